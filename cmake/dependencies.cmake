@@ -1,0 +1,24 @@
+# Every third-party package dm2 links, found through the config files Debian 12 ships.
+# docs/dependencies.md says why each one is here.
+find_package(Threads REQUIRED)
+find_package(OpenSSL 3 REQUIRED)
+find_package(Boost 1.74 REQUIRED)                 # Asio + Beast, header-only
+find_package(LibtorrentRasterbar 2.0 REQUIRED)
+find_package(RocksDB REQUIRED)
+find_package(DCMTK REQUIRED)
+# NIfTI: Debian 12's NIFTIConfig.cmake points at /usr/lib/libznz.so (absent); pacs/ finds it by hand.
+find_package(nlohmann_json 3 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(tomlplusplus REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(GFSHARE REQUIRED IMPORTED_TARGET libgfshare)
+
+# libtorrent's headers are compiled with these; every translation unit that includes Asio must
+# agree on them, or the same inline Asio code differs between our libraries (an ODR violation).
+add_compile_definitions(BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_ENABLE_CANCELIO)
+
+if(DM2_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()

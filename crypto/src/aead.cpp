@@ -1,0 +1,63 @@
+#include "dm2/crypto/aead.hpp"
+
+#include <openssl/evp.h>
+
+#include "dm2/crypto/hash.hpp"
+#include "openssl_util.hpp"
+
+namespace dm2::crypto {
+using namespace detail;
+
+namespace {
+unsigned char* u8(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
+const unsigned char* u8(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+}  // namespace
+
+std::string generate_aead_key() { return random_bytes(aead_key_size); }
+
+result<std::string> aead_seal(std::string_view key, std::string_view plaintext,
+                              std::string_view associated_data) {
+  if (key.size() != aead_key_size) return fail(errc::invalid_argument, "AES-256 key must be 32 bytes");
+  std::string out = random_bytes(aead_nonce_size);
+  out.resize(aead_nonce_size + plaintext.size() + aead_tag_size);
+  cipher_ctx_ptr ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  bool ok = ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, u8(key), u8(out)) == 1 &&
+            EVP_EncryptUpdate(ctx.get(), nullptr, &len, u8(associated_data),
+                              static_cast<int>(associated_data.size())) == 1 &&
+            EVP_EncryptUpdate(ctx.get(), u8(out) + aead_nonce_size, &len, u8(plaintext),
+                              static_cast<int>(plaintext.size())) == 1 &&
+            EVP_EncryptFinal_ex(ctx.get(), u8(out) + aead_nonce_size + len, &len) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, aead_tag_size,
+                                u8(out) + aead_nonce_size + plaintext.size()) == 1;
+  if (!ok) return fail(errc::crypto_failure, openssl_error("AES-GCM encryption failed"));
+  return out;
+}
+
+result<std::string> aead_open(std::string_view key, std::string_view sealed,
+                              std::string_view associated_data) {
+  if (key.size() != aead_key_size) return fail(errc::invalid_argument, "AES-256 key must be 32 bytes");
+  if (sealed.size() < aead_overhead)
+    return fail(errc::integrity_failure, "ciphertext shorter than nonce and tag");
+  const size_t text_size = sealed.size() - aead_overhead;
+  std::string out(text_size, '\0');
+  std::string tag(sealed.substr(aead_nonce_size + text_size));
+  cipher_ctx_ptr ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  bool ok = ctx && EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, u8(key), u8(sealed)) == 1 &&
+            EVP_DecryptUpdate(ctx.get(), nullptr, &len, u8(associated_data),
+                              static_cast<int>(associated_data.size())) == 1 &&
+            EVP_DecryptUpdate(ctx.get(), u8(out), &len, u8(sealed) + aead_nonce_size,
+                              static_cast<int>(text_size)) == 1 &&
+            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, aead_tag_size, u8(tag)) == 1;
+  if (!ok) return fail(errc::crypto_failure, openssl_error("AES-GCM decryption failed"));
+  if (EVP_DecryptFinal_ex(ctx.get(), u8(out) + len, &len) != 1) {
+    ERR_clear_error();
+    return fail(errc::integrity_failure, "authentication tag does not match");
+  }
+  return out;
+}
+
+}  // namespace dm2::crypto

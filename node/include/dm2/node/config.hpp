@@ -1,0 +1,57 @@
+// The node's configuration: one TOML file, every key optional, every default embedded here and
+// documented in docs/operations.md. Command-line flags override the file.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "dm2/pacs/pacs_settings.hpp"
+#include "dm2/result.hpp"
+
+namespace dm2::node {
+
+struct endpoint {
+  std::string address;  // an explicit IP address
+  std::uint16_t port = 0;
+  std::string to_string() const { return address + ":" + std::to_string(port); }
+};
+
+struct node_config {
+  // [node]
+  std::filesystem::path data_dir = "./dm2-data";  // keys, certificates, RocksDB
+  std::string site_name = "dev-site";             // subject CN of the site certificate
+  // [https]
+  endpoint https{"127.0.0.1", 8443};              // clinicians, CLI and peers (mutual TLS)
+  std::size_t body_limit = 1 << 20;               // largest accepted request body, bytes
+  std::chrono::seconds request_timeout{30};       // per request: handshake, read, write
+  unsigned io_threads = 2;                        // threads running the node's io_context
+  // [dht]
+  endpoint dht{"127.0.0.1", 6881};                // UDP, libtorrent
+  // [tls] empty = a development CA and site certificate are created in data_dir on first start
+  std::filesystem::path ca_certificate;           // consortium CA certificate (PEM)
+  std::filesystem::path certificate;              // this site's certificate (PEM)
+  std::filesystem::path private_key;              // its key (PEM, mode 0600)
+  // [log]
+  std::string log_level = "info";                 // trace, debug, info, warn, error
+  // [pacs]
+  pacs::pacs_settings pacs;
+};
+
+// Parses a TOML config file over the embedded defaults. Unknown sections or keys, wrong types
+// and out-of-range values are errors (a typo must not silently fall back to a default).
+// Errors: not_found (no such file), invalid_config (with file:line and the key).
+result<node_config> load_config_file(const std::filesystem::path& path);
+
+// Same, from TOML text (`origin` names it in error messages).
+result<node_config> parse_config(std::string_view toml_text, std::string_view origin);
+
+// "127.0.0.1:8443" -> endpoint. Errors: invalid_config.
+result<endpoint> parse_endpoint(std::string_view text, bool allow_port_zero);
+
+// Checks cross-field rules (TLS paths all-or-nothing, explicit listen addresses, log level).
+// Errors: invalid_config.
+status validate(const node_config& config);
+
+}  // namespace dm2::node

@@ -1,0 +1,37 @@
+// Maps (method, path) to a handler. Pure: no sockets, no threads; answers 404 and 405 itself
+// with the JSON error body. Thread-safe for concurrent handle() once routes are added.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "dm2/node/http_types.hpp"
+
+namespace dm2::node {
+
+class router {
+ public:
+  using handler = std::function<http_response(const http_request&)>;
+
+  // Adds a route for an exact path ("/health"). Not thread-safe: add all routes before serving.
+  void add(const std::string& method, const std::string& path, handler h);
+
+  // The handler's response; 400 for a malformed target, 404 for an unknown path, 405 (with an
+  // Allow header) for a known path and another method. A handler that throws gives a 500 whose
+  // body says nothing of the exception (it is logged).
+  http_response handle(const http_request& request) const;
+
+  // The route label used in metrics: the path if routed, else "other" (unbounded paths must not
+  // become unbounded label values).
+  std::string route_label(const http_request& request) const;
+
+ private:
+  std::map<std::string, std::map<std::string, handler>> routes_;  // path -> method -> handler
+};
+
+// The path of a request target without its query string.
+std::string path_of(const std::string& target);
+
+}  // namespace dm2::node

@@ -1,0 +1,196 @@
+#include "dm2/node/config.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace dm2::node {
+namespace {
+
+// Keys each section accepts; anything else is a typo and an error.
+const std::set<std::string> known_keys = {
+    "node.data_dir",      "node.site_name",    "https.listen",       "https.body_limit",
+    "https.request_timeout_s", "https.io_threads", "dht.listen",     "tls.ca_certificate",
+    "tls.certificate",    "tls.private_key",   "log.level",          "pacs.host",
+    "pacs.port",          "pacs.called_ae_title", "pacs.calling_ae_title", "pacs.store_port",
+    "pacs.timeout_s",     "pacs.associations"};
+
+std::string where(std::string_view origin, const toml::source_region& src) {
+  std::ostringstream out;
+  out << origin << ":" << src.begin.line;
+  return out.str();
+}
+
+error bad(std::string_view origin, const toml::node& n, const std::string& key, const std::string& why) {
+  return fail(errc::invalid_config, where(origin, n.source()) + ": " + key + " " + why);
+}
+
+// Reads `key` into `out` if present. The getters check type and range.
+struct reader {
+  const toml::table& root;
+  std::string_view origin;
+
+  const toml::node* find(const std::string& dotted) const {
+    auto dot = dotted.find('.');
+    const toml::table* section = root[dotted.substr(0, dot)].as_table();
+    return section ? section->get(dotted.substr(dot + 1)) : nullptr;
+  }
+
+  status string(const std::string& key, std::string& out) const {
+    const toml::node* n = find(key);
+    if (!n) return {};
+    auto v = n->value<std::string>();
+    if (!n->is_string() || !v) return bad(origin, *n, key, "must be a string");
+    out = *v;
+    return {};
+  }
+
+  template <class T>
+  status integer(const std::string& key, std::int64_t min, std::int64_t max, T& out) const {
+    const toml::node* n = find(key);
+    if (!n) return {};
+    if (!n->is_integer()) return bad(origin, *n, key, "must be an integer");
+    std::int64_t v = *n->value<std::int64_t>();
+    if (v < min || v > max)
+      return bad(origin, *n, key, "must be in " + std::to_string(min) + ".." + std::to_string(max));
+    out = static_cast<T>(v);
+    return {};
+  }
+
+  status seconds(const std::string& key, std::int64_t max, std::chrono::seconds& out) const {
+    std::int64_t v = out.count();
+    if (auto s = integer(key, 1, max, v); !s) return s;
+    out = std::chrono::seconds(v);
+    return {};
+  }
+
+  status path(const std::string& key, std::filesystem::path& out) const {
+    std::string text;
+    if (auto s = string(key, text); !s) return s;
+    if (!text.empty()) out = text;
+    return {};
+  }
+
+  status listen(const std::string& key, endpoint& out) const {
+    std::string text;
+    if (auto s = string(key, text); !s) return s;
+    if (text.empty()) return {};
+    auto ep = parse_endpoint(text, true);
+    if (!ep) return bad(origin, *find(key), key, ep.err().message);
+    out = *ep;
+    return {};
+  }
+};
+
+status check_unknown_keys(const toml::table& root, std::string_view origin) {
+  for (const auto& [section, value] : root) {
+    const toml::table* t = value.as_table();
+    if (!t)
+      return fail(errc::invalid_config, where(origin, value.source()) + ": '" +
+                                            std::string(section.str()) + "' must be a [section]");
+    for (const auto& [key, v] : *t) {
+      std::string dotted = std::string(section.str()) + "." + std::string(key.str());
+      if (!known_keys.count(dotted))
+        return fail(errc::invalid_config,
+                    where(origin, v.source()) + ": unknown key '" + dotted + "'");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+result<endpoint> parse_endpoint(std::string_view text, bool allow_port_zero) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos)
+    return fail(errc::invalid_config, "'" + std::string(text) + "' is not ADDRESS:PORT");
+  std::string address(text.substr(0, colon));
+  if (address.size() > 2 && address.front() == '[' && address.back() == ']')
+    address = address.substr(1, address.size() - 2);
+  boost::system::error_code ec;
+  auto parsed = boost::asio::ip::make_address(address, ec);
+  if (ec) return fail(errc::invalid_config, "'" + address + "' is not an IP address");
+  if (parsed.is_unspecified())
+    return fail(errc::invalid_config, "listen on an explicit address, not '" + address + "'");
+  std::string port_text(text.substr(colon + 1));
+  if (port_text.empty() || port_text.size() > 5 ||
+      port_text.find_first_not_of("0123456789") != std::string::npos)
+    return fail(errc::invalid_config, "'" + port_text + "' is not a port number");
+  int port = std::stoi(port_text);
+  if (port > 65535 || (port == 0 && !allow_port_zero))
+    return fail(errc::invalid_config, "port " + port_text + " is out of range");
+  return endpoint{address, static_cast<std::uint16_t>(port)};
+}
+
+result<node_config> parse_config(std::string_view toml_text, std::string_view origin) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, origin);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream out;
+    out << origin << ":" << e.source().begin.line << ": " << e.description();
+    return fail(errc::invalid_config, out.str());
+  }
+  if (auto s = check_unknown_keys(root, origin); !s) return std::move(s).err();
+
+  node_config c;
+  reader r{root, origin};
+  status steps[] = {
+      r.path("node.data_dir", c.data_dir),
+      r.string("node.site_name", c.site_name),
+      r.listen("https.listen", c.https),
+      r.integer("https.body_limit", 1024, 1LL << 32, c.body_limit),
+      r.seconds("https.request_timeout_s", 3600, c.request_timeout),
+      r.integer("https.io_threads", 1, 64, c.io_threads),
+      r.listen("dht.listen", c.dht),
+      r.path("tls.ca_certificate", c.ca_certificate),
+      r.path("tls.certificate", c.certificate),
+      r.path("tls.private_key", c.private_key),
+      r.string("log.level", c.log_level),
+      r.string("pacs.host", c.pacs.host),
+      r.integer("pacs.port", 1, 65535, c.pacs.port),
+      r.integer("pacs.store_port", 0, 65535, c.pacs.store_port),
+      r.seconds("pacs.timeout_s", 3600, c.pacs.timeout),
+      r.integer("pacs.associations", 1, 32, c.pacs.associations),
+      r.string("pacs.called_ae_title", c.pacs.called_ae_title),
+      r.string("pacs.calling_ae_title", c.pacs.calling_ae_title),
+  };
+  // Elements of a braced list are evaluated in order; report the first bad key.
+  for (auto& s : steps)
+    if (!s) return std::move(s).err();
+  if (auto s = validate(c); !s) return std::move(s).err();
+  return c;
+}
+
+result<node_config> load_config_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    return fail(errc::not_found, "config file " + path.string() + " does not exist");
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) return fail(errc::io_error, "cannot read config file " + path.string());
+  return parse_config(text.str(), path.string());
+}
+
+status validate(const node_config& c) {
+  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error"};
+  if (!levels.count(c.log_level))
+    return fail(errc::invalid_config, "log.level must be one of trace, debug, info, warn, error");
+  if (c.data_dir.empty()) return fail(errc::invalid_config, "node.data_dir is empty");
+  if (c.site_name.empty() || c.site_name.size() > 64 ||
+      c.site_name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+          std::string::npos)
+    return fail(errc::invalid_config, "node.site_name must be 1..64 of [A-Za-z0-9._-]");
+  int tls_paths = !c.ca_certificate.empty() + !c.certificate.empty() + !c.private_key.empty();
+  if (tls_paths != 0 && tls_paths != 3)
+    return fail(errc::invalid_config,
+                "tls.ca_certificate, tls.certificate and tls.private_key go together");
+  if (auto s = pacs::validate(c.pacs); !s) return s;
+  return {};
+}
+
+}  // namespace dm2::node

@@ -1,0 +1,199 @@
+#include "dm2/node/node.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <condition_variable>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "dm2/dht/overlay.hpp"
+#include "dm2/node/identity.hpp"
+#include "dm2/node/metrics.hpp"
+#include "dm2/node/router.hpp"
+#include "dm2/node/tls.hpp"
+#include "dm2/node/version.hpp"
+#include "dm2/storage/database.hpp"
+#include "https_server.hpp"
+
+namespace dm2::node {
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+struct node::impl {
+  node_config config;
+  asio::io_context io;
+  asio::signal_set signals{io, SIGINT, SIGTERM};
+  std::shared_ptr<https_server> server;
+  std::unique_ptr<storage::database> db;
+  std::unique_ptr<dht::overlay> overlay;
+  site_identity identity;
+  metrics stats;
+  router routes;
+  std::vector<std::thread> threads;
+  std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
+
+  std::mutex mutex;
+  std::condition_variable stopped_cv;
+  bool stopped = false;
+
+  void add_routes();
+  http_response serve(const http_request& request);
+};
+
+status check_data_dir_usable(const fs::path& dir) {
+  std::error_code ec;
+  fs::path probe = fs::absolute(dir, ec);
+  if (ec) return fail(errc::io_error, "data dir " + dir.string() + ": " + ec.message());
+  while (!fs::exists(probe, ec)) {
+    if (!probe.has_parent_path() || probe.parent_path() == probe)
+      return fail(errc::io_error, "data dir " + dir.string() + " has no existing parent");
+    probe = probe.parent_path();
+  }
+  if (!fs::is_directory(probe, ec))
+    return fail(errc::io_error, "data dir " + dir.string() + ": " + probe.string() + " is not a directory");
+  if (::access(probe.c_str(), W_OK | X_OK) != 0)
+    return fail(errc::permission_denied,
+                "data dir " + dir.string() + ": " + probe.string() + " is not writable (" +
+                    std::strerror(errno) + ")");
+  return {};
+}
+
+namespace {
+
+// Binds (and releases) the DHT's UDP port, so that a taken port is found before anything is
+// written. libtorrent binds it for real once the identity is loaded.
+status probe_udp_port(const endpoint& at) {
+  if (at.port == 0) return {};
+  asio::io_context io;
+  boost::system::error_code ec;
+  asio::ip::udp::socket socket(io);
+  auto address = asio::ip::make_address(at.address, ec);
+  if (!ec) socket.open(address.is_v4() ? asio::ip::udp::v4() : asio::ip::udp::v6(), ec);
+  if (!ec) socket.bind({address, at.port}, ec);
+  if (ec) return fail(errc::unavailable, "cannot listen on " + at.to_string() + "/udp for the DHT: " + ec.message());
+  return {};
+}
+
+}  // namespace
+
+void node::impl::add_routes() {
+  routes.add("GET", "/health", [this](const http_request&) {
+    nlohmann::json body = {{"status", "ok"}, {"site", config.site_name}, {"version", version}};
+    return http_response{200, "application/json", {}, body.dump()};
+  });
+  routes.add("GET", "/metrics", [this](const http_request&) {
+    return http_response{200, "text/plain; version=0.0.4", {}, stats.render()};
+  });
+}
+
+http_response node::impl::serve(const http_request& request) {
+  auto response = routes.handle(request);
+  stats.increment("dm2_http_requests_total",
+                  "route=\"" + routes.route_label(request) + "\",code=\"" +
+                      std::to_string(response.status) + "\"");
+  return response;
+}
+
+result<std::unique_ptr<node>> node::start(const node_config& config) {
+  if (auto s = validate(config); !s) return std::move(s).err();
+  if (auto s = check_data_dir_usable(config.data_dir); !s) return std::move(s).err();
+
+  auto p = std::make_unique<impl>();
+  p->config = config;
+  auto server = https_server::listen(p->io, config.https);
+  if (!server) return std::move(server).err();
+  p->server = std::move(*server);
+  if (auto s = probe_udp_port(config.dht); !s) return std::move(s).err();
+
+  std::error_code ec;
+  fs::create_directories(config.data_dir, ec);
+  if (ec) return fail(errc::io_error, "cannot create data dir " + config.data_dir.string() + ": " + ec.message());
+  ::chmod(config.data_dir.c_str(), 0700);
+
+  auto db = storage::database::open(config.data_dir / "db");
+  if (!db) return std::move(db).err();
+  p->db = std::move(*db);
+
+  auto identity = load_or_create_identity(config);
+  if (!identity) return std::move(identity).err();
+  p->identity = std::move(*identity);
+
+  dht::overlay_settings dht_settings;
+  dht_settings.listen_address = config.dht.address;
+  dht_settings.listen_port = config.dht.port;
+  auto overlay = dht::overlay::start(dht_settings, p->identity.dht_public_key);
+  if (!overlay) return std::move(overlay).err();
+  p->overlay = std::move(*overlay);
+
+  auto tls = make_server_tls({p->identity.ca_certificate_pem, p->identity.certificate_pem,
+                              p->identity.private_key_pem});
+  if (!tls) return std::move(tls).err();
+
+  p->stats.describe("dm2_build_info", "gauge", "Version of this dm2 node.");
+  p->stats.set_gauge("dm2_build_info", 1, "version=\"" + std::string(version) + "\"");
+  p->stats.describe("dm2_http_requests_total", "counter", "HTTP requests by route and status.");
+  p->stats.describe("dm2_uptime_seconds", "gauge", "Seconds since the node started.");
+  p->stats.gauge_callback("dm2_uptime_seconds", [raw = p.get()] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - raw->started_at).count();
+  });
+  p->stats.describe("dm2_dht_routing_table_nodes", "gauge", "Nodes in the DHT routing table.");
+  p->stats.gauge_callback("dm2_dht_routing_table_nodes",
+                          [raw = p.get()] { return static_cast<double>(raw->overlay->routing_table_size()); });
+  p->add_routes();
+
+  https_server_options options{config.body_limit, config.request_timeout};
+  p->server->start(std::move(*tls), [raw = p.get()](const http_request& r) { return raw->serve(r); },
+                   options);
+  p->signals.async_wait([raw = p.get()](boost::system::error_code wait_ec, int signal) {
+    if (wait_ec) return;
+    spdlog::info("event=signal signal={}", signal);
+    std::lock_guard lock(raw->mutex);
+    raw->stopped = true;
+    raw->stopped_cv.notify_all();
+  });
+  for (unsigned i = 0; i < config.io_threads; ++i) p->threads.emplace_back([raw = p.get()] { raw->io.run(); });
+
+  spdlog::info("event=ready site={} https={}:{} dht={}:{} node_id={} fingerprint={}", config.site_name,
+               config.https.address, p->server->port(), config.dht.address, p->overlay->listen_port(),
+               p->overlay->node_id_hex(), p->identity.certificate_fingerprint);
+  return std::unique_ptr<node>(new node(std::move(p)));
+}
+
+node::node(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+node::~node() { stop(); }
+
+void node::run_until_stopped() {
+  std::unique_lock lock(impl_->mutex);
+  impl_->stopped_cv.wait(lock, [this] { return impl_->stopped; });
+  lock.unlock();
+  stop();
+}
+
+void node::stop() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->stopped = true;
+    impl_->stopped_cv.notify_all();
+  }
+  if (impl_->threads.empty()) return;
+  spdlog::info("event=stopping");
+  impl_->server->stop();
+  impl_->io.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  impl_->overlay.reset();
+  impl_->db.reset();
+  spdlog::info("event=stopped");
+}
+
+std::uint16_t node::https_port() const { return impl_->server->port(); }
+std::uint16_t node::dht_port() const { return impl_->overlay->listen_port(); }
+
+}  // namespace dm2::node

@@ -1,0 +1,53 @@
+#include "dm2/node/router.hpp"
+
+#include "dm2/result.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace dm2::node {
+
+http_response error_response(const error& e) {
+  http_response r;
+  r.status = http_status(e.code);
+  nlohmann::json body = {{"error", {{"code", name_of(e.code)}, {"message", e.message}}}};
+  r.body = body.dump();
+  return r;
+}
+
+std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
+
+void router::add(const std::string& method, const std::string& path, handler h) {
+  routes_[path][method] = std::move(h);
+}
+
+std::string router::route_label(const http_request& request) const {
+  auto path = path_of(request.target);
+  return routes_.count(path) ? path : "other";
+}
+
+http_response router::handle(const http_request& request) const {
+  const std::string path = path_of(request.target);
+  if (path.empty() || path.front() != '/')
+    return error_response(fail(errc::malformed_input, "request target must start with '/'"));
+  auto by_path = routes_.find(path);
+  if (by_path == routes_.end())
+    return error_response(fail(errc::not_found, "no such resource"));
+  auto by_method = by_path->second.find(request.method);
+  if (by_method == by_path->second.end()) {
+    auto r = error_response(fail(errc::invalid_argument, "method not allowed"));
+    r.status = 405;
+    std::string allow;
+    for (const auto& [method, h] : by_path->second) allow += (allow.empty() ? "" : ", ") + method;
+    r.headers["Allow"] = allow;
+    return r;
+  }
+  try {
+    return by_method->second(request);
+  } catch (const std::exception& e) {
+    spdlog::error("event=handler_failed route={} what=\"{}\"", path, e.what());
+    return error_response(fail(errc::internal, "the request could not be served"));
+  }
+}
+
+}  // namespace dm2::node

@@ -1,0 +1,169 @@
+#include "dm2/crypto/stream.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "dm2/crypto/aead.hpp"
+#include "dm2/crypto/hash.hpp"
+#include "dm2/crypto/private_file.hpp"
+#include "support/temp_dir.hpp"
+
+namespace dm2::crypto {
+namespace {
+
+constexpr size_t chunk = 1024;  // small chunks keep the tamper tests fast
+constexpr size_t sealed_chunk = chunk + stream_tag_size;
+
+std::string pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(i * 131 + 7);
+  return s;
+}
+
+TEST(stream, round_trip_of_edge_sizes) {
+  auto key = generate_aead_key();
+  for (size_t n : {size_t{0}, size_t{1}, chunk - 1, chunk, chunk + 1, 3 * chunk, 5 * chunk + 17}) {
+    auto plain = pattern(n);
+    auto sealed = stream_seal(key, plain, "series=9", chunk);
+    ASSERT_TRUE(sealed.ok()) << sealed.err().to_string();
+    EXPECT_EQ(sealed->size(), sealed_stream_size(n, chunk)) << n;
+    auto opened = stream_open(key, *sealed, "series=9");
+    ASSERT_TRUE(opened.ok()) << n << ": " << opened.err().to_string();
+    EXPECT_EQ(*opened, plain) << n;
+  }
+}
+
+TEST(stream, several_mebibytes_with_the_default_chunk_and_odd_splits) {
+  auto key = generate_aead_key();
+  auto plain = random_bytes(3 * 1024 * 1024 + 12345);
+  auto sealer = stream_sealer::create(key, "ad").value();
+  std::string sealed;
+  // Feed in uneven pieces so chunk boundaries fall inside updates.
+  for (size_t pos = 0, step = 1; pos < plain.size(); pos += step, step = step * 3 % 100003 + 1)
+    ASSERT_TRUE(sealer.update(std::string_view(plain).substr(pos, step), sealed).ok());
+  ASSERT_TRUE(sealer.finish(sealed).ok());
+  EXPECT_EQ(sealed.size(), sealed_stream_size(plain.size()));
+
+  auto opener = stream_opener::create(key, "ad").value();
+  std::string opened;
+  for (size_t pos = 0, step = 7; pos < sealed.size(); pos += step, step = step * 5 % 70001 + 1)
+    ASSERT_TRUE(opener.update(std::string_view(sealed).substr(pos, step), opened).ok());
+  ASSERT_TRUE(opener.finish(opened).ok());
+  EXPECT_EQ(opened, plain);
+  EXPECT_FALSE(opener.finish(opened).ok());  // single use
+  EXPECT_FALSE(sealer.update("more", sealed).ok());
+}
+
+class stream_tamper : public ::testing::Test {
+ protected:
+  std::string key = generate_aead_key();
+  std::string plain = pattern(4 * chunk + 100);  // 5 chunks, the last one short
+  std::string sealed = *stream_seal(key, plain, "ad", chunk);
+
+  std::string chunk_at(size_t i) const {
+    return sealed.substr(stream_header_size + i * sealed_chunk, sealed_chunk);
+  }
+  void expect_refused(const std::string& bad, const char* what) {
+    auto r = stream_open(key, bad, "ad");
+    ASSERT_FALSE(r.ok()) << what;
+    EXPECT_EQ(r.err().code, errc::integrity_failure) << what << ": " << r.err().to_string();
+  }
+};
+
+TEST_F(stream_tamper, swapped_chunks) {
+  auto bad = sealed;
+  bad.replace(stream_header_size, sealed_chunk, chunk_at(1));
+  bad.replace(stream_header_size + sealed_chunk, sealed_chunk, chunk_at(0));
+  expect_refused(bad, "swap 0 and 1");
+}
+
+TEST_F(stream_tamper, duplicated_chunk) {
+  auto bad = sealed;
+  bad.replace(stream_header_size + sealed_chunk, sealed_chunk, chunk_at(0));
+  expect_refused(bad, "chunk 0 twice");
+}
+
+TEST_F(stream_tamper, dropped_last_chunk) {
+  expect_refused(sealed.substr(0, stream_header_size + 4 * sealed_chunk), "last chunk dropped");
+  expect_refused(sealed.substr(0, sealed.size() - 1), "last byte dropped");
+  expect_refused(sealed.substr(0, stream_header_size), "header only");
+  expect_refused(sealed.substr(0, 10), "half a header");
+}
+
+TEST_F(stream_tamper, appended_chunk) {
+  expect_refused(sealed + chunk_at(1), "a chunk appended");
+  // A whole extra stream's final chunk sealed under the same key does not fit either.
+  auto other = *stream_seal(key, pattern(10), "ad", chunk);
+  expect_refused(sealed + other.substr(stream_header_size), "foreign final chunk appended");
+}
+
+TEST_F(stream_tamper, every_flipped_bit_is_refused) {
+  // Every bit of the header and the first and last 64 bytes of each chunk (tags included).
+  for (size_t byte = 0; byte < sealed.size(); ++byte) {
+    size_t in_chunk = byte < stream_header_size ? 0 : (byte - stream_header_size) % sealed_chunk;
+    if (byte >= stream_header_size && in_chunk >= 64 && in_chunk < sealed_chunk - 64 &&
+        byte < sealed.size() - 64)
+      continue;
+    for (int bit = 0; bit < 8; ++bit) {
+      auto bad = sealed;
+      bad[byte] = static_cast<char>(bad[byte] ^ (1 << bit));
+      auto r = stream_open(key, bad, "ad");
+      ASSERT_FALSE(r.ok()) << "byte " << byte << " bit " << bit;
+      if (byte >= stream_header_size) {
+        EXPECT_EQ(r.err().code, errc::integrity_failure);
+      }
+    }
+  }
+}
+
+TEST_F(stream_tamper, wrong_key_or_associated_data) {
+  EXPECT_EQ(stream_open(generate_aead_key(), sealed, "ad").err().code, errc::integrity_failure);
+  EXPECT_EQ(stream_open(key, sealed, "ae").err().code, errc::integrity_failure);
+  EXPECT_EQ(stream_open("short", sealed, "ad").err().code, errc::invalid_argument);
+  EXPECT_EQ(stream_sealer::create(key, "", 8).err().code, errc::invalid_argument);
+  EXPECT_EQ(stream_open(key, std::string(100, 'x'), "ad").err().code, errc::malformed_input);
+}
+
+TEST_F(stream_tamper, errors_are_sticky_and_plaintext_is_not_released_for_the_bad_chunk) {
+  auto bad = sealed;
+  bad[stream_header_size + sealed_chunk + 5] ^= 1;  // inside chunk 1
+  auto opener = stream_opener::create(key, "ad").value();
+  std::string out;
+  auto r = opener.update(bad, out);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(out, plain.substr(0, chunk));  // only chunk 0, which did authenticate
+  EXPECT_EQ(opener.update("", out).err().code, errc::integrity_failure);
+  EXPECT_EQ(opener.finish(out).err().code, errc::integrity_failure);
+}
+
+TEST(stream, files_round_trip_and_a_failed_open_leaves_nothing) {
+  dm2::test::temp_dir dir;
+  auto key = generate_aead_key();
+  auto plain = random_bytes(300 * 1024 + 3);
+  ASSERT_TRUE(write_private_file(dir.path() / "plain", plain).ok());
+  ASSERT_TRUE(stream_seal_file(key, dir.path() / "plain", dir.path() / "sealed", "f").ok());
+  ASSERT_TRUE(stream_open_file(key, dir.path() / "sealed", dir.path() / "opened", "f").ok());
+  EXPECT_EQ(*read_file(dir.path() / "opened"), plain);
+  struct stat st {};
+  ASSERT_EQ(::stat((dir.path() / "opened").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(stream_seal_file(key, dir.path() / "plain", dir.path() / "sealed", "f").err().code,
+            errc::conflict);
+  EXPECT_EQ(stream_seal_file(key, dir.path() / "absent", dir.path() / "x", "f").err().code,
+            errc::not_found);
+
+  auto sealed = *read_file(dir.path() / "sealed");
+  sealed.resize(sealed.size() - sealed_chunk / 2);
+  ASSERT_TRUE(write_public_file(dir.path() / "truncated", sealed).ok());
+  auto r = stream_open_file(key, dir.path() / "truncated", dir.path() / "out", "f");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::integrity_failure);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "out.partial"));
+}
+
+}  // namespace
+}  // namespace dm2::crypto

@@ -1,0 +1,54 @@
+// Who is in the overlay right now: the live accredited sites as this node sees them (roster
+// entries whose DHT node answers). The overlay logic only reads it; the node (roster + routing
+// table) or the simulator keeps it current.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "dm2/dht/node_id.hpp"
+
+namespace dm2::dht {
+
+struct site_info {
+  std::string site_id;                 // roster site id (stable, unique)
+  node_id id{};                        // DHT node id = SHA-1 of the site's Ed25519 key
+  std::vector<std::string> endpoints;  // "host:port" strings, as on the roster
+};
+
+class membership {
+ public:
+  virtual ~membership() = default;
+  // Live accredited sites, including this node itself when it is live, sorted by site_id.
+  virtual std::vector<site_info> live_sites() const = 0;
+  // Changes whenever the live set changes (a site joins, leaves, dies or comes back); the
+  // replicator starts a repair round when it sees a new value.
+  virtual std::uint64_t version() const = 0;
+};
+
+// A membership held in memory and changed by hand: tests, the simulator, and the node's view
+// built from the roster and liveness. Not thread-safe: callers serialize access.
+class static_membership final : public membership {
+ public:
+  // Adds or replaces a site; it starts live.
+  void add(site_info site);
+  void remove(const std::string& site_id);
+  // Marks a known site live or dead; unknown ids are ignored. Bumps version() on change.
+  void set_live(const std::string& site_id, bool live);
+  bool is_live(const std::string& site_id) const;
+
+  std::vector<site_info> live_sites() const override;
+  std::uint64_t version() const override { return version_; }
+
+ private:
+  struct entry {
+    site_info info;
+    bool live = true;
+  };
+  std::map<std::string, entry> sites_;
+  std::uint64_t version_ = 0;
+};
+
+}  // namespace dm2::dht

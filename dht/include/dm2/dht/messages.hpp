@@ -1,0 +1,60 @@
+// The replication protocol's messages (docs/overlay.md, "Anti-entropy"). Carried by a transport:
+// in the node over node-to-node mutual-TLS HTTPS, in tests and dm2-sim by sim_network. Every
+// field is untrusted on receipt; the replicator bounds what it accepts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "dm2/dht/replica_store.hpp"
+
+namespace dm2::dht {
+
+struct version_entry {
+  std::string lfn;
+  std::uint64_t version = 0;
+  std::uint64_t payload_print = 0;  // fingerprint(payload): breaks version ties like newer_than
+  std::string owner;                // placement excludes the owner, so the peer needs it
+};
+
+// "Here are my bucket hashes over the records we should both hold."
+struct digest_request {
+  std::uint32_t bucket_count = 0;
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> buckets;  // non-empty buckets only
+};
+// "These buckets differ; here is what I hold in them."
+struct digest_reply {
+  std::vector<std::uint32_t> differing;
+  std::vector<version_entry> entries;
+};
+struct pull_request {
+  std::vector<std::string> lfns;
+};
+struct push_records {
+  std::vector<record> records;
+};
+// Owner -> holder: "which of these keys' shares do you hold?"
+struct share_inventory_request {
+  std::vector<std::string> key_ids;
+};
+struct share_inventory_reply {
+  std::vector<std::pair<std::string, std::uint32_t>> held;  // (key_id, index)
+};
+struct push_shares {
+  std::vector<key_share> shares;
+};
+// Owner -> former holder: "the share is safely elsewhere; drop it."
+struct drop_shares {
+  std::vector<std::pair<std::string, std::uint32_t>> shares;
+};
+
+using message = std::variant<digest_request, digest_reply, pull_request, push_records,
+                             share_inventory_request, share_inventory_reply, push_shares,
+                             drop_shares>;
+
+const char* message_name(const message& m);
+
+}  // namespace dm2::dht

@@ -1,0 +1,85 @@
+// What a site holds for the overlay: replicated index records and sealed key shares. The
+// replicator reads and writes through this interface; memory_replica_store serves tests and the
+// simulator, the node plugs in its RocksDB families (index_records, key_shares).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+namespace dm2::dht {
+
+// An encrypted index record as the overlay sees it: opaque payload, versioned per LFN.
+struct record {
+  std::string lfn;    // 16 random bytes (or their hex); never patient data
+  std::uint64_t version = 0;
+  std::string owner;  // site id of the owner
+  std::string payload;  // encrypted, signed by the owner (checked above this layer)
+};
+
+// FNV-1a, 64 bits: a cheap, stable fingerprint for digests (not a security check: records are
+// signed by their owner, and peers are authenticated by mutual TLS).
+inline std::uint64_t fingerprint(std::string_view bytes, std::uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// Last-writer-wins: a higher version wins; equal versions are ordered by the payload's
+// fingerprint, then its bytes, so every site picks the same winner without talking.
+inline bool newer_than(std::uint64_t version_a, std::uint64_t print_a, std::uint64_t version_b,
+                       std::uint64_t print_b) {
+  return std::tie(version_a, print_a) > std::tie(version_b, print_b);
+}
+inline bool newer_than(const record& a, const record& b) {
+  auto pa = fingerprint(a.payload), pb = fingerprint(b.payload);
+  if (a.version != b.version || pa != pb) return newer_than(a.version, pa, b.version, pb);
+  return a.payload > b.payload;
+}
+
+// One Shamir share of a key, sealed to the site that holds it.
+struct key_share {
+  std::string key_id;
+  std::uint32_t index = 0;  // 1..n
+  std::string owner;        // site id of the key's owner
+  std::string holder;       // site id the share is sealed to
+  std::string sealed;
+};
+
+class replica_store {
+ public:
+  virtual ~replica_store() = default;
+  // Stores `r` unless an equal or newer version is already there. Returns true if stored.
+  virtual bool put_record(const record& r) = 0;
+  virtual std::optional<record> get_record(const std::string& lfn) const = 0;
+  virtual void for_each_record(const std::function<void(const record&)>& fn) const = 0;
+  virtual void erase_record(const std::string& lfn) = 0;
+  virtual std::size_t record_count() const = 0;
+
+  // Stores or replaces the share (key_id, index).
+  virtual void put_share(const key_share& s) = 0;
+  virtual void for_each_share(const std::function<void(const key_share&)>& fn) const = 0;
+  virtual void erase_share(const std::string& key_id, std::uint32_t index) = 0;
+};
+
+// In memory. Not thread-safe.
+class memory_replica_store final : public replica_store {
+ public:
+  bool put_record(const record& r) override;
+  std::optional<record> get_record(const std::string& lfn) const override;
+  void for_each_record(const std::function<void(const record&)>& fn) const override;
+  void erase_record(const std::string& lfn) override { records_.erase(lfn); }
+  std::size_t record_count() const override { return records_.size(); }
+  void put_share(const key_share& s) override;
+  void for_each_share(const std::function<void(const key_share&)>& fn) const override;
+  void erase_share(const std::string& key_id, std::uint32_t index) override;
+
+ private:
+  std::map<std::string, record> records_;
+  std::map<std::pair<std::string, std::uint32_t>, key_share> shares_;
+};
+
+}  // namespace dm2::dht

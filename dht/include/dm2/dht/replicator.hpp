@@ -1,0 +1,128 @@
+// One site's replication engine: places records and key shares, pushes new writes to their
+// holders, and repairs by anti-entropy (docs/overlay.md). A state machine with no thread and no
+// I/O of its own: the caller feeds it time (tick) and messages (on_message), and it talks through
+// the injected transport. The node, the tests and dm2-sim drive this same class.
+//
+// Not thread-safe: the caller serializes every call (in the node, one strand).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dm2/dht/clock.hpp"
+#include "dm2/dht/membership.hpp"
+#include "dm2/dht/messages.hpp"
+#include "dm2/dht/placement.hpp"
+#include "dm2/dht/replica_store.hpp"
+#include "dm2/dht/transport.hpp"
+
+namespace dm2::dht {
+
+struct replication_settings {
+  std::size_t k = 3;                 // replicas per record, besides the owner's copy
+  std::size_t bucket_count = 64;     // digest buckets (1..65536); more = smaller diffs, bigger digests
+  millis repair_period{30'000};      // anti-entropy round period (also run on membership change)
+  millis share_inventory_wait{2'000};  // how long the owner collects share inventories per round
+  std::size_t max_records_per_message = 256;  // pushes and pulls are chunked to this
+  std::size_t max_payload_bytes = 64 * 1024;  // larger records are refused on receipt
+  std::size_t max_entries_per_message = 100'000;  // larger digests / lists are refused
+};
+
+// Produces share `index` of key `key_id`, sealed to `holder_site`. The owner's key layer
+// implements it (deterministic Shamir coefficients let it re-create any index); nullopt when the
+// key is unknown.
+class share_source {
+ public:
+  virtual ~share_source() = default;
+  virtual std::optional<key_share> make_share(const std::string& key_id, std::uint32_t index,
+                                              const std::string& holder_site) = 0;
+};
+
+struct replicator_collaborators {
+  const clock* time = nullptr;
+  transport* net = nullptr;
+  const membership* members = nullptr;
+  replica_store* store = nullptr;
+  share_source* shares = nullptr;  // may be null when this site owns no keys
+};
+
+struct replicator_counters {
+  std::uint64_t rounds = 0;
+  std::uint64_t messages_sent = 0;
+  std::uint64_t records_pushed = 0;
+  std::uint64_t records_accepted = 0;
+  std::uint64_t records_refused = 0;  // not ours to hold, oversized, malformed
+  std::uint64_t shares_pushed = 0;
+  std::uint64_t messages_refused = 0;
+};
+
+class replicator {
+ public:
+  replicator(std::string self_site, replication_settings settings, replicator_collaborators c);
+
+  const std::string& self() const { return self_; }
+  const replication_settings& settings() const { return settings_; }
+
+  // The owner's write: stores locally and pushes at once to the record's k replica holders.
+  void publish(const record& r);
+  // Registers a key this site owns, split into `n` shares; the next round places them.
+  void own_key(const std::string& key_id, std::uint32_t n);
+
+  // Runs due work: an anti-entropy round when the period elapsed or membership changed, and the
+  // evaluation of share inventories collected since the last round.
+  void tick();
+  // Forces a round now (used on start and after a restart).
+  void start_round();
+  // Handles one message from `from_site`. Malformed or oversized input is counted and ignored.
+  void on_message(const std::string& from_site, const message& m);
+
+  // Where `lfn` belongs now: owner (if live) first, then the k replicas.
+  std::vector<std::string> holders_of(const record& r);
+  const placement_index& placement();
+  const replicator_counters& counters() const { return counters_; }
+  // Record copies this site found missing or stale at other holders since the current round
+  // began (and has pushed): a cheap measure of repair debt for `dm2 overlay status`.
+  std::size_t replicas_owed() const { return owed_; }
+
+ private:
+  void send(const std::string& to, message m);
+  std::uint32_t bucket_of(const std::string& lfn) const;
+  void run_record_round();
+  void run_share_round();
+  void evaluate_shares();
+  void on_digest_request(const std::string& from, const digest_request& m);
+  void on_digest_reply(const std::string& from, const digest_reply& m);
+  void on_pull(const std::string& from, const pull_request& m);
+  void on_push(const std::string& from, const push_records& m);
+  void on_share_inventory_request(const std::string& from, const share_inventory_request& m);
+  void on_share_inventory_reply(const std::string& from, const share_inventory_reply& m);
+  void on_push_shares(const std::string& from, const push_shares& m);
+  void on_drop_shares(const std::string& from, const drop_shares& m);
+  std::vector<std::string> share_targets(const std::string& key_id, std::uint32_t n);
+  void push_chunked(const std::string& to, std::vector<record> records);
+
+  std::string self_;
+  replication_settings settings_;
+  replicator_collaborators c_;
+  replicator_counters counters_;
+
+  placement_index placement_;
+  std::optional<std::uint64_t> placement_version_;
+  std::optional<std::uint64_t> round_version_;  // membership version at the last round
+  millis next_round_{0};
+  std::size_t owed_ = 0;
+
+  std::map<std::string, std::uint32_t> owned_keys_;  // key_id -> n
+  // Share inventory collected in the current round: key_id -> index -> holders.
+  std::map<std::string, std::map<std::uint32_t, std::set<std::string>>> inventory_;
+  std::set<std::string> known_share_holders_;  // sites asked last time (they may hold old shares)
+  std::optional<millis> evaluate_at_;
+};
+
+}  // namespace dm2::dht

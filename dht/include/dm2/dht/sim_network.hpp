@@ -1,0 +1,65 @@
+// An in-memory network for tests and dm2-sim: delivers replicator messages after a simulated
+// latency, loses those to dead sites, and counts them. Deterministic for a given seed.
+// Not thread-safe: one thread drives it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <queue>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "dm2/dht/clock.hpp"
+#include "dm2/dht/replicator.hpp"
+#include "dm2/dht/transport.hpp"
+
+namespace dm2::dht {
+
+struct sim_network_settings {
+  millis latency{5};          // one-way base latency
+  millis jitter{5};           // plus uniform [0, jitter]
+  millis tick_interval{100};  // how often every live replicator's tick() runs
+  double loss_rate = 0.0;     // probability that a message is lost
+  std::uint64_t seed = 1;
+};
+
+class sim_network final : public transport {
+ public:
+  sim_network(manual_clock& time, sim_network_settings settings);
+
+  void attach(replicator* r);  // by r->self(); the site starts alive
+  void set_alive(const std::string& site_id, bool alive);
+  bool alive(const std::string& site_id) const;
+
+  void send(const std::string& from_site, const std::string& to_site, message m) override;
+  // Advances the clock to `until`, delivering messages and ticking live replicators on the way.
+  void run_until(millis until);
+  // Runs until no message is in flight or `limit` is reached. Returns the time reached.
+  millis run_until_quiet(millis limit);
+
+  std::uint64_t messages_sent() const { return sent_; }
+  std::uint64_t messages_delivered() const { return delivered_; }
+  std::size_t in_flight() const { return queue_.size(); }
+
+ private:
+  struct envelope {
+    millis at;
+    std::uint64_t seq;
+    std::string from, to;
+    message m;
+    bool operator>(const envelope& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+  void tick_all();
+
+  manual_clock& time_;
+  sim_network_settings settings_;
+  std::mt19937_64 rng_;
+  std::map<std::string, replicator*> sites_;
+  std::map<std::string, bool> alive_;
+  std::priority_queue<envelope, std::vector<envelope>, std::greater<>> queue_;
+  std::uint64_t seq_ = 0, sent_ = 0, delivered_ = 0;
+  millis next_tick_{0};
+};
+
+}  // namespace dm2::dht

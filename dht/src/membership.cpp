@@ -1,0 +1,34 @@
+#include "dm2/dht/membership.hpp"
+
+namespace dm2::dht {
+
+void static_membership::add(site_info site) {
+  auto id = site.site_id;
+  sites_[id] = entry{std::move(site), true};
+  ++version_;
+}
+
+void static_membership::remove(const std::string& site_id) {
+  if (sites_.erase(site_id) > 0) ++version_;
+}
+
+void static_membership::set_live(const std::string& site_id, bool live) {
+  auto it = sites_.find(site_id);
+  if (it == sites_.end() || it->second.live == live) return;
+  it->second.live = live;
+  ++version_;
+}
+
+bool static_membership::is_live(const std::string& site_id) const {
+  auto it = sites_.find(site_id);
+  return it != sites_.end() && it->second.live;
+}
+
+std::vector<site_info> static_membership::live_sites() const {
+  std::vector<site_info> out;
+  for (const auto& [id, e] : sites_)
+    if (e.live) out.push_back(e.info);
+  return out;
+}
+
+}  // namespace dm2::dht

@@ -1,0 +1,396 @@
+#include "dm2/dht/replicator.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace dm2::dht {
+
+namespace {
+
+std::uint64_t entry_hash(const std::string& lfn, std::uint64_t version, std::uint64_t print) {
+  std::uint64_t h = fingerprint(lfn);
+  h = fingerprint(std::string_view(reinterpret_cast<const char*>(&version), sizeof version), h);
+  return fingerprint(std::string_view(reinterpret_cast<const char*>(&print), sizeof print), h);
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+constexpr std::size_t max_lfn_bytes = 64;
+constexpr std::size_t max_site_id_bytes = 128;
+
+}  // namespace
+
+const char* message_name(const message& m) {
+  static const char* names[] = {"digest_request", "digest_reply",          "pull_request",
+                                "push_records",   "share_inventory_request", "share_inventory_reply",
+                                "push_shares",    "drop_shares"};
+  return names[m.index()];
+}
+
+replicator::replicator(std::string self_site, replication_settings settings,
+                       replicator_collaborators c)
+    : self_(std::move(self_site)), settings_(settings), c_(c) {
+  settings_.bucket_count = std::clamp<std::size_t>(settings_.bucket_count, 1, 65536);
+}
+
+const placement_index& replicator::placement() {
+  auto v = c_.members->version();
+  if (!placement_version_ || *placement_version_ != v) {
+    placement_ = placement_index(c_.members->live_sites());
+    placement_version_ = v;
+  }
+  return placement_;
+}
+
+std::vector<std::string> replicator::holders_of(const record& r) {
+  const auto& p = placement();
+  std::vector<std::string> out;
+  if (p.find(r.owner)) out.push_back(r.owner);
+  for (auto& id : p.closest_ids(key_of(r.lfn), settings_.k, r.owner)) out.push_back(std::move(id));
+  return out;
+}
+
+std::uint32_t replicator::bucket_of(const std::string& lfn) const {
+  auto key = key_of(lfn);
+  std::uint32_t top = (std::uint32_t{key[0]} << 8) | key[1];
+  return top % static_cast<std::uint32_t>(settings_.bucket_count);
+}
+
+void replicator::send(const std::string& to, message m) {
+  ++counters_.messages_sent;
+  c_.net->send(self_, to, std::move(m));
+}
+
+void replicator::push_chunked(const std::string& to, std::vector<record> records) {
+  counters_.records_pushed += records.size();
+  for (std::size_t i = 0; i < records.size(); i += settings_.max_records_per_message) {
+    push_records msg;
+    auto end = std::min(records.size(), i + settings_.max_records_per_message);
+    msg.records.assign(std::make_move_iterator(records.begin() + static_cast<std::ptrdiff_t>(i)),
+                       std::make_move_iterator(records.begin() + static_cast<std::ptrdiff_t>(end)));
+    send(to, std::move(msg));
+  }
+}
+
+void replicator::publish(const record& r) {
+  c_.store->put_record(r);
+  for (const auto& h : holders_of(r))
+    if (h != self_) push_chunked(h, {r});
+}
+
+void replicator::own_key(const std::string& key_id, std::uint32_t n) { owned_keys_[key_id] = n; }
+
+void replicator::tick() {
+  auto now = c_.time->now();
+  if (evaluate_at_ && now >= *evaluate_at_) {
+    evaluate_at_.reset();
+    evaluate_shares();
+  }
+  if (!round_version_ || *round_version_ != c_.members->version() || now >= next_round_)
+    start_round();
+}
+
+void replicator::start_round() {
+  round_version_ = c_.members->version();
+  next_round_ = c_.time->now() + settings_.repair_period;
+  ++counters_.rounds;
+  owed_ = 0;
+  run_record_round();
+  run_share_round();
+}
+
+// For every peer that should hold some of our records, one digest over exactly those records.
+void replicator::run_record_round() {
+  std::map<std::string, std::map<std::uint32_t, std::uint64_t>> digests;
+  c_.store->for_each_record([&](const record& r) {
+    auto hs = holders_of(r);
+    if (hs.empty()) return;
+    auto h = entry_hash(r.lfn, r.version, fingerprint(r.payload));
+    auto b = bucket_of(r.lfn);
+    for (const auto& peer : hs)
+      if (peer != self_) digests[peer][b] ^= h;
+  });
+  for (auto& [peer, buckets] : digests) {
+    digest_request m;
+    m.bucket_count = static_cast<std::uint32_t>(settings_.bucket_count);
+    m.buckets.assign(buckets.begin(), buckets.end());
+    send(peer, std::move(m));
+  }
+}
+
+void replicator::on_message(const std::string& from, const message& m) {
+  if (from.empty() || from.size() > max_site_id_bytes || from == self_) {
+    ++counters_.messages_refused;
+    return;
+  }
+  std::visit(
+      [&](const auto& body) {
+        using T = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<T, digest_request>) on_digest_request(from, body);
+        else if constexpr (std::is_same_v<T, digest_reply>) on_digest_reply(from, body);
+        else if constexpr (std::is_same_v<T, pull_request>) on_pull(from, body);
+        else if constexpr (std::is_same_v<T, push_records>) on_push(from, body);
+        else if constexpr (std::is_same_v<T, share_inventory_request>)
+          on_share_inventory_request(from, body);
+        else if constexpr (std::is_same_v<T, share_inventory_reply>)
+          on_share_inventory_reply(from, body);
+        else if constexpr (std::is_same_v<T, push_shares>) on_push_shares(from, body);
+        else if constexpr (std::is_same_v<T, drop_shares>) on_drop_shares(from, body);
+      },
+      m);
+}
+
+// Compare the sender's digest with ours over the records both of us should hold; answer with
+// our (lfn, version) entries in the buckets that differ.
+void replicator::on_digest_request(const std::string& from, const digest_request& m) {
+  if (m.bucket_count != settings_.bucket_count || m.buckets.size() > settings_.bucket_count) {
+    ++counters_.messages_refused;
+    spdlog::warn("event=digest_refused peer={} reason=bucket_count", from);
+    return;
+  }
+  std::map<std::uint32_t, std::uint64_t> theirs;
+  for (const auto& [b, h] : m.buckets) {
+    if (b >= settings_.bucket_count) {
+      ++counters_.messages_refused;
+      return;
+    }
+    theirs[b] = h;
+  }
+  std::map<std::uint32_t, std::uint64_t> mine;
+  std::map<std::uint32_t, std::vector<version_entry>> entries;
+  c_.store->for_each_record([&](const record& r) {
+    auto hs = holders_of(r);
+    if (!contains(hs, self_) || !contains(hs, from)) return;
+    auto print = fingerprint(r.payload);
+    auto b = bucket_of(r.lfn);
+    mine[b] ^= entry_hash(r.lfn, r.version, print);
+    entries[b].push_back(version_entry{r.lfn, r.version, print, r.owner});
+  });
+  digest_reply reply;
+  for (std::uint32_t b = 0; b < settings_.bucket_count; ++b) {
+    auto t = theirs.find(b);
+    auto o = mine.find(b);
+    std::uint64_t th = t == theirs.end() ? 0 : t->second;
+    std::uint64_t oh = o == mine.end() ? 0 : o->second;
+    bool present = t != theirs.end() || o != mine.end();
+    if (!present || th == oh) continue;
+    reply.differing.push_back(b);
+    auto& e = entries[b];
+    reply.entries.insert(reply.entries.end(), e.begin(), e.end());
+  }
+  if (!reply.differing.empty()) send(from, std::move(reply));
+}
+
+// Push what the peer lacks or holds older; pull what we should hold and lack or hold older.
+void replicator::on_digest_reply(const std::string& from, const digest_reply& m) {
+  if (m.entries.size() > settings_.max_entries_per_message ||
+      m.differing.size() > settings_.bucket_count) {
+    ++counters_.messages_refused;
+    return;
+  }
+  std::set<std::uint32_t> differing(m.differing.begin(), m.differing.end());
+  std::map<std::string, const version_entry*> theirs;
+  for (const auto& e : m.entries) theirs[e.lfn] = &e;
+
+  std::vector<record> to_push;
+  c_.store->for_each_record([&](const record& r) {
+    if (!differing.count(bucket_of(r.lfn))) return;
+    auto it = theirs.find(r.lfn);
+    if (it != theirs.end() &&
+        !newer_than(r.version, fingerprint(r.payload), it->second->version,
+                    it->second->payload_print))
+      return;
+    if (contains(holders_of(r), from)) to_push.push_back(r);
+  });
+  owed_ += to_push.size();
+  if (!to_push.empty()) push_chunked(from, std::move(to_push));
+
+  pull_request pull;
+  for (const auto& e : m.entries) {
+    if (e.lfn.empty() || e.lfn.size() > max_lfn_bytes) continue;
+    if (!differing.count(bucket_of(e.lfn))) continue;
+    auto mine = c_.store->get_record(e.lfn);
+    if (mine && !newer_than(e.version, e.payload_print, mine->version, fingerprint(mine->payload)))
+      continue;
+    record probe{e.lfn, e.version, e.owner, {}};
+    if (contains(holders_of(probe), self_)) pull.lfns.push_back(e.lfn);
+  }
+  for (std::size_t i = 0; i < pull.lfns.size(); i += settings_.max_records_per_message) {
+    pull_request chunk;
+    auto end = std::min(pull.lfns.size(), i + settings_.max_records_per_message);
+    chunk.lfns.assign(pull.lfns.begin() + static_cast<std::ptrdiff_t>(i),
+                      pull.lfns.begin() + static_cast<std::ptrdiff_t>(end));
+    send(from, std::move(chunk));
+  }
+}
+
+void replicator::on_pull(const std::string& from, const pull_request& m) {
+  if (m.lfns.size() > settings_.max_entries_per_message) {
+    ++counters_.messages_refused;
+    return;
+  }
+  std::vector<record> out;
+  for (const auto& lfn : m.lfns)
+    if (auto r = c_.store->get_record(lfn)) out.push_back(std::move(*r));
+  if (!out.empty()) push_chunked(from, std::move(out));
+}
+
+void replicator::on_push(const std::string& from, const push_records& m) {
+  if (m.records.size() > settings_.max_records_per_message) {
+    ++counters_.messages_refused;
+    return;
+  }
+  for (const auto& r : m.records) {
+    bool well_formed = !r.lfn.empty() && r.lfn.size() <= max_lfn_bytes && !r.owner.empty() &&
+                       r.owner.size() <= max_site_id_bytes &&
+                       r.payload.size() <= settings_.max_payload_bytes;
+    // Only what placement gives us: a peer cannot fill our disk with records we do not owe.
+    if (!well_formed || !contains(holders_of(r), self_)) {
+      ++counters_.records_refused;
+      spdlog::debug("event=record_refused peer={} well_formed={}", from, well_formed);
+      continue;
+    }
+    if (c_.store->put_record(r)) ++counters_.records_accepted;
+  }
+}
+
+// ---- key shares: the owner drives their placement (only it can seal a share to a new holder).
+
+std::vector<std::string> replicator::share_targets(const std::string& key_id, std::uint32_t n) {
+  return placement().closest_ids(key_of(key_id), n, self_);
+}
+
+void replicator::run_share_round() {
+  if (owned_keys_.empty() || !c_.shares) return;
+  inventory_.clear();
+  std::map<std::string, std::vector<std::string>> ask;  // site -> key ids
+  std::set<std::string> previous = std::move(known_share_holders_);
+  known_share_holders_.clear();
+  const auto& p = placement();
+  for (const auto& [key_id, n] : owned_keys_) {
+    for (const auto& t : share_targets(key_id, n)) {
+      ask[t].push_back(key_id);
+      known_share_holders_.insert(t);
+    }
+    for (const auto& h : previous)
+      if (p.find(h) && !contains(ask[h], key_id)) ask[h].push_back(key_id);
+  }
+  for (auto& [site, keys] : ask) {
+    if (keys.empty()) continue;
+    for (std::size_t i = 0; i < keys.size(); i += settings_.max_entries_per_message) {
+      share_inventory_request m;
+      auto end = std::min(keys.size(), i + settings_.max_entries_per_message);
+      m.key_ids.assign(keys.begin() + static_cast<std::ptrdiff_t>(i),
+                       keys.begin() + static_cast<std::ptrdiff_t>(end));
+      send(site, std::move(m));
+    }
+  }
+  evaluate_at_ = c_.time->now() + settings_.share_inventory_wait;
+}
+
+void replicator::on_share_inventory_request(const std::string& from,
+                                            const share_inventory_request& m) {
+  if (m.key_ids.size() > settings_.max_entries_per_message) {
+    ++counters_.messages_refused;
+    return;
+  }
+  std::set<std::string> wanted(m.key_ids.begin(), m.key_ids.end());
+  share_inventory_reply reply;
+  c_.store->for_each_share([&](const key_share& s) {
+    if (s.owner == from && wanted.count(s.key_id)) reply.held.emplace_back(s.key_id, s.index);
+  });
+  if (!reply.held.empty()) send(from, std::move(reply));
+}
+
+void replicator::on_share_inventory_reply(const std::string& from, const share_inventory_reply& m) {
+  if (m.held.size() > settings_.max_entries_per_message) {
+    ++counters_.messages_refused;
+    return;
+  }
+  for (const auto& [key_id, index] : m.held) {
+    auto it = owned_keys_.find(key_id);
+    if (it == owned_keys_.end() || index < 1 || index > it->second) continue;
+    inventory_[key_id][index].insert(from);
+    known_share_holders_.insert(from);
+  }
+}
+
+// With the inventories in: every index 1..n must sit on a distinct target site. Re-create the
+// missing ones for targets that hold none, then tell holders outside the targets to drop shares
+// that a target now has.
+void replicator::evaluate_shares() {
+  if (!c_.shares) return;
+  const auto& p = placement();
+  std::map<std::string, push_shares> pushes;
+  std::map<std::string, drop_shares> drops;
+  for (const auto& [key_id, n] : owned_keys_) {
+    auto targets = share_targets(key_id, n);
+    const auto& held = inventory_[key_id];
+    std::map<std::string, std::uint32_t> target_index;  // target -> the index it keeps
+    std::set<std::uint32_t> covered;
+    for (const auto& [index, sites] : held)
+      for (const auto& s : sites)
+        if (contains(targets, s) && !target_index.count(s) && !covered.count(index)) {
+          target_index[s] = index;
+          covered.insert(index);
+        }
+    std::vector<std::string> free_targets;
+    for (const auto& t : targets)
+      if (!target_index.count(t)) free_targets.push_back(t);
+    auto next_free = free_targets.begin();
+    for (std::uint32_t index = 1; index <= n && next_free != free_targets.end(); ++index) {
+      if (covered.count(index)) continue;
+      if (auto share = c_.shares->make_share(key_id, index, *next_free)) {
+        pushes[*next_free].shares.push_back(std::move(*share));
+        ++counters_.shares_pushed;
+        covered.insert(index);
+      }
+      ++next_free;
+    }
+    // Extra copies (outside the targets, or a second index at one target) go once covered.
+    for (const auto& [index, sites] : held)
+      for (const auto& s : sites) {
+        auto kept = target_index.find(s);
+        bool keeps_this = kept != target_index.end() && kept->second == index;
+        if (!keeps_this && covered.count(index) && p.find(s))
+          drops[s].shares.emplace_back(key_id, index);
+      }
+  }
+  for (auto& [site, m] : pushes) send(site, std::move(m));
+  for (auto& [site, m] : drops) send(site, std::move(m));
+}
+
+void replicator::on_push_shares(const std::string& from, const push_shares& m) {
+  if (m.shares.size() > settings_.max_entries_per_message) {
+    ++counters_.messages_refused;
+    return;
+  }
+  for (const auto& s : m.shares) {
+    // A share comes only from its owner and only sealed to us.
+    if (s.owner != from || s.holder != self_ || s.index < 1 || s.key_id.empty() ||
+        s.key_id.size() > max_lfn_bytes || s.sealed.size() > settings_.max_payload_bytes) {
+      ++counters_.messages_refused;
+      spdlog::warn("event=share_refused peer={}", from);
+      continue;
+    }
+    c_.store->put_share(s);
+  }
+}
+
+void replicator::on_drop_shares(const std::string& from, const drop_shares& m) {
+  if (m.shares.size() > settings_.max_entries_per_message) {
+    ++counters_.messages_refused;
+    return;
+  }
+  std::set<std::pair<std::string, std::uint32_t>> wanted(m.shares.begin(), m.shares.end());
+  std::vector<std::pair<std::string, std::uint32_t>> erase;
+  c_.store->for_each_share([&](const key_share& s) {
+    if (s.owner == from && wanted.count({s.key_id, s.index})) erase.emplace_back(s.key_id, s.index);
+  });
+  for (const auto& [k, i] : erase) c_.store->erase_share(k, i);
+}
+
+}  // namespace dm2::dht

@@ -1,0 +1,124 @@
+// N simulated sites, each a real replicator with its own store, joined by a sim_network and one
+// shared membership view. Used by the replicator tests (and mirrored by dm2-sim).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dm2/dht/replicator.hpp"
+#include "dm2/dht/sim_network.hpp"
+
+namespace dm2::dht::testing {
+
+// Deterministic shares: share i of key K sealed to S is "K|i|S".
+class fake_share_source final : public share_source {
+ public:
+  explicit fake_share_source(std::string owner) : owner_(std::move(owner)) {}
+  std::optional<key_share> make_share(const std::string& key_id, std::uint32_t index,
+                                      const std::string& holder) override {
+    return key_share{key_id, index, owner_, holder, key_id + "|" + std::to_string(index) + "|" + holder};
+  }
+
+ private:
+  std::string owner_;
+};
+
+struct sim_site {
+  std::string id;
+  memory_replica_store store;
+  std::unique_ptr<fake_share_source> shares;
+  std::unique_ptr<replicator> engine;
+};
+
+class sim_cluster {
+ public:
+  sim_cluster(int n, replication_settings settings = {}, sim_network_settings net = {})
+      : net_(time_, net) {
+    for (int i = 0; i < n; ++i) {
+      auto s = std::make_unique<sim_site>();
+      s->id = "site-" + std::to_string(i);
+      members_.add(site_info{s->id, node_id_of_public_key(s->id), {}});
+      sites_.push_back(std::move(s));
+    }
+    for (auto& s : sites_) {
+      s->shares = std::make_unique<fake_share_source>(s->id);
+      s->engine = std::make_unique<replicator>(
+          s->id, settings,
+          replicator_collaborators{&time_, &net_, &members_, &s->store, s->shares.get()});
+      net_.attach(s->engine.get());
+    }
+  }
+
+  void kill(int i) {
+    net_.set_alive(sites_[i]->id, false);
+    members_.set_live(sites_[i]->id, false);
+  }
+  // A restarted site comes back with its disk (wiped = false) or empty (wiped = true).
+  void revive(int i, bool wiped) {
+    if (wiped) sites_[i]->store = memory_replica_store{};
+    net_.set_alive(sites_[i]->id, true);
+    members_.set_live(sites_[i]->id, true);
+  }
+  void run_for(millis d) { net_.run_until(time_.now() + d); }
+
+  sim_site& site(int i) { return *sites_[i]; }
+  int size() const { return static_cast<int>(sites_.size()); }
+  sim_network& net() { return net_; }
+  manual_clock& time() { return time_; }
+  static_membership& members() { return members_; }
+
+  // Records (by the owners' copies plus all replicas) with fewer than k live copies at their
+  // current placement targets.
+  std::size_t under_replicated(const std::vector<record>& records, std::size_t k) {
+    placement_index p(members_.live_sites());
+    std::size_t bad = 0;
+    for (const auto& r : records) {
+      auto targets = p.closest_ids(key_of(r.lfn), k, r.owner);
+      std::size_t have = 0;
+      for (const auto& t : targets) {
+        auto got = by_id(t).store.get_record(r.lfn);
+        if (got && got->version == r.version && got->payload == r.payload) ++have;
+      }
+      if (have < targets.size()) ++bad;
+    }
+    return bad;
+  }
+  // Keys whose n shares are not on n distinct live sites (each holding one distinct index).
+  std::size_t under_shared(const std::vector<std::pair<std::string, std::string>>& keys,
+                           std::uint32_t n) {
+    std::size_t bad = 0;
+    for (const auto& [owner, key_id] : keys) {
+      std::map<std::uint32_t, std::set<std::string>> where;
+      for (auto& s : sites_) {
+        if (!members_.is_live(s->id)) continue;
+        s->store.for_each_share([&](const key_share& sh) {
+          if (sh.key_id == key_id && sh.owner == owner && sh.holder == s->id)
+            where[sh.index].insert(s->id);
+        });
+      }
+      std::set<std::string> distinct;
+      for (std::uint32_t i = 1; i <= n; ++i)
+        if (!where[i].empty()) distinct.insert(*where[i].begin());
+      if (where.size() != n || distinct.size() != n) ++bad;
+    }
+    return bad;
+  }
+
+  sim_site& by_id(const std::string& id) {
+    for (auto& s : sites_)
+      if (s->id == id) return *s;
+    throw std::out_of_range(id);
+  }
+
+ private:
+  manual_clock time_;
+  static_membership members_;
+  sim_network net_;
+  std::vector<std::unique_ptr<sim_site>> sites_;
+};
+
+}  // namespace dm2::dht::testing

@@ -1,0 +1,198 @@
+#include "dm2/dht/replicator.hpp"
+
+#include <gtest/gtest.h>
+
+#include "replication_fixture.hpp"
+
+namespace dm2::dht {
+namespace {
+
+using testing::sim_cluster;
+
+std::vector<record> publish_many(sim_cluster& c, int per_site, std::uint64_t version = 1) {
+  std::vector<record> out;
+  for (int s = 0; s < c.size(); ++s)
+    for (int i = 0; i < per_site; ++i) {
+      record r{"lfn-" + std::to_string(s) + "-" + std::to_string(i), version, c.site(s).id,
+               "payload-v" + std::to_string(version)};
+      c.site(s).engine->publish(r);
+      out.push_back(r);
+    }
+  return out;
+}
+
+TEST(replicator, a_write_reaches_its_k_holders_and_nobody_else) {
+  sim_cluster c(8);
+  auto records = publish_many(c, 10);
+  c.run_for(millis(200));
+  EXPECT_EQ(c.under_replicated(records, 3), 0u);
+  placement_index p(c.members().live_sites());
+  for (const auto& r : records) {
+    auto targets = p.closest_ids(key_of(r.lfn), 3, r.owner);
+    for (int s = 0; s < c.size(); ++s) {
+      bool should = c.site(s).id == r.owner ||
+                    std::find(targets.begin(), targets.end(), c.site(s).id) != targets.end();
+      EXPECT_EQ(c.site(s).store.get_record(r.lfn).has_value(), should) << r.lfn;
+    }
+  }
+}
+
+TEST(replicator, after_killing_sites_every_record_regains_k_live_replicas) {
+  replication_settings rs;
+  rs.repair_period = millis(1000);
+  sim_cluster c(12, rs);
+  auto records = publish_many(c, 20);
+  c.run_for(millis(500));
+  ASSERT_EQ(c.under_replicated(records, 3), 0u);
+  for (int i : {1, 4, 7, 10}) c.kill(i);  // owners among them: their records must survive too
+  EXPECT_GT(c.under_replicated(records, 3), 0u);
+  c.run_for(millis(3000));
+  EXPECT_EQ(c.under_replicated(records, 3), 0u);
+}
+
+TEST(replicator, converged_sites_exchange_digests_but_push_nothing) {
+  replication_settings rs;
+  rs.repair_period = millis(1000);
+  sim_cluster c(6, rs);
+  publish_many(c, 30);
+  c.run_for(millis(2500));
+  std::uint64_t pushed = 0, rounds = 0;
+  for (int s = 0; s < c.size(); ++s) {
+    pushed += c.site(s).engine->counters().records_pushed;
+    rounds += c.site(s).engine->counters().rounds;
+  }
+  c.run_for(millis(3000));
+  std::uint64_t pushed_after = 0, rounds_after = 0;
+  for (int s = 0; s < c.size(); ++s) {
+    pushed_after += c.site(s).engine->counters().records_pushed;
+    rounds_after += c.site(s).engine->counters().rounds;
+  }
+  EXPECT_EQ(pushed_after, pushed);
+  EXPECT_GT(rounds_after, rounds);
+}
+
+TEST(replicator, a_wiped_restarted_site_catches_up) {
+  replication_settings rs;
+  rs.repair_period = millis(1000);
+  sim_cluster c(8, rs);
+  auto records = publish_many(c, 15);
+  c.run_for(millis(500));
+  c.kill(3);
+  c.run_for(millis(1500));
+  c.revive(3, /*wiped=*/true);
+  c.run_for(millis(2500));
+  EXPECT_EQ(c.under_replicated(records, 3), 0u);
+  EXPECT_GT(c.site(3).store.record_count(), 0u);
+}
+
+TEST(replicator, a_newer_version_replaces_the_stale_copy_of_a_returning_holder) {
+  replication_settings rs;
+  rs.repair_period = millis(1000);
+  sim_cluster c(6, rs);
+  record v1{"lfn-x", 1, c.site(0).id, "old"};
+  c.site(0).engine->publish(v1);
+  c.run_for(millis(200));
+  auto holder = c.site(0).engine->holders_of(v1).back();
+  int holder_index = std::stoi(holder.substr(5));
+  c.kill(holder_index);
+  c.run_for(millis(200));
+  c.revive(holder_index, /*wiped=*/false);  // comes back before the owner's next write ...
+  c.net().set_alive(holder, false);         // ... but misses the push itself
+  record v2{"lfn-x", 2, c.site(0).id, "new"};
+  c.site(0).engine->publish(v2);
+  c.run_for(millis(100));
+  c.net().set_alive(holder, true);
+  ASSERT_EQ(c.by_id(holder).store.get_record("lfn-x")->payload, "old");
+  c.run_for(millis(2500));
+  EXPECT_EQ(c.by_id(holder).store.get_record("lfn-x")->payload, "new");
+  EXPECT_EQ(c.under_replicated({v2}, 3), 0u);
+}
+
+TEST(replicator, refuses_records_it_does_not_owe_oversized_and_malformed) {
+  sim_cluster c(8);
+  auto& target = *c.site(0).engine;
+  std::vector<record> batch;
+  // Find a record that site-0 should not hold, and one that it should.
+  record not_ours, ours;
+  for (int i = 0; !not_ours.lfn.size() || !ours.lfn.size(); ++i) {
+    record r{"probe-" + std::to_string(i), 1, c.site(1).id, "p"};
+    auto hs = target.holders_of(r);
+    bool mine = std::find(hs.begin(), hs.end(), c.site(0).id) != hs.end();
+    (mine ? ours : not_ours) = r;
+  }
+  record oversized = ours;
+  oversized.payload.assign(target.settings().max_payload_bytes + 1, 'x');
+  record nameless = ours;
+  nameless.lfn.clear();
+  target.on_message(c.site(1).id, push_records{{not_ours, oversized, nameless}});
+  EXPECT_EQ(c.site(0).store.record_count(), 0u);
+  EXPECT_EQ(target.counters().records_refused, 3u);
+  target.on_message(c.site(1).id, push_records{{ours}});
+  EXPECT_EQ(c.site(0).store.record_count(), 1u);
+
+  digest_request wrong;
+  wrong.bucket_count = 7;
+  target.on_message(c.site(1).id, wrong);
+  EXPECT_EQ(target.counters().messages_refused, 1u);
+  target.on_message(c.site(0).id, pull_request{});  // from itself: refused
+  EXPECT_EQ(target.counters().messages_refused, 2u);
+}
+
+TEST(replicator, key_shares_sit_on_n_distinct_live_sites_and_are_restored_after_failures) {
+  replication_settings rs;
+  rs.repair_period = millis(1000);
+  rs.share_inventory_wait = millis(200);
+  sim_cluster c(10, rs);
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (int owner : {0, 1, 2})
+    for (int k = 0; k < 5; ++k) {
+      auto key_id = "key-" + std::to_string(owner) + "-" + std::to_string(k);
+      c.site(owner).engine->own_key(key_id, 3);
+      keys.emplace_back(c.site(owner).id, key_id);
+    }
+  c.run_for(millis(600));
+  ASSERT_EQ(c.under_shared(keys, 3), 0u);
+  for (int i : {4, 6, 8}) c.kill(i);
+  c.run_for(millis(2500));
+  EXPECT_EQ(c.under_shared(keys, 3), 0u);
+  // The dead come back with their old shares; the owners drop the surplus copies.
+  for (int i : {4, 6, 8}) c.revive(i, /*wiped=*/false);
+  c.run_for(millis(2500));
+  EXPECT_EQ(c.under_shared(keys, 3), 0u);
+  for (const auto& [owner, key_id] : keys) {
+    int copies = 0;
+    for (int s = 0; s < c.size(); ++s)
+      c.site(s).store.for_each_share([&](const key_share& sh) { copies += sh.key_id == key_id; });
+    EXPECT_EQ(copies, 3) << key_id;
+  }
+}
+
+TEST(replicator, shares_are_only_accepted_from_their_owner_sealed_to_us) {
+  sim_cluster c(4);
+  auto& e = *c.site(0).engine;
+  key_share forged{"key", 1, c.site(2).id, c.site(0).id, "s"};  // claims site-2, sent by site-1
+  key_share misdirected{"key", 1, c.site(1).id, c.site(3).id, "s"};
+  e.on_message(c.site(1).id, push_shares{{forged, misdirected}});
+  int held = 0;
+  c.site(0).store.for_each_share([&](const key_share&) { ++held; });
+  EXPECT_EQ(held, 0);
+}
+
+TEST(replicator, the_simulation_is_deterministic_for_a_seed) {
+  auto run = [] {
+    sim_network_settings ns;
+    ns.seed = 42;
+    ns.loss_rate = 0.05;
+    replication_settings rs;
+    rs.repair_period = millis(500);
+    sim_cluster c(10, rs, ns);
+    publish_many(c, 10);
+    c.kill(2);
+    c.run_for(millis(3000));
+    return c.net().messages_sent();
+  };
+  EXPECT_EQ(run(), run());
+}
+
+}  // namespace
+}  // namespace dm2::dht

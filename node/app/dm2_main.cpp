@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli_registry.hpp"
+#include "dm2/node/logging.hpp"
 #include "dm2/node/version.hpp"
 
 int main(int argc, char** argv) {
@@ -10,6 +11,8 @@ int main(int argc, char** argv) {
                "and its running node (dm2d)."};
   app.set_version_flag("--version", std::string("dm2 ") + dm2::node::version);
   app.require_subcommand(1);
+  // Results go to stdout; the library's log lines (warnings and worse) to stderr.
+  (void)dm2::node::setup_logging("warn");
   for (const auto& command : dm2::cli::registered_commands()) command.add(app);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,75 @@
+#include "dm2/node/router.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+
+namespace dm2::node {
+namespace {
+
+http_request get(const std::string& target, const std::string& method = "GET") {
+  http_request r;
+  r.method = method;
+  r.target = target;
+  return r;
+}
+
+router make_router() {
+  router r;
+  r.add("GET", "/health", [](const http_request&) { return http_response{200, "text/plain", {}, "ok"}; });
+  r.add("POST", "/health", [](const http_request&) { return http_response{201, "text/plain", {}, "made"}; });
+  r.add("GET", "/boom", [](const http_request&) -> http_response { throw std::runtime_error("secret detail"); });
+  return r;
+}
+
+TEST(router, routes_by_path_and_method_ignoring_the_query) {
+  auto r = make_router();
+  EXPECT_EQ(r.handle(get("/health")).body, "ok");
+  EXPECT_EQ(r.handle(get("/health?verbose=1")).body, "ok");
+  EXPECT_EQ(r.handle(get("/health", "POST")).status, 201);
+}
+
+TEST(router, unknown_path_is_a_json_404) {
+  auto res = make_router().handle(get("/nothing"));
+  EXPECT_EQ(res.status, 404);
+  auto body = nlohmann::json::parse(res.body);
+  EXPECT_EQ(body["error"]["code"], "not_found");
+}
+
+TEST(router, wrong_method_is_405_with_allow) {
+  auto res = make_router().handle(get("/health", "DELETE"));
+  EXPECT_EQ(res.status, 405);
+  EXPECT_EQ(res.headers.at("Allow"), "GET, POST");
+}
+
+TEST(router, malformed_target_is_400) {
+  auto res = make_router().handle(get("health"));
+  EXPECT_EQ(res.status, 400);
+  EXPECT_EQ(nlohmann::json::parse(res.body)["error"]["code"], "malformed_input");
+}
+
+TEST(router, a_throwing_handler_gives_500_without_its_detail) {
+  auto res = make_router().handle(get("/boom"));
+  EXPECT_EQ(res.status, 500);
+  EXPECT_EQ(res.body.find("secret detail"), std::string::npos);
+}
+
+TEST(router, route_labels_stay_bounded) {
+  auto r = make_router();
+  EXPECT_EQ(r.route_label(get("/health?x")), "/health");
+  EXPECT_EQ(r.route_label(get("/random/path/123")), "other");
+}
+
+TEST(error_table, every_code_has_a_name_text_and_status) {
+  for (int i = 0; i <= static_cast<int>(errc::cancelled); ++i) {
+    auto code = static_cast<errc>(i);
+    EXPECT_FALSE(name_of(code).empty());
+    EXPECT_FALSE(describe(code).empty());
+    EXPECT_GE(http_status(code), 400);
+    EXPECT_LT(http_status(code), 600);
+  }
+}
+
+}  // namespace
+}  // namespace dm2::node

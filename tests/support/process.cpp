@@ -1,0 +1,96 @@
+#include "support/process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace dm2::test {
+
+child_process::child_process(const std::filesystem::path& program, const std::vector<std::string>& args,
+                             const std::filesystem::path& output_dir, const std::string& name)
+    : out_(output_dir / (name + ".out")), err_(output_dir / (name + ".err")) {
+  std::vector<std::string> argv_storage{program.string()};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int rc = posix_spawn(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("cannot start " + program.string());
+}
+
+child_process::~child_process() {
+  if (running()) {
+    ::kill(pid_, SIGKILL);
+    wait(std::chrono::seconds(10));
+  }
+}
+
+void child_process::signal(int sig) {
+  if (!exit_code_) ::kill(pid_, sig);
+}
+
+bool child_process::running() {
+  if (exit_code_) return false;
+  return !wait(std::chrono::milliseconds(0)).has_value();
+}
+
+std::optional<int> child_process::wait(std::chrono::milliseconds timeout) {
+  if (exit_code_) return exit_code_;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return exit_code_;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+namespace {
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+}  // namespace
+
+std::string child_process::stdout_text() const { return slurp(out_); }
+std::string child_process::stderr_text() const { return slurp(err_); }
+
+std::filesystem::path built_program(const std::string& relative) {
+  const char* dir = std::getenv("DM2_BINARY_DIR");
+  if (!dir) throw std::runtime_error("DM2_BINARY_DIR is not set (run the tests through ctest)");
+  return std::filesystem::path(dir) / relative;
+}
+
+bool wait_for_file(const std::filesystem::path& path, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::error_code ec;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) > 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+}  // namespace dm2::test

@@ -1,0 +1,141 @@
+#include "dcmtk_support.hpp"
+
+#include <dcmtk/dcmdata/dcdict.h>
+#include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmjpeg/djdecode.h>
+#include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <cstdlib>
+#include <mutex>
+
+namespace dm2::pacs::detail {
+namespace {
+
+// Cleans the decoders up at exit so leak checkers see a clean process.
+struct codec_registration {
+  codec_registration() {
+    DJDecoderRegistration::registerCodecs();
+    DJLSDecoderRegistration::registerCodecs();
+    DcmRLEDecoderRegistration::registerCodecs();
+  }
+  ~codec_registration() {
+    DcmRLEDecoderRegistration::cleanup();
+    DJLSDecoderRegistration::cleanup();
+    DJDecoderRegistration::cleanup();
+  }
+};
+
+}  // namespace
+
+void ensure_codecs_registered() { static codec_registration registration; }
+
+void init_dcmtk() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (std::getenv("DM2_DCMTK_LOG") != nullptr) return;
+    OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
+  });
+  // DCMTK leaves Nagle's algorithm on unless TCP_NODELAY is set in the environment; with it on,
+  // every small DIMSE message waits for a delayed ACK (~40 ms) and a C-GET crawls.
+  static std::once_flag nodelay;
+  std::call_once(nodelay, [] { ::setenv("TCP_NODELAY", "1", 0); });
+}
+
+result<DcmTagKey> tag_of(const std::string& keyword) {
+  const DcmDataDictionary& dict = dcmDataDict.rdlock();
+  const DcmDictEntry* entry = dict.findEntry(keyword.c_str());
+  DcmTagKey key;
+  bool found = entry != nullptr;
+  if (found) key = entry->getKey();
+  dcmDataDict.rdunlock();
+  if (!found) return fail(errc::invalid_argument, "unknown DICOM keyword '" + keyword + "'");
+  return key;
+}
+
+std::string keyword_of(const DcmTagKey& tag) {
+  DcmTag t(tag);
+  const char* name = t.getTagName();
+  if (name == nullptr || std::string(name) == DcmTag_ERROR_TagName)
+    return std::string(tag.toString().c_str());
+  return name;
+}
+
+const std::vector<const char*>& storage_sop_classes() {
+  // 11 classes x 10 contexts + 5 query/retrieve contexts stays below the 128-context limit.
+  static const std::vector<const char*> classes = {
+      UID_CTImageStorage,
+      UID_EnhancedCTImageStorage,
+      UID_MRImageStorage,
+      UID_EnhancedMRImageStorage,
+      UID_SecondaryCaptureImageStorage,
+      UID_MultiframeGrayscaleWordSecondaryCaptureImageStorage,
+      UID_MultiframeGrayscaleByteSecondaryCaptureImageStorage,
+      UID_MultiframeTrueColorSecondaryCaptureImageStorage,
+      UID_PositronEmissionTomographyImageStorage,
+      UID_NuclearMedicineImageStorage,
+      UID_RTDoseStorage,
+  };
+  return classes;
+}
+
+const std::vector<OFList<OFString>>& transfer_syntax_groups() {
+  static const std::vector<OFList<OFString>> groups = [] {
+    std::vector<OFList<OFString>> g;
+    OFList<OFString> uncompressed;
+    uncompressed.push_back(UID_LittleEndianExplicitTransferSyntax);
+    uncompressed.push_back(UID_LittleEndianImplicitTransferSyntax);
+    uncompressed.push_back(UID_BigEndianExplicitTransferSyntax);
+    g.push_back(uncompressed);
+    for (const char* ts : {UID_JPEGProcess1TransferSyntax, UID_JPEGProcess2_4TransferSyntax,
+                           UID_JPEGProcess14SV1TransferSyntax, UID_JPEGProcess14TransferSyntax,
+                           UID_JPEGLSLosslessTransferSyntax, UID_JPEGLSLossyTransferSyntax,
+                           UID_RLELosslessTransferSyntax, UID_DeflatedExplicitVRLittleEndianTransferSyntax,
+                           UID_JPEG2000LosslessOnlyTransferSyntax}) {
+      OFList<OFString> one;
+      one.push_back(ts);
+      g.push_back(one);
+    }
+    return g;
+  }();
+  return groups;
+}
+
+OFList<OFString> all_transfer_syntaxes() {
+  OFList<OFString> all;
+  const auto& groups = transfer_syntax_groups();
+  for (std::size_t i = 1; i < groups.size(); ++i)
+    for (const auto& ts : groups[i]) all.push_back(ts);
+  all.push_back(UID_JPEG2000TransferSyntax);
+  for (const auto& ts : groups[0]) all.push_back(ts);
+  return all;
+}
+
+bool is_valid_uid(const std::string& uid) {
+  if (uid.empty() || uid.size() > 64) return false;
+  if (uid.front() == '.' || uid.back() == '.') return false;
+  char prev = '.';
+  for (char c : uid) {
+    if (c == '.') {
+      if (prev == '.') return false;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+    prev = c;
+  }
+  return true;
+}
+
+std::string get_string(DcmItem& item, const DcmTagKey& tag, unsigned long pos) {
+  OFString value;
+  if (item.findAndGetOFString(tag, value, pos).bad()) return {};
+  return std::string(value.c_str());
+}
+
+std::string get_all_strings(DcmItem& item, const DcmTagKey& tag) {
+  OFString value;
+  if (item.findAndGetOFStringArray(tag, value).bad()) return {};
+  return std::string(value.c_str());
+}
+
+}  // namespace dm2::pacs::detail

@@ -1,0 +1,378 @@
+#include "dm2/pacs/dicom_client.hpp"
+
+#include "dcmtk_support.hpp"
+#include "store_scp.hpp"
+
+#include <dcmtk/dcmnet/diutil.h>
+#include <dcmtk/dcmnet/scu.h>
+
+#include <netdb.h>
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+namespace dm2::pacs {
+
+const char* level_name(query_level level) noexcept {
+  switch (level) {
+    case query_level::patient: return "PATIENT";
+    case query_level::study: return "STUDY";
+    case query_level::series: return "SERIES";
+    case query_level::image: return "IMAGE";
+  }
+  return "STUDY";
+}
+
+const std::string& find_match::get(const std::string& keyword) const {
+  static const std::string empty;
+  auto it = attributes.find(keyword);
+  return it == attributes.end() ? empty : it->second;
+}
+
+namespace {
+
+using namespace detail;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// DCMTK's SCU with C-STORE sub-operations written bit for bit to <dest>/<uid>.dcm.
+class scu final : public DcmSCU {
+ public:
+  std::filesystem::path dest;
+  retrieve_report* report = nullptr;
+  const std::atomic<bool>* stop = nullptr;
+  bool cancelled = false;
+  bool store_failed = false;
+  unsigned unnamed = 0;
+
+ protected:
+  OFCondition handleSTORERequestFile(T_ASC_PresentationContextID* pres_id, const OFString& /*name*/,
+                                     T_DIMSE_C_StoreRQ* request) override {
+    // The PACS names the file through AffectedSOPInstanceUID: only a well-formed UID is used.
+    std::string uid = request->AffectedSOPInstanceUID;
+    std::string base = is_valid_uid(uid) ? uid : "unnamed-" + std::to_string(++unnamed);
+    auto final_path = dest / (base + ".dcm");
+    auto part_path = dest / (base + ".dcm.part");
+    OFCondition cond = DcmSCU::handleSTORERequestFile(pres_id, part_path.string().c_str(), request);
+    if (cond.good()) {
+      std::error_code ec;
+      std::filesystem::rename(part_path, final_path, ec);
+      if (ec) {
+        std::filesystem::remove(part_path, ec);
+        store_failed = true;
+        return EC_InvalidStream;
+      }
+      if (report != nullptr) {
+        report->files.push_back(final_path.string());
+        report->bytes += std::filesystem::file_size(final_path, ec);
+      }
+    } else {
+      store_failed = true;
+    }
+    if (stop != nullptr && stop->load()) {
+      cancelled = true;
+      return EC_IllegalCall;  // ends the C-GET session; the caller aborts the association
+    }
+    return cond;
+  }
+};
+
+std::string status_text(Uint16 s) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%04X", s);
+  return buf;
+}
+
+bool is_pending(Uint16 s) { return s == STATUS_Pending || s == STATUS_FIND_Pending_WarningUnsupportedOptionalKeys; }
+
+void add_default_keys(dicom_query& q) {
+  auto add = [&q](std::initializer_list<const char*> keys) {
+    for (const char* k : keys) q.keys.emplace(k, "");
+  };
+  switch (q.level) {
+    case query_level::patient:
+      add({"PatientName", "PatientID", "PatientBirthDate", "PatientSex"});
+      break;
+    case query_level::study:
+      add({"StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "PatientName", "PatientID",
+           "StudyDescription", "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
+           "NumberOfStudyRelatedInstances"});
+      break;
+    case query_level::series:
+      add({"StudyInstanceUID", "SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDate",
+           "SeriesTime", "SeriesDescription", "NumberOfSeriesRelatedInstances"});
+      break;
+    case query_level::image:
+      add({"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID",
+           "InstanceNumber"});
+      break;
+  }
+}
+
+result<DcmDataset> build_identifier(const dicom_query& q) {
+  DcmDataset ds;
+  ds.putAndInsertString(DCM_QueryRetrieveLevel, level_name(q.level));
+  for (const auto& [keyword, value] : q.keys) {
+    auto tag = tag_of(keyword);
+    if (!tag) return tag.err();
+    if (ds.putAndInsertString(*tag, value.c_str()).bad())
+      return fail(errc::invalid_argument, "cannot put query key '" + keyword + "'");
+  }
+  return ds;
+}
+
+std::vector<std::string> resolve_host(const std::string& host) {
+  std::vector<std::string> out{host};
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) == 0) {
+    for (addrinfo* p = res; p != nullptr; p = p->ai_next) {
+      char buf[INET_ADDRSTRLEN];
+      auto* sin = reinterpret_cast<sockaddr_in*>(p->ai_addr);
+      if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf) != nullptr) out.emplace_back(buf);
+    }
+    freeaddrinfo(res);
+  }
+  return out;
+}
+
+}  // namespace
+
+struct dicom_client::impl {
+  pacs_settings settings;
+  std::unique_ptr<scu> assoc;
+
+  std::string where() const {
+    return settings.called_ae_title + "@" + settings.host + ":" + std::to_string(settings.port);
+  }
+
+  error network_error(const std::string& what, const OFCondition& cond) {
+    assoc.reset();
+    std::string text = cond.text();
+    std::string l = lower(text);
+    if (cond == DUL_ASSOCIATIONREJECTED)
+      return fail(errc::permission_denied,
+                  "PACS " + where() + " rejected the association (calling AE '" +
+                      settings.calling_ae_title + "'): " + text);
+    if (l.find("timeout") != std::string::npos || l.find("timed out") != std::string::npos ||
+        cond == DIMSE_NODATAAVAILABLE)
+      return fail(errc::timeout, what + " with PACS " + where() + " timed out: " + text);
+    return fail(errc::unavailable, what + " with PACS " + where() + " failed: " + text);
+  }
+
+  status open() {
+    if (assoc && assoc->isConnected()) return {};
+    if (auto v = validate(settings); !v) return v;
+    init_dcmtk();
+    assoc = std::make_unique<scu>();
+    auto& s = *assoc;
+    s.setAETitle(settings.calling_ae_title.c_str());
+    s.setPeerHostName(settings.host.c_str());
+    s.setPeerPort(settings.port);
+    s.setPeerAETitle(settings.called_ae_title.c_str());
+    auto t = static_cast<Uint32>(settings.timeout.count());
+    s.setACSETimeout(t);
+    s.setDIMSETimeout(t);
+    s.setDIMSEBlockingMode(DIMSE_NONBLOCKING);
+    s.setConnectionTimeout(static_cast<Sint32>(t));
+    s.setMaxReceivePDULength(ASC_MAXIMUMPDUSIZE);
+    s.setStorageMode(DCMSCU_STORAGE_BIT_PRESERVING);
+    OFList<OFString> uncompressed = transfer_syntax_groups()[0];
+    s.addPresentationContext(UID_VerificationSOPClass, uncompressed);
+    s.addPresentationContext(UID_FINDPatientRootQueryRetrieveInformationModel, uncompressed);
+    s.addPresentationContext(UID_FINDStudyRootQueryRetrieveInformationModel, uncompressed);
+    s.addPresentationContext(UID_GETStudyRootQueryRetrieveInformationModel, uncompressed);
+    s.addPresentationContext(UID_MOVEStudyRootQueryRetrieveInformationModel, uncompressed);
+    for (const char* sop : storage_sop_classes())
+      for (const auto& group : transfer_syntax_groups())
+        s.addPresentationContext(sop, group, ASC_SC_ROLE_SCP);
+    OFCondition cond = s.initNetwork();
+    if (cond.bad()) return network_error("network initialisation", cond);
+    cond = s.negotiateAssociation();
+    if (cond.bad()) return network_error("association", cond);
+    return {};
+  }
+
+  result<T_ASC_PresentationContextID> context(const char* sop) {
+    T_ASC_PresentationContextID id =
+        assoc->findAnyPresentationContextID(sop, UID_LittleEndianExplicitTransferSyntax);
+    if (id == 0)
+      return fail(errc::unavailable, "PACS " + where() + " does not support " +
+                                         std::string(dcmFindNameOfUID(sop, sop)));
+    return id;
+  }
+};
+
+dicom_client::dicom_client(pacs_settings settings) : impl_(std::make_unique<impl>()) {
+  impl_->settings = std::move(settings);
+}
+dicom_client::~dicom_client() { close(); }
+dicom_client::dicom_client(dicom_client&&) noexcept = default;
+dicom_client& dicom_client::operator=(dicom_client&&) noexcept = default;
+
+const pacs_settings& dicom_client::settings() const { return impl_->settings; }
+
+void dicom_client::close() noexcept {
+  if (!impl_ || !impl_->assoc) return;
+  if (impl_->assoc->isConnected()) impl_->assoc->releaseAssociation();
+  impl_->assoc.reset();
+}
+
+status dicom_client::echo() {
+  if (auto s = impl_->open(); !s) return s;
+  auto id = impl_->context(UID_VerificationSOPClass);
+  if (!id) return id.err();
+  OFCondition cond = impl_->assoc->sendECHORequest(*id);
+  if (cond.bad()) return impl_->network_error("C-ECHO", cond);
+  return {};
+}
+
+result<std::vector<find_match>> dicom_client::find(const dicom_query& query) {
+  dicom_query q = query;
+  add_default_keys(q);
+  auto ds = build_identifier(q);
+  if (!ds) return ds.err();
+  if (auto s = impl_->open(); !s) return s.err();
+  auto id = impl_->context(q.level == query_level::patient
+                               ? UID_FINDPatientRootQueryRetrieveInformationModel
+                               : UID_FINDStudyRootQueryRetrieveInformationModel);
+  if (!id) return id.err();
+  OFList<QRResponse*> responses;
+  OFCondition cond = impl_->assoc->sendFINDRequest(*id, &*ds, &responses);
+  std::vector<find_match> matches;
+  Uint16 final_status = STATUS_Success;
+  bool have_final = false;
+  for (QRResponse* r : responses) {
+    if (is_pending(r->m_status) && r->m_dataset != nullptr) {
+      find_match m;
+      for (unsigned long i = 0; i < r->m_dataset->card(); ++i) {
+        DcmElement* e = r->m_dataset->getElement(i);
+        if (e == nullptr || e->ident() == EVR_SQ) continue;
+        OFString v;
+        if (e->getOFStringArray(v).good()) m.attributes[keyword_of(e->getTag())] = v.c_str();
+      }
+      matches.push_back(std::move(m));
+    } else if (!is_pending(r->m_status)) {
+      final_status = r->m_status;
+      have_final = true;
+    }
+    delete r;
+  }
+  if (cond.bad()) return impl_->network_error("C-FIND", cond);
+  if (have_final && final_status != STATUS_Success)
+    return fail(errc::unavailable, "C-FIND at " + std::string(level_name(q.level)) +
+                                       " level failed with status " + status_text(final_status) +
+                                       " (" + DU_cfindStatusString(final_status) + ")");
+  return matches;
+}
+
+result<retrieve_report> dicom_client::get(const dicom_query& identifiers,
+                                          const std::filesystem::path& dest_dir,
+                                          const std::atomic<bool>* stop) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dest_dir, ec))
+    return fail(errc::io_error, "C-GET destination is not a directory");
+  auto ds = build_identifier(identifiers);
+  if (!ds) return ds.err();
+  if (auto s = impl_->open(); !s) return s.err();
+  auto id = impl_->context(UID_GETStudyRootQueryRetrieveInformationModel);
+  if (!id) return id.err();
+  retrieve_report report;
+  scu& s = *impl_->assoc;
+  s.dest = dest_dir;
+  s.report = &report;
+  s.stop = stop;
+  s.cancelled = false;
+  s.store_failed = false;
+  OFList<RetrieveResponse*> responses;
+  OFCondition cond = s.sendCGETRequest(*id, &*ds, &responses);
+  s.report = nullptr;
+  Uint16 final_status = STATUS_Success;
+  bool have_final = false;
+  for (RetrieveResponse* r : responses) {
+    if (r->m_status != STATUS_Pending) {
+      final_status = r->m_status;
+      have_final = true;
+      report.completed = r->m_numberOfCompletedSubops;
+      report.failed = r->m_numberOfFailedSubops;
+      report.warning = r->m_numberOfWarningSubops;
+    }
+    delete r;
+  }
+  if (s.cancelled) {
+    s.abortAssociation();
+    impl_->assoc.reset();
+    return fail(errc::cancelled, "C-GET cancelled after " + std::to_string(report.files.size()) +
+                                     " objects");
+  }
+  if (cond.bad()) return impl_->network_error("C-GET", cond);
+  if (s.store_failed) {
+    impl_->assoc.reset();
+    return fail(errc::io_error, "C-GET: a received object could not be written to disk");
+  }
+  if (!have_final) return fail(errc::unavailable, "C-GET: the PACS sent no final response");
+  if (final_status == STATUS_Success && report.files.empty())
+    return fail(errc::not_found, "C-GET: nothing matched on PACS " + impl_->where());
+  if (final_status != STATUS_Success)
+    return fail(errc::unavailable, "C-GET failed with status " + status_text(final_status) + " (" +
+                                       DU_cgetStatusString(final_status) + "), " +
+                                       std::to_string(report.failed) + " sub-operations failed");
+  return report;
+}
+
+result<retrieve_report> dicom_client::move(const dicom_query& identifiers,
+                                           const std::filesystem::path& dest_dir) {
+  const auto& st = impl_->settings;
+  if (st.store_port == 0) return fail(errc::invalid_config, "C-MOVE needs pacs.store_port");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dest_dir, ec))
+    return fail(errc::io_error, "C-MOVE destination is not a directory");
+  auto ds = build_identifier(identifiers);
+  if (!ds) return ds.err();
+  if (auto s = impl_->open(); !s) return s.err();
+  auto id = impl_->context(UID_MOVEStudyRootQueryRetrieveInformationModel);
+  if (!id) return id.err();
+  detail::store_scp receiver;
+  if (auto s = receiver.start(st.store_port, st.calling_ae_title, resolve_host(st.host), dest_dir,
+                              static_cast<unsigned>(st.timeout.count()));
+      !s)
+    return s.err();
+  OFList<RetrieveResponse*> responses;
+  OFCondition cond =
+      impl_->assoc->sendMOVERequest(*id, st.calling_ae_title.c_str(), &*ds, &responses);
+  retrieve_report report;
+  Uint16 final_status = STATUS_Success;
+  bool have_final = false;
+  for (RetrieveResponse* r : responses) {
+    if (r->m_status != STATUS_Pending) {
+      final_status = r->m_status;
+      have_final = true;
+      report.completed = r->m_numberOfCompletedSubops;
+      report.failed = r->m_numberOfFailedSubops;
+      report.warning = r->m_numberOfWarningSubops;
+    }
+    delete r;
+  }
+  receiver.stop();
+  report.files = receiver.stored_files();
+  for (const auto& f : report.files) report.bytes += std::filesystem::file_size(f, ec);
+  if (cond.bad()) return impl_->network_error("C-MOVE", cond);
+  if (!have_final) return fail(errc::unavailable, "C-MOVE: the PACS sent no final response");
+  if (final_status == STATUS_Success && report.completed == 0 && report.files.empty())
+    return fail(errc::not_found, "C-MOVE: nothing matched on PACS " + impl_->where());
+  if (final_status != STATUS_Success)
+    return fail(errc::unavailable, "C-MOVE failed with status " + status_text(final_status) +
+                                       " (" + DU_cmoveStatusString(final_status) + "), " +
+                                       std::to_string(report.failed) + " sub-operations failed");
+  return report;
+}
+
+}  // namespace dm2::pacs

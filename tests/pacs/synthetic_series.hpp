@@ -1,0 +1,48 @@
+// Synthetic DICOM series written with DCMTK at test time (nothing big is committed).
+// Geometry is realistic (IOP, IPP, PixelSpacing, SliceThickness, FrameOfReferenceUID) and every
+// file carries the nominative attributes de-identification must remove.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace dm2::test {
+
+struct synthetic_options {
+  unsigned slices = 8;
+  unsigned rows = 64;
+  unsigned columns = 64;
+  std::string modality = "CT";                             // "CT" or "MR" (SOP class follows)
+  std::array<double, 2> pixel_spacing = {0.7, 0.8};        // row spacing, column spacing (mm)
+  double slice_spacing = 1.25;                             // along the normal (mm)
+  std::array<double, 6> orientation = {1, 0, 0, 0, 1, 0};  // ImageOrientationPatient
+  std::array<double, 3> origin = {-120.0, -110.0, -50.0};  // IPP of the first slice
+  std::string patient_name = "DOE^JANE";
+  std::string patient_id = "PID-0042";
+  std::string study_uid;   // generated when empty
+  std::string series_uid;  // generated when empty
+  std::string study_date = "20240315";
+  std::string transfer_syntax;  // "" = explicit VR little endian; or a DCMTK UID
+};
+
+struct synthetic_series {
+  std::vector<std::filesystem::path> files;  // in slice order (k = 0..n-1)
+  std::vector<std::string> sop_uids;         // same order
+  std::string study_uid;
+  std::string series_uid;
+  std::string frame_of_reference_uid;
+};
+
+// The stored value of voxel (i = column, j = row, k = slice): unsigned 12-bit pattern that
+// makes every slice distinguishable; the modality value is stored_value - 1024 (intercept).
+std::uint16_t synthetic_value(unsigned i, unsigned j, unsigned k);
+
+// Writes one file per slice into `dir` (files named by a hash, not by order).
+// Throws std::runtime_error on failure (tests only).
+synthetic_series write_synthetic_series(const std::filesystem::path& dir,
+                                        const synthetic_options& options);
+
+}  // namespace dm2::test

@@ -315,6 +315,7 @@ result<retrieve_report> dicom_client::get(const dicom_query& identifiers,
   }
   if (cond.bad()) return impl_->network_error("C-GET", cond);
   if (s.store_failed) {
+    s.abortAssociation();  // the refused object's data may still be on the wire
     impl_->assoc.reset();
     return fail(errc::io_error, "C-GET: a received object could not be written to disk");
   }

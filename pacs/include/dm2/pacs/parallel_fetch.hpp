@@ -1,0 +1,52 @@
+// Parallel retrieval of one series: the instances listed by an image-level C-FIND are spread
+// over N associations (one dicom_client per worker thread), each fetched with its own C-GET.
+// Failed instances are retried; the fetch can be cancelled; progress is reported.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "dm2/pacs/pacs_settings.hpp"
+#include "dm2/result.hpp"
+
+namespace dm2::pacs {
+
+struct fetch_progress {
+  std::size_t done = 0;     // instances stored so far
+  std::size_t total = 0;    // instances in the series
+  std::uint64_t bytes = 0;  // bytes stored so far
+};
+
+struct fetch_options {
+  unsigned associations = 0;  // parallel associations; 0 = settings.associations (default 4)
+  unsigned retries = 2;       // further attempts for an instance whose C-GET failed
+  std::stop_token stop;       // request_stop() cancels: workers stop after their current object
+  // Called after each stored instance, from worker threads but never concurrently.
+  std::function<void(const fetch_progress&)> progress;
+  // Called when one attempt for an instance fails (before any retry), never concurrently.
+  // For logging and tests; the error never holds nominative data.
+  std::function<void(const std::string& sop_instance_uid, const error&)> on_attempt_failed;
+};
+
+struct fetch_report {
+  std::vector<std::string> files;  // one per instance, in C-FIND order
+  std::uint64_t bytes = 0;
+  unsigned associations = 0;       // how many were used
+  unsigned retried = 0;            // attempts beyond the first, over all instances
+};
+
+// Fetches every instance of the series into `dest_dir` (<SOPInstanceUID>.dcm, as received).
+// All or nothing: on any error the files this call wrote are removed again.
+// Errors: not_found (C-FIND lists no instance), cancelled, invalid_config, and the
+// dicom_client errors (unavailable, permission_denied, timeout, io_error) of the instance that
+// still failed after its retries. Thread-safe (the call owns its clients).
+result<fetch_report> fetch_series(const pacs_settings& settings, const std::string& study_uid,
+                                  const std::string& series_uid,
+                                  const std::filesystem::path& dest_dir,
+                                  const fetch_options& options = {});
+
+}  // namespace dm2::pacs

@@ -1,0 +1,163 @@
+// Parallel C-GET of one series against real servers.
+#include "dm2/pacs/parallel_fetch.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "pacs_server_fixture.hpp"
+#include "support/temp_dir.hpp"
+#include "synthetic_series.hpp"
+
+namespace dm2::pacs {
+namespace {
+
+using dm2::test::synthetic_series;
+
+// One Orthanc per test process, with a small series; the 100-slice series only when asked.
+class parallel_fetch_test : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new dm2::test::temp_dir("dm2-pacs-fetch");
+    std::filesystem::create_directories(dir_->path() / "orthanc");
+    std::filesystem::create_directories(dir_->path() / "small");
+    orthanc_ = new dm2::test::orthanc_server(dir_->path() / "orthanc");
+    ASSERT_EQ(orthanc_->start(), "");
+    dm2::test::synthetic_options o;
+    o.slices = 10;
+    small_ = new synthetic_series(dm2::test::write_synthetic_series(dir_->path() / "small", o));
+    ASSERT_EQ(orthanc_->upload(small_->files), "");
+  }
+  static void TearDownTestSuite() {
+    delete orthanc_;
+    delete small_;
+    delete dir_;
+  }
+  static dm2::test::temp_dir* dir_;
+  static dm2::test::orthanc_server* orthanc_;
+  static synthetic_series* small_;
+};
+dm2::test::temp_dir* parallel_fetch_test::dir_ = nullptr;
+dm2::test::orthanc_server* parallel_fetch_test::orthanc_ = nullptr;
+synthetic_series* parallel_fetch_test::small_ = nullptr;
+
+TEST_F(parallel_fetch_test, ct_series_of_100_slices_over_4_associations) {
+  std::filesystem::create_directories(dir_->path() / "big");
+  dm2::test::synthetic_options o;
+  o.slices = 100;
+  o.rows = 512;
+  o.columns = 512;
+  auto big = dm2::test::write_synthetic_series(dir_->path() / "big", o);
+  ASSERT_EQ(orthanc_->upload(big.files), "");
+
+  dm2::test::temp_dir out;
+  std::vector<fetch_progress> seen;
+  fetch_options opt;
+  opt.progress = [&](const fetch_progress& p) { seen.push_back(p); };
+  auto r = fetch_series(orthanc_->settings(), big.study_uid, big.series_uid, out.path(), opt);
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_EQ(r->associations, 4u);
+  EXPECT_EQ(r->retried, 0u);
+  ASSERT_EQ(r->files.size(), 100u);
+  EXPECT_GT(r->bytes, 100u * 512 * 512 * 2);
+  std::set<std::string> expected, got;
+  for (const auto& uid : big.sop_uids) expected.insert((out / (uid + ".dcm")).string());
+  for (const auto& f : r->files) {
+    got.insert(f);
+    EXPECT_TRUE(std::filesystem::exists(f));
+  }
+  EXPECT_EQ(got, expected);
+  ASSERT_EQ(seen.size(), 100u);
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].done, i + 1);
+    EXPECT_EQ(seen[i].total, 100u);
+    if (i > 0) {
+      EXPECT_GT(seen[i].bytes, seen[i - 1].bytes);
+    }
+  }
+  EXPECT_EQ(seen.back().bytes, r->bytes);
+}
+
+TEST_F(parallel_fetch_test, works_against_dcmqrscp_too) {
+  std::filesystem::create_directories(dir_->path() / "qrscp");
+  dm2::test::dcmqrscp_server qrscp(dir_->path() / "qrscp");
+  ASSERT_EQ(qrscp.start(), "");
+  ASSERT_EQ(qrscp.upload(small_->files), "");
+  dm2::test::temp_dir out;
+  fetch_options opt;
+  opt.associations = 3;
+  auto r = fetch_series(qrscp.settings(), small_->study_uid, small_->series_uid, out.path(), opt);
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_EQ(r->files.size(), 10u);
+  EXPECT_EQ(r->associations, 3u);
+}
+
+TEST_F(parallel_fetch_test, cancellation_stops_and_leaves_nothing) {
+  dm2::test::temp_dir out;
+  std::stop_source source;
+  fetch_options opt;
+  opt.associations = 2;
+  opt.stop = source.get_token();
+  opt.progress = [&](const fetch_progress& p) {
+    if (p.done == 3) source.request_stop();
+  };
+  auto r = fetch_series(orthanc_->settings(), small_->study_uid, small_->series_uid, out.path(), opt);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::cancelled);
+  EXPECT_EQ(dm2::test::snapshot_tree(out.path()), "");
+}
+
+TEST_F(parallel_fetch_test, a_failed_instance_is_retried) {
+  dm2::test::temp_dir out;
+  // A directory where the partial file must go makes the first attempt for this instance fail.
+  const std::string victim = small_->sop_uids[4];
+  auto blocker = out / (victim + ".dcm.part");
+  std::filesystem::create_directory(blocker);
+  std::vector<std::string> failed;
+  fetch_options opt;
+  opt.on_attempt_failed = [&](const std::string& uid, const error&) {
+    failed.push_back(uid);
+    std::filesystem::remove(blocker);
+  };
+  auto r = fetch_series(orthanc_->settings(), small_->study_uid, small_->series_uid, out.path(), opt);
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_EQ(failed, std::vector<std::string>{victim});
+  EXPECT_EQ(r->retried, 1u);
+  EXPECT_EQ(r->files.size(), 10u);
+  EXPECT_TRUE(std::filesystem::exists(out / (victim + ".dcm")));
+}
+
+TEST_F(parallel_fetch_test, an_instance_failing_every_retry_fails_the_fetch_and_cleans_up) {
+  dm2::test::temp_dir out;
+  const std::string victim = small_->sop_uids[7];
+  std::filesystem::create_directory(out / (victim + ".dcm.part"));
+  const auto before = dm2::test::snapshot_tree(out.path());
+  unsigned attempts = 0;
+  fetch_options opt;
+  opt.retries = 2;
+  opt.on_attempt_failed = [&](const std::string&, const error&) { ++attempts; };
+  auto r = fetch_series(orthanc_->settings(), small_->study_uid, small_->series_uid, out.path(), opt);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::io_error) << r.err().to_string();
+  EXPECT_EQ(attempts, 3u);
+  EXPECT_EQ(dm2::test::snapshot_tree(out.path()), before);
+}
+
+TEST_F(parallel_fetch_test, unknown_series_is_not_found) {
+  dm2::test::temp_dir out;
+  auto r = fetch_series(orthanc_->settings(), small_->study_uid, "1.2.826.0.1.99", out.path());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::not_found);
+}
+
+TEST(parallel_fetch, pacs_down_is_unavailable) {
+  dm2::test::temp_dir out;
+  pacs_settings s;
+  s.port = dm2::test::free_port();
+  auto r = fetch_series(s, "1.2.3", "1.2.3.4", out.path());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::unavailable);
+}
+
+}  // namespace
+}  // namespace dm2::pacs

@@ -1,83 +1,178 @@
 #include "dm2/dht/overlay.hpp"
 
 #include <libtorrent/alert_types.hpp>
+#include <libtorrent/bencode.hpp>
 #include <libtorrent/disabled_disk_io.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/session_params.hpp>
 #include <libtorrent/settings_pack.hpp>
-#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <boost/asio/ip/address.hpp>
 #include <condition_variable>
+#include <cstring>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
+#include "admission.hpp"
+#include "admission_plugin.hpp"
+#include "dm2/crypto/hash.hpp"
+#include "dm2/crypto/keys.hpp"
+#include "dm2/crypto/private_file.hpp"
+#include "dm2/crypto/signature.hpp"
+#include "dm2/dht/node_id.hpp"
+#include "item_storage.hpp"
 #include "session_settings.hpp"
 
 namespace dm2::dht {
 
 namespace lt = libtorrent;
 
+namespace {
+
+std::array<char, 32> key_array(std::string_view key) {
+  std::array<char, 32> out{};
+  std::memcpy(out.data(), key.data(), out.size());
+  return out;
+}
+
+std::string as_string(const std::array<char, 32>& a) { return std::string(a.data(), a.size()); }
+
+// What BEP44 signs: ["4:salt" <len>:<salt>] "3:seqi" <seq> "e1:v" <bencoded value>.
+std::string bep44_signed_buffer(std::string_view salt, std::int64_t seq, std::string_view bencoded) {
+  std::string out;
+  if (!salt.empty()) out += "4:salt" + std::to_string(salt.size()) + ":" + std::string(salt);
+  out += "3:seqi" + std::to_string(seq) + "e1:v";
+  out += bencoded;
+  return out;
+}
+
+}  // namespace
+
 struct overlay::impl {
+  overlay_settings settings;
   std::unique_ptr<lt::session> session;
   lt::sha1_hash node_id;
+  std::shared_ptr<admission> policy = std::make_shared<admission>();
+  std::shared_ptr<item_table> items;
   std::atomic<std::uint16_t> port{0};
   std::atomic<std::size_t> table_size{0};
   std::atomic<bool> stopping{false};
   std::thread alert_thread;
 
   std::mutex mutex;
-  std::condition_variable listen_changed;
+  std::condition_variable changed;
   bool listen_done = false;
   std::string listen_error;
+  std::set<std::string> added_peers;  // "addr:port" given to add_dht_node
+  std::vector<std::pair<std::string, int>> roster_peers;  // other members, for re-adding
+
+  struct put_state {
+    std::optional<int> num_success;
+  };
+  struct get_state {
+    std::optional<mutable_item> best;
+    bool done = false;
+  };
+  std::map<std::string, std::shared_ptr<put_state>> puts;  // key|salt|seq
+  std::multimap<std::string, std::shared_ptr<get_state>> gets;  // key|salt
+
+  static std::string put_id(std::string_view key, std::string_view salt, std::int64_t seq) {
+    return std::string(key) + '|' + std::string(salt) + '|' + std::to_string(seq);
+  }
+  static std::string get_id(std::string_view key, std::string_view salt) {
+    return std::string(key) + '|' + std::string(salt);
+  }
 
   void pump_alerts() {
     auto next_stats = std::chrono::steady_clock::now();
     while (!stopping) {
-      session->wait_for_alert(std::chrono::milliseconds(200));
+      session->wait_for_alert(std::chrono::milliseconds(100));
       std::vector<lt::alert*> alerts;
       session->pop_alerts(&alerts);
       for (lt::alert* a : alerts) handle(a);
       if (std::chrono::steady_clock::now() >= next_stats) {
         session->post_dht_stats();
-        next_stats = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        next_stats = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+        readd_missing_peers();
       }
     }
   }
 
   void handle(lt::alert* a) {
     if (auto* ok = lt::alert_cast<lt::listen_succeeded_alert>(a)) {
-      if (ok->socket_type != lt::socket_type_t::utp)
-        return;
+      if (ok->socket_type != lt::socket_type_t::utp) return;
       port = ok->port;
       std::lock_guard lock(mutex);
       listen_done = true;
-      listen_changed.notify_all();
+      changed.notify_all();
     } else if (auto* bad = lt::alert_cast<lt::listen_failed_alert>(a)) {
       std::lock_guard lock(mutex);
       if (listen_done) return;
       listen_error = bad->error.message();
       listen_done = true;
-      listen_changed.notify_all();
+      changed.notify_all();
     } else if (auto* stats = lt::alert_cast<lt::dht_stats_alert>(a)) {
       std::size_t n = 0;
       for (const auto& bucket : stats->routing_table) n += static_cast<std::size_t>(bucket.num_nodes);
       table_size = n;
+    } else if (auto* put = lt::alert_cast<lt::dht_put_alert>(a)) {
+      std::lock_guard lock(mutex);
+      auto it = puts.find(put_id(as_string(put->public_key), put->salt, put->seq));
+      if (it != puts.end()) it->second->num_success = put->num_success;
+      changed.notify_all();
+    } else if (auto* item = lt::alert_cast<lt::dht_mutable_item_alert>(a)) {
+      std::lock_guard lock(mutex);
+      auto range = gets.equal_range(get_id(as_string(item->key), item->salt));
+      for (auto it = range.first; it != range.second; ++it) {
+        auto& st = *it->second;
+        if (item->item.type() != lt::entry::undefined_t &&
+            (!st.best || item->seq > st.best->seq)) {
+          std::string value = item->item.type() == lt::entry::string_t ? item->item.string() : "";
+          st.best = mutable_item{as_string(item->key), item->salt, std::move(value), item->seq};
+        }
+        if (item->authoritative) st.done = true;
+      }
+      changed.notify_all();
     }
+  }
+
+  // A member that pinged us before our roster (or its own) was set got refused and left out
+  // of the table; while the table holds fewer nodes than the roster, ping the members again.
+  void readd_missing_peers() {
+    std::vector<std::pair<std::string, int>> peers;
+    {
+      std::lock_guard lock(mutex);
+      if (table_size >= roster_peers.size()) return;
+      peers = roster_peers;
+    }
+    for (const auto& p : peers) session->add_dht_node(p);
+  }
+
+  void save_state() {
+    if (settings.state_file.empty()) return;
+    auto params = session->session_state(lt::session::save_dht_state);
+    auto buf = lt::write_session_params_buf(params, lt::session::save_dht_state);
+    auto st = crypto::write_public_file(settings.state_file, std::string_view(buf.data(), buf.size()));
+    if (!st) spdlog::warn("event=dht_state_not_saved reason=\"{}\"", st.err().message);
   }
 };
 
 overlay::overlay(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
 overlay::~overlay() {
+  impl_->save_state();
   impl_->stopping = true;
   if (impl_->alert_thread.joinable()) impl_->alert_thread.join();
   impl_->session.reset();  // the session's destructor stops its network thread
 }
 
 result<std::unique_ptr<overlay>> overlay::start(const overlay_settings& settings,
-                                                const std::string& site_public_key) {
+                                                const std::string& site_public_key,
+                                                storage::database* items) {
   boost::system::error_code ec;
   auto address = boost::asio::ip::make_address(settings.listen_address, ec);
   if (ec || address.is_unspecified())
@@ -86,19 +181,41 @@ result<std::unique_ptr<overlay>> overlay::start(const overlay_settings& settings
                     settings.listen_address + "'");
 
   auto p = std::make_unique<impl>();
-  SHA1(reinterpret_cast<const unsigned char*>(site_public_key.data()), site_public_key.size(),
-       reinterpret_cast<unsigned char*>(p->node_id.data()));
+  p->settings = settings;
+  auto id = node_id_of_public_key(site_public_key);
+  std::memcpy(p->node_id.data(), id.data(), id.size());
 
   lt::session_params params(private_overlay_settings(settings.listen_address, settings.listen_port));
+  if (!settings.state_file.empty() && std::filesystem::exists(settings.state_file)) {
+    // Saved nodes refill the routing table at once; the id itself always comes from the key.
+    auto saved = crypto::read_file(settings.state_file);
+    if (saved) {
+      try {
+        auto old = lt::read_session_params(lt::span<const char>(saved->data(),
+                                                                static_cast<std::ptrdiff_t>(saved->size())),
+                                           lt::session::save_dht_state);
+        params.dht_state.nodes = std::move(old.dht_state.nodes);
+        params.dht_state.nodes6 = std::move(old.dht_state.nodes6);
+      } catch (const std::exception& e) {
+        spdlog::warn("event=dht_state_unreadable reason=\"{}\"", e.what());
+      }
+    }
+  }
   params.disk_io_constructor = lt::disabled_disk_io_constructor;
+  params.dht_state.nids.clear();
   params.dht_state.nids.emplace_back(address, p->node_id);
+  auto table = item_table::open(settings.items, p->policy, items);
+  if (!table) return std::move(table).err();
+  p->items = std::move(*table);
+  params.extensions.push_back(std::make_shared<admission_plugin>(p->policy, p->items));
+  params.dht_storage_constructor = item_storage_constructor(p->items);
   p->session = std::make_unique<lt::session>(std::move(params));
   p->alert_thread = std::thread([raw = p.get()] { raw->pump_alerts(); });
 
   std::string listen_error;
   {
     std::unique_lock lock(p->mutex);
-    if (!p->listen_changed.wait_for(lock, settings.start_timeout, [&] { return p->listen_done; })) {
+    if (!p->changed.wait_for(lock, settings.start_timeout, [&] { return p->listen_done; })) {
       listen_error = "timed out";
     } else {
       listen_error = p->listen_error;
@@ -118,19 +235,107 @@ result<std::unique_ptr<overlay>> overlay::start(const overlay_settings& settings
   return std::unique_ptr<overlay>(new overlay(std::move(p)));
 }
 
+status overlay::set_roster(const std::vector<dht_peer>& peers,
+                           const std::vector<std::string>& signing_keys) {
+  std::set<std::string> addresses;
+  for (const auto& peer : peers) {
+    boost::system::error_code ec;
+    auto a = boost::asio::ip::make_address(peer.address, ec);
+    if (ec || a.is_unspecified() || peer.port == 0)
+      return fail(errc::invalid_argument, "bad DHT peer endpoint '" + peer.address + ":" +
+                                              std::to_string(peer.port) + "'");
+    addresses.insert(a.to_string());
+  }
+  impl_->policy->replace(std::move(addresses),
+                         std::set<std::string>(signing_keys.begin(), signing_keys.end()));
+  std::vector<std::pair<std::string, int>> others;
+  for (const auto& peer : peers)
+    if (!(peer.address == impl_->settings.listen_address && peer.port == listen_port()))
+      others.emplace_back(peer.address, peer.port);
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->roster_peers = others;
+  }
+  for (const auto& peer : peers) {
+    if (peer.address == impl_->settings.listen_address && peer.port == listen_port()) continue;
+    auto endpoint = peer.address + ":" + std::to_string(peer.port);
+    {
+      std::lock_guard lock(impl_->mutex);
+      if (!impl_->added_peers.insert(endpoint).second) continue;
+    }
+    // A routing-table entry, not a bootstrap router: a bootstrap endpoint never enters the
+    // table (notes/libtorrent-dht.md).
+    impl_->session->add_dht_node({peer.address, peer.port});
+  }
+  return {};
+}
+
+result<int> overlay::put_mutable(std::string_view private_key_pem, std::string_view salt,
+                                 std::string_view value, std::int64_t seq) {
+  if (value.size() > max_item_value_size) return fail(errc::too_large, "DHT item value over 996 bytes");
+  if (salt.size() > max_item_salt_size) return fail(errc::too_large, "DHT item salt over 64 bytes");
+  auto pub = crypto::raw_public_key(private_key_pem);
+  if (!pub) return std::move(pub).err();
+  std::string bencoded = std::to_string(value.size()) + ":" + std::string(value);
+  auto sig = crypto::sign(private_key_pem, bep44_signed_buffer(salt, seq, bencoded));
+  if (!sig) return std::move(sig).err();
+
+  auto state = std::make_shared<impl::put_state>();
+  auto id = impl::put_id(*pub, salt, seq);
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->puts[id] = state;
+  }
+  std::string v(value), signature = *sig;
+  impl_->session->dht_put_item(
+      key_array(*pub),
+      [v, signature, seq](lt::entry& item, std::array<char, 64>& sig_out, std::int64_t& seq_out,
+                          std::string const&) {
+        item = lt::entry(v);
+        std::memcpy(sig_out.data(), signature.data(), sig_out.size());
+        seq_out = seq;
+      },
+      std::string(salt));
+  std::unique_lock lock(impl_->mutex);
+  bool done = impl_->changed.wait_for(lock, impl_->settings.request_timeout,
+                                      [&] { return state->num_success.has_value(); });
+  impl_->puts.erase(id);
+  if (!done) return fail(errc::timeout, "DHT put did not complete in time");
+  return *state->num_success;
+}
+
+result<mutable_item> overlay::get_mutable(std::string_view public_key, std::string_view salt) {
+  if (public_key.size() != 32) return fail(errc::invalid_argument, "an Ed25519 key is 32 bytes");
+  if (salt.size() > max_item_salt_size) return fail(errc::too_large, "DHT item salt over 64 bytes");
+  auto state = std::make_shared<impl::get_state>();
+  auto id = impl::get_id(public_key, salt);
+  std::multimap<std::string, std::shared_ptr<impl::get_state>>::iterator it;
+  {
+    std::lock_guard lock(impl_->mutex);
+    it = impl_->gets.emplace(id, state);
+  }
+  impl_->session->dht_get_item(key_array(public_key), std::string(salt));
+  std::unique_lock lock(impl_->mutex);
+  bool done = impl_->changed.wait_for(lock, impl_->settings.request_timeout,
+                                      [&] { return state->done; });
+  impl_->gets.erase(it);
+  if (state->best) return *state->best;
+  if (!done) return fail(errc::timeout, "DHT get did not complete in time");
+  return fail(errc::not_found, "no DHT node holds the item");
+}
+
 std::uint16_t overlay::listen_port() const { return impl_->port; }
 
 std::string overlay::node_id_hex() const {
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (auto byte : impl_->node_id) {
-    auto b = static_cast<unsigned char>(byte);
-    out += hex[b >> 4];
-    out += hex[b & 15];
-  }
-  return out;
+  auto state = impl_->session->session_state(lt::session::save_dht_state);
+  const auto& nids = state.dht_state.nids;
+  const auto& id = nids.empty() ? impl_->node_id : nids.front().second;
+  return crypto::to_hex(std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
 }
 
 std::size_t overlay::routing_table_size() const { return impl_->table_size; }
+std::uint64_t overlay::refused_queries() const { return impl_->policy->refused_queries; }
+std::uint64_t overlay::refused_items() const { return impl_->policy->refused_items; }
+std::size_t overlay::stored_items() const { return impl_->items->size(); }
 
 }  // namespace dm2::dht

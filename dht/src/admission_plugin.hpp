@@ -1,0 +1,35 @@
+// The session plugin that refuses every DHT query whose source address is not on the roster.
+// libtorrent's IP filter does not cover the DHT (notes/libtorrent-dht.md), so this is the one
+// place where a non-member's queries stop: it answers them with a KRPC error (203), so their puts
+// count no success and their gets find nothing. It does not see replies or routing updates; a
+// refused peer may sit in the routing table but can neither store nor read through us.
+// It also refuses, from members, puts that the item table would not keep (immutable items,
+// unknown signers, oversized, over quota), so the writer sees the refusal (num_success = 0)
+// instead of a silent drop.
+#pragma once
+
+#include <libtorrent/extensions.hpp>
+
+#include <memory>
+
+#include "admission.hpp"
+#include "item_table.hpp"
+
+namespace dm2::dht {
+
+class admission_plugin final : public libtorrent::plugin {
+ public:
+  admission_plugin(std::shared_ptr<admission> policy, std::shared_ptr<item_table> table)
+      : policy_(std::move(policy)), table_(std::move(table)) {}
+  libtorrent::feature_flags_t implemented_features() override;
+  bool on_dht_request(libtorrent::string_view query, libtorrent::udp::endpoint const& source,
+                      libtorrent::bdecode_node const& message, libtorrent::entry& response) override;
+
+ private:
+  bool refuse(libtorrent::entry& response, const std::string& peer, libtorrent::string_view query,
+              const char* reason, std::atomic<std::uint64_t>& counter);
+  std::shared_ptr<admission> policy_;
+  std::shared_ptr<item_table> table_;
+};
+
+}  // namespace dm2::dht

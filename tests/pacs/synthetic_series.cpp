@@ -19,7 +19,7 @@ std::string ds_list(std::initializer_list<double> values) {
   std::string out;
   char buf[32];
   for (double v : values) {
-    std::snprintf(buf, sizeof buf, "%.6g", v);
+    std::snprintf(buf, sizeof buf, "%.10g", v);  // fits DS (16 chars)
     if (!out.empty()) out += '\\';
     out += buf;
   }

@@ -1,0 +1,112 @@
+#include "dm2/dht/roster_sync.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <charconv>
+
+namespace dm2::dht {
+
+result<dht_peer> parse_dht_endpoint(std::string_view endpoint) {
+  auto colon = endpoint.rfind(':');
+  if (colon == std::string_view::npos || colon == 0)
+    return fail(errc::invalid_argument, "DHT endpoint is not host:port");
+  auto host = endpoint.substr(0, colon);
+  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  auto port_text = endpoint.substr(colon + 1);
+  unsigned port = 0;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port == 0 || port > 65535)
+    return fail(errc::invalid_argument, "DHT endpoint has a bad port");
+  boost::system::error_code bad;
+  auto address = boost::asio::ip::make_address(std::string(host), bad);
+  if (bad || address.is_unspecified())
+    return fail(errc::invalid_argument, "DHT endpoint host is not an explicit IP address");
+  return dht_peer{address.to_string(), static_cast<std::uint16_t>(port)};
+}
+
+roster_admission admission_for(const crypto::roster& r, std::string_view consortium_public_key,
+                               std::int64_t now) {
+  roster_admission out;
+  out.signing_keys.emplace_back(consortium_public_key);
+  for (const auto& site : r.sites) {
+    if (site.expires_at <= now) continue;
+    auto peer = parse_dht_endpoint(site.dht_endpoint);
+    if (!peer) {
+      spdlog::warn("event=roster_endpoint_skipped site={} reason=\"{}\"", site.site_id,
+                   peer.err().message);
+      continue;
+    }
+    out.peers.push_back(*peer);
+    out.signing_keys.push_back(site.dht_public_key);
+  }
+  return out;
+}
+
+result<int> announce_roster(overlay& o, std::string_view document,
+                            std::string_view consortium_key_pem) {
+  auto doc = crypto::decode_roster_document(document);
+  if (!doc) return std::move(doc).err();
+  auto hash = crypto::roster_hash(doc->body);
+  if (!hash) return std::move(hash).err();
+  return o.put_mutable(consortium_key_pem, roster_announce_salt, *hash,
+                       static_cast<std::int64_t>(doc->body.version));
+}
+
+roster_sync::roster_sync(overlay& o, crypto::roster_state& state, roster_fetcher& fetcher,
+                         std::string consortium_public_key, std::string self_site_id,
+                         std::function<std::int64_t()> clock_seconds)
+    : overlay_(o),
+      state_(state),
+      fetcher_(fetcher),
+      consortium_key_(std::move(consortium_public_key)),
+      self_(std::move(self_site_id)),
+      now_(std::move(clock_seconds)) {}
+
+status roster_sync::apply_current() {
+  auto current = state_.current();
+  if (!current) return {};
+  auto a = admission_for(*current, consortium_key_, now_());
+  return overlay_.set_roster(a.peers, a.signing_keys);
+}
+
+result<bool> roster_sync::refresh() {
+  auto announced = overlay_.get_mutable(consortium_key_, roster_announce_salt);
+  if (!announced) {
+    if (announced.err().code == errc::not_found || announced.err().code == errc::timeout) return false;
+    return std::move(announced).err();
+  }
+  if (announced->seq <= 0 || static_cast<std::uint64_t>(announced->seq) <= state_.version())
+    return false;
+  auto current = state_.current();
+  if (!current) return fail(errc::unavailable, "no roster yet: nobody to fetch from");
+  for (const auto& site : current->sites) {
+    if (site.site_id == self_ || site.expires_at <= now_()) continue;
+    auto document = fetcher_.fetch(site);
+    if (!document) continue;
+    auto candidate = crypto::verify_roster(*document, consortium_key_);
+    if (!candidate) {
+      spdlog::warn("event=roster_refused peer={} reason=\"{}\"", site.site_id,
+                   candidate.err().message);
+      continue;
+    }
+    auto hash = crypto::roster_hash(*candidate);
+    // The document must be the announced one (a peer could serve an older valid roster).
+    if (!hash || *hash != announced->value ||
+        candidate->version != static_cast<std::uint64_t>(announced->seq))
+      continue;
+    auto adopted = state_.accept(*document);
+    if (!adopted) {
+      spdlog::warn("event=roster_refused peer={} reason=\"{}\"", site.site_id, adopted.err().message);
+      continue;
+    }
+    if (auto st = apply_current(); !st) return std::move(st).err();
+    spdlog::info("event=roster_adopted version={} from={}", candidate->version, site.site_id);
+    if (on_adopted) on_adopted(*candidate);
+    return true;
+  }
+  return fail(errc::unavailable, "no member served the announced roster version " +
+                                     std::to_string(announced->seq));
+}
+
+}  // namespace dm2::dht

@@ -1,0 +1,146 @@
+#include "dm2/dht/roster_sync.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "dm2/crypto/hash.hpp"
+#include "overlay_cluster.hpp"
+
+namespace dm2::dht {
+namespace {
+
+using testing::eventually;
+using testing::overlay_node;
+using testing::start_node;
+
+constexpr std::int64_t now_s = 1'800'000'000;
+
+// Serves whatever document each site id is given; unknown sites are unreachable.
+class memory_fetcher final : public roster_fetcher {
+ public:
+  std::map<std::string, std::string> documents;
+  int calls = 0;
+  result<std::string> fetch(const crypto::site_entry& from) override {
+    ++calls;
+    auto it = documents.find(from.site_id);
+    if (it == documents.end()) return fail(errc::unavailable, "unreachable");
+    return it->second;
+  }
+};
+
+crypto::site_entry entry_for(const overlay_node& n, const std::string& id) {
+  crypto::site_entry e;
+  e.site_id = id;
+  e.name = "Site " + id;
+  e.certificate_sha256 = crypto::to_hex(crypto::sha256(id));
+  e.dht_public_key = n.public_key;
+  e.sealing_public_key = crypto::sha256("seal" + id);
+  e.https_endpoint = n.address + ":8443";
+  e.dht_endpoint = n.address + ":" + std::to_string(n.node->listen_port());
+  e.expires_at = now_s + 3600;
+  return e;
+}
+
+class roster_updates : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    consortium_pem_ = testing::new_ed25519_key();
+    consortium_pub_ = *crypto::raw_public_key(consortium_pem_);
+    for (int host : {11, 12, 13}) {
+      nodes_.push_back(start_node(host));
+      ASSERT_TRUE(nodes_.back().node);
+    }
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+      entries_.push_back(entry_for(nodes_[i], "site-" + std::string(1, static_cast<char>('a' + i))));
+    v1_ = sign(1, entries_);
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      states_.push_back(std::make_unique<crypto::roster_state>(consortium_pub_));
+      ASSERT_TRUE(states_.back()->accept(v1_).ok());
+      syncs_.push_back(std::make_unique<roster_sync>(*nodes_[i].node, *states_.back(), fetcher_,
+                                                     consortium_pub_, entries_[i].site_id,
+                                                     [] { return now_s; }));
+      ASSERT_TRUE(syncs_.back()->apply_current().ok());
+    }
+    ASSERT_TRUE(eventually([&] {
+      for (auto& n : nodes_)
+        if (n.node->routing_table_size() < 2) return false;
+      return true;
+    }));
+  }
+  std::string sign(std::uint64_t version, std::vector<crypto::site_entry> sites) {
+    crypto::roster r;
+    r.consortium = "Test Consortium";
+    r.version = version;
+    r.issued_at = now_s;
+    r.sites = std::move(sites);
+    return *crypto::sign_roster(r, consortium_pem_);
+  }
+  std::string consortium_pem_, consortium_pub_, v1_;
+  std::vector<overlay_node> nodes_;
+  std::vector<crypto::site_entry> entries_;
+  std::vector<std::unique_ptr<crypto::roster_state>> states_;
+  std::vector<std::unique_ptr<roster_sync>> syncs_;
+  memory_fetcher fetcher_;
+};
+
+TEST_F(roster_updates, nothing_announced_or_same_version_changes_nothing) {
+  auto r = syncs_[0]->refresh();
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_FALSE(*r);
+  ASSERT_TRUE(announce_roster(*nodes_[0].node, v1_, consortium_pem_).ok());
+  EXPECT_FALSE(*syncs_[1]->refresh());
+  EXPECT_EQ(fetcher_.calls, 0);
+  EXPECT_EQ(states_[1]->version(), 1u);
+}
+
+TEST_F(roster_updates, a_removed_site_is_cut_off_within_one_refresh) {
+  auto v2 = sign(2, {entries_[0], entries_[1]});
+  fetcher_.documents = {{"site-a", v2}, {"site-b", v2}};
+  auto stored = announce_roster(*nodes_[0].node, v2, consortium_pem_);
+  ASSERT_TRUE(stored.ok()) << stored.err().to_string();
+  ASSERT_GE(*stored, 1);
+  std::vector<std::string> adopted;
+  for (int i : {0, 1}) {
+    syncs_[static_cast<std::size_t>(i)]->on_adopted = [&](const crypto::roster& r) {
+      adopted.push_back(std::to_string(r.version));
+    };
+    auto r = syncs_[static_cast<std::size_t>(i)]->refresh();
+    ASSERT_TRUE(r.ok()) << r.err().to_string();
+    EXPECT_TRUE(*r);
+    EXPECT_EQ(states_[static_cast<std::size_t>(i)]->version(), 2u);
+  }
+  EXPECT_EQ(adopted, (std::vector<std::string>{"2", "2"}));
+  // site-c (still running, valid software) can store nothing at the remaining members.
+  auto put = nodes_[2].node->put_mutable(nodes_[2].key_pem, "after", "v", 1);
+  ASSERT_TRUE(put.ok());
+  EXPECT_EQ(*put, 0);
+  EXPECT_GT(nodes_[0].node->refused_queries() + nodes_[1].node->refused_queries(), 0u);
+}
+
+TEST_F(roster_updates, forged_or_stale_documents_are_skipped_and_change_nothing) {
+  auto v2 = sign(2, {entries_[0], entries_[1]});
+  ASSERT_TRUE(announce_roster(*nodes_[0].node, v2, consortium_pem_).ok());
+  auto forged = v2;
+  forged[forged.find("site-a") + 5] = 'z';  // any changed byte breaks the signature
+  fetcher_.documents = {{"site-a", forged}, {"site-c", v1_}};  // site-c serves the old one
+  auto r = syncs_[1]->refresh();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::unavailable);
+  EXPECT_EQ(states_[1]->version(), 1u);
+  // An honest member then serves it.
+  fetcher_.documents["site-c"] = v2;
+  EXPECT_TRUE(*syncs_[1]->refresh());
+  EXPECT_EQ(states_[1]->version(), 2u);
+}
+
+TEST(roster_endpoints, parse_and_refuse) {
+  EXPECT_EQ(parse_dht_endpoint("127.0.0.2:6881")->port, 6881);
+  EXPECT_EQ(parse_dht_endpoint("[::1]:7")->address, "::1");
+  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:70000",
+                          "host.example:1", "0.0.0.0:1", ":5"})
+    EXPECT_FALSE(parse_dht_endpoint(bad).ok()) << bad;
+}
+
+}  // namespace
+}  // namespace dm2::dht

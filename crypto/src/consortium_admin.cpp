@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <ctime>
+#include <limits>
 #include <sstream>
 
 #include "dm2/crypto/hash.hpp"
@@ -215,6 +216,8 @@ result<roster> roster_sign(const fs::path& roster_path, const fs::path& ca_dir, 
     return fail(errc::invalid_argument, "the roster is for consortium '" + d->body.consortium +
                                             "' but the CA is '" + ca->subject_common_name + "'");
   roster r = d->body;
+  if (r.version == std::numeric_limits<std::uint64_t>::max())
+    return fail(errc::invalid_argument, "roster version cannot grow any further");
   r.version += 1;
   r.issued_at = now;
   auto doc = sign_roster(r, *key);

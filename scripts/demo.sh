@@ -11,8 +11,8 @@ bash scripts/build.sh release
 cat <<'TEXT'
 
 dm2d is starting on its embedded defaults. In another terminal:
-  curl --cacert dm2-data/ca/ca.crt https://127.0.0.1:8443/health
-  curl --cacert dm2-data/ca/ca.crt https://127.0.0.1:8443/metrics
+  curl --cacert dm2-data/identity/ca.crt https://127.0.0.1:8443/health
+  curl --cacert dm2-data/identity/ca.crt https://127.0.0.1:8443/metrics
   build/node/dm2 status
 Ctrl-C stops it; the identity in ./dm2-data is kept for the next start.
 

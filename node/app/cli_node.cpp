@@ -55,7 +55,7 @@ struct status_options : node_options {
 
 void show_status(const status_options& o) {
   auto config = load(o);
-  std::string ca_path = o.ca.empty() ? (config.ca_certificate.empty() ? (config.data_dir / "ca" / "ca.crt").string()
+  std::string ca_path = o.ca.empty() ? (config.ca_certificate.empty() ? (config.data_dir / "identity" / "ca.crt").string()
                                                                        : config.ca_certificate.string())
                                      : o.ca;
   auto ca = crypto::read_file(ca_path);

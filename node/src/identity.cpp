@@ -1,11 +1,10 @@
 #include "dm2/node/identity.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-
 #include <ctime>
 
 #include "dm2/crypto/aead.hpp"
+#include "dm2/crypto/consortium_admin.hpp"
 #include "dm2/crypto/keys.hpp"
 #include "dm2/crypto/private_file.hpp"
 #include "dm2/crypto/x509.hpp"
@@ -16,13 +15,12 @@ namespace fs = std::filesystem;
 namespace {
 
 struct paths {
-  fs::path ca_key, ca_cert, site_key, site_cert, dht_key, seal_key, storage_key;
+  fs::path identity_dir, ca_dir, ca_cert, site_key, site_cert, dht_key, seal_key, storage_key;
 };
 
 paths layout(const node_config& c) {
-  auto ca = c.data_dir / "ca";
   auto id = c.data_dir / "identity";
-  paths p{ca / "ca.key", ca / "ca.crt", id / "site.key", id / "site.crt",
+  paths p{id,           c.data_dir / "ca",  id / "ca.crt",   id / "site.key", id / "site.crt",
           id / "dht.key", id / "seal.key", id / "storage.key"};
   if (!c.certificate.empty()) {
     p.ca_cert = c.ca_certificate;
@@ -32,41 +30,31 @@ paths layout(const node_config& c) {
   return p;
 }
 
-status make_private_dir(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return fail(errc::io_error, "cannot create " + dir.string() + ": " + ec.message());
-  ::chmod(dir.c_str(), 0700);
-  return {};
-}
-
 status write_key(const fs::path& path, const result<std::string>& pem) {
   if (!pem) return pem.err();
   return crypto::write_private_file(path, *pem);
 }
 
-// First start: every file is created; nothing that exists is overwritten.
+// First start. Development mode: a consortium of one (CA and roster key in <data_dir>/ca) issues
+// this site's identity, exactly as `dm2 ca init` and `dm2 ca issue-site` would. With [tls] set,
+// only the DHT and sealing keys are created beside the configured certificate.
 status create_identity(const node_config& c, const paths& p) {
-  if (auto s = make_private_dir(p.dht_key.parent_path()); !s) return s;
   if (c.certificate.empty()) {
-    if (auto s = make_private_dir(p.ca_key.parent_path()); !s) return s;
-    auto ca = crypto::create_ca("dm2 development " + c.site_name, 3650);
-    if (!ca) return ca.err();
+    if (auto s = crypto::init_consortium(p.ca_dir, "dm2 development " + c.site_name); !s) return s;
     crypto::site_certificate_request request;
     request.site_name = c.site_name;
     request.ip_addresses = {c.https.address};
     request.dns_names = {"localhost"};
-    auto site = crypto::issue_site_certificate(*ca, request);
-    if (!site) return site.err();
-    for (auto s : {crypto::write_private_file(p.ca_key, ca->key_pem),
-                   crypto::write_public_file(p.ca_cert, ca->certificate_pem),
-                   crypto::write_private_file(p.site_key, site->key_pem),
-                   crypto::write_public_file(p.site_cert, site->certificate_pem)})
-      if (!s) return s;
+    auto issued = crypto::issue_site(p.ca_dir, request, p.identity_dir);
+    if (!issued) return std::move(issued).err();
+    return {};
   }
+  std::error_code ec;
+  fs::create_directories(p.identity_dir, ec);
+  if (ec) return fail(errc::io_error, "cannot create " + p.identity_dir.string() + ": " + ec.message());
+  fs::permissions(p.identity_dir, fs::perms::owner_all, ec);
   if (auto s = write_key(p.dht_key, crypto::generate_private_key(crypto::key_type::ed25519)); !s) return s;
-  if (auto s = write_key(p.seal_key, crypto::generate_private_key(crypto::key_type::x25519)); !s) return s;
-  return crypto::write_private_file(p.storage_key, crypto::generate_aead_key());
+  return write_key(p.seal_key, crypto::generate_private_key(crypto::key_type::x25519));
 }
 
 }  // namespace
@@ -75,10 +63,17 @@ result<site_identity> load_or_create_identity(const node_config& c) {
   const paths p = layout(c);
   site_identity id;
   std::error_code ec;
-  if (!fs::exists(p.dht_key, ec) && !fs::exists(p.dht_key.parent_path(), ec)) {
+  if (!fs::exists(p.identity_dir, ec)) {
     if (auto s = create_identity(c, p); !s) return std::move(s).err();
     id.created = true;
-    spdlog::info("event=identity_created site={} dir={}", c.site_name, p.dht_key.parent_path().string());
+    spdlog::info("event=identity_created site={} dir={}", c.site_name, p.identity_dir.string());
+  }
+  // The storage key belongs to this node's database, not to the site's accreditation: an
+  // identity issued elsewhere (`dm2 ca issue-site`) arrives without one.
+  if (!fs::exists(p.storage_key, ec)) {
+    if (auto s = crypto::write_private_file(p.storage_key, crypto::generate_aead_key()); !s)
+      return std::move(s).err();
+    spdlog::info("event=storage_key_created file={}", p.storage_key.string());
   }
 
   struct slot {

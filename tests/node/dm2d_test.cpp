@@ -75,7 +75,7 @@ class dm2d_test : public ::testing::Test {
   }
 
   result<client_response> get(std::uint16_t port, const std::string& path) {
-    auto ca = crypto::read_file(data / "ca" / "ca.crt");
+    auto ca = crypto::read_file(data / "identity" / "ca.crt");
     if (!ca) return ca.err();
     return https_request({"127.0.0.1", port}, {*ca, "", ""}, "GET", path);
   }
@@ -118,7 +118,7 @@ TEST_F(dm2d_test, tls_with_another_ca_is_refused_by_the_client) {
                   "--dht-listen", "127.0.0.1:0", "--ready-file", (other / "ready.json").string()},
                  "other");
   ASSERT_TRUE(test::wait_for_file(other / "ready.json", 30s));
-  auto other_ca = crypto::read_file(other / "data" / "ca" / "ca.crt");
+  auto other_ca = crypto::read_file(other / "data" / "identity" / "ca.crt");
   auto r = https_request({"127.0.0.1", port}, {*other_ca, "", ""}, "GET", "/health");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.err().message.find("certificate verify failed"), std::string::npos) << r.err().message;

@@ -1,13 +1,16 @@
 // The site's identity on disk: its TLS certificate and key, the consortium CA certificate, the
-// Ed25519 DHT key, the X25519 sealing key and the storage key. On first start with no [tls]
-// paths configured, a development CA and a site certificate signed by it are created in the data
-// directory; afterwards every file must be there (a missing key is an error, never regenerated:
-// a new key would be a new site).
+// Ed25519 DHT key, the X25519 sealing key and the storage key. <data_dir>/identity/ has the
+// layout that `dm2 ca issue-site` writes, so an identity issued by the consortium is installed
+// by copying that directory there. On first start with no identity/ and no [tls] paths, a
+// development consortium of one is created (its CA and roster key in <data_dir>/ca/). After
+// that every file must be there: a missing key is an error, never regenerated (a new key would
+// be a new site) — except storage.key, which belongs to the local database and is created when
+// absent.
 //
 // Layout (keys 0600, refused if group/world readable):
-//   <data_dir>/ca/ca.key, ca.crt                   development CA (dev mode only)
-//   <data_dir>/identity/site.key, site.crt          TLS (ECDSA P-256), unless [tls] is set
-//   <data_dir>/identity/dht.key, seal.key, storage.key
+//   <data_dir>/ca/ca.key, ca.crt, consortium.key, consortium.pub   development consortium only
+//   <data_dir>/identity/ca.crt, site.key, site.crt                  TLS (unless [tls] is set)
+//   <data_dir>/identity/dht.key, dht.pub, seal.key, seal.pub, storage.key
 #pragma once
 
 #include <filesystem>

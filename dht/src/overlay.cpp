@@ -368,6 +368,11 @@ std::vector<dht_peer> overlay::live_peers(std::chrono::milliseconds max_age) con
   return out;
 }
 
+std::size_t overlay::roster_peer_count() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->roster_peers.size();
+}
+
 std::uint16_t overlay::listen_port() const { return impl_->port; }
 
 std::string overlay::node_id_hex() const {

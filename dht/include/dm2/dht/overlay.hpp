@@ -94,6 +94,9 @@ class overlay {
   // Roster peers that answered a DHT ping within `max_age` (liveness for the membership view).
   std::vector<dht_peer> live_peers(std::chrono::milliseconds max_age) const;
 
+  // Other sites given by the last set_roster.
+  std::size_t roster_peer_count() const;
+
   std::uint16_t listen_port() const;
   // The 20-byte node id the DHT runs with, as lowercase hex.
   std::string node_id_hex() const;

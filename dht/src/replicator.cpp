@@ -26,7 +26,8 @@ constexpr std::size_t max_site_id_bytes = 128;
 const char* message_name(const message& m) {
   static const char* names[] = {"digest_request", "digest_reply",          "pull_request",
                                 "push_records",   "share_inventory_request", "share_inventory_reply",
-                                "push_shares",    "drop_shares"};
+                                "push_shares",    "drop_shares",           "query_request",
+                                "query_answer"};
   return names[m.index()];
 }
 
@@ -152,6 +153,7 @@ void replicator::on_message(const std::string& from, const message& m) {
           on_share_inventory_reply(from, body);
         else if constexpr (std::is_same_v<T, push_shares>) on_push_shares(from, body);
         else if constexpr (std::is_same_v<T, drop_shares>) on_drop_shares(from, body);
+        // query_request / query_answer belong to query_fanout; the driver routes them there.
       },
       m);
 }

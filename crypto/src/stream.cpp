@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -258,20 +259,31 @@ status stream_opener::update(std::string_view sealed, std::string& out) {
   impl& s = *impl_;
   if (s.failed) return *s.failed;
   if (s.finished) return fail(errc::invalid_argument, "stream already finished");
-  s.pending.append(sealed);
   if (s.chunk_size == 0) {
+    size_t take = std::min(stream_header_size - s.pending.size(), sealed.size());
+    s.pending.append(sealed.substr(0, take));
+    sealed.remove_prefix(take);
     if (s.pending.size() < stream_header_size) return {};
     if (auto r = s.read_header(); !r) return r;
   }
   const size_t chunk = s.chunk_size + stream_tag_size;
-  size_t pos = 0;
-  // Only a chunk followed by at least one more byte is certainly not the final one.
-  while (s.pending.size() - pos > chunk) {
-    if (auto r = s.cipher.open(std::string_view(s.pending).substr(pos, chunk), false, out); !r)
-      return s.fail_with(std::move(r).err());
-    pos += chunk;
+  // Only a chunk followed by at least one more byte is certainly not the final one. Whole
+  // chunks are opened straight from the input; only a partial tail is buffered.
+  if (!s.pending.empty() && s.pending.size() + sealed.size() > chunk) {
+    size_t take = chunk - s.pending.size();
+    s.pending.append(sealed.substr(0, take));
+    sealed.remove_prefix(take);
+    if (auto r = s.cipher.open(s.pending, false, out); !r) return s.fail_with(std::move(r).err());
+    s.pending.clear();
   }
-  s.pending.erase(0, pos);
+  if (s.pending.empty()) {
+    while (sealed.size() > chunk) {
+      if (auto r = s.cipher.open(sealed.substr(0, chunk), false, out); !r)
+        return s.fail_with(std::move(r).err());
+      sealed.remove_prefix(chunk);
+    }
+  }
+  s.pending.append(sealed);
   return {};
 }
 

@@ -1,5 +1,7 @@
 #include "dm2/dht/membership.hpp"
 
+#include "dm2/dht/placement.hpp"
+
 namespace dm2::dht {
 
 void static_membership::add(site_info site) {
@@ -29,6 +31,14 @@ std::vector<site_info> static_membership::live_sites() const {
   for (const auto& [id, e] : sites_)
     if (e.live) out.push_back(e.info);
   return out;
+}
+
+std::shared_ptr<const placement_index> static_membership::shared_placement() const {
+  if (!placement_ || placement_version_ != version_) {
+    placement_ = std::make_shared<const placement_index>(live_sites());
+    placement_version_ = version_;
+  }
+  return placement_;
 }
 
 }  // namespace dm2::dht

@@ -1,6 +1,7 @@
 #include "dm2/dht/overlay.hpp"
 
 #include <libtorrent/alert_types.hpp>
+#include <libtorrent/bdecode.hpp>
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/disabled_disk_io.hpp>
 #include <libtorrent/session.hpp>
@@ -69,6 +70,7 @@ struct overlay::impl {
   std::string listen_error;
   std::set<std::string> added_peers;  // "addr:port" given to add_dht_node
   std::vector<std::pair<std::string, int>> roster_peers;  // other members, for re-adding
+  std::map<std::string, std::chrono::steady_clock::time_point> last_answer;  // "addr:port"
 
   struct put_state {
     std::optional<int> num_success;
@@ -89,8 +91,14 @@ struct overlay::impl {
 
   void pump_alerts() {
     auto next_stats = std::chrono::steady_clock::now();
+    auto next_probe = next_stats;
     while (!stopping) {
-      session->wait_for_alert(std::chrono::milliseconds(100));
+      if (std::chrono::steady_clock::now() >= next_probe) {
+        probe_peers();
+        next_probe = std::chrono::steady_clock::now() + settings.probe_interval;
+      }
+      session->wait_for_alert(std::min<std::chrono::milliseconds>(std::chrono::milliseconds(100),
+                                                                  settings.probe_interval));
       std::vector<lt::alert*> alerts;
       session->pop_alerts(&alerts);
       for (lt::alert* a : alerts) handle(a);
@@ -119,6 +127,13 @@ struct overlay::impl {
       std::size_t n = 0;
       for (const auto& bucket : stats->routing_table) n += static_cast<std::size_t>(bucket.num_nodes);
       table_size = n;
+    } else if (auto* reply = lt::alert_cast<lt::dht_direct_response_alert>(a)) {
+      // A timeout arrives as the same alert with an empty response: only answers count.
+      if (reply->response().type() != lt::bdecode_node::dict_t) return;
+      lt::udp::endpoint ep = reply->endpoint;
+      std::lock_guard lock(mutex);
+      last_answer[ep.address().to_string() + ":" + std::to_string(ep.port())] =
+          std::chrono::steady_clock::now();
     } else if (auto* put = lt::alert_cast<lt::dht_put_alert>(a)) {
       std::lock_guard lock(mutex);
       auto it = puts.find(put_id(as_string(put->public_key), put->salt, put->seq));
@@ -150,6 +165,23 @@ struct overlay::impl {
       peers = roster_peers;
     }
     for (const auto& p : peers) session->add_dht_node(p);
+  }
+
+  void probe_peers() {
+    std::vector<std::pair<std::string, int>> peers;
+    {
+      std::lock_guard lock(mutex);
+      peers = roster_peers;
+    }
+    for (const auto& [address, peer_port] : peers) {
+      boost::system::error_code ec;
+      auto a = boost::asio::ip::make_address(address, ec);
+      if (ec) continue;
+      lt::entry ping;
+      ping["q"] = "ping";
+      ping["a"] = lt::entry::dictionary_type{};
+      session->dht_direct_request(lt::udp::endpoint(a, static_cast<std::uint16_t>(peer_port)), ping);
+    }
   }
 
   void save_state() {
@@ -322,6 +354,23 @@ result<mutable_item> overlay::get_mutable(std::string_view public_key, std::stri
   if (state->best) return *state->best;
   if (!done) return fail(errc::timeout, "DHT get did not complete in time");
   return fail(errc::not_found, "no DHT node holds the item");
+}
+
+std::vector<dht_peer> overlay::live_peers(std::chrono::milliseconds max_age) const {
+  auto cutoff = std::chrono::steady_clock::now() - max_age;
+  std::vector<dht_peer> out;
+  std::lock_guard lock(impl_->mutex);
+  for (const auto& [address, port] : impl_->roster_peers) {
+    auto it = impl_->last_answer.find(address + ":" + std::to_string(port));
+    if (it != impl_->last_answer.end() && it->second >= cutoff)
+      out.push_back({address, static_cast<std::uint16_t>(port)});
+  }
+  return out;
+}
+
+std::size_t overlay::roster_peer_count() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->roster_peers.size();
 }
 
 std::uint16_t overlay::listen_port() const { return impl_->port; }

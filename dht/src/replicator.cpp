@@ -26,7 +26,8 @@ constexpr std::size_t max_site_id_bytes = 128;
 const char* message_name(const message& m) {
   static const char* names[] = {"digest_request", "digest_reply",          "pull_request",
                                 "push_records",   "share_inventory_request", "share_inventory_reply",
-                                "push_shares",    "drop_shares"};
+                                "push_shares",    "drop_shares",           "query_request",
+                                "query_answer"};
   return names[m.index()];
 }
 
@@ -39,24 +40,34 @@ replicator::replicator(std::string self_site, replication_settings settings,
 const placement_index& replicator::placement() {
   auto v = c_.members->version();
   if (!placement_version_ || *placement_version_ != v) {
-    placement_ = placement_index(c_.members->live_sites());
+    placement_ = c_.members->shared_placement();
+    if (!placement_) placement_ = std::make_shared<const placement_index>(c_.members->live_sites());
     placement_version_ = v;
+    holders_cache_.clear();
   }
-  return placement_;
+  return *placement_;
 }
 
 std::vector<std::string> replicator::holders_of(const record& r) {
   const auto& p = placement();
+  auto cache_key = r.lfn + '\0' + r.owner;
+  if (auto it = holders_cache_.find(cache_key); it != holders_cache_.end()) return it->second;
+  if (holders_cache_.size() > 1'000'000) holders_cache_.clear();  // bound memory
   std::vector<std::string> out;
   if (p.find(r.owner)) out.push_back(r.owner);
   for (auto& id : p.closest_ids(key_of(r.lfn), settings_.k, r.owner)) out.push_back(std::move(id));
+  holders_cache_.emplace(std::move(cache_key), out);
   return out;
 }
 
 std::uint32_t replicator::bucket_of(const std::string& lfn) const {
+  if (auto it = bucket_cache_.find(lfn); it != bucket_cache_.end()) return it->second;
   auto key = key_of(lfn);
   std::uint32_t top = (std::uint32_t{key[0]} << 8) | key[1];
-  return top % static_cast<std::uint32_t>(settings_.bucket_count);
+  auto b = top % static_cast<std::uint32_t>(settings_.bucket_count);
+  if (bucket_cache_.size() > 1'000'000) bucket_cache_.clear();  // bound memory
+  bucket_cache_.emplace(lfn, b);
+  return b;
 }
 
 void replicator::send(const std::string& to, message m) {
@@ -89,13 +100,16 @@ void replicator::tick() {
     evaluate_at_.reset();
     evaluate_shares();
   }
-  if (!round_version_ || *round_version_ != c_.members->version() || now >= next_round_)
+  bool membership_changed = round_version_ && *round_version_ != c_.members->version();
+  if (!round_version_ || now >= next_round_ ||
+      (membership_changed && now - last_round_ >= settings_.membership_debounce))
     start_round();
 }
 
 void replicator::start_round() {
   round_version_ = c_.members->version();
-  next_round_ = c_.time->now() + settings_.repair_period;
+  last_round_ = c_.time->now();
+  next_round_ = last_round_ + settings_.repair_period;
   ++counters_.rounds;
   owed_ = 0;
   run_record_round();
@@ -139,6 +153,7 @@ void replicator::on_message(const std::string& from, const message& m) {
           on_share_inventory_reply(from, body);
         else if constexpr (std::is_same_v<T, push_shares>) on_push_shares(from, body);
         else if constexpr (std::is_same_v<T, drop_shares>) on_drop_shares(from, body);
+        // query_request / query_answer belong to query_fanout; the driver routes them there.
       },
       m);
 }

@@ -12,6 +12,10 @@ void sim_network::attach(replicator* r) {
   alive_[r->self()] = true;
 }
 
+void sim_network::attach_handler(const std::string& site_id, extra_handler h) {
+  extras_[site_id] = std::move(h);
+}
+
 void sim_network::set_alive(const std::string& site_id, bool alive) { alive_[site_id] = alive; }
 
 bool sim_network::alive(const std::string& site_id) const {
@@ -32,8 +36,11 @@ void sim_network::send(const std::string& from_site, const std::string& to_site,
 }
 
 void sim_network::tick_all() {
-  for (auto& [id, r] : sites_)
-    if (alive(id)) r->tick();
+  for (auto& [id, r] : sites_) {
+    if (!alive(id)) continue;
+    r->tick();
+    if (auto x = extras_.find(id); x != extras_.end() && x->second.tick) x->second.tick();
+  }
 }
 
 void sim_network::run_until(millis until) {
@@ -50,6 +57,8 @@ void sim_network::run_until(millis until) {
       if (it != sites_.end() && alive(e.to)) {
         ++delivered_;
         it->second->on_message(e.from, e.m);
+        if (auto x = extras_.find(e.to); x != extras_.end() && x->second.on_message)
+          x->second.on_message(e.from, e.m);
       }
     } else {
       next_tick_ = next_tick_ + settings_.tick_interval;

@@ -237,7 +237,7 @@ status dicom_client::echo() {
 
 result<std::vector<find_match>> dicom_client::find(const dicom_query& query) {
   dicom_query q = query;
-  add_default_keys(q);
+  if (q.default_return_keys) add_default_keys(q);
   auto ds = build_identifier(q);
   if (!ds) return ds.err();
   if (auto s = impl_->open(); !s) return s.err();

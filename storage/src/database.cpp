@@ -1,14 +1,21 @@
+// Opening the database (families, schema version, storage key check, audit head) and the
+// single-value put/get.
 #include "dm2/storage/database.hpp"
 
-#include <rocksdb/db.h>
 #include <rocksdb/options.h>
+
+#include "byte_io.hpp"
+#include "database_impl.hpp"
+#include "dm2/crypto/hash.hpp"
+#include "sealed_value.hpp"
 
 namespace dm2::storage {
 
 const std::vector<family>& all_families() {
-  static const std::vector<family> families = {family::node_meta, family::index_records,
+  static const std::vector<family> families = {family::node_meta,  family::index_records,
                                                family::nominative, family::key_shares,
-                                               family::audit,      family::dht_items};
+                                               family::audit,      family::dht_items,
+                                               family::record_index};
   return families;
 }
 
@@ -20,70 +27,215 @@ std::string_view name_of(family f) {
     case family::key_shares: return "key_shares";
     case family::audit: return "audit";
     case family::dht_items: return "dht_items";
+    case family::record_index: return "record_index";
   }
   return "unknown";
 }
 
-struct database::impl {
-  std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // [0] is "default", then all_families()
-
-  rocksdb::ColumnFamilyHandle* handle(family f) const {
-    return handles.at(static_cast<size_t>(f) + 1);
-  }
-
-  ~impl() {
-    if (!db) return;
-    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-    db->Close();
-  }
-};
-
-namespace {
 error storage_error(const rocksdb::Status& s, std::string_view what) {
   return fail(errc::storage_failure, std::string(what) + ": " + s.ToString());
 }
-}  // namespace
 
-database::database(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
-database::~database() = default;
+namespace {
 
-result<std::unique_ptr<database>> database::open(const std::filesystem::path& dir,
-                                                 const database_options& options) {
+constexpr std::string_view key_check_plaintext = "dm2 storage key check";
+
+result<std::unique_ptr<rocksdb::DB>> open_rocksdb(const std::filesystem::path& dir,
+                                                  const database_options& options,
+                                                  std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = options.create_if_missing;
-  db_options.create_missing_column_families = options.create_if_missing;
+  db_options.create_missing_column_families = true;
   db_options.paranoid_checks = true;
+  // After a crash, recover every complete WAL record and drop only a torn tail: synced commits
+  // are complete records, so none is lost.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
   for (family f : all_families())
     descriptors.emplace_back(std::string(name_of(f)), rocksdb::ColumnFamilyOptions());
-
-  auto p = std::make_unique<impl>();
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, dir.string(), descriptors, &p->handles, &raw);
+  rocksdb::Status s = rocksdb::DB::Open(db_options, dir.string(), descriptors, &handles, &raw);
   if (!s.ok()) return storage_error(s, "cannot open database " + dir.string());
-  p->db.reset(raw);
+  return std::unique_ptr<rocksdb::DB>(raw);
+}
+
+rocksdb::WriteOptions synced() {
+  rocksdb::WriteOptions w;
+  w.sync = true;
+  return w;
+}
+
+// Schema version: written on creation, refused when newer than this code (no downgrade).
+status check_schema(database::impl& p, bool& fresh) {
+  auto stored = p.raw_get(family::node_meta, meta_schema_key);
+  if (!stored) return std::move(stored).err();
+  fresh = !stored->has_value();
+  if (fresh) {
+    auto s = p.db->Put(synced(), p.handle(family::node_meta), slice(meta_schema_key),
+                       slice(detail::be64(schema_version)));
+    if (!s.ok()) return storage_error(s, "cannot write schema version");
+    return {};
+  }
+  detail::byte_reader in(**stored);
+  auto v = in.be(8);
+  if (!v || !in.at_end()) return fail(errc::integrity_failure, "schema version record is malformed");
+  if (*v > schema_version)
+    return fail(errc::unsupported, "database schema " + std::to_string(*v) +
+                                       " is newer than this dm2 (" + std::to_string(schema_version) +
+                                       "); refusing to downgrade");
+  return {};
+}
+
+status check_key(database::impl& p) {
+  auto stored = p.raw_get(family::node_meta, meta_key_check);
+  if (!stored) return std::move(stored).err();
+  if (!p.keyed) {
+    if (stored->has_value())
+      return fail(errc::invalid_argument, "this database is encrypted: open it with its storage key");
+    return {};
+  }
+  if (!stored->has_value()) {
+    auto sealed = detail::seal_value(p.value_key, family::node_meta, meta_key_check, key_check_plaintext);
+    if (!sealed) return std::move(sealed).err();
+    auto s = p.db->Put(synced(), p.handle(family::node_meta), slice(meta_key_check), slice(*sealed));
+    if (!s.ok()) return storage_error(s, "cannot write key check");
+    return {};
+  }
+  auto plain = detail::open_value(p.value_key, family::node_meta, meta_key_check, **stored);
+  if (!plain || *plain != key_check_plaintext)
+    return fail(errc::integrity_failure, "wrong storage key for this database");
+  return {};
+}
+
+status load_audit_head(database::impl& p) {
+  p.audit_last_hash.assign(audit_hash_size, '\0');
+  p.audit_next = 0;
+  if (!p.keyed) return {};
+  auto stored = p.raw_get(family::node_meta, meta_audit_head);
+  if (!stored) return std::move(stored).err();
+  if (!stored->has_value()) return {};
+  auto plain = detail::open_value(p.value_key, family::node_meta, meta_audit_head, **stored);
+  if (!plain) return std::move(plain).err();
+  detail::byte_reader in(*plain);
+  auto next = in.be(8);
+  auto hash = in.raw(audit_hash_size);
+  if (!next || !hash || !in.at_end()) return fail(errc::integrity_failure, "audit head is malformed");
+  p.audit_next = *next;
+  p.audit_last_hash = *hash;
+  return {};
+}
+
+bool writable_value_family(family f) {
+  return f == family::nominative || f == family::key_shares || f == family::dht_items ||
+         f == family::node_meta;
+}
+
+status check_value_access(const database::impl& p, family f, std::string_view key) {
+  if (!writable_value_family(f))
+    return fail(errc::invalid_argument, std::string(name_of(f)) + " is written only through transactions");
+  if (!p.keyed && f != family::node_meta && f != family::dht_items)
+    return fail(errc::invalid_argument, "database opened without a storage key");
+  if (f == family::node_meta && key.substr(0, 4) == "dm2.")
+    return fail(errc::invalid_argument, "node_meta keys under dm2. are reserved");
+  return {};
+}
+
+}  // namespace
+
+result<std::optional<std::string>> database::impl::raw_get(family f, std::string_view key) const {
+  std::string value;
+  auto s = db->Get(rocksdb::ReadOptions(), handle(f), slice(key), &value);
+  if (s.IsNotFound()) return std::optional<std::string>{};
+  if (!s.ok()) return storage_error(s, "read failed");
+  return std::optional<std::string>{std::move(value)};
+}
+
+result<std::optional<index_record>> database::impl::load_record(std::string_view lfn) const {
+  auto stored = raw_get(family::index_records, lfn);
+  if (!stored) return std::move(stored).err();
+  if (!stored->has_value()) return std::optional<index_record>{};
+  auto plain = detail::open_value(value_key, family::index_records, lfn, **stored, true);
+  if (!plain) return std::move(plain).err();
+  auto record = decode_index_record(*plain);
+  if (!record || record->lfn != lfn)
+    return fail(errc::integrity_failure, "stored index record does not decode to its own key");
+  return std::optional<index_record>{std::move(*record)};
+}
+
+database::database(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+database::~database() = default;
+
+result<std::unique_ptr<database>> database::open(const std::filesystem::path& dir,
+                                                 std::string_view storage_key,
+                                                 const database_options& options,
+                                                 audit_signer signer) {
+  if (storage_key.size() != storage_key_size)
+    return fail(errc::invalid_argument, "storage key must be 32 bytes");
+  auto p = std::make_unique<impl>();
+  p->keyed = true;
+  auto value_key = crypto::hkdf_sha256(storage_key, "dm2 storage", "values", 32);
+  auto blind_key = crypto::hkdf_sha256(storage_key, "dm2 storage", "index blind", 32);
+  if (!value_key) return std::move(value_key).err();
+  if (!blind_key) return std::move(blind_key).err();
+  p->value_key = std::move(*value_key);
+  p->blind_key = std::move(*blind_key);
+  p->signer = std::move(signer);
+  auto db = open_rocksdb(dir, options, p->handles);
+  if (!db) return std::move(db).err();
+  p->db = std::move(*db);
+  bool fresh = false;
+  if (auto s = check_schema(*p, fresh); !s) return std::move(s).err();
+  if (auto s = check_key(*p); !s) return std::move(s).err();
+  if (auto s = load_audit_head(*p); !s) return std::move(s).err();
+  return std::unique_ptr<database>(new database(std::move(p)));
+}
+
+result<std::unique_ptr<database>> database::open(const std::filesystem::path& dir,
+                                                 const database_options& options) {
+  auto p = std::make_unique<impl>();
+  auto db = open_rocksdb(dir, options, p->handles);
+  if (!db) return std::move(db).err();
+  p->db = std::move(*db);
+  bool fresh = false;
+  if (auto s = check_schema(*p, fresh); !s) return std::move(s).err();
+  if (auto s = check_key(*p); !s) return std::move(s).err();
+  if (auto s = load_audit_head(*p); !s) return std::move(s).err();
   return std::unique_ptr<database>(new database(std::move(p)));
 }
 
 status database::put(family f, std::string_view key, std::string_view value) {
-  rocksdb::WriteOptions w;
-  w.sync = true;
-  auto s = impl_->db->Put(w, impl_->handle(f), rocksdb::Slice(key.data(), key.size()),
-                          rocksdb::Slice(value.data(), value.size()));
+  if (auto s = check_value_access(*impl_, f, key); !s) return s;
+  std::string stored(value);
+  if (impl_->keyed && f != family::node_meta) {
+    auto sealed = detail::seal_value(impl_->value_key, f, key, value);
+    if (!sealed) return std::move(sealed).err();
+    stored = std::move(*sealed);
+  }
+  auto s = impl_->db->Put(synced(), impl_->handle(f), slice(key), slice(stored));
   if (!s.ok()) return storage_error(s, "put failed");
   return {};
 }
 
 result<std::optional<std::string>> database::get(family f, std::string_view key) {
-  std::string value;
-  auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->handle(f),
-                          rocksdb::Slice(key.data(), key.size()), &value);
-  if (s.IsNotFound()) return std::optional<std::string>{};
-  if (!s.ok()) return storage_error(s, "get failed");
-  return std::optional<std::string>{std::move(value)};
+  if (auto s = check_value_access(*impl_, f, key); !s) return std::move(s).err();
+  auto stored = impl_->raw_get(f, key);
+  if (!stored || !stored->has_value() || !impl_->keyed || f == family::node_meta) return stored;
+  auto plain = detail::open_value(impl_->value_key, f, key, **stored);
+  if (!plain) return std::move(plain).err();
+  return std::optional<std::string>{std::move(*plain)};
+}
+
+result<std::optional<index_record>> database::get_index_record(std::string_view lfn) {
+  if (lfn.size() != lfn_size) return fail(errc::invalid_argument, "an LFN is 16 bytes");
+  if (!impl_->keyed) return fail(errc::invalid_argument, "database opened without a storage key");
+  return impl_->load_record(lfn);
+}
+
+std::uint64_t database::audit_size() const {
+  std::lock_guard lock(impl_->commit_mutex);
+  return impl_->audit_next;
 }
 
 }  // namespace dm2::storage

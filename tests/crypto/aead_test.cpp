@@ -47,6 +47,23 @@ TEST(aead, nonces_are_fresh) {
   EXPECT_NE(*aead_seal(key, "same", ""), *aead_seal(key, "same", ""));
 }
 
+TEST(aead, into_variants_reuse_the_buffer_and_clear_it_on_failure) {
+  auto key = generate_aead_key();
+  std::string sealed, opened;
+  ASSERT_TRUE(aead_seal_into(key, std::string(1000, 'a'), "ad", sealed).ok());
+  const char* storage = sealed.data();
+  ASSERT_TRUE(aead_seal_into(key, std::string(900, 'b'), "ad", sealed).ok());
+  EXPECT_EQ(sealed.data(), storage);  // capacity kept: no reallocation
+  ASSERT_TRUE(aead_open_into(key, sealed, "ad", opened).ok());
+  EXPECT_EQ(opened, std::string(900, 'b'));
+  EXPECT_EQ(*aead_open(key, sealed, "ad"), opened);
+  sealed[20] ^= 1;
+  auto r = aead_open_into(key, sealed, "ad", opened);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::integrity_failure);
+  EXPECT_TRUE(opened.empty());
+}
+
 TEST(hash, known_answers) {
   EXPECT_EQ(to_hex(sha256("abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "dm2/dht/node_id.hpp"
+#include "dm2/dht/overlay_status.hpp"
 #include "dm2/storage/database.hpp"
 #include "overlay_cluster.hpp"
 #include "support/temp_dir.hpp"
@@ -141,6 +142,29 @@ TEST_F(three_nodes, items_signed_by_unknown_keys_oversized_or_over_quota_are_ref
   std::uint64_t refused = 0;
   for (auto& n : nodes_) refused += n.node->refused_items();
   EXPECT_GE(refused, 3u);
+}
+
+TEST_F(three_nodes, status_reports_peers_items_and_refusals) {
+  ASSERT_GE(*nodes_[0].node->put_mutable(nodes_[0].key_pem, "s", "v", 1), 1);
+  ASSERT_TRUE(eventually([&] { return nodes_[1].node->live_peers(std::chrono::seconds(5)).size() == 2; }));
+  static_membership members;
+  members.add(site_info{"site-b", node_id_of_public_key(nodes_[1].public_key), {}});
+  memory_replica_store store;
+  store.put_record(record{"lfn", 1, "site-b", "p"});
+  auto r = overlay_status(nodes_[1].node.get(), &members, nullptr, &store, 7);
+  EXPECT_TRUE(r.dht_running);
+  EXPECT_EQ(r.node_id, to_hex(node_id_of_public_key(nodes_[1].public_key)));
+  EXPECT_EQ(r.roster_peers, 2u);
+  EXPECT_EQ(r.live_peers, 2u);
+  EXPECT_EQ(r.routing_table_size, 2u);
+  EXPECT_EQ(r.roster_version, 7u);
+  EXPECT_EQ(r.records_held, 1u);
+  EXPECT_EQ(r.live_sites, std::vector<std::string>{"site-b"});
+  std::size_t items = 0;
+  for (auto& n : nodes_) items += n.node->stored_items();
+  EXPECT_GE(items, 1u);
+  auto empty = overlay_status(nullptr, nullptr, nullptr, nullptr, 0);
+  EXPECT_FALSE(empty.dht_running);
 }
 
 TEST_F(three_nodes, a_site_removed_from_the_roster_is_cut_off) {

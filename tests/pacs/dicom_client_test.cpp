@@ -187,6 +187,20 @@ TEST_P(dicom_client_test, failed_sub_operations_are_an_error) {
   EXPECT_NE(r.err().message.find("status"), std::string::npos) << r.err().to_string();
 }
 
+TEST_P(dicom_client_test, failed_find_status_is_an_error) {
+  // dcmqrscp answers a series-level query without a StudyInstanceUID value with a failure
+  // status (0xC000); Orthanc accepts it, so the check runs against dcmqrscp only.
+  if (GetParam() != "dcmqrscp") GTEST_SKIP() << "Orthanc accepts non-hierarchical queries";
+  dicom_client c(server().settings());
+  dicom_query q{query_level::series, {{"SeriesInstanceUID", ""}}};
+  q.default_return_keys = false;
+  auto r = c.find(q);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::unavailable);
+  EXPECT_NE(r.err().message.find("0xC"), std::string::npos) << r.err().message;
+  EXPECT_TRUE(c.echo().ok());  // the association survives a failed request
+}
+
 TEST_P(dicom_client_test, wrong_called_ae_is_refused) {
   auto s = server().settings();
   s.called_ae_title = "NOT_THE_PACS";

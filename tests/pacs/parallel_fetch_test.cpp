@@ -1,5 +1,7 @@
 // Parallel C-GET of one series against real servers.
 #include "dm2/pacs/parallel_fetch.hpp"
+#include "dm2/pacs/series_cache.hpp"
+#include "dm2/pacs/volume.hpp"
 
 #include <gtest/gtest.h>
 
@@ -157,6 +159,65 @@ TEST(parallel_fetch, pacs_down_is_unavailable) {
   auto r = fetch_series(s, "1.2.3", "1.2.3.4", out.path());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.err().code, errc::unavailable);
+}
+
+}  // namespace
+}  // namespace dm2::pacs
+
+namespace dm2::pacs {
+namespace {
+
+// The node's ingest path in small: PACS -> parallel C-GET -> assembly -> NIfTI, in the cache.
+series_fetcher pacs_fetcher(const pacs_settings& s, const std::string& study, const std::string& series) {
+  return [=](const std::filesystem::path& staging) -> status {
+    auto got = fetch_series(s, study, series, staging);
+    if (!got) return got.err();
+    std::vector<std::filesystem::path> files(got->files.begin(), got->files.end());
+    auto v = assemble_series(files);
+    if (!v) return v.err();
+    return write_nifti(*v, staging / "volume.nii");
+  };
+}
+
+TEST_F(parallel_fetch_test, cache_holds_fetched_and_assembled_series_and_nothing_on_failure) {
+  dm2::test::temp_dir cache_dir;
+  auto cache = series_cache::open({cache_dir.path(), 1ull << 30});
+  ASSERT_TRUE(cache.ok());
+  const std::string lfn = "11112222333344445555666677778888";
+  auto r = cache->get_or_fetch(lfn, pacs_fetcher(orthanc_->settings(), small_->study_uid, small_->series_uid));
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_EQ(r->files.size(), 11u);  // 10 slices + volume.nii
+  EXPECT_TRUE(std::filesystem::exists(r->dir / "volume.nii"));
+
+  // A "series" on the PACS whose instances have two orientations: refused, nothing cached.
+  std::filesystem::create_directories(dir_->path() / "mixed" / "a");
+  std::filesystem::create_directories(dir_->path() / "mixed" / "b");
+  dm2::test::synthetic_options o;
+  o.slices = 3;
+  auto a = dm2::test::write_synthetic_series(dir_->path() / "mixed" / "a", o);
+  o.study_uid = a.study_uid;
+  o.series_uid = a.series_uid;
+  o.orientation = {1, 0, 0, 0, 0, -1};
+  o.origin = {0, 0, 300};
+  auto b = dm2::test::write_synthetic_series(dir_->path() / "mixed" / "b", o);
+  ASSERT_EQ(orthanc_->upload(a.files), "");
+  ASSERT_EQ(orthanc_->upload(b.files), "");
+  const auto before = dm2::test::snapshot_tree(cache_dir.path());
+  const std::string bad_lfn = "99990000999900009999000099990000";
+  auto mixed = cache->get_or_fetch(bad_lfn, pacs_fetcher(orthanc_->settings(), a.study_uid, a.series_uid));
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_EQ(mixed.err().code, errc::malformed_input);
+  EXPECT_NE(mixed.err().message.find("mixed orientation"), std::string::npos) << mixed.err().message;
+  EXPECT_EQ(dm2::test::snapshot_tree(cache_dir.path()), before);
+
+  // PACS down: nothing cached either.
+  auto down = orthanc_->settings();
+  down.port = dm2::test::free_port();
+  auto r2 = cache->get_or_fetch(bad_lfn, pacs_fetcher(down, a.study_uid, a.series_uid));
+  ASSERT_FALSE(r2.ok());
+  EXPECT_EQ(r2.err().code, errc::unavailable);
+  EXPECT_EQ(dm2::test::snapshot_tree(cache_dir.path()), before);
+  EXPECT_EQ(cache->count(), 1u);
 }
 
 }  // namespace

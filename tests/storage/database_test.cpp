@@ -2,46 +2,152 @@
 
 #include <gtest/gtest.h>
 
+#include "fixtures.hpp"
+#include "raw_db.hpp"
 #include "support/temp_dir.hpp"
 
 namespace dm2::storage {
 namespace {
 
-TEST(database, values_survive_reopen_in_every_family) {
-  test::temp_dir dir;
+const std::string key = std::string(32, '\x11');
+
+TEST(database, values_survive_reopen_and_are_not_stored_in_clear) {
+  dm2::test::temp_dir dir;
+  const family families[] = {family::nominative, family::key_shares, family::dht_items};
   {
-    auto db = database::open(dir / "db");
+    auto db = database::open(dir / "db", key);
     ASSERT_TRUE(db.ok()) << db.err().to_string();
-    for (family f : all_families())
-      ASSERT_TRUE((*db)->put(f, "key", std::string(name_of(f))).ok());
+    for (family f : families) ASSERT_TRUE((*db)->put(f, "k", "secret " + std::string(name_of(f))).ok());
   }
-  auto db = database::open(dir / "db");
+  {
+    test::raw_db raw(dir / "db");
+    for (family f : families) {
+      auto stored = raw.get(f, "k");
+      ASSERT_TRUE(stored);
+      EXPECT_EQ(stored->find("secret"), std::string::npos);
+    }
+  }
+  auto db = database::open(dir / "db", key);
   ASSERT_TRUE(db.ok());
-  for (family f : all_families()) {
-    auto v = (*db)->get(f, "key");
-    ASSERT_TRUE(v.ok());
+  for (family f : families) {
+    auto v = (*db)->get(f, "k");
+    ASSERT_TRUE(v.ok()) << v.err().to_string();
     ASSERT_TRUE(v->has_value());
-    EXPECT_EQ(**v, name_of(f));
+    EXPECT_EQ(**v, "secret " + std::string(name_of(f)));
   }
-  auto absent = (*db)->get(family::audit, "nothing");
+  auto absent = (*db)->get(family::nominative, "nothing");
   ASSERT_TRUE(absent.ok());
   EXPECT_FALSE(absent->has_value());
 }
 
+TEST(database, one_flipped_bit_anywhere_in_a_stored_value_is_an_integrity_failure) {
+  // One stored value per bit position (all written in one transaction), each with its bit flipped.
+  dm2::test::temp_dir dir;
+  const std::string plaintext = "sealed record";
+  const std::size_t sealed_size = 1 + crypto::aead_overhead + plaintext.size();
+  auto name = [](std::size_t bit) { return "k" + std::to_string(bit); };
+  {
+    auto db = database::open(dir / "db", key);
+    ASSERT_TRUE(db.ok());
+    transaction t;
+    for (std::size_t bit = 0; bit < sealed_size * 8; ++bit) t.put(family::nominative, name(bit), plaintext);
+    ASSERT_TRUE((*db)->commit(std::move(t)).ok());
+  }
+  {
+    test::raw_db raw(dir / "db");
+    for (std::size_t bit = 0; bit < sealed_size * 8; ++bit) {
+      auto v = *raw.get(family::nominative, name(bit));
+      ASSERT_EQ(v.size(), sealed_size);
+      v[bit / 8] = static_cast<char>(v[bit / 8] ^ (1 << (bit % 8)));
+      raw.put(family::nominative, name(bit), v);
+    }
+  }
+  auto db = database::open(dir / "db", key);
+  ASSERT_TRUE(db.ok());
+  for (std::size_t bit = 0; bit < sealed_size * 8; ++bit) {
+    auto v = (*db)->get(family::nominative, name(bit));
+    ASSERT_FALSE(v.ok()) << "bit " << bit;
+    EXPECT_EQ(v.err().code, errc::integrity_failure);
+  }
+}
+
+TEST(database, a_value_moved_to_another_key_or_family_does_not_open) {
+  dm2::test::temp_dir dir;
+  { ASSERT_TRUE((*database::open(dir / "db", key))->put(family::nominative, "a", "value").ok()); }
+  {
+    test::raw_db raw(dir / "db");
+    auto v = *raw.get(family::nominative, "a");
+    raw.put(family::nominative, "b", v);
+    raw.put(family::key_shares, "a", v);
+  }
+  auto db = database::open(dir / "db", key);
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ((*db)->get(family::nominative, "b").err().code, errc::integrity_failure);
+  EXPECT_EQ((*db)->get(family::key_shares, "a").err().code, errc::integrity_failure);
+  EXPECT_TRUE((*db)->get(family::nominative, "a").ok());
+}
+
+TEST(database, wrong_storage_key_is_refused_at_open) {
+  dm2::test::temp_dir dir;
+  { ASSERT_TRUE(database::open(dir / "db", key).ok()); }
+  auto wrong = database::open(dir / "db", std::string(32, '\x12'));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.err().code, errc::integrity_failure);
+  auto unkeyed = database::open(dir / "db");
+  ASSERT_FALSE(unkeyed.ok());
+  EXPECT_EQ(unkeyed.err().code, errc::invalid_argument);
+  auto short_key = database::open(dir / "db", std::string(16, 'x'));
+  ASSERT_FALSE(short_key.ok());
+  EXPECT_EQ(short_key.err().code, errc::invalid_argument);
+}
+
+TEST(database, a_newer_schema_is_refused_not_downgraded) {
+  dm2::test::temp_dir dir;
+  { ASSERT_TRUE(database::open(dir / "db", key).ok()); }
+  { test::raw_db(dir / "db").put(family::node_meta, "dm2.schema_version", std::string("\0\0\0\0\0\0\0\x02", 8)); }
+  auto db = database::open(dir / "db", key);
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.err().code, errc::unsupported);
+  EXPECT_NE(db.err().message.find("downgrade"), std::string::npos);
+}
+
+TEST(database, families_with_invariants_refuse_plain_puts) {
+  dm2::test::temp_dir dir;
+  auto db = database::open(dir / "db", key);
+  ASSERT_TRUE(db.ok());
+  for (family f : {family::index_records, family::record_index, family::audit})
+    EXPECT_EQ((*db)->put(f, "k", "v").err().code, errc::invalid_argument);
+  EXPECT_EQ((*db)->put(family::node_meta, "dm2.key_check", "v").err().code, errc::invalid_argument);
+  EXPECT_TRUE((*db)->put(family::node_meta, "site_name", "a").ok());
+}
+
+TEST(database, unkeyed_open_serves_only_dht_items_and_node_meta) {
+  dm2::test::temp_dir dir;
+  auto db = database::open(dir / "db");
+  ASSERT_TRUE(db.ok());
+  EXPECT_TRUE((*db)->put(family::dht_items, "k", "item").ok());
+  EXPECT_EQ(**(*db)->get(family::dht_items, "k"), "item");
+  EXPECT_EQ((*db)->put(family::nominative, "k", "v").err().code, errc::invalid_argument);
+  transaction t;
+  t.put_index_record(test::sample_record());
+  EXPECT_EQ((*db)->commit(std::move(t)).err().code, errc::invalid_argument);
+}
+
 TEST(database, second_open_of_a_locked_database_fails_clearly) {
-  test::temp_dir dir;
-  auto first = database::open(dir / "db");
+  dm2::test::temp_dir dir;
+  auto first = database::open(dir / "db", key);
   ASSERT_TRUE(first.ok());
-  auto second = database::open(dir / "db");
+  auto second = database::open(dir / "db", key);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.err().code, errc::storage_failure);
   EXPECT_NE(second.err().message.find("lock"), std::string::npos) << second.err().message;
 }
 
 TEST(database, missing_database_is_not_created_when_asked_not_to) {
-  test::temp_dir dir;
-  auto db = database::open(dir / "db", database_options{.create_if_missing = false});
+  dm2::test::temp_dir dir;
+  auto db = database::open(dir / "db", key, database_options{.create_if_missing = false});
   EXPECT_FALSE(db.ok());
+  EXPECT_FALSE(std::filesystem::exists(dir / "db" / "CURRENT"));
 }
 
 }  // namespace

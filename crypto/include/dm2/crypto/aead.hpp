@@ -25,9 +25,20 @@ std::string generate_aead_key();
 result<std::string> aead_seal(std::string_view key, std::string_view plaintext,
                               std::string_view associated_data);
 
+// As aead_seal, writing the result into `out` (resized to fit). Reusing one `out` across calls
+// keeps its memory: no fresh allocation, zero-fill or page faults for every large message.
+// On error `out` holds no plaintext-derived bytes.
+status aead_seal_into(std::string_view key, std::string_view plaintext,
+                      std::string_view associated_data, std::string& out);
+
 // Decrypts what aead_seal produced with the same key and associated data.
 // Errors: invalid_argument (key size), integrity_failure (any changed bit, wrong key or AD, short input).
 result<std::string> aead_open(std::string_view key, std::string_view sealed,
                               std::string_view associated_data);
+
+// As aead_open, writing the plaintext into `out` (resized to fit; reuse it as above). On error
+// `out` is cleared.
+status aead_open_into(std::string_view key, std::string_view sealed,
+                      std::string_view associated_data, std::string& out);
 
 }  // namespace dm2::crypto

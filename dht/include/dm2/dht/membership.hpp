@@ -5,12 +5,15 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "dm2/dht/node_id.hpp"
 
 namespace dm2::dht {
+
+class placement_index;
 
 struct site_info {
   std::string site_id;                 // roster site id (stable, unique)
@@ -26,6 +29,9 @@ class membership {
   // Changes whenever the live set changes (a site joins, leaves, dies or comes back); the
   // replicator starts a repair round when it sees a new value.
   virtual std::uint64_t version() const = 0;
+  // A placement index over live_sites() shared by every reader of this view (the simulator's
+  // thousands of replicators share one), or null: each replicator then builds its own.
+  virtual std::shared_ptr<const placement_index> shared_placement() const { return nullptr; }
 };
 
 // A membership held in memory and changed by hand: tests, the simulator, and the node's view
@@ -41,8 +47,11 @@ class static_membership final : public membership {
 
   std::vector<site_info> live_sites() const override;
   std::uint64_t version() const override { return version_; }
+  std::shared_ptr<const placement_index> shared_placement() const override;
 
  private:
+  mutable std::shared_ptr<const placement_index> placement_;
+  mutable std::uint64_t placement_version_ = ~std::uint64_t{0};
   struct entry {
     site_info info;
     bool live = true;

@@ -51,9 +51,29 @@ struct drop_shares {
   std::vector<std::pair<std::string, std::uint32_t>> shares;
 };
 
+// Querier -> every live site: "which of your records match?" (docs/overlay.md, "Query fan-out").
+struct query_request {
+  std::string query_id;         // unique per query (random)
+  std::string body;             // opaque to the overlay: filters, signature, measure...
+  std::string signature;        // the home node's signature over (query_id, body, deadline)
+  std::int64_t deadline_ms = 0;  // querier's clock; answers after it are dropped
+};
+struct query_hit {
+  std::string lfn;
+  std::string owner;
+  double score = 0;
+  std::string summary;  // opaque (encrypted index fields the querier may read)
+};
+// Site -> querier: one batch of hits; `last` ends this site's answer.
+struct query_answer {
+  std::string query_id;
+  std::vector<query_hit> hits;
+  bool last = true;
+};
+
 using message = std::variant<digest_request, digest_reply, pull_request, push_records,
                              share_inventory_request, share_inventory_reply, push_shares,
-                             drop_shares>;
+                             drop_shares, query_request, query_answer>;
 
 const char* message_name(const message& m);
 

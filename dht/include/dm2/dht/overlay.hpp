@@ -40,6 +40,8 @@ struct overlay_settings {
   // node refills its routing table without the roster. Empty: not saved.
   std::filesystem::path state_file;
   item_limits items;
+  // Roster peers are pinged this often; a peer is live while it answered recently (live_peers).
+  std::chrono::milliseconds probe_interval{500};
 };
 
 // A roster member's DHT endpoint.
@@ -88,6 +90,12 @@ class overlay {
   // The newest copy of a mutable item the DHT returns. Errors: not_found (no node has it),
   // invalid_argument (key not 32 bytes), timeout.
   result<mutable_item> get_mutable(std::string_view public_key, std::string_view salt);
+
+  // Roster peers that answered a DHT ping within `max_age` (liveness for the membership view).
+  std::vector<dht_peer> live_peers(std::chrono::milliseconds max_age) const;
+
+  // Other sites given by the last set_roster.
+  std::size_t roster_peer_count() const;
 
   std::uint16_t listen_port() const;
   // The 20-byte node id the DHT runs with, as lowercase hex.

@@ -28,6 +28,7 @@ struct replication_settings {
   std::size_t k = 3;                 // replicas per record, besides the owner's copy
   std::size_t bucket_count = 64;     // digest buckets (1..65536); more = smaller diffs, bigger digests
   millis repair_period{30'000};      // anti-entropy round period (also run on membership change)
+  millis membership_debounce{1'000}; // at most one membership-triggered round per this interval
   millis share_inventory_wait{2'000};  // how long the owner collects share inventories per round
   std::size_t max_records_per_message = 256;  // pushes and pulls are chunked to this
   std::size_t max_payload_bytes = 64 * 1024;  // larger records are refused on receipt
@@ -112,7 +113,7 @@ class replicator {
   replicator_collaborators c_;
   replicator_counters counters_;
 
-  placement_index placement_;
+  std::shared_ptr<const placement_index> placement_ = std::make_shared<placement_index>();
   std::optional<std::uint64_t> placement_version_;
   std::optional<std::uint64_t> round_version_;  // membership version at the last round
   millis next_round_{0};
@@ -123,6 +124,10 @@ class replicator {
   std::map<std::string, std::map<std::uint32_t, std::set<std::string>>> inventory_;
   std::set<std::string> known_share_holders_;  // sites asked last time (they may hold old shares)
   std::optional<millis> evaluate_at_;
+  millis last_round_{0};
+  // holders_of results for the current placement (cleared when membership changes).
+  std::map<std::string, std::vector<std::string>> holders_cache_;
+  mutable std::map<std::string, std::uint32_t> bucket_cache_;  // lfn -> digest bucket
 };
 
 }  // namespace dm2::dht

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <queue>
 #include <random>
@@ -29,6 +30,13 @@ class sim_network final : public transport {
   sim_network(manual_clock& time, sim_network_settings settings);
 
   void attach(replicator* r);  // by r->self(); the site starts alive
+  // Another engine at the same site (query fan-out): gets every message delivered there after
+  // the replicator, and a tick with it.
+  struct extra_handler {
+    std::function<void(const std::string& from, const message& m)> on_message;
+    std::function<void()> tick;
+  };
+  void attach_handler(const std::string& site_id, extra_handler h);
   void set_alive(const std::string& site_id, bool alive);
   bool alive(const std::string& site_id) const;
 
@@ -56,6 +64,7 @@ class sim_network final : public transport {
   sim_network_settings settings_;
   std::mt19937_64 rng_;
   std::map<std::string, replicator*> sites_;
+  std::map<std::string, extra_handler> extras_;
   std::map<std::string, bool> alive_;
   std::priority_queue<envelope, std::vector<envelope>, std::greater<>> queue_;
   std::uint64_t seq_ = 0, sent_ = 0, delivered_ = 0;

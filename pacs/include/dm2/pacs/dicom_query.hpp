@@ -21,6 +21,7 @@ const char* level_name(query_level level) noexcept;
 struct dicom_query {
   query_level level = query_level::study;
   std::map<std::string, std::string> keys;  // keyword -> value (DICOM matching syntax)
+  bool default_return_keys = true;           // false: send exactly `keys` (find only)
 };
 
 // One C-FIND answer: every attribute the PACS returned, by keyword, as DICOM strings.

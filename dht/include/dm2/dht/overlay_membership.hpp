@@ -1,0 +1,42 @@
+// The membership view of a running node: the roster's sites, live when their DHT node answered
+// a ping recently (overlay::live_peers), plus this node itself. Feeds the replicator.
+// Not thread-safe: the caller serializes refresh() with the replicator's calls.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "dm2/crypto/roster.hpp"
+#include "dm2/dht/membership.hpp"
+#include "dm2/dht/overlay.hpp"
+
+namespace dm2::dht {
+
+// One site_info per unexpired roster entry: node id = SHA-1 of its DHT key, endpoints =
+// {dht_endpoint, https_endpoint}.
+std::vector<site_info> sites_from_roster(const crypto::roster& r, std::int64_t now);
+
+class overlay_membership final : public membership {
+ public:
+  // `max_age`: a site is live while its last answer is younger than this (a few probe periods).
+  overlay_membership(const overlay& o, std::string self_site_id, std::chrono::milliseconds max_age);
+
+  // Replaces the known sites (endpoints[0] must be the DHT endpoint "address:port").
+  void set_sites(std::vector<site_info> sites);
+  // Re-reads liveness from the overlay; bumps version() if the live set changed.
+  void refresh();
+
+  std::vector<site_info> live_sites() const override { return live_; }
+  std::uint64_t version() const override { return version_; }
+
+ private:
+  const overlay& overlay_;
+  std::string self_;
+  std::chrono::milliseconds max_age_;
+  std::vector<site_info> sites_;
+  std::vector<site_info> live_;
+  std::uint64_t version_ = 0;
+};
+
+}  // namespace dm2::dht

@@ -1,0 +1,87 @@
+// Query fan-out (DESIGN flow 2): a signed query goes to every live site with a deadline; each
+// site answers from the records it owns, and for records whose owner is down, the first live
+// replica holder (in placement order) answers instead; the querier merges answers as they stream
+// in, deduplicated by LFN (the best score wins), and finishes when every site it asked has
+// answered or the deadline passes — whichever comes first.
+//
+// Pure logic over the same clock, transport and membership as the replicator; the driver routes
+// query_request / query_answer messages to on_message and calls tick(). Not thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dm2/dht/replicator.hpp"
+
+namespace dm2::dht {
+
+// Signing and checking queries is the security layer's job; the overlay only carries them.
+class query_authenticator {
+ public:
+  virtual ~query_authenticator() = default;
+  virtual std::string sign(const std::string& query_id, const std::string& body, std::int64_t deadline_ms) = 0;
+  // True if `from_site` (a live roster member) signed this exact query.
+  virtual bool verify(const std::string& from_site, const query_request& q) = 0;
+};
+
+// Scores one local record against the query body; nullopt = no match.
+using query_matcher = std::function<std::optional<query_hit>(const std::string& body, const record& r)>;
+
+struct fanout_settings {
+  std::size_t max_hits_per_message = 256;  // answers are streamed in batches of this
+  std::size_t max_body_bytes = 64 * 1024;  // larger queries are refused
+};
+
+struct query_progress {
+  std::size_t asked = 0;     // sites the query went to
+  std::size_t answered = 0;  // sites whose last batch arrived
+  bool done = false;         // all answered, or deadline passed
+  bool deadline_passed = false;
+};
+
+class query_fanout {
+ public:
+  // `engine` gives placement and holders (so a replica holder knows when to answer for a down
+  // owner); it must outlive this object.
+  query_fanout(std::string self_site, fanout_settings settings, replicator_collaborators c,
+               replicator& engine, query_authenticator& auth, query_matcher match);
+
+  // Called for each batch of new (deduplicated) hits, and once with `progress.done` set.
+  using on_hits = std::function<void(const std::vector<query_hit>& hits, const query_progress& progress)>;
+
+  // Starts a query to every live site (itself included, answered locally at once).
+  void start(const std::string& query_id, const std::string& body, millis timeout, on_hits callback);
+  void on_message(const std::string& from, const message& m);
+  // Ends queries whose deadline passed.
+  void tick();
+
+  std::uint64_t refused() const { return refused_; }
+  std::size_t running() const { return queries_.size(); }
+
+ private:
+  struct running_query {
+    millis deadline{0};
+    std::set<std::string> waiting;
+    std::map<std::string, query_hit> best;  // lfn -> best hit
+    query_progress progress;
+    on_hits callback;
+  };
+  std::vector<query_hit> answer(const query_request& q);
+  void accept(const std::string& from, const query_answer& a);
+  void finish(const std::string& id, bool deadline);
+
+  std::string self_;
+  fanout_settings settings_;
+  replicator_collaborators c_;
+  replicator& engine_;
+  query_authenticator& auth_;
+  query_matcher match_;
+  std::map<std::string, running_query> queries_;
+  std::uint64_t refused_ = 0;
+};
+
+}  // namespace dm2::dht

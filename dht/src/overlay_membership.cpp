@@ -1,0 +1,50 @@
+#include "dm2/dht/overlay_membership.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "dm2/dht/roster_sync.hpp"
+
+namespace dm2::dht {
+
+std::vector<site_info> sites_from_roster(const crypto::roster& r, std::int64_t now) {
+  std::vector<site_info> out;
+  for (const auto& e : r.sites) {
+    if (e.expires_at <= now) continue;
+    auto peer = parse_dht_endpoint(e.dht_endpoint);
+    if (!peer) continue;
+    out.push_back(site_info{e.site_id, node_id_of_public_key(e.dht_public_key),
+                            {peer->address + ":" + std::to_string(peer->port), e.https_endpoint}});
+  }
+  return out;
+}
+
+overlay_membership::overlay_membership(const overlay& o, std::string self_site_id,
+                                       std::chrono::milliseconds max_age)
+    : overlay_(o), self_(std::move(self_site_id)), max_age_(max_age) {}
+
+void overlay_membership::set_sites(std::vector<site_info> sites) {
+  std::sort(sites.begin(), sites.end(),
+            [](const site_info& a, const site_info& b) { return a.site_id < b.site_id; });
+  sites_ = std::move(sites);
+  refresh();
+}
+
+void overlay_membership::refresh() {
+  std::set<std::string> answering;
+  for (const auto& p : overlay_.live_peers(max_age_))
+    answering.insert(p.address + ":" + std::to_string(p.port));
+  std::vector<site_info> live;
+  for (const auto& s : sites_)
+    if (s.site_id == self_ || (!s.endpoints.empty() && answering.count(s.endpoints[0])))
+      live.push_back(s);
+  auto same = live.size() == live_.size() &&
+              std::equal(live.begin(), live.end(), live_.begin(),
+                         [](const site_info& a, const site_info& b) { return a.site_id == b.site_id; });
+  if (!same) {
+    live_ = std::move(live);
+    ++version_;
+  }
+}
+
+}  // namespace dm2::dht

@@ -1,0 +1,117 @@
+#include "dm2/dht/query_fanout.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace dm2::dht {
+
+query_fanout::query_fanout(std::string self_site, fanout_settings settings,
+                           replicator_collaborators c, replicator& engine,
+                           query_authenticator& auth, query_matcher match)
+    : self_(std::move(self_site)),
+      settings_(settings),
+      c_(c),
+      engine_(engine),
+      auth_(auth),
+      match_(std::move(match)) {}
+
+void query_fanout::start(const std::string& query_id, const std::string& body, millis timeout,
+                         on_hits callback) {
+  auto& q = queries_[query_id];
+  q.deadline = c_.time->now() + timeout;
+  q.callback = std::move(callback);
+  query_request req{query_id, body, {}, q.deadline.count()};
+  req.signature = auth_.sign(query_id, body, req.deadline_ms);
+  for (const auto& s : c_.members->live_sites()) {
+    q.waiting.insert(s.site_id);
+    ++q.progress.asked;
+    if (s.site_id != self_) c_.net->send(self_, s.site_id, req);
+  }
+  if (q.waiting.count(self_)) accept(self_, query_answer{query_id, answer(req), true});
+}
+
+// Our own records, plus records of down owners for which we are the first live holder.
+std::vector<query_hit> query_fanout::answer(const query_request& q) {
+  std::vector<query_hit> hits;
+  const auto& p = engine_.placement();
+  c_.store->for_each_record([&](const record& r) {
+    bool ours = r.owner == self_;
+    if (!ours) {
+      if (p.find(r.owner)) return;  // the owner is live and answers itself
+      auto holders = engine_.holders_of(r);
+      if (holders.empty() || holders.front() != self_) return;
+    }
+    if (auto hit = match_(q.body, r)) hits.push_back(std::move(*hit));
+  });
+  return hits;
+}
+
+void query_fanout::on_message(const std::string& from, const message& m) {
+  if (auto* q = std::get_if<query_request>(&m)) {
+    if (q->body.size() > settings_.max_body_bytes || q->query_id.empty() || !auth_.verify(from, *q)) {
+      ++refused_;
+      spdlog::warn("event=query_refused peer={} reason=signature_or_size", from);
+      return;
+    }
+    auto hits = answer(*q);
+    // Stream in batches; the last one (possibly empty) says we are done.
+    std::size_t i = 0;
+    do {
+      query_answer a{q->query_id, {}, false};
+      auto end = std::min(hits.size(), i + settings_.max_hits_per_message);
+      a.hits.assign(hits.begin() + static_cast<std::ptrdiff_t>(i), hits.begin() + static_cast<std::ptrdiff_t>(end));
+      i = end;
+      a.last = i >= hits.size();
+      c_.net->send(self_, from, std::move(a));
+    } while (i < hits.size());
+  } else if (auto* a = std::get_if<query_answer>(&m)) {
+    accept(from, *a);
+  }
+}
+
+void query_fanout::accept(const std::string& from, const query_answer& a) {
+  auto it = queries_.find(a.query_id);
+  if (it == queries_.end()) return;  // finished, or never ours
+  auto& q = it->second;
+  if (!q.waiting.count(from)) {
+    ++refused_;
+    return;
+  }
+  std::vector<query_hit> fresh;
+  for (const auto& h : a.hits) {
+    auto [pos, inserted] = q.best.try_emplace(h.lfn, h);
+    if (inserted) {
+      fresh.push_back(h);
+    } else if (h.score > pos->second.score) {
+      pos->second = h;
+      fresh.push_back(h);
+    }
+  }
+  if (a.last) {
+    q.waiting.erase(from);
+    ++q.progress.answered;
+  }
+  if (!fresh.empty() && q.callback) q.callback(fresh, q.progress);
+  if (q.waiting.empty()) finish(a.query_id, false);
+}
+
+void query_fanout::finish(const std::string& id, bool deadline) {
+  auto it = queries_.find(id);
+  if (it == queries_.end()) return;
+  auto q = std::move(it->second);
+  queries_.erase(it);
+  q.progress.done = true;
+  q.progress.deadline_passed = deadline;
+  if (q.callback) q.callback({}, q.progress);
+}
+
+void query_fanout::tick() {
+  auto now = c_.time->now();
+  std::vector<std::string> expired;
+  for (const auto& [id, q] : queries_)
+    if (now >= q.deadline) expired.push_back(id);
+  for (const auto& id : expired) finish(id, true);
+}
+
+}  // namespace dm2::dht

@@ -1,0 +1,88 @@
+// `dm2 overlay status`: the running node's view of the overlay (peers, roster version, items,
+// refusals, replicas owed), from GET /v1/overlay on the local dm2d (dm2::dht::overlay_status).
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+
+#include "cli_registry.hpp"
+#include "dm2/crypto/private_file.hpp"
+#include "dm2/node/config.hpp"
+#include "dm2/node/https_client.hpp"
+
+namespace dm2::cli {
+namespace {
+
+struct overlay_options {
+  std::string config_path;
+  std::string data_dir;
+  std::string ca;
+  std::string node;
+  bool json = false;
+};
+
+void print_human(const nlohmann::json& j) {
+  auto get = [&](const char* key) -> std::string {
+    if (!j.contains(key)) return "-";
+    const auto& v = j.at(key);
+    return v.is_string() ? v.get<std::string>() : v.dump();
+  };
+  std::cout << "dht running:      " << get("dht_running") << '\n'
+            << "node id:          " << get("node_id") << '\n'
+            << "roster version:   " << get("roster_version") << '\n'
+            << "peers (live/all): " << get("live_peers") << '/' << get("roster_peers") << '\n'
+            << "routing table:    " << get("routing_table_size") << '\n'
+            << "dht items:        " << get("stored_items") << '\n'
+            << "refused queries:  " << get("refused_queries") << '\n'
+            << "refused items:    " << get("refused_items") << '\n'
+            << "records held:     " << get("records_held") << '\n'
+            << "replicas owed:    " << get("replicas_owed") << '\n';
+}
+
+void show_overlay(const overlay_options& o) {
+  auto loaded = o.config_path.empty() ? result<node::node_config>(node::node_config{})
+                                      : node::load_config_file(o.config_path);
+  if (!loaded) throw command_failed(exit_bad_input, loaded.err().message);
+  auto config = *loaded;
+  if (!o.data_dir.empty()) config.data_dir = o.data_dir;
+  std::string ca_path = !o.ca.empty() ? o.ca
+                        : config.ca_certificate.empty() ? (config.data_dir / "ca" / "ca.crt").string()
+                                                        : config.ca_certificate.string();
+  auto ca = crypto::read_file(ca_path);
+  if (!ca) throw command_failed(exit_local_state, "CA certificate: " + ca.err().message);
+  node::https_target target{config.https.address, config.https.port};
+  if (!o.node.empty()) {
+    auto ep = node::parse_endpoint(o.node, false);
+    if (!ep) throw command_failed(exit_usage, "--node: " + ep.err().message);
+    target = {ep->address, ep->port};
+  }
+  auto response = node::https_request(target, {*ca, "", ""}, "GET", "/v1/overlay");
+  if (!response) throw command_failed(exit_remote, response.err().message);
+  if (response->status != 200)
+    throw command_failed(exit_remote, "node answered " + std::to_string(response->status) + ": " +
+                                          response->body);
+  auto j = nlohmann::json::parse(response->body, nullptr, false);
+  if (j.is_discarded()) throw command_failed(exit_remote, "node answered with invalid JSON");
+  if (o.json)
+    std::cout << j.dump(2) << '\n';
+  else
+    print_human(j);
+}
+
+void add_overlay_commands(CLI::App& dm2) {
+  auto* overlay = dm2.add_subcommand("overlay", "The private DHT overlay");
+  overlay->require_subcommand(1);
+  auto o = std::make_shared<overlay_options>();
+  auto* status = overlay->add_subcommand(
+      "status", "Peers, roster version, DHT items, refusals and replicas owed of the running node");
+  status->add_option("-c,--config", o->config_path, "dm2d's TOML config file")->check(CLI::ExistingFile);
+  status->add_option("--data-dir", o->data_dir, "Data directory (overrides node.data_dir)");
+  status->add_option("--ca", o->ca, "CA certificate to verify the node with (default: the data directory's)");
+  status->add_option("--node", o->node, "Node ADDRESS:PORT (default: https.listen)");
+  status->add_flag("--json", o->json, "Print the node's JSON answer");
+  status->callback([o] { show_overlay(*o); });
+}
+
+const registrar overlay_commands("overlay", &add_overlay_commands);
+
+}  // namespace
+}  // namespace dm2::cli

@@ -1,0 +1,260 @@
+// dm2-sim: the overlay's placement and repair at 10..10,000 sites over a simulated network,
+// with a simulated clock, latency, message loss, site failures and recoveries. Deterministic
+// for a given --seed. Writes a CSV time series and, with --plot, a PNG (python3 + matplotlib).
+//
+// The sites run dm2::dht::replicator (the node's own code) over dm2::dht::sim_network.
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dm2/dht/replicator.hpp"
+#include "dm2/dht/sim_network.hpp"
+
+namespace {
+
+using namespace dm2::dht;
+
+struct options {
+  int sites = 100;
+  int records_per_site = 10;
+  int keys_per_site = 2;
+  std::size_t k = 3;
+  std::uint32_t n = 3;
+  std::uint32_t t = 2;
+  double repair_period_s = 30;
+  double duration_s = 600;
+  double sample_s = 5;
+  double failure_rate = 0.5;   // failures per site per hour
+  double mean_downtime_s = 300;
+  double wipe_probability = 0.1;
+  double latency_ms = 20;
+  double jitter_ms = 20;
+  double loss = 0.0;
+  std::uint64_t seed = 1;
+  std::string csv = "dm2-sim.csv";
+  std::string plot;
+};
+
+class sim_shares final : public share_source {
+ public:
+  explicit sim_shares(std::string owner) : owner_(std::move(owner)) {}
+  std::optional<key_share> make_share(const std::string& key_id, std::uint32_t index,
+                                      const std::string& holder) override {
+    return key_share{key_id, index, owner_, holder, "share"};
+  }
+
+ private:
+  std::string owner_;
+};
+
+struct site {
+  std::string id;
+  memory_replica_store store;
+  std::unique_ptr<sim_shares> shares;
+  std::unique_ptr<replicator> engine;
+  bool alive = true;
+  millis back_at{0};
+};
+
+std::string site_name(int i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "s%05d", i);
+  return buf;
+}
+
+int run(const options& o) {
+  manual_clock time;
+  static_membership members;
+  sim_network_settings ns;
+  ns.latency = millis(static_cast<long>(o.latency_ms));
+  ns.jitter = millis(static_cast<long>(o.jitter_ms));
+  ns.loss_rate = o.loss;
+  ns.seed = o.seed;
+  ns.tick_interval = millis(std::max<long>(100, static_cast<long>(o.repair_period_s * 1000 / 20)));
+  sim_network net(time, ns);
+  replication_settings rs;
+  rs.k = o.k;
+  rs.repair_period = millis(static_cast<long>(o.repair_period_s * 1000));
+  rs.share_inventory_wait = millis(static_cast<long>(std::max(4 * (o.latency_ms + o.jitter_ms), 100.0)));
+
+  std::vector<std::unique_ptr<site>> sites;
+  std::map<std::string, site*> by_id;
+  for (int i = 0; i < o.sites; ++i) {
+    auto s = std::make_unique<site>();
+    s->id = site_name(i);
+    members.add(site_info{s->id, node_id_of_public_key(s->id), {}});
+    by_id[s->id] = s.get();
+    sites.push_back(std::move(s));
+  }
+  std::vector<record> records;
+  std::vector<std::pair<std::string, std::string>> keys;  // owner, key id
+  for (auto& s : sites) {
+    s->shares = std::make_unique<sim_shares>(s->id);
+    s->engine = std::make_unique<replicator>(
+        s->id, rs, replicator_collaborators{&time, &net, &members, &s->store, s->shares.get()});
+    net.attach(s->engine.get());
+    for (int r = 0; r < o.records_per_site; ++r) {
+      record rec{s->id + "/r" + std::to_string(r), 1, s->id, "x"};
+      s->engine->publish(rec);
+      records.push_back(rec);
+    }
+    for (int k = 0; k < o.keys_per_site; ++k) {
+      auto key_id = s->id + "/k" + std::to_string(k);
+      s->engine->own_key(key_id, o.n);
+      keys.emplace_back(s->id, key_id);
+    }
+  }
+
+  std::mt19937_64 rng(o.seed ^ 0x9e3779b97f4a7c15ull);
+  std::ofstream csv(o.csv);
+  if (!csv) {
+    std::cerr << "dm2-sim: cannot write " << o.csv << "\n";
+    return 2;
+  }
+  csv << "time_s,sites_alive,records_under_replicated,keys_under_shared,keys_unreadable,messages\n";
+
+  auto sample = [&](millis now) {
+    placement_index p(members.live_sites());
+    std::size_t under = 0;
+    for (const auto& r : records)
+      for (const auto& t : p.closest_ids(key_of(r.lfn), o.k, r.owner))
+        if (!by_id[t]->store.get_record(r.lfn)) {
+          ++under;
+          break;
+        }
+    // Shares: live holders per key, by index.
+    std::map<std::string, std::set<std::uint32_t>> live_indices;
+    std::map<std::string, std::set<std::string>> live_holders;
+    for (auto& s : sites) {
+      if (!s->alive) continue;
+      s->store.for_each_share([&](const key_share& sh) {
+        live_indices[sh.key_id].insert(sh.index);
+        live_holders[sh.key_id].insert(s->id);
+      });
+    }
+    std::size_t under_shared = 0, unreadable = 0;
+    for (const auto& [owner, key_id] : keys) {
+      auto idx = live_indices[key_id].size();
+      if (idx < o.n || live_holders[key_id].size() < o.n) ++under_shared;
+      if (idx < o.t) ++unreadable;
+    }
+    std::size_t alive = 0;
+    for (auto& s : sites) alive += s->alive;
+    csv << now.count() / 1000.0 << ',' << alive << ',' << under << ',' << under_shared << ','
+        << unreadable << ',' << net.messages_sent() << '\n';
+  };
+
+  const millis step(static_cast<long>(o.sample_s * 1000));
+  const millis end(static_cast<long>(o.duration_s * 1000));
+  const double p_fail = o.failure_rate / 3600.0 * o.sample_s;
+  std::exponential_distribution<double> downtime(1.0 / std::max(o.mean_downtime_s, 1.0));
+  std::uniform_real_distribution<double> uniform(0, 1);
+  for (millis now{0}; now <= end; now += step) {
+    net.run_until(now);
+    // Failures and recoveries at sample boundaries.
+    for (auto& s : sites) {
+      if (s->alive && uniform(rng) < p_fail) {
+        s->alive = false;
+        s->back_at = now + millis(static_cast<long>(downtime(rng) * 1000));
+        net.set_alive(s->id, false);
+        members.set_live(s->id, false);
+      } else if (!s->alive && now >= s->back_at) {
+        if (uniform(rng) < o.wipe_probability) s->store = memory_replica_store{};
+        s->alive = true;
+        net.set_alive(s->id, true);
+        members.set_live(s->id, true);
+      }
+    }
+    sample(now);
+  }
+  std::cerr << "dm2-sim: " << o.sites << " sites, " << records.size() << " records, " << keys.size()
+            << " keys, " << net.messages_sent() << " messages; wrote " << o.csv << "\n";
+  return 0;
+}
+
+int plot(const options& o) {
+  std::string script = R"PY(
+import csv, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+rows = list(csv.DictReader(open(sys.argv[1])))
+t = [float(r["time_s"]) for r in rows]
+fig, (a, b) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+a.plot(t, [int(r["sites_alive"]) for r in rows], label="sites alive", color="tab:green")
+a.set_ylabel("sites alive")
+a2 = a.twinx()
+msgs = [int(r["messages"]) for r in rows]
+rate = [0] + [(msgs[i] - msgs[i-1]) / max(t[i] - t[i-1], 1e-9) for i in range(1, len(msgs))]
+a2.plot(t, rate, label="messages/s", color="tab:gray", alpha=0.6)
+a2.set_ylabel("messages / s")
+a.set_title(sys.argv[3])
+a.legend(loc="upper left"); a2.legend(loc="upper right")
+b.plot(t, [int(r["records_under_replicated"]) for r in rows], label="records under-replicated")
+b.plot(t, [int(r["keys_under_shared"]) for r in rows], label="keys with < n live shares")
+b.plot(t, [int(r["keys_unreadable"]) for r in rows], label="keys with < t live shares", color="tab:red")
+b.set_xlabel("simulated time (s)"); b.set_ylabel("count"); b.legend(loc="upper right")
+fig.tight_layout(); fig.savefig(sys.argv[2], dpi=100)
+)PY";
+  std::string script_path = o.plot + ".py";
+  std::ofstream(script_path) << script;
+  char title[256];
+  std::snprintf(title, sizeof title, "dm2-sim: %d sites, k=%zu, %u-of-%u shares, repair %.0fs, %.2f failures/site/h, seed %llu",
+                o.sites, o.k, o.t, o.n, o.repair_period_s, o.failure_rate,
+                static_cast<unsigned long long>(o.seed));
+  std::string cmd = "/usr/bin/python3 '" + script_path + "' '" + o.csv + "' '" + o.plot + "' '" + title + "'";
+  int rc = std::system(cmd.c_str());
+  std::remove(script_path.c_str());
+  if (rc != 0) {
+    std::cerr << "dm2-sim: plotting failed (needs python3-matplotlib)\n";
+    return 3;
+  }
+  std::cerr << "dm2-sim: wrote " << o.plot << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  CLI::App app{
+      "dm2-sim: simulate dm2's overlay (replica placement, anti-entropy repair, key shares)\n"
+      "with the node's own replication code over a simulated network. Deterministic per seed.\n"
+      "Output CSV columns: time_s, sites_alive, records_under_replicated (a live placement\n"
+      "target lacks the record), keys_under_shared (< n live shares on distinct sites),\n"
+      "keys_unreadable (< t live shares), messages (cumulative)."};
+  app.add_option("--sites", o.sites, "number of sites (10..10000)")->check(CLI::Range(2, 100000))->capture_default_str();
+  app.add_option("--records-per-site", o.records_per_site, "index records each site owns")->capture_default_str();
+  app.add_option("--keys-per-site", o.keys_per_site, "keys each site owns (split into n shares)")->capture_default_str();
+  app.add_option("-k,--replicas", o.k, "replicas per record besides the owner's copy")->capture_default_str();
+  app.add_option("-n,--shares", o.n, "shares per key, on n distinct sites")->capture_default_str();
+  app.add_option("-t,--threshold", o.t, "shares needed to rebuild a key (reported only)")->capture_default_str();
+  app.add_option("--repair-period", o.repair_period_s, "anti-entropy period, seconds")->capture_default_str();
+  app.add_option("--failure-rate", o.failure_rate, "failures per site per hour")->capture_default_str();
+  app.add_option("--mean-downtime", o.mean_downtime_s, "mean time a failed site stays down, seconds (exponential)")->capture_default_str();
+  app.add_option("--wipe-probability", o.wipe_probability, "probability a recovering site lost its disk")->capture_default_str();
+  app.add_option("--duration", o.duration_s, "simulated seconds")->capture_default_str();
+  app.add_option("--sample", o.sample_s, "sampling and failure-injection step, seconds")->capture_default_str();
+  app.add_option("--latency", o.latency_ms, "one-way latency, ms")->capture_default_str();
+  app.add_option("--jitter", o.jitter_ms, "extra uniform latency 0..jitter, ms")->capture_default_str();
+  app.add_option("--loss", o.loss, "message loss probability")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--seed", o.seed, "random seed")->capture_default_str();
+  app.add_option("--csv", o.csv, "CSV output path")->capture_default_str();
+  app.add_option("--plot", o.plot, "PNG output path (python3 + matplotlib)");
+  CLI11_PARSE(app, argc, argv);
+  if (o.t > o.n) {
+    std::cerr << "dm2-sim: --threshold must not exceed --shares\n";
+    return 2;
+  }
+  if (int rc = run(o); rc != 0) return rc;
+  return o.plot.empty() ? 0 : plot(o);
+}

@@ -1,0 +1,30 @@
+// Filters for database::query: attribute equality and inclusive date ranges, answered from the
+// secondary index (record_index family). Plain structs.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+namespace dm2::storage {
+
+struct date_range {
+  std::string from = "00000101";  // inclusive, YYYYMMDD
+  std::string to = "99991231";    // inclusive, YYYYMMDD
+};
+
+// Every set field must match exactly (byte equality, case-sensitive); unset fields match all.
+// A filter with no field set returns every record (a full scan, bounded by `limit`).
+struct index_filter {
+  std::optional<std::string> modality = std::nullopt;
+  std::optional<std::string> body_part = std::nullopt;
+  std::optional<std::string> manufacturer = std::nullopt;
+  std::optional<std::string> sex = std::nullopt;
+  std::optional<std::string> age_band = std::nullopt;
+  std::optional<std::string> owner_site = std::nullopt;
+  std::optional<date_range> study_date = std::nullopt;
+  std::optional<date_range> series_date = std::nullopt;
+  std::size_t limit = 10000;  // at most this many records, in LFN order
+};
+
+}  // namespace dm2::storage

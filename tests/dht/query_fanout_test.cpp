@@ -1,0 +1,129 @@
+#include "dm2/dht/query_fanout.hpp"
+
+#include <gtest/gtest.h>
+
+#include "replication_fixture.hpp"
+
+namespace dm2::dht {
+namespace {
+
+using testing::sim_cluster;
+
+// Signs with the query id; a site listed in `liars` signs wrong. Verification checks the form.
+class test_auth final : public query_authenticator {
+ public:
+  std::string self;
+  std::set<std::string> liars;
+  std::string sign(const std::string& id, const std::string& body, std::int64_t deadline) override {
+    return liars.count(self) ? "forged" : id + "|" + body + "|" + std::to_string(deadline);
+  }
+  bool verify(const std::string&, const query_request& q) override {
+    return q.signature == q.query_id + "|" + q.body + "|" + std::to_string(q.deadline_ms);
+  }
+};
+
+std::optional<query_hit> match(const std::string& body, const record& r) {
+  if (r.payload.rfind(body, 0) != 0) return std::nullopt;
+  return query_hit{r.lfn, r.owner, 1.0, {}};
+}
+
+struct fanout_cluster {
+  explicit fanout_cluster(int n) : c(n, settings()) {
+    for (int i = 0; i < n; ++i) {
+      auto& s = c.site(i);
+      auths.push_back(std::make_unique<test_auth>());
+      auths.back()->self = s.id;
+      engines.push_back(std::make_unique<query_fanout>(
+          s.id, fanout_settings{}, replicator_collaborators{&c.time(), &c.net(), &c.members(), &s.store, nullptr},
+          *s.engine, *auths.back(), match));
+      auto* f = engines.back().get();
+      c.net().attach_handler(s.id, {[f](const std::string& from, const message& m) { f->on_message(from, m); },
+                                    [f] { f->tick(); }});
+    }
+    // Every site owns 20 records; half of them match "m".
+    for (int i = 0; i < n; ++i)
+      for (int r = 0; r < 20; ++r) {
+        record rec{c.site(i).id + "/" + std::to_string(r), 1, c.site(i).id, r % 2 ? "m-yes" : "no"};
+        c.site(i).engine->publish(rec);
+        expected += r % 2;
+      }
+    c.run_for(millis(500));
+  }
+  static replication_settings settings() {
+    replication_settings rs;
+    rs.repair_period = millis(1000);
+    return rs;
+  }
+  struct outcome {
+    std::map<std::string, int> seen;  // lfn -> times delivered as fresh
+    query_progress last;
+    int batches = 0;
+  };
+  outcome query(int from, millis timeout = millis(2000)) {
+    outcome out;
+    engines[static_cast<std::size_t>(from)]->start("q" + std::to_string(++ids), "m", timeout,
+        [&out](const std::vector<query_hit>& hits, const query_progress& p) {
+          for (const auto& h : hits) ++out.seen[h.lfn];
+          out.last = p;
+          ++out.batches;
+        });
+    c.run_for(timeout + millis(200));
+    return out;
+  }
+  sim_cluster c;
+  std::vector<std::unique_ptr<test_auth>> auths;
+  std::vector<std::unique_ptr<query_fanout>> engines;
+  int expected = 0;
+  int ids = 0;
+};
+
+TEST(query_fanout, every_live_site_answers_once_and_hits_are_deduplicated) {
+  fanout_cluster f(10);
+  auto out = f.query(0);
+  EXPECT_TRUE(out.last.done);
+  EXPECT_FALSE(out.last.deadline_passed);
+  EXPECT_EQ(out.last.asked, 10u);
+  EXPECT_EQ(out.last.answered, 10u);
+  EXPECT_EQ(static_cast<int>(out.seen.size()), f.expected);
+  for (const auto& [lfn, times] : out.seen) EXPECT_EQ(times, 1) << lfn;
+  EXPECT_GT(out.batches, 1);  // streamed, not one final answer
+}
+
+TEST(query_fanout, replica_holders_answer_for_owners_that_are_down) {
+  fanout_cluster f(10);
+  for (int i : {2, 5, 8}) f.c.kill(i);
+  f.c.run_for(millis(100));
+  auto out = f.query(0);
+  EXPECT_TRUE(out.last.done);
+  EXPECT_EQ(out.last.answered, 7u);
+  EXPECT_EQ(static_cast<int>(out.seen.size()), f.expected);  // nothing lost with 3 owners down
+  for (const auto& [lfn, times] : out.seen) EXPECT_EQ(times, 1) << lfn;
+}
+
+TEST(query_fanout, a_silent_site_ends_the_query_at_the_deadline_with_partial_results) {
+  fanout_cluster f(6);
+  f.c.net().set_alive(f.c.site(3).id, false);  // still in everyone's membership, but silent
+  auto out = f.query(0, millis(800));
+  EXPECT_TRUE(out.last.done);
+  EXPECT_TRUE(out.last.deadline_passed);
+  EXPECT_EQ(out.last.answered, 5u);
+  EXPECT_LT(static_cast<int>(out.seen.size()), f.expected);
+  EXPECT_GT(out.seen.size(), 0u);
+}
+
+TEST(query_fanout, unsigned_or_forged_queries_are_refused) {
+  fanout_cluster f(5);
+  f.auths[1]->liars.insert(f.c.site(1).id);
+  auto out = f.query(1, millis(500));
+  EXPECT_TRUE(out.last.deadline_passed);
+  EXPECT_EQ(out.last.answered, 1u);  // only itself
+  std::uint64_t refused = 0;
+  for (auto& e : f.engines) refused += e->refused();
+  EXPECT_EQ(refused, 4u);
+  // Answers nobody asked for are ignored.
+  f.engines[0]->on_message(f.c.site(2).id, query_answer{"nope", {{"x", "y", 1, {}}}, true});
+  EXPECT_EQ(f.engines[0]->running(), 0u);
+}
+
+}  // namespace
+}  // namespace dm2::dht

@@ -1,0 +1,91 @@
+#include "dm2/storage/index_record.hpp"
+
+#include <gtest/gtest.h>
+
+#include "fixtures.hpp"
+
+namespace dm2::storage {
+namespace {
+
+TEST(index_record, encoding_round_trips) {
+  auto r = test::sample_record();
+  auto decoded = decode_index_record(encode_index_record(r));
+  ASSERT_TRUE(decoded.ok()) << decoded.err().to_string();
+  EXPECT_EQ(*decoded, r);
+  index_record empty_attributes = r;
+  empty_attributes.attributes = {};
+  empty_attributes.signature.clear();
+  EXPECT_EQ(*decode_index_record(encode_index_record(empty_attributes)), empty_attributes);
+}
+
+TEST(index_record, every_truncation_and_trailing_bytes_are_malformed) {
+  std::string bytes = encode_index_record(test::sample_record());
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    auto d = decode_index_record(std::string_view(bytes).substr(0, n));
+    ASSERT_FALSE(d.ok()) << n;
+    EXPECT_EQ(d.err().code, errc::malformed_input);
+  }
+  auto trailing = decode_index_record(bytes + "x");
+  ASSERT_FALSE(trailing.ok());
+  EXPECT_NE(trailing.err().message.find("trailing"), std::string::npos);
+}
+
+TEST(index_record, invalid_fields_are_refused_with_their_name) {
+  auto check = [](auto mutate, std::string_view field) {
+    auto r = test::sample_record();
+    mutate(r);
+    auto v = validate(r);
+    ASSERT_FALSE(v.ok()) << field;
+    EXPECT_EQ(v.err().code, errc::malformed_input);
+    EXPECT_NE(v.err().message.find(field), std::string::npos) << v.err().message;
+  };
+  check([](index_record& r) { r.lfn = "short"; }, "lfn");
+  check([](index_record& r) { r.owner_site = ""; }, "owner_site");
+  check([](index_record& r) { r.owner_site = "site a"; }, "owner_site");
+  check([](index_record& r) { r.attributes.modality = "C\nT"; }, "modality");
+  check([](index_record& r) { r.attributes.manufacturer = std::string(65, 'M'); }, "manufacturer");
+  check([](index_record& r) { r.attributes.study_date = "2024-01-15"; }, "study_date");
+  check([](index_record& r) { r.attributes.series_date = "20241315"; }, "series_date");
+  check([](index_record& r) { r.attributes.sex = "X"; }, "sex");
+  check([](index_record& r) { r.owner_signature = std::string(129, 's'); }, "owner_signature");
+}
+
+TEST(index_record, decoding_refuses_what_validation_refuses) {
+  auto r = test::sample_record();
+  std::string bytes = encode_index_record(r);
+  // The study date is the 5th short string after format, lfn, version and owner site.
+  auto pos = bytes.find("20240115");
+  ASSERT_NE(pos, std::string::npos);
+  bytes[pos + 4] = '9';  // month 91
+  auto d = decode_index_record(bytes);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.err().message.find("study_date"), std::string::npos);
+  std::string unknown = encode_index_record(r);
+  unknown[0] = 2;
+  EXPECT_EQ(decode_index_record(unknown).err().code, errc::malformed_input);
+}
+
+TEST(index_record, last_writer_wins_by_version_then_owner_signature) {
+  auto a = test::sample_record();
+  auto b = a;
+  b.version = 2;
+  EXPECT_TRUE(supersedes(b, a));
+  EXPECT_FALSE(supersedes(a, b));
+  auto c = a;
+  c.owner_signature[0] = '\x08';
+  EXPECT_TRUE(supersedes(c, a));
+  EXPECT_FALSE(supersedes(a, c));
+  EXPECT_FALSE(supersedes(a, a));
+}
+
+TEST(index_record, the_signed_payload_excludes_the_owner_signature) {
+  auto a = test::sample_record();
+  auto b = a;
+  b.owner_signature = "other";
+  EXPECT_EQ(signed_payload(a), signed_payload(b));
+  b.version = 9;
+  EXPECT_NE(signed_payload(a), signed_payload(b));
+}
+
+}  // namespace
+}  // namespace dm2::storage

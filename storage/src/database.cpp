@@ -144,16 +144,20 @@ status check_value_access(const database::impl& p, family f, std::string_view ke
 
 }  // namespace
 
-result<std::optional<std::string>> database::impl::raw_get(family f, std::string_view key) const {
+result<std::optional<std::string>> database::impl::raw_get(family f, std::string_view key,
+                                                           const rocksdb::Snapshot* snapshot) const {
   std::string value;
-  auto s = db->Get(rocksdb::ReadOptions(), handle(f), slice(key), &value);
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
+  auto s = db->Get(read, handle(f), slice(key), &value);
   if (s.IsNotFound()) return std::optional<std::string>{};
   if (!s.ok()) return storage_error(s, "read failed");
   return std::optional<std::string>{std::move(value)};
 }
 
-result<std::optional<index_record>> database::impl::load_record(std::string_view lfn) const {
-  auto stored = raw_get(family::index_records, lfn);
+result<std::optional<index_record>> database::impl::load_record(std::string_view lfn,
+                                                               const rocksdb::Snapshot* snapshot) const {
+  auto stored = raw_get(family::index_records, lfn, snapshot);
   if (!stored) return std::move(stored).err();
   if (!stored->has_value()) return std::optional<index_record>{};
   auto plain = detail::open_value(value_key, family::index_records, lfn, **stored, true);

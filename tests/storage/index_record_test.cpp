@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <iterator>
 
@@ -98,8 +97,7 @@ namespace dm2::storage {
 namespace {
 
 std::string seed(const std::string& name) {
-  const char* src = std::getenv("DM2_SOURCE_DIR");
-  std::ifstream in(std::string(src ? src : ".") + "/fuzz/corpus/record/" + name, std::ios::binary);
+  std::ifstream in(std::string(DM2_RECORD_SEEDS) + "/" + name, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 

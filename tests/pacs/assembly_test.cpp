@@ -263,3 +263,31 @@ TEST(assembly, compressed_synthetic_series_assembles_like_the_original) {
 
 }  // namespace
 }  // namespace dm2::pacs
+
+namespace dm2::pacs {
+namespace {
+
+TEST(assembly, nibabel_two_slice_oblique_series) {
+  const auto data = dm2::test::nibabel_test_data();
+  if (data.empty()) GTEST_SKIP() << "python3-nibabel test data missing";
+  // Implicit VR little endian Siemens MR, slightly oblique, 3 mm apart; given in reverse order.
+  auto v = assemble_series({data / "1.dcm", data / "0.dcm"});
+  ASSERT_TRUE(v.ok()) << v.err().to_string();
+  EXPECT_EQ(v->dims[2], 2u);
+  EXPECT_EQ(v->files.front(), (data / "0.dcm").string());
+  EXPECT_NEAR(v->spacing[2], 3.0, 1e-3);
+  // Voxel (0, 0, 1) sits at 1.dcm's ImagePositionPatient (LPS), i.e. x, y negated in RAS.
+  auto ras = apply(v->affine_ras, 0, 0, 1);
+  EXPECT_NEAR(ras[0], 805.0, 1e-3);
+  EXPECT_NEAR(ras[1], 825.019119, 1e-3);
+  EXPECT_NEAR(ras[2], -72.097641, 1e-3);
+
+  const auto pydicom = dm2::test::pydicom_test_files();
+  if (pydicom.empty()) GTEST_SKIP();
+  auto mixed = assemble_series({data / "0.dcm", pydicom / "MR_small.dcm"});
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_NE(mixed.err().message.find("mixed"), std::string::npos) << mixed.err().message;
+}
+
+}  // namespace
+}  // namespace dm2::pacs

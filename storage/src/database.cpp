@@ -97,10 +97,23 @@ status check_key(database::impl& p) {
     return {};
   }
   if (!stored->has_value()) {
+    // First keyed open. A database used without a key (transitional open) can only hold clear
+    // dht_items: seal them under the key in the same batch as the key check, so the switch to
+    // a keyed open loses nothing.
+    rocksdb::WriteBatch batch;
+    std::unique_ptr<rocksdb::Iterator> it(p.db->NewIterator(rocksdb::ReadOptions(), p.handle(family::dht_items)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto sealed = detail::seal_value(p.value_key, family::dht_items, view(it->key()), view(it->value()));
+      if (!sealed) return std::move(sealed).err();
+      if (auto s = batch.Put(p.handle(family::dht_items), it->key(), slice(*sealed)); !s.ok())
+        return storage_error(s, "cannot seal dht item");
+    }
+    if (!it->status().ok()) return storage_error(it->status(), "cannot read dht items");
     auto sealed = detail::seal_value(p.value_key, family::node_meta, meta_key_check, key_check_plaintext);
     if (!sealed) return std::move(sealed).err();
-    auto s = p.db->Put(synced(), p.handle(family::node_meta), slice(meta_key_check), slice(*sealed));
-    if (!s.ok()) return storage_error(s, "cannot write key check");
+    if (auto s = batch.Put(p.handle(family::node_meta), slice(meta_key_check), slice(*sealed)); !s.ok())
+      return storage_error(s, "cannot write key check");
+    if (auto s = p.db->Write(synced(), &batch); !s.ok()) return storage_error(s, "cannot write key check");
     return {};
   }
   auto plain = detail::open_value(p.value_key, family::node_meta, meta_key_check, **stored);

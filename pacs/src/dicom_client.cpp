@@ -48,6 +48,7 @@ class scu final : public DcmSCU {
   std::filesystem::path dest;
   retrieve_report* report = nullptr;
   const std::atomic<bool>* stop = nullptr;
+  const get_observer* observer = nullptr;
   bool cancelled = false;
   bool store_failed = false;
   unsigned unnamed = 0;
@@ -67,14 +68,18 @@ class scu final : public DcmSCU {
       if (ec) {
         std::filesystem::remove(part_path, ec);
         store_failed = true;
+        if (observer != nullptr && observer->store_failed) observer->store_failed(uid);
         return EC_InvalidStream;
       }
+      const std::uint64_t size = std::filesystem::file_size(final_path, ec);
       if (report != nullptr) {
         report->files.push_back(final_path.string());
-        report->bytes += std::filesystem::file_size(final_path, ec);
+        report->bytes += size;
       }
+      if (observer != nullptr && observer->stored) observer->stored(uid, final_path.string(), size);
     } else {
       store_failed = true;
+      if (observer != nullptr && observer->store_failed) observer->store_failed(uid);
     }
     if (stop != nullptr && stop->load()) {
       cancelled = true;
@@ -276,7 +281,7 @@ result<std::vector<find_match>> dicom_client::find(const dicom_query& query) {
 
 result<retrieve_report> dicom_client::get(const dicom_query& identifiers,
                                           const std::filesystem::path& dest_dir,
-                                          const std::atomic<bool>* stop) {
+                                          const std::atomic<bool>* stop, const get_observer* observer) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dest_dir, ec))
     return fail(errc::io_error, "C-GET destination is not a directory");
@@ -290,11 +295,13 @@ result<retrieve_report> dicom_client::get(const dicom_query& identifiers,
   s.dest = dest_dir;
   s.report = &report;
   s.stop = stop;
+  s.observer = observer;
   s.cancelled = false;
   s.store_failed = false;
   OFList<RetrieveResponse*> responses;
   OFCondition cond = s.sendCGETRequest(*id, &*ds, &responses);
   s.report = nullptr;
+  s.observer = nullptr;
   Uint16 final_status = STATUS_Success;
   bool have_final = false;
   for (RetrieveResponse* r : responses) {

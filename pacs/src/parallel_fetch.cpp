@@ -1,5 +1,6 @@
 #include "dm2/pacs/parallel_fetch.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <map>
@@ -60,47 +61,74 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
   unsigned n = options.associations != 0 ? options.associations : settings.associations;
   n = static_cast<unsigned>(std::min<std::size_t>(std::max(1u, n), uids.size()));
 
+  // Several instances per C-GET: each request costs round trips (and the PACS's Nagle delay on
+  // its final response), so a batch per request keeps each association streaming. Two batches
+  // per association at first, so the work still spreads when one association is slower.
+  const std::size_t batch = options.batch != 0
+                                ? options.batch
+                                : std::clamp<std::size_t>((uids.size() + 2 * n - 1) / (2 * n), 1, 64);
+
   auto worker = [&] {
     dicom_client client(settings);
     while (!stop_flag) {
-      std::string uid;
+      std::vector<std::string> mine;
       {
         std::lock_guard lock(state.mutex);
         if (state.failure || state.queue.empty()) return;
-        uid = std::move(state.queue.front());
-        state.queue.pop_front();
+        while (!state.queue.empty() && mine.size() < batch) {
+          mine.push_back(std::move(state.queue.front()));
+          state.queue.pop_front();
+        }
       }
+      std::set<std::string> wanted(mine.begin(), mine.end());
+      std::set<std::string> failed_here;
+      get_observer observer;
+      observer.stored = [&](const std::string& uid, const std::string& path, std::uint64_t bytes) {
+        std::lock_guard lock(state.mutex);
+        if (wanted.count(uid) == 0 || state.stored.count(uid) != 0) {
+          std::error_code ec;  // not asked for (or twice): not ours to keep
+          if (state.stored.count(uid) == 0 || state.stored[uid] != path) std::filesystem::remove(path, ec);
+          return;
+        }
+        state.stored[uid] = path;
+        state.progress.done++;
+        state.progress.bytes += bytes;
+        if (options.progress) options.progress(state.progress);
+      };
+      observer.store_failed = [&](const std::string& uid) { failed_here.insert(uid); };
+      std::string list;
+      for (const auto& uid : mine) list += (list.empty() ? "" : "\\") + uid;
       auto got = client.get({query_level::image,
                              {{"StudyInstanceUID", study_uid},
                               {"SeriesInstanceUID", series_uid},
-                              {"SOPInstanceUID", uid}}},
-                            dest_dir, &stop_flag);
+                              {"SOPInstanceUID", list}}},
+                            dest_dir, &stop_flag, &observer);
       std::lock_guard lock(state.mutex);
-      if (got && got->files.size() == 1) {
-        state.stored[uid] = got->files.front();
-        state.progress.done++;
-        state.progress.bytes += got->bytes;
-        if (options.progress) options.progress(state.progress);
-        continue;
-      }
-      if (got) {  // more or fewer objects than the one asked for: keep them for cleanup
-        for (std::size_t i = 0; i < got->files.size(); ++i)
-          state.stored[uid + "#" + std::to_string(i)] = got->files[i];
-      }
-      error e = got ? fail(errc::unavailable, "C-GET of one instance returned " +
-                                                  std::to_string(got->files.size()) + " objects")
+      std::vector<std::string> missing;
+      for (const auto& uid : mine)
+        if (state.stored.count(uid) == 0) missing.push_back(uid);
+      if (missing.empty()) continue;
+      error e = got ? fail(errc::unavailable, "the PACS sent " + std::to_string(mine.size() - missing.size()) +
+                                                  " of " + std::to_string(mine.size()) + " requested objects")
                     : got.err();
       if (e.code == errc::cancelled) return;
-      if (options.on_attempt_failed) options.on_attempt_failed(uid, e);
-      spdlog::warn("event=pacs_instance_failed attempt={} code={}", state.attempts[uid] + 1,
-                   name_of(e.code));
       // Configuration and permission problems will not heal by retrying.
-      bool retryable = e.code != errc::permission_denied && e.code != errc::invalid_config;
-      if (retryable && state.attempts[uid]++ < options.retries) {
-        state.retried++;
-        state.queue.push_back(uid);
-      } else if (!state.failure) {
-        state.failure = std::move(e);
+      const bool retryable = e.code != errc::permission_denied && e.code != errc::invalid_config;
+      for (const auto& uid : missing) {
+        // Objects that never arrived because another object of the batch failed to store are
+        // re-queued without spending one of their attempts.
+        if (!failed_here.empty() && failed_here.count(uid) == 0) {
+          state.queue.push_back(uid);
+          continue;
+        }
+        if (options.on_attempt_failed) options.on_attempt_failed(uid, e);
+        spdlog::warn("event=pacs_instance_failed attempt={} code={}", state.attempts[uid] + 1, name_of(e.code));
+        if (retryable && state.attempts[uid]++ < options.retries) {
+          state.retried++;
+          state.queue.push_back(uid);
+        } else if (!state.failure) {
+          state.failure = e;
+        }
       }
     }
   };

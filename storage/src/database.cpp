@@ -97,10 +97,23 @@ status check_key(database::impl& p) {
     return {};
   }
   if (!stored->has_value()) {
+    // First keyed open. A database used without a key (transitional open) can only hold clear
+    // dht_items: seal them under the key in the same batch as the key check, so the switch to
+    // a keyed open loses nothing.
+    rocksdb::WriteBatch batch;
+    std::unique_ptr<rocksdb::Iterator> it(p.db->NewIterator(rocksdb::ReadOptions(), p.handle(family::dht_items)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto sealed = detail::seal_value(p.value_key, family::dht_items, view(it->key()), view(it->value()));
+      if (!sealed) return std::move(sealed).err();
+      if (auto s = batch.Put(p.handle(family::dht_items), it->key(), slice(*sealed)); !s.ok())
+        return storage_error(s, "cannot seal dht item");
+    }
+    if (!it->status().ok()) return storage_error(it->status(), "cannot read dht items");
     auto sealed = detail::seal_value(p.value_key, family::node_meta, meta_key_check, key_check_plaintext);
     if (!sealed) return std::move(sealed).err();
-    auto s = p.db->Put(synced(), p.handle(family::node_meta), slice(meta_key_check), slice(*sealed));
-    if (!s.ok()) return storage_error(s, "cannot write key check");
+    if (auto s = batch.Put(p.handle(family::node_meta), slice(meta_key_check), slice(*sealed)); !s.ok())
+      return storage_error(s, "cannot write key check");
+    if (auto s = p.db->Write(synced(), &batch); !s.ok()) return storage_error(s, "cannot write key check");
     return {};
   }
   auto plain = detail::open_value(p.value_key, family::node_meta, meta_key_check, **stored);
@@ -144,16 +157,20 @@ status check_value_access(const database::impl& p, family f, std::string_view ke
 
 }  // namespace
 
-result<std::optional<std::string>> database::impl::raw_get(family f, std::string_view key) const {
+result<std::optional<std::string>> database::impl::raw_get(family f, std::string_view key,
+                                                           const rocksdb::Snapshot* snapshot) const {
   std::string value;
-  auto s = db->Get(rocksdb::ReadOptions(), handle(f), slice(key), &value);
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
+  auto s = db->Get(read, handle(f), slice(key), &value);
   if (s.IsNotFound()) return std::optional<std::string>{};
   if (!s.ok()) return storage_error(s, "read failed");
   return std::optional<std::string>{std::move(value)};
 }
 
-result<std::optional<index_record>> database::impl::load_record(std::string_view lfn) const {
-  auto stored = raw_get(family::index_records, lfn);
+result<std::optional<index_record>> database::impl::load_record(std::string_view lfn,
+                                                               const rocksdb::Snapshot* snapshot) const {
+  auto stored = raw_get(family::index_records, lfn, snapshot);
   if (!stored) return std::move(stored).err();
   if (!stored->has_value()) return std::optional<index_record>{};
   auto plain = detail::open_value(value_key, family::index_records, lfn, **stored, true);

@@ -39,14 +39,35 @@ struct database::impl {
     (void)db->Close();
   }
 
-  // Raw read. nullopt when absent.
-  result<std::optional<std::string>> raw_get(family f, std::string_view key) const;
+  // Raw read (at `snapshot` when given). nullopt when absent.
+  result<std::optional<std::string>> raw_get(family f, std::string_view key,
+                                             const rocksdb::Snapshot* snapshot = nullptr) const;
   // Decrypted index record (nullopt when absent).
-  result<std::optional<index_record>> load_record(std::string_view lfn) const;
+  result<std::optional<index_record>> load_record(std::string_view lfn,
+                                                  const rocksdb::Snapshot* snapshot = nullptr) const;
 };
 
 inline rocksdb::Slice slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 inline std::string_view view(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
+// A RocksDB snapshot released at scope exit: scans and the reads that follow them see one state.
+class snapshot_guard {
+ public:
+  explicit snapshot_guard(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {}
+  ~snapshot_guard() { db_->ReleaseSnapshot(snapshot_); }
+  snapshot_guard(const snapshot_guard&) = delete;
+  snapshot_guard& operator=(const snapshot_guard&) = delete;
+  const rocksdb::Snapshot* get() const { return snapshot_; }
+  rocksdb::ReadOptions read() const {
+    rocksdb::ReadOptions r;
+    r.snapshot = snapshot_;
+    return r;
+  }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
+};
 
 error storage_error(const rocksdb::Status& s, std::string_view what);
 

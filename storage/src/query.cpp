@@ -12,9 +12,10 @@ namespace {
 using lfn_list = std::vector<std::string>;  // sorted, unique
 
 // Every LFN listed under keys in [begin, end) of record_index.
-result<lfn_list> scan(const database::impl& p, const std::string& begin, const std::string& end) {
+result<lfn_list> scan(const database::impl& p, const snapshot_guard& snap, const std::string& begin,
+                      const std::string& end) {
   lfn_list out;
-  std::unique_ptr<rocksdb::Iterator> it(p.db->NewIterator(rocksdb::ReadOptions(), p.handle(family::record_index)));
+  std::unique_ptr<rocksdb::Iterator> it(p.db->NewIterator(snap.read(), p.handle(family::record_index)));
   for (it->Seek(slice(begin)); it->Valid() && view(it->key()) < end; it->Next()) {
     auto key = view(it->key());
     if (key.size() <= lfn_size) continue;
@@ -52,6 +53,8 @@ result<std::vector<index_record>> database::query(const index_filter& filter) {
     if (*r && (!valid_bound((*r)->from) || !valid_bound((*r)->to)))
       return fail(errc::invalid_argument, "date bounds must be YYYYMMDD");
   std::vector<index_record> out;
+  // One consistent state: a concurrent commit must not move a record between scan and read.
+  snapshot_guard snap(impl_->db.get());
 
   std::optional<lfn_list> candidates;
   auto narrow = [&](lfn_list found) {
@@ -73,7 +76,7 @@ result<std::vector<index_record>> database::query(const index_filter& filter) {
     if (!*value) continue;
     // An empty value is never indexed, so it matches nothing here (and "unset" is the wildcard).
     std::string prefix = detail::equality_prefix(impl_->blind_key, id, **value);
-    auto found = scan(*impl_, prefix, after_prefix(prefix));
+    auto found = scan(*impl_, snap, prefix, after_prefix(prefix));
     if (!found) return std::move(found).err();
     narrow(std::move(*found));
   }
@@ -82,7 +85,7 @@ result<std::vector<index_record>> database::query(const index_filter& filter) {
   for (const auto& [id, range] : dates) {
     if (!*range) continue;
     std::string tag(1, static_cast<char>(id));
-    auto found = scan(*impl_, tag + (*range)->from, after_prefix(tag + (*range)->to));
+    auto found = scan(*impl_, snap, tag + (*range)->from, after_prefix(tag + (*range)->to));
     if (!found) return std::move(found).err();
     narrow(std::move(*found));
   }
@@ -90,7 +93,7 @@ result<std::vector<index_record>> database::query(const index_filter& filter) {
   if (candidates) {
     for (const auto& lfn : *candidates) {
       if (out.size() >= filter.limit) break;
-      auto record = impl_->load_record(lfn);
+      auto record = impl_->load_record(lfn, snap.get());
       if (!record) return std::move(record).err();
       // The index and the records are written in one batch; a mismatch is corruption.
       if (!*record) return fail(errc::integrity_failure, "index lists a record that is not stored");
@@ -99,9 +102,9 @@ result<std::vector<index_record>> database::query(const index_filter& filter) {
     return out;
   }
   std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->handle(family::index_records)));
+      impl_->db->NewIterator(snap.read(), impl_->handle(family::index_records)));
   for (it->SeekToFirst(); it->Valid() && out.size() < filter.limit; it->Next()) {
-    auto record = impl_->load_record(view(it->key()));
+    auto record = impl_->load_record(view(it->key()), snap.get());
     if (!record) return std::move(record).err();
     if (*record) out.push_back(std::move(**record));
   }
@@ -111,14 +114,8 @@ result<std::vector<index_record>> database::query(const index_filter& filter) {
 
 status database::check_indexes() {
   if (!impl_->keyed) return fail(errc::invalid_argument, "database opened without a storage key");
-  rocksdb::ReadOptions read;
-  const rocksdb::Snapshot* snapshot = impl_->db->GetSnapshot();
-  read.snapshot = snapshot;
-  struct release {
-    rocksdb::DB* db;
-    const rocksdb::Snapshot* s;
-    ~release() { db->ReleaseSnapshot(s); }
-  } guard{impl_->db.get(), snapshot};
+  snapshot_guard snap(impl_->db.get());
+  auto read = snap.read();
 
   std::set<std::string> expected;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read, impl_->handle(family::index_records)));

@@ -2,6 +2,8 @@
 // pydicom (compressed, big-endian, implicit VR, multi-frame, truncated).
 #include "dm2/pacs/volume.hpp"
 
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dctk.h>
 #include <nifti1_io.h>
 
 #include <gtest/gtest.h>
@@ -259,6 +261,103 @@ TEST(assembly, compressed_synthetic_series_assembles_like_the_original) {
     ASSERT_TRUE(v.ok()) << sub << ": " << v.err().to_string();
     EXPECT_EQ(v->voxels, ref->voxels) << sub;
   }
+}
+
+}  // namespace
+}  // namespace dm2::pacs
+
+namespace dm2::pacs {
+namespace {
+
+TEST(assembly, nibabel_two_slice_oblique_series) {
+  const auto data = dm2::test::nibabel_test_data();
+  if (data.empty()) GTEST_SKIP() << "python3-nibabel test data missing";
+  // Implicit VR little endian Siemens MR, slightly oblique, 3 mm apart; given in reverse order.
+  auto v = assemble_series({data / "1.dcm", data / "0.dcm"});
+  ASSERT_TRUE(v.ok()) << v.err().to_string();
+  EXPECT_EQ(v->dims[2], 2u);
+  EXPECT_EQ(v->files.front(), (data / "0.dcm").string());
+  EXPECT_NEAR(v->spacing[2], 3.0, 1e-3);
+  // Voxel (0, 0, 1) sits at 1.dcm's ImagePositionPatient (LPS), i.e. x, y negated in RAS.
+  auto ras = apply(v->affine_ras, 0, 0, 1);
+  EXPECT_NEAR(ras[0], 805.0, 1e-3);
+  EXPECT_NEAR(ras[1], 825.019119, 1e-3);
+  EXPECT_NEAR(ras[2], -72.097641, 1e-3);
+
+  const auto pydicom = dm2::test::pydicom_test_files();
+  if (pydicom.empty()) GTEST_SKIP();
+  auto mixed = assemble_series({data / "0.dcm", pydicom / "MR_small.dcm"});
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_NE(mixed.err().message.find("mixed"), std::string::npos) << mixed.err().message;
+}
+
+}  // namespace
+}  // namespace dm2::pacs
+
+namespace dm2::pacs {
+namespace {
+
+// An enhanced multi-frame object: geometry in shared and per-frame functional groups, frames
+// stored out of spatial order.
+TEST(assembly, enhanced_multi_frame_frames_are_sorted_by_position) {
+  dm2::test::temp_dir dir;
+  const unsigned rows = 6, cols = 5, frames = 4;
+  const unsigned order[frames] = {2, 0, 3, 1};  // spatial index of stored frame f
+  DcmFileFormat ff;
+  DcmDataset& ds = *ff.getDataset();
+  ds.putAndInsertString(DCM_SOPClassUID, UID_EnhancedCTImageStorage);
+  ds.putAndInsertString(DCM_SOPInstanceUID, "1.2.826.0.1.3680043.2.1125.77.1");
+  ds.putAndInsertString(DCM_SeriesInstanceUID, "1.2.826.0.1.3680043.2.1125.77.2");
+  ds.putAndInsertString(DCM_NumberOfFrames, "4");
+  ds.putAndInsertUint16(DCM_Rows, rows);
+  ds.putAndInsertUint16(DCM_Columns, cols);
+  ds.putAndInsertUint16(DCM_SamplesPerPixel, 1);
+  ds.putAndInsertString(DCM_PhotometricInterpretation, "MONOCHROME2");
+  ds.putAndInsertUint16(DCM_BitsAllocated, 16);
+  ds.putAndInsertUint16(DCM_BitsStored, 16);
+  ds.putAndInsertUint16(DCM_HighBit, 15);
+  ds.putAndInsertUint16(DCM_PixelRepresentation, 1);
+  DcmItem* shared = nullptr;
+  ASSERT_TRUE(ds.findOrCreateSequenceItem(DCM_SharedFunctionalGroupsSequence, shared, 0).good());
+  DcmItem* m = nullptr;
+  shared->findOrCreateSequenceItem(DCM_PixelMeasuresSequence, m, 0);
+  m->putAndInsertString(DCM_PixelSpacing, "0.5\\0.25");
+  m->putAndInsertString(DCM_SliceThickness, "2");
+  shared->findOrCreateSequenceItem(DCM_PlaneOrientationSequence, m, 0);
+  m->putAndInsertString(DCM_ImageOrientationPatient, "0\\1\\0\\0\\0\\-1");  // sagittal
+  shared->findOrCreateSequenceItem(DCM_PixelValueTransformationSequence, m, 0);
+  m->putAndInsertString(DCM_RescaleSlope, "2");
+  m->putAndInsertString(DCM_RescaleIntercept, "-10");
+  std::vector<Uint16> pixels(rows * cols * frames);
+  for (unsigned f = 0; f < frames; ++f) {
+    DcmItem* pf = nullptr;
+    ASSERT_TRUE(ds.findOrCreateSequenceItem(DCM_PerFrameFunctionalGroupsSequence, pf, static_cast<long>(f)).good());
+    DcmItem* pos = nullptr;
+    pf->findOrCreateSequenceItem(DCM_PlanePositionSequence, pos, 0);
+    // normal of (0,1,0) x (0,0,-1) = (-1, 0, 0): spatial index k sits at x = 10 - 2k.
+    const std::string ipp = std::to_string(10 - 2.0 * order[f]) + "\\-20\\30";
+    pos->putAndInsertString(DCM_ImagePositionPatient, ipp.c_str());
+    for (unsigned p = 0; p < rows * cols; ++p)
+      pixels[f * rows * cols + p] = static_cast<Uint16>(static_cast<Sint16>(100 * order[f] + p) - 50);
+  }
+  ASSERT_TRUE(ds.putAndInsertUint16Array(DCM_PixelData, pixels.data(), static_cast<unsigned long>(pixels.size())).good());
+  auto path = dir / "enhanced.dcm";
+  ASSERT_TRUE(ff.saveFile(path.c_str(), EXS_LittleEndianExplicit).good());
+
+  auto v = assemble_series({path});
+  ASSERT_TRUE(v.ok()) << v.err().to_string();
+  ASSERT_EQ(v->dims, (std::array<std::size_t, 3>{cols, rows, frames}));
+  for (unsigned k = 0; k < frames; ++k)
+    for (unsigned p = 0; p < rows * cols; ++p)
+      ASSERT_EQ(v->at(p % cols, p / cols, k), 2.0f * (static_cast<float>(100 * k + p) - 50) - 10) << k << " " << p;
+  EXPECT_NEAR(v->spacing[0], 0.25, 1e-9);
+  EXPECT_NEAR(v->spacing[1], 0.5, 1e-9);
+  EXPECT_NEAR(v->spacing[2], 2.0, 1e-9);
+  auto lps = v->affine_lps();
+  auto p = apply(lps, 1, 1, 1);  // IPP(k=1) + 1 * 0.25 * (0,1,0) + 1 * 0.5 * (0,0,-1)
+  EXPECT_NEAR(p[0], 8.0, 1e-9);
+  EXPECT_NEAR(p[1], -19.75, 1e-9);
+  EXPECT_NEAR(p[2], 29.5, 1e-9);
 }
 
 }  // namespace

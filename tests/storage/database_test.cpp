@@ -133,6 +133,30 @@ TEST(database, unkeyed_open_serves_only_dht_items_and_node_meta) {
   EXPECT_EQ((*db)->commit(std::move(t)).err().code, errc::invalid_argument);
 }
 
+TEST(database, the_first_keyed_open_seals_items_stored_without_a_key) {
+  dm2::test::temp_dir dir;
+  {
+    auto db = database::open(dir / "db");
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->put(family::dht_items, "item", "signed bep44 item").ok());
+    ASSERT_TRUE((*db)->put(family::node_meta, "cursor", "7").ok());
+  }
+  {
+    auto db = database::open(dir / "db", key);
+    ASSERT_TRUE(db.ok()) << db.err().to_string();
+    EXPECT_EQ(**(*db)->get(family::dht_items, "item"), "signed bep44 item");
+    EXPECT_EQ(**(*db)->get(family::node_meta, "cursor"), "7");
+  }
+  {
+    test::raw_db raw(dir / "db");
+    EXPECT_EQ(raw.get(family::dht_items, "item")->find("bep44"), std::string::npos);
+  }
+  EXPECT_EQ(database::open(dir / "db").err().code, errc::invalid_argument);
+  auto db = database::open(dir / "db", key);
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(**(*db)->get(family::dht_items, "item"), "signed bep44 item");
+}
+
 TEST(database, second_open_of_a_locked_database_fails_clearly) {
   dm2::test::temp_dir dir;
   auto first = database::open(dir / "db", key);

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "fixtures.hpp"
 
 namespace dm2::storage {
@@ -85,6 +88,31 @@ TEST(index_record, the_signed_payload_excludes_the_owner_signature) {
   EXPECT_EQ(signed_payload(a), signed_payload(b));
   b.version = 9;
   EXPECT_NE(signed_payload(a), signed_payload(b));
+}
+
+}  // namespace
+}  // namespace dm2::storage
+
+namespace dm2::storage {
+namespace {
+
+std::string seed(const std::string& name) {
+  std::ifstream in(std::string(DM2_RECORD_SEEDS) + "/" + name, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The fuzz seeds are hand-built from docs/storage.md; they must stay valid encodings.
+TEST(index_record, the_fuzz_seeds_match_the_documented_encodings) {
+  auto full = decode_index_record(seed("index-full.bin"));
+  ASSERT_TRUE(full.ok()) << full.err().to_string();
+  EXPECT_EQ(full->attributes.manufacturer, "SIEMENS");
+  EXPECT_EQ(full->attributes.series_date, "20240116");
+  ASSERT_TRUE(decode_index_record(seed("index-empty.bin")).ok());
+  auto audit = decode_audit_entry(seed("audit-7.bin"));
+  ASSERT_TRUE(audit.ok()) << audit.err().to_string();
+  EXPECT_EQ(audit->sequence, 7u);
+  EXPECT_EQ(audit->event.object, "site-b");
+  EXPECT_TRUE(decode_audit_entry(seed("audit-0.bin")).ok());
 }
 
 }  // namespace

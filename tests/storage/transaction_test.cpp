@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 #include "dm2/storage/database.hpp"
 #include "fixtures.hpp"
@@ -214,6 +216,33 @@ TEST_F(transactions, only_value_families_are_writable_through_put) {
   transaction a;
   a.append_audit({0, "node", "x", "y", "z", ""});
   EXPECT_EQ((*no_signer)->commit(std::move(a)).err().code, errc::invalid_argument);
+}
+
+TEST_F(transactions, readers_see_consistent_states_while_commits_run) {
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 40; ++i) {
+      auto r = test::sample_record();
+      r.attributes.modality = i % 2 ? "CT" : "MR";
+      transaction t;
+      t.put_index_record(r);
+      t.append_audit({0, "node", "ingest", "lfn", "allowed", ""});
+      EXPECT_TRUE(db->commit(std::move(t)).ok());
+    }
+    done = true;
+  });
+  int rounds = 0;
+  while (!done || rounds == 0) {
+    auto report = db->verify_audit();
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->ok()) << report->reason;
+    EXPECT_TRUE(db->check_indexes().ok());
+    EXPECT_TRUE(db->query({.modality = "CT"}).ok());
+    ++rounds;
+  }
+  writer.join();
+  EXPECT_EQ(lfns({.modality = "CT"}).size(), 20u);
+  EXPECT_EQ(db->audit_size(), 40u);
 }
 
 }  // namespace

@@ -14,8 +14,11 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "dm2/pacs/dicom_query.hpp"
@@ -23,6 +26,14 @@
 #include "dm2/result.hpp"
 
 namespace dm2::pacs {
+
+// Told about each object of a C-GET as it arrives (on the calling thread).
+struct get_observer {
+  // Stored at `path` (named after its SOPInstanceUID when that is a valid UID).
+  std::function<void(const std::string& sop_instance_uid, const std::string& path, std::uint64_t bytes)> stored;
+  // Could not be stored (the C-GET then ends with io_error).
+  std::function<void(const std::string& sop_instance_uid)> store_failed;
+};
 
 class dicom_client {
  public:
@@ -44,11 +55,14 @@ class dicom_client {
   // the level needs; several UIDs may be joined with '\'). The PACS sends the objects back on
   // this association (C-STORE sub-operations); each is written into `dest_dir` byte for byte as
   // received, named <SOPInstanceUID>.dcm. A partial file is never left behind.
-  // `stop`, if given, is polled between objects (cancelled).
-  // Extra errors: not_found (nothing matched), io_error (dest_dir not writable),
-  // unavailable (the PACS reported failed sub-operations; files received so far stay).
+  // `stop`, if given, is polled between objects (cancelled). `observer`, if given, hears about
+  // each object, also when the call fails later.
+  // Extra errors: not_found (nothing matched), io_error (dest_dir not writable, or an object
+  // could not be written), unavailable (the PACS reported failed sub-operations). Files
+  // received before an error stay (the observer or the names tell which).
   result<retrieve_report> get(const dicom_query& identifiers, const std::filesystem::path& dest_dir,
-                              const std::atomic<bool>* stop = nullptr);
+                              const std::atomic<bool>* stop = nullptr,
+                              const get_observer* observer = nullptr);
 
   // C-MOVE of `identifiers` to ourselves: starts an in-process C-STORE SCP on
   // settings.store_port (AE title settings.calling_ae_title, accepting only the PACS's host),

@@ -1,6 +1,7 @@
 // Parallel retrieval of one series: the instances listed by an image-level C-FIND are spread
-// over N associations (one dicom_client per worker thread), each fetched with its own C-GET.
-// Failed instances are retried; the fetch can be cancelled; progress is reported.
+// over N associations (one dicom_client per worker thread) in batches, one C-GET per batch
+// (a list of SOP Instance UIDs). Failed instances are retried; the fetch can be cancelled;
+// progress is reported per object.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,7 @@ struct fetch_progress {
 struct fetch_options {
   unsigned associations = 0;  // parallel associations; 0 = settings.associations (default 4)
   unsigned retries = 2;       // further attempts for an instance whose C-GET failed
+  std::size_t batch = 0;      // instances per C-GET; 0 = total / (2 x associations), 1..64
   std::stop_token stop;       // request_stop() cancels: workers stop after their current object
   // Called after each stored instance, from worker threads but never concurrently.
   std::function<void(const fetch_progress&)> progress;

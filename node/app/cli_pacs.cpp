@@ -1,0 +1,227 @@
+// `dm2 pacs echo|find|fetch|sync`: the site PACS from the command line, thin over dm2::pacs.
+// Settings come from dm2d's config file ([pacs]) when given, then from the flags.
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "cli_registry.hpp"
+#include "dm2/node/config.hpp"
+#include "dm2/pacs/dicom_client.hpp"
+#include "dm2/pacs/parallel_fetch.hpp"
+#include "dm2/pacs/site_sync.hpp"
+#include "dm2/pacs/volume.hpp"
+
+namespace dm2::cli {
+namespace {
+
+struct pacs_cli_options {
+  std::string config_path;
+  std::string host, aet, aec;
+  int port = 0, store_port = -1, timeout_s = 0;
+  unsigned associations = 0;
+  bool json = false;
+  // find
+  std::string level = "study";
+  std::vector<std::string> keys;
+  // fetch
+  std::string study, series, out;
+  bool nifti = false;
+  // sync
+  std::string cursor, since = "19000101", until;
+};
+
+pacs::pacs_settings settings_from(const pacs_cli_options& o) {
+  pacs::pacs_settings s;
+  if (!o.config_path.empty()) {
+    auto loaded = node::load_config_file(o.config_path);
+    if (!loaded) throw command_failed(exit_bad_input, loaded.err().message);
+    s = loaded->pacs;
+  }
+  if (!o.host.empty()) s.host = o.host;
+  if (o.port != 0) s.port = static_cast<std::uint16_t>(o.port);
+  if (!o.aet.empty()) s.calling_ae_title = o.aet;
+  if (!o.aec.empty()) s.called_ae_title = o.aec;
+  if (o.store_port >= 0) s.store_port = static_cast<std::uint16_t>(o.store_port);
+  if (o.timeout_s != 0) s.timeout = std::chrono::seconds(o.timeout_s);
+  if (o.associations != 0) s.associations = o.associations;
+  if (auto v = pacs::validate(s); !v) throw command_failed(exit_bad_input, v.err().message);
+  return s;
+}
+
+[[noreturn]] void remote_failure(const error& e) {
+  const int code = e.code == errc::io_error ? exit_local_state
+                   : e.code == errc::invalid_argument || e.code == errc::invalid_config ||
+                           e.code == errc::malformed_input
+                       ? exit_bad_input
+                       : exit_remote;
+  throw command_failed(code, e.to_string());
+}
+
+// Ctrl-C cancels a fetch: the handler only sets a flag; a watcher thread turns it into a stop.
+std::atomic<bool> interrupted{false};
+extern "C" void on_sigint(int) { interrupted = true; }
+
+// A one-line bar on stderr: [#####.....] 52/100 26.0 MB 48.1 MB/s
+class progress_bar {
+ public:
+  void draw(std::size_t done, std::size_t total, std::uint64_t bytes) {
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const int width = 30;
+    const int filled = total == 0 ? width : static_cast<int>(width * done / total);
+    std::fprintf(stderr, "\r[%s%s] %zu/%zu %.1f MB %.1f MB/s", std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), done, total, bytes / 1e6,
+                 secs > 0 ? bytes / 1e6 / secs : 0.0);
+    std::fflush(stderr);
+  }
+  void finish() { std::fprintf(stderr, "\n"); }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+void run_echo(const pacs_cli_options& o) {
+  auto s = settings_from(o);
+  pacs::dicom_client client(s);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (auto r = client.echo(); !r) remote_failure(r.err());
+  const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "C-ECHO " << s.called_ae_title << "@" << s.host << ":" << s.port << " ok (" << ms << " ms)\n";
+}
+
+void run_find(const pacs_cli_options& o) {
+  pacs::dicom_query q;
+  if (o.level == "patient") q.level = pacs::query_level::patient;
+  else if (o.level == "study") q.level = pacs::query_level::study;
+  else if (o.level == "series") q.level = pacs::query_level::series;
+  else if (o.level == "image") q.level = pacs::query_level::image;
+  else throw command_failed(exit_usage, "--level must be patient, study, series or image");
+  for (const auto& k : o.keys) {
+    auto eq = k.find('=');
+    if (eq == std::string::npos) q.keys[k] = "";
+    else q.keys[k.substr(0, eq)] = k.substr(eq + 1);
+  }
+  pacs::dicom_client client(settings_from(o));
+  auto r = client.find(q);
+  if (!r) remote_failure(r.err());
+  if (o.json) {
+    nlohmann::json all = nlohmann::json::array();
+    for (const auto& m : *r) all.push_back(m.attributes);
+    std::cout << all.dump(2) << '\n';
+    return;
+  }
+  for (const auto& m : *r) {
+    bool first = true;
+    for (const auto& [k, v] : m.attributes) {
+      if (k == "QueryRetrieveLevel" || k == "SpecificCharacterSet") continue;
+      std::cout << (first ? "" : "  ") << k << '=' << v;
+      first = false;
+    }
+    std::cout << '\n';
+  }
+  std::cerr << r->size() << " match(es)\n";
+}
+
+void run_fetch(const pacs_cli_options& o) {
+  auto s = settings_from(o);
+  std::error_code ec;
+  std::filesystem::create_directories(o.out, ec);
+  if (ec) throw command_failed(exit_local_state, "cannot create " + o.out + ": " + ec.message());
+  std::stop_source stop;
+  interrupted = false;
+  auto previous = std::signal(SIGINT, on_sigint);
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done) {
+      if (interrupted) stop.request_stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  progress_bar bar;
+  pacs::fetch_options fo;
+  fo.stop = stop.get_token();
+  fo.progress = [&](const pacs::fetch_progress& p) { bar.draw(p.done, p.total, p.bytes); };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = pacs::fetch_series(s, o.study, o.series, o.out, fo);
+  done = true;
+  watcher.join();
+  std::signal(SIGINT, previous);
+  bar.finish();
+  if (!r) remote_failure(r.err());
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << r->files.size() << " instances, " << r->bytes << " bytes in " << secs << " s over "
+            << r->associations << " associations -> " << o.out << '\n';
+  if (o.nifti) {
+    std::vector<std::filesystem::path> files(r->files.begin(), r->files.end());
+    auto v = pacs::assemble_series(files);
+    if (!v) remote_failure(v.err());
+    auto path = std::filesystem::path(o.out) / "volume.nii";
+    if (auto w = pacs::write_nifti(*v, path); !w) remote_failure(w.err());
+    std::cout << "volume " << v->dims[0] << "x" << v->dims[1] << "x" << v->dims[2] << " spacing "
+              << v->spacing[0] << "/" << v->spacing[1] << "/" << v->spacing[2] << " mm -> " << path.string() << '\n';
+  }
+}
+
+void run_sync(const pacs_cli_options& o) {
+  auto s = settings_from(o);
+  pacs::file_cursor_store store(o.cursor);
+  pacs::sync_options so;
+  so.since = o.since;
+  so.until = o.until;
+  auto r = pacs::sync_site(s, store, [&](const pacs::series_ref& ref) -> status {
+    std::cout << ref.study_date << ' ' << (ref.modality.empty() ? "-" : ref.modality) << ' ' << ref.study_uid << ' '
+              << ref.series_uid << ' ' << (ref.instances.empty() ? "?" : ref.instances) << '\n';
+    return {};
+  }, so);
+  if (!r) remote_failure(r.err());
+  std::cerr << r->handed_over << " new series, " << r->skipped << " already seen, cursor " << r->cursor.date << '\n';
+}
+
+void add_pacs_commands(CLI::App& dm2) {
+  auto* pacs = dm2.add_subcommand("pacs", "The site PACS (DICOM C-ECHO, C-FIND, parallel C-GET, sync)");
+  pacs->require_subcommand(1);
+  auto o = std::make_shared<pacs_cli_options>();
+  auto common = [o](CLI::App* c) {
+    c->add_option("-c,--config", o->config_path, "dm2d's TOML config file ([pacs] section)")->check(CLI::ExistingFile);
+    c->add_option("--host", o->host, "PACS host (default 127.0.0.1)");
+    c->add_option("--port", o->port, "PACS DICOM port (default 4242)")->check(CLI::Range(1, 65535));
+    c->add_option("--aet", o->aet, "Our (calling) AE title (default DM2)");
+    c->add_option("--aec", o->aec, "The PACS's (called) AE title (default ORTHANC)");
+    c->add_option("--timeout", o->timeout_s, "Association and DIMSE timeout, seconds")->check(CLI::Range(1, 3600));
+  };
+  auto* echo = pacs->add_subcommand("echo", "C-ECHO the PACS");
+  common(echo);
+  echo->callback([o] { run_echo(*o); });
+
+  auto* find = pacs->add_subcommand("find", "C-FIND at patient, study, series or image level");
+  common(find);
+  find->add_option("-l,--level", o->level, "patient|study|series|image (default study)");
+  find->add_option("-k,--key", o->keys, "Matching key KEYWORD=VALUE (repeatable), e.g. StudyDate=20240101-");
+  find->add_flag("--json", o->json, "Print the matches as JSON");
+  find->callback([o] { run_find(*o); });
+
+  auto* fetch = pacs->add_subcommand("fetch", "Fetch one series with parallel C-GET (progress on stderr)");
+  common(fetch);
+  fetch->add_option("--study", o->study, "StudyInstanceUID")->required();
+  fetch->add_option("--series", o->series, "SeriesInstanceUID")->required();
+  fetch->add_option("-o,--out", o->out, "Output directory")->required();
+  fetch->add_option("-n,--associations", o->associations, "Parallel associations (default 4)")->check(CLI::Range(1, 32));
+  fetch->add_flag("--nifti", o->nifti, "Also assemble the series and write volume.nii");
+  fetch->callback([o] { run_fetch(*o); });
+
+  auto* sync = pacs->add_subcommand("sync", "List series added since the last sync (cursor in a file)");
+  common(sync);
+  sync->add_option("--cursor", o->cursor, "Cursor file (created on first sync)")->required();
+  sync->add_option("--since", o->since, "First StudyDate when no cursor exists (YYYYMMDD)");
+  sync->add_option("--until", o->until, "Last StudyDate (YYYYMMDD)");
+  sync->callback([o] { run_sync(*o); });
+}
+
+const registrar pacs_commands("pacs", &add_pacs_commands);
+
+}  // namespace
+}  // namespace dm2::cli

@@ -10,6 +10,8 @@
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/private_file.hpp"
 #include "dm2/crypto/roster.hpp"
+#include "dm2/node/config.hpp"
+#include "dm2/node/https_client.hpp"
 
 namespace dm2::cli {
 namespace {
@@ -113,6 +115,27 @@ void show(const show_options& o) {
   }
 }
 
+struct publish_options {
+  std::string roster;
+  std::string node;
+  std::string ca;
+};
+
+// Offers a signed roster to a running node; the node adopts it if the consortium signed it and
+// it is newer, and the other nodes pull it from there within one refresh period.
+void publish(const publish_options& o) {
+  auto text = crypto::read_file(o.roster);
+  if (!text) failed(text.err());
+  auto ca = crypto::read_file(o.ca);
+  if (!ca) throw command_failed(exit_local_state, "CA certificate: " + ca.err().message);
+  auto ep = node::parse_endpoint(o.node, false);
+  if (!ep) throw command_failed(exit_usage, "--node: " + ep.err().message);
+  auto r = node::https_request({ep->address, ep->port}, {*ca, "", ""}, "POST", "/v1/roster", *text);
+  if (!r) throw command_failed(exit_remote, r.err().message);
+  if (r->status != 200) throw command_failed(exit_remote, "node refused the roster: " + r->body);
+  std::cout << r->body << '\n';
+}
+
 void add_roster_commands(CLI::App& dm2) {
   auto* roster = dm2.add_subcommand("roster", "The consortium roster: the accredited sites");
   roster->require_subcommand(1);
@@ -151,6 +174,13 @@ void add_roster_commands(CLI::App& dm2) {
   show_cmd->add_option("--consortium-key", sh->consortium_key, "Consortium public key, 64 hex digits");
   show_cmd->add_flag("--json", sh->json, "Print the roster document itself");
   show_cmd->callback([sh] { show(*sh); });
+
+  auto po = std::make_shared<publish_options>();
+  auto* publish_cmd = roster->add_subcommand("publish", "Offer a signed roster to a running node (it spreads from there)");
+  publish_cmd->add_option("--roster", po->roster, "Signed roster file")->required();
+  publish_cmd->add_option("--node", po->node, "The node's HTTPS ADDRESS:PORT")->required();
+  publish_cmd->add_option("--ca", po->ca, "Consortium CA certificate to verify the node with")->required();
+  publish_cmd->callback([po] { publish(*po); });
 }
 
 const registrar roster_commands("roster", &add_roster_commands);

@@ -3,6 +3,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <toml++/toml.h>
 
+#include "dm2/crypto/hash.hpp"
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -16,7 +18,8 @@ const std::set<std::string> known_keys = {
     "https.request_timeout_s", "https.io_threads", "dht.listen",     "tls.ca_certificate",
     "tls.certificate",    "tls.private_key",   "log.level",          "pacs.host",
     "pacs.port",          "pacs.called_ae_title", "pacs.calling_ae_title", "pacs.store_port",
-    "pacs.timeout_s",     "pacs.associations"};
+    "pacs.timeout_s",     "pacs.associations", "consortium.roster", "consortium.public_key",
+    "consortium.roster_refresh_s"};
 
 std::string where(std::string_view origin, const toml::source_region& src) {
   std::ostringstream out;
@@ -71,6 +74,17 @@ struct reader {
     std::string text;
     if (auto s = string(key, text); !s) return s;
     if (!text.empty()) out = text;
+    return {};
+  }
+
+  // 64 hex digits -> 32 raw bytes.
+  status hex_key(const std::string& key, std::string& out) const {
+    std::string text;
+    if (auto s = string(key, text); !s) return s;
+    if (text.empty()) return {};
+    auto raw = crypto::from_hex(text);
+    if (!raw || raw->size() != 32) return bad(origin, *find(key), key, "must be 64 hex digits");
+    out = *raw;
     return {};
   }
 
@@ -149,6 +163,9 @@ result<node_config> parse_config(std::string_view toml_text, std::string_view or
       r.path("tls.ca_certificate", c.ca_certificate),
       r.path("tls.certificate", c.certificate),
       r.path("tls.private_key", c.private_key),
+      r.path("consortium.roster", c.roster),
+      r.hex_key("consortium.public_key", c.consortium_public_key),
+      r.seconds("consortium.roster_refresh_s", 86400, c.roster_refresh),
       r.string("log.level", c.log_level),
       r.string("pacs.host", c.pacs.host),
       r.integer("pacs.port", 1, 65535, c.pacs.port),
@@ -189,6 +206,8 @@ status validate(const node_config& c) {
   if (tls_paths != 0 && tls_paths != 3)
     return fail(errc::invalid_config,
                 "tls.ca_certificate, tls.certificate and tls.private_key go together");
+  if (c.roster.empty() != c.consortium_public_key.empty())
+    return fail(errc::invalid_config, "consortium.roster and consortium.public_key go together");
   if (auto s = pacs::validate(c.pacs); !s) return s;
   return {};
 }

@@ -8,6 +8,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "tls_peer.hpp"
+
 namespace dm2::node {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -37,7 +39,7 @@ result<client_response> https_request(const https_target& target, const tls_mate
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
-  std::string failure;
+  std::string failure, fingerprint;
   errc failure_code = errc::unavailable;
   auto on_fail = [&](const char* step, beast::error_code ec) {
     failure = std::string(step) + " " + target.host + ":" + std::to_string(target.port) + ": " + ec.message();
@@ -52,6 +54,7 @@ result<client_response> https_request(const https_target& target, const tls_mate
       if (ec2) return on_fail("connect", ec2);
       stream.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code ec3) {
         if (ec3) return on_fail("TLS handshake with", ec3);
+        fingerprint = peer_certificate_fingerprint(stream.native_handle());
         http::async_write(stream, req, [&](beast::error_code ec4, std::size_t) {
           if (ec4) return on_fail("write to", ec4);
           http::async_read(stream, buffer, parser, [&](beast::error_code ec5, std::size_t) {
@@ -75,6 +78,7 @@ result<client_response> https_request(const https_target& target, const tls_mate
     out.headers[name] = std::string(field.value());
   }
   out.body = std::move(res.body());
+  out.server_certificate_fingerprint = fingerprint;
   return out;
 }
 

@@ -1,6 +1,5 @@
 #include "https_server.hpp"
 
-#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/strand.hpp>
@@ -8,7 +7,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
-#include "dm2/crypto/hash.hpp"
+#include "tls_peer.hpp"
 
 namespace dm2::node {
 
@@ -18,21 +17,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-// SHA-256 of the verified client certificate, or "" when none was presented or it failed.
-std::string peer_fingerprint(SSL* ssl) {
-  X509* cert = SSL_get1_peer_certificate(ssl);
-  if (!cert) return {};
-  std::string out;
-  if (SSL_get_verify_result(ssl) == X509_V_OK) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (X509_digest(cert, EVP_sha256(), digest, &len) == 1)
-      out = crypto::to_hex(std::string_view(reinterpret_cast<char*>(digest), len));
-  }
-  X509_free(cert);
-  return out;
-}
 
 class session : public std::enable_shared_from_this<session> {
  public:
@@ -58,7 +42,7 @@ class session : public std::enable_shared_from_this<session> {
                                               self->remote_, ec.message());
                                 return;
                               }
-                              self->fingerprint_ = peer_fingerprint(self->stream_.native_handle());
+                              self->fingerprint_ = peer_certificate_fingerprint(self->stream_.native_handle());
                               self->read();
                             });
   }

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <algorithm>
 #include <condition_variable>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -19,6 +20,8 @@
 #include "dm2/node/tls.hpp"
 #include "dm2/node/version.hpp"
 #include "dm2/storage/database.hpp"
+#include "consortium.hpp"
+#include "dm2/node/https_client.hpp"
 #include "https_server.hpp"
 
 namespace dm2::node {
@@ -33,6 +36,7 @@ struct node::impl {
   std::unique_ptr<storage::database> db;
   std::unique_ptr<dht::overlay> overlay;
   site_identity identity;
+  std::unique_ptr<consortium> members;
   metrics stats;
   router routes;
   std::vector<std::thread> threads;
@@ -41,9 +45,16 @@ struct node::impl {
   std::mutex mutex;
   std::condition_variable stopped_cv;
   bool stopped = false;
+  std::thread roster_refresher;
 
   void add_routes();
   http_response serve(const http_request& request);
+  // Allows a request from this site's own certificate (the local operator's CLI) or from a
+  // current roster member; otherwise the 403 to answer.
+  std::optional<http_response> refuse_unless_site(const http_request& request) const;
+  void apply_roster_to_overlay();
+  void refresh_roster_from_peers();
+  void run_roster_refresher();
 };
 
 status check_data_dir_usable(const fs::path& dir) {
@@ -82,6 +93,58 @@ status probe_udp_port(const endpoint& at) {
 
 }  // namespace
 
+std::optional<http_response> node::impl::refuse_unless_site(const http_request& request) const {
+  if (!request.peer_certificate_fingerprint.empty() &&
+      request.peer_certificate_fingerprint == identity.certificate_fingerprint)
+    return std::nullopt;
+  auto member = members->member_by_fingerprint(request.peer_certificate_fingerprint);
+  if (member) return std::nullopt;
+  spdlog::warn("event=peer_refused remote={} fingerprint={} reason=\"{}\"", request.remote_address,
+               request.peer_certificate_fingerprint.empty() ? "none" : request.peer_certificate_fingerprint,
+               member.err().message);
+  return error_response(fail(errc::permission_denied, "this resource is for consortium sites"));
+}
+
+void node::impl::apply_roster_to_overlay() {
+  if (!members->enabled()) return;
+  std::vector<dht::dht_peer> peers;
+  for (const auto& site : members->peers()) {
+    auto ep = parse_endpoint(site.dht_endpoint, false);
+    if (ep) peers.push_back({ep->address, ep->port});
+  }
+  if (auto s = overlay->set_roster(peers, members->signing_keys()); !s)
+    spdlog::warn("event=overlay_roster_failed reason=\"{}\"", s.err().message);
+}
+
+// Asks every peer, over mutual TLS, for its roster and adopts a newer one. A peer whose server
+// certificate is not the one the roster lists is skipped.
+void node::impl::refresh_roster_from_peers() {
+  tls_material tls{identity.ca_certificate_pem, identity.certificate_pem, identity.private_key_pem};
+  for (const auto& peer : members->peers()) {
+    auto ep = parse_endpoint(peer.https_endpoint, false);
+    if (!ep) continue;
+    auto r = https_request({ep->address, ep->port}, tls, "GET", "/v1/roster", {}, std::chrono::seconds(5));
+    if (!r || r->status != 200) continue;
+    if (r->server_certificate_fingerprint != peer.certificate_sha256) {
+      spdlog::warn("event=peer_certificate_mismatch site={}", peer.site_id);
+      continue;
+    }
+    auto adopted = members->offer(r->body);
+    if (adopted && *adopted) apply_roster_to_overlay();
+    else if (!adopted && adopted.err().code != errc::stale_version)
+      spdlog::warn("event=peer_roster_refused site={} reason=\"{}\"", peer.site_id, adopted.err().message);
+  }
+}
+
+void node::impl::run_roster_refresher() {
+  std::unique_lock lock(mutex);
+  while (!stopped_cv.wait_for(lock, config.roster_refresh, [this] { return stopped; })) {
+    lock.unlock();
+    refresh_roster_from_peers();
+    lock.lock();
+  }
+}
+
 void node::impl::add_routes() {
   routes.add("GET", "/health", [this](const http_request&) {
     nlohmann::json body = {{"status", "ok"}, {"site", config.site_name}, {"version", version}};
@@ -89,6 +152,42 @@ void node::impl::add_routes() {
   });
   routes.add("GET", "/metrics", [this](const http_request&) {
     return http_response{200, "text/plain; version=0.0.4", {}, stats.render()};
+  });
+  routes.add("GET", "/v1/roster", [this](const http_request& request) {
+    if (auto refused = refuse_unless_site(request)) return *refused;
+    if (!members->enabled()) return error_response(fail(errc::not_found, "this node has no roster"));
+    return http_response{200, "application/json", {}, members->document()};
+  });
+  // Anyone may offer a roster: it is adopted only if the consortium signed it and it is newer.
+  routes.add("POST", "/v1/roster", [this](const http_request& request) {
+    auto adopted = members->offer(request.body);
+    if (!adopted) return error_response(adopted.err());
+    if (*adopted) apply_roster_to_overlay();
+    nlohmann::json body = {{"adopted", *adopted}, {"version", members->version()}};
+    return http_response{200, "application/json", {}, body.dump()};
+  });
+  routes.add("GET", "/v1/overlay", [this](const http_request& request) {
+    if (auto refused = refuse_unless_site(request)) return *refused;
+    nlohmann::json peers = nlohmann::json::array();
+    auto live = overlay->live_peers(std::chrono::minutes(2));
+    for (const auto& site : members->peers()) {
+      auto ep = parse_endpoint(site.dht_endpoint, false);
+      bool alive = ep && std::any_of(live.begin(), live.end(), [&](const dht::dht_peer& p) {
+                     return p.address == ep->address && p.port == ep->port;
+                   });
+      peers.push_back({{"site_id", site.site_id}, {"https", site.https_endpoint}, {"dht", site.dht_endpoint},
+                       {"live", alive}});
+    }
+    auto self = members->self();
+    nlohmann::json body = {{"site_id", self ? self->site_id : ""},
+                           {"roster_version", members->version()},
+                           {"node_id", overlay->node_id_hex()},
+                           {"routing_table_nodes", overlay->routing_table_size()},
+                           {"peers", peers},
+                           {"stored_items", overlay->stored_items()},
+                           {"refused_queries", overlay->refused_queries()},
+                           {"refused_items", overlay->refused_items()}};
+    return http_response{200, "application/json", {}, body.dump()};
   });
 }
 
@@ -124,12 +223,18 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   if (!identity) return std::move(identity).err();
   p->identity = std::move(*identity);
 
+  auto members = consortium::load(config, p->identity);
+  if (!members) return std::move(members).err();
+  p->members = std::move(*members);
+
   dht::overlay_settings dht_settings;
   dht_settings.listen_address = config.dht.address;
   dht_settings.listen_port = config.dht.port;
-  auto overlay = dht::overlay::start(dht_settings, p->identity.dht_public_key);
+  dht_settings.state_file = config.data_dir / "dht-state";
+  auto overlay = dht::overlay::start(dht_settings, p->identity.dht_public_key, p->db.get());
   if (!overlay) return std::move(overlay).err();
   p->overlay = std::move(*overlay);
+  p->apply_roster_to_overlay();
 
   auto tls = make_server_tls({p->identity.ca_certificate_pem, p->identity.certificate_pem,
                               p->identity.private_key_pem});
@@ -145,6 +250,17 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   p->stats.describe("dm2_dht_routing_table_nodes", "gauge", "Nodes in the DHT routing table.");
   p->stats.gauge_callback("dm2_dht_routing_table_nodes",
                           [raw = p.get()] { return static_cast<double>(raw->overlay->routing_table_size()); });
+  p->stats.describe("dm2_roster_version", "gauge", "Version of the roster this node holds (0: none).");
+  p->stats.gauge_callback("dm2_roster_version", [raw = p.get()] { return static_cast<double>(raw->members->version()); });
+  p->stats.describe("dm2_dht_refused_queries", "gauge", "DHT queries refused: source not on the roster.");
+  p->stats.gauge_callback("dm2_dht_refused_queries",
+                          [raw = p.get()] { return static_cast<double>(raw->overlay->refused_queries()); });
+  p->stats.describe("dm2_dht_refused_items", "gauge", "DHT items refused by the storage.");
+  p->stats.gauge_callback("dm2_dht_refused_items",
+                          [raw = p.get()] { return static_cast<double>(raw->overlay->refused_items()); });
+  p->stats.describe("dm2_dht_stored_items", "gauge", "DHT items held by this node.");
+  p->stats.gauge_callback("dm2_dht_stored_items",
+                          [raw = p.get()] { return static_cast<double>(raw->overlay->stored_items()); });
   p->add_routes();
 
   https_server_options options{config.body_limit, config.request_timeout};
@@ -158,6 +274,7 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
     raw->stopped_cv.notify_all();
   });
   for (unsigned i = 0; i < config.io_threads; ++i) p->threads.emplace_back([raw = p.get()] { raw->io.run(); });
+  if (p->members->enabled()) p->roster_refresher = std::thread([raw = p.get()] { raw->run_roster_refresher(); });
 
   spdlog::info("event=ready site={} https={}:{} dht={}:{} node_id={} fingerprint={}", config.site_name,
                config.https.address, p->server->port(), config.dht.address, p->overlay->listen_port(),
@@ -188,6 +305,7 @@ void node::stop() {
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  if (impl_->roster_refresher.joinable()) impl_->roster_refresher.join();
   impl_->overlay.reset();
   impl_->db.reset();
   spdlog::info("event=stopped");

@@ -33,6 +33,10 @@ struct node_config {
   std::filesystem::path ca_certificate;           // consortium CA certificate (PEM)
   std::filesystem::path certificate;              // this site's certificate (PEM)
   std::filesystem::path private_key;              // its key (PEM, mode 0600)
+  // [consortium] empty roster = a site on its own (no peers)
+  std::filesystem::path roster;                   // signed roster document to start from
+  std::string consortium_public_key;              // raw 32-byte Ed25519 roster key (hex in the file)
+  std::chrono::seconds roster_refresh{30};        // how often peers are asked for a newer roster
   // [log]
   std::string log_level = "info";                 // trace, debug, info, warn, error
   // [pacs]

@@ -21,6 +21,7 @@ struct client_response {
   int status = 0;
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
+  std::string server_certificate_fingerprint;  // SHA-256 hex of the (verified) server certificate
 };
 
 // Sends one request and reads the whole response. Errors: unavailable (connection refused,

@@ -1,0 +1,183 @@
+// Three real dm2d processes forming a consortium on 127.77.0.1..3, set up with the real
+// `dm2 ca` and `dm2 roster` commands: roster spread, admission of peers by certificate, and
+// revocation by removal from the roster.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "dm2/crypto/private_file.hpp"
+#include "dm2/node/https_client.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+namespace dm2::node {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr std::uint16_t https_port = 18443;
+constexpr std::uint16_t dht_port = 16881;
+
+std::string address(int site) { return "127.77.0." + std::to_string(site); }
+
+class consortium_test : public ::testing::Test {
+ protected:
+  test::temp_dir dir{"dm2-consortium"};
+  fs::path roster = dir / "roster.json";
+  fs::path ca_dir = dir / "consortium";
+  std::map<int, std::unique_ptr<test::child_process>> nodes;
+  int commands = 0;
+
+  fs::path site_dir(int site) { return dir / ("site-" + std::to_string(site)); }
+
+  // Runs `dm2 args...` and returns its exit code.
+  int dm2(std::vector<std::string> args) {
+    test::child_process p(test::built_program("node/dm2"), args, dir.path(), "dm2-" + std::to_string(commands++));
+    auto code = p.wait(60s).value_or(-1);
+    last_err = p.stderr_text();
+    return code;
+  }
+  std::string last_err;
+
+  void SetUp() override {
+    ASSERT_EQ(dm2({"ca", "init", "--dir", ca_dir.string(), "--name", "Test Consortium"}), 0) << last_err;
+    for (int site : {1, 2, 3}) {
+      ASSERT_EQ(dm2({"ca", "issue-site", "site-" + std::to_string(site), "--ca-dir", ca_dir.string(), "--out",
+                     (site_dir(site) / "identity").string(), "--ip", address(site)}),
+                0)
+          << last_err;
+      std::ofstream(dir / ("site-" + std::to_string(site) + ".toml"))
+          << "[node]\ndata_dir = \"" << site_dir(site).string() << "\"\nsite_name = \"site-" << site
+          << "\"\n[https]\nlisten = \"" << address(site) << ":" << https_port << "\"\n[dht]\nlisten = \""
+          << address(site) << ":" << dht_port << "\"\n[consortium]\nroster = \"" << (dir / "roster-v1.json").string()
+          << "\"\npublic_key = \"" << consortium_key() << "\"\nroster_refresh_s = 1\n";
+    }
+    add_to_roster(1);
+    add_to_roster(2);
+    sign();  // v1: sites 1 and 2; site 3 is accredited by the CA but not on the roster
+    fs::copy_file(roster, dir / "roster-v1.json");
+    for (int site : {1, 2, 3}) start(site);
+  }
+
+  std::string consortium_key() {
+    auto text = *crypto::read_file(ca_dir / "consortium.pub");
+    return text.substr(0, text.find_last_not_of("\r\n ") + 1);
+  }
+
+  void add_to_roster(int site) {
+    ASSERT_EQ(dm2({"roster", "add", "--roster", roster.string(), "--site-dir", (site_dir(site) / "identity").string(),
+                   "--https", address(site) + ":" + std::to_string(https_port), "--dht",
+                   address(site) + ":" + std::to_string(dht_port)}),
+              0)
+        << last_err;
+  }
+  void sign() { ASSERT_EQ(dm2({"roster", "sign", "--roster", roster.string(), "--ca-dir", ca_dir.string()}), 0) << last_err; }
+  int publish_to(int site, const fs::path& file) {
+    return dm2({"roster", "publish", "--roster", file.string(), "--node", address(site) + ":" + std::to_string(https_port),
+                "--ca", (ca_dir / "ca.crt").string()});
+  }
+
+  void start(int site) {
+    auto name = "site-" + std::to_string(site);
+    nodes[site] = std::make_unique<test::child_process>(
+        test::built_program("node/dm2d"),
+        std::vector<std::string>{"--config", (dir / (name + ".toml")).string(), "--ready-file", (dir / (name + ".ready")).string()},
+        dir.path(), name + "-" + std::to_string(commands++));
+    auto& node = *nodes[site];
+    ASSERT_TRUE(eventually([&] { return fs::exists(dir / (name + ".ready")) || !node.running(); }, 30s));
+    ASSERT_TRUE(node.running()) << node.stderr_text();
+    ASSERT_TRUE(test::wait_for_file(dir / (name + ".ready"), 5s));
+  }
+
+  void stop(int site) {
+    nodes[site]->signal(SIGTERM);
+    ASSERT_EQ(nodes[site]->wait(30s), 0);
+    nodes.erase(site);
+  }
+
+  // GET `path` on `site`'s node presenting `as_site`'s certificate (0: no certificate).
+  result<client_response> get(int site, const std::string& path, int as_site) {
+    auto ca = *crypto::read_file(ca_dir / "ca.crt");
+    tls_material tls{ca, "", ""};
+    if (as_site != 0) {
+      tls.certificate_pem = *crypto::read_file(site_dir(as_site) / "identity" / "site.crt");
+      tls.private_key_pem = *crypto::read_file(site_dir(as_site) / "identity" / "site.key");
+    }
+    return https_request({address(site), https_port}, tls, "GET", path);
+  }
+
+  int roster_status(int site, int as_site) {
+    auto r = get(site, "/v1/roster", as_site);
+    return r ? r->status : -1;
+  }
+
+  std::uint64_t roster_version_at(int site, int as_site) {
+    auto r = get(site, "/v1/roster", as_site);
+    if (!r || r->status != 200) return 0;
+    return nlohmann::json::parse(r->body)["roster"]["version"].get<std::uint64_t>();
+  }
+
+  template <class Predicate>
+  bool eventually(Predicate p, std::chrono::seconds limit = 20s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (p()) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return p();
+  }
+};
+
+TEST_F(consortium_test, roster_spreads_admits_members_and_cuts_off_removed_sites) {
+  // Members get the roster; a certificate from the same CA that is not on it, or none, does not.
+  EXPECT_EQ(roster_status(1, 2), 200);
+  EXPECT_EQ(roster_status(2, 1), 200);
+  EXPECT_EQ(roster_status(1, 3), 403);
+  EXPECT_EQ(roster_status(1, 0), 403);
+  EXPECT_NE(nodes[3]->stderr_text().find("event=not_on_roster"), std::string::npos);
+
+  // v2 adds site 3: published to node 1 only, node 2 pulls it on its own.
+  add_to_roster(3);
+  sign();
+  ASSERT_EQ(publish_to(1, roster), 0) << last_err;
+  EXPECT_EQ(roster_version_at(1, 2), 2u);
+  EXPECT_TRUE(eventually([&] { return roster_version_at(2, 1) == 2; })) << "node 2 did not adopt v2";
+  EXPECT_TRUE(eventually([&] { return roster_status(2, 3) == 200; }));
+
+  // The overlay sees its peers.
+  EXPECT_TRUE(eventually([&] {
+    auto r = get(1, "/v1/overlay", 1);
+    return r && r->status == 200 && nlohmann::json::parse(r->body)["routing_table_nodes"].get<int>() >= 2;
+  })) << "routing table of node 1 did not fill";
+
+  // v3 removes site 2: every node cuts it off within a refresh.
+  ASSERT_EQ(dm2({"roster", "remove", "site-2", "--roster", roster.string()}), 0) << last_err;
+  sign();
+  fs::copy_file(roster, dir / "roster-v3.json");
+  ASSERT_EQ(publish_to(1, roster), 0) << last_err;
+  EXPECT_EQ(roster_status(1, 2), 403);
+  EXPECT_TRUE(eventually([&] { return roster_status(3, 2) == 403; })) << "node 3 still admits a removed site";
+  EXPECT_EQ(roster_status(3, 1), 200);
+
+  // An old roster and a tampered one are refused and change nothing.
+  EXPECT_EQ(publish_to(1, dir / "roster-v1.json"), 5);
+  EXPECT_NE(last_err.find("stale_version"), std::string::npos) << last_err;
+  auto text = *crypto::read_file(roster);
+  text[text.find("site-1")] = 'S';
+  std::ofstream(dir / "tampered.json") << text;
+  EXPECT_EQ(publish_to(1, dir / "tampered.json"), 5);
+  EXPECT_EQ(roster_version_at(1, 1), 3u);
+
+  // A restarted node keeps the newest roster it adopted, not the v1 of its config file.
+  stop(1);
+  start(1);
+  EXPECT_EQ(roster_version_at(1, 3), 3u);
+  EXPECT_EQ(roster_status(1, 2), 403);
+}
+
+}  // namespace
+}  // namespace dm2::node

@@ -202,7 +202,8 @@ a.legend(loc="upper left"); a2.legend(loc="upper right")
 b.plot(t, [int(r["records_under_replicated"]) for r in rows], label="records under-replicated")
 b.plot(t, [int(r["keys_under_shared"]) for r in rows], label="keys with < n live shares")
 b.plot(t, [int(r["keys_unreadable"]) for r in rows], label="keys with < t live shares", color="tab:red")
-b.set_xlabel("simulated time (s)"); b.set_ylabel("count"); b.legend(loc="upper right")
+b.set_yscale("symlog", linthresh=10)
+b.set_xlabel("simulated time (s)"); b.set_ylabel("count (log above 10)"); b.legend(loc="upper right")
 fig.tight_layout(); fig.savefig(sys.argv[2], dpi=100)
 )PY";
   std::string script_path = o.plot + ".py";

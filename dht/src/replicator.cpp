@@ -101,12 +101,32 @@ void replicator::tick() {
     evaluate_shares();
   }
   bool membership_changed = round_version_ && *round_version_ != c_.members->version();
-  if (!round_version_ || now >= next_round_ ||
-      (membership_changed && now - last_round_ >= settings_.membership_debounce))
+  if (!round_version_ || now >= next_round_) {
     start_round();
+  } else if (membership_changed && now - last_round_ >= settings_.membership_debounce) {
+    // At thousands of sites almost every change is far from our records: repair only if the
+    // holders of something we hold (or the targets of our keys' shares) moved.
+    if (holders_print() != placement_print_)
+      start_round();
+    else
+      round_version_ = c_.members->version();
+  }
+}
+
+std::uint64_t replicator::holders_print() {
+  std::uint64_t h = 0;
+  auto mix = [&h](const std::string& key, const std::vector<std::string>& sites) {
+    std::uint64_t x = fingerprint(key);
+    for (const auto& s : sites) x = fingerprint(s, x);
+    h ^= x;
+  };
+  c_.store->for_each_record([&](const record& r) { mix(r.lfn, holders_of(r)); });
+  for (const auto& [key_id, n] : owned_keys_) mix(key_id, share_targets(key_id, n));
+  return h;
 }
 
 void replicator::start_round() {
+  placement_print_ = holders_print();
   round_version_ = c_.members->version();
   last_round_ = c_.time->now();
   next_round_ = last_round_ + settings_.repair_period;

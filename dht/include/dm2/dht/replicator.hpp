@@ -125,6 +125,8 @@ class replicator {
   std::set<std::string> known_share_holders_;  // sites asked last time (they may hold old shares)
   std::optional<millis> evaluate_at_;
   millis last_round_{0};
+  std::uint64_t placement_print_ = 0;  // fingerprint of our records' holder sets at the last round
+  std::uint64_t holders_print();
   // holders_of results for the current placement (cleared when membership changes).
   std::map<std::string, std::vector<std::string>> holders_cache_;
   mutable std::map<std::string, std::uint32_t> bucket_cache_;  // lfn -> digest bucket

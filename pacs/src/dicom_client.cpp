@@ -160,6 +160,8 @@ struct dicom_client::impl {
   }
 
   error network_error(const std::string& what, const OFCondition& cond) {
+    // Abort rather than release: after a network error the peer may never answer a release.
+    if (assoc && assoc->isConnected()) assoc->abortAssociation();
     assoc.reset();
     std::string text = cond.text();
     std::string l = lower(text);

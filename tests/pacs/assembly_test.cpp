@@ -362,3 +362,31 @@ TEST(assembly, enhanced_multi_frame_frames_are_sorted_by_position) {
 
 }  // namespace
 }  // namespace dm2::pacs
+
+namespace dm2::pacs {
+namespace {
+
+TEST(assembly, synthetic_mr_series_in_coronal_orientation) {
+  dm2::test::temp_dir dir;
+  dm2::test::synthetic_options o;
+  o.modality = "MR";
+  o.slices = 6;
+  o.rows = 20;
+  o.columns = 16;
+  o.orientation = {1, 0, 0, 0, 0, -1};  // coronal: row x column = (0, 1, 0)
+  o.slice_spacing = 4.0;
+  auto s = write_synthetic_series(dir.path(), o);
+  auto files = s.files;
+  std::reverse(files.begin(), files.end());
+  auto v = assemble_series(files);
+  ASSERT_TRUE(v.ok()) << v.err().to_string();
+  EXPECT_EQ(v->dims, (std::array<std::size_t, 3>{16, 20, 6}));
+  EXPECT_EQ(v->files.front(), s.files.front().string());
+  EXPECT_NEAR(v->spacing[2], 4.0, 1e-6);
+  auto lps = v->affine_lps();
+  EXPECT_NEAR(lps[6], 4.0, 1e-6);  // k runs along +y (posterior) in LPS
+  EXPECT_NEAR(v->affine_ras[6], -4.0, 1e-6);
+}
+
+}  // namespace
+}  // namespace dm2::pacs

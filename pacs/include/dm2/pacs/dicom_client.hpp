@@ -3,6 +3,9 @@
 // One dicom_client owns at most one association. It opens it on first use and keeps it for
 // the following calls (close() or destruction releases it); after a network error the next
 // call opens a new one. Not thread-safe: use one client per thread (parallel_fetch does).
+// The first use in a process sets TCP_NODELAY=1 in the environment (DCMTK reads it to turn
+// Nagle's algorithm off; without it every C-GET waits on delayed ACKs) unless already set; a
+// multi-threaded program should create its first client before starting other threads.
 //
 // Errors, for every call:
 //   unavailable       the PACS cannot be reached (connection refused, host unknown),

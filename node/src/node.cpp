@@ -215,13 +215,16 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   if (ec) return fail(errc::io_error, "cannot create data dir " + config.data_dir.string() + ": " + ec.message());
   ::chmod(config.data_dir.c_str(), 0700);
 
-  auto db = storage::database::open(config.data_dir / "db");
-  if (!db) return std::move(db).err();
-  p->db = std::move(*db);
-
   auto identity = load_or_create_identity(config);
   if (!identity) return std::move(identity).err();
   p->identity = std::move(*identity);
+
+  // RocksDB's LOCK keeps a second dm2d off this data directory from here on.
+  auto signer = storage::ed25519_audit_signer(p->identity.dht_key_pem);
+  if (!signer) return std::move(signer).err();
+  auto db = storage::database::open(config.data_dir / "db", p->identity.storage_key, {}, std::move(*signer));
+  if (!db) return std::move(db).err();
+  p->db = std::move(*db);
 
   auto members = consortium::load(config, p->identity);
   if (!members) return std::move(members).err();

@@ -187,20 +187,6 @@ TEST_P(dicom_client_test, failed_sub_operations_are_an_error) {
   EXPECT_NE(r.err().message.find("status"), std::string::npos) << r.err().to_string();
 }
 
-TEST_P(dicom_client_test, failed_find_status_is_an_error) {
-  // dcmqrscp answers a series-level query without a StudyInstanceUID value with a failure
-  // status (0xC000); Orthanc accepts it, so the check runs against dcmqrscp only.
-  if (GetParam() != "dcmqrscp") GTEST_SKIP() << "Orthanc accepts non-hierarchical queries";
-  dicom_client c(server().settings());
-  dicom_query q{query_level::series, {{"SeriesInstanceUID", ""}}};
-  q.default_return_keys = false;
-  auto r = c.find(q);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.err().code, errc::unavailable);
-  EXPECT_NE(r.err().message.find("0xC"), std::string::npos) << r.err().message;
-  EXPECT_TRUE(c.echo().ok());  // the association survives a failed request
-}
-
 TEST_P(dicom_client_test, wrong_called_ae_is_refused) {
   auto s = server().settings();
   s.called_ae_title = "NOT_THE_PACS";
@@ -225,6 +211,27 @@ TEST(dicom_client, pacs_down_is_unavailable) {
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.err().code, errc::unavailable);
   EXPECT_EQ(dm2::test::snapshot_tree(out.path()), "");
+}
+
+TEST(dicom_client, failed_find_status_is_an_error) {
+  // dcmqrscp answers a series-level query without the StudyInstanceUID key with a failure
+  // status (0xC000); Orthanc accepts such queries, so this runs against dcmqrscp only.
+  dm2::test::temp_dir dir;
+  std::filesystem::create_directories(dir / "qrscp");
+  dm2::test::dcmqrscp_server qrscp(dir / "qrscp");
+  ASSERT_EQ(qrscp.start(), "");
+  dm2::test::synthetic_options o;
+  o.slices = 1;
+  o.rows = o.columns = 8;
+  ASSERT_EQ(qrscp.upload(dm2::test::write_synthetic_series(dir.path(), o).files), "");
+  dicom_client c(qrscp.settings());
+  dicom_query q{query_level::series, {{"SeriesInstanceUID", ""}}};
+  q.default_return_keys = false;
+  auto r = c.find(q);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::unavailable);
+  EXPECT_NE(r.err().message.find("0xC"), std::string::npos) << r.err().message;
+  EXPECT_TRUE(c.echo().ok());  // the association survives a failed request
 }
 
 TEST(dicom_client, invalid_settings_are_refused) {

@@ -1,0 +1,90 @@
+#include "dm2/dht/message_codec.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace dm2::dht {
+namespace {
+
+std::vector<message> samples() {
+  return {
+      digest_request{64, {{0, 1}, {63, ~0ull}}},
+      digest_reply{{1, 2}, {{"lfn", 3, 4, "owner"}}},
+      pull_request{{"a", "b", std::string(300, 'c')}},
+      push_records{{{"lfn", 7, "site-a", std::string("\0bin\xff", 5)}}},
+      share_inventory_request{{"k1", "k2"}},
+      share_inventory_reply{{{"k1", 1}, {"k2", 3}}},
+      push_shares{{{"k", 2, "o", "h", "sealed"}}},
+      drop_shares{{{"k", 2}}},
+      query_request{"q1", "body", std::string(64, 's'), 123456789},
+      query_answer{"q1", {{"lfn", "o", 0.75, "sum"}, {"l2", "o2", -1.5, ""}}, false},
+      push_records{},
+  };
+}
+
+bool same(const message& a, const message& b) { return encode_message(a) == encode_message(b); }
+
+TEST(message_codec, every_message_round_trips) {
+  for (const auto& m : samples()) {
+    auto bytes = encode_message(m);
+    auto back = decode_message(bytes);
+    ASSERT_TRUE(back.ok()) << message_name(m) << ": " << back.err().to_string();
+    EXPECT_EQ(back->index(), m.index());
+    EXPECT_TRUE(same(*back, m)) << message_name(m);
+  }
+  auto qa = std::get<query_answer>(*decode_message(encode_message(samples()[9])));
+  EXPECT_EQ(qa.hits[0].score, 0.75);
+  EXPECT_FALSE(qa.last);
+  auto pr = std::get<push_records>(*decode_message(encode_message(samples()[3])));
+  EXPECT_EQ(pr.records[0].payload, std::string("\0bin\xff", 5));
+}
+
+TEST(message_codec, every_truncation_and_trailing_byte_is_refused) {
+  for (const auto& m : samples()) {
+    auto bytes = encode_message(m);
+    for (std::size_t n = 0; n < bytes.size(); ++n)
+      EXPECT_FALSE(decode_message(std::string_view(bytes).substr(0, n)).ok()) << message_name(m) << " cut at " << n;
+    EXPECT_EQ(decode_message(bytes + "x").err().code, errc::malformed_input) << message_name(m);
+  }
+}
+
+TEST(message_codec, bad_version_type_flag_and_limits_are_refused) {
+  auto bytes = encode_message(samples()[9]);
+  auto bad_version = bytes;
+  bad_version[0] = 2;
+  EXPECT_EQ(decode_message(bad_version).err().code, errc::malformed_input);
+  auto bad_type = bytes;
+  bad_type[1] = 42;
+  EXPECT_EQ(decode_message(bad_type).err().code, errc::malformed_input);
+  auto bad_flag = bytes;
+  bad_flag.back() = 2;
+  EXPECT_EQ(decode_message(bad_flag).err().code, errc::malformed_input);
+  // A list count of 2^32-1 with nothing behind it must not allocate or loop.
+  std::string huge_count = std::string("\x01\x02\xff\xff\xff\xff", 6);
+  EXPECT_EQ(decode_message(huge_count).err().code, errc::malformed_input);
+  codec_limits small;
+  small.max_string_bytes = 10;
+  EXPECT_EQ(decode_message(encode_message(samples()[2]), small).err().code, errc::malformed_input);
+  small.max_message_bytes = 5;
+  EXPECT_EQ(decode_message(bytes, small).err().code, errc::too_large);
+}
+
+TEST(message_codec, random_bytes_never_crash) {
+  std::mt19937 rng(5);
+  for (int i = 0; i < 20000; ++i) {
+    std::string s(rng() % 64, '\0');
+    for (auto& c : s) c = static_cast<char>(rng());
+    if (s.size() >= 2) {
+      s[0] = 1;
+      s[1] = static_cast<char>(rng() % 11);
+    }
+    auto r = decode_message(s);
+    if (r.ok()) {
+      EXPECT_EQ(encode_message(*r), s);  // anything accepted is canonical
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dm2::dht

@@ -1,5 +1,6 @@
 // dm2: the command-line tool of a dm2 site. Subcommands come from node/app/cli_*.cpp files
 // through cli_registry.hpp; exit codes are listed there.
+#include <cstdlib>
 #include <iostream>
 
 #include "cli_registry.hpp"
@@ -7,6 +8,9 @@
 #include "dm2/node/version.hpp"
 
 int main(int argc, char** argv) {
+  // DCMTK turns Nagle's algorithm off only when this is set; without it every DIMSE exchange
+  // waits on delayed ACKs (docs/pacs.md). Set before any thread starts: setenv is not thread-safe.
+  ::setenv("TCP_NODELAY", "1", 0);
   CLI::App app{"dm2 — manage a dm2 site: its identity, the consortium CA and roster, its PACS,\n"
                "and its running node (dm2d)."};
   app.set_version_flag("--version", std::string("dm2 ") + dm2::node::version);

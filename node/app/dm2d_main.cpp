@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -45,6 +46,9 @@ int die(int code, const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // DCMTK turns Nagle's algorithm off only when this is set; without it every DIMSE exchange
+  // waits on delayed ACKs (docs/pacs.md). Set before any thread starts: setenv is not thread-safe.
+  ::setenv("TCP_NODELAY", "1", 0);
   CLI::App app{"dm2d — the dm2 node: joins the consortium overlay, serves the HTTPS API.\n"
                "With no --config it runs on embedded defaults: data in ./dm2-data, HTTPS on\n"
                "127.0.0.1:8443, DHT on UDP 127.0.0.1:6881, and a development CA created on first start."};

@@ -63,6 +63,15 @@ result<crypto::site_entry> consortium::member_by_fingerprint(std::string_view sh
   return state_->find_by_fingerprint(sha256_hex, now());
 }
 
+result<crypto::site_entry> consortium::member_by_id(std::string_view site_id) const {
+  if (!state_) return fail(errc::permission_denied, "this node belongs to no consortium");
+  return state_->find_by_id(site_id, now());
+}
+
+std::optional<crypto::roster> consortium::current() const {
+  return state_ ? state_->current() : std::nullopt;
+}
+
 std::vector<crypto::site_entry> consortium::peers() const {
   std::vector<crypto::site_entry> out;
   auto r = state_ ? state_->current() : std::nullopt;

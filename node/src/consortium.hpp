@@ -33,6 +33,9 @@ class consortium {
   std::uint64_t version() const;
   // The current entry of a verified client certificate. Errors: permission_denied.
   result<crypto::site_entry> member_by_fingerprint(std::string_view sha256_hex) const;
+  // The current entry of a site id. Errors: permission_denied.
+  result<crypto::site_entry> member_by_id(std::string_view site_id) const;
+  std::optional<crypto::roster> current() const;
   // Current members other than this site.
   std::vector<crypto::site_entry> peers() const;
   // This site's entry, if the roster lists its certificate.

@@ -21,6 +21,9 @@
 #include "dm2/node/version.hpp"
 #include "dm2/storage/database.hpp"
 #include "consortium.hpp"
+#include "dm2/crypto/hash.hpp"
+#include "dm2/dht/message_codec.hpp"
+#include "overlay_service.hpp"
 #include "dm2/node/https_client.hpp"
 #include "https_server.hpp"
 
@@ -37,6 +40,7 @@ struct node::impl {
   std::unique_ptr<dht::overlay> overlay;
   site_identity identity;
   std::unique_ptr<consortium> members;
+  std::unique_ptr<overlay_service> replication;
   metrics stats;
   router routes;
   std::vector<std::thread> threads;
@@ -114,6 +118,7 @@ void node::impl::apply_roster_to_overlay() {
   }
   if (auto s = overlay->set_roster(peers, members->signing_keys()); !s)
     spdlog::warn("event=overlay_roster_failed reason=\"{}\"", s.err().message);
+  if (replication) replication->roster_changed();
 }
 
 // Asks every peer, over mutual TLS, for its roster and adopts a newer one. A peer whose server
@@ -168,25 +173,70 @@ void node::impl::add_routes() {
   });
   routes.add("GET", "/v1/overlay", [this](const http_request& request) {
     if (auto refused = refuse_unless_site(request)) return *refused;
+    auto report = replication->report();
     nlohmann::json peers = nlohmann::json::array();
-    auto live = overlay->live_peers(std::chrono::minutes(2));
     for (const auto& site : members->peers()) {
-      auto ep = parse_endpoint(site.dht_endpoint, false);
-      bool alive = ep && std::any_of(live.begin(), live.end(), [&](const dht::dht_peer& p) {
-                     return p.address == ep->address && p.port == ep->port;
-                   });
-      peers.push_back({{"site_id", site.site_id}, {"https", site.https_endpoint}, {"dht", site.dht_endpoint},
-                       {"live", alive}});
+      bool live = std::find(report.live_sites.begin(), report.live_sites.end(), site.site_id) != report.live_sites.end();
+      peers.push_back({{"site_id", site.site_id}, {"https", site.https_endpoint}, {"dht", site.dht_endpoint}, {"live", live}});
     }
     auto self = members->self();
     nlohmann::json body = {{"site_id", self ? self->site_id : ""},
-                           {"roster_version", members->version()},
-                           {"node_id", overlay->node_id_hex()},
-                           {"routing_table_nodes", overlay->routing_table_size()},
+                           {"dht_running", report.dht_running},
+                           {"node_id", report.node_id},
+                           {"dht_port", report.dht_port},
+                           {"routing_table_size", report.routing_table_size},
+                           {"roster_version", report.roster_version},
+                           {"roster_peers", report.roster_peers},
+                           {"live_peers", report.live_peers},
                            {"peers", peers},
-                           {"stored_items", overlay->stored_items()},
-                           {"refused_queries", overlay->refused_queries()},
-                           {"refused_items", overlay->refused_items()}};
+                           {"stored_items", report.stored_items},
+                           {"refused_queries", report.refused_queries},
+                           {"refused_items", report.refused_items},
+                           {"records_held", report.records_held},
+                           {"replicas_owed", report.replicas_owed},
+                           {"repair_rounds", report.repair_rounds},
+                           {"repair_messages", report.repair_messages}};
+    return http_response{200, "application/json", {}, body.dump()};
+  });
+  // Replication traffic between sites: only roster members, identified by their certificate.
+  routes.add("POST", "/v1/overlay/message", [this](const http_request& request) {
+    auto member = members->member_by_fingerprint(request.peer_certificate_fingerprint);
+    if (!member) {
+      spdlog::warn("event=peer_refused remote={} route=/v1/overlay/message", request.remote_address);
+      return error_response(fail(errc::permission_denied, "this resource is for consortium sites"));
+    }
+    auto message = dht::decode_message(request.body);
+    if (!message) {
+      spdlog::warn("event=peer_message_refused site={} reason=\"{}\"", member->site_id, message.err().message);
+      return error_response(message.err());
+    }
+    replication->deliver(member->site_id, std::move(*message));
+    return http_response{202, "application/json", {}, "{}"};
+  });
+  // The owner's write of an index record (its payload encrypted and signed by the caller), and
+  // the local copy of one. Site certificates only: this is the ingest path, not a user API.
+  routes.add("POST", "/v1/records", [this](const http_request& request) {
+    if (auto refused = refuse_unless_site(request)) return *refused;
+    auto json = nlohmann::json::parse(request.body, nullptr, false);
+    if (!json.is_object() || !json["lfn"].is_string() || !json["version"].is_number_unsigned() ||
+        !json["payload_hex"].is_string())
+      return error_response(fail(errc::malformed_input, "expected {\"lfn\":hex,\"version\":n,\"payload_hex\":hex}"));
+    auto lfn = crypto::from_hex(json["lfn"].get<std::string>());
+    auto payload = crypto::from_hex(json["payload_hex"].get<std::string>());
+    if (!lfn || lfn->size() != 16) return error_response(fail(errc::malformed_input, "lfn must be 32 hex digits"));
+    if (!payload) return error_response(payload.err());
+    auto published = replication->publish({json["lfn"].get<std::string>(), json["version"].get<std::uint64_t>(), "", *payload});
+    if (!published) return error_response(published.err());
+    return http_response{201, "application/json", {}, "{}"};
+  });
+  routes.add("GET", "/v1/records", [this](const http_request& request) {
+    if (auto refused = refuse_unless_site(request)) return *refused;
+    auto query = request.target.substr(std::min(request.target.size(), request.target.find('?') + 1));
+    if (query.rfind("lfn=", 0) != 0) return error_response(fail(errc::invalid_argument, "give ?lfn=<32 hex digits>"));
+    auto record = replication->find(query.substr(4));
+    if (!record) return error_response(fail(errc::not_found, "no local copy of that record"));
+    nlohmann::json body = {{"lfn", record->lfn}, {"version", record->version}, {"owner", record->owner},
+                           {"payload_hex", crypto::to_hex(record->payload)}};
     return http_response{200, "application/json", {}, body.dump()};
   });
 }
@@ -237,6 +287,8 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   auto overlay = dht::overlay::start(dht_settings, p->identity.dht_public_key, p->db.get());
   if (!overlay) return std::move(overlay).err();
   p->overlay = std::move(*overlay);
+  p->replication = std::make_unique<overlay_service>(*p->overlay, *p->members, p->identity,
+                                                     dht::replication_settings{});
   p->apply_roster_to_overlay();
 
   auto tls = make_server_tls({p->identity.ca_certificate_pem, p->identity.certificate_pem,
@@ -278,6 +330,7 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   });
   for (unsigned i = 0; i < config.io_threads; ++i) p->threads.emplace_back([raw = p.get()] { raw->io.run(); });
   if (p->members->enabled()) p->roster_refresher = std::thread([raw = p.get()] { raw->run_roster_refresher(); });
+  p->replication->start();
 
   spdlog::info("event=ready site={} https={}:{} dht={}:{} node_id={} fingerprint={}", config.site_name,
                config.https.address, p->server->port(), config.dht.address, p->overlay->listen_port(),
@@ -309,6 +362,8 @@ void node::stop() {
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
   if (impl_->roster_refresher.joinable()) impl_->roster_refresher.join();
+  impl_->replication->stop();
+  impl_->replication.reset();
   impl_->overlay.reset();
   impl_->db.reset();
   spdlog::info("event=stopped");

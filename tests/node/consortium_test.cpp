@@ -110,6 +110,13 @@ class consortium_test : public ::testing::Test {
     return https_request({address(site), https_port}, tls, "GET", path);
   }
 
+  result<client_response> post(int site, const std::string& path, const std::string& body, int as_site) {
+    auto ca = *crypto::read_file(ca_dir / "ca.crt");
+    tls_material tls{ca, *crypto::read_file(site_dir(as_site) / "identity" / "site.crt"),
+                     *crypto::read_file(site_dir(as_site) / "identity" / "site.key")};
+    return https_request({address(site), https_port}, tls, "POST", path, body);
+  }
+
   int roster_status(int site, int as_site) {
     auto r = get(site, "/v1/roster", as_site);
     return r ? r->status : -1;
@@ -151,7 +158,7 @@ TEST_F(consortium_test, roster_spreads_admits_members_and_cuts_off_removed_sites
   // The overlay sees its peers.
   EXPECT_TRUE(eventually([&] {
     auto r = get(1, "/v1/overlay", 1);
-    return r && r->status == 200 && nlohmann::json::parse(r->body)["routing_table_nodes"].get<int>() >= 2;
+    return r && r->status == 200 && nlohmann::json::parse(r->body)["routing_table_size"].get<int>() >= 2;
   })) << "routing table of node 1 did not fill";
 
   // v3 removes site 2: every node cuts it off within a refresh.
@@ -177,6 +184,38 @@ TEST_F(consortium_test, roster_spreads_admits_members_and_cuts_off_removed_sites
   start(1);
   EXPECT_EQ(roster_version_at(1, 3), 3u);
   EXPECT_EQ(roster_status(1, 2), 403);
+}
+
+TEST_F(consortium_test, a_record_written_at_one_node_is_read_at_another_over_mutual_tls) {
+  const std::string lfn = "00112233445566778899aabbccddeeff";
+  auto written = post(1, "/v1/records", R"({"lfn":")" + lfn + R"(","version":1,"payload_hex":"c0ffee"})", 1);
+  ASSERT_TRUE(written.ok()) << written.err().to_string();
+  ASSERT_EQ(written->status, 201) << written->body;
+  // Sites 1 and 2 are the only members: site 2 is the record's one replica holder.
+  EXPECT_TRUE(eventually([&] {
+    auto r = get(2, "/v1/records?lfn=" + lfn, 2);
+    return r && r->status == 200 && nlohmann::json::parse(r->body)["payload_hex"] == "c0ffee";
+  })) << "the record did not reach site 2";
+  auto copy = nlohmann::json::parse(get(2, "/v1/records?lfn=" + lfn, 2)->body);
+  EXPECT_EQ(copy["owner"], "site-1");
+  EXPECT_EQ(copy["version"], 1);
+  // Site 3 is not a member: it gets no copy, and its messages are refused.
+  EXPECT_EQ(get(3, "/v1/records?lfn=" + lfn, 3)->status, 404);
+  auto forged = post(1, "/v1/overlay/message", "\x01\x03garbage", 3);
+  ASSERT_TRUE(forged.ok());
+  EXPECT_EQ(forged->status, 403);
+  auto malformed = post(1, "/v1/overlay/message", "\x01\x03garbage", 2);
+  ASSERT_TRUE(malformed.ok());
+  EXPECT_EQ(malformed->status, 400);
+  // A newer version replaces the replica.
+  ASSERT_EQ(post(1, "/v1/records", R"({"lfn":")" + lfn + R"(","version":2,"payload_hex":"beef"})", 1)->status, 201);
+  EXPECT_TRUE(eventually([&] {
+    auto r = get(2, "/v1/records?lfn=" + lfn, 2);
+    return r && r->status == 200 && nlohmann::json::parse(r->body)["version"] == 2;
+  }));
+  auto status = nlohmann::json::parse(get(1, "/v1/overlay", 1)->body);
+  EXPECT_EQ(status["roster_version"], 1);
+  EXPECT_GE(status["records_held"].get<int>(), 1);
 }
 
 }  // namespace

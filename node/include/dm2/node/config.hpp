@@ -24,7 +24,7 @@ struct node_config {
   std::string site_name = "dev-site";             // subject CN of the site certificate
   // [https]
   endpoint https{"127.0.0.1", 8443};              // clinicians, CLI and peers (mutual TLS)
-  std::size_t body_limit = 1 << 20;               // largest accepted request body, bytes
+  std::size_t body_limit = 16 << 20;              // largest accepted request body, bytes
   std::chrono::seconds request_timeout{30};       // per request: handshake, read, write
   unsigned io_threads = 2;                        // threads running the node's io_context
   // [dht]

@@ -1,0 +1,176 @@
+#include "overlay_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <ctime>
+#include <future>
+#include <thread>
+
+#include "dm2/dht/clock.hpp"
+#include "dm2/dht/message_codec.hpp"
+#include "dm2/dht/overlay_membership.hpp"
+#include "dm2/node/https_client.hpp"
+
+namespace dm2::node {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto tick_period = std::chrono::milliseconds(250);
+constexpr auto liveness_age = std::chrono::seconds(10);
+
+// Sends each message on the client pool with mutual TLS; best effort, as dht::transport says.
+class https_transport final : public dht::transport {
+ public:
+  https_transport(asio::thread_pool& pool, const consortium& members, const site_identity& id)
+      : pool_(pool), members_(members), tls_{id.ca_certificate_pem, id.certificate_pem, id.private_key_pem} {}
+
+  void send(const std::string&, const std::string& to_site, dht::message m) override {
+    asio::post(pool_, [this, to_site, body = dht::encode_message(m), name = dht::message_name(m)] {
+      auto peer = members_.member_by_id(to_site);
+      if (!peer) return;
+      auto ep = parse_endpoint(peer->https_endpoint, false);
+      if (!ep) return;
+      auto r = https_request({ep->address, ep->port}, tls_, "POST", "/v1/overlay/message", body,
+                             std::chrono::seconds(10));
+      if (!r || r->status != 202 || r->server_certificate_fingerprint != peer->certificate_sha256)
+        spdlog::debug("event=overlay_send_failed to={} message={} reason=\"{}\"", to_site, name,
+                      r ? std::to_string(r->status) : r.err().message);
+    });
+  }
+
+ private:
+  asio::thread_pool& pool_;
+  const consortium& members_;
+  tls_material tls_;
+};
+
+}  // namespace
+
+struct overlay_service::impl : std::enable_shared_from_this<impl> {
+  impl(dht::overlay& o, const consortium& c, const site_identity& id, dht::replication_settings s)
+      : timer(strand),
+        overlay(o),
+        members(c),
+        transport(pool, c, id),
+        settings(s) {}
+
+  // Its own thread: HTTP handlers wait on it, so it must not share the node's I/O threads.
+  asio::io_context strand;
+  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(strand);
+  std::thread runner;
+  asio::steady_timer timer;
+  asio::thread_pool pool{2};
+  dht::overlay& overlay;
+  const consortium& members;
+  https_transport transport;
+  dht::replication_settings settings;
+  dht::steady_clock_source clock;
+  dht::memory_replica_store store;
+  std::unique_ptr<dht::overlay_membership> membership;  // on the strand from here on
+  std::unique_ptr<dht::replicator> engine;
+  std::string self_site;
+  bool roster_dirty = true;
+  bool stopped = false;  // on the service thread only
+
+  // Builds membership and engine once this site has a roster entry; rebuilds the site list on
+  // roster changes.
+  void refresh_membership() {
+    if (!roster_dirty) return membership->refresh();
+    auto self = members.self();
+    auto roster = members.current();
+    if (!self || !roster) return;
+    if (!engine) {
+      self_site = self->site_id;
+      membership = std::make_unique<dht::overlay_membership>(overlay, self_site, liveness_age);
+      engine = std::make_unique<dht::replicator>(
+          self_site, settings, dht::replicator_collaborators{&clock, &transport, membership.get(), &store, nullptr});
+    }
+    membership->set_sites(dht::sites_from_roster(*roster, static_cast<std::int64_t>(std::time(nullptr))));
+    membership->refresh();
+    roster_dirty = false;
+  }
+
+  void tick() {
+    if (stopped) return;
+    refresh_membership();
+    if (engine) engine->tick();
+    timer.expires_after(tick_period);
+    timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->tick();
+    });
+  }
+
+  // Runs `fn` on the strand and waits for its result (callers are never on the strand).
+  template <class Fn>
+  auto on_strand(Fn fn) {
+    std::packaged_task<decltype(fn())()> task(std::move(fn));
+    auto result = task.get_future();
+    asio::post(strand, [&task] { task(); });
+    return result.get();
+  }
+};
+
+overlay_service::overlay_service(dht::overlay& o, const consortium& members, const site_identity& identity,
+                                 dht::replication_settings settings)
+    : impl_(std::make_shared<impl>(o, members, identity, settings)) {
+  impl_->runner = std::thread([raw = impl_.get()] { raw->strand.run(); });
+}
+
+overlay_service::~overlay_service() { stop(); }
+
+void overlay_service::start() {
+  asio::post(impl_->strand, [self = impl_] {
+    self->refresh_membership();
+    if (self->engine) self->engine->start_round();
+    self->tick();
+  });
+}
+
+void overlay_service::stop() {
+  if (!impl_->runner.joinable()) return;
+  asio::post(impl_->strand, [self = impl_] {
+    self->stopped = true;
+    self->timer.cancel();
+  });
+  impl_->work.reset();
+  impl_->runner.join();
+  impl_->pool.join();
+}
+
+void overlay_service::roster_changed() {
+  asio::post(impl_->strand, [self = impl_] { self->roster_dirty = true; });
+}
+
+void overlay_service::deliver(const std::string& from_site, dht::message message) {
+  asio::post(impl_->strand, [self = impl_, from_site, m = std::move(message)] {
+    if (self->engine) self->engine->on_message(from_site, m);
+  });
+}
+
+status overlay_service::publish(dht::record record) {
+  return impl_->on_strand([self = impl_, r = std::move(record)]() mutable -> status {
+    self->refresh_membership();
+    if (!self->engine) return fail(errc::unavailable, "this site is not on the roster");
+    r.owner = self->self_site;
+    self->engine->publish(r);
+    return {};
+  });
+}
+
+std::optional<dht::record> overlay_service::find(const std::string& lfn) {
+  return impl_->on_strand([self = impl_, lfn] { return self->store.get_record(lfn); });
+}
+
+dht::overlay_status_report overlay_service::report() {
+  return impl_->on_strand([self = impl_] {
+    return dht::overlay_status(&self->overlay, self->membership.get(), self->engine.get(), &self->store,
+                               self->members.version(), liveness_age);
+  });
+}
+
+}  // namespace dm2::node

@@ -160,6 +160,9 @@ int run(const options& o) {
   std::uniform_real_distribution<double> uniform(0, 1);
   for (millis now{0}; now <= end; now += step) {
     net.run_until(now);
+    // Sample first: each row shows what `--sample` seconds of repair left of the failures
+    // injected at the previous boundary.
+    sample(now);
     // Failures and recoveries at sample boundaries.
     for (auto& s : sites) {
       if (s->alive && uniform(rng) < p_fail) {
@@ -174,7 +177,6 @@ int run(const options& o) {
         members.set_live(s->id, true);
       }
     }
-    sample(now);
   }
   std::cerr << "dm2-sim: " << o.sites << " sites, " << records.size() << " records, " << keys.size()
             << " keys, " << net.messages_sent() << " messages; wrote " << o.csv << "\n";

@@ -1,5 +1,6 @@
 // `dm2 overlay status`: the running node's view of the overlay (peers, roster version, items,
-// refusals, replicas owed), from GET /v1/overlay on the local dm2d (dm2::dht::overlay_status).
+// refusals, replicas owed), from GET /v1/overlay on the local dm2d, asked with the site's own
+// certificate (the route is for consortium sites).
 #include <nlohmann/json.hpp>
 
 #include <iostream>
@@ -8,6 +9,7 @@
 #include "dm2/crypto/private_file.hpp"
 #include "dm2/node/config.hpp"
 #include "dm2/node/https_client.hpp"
+#include "dm2/node/identity.hpp"
 
 namespace dm2::cli {
 namespace {
@@ -20,22 +22,36 @@ struct overlay_options {
   bool json = false;
 };
 
+// Reads the node's JSON (GET /v1/overlay): fields it does not send print as "-".
 void print_human(const nlohmann::json& j) {
-  auto get = [&](const char* key) -> std::string {
-    if (!j.contains(key)) return "-";
-    const auto& v = j.at(key);
-    return v.is_string() ? v.get<std::string>() : v.dump();
+  auto get = [&](std::initializer_list<const char*> keys) -> std::string {
+    for (const char* key : keys)
+      if (j.contains(key)) {
+        const auto& v = j.at(key);
+        return v.is_string() ? v.get<std::string>() : v.dump();
+      }
+    return "-";
   };
-  std::cout << "dht running:      " << get("dht_running") << '\n'
-            << "node id:          " << get("node_id") << '\n'
-            << "roster version:   " << get("roster_version") << '\n'
-            << "peers (live/all): " << get("live_peers") << '/' << get("roster_peers") << '\n'
-            << "routing table:    " << get("routing_table_size") << '\n'
-            << "dht items:        " << get("stored_items") << '\n'
-            << "refused queries:  " << get("refused_queries") << '\n'
-            << "refused items:    " << get("refused_items") << '\n'
-            << "records held:     " << get("records_held") << '\n'
-            << "replicas owed:    " << get("replicas_owed") << '\n';
+  std::string peers = get({"live_peers"}) + "/" + get({"roster_peers"});
+  if (j.contains("peers") && j.at("peers").is_array()) {
+    std::size_t live = 0;
+    for (const auto& p : j.at("peers")) live += p.value("live", false) ? 1 : 0;
+    peers = std::to_string(live) + "/" + std::to_string(j.at("peers").size());
+  }
+  std::cout << "site:             " << get({"site_id"}) << '\n'
+            << "node id:          " << get({"node_id"}) << '\n'
+            << "roster version:   " << get({"roster_version"}) << '\n'
+            << "peers (live/all): " << peers << '\n'
+            << "routing table:    " << get({"routing_table_nodes", "routing_table_size"}) << '\n'
+            << "dht items:        " << get({"stored_items"}) << '\n'
+            << "refused queries:  " << get({"refused_queries"}) << '\n'
+            << "refused items:    " << get({"refused_items"}) << '\n'
+            << "records held:     " << get({"records_held"}) << '\n'
+            << "replicas owed:    " << get({"replicas_owed"}) << '\n';
+  if (j.contains("peers") && j.at("peers").is_array())
+    for (const auto& p : j.at("peers"))
+      std::cout << "  " << p.value("site_id", "?") << "  dht " << p.value("dht", "?") << "  "
+                << (p.value("live", false) ? "live" : "DOWN") << '\n';
 }
 
 void show_overlay(const overlay_options& o) {
@@ -55,7 +71,14 @@ void show_overlay(const overlay_options& o) {
     if (!ep) throw command_failed(exit_usage, "--node: " + ep.err().message);
     target = {ep->address, ep->port};
   }
-  auto response = node::https_request(target, {*ca, "", ""}, "GET", "/v1/overlay");
+  // /v1/overlay is for consortium sites: present this site's own certificate. The identity must
+  // already exist (dm2 init or a first dm2d start); status never creates one.
+  if (!std::filesystem::exists(config.data_dir / "identity" / "site.crt") && config.certificate.empty())
+    throw command_failed(exit_local_state, "no site identity in " + config.data_dir.string() + " (run dm2 init)");
+  auto id = node::load_or_create_identity(config);
+  if (!id) throw command_failed(exit_local_state, "site identity: " + id.err().message);
+  auto response = node::https_request(target, {*ca, id->certificate_pem, id->private_key_pem}, "GET",
+                                      "/v1/overlay");
   if (!response) throw command_failed(exit_remote, response.err().message);
   if (response->status != 200)
     throw command_failed(exit_remote, "node answered " + std::to_string(response->status) + ": " +

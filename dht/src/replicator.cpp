@@ -139,9 +139,11 @@ void replicator::start_round() {
 // For every peer that should hold some of our records, one digest over exactly those records.
 void replicator::run_record_round() {
   std::map<std::string, std::map<std::uint32_t, std::uint64_t>> digests;
+  handoff_.clear();
   c_.store->for_each_record([&](const record& r) {
     auto hs = holders_of(r);
     if (hs.empty()) return;
+    if (!contains(hs, self_)) handoff_[r.lfn] = std::set<std::string>(hs.begin(), hs.end());
     auto h = entry_hash(r.lfn, r.version, fingerprint(r.payload));
     auto b = bucket_of(r.lfn);
     for (const auto& peer : hs)
@@ -198,10 +200,12 @@ void replicator::on_digest_request(const std::string& from, const digest_request
   std::map<std::uint32_t, std::vector<version_entry>> entries;
   c_.store->for_each_record([&](const record& r) {
     auto hs = holders_of(r);
-    if (!contains(hs, self_) || !contains(hs, from)) return;
+    if (!contains(hs, self_)) return;
     auto print = fingerprint(r.payload);
     auto b = bucket_of(r.lfn);
-    mine[b] ^= entry_hash(r.lfn, r.version, print);
+    // The digest covers what both of us owe; the entries (sent only for differing buckets)
+    // cover all we owe there, so a sender holding a copy it no longer owes sees that we have it.
+    if (contains(hs, from)) mine[b] ^= entry_hash(r.lfn, r.version, print);
     entries[b].push_back(version_entry{r.lfn, r.version, print, r.owner});
   });
   digest_reply reply;
@@ -242,6 +246,21 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
   });
   owed_ += to_push.size();
   if (!to_push.empty()) push_chunked(from, std::move(to_push));
+
+  // Hand-off: a copy we no longer owe goes once every current holder showed it has it.
+  for (const auto& e : m.entries) {
+    auto h = handoff_.find(e.lfn);
+    if (h == handoff_.end() || !h->second.count(from)) continue;
+    auto mine = c_.store->get_record(e.lfn);
+    if (!mine || newer_than(mine->version, fingerprint(mine->payload), e.version, e.payload_print))
+      continue;
+    h->second.erase(from);
+    if (h->second.empty()) {
+      c_.store->erase_record(e.lfn);
+      handoff_.erase(h);
+      ++counters_.records_handed_off;
+    }
+  }
 
   pull_request pull;
   for (const auto& e : m.entries) {

@@ -196,3 +196,37 @@ TEST(replicator, the_simulation_is_deterministic_for_a_seed) {
 
 }  // namespace
 }  // namespace dm2::dht
+
+namespace dm2::dht {
+namespace {
+
+TEST(replicator_handoff, copies_no_longer_owed_are_dropped_once_every_holder_has_them) {
+  replication_settings rs;
+  rs.repair_period = millis(1000);
+  sim_cluster c(10, rs);
+  auto records = publish_many(c, 10);
+  c.run_for(millis(500));
+  for (int i : {2, 5}) c.kill(i);
+  c.run_for(millis(2500));  // others take over the dead sites' replicas
+  ASSERT_EQ(c.under_replicated(records, 3), 0u);
+  for (int i : {2, 5}) c.revive(i, /*wiped=*/false);  // placement returns to the original sites
+  c.run_for(millis(4000));
+  EXPECT_EQ(c.under_replicated(records, 3), 0u);
+  placement_index p(c.members().live_sites());
+  std::size_t extra = 0;
+  std::uint64_t handed_off = 0;
+  for (int s = 0; s < c.size(); ++s) {
+    handed_off += c.site(s).engine->counters().records_handed_off;
+    c.site(s).store.for_each_record([&](const record& r) {
+      auto targets = p.closest_ids(key_of(r.lfn), 3, r.owner);
+      bool owed = r.owner == c.site(s).id ||
+                  std::find(targets.begin(), targets.end(), c.site(s).id) != targets.end();
+      extra += !owed;
+    });
+  }
+  EXPECT_EQ(extra, 0u);  // every temporary copy was handed back
+  EXPECT_GT(handed_off, 0u);
+}
+
+}  // namespace
+}  // namespace dm2::dht

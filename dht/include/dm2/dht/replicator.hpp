@@ -61,6 +61,7 @@ struct replicator_counters {
   std::uint64_t records_refused = 0;  // not ours to hold, oversized, malformed
   std::uint64_t shares_pushed = 0;
   std::uint64_t messages_refused = 0;
+  std::uint64_t records_handed_off = 0;  // copies dropped once every holder confirmed them
 };
 
 class replicator {
@@ -125,6 +126,9 @@ class replicator {
   std::set<std::string> known_share_holders_;  // sites asked last time (they may hold old shares)
   std::optional<millis> evaluate_at_;
   millis last_round_{0};
+  // Records we hold but no longer owe (placement moved): lfn -> holders that have not yet shown,
+  // in a digest reply, the same or a newer version. When none is left, our copy is dropped.
+  std::map<std::string, std::set<std::string>> handoff_;
   std::uint64_t placement_print_ = 0;  // fingerprint of our records' holder sets at the last round
   std::uint64_t holders_print();
   // holders_of results for the current placement (cleared when membership changes).

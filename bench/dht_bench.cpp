@@ -232,12 +232,15 @@ int main(int argc, char** argv) {
         }
     return bad;
   };
+  recoverable = records;
+  std::size_t under_before_kill = under();
   auto t_kill = steady::now();
   for (int i : {1, 4, 7, 10, 13}) {
     sites[static_cast<std::size_t>(i)]->alive = false;
     sites[static_cast<std::size_t>(i)]->net.node.reset();
   }
   std::size_t lost = lost_records();
+  recoverable.clear();
   for (const auto& r : records) {
     bool found = false;
     for (auto& s : sites) found = found || (s->alive && s->store.get_record(r.lfn));
@@ -275,8 +278,9 @@ int main(int argc, char** argv) {
               percentile(fanout_ms, 99) < 250 && hits_short == 0 ? "yes" : "NO");
   std::printf("| restore k replicas after killing 5 of 16 | %.0f ms (detection %.0f ms) | - | - | %s |\n",
               restore_ms, detect_ms, restored ? "restored" : "NOT restored");
-  std::printf("\n%zu of %zu records under-replicated right after the kill, %zu lost (all %zu copies on killed nodes);"
+  std::printf("\n%zu of %zu records under-replicated before the kill, %zu right after it, %zu lost (all %zu copies"
+              " on killed nodes: with 16 nodes, whole key ranges map to one 4-site set);"
               " %d puts short of k; %zu queries short of hits.\n",
-              under_after_kill, records.size(), lost, rs.k + 1, put_short, hits_short);
+              under_before_kill, records.size(), under_after_kill, lost, rs.k + 1, put_short, hits_short);
   return restored && put_short == 0 && hits_short == 0 ? 0 : 1;
 }

@@ -140,15 +140,24 @@ void replicator::start_round() {
 void replicator::run_record_round() {
   std::map<std::string, std::map<std::uint32_t, std::uint64_t>> digests;
   handoff_.clear();
+  auto now = c_.time->now();
+  std::map<std::string, millis> still_unowed;
   c_.store->for_each_record([&](const record& r) {
     auto hs = holders_of(r);
     if (hs.empty()) return;
-    if (!contains(hs, self_)) handoff_[r.lfn] = std::set<std::string>(hs.begin(), hs.end());
+    if (!contains(hs, self_)) {
+      auto it = unowed_since_.find(r.lfn);
+      auto since = it == unowed_since_.end() ? now : it->second;
+      still_unowed[r.lfn] = since;
+      if (now - since >= settings_.handoff_grace)
+        handoff_[r.lfn] = std::set<std::string>(hs.begin(), hs.end());
+    }
     auto h = entry_hash(r.lfn, r.version, fingerprint(r.payload));
     auto b = bucket_of(r.lfn);
     for (const auto& peer : hs)
       if (peer != self_) digests[peer][b] ^= h;
   });
+  unowed_since_ = std::move(still_unowed);
   for (auto& [peer, buckets] : digests) {
     digest_request m;
     m.bucket_count = static_cast<std::uint32_t>(settings_.bucket_count);

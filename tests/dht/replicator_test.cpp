@@ -203,6 +203,7 @@ namespace {
 TEST(replicator_handoff, copies_no_longer_owed_are_dropped_once_every_holder_has_them) {
   replication_settings rs;
   rs.repair_period = millis(1000);
+  rs.handoff_grace = millis(1500);
   sim_cluster c(10, rs);
   auto records = publish_many(c, 10);
   c.run_for(millis(500));
@@ -210,6 +211,18 @@ TEST(replicator_handoff, copies_no_longer_owed_are_dropped_once_every_holder_has
   c.run_for(millis(2500));  // others take over the dead sites' replicas
   ASSERT_EQ(c.under_replicated(records, 3), 0u);
   for (int i : {2, 5}) c.revive(i, /*wiped=*/false);  // placement returns to the original sites
+  c.run_for(millis(1000));
+  std::size_t extra_within_grace = 0;
+  {
+    placement_index p(c.members().live_sites());
+    for (int s = 0; s < c.size(); ++s)
+      c.site(s).store.for_each_record([&](const record& r) {
+        auto targets = p.closest_ids(key_of(r.lfn), 3, r.owner);
+        extra_within_grace += r.owner != c.site(s).id &&
+                              std::find(targets.begin(), targets.end(), c.site(s).id) == targets.end();
+      });
+  }
+  EXPECT_GT(extra_within_grace, 0u);  // kept during the grace period
   c.run_for(millis(4000));
   EXPECT_EQ(c.under_replicated(records, 3), 0u);
   placement_index p(c.members().live_sites());

@@ -30,6 +30,9 @@ struct replication_settings {
   millis repair_period{30'000};      // anti-entropy round period (also run on membership change)
   millis membership_debounce{1'000}; // at most one membership-triggered round per this interval
   millis share_inventory_wait{2'000};  // how long the owner collects share inventories per round
+  // A copy no longer owed is handed off only after it has been unowed this long: membership
+  // views flap (a slow ping), and dropping on every flap would lower durability for nothing.
+  millis handoff_grace{120'000};
   std::size_t max_records_per_message = 256;  // pushes and pulls are chunked to this
   std::size_t max_payload_bytes = 64 * 1024;  // larger records are refused on receipt
   std::size_t max_entries_per_message = 100'000;  // larger digests / lists are refused
@@ -129,6 +132,7 @@ class replicator {
   // Records we hold but no longer owe (placement moved): lfn -> holders that have not yet shown,
   // in a digest reply, the same or a newer version. When none is left, our copy is dropped.
   std::map<std::string, std::set<std::string>> handoff_;
+  std::map<std::string, millis> unowed_since_;  // lfn -> first round that found it not owed
   std::uint64_t placement_print_ = 0;  // fingerprint of our records' holder sets at the last round
   std::uint64_t holders_print();
   // holders_of results for the current placement (cleared when membership changes).

@@ -5,28 +5,12 @@
 #include <iostream>
 #include <memory>
 
-#include "cli_registry.hpp"
+#include "cli_common.hpp"
 #include "dm2/crypto/consortium_admin.hpp"
 #include "dm2/crypto/hash.hpp"
 
 namespace dm2::cli {
 namespace {
-
-// Files the user named are bad input (3); the state of our own directories is local state (4).
-int exit_for(errc code) {
-  switch (code) {
-    case errc::invalid_argument:
-      return exit_usage;
-    case errc::not_found:
-    case errc::malformed_input:
-    case errc::too_large:
-    case errc::integrity_failure:
-    case errc::unsupported:
-      return exit_bad_input;
-    default:
-      return exit_local_state;
-  }
-}
 
 struct init_options {
   std::string dir;

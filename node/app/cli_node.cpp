@@ -3,7 +3,7 @@
 
 #include <iostream>
 
-#include "cli_registry.hpp"
+#include "cli_common.hpp"
 #include "dm2/crypto/private_file.hpp"
 #include "dm2/node/config.hpp"
 #include "dm2/node/https_client.hpp"
@@ -23,14 +23,7 @@ void add_config_options(CLI::App& cmd, node_options& o) {
   cmd.add_option("--data-dir", o.data_dir, "Data directory (overrides node.data_dir)");
 }
 
-node::node_config load(const node_options& o) {
-  auto loaded = o.config_path.empty() ? result<node::node_config>(node::node_config{})
-                                      : node::load_config_file(o.config_path);
-  if (!loaded) throw command_failed(exit_bad_input, loaded.err().message);
-  auto config = *loaded;
-  if (!o.data_dir.empty()) config.data_dir = o.data_dir;
-  return config;
-}
+node::node_config load(const node_options& o) { return load_node_config(o.config_path, o.data_dir); }
 
 void init(const node_options& o) {
   auto config = load(o);
@@ -55,18 +48,7 @@ struct status_options : node_options {
 
 void show_status(const status_options& o) {
   auto config = load(o);
-  std::string ca_path = o.ca.empty() ? (config.ca_certificate.empty() ? (config.data_dir / "identity" / "ca.crt").string()
-                                                                       : config.ca_certificate.string())
-                                     : o.ca;
-  auto ca = crypto::read_file(ca_path);
-  if (!ca) throw command_failed(exit_local_state, "CA certificate: " + ca.err().message);
-  node::https_target target{config.https.address, config.https.port};
-  if (!o.url.empty()) {
-    auto ep = node::parse_endpoint(o.url, false);
-    if (!ep) throw command_failed(exit_usage, "--node: " + ep.err().message);
-    target = {ep->address, ep->port};
-  }
-  auto response = node::https_request(target, {*ca, "", ""}, "GET", "/health");
+  auto response = node::https_request(node_target(config, o.url), site_tls(config, o.ca), "GET", "/health");
   if (!response) throw command_failed(exit_remote, response.err().message);
   if (response->status != 200)
     throw command_failed(exit_remote, "node answered " + std::to_string(response->status) + ": " + response->body);

@@ -5,7 +5,7 @@
 #include <iostream>
 #include <memory>
 
-#include "cli_registry.hpp"
+#include "cli_common.hpp"
 #include "dm2/crypto/consortium_admin.hpp"
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/private_file.hpp"
@@ -16,23 +16,10 @@
 namespace dm2::cli {
 namespace {
 
-int exit_for(errc code) {
-  switch (code) {
-    case errc::invalid_argument:
-      return exit_usage;
-    case errc::not_found:
-    case errc::malformed_input:
-    case errc::too_large:
-    case errc::integrity_failure:
-    case errc::unsupported:
-    case errc::conflict:
-      return exit_bad_input;
-    default:
-      return exit_local_state;
-  }
+// A site already on the roster is the user's input at fault, not our files.
+[[noreturn]] void failed(const error& e) {
+  throw command_failed(e.code == errc::conflict ? exit_bad_input : exit_for(e.code), e.message);
 }
-
-[[noreturn]] void failed(const error& e) { throw command_failed(exit_for(e.code), e.message); }
 
 std::int64_t now() {
   return std::chrono::duration_cast<std::chrono::seconds>(

@@ -1,7 +1,8 @@
-// Three real dm2d processes forming a consortium on 127.77.0.1..3, set up with the real
+// Three real dm2d processes forming a consortium on 127.77.X.1..3, set up with the real
 // `dm2 ca` and `dm2 roster` commands: roster spread, admission of peers by certificate, and
 // revocation by removal from the roster.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <fstream>
@@ -22,7 +23,11 @@ namespace fs = std::filesystem;
 constexpr std::uint16_t https_port = 18443;
 constexpr std::uint16_t dht_port = 16881;
 
-std::string address(int site) { return "127.77.0." + std::to_string(site); }
+// ctest runs tests in parallel processes: each process takes its own 127.77.X.0/24 block.
+std::string address(int site) {
+  static const int block = 10 + static_cast<int>(::getpid() % 240);
+  return "127.77." + std::to_string(block) + "." + std::to_string(site);
+}
 
 class consortium_test : public ::testing::Test {
  protected:

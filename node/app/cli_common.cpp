@@ -1,0 +1,57 @@
+#include "cli_common.hpp"
+
+#include "dm2/crypto/private_file.hpp"
+
+namespace dm2::cli {
+
+int exit_for(errc code) {
+  switch (code) {
+    case errc::invalid_argument:
+      return exit_usage;
+    case errc::not_found:
+    case errc::malformed_input:
+    case errc::too_large:
+    case errc::integrity_failure:
+    case errc::unsupported:
+      return exit_bad_input;
+    default:
+      return exit_local_state;
+  }
+}
+
+void fail_with(const error& e) { throw command_failed(exit_for(e.code), e.message); }
+
+node::node_config load_node_config(const std::string& config_path, const std::string& data_dir) {
+  auto loaded = config_path.empty() ? result<node::node_config>(node::node_config{})
+                                    : node::load_config_file(config_path);
+  if (!loaded) throw command_failed(exit_bad_input, loaded.err().message);
+  auto config = *loaded;
+  if (!data_dir.empty()) config.data_dir = data_dir;
+  return config;
+}
+
+node::https_target node_target(const node::node_config& config, const std::string& endpoint) {
+  if (endpoint.empty()) return {config.https.address, config.https.port};
+  auto ep = node::parse_endpoint(endpoint, false);
+  if (!ep) throw command_failed(exit_usage, "--node: " + ep.err().message);
+  return {ep->address, ep->port};
+}
+
+node::tls_material site_tls(const node::node_config& config, const std::string& ca_path) {
+  auto identity = config.data_dir / "identity";
+  std::string path = !ca_path.empty()                     ? ca_path
+                     : !config.ca_certificate.empty() ? config.ca_certificate.string()
+                                                      : (identity / "ca.crt").string();
+  auto ca = crypto::read_file(path);
+  if (!ca) throw command_failed(exit_local_state, "CA certificate: " + ca.err().message);
+  node::tls_material tls{*ca, "", ""};
+  auto cert = crypto::read_file(config.certificate.empty() ? identity / "site.crt" : config.certificate);
+  auto key = crypto::read_private_file(config.private_key.empty() ? identity / "site.key" : config.private_key);
+  if (cert && key) {
+    tls.certificate_pem = *cert;
+    tls.private_key_pem = *key;
+  }
+  return tls;
+}
+
+}  // namespace dm2::cli

@@ -1,0 +1,30 @@
+// What several `dm2` commands share: error-to-exit-code mapping, reading dm2d's config, and
+// reaching the local node over HTTPS as this site.
+#pragma once
+
+#include <string>
+
+#include "cli_registry.hpp"
+#include "dm2/error.hpp"
+#include "dm2/node/config.hpp"
+#include "dm2/node/https_client.hpp"
+
+namespace dm2::cli {
+
+// invalid_argument -> bad usage (2); a bad file the user named -> bad input (3); anything else
+// is the state of our own files -> local state (4).
+int exit_for(errc code);
+[[noreturn]] void fail_with(const error& e);
+
+// dm2d's config (embedded defaults when `config_path` is empty), with --data-dir applied.
+// Throws command_failed (bad input).
+node::node_config load_node_config(const std::string& config_path, const std::string& data_dir);
+
+// The node to talk to: `endpoint` ("ADDRESS:PORT") if given, else the config's https.listen.
+node::https_target node_target(const node::node_config& config, const std::string& endpoint);
+
+// TLS to the local node as this site: the CA (`ca_path`, else [tls] or the identity's), and the
+// site certificate and key when this user may read them (peer-only routes need them).
+node::tls_material site_tls(const node::node_config& config, const std::string& ca_path);
+
+}  // namespace dm2::cli

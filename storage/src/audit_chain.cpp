@@ -8,7 +8,6 @@
 namespace dm2::storage {
 
 result<std::optional<audit_entry>> database::read_audit(std::uint64_t sequence) {
-  if (!impl_->keyed) return fail(errc::invalid_argument, "database opened without a storage key");
   std::string key = detail::be64(sequence);
   auto stored = impl_->raw_get(family::audit, key);
   if (!stored) return std::move(stored).err();
@@ -21,7 +20,6 @@ result<std::optional<audit_entry>> database::read_audit(std::uint64_t sequence) 
 }
 
 result<audit_report> database::verify_audit() {
-  if (!impl_->keyed) return fail(errc::invalid_argument, "database opened without a storage key");
   if (!impl_->signer) return fail(errc::invalid_argument, "no audit signer to verify with");
   // The head and a snapshot taken together: appends during the walk are not seen, and the walk
   // ends exactly at the head it started from.

@@ -170,7 +170,6 @@ class batch_builder {
 }  // namespace detail
 
 status database::commit(transaction t) {
-  if (!impl_->keyed) return fail(errc::invalid_argument, "database opened without a storage key");
   std::lock_guard lock(impl_->commit_mutex);
   detail::batch_builder builder(*impl_);
   for (auto& op : t.ops_) {

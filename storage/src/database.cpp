@@ -91,29 +91,12 @@ status check_schema(database::impl& p, bool& fresh) {
 status check_key(database::impl& p) {
   auto stored = p.raw_get(family::node_meta, meta_key_check);
   if (!stored) return std::move(stored).err();
-  if (!p.keyed) {
-    if (stored->has_value())
-      return fail(errc::invalid_argument, "this database is encrypted: open it with its storage key");
-    return {};
-  }
   if (!stored->has_value()) {
-    // First keyed open. A database used without a key (transitional open) can only hold clear
-    // dht_items: seal them under the key in the same batch as the key check, so the switch to
-    // a keyed open loses nothing.
-    rocksdb::WriteBatch batch;
-    std::unique_ptr<rocksdb::Iterator> it(p.db->NewIterator(rocksdb::ReadOptions(), p.handle(family::dht_items)));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto sealed = detail::seal_value(p.value_key, family::dht_items, view(it->key()), view(it->value()));
-      if (!sealed) return std::move(sealed).err();
-      if (auto s = batch.Put(p.handle(family::dht_items), it->key(), slice(*sealed)); !s.ok())
-        return storage_error(s, "cannot seal dht item");
-    }
-    if (!it->status().ok()) return storage_error(it->status(), "cannot read dht items");
+    // First open: store a sealed constant so that a wrong key is refused before anything else.
     auto sealed = detail::seal_value(p.value_key, family::node_meta, meta_key_check, key_check_plaintext);
     if (!sealed) return std::move(sealed).err();
-    if (auto s = batch.Put(p.handle(family::node_meta), slice(meta_key_check), slice(*sealed)); !s.ok())
+    if (auto s = p.db->Put(synced(), p.handle(family::node_meta), slice(meta_key_check), slice(*sealed)); !s.ok())
       return storage_error(s, "cannot write key check");
-    if (auto s = p.db->Write(synced(), &batch); !s.ok()) return storage_error(s, "cannot write key check");
     return {};
   }
   auto plain = detail::open_value(p.value_key, family::node_meta, meta_key_check, **stored);
@@ -125,7 +108,6 @@ status check_key(database::impl& p) {
 status load_audit_head(database::impl& p) {
   p.audit_last_hash.assign(audit_hash_size, '\0');
   p.audit_next = 0;
-  if (!p.keyed) return {};
   auto stored = p.raw_get(family::node_meta, meta_audit_head);
   if (!stored) return std::move(stored).err();
   if (!stored->has_value()) return {};
@@ -145,11 +127,9 @@ bool writable_value_family(family f) {
          f == family::node_meta;
 }
 
-status check_value_access(const database::impl& p, family f, std::string_view key) {
+status check_value_access(family f, std::string_view key) {
   if (!writable_value_family(f))
     return fail(errc::invalid_argument, std::string(name_of(f)) + " is written only through transactions");
-  if (!p.keyed && f != family::node_meta && f != family::dht_items)
-    return fail(errc::invalid_argument, "database opened without a storage key");
   if (f == family::node_meta && key.substr(0, 4) == "dm2.")
     return fail(errc::invalid_argument, "node_meta keys under dm2. are reserved");
   return {};
@@ -191,7 +171,6 @@ result<std::unique_ptr<database>> database::open(const std::filesystem::path& di
   if (storage_key.size() != storage_key_size)
     return fail(errc::invalid_argument, "storage key must be 32 bytes");
   auto p = std::make_unique<impl>();
-  p->keyed = true;
   auto value_key = crypto::hkdf_sha256(storage_key, "dm2 storage", "values", 32);
   auto blind_key = crypto::hkdf_sha256(storage_key, "dm2 storage", "index blind", 32);
   if (!value_key) return std::move(value_key).err();
@@ -209,23 +188,10 @@ result<std::unique_ptr<database>> database::open(const std::filesystem::path& di
   return std::unique_ptr<database>(new database(std::move(p)));
 }
 
-result<std::unique_ptr<database>> database::open(const std::filesystem::path& dir,
-                                                 const database_options& options) {
-  auto p = std::make_unique<impl>();
-  auto db = open_rocksdb(dir, options, p->handles);
-  if (!db) return std::move(db).err();
-  p->db = std::move(*db);
-  bool fresh = false;
-  if (auto s = check_schema(*p, fresh); !s) return std::move(s).err();
-  if (auto s = check_key(*p); !s) return std::move(s).err();
-  if (auto s = load_audit_head(*p); !s) return std::move(s).err();
-  return std::unique_ptr<database>(new database(std::move(p)));
-}
-
 status database::put(family f, std::string_view key, std::string_view value) {
-  if (auto s = check_value_access(*impl_, f, key); !s) return s;
+  if (auto s = check_value_access(f, key); !s) return s;
   std::string stored(value);
-  if (impl_->keyed && f != family::node_meta) {
+  if (f != family::node_meta) {
     auto sealed = detail::seal_value(impl_->value_key, f, key, value);
     if (!sealed) return std::move(sealed).err();
     stored = std::move(*sealed);
@@ -236,9 +202,9 @@ status database::put(family f, std::string_view key, std::string_view value) {
 }
 
 result<std::optional<std::string>> database::get(family f, std::string_view key) {
-  if (auto s = check_value_access(*impl_, f, key); !s) return std::move(s).err();
+  if (auto s = check_value_access(f, key); !s) return std::move(s).err();
   auto stored = impl_->raw_get(f, key);
-  if (!stored || !stored->has_value() || !impl_->keyed || f == family::node_meta) return stored;
+  if (!stored || !stored->has_value() || f == family::node_meta) return stored;
   auto plain = detail::open_value(impl_->value_key, f, key, **stored);
   if (!plain) return std::move(plain).err();
   return std::optional<std::string>{std::move(*plain)};
@@ -246,7 +212,6 @@ result<std::optional<std::string>> database::get(family f, std::string_view key)
 
 result<std::optional<index_record>> database::get_index_record(std::string_view lfn) {
   if (lfn.size() != lfn_size) return fail(errc::invalid_argument, "an LFN is 16 bytes");
-  if (!impl_->keyed) return fail(errc::invalid_argument, "database opened without a storage key");
   return impl_->load_record(lfn);
 }
 

@@ -21,7 +21,6 @@ inline constexpr std::string_view meta_audit_head = "dm2.audit_head";
 struct database::impl {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // [0] is "default", then all_families()
-  bool keyed = false;
   std::string value_key;  // HKDF(storage key, "values"): seals every stored value
   std::string blind_key;  // HKDF(storage key, "index blind"): blinds equality index tokens
   audit_signer signer;

@@ -48,7 +48,6 @@ bool matches(const index_record& r, const index_filter& f) {
 }  // namespace
 
 result<std::vector<index_record>> database::query(const index_filter& filter) {
-  if (!impl_->keyed) return fail(errc::invalid_argument, "database opened without a storage key");
   for (const auto* r : {&filter.study_date, &filter.series_date})
     if (*r && (!valid_bound((*r)->from) || !valid_bound((*r)->to)))
       return fail(errc::invalid_argument, "date bounds must be YYYYMMDD");
@@ -113,7 +112,6 @@ result<std::vector<index_record>> database::query(const index_filter& filter) {
 }
 
 status database::check_indexes() {
-  if (!impl_->keyed) return fail(errc::invalid_argument, "database opened without a storage key");
   snapshot_guard snap(impl_->db.get());
   auto read = snap.read();
 

@@ -208,7 +208,7 @@ TEST(overlay_restart, stored_items_survive_a_restart) {
   std::vector<overlay_node*> both{&a, &b};
   std::uint16_t port_b = b.node->listen_port();
   {
-    auto db = storage::database::open(dir / "db");
+    auto db = storage::database::open(dir / "db", std::string(32, 's'));
     ASSERT_TRUE(db.ok());
     overlay_settings s;
     s.listen_address = b.address;
@@ -225,7 +225,7 @@ TEST(overlay_restart, stored_items_survive_a_restart) {
     EXPECT_EQ(b.node->stored_items(), 1u);
     b.node.reset();  // flushes the writer
   }
-  auto db = storage::database::open(dir / "db");
+  auto db = storage::database::open(dir / "db", std::string(32, 's'));
   ASSERT_TRUE(db.ok());
   overlay_settings s;
   s.listen_address = b.address;

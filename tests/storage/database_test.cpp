@@ -93,9 +93,6 @@ TEST(database, wrong_storage_key_is_refused_at_open) {
   auto wrong = database::open(dir / "db", std::string(32, '\x12'));
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.err().code, errc::integrity_failure);
-  auto unkeyed = database::open(dir / "db");
-  ASSERT_FALSE(unkeyed.ok());
-  EXPECT_EQ(unkeyed.err().code, errc::invalid_argument);
   auto short_key = database::open(dir / "db", std::string(16, 'x'));
   ASSERT_FALSE(short_key.ok());
   EXPECT_EQ(short_key.err().code, errc::invalid_argument);
@@ -119,42 +116,6 @@ TEST(database, families_with_invariants_refuse_plain_puts) {
     EXPECT_EQ((*db)->put(f, "k", "v").err().code, errc::invalid_argument);
   EXPECT_EQ((*db)->put(family::node_meta, "dm2.key_check", "v").err().code, errc::invalid_argument);
   EXPECT_TRUE((*db)->put(family::node_meta, "site_name", "a").ok());
-}
-
-TEST(database, unkeyed_open_serves_only_dht_items_and_node_meta) {
-  dm2::test::temp_dir dir;
-  auto db = database::open(dir / "db");
-  ASSERT_TRUE(db.ok());
-  EXPECT_TRUE((*db)->put(family::dht_items, "k", "item").ok());
-  EXPECT_EQ(**(*db)->get(family::dht_items, "k"), "item");
-  EXPECT_EQ((*db)->put(family::nominative, "k", "v").err().code, errc::invalid_argument);
-  transaction t;
-  t.put_index_record(test::sample_record());
-  EXPECT_EQ((*db)->commit(std::move(t)).err().code, errc::invalid_argument);
-}
-
-TEST(database, the_first_keyed_open_seals_items_stored_without_a_key) {
-  dm2::test::temp_dir dir;
-  {
-    auto db = database::open(dir / "db");
-    ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)->put(family::dht_items, "item", "signed bep44 item").ok());
-    ASSERT_TRUE((*db)->put(family::node_meta, "cursor", "7").ok());
-  }
-  {
-    auto db = database::open(dir / "db", key);
-    ASSERT_TRUE(db.ok()) << db.err().to_string();
-    EXPECT_EQ(**(*db)->get(family::dht_items, "item"), "signed bep44 item");
-    EXPECT_EQ(**(*db)->get(family::node_meta, "cursor"), "7");
-  }
-  {
-    test::raw_db raw(dir / "db");
-    EXPECT_EQ(raw.get(family::dht_items, "item")->find("bep44"), std::string::npos);
-  }
-  EXPECT_EQ(database::open(dir / "db").err().code, errc::invalid_argument);
-  auto db = database::open(dir / "db", key);
-  ASSERT_TRUE(db.ok());
-  EXPECT_EQ(**(*db)->get(family::dht_items, "item"), "signed bep44 item");
 }
 
 TEST(database, second_open_of_a_locked_database_fails_clearly) {

@@ -43,12 +43,6 @@ class database {
                                                 std::string_view storage_key,
                                                 const database_options& options = {},
                                                 audit_signer signer = {});
-  // TRANSITIONAL, for callers not yet holding the storage key: only node_meta and dht_items
-  // (public, signed BEP44 items) can be used, unencrypted; every other call fails with
-  // invalid_argument. A database created with a key refuses this form (invalid_argument); the
-  // first keyed open of a database used this way seals its dht_items under the key.
-  static result<std::unique_ptr<database>> open(const std::filesystem::path& dir,
-                                                const database_options& options = {});
   ~database();  // closes RocksDB; every acknowledged commit is already on disk
   database(const database&) = delete;
   database& operator=(const database&) = delete;

@@ -6,6 +6,7 @@
 #include <dcmtk/dcmnet/dul.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -63,8 +64,8 @@ class storage_scp final : public DcmStorageSCP {
   mutable std::vector<std::string> files;
 
  protected:
-  // Replaces DCMTK's accept on its INADDR_ANY socket: waits up to the connection timeout on
-  // our socket (so stop() is seen), accepts, and lets DCMTK read the association request from
+  // Replaces DCMTK's accept on its INADDR_ANY socket: waits up to 250 ms on our socket (the
+  // loop then looks at stop_flag), accepts, and lets DCMTK read the association request from
   // the accepted descriptor (which DCMTK then owns and closes with the association).
   OFCondition waitForAssociationRQ(T_ASC_Network* network) override {
     pollfd pfd{listen_fd, POLLIN, 0};
@@ -72,6 +73,12 @@ class storage_scp final : public DcmStorageSCP {
     if (n <= 0 || !(pfd.revents & POLLIN)) return EC_Normal;  // timeout (or EINTR): loop again
     int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) return EC_Normal;  // the peer went away before accept
+    if (fd == 0) {  // DCMTK takes only a descriptor > 0 as the external socket
+      int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 1);
+      ::close(fd);
+      if (moved < 0) return EC_Normal;
+      fd = moved;
+    }
     external_socket_guard guard(fd);
     handing_over = &guard;
     OFCondition cond = DcmStorageSCP::waitForAssociationRQ(network);

@@ -61,6 +61,13 @@ double run_tool(const std::vector<std::string>& args, const fs::path& log_dir, c
 int main(int argc, char** argv) {
   const int runs = argc > 1 ? std::atoi(argv[1]) : 3;
   const unsigned slices = argc > 2 ? static_cast<unsigned>(std::atoi(argv[2])) : 200;
+  // Orthanc cannot be bound to loopback: everything (Orthanc, getscu/movescu, our C-STORE SCP)
+  // runs in a private network namespace with only lo, entered before any thread or child.
+  if (auto why = dm2::test::confine_to_private_network(); !why.empty()) {
+    std::fprintf(stderr, "pacs_bench needs a private network namespace (run as root): %s\n",
+                 why.c_str());
+    return 1;
+  }
   dm2::test::temp_dir dir("dm2-pacs-bench");
   fs::create_directories(dir / "orthanc");
   fs::create_directories(dir / "series");

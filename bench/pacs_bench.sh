@@ -2,6 +2,8 @@
 # PACS benchmarks: parallel C-GET vs DCMTK getscu/movescu (200-slice 512^2 CT from a local
 # Orthanc) and de-identification + AES-256-GCM vs gdcmanon. Medians of RUNS (default 3).
 # Usage: bench/pacs_bench.sh [build-dir] [runs] [slices]
+# Needs root (or CAP_SYS_ADMIN): pacs_bench moves itself into a private network namespace where
+# only lo exists, because Orthanc cannot be told to listen on loopback only.
 set -eu
 build=${1:-build-bench}
 runs=${2:-3}

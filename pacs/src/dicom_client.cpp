@@ -351,7 +351,7 @@ result<retrieve_report> dicom_client::move(const dicom_query& identifiers,
   auto id = impl_->context(UID_MOVEStudyRootQueryRetrieveInformationModel);
   if (!id) return id.err();
   detail::store_scp receiver;
-  if (auto s = receiver.start(st.store_port, st.calling_ae_title, resolve_host(st.host), dest_dir,
+  if (auto s = receiver.start(st.store_address, st.store_port, st.calling_ae_title, resolve_host(st.host), dest_dir,
                               static_cast<unsigned>(st.timeout.count()));
       !s)
     return s.err();

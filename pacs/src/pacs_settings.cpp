@@ -1,5 +1,7 @@
 #include "dm2/pacs/pacs_settings.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 
 namespace dm2::pacs {
@@ -23,6 +25,9 @@ status validate(const pacs_settings& s) {
     return fail(errc::invalid_config, "pacs.called_ae_title must be 1..16 printable characters");
   if (!valid_ae_title(s.calling_ae_title))
     return fail(errc::invalid_config, "pacs.calling_ae_title must be 1..16 printable characters");
+  in_addr addr{};
+  if (::inet_pton(AF_INET, s.store_address.c_str(), &addr) != 1)
+    return fail(errc::invalid_config, "pacs.store_address must be an IPv4 address (a.b.c.d)");
   if (s.timeout.count() < 1 || s.timeout.count() > 3600)
     return fail(errc::invalid_config, "pacs.timeout_s must be 1..3600");
   if (s.associations < 1 || s.associations > 32)

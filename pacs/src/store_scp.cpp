@@ -3,8 +3,18 @@
 #include "dcmtk_support.hpp"
 
 #include <dcmtk/dcmnet/dstorscp.h>
+#include <dcmtk/dcmnet/dul.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -14,9 +24,39 @@
 namespace dm2::pacs::detail {
 namespace {
 
+// DCMTK 3.6.7's acceptor binds INADDR_ANY (no bind-address API). Its inetd mode is the way
+// around it: while the process-wide dcmExternalSocketHandle holds a descriptor,
+// ASC_initializeNetwork creates no listening socket, and ASC_receiveAssociation takes that
+// descriptor as the already *connected* peer instead of calling accept() (dul.cc:
+// initializeNetworkTCP, receiveTransportConnectionTCP). So we listen on our own socket bound
+// to the configured address, accept, and hand each connection to DCMTK through the global.
+// The global is shared by every acceptor in the process: this mutex is held from setting it
+// to resetting it, which happens before the association is processed.
+std::mutex external_socket_mutex;
+
+class external_socket_guard {
+ public:
+  explicit external_socket_guard(int fd) : lock_(external_socket_mutex) {
+    dcmExternalSocketHandle.set(fd);
+  }
+  ~external_socket_guard() { release(); }
+  external_socket_guard(const external_socket_guard&) = delete;
+  external_socket_guard& operator=(const external_socket_guard&) = delete;
+  void release() {
+    if (!lock_.owns_lock()) return;
+    dcmExternalSocketHandle.set(-1);
+    lock_.unlock();
+  }
+
+ private:
+  std::unique_lock<std::mutex> lock_;
+};
+
 class storage_scp final : public DcmStorageSCP {
  public:
   std::atomic<bool> stop_flag{false};
+  int listen_fd = -1;
+  external_socket_guard* handing_over = nullptr;  // set while DCMTK receives a connection
   std::string our_ae;
   std::vector<std::string> hosts;
   std::string dir;
@@ -24,6 +64,32 @@ class storage_scp final : public DcmStorageSCP {
   mutable std::vector<std::string> files;
 
  protected:
+  // Replaces DCMTK's accept on its INADDR_ANY socket: waits up to 250 ms on our socket (the
+  // loop then looks at stop_flag), accepts, and lets DCMTK read the association request from
+  // the accepted descriptor (which DCMTK then owns and closes with the association).
+  OFCondition waitForAssociationRQ(T_ASC_Network* network) override {
+    pollfd pfd{listen_fd, POLLIN, 0};
+    int n = ::poll(&pfd, 1, 250);
+    if (n <= 0 || !(pfd.revents & POLLIN)) return EC_Normal;  // timeout (or EINTR): loop again
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) return EC_Normal;  // the peer went away before accept
+    if (fd == 0) {  // DCMTK takes only a descriptor > 0 as the external socket
+      int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 1);
+      ::close(fd);
+      if (moved < 0) return EC_Normal;
+      fd = moved;
+    }
+    external_socket_guard guard(fd);
+    handing_over = &guard;
+    OFCondition cond = DcmStorageSCP::waitForAssociationRQ(network);
+    handing_over = nullptr;
+    return cond;
+  }
+  // Called once DCMTK has read the request from our descriptor: the global is no longer needed.
+  OFCondition processAssociationRQ() override {
+    if (handing_over) handing_over->release();
+    return DcmStorageSCP::processAssociationRQ();
+  }
   OFBool stopAfterCurrentAssociation() override { return stop_flag.load(); }
   OFBool stopAfterConnectionTimeout() override { return stop_flag.load(); }
   OFBool checkCalledAETitleAccepted(const OFString& called) override {
@@ -59,12 +125,39 @@ class storage_scp final : public DcmStorageSCP {
 struct store_scp::impl {
   storage_scp scp;
   std::thread thread;
+  ~impl() {
+    if (scp.listen_fd >= 0) ::close(scp.listen_fd);
+  }
 };
+
+namespace {
+
+// A listening TCP socket bound to address:port only. Errors: invalid_config, io_error.
+result<int> listen_on(const std::string& address, std::uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  if (::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1)
+    return fail(errc::invalid_config, "C-STORE SCP address is not an IPv4 address");
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail(errc::io_error, std::string("C-STORE SCP socket: ") + std::strerror(errno));
+  int one = 1;
+  (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0) {
+    std::string why = std::strerror(errno);
+    ::close(fd);
+    return fail(errc::io_error, "C-STORE SCP cannot listen on " + address + ":" +
+                                    std::to_string(port) + ": " + why);
+  }
+  return fd;
+}
+
+}  // namespace
 
 store_scp::store_scp() : impl_(std::make_unique<impl>()) {}
 store_scp::~store_scp() { stop(); }
 
-status store_scp::start(std::uint16_t port, const std::string& ae_title,
+status store_scp::start(const std::string& address, std::uint16_t port, const std::string& ae_title,
                         std::vector<std::string> allowed_hosts,
                         const std::filesystem::path& dest_dir, unsigned timeout_s) {
   init_dcmtk();
@@ -76,7 +169,7 @@ status store_scp::start(std::uint16_t port, const std::string& ae_title,
   scp.setPort(port);
   scp.setAETitle(ae_title.c_str());
   scp.setConnectionBlockingMode(DUL_NOBLOCK);
-  scp.setConnectionTimeout(1);  // how often the accept loop looks at stop_flag
+  scp.setConnectionTimeout(1);  // reading the association request of an accepted connection
   scp.setDIMSEBlockingMode(DIMSE_NONBLOCKING);
   scp.setDIMSETimeout(timeout_s);
   scp.setACSETimeout(timeout_s);
@@ -91,10 +184,18 @@ status store_scp::start(std::uint16_t port, const std::string& ae_title,
   for (const char* sop : storage_sop_classes())
     if (added.good()) added = scp.addPresentationContext(sop, all);
   if (added.bad()) return fail(errc::internal, std::string("C-STORE SCP contexts: ") + added.text());
-  OFCondition cond = scp.openListenPort();
+  auto fd = listen_on(address, port);
+  if (!fd) return fd.err();
+  if (scp.listen_fd >= 0) ::close(scp.listen_fd);
+  scp.listen_fd = *fd;
+  OFCondition cond;
+  {
+    // With the global set, DCMTK creates its network without a listening socket of its own.
+    external_socket_guard no_dcmtk_listener(scp.listen_fd);
+    cond = scp.openListenPort();
+  }
   if (cond.bad())
-    return fail(errc::io_error, "C-STORE SCP cannot listen on port " + std::to_string(port) + ": " +
-                                    cond.text());
+    return fail(errc::io_error, std::string("C-STORE SCP network: ") + cond.text());
   impl_->thread = std::thread([this] { impl_->scp.acceptAssociations(); });
   return {};
 }
@@ -102,6 +203,10 @@ status store_scp::start(std::uint16_t port, const std::string& ae_title,
 void store_scp::stop() noexcept {
   impl_->scp.stop_flag = true;
   if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->scp.listen_fd >= 0) {
+    ::close(impl_->scp.listen_fd);
+    impl_->scp.listen_fd = -1;
+  }
 }
 
 std::vector<std::string> store_scp::stored_files() const {

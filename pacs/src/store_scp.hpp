@@ -1,6 +1,7 @@
 // In-process C-STORE SCP: the destination of our C-MOVEs (internal).
-// start() binds the port synchronously (so the PACS can connect as soon as it returns), then a
-// thread accepts associations until stop(). Accepts only associations whose called AE title is
+// start() binds address:port synchronously (so the PACS can connect as soon as it returns), then
+// a thread accepts associations until stop(). DCMTK 3.6.7 would listen on every interface, so the
+// listening socket is ours and DCMTK only ever sees accepted connections (see store_scp.cpp). Accepts only associations whose called AE title is
 // ours and whose peer is one of `allowed_hosts`. Files are written bit-preserving, named
 // <SOPInstanceUID>.dcm. Thread-safe: stored_files() may be called while running.
 #pragma once
@@ -22,11 +23,12 @@ class store_scp {
   store_scp(const store_scp&) = delete;
   store_scp& operator=(const store_scp&) = delete;
 
-  // Errors: io_error (port cannot be bound, dest_dir not writable).
-  status start(std::uint16_t port, const std::string& ae_title,
+  // `address` is an IPv4 literal. Errors: invalid_config (bad address), io_error (port cannot be
+  // bound, dest_dir not writable).
+  status start(const std::string& address, std::uint16_t port, const std::string& ae_title,
                std::vector<std::string> allowed_hosts, const std::filesystem::path& dest_dir,
                unsigned timeout_s);
-  // Waits for the current association to finish (at most ~1 s after it ends). Never fails.
+  // Waits for the current association to finish (at most ~0.25 s after it ends). Never fails.
   void stop() noexcept;
 
   std::vector<std::string> stored_files() const;

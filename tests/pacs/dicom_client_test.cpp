@@ -46,6 +46,7 @@ class dicom_client_test : public ::testing::TestWithParam<std::string> {
 
  protected:
   void SetUp() override {
+    DM2_REQUIRE_PRIVATE_NETWORK();
     auto& slot = GetParam() == "orthanc" ? env->orthanc : env->qrscp;
     if (slot) return;
     auto dir = env->dir / GetParam();
@@ -216,6 +217,7 @@ TEST(dicom_client, pacs_down_is_unavailable) {
 TEST(dicom_client, failed_find_status_is_an_error) {
   // dcmqrscp answers a series-level query without the StudyInstanceUID key with a failure
   // status (0xC000); Orthanc accepts such queries, so this runs against dcmqrscp only.
+  DM2_REQUIRE_PRIVATE_NETWORK();
   dm2::test::temp_dir dir;
   std::filesystem::create_directories(dir / "qrscp");
   dm2::test::dcmqrscp_server qrscp(dir / "qrscp");

@@ -1,17 +1,64 @@
 #include "pacs_server_fixture.hpp"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
 #include "dm2/pacs/dicom_client.hpp"
 
 namespace dm2::test {
+
+namespace {
+
+// The network interfaces this process sees, by name.
+std::vector<std::string> interface_names() {
+  std::vector<std::string> names;
+  if (struct if_nameindex* all = ::if_nameindex()) {
+    for (struct if_nameindex* i = all; i->if_index != 0; ++i) names.emplace_back(i->if_name);
+    ::if_freenameindex(all);
+  }
+  return names;
+}
+
+std::string enter_private_network() {
+  if (::unshare(CLONE_NEWNET) != 0)
+    return std::string("unshare(CLONE_NEWNET) failed (needs root or CAP_SYS_ADMIN): ") +
+           std::strerror(errno);
+  // A new namespace has `lo` down: bring it up (what `ip link set lo up` does).
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::string("socket: ") + std::strerror(errno);
+  ifreq req{};
+  std::strncpy(req.ifr_name, "lo", IFNAMSIZ - 1);
+  std::string why;
+  if (::ioctl(fd, SIOCGIFFLAGS, &req) != 0) {
+    why = std::string("SIOCGIFFLAGS lo: ") + std::strerror(errno);
+  } else {
+    req.ifr_flags = static_cast<short>(req.ifr_flags | IFF_UP | IFF_RUNNING);
+    if (::ioctl(fd, SIOCSIFFLAGS, &req) != 0) why = std::string("SIOCSIFFLAGS lo: ") + std::strerror(errno);
+  }
+  ::close(fd);
+  if (!why.empty()) return why;
+  if (interface_names() != std::vector<std::string>{"lo"})
+    return "the new network namespace has interfaces other than lo";
+  return "";
+}
+
+}  // namespace
+
+std::string confine_to_private_network() {
+  static const std::string result = enter_private_network();
+  return result;
+}
 
 std::uint16_t free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -30,6 +77,8 @@ std::uint16_t free_port() {
 
 pacs_server::pacs_server(std::filesystem::path dir, std::string ae)
     : dir_(std::move(dir)), ae_(std::move(ae)) {
+  // Ports are picked inside the namespace the server will run in; start() reports a failure.
+  (void)confine_to_private_network();
   port_ = free_port();
   store_port_ = free_port();
 }
@@ -90,6 +139,7 @@ std::string pacs_server::upload(const std::vector<std::filesystem::path>& files)
 orthanc_server::orthanc_server(std::filesystem::path dir) : pacs_server(std::move(dir), "ORTHANC") {}
 
 std::string orthanc_server::start() {
+  if (auto why = confine_to_private_network(); !why.empty()) return "Orthanc not started: " + why;
   std::filesystem::create_directories(dir_ / "storage");
   auto config = dir_ / "orthanc.json";
   std::ofstream out(config);
@@ -122,6 +172,7 @@ std::string orthanc_server::start() {
 dcmqrscp_server::dcmqrscp_server(std::filesystem::path dir) : pacs_server(std::move(dir), "QRSCP") {}
 
 std::string dcmqrscp_server::start() {
+  if (auto why = confine_to_private_network(); !why.empty()) return "dcmqrscp not started: " + why;
   std::filesystem::create_directories(dir_ / "db");
   auto config = dir_ / "dcmqrscp.cfg";
   std::ofstream out(config);

@@ -1,6 +1,11 @@
 // Real PACS servers for tests, on 127.0.0.1 with free ports and temporary storage:
 // Orthanc (Debian package) and DCMTK's dcmqrscp. Each server is started by start() and killed
 // by its destructor; storage lives in the caller's directory. Not thread-safe.
+//
+// Neither server can be told which address to listen on (Orthanc 1.10 has no DICOM bind
+// address, dcmqrscp 3.6.7 binds INADDR_ANY), so they only ever run inside a private network
+// namespace whose only interface is loopback: start() first moves this process into one
+// (confine_to_private_network) and refuses to start a server if that is impossible.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +18,21 @@
 #include "support/process.hpp"
 
 namespace dm2::test {
+
+// Moves this process (the calling thread and every thread and child it creates afterwards) into
+// a new network namespace with only `lo`, brought up; once per process, later calls return the
+// first result. Call it from the main thread before starting anything networked. Needs root /
+// CAP_SYS_ADMIN. Returns "" or why it cannot (the tests then skip, saying so).
+std::string confine_to_private_network();
+
+// Skips the current test (or suite, in SetUpTestSuite) unless the process is confined.
+#define DM2_REQUIRE_PRIVATE_NETWORK()                                                   \
+  do {                                                                                  \
+    if (auto dm2_why = ::dm2::test::confine_to_private_network(); !dm2_why.empty())     \
+      GTEST_SKIP() << "test PACS servers listen on all interfaces and must run in a "   \
+                      "private network namespace: "                                     \
+                   << dm2_why;                                                          \
+  } while (false)
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 std::uint16_t free_port();

@@ -27,6 +27,20 @@ TEST(pacs_settings, bad_fields_are_named) {
   s = pacs_settings{};
   s.port = 0;
   EXPECT_FALSE(validate(s).ok());
+  for (const char* bad : {"", "localhost", "127.0.0.256", "::1", "127.0.0.1 "}) {
+    s = pacs_settings{};
+    s.store_address = bad;
+    r = validate(s);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.err().message.find("store_address"), std::string::npos);
+  }
+}
+
+TEST(pacs_settings, store_address_defaults_to_loopback) {
+  EXPECT_EQ(pacs_settings{}.store_address, "127.0.0.1");
+  auto s = pacs_settings{};
+  s.store_address = "10.1.2.3";
+  EXPECT_TRUE(validate(s).ok());
 }
 
 }  // namespace

@@ -19,7 +19,9 @@ using dm2::test::synthetic_series;
 // One Orthanc per test process, with a small series; the 100-slice series only when asked.
 class parallel_fetch_test : public ::testing::Test {
  protected:
+  // Without a private network namespace nothing is started and SetUp() skips every test.
   static void SetUpTestSuite() {
+    if (!dm2::test::confine_to_private_network().empty()) return;
     dir_ = new dm2::test::temp_dir("dm2-pacs-fetch");
     std::filesystem::create_directories(dir_->path() / "orthanc");
     std::filesystem::create_directories(dir_->path() / "small");
@@ -30,6 +32,7 @@ class parallel_fetch_test : public ::testing::Test {
     small_ = new synthetic_series(dm2::test::write_synthetic_series(dir_->path() / "small", o));
     ASSERT_EQ(orthanc_->upload(small_->files), "");
   }
+  void SetUp() override { DM2_REQUIRE_PRIVATE_NETWORK(); }
   static void TearDownTestSuite() {
     delete orthanc_;
     delete small_;

@@ -27,6 +27,7 @@ class memory_cursor_store final : public sync_cursor_store {
 class site_sync_test : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    DM2_REQUIRE_PRIVATE_NETWORK();
     std::filesystem::create_directories(dir_ / "server");
     if (GetParam() == "orthanc")
       server_ = std::make_unique<dm2::test::orthanc_server>(dir_ / "server");

@@ -67,9 +67,9 @@ class dicom_client {
                               const std::atomic<bool>* stop = nullptr,
                               const get_observer* observer = nullptr);
 
-  // C-MOVE of `identifiers` to ourselves: starts an in-process C-STORE SCP on
-  // settings.store_port (AE title settings.calling_ae_title, accepting only the PACS's host),
-  // asks the PACS to move there, and stops the SCP when the move completes. The PACS must know
+  // C-MOVE of `identifiers` to ourselves: starts an in-process C-STORE SCP listening on
+  // settings.store_address:store_port only (AE title settings.calling_ae_title, accepting only
+  // the PACS's host), asks the PACS to move there, and stops the SCP when the move completes. The PACS must know
   // our AE title with that host and port. Files land in `dest_dir` as received.
   // Extra errors: as get(); invalid_config if store_port is 0; io_error if the port is taken.
   result<retrieve_report> move(const dicom_query& identifiers, const std::filesystem::path& dest_dir);

@@ -17,7 +17,7 @@ const std::set<std::string> known_keys = {
     "node.data_dir",      "node.site_name",    "https.listen",       "https.body_limit",
     "https.request_timeout_s", "https.io_threads", "dht.listen",     "tls.ca_certificate",
     "tls.certificate",    "tls.private_key",   "log.level",          "pacs.host",
-    "pacs.port",          "pacs.called_ae_title", "pacs.calling_ae_title", "pacs.store_port",
+    "pacs.port",          "pacs.store_address", "pacs.called_ae_title", "pacs.calling_ae_title", "pacs.store_port",
     "pacs.timeout_s",     "pacs.associations", "consortium.roster", "consortium.public_key",
     "consortium.roster_refresh_s"};
 
@@ -169,6 +169,7 @@ result<node_config> parse_config(std::string_view toml_text, std::string_view or
       r.string("log.level", c.log_level),
       r.string("pacs.host", c.pacs.host),
       r.integer("pacs.port", 1, 65535, c.pacs.port),
+      r.string("pacs.store_address", c.pacs.store_address),
       r.integer("pacs.store_port", 0, 65535, c.pacs.store_port),
       r.seconds("pacs.timeout_s", 3600, c.pacs.timeout),
       r.integer("pacs.associations", 1, 32, c.pacs.associations),

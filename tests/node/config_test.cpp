@@ -36,6 +36,7 @@ calling_ae_title = "DM2LYON"
 associations = 8
 timeout_s = 60
 store_port = 0
+store_address = "127.0.0.5"
 )", "test.toml");
   ASSERT_TRUE(c.ok()) << c.err().to_string();
   EXPECT_EQ(c->data_dir, "/var/lib/dm2");
@@ -53,6 +54,7 @@ store_port = 0
   EXPECT_EQ(c->pacs.associations, 8u);
   EXPECT_EQ(c->pacs.timeout.count(), 60);
   EXPECT_EQ(c->pacs.store_port, 0);
+  EXPECT_EQ(c->pacs.store_address, "127.0.0.5");
 }
 
 struct bad_case {

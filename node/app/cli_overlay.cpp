@@ -5,7 +5,7 @@
 
 #include <iostream>
 
-#include "cli_registry.hpp"
+#include "cli_common.hpp"
 #include "dm2/crypto/private_file.hpp"
 #include "dm2/node/config.hpp"
 #include "dm2/node/https_client.hpp"
@@ -55,29 +55,14 @@ void print_human(const nlohmann::json& j) {
 }
 
 void show_overlay(const overlay_options& o) {
-  auto loaded = o.config_path.empty() ? result<node::node_config>(node::node_config{})
-                                      : node::load_config_file(o.config_path);
-  if (!loaded) throw command_failed(exit_bad_input, loaded.err().message);
-  auto config = *loaded;
-  if (!o.data_dir.empty()) config.data_dir = o.data_dir;
-  std::string ca_path = !o.ca.empty() ? o.ca
-                        : config.ca_certificate.empty() ? (config.data_dir / "ca" / "ca.crt").string()
-                                                        : config.ca_certificate.string();
-  auto ca = crypto::read_file(ca_path);
-  if (!ca) throw command_failed(exit_local_state, "CA certificate: " + ca.err().message);
-  node::https_target target{config.https.address, config.https.port};
-  if (!o.node.empty()) {
-    auto ep = node::parse_endpoint(o.node, false);
-    if (!ep) throw command_failed(exit_usage, "--node: " + ep.err().message);
-    target = {ep->address, ep->port};
-  }
-  // /v1/overlay is for consortium sites: present this site's own certificate. The identity must
-  // already exist (dm2 init or a first dm2d start); status never creates one.
-  if (!std::filesystem::exists(config.data_dir / "identity" / "site.crt") && config.certificate.empty())
-    throw command_failed(exit_local_state, "no site identity in " + config.data_dir.string() + " (run dm2 init)");
-  auto id = node::load_or_create_identity(config);
-  if (!id) throw command_failed(exit_local_state, "site identity: " + id.err().message);
-  auto response = node::https_request(target, {*ca, id->certificate_pem, id->private_key_pem}, "GET",
+  auto config = load_node_config(o.config_path, o.data_dir);
+  auto target = node_target(config, o.node);
+  // /v1/overlay is for consortium sites: present this site's own certificate.
+  auto tls = site_tls(config, o.ca);
+  if (tls.certificate_pem.empty())
+    throw command_failed(exit_local_state, "cannot read this site's certificate and key in " +
+                                               (config.data_dir / "identity").string() + " (run dm2 init, or as the dm2 user)");
+  auto response = node::https_request(target, tls, "GET",
                                       "/v1/overlay");
   if (!response) throw command_failed(exit_remote, response.err().message);
   if (response->status != 200)

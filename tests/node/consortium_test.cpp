@@ -221,6 +221,12 @@ TEST_F(consortium_test, a_record_written_at_one_node_is_read_at_another_over_mut
   auto status = nlohmann::json::parse(get(1, "/v1/overlay", 1)->body);
   EXPECT_EQ(status["roster_version"], 1);
   EXPECT_GE(status["records_held"].get<int>(), 1);
+
+  // The operator's view through the CLI, as this site (its certificate from the data directory).
+  ASSERT_EQ(dm2({"overlay", "status", "--config", (dir / "site-2.toml").string()}), 0) << last_err;
+  auto out = *crypto::read_file(dir / ("dm2-" + std::to_string(commands - 1) + ".out"));
+  EXPECT_NE(out.find("site:             site-2"), std::string::npos) << out;
+  EXPECT_NE(out.find("roster version:   1"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -151,7 +151,13 @@ struct bench {
       std::string after;
       for (;;) {
         auto r = sites->request(site, "GET", "/v1/overlay/records?limit=1000&after=" + after);
-        if (!r || r->status != 200) break;
+        for (int retry = 0; retry < 5 && (!r || r->status != 200); ++retry)
+          r = sites->request(site, "GET", "/v1/overlay/records?limit=1000&after=" + after);
+        if (!r || r->status != 200) {
+          std::fprintf(stderr, "overlay_bench: cannot list site %d's records: %s\n", site,
+                       r ? r->body.c_str() : r.err().message.c_str());
+          std::exit(1);
+        }
         auto page = nlohmann::json::parse(r->body);
         for (const auto& record : page["records"]) {
           auto& entry = out[record["lfn"].get<std::string>()];

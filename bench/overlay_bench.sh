@@ -9,7 +9,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-build="${1:-$root/build}"
+build="$(cd "${1:-$root/build}" && pwd)"
 records="${2:-1000}"
 quick="${3:-}"
 for program in bench/overlay_bench bench/dht_bench node/dm2d node/dm2; do
@@ -25,7 +25,7 @@ echo "overlay_bench.sh: baseline (dht_bench, in-process transport)..." >&2
 echo "overlay_bench.sh: 16 dm2d processes over mutual TLS..." >&2
 "$build/bench/overlay_bench" "$work/nodes" "$work/samples.csv" "$records" ${quick:+--quick}
 
-python3 - "$work/baseline.md" "$work/samples.csv" "$build/overlay_bench.png" <<'EOF'
+/usr/bin/python3 - "$work/baseline.md" "$work/samples.csv" "$build/overlay_bench.png" <<'EOF'
 import csv, re, sys
 baseline_md, samples_csv, png = sys.argv[1:4]
 

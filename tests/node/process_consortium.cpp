@@ -38,6 +38,9 @@ status process_consortium::run_dm2(const std::vector<std::string>& args) {
 
 result<std::unique_ptr<process_consortium>> process_consortium::create(const fs::path& dir,
                                                                       consortium_options options) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return fail(errc::io_error, "cannot create " + dir.string() + ": " + ec.message());
   std::unique_ptr<process_consortium> c(new process_consortium(dir, std::move(options)));
   auto ca_dir = dir / "consortium";
   if (auto s = c->run_dm2({"ca", "init", "--dir", ca_dir.string(), "--name", "Test Consortium"}); !s)
@@ -75,7 +78,6 @@ result<std::unique_ptr<process_consortium>> process_consortium::create(const fs:
   }
   if (auto s = c->run_dm2({"roster", "sign", "--roster", c->roster_.string(), "--ca-dir", ca_dir.string()}); !s)
     return std::move(s).err();
-  std::error_code ec;
   fs::copy_file(c->roster_, dir / "roster-v1.json", fs::copy_options::overwrite_existing, ec);
   if (ec) return fail(errc::io_error, "copying the roster: " + ec.message());
   return c;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <system_error>
 
 #include <spdlog/spdlog.h>
@@ -93,6 +94,29 @@ std::string status_text(Uint16 s) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0x%04X", s);
   return buf;
+}
+
+// Reads the sub-operation counts of the final (non-pending) C-GET/C-MOVE response into
+// `report`, frees every response, and returns the final status (none if the PACS sent none).
+std::optional<Uint16> take_final_response(OFList<RetrieveResponse*>& responses, retrieve_report& report) {
+  std::optional<Uint16> final_status;
+  for (RetrieveResponse* r : responses) {
+    if (r->m_status != STATUS_Pending) {
+      final_status = r->m_status;
+      report.completed = r->m_numberOfCompletedSubops;
+      report.failed = r->m_numberOfFailedSubops;
+      report.warning = r->m_numberOfWarningSubops;
+    }
+    delete r;
+  }
+  responses.clear();
+  return final_status;
+}
+
+// A C-GET/C-MOVE that ended with a failure status `s` (`meaning`: DCMTK's text for it).
+error retrieve_failed(const char* what, Uint16 s, const char* meaning, const retrieve_report& report) {
+  return fail(errc::unavailable, std::string(what) + " failed with status " + status_text(s) + " (" + meaning +
+                                     "), " + std::to_string(report.failed) + " sub-operations failed");
 }
 
 bool is_pending(Uint16 s) { return s == STATUS_Pending || s == STATUS_FIND_Pending_WarningUnsupportedOptionalKeys; }
@@ -304,18 +328,7 @@ result<retrieve_report> dicom_client::get(const dicom_query& identifiers,
   OFCondition cond = s.sendCGETRequest(*id, &*ds, &responses);
   s.report = nullptr;
   s.observer = nullptr;
-  Uint16 final_status = STATUS_Success;
-  bool have_final = false;
-  for (RetrieveResponse* r : responses) {
-    if (r->m_status != STATUS_Pending) {
-      final_status = r->m_status;
-      have_final = true;
-      report.completed = r->m_numberOfCompletedSubops;
-      report.failed = r->m_numberOfFailedSubops;
-      report.warning = r->m_numberOfWarningSubops;
-    }
-    delete r;
-  }
+  const std::optional<Uint16> final_status = take_final_response(responses, report);
   if (s.cancelled) {
     s.abortAssociation();
     impl_->assoc.reset();
@@ -328,13 +341,11 @@ result<retrieve_report> dicom_client::get(const dicom_query& identifiers,
     impl_->assoc.reset();
     return fail(errc::io_error, "C-GET: a received object could not be written to disk");
   }
-  if (!have_final) return fail(errc::unavailable, "C-GET: the PACS sent no final response");
-  if (final_status == STATUS_Success && report.files.empty())
+  if (!final_status) return fail(errc::unavailable, "C-GET: the PACS sent no final response");
+  if (*final_status == STATUS_Success && report.files.empty())
     return fail(errc::not_found, "C-GET: nothing matched on PACS " + impl_->where());
-  if (final_status != STATUS_Success)
-    return fail(errc::unavailable, "C-GET failed with status " + status_text(final_status) + " (" +
-                                       DU_cgetStatusString(final_status) + "), " +
-                                       std::to_string(report.failed) + " sub-operations failed");
+  if (*final_status != STATUS_Success)
+    return retrieve_failed("C-GET", *final_status, DU_cgetStatusString(*final_status), report);
   return report;
 }
 
@@ -359,29 +370,16 @@ result<retrieve_report> dicom_client::move(const dicom_query& identifiers,
   OFCondition cond =
       impl_->assoc->sendMOVERequest(*id, st.calling_ae_title.c_str(), &*ds, &responses);
   retrieve_report report;
-  Uint16 final_status = STATUS_Success;
-  bool have_final = false;
-  for (RetrieveResponse* r : responses) {
-    if (r->m_status != STATUS_Pending) {
-      final_status = r->m_status;
-      have_final = true;
-      report.completed = r->m_numberOfCompletedSubops;
-      report.failed = r->m_numberOfFailedSubops;
-      report.warning = r->m_numberOfWarningSubops;
-    }
-    delete r;
-  }
+  const std::optional<Uint16> final_status = take_final_response(responses, report);
   receiver.stop();
   report.files = receiver.stored_files();
   for (const auto& f : report.files) report.bytes += std::filesystem::file_size(f, ec);
   if (cond.bad()) return impl_->network_error("C-MOVE", cond);
-  if (!have_final) return fail(errc::unavailable, "C-MOVE: the PACS sent no final response");
-  if (final_status == STATUS_Success && report.completed == 0 && report.files.empty())
+  if (!final_status) return fail(errc::unavailable, "C-MOVE: the PACS sent no final response");
+  if (*final_status == STATUS_Success && report.completed == 0 && report.files.empty())
     return fail(errc::not_found, "C-MOVE: nothing matched on PACS " + impl_->where());
-  if (final_status != STATUS_Success)
-    return fail(errc::unavailable, "C-MOVE failed with status " + status_text(final_status) +
-                                       " (" + DU_cmoveStatusString(final_status) + "), " +
-                                       std::to_string(report.failed) + " sub-operations failed");
+  if (*final_status != STATUS_Success)
+    return retrieve_failed("C-MOVE", *final_status, DU_cmoveStatusString(*final_status), report);
   return report;
 }
 

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <optional>
+#include <set>
 #include <system_error>
 
 #include <spdlog/spdlog.h>
@@ -114,9 +115,18 @@ std::optional<Uint16> take_final_response(OFList<RetrieveResponse*>& responses, 
 }
 
 // A C-GET/C-MOVE that ended with a failure status `s` (`meaning`: DCMTK's text for it).
-error retrieve_failed(const char* what, Uint16 s, const char* meaning, const retrieve_report& report) {
+// `note` is appended (why objects may have failed).
+error retrieve_failed(const char* what, Uint16 s, const char* meaning, const retrieve_report& report,
+                      const std::string& note = "") {
   return fail(errc::unavailable, std::string(what) + " failed with status " + status_text(s) + " (" + meaning +
-                                     "), " + std::to_string(report.failed) + " sub-operations failed");
+                                     "), " + std::to_string(report.failed) + " sub-operations failed" + note);
+}
+
+// Names the SOP classes our C-STORE SCP refused during a C-MOVE ("" if none).
+std::string refused_note(const std::vector<std::string>& classes) {
+  std::string names;
+  for (const auto& c : classes) names += (names.empty() ? "" : ", ") + sop_class_name(c);
+  return names.empty() ? "" : "; our C-STORE SCP refused SOP class " + names + " (not a storage class it knows)";
 }
 
 bool is_pending(Uint16 s) { return s == STATUS_Pending || s == STATUS_FIND_Pending_WarningUnsupportedOptionalKeys; }
@@ -173,11 +183,37 @@ std::vector<std::string> resolve_host(const std::string& host) {
   return out;
 }
 
+// The storage SOP classes a C-GET association proposes: the caller's classes with every
+// transfer-syntax group, or the fixed fallback list.
+struct storage_offer {
+  bool fallback = true;
+  std::set<std::string> classes;  // when !fallback
+
+  static storage_offer for_get(const std::vector<std::string>& wanted) {
+    storage_offer o;
+    if (wanted.empty()) return o;
+    for (const auto& c : wanted) {
+      if (!is_valid_uid(c)) return {};  // the PACS answered garbage: do not propose it
+      o.classes.insert(c);
+    }
+    if (o.classes.size() > max_get_sop_classes) return {};
+    o.fallback = false;
+    return o;
+  }
+  // True if an association that proposed *this can receive what `need` asks for.
+  bool covers(const storage_offer& need) const {
+    if (need.fallback) return fallback;
+    return !fallback && std::includes(classes.begin(), classes.end(), need.classes.begin(), need.classes.end());
+  }
+};
+
 }  // namespace
 
 struct dicom_client::impl {
   pacs_settings settings;
   std::unique_ptr<scu> assoc;
+  // What the open association proposed for C-GET (nothing: it was opened for another service).
+  std::optional<storage_offer> offered;
 
   std::string where() const {
     return settings.called_ae_title + "@" + settings.host + ":" + std::to_string(settings.port);
@@ -199,8 +235,15 @@ struct dicom_client::impl {
     return fail(errc::unavailable, what + " with PACS " + where() + " failed: " + text);
   }
 
-  status open() {
-    if (assoc && assoc->isConnected()) return {};
+  // Opens an association unless one is open. With `get`, it must also have proposed the
+  // storage contexts `get` needs; an open one that did not is released and a new one opened.
+  status open(const storage_offer* get = nullptr) {
+    if (assoc && assoc->isConnected()) {
+      if (get == nullptr || (offered && offered->covers(*get))) return {};
+      assoc->releaseAssociation();
+    }
+    assoc.reset();
+    offered.reset();
     if (auto v = validate(settings); !v) return v;
     init_dcmtk();
     assoc = std::make_unique<scu>();
@@ -222,14 +265,35 @@ struct dicom_client::impl {
     s.addPresentationContext(UID_FINDStudyRootQueryRetrieveInformationModel, uncompressed);
     s.addPresentationContext(UID_GETStudyRootQueryRetrieveInformationModel, uncompressed);
     s.addPresentationContext(UID_MOVEStudyRootQueryRetrieveInformationModel, uncompressed);
-    for (const char* sop : storage_sop_classes())
-      for (const auto& group : transfer_syntax_groups())
-        s.addPresentationContext(sop, group, ASC_SC_ROLE_SCP);
+    if (get != nullptr) {
+      auto propose = [&s](const char* sop, const std::vector<OFList<OFString>>& groups) {
+        for (const auto& group : groups) s.addPresentationContext(sop, group, ASC_SC_ROLE_SCP);
+      };
+      if (get->fallback)
+        for (const char* sop : fallback_sop_classes()) propose(sop, fallback_transfer_syntax_groups());
+      else
+        for (const auto& sop : get->classes) propose(sop.c_str(), transfer_syntax_groups());
+    }
     OFCondition cond = s.initNetwork();
     if (cond.bad()) return network_error("network initialisation", cond);
     cond = s.negotiateAssociation();
     if (cond.bad()) return network_error("association", cond);
+    if (get != nullptr) offered = *get;
     return {};
+  }
+
+  // Why objects of a C-GET may not have arrived, from what the association proposed: the
+  // classes the PACS accepted no context for, or the fallback's limit. "" if nothing to say.
+  std::string negotiation_note() const {
+    if (!offered || !assoc) return "";
+    if (offered->fallback)
+      return "; the SOP classes were unknown, so only " + std::to_string(fallback_sop_classes().size()) +
+             " common storage classes were proposed";
+    std::string refused;
+    for (const auto& sop : offered->classes)
+      if (assoc->findAnyPresentationContextID(sop.c_str(), UID_LittleEndianExplicitTransferSyntax) == 0)
+        refused += (refused.empty() ? "" : ", ") + sop_class_name(sop);
+    return refused.empty() ? "" : "; the PACS accepted no presentation context for " + refused;
   }
 
   result<T_ASC_PresentationContextID> context(const char* sop) {
@@ -306,22 +370,22 @@ result<std::vector<find_match>> dicom_client::find(const dicom_query& query) {
 }
 
 result<retrieve_report> dicom_client::get(const dicom_query& identifiers,
-                                          const std::filesystem::path& dest_dir,
-                                          const std::atomic<bool>* stop, const get_observer* observer) {
+                                          const std::filesystem::path& dest_dir, const get_options& options) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dest_dir, ec))
     return fail(errc::io_error, "C-GET destination is not a directory");
   auto ds = build_identifier(identifiers);
   if (!ds) return ds.err();
-  if (auto s = impl_->open(); !s) return s.err();
+  const storage_offer need = storage_offer::for_get(options.sop_classes);
+  if (auto s = impl_->open(&need); !s) return s.err();
   auto id = impl_->context(UID_GETStudyRootQueryRetrieveInformationModel);
   if (!id) return id.err();
   retrieve_report report;
   scu& s = *impl_->assoc;
   s.dest = dest_dir;
   s.report = &report;
-  s.stop = stop;
-  s.observer = observer;
+  s.stop = options.stop;
+  s.observer = options.observer;
   s.cancelled = false;
   s.store_failed = false;
   OFList<RetrieveResponse*> responses;
@@ -345,7 +409,8 @@ result<retrieve_report> dicom_client::get(const dicom_query& identifiers,
   if (*final_status == STATUS_Success && report.files.empty())
     return fail(errc::not_found, "C-GET: nothing matched on PACS " + impl_->where());
   if (*final_status != STATUS_Success)
-    return retrieve_failed("C-GET", *final_status, DU_cgetStatusString(*final_status), report);
+    return retrieve_failed("C-GET", *final_status, DU_cgetStatusString(*final_status), report,
+                           impl_->negotiation_note());
   return report;
 }
 
@@ -379,7 +444,8 @@ result<retrieve_report> dicom_client::move(const dicom_query& identifiers,
   if (*final_status == STATUS_Success && report.completed == 0 && report.files.empty())
     return fail(errc::not_found, "C-MOVE: nothing matched on PACS " + impl_->where());
   if (*final_status != STATUS_Success)
-    return retrieve_failed("C-MOVE", *final_status, DU_cmoveStatusString(*final_status), report);
+    return retrieve_failed("C-MOVE", *final_status, DU_cmoveStatusString(*final_status), report,
+                           refused_note(receiver.refused_classes()));
   return report;
 }
 

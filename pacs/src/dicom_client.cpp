@@ -122,11 +122,17 @@ error retrieve_failed(const char* what, Uint16 s, const char* meaning, const ret
                                      "), " + std::to_string(report.failed) + " sub-operations failed" + note);
 }
 
-// Names the SOP classes our C-STORE SCP refused during a C-MOVE ("" if none).
-std::string refused_note(const std::vector<std::string>& classes) {
+// "CR Image Storage, 1.2.3.4" for SOP class UIDs (names where DCMTK knows them).
+std::string class_names(const std::vector<std::string>& classes) {
   std::string names;
   for (const auto& c : classes) names += (names.empty() ? "" : ", ") + sop_class_name(c);
-  return names.empty() ? "" : "; our C-STORE SCP refused SOP class " + names + " (not a storage class it knows)";
+  return names;
+}
+
+// Names the SOP classes our C-STORE SCP refused during a C-MOVE ("" if none).
+std::string refused_note(const std::vector<std::string>& classes) {
+  if (classes.empty()) return "";
+  return "; our C-STORE SCP refused SOP class " + class_names(classes) + " (not a storage class it knows)";
 }
 
 bool is_pending(Uint16 s) { return s == STATUS_Pending || s == STATUS_FIND_Pending_WarningUnsupportedOptionalKeys; }
@@ -289,11 +295,11 @@ struct dicom_client::impl {
     if (offered->fallback)
       return "; the SOP classes were unknown, so only " + std::to_string(fallback_sop_classes().size()) +
              " common storage classes were proposed";
-    std::string refused;
+    std::vector<std::string> refused;
     for (const auto& sop : offered->classes)
       if (assoc->findAnyPresentationContextID(sop.c_str(), UID_LittleEndianExplicitTransferSyntax) == 0)
-        refused += (refused.empty() ? "" : ", ") + sop_class_name(sop);
-    return refused.empty() ? "" : "; the PACS accepted no presentation context for " + refused;
+        refused.push_back(sop);
+    return refused.empty() ? "" : "; the PACS accepted no presentation context for " + class_names(refused);
   }
 
   result<T_ASC_PresentationContextID> context(const char* sop) {

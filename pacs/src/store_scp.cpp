@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -69,7 +70,12 @@ class storage_scp final : public DcmStorageSCP {
   std::map<std::set<std::string>, std::string> profiles;  // proposed classes -> profile name
 
   // Makes the profile accepting Verification and `classes` (once) and makes it the active one.
+  static constexpr std::size_t max_profiles = 64;
   OFCondition select_profile(const std::set<std::string>& classes) {
+    if (profiles.size() >= max_profiles && profiles.count(classes) == 0) {
+      spdlog::warn("event=store_scp_refused reason=too_many_context_sets");
+      return EC_IllegalCall;
+    }
     auto [it, added] = profiles.emplace(classes, "STORE" + std::to_string(profiles.size()));
     if (added) {
       const OFList<OFString> all = all_transfer_syntaxes();
@@ -115,8 +121,11 @@ class storage_scp final : public DcmStorageSCP {
   // DCMTK holds at most 128 presentation contexts per acceptor profile, fewer than the storage
   // SOP classes it knows; a requestor proposes at most 128 contexts. So each association is
   // negotiated against a profile of the storage classes it proposes (made once per set).
+  // Only for a peer DCMTK's checks will accept (they run after this hook), so a stranger cannot
+  // make profiles; at most max_profiles sets, then associations are refused.
   void notifyAssociationRequest(const T_ASC_Parameters& params, DcmSCPActionType& action) override {
     DcmStorageSCP::notifyAssociationRequest(params, action);
+    if (!peer_allowed() || our_ae != params.DULparams.calledAPTitle) return;
     auto* p = const_cast<T_ASC_Parameters*>(&params);  // only read: DCMTK's getters are not const
     std::set<std::string> proposed;
     const int n = ASC_countPresentationContexts(p);
@@ -139,11 +148,13 @@ class storage_scp final : public DcmStorageSCP {
   }
   // DCMTK hands this hook the *called* address; the peer's IP comes from getPeerIP().
   OFBool checkCallingHostAccepted(const OFString& /*called_address*/) override {
-    std::string peer = getPeerIP().c_str();
-    for (const auto& h : hosts)
-      if (h == peer) return OFTrue;
-    spdlog::warn("event=store_scp_refused reason=unknown_host peer={}", peer);
+    if (peer_allowed()) return OFTrue;
+    spdlog::warn("event=store_scp_refused reason=unknown_host peer={}", getPeerIP().c_str());
     return OFFalse;
+  }
+  bool peer_allowed() const {
+    const std::string peer = getPeerIP().c_str();
+    return std::find(hosts.begin(), hosts.end(), peer) != hosts.end();
   }
   void notifyInstanceStored(const OFString& filename, const OFString& /*sop_class*/,
                             const OFString& sop_instance, DcmDataset* /*dataset*/) const override {

@@ -4,15 +4,9 @@
 # (goal: one-shot >= 80% of openssl; judged on the *_into forms that reuse the output buffer,
 # the fresh-buffer forms are shown beside them). Both sides report CPU time, so a busy machine skews both alike.
 # Usage: bench/crypto_bench.sh [build dir with crypto_bench built, default build-crypto]
-set -euo pipefail
-
-root="$(cd "$(dirname "$0")/.." && pwd)"
-build="${1:-$root/build-crypto}"
-bench="$build/bench/crypto_bench"
-[ -x "$bench" ] || { echo "crypto_bench.sh: $bench not built (configure with -DDM2_BUILD_BENCH=ON, build target crypto_bench)" >&2; exit 2; }
-
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/common.sh"
+bench_program crypto_bench "${1:-}"
+bench_tmp
 
 # OpenSSL's own figure on 1 MiB blocks (its largest sizes run at the same speed), before and
 # after ours; the better of the two is the reference.

@@ -4,11 +4,7 @@
 # the time to restore k replicas after killing a third of the nodes; a Markdown table with the
 # goals (replicas p99 < 1 s; fan-out p99 < 250 ms).
 # Usage: bench/dht_bench.sh [build dir with dht_bench built, default build-dht] [--quick]
-set -euo pipefail
-
-root="$(cd "$(dirname "$0")/.." && pwd)"
-build="${1:-$root/build-dht}"
-bench="$build/bench/dht_bench"
-[ -x "$bench" ] || { echo "dht_bench.sh: $bench not built (configure with -DDM2_BUILD_BENCH=ON, build target dht_bench)" >&2; exit 2; }
+. "$(dirname "$0")/common.sh"
+bench_program dht_bench "${1:-}"
 shift || true
 "$bench" "$@"

@@ -14,13 +14,6 @@
 namespace dm2::crypto {
 using namespace detail;
 
-namespace {
-unsigned char* u8(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
-const unsigned char* u8(std::string_view s) {
-  return reinterpret_cast<const unsigned char*>(s.data());
-}
-}  // namespace
-
 std::string generate_aead_key() { return random_bytes(aead_key_size); }
 
 status aead_seal_into(std::string_view key, std::string_view plaintext,

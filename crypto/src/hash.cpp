@@ -14,15 +14,9 @@
 namespace dm2::crypto {
 using namespace detail;
 
-namespace {
-const unsigned char* u8(std::string_view s) {
-  return reinterpret_cast<const unsigned char*>(s.data());
-}
-}  // namespace
-
 std::string random_bytes(std::size_t n) {
   std::string out(n, '\0');
-  if (n > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
+  if (n > 0 && RAND_bytes(u8(out), static_cast<int>(n)) != 1) {
     std::fputs("dm2: the random number generator failed; stopping\n", stderr);
     std::abort();
   }
@@ -31,7 +25,7 @@ std::string random_bytes(std::size_t n) {
 
 std::string sha256(std::string_view data) {
   std::string out(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(u8(data), data.size(), reinterpret_cast<unsigned char*>(out.data()));
+  SHA256(u8(data), data.size(), u8(out));
   return out;
 }
 
@@ -39,7 +33,7 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
   std::string out(32, '\0');
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), u8(data), data.size(),
-       reinterpret_cast<unsigned char*>(out.data()), &len);
+       u8(out), &len);
   return out;
 }
 
@@ -56,7 +50,7 @@ result<std::string> hkdf_sha256(std::string_view input_key, std::string_view sal
       EVP_PKEY_CTX_set1_hkdf_salt(ctx.get(), u8(salt), static_cast<int>(salt.size())) <= 0 ||
       EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), u8(input_key), static_cast<int>(input_key.size())) <= 0 ||
       EVP_PKEY_CTX_add1_hkdf_info(ctx.get(), u8(info), static_cast<int>(info.size())) <= 0 ||
-      EVP_PKEY_derive(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &out_len) <= 0)
+      EVP_PKEY_derive(ctx.get(), u8(out), &out_len) <= 0)
     return fail(errc::crypto_failure, openssl_error("HKDF failed"));
   return out;
 }

@@ -25,6 +25,12 @@ using bio_ptr = std::unique_ptr<BIO, deleter<BIO_free_all>>;
 using md_ctx_ptr = std::unique_ptr<EVP_MD_CTX, deleter<EVP_MD_CTX_free>>;
 using cipher_ctx_ptr = std::unique_ptr<EVP_CIPHER_CTX, deleter<EVP_CIPHER_CTX_free>>;
 
+// OpenSSL takes bytes as unsigned char; ours live in std::string / string_view / char buffers.
+inline const unsigned char* u8(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
+inline unsigned char* u8(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
+inline const unsigned char* u8(const char* p) { return reinterpret_cast<const unsigned char*>(p); }
+inline unsigned char* u8(char* p) { return reinterpret_cast<unsigned char*>(p); }
+
 // The oldest queued OpenSSL error as text (and clears the queue), prefixed by `what`.
 inline std::string openssl_error(std::string_view what) {
   std::string out(what);

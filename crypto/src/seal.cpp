@@ -13,10 +13,6 @@ namespace {
 
 constexpr std::string_view seal_info = "dm2 seal v1";
 
-const unsigned char* u8(std::string_view s) {
-  return reinterpret_cast<const unsigned char*>(s.data());
-}
-
 std::string raw_public(EVP_PKEY* key) {
   std::string raw(x25519_public_key_size, '\0');
   size_t len = raw.size();

@@ -14,8 +14,10 @@ extern "C" {
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/seal.hpp"
+#include "openssl_util.hpp"
 
 namespace dm2::crypto {
+using detail::u8;
 
 namespace {
 
@@ -45,8 +47,6 @@ struct wiped {
   std::string bytes;
   ~wiped() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
 };
-
-unsigned char* u8(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
 
 }  // namespace
 

@@ -8,12 +8,6 @@
 namespace dm2::crypto {
 using namespace detail;
 
-namespace {
-const unsigned char* u8(std::string_view s) {
-  return reinterpret_cast<const unsigned char*>(s.data());
-}
-}  // namespace
-
 result<std::string> sign(std::string_view private_key_pem, std::string_view message) {
   auto bio = memory_bio(private_key_pem);
   pkey_ptr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
@@ -24,7 +18,7 @@ result<std::string> sign(std::string_view private_key_pem, std::string_view mess
   std::string sig(ed25519_signature_size, '\0');
   size_t len = sig.size();
   if (!ctx || EVP_DigestSignInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr, key.get(), nullptr) != 1 ||
-      EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, u8(message),
+      EVP_DigestSign(ctx.get(), u8(sig), &len, u8(message),
                      message.size()) != 1 ||
       len != ed25519_signature_size)
     return fail(errc::crypto_failure, openssl_error("Ed25519 signing failed"));

@@ -26,9 +26,6 @@ constexpr std::size_t salt_size = 24;
 constexpr std::size_t prefix_size = 8;
 constexpr std::uint64_t max_chunks = std::uint64_t{1} << 32;
 
-unsigned char* u8(char* p) { return reinterpret_cast<unsigned char*>(p); }
-const unsigned char* u8(const char* p) { return reinterpret_cast<const unsigned char*>(p); }
-
 void put_u32(char* out, std::uint32_t v) {
   out[0] = static_cast<char>(v >> 24);
   out[1] = static_cast<char>(v >> 16);

@@ -9,8 +9,7 @@
 #include <iostream>
 #include <thread>
 
-#include "cli_registry.hpp"
-#include "dm2/node/config.hpp"
+#include "cli_common.hpp"
 #include "dm2/pacs/dicom_client.hpp"
 #include "dm2/pacs/parallel_fetch.hpp"
 #include "dm2/pacs/site_sync.hpp"
@@ -36,12 +35,7 @@ struct pacs_cli_options {
 };
 
 pacs::pacs_settings settings_from(const pacs_cli_options& o) {
-  pacs::pacs_settings s;
-  if (!o.config_path.empty()) {
-    auto loaded = node::load_config_file(o.config_path);
-    if (!loaded) throw command_failed(exit_bad_input, loaded.err().message);
-    s = loaded->pacs;
-  }
+  pacs::pacs_settings s = load_node_config(o.config_path, "").pacs;
   if (!o.host.empty()) s.host = o.host;
   if (o.port != 0) s.port = static_cast<std::uint16_t>(o.port);
   if (!o.aet.empty()) s.calling_ae_title = o.aet;

@@ -61,45 +61,79 @@ std::string keyword_of(const DcmTagKey& tag) {
   return name;
 }
 
-const std::vector<const char*>& storage_sop_classes() {
-  // 11 classes x 10 contexts + 5 query/retrieve contexts stays below the 128-context limit.
+namespace {
+
+OFList<OFString> one_syntax(const char* ts) {
+  OFList<OFString> one;
+  one.push_back(ts);
+  return one;
+}
+
+OFList<OFString> uncompressed_syntaxes() {
+  OFList<OFString> uncompressed;
+  uncompressed.push_back(UID_LittleEndianExplicitTransferSyntax);
+  uncompressed.push_back(UID_LittleEndianImplicitTransferSyntax);
+  uncompressed.push_back(UID_BigEndianExplicitTransferSyntax);
+  return uncompressed;
+}
+
+}  // namespace
+
+const std::vector<OFList<OFString>>& transfer_syntax_groups() {
+  static const std::vector<OFList<OFString>> groups = [] {
+    std::vector<OFList<OFString>> g{uncompressed_syntaxes()};
+    for (const char* ts : {UID_JPEGProcess1TransferSyntax, UID_JPEGProcess2_4TransferSyntax,
+                           UID_JPEGProcess14SV1TransferSyntax, UID_JPEGProcess14TransferSyntax,
+                           UID_JPEGLSLosslessTransferSyntax, UID_JPEGLSLossyTransferSyntax,
+                           UID_RLELosslessTransferSyntax, UID_DeflatedExplicitVRLittleEndianTransferSyntax,
+                           UID_JPEG2000LosslessOnlyTransferSyntax})
+      g.push_back(one_syntax(ts));
+    return g;
+  }();
+  return groups;
+}
+
+const std::vector<const char*>& fallback_sop_classes() {
   static const std::vector<const char*> classes = {
       UID_CTImageStorage,
       UID_EnhancedCTImageStorage,
       UID_MRImageStorage,
       UID_EnhancedMRImageStorage,
-      UID_SecondaryCaptureImageStorage,
-      UID_MultiframeGrayscaleWordSecondaryCaptureImageStorage,
-      UID_MultiframeGrayscaleByteSecondaryCaptureImageStorage,
-      UID_MultiframeTrueColorSecondaryCaptureImageStorage,
+      UID_ComputedRadiographyImageStorage,
+      UID_DigitalXRayImageStorageForPresentation,
+      UID_DigitalXRayImageStorageForProcessing,
+      UID_DigitalMammographyXRayImageStorageForPresentation,
+      UID_UltrasoundImageStorage,
+      UID_UltrasoundMultiframeImageStorage,
+      UID_XRayAngiographicImageStorage,
+      UID_XRayRadiofluoroscopicImageStorage,
       UID_PositronEmissionTomographyImageStorage,
       UID_NuclearMedicineImageStorage,
+      UID_SecondaryCaptureImageStorage,
+      UID_MultiframeGrayscaleWordSecondaryCaptureImageStorage,
+      UID_MultiframeTrueColorSecondaryCaptureImageStorage,
       UID_RTDoseStorage,
   };
   return classes;
 }
 
-const std::vector<OFList<OFString>>& transfer_syntax_groups() {
-  static const std::vector<OFList<OFString>> groups = [] {
-    std::vector<OFList<OFString>> g;
-    OFList<OFString> uncompressed;
-    uncompressed.push_back(UID_LittleEndianExplicitTransferSyntax);
-    uncompressed.push_back(UID_LittleEndianImplicitTransferSyntax);
-    uncompressed.push_back(UID_BigEndianExplicitTransferSyntax);
-    g.push_back(uncompressed);
-    for (const char* ts : {UID_JPEGProcess1TransferSyntax, UID_JPEGProcess2_4TransferSyntax,
-                           UID_JPEGProcess14SV1TransferSyntax, UID_JPEGProcess14TransferSyntax,
-                           UID_JPEGLSLosslessTransferSyntax, UID_JPEGLSLossyTransferSyntax,
-                           UID_RLELosslessTransferSyntax, UID_DeflatedExplicitVRLittleEndianTransferSyntax,
-                           UID_JPEG2000LosslessOnlyTransferSyntax}) {
-      OFList<OFString> one;
-      one.push_back(ts);
-      g.push_back(one);
-    }
-    return g;
-  }();
+const std::vector<OFList<OFString>>& fallback_transfer_syntax_groups() {
+  static const std::vector<OFList<OFString>> groups = {
+      uncompressed_syntaxes(),
+      one_syntax(UID_JPEGProcess1TransferSyntax),
+      one_syntax(UID_JPEGProcess14SV1TransferSyntax),
+      one_syntax(UID_JPEGLSLosslessTransferSyntax),
+      one_syntax(UID_RLELosslessTransferSyntax),
+      one_syntax(UID_JPEG2000LosslessOnlyTransferSyntax),
+  };
   return groups;
 }
+
+std::vector<const char*> all_storage_sop_classes() {
+  return {dcmAllStorageSOPClassUIDs, dcmAllStorageSOPClassUIDs + numberOfDcmAllStorageSOPClassUIDs};
+}
+
+std::string sop_class_name(const std::string& uid) { return dcmFindNameOfUID(uid.c_str(), uid.c_str()); }
 
 OFList<OFString> all_transfer_syntaxes() {
   OFList<OFString> all;

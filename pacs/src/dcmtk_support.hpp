@@ -28,12 +28,28 @@ result<DcmTagKey> tag_of(const std::string& keyword);
 // The keyword of a tag, or "(gggg,eeee)" when the dictionary does not know it.
 std::string keyword_of(const DcmTagKey& tag);
 
-// Storage SOP classes we negotiate for C-GET / accept for C-MOVE.
-const std::vector<const char*>& storage_sop_classes();
+// One association holds at most 128 presentation contexts. A C-GET proposes 5 for
+// verification and query/retrieve, then one per (storage SOP class, transfer-syntax group).
 
-// Transfer syntax groups we propose, one presentation context each: uncompressed
-// (explicit LE, implicit LE, explicit BE) first, then one compressed syntax per context.
+// Transfer syntax groups a C-GET proposes for a class it knows it will receive, one
+// presentation context each: uncompressed (explicit LE, implicit LE, explicit BE) first, then
+// one compressed syntax per context.
 const std::vector<OFList<OFString>>& transfer_syntax_groups();
+
+// What a C-GET proposes when it does not know the classes it will receive: 18 common storage
+// SOP classes (CT, MR, CR, DX, MG, US, XA, XRF, PET, NM, SC, RT Dose and enhanced or
+// multi-frame forms) with 6 of the groups above each (uncompressed, JPEG baseline, JPEG
+// lossless SV1, JPEG-LS lossless, RLE, JPEG 2000 lossless): 5 + 18 x 6 = 113 contexts.
+const std::vector<const char*>& fallback_sop_classes();
+const std::vector<OFList<OFString>>& fallback_transfer_syntax_groups();
+
+// Every storage SOP class DCMTK knows (dcmAllStorageSOPClassUIDs): what our C-MOVE
+// destination accepts. An acceptor has no context limit.
+std::vector<const char*> all_storage_sop_classes();
+
+// The name of a SOP class UID ("CR Image Storage"), or the UID itself when DCMTK does not
+// know it.
+std::string sop_class_name(const std::string& uid);
 
 // Every transfer syntax above, compressed ones first (what an acceptor prefers).
 OFList<OFString> all_transfer_syntaxes();

@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
+#include <set>
 #include <system_error>
 
 #include <spdlog/spdlog.h>
@@ -95,6 +97,44 @@ std::string status_text(Uint16 s) {
   return buf;
 }
 
+// Reads the sub-operation counts of the final (non-pending) C-GET/C-MOVE response into
+// `report`, frees every response, and returns the final status (none if the PACS sent none).
+std::optional<Uint16> take_final_response(OFList<RetrieveResponse*>& responses, retrieve_report& report) {
+  std::optional<Uint16> final_status;
+  for (RetrieveResponse* r : responses) {
+    if (r->m_status != STATUS_Pending) {
+      final_status = r->m_status;
+      report.completed = r->m_numberOfCompletedSubops;
+      report.failed = r->m_numberOfFailedSubops;
+      report.warning = r->m_numberOfWarningSubops;
+    }
+    delete r;
+  }
+  responses.clear();
+  return final_status;
+}
+
+// A C-GET/C-MOVE that ended with a failure status `s` (`meaning`: DCMTK's text for it).
+// `note` is appended (why objects may have failed).
+error retrieve_failed(const char* what, Uint16 s, const char* meaning, const retrieve_report& report,
+                      const std::string& note = "") {
+  return fail(errc::unavailable, std::string(what) + " failed with status " + status_text(s) + " (" + meaning +
+                                     "), " + std::to_string(report.failed) + " sub-operations failed" + note);
+}
+
+// "CR Image Storage, 1.2.3.4" for SOP class UIDs (names where DCMTK knows them).
+std::string class_names(const std::vector<std::string>& classes) {
+  std::string names;
+  for (const auto& c : classes) names += (names.empty() ? "" : ", ") + sop_class_name(c);
+  return names;
+}
+
+// Names the SOP classes our C-STORE SCP refused during a C-MOVE ("" if none).
+std::string refused_note(const std::vector<std::string>& classes) {
+  if (classes.empty()) return "";
+  return "; our C-STORE SCP refused SOP class " + class_names(classes) + " (not a storage class it knows)";
+}
+
 bool is_pending(Uint16 s) { return s == STATUS_Pending || s == STATUS_FIND_Pending_WarningUnsupportedOptionalKeys; }
 
 void add_default_keys(dicom_query& q) {
@@ -149,11 +189,37 @@ std::vector<std::string> resolve_host(const std::string& host) {
   return out;
 }
 
+// The storage SOP classes a C-GET association proposes: the caller's classes with every
+// transfer-syntax group, or the fixed fallback list.
+struct storage_offer {
+  bool fallback = true;
+  std::set<std::string> classes;  // when !fallback
+
+  static storage_offer for_get(const std::vector<std::string>& wanted) {
+    storage_offer o;
+    if (wanted.empty()) return o;
+    for (const auto& c : wanted) {
+      if (!is_valid_uid(c)) return {};  // the PACS answered garbage: do not propose it
+      o.classes.insert(c);
+    }
+    if (o.classes.size() > max_get_sop_classes) return {};
+    o.fallback = false;
+    return o;
+  }
+  // True if an association that proposed *this can receive what `need` asks for.
+  bool covers(const storage_offer& need) const {
+    if (need.fallback) return fallback;
+    return !fallback && std::includes(classes.begin(), classes.end(), need.classes.begin(), need.classes.end());
+  }
+};
+
 }  // namespace
 
 struct dicom_client::impl {
   pacs_settings settings;
   std::unique_ptr<scu> assoc;
+  // What the open association proposed for C-GET (nothing: it was opened for another service).
+  std::optional<storage_offer> offered;
 
   std::string where() const {
     return settings.called_ae_title + "@" + settings.host + ":" + std::to_string(settings.port);
@@ -175,8 +241,15 @@ struct dicom_client::impl {
     return fail(errc::unavailable, what + " with PACS " + where() + " failed: " + text);
   }
 
-  status open() {
-    if (assoc && assoc->isConnected()) return {};
+  // Opens an association unless one is open. With `get`, it must also have proposed the
+  // storage contexts `get` needs; an open one that did not is released and a new one opened.
+  status open(const storage_offer* get = nullptr) {
+    if (assoc && assoc->isConnected()) {
+      if (get == nullptr || (offered && offered->covers(*get))) return {};
+      assoc->releaseAssociation();
+    }
+    assoc.reset();
+    offered.reset();
     if (auto v = validate(settings); !v) return v;
     init_dcmtk();
     assoc = std::make_unique<scu>();
@@ -198,14 +271,35 @@ struct dicom_client::impl {
     s.addPresentationContext(UID_FINDStudyRootQueryRetrieveInformationModel, uncompressed);
     s.addPresentationContext(UID_GETStudyRootQueryRetrieveInformationModel, uncompressed);
     s.addPresentationContext(UID_MOVEStudyRootQueryRetrieveInformationModel, uncompressed);
-    for (const char* sop : storage_sop_classes())
-      for (const auto& group : transfer_syntax_groups())
-        s.addPresentationContext(sop, group, ASC_SC_ROLE_SCP);
+    if (get != nullptr) {
+      auto propose = [&s](const char* sop, const std::vector<OFList<OFString>>& groups) {
+        for (const auto& group : groups) s.addPresentationContext(sop, group, ASC_SC_ROLE_SCP);
+      };
+      if (get->fallback)
+        for (const char* sop : fallback_sop_classes()) propose(sop, fallback_transfer_syntax_groups());
+      else
+        for (const auto& sop : get->classes) propose(sop.c_str(), transfer_syntax_groups());
+    }
     OFCondition cond = s.initNetwork();
     if (cond.bad()) return network_error("network initialisation", cond);
     cond = s.negotiateAssociation();
     if (cond.bad()) return network_error("association", cond);
+    if (get != nullptr) offered = *get;
     return {};
+  }
+
+  // Why objects of a C-GET may not have arrived, from what the association proposed: the
+  // classes the PACS accepted no context for, or the fallback's limit. "" if nothing to say.
+  std::string negotiation_note() const {
+    if (!offered || !assoc) return "";
+    if (offered->fallback)
+      return "; the SOP classes were unknown, so only " + std::to_string(fallback_sop_classes().size()) +
+             " common storage classes were proposed";
+    std::vector<std::string> refused;
+    for (const auto& sop : offered->classes)
+      if (assoc->findAnyPresentationContextID(sop.c_str(), UID_LittleEndianExplicitTransferSyntax) == 0)
+        refused.push_back(sop);
+    return refused.empty() ? "" : "; the PACS accepted no presentation context for " + class_names(refused);
   }
 
   result<T_ASC_PresentationContextID> context(const char* sop) {
@@ -282,40 +376,29 @@ result<std::vector<find_match>> dicom_client::find(const dicom_query& query) {
 }
 
 result<retrieve_report> dicom_client::get(const dicom_query& identifiers,
-                                          const std::filesystem::path& dest_dir,
-                                          const std::atomic<bool>* stop, const get_observer* observer) {
+                                          const std::filesystem::path& dest_dir, const get_options& options) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dest_dir, ec))
     return fail(errc::io_error, "C-GET destination is not a directory");
   auto ds = build_identifier(identifiers);
   if (!ds) return ds.err();
-  if (auto s = impl_->open(); !s) return s.err();
+  const storage_offer need = storage_offer::for_get(options.sop_classes);
+  if (auto s = impl_->open(&need); !s) return s.err();
   auto id = impl_->context(UID_GETStudyRootQueryRetrieveInformationModel);
   if (!id) return id.err();
   retrieve_report report;
   scu& s = *impl_->assoc;
   s.dest = dest_dir;
   s.report = &report;
-  s.stop = stop;
-  s.observer = observer;
+  s.stop = options.stop;
+  s.observer = options.observer;
   s.cancelled = false;
   s.store_failed = false;
   OFList<RetrieveResponse*> responses;
   OFCondition cond = s.sendCGETRequest(*id, &*ds, &responses);
   s.report = nullptr;
   s.observer = nullptr;
-  Uint16 final_status = STATUS_Success;
-  bool have_final = false;
-  for (RetrieveResponse* r : responses) {
-    if (r->m_status != STATUS_Pending) {
-      final_status = r->m_status;
-      have_final = true;
-      report.completed = r->m_numberOfCompletedSubops;
-      report.failed = r->m_numberOfFailedSubops;
-      report.warning = r->m_numberOfWarningSubops;
-    }
-    delete r;
-  }
+  const std::optional<Uint16> final_status = take_final_response(responses, report);
   if (s.cancelled) {
     s.abortAssociation();
     impl_->assoc.reset();
@@ -328,13 +411,12 @@ result<retrieve_report> dicom_client::get(const dicom_query& identifiers,
     impl_->assoc.reset();
     return fail(errc::io_error, "C-GET: a received object could not be written to disk");
   }
-  if (!have_final) return fail(errc::unavailable, "C-GET: the PACS sent no final response");
-  if (final_status == STATUS_Success && report.files.empty())
+  if (!final_status) return fail(errc::unavailable, "C-GET: the PACS sent no final response");
+  if (*final_status == STATUS_Success && report.files.empty())
     return fail(errc::not_found, "C-GET: nothing matched on PACS " + impl_->where());
-  if (final_status != STATUS_Success)
-    return fail(errc::unavailable, "C-GET failed with status " + status_text(final_status) + " (" +
-                                       DU_cgetStatusString(final_status) + "), " +
-                                       std::to_string(report.failed) + " sub-operations failed");
+  if (*final_status != STATUS_Success)
+    return retrieve_failed("C-GET", *final_status, DU_cgetStatusString(*final_status), report,
+                           impl_->negotiation_note());
   return report;
 }
 
@@ -359,29 +441,17 @@ result<retrieve_report> dicom_client::move(const dicom_query& identifiers,
   OFCondition cond =
       impl_->assoc->sendMOVERequest(*id, st.calling_ae_title.c_str(), &*ds, &responses);
   retrieve_report report;
-  Uint16 final_status = STATUS_Success;
-  bool have_final = false;
-  for (RetrieveResponse* r : responses) {
-    if (r->m_status != STATUS_Pending) {
-      final_status = r->m_status;
-      have_final = true;
-      report.completed = r->m_numberOfCompletedSubops;
-      report.failed = r->m_numberOfFailedSubops;
-      report.warning = r->m_numberOfWarningSubops;
-    }
-    delete r;
-  }
+  const std::optional<Uint16> final_status = take_final_response(responses, report);
   receiver.stop();
   report.files = receiver.stored_files();
   for (const auto& f : report.files) report.bytes += std::filesystem::file_size(f, ec);
   if (cond.bad()) return impl_->network_error("C-MOVE", cond);
-  if (!have_final) return fail(errc::unavailable, "C-MOVE: the PACS sent no final response");
-  if (final_status == STATUS_Success && report.completed == 0 && report.files.empty())
+  if (!final_status) return fail(errc::unavailable, "C-MOVE: the PACS sent no final response");
+  if (*final_status == STATUS_Success && report.completed == 0 && report.files.empty())
     return fail(errc::not_found, "C-MOVE: nothing matched on PACS " + impl_->where());
-  if (final_status != STATUS_Success)
-    return fail(errc::unavailable, "C-MOVE failed with status " + status_text(final_status) +
-                                       " (" + DU_cmoveStatusString(final_status) + "), " +
-                                       std::to_string(report.failed) + " sub-operations failed");
+  if (*final_status != STATUS_Success)
+    return retrieve_failed("C-MOVE", *final_status, DU_cmoveStatusString(*final_status), report,
+                           refused_note(receiver.refused_classes()));
   return report;
 }
 

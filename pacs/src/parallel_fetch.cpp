@@ -39,21 +39,38 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
                                   const fetch_options& options) {
   if (auto v = validate(settings); !v) return v.err();
   std::vector<std::string> uids;
+  std::map<std::string, std::string> class_of;  // SOPInstanceUID -> SOPClassUID ("" if not told)
   {
     dicom_client lister(settings);
     auto matches = lister.find({query_level::image,
                                 {{"StudyInstanceUID", study_uid}, {"SeriesInstanceUID", series_uid}}});
     if (!matches) return matches.err();
-    std::set<std::string> seen;
     for (const auto& m : *matches) {
       const auto& uid = m.get("SOPInstanceUID");
-      if (!uid.empty() && seen.insert(uid).second) uids.push_back(uid);
+      if (!uid.empty() && class_of.emplace(uid, m.get("SOPClassUID")).second) uids.push_back(uid);
     }
   }
   if (uids.empty()) return fail(errc::not_found, "series has no instance on the PACS");
 
+  // A C-GET association can receive only the classes it proposed, at most max_get_sop_classes
+  // with every transfer syntax. Usually a series has a few classes: every C-GET proposes them
+  // all, so each worker keeps one association. Otherwise each batch holds at most that many
+  // classes (the queue grouped by class) and proposes its own; an instance whose class the
+  // PACS did not name sends its batch to dicom_client's fallback list.
+  std::set<std::string> series_classes;
+  for (const auto& [uid, sop_class] : class_of) series_classes.insert(sop_class);
+  const bool one_offer = series_classes.size() <= max_get_sop_classes && series_classes.count("") == 0;
+  auto offer = [&](const std::set<std::string>& batch_classes) -> std::vector<std::string> {
+    const auto& c = one_offer ? series_classes : batch_classes;
+    if (c.count("") != 0) return {};
+    return {c.begin(), c.end()};
+  };
+
   shared_state state;
   state.queue.assign(uids.begin(), uids.end());
+  if (!one_offer)
+    std::stable_sort(state.queue.begin(), state.queue.end(),
+                     [&](const std::string& a, const std::string& b) { return class_of.at(a) < class_of.at(b); });
   state.progress.total = uids.size();
   std::atomic<bool> stop_flag{false};
   std::stop_callback on_stop(options.stop, [&] { stop_flag = true; });
@@ -72,10 +89,14 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
     dicom_client client(settings);
     while (!stop_flag) {
       std::vector<std::string> mine;
+      std::set<std::string> classes;
       {
         std::lock_guard lock(state.mutex);
         if (state.failure || state.queue.empty()) return;
         while (!state.queue.empty() && mine.size() < batch) {
+          const std::string& sop_class = class_of.at(state.queue.front());
+          if (classes.count(sop_class) == 0 && classes.size() == max_get_sop_classes) break;
+          classes.insert(sop_class);
           mine.push_back(std::move(state.queue.front()));
           state.queue.pop_front();
         }
@@ -96,13 +117,17 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
         if (options.progress) options.progress(state.progress);
       };
       observer.store_failed = [&](const std::string& uid) { failed_here.insert(uid); };
+      get_options get_opts;
+      get_opts.stop = &stop_flag;
+      get_opts.observer = &observer;
+      get_opts.sop_classes = offer(classes);
       std::string list;
       for (const auto& uid : mine) list += (list.empty() ? "" : "\\") + uid;
       auto got = client.get({query_level::image,
                              {{"StudyInstanceUID", study_uid},
                               {"SeriesInstanceUID", series_uid},
                               {"SOPInstanceUID", list}}},
-                            dest_dir, &stop_flag, &observer);
+                            dest_dir, get_opts);
       std::lock_guard lock(state.mutex);
       std::vector<std::string> missing;
       for (const auto& uid : mine)

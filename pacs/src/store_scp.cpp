@@ -12,10 +12,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <set>
 #include <system_error>
 #include <thread>
 
@@ -62,6 +65,31 @@ class storage_scp final : public DcmStorageSCP {
   std::string dir;
   mutable std::mutex mutex;
   mutable std::vector<std::string> files;
+  std::set<std::string> refused;                   // proposed classes we do not accept
+  std::set<std::string> storage_classes;           // what we accept
+  std::map<std::set<std::string>, std::string> profiles;  // proposed classes -> profile name
+
+  // Makes the profile accepting Verification and `classes` (once) and makes it the active one.
+  static constexpr std::size_t max_profiles = 64;
+  OFCondition select_profile(const std::set<std::string>& classes) {
+    if (profiles.size() >= max_profiles && profiles.count(classes) == 0) {
+      spdlog::warn("event=store_scp_refused reason=too_many_context_sets");
+      return EC_IllegalCall;
+    }
+    auto [it, added] = profiles.emplace(classes, "STORE" + std::to_string(profiles.size()));
+    if (added) {
+      const OFList<OFString> all = all_transfer_syntaxes();
+      OFCondition cond = addPresentationContext(UID_VerificationSOPClass, all, ASC_SC_ROLE_DEFAULT, it->second.c_str());
+      for (const auto& sop : classes)
+        if (cond.good()) cond = addPresentationContext(sop.c_str(), all, ASC_SC_ROLE_DEFAULT, it->second.c_str());
+      if (cond.bad()) {
+        profiles.erase(it);
+        spdlog::warn("event=store_scp_refused reason=contexts error=\"{}\"", cond.text());
+        return cond;
+      }
+    }
+    return setAndCheckAssociationProfile(it->second.c_str());
+  }
 
  protected:
   // Replaces DCMTK's accept on its INADDR_ANY socket: waits up to 250 ms on our socket (the
@@ -90,6 +118,29 @@ class storage_scp final : public DcmStorageSCP {
     if (handing_over) handing_over->release();
     return DcmStorageSCP::processAssociationRQ();
   }
+  // DCMTK holds at most 128 presentation contexts per acceptor profile, fewer than the storage
+  // SOP classes it knows; a requestor proposes at most 128 contexts. So each association is
+  // negotiated against a profile of the storage classes it proposes (made once per set).
+  // Only for a peer DCMTK's checks will accept (they run after this hook), so a stranger cannot
+  // make profiles; at most max_profiles sets, then associations are refused.
+  void notifyAssociationRequest(const T_ASC_Parameters& params, DcmSCPActionType& action) override {
+    DcmStorageSCP::notifyAssociationRequest(params, action);
+    if (!peer_allowed() || our_ae != params.DULparams.calledAPTitle) return;
+    auto* p = const_cast<T_ASC_Parameters*>(&params);  // only read: DCMTK's getters are not const
+    std::set<std::string> proposed;
+    const int n = ASC_countPresentationContexts(p);
+    for (int i = 0; i < n; ++i) {
+      T_ASC_PresentationContext pc;
+      if (ASC_getPresentationContext(p, i, &pc).bad()) continue;
+      if (storage_classes.count(pc.abstractSyntax) != 0) {
+        proposed.insert(pc.abstractSyntax);
+      } else if (std::strcmp(pc.abstractSyntax, UID_VerificationSOPClass) != 0) {
+        std::lock_guard lock(mutex);
+        refused.insert(pc.abstractSyntax);
+      }
+    }
+    if (select_profile(proposed).bad()) action = DCMSCP_ACTION_REFUSE_ASSOCIATION;
+  }
   OFBool stopAfterCurrentAssociation() override { return stop_flag.load(); }
   OFBool stopAfterConnectionTimeout() override { return stop_flag.load(); }
   OFBool checkCalledAETitleAccepted(const OFString& called) override {
@@ -97,11 +148,13 @@ class storage_scp final : public DcmStorageSCP {
   }
   // DCMTK hands this hook the *called* address; the peer's IP comes from getPeerIP().
   OFBool checkCallingHostAccepted(const OFString& /*called_address*/) override {
-    std::string peer = getPeerIP().c_str();
-    for (const auto& h : hosts)
-      if (h == peer) return OFTrue;
-    spdlog::warn("event=store_scp_refused reason=unknown_host peer={}", peer);
+    if (peer_allowed()) return OFTrue;
+    spdlog::warn("event=store_scp_refused reason=unknown_host peer={}", getPeerIP().c_str());
     return OFFalse;
+  }
+  bool peer_allowed() const {
+    const std::string peer = getPeerIP().c_str();
+    return std::find(hosts.begin(), hosts.end(), peer) != hosts.end();
   }
   void notifyInstanceStored(const OFString& filename, const OFString& /*sop_class*/,
                             const OFString& sop_instance, DcmDataset* /*dataset*/) const override {
@@ -179,11 +232,9 @@ status store_scp::start(const std::string& address, std::uint16_t port, const st
     return fail(errc::io_error, "C-STORE SCP: output directory is not writable");
   scp.setDatasetStorageMode(DcmStorageSCP::DGM_StoreBitPreserving);
   scp.setFilenameExtension(".dcm");
-  const OFList<OFString> all = all_transfer_syntaxes();
-  OFCondition added = EC_Normal;
-  for (const char* sop : storage_sop_classes())
-    if (added.good()) added = scp.addPresentationContext(sop, all);
-  if (added.bad()) return fail(errc::internal, std::string("C-STORE SCP contexts: ") + added.text());
+  for (const char* sop : all_storage_sop_classes()) scp.storage_classes.insert(sop);
+  if (OFCondition c = scp.select_profile({}); c.bad())
+    return fail(errc::internal, std::string("C-STORE SCP contexts: ") + c.text());
   auto fd = listen_on(address, port);
   if (!fd) return fd.err();
   if (scp.listen_fd >= 0) ::close(scp.listen_fd);
@@ -212,6 +263,11 @@ void store_scp::stop() noexcept {
 std::vector<std::string> store_scp::stored_files() const {
   std::lock_guard lock(impl_->scp.mutex);
   return impl_->scp.files;
+}
+
+std::vector<std::string> store_scp::refused_classes() const {
+  std::lock_guard lock(impl_->scp.mutex);
+  return {impl_->scp.refused.begin(), impl_->scp.refused.end()};
 }
 
 }  // namespace dm2::pacs::detail

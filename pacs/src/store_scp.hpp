@@ -3,7 +3,8 @@
 // a thread accepts associations until stop(). DCMTK 3.6.7 would listen on every interface, so the
 // listening socket is ours and DCMTK only ever sees accepted connections (see store_scp.cpp). Accepts only associations whose called AE title is
 // ours and whose peer is one of `allowed_hosts`. Files are written bit-preserving, named
-// <SOPInstanceUID>.dcm. Thread-safe: stored_files() may be called while running.
+// <SOPInstanceUID>.dcm. Accepts every storage SOP class DCMTK knows (dcmAllStorageSOPClassUIDs)
+// in every transfer syntax we read. Thread-safe: stored_files() may be called while running.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +33,8 @@ class store_scp {
   void stop() noexcept;
 
   std::vector<std::string> stored_files() const;
+  // SOP classes a peer proposed that are not storage classes DCMTK knows (so were refused).
+  std::vector<std::string> refused_classes() const;
 
  private:
   struct impl;

@@ -136,6 +136,17 @@ std::string pacs_server::upload(const std::vector<std::filesystem::path>& files)
   return "";
 }
 
+std::string pacs_server::upload_unchecked(const std::filesystem::path& file) const {
+  // storescu refuses a SOP class DCMTK does not know; dcmsend sends it without UID checks.
+  child_process p("/usr/bin/dcmsend",
+                  {"-aet", "UPLOADER", "-aec", ae_, "--no-uid-checks", "127.0.0.1", std::to_string(port_), file.string()},
+                  dir_, "dcmsend");
+  auto rc = p.wait(std::chrono::seconds(60));
+  if (!rc || *rc != 0)
+    return "dcmsend to " + ae_ + ":" + std::to_string(port_) + " failed: " + p.stderr_text() + p.stdout_text();
+  return "";
+}
+
 orthanc_server::orthanc_server(std::filesystem::path dir) : pacs_server(std::move(dir), "ORTHANC") {}
 
 std::string orthanc_server::start() {
@@ -158,6 +169,7 @@ std::string orthanc_server::start() {
       << "  \"SaveJobs\": false,\n"
       << "  \"DicomThreadsCount\": 8,\n"
       << "  \"DicomAlwaysAllowStore\": true,\n"
+      << "  \"UnknownSopClassAccepted\": true,\n"  // tests store a private SOP class
       << "  \"DicomAssociationCloseDelay\": 0,\n"
       << "  \"Plugins\": [],\n"
       << "  \"DicomModalities\": { \"dm2\": [ \"" << test_our_ae << "\", \"127.0.0.1\", " << store_port_

@@ -49,6 +49,8 @@ class pacs_server {
   dm2::pacs::pacs_settings settings() const;
   // Sends files with DCMTK's storescu. Returns "" or why it failed.
   std::string upload(const std::vector<std::filesystem::path>& files) const;
+  // Sends one file whose SOP class DCMTK does not know (dcmsend). Returns "" or why it failed.
+  std::string upload_unchecked(const std::filesystem::path& file) const;
   std::uint16_t port() const { return port_; }
   std::uint16_t store_port() const { return store_port_; }
   const std::string& ae_title() const { return ae_; }

@@ -1,7 +1,11 @@
 // Parallel C-GET of one series against real servers.
 #include "dm2/pacs/parallel_fetch.hpp"
+#include "dm2/pacs/dicom_client.hpp"
 #include "dm2/pacs/series_cache.hpp"
 #include "dm2/pacs/volume.hpp"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcuid.h>
 
 #include <gtest/gtest.h>
 
@@ -146,6 +150,49 @@ TEST_F(parallel_fetch_test, an_instance_failing_every_retry_fails_the_fetch_and_
   EXPECT_EQ(r.err().code, errc::io_error) << r.err().to_string();
   EXPECT_EQ(attempts, 3u);
   EXPECT_EQ(dm2::test::snapshot_tree(out.path()), before);
+}
+
+TEST_F(parallel_fetch_test, series_of_more_classes_than_one_association_holds) {
+  // 14 storage classes, one instance each: more than max_get_sop_classes, so one batch of 64
+  // is cut at 12 classes and the rest goes in a second C-GET on a new association. (A C-GET
+  // told 14 classes would use the fallback list, which lacks RT Image: the fetch would fail.)
+  const std::vector<std::string> classes = {
+      UID_CTImageStorage, UID_MRImageStorage, UID_ComputedRadiographyImageStorage,
+      UID_DigitalXRayImageStorageForPresentation, UID_DigitalXRayImageStorageForProcessing,
+      UID_DigitalMammographyXRayImageStorageForPresentation, UID_UltrasoundImageStorage,
+      UID_UltrasoundMultiframeImageStorage, UID_XRayAngiographicImageStorage,
+      UID_XRayRadiofluoroscopicImageStorage, UID_NuclearMedicineImageStorage,
+      UID_PositronEmissionTomographyImageStorage, UID_SecondaryCaptureImageStorage,
+      UID_RTImageStorage};
+  ASSERT_GT(classes.size(), max_get_sop_classes);
+  dm2::test::synthetic_options o;
+  o.slices = 1;
+  o.rows = o.columns = 8;
+  std::vector<std::filesystem::path> files;
+  std::set<std::string> expected;
+  dm2::test::temp_dir data;
+  for (std::size_t i = 0; i < classes.size(); ++i) {
+    o.sop_class = classes[i];
+    std::filesystem::create_directories(data / std::to_string(i));
+    auto one = dm2::test::write_synthetic_series(data / std::to_string(i), o);
+    o.study_uid = one.study_uid;
+    o.series_uid = one.series_uid;
+    files.push_back(one.files[0]);
+    expected.insert(one.sop_uids[0]);
+  }
+  ASSERT_EQ(orthanc_->upload(files), "");
+  for (unsigned associations : {1u, 3u}) {
+    dm2::test::temp_dir out;
+    fetch_options opt;
+    opt.associations = associations;
+    opt.batch = 64;
+    auto r = fetch_series(orthanc_->settings(), o.study_uid, o.series_uid, out.path(), opt);
+    ASSERT_TRUE(r.ok()) << r.err().to_string();
+    EXPECT_EQ(r->retried, 0u);
+    std::set<std::string> got;
+    for (const auto& f : r->files) got.insert(std::filesystem::path(f).stem().string());
+    EXPECT_EQ(got, expected);
+  }
 }
 
 TEST_F(parallel_fetch_test, unknown_series_is_not_found) {

@@ -126,5 +126,51 @@ TEST(store_scp, receives_through_its_own_socket_and_leaks_no_descriptor) {
   EXPECT_EQ(open_descriptors(), before) << "a socket was left open";
 }
 
+TEST(store_scp, accepts_every_storage_class_and_names_a_private_one) {
+  test::temp_dir tmp;
+  std::filesystem::create_directories(tmp.path() / "out");
+  // One association proposing many storage classes at once, most outside the old C-GET list.
+  std::vector<std::string> files;
+  std::vector<std::string> uids;
+  test::synthetic_options opt;
+  opt.slices = 1;
+  opt.rows = opt.columns = 8;
+  for (const char* modality : {"CR", "DX", "MG", "US", "XA", "CT"}) {
+    opt.modality = modality;
+    auto dir = tmp.path() / "in" / modality;
+    std::filesystem::create_directories(dir);
+    auto one = test::write_synthetic_series(dir, opt);
+    files.push_back(one.files[0].string());
+    uids.push_back(one.sop_uids[0]);
+  }
+  if (auto pydicom = test::pydicom_test_files(); !pydicom.empty())
+    for (const char* name : {"rtplan.dcm", "rtstruct.dcm", "test-SR.dcm", "waveform_ecg.dcm"})
+      files.push_back((pydicom / name).string());
+  opt.modality = "CR";
+  opt.sop_class = "1.2.826.0.1.3680043.8.498.4242.1";  // private: in no list
+  std::filesystem::create_directories(tmp.path() / "in" / "private");
+  auto unknown = test::write_synthetic_series(tmp.path() / "in" / "private", opt);
+
+  const std::uint16_t port = test::free_port();
+  detail::store_scp scp;
+  ASSERT_TRUE(scp.start("127.0.0.1", port, "DM2TEST", {"127.0.0.1"}, tmp.path() / "out", 5).ok());
+  std::vector<std::string> args = {"-aet", "SENDER", "-aec", "DM2TEST", "127.0.0.1", std::to_string(port)};
+  args.insert(args.end(), files.begin(), files.end());
+  test::child_process send("/usr/bin/storescu", args, tmp.path(), "storescu");
+  auto rc = send.wait(std::chrono::seconds(30));
+  ASSERT_TRUE(rc && *rc == 0) << send.stderr_text() << send.stdout_text();
+  // storescu refuses an unknown class itself; dcmsend proposes it, and we refuse it.
+  test::child_process odd("/usr/bin/dcmsend",
+                          {"-aet", "SENDER", "-aec", "DM2TEST", "--no-uid-checks", "127.0.0.1",
+                           std::to_string(port), unknown.files[0].string()},
+                          tmp.path(), "dcmsend");
+  (void)odd.wait(std::chrono::seconds(30));
+  scp.stop();
+  EXPECT_EQ(scp.stored_files().size(), files.size());
+  for (const auto& uid : uids) EXPECT_TRUE(std::filesystem::exists(tmp.path() / "out" / (uid + ".dcm"))) << uid;
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "out" / (unknown.sop_uids[0] + ".dcm")));
+  EXPECT_EQ(scp.refused_classes(), std::vector<std::string>{opt.sop_class});
+}
+
 }  // namespace
 }  // namespace dm2::pacs

@@ -4,6 +4,7 @@
 #include <dcmtk/dcmdata/dctk.h>
 
 #include <cstdio>
+#include <map>
 #include <stdexcept>
 
 namespace dm2::test {
@@ -37,6 +38,21 @@ std::uint16_t synthetic_value(unsigned i, unsigned j, unsigned k) {
   return static_cast<std::uint16_t>((i + 3 * j + 101 * k) % 4096);
 }
 
+std::string storage_class_of(const std::string& modality) {
+  static const std::map<std::string, const char*> classes = {
+      {"CT", UID_CTImageStorage},
+      {"MR", UID_MRImageStorage},
+      {"CR", UID_ComputedRadiographyImageStorage},
+      {"DX", UID_DigitalXRayImageStorageForPresentation},
+      {"MG", UID_DigitalMammographyXRayImageStorageForPresentation},
+      {"US", UID_UltrasoundImageStorage},
+      {"XA", UID_XRayAngiographicImageStorage},
+  };
+  auto it = classes.find(modality);
+  if (it == classes.end()) throw std::runtime_error("no synthetic SOP class for modality " + modality);
+  return it->second;
+}
+
 synthetic_series write_synthetic_series(const std::filesystem::path& dir,
                                         const synthetic_options& o) {
   synthetic_series out;
@@ -46,8 +62,7 @@ synthetic_series write_synthetic_series(const std::filesystem::path& dir,
   const auto& r = o.orientation;
   // normal = row x col
   const double n[3] = {r[1] * r[5] - r[2] * r[4], r[2] * r[3] - r[0] * r[5], r[0] * r[4] - r[1] * r[3]};
-  const bool ct = o.modality == "CT";
-  const char* sop_class = ct ? UID_CTImageStorage : UID_MRImageStorage;
+  const std::string sop_class = o.sop_class.empty() ? storage_class_of(o.modality) : o.sop_class;
   std::vector<Uint16> pixels(static_cast<std::size_t>(o.rows) * o.columns);
   for (unsigned k = 0; k < o.slices; ++k) {
     DcmFileFormat file;

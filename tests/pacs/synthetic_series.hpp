@@ -15,7 +15,8 @@ struct synthetic_options {
   unsigned slices = 8;
   unsigned rows = 64;
   unsigned columns = 64;
-  std::string modality = "CT";                             // "CT" or "MR" (SOP class follows)
+  std::string modality = "CT";  // CT, MR, CR, DX, MG, US or XA (the SOP class follows)
+  std::string sop_class;        // "" = the modality's image storage class; else this UID
   std::array<double, 2> pixel_spacing = {0.7, 0.8};        // row spacing, column spacing (mm)
   double slice_spacing = 1.25;                             // along the normal (mm)
   std::array<double, 6> orientation = {1, 0, 0, 0, 1, 0};  // ImageOrientationPatient
@@ -39,6 +40,9 @@ struct synthetic_series {
 // The stored value of voxel (i = column, j = row, k = slice): unsigned 12-bit pattern that
 // makes every slice distinguishable; the modality value is stored_value - 1024 (intercept).
 std::uint16_t synthetic_value(unsigned i, unsigned j, unsigned k);
+
+// The image storage SOP class UID of a modality above. Throws std::runtime_error otherwise.
+std::string storage_class_of(const std::string& modality);
 
 // Writes one file per slice into `dir` (files named by a hash, not by order).
 // Throws std::runtime_error on failure (tests only).

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -38,6 +39,18 @@ struct get_observer {
   std::function<void(const std::string& sop_instance_uid)> store_failed;
 };
 
+// How many storage SOP classes one C-GET association can propose with every transfer syntax
+// (5 + 12 x 10 of the 128 presentation contexts an association holds).
+inline constexpr std::size_t max_get_sop_classes = 12;
+
+struct get_options {
+  const std::atomic<bool>* stop = nullptr;    // raised: the C-GET is cancelled
+  const get_observer* observer = nullptr;     // told about each object
+  // SOP Class UIDs of the objects asked for, e.g. from an image-level C-FIND (SOPClassUID).
+  // Empty (unknown) or more than max_get_sop_classes: the fixed fallback list is proposed.
+  std::vector<std::string> sop_classes;
+};
+
 class dicom_client {
  public:
   explicit dicom_client(pacs_settings settings);
@@ -56,16 +69,22 @@ class dicom_client {
 
   // C-GET of what `identifiers` names (StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID as
   // the level needs; several UIDs may be joined with '\'). The PACS sends the objects back on
-  // this association (C-STORE sub-operations); each is written into `dest_dir` byte for byte as
-  // received, named <SOPInstanceUID>.dcm. A partial file is never left behind.
-  // `stop`, if given, is polled between objects (cancelled). `observer`, if given, hears about
-  // each object, also when the call fails later.
+  // this association (C-STORE sub-operations) and can only send an object on a presentation
+  // context we proposed for its SOP class: the association proposes options.sop_classes with
+  // every transfer syntax we read, or, when that is empty or longer than max_get_sop_classes,
+  // a fixed list of 18 common storage classes (CT, MR, CR, DX, MG, US, XA, XRF, PET, NM, SC,
+  // RT Dose and enhanced forms) with 6 transfer syntax groups. An open association that did
+  // not propose what this call needs is replaced by a new one.
+  // Each object is written into `dest_dir` byte for byte as received, named
+  // <SOPInstanceUID>.dcm. A partial file is never left behind.
+  // options.stop, if given, is polled between objects (cancelled). options.observer, if given,
+  // hears about each object, also when the call fails later.
   // Extra errors: not_found (nothing matched), io_error (dest_dir not writable, or an object
-  // could not be written), unavailable (the PACS reported failed sub-operations). Files
-  // received before an error stay (the observer or the names tell which).
+  // could not be written), unavailable (the PACS reported failed sub-operations; the message
+  // names the classes the PACS refused to negotiate, if any). Files received before an error
+  // stay (the observer or the names tell which).
   result<retrieve_report> get(const dicom_query& identifiers, const std::filesystem::path& dest_dir,
-                              const std::atomic<bool>* stop = nullptr,
-                              const get_observer* observer = nullptr);
+                              const get_options& options = {});
 
   // C-MOVE of `identifiers` to ourselves: starts an in-process C-STORE SCP listening on
   // settings.store_address:store_port only (AE title settings.calling_ae_title, accepting only

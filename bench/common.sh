@@ -1,0 +1,24 @@
+# The preamble bench/*.sh share; source it first: `. "$(dirname "$0")/common.sh"`.
+# Strict mode, $root (the source tree), and:
+#   bench_program NAME [BUILD_DIR]  sets $bench to BUILD_DIR/bench/NAME (default build dir
+#                                   $root/build-<module>, e.g. build-crypto for crypto_bench),
+#                                   or exits 2 saying how to build it;
+#   bench_tmp                       sets $tmp to a new temporary directory removed at exit.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+bench_program() {
+  local name="$1"
+  local build="${2:-$root/build-${name%_bench}}"
+  bench="$build/bench/$name"
+  [ -x "$bench" ] || {
+    echo "$name.sh: $bench not built (configure with -DDM2_BUILD_BENCH=ON, build target $name)" >&2
+    exit 2
+  }
+}
+
+bench_tmp() {
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+}

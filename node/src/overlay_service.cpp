@@ -174,6 +174,10 @@ result<storage::index_record> overlay_service::publish(storage::index_record rec
     self->refresh_membership();
     if (!self->engine) return fail(errc::unavailable, "this site is not on the roster");
     auto stored = self->store->get_record(crypto::to_hex(r.lfn));
+    // A copy held for another owner is not ours to supersede (LFNs are random: this is a
+    // client error, not a collision).
+    if (stored && stored->owner != self->self_site)
+      return fail(errc::conflict, "this lfn belongs to site " + stored->owner);
     r.version = stored ? stored->version + 1 : 1;
     r.owner_site = self->self_site;
     if (auto s = storage::validate(r); !s) return std::move(s).err();

@@ -46,7 +46,8 @@ class overlay_service {
   // version + 1, or 1), signs it with the site's DHT key, stores it with `audit` in one commit
   // and pushes it to its replica holders. Returns the record as stored. Errors: unavailable
   // (this site is not on the roster), malformed_input, too_large (over the replication payload
-  // limit), conflict (the store refused it), crypto_failure, storage_failure.
+  // limit), conflict (this site holds the LFN for another owner, or the store refused it),
+  // crypto_failure, storage_failure.
   result<storage::index_record> publish(storage::index_record record, storage::audit_event audit);
   // The local copy of a record, if this site holds one.
   std::optional<dht::record> find(const std::string& lfn);

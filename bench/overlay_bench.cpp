@@ -62,7 +62,7 @@ struct bench {
   }
 
   bool post_record(int owner, const std::string& lfn) {
-    nlohmann::json body = {{"lfn", lfn}, {"version", 1}, {"payload_hex", dm2::crypto::to_hex("bench " + lfn)}};
+    nlohmann::json body = {{"lfn", lfn}, {"attributes", {{"modality", "MR"}, {"body_part", "HEART"}}}};
     auto r = sites->request(owner, "POST", "/v1/records", body.dump(), owner);
     return r && r->status == 201;
   }

@@ -13,10 +13,13 @@
 #include <mutex>
 #include <thread>
 
+#include "dm2/crypto/hash.hpp"
 #include "dm2/dht/clock.hpp"
 #include "dm2/dht/message_codec.hpp"
 #include "dm2/dht/overlay_membership.hpp"
+#include "dm2/dht/storage_replica_store.hpp"
 #include "dm2/node/https_client.hpp"
+#include "records.hpp"
 
 namespace dm2::node {
 namespace asio = boost::asio;
@@ -77,14 +80,16 @@ class https_transport final : public dht::transport {
 }  // namespace
 
 struct overlay_service::impl : std::enable_shared_from_this<impl> {
-  impl(dht::overlay& o, const consortium& c, const site_identity& id, dht::replication_settings s,
-       std::chrono::milliseconds liveness)
+  impl(dht::overlay& o, const consortium& c, const site_identity& id, std::unique_ptr<dht::storage_replica_store> st,
+       dht::replication_settings s, std::chrono::milliseconds liveness)
       : timer(strand),
         overlay(o),
         members(c),
         transport(pool, c, id),
         settings(s),
-        liveness_age(liveness) {}
+        liveness_age(liveness),
+        dht_key_pem(id.dht_key_pem),
+        store(std::move(st)) {}
 
   // Its own thread: HTTP handlers wait on it, so it must not share the node's I/O threads.
   asio::io_context strand;
@@ -98,7 +103,8 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   dht::replication_settings settings;
   std::chrono::milliseconds liveness_age;  // a peer silent this long counts as down
   dht::steady_clock_source clock;
-  dht::memory_replica_store store;
+  std::string dht_key_pem;  // signs this site's records
+  std::unique_ptr<dht::storage_replica_store> store;  // on the strand from here on
   std::unique_ptr<dht::overlay_membership> membership;  // on the strand from here on
   std::unique_ptr<dht::replicator> engine;
   std::string self_site;
@@ -116,7 +122,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
       self_site = self->site_id;
       membership = std::make_unique<dht::overlay_membership>(overlay, self_site, liveness_age);
       engine = std::make_unique<dht::replicator>(
-          self_site, settings, dht::replicator_collaborators{&clock, &transport, membership.get(), &store, nullptr});
+          self_site, settings, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr});
     }
     membership->set_sites(dht::sites_from_roster(*roster, static_cast<std::int64_t>(std::time(nullptr))));
     membership->refresh();
@@ -143,9 +149,18 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   }
 };
 
-overlay_service::overlay_service(dht::overlay& o, const consortium& members, const site_identity& identity,
-                                 dht::replication_settings settings, std::chrono::milliseconds liveness_age)
-    : impl_(std::make_shared<impl>(o, members, identity, settings, liveness_age)) {
+result<std::unique_ptr<overlay_service>> overlay_service::create(dht::overlay& o, const consortium& members,
+                                                                 const site_identity& identity,
+                                                                 storage::database& db,
+                                                                 dht::replication_settings settings,
+                                                                 std::chrono::milliseconds liveness_age) {
+  auto store = dht::storage_replica_store::open(db, roster_verifier(members));
+  if (!store) return std::move(store).err();
+  auto p = std::make_shared<impl>(o, members, identity, std::move(*store), settings, liveness_age);
+  return std::unique_ptr<overlay_service>(new overlay_service(std::move(p)));
+}
+
+overlay_service::overlay_service(std::shared_ptr<impl> p) : impl_(std::move(p)) {
   impl_->runner = std::thread([raw = impl_.get()] { raw->strand.run(); });
 }
 
@@ -180,24 +195,41 @@ void overlay_service::deliver(const std::string& from_site, dht::message message
   });
 }
 
-status overlay_service::publish(dht::record record) {
-  return impl_->on_strand([self = impl_, r = std::move(record)]() mutable -> status {
+result<storage::index_record> overlay_service::publish(storage::index_record record, storage::audit_event audit) {
+  // On the strand: reading the stored version and writing the next one cannot interleave.
+  return impl_->on_strand([self = impl_, r = std::move(record),
+                           a = std::move(audit)]() mutable -> result<storage::index_record> {
     self->refresh_membership();
     if (!self->engine) return fail(errc::unavailable, "this site is not on the roster");
-    r.owner = self->self_site;
-    self->engine->publish(r);
-    return {};
+    auto stored = self->store->get_record(crypto::to_hex(r.lfn));
+    // A copy held for another owner is not ours to supersede (LFNs are random: this is a
+    // client error, not a collision).
+    if (stored && stored->owner != self->self_site)
+      return fail(errc::conflict, "this lfn belongs to site " + stored->owner);
+    r.version = stored ? stored->version + 1 : 1;
+    r.owner_site = self->self_site;
+    if (auto s = storage::validate(r); !s) return std::move(s).err();
+    if (auto s = sign_record(r, self->dht_key_pem); !s) return std::move(s).err();
+    auto replica = dht::replica_of(r);
+    if (replica.payload.size() > self->settings.max_payload_bytes)
+      return fail(errc::too_large, "the record is over " + std::to_string(self->settings.max_payload_bytes) +
+                                       " bytes: its replica holders would refuse it");
+    auto put = self->store->put_owned(replica, std::move(a));
+    if (!put) return std::move(put).err();
+    if (!*put) return fail(errc::conflict, "the replica store refused the record (is this site's DHT key the roster's?)");
+    self->engine->publish(replica);  // stores nothing new (already there), pushes to the holders
+    return r;
   });
 }
 
 std::optional<dht::record> overlay_service::find(const std::string& lfn) {
-  return impl_->on_strand([self = impl_, lfn] { return self->store.get_record(lfn); });
+  return impl_->on_strand([self = impl_, lfn] { return self->store->get_record(lfn); });
 }
 
 std::vector<dht::record> overlay_service::held_records(const std::string& after, std::size_t limit) {
   return impl_->on_strand([self = impl_, after, limit] {
     std::map<std::string, dht::record> page;  // the `limit` smallest LFNs after `after`
-    self->store.for_each_record([&](const dht::record& r) {
+    self->store->for_each_record([&](const dht::record& r) {
       if (r.lfn <= after || (page.size() == limit && r.lfn >= page.rbegin()->first)) return;
       page[r.lfn] = {r.lfn, r.version, r.owner, {}};
       if (page.size() > limit) page.erase(std::prev(page.end()));
@@ -210,7 +242,7 @@ std::vector<dht::record> overlay_service::held_records(const std::string& after,
 
 dht::overlay_status_report overlay_service::report() {
   return impl_->on_strand([self = impl_] {
-    return dht::overlay_status(&self->overlay, self->membership.get(), self->engine.get(), &self->store,
+    return dht::overlay_status(&self->overlay, self->membership.get(), self->engine.get(), self->store.get(),
                                self->members.version(), self->liveness_age);
   });
 }

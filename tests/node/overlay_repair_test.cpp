@@ -119,7 +119,7 @@ class overlay_repair_test : public ::testing::Test {
     for (int t = 0; t < 4; ++t)
       writers.emplace_back([&] {
         for (std::size_t i; (i = next++) < count;) {
-          nlohmann::json body = {{"lfn", out[i].lfn}, {"version", 1}, {"payload_hex", crypto::to_hex("record " + out[i].lfn)}};
+          nlohmann::json body = {{"lfn", out[i].lfn}, {"attributes", {{"modality", "MR"}, {"body_part", "HEART"}}}};
           auto r = sites->request(out[i].owner, "POST", "/v1/records", body.dump(), out[i].owner);
           if (!r || r->status != 201) ++failures;
         }

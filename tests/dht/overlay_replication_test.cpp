@@ -38,7 +38,7 @@ struct live_site {
   std::string id;
   std::unique_ptr<overlay_membership> members;
   memory_replica_store store;
-  testing::crypto_keyring keyring;
+  x25519_keyring keyring = testing::new_keyring();
   std::unique_ptr<testing::crypto_share_source> shares;
   std::unique_ptr<replicator> engine;
   bool alive = true;
@@ -83,7 +83,7 @@ TEST(overlay_replication, sixteen_nodes_1000_records_stop_five_every_record_and_
   };
   for (auto& s : sites) {
     s->shares = std::make_unique<testing::crypto_share_source>(
-        s->id, [&](const std::string& id) -> const testing::crypto_keyring& { return by_id(id).keyring; });
+        s->id, [&](const std::string& id) -> const x25519_keyring& { return by_id(id).keyring; });
     s->engine = std::make_unique<replicator>(
         s->id, rs,
         replicator_collaborators{&clock, &net, s->members.get(), &s->store, s->shares.get(), &s->keyring});

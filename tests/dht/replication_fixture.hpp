@@ -32,29 +32,18 @@ class fake_share_source final : public share_source {
   std::string owner_;
 };
 
-// A site's real X25519 seal key, as the node's keyring uses it (key id as associated data).
-class crypto_keyring final : public share_keyring {
- public:
-  crypto_keyring()
-      : private_pem_(*crypto::generate_private_key(crypto::key_type::x25519)),
-        public_raw_(*crypto::raw_public_key(private_pem_)) {}
-  result<std::string> open(const key_share& s) override {
-    return crypto::open_sealed(private_pem_, s.sealed, s.key_id);
-  }
-  result<std::string> seal_for_self(const std::string& key_id, std::string_view raw) override {
-    return crypto::seal(public_raw_, raw, key_id);
-  }
-  const std::string& public_raw() const { return public_raw_; }
-
- private:
-  std::string private_pem_, public_raw_;
-};
+// A site's real X25519 seal key, as the node's keyring uses it.
+inline x25519_keyring new_keyring() {
+  auto keyring = x25519_keyring::from_private_key(*crypto::generate_private_key(crypto::key_type::x25519));
+  if (!keyring) throw std::runtime_error(keyring.err().to_string());
+  return std::move(*keyring);
+}
 
 // Real shares: one split per key, kept, so any index can be re-created (share_source's contract)
 // and sealed to the holder's real key.
 class crypto_share_source final : public share_source {
  public:
-  using directory = std::function<const crypto_keyring&(const std::string& site)>;
+  using directory = std::function<const x25519_keyring&(const std::string& site)>;
   crypto_share_source(std::string owner, directory keys)
       : owner_(std::move(owner)), keys_(std::move(keys)) {}
   void add(const std::string& key_id, const std::string& secret, unsigned t, unsigned n) {
@@ -66,7 +55,7 @@ class crypto_share_source final : public share_source {
                                       const std::string& holder) override {
     auto it = splits_.find(key_id);
     if (it == splits_.end() || index < 1 || index > it->second.size()) return std::nullopt;
-    auto sealed = crypto::seal(keys_(holder).public_raw(), it->second[index - 1], key_id);
+    auto sealed = crypto::seal(keys_(holder).public_key(), it->second[index - 1], key_id);
     if (!sealed) return std::nullopt;
     return key_share{key_id, index, owner_, holder, *sealed,
                      static_cast<std::uint32_t>(it->second.size()), thresholds_[key_id]};
@@ -83,7 +72,7 @@ struct sim_site {
   std::string id;
   memory_replica_store store;
   std::unique_ptr<share_source> shares;
-  std::unique_ptr<crypto_keyring> keyring;  // real_shares only
+  std::unique_ptr<x25519_keyring> keyring;  // real_shares only
   std::unique_ptr<replicator> engine;
 };
 
@@ -102,9 +91,9 @@ class sim_cluster {
     }
     for (auto& s : sites_) {
       if (real_shares) {
-        s->keyring = std::make_unique<crypto_keyring>();
+        s->keyring = std::make_unique<x25519_keyring>(new_keyring());
         s->shares = std::make_unique<crypto_share_source>(
-            s->id, [this](const std::string& id) -> const crypto_keyring& { return *by_id(id).keyring; });
+            s->id, [this](const std::string& id) -> const x25519_keyring& { return *by_id(id).keyring; });
       } else {
         s->shares = std::make_unique<fake_share_source>(s->id);
       }

@@ -194,5 +194,20 @@ TEST(share_repair, forged_sums_fail_to_combine_and_malformed_messages_are_refuse
   EXPECT_EQ(receiver.counters().repair_refused, refused + 1);
 }
 
+TEST(x25519_keyring, opens_what_it_sealed_and_nothing_else) {
+  auto ed = crypto::generate_private_key(crypto::key_type::ed25519);
+  ASSERT_TRUE(ed.ok());
+  EXPECT_EQ(x25519_keyring::from_private_key(*ed).err().code, errc::unsupported);
+  EXPECT_EQ(x25519_keyring::from_private_key("not a key").err().code, errc::malformed_input);
+  auto a = testing::new_keyring(), b = testing::new_keyring();
+  auto sealed = a.seal_for_self("key-1", "share bytes");
+  ASSERT_TRUE(sealed.ok());
+  key_share s{"key-1", 1, "o", "a", *sealed, 3, 2};
+  EXPECT_EQ(*a.open(s), "share bytes");
+  EXPECT_EQ(b.open(s).err().code, errc::integrity_failure);  // not sealed to b
+  s.key_id = "key-2";                                         // bound to the key id
+  EXPECT_EQ(a.open(s).err().code, errc::integrity_failure);
+}
+
 }  // namespace
 }  // namespace dm2::dht

@@ -14,6 +14,9 @@ namespace dm2::dht {
 namespace {
 
 constexpr std::size_t max_sessions = 4096;  // per role: bounds what peers can make us keep
+// Pieces and sums held at once, all sessions together: a peer can name sessions and key ids at
+// will, so the bytes they make us buffer need their own bound.
+constexpr std::size_t max_buffered_bytes = 64 * 1024 * 1024;
 constexpr std::size_t max_id_bytes = 128;
 constexpr std::size_t max_key_id_bytes = 64;
 // A piece or sum is one share body: a secret of up to 64 KiB plus its 16-byte check.
@@ -40,6 +43,18 @@ share_repairer::~share_repairer() {
     for (auto& [i, piece] : h.pieces) wipe(piece.second);
   for (auto& [id, r] : receiving_)
     for (auto& [i, sum] : r.sums) wipe(sum);
+}
+
+void share_repairer::forget(std::string& bytes) {
+  buffered_ -= bytes.size();
+  wipe(bytes);
+  bytes.clear();
+}
+
+bool share_repairer::buffer(std::size_t bytes) {
+  if (buffered_ + bytes > max_buffered_bytes) return false;
+  buffered_ += bytes;
+  return true;
 }
 
 void share_repairer::refuse(const std::string& from, const char* reason) {
@@ -122,7 +137,7 @@ void share_repairer::expire() {
       ++it;
       continue;
     }
-    for (auto& [i, piece] : it->second.pieces) wipe(piece.second);
+    for (auto& [i, piece] : it->second.pieces) forget(piece.second);
     it = helping_.erase(it);
   }
   for (auto it = receiving_.begin(); it != receiving_.end();) {
@@ -130,7 +145,7 @@ void share_repairer::expire() {
       ++it;
       continue;
     }
-    for (auto& [i, sum] : it->second.sums) wipe(sum);
+    for (auto& [i, sum] : it->second.sums) forget(sum);
     it = receiving_.erase(it);
   }
 }
@@ -260,7 +275,7 @@ void share_repairer::on_start(const std::string& from, const repair_plan& plan) 
       ++p;
       continue;
     }
-    wipe(p->second.second);
+    forget(p->second.second);
     refuse(p->second.first, "piece_sender");
     p = h.pieces.erase(p);
   }
@@ -279,7 +294,7 @@ void share_repairer::contribute(const std::string& session, helper_session& h) {
   });
   auto drop = [&](const char* why) {
     refuse(plan.helpers.front().first, why);
-    for (auto& [i, piece] : h.pieces) wipe(piece.second);
+    for (auto& [i, piece] : h.pieces) forget(piece.second);
     helping_.erase(session);
   };
   if (!mine) return drop("share_not_held");
@@ -297,9 +312,10 @@ void share_repairer::contribute(const std::string& session, helper_session& h) {
   ++c_.counters->repairs_contributed;
   for (std::size_t k = 0; k < plan.helpers.size(); ++k) {
     const auto& site = plan.helpers[k].first;
-    if (site == c_.self)
+    if (site == c_.self) {
+      buffered_ += (*pieces)[k].size();  // our own share's piece: never refused
       h.pieces[h.my_index] = {c_.self, std::move((*pieces)[k])};
-    else
+    } else
       c_.send(site, repair_piece{session, h.my_index, std::move((*pieces)[k])});
   }
 }
@@ -321,6 +337,7 @@ void share_repairer::on_piece(const std::string& from, const repair_piece& m) {
     if (!site || *site != from || m.from_index == h.my_index) return refuse(from, "piece_sender");
   }
   if (h.pieces.count(m.from_index) || h.pieces.size() >= 255) return refuse(from, "duplicate_piece");
+  if (!buffer(m.piece.size())) return refuse(from, "buffer_full");
   h.pieces[m.from_index] = {from, m.piece};
   finish_if_complete(m.session);
 }
@@ -332,7 +349,10 @@ void share_repairer::finish_if_complete(const std::string& session) {
   auto& h = it->second;
   if (!h.plan || !h.pieces.count(h.my_index) || h.pieces.size() != h.plan->threshold) return;
   std::vector<std::string> pieces;
-  for (auto& [i, piece] : h.pieces) pieces.push_back(std::move(piece.second));
+  for (auto& [i, piece] : h.pieces) {
+    pieces.push_back(piece.second);
+    forget(piece.second);
+  }
   auto sum = crypto::add_pieces(pieces);
   for (auto& piece : pieces) wipe(piece);
   auto plan = std::move(*h.plan);
@@ -363,10 +383,14 @@ void share_repairer::on_sum(const std::string& from, const repair_sum& m) {
   }
   auto& r = it->second;
   if (r.sums.count(m.from_index)) return refuse(from, "duplicate_sum");
+  if (!buffer(m.sum.size())) return refuse(from, "buffer_full");
   r.sums[m.from_index] = m.sum;
   if (r.sums.size() != plan.threshold) return;
   std::vector<std::string> sums;
-  for (auto& [i, sum] : r.sums) sums.push_back(std::move(sum));
+  for (auto& [i, sum] : r.sums) {
+    sums.push_back(sum);
+    forget(sum);
+  }
   receiving_.erase(it);
   auto share = crypto::assemble_repaired_share(sums, plan.threshold,
                                                static_cast<std::uint8_t>(plan.target_index));

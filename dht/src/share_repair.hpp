@@ -76,6 +76,9 @@ class share_repairer {
   void contribute(const std::string& session, helper_session& h);
   void finish_if_complete(const std::string& session);
   void refuse(const std::string& from, const char* reason);
+  void forget(std::string& bytes);  // wipes a buffered piece or sum and releases its budget
+  bool buffer(std::size_t bytes);   // false when over the budget
+
   void expire();
 
   context c_;
@@ -85,6 +88,7 @@ class share_repairer {
   std::map<std::pair<std::string, std::uint32_t>, millis> started_;  // (key, j) -> until
   std::map<std::string, helper_session> helping_;
   std::map<std::string, target_session> receiving_;
+  std::size_t buffered_ = 0;  // bytes of pieces and sums held
 };
 
 }  // namespace dm2::dht

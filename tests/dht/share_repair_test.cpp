@@ -194,6 +194,20 @@ TEST(share_repair, forged_sums_fail_to_combine_and_malformed_messages_are_refuse
   EXPECT_EQ(receiver.counters().repair_refused, refused + 1);
 }
 
+TEST(share_repair, pieces_for_unknown_sessions_are_bounded_and_expire) {
+  sim_cluster c(4, fast(), {}, /*real_shares=*/true);
+  auto& e = *c.site(0).engine;
+  const std::string big(crypto::max_shared_secret_size + crypto::share_check_size, 'p');
+  // 64 MiB of buffered pieces at most (1,023 of the largest size); the rest are refused.
+  const std::uint64_t fit = (64u << 20) / big.size();
+  for (int i = 0; i < 1100; ++i)
+    e.on_message(c.site(1).id, repair_piece{"unknown-session-" + std::to_string(i), 1, big});
+  EXPECT_EQ(e.counters().repair_refused, 1100u - fit);
+  c.run_for(fast().share_repair_timeout + millis(200));  // they expire: room again
+  e.on_message(c.site(1).id, repair_piece{"session-after-expiry", 1, big});
+  EXPECT_EQ(e.counters().repair_refused, 1100u - fit);
+}
+
 TEST(x25519_keyring, opens_what_it_sealed_and_nothing_else) {
   auto ed = crypto::generate_private_key(crypto::key_type::ed25519);
   ASSERT_TRUE(ed.ok());

@@ -8,11 +8,13 @@
 #include <boost/asio/thread_pool.hpp>
 #include <ctime>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "dm2/dht/clock.hpp"
 #include "dm2/dht/message_codec.hpp"
 #include "dm2/dht/overlay_membership.hpp"
+#include "dm2/dht/share_keyring.hpp"
 #include "dm2/node/https_client.hpp"
 
 namespace dm2::node {
@@ -57,7 +59,13 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
         overlay(o),
         members(c),
         transport(pool, c, id),
-        settings(s) {}
+        settings(s) {
+    // The seal key lets this site take part in share repair while a key's owner is down.
+    if (auto k = dht::x25519_keyring::from_private_key(id.sealing_key_pem))
+      keyring.emplace(std::move(*k));
+    else
+      spdlog::warn("event=share_repair_disabled reason=\"{}\"", k.err().message);
+  }
 
   // Its own thread: HTTP handlers wait on it, so it must not share the node's I/O threads.
   asio::io_context strand;
@@ -71,6 +79,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   dht::replication_settings settings;
   dht::steady_clock_source clock;
   dht::memory_replica_store store;
+  std::optional<dht::x25519_keyring> keyring;
   std::unique_ptr<dht::overlay_membership> membership;  // on the strand from here on
   std::unique_ptr<dht::replicator> engine;
   std::string self_site;
@@ -88,7 +97,8 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
       self_site = self->site_id;
       membership = std::make_unique<dht::overlay_membership>(overlay, self_site, liveness_age);
       engine = std::make_unique<dht::replicator>(
-          self_site, settings, dht::replicator_collaborators{&clock, &transport, membership.get(), &store, nullptr});
+          self_site, settings, dht::replicator_collaborators{&clock, &transport, membership.get(), &store, nullptr,
+                                                         keyring ? &*keyring : nullptr});
     }
     membership->set_sites(dht::sites_from_roster(*roster, static_cast<std::int64_t>(std::time(nullptr))));
     membership->refresh();

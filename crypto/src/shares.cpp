@@ -21,8 +21,6 @@ using detail::u8;
 
 namespace {
 
-constexpr std::uint8_t share_version = 1;
-
 // libgfshare draws its polynomial coefficients through a global hook that is null by default;
 // point it at OpenSSL's CSPRNG once, before the first split.
 void fill_random(unsigned char* buffer, unsigned int size) {
@@ -53,7 +51,7 @@ struct wiped {
 result<share_info> inspect_share(std::string_view share) {
   if (share.size() < share_header_size + 1 + share_check_size)
     return fail(errc::malformed_input, "key share is too short");
-  if (static_cast<std::uint8_t>(share[0]) != share_version)
+  if (static_cast<std::uint8_t>(share[0]) != share_format_version)
     return fail(errc::malformed_input, "key share has an unknown format version");
   share_info info;
   info.threshold = static_cast<std::uint8_t>(share[1]);
@@ -84,7 +82,7 @@ result<std::vector<std::string>> split_secret(std::string_view secret, unsigned 
   shares.reserve(count);
   for (unsigned i = 0; i < count; ++i) {
     std::string share(share_header_size + value.bytes.size(), '\0');
-    share[0] = static_cast<char>(share_version);
+    share[0] = static_cast<char>(share_format_version);
     share[1] = static_cast<char>(threshold);
     share[2] = static_cast<char>(indexes[i]);
     gfshare_ctx_enc_getshare(ctx.get(), static_cast<unsigned char>(i), u8(share) + share_header_size);

@@ -112,6 +112,8 @@ void put_share(writer& w, const key_share& s) {
   w.str(s.owner);
   w.str(s.holder);
   w.str(s.sealed);
+  w.u32(s.count);
+  w.u32(s.threshold);
 }
 key_share get_share(reader& r) {
   key_share s;
@@ -120,6 +122,8 @@ key_share get_share(reader& r) {
   s.owner = r.str();
   s.holder = r.str();
   s.sealed = r.str();
+  s.count = r.u32();
+  s.threshold = r.u32();
   return s;
 }
 void put_pair(writer& w, const std::pair<std::string, std::uint32_t>& p) {
@@ -131,6 +135,28 @@ std::pair<std::string, std::uint32_t> get_pair(reader& r) {
   return {first, r.u32()};
 }
 
+void put_plan(writer& w, const repair_plan& p) {
+  w.str(p.session);
+  w.str(p.key_id);
+  w.str(p.owner);
+  w.u32(p.count);
+  w.u32(p.threshold);
+  w.u32(p.target_index);
+  w.str(p.target_site);
+  w.list(p.helpers, [&](const auto& h) { put_pair(w, h); });
+}
+repair_plan get_plan(reader& r) {
+  repair_plan p;
+  p.session = r.str();
+  p.key_id = r.str();
+  p.owner = r.str();
+  p.count = r.u32();
+  p.threshold = r.u32();
+  p.target_index = r.u32();
+  p.target_site = r.str();
+  p.helpers = r.list<std::pair<std::string, std::uint32_t>>([&] { return get_pair(r); });
+  return p;
+}
 }  // namespace
 
 std::string encode_message(const message& m) {
@@ -180,6 +206,18 @@ std::string encode_message(const message& m) {
             w.str(h.summary);
           });
           w.boolean(b.last);
+        } else if constexpr (std::is_same_v<T, repair_inventory_request>) {
+          w.list(b.key_ids, [&](const std::string& s) { w.str(s); });
+        } else if constexpr (std::is_same_v<T, repair_start>) {
+          put_plan(w, b.plan);
+        } else if constexpr (std::is_same_v<T, repair_piece>) {
+          w.str(b.session);
+          w.u32(b.from_index);
+          w.str(b.piece);
+        } else if constexpr (std::is_same_v<T, repair_sum>) {
+          put_plan(w, b.plan);
+          w.u32(b.from_index);
+          w.str(b.sum);
         }
       },
       m);
@@ -259,6 +297,28 @@ result<message> decode_message(std::string_view bytes, const codec_limits& limit
         });
         a.last = r.boolean();
         m = std::move(a);
+        break;
+      }
+      case 10:
+        m = repair_inventory_request{r.list<std::string>([&] { return r.str(); })};
+        break;
+      case 11:
+        m = repair_start{get_plan(r)};
+        break;
+      case 12: {
+        repair_piece p;
+        p.session = r.str();
+        p.from_index = r.u32();
+        p.piece = r.str();
+        m = std::move(p);
+        break;
+      }
+      case 13: {
+        repair_sum p;
+        p.plan = get_plan(r);
+        p.from_index = r.u32();
+        p.sum = r.str();
+        m = std::move(p);
         break;
       }
       default:

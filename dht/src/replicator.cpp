@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "share_repair.hpp"
+
 #include <algorithm>
 
 namespace dm2::dht {
@@ -27,7 +29,9 @@ const char* message_name(const message& m) {
   static const char* names[] = {"digest_request", "digest_reply",          "pull_request",
                                 "push_records",   "share_inventory_request", "share_inventory_reply",
                                 "push_shares",    "drop_shares",           "query_request",
-                                "query_answer"};
+                                "query_answer",   "repair_inventory_request", "repair_start",
+                                "repair_piece",   "repair_sum"};
+  static_assert(std::size(names) == std::variant_size_v<message>);
   return names[m.index()];
 }
 
@@ -35,7 +39,13 @@ replicator::replicator(std::string self_site, replication_settings settings,
                        replicator_collaborators c)
     : self_(std::move(self_site)), settings_(settings), c_(c) {
   settings_.bucket_count = std::clamp<std::size_t>(settings_.bucket_count, 1, 65536);
+  repair_ = std::make_unique<share_repairer>(share_repairer::context{
+      self_, c_.time, c_.store, c_.keyring,
+      [this](const std::string& to, message m) { send(to, std::move(m)); },
+      [this]() -> const placement_index& { return placement(); }, &settings_, &counters_});
 }
+
+replicator::~replicator() = default;
 
 const placement_index& replicator::placement() {
   auto v = c_.members->version();
@@ -95,6 +105,7 @@ void replicator::publish(const record& r) {
 void replicator::own_key(const std::string& key_id, std::uint32_t n) { owned_keys_[key_id] = n; }
 
 void replicator::tick() {
+  repair_->tick();
   auto now = c_.time->now();
   if (evaluate_at_ && now >= *evaluate_at_) {
     evaluate_at_.reset();
@@ -122,7 +133,7 @@ std::uint64_t replicator::holders_print() {
   };
   c_.store->for_each_record([&](const record& r) { mix(r.lfn, holders_of(r)); });
   for (const auto& [key_id, n] : owned_keys_) mix(key_id, share_targets(key_id, n));
-  return h;
+  return h ^ repair_->print();
 }
 
 void replicator::start_round() {
@@ -134,6 +145,7 @@ void replicator::start_round() {
   owed_ = 0;
   run_record_round();
   run_share_round();
+  repair_->start_round();
 }
 
 // For every peer that should hold some of our records, one digest over exactly those records.
@@ -184,6 +196,11 @@ void replicator::on_message(const std::string& from, const message& m) {
           on_share_inventory_reply(from, body);
         else if constexpr (std::is_same_v<T, push_shares>) on_push_shares(from, body);
         else if constexpr (std::is_same_v<T, drop_shares>) on_drop_shares(from, body);
+        else if constexpr (std::is_same_v<T, repair_inventory_request>)
+          repair_->on_inventory_request(from, body);
+        else if constexpr (std::is_same_v<T, repair_start>) repair_->on_start(from, body.plan);
+        else if constexpr (std::is_same_v<T, repair_piece>) repair_->on_piece(from, body);
+        else if constexpr (std::is_same_v<T, repair_sum>) repair_->on_sum(from, body);
         // query_request / query_answer belong to query_fanout; the driver routes them there.
       },
       m);
@@ -378,7 +395,11 @@ void replicator::on_share_inventory_reply(const std::string& from, const share_i
   }
   for (const auto& [key_id, index] : m.held) {
     auto it = owned_keys_.find(key_id);
-    if (it == owned_keys_.end() || index < 1 || index > it->second) continue;
+    if (it == owned_keys_.end()) {
+      repair_->on_inventory_entry(from, key_id, index);  // a holder's inventory, owner down
+      continue;
+    }
+    if (index < 1 || index > it->second) continue;
     inventory_[key_id][index].insert(from);
     known_share_holders_.insert(from);
   }
@@ -410,6 +431,7 @@ void replicator::evaluate_shares() {
     for (std::uint32_t index = 1; index <= n && next_free != free_targets.end(); ++index) {
       if (covered.count(index)) continue;
       if (auto share = c_.shares->make_share(key_id, index, *next_free)) {
+        share->count = n;
         pushes[*next_free].shares.push_back(std::move(*share));
         ++counters_.shares_pushed;
         covered.insert(index);

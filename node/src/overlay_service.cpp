@@ -11,12 +11,14 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/dht/clock.hpp"
 #include "dm2/dht/message_codec.hpp"
 #include "dm2/dht/overlay_membership.hpp"
+#include "dm2/dht/share_keyring.hpp"
 #include "dm2/dht/storage_replica_store.hpp"
 #include "dm2/node/https_client.hpp"
 #include "records.hpp"
@@ -89,7 +91,13 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
         settings(s),
         liveness_age(liveness),
         dht_key_pem(id.dht_key_pem),
-        store(std::move(st)) {}
+        store(std::move(st)) {
+    // The seal key lets this site take part in share repair while a key's owner is down.
+    if (auto k = dht::x25519_keyring::from_private_key(id.sealing_key_pem))
+      keyring.emplace(std::move(*k));
+    else
+      spdlog::warn("event=share_repair_disabled reason=\"{}\"", k.err().message);
+  }
 
   // Its own thread: HTTP handlers wait on it, so it must not share the node's I/O threads.
   asio::io_context strand;
@@ -105,6 +113,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   dht::steady_clock_source clock;
   std::string dht_key_pem;  // signs this site's records
   std::unique_ptr<dht::storage_replica_store> store;  // on the strand from here on
+  std::optional<dht::x25519_keyring> keyring;
   std::unique_ptr<dht::overlay_membership> membership;  // on the strand from here on
   std::unique_ptr<dht::replicator> engine;
   std::string self_site;
@@ -122,7 +131,8 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
       self_site = self->site_id;
       membership = std::make_unique<dht::overlay_membership>(overlay, self_site, liveness_age);
       engine = std::make_unique<dht::replicator>(
-          self_site, settings, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr});
+          self_site, settings, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr,
+                                                         keyring ? &*keyring : nullptr});
     }
     membership->set_sites(dht::sites_from_roster(*roster, static_cast<std::int64_t>(std::time(nullptr))));
     membership->refresh();

@@ -3,13 +3,18 @@
 #pragma once
 
 #include <map>
+#include <functional>
 #include <memory>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "dm2/crypto/keys.hpp"
+#include "dm2/crypto/seal.hpp"
+#include "dm2/crypto/shares.hpp"
 #include "dm2/dht/replicator.hpp"
+#include "dm2/dht/share_keyring.hpp"
 #include "dm2/dht/sim_network.hpp"
 
 namespace dm2::dht::testing {
@@ -27,16 +32,56 @@ class fake_share_source final : public share_source {
   std::string owner_;
 };
 
+// A site's real X25519 seal key, as the node's keyring uses it.
+inline x25519_keyring new_keyring() {
+  auto keyring = x25519_keyring::from_private_key(*crypto::generate_private_key(crypto::key_type::x25519));
+  if (!keyring) throw std::runtime_error(keyring.err().to_string());
+  return std::move(*keyring);
+}
+
+// Real shares: one split per key, kept, so any index can be re-created (share_source's contract)
+// and sealed to the holder's real key.
+class crypto_share_source final : public share_source {
+ public:
+  using directory = std::function<const x25519_keyring&(const std::string& site)>;
+  crypto_share_source(std::string owner, directory keys)
+      : owner_(std::move(owner)), keys_(std::move(keys)) {}
+  void add(const std::string& key_id, const std::string& secret, unsigned t, unsigned n) {
+    splits_[key_id] = *crypto::split_secret(secret, t, n);
+    thresholds_[key_id] = t;
+  }
+  const std::vector<std::string>& split(const std::string& key_id) const { return splits_.at(key_id); }
+  std::optional<key_share> make_share(const std::string& key_id, std::uint32_t index,
+                                      const std::string& holder) override {
+    auto it = splits_.find(key_id);
+    if (it == splits_.end() || index < 1 || index > it->second.size()) return std::nullopt;
+    auto sealed = crypto::seal(keys_(holder).public_key(), it->second[index - 1], key_id);
+    if (!sealed) return std::nullopt;
+    return key_share{key_id, index, owner_, holder, *sealed,
+                     static_cast<std::uint32_t>(it->second.size()), thresholds_[key_id]};
+  }
+
+ private:
+  std::string owner_;
+  directory keys_;
+  std::map<std::string, std::vector<std::string>> splits_;
+  std::map<std::string, std::uint32_t> thresholds_;
+};
+
 struct sim_site {
   std::string id;
   memory_replica_store store;
-  std::unique_ptr<fake_share_source> shares;
+  std::unique_ptr<share_source> shares;
+  std::unique_ptr<x25519_keyring> keyring;  // real_shares only
   std::unique_ptr<replicator> engine;
 };
 
 class sim_cluster {
  public:
-  sim_cluster(int n, replication_settings settings = {}, sim_network_settings net = {})
+  // real_shares: every site gets a real X25519 keyring (and takes part in share repair), and
+  // owners split real secrets (own_secret) instead of fake_share_source's strings.
+  sim_cluster(int n, replication_settings settings = {}, sim_network_settings net = {},
+              bool real_shares = false)
       : net_(time_, net) {
     for (int i = 0; i < n; ++i) {
       auto s = std::make_unique<sim_site>();
@@ -45,12 +90,38 @@ class sim_cluster {
       sites_.push_back(std::move(s));
     }
     for (auto& s : sites_) {
-      s->shares = std::make_unique<fake_share_source>(s->id);
+      if (real_shares) {
+        s->keyring = std::make_unique<x25519_keyring>(new_keyring());
+        s->shares = std::make_unique<crypto_share_source>(
+            s->id, [this](const std::string& id) -> const x25519_keyring& { return *by_id(id).keyring; });
+      } else {
+        s->shares = std::make_unique<fake_share_source>(s->id);
+      }
       s->engine = std::make_unique<replicator>(
           s->id, settings,
-          replicator_collaborators{&time_, &net_, &members_, &s->store, s->shares.get()});
+          replicator_collaborators{&time_, &net_, &members_, &s->store, s->shares.get(),
+                                   s->keyring.get()});
       net_.attach(s->engine.get());
     }
+  }
+
+  // real_shares: site `owner` splits `secret` t-of-n as key `key_id` and owns it.
+  void own_secret(int owner, const std::string& key_id, const std::string& secret, unsigned t,
+                  unsigned n) {
+    static_cast<crypto_share_source&>(*sites_[owner]->shares).add(key_id, secret, t, n);
+    sites_[owner]->engine->own_key(key_id, n);
+  }
+  // real_shares: the opened shares of `key_id` held by live sites, by index.
+  std::map<std::uint32_t, std::string> live_shares(const std::string& key_id) {
+    std::map<std::uint32_t, std::string> out;
+    for (auto& s : sites_) {
+      if (!members_.is_live(s->id)) continue;
+      s->store.for_each_share([&](const key_share& sh) {
+        if (sh.key_id != key_id || sh.holder != s->id) return;
+        if (auto raw = s->keyring->open(sh)) out[sh.index] = *raw;
+      });
+    }
+    return out;
   }
 
   void kill(int i) {

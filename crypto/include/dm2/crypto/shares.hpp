@@ -18,6 +18,7 @@
 
 namespace dm2::crypto {
 
+inline constexpr std::uint8_t share_format_version = 1;
 inline constexpr std::size_t share_header_size = 3;
 inline constexpr std::size_t share_check_size = 16;
 inline constexpr std::size_t max_shared_secret_size = 64 * 1024;

@@ -51,6 +51,42 @@ struct drop_shares {
   std::vector<std::pair<std::string, std::uint32_t>> shares;
 };
 
+// ---- Share repair while the key's owner is down (docs/overlay.md, "Share repair").
+
+// Holder -> the key's other share targets: "which of these keys' shares do you hold?" (any
+// owner). Answered with share_inventory_reply.
+struct repair_inventory_request {
+  std::vector<std::string> key_ids;
+};
+// One repair of index `target_index` for `target_site`, chosen by the coordinator (helpers[0]).
+struct repair_plan {
+  std::string session;  // random, unique per repair: pieces of different repairs never mix
+  std::string key_id;
+  std::string owner;
+  std::uint32_t count = 0;      // n
+  std::uint32_t threshold = 0;  // t
+  std::uint32_t target_index = 0;
+  std::string target_site;
+  std::vector<std::pair<std::string, std::uint32_t>> helpers;  // t (site, share index), by index
+  bool operator==(const repair_plan&) const = default;
+};
+// Coordinator -> each helper: "contribute to this repair".
+struct repair_start {
+  repair_plan plan;
+};
+// Helper -> helper: one XOR piece of the sender's λ·share (uniformly random on its own).
+struct repair_piece {
+  std::string session;
+  std::uint32_t from_index = 0;  // the sender's share index
+  std::string piece;
+};
+// Helper -> target: the XOR of the t pieces the sender received; t of them make the share.
+struct repair_sum {
+  repair_plan plan;
+  std::uint32_t from_index = 0;
+  std::string sum;
+};
+
 // Querier -> every live site: "which of your records match?" (docs/overlay.md, "Query fan-out").
 struct query_request {
   std::string query_id;         // unique per query (random)
@@ -73,7 +109,8 @@ struct query_answer {
 
 using message = std::variant<digest_request, digest_reply, pull_request, push_records,
                              share_inventory_request, share_inventory_reply, push_shares,
-                             drop_shares, query_request, query_answer>;
+                             drop_shares, query_request, query_answer,
+                             repair_inventory_request, repair_start, repair_piece, repair_sum>;
 
 const char* message_name(const message& m);
 

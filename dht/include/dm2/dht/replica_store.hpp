@@ -48,6 +48,10 @@ struct key_share {
   std::string owner;        // site id of the key's owner
   std::string holder;       // site id the share is sealed to
   std::string sealed;
+  // The split's n and t, set by the owner: holders need them to repair the key while its owner
+  // is down (docs/overlay.md, "Share repair"). 0 = unknown (such a share is never repaired).
+  std::uint32_t count = 0;
+  std::uint32_t threshold = 0;
 };
 
 class replica_store {

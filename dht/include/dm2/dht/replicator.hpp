@@ -20,6 +20,7 @@
 #include "dm2/dht/messages.hpp"
 #include "dm2/dht/placement.hpp"
 #include "dm2/dht/replica_store.hpp"
+#include "dm2/dht/share_keyring.hpp"
 #include "dm2/dht/transport.hpp"
 
 namespace dm2::dht {
@@ -30,6 +31,9 @@ struct replication_settings {
   millis repair_period{30'000};      // anti-entropy round period (also run on membership change)
   millis membership_debounce{1'000}; // at most one membership-triggered round per this interval
   millis share_inventory_wait{2'000};  // how long the owner collects share inventories per round
+  // A share repair (owner down) that has not completed by then is forgotten; the next round
+  // retries. Covers a helper or the target dying mid-repair.
+  millis share_repair_timeout{10'000};
   // A copy no longer owed is handed off only after it has been unowed this long: membership
   // views flap (a slow ping), and dropping on every flap would lower durability for nothing.
   millis handoff_grace{120'000};
@@ -39,8 +43,9 @@ struct replication_settings {
 };
 
 // Produces share `index` of key `key_id`, sealed to `holder_site`. The owner's key layer
-// implements it (deterministic Shamir coefficients let it re-create any index); nullopt when the
-// key is unknown.
+// implements it (deterministic Shamir coefficients let it re-create any index — the same bytes a
+// repair while it was down gives that index); it sets key_share::threshold (the replicator sets
+// count = n). nullopt when the key is unknown.
 class share_source {
  public:
   virtual ~share_source() = default;
@@ -54,6 +59,8 @@ struct replicator_collaborators {
   const membership* members = nullptr;
   replica_store* store = nullptr;
   share_source* shares = nullptr;  // may be null when this site owns no keys
+  // Opens the shares we hold and seals repaired ones to us; null = take no part in share repair.
+  share_keyring* keyring = nullptr;
 };
 
 struct replicator_counters {
@@ -65,11 +72,22 @@ struct replicator_counters {
   std::uint64_t shares_pushed = 0;
   std::uint64_t messages_refused = 0;
   std::uint64_t records_handed_off = 0;  // copies dropped once every holder confirmed them
+  // Share repair while an owner is down (docs/overlay.md, "Share repair").
+  std::uint64_t repairs_started = 0;      // repairs this site coordinated
+  std::uint64_t repairs_contributed = 0;  // repairs this site sent pieces for
+  std::uint64_t shares_repaired = 0;      // shares this site received by repair
+  std::uint64_t repair_refused = 0;       // repair messages refused (malformed, unexpected)
+  std::uint64_t repairs_impossible = 0;   // coordinator rounds that found fewer than t live shares
 };
+
+class share_repairer;
 
 class replicator {
  public:
   replicator(std::string self_site, replication_settings settings, replicator_collaborators c);
+  ~replicator();
+  replicator(const replicator&) = delete;
+  replicator& operator=(const replicator&) = delete;
 
   const std::string& self() const { return self_; }
   const replication_settings& settings() const { return settings_; }
@@ -123,6 +141,7 @@ class replicator {
   millis next_round_{0};
   std::size_t owed_ = 0;
 
+  std::unique_ptr<share_repairer> repair_;  // shares we hold of keys whose owner is down
   std::map<std::string, std::uint32_t> owned_keys_;  // key_id -> n
   // Share inventory collected in the current round: key_id -> index -> holders.
   std::map<std::string, std::map<std::uint32_t, std::set<std::string>>> inventory_;

@@ -1,0 +1,94 @@
+// Share repair while a key's owner is down (docs/overlay.md, "Share repair"): the replicator's
+// part for keys this site holds a share of. Each round every holder of such a key asks the key's
+// share targets which shares they hold; the live holder with the lowest index coordinates and,
+// when fewer than n but at least t indexes are live, starts one enrolment repair
+// (crypto/share_repair.hpp) per missing index for a share target that holds none. Helpers
+// exchange pieces directly and send their sums to the target, which assembles and seals the
+// share to itself. No session state survives its timeout; the next round retries.
+//
+// Not thread-safe: the replicator calls it from its own (serialized) calls.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dm2/dht/clock.hpp"
+#include "dm2/dht/messages.hpp"
+#include "dm2/dht/placement.hpp"
+#include "dm2/dht/replica_store.hpp"
+#include "dm2/dht/replicator.hpp"
+#include "dm2/dht/share_keyring.hpp"
+
+namespace dm2::dht {
+
+class share_repairer {
+ public:
+  struct context {
+    std::string self;
+    const clock* time = nullptr;
+    replica_store* store = nullptr;
+    share_keyring* keyring = nullptr;
+    std::function<void(const std::string& to, message m)> send;
+    std::function<const placement_index&()> placement;
+    const replication_settings* settings = nullptr;
+    replicator_counters* counters = nullptr;
+  };
+  explicit share_repairer(context c);
+  ~share_repairer();
+
+  // Asks the share targets of every key we hold a share of whose owner is not live.
+  void start_round();
+  // Coordinates once the inventories are in; expires old sessions.
+  void tick();
+  // A fingerprint of what repair depends on (held keys' targets and owners' liveness).
+  std::uint64_t print() const;
+
+  void on_inventory_request(const std::string& from, const repair_inventory_request& m);
+  // An inventory entry for a key we are repairing; false if it is not ours to take.
+  bool on_inventory_entry(const std::string& from, const std::string& key_id, std::uint32_t index);
+  void on_start(const std::string& from, const repair_plan& plan);
+  void on_piece(const std::string& from, const repair_piece& m);
+  void on_sum(const std::string& from, const repair_sum& m);
+
+ private:
+  struct helper_session {
+    std::optional<repair_plan> plan;
+    std::uint32_t my_index = 0;
+    std::map<std::uint32_t, std::pair<std::string, std::string>> pieces;  // index -> (site, piece)
+    millis expires{0};
+  };
+  struct target_session {
+    repair_plan plan;
+    std::map<std::uint32_t, std::string> sums;  // helper index -> sum
+    millis expires{0};
+  };
+  std::vector<key_share> repairable_shares() const;  // ours, of keys whose owner is not live
+  std::vector<std::string> targets(const key_share& s) const;
+  bool plan_is_sound(const repair_plan& plan) const;
+  bool holds_key(const std::string& key_id) const;
+  void coordinate_key(const key_share& mine);
+  void contribute(const std::string& session, helper_session& h);
+  void finish_if_complete(const std::string& session);
+  void refuse(const std::string& from, const char* reason);
+  void forget(std::string& bytes);  // wipes a buffered piece or sum and releases its budget
+  bool buffer(std::size_t bytes);   // false when over the budget
+
+  void expire();
+
+  context c_;
+  std::map<std::string, key_share> round_keys_;  // key_id -> our share, this round
+  std::map<std::string, std::map<std::uint32_t, std::set<std::string>>> inventory_;
+  std::optional<millis> coordinate_at_;
+  std::map<std::pair<std::string, std::uint32_t>, millis> started_;  // (key, j) -> until
+  std::map<std::string, helper_session> helping_;
+  std::map<std::string, target_session> receiving_;
+  std::size_t buffered_ = 0;  // bytes of pieces and sums held
+};
+
+}  // namespace dm2::dht

@@ -197,10 +197,11 @@ void share_repairer::coordinate_key(const key_share& mine) {
   base.owner = mine.owner;
   base.count = mine.count;
   base.threshold = mine.threshold;
-  for (const auto& [index, site] : live) {
-    if (base.helpers.size() == mine.threshold) break;
-    base.helpers.emplace_back(site, index);
-  }
+  std::set<std::string> chosen;  // a site holding two indexes (a transient surplus) helps once
+  for (const auto& [index, site] : live)
+    if (base.helpers.size() < mine.threshold && chosen.insert(site).second)
+      base.helpers.emplace_back(site, index);
+  if (base.helpers.size() < mine.threshold) return;
   std::vector<std::string> free_targets;
   for (const auto& t : targets(mine))
     if (!holding.count(t)) free_targets.push_back(t);

@@ -98,6 +98,10 @@ void share_repairer::start_round() {
   round_keys_.clear();
   inventory_.clear();
   for (auto& s : repairable_shares()) {
+    // The coordinator holds the lowest live index, and a repair needs t live indexes: a holder
+    // of an index above n - t + 1 can never coordinate, so it skips the inventory (it answers
+    // the others' requests all the same).
+    if (s.index > s.count - s.threshold + 1) continue;
     auto it = round_keys_.find(s.key_id);
     if (it == round_keys_.end() || s.index < it->second.index) round_keys_[s.key_id] = std::move(s);
   }

@@ -98,6 +98,10 @@ void share_repairer::start_round() {
   round_keys_.clear();
   inventory_.clear();
   for (auto& s : repairable_shares()) {
+    // The coordinator holds the lowest live index, and a repair needs t live indexes: a holder
+    // of an index above n - t + 1 can never coordinate, so it skips the inventory (it answers
+    // the others' requests all the same).
+    if (s.index > s.count - s.threshold + 1) continue;
     auto it = round_keys_.find(s.key_id);
     if (it == round_keys_.end() || s.index < it->second.index) round_keys_[s.key_id] = std::move(s);
   }
@@ -197,10 +201,11 @@ void share_repairer::coordinate_key(const key_share& mine) {
   base.owner = mine.owner;
   base.count = mine.count;
   base.threshold = mine.threshold;
-  for (const auto& [index, site] : live) {
-    if (base.helpers.size() == mine.threshold) break;
-    base.helpers.emplace_back(site, index);
-  }
+  std::set<std::string> chosen;  // a site holding two indexes (a transient surplus) helps once
+  for (const auto& [index, site] : live)
+    if (base.helpers.size() < mine.threshold && chosen.insert(site).second)
+      base.helpers.emplace_back(site, index);
+  if (base.helpers.size() < mine.threshold) return;
   std::vector<std::string> free_targets;
   for (const auto& t : targets(mine))
     if (!holding.count(t)) free_targets.push_back(t);

@@ -198,6 +198,25 @@ void node::impl::add_routes() {
                            {"repair_messages", report.repair_messages}};
     return http_response{200, "application/json", {}, body.dump()};
   });
+  // What this site holds, a page at a time: ?after=<lfn>&limit=<1..1000> (operators, repair tests).
+  routes.add("GET", "/v1/overlay/records", [this](const http_request& request) {
+    if (auto refused = refuse_unless_site(request)) return *refused;
+    auto params = query_of(request.target);
+    std::size_t limit = 1000;
+    if (params.count("limit")) {
+      auto text = params["limit"];
+      if (text.empty() || text.size() > 4 || text.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoul(text) < 1 || std::stoul(text) > 1000)
+        return error_response(fail(errc::invalid_argument, "limit must be 1..1000"));
+      limit = std::stoul(text);
+    }
+    auto page = replication->held_records(params["after"], limit);
+    nlohmann::json records = nlohmann::json::array();
+    for (const auto& r : page) records.push_back({{"lfn", r.lfn}, {"version", r.version}, {"owner", r.owner}});
+    nlohmann::json body = {{"records", records}};
+    body["next"] = page.size() == limit ? nlohmann::json(page.back().lfn) : nlohmann::json(nullptr);
+    return http_response{200, "application/json", {}, body.dump()};
+  });
   // Replication traffic between sites: only roster members, identified by their certificate.
   routes.add("POST", "/v1/overlay/message", [this](const http_request& request) {
     auto member = members->member_by_fingerprint(request.peer_certificate_fingerprint);
@@ -287,8 +306,11 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   auto overlay = dht::overlay::start(dht_settings, p->identity.dht_public_key, p->db.get());
   if (!overlay) return std::move(overlay).err();
   p->overlay = std::move(*overlay);
-  p->replication = std::make_unique<overlay_service>(*p->overlay, *p->members, p->identity,
-                                                     dht::replication_settings{});
+  dht::replication_settings replication;
+  replication.k = config.replicas;
+  replication.repair_period = config.repair_period;
+  p->replication = std::make_unique<overlay_service>(*p->overlay, *p->members, p->identity, replication,
+                                                     config.liveness_timeout);
   p->apply_roster_to_overlay();
 
   auto tls = make_server_tls({p->identity.ca_certificate_pem, p->identity.certificate_pem,

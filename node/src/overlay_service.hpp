@@ -6,9 +6,11 @@
 // Thread-safe: every public member may be called from any thread except the service thread.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "consortium.hpp"
 #include "dm2/dht/messages.hpp"
@@ -23,7 +25,7 @@ namespace dm2::node {
 class overlay_service {
  public:
   overlay_service(dht::overlay& overlay, const consortium& members, const site_identity& identity,
-                  dht::replication_settings settings);
+                  dht::replication_settings settings, std::chrono::milliseconds liveness_age);
   ~overlay_service();  // stops the timer and waits for sends under way
 
   // Starts ticking and runs a first repair round. Without a roster entry for this site the
@@ -40,6 +42,9 @@ class overlay_service {
   status publish(dht::record record);
   // The local copy of a record, if this site holds one.
   std::optional<dht::record> find(const std::string& lfn);
+  // Up to `limit` records held here with an LFN after `after`, in LFN order, payloads left out
+  // (paging through what a site holds: operators and the repair tests).
+  std::vector<dht::record> held_records(const std::string& after, std::size_t limit);
   dht::overlay_status_report report();
 
  private:

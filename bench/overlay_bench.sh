@@ -6,9 +6,7 @@
 # the goals (replicas p99 < 1 s, fan-out p99 < 250 ms) and the ratio to the baseline, and plots
 # the distributions to <build dir>/overlay_bench.png.
 # Usage: bench/overlay_bench.sh [build dir, default build] [records per site, default 1000] [--quick]
-set -euo pipefail
-
-root="$(cd "$(dirname "$0")/.." && pwd)"
+. "$(dirname "$0")/common.sh"
 build="$(cd "${1:-$root/build}" && pwd)"
 records="${2:-1000}"
 quick="${3:-}"
@@ -16,8 +14,8 @@ for program in bench/overlay_bench bench/dht_bench node/dm2d node/dm2; do
   [ -x "$build/$program" ] || { echo "overlay_bench.sh: $build/$program not built (scripts/build.sh release)" >&2; exit 2; }
 done
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+bench_tmp
+work="$tmp"
 export DM2_BINARY_DIR="$build"
 
 echo "overlay_bench.sh: baseline (dht_bench, in-process transport)..." >&2

@@ -33,8 +33,12 @@ std::string keyword_of(const DcmTagKey& tag);
 
 // Transfer syntax groups a C-GET proposes for a class it knows it will receive, one
 // presentation context each: uncompressed (explicit LE, implicit LE, explicit BE) first, then
-// one compressed syntax per context.
+// one compressed syntax per context. 10 groups: 5 + 12 x 10 = 125, hence max_get_sop_classes.
 const std::vector<OFList<OFString>>& transfer_syntax_groups();
+
+// Every transfer syntax above and JPEG 2000 lossy, compressed ones first (what an acceptor
+// prefers).
+OFList<OFString> all_transfer_syntaxes();
 
 // What a C-GET proposes when it does not know the classes it will receive: 18 common storage
 // SOP classes (CT, MR, CR, DX, MG, US, XA, XRF, PET, NM, SC, RT Dose and enhanced or
@@ -44,15 +48,12 @@ const std::vector<const char*>& fallback_sop_classes();
 const std::vector<OFList<OFString>>& fallback_transfer_syntax_groups();
 
 // Every storage SOP class DCMTK knows (dcmAllStorageSOPClassUIDs): what our C-MOVE
-// destination accepts. An acceptor has no context limit.
+// destination accepts (each association against a profile of the classes it proposes).
 std::vector<const char*> all_storage_sop_classes();
 
 // The name of a SOP class UID ("CR Image Storage"), or the UID itself when DCMTK does not
 // know it.
 std::string sop_class_name(const std::string& uid);
-
-// Every transfer syntax above, compressed ones first (what an acceptor prefers).
-OFList<OFString> all_transfer_syntaxes();
 
 // True if `uid` is a syntactically valid UID (digits and dots, 1..64 chars, no empty
 // component): only such UIDs are used to name files.

@@ -322,7 +322,22 @@ TEST_P(dicom_client_test, mixed_series_of_two_classes) {
 }
 
 TEST_P(dicom_client_test, class_outside_every_list_fails_per_instance) {
-  if (GetParam() != "orthanc") GTEST_SKIP() << "dcmqrscp does not store a SOP class it does not know";
+  if (GetParam() != "orthanc") {
+    // dcmqrscp stores no class it does not know, and negotiates none: a C-GET of the CR series
+    // told only the private class gets nothing, and the error names the class refused.
+    dicom_client c(server().settings());
+    dm2::test::temp_dir got;
+    get_options wrong;
+    wrong.sop_classes = {private_sop_class};
+    auto g = c.get(series_query(env->modalities.at(0)), got.path(), wrong);
+    ASSERT_FALSE(g.ok());
+    EXPECT_EQ(g.err().code, errc::unavailable) << g.err().to_string();
+    EXPECT_NE(g.err().message.find(std::string("accepted no presentation context for ") + private_sop_class),
+              std::string::npos)
+        << g.err().to_string();
+    EXPECT_EQ(dm2::test::snapshot_tree(got.path()), "");
+    return;
+  }
   const auto& private_uid = env->unlisted.sop_uids[1];
   dicom_client c(server().settings());
   // Not told the classes: the fallback list lacks the private one.

@@ -1,7 +1,9 @@
 // Parallel retrieval of one series: the instances listed by an image-level C-FIND are spread
 // over N associations (one dicom_client per worker thread) in batches, one C-GET per batch
-// (a list of SOP Instance UIDs). Failed instances are retried; the fetch can be cancelled;
-// progress is reported per object.
+// (a list of SOP Instance UIDs). Each C-GET proposes the SOP classes the C-FIND named: all of
+// the series' classes when there are at most max_get_sop_classes, else those of its batch
+// (batches are then cut at that many classes). Failed instances are retried; the fetch can be
+// cancelled; progress is reported per object.
 #pragma once
 
 #include <cstdint>

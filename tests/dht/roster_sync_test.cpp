@@ -95,6 +95,19 @@ TEST_F(roster_updates, nothing_announced_or_same_version_changes_nothing) {
   EXPECT_EQ(states_[1]->version(), 1u);
 }
 
+TEST_F(roster_updates, a_stale_announcement_changes_nothing) {
+  // Node 1 already holds v2 (published to it directly); the DHT still announces v1.
+  auto v2 = sign(2, entries_);
+  ASSERT_TRUE(*states_[1]->accept(v2));
+  ASSERT_TRUE(announce_roster(*nodes_[0].node, v1_, consortium_pem_).ok());
+  auto r = syncs_[1]->refresh();
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_FALSE(*r);
+  EXPECT_EQ(fetcher_.calls, 0);
+  EXPECT_EQ(states_[1]->version(), 2u);
+  EXPECT_EQ(states_[1]->current_document(), v2);
+}
+
 TEST_F(roster_updates, a_removed_site_is_cut_off_within_one_refresh) {
   auto v2 = sign(2, {entries_[0], entries_[1]});
   fetcher_.documents = {{"site-a", v2}, {"site-b", v2}};

@@ -173,8 +173,8 @@ TEST_F(consortium_test, roster_spreads_admits_members_and_cuts_off_removed_sites
   sign();
   ASSERT_EQ(publish_to(1, roster), 0) << last_err;
   EXPECT_EQ(roster_version_at(1, 2), 2u);
-  EXPECT_TRUE(eventually([&] { return roster_version_at(2, 1) == 2; })) << "node 2 did not adopt v2";
-  EXPECT_TRUE(eventually([&] { return roster_version_at(3, 3) == 2; })) << "node 3 did not adopt v2";
+  EXPECT_TRUE(eventually([&] { return roster_version_at(2, 1) == 2; }, 30s)) << "node 2 did not adopt v2";
+  EXPECT_TRUE(eventually([&] { return roster_version_at(3, 3) == 2; }, 30s)) << "node 3 did not adopt v2";
   EXPECT_TRUE(eventually([&] { return roster_status(2, 3) == 200; }));
   EXPECT_TRUE(logged(2, "event=roster_adopted version=2 from=site-1")) << nodes[2]->stderr_text();
   EXPECT_TRUE(logged(3, "event=roster_adopted version=2 from=site-")) << nodes[3]->stderr_text();
@@ -194,7 +194,7 @@ TEST_F(consortium_test, roster_spreads_admits_members_and_cuts_off_removed_sites
   fs::copy_file(roster, dir / "roster-v3.json");
   ASSERT_EQ(publish_to(1, roster), 0) << last_err;
   EXPECT_EQ(roster_status(1, 2), 403);
-  EXPECT_TRUE(eventually([&] { return roster_status(3, 2) == 403; })) << "node 3 still admits a removed site";
+  EXPECT_TRUE(eventually([&] { return roster_status(3, 2) == 403; }, 30s)) << "node 3 still admits a removed site";
   EXPECT_EQ(roster_status(3, 1), 200);
 
   // An old roster and a tampered one are refused and change nothing, announced or not.
@@ -269,7 +269,7 @@ TEST_F(consortium_test, a_tampered_roster_from_a_lying_member_is_refused_and_an_
                                  *crypto::read_file(site_dir(0) / "identity" / "site.key")});
   ASSERT_TRUE(liar.running());
   ASSERT_EQ(publish_to(1, roster), 0) << last_err;
-  ASSERT_TRUE(eventually([&] { return roster_version_at(2, 2) == 2; })) << "node 2 did not adopt v2";
+  ASSERT_TRUE(eventually([&] { return roster_version_at(2, 2) == 2; }, 30s)) << "node 2 did not adopt v2";
 
   // v3, published to node 1: node 2 asks site-0 first, which serves it tampered.
   sign();

@@ -85,6 +85,15 @@ struct roster_service::impl {
     };
   }
 
+  // roster_sync has applied the allow-lists of what it adopted, but a POST may have adopted a
+  // newer roster in between and applied it first: every path re-applies the current roster under
+  // one lock, so the last set_roster is always the newest roster's.
+  void apply_allow_lists() {
+    std::lock_guard lock(apply_mutex);
+    if (auto s = sync->apply_current(); !s)
+      spdlog::warn("event=overlay_roster_failed reason=\"{}\"", s.err().message);
+  }
+
   consortium& members;
   dht::overlay& overlay;
   overlay_service& replication;
@@ -95,15 +104,16 @@ struct roster_service::impl {
   https_roster_fetcher fetcher;
   std::unique_ptr<dht::roster_sync> sync;  // with a consortium only; used on the roster thread
   std::thread thread;
+  std::mutex apply_mutex;
 
   std::mutex mutex;
   std::condition_variable wake;
   std::optional<held_announcement> held;  // re-put every period until a newer roster replaces it
   bool put_now = false;
 
-  // After any adoption, saved and applied to the overlay's allow-lists (roster_sync does the
-  // latter itself): replication rebuilds its membership.
+  // After any adoption (saved by then): the overlay's allow-lists and replication's membership.
   void adopted(const char* via) {
+    apply_allow_lists();
     replication.roster_changed();
     stats.increment("dm2_roster_adoptions_total", std::string("via=\"") + via + "\"");
   }
@@ -165,8 +175,7 @@ roster_service::~roster_service() { stop(); }
 
 void roster_service::start() {
   if (!impl_->sync) return;
-  if (auto s = impl_->sync->apply_current(); !s)
-    spdlog::warn("event=overlay_roster_failed reason=\"{}\"", s.err().message);
+  impl_->apply_allow_lists();
   impl_->thread = std::thread([raw = impl_.get()] { raw->run(); });
 }
 
@@ -202,8 +211,6 @@ result<roster_offer_outcome> roster_service::offer(std::string_view body) {
   if (!adopted) return std::move(adopted).err();
   roster_offer_outcome out{*adopted, impl_->members.version(), signature.has_value()};
   if (*adopted) {
-    if (auto s = impl_->sync->apply_current(); !s)
-      spdlog::warn("event=overlay_roster_failed reason=\"{}\"", s.err().message);
     impl_->adopted("post");
     spdlog::info("event=roster_adopted version={} via=post", out.version);
   }

@@ -180,7 +180,7 @@ void add_roster_commands(CLI::App& dm2) {
   show_cmd->callback([sh] { show(*sh); });
 
   auto po = std::make_shared<publish_options>();
-  auto* publish_cmd = roster->add_subcommand("publish", "Offer a signed roster to a running node (it spreads from there)");
+  auto* publish_cmd = roster->add_subcommand("publish", "Offer a signed roster to a running node (with --ca-dir it spreads from there)");
   publish_cmd->add_option("--roster", po->roster, "Signed roster file")->required();
   publish_cmd->add_option("--node", po->node, "The node's HTTPS ADDRESS:PORT")->required();
   publish_cmd->add_option("--ca", po->ca, "Consortium CA certificate to verify the node with")->required();

@@ -46,7 +46,8 @@ class roster_service {
   // "announcement_signature": "<128 hex>" (optional)}. Adopts a newer roster at once; a valid
   // announcement of the offered roster (newer or the current one) is queued for the DHT.
   // Errors: malformed_input (the shape), integrity_failure (the announcement is not the
-  // consortium's for this document; nothing adopted), those of consortium::offer.
+  // consortium's for this document; nothing adopted), unavailable (no consortium configured),
+  // those of consortium::offer.
   result<roster_offer_outcome> offer(std::string_view body);
 
  private:

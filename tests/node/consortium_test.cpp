@@ -197,6 +197,16 @@ TEST_F(consortium_test, roster_spreads_admits_members_and_cuts_off_removed_sites
   EXPECT_TRUE(eventually([&] { return roster_status(3, 2) == 403; }, 30s)) << "node 3 still admits a removed site";
   EXPECT_EQ(roster_status(3, 1), 200);
 
+  // v4 with an announcement signature that is not the consortium's: refused before anything is
+  // adopted. The bare document (the body before announcements) is no longer a request.
+  sign();
+  nlohmann::json forged = {{"document", *crypto::read_file(roster)}, {"announcement_signature", std::string(128, '0')}};
+  auto refused = post(1, "/v1/roster", forged.dump(), 1);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->status, 422) << refused->body;
+  EXPECT_EQ(post(1, "/v1/roster", *crypto::read_file(roster), 1)->status, 400);
+  EXPECT_EQ(roster_version_at(1, 1), 3u);
+
   // An old roster and a tampered one are refused and change nothing, announced or not.
   EXPECT_EQ(publish_to(1, dir / "roster-v1.json"), 5);
   EXPECT_NE(last_err.find("stale_version"), std::string::npos) << last_err;

@@ -24,6 +24,7 @@
 #include "dm2/crypto/keys.hpp"
 #include "dm2/crypto/private_file.hpp"
 #include "dm2/crypto/signature.hpp"
+#include "dm2/dht/bep44.hpp"
 #include "dm2/dht/node_id.hpp"
 #include "item_storage.hpp"
 #include "session_settings.hpp"
@@ -42,15 +43,6 @@ std::array<char, 32> key_array(std::string_view key) {
 
 std::string as_string(const std::array<char, 32>& a) { return std::string(a.data(), a.size()); }
 
-// What BEP44 signs: ["4:salt" <len>:<salt>] "3:seqi" <seq> "e1:v" <bencoded value>.
-std::string bep44_signed_buffer(std::string_view salt, std::int64_t seq, std::string_view bencoded) {
-  std::string out;
-  if (!salt.empty()) out += "4:salt" + std::to_string(salt.size()) + ":" + std::string(salt);
-  out += "3:seqi" + std::to_string(seq) + "e1:v";
-  out += bencoded;
-  return out;
-}
-
 }  // namespace
 
 struct overlay::impl {
@@ -68,6 +60,7 @@ struct overlay::impl {
   std::condition_variable changed;
   bool listen_done = false;
   std::string listen_error;
+  bool interrupted = false;  // interrupt(): blocked and later puts/gets fail at once
   std::set<std::string> added_peers;  // "addr:port" given to add_dht_node
   std::vector<std::pair<std::string, int>> roster_peers;  // other members, for re-adding
   std::map<std::string, std::chrono::steady_clock::time_point> last_answer;  // "addr:port"
@@ -308,32 +301,51 @@ result<int> overlay::put_mutable(std::string_view private_key_pem, std::string_v
   if (salt.size() > max_item_salt_size) return fail(errc::too_large, "DHT item salt over 64 bytes");
   auto pub = crypto::raw_public_key(private_key_pem);
   if (!pub) return std::move(pub).err();
-  std::string bencoded = std::to_string(value.size()) + ":" + std::string(value);
-  auto sig = crypto::sign(private_key_pem, bep44_signed_buffer(salt, seq, bencoded));
+  auto sig = bep44_signature(private_key_pem, salt, value, seq);
   if (!sig) return std::move(sig).err();
+  return put_signed_mutable(*pub, salt, value, seq, *sig);
+}
 
+result<int> overlay::put_signed_mutable(std::string_view public_key, std::string_view salt,
+                                        std::string_view value, std::int64_t seq,
+                                        std::string_view signature) {
+  if (public_key.size() != 32) return fail(errc::invalid_argument, "an Ed25519 key is 32 bytes");
+  if (signature.size() != 64) return fail(errc::invalid_argument, "an Ed25519 signature is 64 bytes");
+  if (value.size() > max_item_value_size) return fail(errc::too_large, "DHT item value over 996 bytes");
+  if (salt.size() > max_item_salt_size) return fail(errc::too_large, "DHT item salt over 64 bytes");
   auto state = std::make_shared<impl::put_state>();
-  auto id = impl::put_id(*pub, salt, seq);
+  auto id = impl::put_id(public_key, salt, seq);
   {
     std::lock_guard lock(impl_->mutex);
+    if (impl_->interrupted) return fail(errc::unavailable, "the overlay is stopping");
     impl_->puts[id] = state;
   }
-  std::string v(value), signature = *sig;
+  // libtorrent asks for the item and its signature on its network thread; the signature was
+  // made elsewhere (bep44.hpp), so the callback only copies it.
+  std::string v(value), sig(signature);
   impl_->session->dht_put_item(
-      key_array(*pub),
-      [v, signature, seq](lt::entry& item, std::array<char, 64>& sig_out, std::int64_t& seq_out,
-                          std::string const&) {
+      key_array(public_key),
+      [v, sig, seq](lt::entry& item, std::array<char, 64>& sig_out, std::int64_t& seq_out,
+                    std::string const&) {
         item = lt::entry(v);
-        std::memcpy(sig_out.data(), signature.data(), sig_out.size());
+        std::memcpy(sig_out.data(), sig.data(), sig_out.size());
         seq_out = seq;
       },
       std::string(salt));
   std::unique_lock lock(impl_->mutex);
-  bool done = impl_->changed.wait_for(lock, impl_->settings.request_timeout,
-                                      [&] { return state->num_success.has_value(); });
+  impl_->changed.wait_for(lock, impl_->settings.request_timeout, [&] {
+    return state->num_success.has_value() || impl_->interrupted;
+  });
   impl_->puts.erase(id);
-  if (!done) return fail(errc::timeout, "DHT put did not complete in time");
-  return *state->num_success;
+  if (state->num_success) return *state->num_success;
+  if (impl_->interrupted) return fail(errc::unavailable, "the overlay is stopping");
+  return fail(errc::timeout, "DHT put did not complete in time");
+}
+
+void overlay::interrupt() {
+  std::lock_guard lock(impl_->mutex);
+  impl_->interrupted = true;
+  impl_->changed.notify_all();
 }
 
 result<mutable_item> overlay::get_mutable(std::string_view public_key, std::string_view salt) {
@@ -344,14 +356,16 @@ result<mutable_item> overlay::get_mutable(std::string_view public_key, std::stri
   std::multimap<std::string, std::shared_ptr<impl::get_state>>::iterator it;
   {
     std::lock_guard lock(impl_->mutex);
+    if (impl_->interrupted) return fail(errc::unavailable, "the overlay is stopping");
     it = impl_->gets.emplace(id, state);
   }
   impl_->session->dht_get_item(key_array(public_key), std::string(salt));
   std::unique_lock lock(impl_->mutex);
   bool done = impl_->changed.wait_for(lock, impl_->settings.request_timeout,
-                                      [&] { return state->done; });
+                                      [&] { return state->done || impl_->interrupted; });
   impl_->gets.erase(it);
   if (state->best) return *state->best;
+  if (impl_->interrupted) return fail(errc::unavailable, "the overlay is stopping");
   if (!done) return fail(errc::timeout, "DHT get did not complete in time");
   return fail(errc::not_found, "no DHT node holds the item");
 }

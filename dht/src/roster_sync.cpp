@@ -5,6 +5,9 @@
 #include <boost/asio/ip/address.hpp>
 #include <charconv>
 
+#include "dm2/crypto/keys.hpp"
+#include "dm2/dht/bep44.hpp"
+
 namespace dm2::dht {
 
 result<dht_peer> parse_dht_endpoint(std::string_view endpoint) {
@@ -43,14 +46,68 @@ roster_admission admission_for(const crypto::roster& r, std::string_view consort
   return out;
 }
 
-result<int> announce_roster(overlay& o, std::string_view document,
-                            std::string_view consortium_key_pem) {
+namespace {
+
+struct announcement {
+  std::string hash;
+  std::int64_t seq = 0;
+};
+
+result<announcement> announcement_of(std::string_view document) {
   auto doc = crypto::decode_roster_document(document);
   if (!doc) return std::move(doc).err();
   auto hash = crypto::roster_hash(doc->body);
   if (!hash) return std::move(hash).err();
-  return o.put_mutable(consortium_key_pem, roster_announce_salt, *hash,
-                       static_cast<std::int64_t>(doc->body.version));
+  return announcement{std::move(*hash), static_cast<std::int64_t>(doc->body.version)};
+}
+
+}  // namespace
+
+result<std::string> roster_announcement_signature(std::string_view document,
+                                                  std::string_view consortium_key_pem) {
+  auto a = announcement_of(document);
+  if (!a) return std::move(a).err();
+  return bep44_signature(consortium_key_pem, roster_announce_salt, a->hash, a->seq);
+}
+
+namespace {
+
+result<announcement> checked_announcement(std::string_view document,
+                                          std::string_view consortium_public_key,
+                                          std::string_view signature) {
+  auto a = announcement_of(document);
+  if (!a) return std::move(a).err();
+  if (!verify_bep44_signature(consortium_public_key, roster_announce_salt, a->hash, a->seq, signature))
+    return fail(errc::integrity_failure,
+                "the announcement signature is not the consortium's for roster version " +
+                    std::to_string(a->seq));
+  return a;
+}
+
+}  // namespace
+
+status verify_roster_announcement(std::string_view document, std::string_view consortium_public_key,
+                                  std::string_view signature) {
+  auto a = checked_announcement(document, consortium_public_key, signature);
+  if (!a) return std::move(a).err();
+  return {};
+}
+
+result<int> relay_roster_announcement(overlay& o, std::string_view document,
+                                      std::string_view consortium_public_key,
+                                      std::string_view signature) {
+  auto a = checked_announcement(document, consortium_public_key, signature);
+  if (!a) return std::move(a).err();
+  return o.put_signed_mutable(consortium_public_key, roster_announce_salt, a->hash, a->seq, signature);
+}
+
+result<int> announce_roster(overlay& o, std::string_view document,
+                            std::string_view consortium_key_pem) {
+  auto signature = roster_announcement_signature(document, consortium_key_pem);
+  if (!signature) return std::move(signature).err();
+  auto pub = crypto::raw_public_key(consortium_key_pem);
+  if (!pub) return std::move(pub).err();
+  return relay_roster_announcement(o, document, *pub, *signature);
 }
 
 roster_sync::roster_sync(overlay& o, crypto::roster_state& state, roster_fetcher& fetcher,

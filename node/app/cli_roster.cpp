@@ -1,15 +1,18 @@
-// `dm2 roster add/remove/sign/show`: edit, sign and inspect the consortium roster file.
+// `dm2 roster add/remove/sign/show/publish`: edit, sign, inspect and publish the roster file.
 // The work is done by dm2::crypto (consortium_admin.hpp, roster.hpp); this file parses options
 // and prints. add and remove leave an unsigned draft; sign makes it the next version.
 #include <chrono>
 #include <iostream>
+#include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cli_common.hpp"
 #include "dm2/crypto/consortium_admin.hpp"
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/private_file.hpp"
 #include "dm2/crypto/roster.hpp"
+#include "dm2/dht/roster_sync.hpp"
 #include "dm2/node/config.hpp"
 #include "dm2/node/https_client.hpp"
 
@@ -106,10 +109,13 @@ struct publish_options {
   std::string roster;
   std::string node;
   std::string ca;
+  std::string ca_dir;
 };
 
-// Offers a signed roster to a running node; the node adopts it if the consortium signed it and
-// it is newer, and the other nodes pull it from there within one refresh period.
+// Offers a signed roster to a running node (POST /v1/roster, docs/api.md). With the consortium
+// directory the announcement is signed here, where the consortium key lives: the node relays it
+// into the DHT and the other nodes fetch the roster within one refresh period. Without it only
+// that node adopts the roster.
 void publish(const publish_options& o) {
   auto text = crypto::read_file(o.roster);
   if (!text) failed(text.err());
@@ -117,7 +123,18 @@ void publish(const publish_options& o) {
   if (!ca) throw command_failed(exit_local_state, "CA certificate: " + ca.err().message);
   auto ep = node::parse_endpoint(o.node, false);
   if (!ep) throw command_failed(exit_usage, "--node: " + ep.err().message);
-  auto r = node::https_request({ep->address, ep->port}, {*ca, "", ""}, "POST", "/v1/roster", *text);
+  nlohmann::json body = {{"document", *text}};
+  if (!o.ca_dir.empty()) {
+    auto key = crypto::read_private_file(std::filesystem::path(o.ca_dir) / "consortium.key");
+    if (!key) failed(key.err());
+    auto signature = dht::roster_announcement_signature(*text, *key);
+    if (!signature) throw command_failed(exit_bad_input, o.roster + ": " + signature.err().message);
+    body["announcement_signature"] = crypto::to_hex(*signature);
+  } else {
+    std::cerr << "no --ca-dir: no announcement, so only this node adopts the roster; publish it "
+                 "again with --ca-dir (to any node) for the others to fetch it\n";
+  }
+  auto r = node::https_request({ep->address, ep->port}, {*ca, "", ""}, "POST", "/v1/roster", body.dump());
   if (!r) throw command_failed(exit_remote, r.err().message);
   if (r->status != 200) throw command_failed(exit_remote, "node refused the roster: " + r->body);
   std::cout << r->body << '\n';
@@ -163,10 +180,14 @@ void add_roster_commands(CLI::App& dm2) {
   show_cmd->callback([sh] { show(*sh); });
 
   auto po = std::make_shared<publish_options>();
-  auto* publish_cmd = roster->add_subcommand("publish", "Offer a signed roster to a running node (it spreads from there)");
+  auto* publish_cmd = roster->add_subcommand("publish", "Offer a signed roster to a running node (with --ca-dir it spreads from there)");
   publish_cmd->add_option("--roster", po->roster, "Signed roster file")->required();
   publish_cmd->add_option("--node", po->node, "The node's HTTPS ADDRESS:PORT")->required();
   publish_cmd->add_option("--ca", po->ca, "Consortium CA certificate to verify the node with")->required();
+  publish_cmd->add_option("--ca-dir", po->ca_dir,
+                          "The consortium CA directory (consortium.key): sign the DHT announcement, so the "
+                          "roster reaches every node")
+      ->check(CLI::ExistingDirectory);
   publish_cmd->callback([po] { publish(*po); });
 }
 

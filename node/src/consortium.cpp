@@ -46,12 +46,15 @@ result<bool> consortium::offer(std::string_view document) {
   if (!state_) return fail(errc::unavailable, "this node belongs to no consortium");
   auto adopted = state_->accept(document);
   if (!adopted) return adopted;
-  if (*adopted) {
-    if (auto s = crypto::write_public_file(saved_path_, state_->current_document()); !s)
-      spdlog::error("event=roster_save_failed reason=\"{}\"", s.err().message);
-    spdlog::info("event=roster_adopted version={} peers={}", version(), peers().size());
-  }
+  if (*adopted) save();
   return adopted;
+}
+
+void consortium::save() {
+  std::lock_guard lock(save_mutex_);
+  if (auto s = crypto::write_public_file(saved_path_, state_->current_document()); !s)
+    spdlog::error("event=roster_save_failed reason=\"{}\"", s.err().message);
+  spdlog::info("event=roster_saved version={} peers={}", version(), peers().size());
 }
 
 std::string consortium::document() const { return state_ ? state_->current_document() : std::string{}; }
@@ -86,16 +89,6 @@ std::optional<crypto::site_entry> consortium::self() const {
   auto entry = state_->find_by_fingerprint(own_fingerprint_, now());
   if (!entry) return std::nullopt;
   return *entry;
-}
-
-std::vector<std::string> consortium::signing_keys() const {
-  std::vector<std::string> keys;
-  auto r = state_ ? state_->current() : std::nullopt;
-  if (!r) return keys;
-  for (const auto& site : r->sites)
-    if (site.expires_at > now()) keys.push_back(site.dht_public_key);
-  keys.push_back(public_key_);
-  return keys;
 }
 
 }  // namespace dm2::node

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,12 @@ class consortium {
   // integrity_failure, malformed_input), unavailable (no consortium configured).
   result<bool> offer(std::string_view document);
 
+  // The roster state itself, for dht::roster_sync (it adopts into it; call save() after).
+  // Only when enabled().
+  crypto::roster_state& state() { return *state_; }
+  // Saves the current roster (after an adoption by roster_sync), so a restart keeps it.
+  void save();
+
   std::string document() const;  // empty without a roster
   std::uint64_t version() const;
   // The current entry of a verified client certificate. Errors: permission_denied.
@@ -40,8 +47,6 @@ class consortium {
   std::vector<crypto::site_entry> peers() const;
   // This site's entry, if the roster lists its certificate.
   std::optional<crypto::site_entry> self() const;
-  // Keys whose DHT items are stored: every member's DHT key and the consortium key.
-  std::vector<std::string> signing_keys() const;
 
  private:
   consortium(std::unique_ptr<crypto::roster_state> state, std::string public_key,
@@ -50,6 +55,7 @@ class consortium {
   std::string public_key_;
   std::string own_fingerprint_;
   std::filesystem::path saved_path_;
+  std::mutex save_mutex_;  // adoptions by POST and by roster_sync may save at once
 };
 
 }  // namespace dm2::node

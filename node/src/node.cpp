@@ -25,7 +25,7 @@
 #include "dm2/dht/message_codec.hpp"
 #include "overlay_service.hpp"
 #include "records.hpp"
-#include "dm2/node/https_client.hpp"
+#include "roster_service.hpp"
 #include "https_server.hpp"
 
 namespace dm2::node {
@@ -42,6 +42,7 @@ struct node::impl {
   site_identity identity;
   std::unique_ptr<consortium> members;
   std::unique_ptr<overlay_service> replication;
+  std::unique_ptr<roster_service> roster;
   metrics stats;
   router routes;
   std::vector<std::thread> threads;
@@ -50,7 +51,6 @@ struct node::impl {
   std::mutex mutex;
   std::condition_variable stopped_cv;
   bool stopped = false;
-  std::thread roster_refresher;
 
   void add_routes();
   http_response serve(const http_request& request);
@@ -62,9 +62,6 @@ struct node::impl {
   std::string audit_actor(const http_request& request) const;
   // Appends one audit entry (synced). Errors: those of database::commit.
   status audit(const http_request& request, std::string action, std::string object, std::string decision);
-  void apply_roster_to_overlay();
-  void refresh_roster_from_peers();
-  void run_roster_refresher();
 };
 
 status check_data_dir_usable(const fs::path& dir) {
@@ -115,47 +112,6 @@ std::optional<http_response> node::impl::refuse_unless_site(const http_request& 
   return error_response(fail(errc::permission_denied, "this resource is for consortium sites"));
 }
 
-void node::impl::apply_roster_to_overlay() {
-  if (!members->enabled()) return;
-  std::vector<dht::dht_peer> peers;
-  for (const auto& site : members->peers()) {
-    auto ep = parse_endpoint(site.dht_endpoint, false);
-    if (ep) peers.push_back({ep->address, ep->port});
-  }
-  if (auto s = overlay->set_roster(peers, members->signing_keys()); !s)
-    spdlog::warn("event=overlay_roster_failed reason=\"{}\"", s.err().message);
-  if (replication) replication->roster_changed();
-}
-
-// Asks every peer, over mutual TLS, for its roster and adopts a newer one. A peer whose server
-// certificate is not the one the roster lists is skipped.
-void node::impl::refresh_roster_from_peers() {
-  tls_material tls{identity.ca_certificate_pem, identity.certificate_pem, identity.private_key_pem};
-  for (const auto& peer : members->peers()) {
-    auto ep = parse_endpoint(peer.https_endpoint, false);
-    if (!ep) continue;
-    auto r = https_request({ep->address, ep->port}, tls, "GET", "/v1/roster", {}, std::chrono::seconds(5));
-    if (!r || r->status != 200) continue;
-    if (r->server_certificate_fingerprint != peer.certificate_sha256) {
-      spdlog::warn("event=peer_certificate_mismatch site={}", peer.site_id);
-      continue;
-    }
-    auto adopted = members->offer(r->body);
-    if (adopted && *adopted) apply_roster_to_overlay();
-    else if (!adopted && adopted.err().code != errc::stale_version)
-      spdlog::warn("event=peer_roster_refused site={} reason=\"{}\"", peer.site_id, adopted.err().message);
-  }
-}
-
-void node::impl::run_roster_refresher() {
-  std::unique_lock lock(mutex);
-  while (!stopped_cv.wait_for(lock, config.roster_refresh, [this] { return stopped; })) {
-    lock.unlock();
-    refresh_roster_from_peers();
-    lock.lock();
-  }
-}
-
 void node::impl::add_routes() {
   routes.add("GET", "/health", [this](const http_request&) {
     nlohmann::json body = {{"status", "ok"}, {"site", config.site_name}, {"version", version}};
@@ -169,12 +125,14 @@ void node::impl::add_routes() {
     if (!members->enabled()) return error_response(fail(errc::not_found, "this node has no roster"));
     return http_response{200, "application/json", {}, members->document()};
   });
-  // Anyone may offer a roster: it is adopted only if the consortium signed it and it is newer.
+  // Anyone may offer a roster: it is adopted only if the consortium signed it and it is newer,
+  // and its announcement is relayed only if the consortium signed that too (roster_service).
   routes.add("POST", "/v1/roster", [this](const http_request& request) {
-    auto adopted = members->offer(request.body);
-    if (!adopted) return error_response(adopted.err());
-    if (*adopted) apply_roster_to_overlay();
-    nlohmann::json body = {{"adopted", *adopted}, {"version", members->version()}};
+    auto offered = roster->offer(request.body);
+    if (!offered) return error_response(offered.err());
+    nlohmann::json body = {{"adopted", offered->adopted},
+                           {"version", offered->version},
+                           {"announcement", offered->announcement_queued ? "queued" : "none"}};
     return http_response{200, "application/json", {}, body.dump()};
   });
   routes.add("GET", "/v1/overlay", [this](const http_request& request) {
@@ -339,7 +297,8 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
                                              config.liveness_timeout);
   if (!replication) return std::move(replication).err();
   p->replication = std::move(*replication);
-  p->apply_roster_to_overlay();
+  p->roster = std::make_unique<roster_service>(*p->members, *p->overlay, *p->replication, p->identity,
+                                               config.consortium_public_key, config.roster_refresh, p->stats);
 
   auto tls = make_server_tls({p->identity.ca_certificate_pem, p->identity.certificate_pem,
                               p->identity.private_key_pem});
@@ -379,7 +338,7 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
     raw->stopped_cv.notify_all();
   });
   for (unsigned i = 0; i < config.io_threads; ++i) p->threads.emplace_back([raw = p.get()] { raw->io.run(); });
-  if (p->members->enabled()) p->roster_refresher = std::thread([raw = p.get()] { raw->run_roster_refresher(); });
+  p->roster->start();
   p->replication->start();
 
   spdlog::info("event=ready site={} https={}:{} dht={}:{} node_id={} fingerprint={}", config.site_name,
@@ -411,7 +370,8 @@ void node::stop() {
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
-  if (impl_->roster_refresher.joinable()) impl_->roster_refresher.join();
+  impl_->overlay->interrupt();  // a roster refresh blocked on a DHT get returns at once
+  impl_->roster->stop();
   impl_->replication->stop();
   impl_->replication.reset();
   impl_->overlay.reset();

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "dm2/crypto/hash.hpp"
+#include "dm2/dht/bep44.hpp"
 #include "overlay_cluster.hpp"
 
 namespace dm2::dht {
@@ -94,6 +95,19 @@ TEST_F(roster_updates, nothing_announced_or_same_version_changes_nothing) {
   EXPECT_EQ(states_[1]->version(), 1u);
 }
 
+TEST_F(roster_updates, a_stale_announcement_changes_nothing) {
+  // Node 1 already holds v2 (published to it directly); the DHT still announces v1.
+  auto v2 = sign(2, entries_);
+  ASSERT_TRUE(*states_[1]->accept(v2));
+  ASSERT_TRUE(announce_roster(*nodes_[0].node, v1_, consortium_pem_).ok());
+  auto r = syncs_[1]->refresh();
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_FALSE(*r);
+  EXPECT_EQ(fetcher_.calls, 0);
+  EXPECT_EQ(states_[1]->version(), 2u);
+  EXPECT_EQ(states_[1]->current_document(), v2);
+}
+
 TEST_F(roster_updates, a_removed_site_is_cut_off_within_one_refresh) {
   auto v2 = sign(2, {entries_[0], entries_[1]});
   fetcher_.documents = {{"site-a", v2}, {"site-b", v2}};
@@ -132,6 +146,56 @@ TEST_F(roster_updates, forged_or_stale_documents_are_skipped_and_change_nothing)
   fetcher_.documents["site-c"] = v2;
   EXPECT_TRUE(*syncs_[1]->refresh());
   EXPECT_EQ(states_[1]->version(), 2u);
+}
+
+TEST_F(roster_updates, an_announcement_signed_elsewhere_is_relayed_read_back_and_adopted) {
+  auto v2 = sign(2, entries_);
+  // The operator signs; node 0 only relays (it never sees the consortium key).
+  auto signature = roster_announcement_signature(v2, consortium_pem_);
+  ASSERT_TRUE(signature.ok()) << signature.err().to_string();
+  auto stored = relay_roster_announcement(*nodes_[0].node, v2, consortium_pub_, *signature);
+  ASSERT_TRUE(stored.ok()) << stored.err().to_string();
+  EXPECT_GE(*stored, 1);
+  // Another node reads it back and it verifies under the consortium key.
+  auto item = nodes_[2].node->get_mutable(consortium_pub_, roster_announce_salt);
+  ASSERT_TRUE(item.ok()) << item.err().to_string();
+  EXPECT_EQ(item->seq, 2);
+  EXPECT_EQ(item->value, *crypto::roster_hash(*crypto::verify_roster(v2, consortium_pub_)));
+  EXPECT_TRUE(verify_bep44_signature(consortium_pub_, roster_announce_salt, item->value, item->seq, *signature).ok());
+  fetcher_.documents = {{"site-a", v2}};
+  EXPECT_TRUE(*syncs_[2]->refresh());
+  EXPECT_EQ(states_[2]->version(), 2u);
+}
+
+TEST_F(roster_updates, a_wrong_signature_is_refused_by_the_relay_and_by_every_receiver) {
+  auto v2 = sign(2, entries_);
+  auto v3 = sign(3, entries_);
+  auto signature_of_v3 = *roster_announcement_signature(v3, consortium_pem_);
+  // The relay checks first: v3's signature does not announce v2.
+  auto relayed = relay_roster_announcement(*nodes_[0].node, v2, consortium_pub_, signature_of_v3);
+  ASSERT_FALSE(relayed.ok());
+  EXPECT_EQ(relayed.err().code, errc::integrity_failure);
+  // Put unchecked, the receivers refuse it: nobody stores it, nobody reads it back.
+  auto hash = *crypto::roster_hash(*crypto::verify_roster(v2, consortium_pub_));
+  auto put = nodes_[0].node->put_signed_mutable(consortium_pub_, roster_announce_salt, hash, 2, signature_of_v3);
+  ASSERT_TRUE(put.ok()) << put.err().to_string();
+  EXPECT_EQ(*put, 0);
+  for (auto& n : nodes_) EXPECT_EQ(n.node->stored_items(), 0u);
+  EXPECT_FALSE(nodes_[1].node->get_mutable(consortium_pub_, roster_announce_salt).ok());
+  EXPECT_FALSE(*syncs_[1]->refresh());
+  EXPECT_EQ(fetcher_.calls, 0);
+}
+
+TEST_F(roster_updates, an_interrupted_overlay_fails_puts_and_gets_at_once) {
+  nodes_[1].node->interrupt();
+  auto started = std::chrono::steady_clock::now();
+  auto got = nodes_[1].node->get_mutable(consortium_pub_, roster_announce_salt);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.err().code, errc::unavailable);
+  auto put = nodes_[1].node->put_mutable(nodes_[1].key_pem, "x", "v", 1);
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.err().code, errc::unavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
 }
 
 TEST(roster_endpoints, parse_and_refuse) {

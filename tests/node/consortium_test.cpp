@@ -1,17 +1,23 @@
 // Three real dm2d processes forming a consortium on 127.77.X.1..3, set up with the real
-// `dm2 ca` and `dm2 roster` commands: roster spread, admission of peers by certificate, and
-// revocation by removal from the roster.
+// `dm2 ca` and `dm2 roster` commands: roster spread (the DHT announcement the operator signs,
+// then a mutual-TLS fetch from a member), admission of peers by certificate, and revocation by
+// removal from the roster.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <mutex>
 #include <thread>
+
+#include <boost/asio/io_context.hpp>
 
 #include "dm2/crypto/private_file.hpp"
 #include "dm2/node/https_client.hpp"
+#include "dm2/node/tls.hpp"
 #include "dm2/storage/database.hpp"
+#include "https_server.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -83,9 +89,17 @@ class consortium_test : public ::testing::Test {
         << last_err;
   }
   void sign() { ASSERT_EQ(dm2({"roster", "sign", "--roster", roster.string(), "--ca-dir", ca_dir.string()}), 0) << last_err; }
-  int publish_to(int site, const fs::path& file) {
-    return dm2({"roster", "publish", "--roster", file.string(), "--node", address(site) + ":" + std::to_string(https_port),
-                "--ca", (ca_dir / "ca.crt").string()});
+  // With the announcement (signed with the consortium key of --ca-dir) unless `announce` is false.
+  int publish_to(int site, const fs::path& file, bool announce = true) {
+    std::vector<std::string> args{"roster", "publish", "--roster", file.string(), "--node",
+                                  address(site) + ":" + std::to_string(https_port), "--ca", (ca_dir / "ca.crt").string()};
+    if (announce) args.insert(args.end(), {"--ca-dir", ca_dir.string()});
+    return dm2(args);
+  }
+
+  // A log line of a running node, e.g. "event=roster_adopted version=2 from=site-1".
+  bool logged(int site, const std::string& text) {
+    return nodes[site]->stderr_text().find(text) != std::string::npos;
   }
 
   void start(int site) {
@@ -169,13 +183,21 @@ TEST_F(consortium_test, roster_spreads_admits_members_and_cuts_off_removed_sites
   EXPECT_EQ(roster_status(1, 0), 403);
   EXPECT_NE(nodes[3]->stderr_text().find("event=not_on_roster"), std::string::npos);
 
-  // v2 adds site 3: published to node 1 only, node 2 pulls it on its own.
+  // v2 adds site 3: published to node 1 only. Nodes 2 and 3 see the announcement in the DHT and
+  // fetch v2 from a member over mutual TLS (roster_sync logs the adoption with its source;
+  // nothing else adopts a roster without a POST).
   add_to_roster(3);
   sign();
   ASSERT_EQ(publish_to(1, roster), 0) << last_err;
   EXPECT_EQ(roster_version_at(1, 2), 2u);
-  EXPECT_TRUE(eventually([&] { return roster_version_at(2, 1) == 2; })) << "node 2 did not adopt v2";
+  EXPECT_TRUE(eventually([&] { return roster_version_at(2, 1) == 2; }, 30s)) << "node 2 did not adopt v2";
+  EXPECT_TRUE(eventually([&] { return roster_version_at(3, 3) == 2; }, 30s)) << "node 3 did not adopt v2";
   EXPECT_TRUE(eventually([&] { return roster_status(2, 3) == 200; }));
+  EXPECT_TRUE(logged(2, "event=roster_adopted version=2 from=site-1")) << nodes[2]->stderr_text();
+  EXPECT_TRUE(logged(3, "event=roster_adopted version=2 from=site-")) << nodes[3]->stderr_text();
+  auto metrics = get(2, "/metrics", 0);
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_NE(metrics->body.find("dm2_roster_adoptions_total{via=\"announcement\"} 1"), std::string::npos) << metrics->body;
 
   // The overlay sees its peers.
   EXPECT_TRUE(eventually([&] {
@@ -189,23 +211,104 @@ TEST_F(consortium_test, roster_spreads_admits_members_and_cuts_off_removed_sites
   fs::copy_file(roster, dir / "roster-v3.json");
   ASSERT_EQ(publish_to(1, roster), 0) << last_err;
   EXPECT_EQ(roster_status(1, 2), 403);
-  EXPECT_TRUE(eventually([&] { return roster_status(3, 2) == 403; })) << "node 3 still admits a removed site";
+  EXPECT_TRUE(eventually([&] { return roster_status(3, 2) == 403; }, 30s)) << "node 3 still admits a removed site";
   EXPECT_EQ(roster_status(3, 1), 200);
 
-  // An old roster and a tampered one are refused and change nothing.
+  // v4 with an announcement signature that is not the consortium's: refused before anything is
+  // adopted. The bare document (the body before announcements) is no longer a request.
+  sign();
+  nlohmann::json forged = {{"document", *crypto::read_file(roster)}, {"announcement_signature", std::string(128, '0')}};
+  auto refused = post(1, "/v1/roster", forged.dump(), 1);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->status, 422) << refused->body;
+  EXPECT_EQ(post(1, "/v1/roster", *crypto::read_file(roster), 1)->status, 400);
+  EXPECT_EQ(roster_version_at(1, 1), 3u);
+
+  // An old roster and a tampered one are refused and change nothing, announced or not.
   EXPECT_EQ(publish_to(1, dir / "roster-v1.json"), 5);
   EXPECT_NE(last_err.find("stale_version"), std::string::npos) << last_err;
+  EXPECT_EQ(publish_to(1, dir / "roster-v1.json", false), 5);
   auto text = *crypto::read_file(roster);
   text[text.find("site-1")] = 'S';
   std::ofstream(dir / "tampered.json") << text;
   EXPECT_EQ(publish_to(1, dir / "tampered.json"), 5);
   EXPECT_EQ(roster_version_at(1, 1), 3u);
+  std::this_thread::sleep_for(2500ms);  // two refresh periods: nobody moved
+  EXPECT_EQ(roster_version_at(1, 1), 3u);
+  EXPECT_EQ(roster_version_at(3, 3), 3u);
 
   // A restarted node keeps the newest roster it adopted, not the v1 of its config file.
   stop(1);
   start(1);
   EXPECT_EQ(roster_version_at(1, 3), 3u);
   EXPECT_EQ(roster_status(1, 2), 403);
+}
+
+// A member that serves a tampered roster: an in-process HTTPS server with a real site
+// certificate ("site-0", first in roster order), on the roster but running no dm2d.
+class lying_member {
+ public:
+  lying_member(const std::string& at, const tls_material& tls) {
+    auto server = https_server::listen(io_, {at, https_port});
+    if (!server) return;
+    server_ = *server;
+    server_->start(*make_server_tls(tls),
+                   [this](const http_request&) {
+                     std::lock_guard lock(mutex_);
+                     return http_response{200, "application/json", {}, document_};
+                   },
+                   {});
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~lying_member() {
+    if (server_) server_->stop();
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  bool running() const { return server_ != nullptr; }
+  void serve(std::string document) {
+    std::lock_guard lock(mutex_);
+    document_ = std::move(document);
+  }
+
+ private:
+  boost::asio::io_context io_;
+  std::shared_ptr<https_server> server_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::string document_;
+};
+
+TEST_F(consortium_test, a_tampered_roster_from_a_lying_member_is_refused_and_an_honest_member_serves_it) {
+  // v2: site-0 (the liar, at address 4) joins sites 1 and 2.
+  ASSERT_EQ(dm2({"ca", "issue-site", "site-0", "--ca-dir", ca_dir.string(), "--out", (site_dir(0) / "identity").string(),
+                 "--ip", address(4)}),
+            0)
+      << last_err;
+  ASSERT_EQ(dm2({"roster", "add", "--roster", roster.string(), "--site-dir", (site_dir(0) / "identity").string(),
+                 "--https", address(4) + ":" + std::to_string(https_port), "--dht",
+                 address(4) + ":" + std::to_string(dht_port)}),
+            0)
+      << last_err;
+  sign();
+  lying_member liar(address(4), {*crypto::read_file(ca_dir / "ca.crt"),
+                                 *crypto::read_file(site_dir(0) / "identity" / "site.crt"),
+                                 *crypto::read_file(site_dir(0) / "identity" / "site.key")});
+  ASSERT_TRUE(liar.running());
+  ASSERT_EQ(publish_to(1, roster), 0) << last_err;
+  ASSERT_TRUE(eventually([&] { return roster_version_at(2, 2) == 2; }, 30s)) << "node 2 did not adopt v2";
+
+  // v3, published to node 1: node 2 asks site-0 first, which serves it tampered.
+  sign();
+  auto v3 = *crypto::read_file(roster);
+  auto tampered = v3;
+  tampered[tampered.find("site-1")] = 'S';
+  liar.serve(tampered);
+  ASSERT_EQ(publish_to(1, roster), 0) << last_err;
+  EXPECT_TRUE(eventually([&] { return roster_version_at(2, 2) == 3; }, 30s)) << "node 2 did not adopt v3";
+  EXPECT_TRUE(logged(2, "event=roster_refused peer=site-0")) << nodes[2]->stderr_text();
+  EXPECT_TRUE(logged(2, "event=roster_adopted version=3 from=site-1")) << nodes[2]->stderr_text();
+  EXPECT_EQ(get(2, "/v1/roster", 2)->body, v3);
 }
 
 TEST_F(consortium_test, a_record_written_at_one_node_is_read_at_another_over_mutual_tls) {

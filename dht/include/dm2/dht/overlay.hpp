@@ -84,12 +84,22 @@ class overlay {
   // BEP44 mutable put of `value` (raw bytes), signed with `private_key_pem` (Ed25519), under
   // `salt`. Blocks until libtorrent reports the put; returns how many nodes stored it (0 when
   // every node refused). Errors: too_large (value > max_item_value_size, salt > 64 bytes),
-  // malformed_input/unsupported (not an Ed25519 PEM key), timeout.
+  // malformed_input/unsupported (not an Ed25519 PEM key), timeout, unavailable (after interrupt()).
   result<int> put_mutable(std::string_view private_key_pem, std::string_view salt,
                           std::string_view value, std::int64_t seq);
+  // BEP44 mutable put of an item signed elsewhere (bep44.hpp): `public_key` raw 32 bytes,
+  // `signature` 64 raw bytes. This node relays it unchecked; every receiving node checks the
+  // signature and refuses a wrong one (then 0 is returned). Errors: invalid_argument (key or
+  // signature size), too_large, timeout, unavailable (after interrupt()).
+  result<int> put_signed_mutable(std::string_view public_key, std::string_view salt,
+                                 std::string_view value, std::int64_t seq, std::string_view signature);
   // The newest copy of a mutable item the DHT returns. Errors: not_found (no node has it),
-  // invalid_argument (key not 32 bytes), timeout.
+  // invalid_argument (key not 32 bytes), timeout, unavailable (after interrupt()).
   result<mutable_item> get_mutable(std::string_view public_key, std::string_view salt);
+
+  // Wakes every put and get under way and makes later ones fail at once (unavailable), so that
+  // a stopping node does not wait out request_timeout on its blocked threads. Irreversible.
+  void interrupt();
 
   // Roster peers that answered a DHT ping within `max_age` (liveness for the membership view).
   std::vector<dht_peer> live_peers(std::chrono::milliseconds max_age) const;

@@ -8,8 +8,8 @@
 // allow-lists are replaced at once, so a removed site is cut off within one refresh; the node's
 // TLS layer is told through on_adopted. Rosters only ever move forward.
 //
-// Not thread-safe: one caller (the node's roster task, off the I/O threads: refresh() blocks on
-// the DHT and the fetch).
+// Not thread-safe, except apply_current: one caller (the node's roster thread, off the I/O
+// threads: refresh() blocks on the DHT and the fetch).
 #pragma once
 
 #include <cstdint>
@@ -46,8 +46,28 @@ roster_admission admission_for(const crypto::roster& r, std::string_view consort
 // Splits "host:port" or "[v6]:port". Errors: invalid_argument.
 result<dht_peer> parse_dht_endpoint(std::string_view endpoint);
 
-// Announces `document` (a signed roster) under the consortium key. Returns how many DHT nodes
-// stored it. Errors: those of verify_roster / put_mutable.
+// The BEP44 signature of `document`'s announcement (salt, seq = version, value = roster hash),
+// made where the consortium key lives (the operator's `dm2 roster publish --ca-dir`).
+// Errors: malformed_input/too_large (not a roster document), those of bep44_signature.
+result<std::string> roster_announcement_signature(std::string_view document,
+                                                  std::string_view consortium_key_pem);
+
+// Checks that `signature` is the consortium's announcement of `document`.
+// Errors: malformed_input (not a roster document), integrity_failure (it is not).
+status verify_roster_announcement(std::string_view document, std::string_view consortium_public_key,
+                                  std::string_view signature);
+
+// Puts the announcement of `document` with a signature made elsewhere (a node relays what the
+// operator signed), after checking it against the consortium key, so a bad one is refused here
+// with a clear error rather than silently by every receiver. Returns how many DHT nodes stored
+// it. Errors: malformed_input (not a roster document), integrity_failure (the signature is not
+// the consortium's over this document's announcement), those of put_signed_mutable.
+result<int> relay_roster_announcement(overlay& o, std::string_view document,
+                                      std::string_view consortium_public_key,
+                                      std::string_view signature);
+
+// Signs and puts the announcement in one go (tests and tools holding the consortium key).
+// Errors: those of roster_announcement_signature / relay_roster_announcement.
 result<int> announce_roster(overlay& o, std::string_view document, std::string_view consortium_key_pem);
 
 class roster_sync {
@@ -60,7 +80,9 @@ class roster_sync {
   // Called after each adoption (for the TLS layer and the membership view).
   std::function<void(const crypto::roster&)> on_adopted;
 
-  // Applies the current roster to the overlay (start-up, after loading a saved roster).
+  // Applies the current roster to the overlay (start-up, after loading a saved roster, after
+  // an adoption by another path). Unlike refresh, safe from any thread: it only reads the
+  // (thread-safe) roster_state and calls the (thread-safe) overlay.
   status apply_current();
   // One refresh: reads the announcement; if it is newer than the current roster, fetches the
   // document from the members in turn until one verifies and matches the announced hash, then

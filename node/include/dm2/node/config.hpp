@@ -36,7 +36,7 @@ struct node_config {
   // [consortium] empty roster = a site on its own (no peers)
   std::filesystem::path roster;                   // signed roster document to start from
   std::string consortium_public_key;              // raw 32-byte Ed25519 roster key (hex in the file)
-  std::chrono::seconds roster_refresh{30};        // how often peers are asked for a newer roster
+  std::chrono::seconds roster_refresh{30};        // how often the roster announcement is read
   // [overlay]
   std::size_t replicas = 3;                       // k: copies of each record besides the owner's
   std::chrono::seconds repair_period{30};         // anti-entropy round period

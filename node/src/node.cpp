@@ -214,8 +214,7 @@ void node::impl::add_routes() {
   });
   routes.add("GET", "/v1/records", [this](const http_request& request) {
     if (auto refused = refuse_unless_site(request)) return *refused;
-    auto query = request.target.substr(std::min(request.target.size(), request.target.find('?') + 1));
-    auto lfn = crypto::from_hex(query.rfind("lfn=", 0) == 0 ? query.substr(4) : std::string());
+    auto lfn = crypto::from_hex(query_of(request.target)["lfn"]);
     if (!lfn || lfn->size() != storage::lfn_size)
       return error_response(fail(errc::invalid_argument, "give ?lfn=<32 hex digits>"));
     auto hex = crypto::to_hex(*lfn);

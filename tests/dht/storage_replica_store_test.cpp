@@ -118,7 +118,7 @@ TEST(storage_replica_store, records_and_shares_survive_close_and_reopen) {
   store_fixture f;
   auto a = replica_of(f.owner.make(3));
   ASSERT_TRUE(f.store->put_record(a));
-  key_share s1{"key-1", 1, "site-a", "site-b", std::string("sealed\0one", 10)};
+  key_share s1{"key-1", 1, "site-a", "site-b", std::string("sealed\0one", 10), 3, 2};
   key_share s2{"key-1", 2, "site-a", "site-b", "sealed two"};
   key_share s3{"key-10", 1, "site-c", "site-b", "sealed three"};
   for (const auto& s : {s1, s2, s3}) f.store->put_share(s);
@@ -135,6 +135,8 @@ TEST(storage_replica_store, records_and_shares_survive_close_and_reopen) {
   ASSERT_EQ(shares.size(), 2u);
   EXPECT_EQ(shares[0].key_id, "key-1");
   EXPECT_EQ(shares[0].sealed, s1.sealed);
+  EXPECT_EQ(shares[0].count, 3u);  // n and t survive too: holders repair with them
+  EXPECT_EQ(shares[0].threshold, 2u);
   EXPECT_EQ(shares[1].key_id, "key-10");
   EXPECT_EQ(shares[1].owner, "site-c");
 }

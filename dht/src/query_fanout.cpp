@@ -8,13 +8,18 @@ namespace dm2::dht {
 
 query_fanout::query_fanout(std::string self_site, fanout_settings settings,
                            replicator_collaborators c, replicator& engine,
-                           query_authenticator& auth, query_matcher match)
+                           query_authenticator& auth, query_planner plan)
     : self_(std::move(self_site)),
       settings_(settings),
       c_(c),
       engine_(engine),
       auth_(auth),
-      match_(std::move(match)) {}
+      plan_(std::move(plan)) {}
+
+bool ranks_before(const query_hit& a, const query_hit& b) {
+  if (a.score != b.score) return a.score > b.score;
+  return a.lfn < b.lfn;
+}
 
 void query_fanout::start(const std::string& query_id, const std::string& body, millis timeout,
                          on_hits callback) {
@@ -28,11 +33,18 @@ void query_fanout::start(const std::string& query_id, const std::string& body, m
     ++q.progress.asked;
     if (s.site_id != self_) c_.net->send(self_, s.site_id, req);
   }
-  if (q.waiting.count(self_)) accept(self_, query_answer{query_id, answer(req), true});
+  if (q.waiting.count(self_)) {
+    auto hits = answer(req);
+    if (hits && observer_) observer_(self_, query_id, hits->size());
+    accept(self_, query_answer{query_id, hits ? std::move(*hits) : std::vector<query_hit>{}, true});
+  }
 }
 
 // Our own records, plus records of down owners for which we are the first live holder.
-std::vector<query_hit> query_fanout::answer(const query_request& q) {
+// At most the plan's top_k of them, best first.
+std::optional<std::vector<query_hit>> query_fanout::answer(const query_request& q) {
+  auto plan = plan_(q.body);
+  if (!plan || !plan->score) return std::nullopt;
   std::vector<query_hit> hits;
   const auto& p = engine_.placement();
   c_.store->for_each_record([&](const record& r) {
@@ -42,8 +54,12 @@ std::vector<query_hit> query_fanout::answer(const query_request& q) {
       auto holders = engine_.holders_of(r);
       if (holders.empty() || holders.front() != self_) return;
     }
-    if (auto hit = match_(q.body, r)) hits.push_back(std::move(*hit));
+    if (auto hit = plan->score(r)) hits.push_back(std::move(*hit));
   });
+  // Only the best top_k are kept sorted; the rest are dropped unsorted.
+  auto keep = std::min(hits.size(), plan->top_k);
+  std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(), ranks_before);
+  hits.resize(keep);
   return hits;
 }
 
@@ -54,7 +70,14 @@ void query_fanout::on_message(const std::string& from, const message& m) {
       spdlog::warn("event=query_refused peer={} reason=signature_or_size", from);
       return;
     }
-    auto hits = answer(*q);
+    auto answered = answer(*q);
+    if (!answered) {
+      ++refused_;
+      spdlog::warn("event=query_refused peer={} query={} reason=body", from, q->query_id);
+      return;
+    }
+    auto& hits = *answered;
+    if (observer_) observer_(from, q->query_id, hits.size());
     // Stream in batches; the last one (possibly empty) says we are done.
     std::size_t i = 0;
     do {
@@ -92,7 +115,8 @@ void query_fanout::accept(const std::string& from, const query_answer& a) {
     q.waiting.erase(from);
     ++q.progress.answered;
   }
-  if (!fresh.empty() && q.callback) q.callback(fresh, q.progress);
+  // A site's last batch moves progress even when it brings nothing new.
+  if ((!fresh.empty() || a.last) && q.callback) q.callback(fresh, q.progress);
   if (q.waiting.empty()) finish(a.query_id, false);
 }
 

@@ -26,6 +26,7 @@
 #include "overlay_service.hpp"
 #include "dm2/node/https_client.hpp"
 #include "https_server.hpp"
+#include "query_routes.hpp"
 
 namespace dm2::node {
 namespace asio = boost::asio;
@@ -41,6 +42,7 @@ struct node::impl {
   site_identity identity;
   std::unique_ptr<consortium> members;
   std::unique_ptr<overlay_service> replication;
+  query_book queries;
   metrics stats;
   router routes;
   std::vector<std::thread> threads;
@@ -52,6 +54,8 @@ struct node::impl {
   std::thread roster_refresher;
 
   void add_routes();
+  // Appends an audit entry for each query this site answers (who asked, which query, how many hits).
+  void audit_query_answer(const std::string& querier, const std::string& query_id, std::size_t hits);
   http_response serve(const http_request& request);
   // Allows a request from this site's own certificate (the local operator's CLI) or from a
   // current roster member; otherwise the 403 to answer.
@@ -239,6 +243,14 @@ void node::impl::add_routes() {
                            {"payload_hex", crypto::to_hex(record->payload)}};
     return http_response{200, "application/json", {}, body.dump()};
   });
+  add_query_routes(routes, {[this](const http_request& r) { return refuse_unless_site(r); }, replication.get(), &queries});
+}
+
+void node::impl::audit_query_answer(const std::string& querier, const std::string& query_id, std::size_t hits) {
+  storage::transaction t;
+  t.append_audit({0, "site:" + querier, "query_answer", query_id, "answered", "hits=" + std::to_string(hits)});
+  if (auto s = db->commit(std::move(t)); !s)
+    spdlog::error("event=audit_failed action=query_answer query={} reason=\"{}\"", query_id, s.err().message);
 }
 
 http_response node::impl::serve(const http_request& request) {
@@ -330,6 +342,8 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   });
   for (unsigned i = 0; i < config.io_threads; ++i) p->threads.emplace_back([raw = p.get()] { raw->io.run(); });
   if (p->members->enabled()) p->roster_refresher = std::thread([raw = p.get()] { raw->run_roster_refresher(); });
+  p->replication->set_answer_observer([raw = p.get()](const std::string& querier, const std::string& id,
+                                                     std::size_t hits) { raw->audit_query_answer(querier, id, hits); });
   p->replication->start();
 
   spdlog::info("event=ready site={} https={}:{} dht={}:{} node_id={} fingerprint={}", config.site_name,

@@ -14,6 +14,8 @@
 #include "dm2/dht/message_codec.hpp"
 #include "dm2/dht/overlay_membership.hpp"
 #include "dm2/node/https_client.hpp"
+#include "query_scoring.hpp"
+#include "query_signer.hpp"
 
 namespace dm2::node {
 namespace asio = boost::asio;
@@ -57,7 +59,8 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
         overlay(o),
         members(c),
         transport(pool, c, id),
-        settings(s) {}
+        settings(s),
+        dht_key_pem(id.dht_key_pem) {}
 
   // Its own thread: HTTP handlers wait on it, so it must not share the node's I/O threads.
   asio::io_context strand;
@@ -73,6 +76,10 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   dht::memory_replica_store store;
   std::unique_ptr<dht::overlay_membership> membership;  // on the strand from here on
   std::unique_ptr<dht::replicator> engine;
+  std::string dht_key_pem;
+  std::unique_ptr<query_signer> signer;
+  std::unique_ptr<dht::query_fanout> queries;
+  dht::answer_observer answer_observer;
   std::string self_site;
   bool roster_dirty = true;
   bool stopped = false;  // on the service thread only
@@ -89,16 +96,36 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
       membership = std::make_unique<dht::overlay_membership>(overlay, self_site, liveness_age);
       engine = std::make_unique<dht::replicator>(
           self_site, settings, dht::replicator_collaborators{&clock, &transport, membership.get(), &store, nullptr});
+      start_queries();
     }
     membership->set_sites(dht::sites_from_roster(*roster, static_cast<std::int64_t>(std::time(nullptr))));
     membership->refresh();
     roster_dirty = false;
   }
 
+  // The fan-out shares the replicator's placement (replica holders answer for down owners).
+  void start_queries() {
+    signer = std::make_unique<query_signer>(self_site, dht_key_pem, [this](std::string_view site) -> result<std::string> {
+      auto member = members.member_by_id(site);
+      if (!member) return std::move(member).err();
+      return member->dht_public_key;
+    });
+    dht::fanout_settings fs;
+    fs.max_body_bytes = query_limits::max_body_bytes;
+    queries = std::make_unique<dht::query_fanout>(
+        self_site, fs, dht::replicator_collaborators{&clock, &transport, membership.get(), &store, nullptr}, *engine,
+        *signer, plan_query);
+    if (answer_observer)
+      queries->set_answer_observer([this](const std::string& querier, const std::string& id, std::size_t hits) {
+        asio::post(pool, [observe = answer_observer, querier, id, hits] { observe(querier, id, hits); });
+      });
+  }
+
   void tick() {
     if (stopped) return;
     refresh_membership();
     if (engine) engine->tick();
+    if (queries) queries->tick();
     timer.expires_after(tick_period);
     timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) self->tick();
@@ -122,6 +149,10 @@ overlay_service::overlay_service(dht::overlay& o, const consortium& members, con
 }
 
 overlay_service::~overlay_service() { stop(); }
+
+void overlay_service::set_answer_observer(dht::answer_observer observer) {
+  impl_->on_strand([self = impl_, o = std::move(observer)]() mutable { self->answer_observer = std::move(o); });
+}
 
 void overlay_service::start() {
   asio::post(impl_->strand, [self = impl_] {
@@ -148,7 +179,9 @@ void overlay_service::roster_changed() {
 
 void overlay_service::deliver(const std::string& from_site, dht::message message) {
   asio::post(impl_->strand, [self = impl_, from_site, m = std::move(message)] {
-    if (self->engine) self->engine->on_message(from_site, m);
+    bool query = std::holds_alternative<dht::query_request>(m) || std::holds_alternative<dht::query_answer>(m);
+    if (query && self->queries) self->queries->on_message(from_site, m);
+    else if (!query && self->engine) self->engine->on_message(from_site, m);
   });
 }
 
@@ -158,6 +191,16 @@ status overlay_service::publish(dht::record record) {
     if (!self->engine) return fail(errc::unavailable, "this site is not on the roster");
     r.owner = self->self_site;
     self->engine->publish(r);
+    return {};
+  });
+}
+
+status overlay_service::start_query(const std::string& query_id, const std::string& body,
+                                    std::chrono::milliseconds timeout, dht::query_fanout::on_hits progress) {
+  return impl_->on_strand([self = impl_, &query_id, &body, timeout, &progress]() -> status {
+    self->refresh_membership();
+    if (!self->queries) return fail(errc::unavailable, "this site is not on the roster");
+    self->queries->start(query_id, body, timeout, std::move(progress));
     return {};
   });
 }

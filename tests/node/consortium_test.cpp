@@ -348,6 +348,25 @@ TEST_F(consortium_test, a_similarity_query_reaches_every_site_and_survives_a_dea
   EXPECT_EQ(view["hits"][1]["owner"], "site-2");
   EXPECT_EQ(view["hits"][1]["attributes"]["modality"], "CT");
 
+  // The same through the CLI, as site 1's operator: JSON, then the ranked table.
+  std::ofstream(dir / "query.sig", std::ios::binary) << samples(query);
+  const std::vector<std::string> cli{"query", "--config", (dir / "site-1.toml").string(), "--modality", "CT",
+                                     "--signature-file", (dir / "query.sig").string(), "--top-k", "3"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto args = cli;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  ASSERT_EQ(dm2(with({"--json"})), 0) << last_err;
+  auto printed = nlohmann::json::parse(*crypto::read_file(dir / ("dm2-" + std::to_string(commands - 1) + ".out")));
+  EXPECT_EQ(ranked(printed), std::vector<std::string>(expected.begin(), expected.begin() + 3)) << printed.dump();
+  ASSERT_EQ(dm2(cli), 0) << last_err;
+  auto table = *crypto::read_file(dir / ("dm2-" + std::to_string(commands - 1) + ".out"));
+  EXPECT_NE(table.find("1    1.00000  " + lfn_of('A') + " site-1"), std::string::npos) << table;
+  EXPECT_NE(last_err.find("3/3"), std::string::npos) << last_err;  // the progress bar
+  EXPECT_EQ(dm2(with({"--measure", "mi"})), 2);
+  EXPECT_NE(last_err.find("not supported yet"), std::string::npos) << last_err;
+
   // A forged query from a member is refused and logged.
   dht::query_request forged{"forged-1", ask.dump(), std::string(72, 'x'), 0};
   auto sent = post(1, "/v1/overlay/message", dht::encode_message(forged), 3);
@@ -359,19 +378,23 @@ TEST_F(consortium_test, a_similarity_query_reaches_every_site_and_survives_a_dea
   // The owner of B and D dies: replica holders answer for it.
   nodes[2]->signal(SIGKILL);
   nodes[2]->wait(10s);
+  std::string overlay_view;
   ASSERT_TRUE(eventually([&] {
     auto r = get(1, "/v1/overlay", 1);
     if (!r || r->status != 200) return false;
-    for (const auto& peer : nlohmann::json::parse(r->body)["peers"])
+    overlay_view = r->body;
+    auto status = nlohmann::json::parse(r->body);
+    for (const auto& peer : status["peers"])
       if (peer["site_id"] == "site-2") return !peer["live"].get<bool>();
     return false;
-  }, 40s)) << "site 1 still sees site 2 live";
+  }, 40s)) << "site 1 still sees site 2 live: " << overlay_view;
   view = run_query(1);
   EXPECT_EQ(view["asked"], 2) << view.dump();
   EXPECT_EQ(view["answered"], 2) << view.dump();
   EXPECT_EQ(ranked(view), expected) << view.dump();
 
-  // Site 3 audited both queries it answered, naming the querier site, nothing else.
+  // Site 3 audited each query it answered (two over HTTP, two by the CLI; none of the refused
+  // ones), naming the querier site, nothing else.
   stop(3);
   auto key = *crypto::read_file(site_dir(3) / "identity" / "storage.key");
   auto signer = storage::ed25519_audit_signer(*crypto::read_file(site_dir(3) / "identity" / "dht.key"));
@@ -389,7 +412,7 @@ TEST_F(consortium_test, a_similarity_query_reaches_every_site_and_survives_a_dea
     EXPECT_EQ(e.object.size(), 32u);
     EXPECT_EQ(e.detail.rfind("hits=", 0), 0u) << e.detail;
   }
-  EXPECT_EQ(answered, 2);
+  EXPECT_EQ(answered, 4);
 }
 
 }  // namespace

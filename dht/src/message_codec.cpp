@@ -273,4 +273,23 @@ result<message> decode_message(std::string_view bytes, const codec_limits& limit
   }
 }
 
+std::string encode_key_share(const key_share& s) {
+  writer w;
+  w.u8(codec_version);
+  put_share(w, s);
+  return std::move(w.out);
+}
+
+result<key_share> decode_key_share(std::string_view bytes, const codec_limits& limits) {
+  try {
+    reader r(bytes, limits);
+    if (r.u8() != codec_version) return fail(errc::malformed_input, "unknown key share version");
+    auto s = get_share(r);
+    if (!r.done()) return fail(errc::malformed_input, "trailing bytes after the key share");
+    return s;
+  } catch (const bad_input& e) {
+    return fail(errc::malformed_input, std::string("key share: ") + e.what());
+  }
+}
+
 }  // namespace dm2::dht

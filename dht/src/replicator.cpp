@@ -306,6 +306,7 @@ void replicator::on_push(const std::string& from, const push_records& m) {
     ++counters_.messages_refused;
     return;
   }
+  std::vector<record> owed;
   for (const auto& r : m.records) {
     bool well_formed = !r.lfn.empty() && r.lfn.size() <= max_lfn_bytes && !r.owner.empty() &&
                        r.owner.size() <= max_site_id_bytes &&
@@ -316,8 +317,10 @@ void replicator::on_push(const std::string& from, const push_records& m) {
       spdlog::debug("event=record_refused peer={} well_formed={}", from, well_formed);
       continue;
     }
-    if (c_.store->put_record(r)) ++counters_.records_accepted;
+    owed.push_back(r);
   }
+  // One call: a store on disk makes the whole push one synced commit.
+  if (!owed.empty()) counters_.records_accepted += c_.store->put_records(owed);
 }
 
 // ---- key shares: the owner drives their placement (only it can seal a share to a new holder).

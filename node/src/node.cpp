@@ -24,6 +24,7 @@
 #include "dm2/crypto/hash.hpp"
 #include "dm2/dht/message_codec.hpp"
 #include "overlay_service.hpp"
+#include "records.hpp"
 #include "dm2/node/https_client.hpp"
 #include "https_server.hpp"
 #include "query_routes.hpp"
@@ -60,6 +61,11 @@ struct node::impl {
   // Allows a request from this site's own certificate (the local operator's CLI) or from a
   // current roster member; otherwise the 403 to answer.
   std::optional<http_response> refuse_unless_site(const http_request& request) const;
+  // Who made the request, for the audit log: "site:<id>" for a roster member, else
+  // "cert:<fingerprint>" (this node's own certificate before it is on a roster).
+  std::string audit_actor(const http_request& request) const;
+  // Appends one audit entry (synced). Errors: those of database::commit.
+  status audit(const http_request& request, std::string action, std::string object, std::string decision);
   void apply_roster_to_overlay();
   void refresh_roster_from_peers();
   void run_roster_refresher();
@@ -217,31 +223,36 @@ void node::impl::add_routes() {
     replication->deliver(member->site_id, std::move(*message));
     return http_response{202, "application/json", {}, "{}"};
   });
-  // The owner's write of an index record (its payload encrypted and signed by the caller), and
-  // the local copy of one. Site certificates only: this is the ingest path, not a user API.
+  // The owner's write of an index record (the node sets owner and version, signs, stores and
+  // replicates it), and the local copy of one. Site certificates only: this is the ingest path,
+  // not a user API. Both are audited (actor, action, LFN; nothing nominative).
   routes.add("POST", "/v1/records", [this](const http_request& request) {
     if (auto refused = refuse_unless_site(request)) return *refused;
-    auto json = nlohmann::json::parse(request.body, nullptr, false);
-    if (!json.is_object() || !json["lfn"].is_string() || !json["version"].is_number_unsigned() ||
-        !json["payload_hex"].is_string())
-      return error_response(fail(errc::malformed_input, "expected {\"lfn\":hex,\"version\":n,\"payload_hex\":hex}"));
-    auto lfn = crypto::from_hex(json["lfn"].get<std::string>());
-    auto payload = crypto::from_hex(json["payload_hex"].get<std::string>());
-    if (!lfn || lfn->size() != 16) return error_response(fail(errc::malformed_input, "lfn must be 32 hex digits"));
-    if (!payload) return error_response(payload.err());
-    auto published = replication->publish({json["lfn"].get<std::string>(), json["version"].get<std::uint64_t>(), "", *payload});
+    auto record = parse_ingest(request.body);
+    if (!record) {
+      spdlog::info("event=record_refused reason=\"{}\"", record.err().message);
+      return error_response(record.err());
+    }
+    auto lfn = crypto::to_hex(record->lfn);
+    auto published = replication->publish(std::move(*record), {0, audit_actor(request), "record_put", lfn, "allowed", ""});
     if (!published) return error_response(published.err());
-    return http_response{201, "application/json", {}, "{}"};
+    nlohmann::json body = {{"lfn", lfn}, {"version", published->version}};
+    return http_response{201, "application/json", {}, body.dump()};
   });
   routes.add("GET", "/v1/records", [this](const http_request& request) {
     if (auto refused = refuse_unless_site(request)) return *refused;
     auto query = request.target.substr(std::min(request.target.size(), request.target.find('?') + 1));
-    if (query.rfind("lfn=", 0) != 0) return error_response(fail(errc::invalid_argument, "give ?lfn=<32 hex digits>"));
-    auto record = replication->find(query.substr(4));
+    auto lfn = crypto::from_hex(query.rfind("lfn=", 0) == 0 ? query.substr(4) : std::string());
+    if (!lfn || lfn->size() != storage::lfn_size)
+      return error_response(fail(errc::invalid_argument, "give ?lfn=<32 hex digits>"));
+    auto hex = crypto::to_hex(*lfn);
+    std::optional<storage::index_record> record;
+    if (auto copy = replication->find(hex))
+      if (auto decoded = dht::decode_replica(*copy)) record = std::move(*decoded);
+    // A read that cannot be audited is not served.
+    if (auto s = audit(request, "record_get", hex, record ? "allowed" : "not_found"); !s) return error_response(s.err());
     if (!record) return error_response(fail(errc::not_found, "no local copy of that record"));
-    nlohmann::json body = {{"lfn", record->lfn}, {"version", record->version}, {"owner", record->owner},
-                           {"payload_hex", crypto::to_hex(record->payload)}};
-    return http_response{200, "application/json", {}, body.dump()};
+    return http_response{200, "application/json", {}, record_json(*record).dump()};
   });
   add_query_routes(routes, {[this](const http_request& r) { return refuse_unless_site(r); }, replication.get(), &queries});
 }
@@ -251,6 +262,21 @@ void node::impl::audit_query_answer(const std::string& querier, const std::strin
   t.append_audit({0, "site:" + querier, "query_answer", query_id, "answered", "hits=" + std::to_string(hits)});
   if (auto s = db->commit(std::move(t)); !s)
     spdlog::error("event=audit_failed action=query_answer query={} reason=\"{}\"", query_id, s.err().message);
+}
+
+std::string node::impl::audit_actor(const http_request& request) const {
+  auto member = members->member_by_fingerprint(request.peer_certificate_fingerprint);
+  if (member) return "site:" + member->site_id;
+  return "cert:" + request.peer_certificate_fingerprint;
+}
+
+status node::impl::audit(const http_request& request, std::string action, std::string object,
+                         std::string decision) {
+  storage::transaction t;
+  t.append_audit({0, audit_actor(request), std::move(action), std::move(object), std::move(decision), ""});
+  auto s = db->commit(std::move(t));
+  if (!s) spdlog::error("event=audit_failed reason=\"{}\"", s.err().message);
+  return s;
 }
 
 http_response node::impl::serve(const http_request& request) {
@@ -299,8 +325,9 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   auto overlay = dht::overlay::start(dht_settings, p->identity.dht_public_key, p->db.get());
   if (!overlay) return std::move(overlay).err();
   p->overlay = std::move(*overlay);
-  p->replication = std::make_unique<overlay_service>(*p->overlay, *p->members, p->identity,
-                                                     dht::replication_settings{});
+  auto replication = overlay_service::create(*p->overlay, *p->members, p->identity, *p->db, dht::replication_settings{});
+  if (!replication) return std::move(replication).err();
+  p->replication = std::move(*replication);
   p->apply_roster_to_overlay();
 
   auto tls = make_server_tls({p->identity.ca_certificate_pem, p->identity.certificate_pem,

@@ -10,12 +10,15 @@
 #include <future>
 #include <thread>
 
+#include "dm2/crypto/hash.hpp"
 #include "dm2/dht/clock.hpp"
 #include "dm2/dht/message_codec.hpp"
 #include "dm2/dht/overlay_membership.hpp"
+#include "dm2/dht/storage_replica_store.hpp"
 #include "dm2/node/https_client.hpp"
 #include "query_scoring.hpp"
 #include "query_signer.hpp"
+#include "records.hpp"
 
 namespace dm2::node {
 namespace asio = boost::asio;
@@ -54,13 +57,15 @@ class https_transport final : public dht::transport {
 }  // namespace
 
 struct overlay_service::impl : std::enable_shared_from_this<impl> {
-  impl(dht::overlay& o, const consortium& c, const site_identity& id, dht::replication_settings s)
+  impl(dht::overlay& o, const consortium& c, const site_identity& id, std::unique_ptr<dht::storage_replica_store> st,
+       dht::replication_settings s)
       : timer(strand),
         overlay(o),
         members(c),
         transport(pool, c, id),
         settings(s),
-        dht_key_pem(id.dht_key_pem) {}
+        dht_key_pem(id.dht_key_pem),
+        store(std::move(st)) {}
 
   // Its own thread: HTTP handlers wait on it, so it must not share the node's I/O threads.
   asio::io_context strand;
@@ -73,10 +78,10 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   https_transport transport;
   dht::replication_settings settings;
   dht::steady_clock_source clock;
-  dht::memory_replica_store store;
+  std::string dht_key_pem;  // signs this site's records
+  std::unique_ptr<dht::storage_replica_store> store;  // on the strand from here on
   std::unique_ptr<dht::overlay_membership> membership;  // on the strand from here on
   std::unique_ptr<dht::replicator> engine;
-  std::string dht_key_pem;
   std::unique_ptr<query_signer> signer;
   std::unique_ptr<dht::query_fanout> queries;
   dht::answer_observer answer_observer;
@@ -95,7 +100,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
       self_site = self->site_id;
       membership = std::make_unique<dht::overlay_membership>(overlay, self_site, liveness_age);
       engine = std::make_unique<dht::replicator>(
-          self_site, settings, dht::replicator_collaborators{&clock, &transport, membership.get(), &store, nullptr});
+          self_site, settings, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr});
       start_queries();
     }
     membership->set_sites(dht::sites_from_roster(*roster, static_cast<std::int64_t>(std::time(nullptr))));
@@ -113,7 +118,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     dht::fanout_settings fs;
     fs.max_body_bytes = query_limits::max_body_bytes;
     queries = std::make_unique<dht::query_fanout>(
-        self_site, fs, dht::replicator_collaborators{&clock, &transport, membership.get(), &store, nullptr}, *engine,
+        self_site, fs, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr}, *engine,
         *signer, plan_query);
     if (answer_observer)
       queries->set_answer_observer([this](const std::string& querier, const std::string& id, std::size_t hits) {
@@ -142,9 +147,17 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   }
 };
 
-overlay_service::overlay_service(dht::overlay& o, const consortium& members, const site_identity& identity,
-                                 dht::replication_settings settings)
-    : impl_(std::make_shared<impl>(o, members, identity, settings)) {
+result<std::unique_ptr<overlay_service>> overlay_service::create(dht::overlay& o, const consortium& members,
+                                                                 const site_identity& identity,
+                                                                 storage::database& db,
+                                                                 dht::replication_settings settings) {
+  auto store = dht::storage_replica_store::open(db, roster_verifier(members));
+  if (!store) return std::move(store).err();
+  auto p = std::make_shared<impl>(o, members, identity, std::move(*store), settings);
+  return std::unique_ptr<overlay_service>(new overlay_service(std::move(p)));
+}
+
+overlay_service::overlay_service(std::shared_ptr<impl> p) : impl_(std::move(p)) {
   impl_->runner = std::thread([raw = impl_.get()] { raw->strand.run(); });
 }
 
@@ -185,13 +198,30 @@ void overlay_service::deliver(const std::string& from_site, dht::message message
   });
 }
 
-status overlay_service::publish(dht::record record) {
-  return impl_->on_strand([self = impl_, r = std::move(record)]() mutable -> status {
+result<storage::index_record> overlay_service::publish(storage::index_record record, storage::audit_event audit) {
+  // On the strand: reading the stored version and writing the next one cannot interleave.
+  return impl_->on_strand([self = impl_, r = std::move(record),
+                           a = std::move(audit)]() mutable -> result<storage::index_record> {
     self->refresh_membership();
     if (!self->engine) return fail(errc::unavailable, "this site is not on the roster");
-    r.owner = self->self_site;
-    self->engine->publish(r);
-    return {};
+    auto stored = self->store->get_record(crypto::to_hex(r.lfn));
+    // A copy held for another owner is not ours to supersede (LFNs are random: this is a
+    // client error, not a collision).
+    if (stored && stored->owner != self->self_site)
+      return fail(errc::conflict, "this lfn belongs to site " + stored->owner);
+    r.version = stored ? stored->version + 1 : 1;
+    r.owner_site = self->self_site;
+    if (auto s = storage::validate(r); !s) return std::move(s).err();
+    if (auto s = sign_record(r, self->dht_key_pem); !s) return std::move(s).err();
+    auto replica = dht::replica_of(r);
+    if (replica.payload.size() > self->settings.max_payload_bytes)
+      return fail(errc::too_large, "the record is over " + std::to_string(self->settings.max_payload_bytes) +
+                                       " bytes: its replica holders would refuse it");
+    auto put = self->store->put_owned(replica, std::move(a));
+    if (!put) return std::move(put).err();
+    if (!*put) return fail(errc::conflict, "the replica store refused the record (is this site's DHT key the roster's?)");
+    self->engine->publish(replica);  // stores nothing new (already there), pushes to the holders
+    return r;
   });
 }
 
@@ -206,12 +236,12 @@ status overlay_service::start_query(const std::string& query_id, const std::stri
 }
 
 std::optional<dht::record> overlay_service::find(const std::string& lfn) {
-  return impl_->on_strand([self = impl_, lfn] { return self->store.get_record(lfn); });
+  return impl_->on_strand([self = impl_, lfn] { return self->store->get_record(lfn); });
 }
 
 dht::overlay_status_report overlay_service::report() {
   return impl_->on_strand([self = impl_] {
-    return dht::overlay_status(&self->overlay, self->membership.get(), self->engine.get(), &self->store,
+    return dht::overlay_status(&self->overlay, self->membership.get(), self->engine.get(), self->store.get(),
                                self->members.version(), liveness_age);
   });
 }

@@ -1,6 +1,7 @@
 // The replication engine inside a running node (docs/overlay.md): dht::replicator with the
-// overlay's membership view and a replica store, all serialized on one service thread of its
-// own and ticked by a timer; messages to other sites go over mutual-TLS HTTPS
+// overlay's membership view and a dht::storage_replica_store on the node's database (records
+// checked against their owner's roster key), all serialized on one service thread of its own
+// and ticked by a timer; messages to other sites go over mutual-TLS HTTPS
 // (POST /v1/overlay/message, dht::encode_message) from a small client pool, so neither the
 // node's I/O threads nor the service thread ever block on a peer.
 // It also runs the similarity query fan-out (dht::query_fanout) on the same thread: queries are
@@ -21,13 +22,19 @@
 #include "dm2/dht/replica_store.hpp"
 #include "dm2/dht/replicator.hpp"
 #include "dm2/node/identity.hpp"
+#include "dm2/storage/audit.hpp"
+#include "dm2/storage/database.hpp"
+#include "dm2/storage/index_record.hpp"
 
 namespace dm2::node {
 
 class overlay_service {
  public:
-  overlay_service(dht::overlay& overlay, const consortium& members, const site_identity& identity,
-                  dht::replication_settings settings);
+  // `overlay`, `members` and `db` must outlive the service. Errors: storage_failure (the
+  // replica store cannot count the stored records).
+  static result<std::unique_ptr<overlay_service>> create(dht::overlay& overlay, const consortium& members,
+                                                         const site_identity& identity, storage::database& db,
+                                                         dht::replication_settings settings);
   ~overlay_service();  // stops the timer and waits for sends under way
 
   // Told of every query this site answers (its own included), on a worker thread, never on the
@@ -42,20 +49,25 @@ class overlay_service {
 
   // A message from a verified roster member.
   void deliver(const std::string& from_site, dht::message message);
-  // The owner's write of a record (its payload already encrypted and signed above this layer).
-  // Errors: unavailable (this site is not on the roster).
-  status publish(dht::record record);
   // Starts a similarity query (a canonical body, query_body.hpp) to every live site; `progress`
   // runs on the service thread for each batch and once at the end (dht::query_fanout::start).
   // Errors: unavailable (this site is not on the roster).
   status start_query(const std::string& query_id, const std::string& body, std::chrono::milliseconds timeout,
                      dht::query_fanout::on_hits progress);
+  // The owner's write of an index record: sets its owner (this site) and version (the stored
+  // version + 1, or 1), signs it with the site's DHT key, stores it with `audit` in one commit
+  // and pushes it to its replica holders. Returns the record as stored. Errors: unavailable
+  // (this site is not on the roster), malformed_input, too_large (over the replication payload
+  // limit), conflict (this site holds the LFN for another owner, or the store refused it),
+  // crypto_failure, storage_failure.
+  result<storage::index_record> publish(storage::index_record record, storage::audit_event audit);
   // The local copy of a record, if this site holds one.
   std::optional<dht::record> find(const std::string& lfn);
   dht::overlay_status_report report();
 
  private:
   struct impl;
+  explicit overlay_service(std::shared_ptr<impl> p);
   std::shared_ptr<impl> impl_;
 };
 

@@ -8,7 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "dm2/crypto/hash.hpp"
+#include "dm2/dht/storage_replica_store.hpp"
 #include "dm2/storage/index_record.hpp"
 #include "dm2/storage/query.hpp"
 
@@ -70,8 +70,8 @@ std::optional<dht::query_plan> plan_query(const std::string& body) {
   dht::query_plan plan;
   plan.top_k = query->top_k;
   plan.score = [query, samples](const dht::record& r) -> std::optional<dht::query_hit> {
-    auto decoded = storage::decode_index_record(r.payload);
-    if (!decoded || crypto::to_hex(decoded->lfn) != r.lfn) return std::nullopt;  // not ours to judge
+    auto decoded = dht::decode_replica(r);
+    if (!decoded) return std::nullopt;  // not a well-formed index record: nothing to judge
     if (!storage::matches(*decoded, query->filters)) return std::nullopt;
     double score = unscored;
     if (!samples->empty())

@@ -153,12 +153,18 @@ result<std::optional<index_record>> database::impl::load_record(std::string_view
   auto stored = raw_get(family::index_records, lfn, snapshot);
   if (!stored) return std::move(stored).err();
   if (!stored->has_value()) return std::optional<index_record>{};
-  auto plain = detail::open_value(value_key, family::index_records, lfn, **stored, true);
+  auto record = open_record(lfn, **stored);
+  if (!record) return std::move(record).err();
+  return std::optional<index_record>{std::move(*record)};
+}
+
+result<index_record> database::impl::open_record(std::string_view lfn, std::string_view stored) const {
+  auto plain = detail::open_value(value_key, family::index_records, lfn, stored, true);
   if (!plain) return std::move(plain).err();
   auto record = decode_index_record(*plain);
   if (!record || record->lfn != lfn)
     return fail(errc::integrity_failure, "stored index record does not decode to its own key");
-  return std::optional<index_record>{std::move(*record)};
+  return std::move(*record);
 }
 
 database::database(std::unique_ptr<impl> p) : impl_(std::move(p)) {}

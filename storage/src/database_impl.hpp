@@ -41,6 +41,8 @@ struct database::impl {
   // Raw read (at `snapshot` when given). nullopt when absent.
   result<std::optional<std::string>> raw_get(family f, std::string_view key,
                                              const rocksdb::Snapshot* snapshot = nullptr) const;
+  // Decrypts and decodes a stored index record. Errors: integrity_failure.
+  result<index_record> open_record(std::string_view lfn, std::string_view stored) const;
   // Decrypted index record (nullopt when absent).
   result<std::optional<index_record>> load_record(std::string_view lfn,
                                                   const rocksdb::Snapshot* snapshot = nullptr) const;

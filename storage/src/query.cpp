@@ -4,7 +4,6 @@
 
 #include "database_impl.hpp"
 #include "index_keys.hpp"
-#include "sealed_value.hpp"
 
 namespace dm2::storage {
 namespace {
@@ -119,12 +118,8 @@ status database::check_indexes() {
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read, impl_->handle(family::index_records)));
   std::size_t records = 0;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto key = view(it->key());
-    auto plain = detail::open_value(impl_->value_key, family::index_records, key, view(it->value()), true);
-    if (!plain) return std::move(plain).err();
-    auto record = decode_index_record(*plain);
-    if (!record || record->lfn != key)
-      return fail(errc::integrity_failure, "stored index record does not decode to its own key");
+    auto record = impl_->open_record(view(it->key()), view(it->value()));
+    if (!record) return std::move(record).err();
     for (auto& k : detail::index_keys_of(impl_->blind_key, *record)) expected.insert(std::move(k));
     ++records;
   }

@@ -70,6 +70,22 @@ TEST(message_codec, bad_version_type_flag_and_limits_are_refused) {
   EXPECT_EQ(decode_message(bytes, small).err().code, errc::too_large);
 }
 
+TEST(message_codec, a_stored_key_share_round_trips_and_is_decoded_strictly) {
+  key_share s{"key-1", 3, "site-a", "site-b", std::string("sealed\0bytes", 12)};
+  auto bytes = encode_key_share(s);
+  auto back = decode_key_share(bytes);
+  ASSERT_TRUE(back.ok()) << back.err().message;
+  EXPECT_EQ(back->key_id, s.key_id);
+  EXPECT_EQ(back->index, 3u);
+  EXPECT_EQ(back->holder, "site-b");
+  EXPECT_EQ(back->sealed, s.sealed);
+  for (std::size_t n = 0; n < bytes.size(); ++n) EXPECT_FALSE(decode_key_share(bytes.substr(0, n)).ok()) << n;
+  EXPECT_FALSE(decode_key_share(bytes + "x").ok());
+  auto other_version = bytes;
+  other_version[0] = 2;
+  EXPECT_FALSE(decode_key_share(other_version).ok());
+}
+
 TEST(message_codec, random_bytes_never_crash) {
   std::mt19937 rng(5);
   for (int i = 0; i < 20000; ++i) {

@@ -13,9 +13,8 @@
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/private_file.hpp"
 #include "dm2/dht/message_codec.hpp"
-#include "dm2/storage/database.hpp"
-#include "dm2/storage/index_record.hpp"
 #include "dm2/node/https_client.hpp"
+#include "dm2/storage/database.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -23,6 +22,7 @@ namespace dm2::node {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace std::string_literals;
 namespace fs = std::filesystem;
 
 constexpr std::uint16_t https_port = 18443;
@@ -93,6 +93,7 @@ class consortium_test : public ::testing::Test {
 
   void start(int site) {
     auto name = "site-" + std::to_string(site);
+    fs::remove(dir / (name + ".ready"));  // left behind by a killed node
     nodes[site] = std::make_unique<test::child_process>(
         test::built_program("node/dm2d"),
         std::vector<std::string>{"--config", (dir / (name + ".toml")).string(), "--ready-file", (dir / (name + ".ready")).string()},
@@ -136,6 +137,20 @@ class consortium_test : public ::testing::Test {
     auto r = get(site, "/v1/roster", as_site);
     if (!r || r->status != 200) return 0;
     return nlohmann::json::parse(r->body)["roster"]["version"].get<std::uint64_t>();
+  }
+
+  static std::string ingest_body(const std::string& lfn, const std::string& modality) {
+    nlohmann::json body = {{"lfn", lfn},
+                           {"attributes", {{"modality", modality}, {"body_part", "CHEST"}, {"study_date", "20240115"}}},
+                           {"signature_hex", "c0ffee"}};
+    return body.dump();
+  }
+
+  // The version of `site`'s local copy of a record (asking as that site); 0 when it has none.
+  std::uint64_t record_version_at(int site, const std::string& lfn) {
+    auto r = get(site, "/v1/records?lfn=" + lfn, site);
+    if (!r || r->status != 200) return 0;
+    return nlohmann::json::parse(r->body)["version"].get<std::uint64_t>();
   }
 
   template <class Predicate>
@@ -198,17 +213,20 @@ TEST_F(consortium_test, roster_spreads_admits_members_and_cuts_off_removed_sites
 
 TEST_F(consortium_test, a_record_written_at_one_node_is_read_at_another_over_mutual_tls) {
   const std::string lfn = "00112233445566778899aabbccddeeff";
-  auto written = post(1, "/v1/records", R"({"lfn":")" + lfn + R"(","version":1,"payload_hex":"c0ffee"})", 1);
+  auto written = post(1, "/v1/records", ingest_body(lfn, "CT"), 1);
   ASSERT_TRUE(written.ok()) << written.err().to_string();
   ASSERT_EQ(written->status, 201) << written->body;
+  auto answer = nlohmann::json::parse(written->body);
+  EXPECT_EQ(answer["lfn"], lfn);
+  EXPECT_EQ(answer["version"], 1);
   // Sites 1 and 2 are the only members: site 2 is the record's one replica holder.
-  EXPECT_TRUE(eventually([&] {
-    auto r = get(2, "/v1/records?lfn=" + lfn, 2);
-    return r && r->status == 200 && nlohmann::json::parse(r->body)["payload_hex"] == "c0ffee";
-  })) << "the record did not reach site 2";
+  EXPECT_TRUE(eventually([&] { return record_version_at(2, lfn) == 1; })) << "the record did not reach site 2";
   auto copy = nlohmann::json::parse(get(2, "/v1/records?lfn=" + lfn, 2)->body);
   EXPECT_EQ(copy["owner"], "site-1");
-  EXPECT_EQ(copy["version"], 1);
+  EXPECT_EQ(copy["attributes"]["modality"], "CT");
+  EXPECT_EQ(copy["attributes"]["body_part"], "CHEST");
+  EXPECT_EQ(copy["signature_size"], 3);
+  EXPECT_EQ(copy["owner_signature_size"], 64);
   // Site 3 is not a member: it gets no copy, and its messages are refused.
   EXPECT_EQ(get(3, "/v1/records?lfn=" + lfn, 3)->status, 404);
   auto forged = post(1, "/v1/overlay/message", "\x01\x03garbage", 3);
@@ -217,12 +235,27 @@ TEST_F(consortium_test, a_record_written_at_one_node_is_read_at_another_over_mut
   auto malformed = post(1, "/v1/overlay/message", "\x01\x03garbage", 2);
   ASSERT_TRUE(malformed.ok());
   EXPECT_EQ(malformed->status, 400);
-  // A newer version replaces the replica.
-  ASSERT_EQ(post(1, "/v1/records", R"({"lfn":")" + lfn + R"(","version":2,"payload_hex":"beef"})", 1)->status, 201);
-  EXPECT_TRUE(eventually([&] {
-    auto r = get(2, "/v1/records?lfn=" + lfn, 2);
-    return r && r->status == 200 && nlohmann::json::parse(r->body)["version"] == 2;
-  }));
+  // Bad bodies are refused with a JSON error and store nothing.
+  for (std::string bad : {std::string("not json"), R"({"lfn":"0011"})"s, R"({"lfn":")" + lfn + R"(","colour":"x"})",
+                          R"({"lfn":")" + lfn + R"(","attributes":{"study_date":"yesterday"}})",
+                          R"({"lfn":")" + lfn + R"(","attributes":{"modality":1}})",
+                          R"({"lfn":")" + lfn + R"(","signature_hex":"xyz"})"}) {
+    auto refused = post(1, "/v1/records", bad, 1);
+    ASSERT_TRUE(refused.ok());
+    EXPECT_EQ(refused->status, 400) << bad;
+    EXPECT_TRUE(nlohmann::json::parse(refused->body, nullptr, false).is_object()) << refused->body;
+  }
+  EXPECT_EQ(record_version_at(1, lfn), 1u);
+  // A second write is version 2 and replaces the replica.
+  auto second = post(1, "/v1/records", ingest_body(lfn, "MR"), 1);
+  ASSERT_EQ(second->status, 201) << second->body;
+  EXPECT_EQ(nlohmann::json::parse(second->body)["version"], 2);
+  EXPECT_TRUE(eventually([&] { return record_version_at(2, lfn) == 2; }));
+  // Site 2 holds it for site 1: it may not write over it.
+  auto taken = post(2, "/v1/records", ingest_body(lfn, "US"), 2);
+  ASSERT_TRUE(taken.ok());
+  EXPECT_EQ(taken->status, 409) << taken->body;
+  EXPECT_EQ(record_version_at(2, lfn), 2u);
   auto status = nlohmann::json::parse(get(1, "/v1/overlay", 1)->body);
   EXPECT_EQ(status["roster_version"], 1);
   EXPECT_GE(status["records_held"].get<int>(), 1);
@@ -232,6 +265,42 @@ TEST_F(consortium_test, a_record_written_at_one_node_is_read_at_another_over_mut
   auto out = *crypto::read_file(dir / ("dm2-" + std::to_string(commands - 1) + ".out"));
   EXPECT_NE(out.find("site:             site-2"), std::string::npos) << out;
   EXPECT_NE(out.find("roster version:   1"), std::string::npos) << out;
+
+  // Each write and read was audited at site 1: who (site certificate), what, which LFN.
+  stop(1);
+  auto db = storage::database::open(site_dir(1) / "db", *crypto::read_file(site_dir(1) / "identity" / "storage.key"));
+  ASSERT_TRUE(db.ok()) << db.err().to_string();
+  std::vector<std::string> entries;
+  for (std::uint64_t i = 0; i < (*db)->audit_size(); ++i) {
+    auto e = (*db)->read_audit(i);
+    ASSERT_TRUE(e.ok() && e->has_value());
+    const auto& ev = (**e).event;
+    if (ev.object == lfn) entries.push_back(ev.actor + " " + ev.action + " " + ev.decision);
+  }
+  // (The refused bodies in between left no entry.)
+  EXPECT_EQ(entries, (std::vector<std::string>{"site:site-1 record_put allowed", "site:site-1 record_get allowed",
+                                               "site:site-1 record_put allowed"}));
+}
+
+// A replica lives on disk: with the owner down (no peer could repair it), the holder is killed
+// and restarted and still serves the record at once.
+TEST_F(consortium_test, a_replica_is_served_right_after_its_holder_is_killed_and_restarted) {
+  const std::string lfn = "ffeeddccbbaa99887766554433221100";
+  ASSERT_EQ(post(1, "/v1/records", ingest_body(lfn, "CT"), 1)->status, 201);
+  ASSERT_TRUE(eventually([&] { return record_version_at(2, lfn) == 1; })) << "the record did not reach site 2";
+  stop(1);  // the owner and only other holder: nothing can repair site 2 from here on
+  nodes[2]->signal(SIGKILL);
+  ASSERT_EQ(nodes[2]->wait(30s), 128 + SIGKILL);
+  nodes.erase(2);
+  start(2);
+  auto got = get(2, "/v1/records?lfn=" + lfn, 2);
+  ASSERT_TRUE(got.ok()) << got.err().to_string() << nodes[2]->stderr_text();
+  ASSERT_EQ(got->status, 200) << got->body;
+  auto copy = nlohmann::json::parse(get(2, "/v1/records?lfn=" + lfn, 2)->body);
+  EXPECT_EQ(copy["owner"], "site-1");
+  EXPECT_EQ(copy["attributes"]["modality"], "CT");
+  auto status = nlohmann::json::parse(get(2, "/v1/overlay", 2)->body);
+  EXPECT_EQ(status["records_held"], 1);
 }
 
 // A similarity query's body signature or a record's: little-endian float32 samples.
@@ -262,15 +331,9 @@ TEST_F(consortium_test, a_similarity_query_reaches_every_site_and_survives_a_dea
                                 {2, 'E', "MR", samples(query)}};
   auto lfn_of = [](char c) { return crypto::to_hex(std::string(16, c)); };
   for (const auto& s : seeds) {
-    storage::index_record r;
-    r.lfn = std::string(16, s.lfn_byte);
-    r.version = 1;
-    r.owner_site = "site-" + std::to_string(s.owner);
-    r.attributes.modality = s.modality;
-    r.attributes.study_date = "20240102";
-    r.signature = s.signature;
-    nlohmann::json body = {{"lfn", lfn_of(s.lfn_byte)}, {"version", 1},
-                           {"payload_hex", crypto::to_hex(storage::encode_index_record(r))}};
+    nlohmann::json body = {{"lfn", lfn_of(s.lfn_byte)},
+                           {"attributes", {{"modality", s.modality}, {"study_date", "20240102"}}}};
+    if (!s.signature.empty()) body["signature_hex"] = crypto::to_hex(s.signature);
     auto written = post(s.owner, "/v1/records", body.dump(), s.owner);
     ASSERT_TRUE(written.ok()) << written.err().to_string();
     ASSERT_EQ(written->status, 201) << written->body;

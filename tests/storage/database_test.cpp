@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "fixtures.hpp"
 #include "raw_db.hpp"
 #include "support/temp_dir.hpp"
@@ -85,6 +87,39 @@ TEST(database, a_value_moved_to_another_key_or_family_does_not_open) {
   EXPECT_EQ((*db)->get(family::nominative, "b").err().code, errc::integrity_failure);
   EXPECT_EQ((*db)->get(family::key_shares, "a").err().code, errc::integrity_failure);
   EXPECT_TRUE((*db)->get(family::nominative, "a").ok());
+}
+
+TEST(database, scans_stream_values_by_prefix_and_records_in_lfn_order) {
+  dm2::test::temp_dir dir;
+  auto db = database::open(dir / "db", key, {}, test::make_signer());
+  ASSERT_TRUE(db.ok()) << db.err().to_string();
+  for (std::string k : {"a/1", "a/2", "b/1", "a"}) ASSERT_TRUE((*db)->put(family::key_shares, k, "v" + k));
+  std::vector<std::string> seen;
+  ASSERT_TRUE((*db)->for_each_value(family::key_shares, "a/", [&](std::string_view k, std::string_view v) {
+    seen.push_back(std::string(k) + "=" + std::string(v));
+    return true;
+  }));
+  EXPECT_EQ(seen, (std::vector<std::string>{"a/1=va/1", "a/2=va/2"}));
+  int calls = 0;
+  ASSERT_TRUE((*db)->for_each_value(family::key_shares, "", [&](std::string_view, std::string_view) {
+    return ++calls < 2;  // stops early
+  }));
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ((*db)->for_each_value(family::index_records, "", {}).err().code, errc::invalid_argument);
+  EXPECT_EQ(*(*db)->count_keys(family::key_shares), 4u);
+
+  auto a = test::sample_record(std::string(lfn_size, '')), b = test::sample_record(std::string(lfn_size, ''));
+  transaction t;
+  t.put_index_record(a);
+  t.put_index_record(b);
+  ASSERT_TRUE((*db)->commit(std::move(t)));
+  std::vector<index_record> records;
+  ASSERT_TRUE((*db)->for_each_index_record([&](const index_record& r) {
+    records.push_back(r);
+    return true;
+  }));
+  EXPECT_EQ(records, (std::vector<index_record>{b, a}));
+  EXPECT_EQ(*(*db)->count_keys(family::index_records), 2u);
 }
 
 TEST(database, wrong_storage_key_is_refused_at_open) {

@@ -29,4 +29,10 @@ std::string encode_message(const message& m);
 // unknown version or type, a list or string over its limit, a bool not 0/1).
 result<message> decode_message(std::string_view bytes, const codec_limits& limits = {});
 
+// One key share on its own (how a holder stores it): version(u8 = 1) then the share's fields as
+// in push_shares. Errors of decode_key_share: malformed_input (truncated, trailing bytes, unknown
+// version, a string over its limit).
+std::string encode_key_share(const key_share& s);
+result<key_share> decode_key_share(std::string_view bytes, const codec_limits& limits = {});
+
 }  // namespace dm2::dht

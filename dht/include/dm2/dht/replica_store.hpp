@@ -1,6 +1,6 @@
 // What a site holds for the overlay: replicated index records and sealed key shares. The
 // replicator reads and writes through this interface; memory_replica_store serves tests and the
-// simulator, the node plugs in its RocksDB families (index_records, key_shares).
+// simulator, storage_replica_store (storage_replica_store.hpp) keeps them in the node's database.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <vector>
 
 namespace dm2::dht {
 
@@ -54,6 +55,13 @@ class replica_store {
   virtual ~replica_store() = default;
   // Stores `r` unless an equal or newer version is already there. Returns true if stored.
   virtual bool put_record(const record& r) = 0;
+  // Stores each record as put_record would; returns how many were stored. A store on disk
+  // makes the whole call one durable commit (the replicator hands it one push message).
+  virtual std::size_t put_records(const std::vector<record>& records) {
+    std::size_t stored = 0;
+    for (const auto& r : records) stored += put_record(r) ? 1 : 0;
+    return stored;
+  }
   virtual std::optional<record> get_record(const std::string& lfn) const = 0;
   virtual void for_each_record(const std::function<void(const record&)>& fn) const = 0;
   virtual void erase_record(const std::string& lfn) = 0;

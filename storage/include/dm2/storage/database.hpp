@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,6 +75,20 @@ class database {
   // unless the filter is empty. Errors: invalid_argument (a malformed date bound),
   // integrity_failure, storage_failure.
   result<std::vector<index_record>> query(const index_filter& filter);
+
+  // Calls `fn` with each stored index record in LFN order, decrypting one at a time from a
+  // snapshot (memory stays flat; commits made meanwhile are not seen); stops early when `fn`
+  // returns false. `fn` may commit. Errors: integrity_failure (a record does not decrypt or
+  // decode), storage_failure.
+  status for_each_index_record(const std::function<bool(const index_record&)>& fn);
+  // Calls `fn(key, value)` with each decrypted value of nominative, key_shares or dht_items whose
+  // key starts with `prefix`, in key order, from a snapshot; stops early when `fn` returns false.
+  // Errors: invalid_argument (another family), integrity_failure, storage_failure.
+  status for_each_value(family f, std::string_view prefix,
+                        const std::function<bool(std::string_view key, std::string_view value)>& fn);
+  // How many keys family `f` holds: walks its keys without decrypting (O(n), for counts taken at
+  // open). Errors: storage_failure.
+  result<std::uint64_t> count_keys(family f);
 
   // Walks the audit chain from entry 0 and reports the first changed, removed, reordered or
   // inserted entry. Errors (not findings): invalid_argument (no signer), storage_failure.

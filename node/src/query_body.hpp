@@ -14,9 +14,11 @@
 namespace dm2::node {
 
 struct query_limits {
-  static constexpr std::size_t max_body_bytes = 768 * 1024;        // POST /v1/queries body
-  static constexpr std::size_t max_signature_bytes = 512 * 1024;   // raw, = 131,072 float32 samples
-  static constexpr std::size_t max_text = 256;                     // user, purpose, filter values
+  static constexpr std::size_t max_body_bytes = 128 * 1024;        // POST /v1/queries body
+  // Raw, = 16,384 float32 samples: a record over the replication payload limit (64 KiB) never
+  // reaches the overlay, so a longer query signature could match no record.
+  static constexpr std::size_t max_signature_bytes = 64 * 1024;
+  static constexpr std::size_t max_text = 256;                     // user, purpose
   static constexpr std::size_t default_top_k = 20;
   static constexpr std::size_t max_top_k = 1000;
   static constexpr std::chrono::milliseconds default_timeout{5000};

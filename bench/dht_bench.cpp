@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
     s->members->set_sites(infos);
     replicator_collaborators c{&clock, &net, s->members.get(), &s->store, nullptr};
     s->engine = std::make_unique<replicator>(s->id, rs, c);
-    s->queries = std::make_unique<query_fanout>(s->id, fanout_settings{}, c, *s->engine, auth, matcher);
+    s->queries = std::make_unique<query_fanout>(s->id, fanout_settings{}, c, auth, matcher);
   }
   auto by_id = [&](const std::string& id) -> bench_site& {
     return *sites[static_cast<std::size_t>(std::stoi(id.substr(5)))];

@@ -7,12 +7,10 @@
 namespace dm2::dht {
 
 query_fanout::query_fanout(std::string self_site, fanout_settings settings,
-                           replicator_collaborators c, replicator& engine,
-                           query_authenticator& auth, query_planner plan)
+                           replicator_collaborators c, query_authenticator& auth, query_planner plan)
     : self_(std::move(self_site)),
       settings_(settings),
       c_(c),
-      engine_(engine),
       auth_(auth),
       plan_(std::move(plan)) {}
 
@@ -26,13 +24,15 @@ void query_fanout::start(const std::string& query_id, const std::string& body, m
   auto& q = queries_[query_id];
   q.deadline = c_.time->now() + timeout;
   q.callback = std::move(callback);
-  query_request req{query_id, body, {}, q.deadline.count()};
+  query_request req{query_id, body, {}, q.deadline.count(), {}};
   req.signature = auth_.sign(query_id, body, req.deadline_ms);
   for (const auto& s : c_.members->live_sites()) {
     q.waiting.insert(s.site_id);
-    ++q.progress.asked;
-    if (s.site_id != self_) c_.net->send(self_, s.site_id, req);
+    req.asked.push_back(s.site_id);
   }
+  q.progress.asked = req.asked.size();
+  for (const auto& site : req.asked)
+    if (site != self_) c_.net->send(self_, site, req);
   if (q.waiting.count(self_)) {
     auto hits = answer(req);
     if (hits && observer_) observer_(self_, query_id, hits->size());
@@ -40,20 +40,17 @@ void query_fanout::start(const std::string& query_id, const std::string& body, m
   }
 }
 
-// Our own records, plus records of down owners for which we are the first live holder.
+// Our own records, plus our copies of records whose owner the querier did not ask. Deciding by
+// the querier's view rather than ours means no record falls between two views of who is down;
+// the price is that every holder of a down owner's record answers it (the querier deduplicates).
 // At most the plan's top_k of them, best first.
 std::optional<std::vector<query_hit>> query_fanout::answer(const query_request& q) {
   auto plan = plan_(q.body);
   if (!plan || !plan->score) return std::nullopt;
   std::vector<query_hit> hits;
-  const auto& p = engine_.placement();
+  std::set<std::string> asked(q.asked.begin(), q.asked.end());
   c_.store->for_each_record([&](const record& r) {
-    bool ours = r.owner == self_;
-    if (!ours) {
-      if (p.find(r.owner)) return;  // the owner is live and answers itself
-      auto holders = engine_.holders_of(r);
-      if (holders.empty() || holders.front() != self_) return;
-    }
+    if (r.owner != self_ && asked.count(r.owner)) return;  // its owner answers
     if (auto hit = plan->score(r)) hits.push_back(std::move(*hit));
   });
   // Only the best top_k are kept sorted; the rest are dropped unsorted.

@@ -17,11 +17,7 @@ namespace {
 
 using json = nlohmann::json;
 
-struct query_options {
-  std::string config_path;
-  std::string data_dir;
-  std::string ca;
-  std::string node;
+struct query_options : site_connection_options {
   std::string modality, body_part, manufacturer, sex, age_band;
   std::string study_from, study_to, series_from, series_to;
   std::string signature_file;
@@ -87,12 +83,9 @@ void print_table(const json& view) {
 }
 
 void run_query(const query_options& o) {
-  auto config = load_node_config(o.config_path, o.data_dir);
-  auto target = node_target(config, o.node);
-  auto tls = site_tls(config, o.ca);
-  if (tls.certificate_pem.empty())
-    throw command_failed(exit_local_state, "cannot read this site's certificate and key in " +
-                                               (config.data_dir / "identity").string() + " (run as the dm2 user)");
+  auto site = connect_as_site(o);
+  const auto& target = site.target;
+  const auto& tls = site.tls;
   auto started = call(target, tls, "POST", "/v1/queries", request_body(o).dump(), 202);
   auto location = started.value("location", "");
   if (location.rfind("/v1/queries/", 0) != 0) throw command_failed(exit_remote, "node answered without a location");
@@ -125,10 +118,7 @@ void run_query(const query_options& o) {
 void add_query_command(CLI::App& dm2) {
   auto o = std::make_shared<query_options>();
   auto* q = dm2.add_subcommand("query", "Similarity query across the consortium, from the local node");
-  q->add_option("-c,--config", o->config_path, "dm2d's TOML config file")->check(CLI::ExistingFile);
-  q->add_option("--data-dir", o->data_dir, "Data directory (overrides node.data_dir)");
-  q->add_option("--ca", o->ca, "CA certificate to verify the node with (default: the data directory's)");
-  q->add_option("--node", o->node, "Node ADDRESS:PORT (default: https.listen)");
+  add_site_connection_options(q, *o);
   q->add_option("--modality", o->modality, "Filter: modality (CT, MR...)");
   q->add_option("--body-part", o->body_part, "Filter: body part examined");
   q->add_option("--manufacturer", o->manufacturer, "Filter: manufacturer");

@@ -108,7 +108,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     roster_dirty = false;
   }
 
-  // The fan-out shares the replicator's placement (replica holders answer for down owners).
+  // The fan-out shares the replicator's membership view, transport and replica store.
   void start_queries() {
     signer = std::make_unique<query_signer>(self_site, dht_key_pem, [this](std::string_view site) -> result<std::string> {
       auto member = members.member_by_id(site);
@@ -118,8 +118,8 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     dht::fanout_settings fs;
     fs.max_body_bytes = query_limits::max_body_bytes;
     queries = std::make_unique<dht::query_fanout>(
-        self_site, fs, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr}, *engine,
-        *signer, plan_query);
+        self_site, fs, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr}, *signer,
+        plan_query);
     if (answer_observer)
       queries->set_answer_observer([this](const std::string& querier, const std::string& id, std::size_t hits) {
         asio::post(pool, [observe = answer_observer, querier, id, hits] { observe(querier, id, hits); });

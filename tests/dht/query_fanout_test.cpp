@@ -45,7 +45,7 @@ struct fanout_cluster {
       auths.back()->self = s.id;
       engines.push_back(std::make_unique<query_fanout>(
           s.id, fanout_settings{}, replicator_collaborators{&c.time(), &c.net(), &c.members(), &s.store, nullptr},
-          *s.engine, *auths.back(), plan));
+          *auths.back(), plan));
       auto* f = engines.back().get();
       c.net().attach_handler(s.id, {[f](const std::string& from, const message& m) { f->on_message(from, m); },
                                     [f] { f->tick(); }});
@@ -133,6 +133,42 @@ TEST(query_fanout, unsigned_or_forged_queries_are_refused) {
   // Answers nobody asked for are ignored.
   f.engines[0]->on_message(f.c.site(2).id, query_answer{"nope", {{"x", "y", 1, {}}}, true});
   EXPECT_EQ(f.engines[0]->running(), 0u);
+}
+
+// The querier's view without one site, while every other site still sees it live.
+class view_without final : public membership {
+ public:
+  view_without(const membership& base, std::string hidden) : base_(base), hidden_(std::move(hidden)) {}
+  std::vector<site_info> live_sites() const override {
+    auto all = base_.live_sites();
+    std::erase_if(all, [&](const site_info& s) { return s.site_id == hidden_; });
+    return all;
+  }
+  std::uint64_t version() const override { return base_.version(); }
+
+ private:
+  const membership& base_;
+  std::string hidden_;
+};
+
+TEST(query_fanout, the_queriers_view_of_who_is_down_decides_so_nothing_falls_between_views) {
+  fanout_cluster f(8);
+  auto& s0 = f.c.site(0);
+  view_without view(f.c.members(), f.c.site(3).id);
+  f.engines[0] = std::make_unique<query_fanout>(
+      s0.id, fanout_settings{}, replicator_collaborators{&f.c.time(), &f.c.net(), &view, &s0.store, nullptr},
+      *f.auths[0], plan);
+  auto* querier = f.engines[0].get();
+  f.c.net().attach_handler(s0.id, {[querier](const std::string& from, const message& m) { querier->on_message(from, m); },
+                                   [querier] { querier->tick(); }});
+  auto out = f.query(0);
+  EXPECT_TRUE(out.last.done);
+  EXPECT_FALSE(out.last.deadline_passed);
+  EXPECT_EQ(out.last.asked, 7u);
+  EXPECT_EQ(out.last.answered, 7u);
+  // Site 3 was not asked, yet its records come back from the sites holding copies.
+  EXPECT_EQ(static_cast<int>(out.seen.size()), f.expected);
+  for (const auto& [lfn, times] : out.seen) EXPECT_EQ(times, 1) << lfn;
 }
 
 TEST(query_fanout, each_site_answers_only_its_top_k_so_the_merge_is_the_global_top_k) {

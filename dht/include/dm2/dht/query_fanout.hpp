@@ -1,8 +1,8 @@
 // Query fan-out (DESIGN flow 2): a signed query goes to every live site with a deadline; each
-// site answers from the records it owns, and for records whose owner is down, the first live
-// replica holder (in placement order) answers instead; the querier merges answers as they stream
-// in, deduplicated by LFN (the best score wins), and finishes when every site it asked has
-// answered or the deadline passes — whichever comes first.
+// site answers from the records it owns, and for records whose owner the querier did not ask
+// (down in the querier's view, listed in the request), every site holding a copy answers; the
+// querier merges answers as they stream in, deduplicated by LFN (the best score wins), and
+// finishes when every site it asked has answered or the deadline passes — whichever comes first.
 //
 // Pure logic over the same clock, transport and membership as the replicator; the driver routes
 // query_request / query_answer messages to on_message and calls tick(). Not thread-safe.
@@ -61,10 +61,10 @@ struct query_progress {
 
 class query_fanout {
  public:
-  // `engine` gives placement and holders (so a replica holder knows when to answer for a down
-  // owner); it must outlive this object.
+  // Uses c.time, c.net, c.members (who is asked) and c.store (what is answered); `auth` must
+  // outlive this object.
   query_fanout(std::string self_site, fanout_settings settings, replicator_collaborators c,
-               replicator& engine, query_authenticator& auth, query_planner plan);
+               query_authenticator& auth, query_planner plan);
   // Replaces the answer observer (none by default).
   void set_answer_observer(answer_observer observer) { observer_ = std::move(observer); }
 
@@ -98,7 +98,6 @@ class query_fanout {
   std::string self_;
   fanout_settings settings_;
   replicator_collaborators c_;
-  replicator& engine_;
   query_authenticator& auth_;
   query_planner plan_;
   answer_observer observer_;

@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <optional>
 
 #include "tls_peer.hpp"
 
@@ -15,71 +16,131 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-result<client_response> https_request(const https_target& target, const tls_material& tls,
-                                      const std::string& method, const std::string& path,
-                                      const std::string& body, std::chrono::milliseconds timeout) {
-  auto ctx = make_client_tls(tls);
-  if (!ctx) return std::move(ctx).err();
+struct https_connection::impl {
+  https_target target;
+  tls_material tls;
+  std::shared_ptr<asio::ssl::context> ctx;
   asio::io_context io;
-  beast::ssl_stream<beast::tcp_stream> stream(io, **ctx);
-  boost::system::error_code address_ec;
-  asio::ip::make_address(target.host, address_ec);  // SNI only for names, not addresses
-  // Verify the certificate against the host we asked for: an IP SAN or a DNS SAN.
-  SSL_set1_host(stream.native_handle(), target.host.c_str());
-  if (address_ec && !SSL_set_tlsext_host_name(stream.native_handle(), target.host.c_str()))
-    return fail(errc::invalid_argument, "bad host name '" + target.host + "'");
+  std::optional<beast::ssl_stream<beast::tcp_stream>> stream;  // set while connected
+  std::string fingerprint;  // of the connected server's certificate
+  beast::flat_buffer buffer;
 
+  // Runs the queued operations to completion (each call of request() drives its own steps).
+  void run() {
+    io.restart();
+    io.run();
+  }
+
+  std::string where() const { return target.host + ":" + std::to_string(target.port); }
+
+  status connect(std::chrono::milliseconds timeout) {
+    if (!ctx) {
+      auto made = make_client_tls(tls);
+      if (!made) return std::move(made).err();
+      ctx = *made;
+    }
+    stream.emplace(io, *ctx);
+    buffer.clear();
+    boost::system::error_code address_ec;
+    asio::ip::make_address(target.host, address_ec);  // SNI only for names, not addresses
+    // Verify the certificate against the host we asked for: an IP SAN or a DNS SAN.
+    SSL_set1_host(stream->native_handle(), target.host.c_str());
+    if (address_ec && !SSL_set_tlsext_host_name(stream->native_handle(), target.host.c_str()))
+      return fail(errc::invalid_argument, "bad host name '" + target.host + "'");
+    beast::error_code failed;
+    const char* step = nullptr;
+    asio::ip::tcp::resolver resolver(io);
+    beast::get_lowest_layer(*stream).expires_after(timeout);
+    resolver.async_resolve(target.host, std::to_string(target.port), [&](beast::error_code ec, auto results) {
+      if (ec) return void((failed = ec, step = "resolve"));
+      beast::get_lowest_layer(*stream).async_connect(results, [&](beast::error_code ec2, auto) {
+        if (ec2) return void((failed = ec2, step = "connect"));
+        stream->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code ec3) {
+          if (ec3) return void((failed = ec3, step = "TLS handshake with"));
+          fingerprint = peer_certificate_fingerprint(stream->native_handle());
+        });
+      });
+    });
+    run();
+    if (!step) return {};
+    stream.reset();
+    return fail(failed == beast::error::timeout ? errc::timeout : errc::unavailable,
+                std::string(step) + " " + where() + ": " + failed.message());
+  }
+
+  // One exchange on the open connection.
+  result<client_response> exchange(http::request<http::string_body>& req, std::chrono::milliseconds timeout) {
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    beast::error_code failed;
+    const char* step = nullptr;
+    beast::get_lowest_layer(*stream).expires_after(timeout);
+    http::async_write(*stream, req, [&](beast::error_code ec, std::size_t) {
+      if (ec) return void((failed = ec, step = "write to"));
+      http::async_read(*stream, buffer, parser, [&](beast::error_code ec2, std::size_t) {
+        if (ec2) return void((failed = ec2, step = "read from"));
+      });
+    });
+    run();
+    if (step) {
+      stream.reset();
+      return fail(failed == beast::error::timeout ? errc::timeout : errc::unavailable,
+                  std::string(step) + " " + where() + ": " + failed.message());
+    }
+    if (!parser.is_done()) {
+      stream.reset();
+      return fail(errc::malformed_input, "incomplete HTTP response");
+    }
+    auto& res = parser.get();
+    if (!res.keep_alive()) stream.reset();
+    client_response out;
+    out.status = res.result_int();
+    for (const auto& field : res) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out.headers[name] = std::string(field.value());
+    }
+    out.body = std::move(res.body());
+    out.server_certificate_fingerprint = fingerprint;
+    return out;
+  }
+};
+
+https_connection::https_connection(https_target target, tls_material tls) : impl_(std::make_unique<impl>()) {
+  impl_->target = std::move(target);
+  impl_->tls = std::move(tls);
+}
+
+https_connection::~https_connection() = default;
+
+void https_connection::close() { impl_->stream.reset(); }
+
+result<client_response> https_connection::request(const std::string& method, const std::string& path,
+                                                  const std::string& body, std::chrono::milliseconds timeout) {
   http::request<http::string_body> req{http::string_to_verb(method), path, 11};
-  req.set(http::field::host, target.host);
+  req.set(http::field::host, impl_->target.host);
   req.set(http::field::user_agent, "dm2");
   req.body() = body;
   if (!body.empty()) req.set(http::field::content_type, "application/json");
   req.prepare_payload();
 
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(64 * 1024 * 1024);
-  std::string failure, fingerprint;
-  errc failure_code = errc::unavailable;
-  auto on_fail = [&](const char* step, beast::error_code ec) {
-    failure = std::string(step) + " " + target.host + ":" + std::to_string(target.port) + ": " + ec.message();
-    if (ec == beast::error::timeout) failure_code = errc::timeout;
-  };
-
-  asio::ip::tcp::resolver resolver(io);
-  beast::get_lowest_layer(stream).expires_after(timeout);
-  resolver.async_resolve(target.host, std::to_string(target.port), [&](beast::error_code ec, auto results) {
-    if (ec) return on_fail("resolve", ec);
-    beast::get_lowest_layer(stream).async_connect(results, [&](beast::error_code ec2, auto) {
-      if (ec2) return on_fail("connect", ec2);
-      stream.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code ec3) {
-        if (ec3) return on_fail("TLS handshake with", ec3);
-        fingerprint = peer_certificate_fingerprint(stream.native_handle());
-        http::async_write(stream, req, [&](beast::error_code ec4, std::size_t) {
-          if (ec4) return on_fail("write to", ec4);
-          http::async_read(stream, buffer, parser, [&](beast::error_code ec5, std::size_t) {
-            if (ec5) return on_fail("read from", ec5);
-            beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
-            stream.async_shutdown([](beast::error_code) {});
-          });
-        });
-      });
-    });
-  });
-  io.run();
-  if (!failure.empty()) return fail(failure_code, failure);
-  if (!parser.is_done()) return fail(errc::malformed_input, "incomplete HTTP response");
-  client_response out;
-  auto& res = parser.get();
-  out.status = res.result_int();
-  for (const auto& field : res) {
-    std::string name(field.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out.headers[name] = std::string(field.value());
+  bool reused = impl_->stream.has_value();
+  if (!reused)
+    if (auto s = impl_->connect(timeout); !s) return std::move(s).err();
+  auto r = impl_->exchange(req, timeout);
+  // An idle connection the server closed fails at once; a fresh one is worth one more try.
+  if (!r && reused && r.err().code == errc::unavailable) {
+    if (auto s = impl_->connect(timeout); !s) return std::move(s).err();
+    r = impl_->exchange(req, timeout);
   }
-  out.body = std::move(res.body());
-  out.server_certificate_fingerprint = fingerprint;
-  return out;
+  return r;
+}
+
+result<client_response> https_request(const https_target& target, const tls_material& tls,
+                                      const std::string& method, const std::string& path,
+                                      const std::string& body, std::chrono::milliseconds timeout) {
+  https_connection connection(target, tls);
+  return connection.request(method, path, body, timeout);
 }
 
 }  // namespace dm2::node

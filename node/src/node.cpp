@@ -208,6 +208,25 @@ void node::impl::add_routes() {
                            {"repair_messages", report.repair_messages}};
     return http_response{200, "application/json", {}, body.dump()};
   });
+  // What this site holds, a page at a time: ?after=<lfn>&limit=<1..1000> (operators, repair tests).
+  routes.add("GET", "/v1/overlay/records", [this](const http_request& request) {
+    if (auto refused = refuse_unless_site(request)) return *refused;
+    auto params = query_of(request.target);
+    std::size_t limit = 1000;
+    if (params.count("limit")) {
+      auto text = params["limit"];
+      if (text.empty() || text.size() > 4 || text.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoul(text) < 1 || std::stoul(text) > 1000)
+        return error_response(fail(errc::invalid_argument, "limit must be 1..1000"));
+      limit = std::stoul(text);
+    }
+    auto page = replication->held_records(params["after"], limit);
+    nlohmann::json records = nlohmann::json::array();
+    for (const auto& r : page) records.push_back({{"lfn", r.lfn}, {"version", r.version}, {"owner", r.owner}});
+    nlohmann::json body = {{"records", records}};
+    body["next"] = page.size() == limit ? nlohmann::json(page.back().lfn) : nlohmann::json(nullptr);
+    return http_response{200, "application/json", {}, body.dump()};
+  });
   // Replication traffic between sites: only roster members, identified by their certificate.
   routes.add("POST", "/v1/overlay/message", [this](const http_request& request) {
     auto member = members->member_by_fingerprint(request.peer_certificate_fingerprint);
@@ -241,8 +260,7 @@ void node::impl::add_routes() {
   });
   routes.add("GET", "/v1/records", [this](const http_request& request) {
     if (auto refused = refuse_unless_site(request)) return *refused;
-    auto query = request.target.substr(std::min(request.target.size(), request.target.find('?') + 1));
-    auto lfn = crypto::from_hex(query.rfind("lfn=", 0) == 0 ? query.substr(4) : std::string());
+    auto lfn = crypto::from_hex(query_of(request.target)["lfn"]);
     if (!lfn || lfn->size() != storage::lfn_size)
       return error_response(fail(errc::invalid_argument, "give ?lfn=<32 hex digits>"));
     auto hex = crypto::to_hex(*lfn);
@@ -325,7 +343,11 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   auto overlay = dht::overlay::start(dht_settings, p->identity.dht_public_key, p->db.get());
   if (!overlay) return std::move(overlay).err();
   p->overlay = std::move(*overlay);
-  auto replication = overlay_service::create(*p->overlay, *p->members, p->identity, *p->db, dht::replication_settings{});
+  dht::replication_settings replication_settings;
+  replication_settings.k = config.replicas;
+  replication_settings.repair_period = config.repair_period;
+  auto replication = overlay_service::create(*p->overlay, *p->members, p->identity, *p->db, replication_settings,
+                                             config.liveness_timeout);
   if (!replication) return std::move(replication).err();
   p->replication = std::move(*replication);
   p->apply_roster_to_overlay();

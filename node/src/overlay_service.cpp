@@ -8,6 +8,9 @@
 #include <boost/asio/thread_pool.hpp>
 #include <ctime>
 #include <future>
+#include <iterator>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "dm2/crypto/hash.hpp"
@@ -26,9 +29,10 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr auto tick_period = std::chrono::milliseconds(250);
-constexpr auto liveness_age = std::chrono::seconds(10);
 
 // Sends each message on the client pool with mutual TLS; best effort, as dht::transport says.
+// One keep-alive connection per peer, so a repair round costs no TLS handshake per message;
+// messages to one peer go out in order, one at a time.
 class https_transport final : public dht::transport {
  public:
   https_transport(asio::thread_pool& pool, const consortium& members, const site_identity& id)
@@ -40,8 +44,10 @@ class https_transport final : public dht::transport {
       if (!peer) return;
       auto ep = parse_endpoint(peer->https_endpoint, false);
       if (!ep) return;
-      auto r = https_request({ep->address, ep->port}, tls_, "POST", "/v1/overlay/message", body,
-                             std::chrono::seconds(10));
+      auto& peer_link = link_to(to_site, *ep);
+      std::lock_guard lock(peer_link.mutex);
+      auto r = peer_link.connection.request("POST", "/v1/overlay/message", body, std::chrono::seconds(10));
+      if (r && r->server_certificate_fingerprint != peer->certificate_sha256) peer_link.connection.close();
       if (!r || r->status != 202 || r->server_certificate_fingerprint != peer->certificate_sha256)
         spdlog::debug("event=overlay_send_failed to={} message={} reason=\"{}\"", to_site, name,
                       r ? std::to_string(r->status) : r.err().message);
@@ -49,21 +55,41 @@ class https_transport final : public dht::transport {
   }
 
  private:
+  struct link {
+    link(https_target target, tls_material tls) : connection(std::move(target), std::move(tls)) {}
+    std::mutex mutex;
+    https_connection connection;
+  };
+
+  // The connection to `site`, made on first use (and again when its endpoint changed).
+  link& link_to(const std::string& site, const endpoint& ep) {
+    std::lock_guard lock(mutex_);
+    auto& slot = links_[site];
+    if (!slot || slot->first != ep.to_string())
+      slot = std::make_unique<std::pair<std::string, link>>(
+          std::piecewise_construct, std::forward_as_tuple(ep.to_string()),
+          std::forward_as_tuple(https_target{ep.address, ep.port}, tls_));
+    return slot->second;
+  }
+
   asio::thread_pool& pool_;
   const consortium& members_;
   tls_material tls_;
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<std::pair<std::string, link>>> links_;  // site -> (endpoint, link)
 };
 
 }  // namespace
 
 struct overlay_service::impl : std::enable_shared_from_this<impl> {
   impl(dht::overlay& o, const consortium& c, const site_identity& id, std::unique_ptr<dht::storage_replica_store> st,
-       dht::replication_settings s)
+       dht::replication_settings s, std::chrono::milliseconds liveness)
       : timer(strand),
         overlay(o),
         members(c),
         transport(pool, c, id),
         settings(s),
+        liveness_age(liveness),
         dht_key_pem(id.dht_key_pem),
         store(std::move(st)) {}
 
@@ -77,6 +103,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   const consortium& members;
   https_transport transport;
   dht::replication_settings settings;
+  std::chrono::milliseconds liveness_age;  // a peer silent this long counts as down
   dht::steady_clock_source clock;
   std::string dht_key_pem;  // signs this site's records
   std::unique_ptr<dht::storage_replica_store> store;  // on the strand from here on
@@ -150,10 +177,11 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
 result<std::unique_ptr<overlay_service>> overlay_service::create(dht::overlay& o, const consortium& members,
                                                                  const site_identity& identity,
                                                                  storage::database& db,
-                                                                 dht::replication_settings settings) {
+                                                                 dht::replication_settings settings,
+                                                                 std::chrono::milliseconds liveness_age) {
   auto store = dht::storage_replica_store::open(db, roster_verifier(members));
   if (!store) return std::move(store).err();
-  auto p = std::make_shared<impl>(o, members, identity, std::move(*store), settings);
+  auto p = std::make_shared<impl>(o, members, identity, std::move(*store), settings, liveness_age);
   return std::unique_ptr<overlay_service>(new overlay_service(std::move(p)));
 }
 
@@ -239,10 +267,24 @@ std::optional<dht::record> overlay_service::find(const std::string& lfn) {
   return impl_->on_strand([self = impl_, lfn] { return self->store->get_record(lfn); });
 }
 
+std::vector<dht::record> overlay_service::held_records(const std::string& after, std::size_t limit) {
+  return impl_->on_strand([self = impl_, after, limit] {
+    std::map<std::string, dht::record> page;  // the `limit` smallest LFNs after `after`
+    self->store->for_each_record([&](const dht::record& r) {
+      if (r.lfn <= after || (page.size() == limit && r.lfn >= page.rbegin()->first)) return;
+      page[r.lfn] = {r.lfn, r.version, r.owner, {}};
+      if (page.size() > limit) page.erase(std::prev(page.end()));
+    });
+    std::vector<dht::record> out;
+    for (auto& [lfn, r] : page) out.push_back(std::move(r));
+    return out;
+  });
+}
+
 dht::overlay_status_report overlay_service::report() {
   return impl_->on_strand([self = impl_] {
     return dht::overlay_status(&self->overlay, self->membership.get(), self->engine.get(), self->store.get(),
-                               self->members.version(), liveness_age);
+                               self->members.version(), self->liveness_age);
   });
 }
 

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "consortium.hpp"
 #include "dm2/dht/messages.hpp"
@@ -30,11 +31,12 @@ namespace dm2::node {
 
 class overlay_service {
  public:
-  // `overlay`, `members` and `db` must outlive the service. Errors: storage_failure (the
-  // replica store cannot count the stored records).
+  // `overlay`, `members` and `db` must outlive the service; a peer silent for `liveness_age`
+  // counts as down. Errors: storage_failure (the replica store cannot count the stored records).
   static result<std::unique_ptr<overlay_service>> create(dht::overlay& overlay, const consortium& members,
                                                          const site_identity& identity, storage::database& db,
-                                                         dht::replication_settings settings);
+                                                         dht::replication_settings settings,
+                                                         std::chrono::milliseconds liveness_age);
   ~overlay_service();  // stops the timer and waits for sends under way
 
   // Told of every query this site answers (its own included), on a worker thread, never on the
@@ -63,6 +65,9 @@ class overlay_service {
   result<storage::index_record> publish(storage::index_record record, storage::audit_event audit);
   // The local copy of a record, if this site holds one.
   std::optional<dht::record> find(const std::string& lfn);
+  // Up to `limit` records held here with an LFN after `after`, in LFN order, payloads left out
+  // (paging through what a site holds: operators and the repair tests).
+  std::vector<dht::record> held_records(const std::string& after, std::size_t limit);
   dht::overlay_status_report report();
 
  private:

@@ -22,6 +22,22 @@ std::string last_segment(const std::string& target) {
   return path.substr(path.rfind('/') + 1);
 }
 
+std::map<std::string, std::string> query_of(const std::string& target) {
+  std::map<std::string, std::string> out;
+  auto q = target.find('?');
+  if (q == std::string::npos) return out;
+  std::string_view rest(target);
+  rest.remove_prefix(q + 1);
+  while (!rest.empty()) {
+    auto pair = rest.substr(0, rest.find('&'));
+    rest.remove_prefix(std::min(rest.size(), pair.size() + 1));
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    out[std::string(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+  }
+  return out;
+}
+
 void router::add(const std::string& method, const std::string& path, handler h) {
   routes_[path][method] = std::move(h);
 }

@@ -37,6 +37,10 @@ struct node_config {
   std::filesystem::path roster;                   // signed roster document to start from
   std::string consortium_public_key;              // raw 32-byte Ed25519 roster key (hex in the file)
   std::chrono::seconds roster_refresh{30};        // how often peers are asked for a newer roster
+  // [overlay]
+  std::size_t replicas = 3;                       // k: copies of each record besides the owner's
+  std::chrono::seconds repair_period{30};         // anti-entropy round period
+  std::chrono::seconds liveness_timeout{10};      // a peer silent this long counts as down
   // [log]
   std::string log_level = "info";                 // trace, debug, info, warn, error
   // [pacs]

@@ -1,10 +1,12 @@
 // A small blocking HTTPS client: the CLI's way to its node and the nodes' way to each other
 // (with a client certificate: mutual TLS). The server certificate is always verified against
-// the given CA and its address or name. Thread-safe (each call has its own io_context).
+// the given CA and its address or name. https_request is thread-safe (each call has its own
+// io_context); an https_connection serves one caller at a time.
 #pragma once
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "dm2/node/tls.hpp"
@@ -24,7 +26,30 @@ struct client_response {
   std::string server_certificate_fingerprint;  // SHA-256 hex of the (verified) server certificate
 };
 
-// Sends one request and reads the whole response. Errors: unavailable (connection refused,
+// A keep-alive connection to one server, reused by successive requests: one TLS handshake for
+// many requests (a node's replication messages to a peer), instead of one each. Connects on the
+// first request; when the server has closed an idle connection, reconnects and sends again once
+// (so requests sent this way must be safe to repeat). Not thread-safe.
+class https_connection {
+ public:
+  https_connection(https_target target, tls_material tls);
+  ~https_connection();
+  https_connection(const https_connection&) = delete;
+  https_connection& operator=(const https_connection&) = delete;
+
+  // Errors: as https_request.
+  result<client_response> request(const std::string& method, const std::string& path,
+                                  const std::string& body = {},
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Drops the connection (the next request reconnects).
+  void close();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// Sends one request on a connection of its own and reads the whole response. Errors: unavailable (connection refused,
 // TLS verification failed — the message says which), timeout, malformed_input (not HTTP).
 result<client_response> https_request(const https_target& target, const tls_material& tls,
                                       const std::string& method, const std::string& path,

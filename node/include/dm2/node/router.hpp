@@ -45,4 +45,8 @@ std::string path_of(const std::string& target);
 // The last segment of a target's path ("/v1/queries/abc?x" -> "abc").
 std::string last_segment(const std::string& target);
 
+// The query string's parameters ("a=1&b=2"); a repeated name keeps its last value. Values are
+// not percent-decoded: every parameter of this API is digits or hex.
+std::map<std::string, std::string> query_of(const std::string& target);
+
 }  // namespace dm2::node

@@ -1,0 +1,259 @@
+// The overlay as deployed: 16 dm2d processes on loopback (real libtorrent sessions, RocksDB,
+// node-to-node HTTPS with mutual TLS), driven through their HTTPS API like a site's ingest and a
+// clinician's query would. Measures:
+//   replicas  time from POST /v1/records at the owner until the k placement holders serve it;
+//   fanout    time from POST /v1/queries until the query is done (every site answered), over
+//             16 x records_per_site records;
+//   restore   time from SIGKILL of 5 of 16 nodes until every record has its k live replicas again.
+// Writes one CSV row per sample (measure,milliseconds) to the file given; bench/overlay_bench.sh
+// prints the table against the in-process baseline (dht_bench) and plots the distributions.
+// Usage: overlay_bench <work dir> <samples.csv> [records per site, default 1000] [--quick]
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "dm2/crypto/hash.hpp"
+#include "dm2/crypto/private_file.hpp"
+#include "dm2/crypto/roster.hpp"
+#include "dm2/dht/node_id.hpp"
+#include "dm2/dht/overlay_membership.hpp"
+#include "dm2/dht/placement.hpp"
+#include "process_consortium.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+constexpr std::size_t k = 3;
+
+double ms_since(clock_type::time_point t) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t).count();
+}
+
+struct bench {
+  std::unique_ptr<dm2::test::process_consortium> sites;
+  std::map<std::string, int> site_number;
+  std::vector<dm2::dht::site_info> roster_sites;
+  std::ofstream samples;
+  std::mt19937 random{7};
+
+  std::string new_lfn() {
+    std::string raw(16, '\0');
+    for (auto& c : raw) c = static_cast<char>(random());
+    return dm2::crypto::to_hex(raw);
+  }
+
+  std::set<int> holders(const std::string& lfn, int owner, const std::set<int>& live) {
+    std::vector<dm2::dht::site_info> up;
+    for (const auto& s : roster_sites)
+      if (live.count(site_number.at(s.site_id))) up.push_back(s);
+    dm2::dht::placement_index placement(up);
+    std::set<int> out;
+    for (const auto& id : placement.closest_ids(dm2::dht::key_of(lfn), k, sites->site_id(owner)))
+      out.insert(site_number.at(id));
+    return out;
+  }
+
+  bool post_record(int owner, const std::string& lfn) {
+    nlohmann::json body = {{"lfn", lfn}, {"attributes", {{"modality", "CT"}}},
+                           {"signature_hex", dm2::crypto::to_hex("bench " + lfn)}};
+    auto r = sites->request(owner, "POST", "/v1/records", body.dump(), owner);
+    return r && r->status == 201;
+  }
+
+  bool serves(int site, const std::string& lfn) {
+    auto r = sites->request(site, "GET", "/v1/records?lfn=" + lfn);
+    return r && r->status == 200;
+  }
+
+  void sample(const char* measure, double ms) { samples << measure << "," << ms << "\n" << std::flush; }
+
+  // New record -> k replicas: one poller thread per holder, each asking until its copy is there.
+  void measure_replicas(int count) {
+    std::set<int> all;
+    for (int s : sites->all_sites()) all.insert(s);
+    for (int i = 0; i < count; ++i) {
+      int owner = 1 + i % sites->size();
+      auto lfn = new_lfn();
+      auto expected = holders(lfn, owner, all);
+      auto start = clock_type::now();
+      if (!post_record(owner, lfn)) {
+        std::fprintf(stderr, "overlay_bench: POST /v1/records failed at site %d\n", owner);
+        continue;
+      }
+      std::vector<std::thread> pollers;
+      std::atomic<bool> timed_out{false};
+      for (int site : expected)
+        pollers.emplace_back([&, site] {
+          while (!serves(site, lfn))
+            if (ms_since(start) > 10'000) return void(timed_out = true);
+        });
+      for (auto& p : pollers) p.join();
+      if (!timed_out) sample("replicas", ms_since(start));
+    }
+  }
+
+  void fill(int records_per_site) {
+    std::atomic<int> next{0}, failed{0};
+    int total = records_per_site * sites->size();
+    std::vector<std::thread> writers;
+    auto start = clock_type::now();
+    for (int t = 0; t < 4; ++t)
+      writers.emplace_back([&] {
+        std::mt19937 own_random(static_cast<unsigned>(t + 100));
+        for (int i; (i = next++) < total;) {
+          std::string raw(16, '\0');
+          for (auto& c : raw) c = static_cast<char>(own_random());
+          if (!post_record(1 + i % sites->size(), dm2::crypto::to_hex(raw))) ++failed;
+        }
+      });
+    for (auto& w : writers) w.join();
+    std::fprintf(stderr, "overlay_bench: wrote %d records in %.1f s (%d failed)\n", total, ms_since(start) / 1000,
+                 failed.load());
+  }
+
+  // Query fan-out from a rotating home site, every record matching (no filter).
+  void measure_fanout(int count) {
+    for (int i = 0; i < count; ++i) {
+      int home = 1 + i % sites->size();
+      nlohmann::json query = {{"filters", nlohmann::json::object()}, {"top_k", 20}, {"timeout_ms", 10000}};
+      auto start = clock_type::now();
+      auto posted = sites->request(home, "POST", "/v1/queries", query.dump(), home);
+      if (!posted || posted->status != 202) {
+        std::fprintf(stderr, "overlay_bench: POST /v1/queries failed at site %d: %s\n", home,
+                     posted ? posted->body.c_str() : posted.err().message.c_str());
+        return;
+      }
+      auto id = nlohmann::json::parse(posted->body)["id"].get<std::string>();
+      for (;;) {
+        auto r = sites->request(home, "GET", "/v1/queries/" + id, {}, home);
+        if (!r || r->status != 200) break;
+        auto body = nlohmann::json::parse(r->body);
+        if (body["done"].get<bool>()) {
+          if (!body["deadline_passed"].get<bool>()) sample("fanout", ms_since(start));
+          break;
+        }
+        std::this_thread::sleep_for(2ms);
+      }
+    }
+  }
+
+  // Everything each running site holds: lfn -> (owner, sites).
+  std::map<std::string, std::pair<int, std::set<int>>> copies() {
+    std::map<std::string, std::pair<int, std::set<int>>> out;
+    for (int site : sites->running_sites()) {
+      std::string after;
+      for (;;) {
+        auto r = sites->request(site, "GET", "/v1/overlay/records?limit=1000&after=" + after);
+        if (!r || r->status != 200) break;
+        auto page = nlohmann::json::parse(r->body);
+        for (const auto& record : page["records"]) {
+          auto& entry = out[record["lfn"].get<std::string>()];
+          entry.first = site_number.at(record["owner"].get<std::string>());
+          entry.second.insert(site);
+        }
+        if (page["next"].is_null()) break;
+        after = page["next"].get<std::string>();
+      }
+    }
+    return out;
+  }
+
+  void measure_restore() {
+    const std::vector<int> killed = {2, 5, 8, 11, 14};
+    auto before = copies();
+    auto start = clock_type::now();
+    for (int site : killed) sites->kill(site);
+    auto running = sites->running_sites();
+    std::set<int> live(running.begin(), running.end());
+    // k = 3 survives 3 simultaneous failures, not 5: records whose every copy was on a killed
+    // site are lost (counted, not waited for).
+    std::size_t lost = 0;
+    for (auto it = before.begin(); it != before.end();) {
+      bool survived = false;
+      for (int site : it->second.second) survived = survived || live.count(site);
+      if (survived) {
+        ++it;
+      } else {
+        ++lost;
+        it = before.erase(it);
+      }
+    }
+    std::fprintf(stderr, "overlay_bench: killing 5 of 16 lost %zu of %zu records (every copy was on a killed site)\n",
+                 lost, lost + before.size());
+    for (;;) {
+      std::size_t short_records = 0;
+      auto now = copies();
+      for (const auto& [lfn, entry] : before)
+        for (int site : holders(lfn, entry.first, live))
+          if (!now[lfn].second.count(site)) {
+            ++short_records;
+            break;
+          }
+      if (short_records == 0) break;
+      if (ms_since(start) > 300'000) {
+        std::fprintf(stderr, "overlay_bench: %zu records still short of k live replicas after 300 s\n", short_records);
+        return;
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+    sample("restore", ms_since(start));
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: overlay_bench <work dir> <samples.csv> [records per site] [--quick]\n");
+    return 2;
+  }
+  bool quick = std::string(argv[argc - 1]) == "--quick";
+  int records_per_site = argc > 3 && std::string(argv[3]) != "--quick" ? std::stoi(argv[3]) : 1000;
+  if (quick) records_per_site = std::min(records_per_site, 100);
+
+  bench b;
+  b.samples.open(argv[2]);
+  b.samples << "measure,ms\n";
+  auto created = dm2::test::process_consortium::create(
+      argv[1], {16, 79, "[overlay]\nreplicas = 3\nrepair_period_s = 2\nliveness_timeout_s = 3\n[log]\nlevel = \"warn\"\n"});
+  if (!created) {
+    std::fprintf(stderr, "overlay_bench: %s\n", created.err().message.c_str());
+    return 1;
+  }
+  b.sites = std::move(*created);
+  for (int site : b.sites->all_sites()) b.site_number[b.sites->site_id(site)] = site;
+  auto roster = dm2::crypto::verify_roster(*dm2::crypto::read_file(b.sites->roster_file()),
+                                           b.sites->consortium_public_key());
+  b.roster_sites = dm2::dht::sites_from_roster(*roster, std::time(nullptr));
+  if (auto s = b.sites->start_all(); !s) {
+    std::fprintf(stderr, "overlay_bench: %s\n", s.err().message.c_str());
+    return 1;
+  }
+  auto converged = dm2::test::eventually(
+      [&] {
+        for (int site : b.sites->all_sites()) {
+          auto r = b.sites->request(site, "GET", "/v1/overlay");
+          if (!r || r->status != 200 || nlohmann::json::parse(r->body)["live_peers"] != 15) return false;
+        }
+        return true;
+      },
+      60s);
+  if (!converged) {
+    std::fprintf(stderr, "overlay_bench: the 16 nodes did not all see each other\n");
+    return 1;
+  }
+  std::fprintf(stderr, "overlay_bench: 16 nodes up on %s..16\n", b.sites->address(1).c_str());
+  b.measure_replicas(quick ? 30 : 200);
+  b.fill(records_per_site);
+  b.measure_fanout(quick ? 20 : 100);
+  b.measure_restore();
+  return 0;
+}

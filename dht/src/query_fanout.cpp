@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace dm2::dht {
 
@@ -100,6 +101,11 @@ void query_fanout::accept(const std::string& from, const query_answer& a) {
   }
   std::vector<query_hit> fresh;
   for (const auto& h : a.hits) {
+    // A NaN would break the ranking's ordering for everyone downstream.
+    if (!std::isfinite(h.score)) {
+      ++refused_;
+      continue;
+    }
     auto [pos, inserted] = q.best.try_emplace(h.lfn, h);
     if (inserted) {
       fresh.push_back(h);

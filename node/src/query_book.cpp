@@ -5,6 +5,12 @@
 #include "dm2/crypto/hash.hpp"
 
 namespace dm2::node {
+namespace {
+
+constexpr std::size_t max_owner_bytes = 64;      // storage::index_record_limits::owner_site
+constexpr std::size_t max_summary_bytes = 4096;  // the attributes' JSON is far smaller
+
+}  // namespace
 
 query_book::query_book(query_book_settings settings, clock_fn now) : settings_(settings), now_(std::move(now)) {}
 
@@ -30,6 +36,8 @@ void query_book::record(const std::string& id, const std::vector<dht::query_hit>
   if (it == queries_.end() || it->second.finished_at) return;
   auto& q = it->second;
   for (const auto& h : hits) {
+    // Hits come from peers: keep only what this node's own sites would send.
+    if (h.lfn.size() != 32 || h.owner.size() > max_owner_bytes || h.summary.size() > max_summary_bytes) continue;
     auto [pos, inserted] = q.best.try_emplace(h.lfn, h);
     if (!inserted && dht::ranks_before(h, pos->second)) pos->second = h;
   }

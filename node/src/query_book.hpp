@@ -38,7 +38,8 @@ class query_book {
   // Registers a new query under a fresh random id (32 hex digits) and returns the id.
   // Errors: unavailable (max_running queries are running; the route answers 429).
   result<std::string> open(std::size_t top_k);
-  // Records a batch from the fan-out (its on_hits callback). Unknown ids are ignored.
+  // Records a batch from the fan-out (its on_hits callback). Unknown ids are ignored, and so are
+  // hits with an LFN not 32 characters, an owner over 64 bytes or attributes over 4 KiB.
   void record(const std::string& id, const std::vector<dht::query_hit>& hits, const dht::query_progress& progress);
   // Drops a query that could not be started.
   void cancel(const std::string& id);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "replication_fixture.hpp"
 
 namespace dm2::dht {
@@ -130,9 +132,13 @@ TEST(query_fanout, unsigned_or_forged_queries_are_refused) {
   std::uint64_t refused = 0;
   for (auto& e : f.engines) refused += e->refused();
   EXPECT_EQ(refused, 4u);
-  // Answers nobody asked for are ignored.
+  // Answers nobody asked for are ignored; so are hits whose score is not a number.
   f.engines[0]->on_message(f.c.site(2).id, query_answer{"nope", {{"x", "y", 1, {}}}, true});
   EXPECT_EQ(f.engines[0]->running(), 0u);
+  f.engines[0]->start("nan", "m", millis(500), [](const std::vector<query_hit>&, const query_progress&) {});
+  auto before = f.engines[0]->refused();
+  f.engines[0]->on_message(f.c.site(2).id, query_answer{"nan", {{"x", "y", std::nan(""), {}}}, false});
+  EXPECT_EQ(f.engines[0]->refused(), before + 1);
 }
 
 // The querier's view without one site, while every other site still sees it live.

@@ -229,7 +229,8 @@ TEST(query_signer, remembers_ids_only_as_long_as_they_could_be_replayed) {
   EXPECT_TRUE(b.verify("site-a", fresh("3")));  // 1 and 2 are stale now, forgotten
 }
 
-dht::query_hit hit(const std::string& lfn, double score) { return {lfn, "site-a", score, "{}"}; }
+// A hit on LFN "<c> x 32".
+dht::query_hit hit(char c, double score) { return {std::string(32, c), "site-a", score, "{}"}; }
 
 TEST(query_book, merges_ranks_bounds_and_forgets) {
   std::chrono::milliseconds now{0};
@@ -247,15 +248,24 @@ TEST(query_book, merges_ranks_bounds_and_forgets) {
   EXPECT_EQ(third.err().code, errc::unavailable);
 
   dht::query_progress p{3, 1, false, false};
-  book.record(*one, {hit("c", 0.2), hit("a", 0.9), hit("b", unscored)}, p);
+  book.record(*one, {hit('c', 0.2), hit('a', 0.9), hit('b', unscored)}, p);
   p.answered = 2;
-  book.record(*one, {hit("c", 0.95), hit("d", 0.5)}, p);  // c improved by a replica's answer
+  book.record(*one, {hit('c', 0.95), hit('d', 0.5)}, p);  // c improved by a replica's answer
   auto v = book.view(*one);
   ASSERT_TRUE(v);
   EXPECT_EQ(v->progress.answered, 2u);
   ASSERT_EQ(v->hits.size(), 2u);  // top_k
-  EXPECT_EQ(v->hits[0].lfn, "c");
-  EXPECT_EQ(v->hits[1].lfn, "a");
+  EXPECT_EQ(v->hits[0].lfn, std::string(32, 'c'));
+  EXPECT_EQ(v->hits[1].lfn, std::string(32, 'a'));
+  // What no site of ours would send is dropped: a short LFN, a long owner, huge attributes.
+  auto odd = hit('e', 2.0);
+  odd.lfn = "e";
+  auto long_owner = hit('f', 2.0);
+  long_owner.owner = std::string(65, 's');
+  auto huge = hit('g', 2.0);
+  huge.summary = std::string(5000, ' ');
+  book.record(*one, {odd, long_owner, huge}, p);
+  EXPECT_EQ(book.view(*one)->hits[0].lfn, std::string(32, 'c'));
 
   p.answered = 3;
   p.done = true;

@@ -99,9 +99,13 @@ int main(int argc, char** argv) {
     infos.push_back({s->id, node_id_of_public_key(s->net.public_key),
                      {s->net.address + ":" + std::to_string(s->net.node->listen_port())}});
   }
-  auto matcher = [](const std::string& body, const record& r) -> std::optional<query_hit> {
-    if (r.payload.compare(0, body.size(), body) != 0) return std::nullopt;
-    return query_hit{r.lfn, r.owner, static_cast<double>(r.payload.size()), {}};
+  auto matcher = [](const std::string& body) {
+    query_plan plan;
+    plan.score = [body](const record& r) -> std::optional<query_hit> {
+      if (r.payload.compare(0, body.size(), body) != 0) return std::nullopt;
+      return query_hit{r.lfn, r.owner, static_cast<double>(r.payload.size()), {}};
+    };
+    return std::optional<query_plan>(std::move(plan));
   };
   for (auto& s : sites) {
     (void)s->net.node->set_roster(testing::peers_of(all), testing::keys_of(all));
@@ -109,7 +113,7 @@ int main(int argc, char** argv) {
     s->members->set_sites(infos);
     replicator_collaborators c{&clock, &net, s->members.get(), &s->store, nullptr};
     s->engine = std::make_unique<replicator>(s->id, rs, c);
-    s->queries = std::make_unique<query_fanout>(s->id, fanout_settings{}, c, *s->engine, auth, matcher);
+    s->queries = std::make_unique<query_fanout>(s->id, fanout_settings{}, c, auth, matcher);
   }
   auto by_id = [&](const std::string& id) -> bench_site& {
     return *sites[static_cast<std::size_t>(std::stoi(id.substr(5)))];

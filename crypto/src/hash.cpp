@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -79,6 +80,55 @@ result<std::string> from_hex(std::string_view hex) {
     int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return fail(errc::malformed_input, "not a hex string");
     out[i] = static_cast<char>(hi << 4 | lo);
+  }
+  return out;
+}
+
+namespace {
+constexpr char base64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}  // namespace
+
+std::string to_base64(std::string_view bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    std::uint32_t n = static_cast<std::uint8_t>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) n |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(bytes[i + 1])) << 8;
+    if (i + 2 < bytes.size()) n |= static_cast<std::uint8_t>(bytes[i + 2]);
+    out += base64_alphabet[n >> 18 & 63];
+    out += base64_alphabet[n >> 12 & 63];
+    out += i + 1 < bytes.size() ? base64_alphabet[n >> 6 & 63] : '=';
+    out += i + 2 < bytes.size() ? base64_alphabet[n & 63] : '=';
+  }
+  return out;
+}
+
+result<std::string> from_base64(std::string_view text) {
+  if (text.size() % 4 != 0) return fail(errc::malformed_input, "base64 length is not a multiple of 4");
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  for (std::size_t i = 0; i < text.size(); i += 4) {
+    bool last = i + 4 == text.size();
+    std::size_t pad = last ? (text[i + 3] == '=') + (text[i + 2] == '=' && text[i + 3] == '=') : 0;
+    std::uint32_t n = 0;
+    for (std::size_t j = 0; j < 4; ++j) {
+      int v = j >= 4 - pad ? 0 : value(text[i + j]);
+      if (v < 0) return fail(errc::malformed_input, "not a base64 string");
+      n = n << 6 | static_cast<std::uint32_t>(v);
+    }
+    if ((pad == 1 && (n & 0xff)) || (pad == 2 && (n & 0xffff)))
+      return fail(errc::malformed_input, "base64 has non-zero trailing bits");
+    out += static_cast<char>(n >> 16);
+    if (pad < 2) out += static_cast<char>(n >> 8 & 0xff);
+    if (pad < 1) out += static_cast<char>(n & 0xff);
   }
   return out;
 }

@@ -197,6 +197,7 @@ std::string encode_message(const message& m) {
           w.str(b.body);
           w.str(b.signature);
           w.u64(static_cast<std::uint64_t>(b.deadline_ms));
+          w.list(b.asked, [&](const std::string& s) { w.str(s); });
         } else if constexpr (std::is_same_v<T, query_answer>) {
           w.str(b.query_id);
           w.list(b.hits, [&](const query_hit& h) {
@@ -281,6 +282,7 @@ result<message> decode_message(std::string_view bytes, const codec_limits& limit
         q.body = r.str();
         q.signature = r.str();
         q.deadline_ms = static_cast<std::int64_t>(r.u64());
+        q.asked = r.list<std::string>([&] { return r.str(); });
         m = std::move(q);
         break;
       }

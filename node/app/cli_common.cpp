@@ -1,5 +1,8 @@
 #include "cli_common.hpp"
 
+#include <algorithm>
+#include <cstdio>
+
 #include "dm2/crypto/private_file.hpp"
 
 namespace dm2::cli {
@@ -53,5 +56,42 @@ node::tls_material site_tls(const node::node_config& config, const std::string& 
   }
   return tls;
 }
+
+void add_site_connection_options(CLI::App* cmd, site_connection_options& o) {
+  cmd->add_option("-c,--config", o.config_path, "dm2d's TOML config file")->check(CLI::ExistingFile);
+  cmd->add_option("--data-dir", o.data_dir, "Data directory (overrides node.data_dir)");
+  cmd->add_option("--ca", o.ca, "CA certificate to verify the node with (default: the data directory's)");
+  cmd->add_option("--node", o.node, "Node ADDRESS:PORT (default: https.listen)");
+}
+
+site_connection connect_as_site(const site_connection_options& o) {
+  auto config = load_node_config(o.config_path, o.data_dir);
+  site_connection c{node_target(config, o.node), site_tls(config, o.ca)};
+  if (c.tls.certificate_pem.empty())
+    throw command_failed(exit_local_state, "cannot read this site's certificate and key in " +
+                                               (config.data_dir / "identity").string() + " (run dm2 init, or as the dm2 user)");
+  return c;
+}
+
+void progress_bar::draw_bar(std::size_t done, std::size_t total) {
+  const int width = 30;
+  const int filled = total == 0 ? width : static_cast<int>(width * std::min(done, total) / total);
+  std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
+               done, total);
+}
+
+void progress_bar::draw(std::size_t done, std::size_t total) {
+  draw_bar(done, total);
+  std::fflush(stderr);
+}
+
+void progress_bar::draw(std::size_t done, std::size_t total, std::uint64_t bytes) {
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  draw_bar(done, total);
+  std::fprintf(stderr, " %.1f MB %.1f MB/s", bytes / 1e6, secs > 0 ? bytes / 1e6 / secs : 0.0);
+  std::fflush(stderr);
+}
+
+void progress_bar::finish() { std::fprintf(stderr, "\n"); }
 
 }  // namespace dm2::cli

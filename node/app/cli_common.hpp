@@ -2,6 +2,9 @@
 // reaching the local node over HTTPS as this site.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "cli_registry.hpp"
@@ -26,5 +29,36 @@ node::https_target node_target(const node::node_config& config, const std::strin
 // TLS to the local node as this site: the CA (`ca_path`, else [tls] or the identity's), and the
 // site certificate and key when this user may read them (peer-only routes need them).
 node::tls_material site_tls(const node::node_config& config, const std::string& ca_path);
+
+// How a command reaches the local node as this site (routes for consortium sites).
+struct site_connection_options {
+  std::string config_path;
+  std::string data_dir;
+  std::string ca;
+  std::string node;
+};
+// Adds -c/--config, --data-dir, --ca and --node to `cmd`, filling `o`.
+void add_site_connection_options(CLI::App* cmd, site_connection_options& o);
+
+struct site_connection {
+  node::https_target target;
+  node::tls_material tls;
+};
+// The node and this site's TLS. Throws command_failed: bad config (bad input), no readable
+// site certificate and key (local state).
+site_connection connect_as_site(const site_connection_options& o);
+
+// A one-line bar on stderr, redrawn in place: "[#####.....] 52/100" and, when bytes are given,
+// " 26.0 MB 48.1 MB/s". finish() ends the line.
+class progress_bar {
+ public:
+  void draw(std::size_t done, std::size_t total);
+  void draw(std::size_t done, std::size_t total, std::uint64_t bytes);
+  void finish();
+
+ private:
+  void draw_bar(std::size_t done, std::size_t total);
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
 
 }  // namespace dm2::cli

@@ -14,11 +14,7 @@
 namespace dm2::cli {
 namespace {
 
-struct overlay_options {
-  std::string config_path;
-  std::string data_dir;
-  std::string ca;
-  std::string node;
+struct overlay_options : site_connection_options {
   bool json = false;
 };
 
@@ -55,15 +51,9 @@ void print_human(const nlohmann::json& j) {
 }
 
 void show_overlay(const overlay_options& o) {
-  auto config = load_node_config(o.config_path, o.data_dir);
-  auto target = node_target(config, o.node);
   // /v1/overlay is for consortium sites: present this site's own certificate.
-  auto tls = site_tls(config, o.ca);
-  if (tls.certificate_pem.empty())
-    throw command_failed(exit_local_state, "cannot read this site's certificate and key in " +
-                                               (config.data_dir / "identity").string() + " (run dm2 init, or as the dm2 user)");
-  auto response = node::https_request(target, tls, "GET",
-                                      "/v1/overlay");
+  auto site = connect_as_site(o);
+  auto response = node::https_request(site.target, site.tls, "GET", "/v1/overlay");
   if (!response) throw command_failed(exit_remote, response.err().message);
   if (response->status != 200)
     throw command_failed(exit_remote, "node answered " + std::to_string(response->status) + ": " +
@@ -82,10 +72,7 @@ void add_overlay_commands(CLI::App& dm2) {
   auto o = std::make_shared<overlay_options>();
   auto* status = overlay->add_subcommand(
       "status", "Peers, roster version, DHT items, refusals and replicas owed of the running node");
-  status->add_option("-c,--config", o->config_path, "dm2d's TOML config file")->check(CLI::ExistingFile);
-  status->add_option("--data-dir", o->data_dir, "Data directory (overrides node.data_dir)");
-  status->add_option("--ca", o->ca, "CA certificate to verify the node with (default: the data directory's)");
-  status->add_option("--node", o->node, "Node ADDRESS:PORT (default: https.listen)");
+  add_site_connection_options(status, *o);
   status->add_flag("--json", o->json, "Print the node's JSON answer");
   status->callback([o] { show_overlay(*o); });
 }

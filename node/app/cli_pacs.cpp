@@ -60,24 +60,6 @@ pacs::pacs_settings settings_from(const pacs_cli_options& o) {
 std::atomic<bool> interrupted{false};
 extern "C" void on_sigint(int) { interrupted = true; }
 
-// A one-line bar on stderr: [#####.....] 52/100 26.0 MB 48.1 MB/s
-class progress_bar {
- public:
-  void draw(std::size_t done, std::size_t total, std::uint64_t bytes) {
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const int width = 30;
-    const int filled = total == 0 ? width : static_cast<int>(width * done / total);
-    std::fprintf(stderr, "\r[%s%s] %zu/%zu %.1f MB %.1f MB/s", std::string(filled, '#').c_str(),
-                 std::string(width - filled, '.').c_str(), done, total, bytes / 1e6,
-                 secs > 0 ? bytes / 1e6 / secs : 0.0);
-    std::fflush(stderr);
-  }
-  void finish() { std::fprintf(stderr, "\n"); }
-
- private:
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-};
-
 void run_echo(const pacs_cli_options& o) {
   auto s = settings_from(o);
   pacs::dicom_client client(s);

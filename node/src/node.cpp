@@ -27,6 +27,7 @@
 #include "records.hpp"
 #include "roster_service.hpp"
 #include "https_server.hpp"
+#include "query_routes.hpp"
 
 namespace dm2::node {
 namespace asio = boost::asio;
@@ -43,6 +44,7 @@ struct node::impl {
   std::unique_ptr<consortium> members;
   std::unique_ptr<overlay_service> replication;
   std::unique_ptr<roster_service> roster;
+  query_book queries;
   metrics stats;
   router routes;
   std::vector<std::thread> threads;
@@ -53,6 +55,8 @@ struct node::impl {
   bool stopped = false;
 
   void add_routes();
+  // Appends an audit entry for each query this site answers (who asked, which query, how many hits).
+  void audit_query_answer(const std::string& querier, const std::string& query_id, std::size_t hits);
   http_response serve(const http_request& request);
   // Allows a request from this site's own certificate (the local operator's CLI) or from a
   // current roster member; otherwise the 403 to answer.
@@ -226,6 +230,14 @@ void node::impl::add_routes() {
     if (!record) return error_response(fail(errc::not_found, "no local copy of that record"));
     return http_response{200, "application/json", {}, record_json(*record).dump()};
   });
+  add_query_routes(routes, {[this](const http_request& r) { return refuse_unless_site(r); }, replication.get(), &queries});
+}
+
+void node::impl::audit_query_answer(const std::string& querier, const std::string& query_id, std::size_t hits) {
+  storage::transaction t;
+  t.append_audit({0, "site:" + querier, "query_answer", query_id, "answered", "hits=" + std::to_string(hits)});
+  if (auto s = db->commit(std::move(t)); !s)
+    spdlog::error("event=audit_failed action=query_answer query={} reason=\"{}\"", query_id, s.err().message);
 }
 
 std::string node::impl::audit_actor(const http_request& request) const {
@@ -338,6 +350,8 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   });
   for (unsigned i = 0; i < config.io_threads; ++i) p->threads.emplace_back([raw = p.get()] { raw->io.run(); });
   p->roster->start();
+  p->replication->set_answer_observer([raw = p.get()](const std::string& querier, const std::string& id,
+                                                     std::size_t hits) { raw->audit_query_answer(querier, id, hits); });
   p->replication->start();
 
   spdlog::info("event=ready site={} https={}:{} dht={}:{} node_id={} fingerprint={}", config.site_name,

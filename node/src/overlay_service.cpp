@@ -21,6 +21,8 @@
 #include "dm2/dht/share_keyring.hpp"
 #include "dm2/dht/storage_replica_store.hpp"
 #include "dm2/node/https_client.hpp"
+#include "query_scoring.hpp"
+#include "query_signer.hpp"
 #include "records.hpp"
 
 namespace dm2::node {
@@ -116,6 +118,9 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   std::optional<dht::x25519_keyring> keyring;
   std::unique_ptr<dht::overlay_membership> membership;  // on the strand from here on
   std::unique_ptr<dht::replicator> engine;
+  std::unique_ptr<query_signer> signer;
+  std::unique_ptr<dht::query_fanout> queries;
+  dht::answer_observer answer_observer;
   std::string self_site;
   bool roster_dirty = true;
   bool stopped = false;  // on the service thread only
@@ -133,16 +138,36 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
       engine = std::make_unique<dht::replicator>(
           self_site, settings, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr,
                                                          keyring ? &*keyring : nullptr});
+      start_queries();
     }
     membership->set_sites(dht::sites_from_roster(*roster, static_cast<std::int64_t>(std::time(nullptr))));
     membership->refresh();
     roster_dirty = false;
   }
 
+  // The fan-out shares the replicator's membership view, transport and replica store.
+  void start_queries() {
+    signer = std::make_unique<query_signer>(self_site, dht_key_pem, [this](std::string_view site) -> result<std::string> {
+      auto member = members.member_by_id(site);
+      if (!member) return std::move(member).err();
+      return member->dht_public_key;
+    });
+    dht::fanout_settings fs;
+    fs.max_body_bytes = query_limits::max_body_bytes;
+    queries = std::make_unique<dht::query_fanout>(
+        self_site, fs, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr}, *signer,
+        plan_query);
+    if (answer_observer)
+      queries->set_answer_observer([this](const std::string& querier, const std::string& id, std::size_t hits) {
+        asio::post(pool, [observe = answer_observer, querier, id, hits] { observe(querier, id, hits); });
+      });
+  }
+
   void tick() {
     if (stopped) return;
     refresh_membership();
     if (engine) engine->tick();
+    if (queries) queries->tick();
     timer.expires_after(tick_period);
     timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) self->tick();
@@ -176,6 +201,10 @@ overlay_service::overlay_service(std::shared_ptr<impl> p) : impl_(std::move(p)) 
 
 overlay_service::~overlay_service() { stop(); }
 
+void overlay_service::set_answer_observer(dht::answer_observer observer) {
+  impl_->on_strand([self = impl_, o = std::move(observer)]() mutable { self->answer_observer = std::move(o); });
+}
+
 void overlay_service::start() {
   asio::post(impl_->strand, [self = impl_] {
     self->refresh_membership();
@@ -201,7 +230,9 @@ void overlay_service::roster_changed() {
 
 void overlay_service::deliver(const std::string& from_site, dht::message message) {
   asio::post(impl_->strand, [self = impl_, from_site, m = std::move(message)] {
-    if (self->engine) self->engine->on_message(from_site, m);
+    bool query = std::holds_alternative<dht::query_request>(m) || std::holds_alternative<dht::query_answer>(m);
+    if (query && self->queries) self->queries->on_message(from_site, m);
+    else if (!query && self->engine) self->engine->on_message(from_site, m);
   });
 }
 
@@ -229,6 +260,16 @@ result<storage::index_record> overlay_service::publish(storage::index_record rec
     if (!*put) return fail(errc::conflict, "the replica store refused the record (is this site's DHT key the roster's?)");
     self->engine->publish(replica);  // stores nothing new (already there), pushes to the holders
     return r;
+  });
+}
+
+status overlay_service::start_query(const std::string& query_id, const std::string& body,
+                                    std::chrono::milliseconds timeout, dht::query_fanout::on_hits progress) {
+  return impl_->on_strand([self = impl_, &query_id, &body, timeout, &progress]() -> status {
+    self->refresh_membership();
+    if (!self->queries) return fail(errc::unavailable, "this site is not on the roster");
+    self->queries->start(query_id, body, timeout, std::move(progress));
+    return {};
   });
 }
 

@@ -4,6 +4,8 @@
 // and ticked by a timer; messages to other sites go over mutual-TLS HTTPS
 // (POST /v1/overlay/message, dht::encode_message) from a small client pool, so neither the
 // node's I/O threads nor the service thread ever block on a peer.
+// It also runs the similarity query fan-out (dht::query_fanout) on the same thread: queries are
+// signed and checked by query_signer and scored by query_scoring.
 // Thread-safe: every public member may be called from any thread except the service thread.
 #pragma once
 
@@ -17,6 +19,7 @@
 #include "dm2/dht/messages.hpp"
 #include "dm2/dht/overlay.hpp"
 #include "dm2/dht/overlay_status.hpp"
+#include "dm2/dht/query_fanout.hpp"
 #include "dm2/dht/replica_store.hpp"
 #include "dm2/dht/replicator.hpp"
 #include "dm2/node/identity.hpp"
@@ -36,6 +39,9 @@ class overlay_service {
                                                          std::chrono::milliseconds liveness_age);
   ~overlay_service();  // stops the timer and waits for sends under way
 
+  // Told of every query this site answers (its own included), on a worker thread, never on the
+  // service thread. Set before start().
+  void set_answer_observer(dht::answer_observer observer);
   // Starts ticking and runs a first repair round. Without a roster entry for this site the
   // service stays idle (it has no site id to replicate under).
   void start();
@@ -45,6 +51,11 @@ class overlay_service {
 
   // A message from a verified roster member.
   void deliver(const std::string& from_site, dht::message message);
+  // Starts a similarity query (a canonical body, query_body.hpp) to every live site; `progress`
+  // runs on the service thread for each batch and once at the end (dht::query_fanout::start).
+  // Errors: unavailable (this site is not on the roster).
+  status start_query(const std::string& query_id, const std::string& body, std::chrono::milliseconds timeout,
+                     dht::query_fanout::on_hits progress);
   // The owner's write of an index record: sets its owner (this site) and version (the stored
   // version + 1, or 1), signs it with the site's DHT key, stores it with `audit` in one commit
   // and pushes it to its replica holders. Returns the record as stored. Errors: unavailable

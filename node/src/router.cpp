@@ -17,6 +17,11 @@ http_response error_response(const error& e) {
 
 std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
 
+std::string last_segment(const std::string& target) {
+  auto path = path_of(target);
+  return path.substr(path.rfind('/') + 1);
+}
+
 std::map<std::string, std::string> query_of(const std::string& target) {
   std::map<std::string, std::string> out;
   auto q = target.find('?');
@@ -37,24 +42,42 @@ void router::add(const std::string& method, const std::string& path, handler h) 
   routes_[path][method] = std::move(h);
 }
 
+void router::add_prefix(const std::string& method, const std::string& prefix, handler h) {
+  prefixes_[prefix][method] = std::move(h);
+}
+
+const router::method_table* router::find(const std::string& path, std::string* label) const {
+  if (auto exact = routes_.find(path); exact != routes_.end()) {
+    *label = path;
+    return &exact->second;
+  }
+  for (const auto& [prefix, methods] : prefixes_) {
+    if (path.size() <= prefix.size() || path.compare(0, prefix.size(), prefix) != 0) continue;
+    if (path.find('/', prefix.size()) != std::string::npos) continue;
+    *label = prefix + "{name}";
+    return &methods;
+  }
+  return nullptr;
+}
+
 std::string router::route_label(const http_request& request) const {
-  auto path = path_of(request.target);
-  return routes_.count(path) ? path : "other";
+  std::string label;
+  return find(path_of(request.target), &label) ? label : "other";
 }
 
 http_response router::handle(const http_request& request) const {
   const std::string path = path_of(request.target);
   if (path.empty() || path.front() != '/')
     return error_response(fail(errc::malformed_input, "request target must start with '/'"));
-  auto by_path = routes_.find(path);
-  if (by_path == routes_.end())
-    return error_response(fail(errc::not_found, "no such resource"));
-  auto by_method = by_path->second.find(request.method);
-  if (by_method == by_path->second.end()) {
+  std::string label;
+  const auto* methods = find(path, &label);
+  if (!methods) return error_response(fail(errc::not_found, "no such resource"));
+  auto by_method = methods->find(request.method);
+  if (by_method == methods->end()) {
     auto r = error_response(fail(errc::invalid_argument, "method not allowed"));
     r.status = 405;
     std::string allow;
-    for (const auto& [method, h] : by_path->second) allow += (allow.empty() ? "" : ", ") + method;
+    for (const auto& [method, h] : *methods) allow += (allow.empty() ? "" : ", ") + method;
     r.headers["Allow"] = allow;
     return r;
   }

@@ -36,6 +36,8 @@ bool in_range(const std::string& date, const std::optional<date_range>& r) {
   return !r || (!date.empty() && date >= r->from && date <= r->to);
 }
 
+}  // namespace
+
 bool matches(const index_record& r, const index_filter& f) {
   const auto& a = r.attributes;
   auto eq = [](const std::optional<std::string>& want, const std::string& have) { return !want || *want == have; };
@@ -43,8 +45,6 @@ bool matches(const index_record& r, const index_filter& f) {
          eq(f.sex, a.sex) && eq(f.age_band, a.age_band) && eq(f.owner_site, r.owner_site) &&
          in_range(a.study_date, f.study_date) && in_range(a.series_date, f.series_date);
 }
-
-}  // namespace
 
 result<std::vector<index_record>> database::query(const index_filter& filter) {
   for (const auto* r : {&filter.study_date, &filter.series_date})

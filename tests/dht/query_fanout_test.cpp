@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "replication_fixture.hpp"
 
 namespace dm2::dht {
@@ -22,9 +24,19 @@ class test_auth final : public query_authenticator {
   }
 };
 
-std::optional<query_hit> match(const std::string& body, const record& r) {
-  if (r.payload.rfind(body, 0) != 0) return std::nullopt;
-  return query_hit{r.lfn, r.owner, 1.0, {}};
+// A body "m" matches payloads starting with "m"; "m/<k>" also limits each site to k hits, scored
+// by the record number so the top k are known. "bad" is refused.
+std::optional<query_plan> plan(const std::string& body) {
+  if (body == "bad") return std::nullopt;
+  query_plan p;
+  auto slash = body.find('/');
+  if (slash != std::string::npos) p.top_k = std::stoul(body.substr(slash + 1));
+  std::string prefix = body.substr(0, slash);
+  p.score = [prefix](const record& r) -> std::optional<query_hit> {
+    if (r.payload.rfind(prefix, 0) != 0) return std::nullopt;
+    return query_hit{r.lfn, r.owner, std::stod(r.lfn.substr(r.lfn.find('/') + 1)), {}};
+  };
+  return p;
 }
 
 struct fanout_cluster {
@@ -35,7 +47,7 @@ struct fanout_cluster {
       auths.back()->self = s.id;
       engines.push_back(std::make_unique<query_fanout>(
           s.id, fanout_settings{}, replicator_collaborators{&c.time(), &c.net(), &c.members(), &s.store, nullptr},
-          *s.engine, *auths.back(), match));
+          *auths.back(), plan));
       auto* f = engines.back().get();
       c.net().attach_handler(s.id, {[f](const std::string& from, const message& m) { f->on_message(from, m); },
                                     [f] { f->tick(); }});
@@ -59,9 +71,9 @@ struct fanout_cluster {
     query_progress last;
     int batches = 0;
   };
-  outcome query(int from, millis timeout = millis(2000)) {
+  outcome query(int from, millis timeout = millis(2000), const std::string& body = "m") {
     outcome out;
-    engines[static_cast<std::size_t>(from)]->start("q" + std::to_string(++ids), "m", timeout,
+    engines[static_cast<std::size_t>(from)]->start("q" + std::to_string(++ids), body, timeout,
         [&out](const std::vector<query_hit>& hits, const query_progress& p) {
           for (const auto& h : hits) ++out.seen[h.lfn];
           out.last = p;
@@ -120,9 +132,87 @@ TEST(query_fanout, unsigned_or_forged_queries_are_refused) {
   std::uint64_t refused = 0;
   for (auto& e : f.engines) refused += e->refused();
   EXPECT_EQ(refused, 4u);
-  // Answers nobody asked for are ignored.
+  // Answers nobody asked for are ignored; so are hits whose score is not a number.
   f.engines[0]->on_message(f.c.site(2).id, query_answer{"nope", {{"x", "y", 1, {}}}, true});
   EXPECT_EQ(f.engines[0]->running(), 0u);
+  f.engines[0]->start("nan", "m", millis(500), [](const std::vector<query_hit>&, const query_progress&) {});
+  auto before = f.engines[0]->refused();
+  f.engines[0]->on_message(f.c.site(2).id, query_answer{"nan", {{"x", "y", std::nan(""), {}}}, false});
+  EXPECT_EQ(f.engines[0]->refused(), before + 1);
+}
+
+// The querier's view without one site, while every other site still sees it live.
+class view_without final : public membership {
+ public:
+  view_without(const membership& base, std::string hidden) : base_(base), hidden_(std::move(hidden)) {}
+  std::vector<site_info> live_sites() const override {
+    auto all = base_.live_sites();
+    std::erase_if(all, [&](const site_info& s) { return s.site_id == hidden_; });
+    return all;
+  }
+  std::uint64_t version() const override { return base_.version(); }
+
+ private:
+  const membership& base_;
+  std::string hidden_;
+};
+
+TEST(query_fanout, the_queriers_view_of_who_is_down_decides_so_nothing_falls_between_views) {
+  fanout_cluster f(8);
+  auto& s0 = f.c.site(0);
+  view_without view(f.c.members(), f.c.site(3).id);
+  f.engines[0] = std::make_unique<query_fanout>(
+      s0.id, fanout_settings{}, replicator_collaborators{&f.c.time(), &f.c.net(), &view, &s0.store, nullptr},
+      *f.auths[0], plan);
+  auto* querier = f.engines[0].get();
+  f.c.net().attach_handler(s0.id, {[querier](const std::string& from, const message& m) { querier->on_message(from, m); },
+                                   [querier] { querier->tick(); }});
+  auto out = f.query(0);
+  EXPECT_TRUE(out.last.done);
+  EXPECT_FALSE(out.last.deadline_passed);
+  EXPECT_EQ(out.last.asked, 7u);
+  EXPECT_EQ(out.last.answered, 7u);
+  // Site 3 was not asked, yet its records come back from the sites holding copies.
+  EXPECT_EQ(static_cast<int>(out.seen.size()), f.expected);
+  for (const auto& [lfn, times] : out.seen) EXPECT_EQ(times, 1) << lfn;
+}
+
+TEST(query_fanout, each_site_answers_only_its_top_k_so_the_merge_is_the_global_top_k) {
+  fanout_cluster f(6);
+  auto out = f.query(0, millis(2000), "m/3");
+  EXPECT_TRUE(out.last.done);
+  EXPECT_FALSE(out.last.deadline_passed);
+  // Matching records are numbered 1, 3, ... 19 at every site: each site's top 3 are 19, 17, 15.
+  EXPECT_EQ(out.seen.size(), 6u * 3u);
+  for (const auto& [lfn, times] : out.seen) {
+    auto n = std::stoi(lfn.substr(lfn.find('/') + 1));
+    EXPECT_GE(n, 15) << lfn;
+  }
+}
+
+TEST(query_fanout, answering_sites_are_observed_and_refused_bodies_are_not_answered) {
+  fanout_cluster f(4);
+  std::vector<std::tuple<std::string, std::string, std::size_t>> seen;
+  for (auto& e : f.engines)
+    e->set_answer_observer([&seen](const std::string& querier, const std::string& id, std::size_t hits) {
+      seen.emplace_back(querier, id, hits);
+    });
+  auto out = f.query(2);
+  EXPECT_EQ(out.last.answered, 4u);
+  ASSERT_EQ(seen.size(), 4u);  // every site, the querier included
+  for (const auto& [querier, id, hits] : seen) {
+    EXPECT_EQ(querier, f.c.site(2).id);
+    EXPECT_EQ(id, "q1");
+    EXPECT_EQ(hits, 10u);
+  }
+  seen.clear();
+  auto refused = f.query(2, millis(500), "bad");
+  EXPECT_TRUE(refused.last.deadline_passed);
+  EXPECT_EQ(refused.last.answered, 1u);  // its own (empty) answer only
+  EXPECT_TRUE(seen.empty());
+  std::uint64_t count = 0;
+  for (auto& e : f.engines) count += e->refused();
+  EXPECT_EQ(count, 3u);
 }
 
 }  // namespace

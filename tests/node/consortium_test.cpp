@@ -1,11 +1,13 @@
 // Three real dm2d processes forming a consortium on 127.77.X.1..3, set up with the real
 // `dm2 ca` and `dm2 roster` commands: roster spread (the DHT announcement the operator signs,
 // then a mutual-TLS fetch from a member), admission of peers by certificate, and revocation by
-// removal from the roster.
+// removal from the roster;
+// replication of records and the similarity query.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <mutex>
@@ -13,7 +15,9 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/private_file.hpp"
+#include "dm2/dht/message_codec.hpp"
 #include "dm2/node/https_client.hpp"
 #include "dm2/node/tls.hpp"
 #include "dm2/storage/database.hpp"
@@ -401,6 +405,181 @@ TEST_F(consortium_test, a_replica_is_served_right_after_its_holder_is_killed_and
   EXPECT_EQ(copy["attributes"]["modality"], "CT");
   auto status = nlohmann::json::parse(get(2, "/v1/overlay", 2)->body);
   EXPECT_EQ(status["records_held"], 1);
+}
+
+// A similarity query's body signature or a record's: little-endian float32 samples.
+std::string samples(const std::vector<float>& v) {
+  std::string out;
+  for (float f : v) {
+    std::uint32_t bits = 0;
+    std::memcpy(&bits, &f, 4);
+    for (int i = 0; i < 4; ++i) out += static_cast<char>(bits >> (8 * i) & 0xff);
+  }
+  return out;
+}
+
+TEST_F(consortium_test, a_similarity_query_reaches_every_site_and_survives_a_dead_owner) {
+  // Records: A and C owned by site 1, B, D and E by site 2. Against the query signature, A
+  // correlates fully, B nearly, C inversely, D has no signature, E is filtered out (MR).
+  const std::vector<float> query{1, 2, 3, 4, 5, 6, 7, 8};
+  struct seed {
+    int owner;
+    char lfn_byte;
+    const char* modality;
+    std::string signature;
+  };
+  const std::vector<seed> seeds{{1, 'A', "CT", samples({2, 4, 6, 8, 10, 12, 14, 16})},
+                                {2, 'B', "CT", samples({1, 2, 3, 4, 5, 6, 8, 7})},
+                                {1, 'C', "CT", samples({8, 7, 6, 5, 4, 3, 2, 1})},
+                                {2, 'D', "CT", ""},
+                                {2, 'E', "MR", samples(query)}};
+  auto lfn_of = [](char c) { return crypto::to_hex(std::string(16, c)); };
+  for (const auto& s : seeds) {
+    nlohmann::json body = {{"lfn", lfn_of(s.lfn_byte)},
+                           {"attributes", {{"modality", s.modality}, {"study_date", "20240102"}}}};
+    if (!s.signature.empty()) body["signature_hex"] = crypto::to_hex(s.signature);
+    auto written = post(s.owner, "/v1/records", body.dump(), s.owner);
+    ASSERT_TRUE(written.ok()) << written.err().to_string();
+    ASSERT_EQ(written->status, 201) << written->body;
+  }
+
+  nlohmann::json ask = {{"filters", {{"modality", "CT"}}}, {"signature", crypto::to_base64(samples(query))},
+                        {"measure", "ncc"}, {"top_k", 10}, {"timeout_ms", 8000}, {"purpose", "test"}};
+  // Starts a query at site 1 and polls it to the end; the final view.
+  auto run_query = [&](int as_site) -> nlohmann::json {
+    auto started = post(1, "/v1/queries", ask.dump(), as_site);
+    EXPECT_TRUE(started.ok());
+    if (!started.ok() || started->status != 202) return {{"status", started.ok() ? started->status : -1}};
+    auto location = nlohmann::json::parse(started->body)["location"].get<std::string>();
+    nlohmann::json view;
+    eventually([&] {
+      auto r = get(1, location, as_site);
+      if (!r || r->status != 200) return false;
+      view = nlohmann::json::parse(r->body);
+      return view["done"].get<bool>();
+    }, 15s);
+    return view;
+  };
+  auto ranked = [&](const nlohmann::json& view) {
+    std::vector<std::string> out;
+    for (const auto& h : view["hits"]) out.push_back(h["lfn"].get<std::string>());
+    return out;
+  };
+  const std::vector<std::string> expected{lfn_of('A'), lfn_of('B'), lfn_of('C'), lfn_of('D')};
+
+  // Outsiders are refused, and so is every malformed body; none starts a query.
+  auto start_as = [&](int site, const std::string& body) {
+    auto r = post(1, "/v1/queries", body, site);
+    return r ? r->status : -1;
+  };
+  EXPECT_EQ(start_as(3, ask.dump()), 403);  // accredited by the CA, not on the roster
+  tls_material anonymous{*crypto::read_file(ca_dir / "ca.crt"), "", ""};
+  EXPECT_EQ(https_request({address(1), https_port}, anonymous, "POST", "/v1/queries", ask.dump())->status, 403);
+  EXPECT_EQ(https_request({address(1), https_port}, anonymous, "GET", "/v1/queries/00")->status, 403);
+  for (const char* bad : {"{", "[]", R"({"measure":"mi"})", R"({"top_k":0})", R"({"timeout_ms":600000})",
+                          R"({"signature":"%%%"})", R"({"filters":{"study_date":{"from":"yesterday"}}})"}) {
+    auto r = post(1, "/v1/queries", bad, 1);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 400) << bad;
+    EXPECT_TRUE(nlohmann::json::parse(r->body).contains("error")) << r->body;
+  }
+  EXPECT_EQ(get(1, "/v1/queries/" + std::string(32, '0'), 1)->status, 404);
+
+  // Site 3 joins, so the records get a replica each on both other sites.
+  add_to_roster(3);
+  sign();
+  ASSERT_EQ(publish_to(1, roster), 0) << last_err;
+  ASSERT_TRUE(eventually([&] { return roster_version_at(2, 2) == 2 && roster_version_at(3, 3) == 2; }, 20s));
+  ASSERT_TRUE(eventually([&] {
+    for (int site : {1, 2, 3})
+      for (const auto& s : seeds) {
+        auto r = get(site, "/v1/records?lfn=" + lfn_of(s.lfn_byte), site);
+        if (!r || r->status != 200) return false;
+      }
+    return true;
+  }, 40s)) << "records did not reach every site";
+
+  // A query from site 1 hears from all three sites, deduplicated and ranked by NCC; the record
+  // without a signature ranks last with no score.
+  auto view = run_query(1);
+  EXPECT_EQ(view["asked"], 3) << view.dump();
+  EXPECT_EQ(view["answered"], 3) << view.dump();
+  EXPECT_FALSE(view["deadline_passed"].get<bool>());
+  EXPECT_EQ(ranked(view), expected) << view.dump();
+  ASSERT_EQ(view["hits"].size(), 4u);
+  EXPECT_NEAR(view["hits"][0]["score"].get<double>(), 1.0, 1e-6);
+  EXPECT_GT(view["hits"][1]["score"].get<double>(), 0.9);
+  EXPECT_NEAR(view["hits"][2]["score"].get<double>(), -1.0, 1e-6);
+  EXPECT_TRUE(view["hits"][3]["score"].is_null());
+  EXPECT_EQ(view["hits"][0]["owner"], "site-1");
+  EXPECT_EQ(view["hits"][1]["owner"], "site-2");
+  EXPECT_EQ(view["hits"][1]["attributes"]["modality"], "CT");
+
+  // The same through the CLI, as site 1's operator: JSON, then the ranked table.
+  std::ofstream(dir / "query.sig", std::ios::binary) << samples(query);
+  const std::vector<std::string> cli{"query", "--config", (dir / "site-1.toml").string(), "--modality", "CT",
+                                     "--signature-file", (dir / "query.sig").string(), "--top-k", "3"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto args = cli;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  ASSERT_EQ(dm2(with({"--json"})), 0) << last_err;
+  auto printed = nlohmann::json::parse(*crypto::read_file(dir / ("dm2-" + std::to_string(commands - 1) + ".out")));
+  EXPECT_EQ(ranked(printed), std::vector<std::string>(expected.begin(), expected.begin() + 3)) << printed.dump();
+  ASSERT_EQ(dm2(cli), 0) << last_err;
+  auto table = *crypto::read_file(dir / ("dm2-" + std::to_string(commands - 1) + ".out"));
+  EXPECT_NE(table.find("1    1.00000  " + lfn_of('A') + " site-1"), std::string::npos) << table;
+  EXPECT_NE(last_err.find("3/3"), std::string::npos) << last_err;  // the progress bar
+  EXPECT_EQ(dm2(with({"--measure", "mi"})), 2);
+  EXPECT_NE(last_err.find("not supported yet"), std::string::npos) << last_err;
+
+  // A forged query from a member is refused and logged.
+  dht::query_request forged{"forged-1", ask.dump(), std::string(72, 'x'), 0, {}};
+  auto sent = post(1, "/v1/overlay/message", dht::encode_message(forged), 3);
+  ASSERT_TRUE(sent.ok());
+  EXPECT_EQ(sent->status, 202);
+  EXPECT_TRUE(eventually([&] { return nodes[1]->stderr_text().find("event=query_refused peer=site-3 query=forged-1 reason=forged") != std::string::npos; }, 5s))
+      << nodes[1]->stderr_text();
+
+  // The owner of B and D dies: replica holders answer for it.
+  nodes[2]->signal(SIGKILL);
+  nodes[2]->wait(10s);
+  std::string overlay_view;
+  ASSERT_TRUE(eventually([&] {
+    auto r = get(1, "/v1/overlay", 1);
+    if (!r || r->status != 200) return false;
+    overlay_view = r->body;
+    auto status = nlohmann::json::parse(r->body);
+    for (const auto& peer : status["peers"])
+      if (peer["site_id"] == "site-2") return !peer["live"].get<bool>();
+    return false;
+  }, 40s)) << "site 1 still sees site 2 live: " << overlay_view;
+  view = run_query(1);
+  EXPECT_EQ(view["asked"], 2) << view.dump();
+  EXPECT_EQ(view["answered"], 2) << view.dump();
+  EXPECT_EQ(ranked(view), expected) << view.dump();
+
+  // Site 3 audited each query it answered (two over HTTP, two by the CLI; none of the refused
+  // ones), naming the querier site, nothing else.
+  stop(3);
+  auto key = *crypto::read_file(site_dir(3) / "identity" / "storage.key");
+  auto signer = storage::ed25519_audit_signer(*crypto::read_file(site_dir(3) / "identity" / "dht.key"));
+  ASSERT_TRUE(signer.ok());
+  auto db = storage::database::open(site_dir(3) / "db", key, {}, std::move(*signer));
+  ASSERT_TRUE(db.ok()) << db.err().to_string();
+  int answered = 0;
+  for (std::uint64_t i = 0; i < (*db)->audit_size(); ++i) {
+    auto entry = (*db)->read_audit(i);
+    ASSERT_TRUE(entry.ok() && *entry);
+    const auto& e = (**entry).event;
+    if (e.action != "query_answer") continue;
+    ++answered;
+    EXPECT_EQ(e.actor, "site:site-1");
+    EXPECT_EQ(e.object.size(), 32u);
+    EXPECT_EQ(e.detail.rfind("hits=", 0), 0u) << e.detail;
+  }
+  EXPECT_EQ(answered, 4);
 }
 
 }  // namespace

@@ -61,6 +61,21 @@ TEST(router, route_labels_stay_bounded) {
   EXPECT_EQ(r.route_label(get("/random/path/123")), "other");
 }
 
+TEST(router, prefix_routes_serve_one_segment_and_label_it_bounded) {
+  router r;
+  r.add("POST", "/v1/queries", [](const http_request&) { return http_response{202, "text/plain", {}, "new"}; });
+  r.add_prefix("GET", "/v1/queries/", [](const http_request& q) {
+    return http_response{200, "text/plain", {}, last_segment(q.target)};
+  });
+  EXPECT_EQ(r.handle(get("/v1/queries/abc?x=1")).body, "abc");
+  EXPECT_EQ(r.route_label(get("/v1/queries/abc")), "/v1/queries/{name}");
+  EXPECT_EQ(r.handle(get("/v1/queries", "POST")).body, "new");  // the exact route still wins
+  EXPECT_EQ(r.handle(get("/v1/queries/")).status, 404);         // no name
+  EXPECT_EQ(r.handle(get("/v1/queries/a/b")).status, 404);      // more than one segment
+  EXPECT_EQ(r.handle(get("/v1/queries/abc", "DELETE")).status, 405);
+  EXPECT_EQ(r.route_label(get("/v1/queries/a/b")), "other");
+}
+
 TEST(error_table, every_code_has_a_name_text_and_status) {
   for (int i = 0; i <= static_cast<int>(errc::cancelled); ++i) {
     auto code = static_cast<errc>(i);

@@ -24,6 +24,11 @@ std::string to_hex(std::string_view bytes);  // lowercase
 // Errors: malformed_input (odd length or a non-hex character).
 result<std::string> from_hex(std::string_view hex);
 
+std::string to_base64(std::string_view bytes);  // RFC 4648 standard alphabet, with padding
+// Strict inverse of to_base64: padding required, no whitespace, no URL-safe alphabet, unused
+// trailing bits zero. Errors: malformed_input.
+result<std::string> from_base64(std::string_view text);
+
 // Constant-time comparison of two byte strings (false if sizes differ).
 bool equal_constant_time(std::string_view a, std::string_view b);
 

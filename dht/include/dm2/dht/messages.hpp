@@ -93,6 +93,9 @@ struct query_request {
   std::string body;             // opaque to the overlay: filters, signature, measure...
   std::string signature;        // the home node's signature over (query_id, body, deadline)
   std::int64_t deadline_ms = 0;  // querier's clock; answers after it are dropped
+  // The sites the querier asked (its live view). A record whose owner is not among them is
+  // answered for by every site holding a copy: the querier's view decides, not each holder's.
+  std::vector<std::string> asked;
 };
 struct query_hit {
   std::string lfn;

@@ -1,14 +1,15 @@
 // Query fan-out (DESIGN flow 2): a signed query goes to every live site with a deadline; each
-// site answers from the records it owns, and for records whose owner is down, the first live
-// replica holder (in placement order) answers instead; the querier merges answers as they stream
-// in, deduplicated by LFN (the best score wins), and finishes when every site it asked has
-// answered or the deadline passes — whichever comes first.
+// site answers from the records it owns, and for records whose owner the querier did not ask
+// (down in the querier's view, listed in the request), every site holding a copy answers; the
+// querier merges answers as they stream in, deduplicated by LFN (the best score wins), and
+// finishes when every site it asked has answered or the deadline passes — whichever comes first.
 //
 // Pure logic over the same clock, transport and membership as the replicator; the driver routes
 // query_request / query_answer messages to on_message and calls tick(). Not thread-safe.
 #pragma once
 
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -28,8 +29,23 @@ class query_authenticator {
   virtual bool verify(const std::string& from_site, const query_request& q) = 0;
 };
 
-// Scores one local record against the query body; nullopt = no match.
-using query_matcher = std::function<std::optional<query_hit>(const std::string& body, const record& r)>;
+// One query's scoring, prepared once from its body (parsing the body per record would be waste).
+struct query_plan {
+  std::function<std::optional<query_hit>(const record& r)> score;  // nullopt = no match
+  // A site answers at most its top_k best hits (ranks_before order): the querier's merged top_k
+  // is then exactly the consortium's top_k.
+  std::size_t top_k = std::numeric_limits<std::size_t>::max();
+};
+// Prepares the plan for a query body; nullopt refuses the body (malformed, unsupported).
+using query_planner = std::function<std::optional<query_plan>(const std::string& body)>;
+
+// The ranking every site and the querier share: higher score first, then lower LFN (so ties
+// rank the same everywhere).
+bool ranks_before(const query_hit& a, const query_hit& b);
+
+// Told once per answered query (after the signature check, before the answer is sent): who
+// asked, which query, how many hits this site returns. The node audits it.
+using answer_observer = std::function<void(const std::string& querier, const std::string& query_id, std::size_t hits)>;
 
 struct fanout_settings {
   std::size_t max_hits_per_message = 256;  // answers are streamed in batches of this
@@ -45,15 +61,19 @@ struct query_progress {
 
 class query_fanout {
  public:
-  // `engine` gives placement and holders (so a replica holder knows when to answer for a down
-  // owner); it must outlive this object.
+  // Uses c.time, c.net, c.members (who is asked) and c.store (what is answered); `auth` must
+  // outlive this object.
   query_fanout(std::string self_site, fanout_settings settings, replicator_collaborators c,
-               replicator& engine, query_authenticator& auth, query_matcher match);
+               query_authenticator& auth, query_planner plan);
+  // Replaces the answer observer (none by default).
+  void set_answer_observer(answer_observer observer) { observer_ = std::move(observer); }
 
-  // Called for each batch of new (deduplicated) hits, and once with `progress.done` set.
+  // Called for each batch of new (deduplicated) hits or new progress (a site's last batch), and
+  // once more with `progress.done` set.
   using on_hits = std::function<void(const std::vector<query_hit>& hits, const query_progress& progress)>;
 
-  // Starts a query to every live site (itself included, answered locally at once).
+  // Starts a query to every live site (itself included, answered locally at once). The caller
+  // has validated `body` (this site's own planner refusing it gives an empty local answer).
   void start(const std::string& query_id, const std::string& body, millis timeout, on_hits callback);
   void on_message(const std::string& from, const message& m);
   // Ends queries whose deadline passed.
@@ -70,16 +90,17 @@ class query_fanout {
     query_progress progress;
     on_hits callback;
   };
-  std::vector<query_hit> answer(const query_request& q);
+  // Nullopt when the planner refuses the body.
+  std::optional<std::vector<query_hit>> answer(const query_request& q);
   void accept(const std::string& from, const query_answer& a);
   void finish(const std::string& id, bool deadline);
 
   std::string self_;
   fanout_settings settings_;
   replicator_collaborators c_;
-  replicator& engine_;
   query_authenticator& auth_;
-  query_matcher match_;
+  query_planner plan_;
+  answer_observer observer_;
   std::map<std::string, running_query> queries_;
   std::uint64_t refused_ = 0;
 };

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "dm2/storage/index_record.hpp"
+
 namespace dm2::storage {
 
 struct date_range {
@@ -26,5 +28,9 @@ struct index_filter {
   std::optional<date_range> series_date = std::nullopt;
   std::size_t limit = 10000;  // at most this many records, in LFN order
 };
+
+// True when `r` passes every set field of `f` (`limit` aside): what database::query returns, for
+// records held elsewhere (a site scoring replicated records for a query).
+bool matches(const index_record& r, const index_filter& f);
 
 }  // namespace dm2::storage

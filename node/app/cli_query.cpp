@@ -1,0 +1,148 @@
+// `dm2 query`: a similarity query across the consortium from the local node (POST /v1/queries,
+// then GET /v1/queries/{id} until done), with a progress bar of sites answered / asked on stderr
+// and the ranked hits on stdout (a table, or the node's JSON with --json). Asked with the site's
+// own certificate: the query routes are for consortium sites.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "cli_common.hpp"
+#include "dm2/crypto/hash.hpp"
+#include "dm2/crypto/private_file.hpp"
+
+namespace dm2::cli {
+namespace {
+
+using json = nlohmann::json;
+
+struct query_options : site_connection_options {
+  std::string modality, body_part, manufacturer, sex, age_band;
+  std::string study_from, study_to, series_from, series_to;
+  std::string signature_file;
+  std::string measure = "ncc";
+  std::size_t top_k = 20;
+  double timeout_s = 5;
+  std::string user, purpose;
+  bool json_out = false;
+};
+
+json request_body(const query_options& o) {
+  json filters = json::object();
+  for (const auto& [key, value] : {std::pair{"modality", &o.modality}, {"body_part", &o.body_part},
+                                   {"manufacturer", &o.manufacturer}, {"sex", &o.sex}, {"age_band", &o.age_band}})
+    if (!value->empty()) filters[key] = *value;
+  auto range = [&](const char* key, const std::string& from, const std::string& to) {
+    if (from.empty() && to.empty()) return;
+    json r = json::object();
+    if (!from.empty()) r["from"] = from;
+    if (!to.empty()) r["to"] = to;
+    filters[key] = r;
+  };
+  range("study_date", o.study_from, o.study_to);
+  range("series_date", o.series_from, o.series_to);
+  json body = {{"filters", filters}, {"measure", o.measure}, {"top_k", o.top_k},
+               {"timeout_ms", static_cast<std::int64_t>(o.timeout_s * 1000)}};
+  if (!o.signature_file.empty()) {
+    auto raw = crypto::read_file(o.signature_file);
+    if (!raw) throw command_failed(exit_bad_input, "--signature-file: " + raw.err().message);
+    body["signature"] = crypto::to_base64(*raw);
+  }
+  if (!o.user.empty()) body["user"] = o.user;
+  if (!o.purpose.empty()) body["purpose"] = o.purpose;
+  return body;
+}
+
+// The node's answer, or the command's failure: a 400 is the user's input (bad usage).
+json call(const node::https_target& target, const node::tls_material& tls, const std::string& method,
+          const std::string& path, const std::string& body, int expect) {
+  auto r = node::https_request(target, tls, method, path, body);
+  if (!r) throw command_failed(exit_remote, r.err().message);
+  auto j = json::parse(r->body, nullptr, false);
+  if (r->status != expect) {
+    std::string why = j.is_object() && j.contains("error") ? j["error"].value("message", r->body) : r->body;
+    throw command_failed(r->status == 400 ? exit_usage : exit_remote,
+                         "node answered " + std::to_string(r->status) + ": " + why);
+  }
+  if (!j.is_object()) throw command_failed(exit_remote, "node answered with invalid JSON");
+  return j;
+}
+
+void print_table(const json& view) {
+  std::printf("%-4s %-8s %-32s %-12s %-8s %-12s %-10s\n", "rank", "score", "lfn", "owner", "modality", "body_part",
+              "study");
+  int rank = 0;
+  for (const auto& h : view["hits"]) {
+    auto a = h.value("attributes", json::object());
+    std::string score = h["score"].is_number() ? std::to_string(h["score"].get<double>()).substr(0, 7) : "-";
+    std::printf("%-4d %-8s %-32s %-12s %-8s %-12s %-10s\n", ++rank, score.c_str(), h.value("lfn", "").c_str(),
+                h.value("owner", "").c_str(), a.value("modality", "").c_str(), a.value("body_part", "").c_str(),
+                a.value("study_date", "").c_str());
+  }
+}
+
+void run_query(const query_options& o) {
+  auto site = connect_as_site(o);
+  const auto& target = site.target;
+  const auto& tls = site.tls;
+  auto started = call(target, tls, "POST", "/v1/queries", request_body(o).dump(), 202);
+  auto location = started.value("location", "");
+  if (location.rfind("/v1/queries/", 0) != 0) throw command_failed(exit_remote, "node answered without a location");
+  progress_bar bar;
+  json view;
+  // The node ends the query at its deadline: poll a little past it before giving up on it.
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout_s * 1000)) +
+                 std::chrono::seconds(10);
+  while (true) {
+    view = call(target, tls, "GET", location, {}, 200);
+    if (!o.json_out) bar.draw(view.value("answered", 0u), view.value("asked", 0u));
+    if (view.value("done", false)) break;
+    if (std::chrono::steady_clock::now() > give_up) {
+      if (!o.json_out) bar.finish();
+      throw command_failed(exit_remote, "the node did not finish the query");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (o.json_out) {
+    std::cout << view.dump(2) << '\n';
+    return;
+  }
+  bar.finish();
+  if (view.value("deadline_passed", false))
+    std::cerr << "deadline passed: " << view.value("answered", 0) << " of " << view.value("asked", 0)
+              << " sites answered; results are partial\n";
+  print_table(view);
+}
+
+void add_query_command(CLI::App& dm2) {
+  auto o = std::make_shared<query_options>();
+  auto* q = dm2.add_subcommand("query", "Similarity query across the consortium, from the local node");
+  add_site_connection_options(q, *o);
+  q->add_option("--modality", o->modality, "Filter: modality (CT, MR...)");
+  q->add_option("--body-part", o->body_part, "Filter: body part examined");
+  q->add_option("--manufacturer", o->manufacturer, "Filter: manufacturer");
+  q->add_option("--sex", o->sex, "Filter: M, F or O");
+  q->add_option("--age-band", o->age_band, "Filter: age band (e.g. 040-049)");
+  q->add_option("--study-from", o->study_from, "Filter: study date from (YYYYMMDD)");
+  q->add_option("--study-to", o->study_to, "Filter: study date to (YYYYMMDD)");
+  q->add_option("--series-from", o->series_from, "Filter: series date from (YYYYMMDD)");
+  q->add_option("--series-to", o->series_to, "Filter: series date to (YYYYMMDD)");
+  q->add_option("--signature-file", o->signature_file,
+                "The query's similarity signature: raw little-endian float32 samples on the index's grid")
+      ->check(CLI::ExistingFile);
+  q->add_option("--measure", o->measure, "Similarity measure (only ncc so far)")->capture_default_str();
+  q->add_option("--top-k", o->top_k, "Best hits to return (1..1000)")->capture_default_str()->check(CLI::Range(1, 1000));
+  q->add_option("--timeout", o->timeout_s, "Seconds to wait for sites to answer (max 60)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 60.0));
+  q->add_option("--user", o->user, "Who asks (free text, carried to the sites, never logged)");
+  q->add_option("--purpose", o->purpose, "Why (free text, carried to the sites, never logged)");
+  q->add_flag("--json", o->json_out, "Print the node's final JSON (no progress bar)");
+  q->callback([o] { run_query(*o); });
+}
+
+const registrar query_command("query", &add_query_command);
+
+}  // namespace
+}  // namespace dm2::cli

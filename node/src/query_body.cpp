@@ -1,0 +1,144 @@
+#include "query_body.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "dm2/crypto/hash.hpp"
+#include "dm2/storage/index_record.hpp"
+
+namespace dm2::node {
+namespace {
+
+using json = nlohmann::json;
+
+error bad(const std::string& field, const std::string& why) {
+  return error{errc::invalid_argument, field + ": " + why};
+}
+
+bool is_date(const std::string& d) {
+  return d.size() == 8 && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A non-empty string of at most `limit` bytes, with no control characters.
+result<std::string> text(const json& v, const std::string& field, std::size_t limit) {
+  if (!v.is_string()) return bad(field, "must be a string");
+  auto s = v.get<std::string>();
+  if (s.empty() || s.size() > limit) return bad(field, "must be 1.." + std::to_string(limit) + " bytes");
+  if (std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+    return bad(field, "must not contain control characters");
+  return s;
+}
+
+result<storage::date_range> dates(const json& v, const std::string& field) {
+  if (!v.is_object()) return bad(field, "must be an object {from, to}");
+  storage::date_range r;
+  for (const auto& [key, value] : v.items()) {
+    if (key != "from" && key != "to") return bad(field + "." + key, "unknown field");
+    if (!value.is_string() || !is_date(value.get<std::string>())) return bad(field + "." + key, "must be YYYYMMDD");
+    (key == "from" ? r.from : r.to) = value.get<std::string>();
+  }
+  if (r.from > r.to) return bad(field, "from is after to");
+  return r;
+}
+
+status parse_filters(const json& v, storage::index_filter& f) {
+  if (!v.is_object()) return bad("filters", "must be an object");
+  using limits = storage::index_record_limits;
+  const std::pair<const char*, std::pair<std::optional<std::string>*, std::size_t>> equalities[] = {
+      {"modality", {&f.modality, limits::modality}},
+      {"body_part", {&f.body_part, limits::body_part}},
+      {"manufacturer", {&f.manufacturer, limits::manufacturer}},
+      {"age_band", {&f.age_band, limits::age_band}},
+      {"sex", {&f.sex, 1}}};
+  for (const auto& [key, value] : v.items()) {
+    auto field = "filters." + key;
+    auto eq = std::find_if(std::begin(equalities), std::end(equalities), [&](const auto& e) { return key == e.first; });
+    if (eq != std::end(equalities)) {
+      auto s = text(value, field, eq->second.second);
+      if (!s) return std::move(s).err();
+      if (key == "sex" && *s != "M" && *s != "F" && *s != "O") return bad(field, "must be M, F or O");
+      *eq->second.first = std::move(*s);
+    } else if (key == "study_date" || key == "series_date") {
+      auto r = dates(value, field);
+      if (!r) return std::move(r).err();
+      (key == "study_date" ? f.study_date : f.series_date) = *r;
+    } else {
+      return bad(field, "unknown filter");
+    }
+  }
+  return {};
+}
+
+result<query_submission> parse(std::string_view text_in, bool with_timeout) {
+  if (text_in.size() > query_limits::max_body_bytes)
+    return fail(errc::too_large, "query body over " + std::to_string(query_limits::max_body_bytes) + " bytes");
+  auto v = json::parse(text_in, nullptr, false);
+  if (!v.is_object()) return fail(errc::malformed_input, "the query body must be a JSON object");
+  query_submission out;
+  auto& b = out.body;
+  if (v.contains("signature") && v.contains("signature_hex"))
+    return bad("signature", "give signature (base64) or signature_hex, not both");
+  for (const auto& [key, value] : v.items()) {
+    if (key == "filters") {
+      if (auto s = parse_filters(value, b.filters); !s) return std::move(s).err();
+    } else if (key == "signature" || key == "signature_hex") {
+      if (!value.is_string()) return bad(key, "must be a string");
+      auto raw = key == "signature" ? crypto::from_base64(value.get<std::string>())
+                                    : crypto::from_hex(value.get<std::string>());
+      if (!raw) return bad(key, key == "signature" ? "not base64" : "not hex");
+      if (raw->empty() || raw->size() % 4 != 0) return bad(key, "must be a whole, non-zero number of float32 samples");
+      if (raw->size() > query_limits::max_signature_bytes)
+        return bad(key, "over " + std::to_string(query_limits::max_signature_bytes) + " bytes");
+      b.signature = std::move(*raw);
+    } else if (key == "measure") {
+      if (!value.is_string()) return bad(key, "must be a string");
+      auto m = value.get<std::string>();
+      if (m == "mi" || m == "cr") return bad(key, "\"" + m + "\" is not supported yet (only \"ncc\")");
+      if (m != "ncc") return bad(key, "must be \"ncc\"");
+      b.measure = m;
+    } else if (key == "top_k") {
+      if (!value.is_number_unsigned() || value.get<std::uint64_t>() < 1 || value.get<std::uint64_t>() > query_limits::max_top_k)
+        return bad(key, "must be an integer in 1.." + std::to_string(query_limits::max_top_k));
+      b.top_k = value.get<std::size_t>();
+    } else if (key == "user" || key == "purpose") {
+      auto s = text(value, key, query_limits::max_text);
+      if (!s) return std::move(s).err();
+      (key == "user" ? b.user : b.purpose) = std::move(*s);
+    } else if (key == "timeout_ms" && with_timeout) {
+      if (!value.is_number_unsigned() || value.get<std::uint64_t>() < 1 ||
+          value.get<std::uint64_t>() > static_cast<std::uint64_t>(query_limits::max_timeout.count()))
+        return bad(key, "must be an integer in 1.." + std::to_string(query_limits::max_timeout.count()));
+      out.timeout = std::chrono::milliseconds(value.get<std::int64_t>());
+    } else {
+      return bad(key, "unknown field");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+result<query_submission> parse_query_submission(std::string_view json_text) { return parse(json_text, true); }
+
+result<query_body> parse_query_body(std::string_view json_text) {
+  auto s = parse(json_text, false);
+  if (!s) return std::move(s).err();
+  return std::move(s->body);
+}
+
+std::string canonical_json(const query_body& b) {
+  json filters = json::object();
+  const auto& f = b.filters;
+  for (const auto& [key, value] : {std::pair{"modality", &f.modality}, {"body_part", &f.body_part},
+                                   {"manufacturer", &f.manufacturer}, {"age_band", &f.age_band}, {"sex", &f.sex}})
+    if (*value) filters[key] = **value;
+  for (const auto& [key, value] : {std::pair{"study_date", &f.study_date}, {"series_date", &f.series_date}})
+    if (*value) filters[key] = {{"from", (*value)->from}, {"to", (*value)->to}};
+  json out = {{"filters", filters}, {"measure", b.measure}, {"top_k", b.top_k}};
+  if (!b.signature.empty()) out["signature"] = crypto::to_base64(b.signature);
+  if (!b.user.empty()) out["user"] = b.user;
+  if (!b.purpose.empty()) out["purpose"] = b.purpose;
+  return out.dump();  // nlohmann's object keeps keys sorted: one text per body
+}
+
+}  // namespace dm2::node

@@ -1,0 +1,55 @@
+// The similarity query's body (docs/api.md, "Queries"): what a clinician's request asks, parsed
+// strictly, and its canonical JSON — the exact bytes the home node signs and every site parses.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "dm2/result.hpp"
+#include "dm2/storage/query.hpp"
+
+namespace dm2::node {
+
+struct query_limits {
+  static constexpr std::size_t max_body_bytes = 128 * 1024;        // POST /v1/queries body
+  // Raw, = 16,384 float32 samples: a record over the replication payload limit (64 KiB) never
+  // reaches the overlay, so a longer query signature could match no record.
+  static constexpr std::size_t max_signature_bytes = 64 * 1024;
+  static constexpr std::size_t max_text = 256;                     // user, purpose
+  static constexpr std::size_t default_top_k = 20;
+  static constexpr std::size_t max_top_k = 1000;
+  static constexpr std::chrono::milliseconds default_timeout{5000};
+  static constexpr std::chrono::milliseconds max_timeout{60000};
+};
+
+struct query_body {
+  storage::index_filter filters;  // `limit` unused
+  std::string signature;          // raw bytes: little-endian float32 samples; empty = none
+  std::string measure = "ncc";    // the only one implemented
+  std::size_t top_k = query_limits::default_top_k;
+  // Who asks and why, as free text until user accounts exist. Carried to every site inside the
+  // signed body; never logged or audited (free text may be nominative).
+  std::string user;
+  std::string purpose;
+};
+
+// A client's submission: the body plus how long to wait for answers.
+struct query_submission {
+  query_body body;
+  std::chrono::milliseconds timeout = query_limits::default_timeout;
+};
+
+// Parses POST /v1/queries. Errors: too_large (over max_body_bytes), malformed_input (not a JSON
+// object), invalid_argument naming the first bad field (unknown field, wrong type, a value over
+// its limit, a bad date, top_k or timeout_ms out of range, "mi"/"cr" not supported yet, both
+// signature and signature_hex, a signature not a whole number of float32 samples).
+result<query_submission> parse_query_submission(std::string_view json);
+// Parses a canonical body as received from a peer: the same rules, without timeout_ms.
+result<query_body> parse_query_body(std::string_view json);
+// Canonical JSON: keys sorted, defaults spelled out, the signature in base64, no timeout.
+std::string canonical_json(const query_body& body);
+
+}  // namespace dm2::node

@@ -1,0 +1,85 @@
+#include "query_scoring.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "dm2/dht/storage_replica_store.hpp"
+#include "dm2/storage/index_record.hpp"
+#include "dm2/storage/query.hpp"
+
+namespace dm2::node {
+namespace {
+
+std::string summary_of(const storage::index_attributes& a) {
+  nlohmann::json j = {{"modality", a.modality},       {"body_part", a.body_part}, {"manufacturer", a.manufacturer},
+                      {"study_date", a.study_date},   {"series_date", a.series_date}, {"sex", a.sex},
+                      {"age_band", a.age_band}};
+  // Attributes come from peers' records: never let a bad byte throw here.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+std::optional<std::vector<float>> signature_samples(std::string_view bytes) {
+  if (bytes.size() % 4 != 0) return std::nullopt;
+  std::vector<float> out(bytes.size() / 4);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    std::uint32_t bits = 0;
+    for (int b = 3; b >= 0; --b) bits = bits << 8 | static_cast<std::uint8_t>(bytes[4 * i + static_cast<std::size_t>(b)]);
+    out[i] = std::bit_cast<float>(bits);
+  }
+  return out;
+}
+
+std::optional<double> ncc(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.empty() || a.size() != b.size()) return std::nullopt;
+  double mean_a = 0, mean_b = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return std::nullopt;
+    mean_a += a[i];
+    mean_b += b[i];
+  }
+  mean_a /= static_cast<double>(a.size());
+  mean_b /= static_cast<double>(b.size());
+  double cross = 0, var_a = 0, var_b = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    double da = a[i] - mean_a, db = b[i] - mean_b;
+    cross += da * db;
+    var_a += da * da;
+    var_b += db * db;
+  }
+  if (!(var_a > 0) || !(var_b > 0)) return std::nullopt;
+  double r = cross / std::sqrt(var_a * var_b);
+  return std::clamp(r, -1.0, 1.0);  // rounding may step just outside
+}
+
+std::optional<dht::query_plan> plan_query(const std::string& body) {
+  auto parsed = parse_query_body(body);
+  if (!parsed) {
+    spdlog::warn("event=query_body_refused reason=\"{}\"", parsed.err().message);
+    return std::nullopt;
+  }
+  auto query = std::make_shared<const query_body>(std::move(*parsed));
+  auto samples = std::make_shared<const std::vector<float>>(
+      signature_samples(query->signature).value_or(std::vector<float>{}));
+  dht::query_plan plan;
+  plan.top_k = query->top_k;
+  plan.score = [query, samples](const dht::record& r) -> std::optional<dht::query_hit> {
+    auto decoded = dht::decode_replica(r);
+    if (!decoded) return std::nullopt;  // not a well-formed index record: nothing to judge
+    if (!storage::matches(*decoded, query->filters)) return std::nullopt;
+    double score = unscored;
+    if (!samples->empty())
+      if (auto theirs = signature_samples(decoded->signature))
+        score = ncc(*samples, *theirs).value_or(unscored);
+    return dht::query_hit{r.lfn, r.owner, score, summary_of(decoded->attributes)};
+  };
+  return plan;
+}
+
+}  // namespace dm2::node

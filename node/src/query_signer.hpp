@@ -1,0 +1,67 @@
+// The query fan-out's security layer in the node (docs/overlay.md, "Queries in the node"): the
+// home node signs each query with its site's Ed25519 DHT key; a receiving site checks the
+// signature against the querier's DHT key in the current roster, checks the query is fresh, and
+// refuses a query id it has already seen from that site (replay). Refusals are logged.
+//
+// The signature field carries issued_at (u64 big-endian Unix milliseconds) followed by the 64-byte
+// Ed25519 signature over:
+//   "dm2-query-v1\0" | u32 len + querier site | u32 len + query_id | u32 len + body
+//   | u64 deadline_ms | u64 issued_at
+// (the deadline is on the querier's monotonic clock, meaningless elsewhere; issued_at bounds how
+// long a query can be replayed, and so how long its id must be remembered).
+//
+// Not thread-safe: the node calls it on the overlay service strand only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "dm2/dht/query_fanout.hpp"
+#include "dm2/result.hpp"
+
+namespace dm2::node {
+
+struct query_signer_settings {
+  std::int64_t max_age_ms = 120'000;    // older queries (by issued_at) are refused as stale
+  std::int64_t max_skew_ms = 30'000;    // queries issued this far in the future are refused
+  std::size_t max_remembered = 100'000;  // query ids remembered; when full, new queries are refused
+};
+
+class query_signer final : public dht::query_authenticator {
+ public:
+  // The roster's DHT public key (raw 32 bytes) of a current member. Errors: permission_denied.
+  using key_lookup = std::function<result<std::string>(std::string_view site_id)>;
+  using wall_clock = std::function<std::int64_t()>;  // Unix milliseconds
+
+  // `dht_key_pem`: this site's Ed25519 private key (identity/dht.key).
+  query_signer(std::string self_site, std::string dht_key_pem, key_lookup keys,
+               query_signer_settings settings = {}, wall_clock now = system_now);
+
+  // Empty if signing fails (logged); every receiver then refuses the query.
+  std::string sign(const std::string& query_id, const std::string& body, std::int64_t deadline_ms) override;
+  bool verify(const std::string& from_site, const dht::query_request& q) override;
+
+  std::uint64_t refused() const { return refused_; }
+  static std::int64_t system_now();
+
+ private:
+  bool refuse(const std::string& from, const dht::query_request& q, const char* reason);
+  void forget_old(std::int64_t now);
+
+  std::string self_;
+  std::string key_pem_;
+  key_lookup keys_;
+  query_signer_settings settings_;
+  wall_clock now_;
+  // (querier, query id) seen, and the same keyed by when they stop mattering (issued_at).
+  std::set<std::pair<std::string, std::string>> seen_;
+  std::multimap<std::int64_t, std::pair<std::string, std::string>> seen_by_time_;
+  std::uint64_t refused_ = 0;
+};
+
+}  // namespace dm2::node

@@ -42,15 +42,10 @@ std::optional<query_plan> plan(const std::string& body) {
 struct fanout_cluster {
   explicit fanout_cluster(int n) : c(n, settings()) {
     for (int i = 0; i < n; ++i) {
-      auto& s = c.site(i);
       auths.push_back(std::make_unique<test_auth>());
-      auths.back()->self = s.id;
-      engines.push_back(std::make_unique<query_fanout>(
-          s.id, fanout_settings{}, replicator_collaborators{&c.time(), &c.net(), &c.members(), &s.store, nullptr},
-          *auths.back(), plan));
-      auto* f = engines.back().get();
-      c.net().attach_handler(s.id, {[f](const std::string& from, const message& m) { f->on_message(from, m); },
-                                    [f] { f->tick(); }});
+      auths.back()->self = c.site(i).id;
+      engines.emplace_back();
+      attach(i, c.members());
     }
     // Every site owns 20 records; half of them match "m".
     for (int i = 0; i < n; ++i)
@@ -60,6 +55,17 @@ struct fanout_cluster {
         expected += r % 2;
       }
     c.run_for(millis(500));
+  }
+  // (Re)places site i's fan-out engine, seeing `view` as the live sites.
+  void attach(int i, const membership& view) {
+    auto& s = c.site(i);
+    auto& engine = engines[static_cast<std::size_t>(i)];
+    engine = std::make_unique<query_fanout>(
+        s.id, fanout_settings{}, replicator_collaborators{&c.time(), &c.net(), &view, &s.store, nullptr},
+        *auths[static_cast<std::size_t>(i)], plan);
+    auto* f = engine.get();
+    c.net().attach_handler(s.id, {[f](const std::string& from, const message& m) { f->on_message(from, m); },
+                                  [f] { f->tick(); }});
   }
   static replication_settings settings() {
     replication_settings rs;
@@ -82,6 +88,15 @@ struct fanout_cluster {
     c.run_for(timeout + millis(200));
     return out;
   }
+  // Every asked site answered before the deadline, and every matching record came back once.
+  void expect_complete(const outcome& out, std::size_t asked) const {
+    EXPECT_TRUE(out.last.done);
+    EXPECT_FALSE(out.last.deadline_passed);
+    EXPECT_EQ(out.last.asked, asked);
+    EXPECT_EQ(out.last.answered, asked);
+    EXPECT_EQ(static_cast<int>(out.seen.size()), expected);
+    for (const auto& [lfn, times] : out.seen) EXPECT_EQ(times, 1) << lfn;
+  }
   sim_cluster c;
   std::vector<std::unique_ptr<test_auth>> auths;
   std::vector<std::unique_ptr<query_fanout>> engines;
@@ -92,12 +107,7 @@ struct fanout_cluster {
 TEST(query_fanout, every_live_site_answers_once_and_hits_are_deduplicated) {
   fanout_cluster f(10);
   auto out = f.query(0);
-  EXPECT_TRUE(out.last.done);
-  EXPECT_FALSE(out.last.deadline_passed);
-  EXPECT_EQ(out.last.asked, 10u);
-  EXPECT_EQ(out.last.answered, 10u);
-  EXPECT_EQ(static_cast<int>(out.seen.size()), f.expected);
-  for (const auto& [lfn, times] : out.seen) EXPECT_EQ(times, 1) << lfn;
+  f.expect_complete(out, 10);
   EXPECT_GT(out.batches, 1);  // streamed, not one final answer
 }
 
@@ -159,22 +169,10 @@ class view_without final : public membership {
 
 TEST(query_fanout, the_queriers_view_of_who_is_down_decides_so_nothing_falls_between_views) {
   fanout_cluster f(8);
-  auto& s0 = f.c.site(0);
   view_without view(f.c.members(), f.c.site(3).id);
-  f.engines[0] = std::make_unique<query_fanout>(
-      s0.id, fanout_settings{}, replicator_collaborators{&f.c.time(), &f.c.net(), &view, &s0.store, nullptr},
-      *f.auths[0], plan);
-  auto* querier = f.engines[0].get();
-  f.c.net().attach_handler(s0.id, {[querier](const std::string& from, const message& m) { querier->on_message(from, m); },
-                                   [querier] { querier->tick(); }});
-  auto out = f.query(0);
-  EXPECT_TRUE(out.last.done);
-  EXPECT_FALSE(out.last.deadline_passed);
-  EXPECT_EQ(out.last.asked, 7u);
-  EXPECT_EQ(out.last.answered, 7u);
+  f.attach(0, view);
   // Site 3 was not asked, yet its records come back from the sites holding copies.
-  EXPECT_EQ(static_cast<int>(out.seen.size()), f.expected);
-  for (const auto& [lfn, times] : out.seen) EXPECT_EQ(times, 1) << lfn;
+  f.expect_complete(f.query(0), 7);
 }
 
 TEST(query_fanout, each_site_answers_only_its_top_k_so_the_merge_is_the_global_top_k) {

@@ -53,6 +53,37 @@ for i in "${sites[@]}"; do
   done
 done
 
+# First start only: each site ingests a few index records (heart MR and chest CT series with a
+# 64-sample similarity signature each), and a query signature is left in $dir/query.sig.
+if [ ! -f "$dir/records.seeded" ]; then
+  /usr/bin/python3 - "$dir" <<'PY'
+import json, math, os, random, struct, sys
+out = sys.argv[1]
+random.seed(7)
+def signature(phase, noise):
+    return [math.sin(i / 5 + phase) + random.gauss(0, noise) for i in range(64)]
+with open(os.path.join(out, "query.sig"), "wb") as f:
+    f.write(struct.pack("<64f", *signature(0.0, 0.0)))
+with open(os.path.join(out, "records.jsonl"), "w") as f:
+    for site in (1, 2, 3):
+        for n in range(4):
+            mr = n % 2 == 0
+            body = {"lfn": os.urandom(16).hex(),
+                    "attributes": {"modality": "MR" if mr else "CT", "body_part": "HEART" if mr else "CHEST",
+                                   "study_date": "2026%02d%02d" % (site + 3, n + 10), "sex": "FM"[n % 2],
+                                   "age_band": "%03d-%03d" % (40 + 10 * site, 49 + 10 * site)},
+                    "signature_hex": struct.pack("<64f", *signature(0.3 * n + 0.1 * site, 0.2)).hex()}
+            f.write("%d %s\n" % (site, json.dumps(body)))
+PY
+  while read -r site body; do
+    curl -sf --cacert "$dir/consortium/ca.crt" --cert "$dir/site-$site/identity/site.crt" \
+      --key "$dir/site-$site/identity/site.key" -H 'Content-Type: application/json' \
+      -d "$body" "https://127.0.0.$site:8443/v1/records" > /dev/null
+  done < "$dir/records.jsonl"
+  touch "$dir/records.seeded"
+  echo "demo: each site ingested 4 index records (2 heart MR, 2 chest CT)"
+fi
+
 cat <<TEXT
 
 The demo consortium is running (logs: $dir/site-N.log). Try:
@@ -61,6 +92,7 @@ The demo consortium is running (logs: $dir/site-N.log). Try:
   $dm2 status --config $dir/site-1.toml
   $dm2 overlay status --config $dir/site-2.toml
   $dm2 roster show --roster $dir/roster.json --ca-dir $dir/consortium
+  $dm2 query --config $dir/site-1.toml --modality MR --signature-file $dir/query.sig --top-k 5
 Ctrl-C stops the three nodes; their state in $dir is kept for the next start.
 
 TEXT

@@ -228,7 +228,7 @@ int main(int argc, char** argv) {
   b.samples.open(argv[2]);
   b.samples << "measure,ms\n";
   auto created = dm2::test::process_consortium::create(
-      argv[1], {16, 79, "[overlay]\nreplicas = 3\nrepair_period_s = 2\nliveness_timeout_s = 3\n[log]\nlevel = \"warn\"\n"});
+      argv[1], {16, 79, "[overlay]\nreplicas = 3\nrepair_period_s = 30\nliveness_timeout_s = 3\n[log]\nlevel = \"warn\"\n"});
   if (!created) {
     std::fprintf(stderr, "overlay_bench: %s\n", created.err().message.c_str());
     return 1;

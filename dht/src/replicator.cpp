@@ -58,14 +58,16 @@ const placement_index& replicator::placement() {
   return *placement_;
 }
 
-std::vector<std::string> replicator::holders_of(const record& r) {
+std::vector<std::string> replicator::holders_of(const record& r) { return holders_of(r.lfn, r.owner); }
+
+std::vector<std::string> replicator::holders_of(const std::string& lfn, const std::string& owner) {
   const auto& p = placement();
-  auto cache_key = r.lfn + '\0' + r.owner;
+  auto cache_key = lfn + '\0' + owner;
   if (auto it = holders_cache_.find(cache_key); it != holders_cache_.end()) return it->second;
   if (holders_cache_.size() > 1'000'000) holders_cache_.clear();  // bound memory
   std::vector<std::string> out;
-  if (p.find(r.owner)) out.push_back(r.owner);
-  for (auto& id : p.closest_ids(key_of(r.lfn), settings_.k, r.owner)) out.push_back(std::move(id));
+  if (p.find(owner)) out.push_back(owner);
+  for (auto& id : p.closest_ids(key_of(lfn), settings_.k, owner)) out.push_back(std::move(id));
   holders_cache_.emplace(std::move(cache_key), out);
   return out;
 }
@@ -131,7 +133,7 @@ std::uint64_t replicator::holders_print() {
     for (const auto& s : sites) x = fingerprint(s, x);
     h ^= x;
   };
-  c_.store->for_each_record([&](const record& r) { mix(r.lfn, holders_of(r)); });
+  c_.store->for_each_summary([&](const record_summary& r) { mix(r.lfn, holders_of(r.lfn, r.owner)); });
   for (const auto& [key_id, n] : owned_keys_) mix(key_id, share_targets(key_id, n));
   return h ^ repair_->print();
 }
@@ -154,8 +156,8 @@ void replicator::run_record_round() {
   handoff_.clear();
   auto now = c_.time->now();
   std::map<std::string, millis> still_unowed;
-  c_.store->for_each_record([&](const record& r) {
-    auto hs = holders_of(r);
+  c_.store->for_each_summary([&](const record_summary& r) {
+    auto hs = holders_of(r.lfn, r.owner);
     if (hs.empty()) return;
     if (!contains(hs, self_)) {
       auto it = unowed_since_.find(r.lfn);
@@ -164,7 +166,7 @@ void replicator::run_record_round() {
       if (now - since >= settings_.handoff_grace)
         handoff_[r.lfn] = std::set<std::string>(hs.begin(), hs.end());
     }
-    auto h = entry_hash(r.lfn, r.version, fingerprint(r.payload));
+    auto h = entry_hash(r.lfn, r.version, r.payload_print);
     auto b = bucket_of(r.lfn);
     for (const auto& peer : hs)
       if (peer != self_) digests[peer][b] ^= h;
@@ -224,15 +226,14 @@ void replicator::on_digest_request(const std::string& from, const digest_request
   }
   std::map<std::uint32_t, std::uint64_t> mine;
   std::map<std::uint32_t, std::vector<version_entry>> entries;
-  c_.store->for_each_record([&](const record& r) {
-    auto hs = holders_of(r);
+  c_.store->for_each_summary([&](const record_summary& r) {
+    auto hs = holders_of(r.lfn, r.owner);
     if (!contains(hs, self_)) return;
-    auto print = fingerprint(r.payload);
     auto b = bucket_of(r.lfn);
     // The digest covers what both of us owe; the entries (sent only for differing buckets)
     // cover all we owe there, so a sender holding a copy it no longer owes sees that we have it.
-    if (contains(hs, from)) mine[b] ^= entry_hash(r.lfn, r.version, print);
-    entries[b].push_back(version_entry{r.lfn, r.version, print, r.owner});
+    if (contains(hs, from)) mine[b] ^= entry_hash(r.lfn, r.version, r.payload_print);
+    entries[b].push_back(r);
   });
   digest_reply reply;
   for (std::uint32_t b = 0; b < settings_.bucket_count; ++b) {
@@ -260,16 +261,18 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
   std::map<std::string, const version_entry*> theirs;
   for (const auto& e : m.entries) theirs[e.lfn] = &e;
 
-  std::vector<record> to_push;
-  c_.store->for_each_record([&](const record& r) {
+  std::vector<std::string> newer_here;
+  c_.store->for_each_summary([&](const record_summary& r) {
     if (!differing.count(bucket_of(r.lfn))) return;
     auto it = theirs.find(r.lfn);
     if (it != theirs.end() &&
-        !newer_than(r.version, fingerprint(r.payload), it->second->version,
-                    it->second->payload_print))
+        !newer_than(r.version, r.payload_print, it->second->version, it->second->payload_print))
       return;
-    if (contains(holders_of(r), from)) to_push.push_back(r);
+    if (contains(holders_of(r.lfn, r.owner), from)) newer_here.push_back(r.lfn);
   });
+  std::vector<record> to_push;
+  for (const auto& lfn : newer_here)
+    if (auto r = c_.store->get_record(lfn)) to_push.push_back(std::move(*r));
   owed_ += to_push.size();
   if (!to_push.empty()) push_chunked(from, std::move(to_push));
 

@@ -57,10 +57,14 @@ result<storage::index_record> decode_replica(const record& r) {
 
 result<std::unique_ptr<storage_replica_store>> storage_replica_store::open(storage::database& db,
                                                                            verifier verify) {
-  auto count = db.count_keys(storage::family::index_records);
-  if (!count) return std::move(count).err();
-  return std::unique_ptr<storage_replica_store>(
-      new storage_replica_store(db, std::move(verify), static_cast<std::size_t>(*count)));
+  std::unique_ptr<storage_replica_store> store(new storage_replica_store(db, std::move(verify)));
+  auto s = db.for_each_index_record([&](const storage::index_record& r) {
+    auto replica = replica_of(r);
+    store->summaries_[replica.lfn] = {replica.lfn, replica.version, fingerprint(replica.payload), replica.owner};
+    return true;
+  });
+  if (!s) return std::move(s).err();
+  return store;
 }
 
 // Decides every record against the stored copy (or the winner so far in this call) with
@@ -87,11 +91,12 @@ result<std::size_t> storage_replica_store::commit_records(const std::vector<reco
     }
     auto it = winners.find(decoded->lfn);
     if (it == winners.end()) {
-      auto stored = db_.get_index_record(decoded->lfn);
-      if (!stored) return std::move(stored).err();
-      if (*stored && !newer_than(r, replica_of(**stored))) continue;
+      auto stored = summaries_.find(r.lfn);
+      bool replaces = stored != summaries_.end();
+      if (replaces && !newer_than(r.version, fingerprint(r.payload), stored->second.version, stored->second.payload_print))
+        continue;
       auto lfn = decoded->lfn;  // copied first: the winner below moves from *decoded
-      winners.emplace(std::move(lfn), winner{r, std::move(*decoded), stored->has_value()});
+      winners.emplace(std::move(lfn), winner{r, std::move(*decoded), replaces});
     } else {
       if (!newer_than(r, it->second.replica)) continue;
       it->second.replica = r;
@@ -101,15 +106,15 @@ result<std::size_t> storage_replica_store::commit_records(const std::vector<reco
   }
   if (winners.empty()) return std::size_t{0};
   storage::transaction t;
-  std::size_t added = 0;
+  std::vector<record_summary> written;
   for (auto& [lfn, w] : winners) {
     if (w.replaces) t.erase_index_record(lfn);
-    else ++added;
     t.put_index_record(std::move(w.decoded));
+    written.push_back({w.replica.lfn, w.replica.version, fingerprint(w.replica.payload), w.replica.owner});
   }
   if (audit) t.append_audit(std::move(*audit));
   if (auto s = db_.commit(std::move(t)); !s) return std::move(s).err();
-  count_ += added;
+  for (auto& summary : written) summaries_[summary.lfn] = std::move(summary);
   return accepted;
 }
 
@@ -150,6 +155,10 @@ void storage_replica_store::for_each_record(const std::function<void(const recor
   if (!s) log_failure("for_each_record", s.err());
 }
 
+void storage_replica_store::for_each_summary(const std::function<void(const record_summary&)>& fn) const {
+  for (const auto& [lfn, summary] : summaries_) fn(summary);
+}
+
 void storage_replica_store::erase_record(const std::string& lfn) {
   auto raw = raw_lfn(lfn);
   if (!raw) return;
@@ -161,7 +170,7 @@ void storage_replica_store::erase_record(const std::string& lfn) {
   storage::transaction t;
   t.erase_index_record(*raw);
   if (auto s = db_.commit(std::move(t)); !s) return log_failure("erase_record", s.err());
-  --count_;
+  summaries_.erase(lfn);
 }
 
 void storage_replica_store::put_share(const key_share& s) {

@@ -13,12 +13,8 @@
 
 namespace dm2::dht {
 
-struct version_entry {
-  std::string lfn;
-  std::uint64_t version = 0;
-  std::uint64_t payload_print = 0;  // fingerprint(payload): breaks version ties like newer_than
-  std::string owner;                // placement excludes the owner, so the peer needs it
-};
+// A record as digests compare it (its owner travels too: placement excludes the owner).
+using version_entry = record_summary;
 
 // "Here are my bucket hashes over the records we should both hold."
 struct digest_request {

@@ -41,6 +41,14 @@ inline bool newer_than(const record& a, const record& b) {
   return a.payload > b.payload;
 }
 
+// A record without its payload: what anti-entropy compares.
+struct record_summary {
+  std::string lfn;
+  std::uint64_t version = 0;
+  std::uint64_t payload_print = 0;  // fingerprint(payload): breaks version ties like newer_than
+  std::string owner;
+};
+
 // One Shamir share of a key, sealed to the site that holds it.
 struct key_share {
   std::string key_id;
@@ -68,6 +76,11 @@ class replica_store {
   }
   virtual std::optional<record> get_record(const std::string& lfn) const = 0;
   virtual void for_each_record(const std::function<void(const record&)>& fn) const = 0;
+  // Every record's summary. Repair rounds and digests walk this, once per peer message, so a
+  // store should answer it without reading payloads; the default reads every record.
+  virtual void for_each_summary(const std::function<void(const record_summary&)>& fn) const {
+    for_each_record([&](const record& r) { fn({r.lfn, r.version, fingerprint(r.payload), r.owner}); });
+  }
   virtual void erase_record(const std::string& lfn) = 0;
   virtual std::size_t record_count() const = 0;
 

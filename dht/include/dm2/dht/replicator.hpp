@@ -107,6 +107,7 @@ class replicator {
 
   // Where `lfn` belongs now: owner (if live) first, then the k replicas.
   std::vector<std::string> holders_of(const record& r);
+  std::vector<std::string> holders_of(const std::string& lfn, const std::string& owner);
   const placement_index& placement();
   const replicator_counters& counters() const { return counters_; }
   // Record copies this site found missing or stale at other holders since the current round

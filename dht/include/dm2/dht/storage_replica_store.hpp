@@ -18,12 +18,15 @@
 // (event=replica_store_failed) and read as "refused" / "absent".
 //
 // Not thread-safe: the caller serializes every call (the node: the overlay service's strand).
-// The store assumes it is the only writer of index_records and key_shares (its record count is
-// kept in memory); readers of the database (queries) may run concurrently.
+// The store assumes it is the only writer of index_records and key_shares (it keeps every
+// record's summary in memory, ~100 bytes a record, read once at open: anti-entropy compares
+// summaries once per peer message and must not decrypt the table each time); readers of the
+// database (queries) may run concurrently.
 #pragma once
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,7 +51,7 @@ class storage_replica_store final : public replica_store {
   // true when the record's owner signature (or any other check the node wants) holds.
   using verifier = std::function<bool(const storage::index_record&)>;
 
-  // Works over `db`, which must outlive the store; counts the stored records once.
+  // Works over `db`, which must outlive the store; reads the stored records' summaries once.
   // `verify` may be empty (every well-formed record is accepted). Errors: storage_failure.
   static result<std::unique_ptr<storage_replica_store>> open(storage::database& db, verifier verify);
 
@@ -62,8 +65,10 @@ class storage_replica_store final : public replica_store {
   std::optional<record> get_record(const std::string& lfn) const override;
   // Streams from a database snapshot, one record decoded at a time.
   void for_each_record(const std::function<void(const record&)>& fn) const override;
+  // From memory: no payload is read.
+  void for_each_summary(const std::function<void(const record_summary&)>& fn) const override;
   void erase_record(const std::string& lfn) override;
-  std::size_t record_count() const override { return count_; }
+  std::size_t record_count() const override { return summaries_.size(); }
 
   // Shares with an empty key id or one over 1000 bytes are refused (logged).
   void put_share(const key_share& s) override;
@@ -71,14 +76,13 @@ class storage_replica_store final : public replica_store {
   void erase_share(const std::string& key_id, std::uint32_t index) override;
 
  private:
-  storage_replica_store(storage::database& db, verifier verify, std::size_t count)
-      : db_(db), verify_(std::move(verify)), count_(count) {}
+  storage_replica_store(storage::database& db, verifier verify) : db_(db), verify_(std::move(verify)) {}
   result<std::size_t> commit_records(const std::vector<record>& records,
                                      std::optional<storage::audit_event> audit);
 
   storage::database& db_;
   verifier verify_;
-  std::size_t count_;
+  std::map<std::string, record_summary> summaries_;  // lfn (hex) -> what is stored
 };
 
 }  // namespace dm2::dht

@@ -50,10 +50,15 @@ std::optional<std::vector<query_hit>> query_fanout::answer(const query_request& 
   if (!plan || !plan->score) return std::nullopt;
   std::vector<query_hit> hits;
   std::set<std::string> asked(q.asked.begin(), q.asked.end());
-  c_.store->for_each_record([&](const record& r) {
-    if (r.owner != self_ && asked.count(r.owner)) return;  // its owner answers
-    if (auto hit = plan->score(r)) hits.push_back(std::move(*hit));
+  // Choose from the summaries, then read only the records this site answers for: a site holds
+  // k replicas of other owners' records for every one of its own, and reading is decrypting.
+  std::vector<std::string> ours;
+  c_.store->for_each_summary([&](const record_summary& r) {
+    if (r.owner == self_ || !asked.count(r.owner)) ours.push_back(r.lfn);  // else its owner answers
   });
+  for (const auto& lfn : ours)
+    if (auto r = c_.store->get_record(lfn))
+      if (auto hit = plan->score(*r)) hits.push_back(std::move(*hit));
   // Only the best top_k are kept sorted; the rest are dropped unsorted.
   auto keep = std::min(hits.size(), plan->top_k);
   std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(), ranks_before);

@@ -35,6 +35,7 @@ bool admission_plugin::on_dht_request(lt::string_view query, lt::udp::endpoint c
   auto address = source.address().to_string();
   if (!policy_->address_allowed(address))
     return refuse(response, address, query, "not_on_roster", policy_->refused_queries);
+  if (heard_) heard_(source);
   if (query != "put") return false;  // libtorrent handles it
   auto args = message.dict_find_dict("a");
   if (!args) return refuse(response, address, query, "malformed", policy_->refused_items);

@@ -10,6 +10,7 @@
 
 #include <libtorrent/extensions.hpp>
 
+#include <functional>
 #include <memory>
 
 #include "admission.hpp"
@@ -19,8 +20,11 @@ namespace dm2::dht {
 
 class admission_plugin final : public libtorrent::plugin {
  public:
-  admission_plugin(std::shared_ptr<admission> policy, std::shared_ptr<item_table> table)
-      : policy_(std::move(policy)), table_(std::move(table)) {}
+  // `heard` is called (on the network thread) with the source of every query from a roster
+  // address: a query is a sign of life as good as a ping reply.
+  admission_plugin(std::shared_ptr<admission> policy, std::shared_ptr<item_table> table,
+                   std::function<void(const libtorrent::udp::endpoint&)> heard)
+      : policy_(std::move(policy)), table_(std::move(table)), heard_(std::move(heard)) {}
   libtorrent::feature_flags_t implemented_features() override;
   bool on_dht_request(libtorrent::string_view query, libtorrent::udp::endpoint const& source,
                       libtorrent::bdecode_node const& message, libtorrent::entry& response) override;
@@ -30,6 +34,7 @@ class admission_plugin final : public libtorrent::plugin {
               const char* reason, std::atomic<std::uint64_t>& counter);
   std::shared_ptr<admission> policy_;
   std::shared_ptr<item_table> table_;
+  std::function<void(const libtorrent::udp::endpoint&)> heard_;
 };
 
 }  // namespace dm2::dht

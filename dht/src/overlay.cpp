@@ -9,6 +9,7 @@
 #include <libtorrent/settings_pack.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/address.hpp>
 #include <condition_variable>
@@ -63,7 +64,11 @@ struct overlay::impl {
   bool interrupted = false;  // interrupt(): blocked and later puts/gets fail at once
   std::set<std::string> added_peers;  // "addr:port" given to add_dht_node
   std::vector<std::pair<std::string, int>> roster_peers;  // other members, for re-adding
-  std::map<std::string, std::chrono::steady_clock::time_point> last_answer;  // "addr:port"
+  std::set<std::string> roster_endpoints;  // roster_peers as "addr:port"
+  // "addr:port" of roster peers -> when they last answered a ping or sent us a query.
+  std::map<std::string, std::chrono::steady_clock::time_point> last_answer;
+  std::size_t probe_cursor = 0;  // next roster_peers index to ping (alert thread only)
+  std::atomic<std::uint64_t> pings{0};
 
   struct put_state {
     std::optional<int> num_success;
@@ -82,25 +87,45 @@ struct overlay::impl {
     return std::string(key) + '|' + std::string(salt);
   }
 
+  std::chrono::milliseconds cycle_for(std::size_t peers) const {
+    auto by_rate = std::chrono::milliseconds(
+        static_cast<std::int64_t>(1000.0 * static_cast<double>(peers) / settings.probe_rate));
+    return std::max(settings.probe_interval, by_rate);
+  }
+
   void pump_alerts() {
-    auto next_stats = std::chrono::steady_clock::now();
+    using clock = std::chrono::steady_clock;
+    auto next_stats = clock::now();
     auto next_probe = next_stats;
     while (!stopping) {
-      if (std::chrono::steady_clock::now() >= next_probe) {
-        probe_peers();
-        next_probe = std::chrono::steady_clock::now() + settings.probe_interval;
+      auto now = clock::now();
+      if (now >= next_probe) {
+        // One peer per slot: the gap spreads a cycle evenly over the roster, and a slot that
+        // sent two packets (ping + re-add) waits two gaps, so the rate bound holds.
+        auto [sent, gap] = probe_next();
+        if (next_probe < now - gap) next_probe = now;  // a stalled thread does not catch up in a burst
+        next_probe += gap * std::max<int>(sent, 1);
       }
-      session->wait_for_alert(std::min<std::chrono::milliseconds>(std::chrono::milliseconds(100),
-                                                                  settings.probe_interval));
+      auto wait = std::clamp<clock::duration>(next_probe - clock::now(), std::chrono::milliseconds(1),
+                                              std::chrono::milliseconds(100));
+      session->wait_for_alert(std::chrono::duration_cast<lt::time_duration>(wait));
       std::vector<lt::alert*> alerts;
       session->pop_alerts(&alerts);
       for (lt::alert* a : alerts) handle(a);
-      if (std::chrono::steady_clock::now() >= next_stats) {
+      if (clock::now() >= next_stats) {
         session->post_dht_stats();
-        next_stats = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-        readd_missing_peers();
+        next_stats = clock::now() + std::chrono::milliseconds(500);
       }
     }
+  }
+
+  // Records a sign of life from `ep` if it is a roster peer (others are not tracked, so the map
+  // stays bounded by the roster). Called on the alert thread and, for queries, on libtorrent's
+  // network thread.
+  void heard_from(const lt::udp::endpoint& ep) {
+    auto key = ep.address().to_string() + ":" + std::to_string(ep.port());
+    std::lock_guard lock(mutex);
+    if (roster_endpoints.count(key)) last_answer[key] = std::chrono::steady_clock::now();
   }
 
   void handle(lt::alert* a) {
@@ -123,10 +148,7 @@ struct overlay::impl {
     } else if (auto* reply = lt::alert_cast<lt::dht_direct_response_alert>(a)) {
       // A timeout arrives as the same alert with an empty response: only answers count.
       if (reply->response().type() != lt::bdecode_node::dict_t) return;
-      lt::udp::endpoint ep = reply->endpoint;
-      std::lock_guard lock(mutex);
-      last_answer[ep.address().to_string() + ":" + std::to_string(ep.port())] =
-          std::chrono::steady_clock::now();
+      heard_from(reply->endpoint);
     } else if (auto* put = lt::alert_cast<lt::dht_put_alert>(a)) {
       std::lock_guard lock(mutex);
       auto it = puts.find(put_id(as_string(put->public_key), put->salt, put->seq));
@@ -148,33 +170,35 @@ struct overlay::impl {
     }
   }
 
-  // A member that pinged us before our roster (or its own) was set got refused and left out
-  // of the table; while the table holds fewer nodes than the roster, ping the members again.
-  void readd_missing_peers() {
-    std::vector<std::pair<std::string, int>> peers;
+  // Pings the next roster peer in turn; returns the packets sent and the gap before the next
+  // slot (cycle / peers). A member that pinged us before our roster (or its own) was set got
+  // refused and left out of the routing table: while the table holds fewer nodes than the
+  // roster, the probed peer is also given to add_dht_node (which pings it into the table).
+  std::pair<int, std::chrono::steady_clock::duration> probe_next() {
+    std::pair<std::string, int> peer;
+    std::size_t n = 0;
     {
       std::lock_guard lock(mutex);
-      if (table_size >= roster_peers.size()) return;
-      peers = roster_peers;
+      n = roster_peers.size();
+      if (n == 0) return {0, settings.probe_interval};
+      probe_cursor %= n;
+      peer = roster_peers[probe_cursor++];
     }
-    for (const auto& p : peers) session->add_dht_node(p);
-  }
-
-  void probe_peers() {
-    std::vector<std::pair<std::string, int>> peers;
-    {
-      std::lock_guard lock(mutex);
-      peers = roster_peers;
+    std::chrono::steady_clock::duration gap = cycle_for(n) / n;
+    boost::system::error_code ec;
+    auto a = boost::asio::ip::make_address(peer.first, ec);
+    if (ec) return {0, gap};
+    lt::entry ping;
+    ping["q"] = "ping";
+    ping["a"] = lt::entry::dictionary_type{};
+    session->dht_direct_request(lt::udp::endpoint(a, static_cast<std::uint16_t>(peer.second)), ping);
+    int sent = 1;
+    if (table_size < n) {
+      session->add_dht_node(peer);
+      ++sent;
     }
-    for (const auto& [address, peer_port] : peers) {
-      boost::system::error_code ec;
-      auto a = boost::asio::ip::make_address(address, ec);
-      if (ec) continue;
-      lt::entry ping;
-      ping["q"] = "ping";
-      ping["a"] = lt::entry::dictionary_type{};
-      session->dht_direct_request(lt::udp::endpoint(a, static_cast<std::uint16_t>(peer_port)), ping);
-    }
+    pings += static_cast<std::uint64_t>(sent);
+    return {sent, gap};
   }
 
   void save_state() {
@@ -204,6 +228,8 @@ result<std::unique_ptr<overlay>> overlay::start(const overlay_settings& settings
     return fail(errc::invalid_argument,
                 "DHT listen address must be an explicit IP address, got '" +
                     settings.listen_address + "'");
+  if (!(settings.probe_rate > 0) || settings.probe_interval.count() <= 0)
+    return fail(errc::invalid_argument, "DHT probe_rate and probe_interval must be positive");
 
   auto p = std::make_unique<impl>();
   p->settings = settings;
@@ -232,7 +258,8 @@ result<std::unique_ptr<overlay>> overlay::start(const overlay_settings& settings
   auto table = item_table::open(settings.items, p->policy, items);
   if (!table) return std::move(table).err();
   p->items = std::move(*table);
-  params.extensions.push_back(std::make_shared<admission_plugin>(p->policy, p->items));
+  params.extensions.push_back(std::make_shared<admission_plugin>(
+      p->policy, p->items, [raw = p.get()](const lt::udp::endpoint& from) { raw->heard_from(from); }));
   params.dht_storage_constructor = item_storage_constructor(p->items);
   p->session = std::make_unique<lt::session>(std::move(params));
   p->alert_thread = std::thread([raw = p.get()] { raw->pump_alerts(); });
@@ -249,6 +276,7 @@ result<std::unique_ptr<overlay>> overlay::start(const overlay_settings& settings
   if (!listen_error.empty()) {
     p->stopping = true;
     p->alert_thread.join();
+    p->session.reset();  // before the members its plugin's callback uses
     return fail(errc::unavailable, "cannot listen on " + settings.listen_address + ":" +
                                        std::to_string(settings.listen_port) +
                                        "/udp for the DHT: " + listen_error);
@@ -274,12 +302,20 @@ status overlay::set_roster(const std::vector<dht_peer>& peers,
   impl_->policy->replace(std::move(addresses),
                          std::set<std::string>(signing_keys.begin(), signing_keys.end()));
   std::vector<std::pair<std::string, int>> others;
+  std::set<std::string> endpoints;
   for (const auto& peer : peers)
-    if (!(peer.address == impl_->settings.listen_address && peer.port == listen_port()))
+    if (!(peer.address == impl_->settings.listen_address && peer.port == listen_port())) {
       others.emplace_back(peer.address, peer.port);
+      endpoints.insert(boost::asio::ip::make_address(peer.address).to_string() + ":" +
+                       std::to_string(peer.port));
+    }
   {
     std::lock_guard lock(impl_->mutex);
     impl_->roster_peers = others;
+    impl_->roster_endpoints = std::move(endpoints);
+    // Peers that left the roster are forgotten, so the map stays bounded by the roster.
+    std::erase_if(impl_->last_answer,
+                  [&](const auto& e) { return !impl_->roster_endpoints.count(e.first); });
   }
   for (const auto& peer : peers) {
     if (peer.address == impl_->settings.listen_address && peer.port == listen_port()) continue;
@@ -375,7 +411,8 @@ std::vector<dht_peer> overlay::live_peers(std::chrono::milliseconds max_age) con
   std::vector<dht_peer> out;
   std::lock_guard lock(impl_->mutex);
   for (const auto& [address, port] : impl_->roster_peers) {
-    auto it = impl_->last_answer.find(address + ":" + std::to_string(port));
+    auto it = impl_->last_answer.find(boost::asio::ip::make_address(address).to_string() + ":" +
+                                      std::to_string(port));
     if (it != impl_->last_answer.end() && it->second >= cutoff)
       out.push_back({address, static_cast<std::uint16_t>(port)});
   }
@@ -386,6 +423,10 @@ std::size_t overlay::roster_peer_count() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->roster_peers.size();
 }
+
+std::chrono::milliseconds overlay::probe_cycle() const { return impl_->cycle_for(roster_peer_count()); }
+
+std::uint64_t overlay::pings_sent() const { return impl_->pings; }
 
 std::uint16_t overlay::listen_port() const { return impl_->port; }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
 #include "dm2/dht/roster_sync.hpp"
 
 namespace dm2::dht {
@@ -27,6 +29,12 @@ void overlay_membership::set_sites(std::vector<site_info> sites) {
   std::sort(sites.begin(), sites.end(),
             [](const site_info& a, const site_info& b) { return a.site_id < b.site_id; });
   sites_ = std::move(sites);
+  // The probe cycle grows with the roster; an age under 3 cycles makes live peers flap.
+  auto cycle = overlay_.probe_cycle();
+  if (max_age_ < 3 * cycle)
+    spdlog::warn("event=liveness_timeout_short liveness_timeout_ms={} probe_cycle_ms={} roster_peers={} "
+                 "hint=\"raise overlay.liveness_timeout_s or overlay.probe_rate\"",
+                 max_age_.count(), cycle.count(), overlay_.roster_peer_count());
   refresh();
 }
 

@@ -20,7 +20,7 @@ const std::set<std::string> known_keys = {
     "pacs.port",          "pacs.store_address", "pacs.called_ae_title", "pacs.calling_ae_title", "pacs.store_port",
     "pacs.timeout_s",     "pacs.associations", "consortium.roster", "consortium.public_key",
     "consortium.roster_refresh_s", "overlay.replicas", "overlay.repair_period_s",
-    "overlay.liveness_timeout_s"};
+    "overlay.liveness_timeout_s", "overlay.probe_rate"};
 
 std::string where(std::string_view origin, const toml::source_region& src) {
   std::ostringstream out;
@@ -170,6 +170,7 @@ result<node_config> parse_config(std::string_view toml_text, std::string_view or
       r.integer("overlay.replicas", 1, 16, c.replicas),
       r.seconds("overlay.repair_period_s", 86400, c.repair_period),
       r.seconds("overlay.liveness_timeout_s", 3600, c.liveness_timeout),
+      r.integer("overlay.probe_rate", 1, 10000, c.probe_rate),
       r.string("log.level", c.log_level),
       r.string("pacs.host", c.pacs.host),
       r.integer("pacs.port", 1, 65535, c.pacs.port),

@@ -298,6 +298,7 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   dht_settings.listen_address = config.dht.address;
   dht_settings.listen_port = config.dht.port;
   dht_settings.state_file = config.data_dir / "dht-state";
+  dht_settings.probe_rate = config.probe_rate;
   auto overlay = dht::overlay::start(dht_settings, p->identity.dht_public_key, p->db.get());
   if (!overlay) return std::move(overlay).err();
   p->overlay = std::move(*overlay);

@@ -37,6 +37,8 @@ associations = 8
 timeout_s = 60
 store_port = 0
 store_address = "127.0.0.5"
+[overlay]
+probe_rate = 50
 )", "test.toml");
   ASSERT_TRUE(c.ok()) << c.err().to_string();
   EXPECT_EQ(c->data_dir, "/var/lib/dm2");
@@ -55,6 +57,7 @@ store_address = "127.0.0.5"
   EXPECT_EQ(c->pacs.timeout.count(), 60);
   EXPECT_EQ(c->pacs.store_port, 0);
   EXPECT_EQ(c->pacs.store_address, "127.0.0.5");
+  EXPECT_EQ(c->probe_rate, 50u);
 }
 
 struct bad_case {
@@ -78,6 +81,7 @@ TEST(config, bad_files_are_refused_with_the_line_and_the_key) {
       {"data_dir = \"x\"\n", "must be a [section]"},
       {"[node\n", "test.toml:1"},
       {"[node]\nsite_name = \"bad name\"\n", "site_name"},
+      {"[overlay]\nprobe_rate = 0\n", "overlay.probe_rate must be in 1..10000"},
   };
   for (const auto& c : cases) {
     auto r = parse_config(c.toml, "test.toml");

@@ -40,8 +40,12 @@ struct overlay_settings {
   // node refills its routing table without the roster. Empty: not saved.
   std::filesystem::path state_file;
   item_limits items;
-  // Roster peers are pinged this often; a peer is live while it answered recently (live_peers).
+  // Roster peers are pinged round-robin, one at a time: each at most once per probe_interval,
+  // and at most probe_rate pings per second in all, so a probe cycle lasts
+  // max(probe_interval, peers / probe_rate) (probe_cycle). A peer is live while it answered a
+  // ping or sent us a DHT query recently (live_peers).
   std::chrono::milliseconds probe_interval{500};
+  double probe_rate = 20.0;  // pings per second, > 0
 };
 
 // A roster member's DHT endpoint.
@@ -101,11 +105,18 @@ class overlay {
   // a stopping node does not wait out request_timeout on its blocked threads. Irreversible.
   void interrupt();
 
-  // Roster peers that answered a DHT ping within `max_age` (liveness for the membership view).
+  // Roster peers that answered a DHT ping or sent this node a DHT query within `max_age`
+  // (liveness for the membership view). Replies to libtorrent's own lookups are not seen.
   std::vector<dht_peer> live_peers(std::chrono::milliseconds max_age) const;
 
   // Other sites given by the last set_roster.
   std::size_t roster_peer_count() const;
+  // How long one round of pings over every roster peer takes at the current roster size:
+  // max(probe_interval, roster_peer_count() / probe_rate). A liveness age below ~3 cycles makes
+  // live peers flap.
+  std::chrono::milliseconds probe_cycle() const;
+  // Liveness pings sent since start (each dht_direct_request or add_dht_node counts one).
+  std::uint64_t pings_sent() const;
 
   std::uint16_t listen_port() const;
   // The 20-byte node id the DHT runs with, as lowercase hex.

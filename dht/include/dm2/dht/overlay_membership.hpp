@@ -22,7 +22,9 @@ class overlay_membership final : public membership {
   // `max_age`: a site is live while its last answer is younger than this (a few probe periods).
   overlay_membership(const overlay& o, std::string self_site_id, std::chrono::milliseconds max_age);
 
-  // Replaces the known sites (endpoints[0] must be the DHT endpoint "address:port").
+  // Replaces the known sites (endpoints[0] must be the DHT endpoint "address:port"). Logs a
+  // warning (event=liveness_timeout_short) when max_age is under 3 probe cycles of the overlay
+  // at its current roster size: the cycle grows with the roster, so this is checked at runtime.
   void set_sites(std::vector<site_info> sites);
   // Re-reads liveness from the overlay; bumps version() if the live set changed.
   void refresh();

@@ -41,6 +41,7 @@ struct node_config {
   std::size_t replicas = 3;                       // k: copies of each record besides the owner's
   std::chrono::seconds repair_period{30};         // anti-entropy round period
   std::chrono::seconds liveness_timeout{10};      // a peer silent this long counts as down
+  unsigned probe_rate = 20;                       // liveness pings per second, all peers together
   // [log]
   std::string log_level = "info";                 // trace, debug, info, warn, error
   // [pacs]

@@ -9,6 +9,7 @@
 #include <boost/beast/ssl.hpp>
 #include <optional>
 
+#include "http_fields.hpp"
 #include "tls_peer.hpp"
 
 namespace dm2::node {
@@ -95,11 +96,7 @@ struct https_connection::impl {
     if (!res.keep_alive()) stream.reset();
     client_response out;
     out.status = res.result_int();
-    for (const auto& field : res) {
-      std::string name(field.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      out.headers[name] = std::string(field.value());
-    }
+    out.headers = lowercase_headers(res);
     out.body = std::move(res.body());
     out.server_certificate_fingerprint = fingerprint;
     return out;

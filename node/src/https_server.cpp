@@ -7,6 +7,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "http_fields.hpp"
 #include "tls_peer.hpp"
 
 namespace dm2::node {
@@ -74,11 +75,7 @@ class session : public std::enable_shared_from_this<session> {
     http_request request;
     request.method = std::string(req.method_string());
     request.target = std::string(req.target());
-    for (const auto& field : req) {
-      std::string name(field.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      request.headers[name] = std::string(field.value());
-    }
+    request.headers = lowercase_headers(req);
     request.body = std::move(req.body());
     request.remote_address = remote_;
     request.peer_certificate_fingerprint = fingerprint_;

@@ -15,6 +15,12 @@ case "$kind" in
   *) echo "usage: $0 [release|asan]" >&2; exit 2 ;;
 esac
 
+# ccache, when installed, lets several checkouts (and rebuilds) share compiled objects.
+if command -v ccache >/dev/null 2>&1; then
+  flags+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(cd .. && pwd)} CCACHE_NOHASHDIR=1
+fi
+
 cmake -S . -B "$dir" "${flags[@]}" "$@" > "$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; exit 1; }
 echo "build: $kind in $dir with $jobs jobs"
 cmake --build "$dir" -j "$jobs"

@@ -8,9 +8,7 @@
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <algorithm>
 #include <condition_variable>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "dm2/dht/overlay.hpp"
@@ -20,14 +18,12 @@
 #include "dm2/node/tls.hpp"
 #include "dm2/node/version.hpp"
 #include "dm2/storage/database.hpp"
+#include "audit_log.hpp"
 #include "consortium.hpp"
-#include "dm2/crypto/hash.hpp"
-#include "dm2/dht/message_codec.hpp"
-#include "overlay_service.hpp"
-#include "records.hpp"
-#include "roster_service.hpp"
 #include "https_server.hpp"
-#include "query_routes.hpp"
+#include "overlay_service.hpp"
+#include "roster_service.hpp"
+#include "routes/routes.hpp"
 
 namespace dm2::node {
 namespace asio = boost::asio;
@@ -39,6 +35,7 @@ struct node::impl {
   asio::signal_set signals{io, SIGINT, SIGTERM};
   std::shared_ptr<https_server> server;
   std::unique_ptr<storage::database> db;
+  std::unique_ptr<audit_log> audit;
   std::unique_ptr<dht::overlay> overlay;
   site_identity identity;
   std::unique_ptr<consortium> members;
@@ -54,18 +51,11 @@ struct node::impl {
   std::condition_variable stopped_cv;
   bool stopped = false;
 
+  // Registers every resource's routes (node/src/routes/).
   void add_routes();
   // Appends an audit entry for each query this site answers (who asked, which query, how many hits).
   void audit_query_answer(const std::string& querier, const std::string& query_id, std::size_t hits);
   http_response serve(const http_request& request);
-  // Allows a request from this site's own certificate (the local operator's CLI) or from a
-  // current roster member; otherwise the 403 to answer.
-  std::optional<http_response> refuse_unless_site(const http_request& request) const;
-  // Who made the request, for the audit log: "site:<id>" for a roster member, else
-  // "cert:<fingerprint>" (this node's own certificate before it is on a roster).
-  std::string audit_actor(const http_request& request) const;
-  // Appends one audit entry (synced). Errors: those of database::commit.
-  status audit(const http_request& request, std::string action, std::string object, std::string decision);
 };
 
 status check_data_dir_usable(const fs::path& dir) {
@@ -104,155 +94,25 @@ status probe_udp_port(const endpoint& at) {
 
 }  // namespace
 
-std::optional<http_response> node::impl::refuse_unless_site(const http_request& request) const {
-  if (!request.peer_certificate_fingerprint.empty() &&
-      request.peer_certificate_fingerprint == identity.certificate_fingerprint)
-    return std::nullopt;
-  auto member = members->member_by_fingerprint(request.peer_certificate_fingerprint);
-  if (member) return std::nullopt;
-  spdlog::warn("event=peer_refused remote={} fingerprint={} reason=\"{}\"", request.remote_address,
-               request.peer_certificate_fingerprint.empty() ? "none" : request.peer_certificate_fingerprint,
-               member.err().message);
-  return error_response(fail(errc::permission_denied, "this resource is for consortium sites"));
-}
-
 void node::impl::add_routes() {
-  routes.add("GET", "/health", [this](const http_request&) {
-    nlohmann::json body = {{"status", "ok"}, {"site", config.site_name}, {"version", version}};
-    return http_response{200, "application/json", {}, body.dump()};
-  });
-  routes.add("GET", "/metrics", [this](const http_request&) {
-    return http_response{200, "text/plain; version=0.0.4", {}, stats.render()};
-  });
-  routes.add("GET", "/v1/roster", [this](const http_request& request) {
-    if (auto refused = refuse_unless_site(request)) return *refused;
-    if (!members->enabled()) return error_response(fail(errc::not_found, "this node has no roster"));
-    return http_response{200, "application/json", {}, members->document()};
-  });
-  // Anyone may offer a roster: it is adopted only if the consortium signed it and it is newer,
-  // and its announcement is relayed only if the consortium signed that too (roster_service).
-  routes.add("POST", "/v1/roster", [this](const http_request& request) {
-    auto offered = roster->offer(request.body);
-    if (!offered) return error_response(offered.err());
-    nlohmann::json body = {{"adopted", offered->adopted},
-                           {"version", offered->version},
-                           {"announcement", offered->announcement_queued ? "queued" : "none"}};
-    return http_response{200, "application/json", {}, body.dump()};
-  });
-  routes.add("GET", "/v1/overlay", [this](const http_request& request) {
-    if (auto refused = refuse_unless_site(request)) return *refused;
-    auto report = replication->report();
-    nlohmann::json peers = nlohmann::json::array();
-    for (const auto& site : members->peers()) {
-      bool live = std::find(report.live_sites.begin(), report.live_sites.end(), site.site_id) != report.live_sites.end();
-      peers.push_back({{"site_id", site.site_id}, {"https", site.https_endpoint}, {"dht", site.dht_endpoint}, {"live", live}});
-    }
-    auto self = members->self();
-    nlohmann::json body = {{"site_id", self ? self->site_id : ""},
-                           {"dht_running", report.dht_running},
-                           {"node_id", report.node_id},
-                           {"dht_port", report.dht_port},
-                           {"routing_table_size", report.routing_table_size},
-                           {"roster_version", report.roster_version},
-                           {"roster_peers", report.roster_peers},
-                           {"live_peers", report.live_peers},
-                           {"peers", peers},
-                           {"stored_items", report.stored_items},
-                           {"refused_queries", report.refused_queries},
-                           {"refused_items", report.refused_items},
-                           {"records_held", report.records_held},
-                           {"replicas_owed", report.replicas_owed},
-                           {"repair_rounds", report.repair_rounds},
-                           {"repair_messages", report.repair_messages}};
-    return http_response{200, "application/json", {}, body.dump()};
-  });
-  // What this site holds, a page at a time: ?after=<lfn>&limit=<1..1000> (operators, repair tests).
-  routes.add("GET", "/v1/overlay/records", [this](const http_request& request) {
-    if (auto refused = refuse_unless_site(request)) return *refused;
-    auto params = query_of(request.target);
-    std::size_t limit = 1000;
-    if (params.count("limit")) {
-      auto text = params["limit"];
-      if (text.empty() || text.size() > 4 || text.find_first_not_of("0123456789") != std::string::npos ||
-          std::stoul(text) < 1 || std::stoul(text) > 1000)
-        return error_response(fail(errc::invalid_argument, "limit must be 1..1000"));
-      limit = std::stoul(text);
-    }
-    auto page = replication->held_records(params["after"], limit);
-    nlohmann::json records = nlohmann::json::array();
-    for (const auto& r : page) records.push_back({{"lfn", r.lfn}, {"version", r.version}, {"owner", r.owner}});
-    nlohmann::json body = {{"records", records}};
-    body["next"] = page.size() == limit ? nlohmann::json(page.back().lfn) : nlohmann::json(nullptr);
-    return http_response{200, "application/json", {}, body.dump()};
-  });
-  // Replication traffic between sites: only roster members, identified by their certificate.
-  routes.add("POST", "/v1/overlay/message", [this](const http_request& request) {
-    auto member = members->member_by_fingerprint(request.peer_certificate_fingerprint);
-    if (!member) {
-      spdlog::warn("event=peer_refused remote={} route=/v1/overlay/message", request.remote_address);
-      return error_response(fail(errc::permission_denied, "this resource is for consortium sites"));
-    }
-    auto message = dht::decode_message(request.body);
-    if (!message) {
-      spdlog::warn("event=peer_message_refused site={} reason=\"{}\"", member->site_id, message.err().message);
-      return error_response(message.err());
-    }
-    replication->deliver(member->site_id, std::move(*message));
-    return http_response{202, "application/json", {}, "{}"};
-  });
-  // The owner's write of an index record (the node sets owner and version, signs, stores and
-  // replicates it), and the local copy of one. Site certificates only: this is the ingest path,
-  // not a user API. Both are audited (actor, action, LFN; nothing nominative).
-  routes.add("POST", "/v1/records", [this](const http_request& request) {
-    if (auto refused = refuse_unless_site(request)) return *refused;
-    auto record = parse_ingest(request.body);
-    if (!record) {
-      spdlog::info("event=record_refused reason=\"{}\"", record.err().message);
-      return error_response(record.err());
-    }
-    auto lfn = crypto::to_hex(record->lfn);
-    auto published = replication->publish(std::move(*record), {0, audit_actor(request), "record_put", lfn, "allowed", ""});
-    if (!published) return error_response(published.err());
-    nlohmann::json body = {{"lfn", lfn}, {"version", published->version}};
-    return http_response{201, "application/json", {}, body.dump()};
-  });
-  routes.add("GET", "/v1/records", [this](const http_request& request) {
-    if (auto refused = refuse_unless_site(request)) return *refused;
-    auto lfn = crypto::from_hex(query_of(request.target)["lfn"]);
-    if (!lfn || lfn->size() != storage::lfn_size)
-      return error_response(fail(errc::invalid_argument, "give ?lfn=<32 hex digits>"));
-    auto hex = crypto::to_hex(*lfn);
-    std::optional<storage::index_record> record;
-    if (auto copy = replication->find(hex))
-      if (auto decoded = dht::decode_replica(*copy)) record = std::move(*decoded);
-    // A read that cannot be audited is not served.
-    if (auto s = audit(request, "record_get", hex, record ? "allowed" : "not_found"); !s) return error_response(s.err());
-    if (!record) return error_response(fail(errc::not_found, "no local copy of that record"));
-    return http_response{200, "application/json", {}, record_json(*record).dump()};
-  });
-  add_query_routes(routes, {[this](const http_request& r) { return refuse_unless_site(r); }, replication.get(), &queries});
+  route_context c;
+  c.config = &config;
+  c.identity = &identity;
+  c.members = members.get();
+  c.overlay = replication.get();
+  c.roster = roster.get();
+  c.queries = &queries;
+  c.stats = &stats;
+  c.audit = audit.get();
+  add_status_routes(routes, c);
+  add_roster_routes(routes, c);
+  add_overlay_routes(routes, c);
+  add_record_routes(routes, c);
+  add_query_routes(routes, c);
 }
 
 void node::impl::audit_query_answer(const std::string& querier, const std::string& query_id, std::size_t hits) {
-  storage::transaction t;
-  t.append_audit({0, "site:" + querier, "query_answer", query_id, "answered", "hits=" + std::to_string(hits)});
-  if (auto s = db->commit(std::move(t)); !s)
-    spdlog::error("event=audit_failed action=query_answer query={} reason=\"{}\"", query_id, s.err().message);
-}
-
-std::string node::impl::audit_actor(const http_request& request) const {
-  auto member = members->member_by_fingerprint(request.peer_certificate_fingerprint);
-  if (member) return "site:" + member->site_id;
-  return "cert:" + request.peer_certificate_fingerprint;
-}
-
-status node::impl::audit(const http_request& request, std::string action, std::string object,
-                         std::string decision) {
-  storage::transaction t;
-  t.append_audit({0, audit_actor(request), std::move(action), std::move(object), std::move(decision), ""});
-  auto s = db->commit(std::move(t));
-  if (!s) spdlog::error("event=audit_failed reason=\"{}\"", s.err().message);
-  return s;
+  (void)audit->append({0, "site:" + querier, "query_answer", query_id, "answered", "hits=" + std::to_string(hits)});
 }
 
 http_response node::impl::serve(const http_request& request) {
@@ -289,6 +149,7 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   auto db = storage::database::open(config.data_dir / "db", p->identity.storage_key, {}, std::move(*signer));
   if (!db) return std::move(db).err();
   p->db = std::move(*db);
+  p->audit = std::make_unique<audit_log>(*p->db);
 
   auto members = consortium::load(config, p->identity);
   if (!members) return std::move(members).err();

@@ -1,11 +1,11 @@
-#include "query_routes.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
 
-#include "query_body.hpp"
-#include "query_scoring.hpp"
+#include "../query_body.hpp"
+#include "../query_scoring.hpp"
+#include "routes.hpp"
 
 namespace dm2::node {
 namespace {
@@ -22,14 +22,14 @@ json hit_json(const dht::query_hit& h) {
   return out;
 }
 
-http_response start(const query_routes_context& c, const http_request& request) {
+http_response start(const route_context& c, const http_request& request) {
   if (auto refused = c.refuse_unless_site(request)) return *refused;
   auto submission = parse_query_submission(request.body);
   if (!submission) {
     spdlog::info("event=query_rejected remote={} reason=\"{}\"", request.remote_address, submission.err().message);
     return error_response(submission.err());
   }
-  auto id = c.book->open(submission->body.top_k);
+  auto id = c.queries->open(submission->body.top_k);
   if (!id) {
     auto busy = error_response(id.err());
     busy.status = 429;
@@ -38,11 +38,11 @@ http_response start(const query_routes_context& c, const http_request& request) 
   }
   auto started = c.overlay->start_query(
       *id, canonical_json(submission->body), submission->timeout,
-      [book = c.book, query = *id](const std::vector<dht::query_hit>& hits, const dht::query_progress& p) {
+      [book = c.queries, query = *id](const std::vector<dht::query_hit>& hits, const dht::query_progress& p) {
         book->record(query, hits, p);
       });
   if (!started) {
-    c.book->cancel(*id);
+    c.queries->cancel(*id);
     return error_response(started.err());
   }
   spdlog::info("event=query_started query={} measure={} top_k={} timeout_ms={} signature_bytes={}", *id,
@@ -53,9 +53,9 @@ http_response start(const query_routes_context& c, const http_request& request) 
   return r;
 }
 
-http_response poll(const query_routes_context& c, const http_request& request) {
+http_response poll(const route_context& c, const http_request& request) {
   if (auto refused = c.refuse_unless_site(request)) return *refused;
-  auto view = c.book->view(last_segment(request.target));
+  auto view = c.queries->view(last_segment(request.target));
   if (!view) return error_response(fail(errc::not_found, "no such query (unknown, or finished and forgotten)"));
   json hits = json::array();
   for (const auto& h : view->hits) hits.push_back(hit_json(h));
@@ -69,9 +69,9 @@ http_response poll(const query_routes_context& c, const http_request& request) {
 
 }  // namespace
 
-void add_query_routes(router& routes, query_routes_context context) {
-  routes.add("POST", queries_path, [context](const http_request& r) { return start(context, r); });
-  routes.add_prefix("GET", std::string(queries_path) + "/", [context](const http_request& r) { return poll(context, r); });
+void add_query_routes(router& routes, const route_context& c) {
+  routes.add("POST", queries_path, [c](const http_request& r) { return start(c, r); });
+  routes.add_prefix("GET", std::string(queries_path) + "/", [c](const http_request& r) { return poll(c, r); });
 }
 
 }  // namespace dm2::node

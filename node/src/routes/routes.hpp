@@ -1,0 +1,21 @@
+// The node's HTTP surface, one file per resource (docs/api.md). Each add_* registers its
+// resource's handlers; node.cpp calls them all at start-up.
+#pragma once
+
+#include "dm2/node/router.hpp"
+#include "route_context.hpp"
+
+namespace dm2::node {
+
+// GET /health, GET /metrics.
+void add_status_routes(router& routes, const route_context& c);
+// GET and POST /v1/roster.
+void add_roster_routes(router& routes, const route_context& c);
+// GET /v1/overlay, GET /v1/overlay/records, POST /v1/overlay/message.
+void add_overlay_routes(router& routes, const route_context& c);
+// POST and GET /v1/records.
+void add_record_routes(router& routes, const route_context& c);
+// POST /v1/queries, GET /v1/queries/{id}.
+void add_query_routes(router& routes, const route_context& c);
+
+}  // namespace dm2::node

@@ -15,7 +15,7 @@ namespace {
 // Keys each section accepts; anything else is a typo and an error.
 const std::set<std::string> known_keys = {
     "node.data_dir",      "node.site_name",    "https.listen",       "https.body_limit",
-    "https.request_timeout_s", "https.io_threads", "dht.listen",     "tls.ca_certificate",
+    "https.request_timeout_s", "https.io_threads", "https.worker_threads", "dht.listen",     "tls.ca_certificate",
     "tls.certificate",    "tls.private_key",   "log.level",          "pacs.host",
     "pacs.port",          "pacs.store_address", "pacs.called_ae_title", "pacs.calling_ae_title", "pacs.store_port",
     "pacs.timeout_s",     "pacs.associations", "consortium.roster", "consortium.public_key",
@@ -160,6 +160,7 @@ result<node_config> parse_config(std::string_view toml_text, std::string_view or
       r.integer("https.body_limit", 1024, 1LL << 32, c.body_limit),
       r.seconds("https.request_timeout_s", 3600, c.request_timeout),
       r.integer("https.io_threads", 1, 64, c.io_threads),
+      r.integer("https.worker_threads", 1, 256, c.worker_threads),
       r.listen("dht.listen", c.dht),
       r.path("tls.ca_certificate", c.ca_certificate),
       r.path("tls.certificate", c.certificate),

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <thread>
 
@@ -32,6 +33,7 @@ namespace fs = std::filesystem;
 struct node::impl {
   node_config config;
   asio::io_context io;
+  std::unique_ptr<asio::thread_pool> workers;  // request handlers (https_server)
   asio::signal_set signals{io, SIGINT, SIGTERM};
   std::shared_ptr<https_server> server;
   std::unique_ptr<storage::database> db;
@@ -200,7 +202,16 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
                           [raw = p.get()] { return static_cast<double>(raw->overlay->stored_items()); });
   p->add_routes();
 
-  https_server_options options{config.body_limit, config.request_timeout};
+  p->workers = std::make_unique<asio::thread_pool>(config.worker_threads);
+  https_server_options options;
+  options.body_limit = config.body_limit;
+  options.timeout = config.request_timeout;
+  options.workers = p->workers.get();
+  // Cheap, never-blocking routes answer on the I/O thread even when every worker is busy.
+  options.runs_inline = [](const http_request& r) {
+    auto path = path_of(r.target);
+    return path == "/health" || path == "/metrics";
+  };
   p->server->start(std::move(*tls), [raw = p.get()](const http_request& r) { return raw->serve(r); },
                    options);
   p->signals.async_wait([raw = p.get()](boost::system::error_code wait_ec, int signal) {
@@ -245,6 +256,7 @@ void node::stop() {
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  impl_->workers->join();  // handlers under way finish; the services they use are still up
   impl_->overlay->interrupt();  // a roster refresh blocked on a DHT get returns at once
   impl_->roster->stop();
   impl_->replication->stop();

@@ -136,15 +136,19 @@ status process_consortium::stop(int site) {
   return {};
 }
 
-result<node::client_response> process_consortium::request(int site, const std::string& method,
-                                                          const std::string& path, const std::string& body,
-                                                          int as_site) const {
+node::tls_material process_consortium::client_tls(int as_site) const {
   node::tls_material tls{ca_pem_, "", ""};
   if (auto it = client_tls_.find(as_site); it != client_tls_.end()) {
     tls.certificate_pem = it->second.first;
     tls.private_key_pem = it->second.second;
   }
-  return node::https_request({address(site), https_port}, tls, method, path, body);
+  return tls;
+}
+
+result<node::client_response> process_consortium::request(int site, const std::string& method,
+                                                          const std::string& path, const std::string& body,
+                                                          int as_site) const {
+  return node::https_request(target(site), client_tls(as_site), method, path, body);
 }
 
 }  // namespace dm2::test

@@ -54,6 +54,10 @@ class process_consortium {
   std::vector<int> all_sites() const;
   std::vector<int> running_sites() const;
 
+  // `site`'s HTTPS endpoint, and the TLS material of a client with `as_site`'s certificate (0: none),
+  // for callers that keep connections of their own (https_connection).
+  node::https_target target(int site) const { return {address(site), https_port}; }
+  node::tls_material client_tls(int as_site) const;
   // An HTTPS request to `site` with `as_site`'s client certificate (0: none).
   result<node::client_response> request(int site, const std::string& method, const std::string& path,
                                         const std::string& body = {}, int as_site = 1) const;

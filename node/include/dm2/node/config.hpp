@@ -27,6 +27,7 @@ struct node_config {
   std::size_t body_limit = 16 << 20;              // largest accepted request body, bytes
   std::chrono::seconds request_timeout{30};       // per request: handshake, read, write
   unsigned io_threads = 2;                        // threads running the node's io_context
+  unsigned worker_threads = 8;                    // threads running request handlers (they may wait on disk or peers)
   // [dht]
   endpoint dht{"127.0.0.1", 6881};                // UDP, libtorrent
   // [tls] empty = a development CA and site certificate are created in data_dir on first start

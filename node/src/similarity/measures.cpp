@@ -24,16 +24,16 @@ status check_bins(std::size_t bins) {
   return {};
 }
 
-// Each value's bin among `bins` equal-width bins over the values' own min..max; the maximum goes
-// in the last bin, and a flat volume all in bin 0.
+// Each value's bin among `bins` equal-frequency bins: rank * bins / n, where a value's rank is
+// the number of values strictly below it, so equal values share a bin and any strictly
+// increasing remap of the values leaves every bin unchanged.
 std::vector<std::uint16_t> bin_indices(const std::vector<float>& x, std::size_t bins) {
-  auto [lo_it, hi_it] = std::minmax_element(x.begin(), x.end());
-  const double lo = *lo_it, hi = *hi_it;
-  std::vector<std::uint16_t> out(x.size(), 0);
-  if (!(hi > lo)) return out;
+  std::vector<float> sorted = x;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<std::uint16_t> out(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) {
-    double t = (static_cast<double>(x[i]) - lo) / (hi - lo) * static_cast<double>(bins);
-    out[i] = static_cast<std::uint16_t>(std::min(bins - 1, static_cast<std::size_t>(t)));
+    auto rank = static_cast<std::size_t>(std::lower_bound(sorted.begin(), sorted.end(), x[i]) - sorted.begin());
+    out[i] = static_cast<std::uint16_t>(rank * bins / x.size());
   }
   return out;
 }
@@ -68,8 +68,8 @@ result<double> mutual_information(const volume& query, const volume& candidate, 
 result<double> correlation_ratio(const volume& query, const volume& candidate, std::size_t bins) {
   if (auto s = check_pair(query, candidate); !s) return std::move(s).err();
   if (auto s = check_bins(bins); !s) return std::move(s).err();
-  auto classes = bin_indices(query.voxels, bins);
-  const auto& y = candidate.voxels;
+  auto classes = bin_indices(candidate.voxels, bins);
+  const auto& y = query.voxels;
   std::vector<double> sum(bins, 0.0), count(bins, 0.0);
   double total = 0;
   for (std::size_t v = 0; v < y.size(); ++v) {
@@ -84,7 +84,7 @@ result<double> correlation_ratio(const volume& query, const volume& candidate, s
     within += (y[v] - class_mean) * (y[v] - class_mean);
     all += (y[v] - mean) * (y[v] - mean);
   }
-  if (!(all > 0)) return fail(errc::invalid_argument, "the correlation ratio is undefined for a candidate without variation");
+  if (!(all > 0)) return fail(errc::invalid_argument, "the correlation ratio is undefined for a query without variation");
   return std::clamp(1.0 - within / all, 0.0, 1.0);
 }
 

@@ -15,11 +15,12 @@ measure_registry make_builtin() {
   add({"ncc", "1", "normalised cross-correlation (Pearson) of the voxel values, -1..1", {},
        normalised_cross_correlation});
   add({"mi", "1", "mutual information of the joint intensity histogram, in nats",
-       {{"bins", bins}, {"range", "each volume's own min..max"}, {"binning", "nearest (equal-width bins)"},
-        {"log", "natural"}},
+       {{"bins", bins}, {"bin edges", "equal-frequency (by rank; equal values share a bin)"},
+        {"binning", "nearest bin, no partial volume"}, {"log", "natural"}},
        [](const volume& q, const volume& c) { return mutual_information(q, c, default_bins); }});
   add({"cr", "1", "correlation ratio eta^2 (Roche et al. 1998), 0..1",
-       {{"bins", bins}, {"range", "the query's min..max"}, {"direction", "eta^2(candidate | query)"}},
+       {{"bins", bins}, {"bin edges", "equal-frequency classes of the candidate (by rank)"},
+        {"direction", "eta^2(query | candidate)"}},
        [](const volume& q, const volume& c) { return correlation_ratio(q, c, default_bins); }});
   return r;
 }

@@ -6,11 +6,7 @@
 # Usage: bench/crypto_bench.sh [build dir with crypto_bench built, default build-crypto] [--quick]
 #   --quick: 1 and 64 MiB only, shorter runs; prints the same goal lines.
 . "$(dirname "$0")/common.sh"
-quick=""
-args=()
-for a in "$@"; do
-  if [ "$a" = --quick ]; then quick=1; else args+=("$a"); fi
-done
+bench_options "$@"
 bench_program crypto_bench "${args[0]:-}"
 bench_tmp
 

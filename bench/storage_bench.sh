@@ -8,11 +8,7 @@
 #                               [seconds per round, default 2] [rounds, default 3] [--quick]
 #   --quick: 2 rounds of 0.5 s; prints the same goal line.
 . "$(dirname "$0")/common.sh"
-quick=""
-args=()
-for a in "$@"; do
-  if [ "$a" = --quick ]; then quick=1; else args+=("$a"); fi
-done
+bench_options "$@"
 bench_program storage_bench "${args[0]:-}"
 bench_tmp
 if [ -n "$quick" ]; then

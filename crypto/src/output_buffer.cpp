@@ -9,7 +9,7 @@ namespace dm2::crypto::detail {
 
 namespace {
 
-constexpr std::size_t huge_from = std::size_t{2} << 20;      // one huge page
+constexpr std::size_t huge_from = std::size_t{2} << 20;       // one huge page
 constexpr std::size_t populate_from = std::size_t{32} << 20;  // glibc's largest mmap threshold
 
 #ifndef MADV_POPULATE_WRITE

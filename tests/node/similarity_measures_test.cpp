@@ -33,10 +33,13 @@ volume phantom(double dx = 0) {
   for (std::size_t k = 0; k < n; ++k)
     for (std::size_t j = 0; j < n; ++j)
       for (std::size_t i = 0; i < n; ++i) {
-        double x = static_cast<double>(i) + dx, y = static_cast<double>(j), z = static_cast<double>(k);
-        double value = 100 * std::exp(-((x - 12) * (x - 12) + (y - 14) * (y - 14) + (z - 16) * (z - 16)) / 40) +
-                       60 * std::exp(-((x - 22) * (x - 22) + (y - 20) * (y - 20) + (z - 10) * (z - 10)) / 25) +
-                       (x > 16 ? 20 : 0) + 0.5 * y;
+        double x = static_cast<double>(i) + dx, y = static_cast<double>(j),
+               z = static_cast<double>(k);
+        double value =
+            100 *
+                std::exp(-((x - 12) * (x - 12) + (y - 14) * (y - 14) + (z - 16) * (z - 16)) / 40) +
+            60 * std::exp(-((x - 22) * (x - 22) + (y - 20) * (y - 20) + (z - 10) * (z - 10)) / 25) +
+            (x > 16 ? 20 : 0) + 0.5 * y;
         v.voxels[(k * n + j) * n + i] = static_cast<float>(value);
       }
   return v;
@@ -78,20 +81,24 @@ scores ours(const volume& query, const volume& candidate) {
 
 void write_raw(const std::filesystem::path& path, const volume& v) {
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(v.voxels.data()), static_cast<std::streamsize>(v.voxels.size() * 4));
+  out.write(reinterpret_cast<const char*>(v.voxels.data()),
+            static_cast<std::streamsize>(v.voxels.size() * 4));
   ASSERT_TRUE(out.good());
 }
 
 // numpy's values for each candidate against `query`, by name.
-std::map<std::string, scores> reference(const volume& query, const std::map<std::string, volume>& candidates) {
-  auto dir = std::filesystem::temp_directory_path() / ("dm2-similarity-" + std::to_string(::getpid()));
+std::map<std::string, scores> reference(const volume& query,
+                                        const std::map<std::string, volume>& candidates) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("dm2-similarity-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   write_raw(dir / "query.f32", query);
   for (const auto& [name, v] : candidates) write_raw(dir / (name + ".f32"), v);
   // Debian's interpreter, the one scripts/install-deps.sh gives numpy to (a PATH python3 may
   // be another one without it).
   std::string script = std::string(DM2_SOURCE_DIR) + "/tests/node/similarity_reference.py";
-  std::string command = "/usr/bin/python3 '" + script + "' '" + dir.string() + "' " + std::to_string(default_bins) + " 2>&1";
+  std::string command = "/usr/bin/python3 '" + script + "' '" + dir.string() + "' " +
+                        std::to_string(default_bins) + " 2>&1";
   std::string output;
   if (FILE* p = ::popen(command.c_str(), "r")) {
     char buf[4096];
@@ -112,9 +119,12 @@ class measures : public ::testing::Test {
  protected:
   void SetUp() override {
     query = phantom();
-    candidates = {{"identical", phantom()},       {"shift1", phantom(1)},
-                  {"shift3", phantom(3)},         {"noise_low", noised(query, 0.02, 1)},
-                  {"noise_high", noised(query, 0.10, 2)}, {"remap", remapped(query)}};
+    candidates = {{"identical", phantom()},
+                  {"shift1", phantom(1)},
+                  {"shift3", phantom(3)},
+                  {"noise_low", noised(query, 0.02, 1)},
+                  {"noise_high", noised(query, 0.10, 2)},
+                  {"remap", remapped(query)}};
     for (const auto& [name, v] : candidates) s[name] = ours(query, v);
   }
   volume query;
@@ -205,7 +215,8 @@ TEST(measure_registry, lists_and_finds_the_builtin_measures_by_name_and_version)
   volume a = phantom(), b = phantom(2);
   EXPECT_DOUBLE_EQ((*mi)->compute(a, b).value(), mutual_information(a, b).value());
   EXPECT_DOUBLE_EQ((*r.find("cr", "1"))->compute(a, b).value(), correlation_ratio(a, b).value());
-  EXPECT_DOUBLE_EQ((*r.find("ncc"))->compute(a, b).value(), normalised_cross_correlation(a, b).value());
+  EXPECT_DOUBLE_EQ((*r.find("ncc"))->compute(a, b).value(),
+                   normalised_cross_correlation(a, b).value());
 
   auto unknown = r.find("ssd");
   ASSERT_FALSE(unknown.ok());

@@ -12,21 +12,22 @@
 namespace dm2::similarity {
 namespace {
 
-// A volume of dims d whose voxel (i, j, k) sits at RAS `affine` * (i, j, k, 1), with value f(x, y, z).
+// A volume of dims d whose voxel (i, j, k) sits at RAS `affine` * (i, j, k, 1), with value f(x, y,
+// z).
 template <class F>
 volume sampled(std::array<std::size_t, 3> d, std::array<double, 16> affine, F f) {
   volume v;
   v.dims = d;
   v.affine_ras = affine;
-  for (int a = 0; a < 3; ++a)
-    v.spacing[a] = std::hypot(affine[a], affine[4 + a], affine[8 + a]);
+  for (int a = 0; a < 3; ++a) v.spacing[a] = std::hypot(affine[a], affine[4 + a], affine[8 + a]);
   v.voxels.resize(d[0] * d[1] * d[2]);
   for (std::size_t k = 0; k < d[2]; ++k)
     for (std::size_t j = 0; j < d[1]; ++j)
       for (std::size_t i = 0; i < d[0]; ++i) {
         double p[3];
         for (int r = 0; r < 3; ++r)
-          p[r] = affine[r * 4] * static_cast<double>(i) + affine[r * 4 + 1] * static_cast<double>(j) +
+          p[r] = affine[r * 4] * static_cast<double>(i) +
+                 affine[r * 4 + 1] * static_cast<double>(j) +
                  affine[r * 4 + 2] * static_cast<double>(k) + affine[r * 4 + 3];
         v.voxels[(k * d[1] + j) * d[0] + i] = static_cast<float>(f(p[0], p[1], p[2]));
       }
@@ -36,7 +37,8 @@ volume sampled(std::array<std::size_t, 3> d, std::array<double, 16> affine, F f)
 double linear(double x, double y, double z) { return 2 * x - 0.5 * y + 3 * z + 7; }
 
 double blobs(double x, double y, double z) {
-  return 100 * std::exp(-((x - 5) * (x - 5) + (y + 3) * (y + 3) + (z - 20) * (z - 20)) / 60) + 0.3 * x;
+  return 100 * std::exp(-((x - 5) * (x - 5) + (y + 3) * (y + 3) + (z - 20) * (z - 20)) / 60) +
+         0.3 * x;
 }
 
 // Anisotropic, axis-aligned, with an LPS-style flip of x and y (a DICOM series as RAS+).
@@ -48,8 +50,8 @@ volume slices_reversed(const volume& v) {
   volume out = v;
   std::size_t plane = v.dims[0] * v.dims[1];
   for (std::size_t k = 0; k < v.dims[2]; ++k)
-    std::copy_n(v.voxels.begin() + static_cast<std::ptrdiff_t>((v.dims[2] - 1 - k) * plane),
-                plane, out.voxels.begin() + static_cast<std::ptrdiff_t>(k * plane));
+    std::copy_n(v.voxels.begin() + static_cast<std::ptrdiff_t>((v.dims[2] - 1 - k) * plane), plane,
+                out.voxels.begin() + static_cast<std::ptrdiff_t>(k * plane));
   double last = static_cast<double>(v.dims[2] - 1);
   for (int r = 0; r < 3; ++r) {
     out.affine_ras[r * 4 + 3] += out.affine_ras[r * 4 + 2] * last;
@@ -148,7 +150,8 @@ TEST(signature, does_not_depend_on_storage_order_and_tells_volumes_apart) {
   ASSERT_TRUE(a.ok() && b.ok());
   for (std::size_t i = 0; i < a->size(); ++i) ASSERT_NEAR((*a)[i], (*b)[i], 1e-4) << i;
   EXPECT_NEAR(*node::ncc(*a, *b), 1.0, 1e-6);
-  auto other = signature_of(sampled({40, 32, 18}, axial, [](double x, double y, double z) { return blobs(-x, z, y); }));
+  auto other = signature_of(
+      sampled({40, 32, 18}, axial, [](double x, double y, double z) { return blobs(-x, z, y); }));
   ASSERT_TRUE(other.ok());
   EXPECT_LT(*node::ncc(*a, *other), 0.9);
 }

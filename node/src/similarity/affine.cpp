@@ -11,10 +11,12 @@ std::optional<affine4> invert(const affine4& m) {
          c02 = a(1, 0) * a(2, 1) - a(1, 1) * a(2, 0);
   double det = a(0, 0) * c00 + a(0, 1) * c01 + a(0, 2) * c02;
   if (!std::isfinite(det) || std::abs(det) < 1e-12) return std::nullopt;
-  double inv[3][3] = {
-      {c00 / det, (a(0, 2) * a(2, 1) - a(0, 1) * a(2, 2)) / det, (a(0, 1) * a(1, 2) - a(0, 2) * a(1, 1)) / det},
-      {c01 / det, (a(0, 0) * a(2, 2) - a(0, 2) * a(2, 0)) / det, (a(0, 2) * a(1, 0) - a(0, 0) * a(1, 2)) / det},
-      {c02 / det, (a(0, 1) * a(2, 0) - a(0, 0) * a(2, 1)) / det, (a(0, 0) * a(1, 1) - a(0, 1) * a(1, 0)) / det}};
+  double inv[3][3] = {{c00 / det, (a(0, 2) * a(2, 1) - a(0, 1) * a(2, 2)) / det,
+                       (a(0, 1) * a(1, 2) - a(0, 2) * a(1, 1)) / det},
+                      {c01 / det, (a(0, 0) * a(2, 2) - a(0, 2) * a(2, 0)) / det,
+                       (a(0, 2) * a(1, 0) - a(0, 0) * a(1, 2)) / det},
+                      {c02 / det, (a(0, 1) * a(2, 0) - a(0, 0) * a(2, 1)) / det,
+                       (a(0, 0) * a(1, 1) - a(0, 1) * a(1, 0)) / det}};
   affine4 out{};
   for (int r = 0; r < 3; ++r) {
     for (int c = 0; c < 3; ++c) out[r * 4 + c] = inv[r][c];

@@ -15,12 +15,14 @@ status check_pair(const volume& a, const volume& b) {
   if (auto s = check_volume(a); !s) return s;
   if (auto s = check_volume(b); !s) return s;
   if (a.dims != b.dims)
-    return fail(errc::invalid_argument, "the volumes' dimensions differ (resample both to one grid first)");
+    return fail(errc::invalid_argument,
+                "the volumes' dimensions differ (resample both to one grid first)");
   return {};
 }
 
 status check_bins(std::size_t bins) {
-  if (bins < 2 || bins > 256) return fail(errc::invalid_argument, "histogram bins must be 2 to 256");
+  if (bins < 2 || bins > 256)
+    return fail(errc::invalid_argument, "histogram bins must be 2 to 256");
   return {};
 }
 
@@ -32,7 +34,8 @@ std::vector<std::uint16_t> bin_indices(const std::vector<float>& x, std::size_t 
   std::sort(sorted.begin(), sorted.end());
   std::vector<std::uint16_t> out(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) {
-    auto rank = static_cast<std::size_t>(std::lower_bound(sorted.begin(), sorted.end(), x[i]) - sorted.begin());
+    auto rank = static_cast<std::size_t>(std::lower_bound(sorted.begin(), sorted.end(), x[i]) -
+                                         sorted.begin());
     out[i] = static_cast<std::uint16_t>(rank * bins / x.size());
   }
   return out;
@@ -84,7 +87,9 @@ result<double> correlation_ratio(const volume& query, const volume& candidate, s
     within += (y[v] - class_mean) * (y[v] - class_mean);
     all += (y[v] - mean) * (y[v] - mean);
   }
-  if (!(all > 0)) return fail(errc::invalid_argument, "the correlation ratio is undefined for a query without variation");
+  if (!(all > 0))
+    return fail(errc::invalid_argument,
+                "the correlation ratio is undefined for a query without variation");
   return std::clamp(1.0 - within / all, 0.0, 1.0);
 }
 

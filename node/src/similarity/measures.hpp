@@ -21,13 +21,15 @@ result<double> normalised_cross_correlation(const volume& query, const volume& c
 // equal-frequency bins (by rank: equal values share a bin), every voxel pair adding 1 to one cell
 // (nearest bin, no partial volume). >= 0; the binned entropy, at most ln(bins), for identical
 // volumes; symmetric; unchanged by any strictly increasing intensity remap of either volume.
-result<double> mutual_information(const volume& query, const volume& candidate, std::size_t bins = default_bins);
+result<double> mutual_information(const volume& query, const volume& candidate,
+                                  std::size_t bins = default_bins);
 
 // Correlation ratio eta^2(query | candidate) (Roche, Malandain, Pennec, Ayache, MICCAI 1998): the
 // share of the query's variance explained by the candidate's intensity classes (`bins`
 // equal-frequency bins of the candidate, as for MI); in [0, 1]. The candidate's intensities only
 // matter through its classes, so a strictly increasing remap of the candidate (another scanner or
 // protocol) does not change it; directed: cr(a, b) != cr(b, a) in general.
-result<double> correlation_ratio(const volume& query, const volume& candidate, std::size_t bins = default_bins);
+result<double> correlation_ratio(const volume& query, const volume& candidate,
+                                 std::size_t bins = default_bins);
 
 }  // namespace dm2::similarity

@@ -12,14 +12,24 @@ measure_registry make_builtin() {
   const std::string bins = std::to_string(default_bins);
   measure_registry r;
   auto add = [&](measure m) { (void)r.add(std::move(m)); };  // distinct names: cannot fail
-  add({"ncc", "1", "normalised cross-correlation (Pearson) of the voxel values, -1..1", {},
+  add({"ncc",
+       "1",
+       "normalised cross-correlation (Pearson) of the voxel values, -1..1",
+       {},
        normalised_cross_correlation});
-  add({"mi", "1", "mutual information of the joint intensity histogram, in nats",
-       {{"bins", bins}, {"bin edges", "equal-frequency (by rank; equal values share a bin)"},
-        {"binning", "nearest bin, no partial volume"}, {"log", "natural"}},
+  add({"mi",
+       "1",
+       "mutual information of the joint intensity histogram, in nats",
+       {{"bins", bins},
+        {"bin edges", "equal-frequency (by rank; equal values share a bin)"},
+        {"binning", "nearest bin, no partial volume"},
+        {"log", "natural"}},
        [](const volume& q, const volume& c) { return mutual_information(q, c, default_bins); }});
-  add({"cr", "1", "correlation ratio eta^2 (Roche et al. 1998), 0..1",
-       {{"bins", bins}, {"bin edges", "equal-frequency classes of the candidate (by rank)"},
+  add({"cr",
+       "1",
+       "correlation ratio eta^2 (Roche et al. 1998), 0..1",
+       {{"bins", bins},
+        {"bin edges", "equal-frequency classes of the candidate (by rank)"},
         {"direction", "eta^2(query | candidate)"}},
        [](const volume& q, const volume& c) { return correlation_ratio(q, c, default_bins); }});
   return r;
@@ -48,12 +58,14 @@ status measure_registry::add(measure m) {
     return fail(errc::invalid_argument, "a measure needs a name, a version and a function");
   for (const auto& have : measures_)
     if (have.name == m.name && have.version == m.version)
-      return fail(errc::conflict, "measure " + m.name + " version " + m.version + " is registered already");
+      return fail(errc::conflict,
+                  "measure " + m.name + " version " + m.version + " is registered already");
   measures_.push_back(std::move(m));
   return {};
 }
 
-result<const measure*> measure_registry::find(std::string_view name, std::string_view version) const {
+result<const measure*> measure_registry::find(std::string_view name,
+                                              std::string_view version) const {
   const measure* newest = nullptr;
   std::string versions;
   for (const auto& m : measures_) {
@@ -63,8 +75,8 @@ result<const measure*> measure_registry::find(std::string_view name, std::string
     versions += (versions.empty() ? "" : ", ") + m.version;
   }
   if (!newest)
-    return fail(errc::invalid_argument,
-                "unknown measure \"" + std::string(name) + "\" (known: " + known_names(measures_) + ")");
+    return fail(errc::invalid_argument, "unknown measure \"" + std::string(name) +
+                                            "\" (known: " + known_names(measures_) + ")");
   if (!version.empty())
     return fail(errc::invalid_argument, "measure " + std::string(name) + " has no version \"" +
                                             std::string(version) + "\" (has: " + versions + ")");

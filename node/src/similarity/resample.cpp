@@ -26,7 +26,9 @@ std::optional<float> trilinear(const volume& v, const vec3& p) {
     hi[a] = std::min(lo[a] + 1, v.dims[a] - 1);
     t[a] = x - static_cast<double>(lo[a]);
   }
-  auto at = [&](std::size_t i, std::size_t j, std::size_t k) { return static_cast<double>(v.at(i, j, k)); };
+  auto at = [&](std::size_t i, std::size_t j, std::size_t k) {
+    return static_cast<double>(v.at(i, j, k));
+  };
   double c00 = at(lo[0], lo[1], lo[2]) * (1 - t[0]) + at(hi[0], lo[1], lo[2]) * t[0];
   double c10 = at(lo[0], hi[1], lo[2]) * (1 - t[0]) + at(hi[0], hi[1], lo[2]) * t[0];
   double c01 = at(lo[0], lo[1], hi[2]) * (1 - t[0]) + at(hi[0], lo[1], hi[2]) * t[0];
@@ -53,13 +55,15 @@ void percentile_clip(std::vector<float>& x) {
     return static_cast<double>(sorted[k]);
   };
   double lo = rank(0.01), hi = rank(0.99);
-  for (float& f : x) f = hi > lo ? static_cast<float>((std::clamp<double>(f, lo, hi) - lo) / (hi - lo)) : 0.0f;
+  for (float& f : x)
+    f = hi > lo ? static_cast<float>((std::clamp<double>(f, lo, hi) - lo) / (hi - lo)) : 0.0f;
 }
 
 }  // namespace
 
 result<volume> resample_to_grid(const volume& v, std::size_t grid) {
-  if (grid < 2 || grid > 256) return fail(errc::invalid_argument, "resampling grid must be 2 to 256 samples per axis");
+  if (grid < 2 || grid > 256)
+    return fail(errc::invalid_argument, "resampling grid must be 2 to 256 samples per axis");
   if (auto s = check_volume(v, true); !s) return std::move(s).err();
   auto to_voxel = *detail::invert(v.affine_ras);
 
@@ -69,7 +73,8 @@ result<volume> resample_to_grid(const volume& v, std::size_t grid) {
   hi.fill(-std::numeric_limits<double>::infinity());
   for (int corner = 0; corner < 8; ++corner) {
     vec3 idx{};
-    for (int a = 0; a < 3; ++a) idx[a] = (corner >> a & 1) ? static_cast<double>(v.dims[a] - 1) : 0.0;
+    for (int a = 0; a < 3; ++a)
+      idx[a] = (corner >> a & 1) ? static_cast<double>(v.dims[a] - 1) : 0.0;
     vec3 p = detail::apply(v.affine_ras, idx);
     for (int a = 0; a < 3; ++a) {
       lo[a] = std::min(lo[a], p[a]);

@@ -23,7 +23,8 @@ result<std::vector<float>> signature_of(const volume& v) {
   for (std::size_t k = 0; k < source_grid; ++k)
     for (std::size_t j = 0; j < source_grid; ++j)
       for (std::size_t i = 0; i < source_grid; ++i)
-        sums[((k / block) * signature_grid + j / block) * signature_grid + i / block] += normalised->at(i, j, k);
+        sums[((k / block) * signature_grid + j / block) * signature_grid + i / block] +=
+            normalised->at(i, j, k);
   for (std::size_t c = 0; c < signature_size; ++c)
     cells.voxels[c] = static_cast<float>(sums[c] / static_cast<double>(block * block * block));
   normalise_intensity(cells, intensity_normalisation::z_score);

@@ -11,7 +11,8 @@
 namespace dm2::similarity {
 
 inline constexpr std::size_t signature_grid = 8;  // 8 x 8 x 8 cells
-inline constexpr std::size_t signature_size = signature_grid * signature_grid * signature_grid;  // 512 floats
+inline constexpr std::size_t signature_size =
+    signature_grid * signature_grid * signature_grid;                    // 512 floats
 inline constexpr std::size_t signature_bytes_size = signature_size * 4;  // 2 KiB in a record
 // The version of the descriptor: a signature is only comparable with one of the same version.
 inline constexpr std::string_view signature_version = "grid8-mean-z/1";

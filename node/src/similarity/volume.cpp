@@ -16,8 +16,8 @@ status check_volume(const volume& v, bool need_affine) {
     n *= d;
   }
   if (v.voxels.size() != n)
-    return fail(errc::malformed_input, "volume has " + std::to_string(v.voxels.size()) + " voxels where its dimensions say " +
-                                           std::to_string(n));
+    return fail(errc::malformed_input, "volume has " + std::to_string(v.voxels.size()) +
+                                           " voxels where its dimensions say " + std::to_string(n));
   for (float x : v.voxels)
     if (!std::isfinite(x)) return fail(errc::malformed_input, "volume has a non-finite voxel");
   if (need_affine && !detail::invert(v.affine_ras))

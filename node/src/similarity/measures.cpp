@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "query_scoring.hpp"
@@ -30,13 +31,15 @@ status check_bins(std::size_t bins) {
 // the number of values strictly below it, so equal values share a bin and any strictly
 // increasing remap of the values leaves every bin unchanged.
 std::vector<std::uint16_t> bin_indices(const std::vector<float>& x, std::size_t bins) {
-  std::vector<float> sorted = x;
+  // One sort of (value, position) pairs; a run of equal values takes the rank of its first.
+  std::vector<std::pair<float, std::uint32_t>> sorted(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) sorted[i] = {x[i], static_cast<std::uint32_t>(i)};
   std::sort(sorted.begin(), sorted.end());
   std::vector<std::uint16_t> out(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    auto rank = static_cast<std::size_t>(std::lower_bound(sorted.begin(), sorted.end(), x[i]) -
-                                         sorted.begin());
-    out[i] = static_cast<std::uint16_t>(rank * bins / x.size());
+  std::size_t rank = 0;
+  for (std::size_t p = 0; p < sorted.size(); ++p) {
+    if (p > 0 && sorted[p].first != sorted[p - 1].first) rank = p;
+    out[sorted[p].second] = static_cast<std::uint16_t>(rank * bins / x.size());
   }
   return out;
 }

@@ -22,7 +22,7 @@ inline constexpr std::string_view signature_version = "grid8-mean-z/1";
 // i-fastest order (i -> Right, j -> Anterior, k -> Superior). 512 finite floats, mean 0 and
 // standard deviation 1 (all zero for a flat volume). Deterministic.
 // Errors: malformed_input (check_volume: bad dims, non-finite voxel, singular affine).
-// Pure; thread-safe. Costs one 64^3 resample (a few ms).
+// Pure; thread-safe. Costs one 64^3 resample (resample.hpp).
 result<std::vector<float>> signature_of(const volume& v);
 
 // The signature as a record carries it (index_record::signature): little-endian IEEE-754 float32

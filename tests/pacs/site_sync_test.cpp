@@ -112,7 +112,7 @@ TEST(site_sync, file_cursor_round_trips_and_rejects_garbage) {
   auto none = store.load();
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
-  ASSERT_TRUE(store.save({"20240102", {"1.2.3", "1.2.4"}}).ok());
+  ASSERT_TRUE(store.save({"20240102", {"1.2.3", "1.2.4"}, {}}).ok());
   auto back = store.load();
   ASSERT_TRUE(back.ok() && back->has_value());
   EXPECT_EQ((*back)->date, "20240102");

@@ -259,14 +259,18 @@ std::vector<dicom_query> split_list(const dicom_query& q, const std::string& key
 
 // Adds `more` to `into`, each file once.
 void merge(retrieve_report& into, const retrieve_report& more) {
+  if (into.files.empty() && into.completed == 0) {  // the usual case: one request
+    into = more;
+    return;
+  }
+  std::error_code ec;
   for (std::size_t i = 0; i < more.files.size(); ++i) {
+    // A file asked again (another fallback chunk) was rewritten in place: count it once.
     if (std::find(into.files.begin(), into.files.end(), more.files[i]) != into.files.end()) continue;
     into.files.push_back(more.files[i]);
     if (i < more.sop_classes.size()) into.sop_classes.push_back(more.sop_classes[i]);
+    into.bytes += std::filesystem::file_size(more.files[i], ec);
   }
-  std::error_code ec;
-  into.bytes = 0;
-  for (const auto& f : into.files) into.bytes += std::filesystem::file_size(f, ec);
   into.completed += more.completed;
   into.failed = more.failed;
   into.warning += more.warning;

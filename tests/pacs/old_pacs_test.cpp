@@ -1,6 +1,6 @@
 // dm2 against an "older PACS" (old_pacs_server.hpp): image-level C-FIND without SOPClassUID,
-// no UID-list matching in C-GET/C-MOVE, at most 32 presentation contexts per association,
-// undated studies, and associations rejected for our calling AE title.
+// no UID-list matching in C-GET/C-MOVE, at most 32 presentation contexts per association, and
+// associations rejected for our calling AE title. (Undated studies: site_sync_test.cpp.)
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dctk.h>
 
@@ -10,7 +10,6 @@
 
 #include "dm2/pacs/dicom_client.hpp"
 #include "dm2/pacs/parallel_fetch.hpp"
-#include "dm2/pacs/site_sync.hpp"
 #include "old_pacs_server.hpp"
 #include "pacs_server_fixture.hpp"
 #include "support/temp_dir.hpp"
@@ -161,60 +160,6 @@ TEST_F(old_pacs_test, uid_list_answered_with_nothing_falls_back_to_one_uid_per_r
   auto f = fetch_series(server.settings(), ct.study_uid, ct.series_uid, out("fetched"), fo);
   ASSERT_TRUE(f.ok()) << f.err().to_string();
   EXPECT_EQ(f->files.size(), 4u);
-}
-
-class memory_cursor_store final : public sync_cursor_store {
- public:
-  std::optional<sync_cursor> stored;
-  result<std::optional<sync_cursor>> load() override { return stored; }
-  status save(const sync_cursor& c) override {
-    stored = c;
-    return {};
-  }
-};
-
-TEST_F(old_pacs_test, sync_finds_studies_without_a_date) {
-  old_pacs_server server;
-  std::map<std::string, std::string> date_of;  // series -> date
-  for (const std::string date : {"20240101", "", "00000000"}) {
-    dm2::test::synthetic_options o;
-    o.slices = 1;
-    o.rows = o.columns = 8;
-    o.study_date = date;
-    auto s = series("d" + std::to_string(date_of.size()), o);
-    ASSERT_EQ(server.add(s.files), "");
-    date_of[s.series_uid] = date == "20240101" ? date : "";
-  }
-  ASSERT_EQ(server.start(), "");
-  memory_cursor_store store;
-  std::map<std::string, std::string> handed;
-  auto collect = [&](const series_ref& s) -> status {
-    handed[s.series_uid] = s.study_date;
-    return {};
-  };
-  // Without the undated scan only the dated study is seen: what the sync did before.
-  memory_cursor_store dated_only;
-  sync_options no_scan;
-  no_scan.undated = false;
-  auto r = sync_site(server.settings(), dated_only, collect, no_scan);
-  ASSERT_TRUE(r.ok()) << r.err().to_string();
-  EXPECT_EQ(r->handed_over, 1u);
-  handed.clear();
-
-  r = sync_site(server.settings(), store, collect);
-  ASSERT_TRUE(r.ok()) << r.err().to_string();
-  EXPECT_EQ(r->handed_over, 3u);
-  EXPECT_EQ(handed, date_of);
-  EXPECT_EQ(store.stored->undated.size(), 2u);
-  // The cursor survives encoding, and a second run hands nothing over again.
-  auto back = sync_cursor::decode(store.stored->encode());
-  ASSERT_TRUE(back.ok());
-  EXPECT_EQ(back->undated, store.stored->undated);
-  handed.clear();
-  r = sync_site(server.settings(), store, collect);
-  ASSERT_TRUE(r.ok()) << r.err().to_string();
-  EXPECT_EQ(r->handed_over, 0u);
-  EXPECT_EQ(r->skipped, 3u);
 }
 
 TEST_F(old_pacs_test, rejected_association_names_the_ae_title_at_fault) {

@@ -15,6 +15,8 @@
 namespace dm2::pacs {
 namespace {
 
+using dm2::test::old_pacs_server;
+
 struct run_result {
   int code = -1;
   std::string out, err;
@@ -51,9 +53,9 @@ TEST_F(pacs_cli_test, colour_series_is_a_local_limitation_not_a_pacs_failure) {
   ASSERT_EQ(server.add({data / "SC_rgb_rle.dcm"}), "");
   ASSERT_EQ(server.start(), "");
   // The study and series UIDs, as a user would look them up.
-  auto found = dm2({"pacs", "find", "-l", "image", "-k", "SOPInstanceUID=*", "--json", "--host", "127.0.0.1", "--port",
-                    std::to_string(server.settings().port), "--aet", dm2::test::test_our_ae, "--aec",
-                    server.settings().called_ae_title});
+  auto find_args = std::vector<std::string>{"pacs", "find", "-l", "image", "-k", "SOPInstanceUID=*", "--json"};
+  for (const auto& f : pacs_flags(server)) find_args.push_back(f);
+  auto found = dm2(find_args);
   ASSERT_EQ(found.code, 0) << found.err;
   auto pick = [&](const std::string& key) {
     auto at = found.out.find("\"" + key + "\": \"");

@@ -8,7 +8,8 @@ namespace dm2::pacs::detail {
 namespace {
 
 std::string explain(const T_ASC_RejectParameters& rej, const pacs_settings& s) {
-  const std::string calling = "'" + s.calling_ae_title + "'", called = "'" + s.called_ae_title + "'";
+  const std::string calling = "'" + s.calling_ae_title + "'",
+                    called = "'" + s.called_ae_title + "'";
   std::string why;
   switch (rej.reason) {
     case ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED:
@@ -16,15 +17,25 @@ std::string explain(const T_ASC_RejectParameters& rej, const pacs_settings& s) {
             " on the PACS, or set pacs.calling_ae_title to an AE title it knows";
       break;
     case ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED:
-      why = "called AE title " + called + " (the PACS's) is not recognised: set pacs.called_ae_title to the PACS's own AE title";
+      why = "called AE title " + called +
+            " (the PACS's) is not recognised: set pacs.called_ae_title to the PACS's own AE title";
       break;
     case ASC_REASON_SU_NOREASON:
-      why = "no reason given (often our calling AE title " + calling + " or our address is not configured on the PACS)";
+      why = "no reason given (often our calling AE title " + calling +
+            " or our address is not configured on the PACS)";
       break;
-    case ASC_REASON_SU_APPCONTEXTNAMENOTSUPPORTED: why = "application context not supported"; break;
-    case ASC_REASON_SP_ACSE_NOREASON: why = "refused by its ACSE provider, no reason given"; break;
-    case ASC_REASON_SP_ACSE_PROTOCOLVERSIONNOTSUPPORTED: why = "protocol version not supported"; break;
-    case ASC_REASON_SP_PRES_TEMPORARYCONGESTION: why = "temporary congestion (busy): try again later"; break;
+    case ASC_REASON_SU_APPCONTEXTNAMENOTSUPPORTED:
+      why = "application context not supported";
+      break;
+    case ASC_REASON_SP_ACSE_NOREASON:
+      why = "refused by its ACSE provider, no reason given";
+      break;
+    case ASC_REASON_SP_ACSE_PROTOCOLVERSIONNOTSUPPORTED:
+      why = "protocol version not supported";
+      break;
+    case ASC_REASON_SP_PRES_TEMPORARYCONGESTION:
+      why = "temporary congestion (busy): try again later";
+      break;
     case ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED:
       why = "local limit exceeded (too many associations: lower pacs.associations)";
       break;
@@ -48,15 +59,18 @@ std::string ask_reject_reason(const pacs_settings& s) {
     const char* syntaxes[] = {UID_LittleEndianImplicitTransferSyntax};
     ASC_addPresentationContext(params, 1, UID_VerificationSOPClass, syntaxes, 1);
     T_ASC_Association* assoc = nullptr;
-    OFCondition cond = ASC_requestAssociation(net, params, &assoc, nullptr, nullptr, DUL_BLOCK, timeout);
+    OFCondition cond =
+        ASC_requestAssociation(net, params, &assoc, nullptr, nullptr, DUL_BLOCK, timeout);
     if (cond == DUL_ASSOCIATIONREJECTED) {
       T_ASC_RejectParameters rej{};
       if (ASC_getRejectParameters(params, &rej).good()) out = explain(rej, s);
     } else if (cond.good()) {
       ASC_releaseAssociation(assoc);
     }
-    if (assoc != nullptr) ASC_destroyAssociation(&assoc);  // frees params too
-    else ASC_destroyAssociationParameters(&params);
+    if (assoc != nullptr)
+      ASC_destroyAssociation(&assoc);  // frees params too
+    else
+      ASC_destroyAssociationParameters(&params);
   }
   ASC_dropNetwork(&net);
   return out;

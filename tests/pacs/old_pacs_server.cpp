@@ -59,7 +59,8 @@ bool value_matches(const DcmTagKey& tag, const std::string& wanted, const std::s
     }
     return false;
   }
-  if (wanted.find_first_of("*?") != std::string::npos) return fnmatch(wanted.c_str(), have.c_str(), 0) == 0;
+  if (wanted.find_first_of("*?") != std::string::npos)
+    return fnmatch(wanted.c_str(), have.c_str(), 0) == 0;
   return wanted == have;
 }
 
@@ -116,8 +117,8 @@ struct old_pacs_server::impl {
   void listen_loop() {
     while (!stopping) {
       T_ASC_Association* assoc = nullptr;
-      OFCondition cond = ASC_receiveAssociation(net, &assoc, ASC_DEFAULTMAXPDU, nullptr, nullptr, OFFalse,
-                                                DUL_NOBLOCK, 1);
+      OFCondition cond = ASC_receiveAssociation(net, &assoc, ASC_DEFAULTMAXPDU, nullptr, nullptr,
+                                                OFFalse, DUL_NOBLOCK, 1);
       if (cond.bad()) {
         if (assoc != nullptr) {
           ASC_dropSCPAssociation(assoc);
@@ -145,7 +146,8 @@ struct old_pacs_server::impl {
   // Accepts the query/retrieve and verification contexts, and every storage context in the
   // role proposed (a C-GET SCU asks us to be the storage SCU) with its first transfer syntax.
   void accept_contexts(T_ASC_Parameters* params) {
-    const std::set<std::string> services = {UID_VerificationSOPClass, UID_FINDStudyRootQueryRetrieveInformationModel,
+    const std::set<std::string> services = {UID_VerificationSOPClass,
+                                            UID_FINDStudyRootQueryRetrieveInformationModel,
                                             UID_FINDPatientRootQueryRetrieveInformationModel,
                                             UID_GETStudyRootQueryRetrieveInformationModel,
                                             UID_MOVEStudyRootQueryRetrieveInformationModel};
@@ -154,19 +156,22 @@ struct old_pacs_server::impl {
       T_ASC_PresentationContext pc;
       if (ASC_getPresentationContext(params, i, &pc).bad() || pc.transferSyntaxCount == 0) continue;
       if (services.count(pc.abstractSyntax) != 0)
-        ASC_acceptPresentationContext(params, pc.presentationContextID, pc.proposedTransferSyntaxes[0]);
+        ASC_acceptPresentationContext(params, pc.presentationContextID,
+                                      pc.proposedTransferSyntaxes[0]);
       else if (dcmIsaStorageSOPClassUID(pc.abstractSyntax, ESSC_All))
-        ASC_acceptPresentationContext(params, pc.presentationContextID, pc.proposedTransferSyntaxes[0],
-                                      pc.proposedRole);
+        ASC_acceptPresentationContext(params, pc.presentationContextID,
+                                      pc.proposedTransferSyntaxes[0], pc.proposedRole);
     }
   }
 
   void serve(T_ASC_Association* assoc) {
     char calling[65] = {}, called[65] = {};
     ASC_getAPTitles(assoc->params, calling, sizeof calling, called, sizeof called, nullptr, 0);
-    const std::size_t proposed = static_cast<std::size_t>(ASC_countPresentationContexts(assoc->params));
+    const std::size_t proposed =
+        static_cast<std::size_t>(ASC_countPresentationContexts(assoc->params));
     std::size_t most = counters.most_contexts_proposed;
-    while (proposed > most && !counters.most_contexts_proposed.compare_exchange_weak(most, proposed)) {
+    while (proposed > most &&
+           !counters.most_contexts_proposed.compare_exchange_weak(most, proposed)) {
     }
     if (!behaviour.reject_calling_ae.empty() && behaviour.reject_calling_ae == calling)
       return reject(assoc, ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED);
@@ -192,12 +197,20 @@ struct old_pacs_server::impl {
       bool ok = true;
       switch (msg.CommandField) {
         case DIMSE_C_ECHO_RQ:
-          ok = DIMSE_sendEchoResponse(assoc, pres, &msg.msg.CEchoRQ, STATUS_Success, nullptr).good();
+          ok =
+              DIMSE_sendEchoResponse(assoc, pres, &msg.msg.CEchoRQ, STATUS_Success, nullptr).good();
           break;
-        case DIMSE_C_FIND_RQ: ok = find(assoc, pres, msg.msg.CFindRQ); break;
-        case DIMSE_C_GET_RQ: ok = get(assoc, pres, msg.msg.CGetRQ); break;
-        case DIMSE_C_MOVE_RQ: ok = move(assoc, pres, msg.msg.CMoveRQ); break;
-        default: ok = false;
+        case DIMSE_C_FIND_RQ:
+          ok = find(assoc, pres, msg.msg.CFindRQ);
+          break;
+        case DIMSE_C_GET_RQ:
+          ok = get(assoc, pres, msg.msg.CGetRQ);
+          break;
+        case DIMSE_C_MOVE_RQ:
+          ok = move(assoc, pres, msg.msg.CMoveRQ);
+          break;
+        default:
+          ok = false;
       }
       if (!ok) {
         ASC_abortAssociation(assoc);
@@ -207,9 +220,11 @@ struct old_pacs_server::impl {
     end(assoc);
   }
 
-  static std::unique_ptr<DcmDataset> receive_identifier(T_ASC_Association* assoc, T_ASC_PresentationContextID pres) {
+  static std::unique_ptr<DcmDataset> receive_identifier(T_ASC_Association* assoc,
+                                                        T_ASC_PresentationContextID pres) {
     DcmDataset* ds = nullptr;
-    if (DIMSE_receiveDataSetInMemory(assoc, DIMSE_BLOCKING, 0, &pres, &ds, nullptr, nullptr).bad()) return nullptr;
+    if (DIMSE_receiveDataSetInMemory(assoc, DIMSE_BLOCKING, 0, &pres, &ds, nullptr, nullptr).bad())
+      return nullptr;
     return std::unique_ptr<DcmDataset>(ds);
   }
 
@@ -265,28 +280,32 @@ struct old_pacs_server::impl {
     subops n;
     for (const auto& e : set) {
       DcmFileFormat file;
-      const bool ok = file.loadFile(e->path.string().c_str()).good() &&
-                      send(*e, *file.getDataset(), DcmXfer(file.getDataset()->getOriginalXfer()).getXferID());
+      const bool ok =
+          file.loadFile(e->path.string().c_str()).good() &&
+          send(*e, *file.getDataset(), DcmXfer(file.getDataset()->getOriginalXfer()).getXferID());
       ok ? ++n.completed : ++n.failed;
     }
     return n;
   }
 
   // C-STORE sub-operation of a C-GET, on the requester's association.
-  static bool store_back(T_ASC_Association* assoc, const entry& e, DcmDataset& data, const char* xfer) {
+  static bool store_back(T_ASC_Association* assoc, const entry& e, DcmDataset& data,
+                         const char* xfer) {
     const std::string sop_class = e.get(DCM_SOPClassUID), sop_uid = e.get(DCM_SOPInstanceUID);
-    const T_ASC_PresentationContextID pres = ASC_findAcceptedPresentationContextID(assoc, sop_class.c_str(), xfer);
+    const T_ASC_PresentationContextID pres =
+        ASC_findAcceptedPresentationContextID(assoc, sop_class.c_str(), xfer);
     if (pres == 0) return false;  // no context for this class and syntax: the sub-operation fails
     T_DIMSE_C_StoreRQ rq{};
     rq.MessageID = assoc->nextMsgID++;
     OFStandard::strlcpy(rq.AffectedSOPClassUID, sop_class.c_str(), sizeof rq.AffectedSOPClassUID);
-    OFStandard::strlcpy(rq.AffectedSOPInstanceUID, sop_uid.c_str(), sizeof rq.AffectedSOPInstanceUID);
+    OFStandard::strlcpy(rq.AffectedSOPInstanceUID, sop_uid.c_str(),
+                        sizeof rq.AffectedSOPInstanceUID);
     rq.DataSetType = DIMSE_DATASET_PRESENT;
     rq.Priority = DIMSE_PRIORITY_MEDIUM;
     T_DIMSE_C_StoreRSP rsp{};
     DcmDataset* detail = nullptr;
-    OFCondition cond =
-        DIMSE_storeUser(assoc, pres, &rq, nullptr, &data, nullptr, nullptr, DIMSE_BLOCKING, 0, &rsp, &detail);
+    OFCondition cond = DIMSE_storeUser(assoc, pres, &rq, nullptr, &data, nullptr, nullptr,
+                                       DIMSE_BLOCKING, 0, &rsp, &detail);
     delete detail;
     return cond.good() && rsp.DimseStatus == STATUS_Success;
   }
@@ -299,7 +318,8 @@ struct old_pacs_server::impl {
       return store_back(assoc, e, data, xfer);
     });
     T_DIMSE_C_GetRSP rsp{};
-    rsp.DimseStatus = n.failed == 0 ? STATUS_Success : STATUS_GET_Warning_SubOperationsCompleteOneOrMoreFailures;
+    rsp.DimseStatus =
+        n.failed == 0 ? STATUS_Success : STATUS_GET_Warning_SubOperationsCompleteOneOrMoreFailures;
     rsp.DataSetType = DIMSE_DATASET_NULL;
     rsp.NumberOfCompletedSubOperations = n.completed;
     rsp.NumberOfFailedSubOperations = n.failed;
@@ -337,14 +357,16 @@ struct old_pacs_server::impl {
         n = store_all(set, [&out](const entry& e, DcmDataset& data, const char* xfer) {
           Uint16 status = 0;
           const auto id = out.findPresentationContextID(e.get(DCM_SOPClassUID).c_str(), xfer);
-          return id != 0 && out.sendSTORERequest(id, "", &data, status).good() && status == STATUS_Success;
+          return id != 0 && out.sendSTORERequest(id, "", &data, status).good() &&
+                 status == STATUS_Success;
         });
         out.releaseAssociation();
       } else {
         n.failed = static_cast<Uint16>(set.size());
       }
     }
-    rsp.DimseStatus = n.failed == 0 ? STATUS_Success : STATUS_MOVE_Warning_SubOperationsCompleteOneOrMoreFailures;
+    rsp.DimseStatus =
+        n.failed == 0 ? STATUS_Success : STATUS_MOVE_Warning_SubOperationsCompleteOneOrMoreFailures;
     rsp.NumberOfCompletedSubOperations = n.completed;
     rsp.NumberOfFailedSubOperations = n.failed;
     rsp.opts = O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS | O_MOVE_NUMBEROFFAILEDSUBOPERATIONS |

@@ -31,17 +31,17 @@ namespace dm2::test {
 struct old_pacs_behaviour {
   bool find_without_sop_class = true;
   bool no_uid_list_matching = true;
-  std::size_t max_contexts = 32;   // 0 = no limit
-  std::string reject_calling_ae;   // "" = reject none
+  std::size_t max_contexts = 32;  // 0 = no limit
+  std::string reject_calling_ae;  // "" = reject none
 };
 
 // What clients did, for tests to check.
 struct old_pacs_counters {
-  std::atomic<unsigned> associations{0};          // accepted
+  std::atomic<unsigned> associations{0};  // accepted
   std::atomic<unsigned> aborted_too_many_contexts{0};
   std::atomic<unsigned> rejected{0};
-  std::atomic<unsigned> unmatched_uid_lists{0};   // C-GET/C-MOVE lists answered with 0 sub-ops
-  std::atomic<unsigned> retrieve_requests{0};     // C-GET + C-MOVE requests
+  std::atomic<unsigned> unmatched_uid_lists{0};  // C-GET/C-MOVE lists answered with 0 sub-ops
+  std::atomic<unsigned> retrieve_requests{0};    // C-GET + C-MOVE requests
   std::atomic<std::size_t> most_contexts_proposed{0};
 };
 

@@ -64,11 +64,13 @@ TEST_F(old_pacs_test, fetch_without_sop_class_negotiates_bounded_sets) {
 
   // The server enforces its limit: 3 known classes x 10 syntaxes + 5 = 35 contexts is aborted.
   get_options three;
-  three.sop_classes = {UID_DigitalXRayImageStorageForPresentation, UID_ComputedRadiographyImageStorage,
+  three.sop_classes = {UID_DigitalXRayImageStorageForPresentation,
+                       UID_ComputedRadiographyImageStorage,
                        UID_DigitalMammographyXRayImageStorageForPresentation};
-  auto refused = client.get({query_level::image, {{"StudyInstanceUID", dx.study_uid},
-                                                  {"SeriesInstanceUID", dx.series_uid},
-                                                  {"SOPInstanceUID", dx.sop_uids[0]}}},
+  auto refused = client.get({query_level::image,
+                             {{"StudyInstanceUID", dx.study_uid},
+                              {"SeriesInstanceUID", dx.series_uid},
+                              {"SOPInstanceUID", dx.sop_uids[0]}}},
                             out("refused"), three);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(server.counters().aborted_too_many_contexts.load(), 1u);
@@ -122,7 +124,9 @@ TEST_F(old_pacs_test, uid_list_answered_with_nothing_falls_back_to_one_uid_per_r
     std::string l;
     for (std::size_t i = from; i < from + n; ++i) l += (l.empty() ? "" : "\\") + ct.sop_uids[i];
     return dicom_query{query_level::image,
-                       {{"StudyInstanceUID", ct.study_uid}, {"SeriesInstanceUID", ct.series_uid}, {"SOPInstanceUID", l}}};
+                       {{"StudyInstanceUID", ct.study_uid},
+                        {"SeriesInstanceUID", ct.series_uid},
+                        {"SOPInstanceUID", l}}};
   };
   get_options g;
   g.sop_classes = {UID_CTImageStorage};
@@ -139,9 +143,10 @@ TEST_F(old_pacs_test, uid_list_answered_with_nothing_falls_back_to_one_uid_per_r
   EXPECT_EQ(r->files.size(), 3u);
   EXPECT_EQ(server.counters().unmatched_uid_lists.load(), 1u);
   // UIDs that are really absent: "nothing matched" only after asking each.
-  auto none = client.get({query_level::image, {{"StudyInstanceUID", ct.study_uid},
-                                               {"SeriesInstanceUID", ct.series_uid},
-                                               {"SOPInstanceUID", "1.2.3.4\\1.2.3.5"}}},
+  auto none = client.get({query_level::image,
+                          {{"StudyInstanceUID", ct.study_uid},
+                           {"SeriesInstanceUID", ct.series_uid},
+                           {"SOPInstanceUID", "1.2.3.4\\1.2.3.5"}}},
                          out("none"), g);
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.err().code, errc::not_found);
@@ -171,7 +176,8 @@ TEST_F(old_pacs_test, rejected_association_names_the_ae_title_at_fault) {
   auto r = ours.echo();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.err().code, errc::permission_denied);
-  EXPECT_NE(r.err().message.find("calling AE title 'DM2TEST' (ours) is not recognised"), std::string::npos)
+  EXPECT_NE(r.err().message.find("calling AE title 'DM2TEST' (ours) is not recognised"),
+            std::string::npos)
       << r.err().message;
 
   auto s = server.settings();
@@ -181,7 +187,8 @@ TEST_F(old_pacs_test, rejected_association_names_the_ae_title_at_fault) {
   r = wrong_called.echo();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.err().code, errc::permission_denied);
-  EXPECT_NE(r.err().message.find("called AE title 'NOTTHEPACS' (the PACS's) is not recognised"), std::string::npos)
+  EXPECT_NE(r.err().message.find("called AE title 'NOTTHEPACS' (the PACS's) is not recognised"),
+            std::string::npos)
       << r.err().message;
   s.called_ae_title = server.settings().called_ae_title;
   EXPECT_TRUE(dicom_client(s).echo().ok());

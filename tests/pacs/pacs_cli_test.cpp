@@ -32,8 +32,11 @@ class pacs_cli_test : public ::testing::Test {
   }
   std::vector<std::string> pacs_flags(const old_pacs_server& server) const {
     auto s = server.settings();
-    return {"--host", s.host, "--port", std::to_string(s.port), "--aet", s.calling_ae_title, "--aec",
-            s.called_ae_title, "--timeout", "20"};
+    return {"--host",    s.host,
+            "--port",    std::to_string(s.port),
+            "--aet",     s.calling_ae_title,
+            "--aec",     s.called_ae_title,
+            "--timeout", "20"};
   }
   dm2::test::temp_dir dir_{"dm2-pacs-cli"};
   int runs_ = 0;
@@ -53,7 +56,8 @@ TEST_F(pacs_cli_test, colour_series_is_a_local_limitation_not_a_pacs_failure) {
   ASSERT_EQ(server.add({data / "SC_rgb_rle.dcm"}), "");
   ASSERT_EQ(server.start(), "");
   // The study and series UIDs, as a user would look them up.
-  auto find_args = std::vector<std::string>{"pacs", "find", "-l", "image", "-k", "SOPInstanceUID=*", "--json"};
+  auto find_args =
+      std::vector<std::string>{"pacs", "find", "-l", "image", "-k", "SOPInstanceUID=*", "--json"};
   for (const auto& f : pacs_flags(server)) find_args.push_back(f);
   auto found = dm2(find_args);
   ASSERT_EQ(found.code, 0) << found.err;
@@ -64,8 +68,11 @@ TEST_F(pacs_cli_test, colour_series_is_a_local_limitation_not_a_pacs_failure) {
     return found.out.substr(at, found.out.find('"', at) - at);
   };
   const auto out = dir_ / "colour";
-  auto args = std::vector<std::string>{"pacs", "fetch", "--study", pick("StudyInstanceUID"), "--series",
-                                       pick("SeriesInstanceUID"), "-o", out.string(), "--nifti"};
+  auto args = std::vector<std::string>{"pacs",     "fetch",
+                                       "--study",  pick("StudyInstanceUID"),
+                                       "--series", pick("SeriesInstanceUID"),
+                                       "-o",       out.string(),
+                                       "--nifti"};
   for (const auto& f : pacs_flags(server)) args.push_back(f);
   auto r = dm2(args);
   EXPECT_EQ(r.code, 6) << r.err;  // not 5: the PACS did its part
@@ -73,7 +80,8 @@ TEST_F(pacs_cli_test, colour_series_is_a_local_limitation_not_a_pacs_failure) {
   EXPECT_NE(r.err.find("NOT de-identified"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(out / "volume.nii"));
   std::size_t files = 0;
-  for (const auto& e : std::filesystem::directory_iterator(out)) files += e.path().extension() == ".dcm";
+  for (const auto& e : std::filesystem::directory_iterator(out))
+    files += e.path().extension() == ".dcm";
   EXPECT_EQ(files, 1u);  // the fetched file stays
 }
 
@@ -81,7 +89,8 @@ TEST_F(pacs_cli_test, failed_fetch_leaves_no_output_directory) {
   old_pacs_server server;
   ASSERT_EQ(server.start(), "");
   const auto out = dir_ / "new" / "series";
-  auto args = std::vector<std::string>{"pacs", "fetch", "--study", "1.2.3", "--series", "1.2.3.4", "-o", out.string()};
+  auto args = std::vector<std::string>{"pacs",     "fetch",   "--study", "1.2.3",
+                                       "--series", "1.2.3.4", "-o",      out.string()};
   for (const auto& f : pacs_flags(server)) args.push_back(f);
   auto r = dm2(args);
   EXPECT_EQ(r.code, 5) << r.err;
@@ -106,8 +115,8 @@ TEST_F(pacs_cli_test, deidentify_writes_basic_profile_copies) {
   const std::string secret = "a consortium secret of some length";
   std::ofstream(dir_ / "secret") << secret << '\n';
 
-  auto r = dm2({"pacs", "deidentify", (dir_ / "in").string(), "-o", (dir_ / "out").string(), "--secret-file",
-                (dir_ / "secret").string()});
+  auto r = dm2({"pacs", "deidentify", (dir_ / "in").string(), "-o", (dir_ / "out").string(),
+                "--secret-file", (dir_ / "secret").string()});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("3 files de-identified"), std::string::npos) << r.out;
   for (const auto& uid : s.sop_uids) {
@@ -120,8 +129,8 @@ TEST_F(pacs_cli_test, deidentify_writes_basic_profile_copies) {
   }
   // A short secret is refused before anything is written.
   std::ofstream(dir_ / "short") << "short";
-  r = dm2({"pacs", "deidentify", (dir_ / "in").string(), "-o", (dir_ / "out2").string(), "--secret-file",
-           (dir_ / "short").string()});
+  r = dm2({"pacs", "deidentify", (dir_ / "in").string(), "-o", (dir_ / "out2").string(),
+           "--secret-file", (dir_ / "short").string()});
   EXPECT_EQ(r.code, 3) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir_ / "out2"));
   // A named file that is not DICOM: an error, and nothing of the run stays.

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <set>
 
 #include "dm2/pacs/dicom_client.hpp"
@@ -27,6 +28,18 @@ class old_pacs_test : public ::testing::Test {
   dm2::test::synthetic_series series(const std::string& name, dm2::test::synthetic_options o) {
     std::filesystem::create_directories(dir_ / name);
     return dm2::test::write_synthetic_series(dir_ / name, o);
+  }
+  // A small CT series (into `ct`) served by a started older PACS behaving as `b`.
+  std::unique_ptr<old_pacs_server> serve_ct(unsigned slices, const old_pacs_behaviour& b,
+                                            dm2::test::synthetic_series& ct) {
+    dm2::test::synthetic_options o;
+    o.slices = slices;
+    o.rows = o.columns = 16;
+    ct = series("ct", o);
+    auto server = std::make_unique<old_pacs_server>(b);
+    EXPECT_EQ(server->add(ct.files), "");
+    EXPECT_EQ(server->start(), "");
+    return server;
   }
   std::filesystem::path out(const std::string& name) {
     std::filesystem::create_directories(dir_ / name);
@@ -94,15 +107,11 @@ TEST_F(old_pacs_test, fetch_without_sop_class_negotiates_bounded_sets) {
 }
 
 TEST_F(old_pacs_test, fetch_of_known_class_keeps_its_association_bounded) {
-  dm2::test::synthetic_options o;
-  o.slices = 5;
-  o.rows = o.columns = 16;
-  auto ct = series("ct", o);
   old_pacs_behaviour b;
   b.find_without_sop_class = false;
-  old_pacs_server server(b);
-  ASSERT_EQ(server.add(ct.files), "");
-  ASSERT_EQ(server.start(), "");
+  dm2::test::synthetic_series ct;
+  auto served = serve_ct(5, b, ct);
+  auto& server = *served;
   auto r = fetch_series(server.settings(), ct.study_uid, ct.series_uid, out("fetched"));
   ASSERT_TRUE(r.ok()) << r.err().to_string();
   EXPECT_EQ(r->files.size(), 5u);
@@ -110,16 +119,12 @@ TEST_F(old_pacs_test, fetch_of_known_class_keeps_its_association_bounded) {
 }
 
 TEST_F(old_pacs_test, uid_list_answered_with_nothing_falls_back_to_one_uid_per_request) {
-  dm2::test::synthetic_options o;
-  o.slices = 4;
-  o.rows = o.columns = 16;
-  auto ct = series("ct", o);
   old_pacs_behaviour b;
   b.find_without_sop_class = false;
   b.max_contexts = 0;
-  old_pacs_server server(b);
-  ASSERT_EQ(server.add(ct.files), "");
-  ASSERT_EQ(server.start(), "");
+  dm2::test::synthetic_series ct;
+  auto served = serve_ct(4, b, ct);
+  auto& server = *served;
   auto list = [&](std::size_t from, std::size_t n) {
     std::string l;
     for (std::size_t i = from; i < from + n; ++i) l += (l.empty() ? "" : "\\") + ct.sop_uids[i];

@@ -304,6 +304,7 @@ status overlay_service::start_query(const std::string& query_id, const std::stri
 
 std::uint64_t overlay_service::owned_version(const std::string& lfn) {
   return impl_->on_strand([self = impl_, lfn]() -> std::uint64_t {
+    self->refresh_membership();  // before start(), this site's id may not be known yet
     auto stored = self->store->get_record(lfn);
     return stored && stored->owner == self->self_site ? stored->version : 0;
   });
@@ -311,6 +312,7 @@ std::uint64_t overlay_service::owned_version(const std::string& lfn) {
 
 std::optional<dht::owned_key> overlay_service::owned_key(const std::string& key_id) {
   return impl_->on_strand([self = impl_, key_id]() -> std::optional<dht::owned_key> {
+    self->refresh_membership();
     return self->keys ? self->keys->find(key_id) : std::nullopt;
   });
 }

@@ -203,7 +203,7 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
   {
     stage_clock t(c.stats, "commit");
     auto published = c.overlay->publish(std::move(record),
-                                        {0, "ingest", "series_ingest", lfn, "committed",
+                                        {0, "node", "ingest", lfn, "committed",
                                          "version=" + std::to_string(version) +
                                              " instances=" + std::to_string(fetched.files.size())},
                                         std::move(with), std::move(new_key));

@@ -123,7 +123,9 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
   std::string signature;
   {
     stage_clock t(c.stats, "signature");
-    signature = encode_signature(signature_of(volume));
+    auto samples = similarity::signature_of(volume);
+    if (!samples) return st.failed("signature", std::move(samples).err());
+    signature = similarity::signature_bytes(*samples);
   }
 
   // The index attributes and the nominative link's keys come from the original header; only

@@ -20,6 +20,8 @@
 #include "dm2/dht/share_keyring.hpp"
 #include "dm2/node/https_client.hpp"
 #include "dm2/pacs/deidentify.hpp"
+#include "dm2/pacs/parallel_fetch.hpp"
+#include "dm2/pacs/volume.hpp"
 #include "dm2/storage/database.hpp"
 #include "pacs_server_fixture.hpp"
 #include "process_consortium.hpp"
@@ -240,6 +242,21 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
   auto site1_key = *crypto::read_private_file(sites.site_dir(1) / "identity" / "storage.key");
   pacs::deid_options deid;
   deid.uid_secret = crypto::hmac_sha256(site1_key, "dm2 de-identification uid secret");
+  // The de-identified series as the pipeline makes it: the PACS's copy (C-GET), in slice order,
+  // de-identified under site 1's UID secret.
+  std::map<std::string, std::vector<fs::path>> expected;  // series UID -> de-identified files
+  for (const auto* s : {&s1, &s2}) {
+    auto got = dir / ("got-" + s->series_uid);
+    auto fetched = pacs::fetch_series(server->settings(), s->study_uid, s->series_uid, got);
+    ASSERT_TRUE(fetched.ok()) << fetched.err().to_string();
+    auto v = pacs::assemble_series(std::vector<fs::path>(fetched->files.begin(), fetched->files.end()));
+    ASSERT_TRUE(v.ok()) << v.err().to_string();
+    for (std::size_t k = 0; k < v->files.size(); ++k) {
+      auto out = dir / ("deid-" + s->series_uid + "-" + std::to_string(k));
+      ASSERT_TRUE(pacs::deidentify_file(v->files[k], out, deid).ok());
+      expected[s->series_uid].push_back(out);
+    }
+  }
   std::set<std::string> matched;
   for (const auto& [lfn, version] : lfns) {
     SCOPED_TRACE(lfn);
@@ -256,22 +273,21 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
     EXPECT_FALSE(crypto::combine_shares({held[1].second}).ok());
     // The key decrypts the stored series byte for byte into the de-identified series.
     auto stored = sites.site_dir(1) / "objects" / lfn / std::to_string(version);
-    for (const auto* s : {&s1, &s2}) {
-      bool same = true;
-      for (std::size_t k = 0; k < s->files.size() && same; ++k) {
-        char name[32];
-        std::snprintf(name, sizeof name, "%06zu.dcm", k);
-        auto clear = dir / (lfn + name);
-        auto opened = crypto::stream_open_file(*key, stored / (std::string(name) + ".dm2s"), clear,
-                                               lfn + "/" + std::to_string(version) + "/" + name + ".dm2s");
-        ASSERT_TRUE(opened.ok()) << opened.err().to_string();
-        auto expected = dir / (lfn + name + ".expected");
-        ASSERT_TRUE(pacs::deidentify_file(s->files[k], expected, deid).ok());
-        same = slurp(clear) == slurp(expected);
-        fs::remove(clear);
-        fs::remove(expected);
-      }
-      if (same) matched.insert(s->series_uid);
+    std::vector<std::string> clear;
+    for (std::size_t k = 0;; ++k) {
+      char name[32];
+      std::snprintf(name, sizeof name, "%06zu.dcm", k);
+      if (!fs::exists(stored / (std::string(name) + ".dm2s"))) break;
+      auto out = dir / (lfn + name);
+      auto opened = crypto::stream_open_file(*key, stored / (std::string(name) + ".dm2s"), out,
+                                             lfn + "/" + std::to_string(version) + "/" + name + ".dm2s");
+      ASSERT_TRUE(opened.ok()) << opened.err().to_string();
+      clear.push_back(slurp(out));
+    }
+    for (const auto& [series_uid, files] : expected) {
+      bool same = files.size() == clear.size();
+      for (std::size_t k = 0; same && k < files.size(); ++k) same = slurp(files[k]) == clear[k];
+      if (same) matched.insert(series_uid);
     }
     auto volume = dir / (lfn + ".nii");
     EXPECT_TRUE(crypto::stream_open_file(*key, stored / "volume.nii.dm2s", volume,

@@ -349,9 +349,10 @@ dht::overlay_status_report overlay_service::report() {
                                      " of their " + std::to_string(self->settings.k) + " replicas");
     std::uint32_t n = 0;
     for (const auto& [id, count] : owned) n = std::max(n, count);
-    if (n > sites)
-      r.placement_warnings.push_back(std::to_string(sites) + " live site(s): keys split into " + std::to_string(n) +
-                                     " shares cannot have them on " + std::to_string(n) + " distinct sites");
+    // Shares go to the owner's peers (the owner keeps the key itself).
+    if (n > sites - 1)
+      r.placement_warnings.push_back(std::to_string(sites - 1) + " live peer(s): keys split into " + std::to_string(n) +
+                                     " shares cannot have them on " + std::to_string(n) + " distinct peers");
     return r;
   });
 }

@@ -118,6 +118,8 @@ json wait_for_run(const std::function<result<client_response>()>& get, std::chro
   return last;
 }
 
+// Four sites: shares go to peers of the owner (the owner keeps the key itself), so 2-of-3 needs
+// three peers.
 TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_2_of_3) {
   test::synthetic_options ct;
   ct.patient_name = "ZYGOMATIC^CANARYBELLE";
@@ -135,6 +137,7 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
   for (const auto& u : s2.sop_uids) canary.push_back(u);
 
   test::consortium_options options;
+  options.sites = 4;
   options.address_octet = 81;
   options.extra_toml = "[overlay]\nrepair_period_s = 2\n";
   options.site_toml[1] = pacs_toml(server->settings());
@@ -164,7 +167,7 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
   // Replicas reach sites 2 and 3; what they answer holds nothing nominative.
   ASSERT_TRUE(test::eventually(
       [&] {
-        for (int site : {2, 3})
+        for (int site : {2, 3, 4})
           for (const auto& [lfn, v] : lfns) {
             auto r = sites.request(site, "GET", "/v1/records?lfn=" + lfn, {}, site);
             if (!r || r->status != 200) return false;
@@ -172,7 +175,7 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
         return true;
       },
       30s));
-  for (int site : {1, 2, 3})
+  for (int site : {1, 2, 3, 4})
     for (const auto& [lfn, v] : lfns) {
       auto r = sites.request(site, "GET", "/v1/records?lfn=" + lfn, {}, site == 1 ? 2 : site);
       ASSERT_TRUE(r.ok());
@@ -181,7 +184,7 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
       EXPECT_EQ(rec["attributes"].value("age_band", ""), "050-059") << r->body;
       EXPECT_EQ(rec["attributes"].value("study_date", ""), "20240315") << r->body;
     }
-  for (int site : {2, 3}) {
+  for (int site : {2, 3, 4}) {
     auto r = sites.request(site, "GET", "/v1/overlay/records?limit=100", {}, site);
     ASSERT_TRUE(r.ok());
     responses.push_back(r->body);
@@ -206,11 +209,11 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
 
   // Let the share rounds (2 s) place every key's 3 shares, then stop every site to read the disks.
   std::this_thread::sleep_for(8s);
-  for (int site : {1, 2, 3}) ASSERT_TRUE(sites.stop(site).ok());
+  for (int site : {1, 2, 3, 4}) ASSERT_TRUE(sites.stop(site).ok());
 
   // Zero canary strings in any site's data directory (raw bytes: RocksDB SSTs and WALs, object
   // store) or in any log; site 1's nominative family is sealed.
-  for (int site : {1, 2, 3})
+  for (int site : {1, 2, 3, 4})
     EXPECT_EQ(files_holding(sites.site_dir(site), canary), std::vector<std::string>{}) << "site " << site;
   std::vector<std::string> in_logs;
   for (const auto& entry : fs::directory_iterator(sites.dir())) {
@@ -222,7 +225,7 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
 
   // Every series key has 3 shares on 3 distinct sites.
   std::map<std::string, std::map<std::uint32_t, std::pair<int, std::string>>> shares;  // key -> index -> (site, raw)
-  for (int site : {1, 2, 3}) {
+  for (int site : {1, 2, 3, 4}) {
     auto identity = sites.site_dir(site) / "identity";
     auto db = storage::database::open(sites.site_dir(site) / "db", *crypto::read_private_file(identity / "storage.key"));
     ASSERT_TRUE(db.ok()) << db.err().to_string();
@@ -265,6 +268,7 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
     std::set<int> holders;
     for (const auto& [index, sh] : held) holders.insert(sh.first);
     EXPECT_EQ(holders.size(), 3u);
+    EXPECT_EQ(holders.count(1), 0u);  // the owner holds the key, not a share
     // t = 2 of them rebuild the key (every pair, the same key); t - 1 = 1 does not.
     auto key = crypto::combine_shares({held[1].second, held[2].second});
     ASSERT_TRUE(key.ok()) << key.err().to_string();

@@ -147,6 +147,9 @@ result<std::string> combine_shares(const std::vector<std::string>& shares) {
     return fail(errc::invalid_argument, "need " + std::to_string(first->threshold) +
                                             " key shares, got " + std::to_string(shares.size()));
   const unsigned size = static_cast<unsigned>(first->secret_size + share_check_size);
+  // gfshare_ctx_free scrubs the context through the random hook: a process that combines
+  // without ever having split (a share holder) would call a null hook.
+  install_random();
   gfshare_ptr ctx(gfshare_ctx_init_dec(indexes.data(), static_cast<unsigned>(indexes.size()), size));
   if (!ctx) return fail(errc::crypto_failure, "libgfshare refused to create a combine context");
   for (size_t i = 0; i < shares.size(); ++i) {

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "dm2/crypto/shares.hpp"
+#include "dm2/dht/owned_keys.hpp"
 #include "dm2/dht/replicator.hpp"
 #include "dm2/dht/share_keyring.hpp"
 #include "dm2/dht/sim_network.hpp"
@@ -47,29 +47,15 @@ struct options {
   bool share_repair = true;
 };
 
-// Real Shamir shares (a 16-byte secret per key, split once so any index can be re-created) but
-// not sealed: the simulator measures placement and repair, not secrecy, and X25519 per share
-// would dominate the run time at 10,000 sites.
-class sim_shares final : public share_source {
- public:
-  explicit sim_shares(std::string owner) : owner_(std::move(owner)) {}
-  void add(const std::string& key_id, std::uint32_t t, std::uint32_t n) {
-    splits_[key_id] = *dm2::crypto::split_secret(key_id + std::string(16, '#'), t, n);
-    threshold_ = t;
-  }
-  std::optional<key_share> make_share(const std::string& key_id, std::uint32_t index,
-                                      const std::string& holder) override {
-    auto it = splits_.find(key_id);
-    if (it == splits_.end() || index < 1 || index > it->second.size()) return std::nullopt;
-    return key_share{key_id, index, owner_, holder, it->second[index - 1],
-                     static_cast<std::uint32_t>(it->second.size()), threshold_};
-  }
-
- private:
-  std::string owner_;
-  std::map<std::string, std::vector<std::string>> splits_;
-  std::uint32_t threshold_ = 0;
-};
+// The product's share source (owned_keys.hpp: real Shamir shares of a 16-byte secret per key,
+// any index re-created from the kept seed) but not sealed: the simulator measures placement and
+// repair, not secrecy, and X25519 per share would dominate the run time at 10,000 sites.
+std::unique_ptr<owned_key_source> sim_shares(const std::string& owner) {
+  return std::make_unique<owned_key_source>(
+      owner, [](const std::string&, const std::string&, std::string_view raw) -> dm2::result<std::string> {
+        return std::string(raw);
+      });
+}
 
 // The identity keyring that goes with sim_shares' unsealed shares.
 class sim_keyring final : public share_keyring {
@@ -83,7 +69,7 @@ class sim_keyring final : public share_keyring {
 struct site {
   std::string id;
   memory_replica_store store;
-  std::unique_ptr<sim_shares> shares;
+  std::unique_ptr<owned_key_source> shares;
   sim_keyring keyring;
   std::unique_ptr<replicator> engine;
   bool alive = true;
@@ -124,7 +110,7 @@ int run(const options& o) {
   std::vector<record> records;
   std::vector<std::pair<std::string, std::string>> keys;  // owner, key id
   for (auto& s : sites) {
-    s->shares = std::make_unique<sim_shares>(s->id);
+    s->shares = sim_shares(s->id);
     s->engine = std::make_unique<replicator>(
         s->id, rs,
         replicator_collaborators{&time, &net, &members, &s->store, s->shares.get(),
@@ -137,7 +123,7 @@ int run(const options& o) {
     }
     for (int k = 0; k < o.keys_per_site; ++k) {
       auto key_id = s->id + "/k" + std::to_string(k);
-      s->shares->add(key_id, o.t, o.n);
+      s->shares->add(*make_owned_key(key_id, key_id + std::string(16, '#'), o.t, o.n));
       s->engine->own_key(key_id, o.n);
       keys.emplace_back(s->id, key_id);
     }

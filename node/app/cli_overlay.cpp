@@ -43,7 +43,11 @@ void print_human(const nlohmann::json& j) {
             << "refused queries:  " << get({"refused_queries"}) << '\n'
             << "refused items:    " << get({"refused_items"}) << '\n'
             << "records held:     " << get({"records_held"}) << '\n'
-            << "replicas owed:    " << get({"replicas_owed"}) << '\n';
+            << "replicas owed:    " << get({"replicas_owed"}) << '\n'
+            << "keys owned:       " << get({"keys_owned"}) << '\n';
+  if (j.contains("placement_warnings") && j.at("placement_warnings").is_array())
+    for (const auto& w : j.at("placement_warnings"))
+      if (w.is_string()) std::cout << "warning: " << w.get<std::string>() << '\n';
   if (j.contains("peers") && j.at("peers").is_array())
     for (const auto& p : j.at("peers"))
       std::cout << "  " << p.value("site_id", "?") << "  dht " << p.value("dht", "?") << "  "

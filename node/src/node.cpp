@@ -21,6 +21,7 @@
 #include "audit_log.hpp"
 #include "consortium.hpp"
 #include "https_server.hpp"
+#include "ingest/ingest_service.hpp"
 #include "overlay_service.hpp"
 #include "roster_service.hpp"
 #include "routes/routes.hpp"
@@ -41,6 +42,7 @@ struct node::impl {
   std::unique_ptr<consortium> members;
   std::unique_ptr<overlay_service> replication;
   std::unique_ptr<roster_service> roster;
+  std::unique_ptr<ingest_service> ingest;
   query_book queries;
   metrics stats;
   router routes;
@@ -104,11 +106,13 @@ void node::impl::add_routes() {
   c.queries = &queries;
   c.stats = &stats;
   c.audit = audit.get();
+  c.ingest = ingest.get();
   add_status_routes(routes, c);
   add_roster_routes(routes, c);
   add_overlay_routes(routes, c);
   add_record_routes(routes, c);
   add_query_routes(routes, c);
+  add_ingest_routes(routes, c);
 }
 
 void node::impl::audit_query_answer(const std::string& querier, const std::string& query_id, std::size_t hits) {
@@ -142,6 +146,11 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   auto identity = load_or_create_identity(config);
   if (!identity) return std::move(identity).err();
   p->identity = std::move(*identity);
+  // A node on its embedded defaults is a consortium of one: it adopts its development roster.
+  if (p->config.roster.empty() && !p->identity.dev_roster.empty()) {
+    p->config.roster = p->identity.dev_roster;
+    p->config.consortium_public_key = p->identity.dev_consortium_public_key;
+  }
 
   // RocksDB's LOCK keeps a second dm2d off this data directory from here on.
   auto signer = storage::ed25519_audit_signer(p->identity.dht_key_pem);
@@ -151,7 +160,7 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   p->db = std::move(*db);
   p->audit = std::make_unique<audit_log>(*p->db);
 
-  auto members = consortium::load(config, p->identity);
+  auto members = consortium::load(p->config, p->identity);
   if (!members) return std::move(members).err();
   p->members = std::move(*members);
 
@@ -171,7 +180,11 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   if (!replication) return std::move(replication).err();
   p->replication = std::move(*replication);
   p->roster = std::make_unique<roster_service>(*p->members, *p->overlay, *p->replication, p->identity,
-                                               config.consortium_public_key, config.roster_refresh, p->stats);
+                                               p->config.consortium_public_key, config.roster_refresh, p->stats);
+
+  auto ingest = ingest_service::create(p->config, p->identity, *p->db, *p->replication, p->stats);
+  if (!ingest) return std::move(ingest).err();
+  p->ingest = std::move(*ingest);
 
   auto tls = make_server_tls({p->identity.ca_certificate_pem, p->identity.certificate_pem,
                               p->identity.private_key_pem});
@@ -215,6 +228,7 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   p->replication->set_answer_observer([raw = p.get()](const std::string& querier, const std::string& id,
                                                      std::size_t hits) { raw->audit_query_answer(querier, id, hits); });
   p->replication->start();
+  p->ingest->start();
 
   spdlog::info("event=ready site={} https={}:{} dht={}:{} node_id={} fingerprint={}", config.site_name,
                config.https.address, p->server->port(), config.dht.address, p->overlay->listen_port(),
@@ -246,8 +260,10 @@ void node::stop() {
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
   impl_->overlay->interrupt();  // a roster refresh blocked on a DHT get returns at once
+  impl_->ingest->stop();  // before the overlay it publishes to
   impl_->roster->stop();
   impl_->replication->stop();
+  impl_->ingest.reset();
   impl_->replication.reset();
   impl_->overlay.reset();
   impl_->db.reset();

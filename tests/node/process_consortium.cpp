@@ -74,7 +74,8 @@ result<std::unique_ptr<process_consortium>> process_consortium::create(const fs:
         << "\"\n[https]\nlisten = \"" << https << "\"\n[dht]\nlisten = \"" << dht << "\"\n[consortium]\nroster = \""
         << (dir / "roster-v1.json").string() << "\"\npublic_key = \"" << trimmed(*key_hex)
         << "\"\nroster_refresh_s = 1\n"
-        << c->options_.extra_toml << "\n";
+        << c->options_.extra_toml << "\n"
+        << (c->options_.site_toml.count(site) ? c->options_.site_toml.at(site) : std::string{}) << "\n";
   }
   if (auto s = c->run_dm2({"roster", "sign", "--roster", c->roster_.string(), "--ca-dir", ca_dir.string()}); !s)
     return std::move(s).err();

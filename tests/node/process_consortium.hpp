@@ -24,6 +24,7 @@ struct consortium_options {
   // takes its own third octet (from its pid), so tests running in parallel never collide.
   int address_octet = 78;
   std::string extra_toml;  // appended to every site's config file (e.g. an [overlay] section)
+  std::map<int, std::string> site_toml;  // appended to one site's config file (e.g. its [pacs])
 };
 
 class process_consortium {
@@ -43,6 +44,8 @@ class process_consortium {
   const std::filesystem::path& roster_file() const { return roster_; }
   // The consortium's raw Ed25519 public key (it verifies roster_file()).
   const std::string& consortium_public_key() const { return consortium_key_; }
+  std::filesystem::path site_dir(int site) const { return dir_ / ("site-" + std::to_string(site)); }
+  const std::filesystem::path& dir() const { return dir_; }
 
   // Starts the sites' dm2d processes and waits until each has written its ready file.
   // Errors: a node that exited, or did not get ready within `limit` (its stderr).
@@ -61,7 +64,6 @@ class process_consortium {
  private:
   process_consortium(std::filesystem::path dir, consortium_options options);
   status run_dm2(const std::vector<std::string>& args);
-  std::filesystem::path site_dir(int site) const { return dir_ / ("site-" + std::to_string(site)); }
 
   std::filesystem::path dir_;
   consortium_options options_;

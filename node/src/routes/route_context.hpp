@@ -7,6 +7,7 @@
 
 #include "../audit_log.hpp"
 #include "../consortium.hpp"
+#include "../ingest/ingest_service.hpp"
 #include "../overlay_service.hpp"
 #include "../query_book.hpp"
 #include "../roster_service.hpp"
@@ -27,10 +28,13 @@ struct route_context {
   query_book* queries = nullptr;
   metrics* stats = nullptr;
   audit_log* audit = nullptr;
+  ingest_service* ingest = nullptr;
 
   // Allows a request from this site's own certificate (the local operator's CLI) or from a
   // current roster member; otherwise the 403 to answer (and a log line).
   std::optional<http_response> refuse_unless_site(const http_request& request) const;
+  // Allows a request from this site's own certificate only (the local operator's CLI).
+  std::optional<http_response> refuse_unless_self(const http_request& request) const;
   // Who made the request, for the audit log: "site:<id>" for a roster member, else
   // "cert:<fingerprint>" (this node's own certificate before it is on a roster).
   std::string actor(const http_request& request) const;

@@ -17,5 +17,7 @@ void add_overlay_routes(router& routes, const route_context& c);
 void add_record_routes(router& routes, const route_context& c);
 // POST /v1/queries, GET /v1/queries/{id}.
 void add_query_routes(router& routes, const route_context& c);
+// POST and GET /v1/ingest.
+void add_ingest_routes(router& routes, const route_context& c);
 
 }  // namespace dm2::node

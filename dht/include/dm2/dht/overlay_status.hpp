@@ -32,6 +32,10 @@ struct overlay_status_report {
   std::uint64_t repair_rounds = 0;
   std::uint64_t repair_messages = 0;
   std::vector<std::string> live_sites;  // site ids, from the membership view
+  std::size_t keys_owned = 0;          // keys this site owns (their shares are placed t-of-n)
+  // What cannot be placed as configured, said plainly (e.g. a consortium of one has no site to
+  // hold replicas or shares); empty when nothing is short.
+  std::vector<std::string> placement_warnings;
 };
 
 overlay_status_report overlay_status(const overlay* o, const membership* members,

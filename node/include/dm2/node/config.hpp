@@ -42,10 +42,18 @@ struct node_config {
   std::chrono::seconds repair_period{30};         // anti-entropy round period
   std::chrono::seconds liveness_timeout{10};      // a peer silent this long counts as down
   unsigned probe_rate = 20;                       // liveness pings per second, all peers together
+  unsigned share_threshold = 2;                   // t: key shares needed to rebuild a series key
+  unsigned share_count = 3;                       // n: key shares placed on distinct sites
   // [log]
   std::string log_level = "info";                 // trace, debug, info, warn, error
   // [pacs]
   pacs::pacs_settings pacs;
+  bool pacs_configured = false;                   // the file has a [pacs] section: dm2d ingests it
+  std::chrono::seconds sync_period{0};            // scheduled ingest runs (0 = off)
+  bool ingest_on_start = true;                    // one ingest run at start (with a PACS configured)
+  std::string retrieve = "get";                   // "get" (C-GET) or "move" (C-MOVE to our SCP)
+  std::string sync_since = "19000101";            // first study date asked for before any cursor
+  unsigned ingest_workers = 2;                    // series ingested at once
 };
 
 // Parses a TOML config file over the embedded defaults. Unknown sections or keys, wrong types

@@ -82,7 +82,7 @@ struct series_info {
 // Sums of dm2's per-stage histogram (seconds), from Prometheus text: name_sum{stage="x"} v.
 std::map<std::string, double> stage_sums(const std::string& metrics) {
   std::map<std::string, double> out;
-  static const std::regex line(R"(dm2_ingest_stage_seconds_sum\{[^}]*stage="([a-z_]+)"[^}]*\} ([0-9.eE+-]+))");
+  static const std::regex line(R"re(dm2_ingest_stage_seconds_sum\{[^}]*stage="([a-z_]+)"[^}]*\} ([0-9.eE+-]+))re");
   for (std::sregex_iterator it(metrics.begin(), metrics.end(), line), end; it != end; ++it)
     out[(*it)[1]] += std::stod((*it)[2]);
   return out;
@@ -179,13 +179,12 @@ int main(int argc, char** argv) {
   double tools_total = 0;
   for (const auto& [name, s] : tool_stage) tools_total += s;
 
-  // dm2: three dm2d; site 1 ingests the Orthanc on request. Every site gets the [pacs] section
-  // (the fixture appends one text to all), only site 1 is asked to run.
+  // dm2: three dm2d; site 1 ingests the Orthanc on request.
   dm2::test::consortium_options co;
   co.sites = 3;
   co.address_octet = 91;
   auto settings = orthanc.settings();
-  co.extra_toml = "[pacs]\nhost = \"127.0.0.1\"\nport = " + std::to_string(settings.port) + "\ncalled_ae_title = \"" +
+  co.site_toml[1] = "[pacs]\nhost = \"127.0.0.1\"\nport = " + std::to_string(settings.port) + "\ncalled_ae_title = \"" +
                   settings.called_ae_title + "\"\ncalling_ae_title = \"" + settings.calling_ae_title +
                   "\"\nstore_port = 0\ningest_on_start = false\n";
   auto cons = dm2::test::process_consortium::create(dir / "consortium", co);

@@ -75,7 +75,8 @@ for i in "${sites[@]}"; do
   done
 done
 # Each site ingests its PACS at start; wait for that, and name the demo patient's heart MR.
-/usr/bin/python3 "$root/scripts/demo-wait-ingest.py" "$dir" "${sites[@]}"
+/usr/bin/python3 "$root/scripts/demo-wait-ingest.py" "$dir" "${sites[@]}" ||
+  echo "demo: the ingest did not go as planned (see $dir/site-N.log); the nodes keep running" >&2
 
 cat <<TEXT
 

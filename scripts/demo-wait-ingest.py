@@ -24,12 +24,15 @@ def get(site, path):
 deadline = time.time() + 600
 for site in sites:
     while True:
-        report = get(site, "/v1/ingest")
+        try:
+            report = get(site, "/v1/ingest")
+        except OSError as e:  # not up yet, or refused: try again until the deadline
+            report = {"error": str(e)}
         last = report.get("last_run")
         if not report.get("current_run") and last and last.get("state") != "running":
             break
         if time.time() > deadline:
-            sys.exit("demo: site-%d did not finish ingesting its PACS in 10 minutes" % site)
+            sys.exit("demo: site-%d did not finish ingesting its PACS in 10 minutes (%s)" % (site, report))
         time.sleep(1)
     counts = last.get("counts", {})
     failed = ", ".join("%s: %s" % (f.get("stage"), f.get("reason")) for f in last.get("failures", []))

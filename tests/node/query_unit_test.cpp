@@ -61,6 +61,16 @@ TEST(query_body, defaults_and_the_hex_signature) {
   EXPECT_TRUE(parse_query_submission("{}").ok());
 }
 
+TEST(query_body, an_lfn_asks_the_home_node_for_its_record_signature_and_never_travels) {
+  auto s = parse_query_submission(R"({"lfn":"000102030405060708090A0B0C0D0E0F","top_k":3})");
+  ASSERT_TRUE(s.ok()) << s.err().to_string();
+  EXPECT_EQ(s->lfn, "000102030405060708090a0b0c0d0e0f");
+  EXPECT_TRUE(s->body.signature.empty());  // the route fills it from the record
+  EXPECT_EQ(canonical_json(s->body).find("lfn"), std::string::npos);
+  // A peer's canonical body never names an LFN.
+  EXPECT_FALSE(parse_query_body(R"({"lfn":"000102030405060708090a0b0c0d0e0f"})").ok());
+}
+
 TEST(query_body, every_bad_field_is_a_400_naming_it) {
   const std::pair<const char*, const char*> cases[] = {
       {"[]", "JSON object"},
@@ -77,7 +87,10 @@ TEST(query_body, every_bad_field_is_a_400_naming_it) {
       {R"({"signature":"not base64!"})", "signature"},
       {R"({"signature":"AAA="})", "float32"},
       {R"({"signature_hex":"zz"})", "signature_hex"},
-      {R"({"signature":"AAAAAA==","signature_hex":"00000000"})", "not both"},
+      {R"({"signature":"AAAAAA==","signature_hex":"00000000"})", "one of"},
+      {R"({"signature":"AAAAAA==","lfn":"000102030405060708090a0b0c0d0e0f"})", "one of"},
+      {R"({"lfn":"000102030405060708090a0b0c0d0e0fzz"})", "lfn"},
+      {R"({"lfn":16})", "lfn"},
       {R"({"filters":{"modality":""}})", "filters.modality"},
       {R"({"filters":{"modality":"CTCTCTCTCTCTCTCTCT"}})", "filters.modality"},
       {R"({"filters":{"sex":"X"}})", "filters.sex"},

@@ -4,12 +4,15 @@
 //
 // The sites run dm2::dht::replicator (the node's own code) over dm2::dht::sim_network.
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <unordered_map>
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <set>
@@ -19,7 +22,7 @@
 #include "dm2/crypto/shares.hpp"
 #include "dm2/dht/replicator.hpp"
 #include "dm2/dht/share_keyring.hpp"
-#include "dm2/dht/sim_network.hpp"
+#include "dm2/sim/sim_network.hpp"
 
 namespace {
 
@@ -97,6 +100,7 @@ std::string site_name(int i) {
 }
 
 int run(const options& o) {
+  spdlog::set_level(spdlog::level::warn);  // a share repair's info lines, thousands of times
   manual_clock time;
   static_membership members;
   sim_network_settings ns;
@@ -113,7 +117,7 @@ int run(const options& o) {
   rs.share_repair_timeout = std::max(rs.share_repair_timeout, 10 * rs.share_inventory_wait);
 
   std::vector<std::unique_ptr<site>> sites;
-  std::map<std::string, site*> by_id;
+  std::unordered_map<std::string, site*> by_id;
   for (int i = 0; i < o.sites; ++i) {
     auto s = std::make_unique<site>();
     s->id = site_name(i);
@@ -152,30 +156,45 @@ int run(const options& o) {
   csv << "time_s,sites_alive,records_under_replicated,keys_under_shared,keys_unreadable,messages,"
          "shares_repaired\n";
 
+  std::unordered_map<std::string, std::size_t> key_slot;  // key id -> index in keys
+  for (std::size_t i = 0; i < keys.size(); ++i) key_slot[keys[i].second] = i;
+  struct key_seen {
+    std::vector<std::uint32_t> indices;
+    std::size_t holders = 0;
+    const site* last = nullptr;
+  };
+  std::vector<key_seen> seen(keys.size());
+
   auto sample = [&](millis now) {
-    placement_index p(members.live_sites());
+    // Placement targets as the owner's replicator computes them (its memoized placements: a
+    // fresh placement per record and sample would dominate the run at 10,000 sites).
     std::size_t under = 0;
     for (const auto& r : records)
-      for (const auto& t : p.closest_ids(key_of(r.lfn), o.k, r.owner))
+      for (const auto& t : by_id[r.owner]->engine->closest(r.lfn, o.k, r.owner))
         if (!by_id[t]->store.get_record(r.lfn)) {
           ++under;
           break;
         }
     // Shares: live holders per key, by index.
-    std::map<std::string, std::set<std::uint32_t>> live_indices;
-    std::map<std::string, std::set<std::string>> live_holders;
+    for (auto& k : seen) k = key_seen{};
     for (auto& s : sites) {
       if (!s->alive) continue;
       s->store.for_each_share([&](const key_share& sh) {
-        live_indices[sh.key_id].insert(sh.index);
-        live_holders[sh.key_id].insert(s->id);
+        auto slot = key_slot.find(sh.key_id);
+        if (slot == key_slot.end()) return;
+        auto& k = seen[slot->second];
+        if (std::find(k.indices.begin(), k.indices.end(), sh.index) == k.indices.end())
+          k.indices.push_back(sh.index);
+        if (k.last != s.get()) {
+          k.last = s.get();
+          ++k.holders;
+        }
       });
     }
     std::size_t under_shared = 0, unreadable = 0;
-    for (const auto& [owner, key_id] : keys) {
-      auto idx = live_indices[key_id].size();
-      if (idx < o.n || live_holders[key_id].size() < o.n) ++under_shared;
-      if (idx < o.t) ++unreadable;
+    for (const auto& k : seen) {
+      if (k.indices.size() < o.n || k.holders < o.n) ++under_shared;
+      if (k.indices.size() < o.t) ++unreadable;
     }
     std::size_t alive = 0;
     std::uint64_t repaired = 0;

@@ -1,4 +1,4 @@
-#include "dm2/dht/sim_network.hpp"
+#include "dm2/sim/sim_network.hpp"
 
 namespace dm2::dht {
 

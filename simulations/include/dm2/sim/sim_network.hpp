@@ -1,5 +1,6 @@
-// An in-memory network for tests and dm2-sim: delivers replicator messages after a simulated
-// latency, loses those to dead sites, and counts them. Deterministic for a given seed.
+// An in-memory network for tests and dm2-sim (simulations/; the node never links it): delivers
+// replicator messages after a simulated latency, loses those to dead sites, and counts them.
+// Deterministic for a given seed.
 // Not thread-safe: one thread drives it.
 #pragma once
 

@@ -23,6 +23,8 @@
 #include "dm2/dht/replicator.hpp"
 #include "dm2/dht/share_keyring.hpp"
 #include "dm2/sim/sim_network.hpp"
+#include "progress.hpp"
+#include "scenario.hpp"
 
 namespace {
 
@@ -47,6 +49,7 @@ struct options {
   std::uint64_t seed = 1;
   std::string csv = "dm2-sim.csv";
   std::string plot;
+  std::string scenario;
   bool share_repair = true;
 };
 
@@ -211,8 +214,10 @@ int run(const options& o) {
   const double p_fail = o.failure_rate / 3600.0 * o.sample_s;
   std::exponential_distribution<double> downtime(1.0 / std::max(o.mean_downtime_s, 1.0));
   std::uniform_real_distribution<double> uniform(0, 1);
+  dm2::sim::progress_bar progress(o.duration_s);
   for (millis now{0}; now <= end; now += step) {
     net.run_until(now);
+    progress.update(static_cast<double>(now.count()) / 1000);
     // Sample first: each row shows what `--sample` seconds of repair left of the failures
     // injected at the previous boundary.
     sample(now);
@@ -231,6 +236,7 @@ int run(const options& o) {
       }
     }
   }
+  progress.finish();
   std::cerr << "dm2-sim: " << o.sites << " sites, " << records.size() << " records, " << keys.size()
             << " keys, " << net.messages_sent() << " messages; wrote " << o.csv << "\n";
   return 0;
@@ -289,7 +295,7 @@ int main(int argc, char** argv) {
       "target lacks the record), keys_under_shared (< n live shares on distinct sites),\n"
       "keys_unreadable (< t live shares), messages (cumulative), shares_repaired (cumulative,\n"
       "re-created by holders while the key's owner was down)."};
-  app.add_option("--sites", o.sites, "number of sites (10..10000)")->check(CLI::Range(2, 100000))->capture_default_str();
+  app.add_option("--sites", o.sites, "number of sites (2..1000000)")->check(CLI::Range(2, 1000000))->capture_default_str();
   app.add_option("--records-per-site", o.records_per_site, "index records each site owns")->capture_default_str();
   app.add_option("--keys-per-site", o.keys_per_site, "keys each site owns (split into n shares)")->capture_default_str();
   app.add_option("-k,--replicas", o.k, "replicas per record besides the owner's copy")->capture_default_str();
@@ -308,7 +314,40 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
   app.add_option("--csv", o.csv, "CSV output path")->capture_default_str();
   app.add_option("--plot", o.plot, "PNG output path (python3 + matplotlib)");
+  app.add_option("--scenario", o.scenario, "TOML scenario file (simulations/scenarios/); command-line options win");
   CLI11_PARSE(app, argc, argv);
+  if (!o.scenario.empty()) {
+    auto given = [&app](const char* flag) { return [&app, flag] { return app.count(flag) > 0; }; };
+    using opt = dm2::sim::scenario_option;
+    auto num = [](auto& field) { return [&field](double v) { field = static_cast<std::decay_t<decltype(field)>>(v); }; };
+    std::vector<opt> table{
+        {"consortium.sites", true, num(o.sites), given("--sites")},
+        {"consortium.records_per_site", true, num(o.records_per_site), given("--records-per-site")},
+        {"consortium.keys_per_site", true, num(o.keys_per_site), given("--keys-per-site")},
+        {"replication.k", true, num(o.k), given("--replicas")},
+        {"replication.shares", true, num(o.n), given("--shares")},
+        {"replication.threshold", true, num(o.t), given("--threshold")},
+        {"replication.repair_period_s", false, num(o.repair_period_s), given("--repair-period")},
+        {"churn.failure_rate_per_hour", false, num(o.failure_rate), given("--failure-rate")},
+        {"churn.mean_downtime_s", false, num(o.mean_downtime_s), given("--mean-downtime")},
+        {"churn.wipe_probability", false, num(o.wipe_probability), given("--wipe-probability")},
+        {"network.latency_ms", false, num(o.latency_ms), given("--latency")},
+        {"network.jitter_ms", false, num(o.jitter_ms), given("--jitter")},
+        {"network.loss", false, num(o.loss), given("--loss")},
+        {"run.duration_s", false, num(o.duration_s), given("--duration")},
+        {"run.sample_s", false, num(o.sample_s), given("--sample")},
+        {"run.seed", true, num(o.seed), given("--seed")},
+    };
+    if (auto err = dm2::sim::load_scenario(o.scenario, table); !err.empty()) {
+      std::cerr << "dm2-sim: " << err << "\n";
+      return 2;
+    }
+  }
+  if (o.sites < 2 || o.sites > 1'000'000 || o.k < 1 || o.t < 2 || o.duration_s <= 0 || o.sample_s <= 0 ||
+      o.loss < 0 || o.loss > 1 || o.failure_rate < 0 || o.records_per_site < 0 || o.keys_per_site < 0) {
+    std::cerr << "dm2-sim: out-of-range option (sites 2..1000000, k >= 1, threshold >= 2, duration and sample > 0, loss 0..1)\n";
+    return 2;
+  }
   if (o.t > o.n || o.n > 255) {
     std::cerr << "dm2-sim: need --threshold <= --shares <= 255\n";
     return 2;

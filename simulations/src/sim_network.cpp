@@ -9,6 +9,7 @@ sim_network::sim_network(manual_clock& time, sim_network_settings settings)
 
 void sim_network::attach(replicator* r) {
   sites_[r->self()] = r;
+  by_id_[r->self()] = r;
   alive_[r->self()] = true;
 }
 
@@ -31,8 +32,16 @@ void sim_network::send(const std::string& from_site, const std::string& to_site,
   auto jitter = settings_.jitter.count() > 0
                     ? std::uniform_int_distribution<millis::rep>(0, settings_.jitter.count())(rng_)
                     : 0;
-  queue_.push(envelope{time_.now() + settings_.latency + millis(jitter), seq_++, from_site, to_site,
-                       std::move(m)});
+  std::uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<std::uint32_t>(slab_.size());
+    slab_.push_back(envelope{from_site, to_site, std::move(m)});
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    slab_[slot] = envelope{from_site, to_site, std::move(m)};
+  }
+  queue_.push(slot_key{time_.now() + settings_.latency + millis(jitter), seq_++, slot});
 }
 
 void sim_network::tick_all() {
@@ -51,10 +60,12 @@ void sim_network::run_until(millis until) {
     if (next > until) break;
     if (next > time_.now()) time_.set(next);
     if (have_msg && next_msg <= next_tick_) {
-      envelope e = queue_.top();
+      auto slot = queue_.top().slot;
       queue_.pop();
-      auto it = sites_.find(e.to);
-      if (it != sites_.end() && alive(e.to)) {
+      envelope e = std::move(slab_[slot]);
+      free_slots_.push_back(slot);
+      auto it = by_id_.find(e.to);
+      if (it != by_id_.end() && alive(e.to)) {
         ++delivered_;
         it->second->on_message(e.from, e.m);
         if (auto x = extras_.find(e.to); x != extras_.end() && x->second.on_message)

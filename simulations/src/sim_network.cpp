@@ -19,6 +19,11 @@ void sim_network::attach_handler(const std::string& site_id, extra_handler h) {
 
 void sim_network::set_alive(const std::string& site_id, bool alive) { alive_[site_id] = alive; }
 
+void sim_network::set_partition(
+    std::function<bool(const std::string& from, const std::string& to)> blocked) {
+  blocked_ = std::move(blocked);
+}
+
 bool sim_network::alive(const std::string& site_id) const {
   auto it = alive_.find(site_id);
   return it != alive_.end() && it->second;
@@ -26,6 +31,7 @@ bool sim_network::alive(const std::string& site_id) const {
 
 void sim_network::send(const std::string& from_site, const std::string& to_site, message m) {
   ++sent_;
+  if (blocked_ && blocked_(from_site, to_site)) return;
   if (settings_.loss_rate > 0 &&
       std::uniform_real_distribution<double>(0, 1)(rng_) < settings_.loss_rate)
     return;

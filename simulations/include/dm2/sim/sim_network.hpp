@@ -40,6 +40,9 @@ class sim_network final : public transport {
   };
   void attach_handler(const std::string& site_id, extra_handler h);
   void set_alive(const std::string& site_id, bool alive);
+  // A network partition: messages for which `blocked(from, to)` holds are lost (and counted as
+  // sent); an empty function heals it. Sites on both sides stay live in everyone's membership.
+  void set_partition(std::function<bool(const std::string& from, const std::string& to)> blocked);
   bool alive(const std::string& site_id) const;
 
   void send(const std::string& from_site, const std::string& to_site, message m) override;
@@ -74,6 +77,7 @@ class sim_network final : public transport {
   std::unordered_map<std::string, replicator*> by_id_;
   std::map<std::string, extra_handler> extras_;
   std::unordered_map<std::string, bool> alive_;
+  std::function<bool(const std::string&, const std::string&)> blocked_;
   std::vector<envelope> slab_;
   std::vector<std::uint32_t> free_slots_;
   std::priority_queue<slot_key, std::vector<slot_key>, std::greater<>> queue_;

@@ -18,7 +18,8 @@ std::string load_scenario(const std::string& file, const std::vector<scenario_op
   std::string error;
   for (const auto& [table_name, table_node] : root) {
     const auto* table = table_node.as_table();
-    if (!table) return file + ": top-level key '" + std::string(table_name.str()) + "' is not a table";
+    if (!table)
+      return file + ": top-level key '" + std::string(table_name.str()) + "' is not a table";
     for (const auto& [key, value] : *table) {
       auto path = std::string(table_name.str()) + "." + std::string(key.str());
       auto it = by_path.find(path);

@@ -18,8 +18,9 @@ constexpr std::size_t max_entries = 1'000'000;  // bounds memory; beyond, start 
 
 }  // namespace
 
-const std::vector<std::string>& closest_cache::get(const placement_index& p, const std::string& name,
-                                                   std::size_t count, const std::string& exclude) {
+const std::vector<std::string>& closest_cache::get(const placement_index& p,
+                                                   const std::string& name, std::size_t count,
+                                                   const std::string& exclude) {
   auto it = entries_.find(name);
   if (it != entries_.end() && it->second.count == count && it->second.exclude == exclude)
     return it->second.ids;
@@ -45,7 +46,8 @@ const std::vector<std::string>& closest_cache::get(const placement_index& p, con
 void closest_cache::rebuild_watch() {
   watch_.clear();
   watch_.reserve(entries_.size());
-  for (const auto& [name, e] : entries_) watch_.push_back({&name, e.key_top, e.near_bits, e.exclude_print});
+  for (const auto& [name, e] : entries_)
+    watch_.push_back({&name, e.key_top, e.near_bits, e.exclude_print});
   watch_stale_ = false;
 }
 

@@ -38,8 +38,8 @@ class closest_cache {
     std::string exclude;
     std::size_t count = 0;
     std::vector<std::string> ids;
-    std::uint64_t key_top = 0;      // first 64 bits of the key
-    int near_bits = 0;              // leading bits a site must share with the key to matter
+    std::uint64_t key_top = 0;  // first 64 bits of the key
+    int near_bits = 0;          // leading bits a site must share with the key to matter
     std::uint64_t exclude_print = 0;
   };
   struct watch {

@@ -25,8 +25,8 @@ struct held_record {
 
 struct record_index {
   bool built = false;
-  std::uint64_t generation = 0;  // of the store, when built
-  std::uint64_t epoch = 0;       // of the placement cache, when built
+  std::uint64_t generation = 0;      // of the store, when built
+  std::uint64_t epoch = 0;           // of the placement cache, when built
   std::vector<held_record> records;  // in store (lfn) order
   std::unordered_map<std::string, std::vector<std::uint32_t>> by_peer;  // peer -> its records here
   std::map<std::uint32_t, std::vector<std::uint32_t>> by_bucket;

@@ -83,8 +83,9 @@ TEST_F(dm2_sim, the_same_seed_writes_the_same_csv_byte_for_byte) {
 }
 
 TEST_F(dm2_sim, without_churn_every_record_and_key_is_fully_available) {
-  auto r = run("--scenario " + scenarios + "/baseline-1000.toml --sites 80 --duration 120 "
-               "--failure-rate 0",
+  auto r = run("--scenario " + scenarios +
+                   "/baseline-1000.toml --sites 80 --duration 120 "
+                   "--failure-rate 0",
                "quiet");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto alive = column(r.csv, 1), under = column(r.csv, 2), under_shared = column(r.csv, 3),

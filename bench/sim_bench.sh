@@ -23,7 +23,7 @@ scenario="$root/simulations/scenarios/internet-10000.toml"
 run() {
   local label="$1"; shift
   local out="$tmp/$label"
-  /usr/bin/time -f "%U %S %e" -o "$out.time" "$sim" --scenario "$scenario" "$@" --csv "$out.csv" 2>"$out.err" ||
+  /usr/bin/time -f "%U %S %e" -o "$out.time" "$sim" --scenario "$scenario" "$@" --csv "$out.csv" >"$out.err" 2>&1 ||
     { echo "sim_bench.sh: $label failed:" >&2; cat "$out.err" >&2; exit 1; }
   local user sys wall msgs
   read -r user sys wall < "$out.time"

@@ -4,12 +4,15 @@
 //
 // The sites run dm2::dht::replicator (the node's own code) over dm2::dht::sim_network.
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <unordered_map>
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <set>
@@ -19,7 +22,9 @@
 #include "dm2/dht/owned_keys.hpp"
 #include "dm2/dht/replicator.hpp"
 #include "dm2/dht/share_keyring.hpp"
-#include "dm2/dht/sim_network.hpp"
+#include "dm2/sim/sim_network.hpp"
+#include "progress.hpp"
+#include "scenario.hpp"
 
 namespace {
 
@@ -44,6 +49,7 @@ struct options {
   std::uint64_t seed = 1;
   std::string csv = "dm2-sim.csv";
   std::string plot;
+  std::string scenario;
   bool share_repair = true;
 };
 
@@ -83,6 +89,7 @@ std::string site_name(int i) {
 }
 
 int run(const options& o) {
+  spdlog::set_level(spdlog::level::warn);  // a share repair's info lines, thousands of times
   manual_clock time;
   static_membership members;
   sim_network_settings ns;
@@ -99,7 +106,7 @@ int run(const options& o) {
   rs.share_repair_timeout = std::max(rs.share_repair_timeout, 10 * rs.share_inventory_wait);
 
   std::vector<std::unique_ptr<site>> sites;
-  std::map<std::string, site*> by_id;
+  std::unordered_map<std::string, site*> by_id;
   for (int i = 0; i < o.sites; ++i) {
     auto s = std::make_unique<site>();
     s->id = site_name(i);
@@ -138,30 +145,45 @@ int run(const options& o) {
   csv << "time_s,sites_alive,records_under_replicated,keys_under_shared,keys_unreadable,messages,"
          "shares_repaired\n";
 
+  std::unordered_map<std::string, std::size_t> key_slot;  // key id -> index in keys
+  for (std::size_t i = 0; i < keys.size(); ++i) key_slot[keys[i].second] = i;
+  struct key_seen {
+    std::vector<std::uint32_t> indices;
+    std::size_t holders = 0;
+    const site* last = nullptr;
+  };
+  std::vector<key_seen> seen(keys.size());
+
   auto sample = [&](millis now) {
-    placement_index p(members.live_sites());
+    // Placement targets as the owner's replicator computes them (its memoized placements: a
+    // fresh placement per record and sample would dominate the run at 10,000 sites).
     std::size_t under = 0;
     for (const auto& r : records)
-      for (const auto& t : p.closest_ids(key_of(r.lfn), o.k, r.owner))
+      for (const auto& t : by_id[r.owner]->engine->closest(r.lfn, o.k, r.owner))
         if (!by_id[t]->store.get_record(r.lfn)) {
           ++under;
           break;
         }
     // Shares: live holders per key, by index.
-    std::map<std::string, std::set<std::uint32_t>> live_indices;
-    std::map<std::string, std::set<std::string>> live_holders;
+    for (auto& k : seen) k = key_seen{};
     for (auto& s : sites) {
       if (!s->alive) continue;
       s->store.for_each_share([&](const key_share& sh) {
-        live_indices[sh.key_id].insert(sh.index);
-        live_holders[sh.key_id].insert(s->id);
+        auto slot = key_slot.find(sh.key_id);
+        if (slot == key_slot.end()) return;
+        auto& k = seen[slot->second];
+        if (std::find(k.indices.begin(), k.indices.end(), sh.index) == k.indices.end())
+          k.indices.push_back(sh.index);
+        if (k.last != s.get()) {
+          k.last = s.get();
+          ++k.holders;
+        }
       });
     }
     std::size_t under_shared = 0, unreadable = 0;
-    for (const auto& [owner, key_id] : keys) {
-      auto idx = live_indices[key_id].size();
-      if (idx < o.n || live_holders[key_id].size() < o.n) ++under_shared;
-      if (idx < o.t) ++unreadable;
+    for (const auto& k : seen) {
+      if (k.indices.size() < o.n || k.holders < o.n) ++under_shared;
+      if (k.indices.size() < o.t) ++unreadable;
     }
     std::size_t alive = 0;
     std::uint64_t repaired = 0;
@@ -178,8 +200,10 @@ int run(const options& o) {
   const double p_fail = o.failure_rate / 3600.0 * o.sample_s;
   std::exponential_distribution<double> downtime(1.0 / std::max(o.mean_downtime_s, 1.0));
   std::uniform_real_distribution<double> uniform(0, 1);
+  dm2::sim::progress_bar progress(o.duration_s);
   for (millis now{0}; now <= end; now += step) {
     net.run_until(now);
+    progress.update(static_cast<double>(now.count()) / 1000);
     // Sample first: each row shows what `--sample` seconds of repair left of the failures
     // injected at the previous boundary.
     sample(now);
@@ -198,6 +222,7 @@ int run(const options& o) {
       }
     }
   }
+  progress.finish();
   std::cerr << "dm2-sim: " << o.sites << " sites, " << records.size() << " records, " << keys.size()
             << " keys, " << net.messages_sent() << " messages; wrote " << o.csv << "\n";
   return 0;
@@ -256,7 +281,7 @@ int main(int argc, char** argv) {
       "target lacks the record), keys_under_shared (< n live shares on distinct sites),\n"
       "keys_unreadable (< t live shares), messages (cumulative), shares_repaired (cumulative,\n"
       "re-created by holders while the key's owner was down)."};
-  app.add_option("--sites", o.sites, "number of sites (10..10000)")->check(CLI::Range(2, 100000))->capture_default_str();
+  app.add_option("--sites", o.sites, "number of sites (2..1000000)")->check(CLI::Range(2, 1000000))->capture_default_str();
   app.add_option("--records-per-site", o.records_per_site, "index records each site owns")->capture_default_str();
   app.add_option("--keys-per-site", o.keys_per_site, "keys each site owns (split into n shares)")->capture_default_str();
   app.add_option("-k,--replicas", o.k, "replicas per record besides the owner's copy")->capture_default_str();
@@ -275,7 +300,40 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
   app.add_option("--csv", o.csv, "CSV output path")->capture_default_str();
   app.add_option("--plot", o.plot, "PNG output path (python3 + matplotlib)");
+  app.add_option("--scenario", o.scenario, "TOML scenario file (simulations/scenarios/); command-line options win");
   CLI11_PARSE(app, argc, argv);
+  if (!o.scenario.empty()) {
+    auto given = [&app](const char* flag) { return [&app, flag] { return app.count(flag) > 0; }; };
+    using opt = dm2::sim::scenario_option;
+    auto num = [](auto& field) { return [&field](double v) { field = static_cast<std::decay_t<decltype(field)>>(v); }; };
+    std::vector<opt> table{
+        {"consortium.sites", true, num(o.sites), given("--sites")},
+        {"consortium.records_per_site", true, num(o.records_per_site), given("--records-per-site")},
+        {"consortium.keys_per_site", true, num(o.keys_per_site), given("--keys-per-site")},
+        {"replication.k", true, num(o.k), given("--replicas")},
+        {"replication.shares", true, num(o.n), given("--shares")},
+        {"replication.threshold", true, num(o.t), given("--threshold")},
+        {"replication.repair_period_s", false, num(o.repair_period_s), given("--repair-period")},
+        {"churn.failure_rate_per_hour", false, num(o.failure_rate), given("--failure-rate")},
+        {"churn.mean_downtime_s", false, num(o.mean_downtime_s), given("--mean-downtime")},
+        {"churn.wipe_probability", false, num(o.wipe_probability), given("--wipe-probability")},
+        {"network.latency_ms", false, num(o.latency_ms), given("--latency")},
+        {"network.jitter_ms", false, num(o.jitter_ms), given("--jitter")},
+        {"network.loss", false, num(o.loss), given("--loss")},
+        {"run.duration_s", false, num(o.duration_s), given("--duration")},
+        {"run.sample_s", false, num(o.sample_s), given("--sample")},
+        {"run.seed", true, num(o.seed), given("--seed")},
+    };
+    if (auto err = dm2::sim::load_scenario(o.scenario, table); !err.empty()) {
+      std::cerr << "dm2-sim: " << err << "\n";
+      return 2;
+    }
+  }
+  if (o.sites < 2 || o.sites > 1'000'000 || o.k < 1 || o.t < 2 || o.duration_s <= 0 || o.sample_s <= 0 ||
+      o.loss < 0 || o.loss > 1 || o.failure_rate < 0 || o.records_per_site < 0 || o.keys_per_site < 0) {
+    std::cerr << "dm2-sim: out-of-range option (sites 2..1000000, k >= 1, threshold >= 2, duration and sample > 0, loss 0..1)\n";
+    return 2;
+  }
   if (o.t > o.n || o.n > 255) {
     std::cerr << "dm2-sim: need --threshold <= --shares <= 255\n";
     return 2;

@@ -115,6 +115,7 @@ result<std::size_t> storage_replica_store::commit_records(const std::vector<reco
   if (audit) t.append_audit(std::move(*audit));
   if (auto s = db_.commit(std::move(t)); !s) return std::move(s).err();
   for (auto& summary : written) summaries_[summary.lfn] = std::move(summary);
+  ++generation_;
   return accepted;
 }
 
@@ -172,6 +173,7 @@ void storage_replica_store::erase_record(const std::string& lfn) {
   t.erase_index_record(*raw);
   if (auto s = db_.commit(std::move(t)); !s) return log_failure("erase_record", s.err());
   summaries_.erase(lfn);
+  ++generation_;
 }
 
 void storage_replica_store::put_share(const key_share& s) {

@@ -16,7 +16,7 @@
 #include "dm2/dht/owned_keys.hpp"
 #include "dm2/dht/replicator.hpp"
 #include "dm2/dht/share_keyring.hpp"
-#include "dm2/dht/sim_network.hpp"
+#include "dm2/sim/sim_network.hpp"
 
 namespace dm2::dht::testing {
 

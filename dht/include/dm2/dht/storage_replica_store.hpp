@@ -71,6 +71,7 @@ class storage_replica_store final : public replica_store {
   void for_each_summary(const std::function<void(const record_summary&)>& fn) const override;
   void erase_record(const std::string& lfn) override;
   std::size_t record_count() const override { return summaries_.size(); }
+  std::uint64_t generation() const override { return generation_; }
 
   // Shares with an empty key id or one over 1000 bytes are refused (logged).
   void put_share(const key_share& s) override;
@@ -85,6 +86,7 @@ class storage_replica_store final : public replica_store {
   storage::database& db_;
   verifier verify_;
   std::map<std::string, record_summary> summaries_;  // lfn (hex) -> what is stored
+  std::uint64_t generation_ = 1;                      // bumped with every change to summaries_
 };
 
 }  // namespace dm2::dht

@@ -15,7 +15,7 @@ if command -v ccache >/dev/null 2>&1; then
   export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(cd "$root/.." && pwd)} CCACHE_NOHASHDIR=1
 fi
 cmake -S "$root" -B "$build" "${launcher[@]}" -DDM2_FUZZ=ON -DDM2_BUILD_TESTS=OFF -DDM2_BUILD_BENCH=OFF \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDM2_WERROR=ON -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDM2_WERROR=ON -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" >/dev/null
 
 # Every fuzz/<name>_fuzz.cpp is a target, seeded from fuzz/corpus/<name>/ when that exists.

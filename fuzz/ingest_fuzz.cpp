@@ -4,6 +4,7 @@
 // is the only untrusted part).
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include "dm2/storage/index_record.hpp"

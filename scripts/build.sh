@@ -17,7 +17,9 @@ case "$kind" in
   asan)    dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=Debug -DDM2_SANITIZE=ON -DDM2_BUILD_BENCH=OFF) ;;
   tsan)    dir=build-tsan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDM2_TSAN=ON -DDM2_BUILD_BENCH=OFF)
            # scripts/test.sh runs the tests labelled node and dht here; nothing else is built.
-           targets=(node_tests dm2d_tests consortium_tests overlay_repair_tests
+           # The 16-process repair test is left to the release and ASan runs (16 TSan dm2d
+           # processes on 2 cores would take most of CI's time).
+           targets=(node_tests dm2d_tests consortium_tests
                     dht_logic_tests dht_tests dht_store_tests) ;;
   install) dir=build-install
            flags=(-DCMAKE_BUILD_TYPE=Release -DDM2_BUILD_TESTS=OFF -DDM2_BUILD_BENCH=OFF)

@@ -163,7 +163,10 @@ void node::impl::add_routes() {
                            {"records_held", report.records_held},
                            {"replicas_owed", report.replicas_owed},
                            {"repair_rounds", report.repair_rounds},
-                           {"repair_messages", report.repair_messages}};
+                           {"repair_messages", report.repair_messages},
+                           {"replicas", report.replicas},
+                           {"survivable_failures", report.survivable_failures},
+                           {"liveness_ms", report.liveness_ms}};
     return http_response{200, "application/json", {}, body.dump()};
   });
   // What this site holds, a page at a time: ?after=<lfn>&limit=<1..1000> (operators, repair tests).

@@ -44,6 +44,19 @@ TEST(message_codec, every_message_round_trips) {
   EXPECT_EQ(pr.records[0].payload, std::string("\0bin\xff", 5));
 }
 
+// A hedge (issue 14) carries answer_for as an optional trailing list: a request without it (an
+// older node's) still decodes, with answer_for empty.
+TEST(message_codec, a_hedge_request_round_trips_and_a_plain_one_has_no_answer_for) {
+  query_request hedge{"q1/hedge-0", "body", std::string(64, 's'), 5, {"a", "b", "c"}, {"b"}};
+  auto back = decode_message(encode_message(hedge));
+  ASSERT_TRUE(back.ok()) << back.err().to_string();
+  EXPECT_EQ(std::get<query_request>(*back).answer_for, std::vector<std::string>{"b"});
+  auto plain = decode_message(encode_message(samples()[8]));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(std::get<query_request>(*plain).answer_for.empty());
+  EXPECT_FALSE(decode_message(encode_message(hedge) + "x").ok());
+}
+
 TEST(message_codec, every_truncation_and_trailing_byte_is_refused) {
   for (const auto& m : samples()) {
     auto bytes = encode_message(m);

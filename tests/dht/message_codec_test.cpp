@@ -17,7 +17,7 @@ std::vector<message> samples() {
       share_inventory_reply{{{"k1", 1}, {"k2", 3}}},
       push_shares{{{"k", 2, "o", "h", "sealed", 5, 3}}},
       drop_shares{{{"k", 2}}},
-      query_request{"q1", "body", std::string(64, 's'), 123456789, {"site-a", "site-b"}},
+      query_request{"q1", "body", std::string(64, 's'), 123456789, {"site-a", "site-b"}, {}},
       query_answer{"q1", {{"lfn", "o", 0.75, "sum"}, {"l2", "o2", -1.5, ""}}, false},
       push_records{},
       repair_inventory_request{{"k1"}},

@@ -535,7 +535,7 @@ TEST_F(consortium_test, a_similarity_query_reaches_every_site_and_survives_a_dea
   EXPECT_NE(last_err.find("not supported yet"), std::string::npos) << last_err;
 
   // A forged query from a member is refused and logged.
-  dht::query_request forged{"forged-1", ask.dump(), std::string(72, 'x'), 0, {}};
+  dht::query_request forged{"forged-1", ask.dump(), std::string(72, 'x'), 0, {}, {}};
   auto sent = post(1, "/v1/overlay/message", dht::encode_message(forged), 3);
   ASSERT_TRUE(sent.ok());
   EXPECT_EQ(sent->status, 202);

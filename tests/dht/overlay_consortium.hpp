@@ -71,6 +71,7 @@ class overlay_consortium {
 
   // Starts every overlay and joins them; nullopt-like failure: started() is false.
   explicit overlay_consortium(consortium_options o) : options_(std::move(o)) {
+    options_.fanout.replicas = options_.replication.k;  // as the node does
     std::vector<overlay_node*> all;
     for (int i = 0; i < options_.sites; ++i) {
       auto s = std::make_unique<site>();

@@ -369,6 +369,8 @@ TEST_F(consortium_test, a_record_written_at_one_node_is_read_at_another_over_mut
   auto out = *crypto::read_file(dir / ("dm2-" + std::to_string(commands - 1) + ".out"));
   EXPECT_NE(out.find("site:             site-2"), std::string::npos) << out;
   EXPECT_NE(out.find("roster version:   1"), std::string::npos) << out;
+  EXPECT_NE(out.find("survives:         any "), std::string::npos) << out;
+  EXPECT_NE(out.find("(k = 5;"), std::string::npos) << out;
 
   // Each write and read was audited at site 1: who (site certificate), what, which LFN.
   stop(1);

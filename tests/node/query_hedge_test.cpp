@@ -32,6 +32,12 @@ TEST(query_hedge, a_query_right_after_a_site_dies_is_complete_within_1_5_s) {
       },
       60s))
       << "the 3 nodes did not see each other";
+  // Issue 14, item 4: the status states what the consortium survives (k = 5 by default, but
+  // only 2 other sites hold copies here).
+  auto status = nlohmann::json::parse(sites.request(1, "GET", "/v1/overlay", {}, 1)->body);
+  EXPECT_EQ(status["replicas"], 5) << status.dump();
+  EXPECT_EQ(status["survivable_failures"], 2) << status.dump();
+  EXPECT_EQ(status["liveness_ms"], 10000) << status.dump();
 
   // Four records per site; with 3 sites every site holds a copy of every record.
   std::set<std::string> lfns;

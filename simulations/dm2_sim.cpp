@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -51,6 +52,7 @@ struct options {
   std::string plot;
   std::string scenario;
   bool share_repair = true;
+  int burst = 0;  // sites killed at once at the first sample boundary, never back (--burst)
 };
 
 // The product's share source (owned_keys.hpp: real Shamir shares of a 16-byte secret per key,
@@ -201,9 +203,21 @@ int run(const options& o) {
   std::exponential_distribution<double> downtime(1.0 / std::max(o.mean_downtime_s, 1.0));
   std::uniform_real_distribution<double> uniform(0, 1);
   dm2::sim::progress_bar progress(o.duration_s);
+  // --burst: `o.burst` distinct random sites die together at the first boundary after the start.
+  std::vector<std::size_t> order(sites.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
   for (millis now{0}; now <= end; now += step) {
     net.run_until(now);
     progress.update(static_cast<double>(now.count()) / 1000);
+    if (now == step)
+      for (int i = 0; i < std::min(o.burst, o.sites); ++i) {
+        auto& s = *sites[order[static_cast<std::size_t>(i)]];
+        s.alive = false;
+        s.back_at = end + step;  // not within the run
+        net.set_alive(s.id, false);
+        members.set_live(s.id, false);
+      }
     // Sample first: each row shows what `--sample` seconds of repair left of the failures
     // injected at the previous boundary.
     sample(now);
@@ -225,6 +239,18 @@ int run(const options& o) {
   progress.finish();
   std::cerr << "dm2-sim: " << o.sites << " sites, " << records.size() << " records, " << keys.size()
             << " keys, " << net.messages_sent() << " messages; wrote " << o.csv << "\n";
+  if (o.burst > 0) {
+    // Lost: no live site holds a copy (the owner's included) at the end of the run.
+    std::size_t lost = 0;
+    for (const auto& r : records) {
+      bool held = false;
+      for (auto& s : sites) held = held || (s->alive && s->store.get_record(r.lfn));
+      lost += !held;
+    }
+    std::printf("burst: %d of %d sites down at once, k=%zu: %zu of %zu records lost (%.4f%%)\n",
+                std::min(o.burst, o.sites), o.sites, o.k, lost, records.size(),
+                100.0 * static_cast<double>(lost) / static_cast<double>(std::max<std::size_t>(records.size(), 1)));
+  }
   return 0;
 }
 
@@ -298,6 +324,8 @@ int main(int argc, char** argv) {
   app.add_option("--jitter", o.jitter_ms, "extra uniform latency 0..jitter, ms")->capture_default_str();
   app.add_option("--loss", o.loss, "message loss probability")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
+  app.add_option("--burst", o.burst, "sites that die together at the first sample boundary and stay down; prints the records lost")
+      ->capture_default_str();
   app.add_option("--csv", o.csv, "CSV output path")->capture_default_str();
   app.add_option("--plot", o.plot, "PNG output path (python3 + matplotlib)");
   app.add_option("--scenario", o.scenario, "TOML scenario file (simulations/scenarios/); command-line options win");

@@ -173,6 +173,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     });
     dht::fanout_settings fs;
     fs.max_body_bytes = query_limits::max_body_bytes;
+    fs.replicas = settings.k;  // at most k hedged sites count as covered
     queries = std::make_unique<dht::query_fanout>(
         self_site, fs, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr}, *signer,
         plan_query);
@@ -337,8 +338,10 @@ std::vector<dht::record> overlay_service::held_records(const std::string& after,
 
 dht::overlay_status_report overlay_service::report() {
   return impl_->on_strand([self = impl_] {
+    // The membership may use a longer liveness age than configured (3 probe cycles at least).
+    auto age = self->membership ? self->membership->liveness_age() : self->liveness_age;
     auto r = dht::overlay_status(&self->overlay, self->membership.get(), self->engine.get(), self->store.get(),
-                                 self->members.version(), self->liveness_age);
+                                 self->members.version(), age);
     auto owned = self->keys ? self->keys->keys() : std::vector<std::pair<std::string, std::uint32_t>>{};
     r.keys_owned = owned.size();
     // Say what cannot be placed rather than fail: a consortium of one owns records and keys

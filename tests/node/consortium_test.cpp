@@ -369,6 +369,8 @@ TEST_F(consortium_test, a_record_written_at_one_node_is_read_at_another_over_mut
   auto out = *crypto::read_file(dir / ("dm2-" + std::to_string(commands - 1) + ".out"));
   EXPECT_NE(out.find("site:             site-2"), std::string::npos) << out;
   EXPECT_NE(out.find("roster version:   1"), std::string::npos) << out;
+  EXPECT_NE(out.find("survives:         any "), std::string::npos) << out;
+  EXPECT_NE(out.find("(k = 5;"), std::string::npos) << out;
 
   // Each write and read was audited at site 1: who (site certificate), what, which LFN.
   stop(1);
@@ -559,7 +561,7 @@ TEST_F(consortium_test, a_similarity_query_reaches_every_site_and_survives_a_dea
   EXPECT_NE(last_err.find("not supported yet"), std::string::npos) << last_err;
 
   // A forged query from a member is refused and logged.
-  dht::query_request forged{"forged-1", ask.dump(), std::string(72, 'x'), 0, {}};
+  dht::query_request forged{"forged-1", ask.dump(), std::string(72, 'x'), 0, {}, {}};
   auto sent = post(1, "/v1/overlay/message", dht::encode_message(forged), 3);
   ASSERT_TRUE(sent.ok());
   EXPECT_EQ(sent->status, 202);

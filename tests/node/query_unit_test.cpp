@@ -195,14 +195,14 @@ TEST(query_signer, accepts_a_signed_query_once_and_refuses_forgeries_replays_and
   signer_pair p;
   query_signer a("site-a", p.a_key, p.keys, {}, p.clock());
   query_signer b("site-b", p.b_key, p.keys, {}, p.clock());
-  dht::query_request q{"q1", R"({"top_k":3})", {}, 12345, {}};
+  dht::query_request q{"q1", R"({"top_k":3})", {}, 12345, {}, {}};
   q.signature = a.sign(q.query_id, q.body, q.deadline_ms);
   EXPECT_TRUE(b.verify("site-a", q));
   EXPECT_FALSE(b.verify("site-a", q));  // replayed
   EXPECT_EQ(b.refused(), 1u);
 
   auto changed = [&](auto edit) {
-    dht::query_request c{"q2", q.body, {}, q.deadline_ms, {}};
+    dht::query_request c{"q2", q.body, {}, q.deadline_ms, {}, {}};
     c.signature = a.sign(c.query_id, c.body, c.deadline_ms);
     edit(c);
     return c;
@@ -231,7 +231,7 @@ TEST(query_signer, remembers_ids_only_as_long_as_they_could_be_replayed) {
   query_signer a("site-a", p.a_key, p.keys, s, p.clock());
   query_signer b("site-b", p.b_key, p.keys, s, p.clock());
   auto fresh = [&](const std::string& id) {
-    dht::query_request q{id, "{}", {}, 1, {}};
+    dht::query_request q{id, "{}", {}, 1, {}, {}};
     q.signature = a.sign(q.query_id, q.body, q.deadline_ms);
     return q;
   };

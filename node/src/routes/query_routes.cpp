@@ -82,6 +82,7 @@ http_response poll(const route_context& c, const http_request& request) {
   for (const auto& h : view->hits) hits.push_back(hit_json(h));
   json body = {{"asked", view->progress.asked},
                {"answered", view->progress.answered},
+               {"hedged", view->progress.hedged},
                {"done", view->progress.done},
                {"deadline_passed", view->progress.deadline_passed},
                {"hits", hits}};

@@ -39,7 +39,7 @@ struct node_config {
   std::string consortium_public_key;              // raw 32-byte Ed25519 roster key (hex in the file)
   std::chrono::seconds roster_refresh{30};        // how often the roster announcement is read
   // [overlay]
-  std::size_t replicas = 3;                       // k: copies of each record besides the owner's
+  std::size_t replicas = 5;                       // k: copies of each record besides the owner's
   std::chrono::seconds repair_period{30};         // anti-entropy round period
   std::chrono::seconds liveness_timeout{10};      // a peer silent this long counts as down
   unsigned probe_rate = 20;                       // liveness pings per second, all peers together

@@ -202,7 +202,10 @@ void query_fanout::hedge(const std::string& id, running_query& q) {
 void query_fanout::tick() {
   auto now = c_.time->now();
   std::vector<std::string> expired, late;
-  for (const auto& [id, q] : queries_) {
+  for (const auto& entry : queries_) {
+    // Not a structured binding: clang 14 cannot capture one in the lambda below.
+    const auto& id = entry.first;
+    const auto& q = entry.second;
     if (now >= q.deadline) {
       expired.push_back(id);
     } else if (settings_.hedge_fraction > 0 && now - q.started >= hedge_delay(q) &&

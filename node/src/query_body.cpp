@@ -50,7 +50,10 @@ status parse_filters(const json& v, storage::index_filter& f) {
       {"manufacturer", {&f.manufacturer, limits::manufacturer}},
       {"age_band", {&f.age_band, limits::age_band}},
       {"sex", {&f.sex, 1}}};
-  for (const auto& [key, value] : v.items()) {
+  for (const auto& item : v.items()) {
+    // Not a structured binding: clang 14 cannot capture one in the lambda below.
+    const auto& key = item.key();
+    const auto& value = item.value();
     auto field = "filters." + key;
     auto eq = std::find_if(std::begin(equalities), std::end(equalities), [&](const auto& e) { return key == e.first; });
     if (eq != std::end(equalities)) {

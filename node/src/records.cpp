@@ -41,7 +41,10 @@ result<storage::index_record> parse_ingest(std::string_view body) {
       r.signature = std::move(*raw);
     } else if (key == "attributes") {
       if (!value.is_object()) return bad("attributes must be an object");
-      for (const auto& [name, v] : value.items()) {
+      for (const auto& item : value.items()) {
+        // Not a structured binding: clang 14 cannot capture one in the lambda below.
+        const auto& name = item.key();
+        const auto& v = item.value();
         auto field = std::find_if(attribute_fields.begin(), attribute_fields.end(),
                                   [&name](const attribute_field& f) { return name == f.first; });
         if (field == attribute_fields.end()) return bad("unknown attribute " + name);

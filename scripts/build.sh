@@ -26,8 +26,10 @@ case "$kind" in
            targets=(dm2d dm2 dm2-sim) ;;
   *) echo "usage: $0 [release|asan|tsan|install]" >&2; exit 2 ;;
 esac
-# The project's own builds keep the code warning-free; a plain `cmake` build does not stop on one.
-flags+=(-DDM2_WERROR=ON)
+# The project's own builds keep the code warning-free; a plain `cmake` build does not stop on one,
+# and neither does the install kind, which builds as a user would (-O3 brings GCC 12's false
+# positives; the release, ASan and fuzz builds keep the code itself warning-free).
+if [ "$kind" != install ]; then flags+=(-DDM2_WERROR=ON); fi
 
 # ccache, when installed, lets several checkouts (and rebuilds) share compiled objects.
 if command -v ccache >/dev/null 2>&1; then

@@ -284,8 +284,13 @@ result<message> decode_message(std::string_view bytes, const codec_limits& limit
         q.signature = r.str();
         q.deadline_ms = static_cast<std::int64_t>(r.u64());
         q.asked = r.list<std::string>([&] { return r.str(); });
-        // Optional at the end: a request from a node without hedging still decodes.
-        if (!r.done()) q.answer_for = r.list<std::string>([&] { return r.str(); });
+        // Optional at the end: a request from a node without hedging still decodes. Present
+        // means non-empty (the encoder leaves an empty list out), so every request has one form.
+        if (!r.done()) {
+          q.answer_for = r.list<std::string>([&] { return r.str(); });
+          if (q.answer_for.empty())
+            return fail(errc::malformed_input, "query_request: an empty answer_for list is left out, not sent");
+        }
         m = std::move(q);
         break;
       }

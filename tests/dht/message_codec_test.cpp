@@ -57,6 +57,17 @@ TEST(message_codec, a_hedge_request_round_trips_and_a_plain_one_has_no_answer_fo
   EXPECT_FALSE(decode_message(encode_message(hedge) + "x").ok());
 }
 
+TEST(message_codec, a_present_but_empty_answer_for_list_is_refused) {
+  // Found by message_fuzz: the encoder leaves an empty list out, so accepting one sent as a
+  // zero count would give one request two encodings.
+  query_request plain{"q1", "body", std::string(64, 's'), 5, {"a"}, {}};
+  auto bytes = encode_message(plain);
+  bytes.append(4, '\0');  // a list of zero entries (u32 count)
+  auto decoded = decode_message(bytes);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_EQ(decoded.err().code, errc::malformed_input);
+}
+
 TEST(message_codec, every_truncation_and_trailing_byte_is_refused) {
   for (const auto& m : samples()) {
     auto bytes = encode_message(m);

@@ -358,7 +358,8 @@ TEST_F(ingest_test, sigkill_at_random_instants_leaves_no_half_ingested_series_an
     // Whatever is visible now is whole: every record held has its committed objects.
     if (auto r = n.request("GET", "/v1/overlay/records?limit=100"); r && r->status == 200) {
       auto dirs = object_dirs(n.data);
-      for (const auto& rec : json::parse(r->body)["records"])
+      auto listing = json::parse(r->body);  // named: a range-for over a temporary's member dangles
+      for (const auto& rec : listing["records"])
         EXPECT_TRUE(dirs.count(rec.value("lfn", "") + "/" + std::to_string(rec.value("version", 0u))))
             << "record " << rec.dump() << " visible without its objects";
     }

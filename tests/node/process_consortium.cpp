@@ -138,13 +138,19 @@ status process_consortium::stop(int site) {
 
 result<node::client_response> process_consortium::request(int site, const std::string& method,
                                                           const std::string& path, const std::string& body,
-                                                          int as_site) const {
+                                                          int as_site,
+                                                          const std::map<std::string, std::string>& headers) const {
   node::tls_material tls{ca_pem_, "", ""};
   if (auto it = client_tls_.find(as_site); it != client_tls_.end()) {
     tls.certificate_pem = it->second.first;
     tls.private_key_pem = it->second.second;
   }
-  return node::https_request({address(site), https_port}, tls, method, path, body);
+  return node::https_request({address(site), https_port}, tls, method, path, body, std::chrono::seconds(10), headers);
+}
+
+std::string process_consortium::stderr_text(int site) const {
+  auto it = nodes_.find(site);
+  return it == nodes_.end() ? std::string() : it->second->stderr_text();
 }
 
 }  // namespace dm2::test

@@ -54,14 +54,20 @@ class process_consortium {
   std::vector<int> all_sites() const;
   std::vector<int> running_sites() const;
 
-  // An HTTPS request to `site` with `as_site`'s client certificate (0: none).
+  // An HTTPS request to `site` with `as_site`'s client certificate (0: none) and `headers`.
   result<node::client_response> request(int site, const std::string& method, const std::string& path,
-                                        const std::string& body = {}, int as_site = 1) const;
+                                        const std::string& body = {}, int as_site = 1,
+                                        const std::map<std::string, std::string>& headers = {}) const;
+  // The directory a site's dm2d runs in (identity/, db/).
+  std::filesystem::path site_dir(int site) const { return dir_ / ("site-" + std::to_string(site)); }
+  // The config file of a site's dm2d.
+  std::filesystem::path config_file(int site) const { return dir_ / (site_id(site) + ".toml"); }
+  // stderr of a running site's dm2d ("" if it is not running).
+  std::string stderr_text(int site) const;
 
  private:
   process_consortium(std::filesystem::path dir, consortium_options options);
   status run_dm2(const std::vector<std::string>& args);
-  std::filesystem::path site_dir(int site) const { return dir_ / ("site-" + std::to_string(site)); }
 
   std::filesystem::path dir_;
   consortium_options options_;

@@ -3,7 +3,9 @@
 #   bench_program NAME [BUILD_DIR]  sets $bench to BUILD_DIR/bench/NAME (default build dir
 #                                   $root/build-<module>, e.g. build-crypto for crypto_bench),
 #                                   or exits 2 saying how to build it;
-#   bench_tmp                       sets $tmp to a new temporary directory removed at exit.
+#   bench_tmp                       sets $tmp to a new temporary directory removed at exit;
+#   bench_options "$@"              sets $quick to 1 when --quick is among the arguments (else
+#                                   empty) and the array $args to the other arguments, in order.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,4 +23,13 @@ bench_program() {
 bench_tmp() {
   tmp="$(mktemp -d)"
   trap 'rm -rf "$tmp"' EXIT
+}
+
+bench_options() {
+  quick=""
+  args=()
+  local a
+  for a in "$@"; do
+    if [ "$a" = --quick ]; then quick=1; else args+=("$a"); fi
+  done
 }

@@ -4,7 +4,11 @@
 //   replicas  time from POST /v1/records at the owner until the k placement holders serve it;
 //   fanout    time from POST /v1/queries until the query is done (every site answered), over
 //             16 x records_per_site records;
+//   hedged    time from SIGKILL of 5 of 16 nodes to the end of a query started at once (the
+//             querier still asks the dead: their replica holders answer after the hedge delay);
 //   restore   time from SIGKILL of 5 of 16 nodes until every record has its k live replicas again.
+// Exits 1 when a correctness check fails (a query incomplete at its deadline, a record lost
+// although at most k sites died, replicas not restored within 300 s), never on timings.
 // Writes one CSV row per sample (measure,milliseconds) to the file given; bench/overlay_bench.sh
 // prints the table against the in-process baseline (dht_bench) and plots the distributions.
 // Usage: overlay_bench <work dir> <samples.csv> [records per site, default 1000] [--quick]
@@ -15,6 +19,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -31,7 +36,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
-constexpr std::size_t k = 3;
+constexpr std::size_t k = 5;  // the node's default (docs/overlay.md, "Durability")
 
 double ms_since(clock_type::time_point t) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t).count();
@@ -43,6 +48,7 @@ struct bench {
   std::vector<dm2::dht::site_info> roster_sites;
   std::ofstream samples;
   std::mt19937 random{7};
+  std::vector<std::string> failures;  // correctness checks that failed
 
   std::string new_lfn() {
     std::string raw(16, '\0');
@@ -118,30 +124,39 @@ struct bench {
                  failed.load());
   }
 
+  // Runs a query at `home` to its end; its time (ms), or nullopt when it ended at its deadline
+  // or could not be run.
+  std::optional<double> run_query(int home, int timeout_ms) {
+    nlohmann::json query = {{"filters", nlohmann::json::object()}, {"top_k", 20}, {"timeout_ms", timeout_ms}};
+    auto start = clock_type::now();
+    auto posted = sites->request(home, "POST", "/v1/queries", query.dump(), home);
+    if (!posted || posted->status != 202) {
+      std::fprintf(stderr, "overlay_bench: POST /v1/queries failed at site %d: %s\n", home,
+                   posted ? posted->body.c_str() : posted.err().message.c_str());
+      return std::nullopt;
+    }
+    auto id = nlohmann::json::parse(posted->body)["id"].get<std::string>();
+    for (;;) {
+      auto r = sites->request(home, "GET", "/v1/queries/" + id, {}, home);
+      if (!r || r->status != 200) return std::nullopt;
+      auto body = nlohmann::json::parse(r->body);
+      if (body["done"].get<bool>()) {
+        if (body["deadline_passed"].get<bool>()) return std::nullopt;
+        return ms_since(start);
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+  }
+
   // Query fan-out from a rotating home site, every record matching (no filter).
   void measure_fanout(int count) {
+    int incomplete = 0;
     for (int i = 0; i < count; ++i) {
-      int home = 1 + i % sites->size();
-      nlohmann::json query = {{"filters", nlohmann::json::object()}, {"top_k", 20}, {"timeout_ms", 10000}};
-      auto start = clock_type::now();
-      auto posted = sites->request(home, "POST", "/v1/queries", query.dump(), home);
-      if (!posted || posted->status != 202) {
-        std::fprintf(stderr, "overlay_bench: POST /v1/queries failed at site %d: %s\n", home,
-                     posted ? posted->body.c_str() : posted.err().message.c_str());
-        return;
-      }
-      auto id = nlohmann::json::parse(posted->body)["id"].get<std::string>();
-      for (;;) {
-        auto r = sites->request(home, "GET", "/v1/queries/" + id, {}, home);
-        if (!r || r->status != 200) break;
-        auto body = nlohmann::json::parse(r->body);
-        if (body["done"].get<bool>()) {
-          if (!body["deadline_passed"].get<bool>()) sample("fanout", ms_since(start));
-          break;
-        }
-        std::this_thread::sleep_for(2ms);
-      }
+      auto ms = run_query(1 + i % sites->size(), 10000);
+      if (ms) sample("fanout", *ms);
+      else ++incomplete;
     }
+    if (incomplete > 0) failures.push_back(std::to_string(incomplete) + " of " + std::to_string(count) + " queries incomplete");
   }
 
   // Everything each running site holds: lfn -> (owner, sites).
@@ -224,6 +239,11 @@ struct bench {
     }
     std::fprintf(stderr, "overlay_bench: killing 5 of 16 lost %zu of %zu records (every copy was on a killed site)\n",
                  lost, lost + before.size());
+    if (lost > 0 && killed.size() <= k)
+      failures.push_back(std::to_string(lost) + " records lost although at most k sites died");
+    // A query at once, while every live site still counts the dead as live.
+    if (auto ms = run_query(1, 5000)) sample("hedged", ms_since(start));
+    else failures.push_back("the query started right after the kill ended at its deadline");
     for (;;) {
       std::size_t short_records = 0;
       auto now = copies();
@@ -236,6 +256,7 @@ struct bench {
       if (short_records == 0) break;
       if (ms_since(start) > 300'000) {
         std::fprintf(stderr, "overlay_bench: %zu records still short of k live replicas after 300 s\n", short_records);
+        failures.push_back("replicas not restored within 300 s");
         return;
       }
       std::this_thread::sleep_for(200ms);
@@ -259,7 +280,8 @@ int main(int argc, char** argv) {
   b.samples.open(argv[2]);
   b.samples << "measure,ms\n";
   auto created = dm2::test::process_consortium::create(
-      argv[1], {16, 79, "[overlay]\nreplicas = 3\nrepair_period_s = 30\nliveness_timeout_s = 3\n[log]\nlevel = \"warn\"\n"});
+      argv[1], {16, 79, "[overlay]\nreplicas = " + std::to_string(k) +
+                             "\nrepair_period_s = 30\nliveness_timeout_s = 3\n[log]\nlevel = \"warn\"\n"});
   if (!created) {
     std::fprintf(stderr, "overlay_bench: %s\n", created.err().message.c_str());
     return 1;
@@ -292,5 +314,6 @@ int main(int argc, char** argv) {
   b.settle();
   b.measure_fanout(quick ? 20 : 100);
   b.measure_restore();
-  return 0;
+  for (const auto& f : b.failures) std::fprintf(stderr, "overlay_bench: FAILED: %s\n", f.c_str());
+  return b.failures.empty() ? 0 : 1;
 }

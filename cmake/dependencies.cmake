@@ -19,7 +19,14 @@ pkg_check_modules(ARGON2 REQUIRED IMPORTED_TARGET libargon2)  # account password
 # agree on them, or the same inline Asio code differs between our libraries (an ODR violation).
 add_compile_definitions(BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_ENABLE_CANCELIO)
 
+if(DM2_SANITIZE AND DM2_TSAN)
+  message(FATAL_ERROR "DM2_SANITIZE (ASan) and DM2_TSAN cannot be combined: use two build directories")
+endif()
 if(DM2_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
+endif()
+if(DM2_TSAN)
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
 endif()

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# A local demo consortium of three sites on one machine, on the embedded default ports:
-#   site-1  HTTPS 127.0.0.1:8443  DHT 127.0.0.1:6881
-#   site-2  HTTPS 127.0.0.2:8443  DHT 127.0.0.2:6881
-#   site-3  HTTPS 127.0.0.3:8443  DHT 127.0.0.3:6881
+# A local demo consortium of three sites on one machine, on the embedded default ports, each with
+# a real PACS of its own (scripts/demo-pacs.sh):
+#   site-1  HTTPS 127.0.0.1:8443  DHT 127.0.0.1:6881  PACS 127.0.0.1:4242 (AE PACS1)
+#   site-2  HTTPS 127.0.0.2:8443  DHT 127.0.0.2:6881  PACS 127.0.0.2:4242 (AE PACS2)
+#   site-3  HTTPS 127.0.0.3:8443  DHT 127.0.0.3:6881  PACS 127.0.0.3:4242 (AE PACS3)
 # First run: creates the consortium CA, issues the three site identities, signs roster v1 (all
-# with the real `dm2 ca` / `dm2 roster` commands). Then starts the three dm2d in the background
-# and stops them on Ctrl-C. Usage: scripts/demo-consortium.sh [DIR, default ./demo] (needs a build).
+# with the real `dm2 ca` / `dm2 roster` commands) and fills each PACS with synthetic heart MR and
+# chest CT series (build/simulations/dm2-synth). Then starts the PACS and the three dm2d in the
+# background, each dm2d ingesting its own PACS at start, and stops everything on Ctrl-C.
+# Usage: scripts/demo-consortium.sh [DIR, default ./demo] (needs a build).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$(realpath -m "${1:-demo}")"
@@ -39,9 +42,28 @@ TOML
   "$dm2" roster sign --roster "$dir/roster.json" --ca-dir "$dir/consortium" > /dev/null
 fi
 
+# Each dm2d ingests its own PACS (a demo directory from before the PACS gets it too).
+for i in "${sites[@]}"; do
+  grep -q '^\[pacs\]' "$dir/site-$i.toml" || cat >> "$dir/site-$i.toml" <<TOML
+[pacs]
+host = "127.0.0.$i"
+port = 4242
+called_ae_title = "PACS$i"
+calling_ae_title = "DM2SITE$i"
+store_address = "127.0.0.$i"
+TOML
+done
+
 pids=()
 stop() { kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; }
-trap stop EXIT INT TERM
+trap stop EXIT
+trap 'exit 130' INT TERM
+# shellcheck source=scripts/demo-pacs.sh
+. "$root/scripts/demo-pacs.sh"
+for i in "${sites[@]}"; do
+  pacs_start "$i" || { echo "demo: no PACS for site-$i" >&2; exit 1; }
+  pacs_load "$i"
+done
 for i in "${sites[@]}"; do
   "$dm2d" --config "$dir/site-$i.toml" 2> "$dir/site-$i.log" &
   pids+=($!)
@@ -52,37 +74,9 @@ for i in "${sites[@]}"; do
     sleep 0.1
   done
 done
-
-# First start only: each site ingests a few index records (heart MR and chest CT series with a
-# 64-sample similarity signature each), and a query signature is left in $dir/query.sig.
-if [ ! -f "$dir/records.seeded" ]; then
-  /usr/bin/python3 - "$dir" <<'PY'
-import json, math, os, random, struct, sys
-out = sys.argv[1]
-random.seed(7)
-def signature(phase, noise):
-    return [math.sin(i / 5 + phase) + random.gauss(0, noise) for i in range(64)]
-with open(os.path.join(out, "query.sig"), "wb") as f:
-    f.write(struct.pack("<64f", *signature(0.0, 0.0)))
-with open(os.path.join(out, "records.jsonl"), "w") as f:
-    for site in (1, 2, 3):
-        for n in range(4):
-            mr = n % 2 == 0
-            body = {"lfn": os.urandom(16).hex(),
-                    "attributes": {"modality": "MR" if mr else "CT", "body_part": "HEART" if mr else "CHEST",
-                                   "study_date": "2026%02d%02d" % (site + 3, n + 10), "sex": "FM"[n % 2],
-                                   "age_band": "%03d-%03d" % (40 + 10 * site, 49 + 10 * site)},
-                    "signature_hex": struct.pack("<64f", *signature(0.3 * n + 0.1 * site, 0.2)).hex()}
-            f.write("%d %s\n" % (site, json.dumps(body)))
-PY
-  while read -r site body; do
-    curl -sf --cacert "$dir/consortium/ca.crt" --cert "$dir/site-$site/identity/site.crt" \
-      --key "$dir/site-$site/identity/site.key" -H 'Content-Type: application/json' \
-      -d "$body" "https://127.0.0.$site:8443/v1/records" > /dev/null
-  done < "$dir/records.jsonl"
-  touch "$dir/records.seeded"
-  echo "demo: each site ingested 4 index records (2 heart MR, 2 chest CT)"
-fi
+# Each site ingests its PACS at start; wait for that, and name the demo patient's heart MR.
+/usr/bin/python3 "$root/scripts/demo-wait-ingest.py" "$dir" "${sites[@]}" ||
+  echo "demo: the ingest did not go as planned (see $dir/site-N.log); the nodes keep running" >&2
 
 cat <<TEXT
 
@@ -92,8 +86,10 @@ The demo consortium is running (logs: $dir/site-N.log). Try:
   $dm2 status --config $dir/site-1.toml
   $dm2 overlay status --config $dir/site-2.toml
   $dm2 roster show --roster $dir/roster.json --ca-dir $dir/consortium
-  $dm2 query --config $dir/site-1.toml --modality MR --signature-file $dir/query.sig --top-k 5
-Ctrl-C stops the three nodes; their state in $dir is kept for the next start.
+  $dm2 ingest status --config $dir/site-2.toml
+  $dm2 query --config $dir/site-1.toml --modality MR --lfn \$(cat $dir/patient.lfn) --top-k 5
+(the demo patient's heart MR at site 1 ranks first, its near-duplicates at sites 2 and 3 next)
+Ctrl-C stops the three nodes and their PACS; their state in $dir is kept for the next start.
 
 TEXT
 wait "${pids[@]}"

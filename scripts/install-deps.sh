@@ -14,6 +14,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev curl
   dcmtk orthanc python3 python3-pydicom python3-nibabel python3-numpy python3-matplotlib
   libgdcm-tools
+  # the demo: each PACS in its own network namespace, bridged to 127.0.0.N:4242
+  socat iproute2
 )
 
 sudo_cmd=()

@@ -4,22 +4,28 @@
 //
 // The sites run dm2::dht::replicator (the node's own code) over dm2::dht::sim_network.
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <unordered_map>
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "dm2/crypto/shares.hpp"
+#include "dm2/dht/owned_keys.hpp"
 #include "dm2/dht/replicator.hpp"
 #include "dm2/dht/share_keyring.hpp"
-#include "dm2/dht/sim_network.hpp"
+#include "dm2/sim/sim_network.hpp"
+#include "progress.hpp"
+#include "scenario.hpp"
 
 namespace {
 
@@ -44,32 +50,20 @@ struct options {
   std::uint64_t seed = 1;
   std::string csv = "dm2-sim.csv";
   std::string plot;
+  std::string scenario;
   bool share_repair = true;
+  int burst = 0;  // sites killed at once at the first sample boundary, never back (--burst)
 };
 
-// Real Shamir shares (a 16-byte secret per key, split once so any index can be re-created) but
-// not sealed: the simulator measures placement and repair, not secrecy, and X25519 per share
-// would dominate the run time at 10,000 sites.
-class sim_shares final : public share_source {
- public:
-  explicit sim_shares(std::string owner) : owner_(std::move(owner)) {}
-  void add(const std::string& key_id, std::uint32_t t, std::uint32_t n) {
-    splits_[key_id] = *dm2::crypto::split_secret(key_id + std::string(16, '#'), t, n);
-    threshold_ = t;
-  }
-  std::optional<key_share> make_share(const std::string& key_id, std::uint32_t index,
-                                      const std::string& holder) override {
-    auto it = splits_.find(key_id);
-    if (it == splits_.end() || index < 1 || index > it->second.size()) return std::nullopt;
-    return key_share{key_id, index, owner_, holder, it->second[index - 1],
-                     static_cast<std::uint32_t>(it->second.size()), threshold_};
-  }
-
- private:
-  std::string owner_;
-  std::map<std::string, std::vector<std::string>> splits_;
-  std::uint32_t threshold_ = 0;
-};
+// The product's share source (owned_keys.hpp: real Shamir shares of a 16-byte secret per key,
+// any index re-created from the kept seed) but not sealed: the simulator measures placement and
+// repair, not secrecy, and X25519 per share would dominate the run time at 10,000 sites.
+std::unique_ptr<owned_key_source> sim_shares(const std::string& owner) {
+  return std::make_unique<owned_key_source>(
+      owner, [](const std::string&, const std::string&, std::string_view raw) -> dm2::result<std::string> {
+        return std::string(raw);
+      });
+}
 
 // The identity keyring that goes with sim_shares' unsealed shares.
 class sim_keyring final : public share_keyring {
@@ -83,7 +77,7 @@ class sim_keyring final : public share_keyring {
 struct site {
   std::string id;
   memory_replica_store store;
-  std::unique_ptr<sim_shares> shares;
+  std::unique_ptr<owned_key_source> shares;
   sim_keyring keyring;
   std::unique_ptr<replicator> engine;
   bool alive = true;
@@ -97,6 +91,7 @@ std::string site_name(int i) {
 }
 
 int run(const options& o) {
+  spdlog::set_level(spdlog::level::warn);  // a share repair's info lines, thousands of times
   manual_clock time;
   static_membership members;
   sim_network_settings ns;
@@ -113,7 +108,7 @@ int run(const options& o) {
   rs.share_repair_timeout = std::max(rs.share_repair_timeout, 10 * rs.share_inventory_wait);
 
   std::vector<std::unique_ptr<site>> sites;
-  std::map<std::string, site*> by_id;
+  std::unordered_map<std::string, site*> by_id;
   for (int i = 0; i < o.sites; ++i) {
     auto s = std::make_unique<site>();
     s->id = site_name(i);
@@ -124,7 +119,7 @@ int run(const options& o) {
   std::vector<record> records;
   std::vector<std::pair<std::string, std::string>> keys;  // owner, key id
   for (auto& s : sites) {
-    s->shares = std::make_unique<sim_shares>(s->id);
+    s->shares = sim_shares(s->id);
     s->engine = std::make_unique<replicator>(
         s->id, rs,
         replicator_collaborators{&time, &net, &members, &s->store, s->shares.get(),
@@ -137,7 +132,7 @@ int run(const options& o) {
     }
     for (int k = 0; k < o.keys_per_site; ++k) {
       auto key_id = s->id + "/k" + std::to_string(k);
-      s->shares->add(key_id, o.t, o.n);
+      s->shares->add(*make_owned_key(key_id, key_id + std::string(16, '#'), o.t, o.n));
       s->engine->own_key(key_id, o.n);
       keys.emplace_back(s->id, key_id);
     }
@@ -152,30 +147,45 @@ int run(const options& o) {
   csv << "time_s,sites_alive,records_under_replicated,keys_under_shared,keys_unreadable,messages,"
          "shares_repaired\n";
 
+  std::unordered_map<std::string, std::size_t> key_slot;  // key id -> index in keys
+  for (std::size_t i = 0; i < keys.size(); ++i) key_slot[keys[i].second] = i;
+  struct key_seen {
+    std::vector<std::uint32_t> indices;
+    std::size_t holders = 0;
+    const site* last = nullptr;
+  };
+  std::vector<key_seen> seen(keys.size());
+
   auto sample = [&](millis now) {
-    placement_index p(members.live_sites());
+    // Placement targets as the owner's replicator computes them (its memoized placements: a
+    // fresh placement per record and sample would dominate the run at 10,000 sites).
     std::size_t under = 0;
     for (const auto& r : records)
-      for (const auto& t : p.closest_ids(key_of(r.lfn), o.k, r.owner))
+      for (const auto& t : by_id[r.owner]->engine->closest(r.lfn, o.k, r.owner))
         if (!by_id[t]->store.get_record(r.lfn)) {
           ++under;
           break;
         }
     // Shares: live holders per key, by index.
-    std::map<std::string, std::set<std::uint32_t>> live_indices;
-    std::map<std::string, std::set<std::string>> live_holders;
+    for (auto& k : seen) k = key_seen{};
     for (auto& s : sites) {
       if (!s->alive) continue;
       s->store.for_each_share([&](const key_share& sh) {
-        live_indices[sh.key_id].insert(sh.index);
-        live_holders[sh.key_id].insert(s->id);
+        auto slot = key_slot.find(sh.key_id);
+        if (slot == key_slot.end()) return;
+        auto& k = seen[slot->second];
+        if (std::find(k.indices.begin(), k.indices.end(), sh.index) == k.indices.end())
+          k.indices.push_back(sh.index);
+        if (k.last != s.get()) {
+          k.last = s.get();
+          ++k.holders;
+        }
       });
     }
     std::size_t under_shared = 0, unreadable = 0;
-    for (const auto& [owner, key_id] : keys) {
-      auto idx = live_indices[key_id].size();
-      if (idx < o.n || live_holders[key_id].size() < o.n) ++under_shared;
-      if (idx < o.t) ++unreadable;
+    for (const auto& k : seen) {
+      if (k.indices.size() < o.n || k.holders < o.n) ++under_shared;
+      if (k.indices.size() < o.t) ++unreadable;
     }
     std::size_t alive = 0;
     std::uint64_t repaired = 0;
@@ -192,8 +202,22 @@ int run(const options& o) {
   const double p_fail = o.failure_rate / 3600.0 * o.sample_s;
   std::exponential_distribution<double> downtime(1.0 / std::max(o.mean_downtime_s, 1.0));
   std::uniform_real_distribution<double> uniform(0, 1);
+  dm2::sim::progress_bar progress(o.duration_s);
+  // --burst: `o.burst` distinct random sites die together at the first boundary after the start.
+  std::vector<std::size_t> order(sites.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
   for (millis now{0}; now <= end; now += step) {
     net.run_until(now);
+    progress.update(static_cast<double>(now.count()) / 1000);
+    if (now == step)
+      for (int i = 0; i < std::min(o.burst, o.sites); ++i) {
+        auto& s = *sites[order[static_cast<std::size_t>(i)]];
+        s.alive = false;
+        s.back_at = end + step;  // not within the run
+        net.set_alive(s.id, false);
+        members.set_live(s.id, false);
+      }
     // Sample first: each row shows what `--sample` seconds of repair left of the failures
     // injected at the previous boundary.
     sample(now);
@@ -212,8 +236,21 @@ int run(const options& o) {
       }
     }
   }
+  progress.finish();
   std::cerr << "dm2-sim: " << o.sites << " sites, " << records.size() << " records, " << keys.size()
             << " keys, " << net.messages_sent() << " messages; wrote " << o.csv << "\n";
+  if (o.burst > 0) {
+    // Lost: no live site holds a copy (the owner's included) at the end of the run.
+    std::size_t lost = 0;
+    for (const auto& r : records) {
+      bool held = false;
+      for (auto& s : sites) held = held || (s->alive && s->store.get_record(r.lfn));
+      lost += !held;
+    }
+    std::printf("burst: %d of %d sites down at once, k=%zu: %zu of %zu records lost (%.4f%%)\n",
+                std::min(o.burst, o.sites), o.sites, o.k, lost, records.size(),
+                100.0 * static_cast<double>(lost) / static_cast<double>(std::max<std::size_t>(records.size(), 1)));
+  }
   return 0;
 }
 
@@ -270,7 +307,7 @@ int main(int argc, char** argv) {
       "target lacks the record), keys_under_shared (< n live shares on distinct sites),\n"
       "keys_unreadable (< t live shares), messages (cumulative), shares_repaired (cumulative,\n"
       "re-created by holders while the key's owner was down)."};
-  app.add_option("--sites", o.sites, "number of sites (10..10000)")->check(CLI::Range(2, 100000))->capture_default_str();
+  app.add_option("--sites", o.sites, "number of sites (2..1000000)")->check(CLI::Range(2, 1000000))->capture_default_str();
   app.add_option("--records-per-site", o.records_per_site, "index records each site owns")->capture_default_str();
   app.add_option("--keys-per-site", o.keys_per_site, "keys each site owns (split into n shares)")->capture_default_str();
   app.add_option("-k,--replicas", o.k, "replicas per record besides the owner's copy")->capture_default_str();
@@ -287,9 +324,44 @@ int main(int argc, char** argv) {
   app.add_option("--jitter", o.jitter_ms, "extra uniform latency 0..jitter, ms")->capture_default_str();
   app.add_option("--loss", o.loss, "message loss probability")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
+  app.add_option("--burst", o.burst, "sites that die together at the first sample boundary and stay down; prints the records lost")
+      ->capture_default_str();
   app.add_option("--csv", o.csv, "CSV output path")->capture_default_str();
   app.add_option("--plot", o.plot, "PNG output path (python3 + matplotlib)");
+  app.add_option("--scenario", o.scenario, "TOML scenario file (simulations/scenarios/); command-line options win");
   CLI11_PARSE(app, argc, argv);
+  if (!o.scenario.empty()) {
+    auto given = [&app](const char* flag) { return [&app, flag] { return app.count(flag) > 0; }; };
+    using opt = dm2::sim::scenario_option;
+    auto num = [](auto& field) { return [&field](double v) { field = static_cast<std::decay_t<decltype(field)>>(v); }; };
+    std::vector<opt> table{
+        {"consortium.sites", true, num(o.sites), given("--sites")},
+        {"consortium.records_per_site", true, num(o.records_per_site), given("--records-per-site")},
+        {"consortium.keys_per_site", true, num(o.keys_per_site), given("--keys-per-site")},
+        {"replication.k", true, num(o.k), given("--replicas")},
+        {"replication.shares", true, num(o.n), given("--shares")},
+        {"replication.threshold", true, num(o.t), given("--threshold")},
+        {"replication.repair_period_s", false, num(o.repair_period_s), given("--repair-period")},
+        {"churn.failure_rate_per_hour", false, num(o.failure_rate), given("--failure-rate")},
+        {"churn.mean_downtime_s", false, num(o.mean_downtime_s), given("--mean-downtime")},
+        {"churn.wipe_probability", false, num(o.wipe_probability), given("--wipe-probability")},
+        {"network.latency_ms", false, num(o.latency_ms), given("--latency")},
+        {"network.jitter_ms", false, num(o.jitter_ms), given("--jitter")},
+        {"network.loss", false, num(o.loss), given("--loss")},
+        {"run.duration_s", false, num(o.duration_s), given("--duration")},
+        {"run.sample_s", false, num(o.sample_s), given("--sample")},
+        {"run.seed", true, num(o.seed), given("--seed")},
+    };
+    if (auto err = dm2::sim::load_scenario(o.scenario, table); !err.empty()) {
+      std::cerr << "dm2-sim: " << err << "\n";
+      return 2;
+    }
+  }
+  if (o.sites < 2 || o.sites > 1'000'000 || o.k < 1 || o.t < 2 || o.duration_s <= 0 || o.sample_s <= 0 ||
+      o.loss < 0 || o.loss > 1 || o.failure_rate < 0 || o.records_per_site < 0 || o.keys_per_site < 0) {
+    std::cerr << "dm2-sim: out-of-range option (sites 2..1000000, k >= 1, threshold >= 2, duration and sample > 0, loss 0..1)\n";
+    return 2;
+  }
   if (o.t > o.n || o.n > 255) {
     std::cerr << "dm2-sim: need --threshold <= --shares <= 255\n";
     return 2;

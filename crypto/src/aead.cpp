@@ -10,6 +10,7 @@
 
 #include "dm2/crypto/hash.hpp"
 #include "openssl_util.hpp"
+#include "output_buffer.hpp"
 
 namespace dm2::crypto {
 using namespace detail;
@@ -20,6 +21,7 @@ status aead_seal_into(std::string_view key, std::string_view plaintext,
                       std::string_view associated_data, std::string& out) {
   if (key.size() != aead_key_size) return fail(errc::invalid_argument, "AES-256 key must be 32 bytes");
   // resize() keeps existing bytes and capacity: a reused buffer is neither reallocated nor zeroed.
+  reserve_output(out, aead_nonce_size + plaintext.size() + aead_tag_size);
   out.resize(aead_nonce_size + plaintext.size() + aead_tag_size);
   if (RAND_bytes(u8(out), aead_nonce_size) != 1) {
     std::fputs("dm2: the random number generator failed; stopping\n", stderr);
@@ -57,6 +59,7 @@ status aead_open_into(std::string_view key, std::string_view sealed,
     return fail(errc::integrity_failure, "ciphertext shorter than nonce and tag");
   }
   const size_t text_size = sealed.size() - aead_overhead;
+  reserve_output(out, text_size);
   out.resize(text_size);
   unsigned char tag[aead_tag_size];
   std::memcpy(tag, sealed.data() + aead_nonce_size + text_size, aead_tag_size);

@@ -14,6 +14,7 @@ extern "C" {
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/seal.hpp"
+#include "dm2/crypto/share_repair.hpp"
 #include "openssl_util.hpp"
 
 namespace dm2::crypto {
@@ -91,6 +92,39 @@ result<std::vector<std::string>> split_secret(std::string_view secret, unsigned 
   return shares;
 }
 
+result<std::string> derive_share(std::string_view secret, unsigned threshold, std::uint8_t index,
+                                 std::string_view seed) {
+  if (threshold < 2 || threshold > 255) return fail(errc::invalid_argument, "threshold shares need 2 <= t <= 255");
+  if (index == 0) return fail(errc::invalid_argument, "key share index 0 is not allowed");
+  if (secret.empty() || secret.size() > max_shared_secret_size)
+    return fail(errc::invalid_argument, "a shared secret must be 1 byte to 64 KiB");
+  if (seed.size() < 16) return fail(errc::invalid_argument, "a share seed must be at least 16 bytes");
+  wiped value{std::string(secret) + sha256(secret).substr(0, share_check_size)};
+  // f(x) = value + c_1 x + ... + c_{t-1} x^{t-1} bytewise; c_j is the keystream
+  // HMAC(seed, "dm2 share coefficient" || j || block) — a PRF of the seed, as good as random.
+  wiped body{value.bytes};
+  std::uint8_t x_power = 1;
+  for (unsigned j = 1; j < threshold; ++j) {
+    x_power = gf256_mul(x_power, index);
+    wiped stream;
+    for (std::uint32_t block = 0; stream.bytes.size() < value.bytes.size(); ++block) {
+      std::string label = "dm2 share coefficient";
+      label += static_cast<char>(j);
+      for (int b = 3; b >= 0; --b) label += static_cast<char>((block >> (8 * b)) & 0xff);
+      stream.bytes += hmac_sha256(seed, label);
+    }
+    for (std::size_t i = 0; i < body.bytes.size(); ++i)
+      body.bytes[i] = static_cast<char>(static_cast<std::uint8_t>(body.bytes[i]) ^
+                                        gf256_mul(static_cast<std::uint8_t>(stream.bytes[i]), x_power));
+  }
+  std::string share(share_header_size, '\0');
+  share[0] = static_cast<char>(share_format_version);
+  share[1] = static_cast<char>(threshold);
+  share[2] = static_cast<char>(index);
+  share += body.bytes;
+  return share;
+}
+
 result<std::string> combine_shares(const std::vector<std::string>& shares) {
   if (shares.empty()) return fail(errc::invalid_argument, "no key shares given");
   if (shares.size() > 255) return fail(errc::invalid_argument, "more than 255 key shares given");
@@ -113,6 +147,9 @@ result<std::string> combine_shares(const std::vector<std::string>& shares) {
     return fail(errc::invalid_argument, "need " + std::to_string(first->threshold) +
                                             " key shares, got " + std::to_string(shares.size()));
   const unsigned size = static_cast<unsigned>(first->secret_size + share_check_size);
+  // gfshare_ctx_free scrubs the context through the random hook: a process that combines
+  // without ever having split (a share holder) would call a null hook.
+  install_random();
   gfshare_ptr ctx(gfshare_ctx_init_dec(indexes.data(), static_cast<unsigned>(indexes.size()), size));
   if (!ctx) return fail(errc::crypto_failure, "libgfshare refused to create a combine context");
   for (size_t i = 0; i < shares.size(); ++i) {

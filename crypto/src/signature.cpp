@@ -8,21 +8,37 @@
 namespace dm2::crypto {
 using namespace detail;
 
-result<std::string> sign(std::string_view private_key_pem, std::string_view message) {
+struct signing_key::impl {
+  pkey_ptr key;
+};
+
+signing_key::signing_key(std::shared_ptr<const impl> p) : impl_(std::move(p)) {}
+
+result<signing_key> signing_key::from_pem(std::string_view private_key_pem) {
   auto bio = memory_bio(private_key_pem);
   pkey_ptr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!key) return fail(errc::malformed_input, openssl_error("not a PEM private key"));
   if (!EVP_PKEY_is_a(key.get(), "ED25519"))
     return fail(errc::unsupported, "signing key is not an Ed25519 key");
+  return signing_key(std::make_shared<const impl>(impl{std::move(key)}));
+}
+
+result<std::string> signing_key::sign(std::string_view message) const {
   md_ctx_ptr ctx(EVP_MD_CTX_new());
   std::string sig(ed25519_signature_size, '\0');
   size_t len = sig.size();
-  if (!ctx || EVP_DigestSignInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr, key.get(), nullptr) != 1 ||
-      EVP_DigestSign(ctx.get(), u8(sig), &len, u8(message),
-                     message.size()) != 1 ||
+  if (!ctx ||
+      EVP_DigestSignInit_ex(ctx.get(), nullptr, nullptr, nullptr, nullptr, impl_->key.get(), nullptr) != 1 ||
+      EVP_DigestSign(ctx.get(), u8(sig), &len, u8(message), message.size()) != 1 ||
       len != ed25519_signature_size)
     return fail(errc::crypto_failure, openssl_error("Ed25519 signing failed"));
   return sig;
+}
+
+result<std::string> sign(std::string_view private_key_pem, std::string_view message) {
+  auto key = signing_key::from_pem(private_key_pem);
+  if (!key) return std::move(key).err();
+  return key->sign(message);
 }
 
 status verify(std::string_view public_key, std::string_view message, std::string_view signature) {

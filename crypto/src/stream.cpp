@@ -13,6 +13,7 @@
 #include "dm2/crypto/aead.hpp"
 #include "dm2/crypto/hash.hpp"
 #include "openssl_util.hpp"
+#include "output_buffer.hpp"
 
 namespace dm2::crypto {
 using namespace detail;
@@ -308,7 +309,7 @@ result<std::string> stream_seal(std::string_view key, std::string_view plaintext
   auto sealer = stream_sealer::create(key, associated_data, chunk_size);
   if (!sealer) return std::move(sealer).err();
   std::string out;
-  out.reserve(sealed_stream_size(plaintext.size(), chunk_size));
+  reserve_output(out, sealed_stream_size(plaintext.size(), chunk_size));
   if (auto r = sealer->update(plaintext, out); !r) return std::move(r).err();
   if (auto r = sealer->finish(out); !r) return std::move(r).err();
   return out;
@@ -319,7 +320,7 @@ result<std::string> stream_open(std::string_view key, std::string_view sealed,
   auto opener = stream_opener::create(key, associated_data);
   if (!opener) return std::move(opener).err();
   std::string out;
-  out.reserve(sealed.size());
+  reserve_output(out, sealed.size());
   auto fail_clean = [&](error e) -> result<std::string> {
     OPENSSL_cleanse(out.data(), out.size());
     return e;

@@ -4,21 +4,44 @@
 
 namespace dm2::dht {
 
-void static_membership::add(site_info site) {
-  auto id = site.site_id;
-  sites_[id] = entry{std::move(site), true};
+namespace {
+constexpr std::size_t kept_changes = 65'536;
+}  // namespace
+
+void static_membership::record(const site_info& site, bool live) {
+  if (log_.size() >= 2 * kept_changes) {
+    log_.erase(log_.begin(), log_.begin() + static_cast<std::ptrdiff_t>(kept_changes));
+    log_start_ += kept_changes;
+  }
+  log_.push_back(membership_change{site.site_id, site.id, live});
   ++version_;
 }
 
+void static_membership::add(site_info site) {
+  auto id = site.site_id;
+  if (auto it = sites_.find(id); it != sites_.end() && it->second.live) record(it->second.info, false);
+  record(site, true);
+  sites_[id] = entry{std::move(site), true};
+}
+
 void static_membership::remove(const std::string& site_id) {
-  if (sites_.erase(site_id) > 0) ++version_;
+  auto it = sites_.find(site_id);
+  if (it == sites_.end()) return;
+  record(it->second.info, false);
+  sites_.erase(it);
 }
 
 void static_membership::set_live(const std::string& site_id, bool live) {
   auto it = sites_.find(site_id);
   if (it == sites_.end() || it->second.live == live) return;
   it->second.live = live;
-  ++version_;
+  record(it->second.info, live);
+}
+
+std::optional<std::span<const membership_change>> static_membership::changes_since(
+    std::uint64_t since) const {
+  if (since < log_start_ || since > version_) return std::nullopt;
+  return std::span<const membership_change>(log_).subspan(since - log_start_);
 }
 
 bool static_membership::is_live(const std::string& site_id) const {

@@ -198,6 +198,7 @@ std::string encode_message(const message& m) {
           w.str(b.signature);
           w.u64(static_cast<std::uint64_t>(b.deadline_ms));
           w.list(b.asked, [&](const std::string& s) { w.str(s); });
+          if (!b.answer_for.empty()) w.list(b.answer_for, [&](const std::string& s) { w.str(s); });
         } else if constexpr (std::is_same_v<T, query_answer>) {
           w.str(b.query_id);
           w.list(b.hits, [&](const query_hit& h) {
@@ -283,6 +284,8 @@ result<message> decode_message(std::string_view bytes, const codec_limits& limit
         q.signature = r.str();
         q.deadline_ms = static_cast<std::int64_t>(r.u64());
         q.asked = r.list<std::string>([&] { return r.str(); });
+        // Optional at the end: a request from a node without hedging still decodes.
+        if (!r.done()) q.answer_for = r.list<std::string>([&] { return r.str(); });
         m = std::move(q);
         break;
       }

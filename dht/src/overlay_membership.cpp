@@ -23,18 +23,21 @@ std::vector<site_info> sites_from_roster(const crypto::roster& r, std::int64_t n
 
 overlay_membership::overlay_membership(const overlay& o, std::string self_site_id,
                                        std::chrono::milliseconds max_age)
-    : overlay_(o), self_(std::move(self_site_id)), max_age_(max_age) {}
+    : overlay_(o), self_(std::move(self_site_id)), configured_age_(max_age), max_age_(max_age) {}
 
 void overlay_membership::set_sites(std::vector<site_info> sites) {
   std::sort(sites.begin(), sites.end(),
             [](const site_info& a, const site_info& b) { return a.site_id < b.site_id; });
   sites_ = std::move(sites);
-  // The probe cycle grows with the roster; an age under 3 cycles makes live peers flap.
-  auto cycle = overlay_.probe_cycle();
-  if (max_age_ < 3 * cycle)
+  // The probe cycle grows with the roster. An age under 3 cycles makes live peers flap: each
+  // flap moves placement, starts a repair round, and shrinks the set of sites a query asks.
+  // That broke dht_bench silently (issue 14), so the age is raised to 3 cycles, with a warning.
+  auto floor = 3 * overlay_.probe_cycle();
+  max_age_ = std::max(configured_age_, floor);
+  if (configured_age_ < floor)
     spdlog::warn("event=liveness_timeout_short liveness_timeout_ms={} probe_cycle_ms={} roster_peers={} "
-                 "hint=\"raise overlay.liveness_timeout_s or overlay.probe_rate\"",
-                 max_age_.count(), cycle.count(), overlay_.roster_peer_count());
+                 "used_ms={} hint=\"raise overlay.liveness_timeout_s or overlay.probe_rate\"",
+                 configured_age_.count(), floor.count() / 3, overlay_.roster_peer_count(), max_age_.count());
   refresh();
 }
 

@@ -1,5 +1,7 @@
 #include "dm2/dht/overlay_status.hpp"
 
+#include <algorithm>
+
 namespace dm2::dht {
 
 overlay_status_report overlay_status(const overlay* o, const membership* members,
@@ -18,9 +20,14 @@ overlay_status_report overlay_status(const overlay* o, const membership* members
     r.refused_queries = o->refused_queries();
     r.refused_items = o->refused_items();
   }
+  r.liveness_ms = live_age.count();
   if (members)
     for (const auto& s : members->live_sites()) r.live_sites.push_back(s.site_id);
   if (engine) {
+    r.replicas = engine->settings().k;
+    // Owner + k copies (fewer when fewer sites are live): losing a record takes all of them.
+    auto live = members ? members->live_sites().size() : std::size_t{1};
+    r.survivable_failures = std::min(r.replicas, live > 0 ? live - 1 : 0);
     r.replicas_owed = engine->replicas_owed();
     r.repair_rounds = engine->counters().rounds;
     r.repair_messages = engine->counters().messages_sent;

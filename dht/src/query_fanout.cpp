@@ -23,14 +23,18 @@ bool ranks_before(const query_hit& a, const query_hit& b) {
 void query_fanout::start(const std::string& query_id, const std::string& body, millis timeout,
                          on_hits callback) {
   auto& q = queries_[query_id];
-  q.deadline = c_.time->now() + timeout;
+  q.body = body;
+  q.started = c_.time->now();
+  q.timeout = timeout;
+  q.deadline = q.started + timeout;
   q.callback = std::move(callback);
-  query_request req{query_id, body, {}, q.deadline.count(), {}};
+  query_request req{query_id, body, {}, q.deadline.count(), {}, {}};
   req.signature = auth_.sign(query_id, body, req.deadline_ms);
   for (const auto& s : c_.members->live_sites()) {
     q.waiting.insert(s.site_id);
     req.asked.push_back(s.site_id);
   }
+  q.asked = req.asked;
   q.progress.asked = req.asked.size();
   for (const auto& site : req.asked)
     if (site != self_) c_.net->send(self_, site, req);
@@ -52,9 +56,15 @@ std::optional<std::vector<query_hit>> query_fanout::answer(const query_request& 
   std::set<std::string> asked(q.asked.begin(), q.asked.end());
   // Choose from the summaries, then read only the records this site answers for: a site holds
   // k replicas of other owners' records for every one of its own, and reading is decrypting.
+  // A hedge asks only for copies of the late sites' records.
+  std::set<std::string> late(q.answer_for.begin(), q.answer_for.end());
   std::vector<std::string> ours;
   c_.store->for_each_summary([&](const record_summary& r) {
-    if (r.owner == self_ || !asked.count(r.owner)) ours.push_back(r.lfn);  // else its owner answers
+    if (!late.empty()) {
+      if (r.owner != self_ && late.count(r.owner)) ours.push_back(r.lfn);
+    } else if (r.owner == self_ || !asked.count(r.owner)) {
+      ours.push_back(r.lfn);  // else its owner answers
+    }
   });
   for (const auto& lfn : ours)
     if (auto r = c_.store->get_record(lfn))
@@ -97,10 +107,17 @@ void query_fanout::on_message(const std::string& from, const message& m) {
 }
 
 void query_fanout::accept(const std::string& from, const query_answer& a) {
-  auto it = queries_.find(a.query_id);
+  // An answer to the query itself, or to one of its hedges.
+  std::string id = a.query_id;
+  bool to_hedge = false;
+  if (auto h = hedge_of_.find(id); h != hedge_of_.end()) {
+    id = h->second;
+    to_hedge = true;
+  }
+  auto it = queries_.find(id);
   if (it == queries_.end()) return;  // finished, or never ours
   auto& q = it->second;
-  if (!q.waiting.count(from)) {
+  if (to_hedge ? !q.hedge_waiting.count({a.query_id, from}) : !q.waiting.count(from)) {
     ++refused_;
     return;
   }
@@ -119,13 +136,20 @@ void query_fanout::accept(const std::string& from, const query_answer& a) {
       fresh.push_back(h);
     }
   }
-  if (a.last) {
+  if (a.last && to_hedge) {
+    q.hedge_waiting.erase({a.query_id, from});
+  } else if (a.last) {
     q.waiting.erase(from);
     ++q.progress.answered;
+    if (from != self_) q.answer_times.push_back(c_.time->now() - q.started);
   }
   // A site's last batch moves progress even when it brings nothing new.
   if ((!fresh.empty() || a.last) && q.callback) q.callback(fresh, q.progress);
-  if (q.waiting.empty()) finish(a.query_id, false);
+  // Complete: every asked site answered or was hedged (at most k of them), and every hedge was
+  // answered.
+  bool covered = q.waiting.size() <= settings_.replicas &&
+                 std::all_of(q.waiting.begin(), q.waiting.end(), [&](const std::string& s) { return q.hedged.count(s); });
+  if (covered && q.hedge_waiting.empty()) finish(id, false);
 }
 
 void query_fanout::finish(const std::string& id, bool deadline) {
@@ -133,16 +157,61 @@ void query_fanout::finish(const std::string& id, bool deadline) {
   if (it == queries_.end()) return;
   auto q = std::move(it->second);
   queries_.erase(it);
+  std::erase_if(hedge_of_, [&](const auto& h) { return h.second == id; });
   q.progress.done = true;
   q.progress.deadline_passed = deadline;
   if (q.callback) q.callback({}, q.progress);
 }
 
+millis query_fanout::hedge_delay(const running_query& q) const {
+  auto cap = millis(static_cast<std::int64_t>(settings_.hedge_fraction * static_cast<double>(q.timeout.count())));
+  if (q.answer_times.empty()) return cap;
+  auto times = q.answer_times;
+  auto mid = times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2);
+  std::nth_element(times.begin(), mid, times.end());
+  auto by_median = millis(static_cast<std::int64_t>(settings_.hedge_multiple * static_cast<double>(mid->count())));
+  return std::min(cap, std::max(settings_.hedge_min, by_median));
+}
+
+// Asks the sites that answered (and this one) for their copies of the late sites' records. The
+// hedge has its own id and signature: a site refuses a query id it has already answered.
+void query_fanout::hedge(const std::string& id, running_query& q) {
+  std::vector<std::string> late;
+  for (const auto& s : q.waiting)
+    if (!q.hedged.count(s) && s != self_) late.push_back(s);
+  if (late.empty()) return;
+  auto hedge_id = id + "/hedge-" + std::to_string(q.hedged.size());
+  query_request req{hedge_id, q.body, {}, q.deadline.count(), q.asked, late};
+  req.signature = auth_.sign(hedge_id, q.body, req.deadline_ms);
+  hedge_of_[hedge_id] = id;
+  q.hedged.insert(late.begin(), late.end());
+  q.progress.hedged = q.hedged.size();
+  std::vector<std::string> holders{self_};
+  for (const auto& s : c_.members->live_sites())
+    if (s.site_id != self_ && !q.waiting.count(s.site_id)) holders.push_back(s.site_id);
+  for (const auto& h : holders) q.hedge_waiting.insert({hedge_id, h});
+  spdlog::info("event=query_hedged query={} late={} holders={}", id.substr(0, 64), late.size(), holders.size());
+  ++hedges_;
+  for (const auto& h : holders)
+    if (h != self_) c_.net->send(self_, h, req);
+  // Our own copies last: answering may finish the query, which erases `q`.
+  auto hits = answer(req);
+  accept(self_, query_answer{hedge_id, hits ? std::move(*hits) : std::vector<query_hit>{}, true});
+}
+
 void query_fanout::tick() {
   auto now = c_.time->now();
-  std::vector<std::string> expired;
-  for (const auto& [id, q] : queries_)
-    if (now >= q.deadline) expired.push_back(id);
+  std::vector<std::string> expired, late;
+  for (const auto& [id, q] : queries_) {
+    if (now >= q.deadline) {
+      expired.push_back(id);
+    } else if (settings_.hedge_fraction > 0 && now - q.started >= hedge_delay(q) &&
+               std::any_of(q.waiting.begin(), q.waiting.end(), [&](const std::string& s) { return !q.hedged.count(s); })) {
+      late.push_back(id);
+    }
+  }
+  for (const auto& id : late)
+    if (auto it = queries_.find(id); it != queries_.end()) hedge(id, it->second);
   for (const auto& id : expired) finish(id, true);
 }
 

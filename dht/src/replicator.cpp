@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "closest_cache.hpp"
+#include "record_index.hpp"
 #include "share_repair.hpp"
 
 #include <algorithm>
@@ -37,39 +39,86 @@ const char* message_name(const message& m) {
 
 replicator::replicator(std::string self_site, replication_settings settings,
                        replicator_collaborators c)
-    : self_(std::move(self_site)), settings_(settings), c_(c) {
+    : self_(std::move(self_site)),
+      settings_(settings),
+      c_(c),
+      closest_(std::make_unique<closest_cache>()),
+      index_(std::make_unique<record_index>()) {
   settings_.bucket_count = std::clamp<std::size_t>(settings_.bucket_count, 1, 65536);
   repair_ = std::make_unique<share_repairer>(share_repairer::context{
       self_, c_.time, c_.store, c_.keyring,
       [this](const std::string& to, message m) { send(to, std::move(m)); },
-      [this]() -> const placement_index& { return placement(); }, &settings_, &counters_});
+      [this]() -> const placement_index& { return placement(); },
+      [this](const std::string& name, std::size_t count, const std::string& exclude)
+          -> const std::vector<std::string>& { return closest(name, count, exclude); },
+      &settings_, &counters_});
 }
 
 replicator::~replicator() = default;
 
+void replicator::sync_placement() {
+  auto v = c_.members->version();
+  if (synced_version_ && *synced_version_ == v) return;
+  auto changes = synced_version_ ? c_.members->changes_since(*synced_version_) : std::nullopt;
+  if (changes)
+    closest_->apply(*changes);
+  else
+    closest_->clear();
+  synced_version_ = v;
+}
+
 const placement_index& replicator::placement() {
+  sync_placement();
   auto v = c_.members->version();
   if (!placement_version_ || *placement_version_ != v) {
     placement_ = c_.members->shared_placement();
     if (!placement_) placement_ = std::make_shared<const placement_index>(c_.members->live_sites());
     placement_version_ = v;
-    holders_cache_.clear();
   }
   return *placement_;
+}
+
+const std::vector<std::string>& replicator::closest(const std::string& name, std::size_t count,
+                                                    const std::string& exclude) {
+  const auto& p = placement();
+  return closest_->get(p, name, count, exclude);
 }
 
 std::vector<std::string> replicator::holders_of(const record& r) { return holders_of(r.lfn, r.owner); }
 
 std::vector<std::string> replicator::holders_of(const std::string& lfn, const std::string& owner) {
   const auto& p = placement();
-  auto cache_key = lfn + '\0' + owner;
-  if (auto it = holders_cache_.find(cache_key); it != holders_cache_.end()) return it->second;
-  if (holders_cache_.size() > 1'000'000) holders_cache_.clear();  // bound memory
   std::vector<std::string> out;
   if (p.find(owner)) out.push_back(owner);
-  for (auto& id : p.closest_ids(key_of(lfn), settings_.k, owner)) out.push_back(std::move(id));
-  holders_cache_.emplace(std::move(cache_key), out);
+  const auto& replicas = closest_->get(p, lfn, settings_.k, owner);
+  out.insert(out.end(), replicas.begin(), replicas.end());
   return out;
+}
+
+const record_index& replicator::index() {
+  sync_placement();
+  auto& idx = *index_;
+  auto generation = c_.store->generation();
+  if (idx.built && generation != 0 && idx.generation == generation && idx.epoch == closest_->epoch())
+    return idx;
+  idx.clear();
+  c_.store->for_each_summary([&](const record_summary& r) {
+    held_record h{r, holders_of(r.lfn, r.owner), bucket_of(r.lfn),
+                  entry_hash(r.lfn, r.version, r.payload_print), false};
+    h.owed = contains(h.holders, self_);
+    auto i = static_cast<std::uint32_t>(idx.records.size());
+    for (const auto& peer : h.holders)
+      if (peer != self_) idx.by_peer[peer].push_back(i);
+    idx.by_bucket[h.bucket].push_back(i);
+    std::uint64_t x = fingerprint(r.lfn);
+    for (const auto& site : h.holders) x = fingerprint(site, x);
+    idx.print ^= x;
+    idx.records.push_back(std::move(h));
+  });
+  idx.built = true;
+  idx.generation = generation;
+  idx.epoch = closest_->epoch();
+  return idx;
 }
 
 std::uint32_t replicator::bucket_of(const std::string& lfn) const {
@@ -118,8 +167,10 @@ void replicator::tick() {
     start_round();
   } else if (membership_changed && now - last_round_ >= settings_.membership_debounce) {
     // At thousands of sites almost every change is far from our records: repair only if the
-    // holders of something we hold (or the targets of our keys' shares) moved.
-    if (holders_print() != placement_print_)
+    // holders of something we hold (or the targets of our keys' shares) moved. When no cached
+    // placement was dropped, none did, and nothing is recomputed.
+    sync_placement();
+    if (closest_->epoch() != print_epoch_ && holders_print() != placement_print_)
       start_round();
     else
       round_version_ = c_.members->version();
@@ -127,15 +178,16 @@ void replicator::tick() {
 }
 
 std::uint64_t replicator::holders_print() {
-  std::uint64_t h = 0;
+  std::uint64_t h = index().print;
   auto mix = [&h](const std::string& key, const std::vector<std::string>& sites) {
     std::uint64_t x = fingerprint(key);
     for (const auto& s : sites) x = fingerprint(s, x);
     h ^= x;
   };
-  c_.store->for_each_summary([&](const record_summary& r) { mix(r.lfn, holders_of(r.lfn, r.owner)); });
   for (const auto& [key_id, n] : owned_keys_) mix(key_id, share_targets(key_id, n));
-  return h ^ repair_->print();
+  h ^= repair_->print();
+  print_epoch_ = closest_->epoch();
+  return h;
 }
 
 void replicator::start_round() {
@@ -156,21 +208,20 @@ void replicator::run_record_round() {
   handoff_.clear();
   auto now = c_.time->now();
   std::map<std::string, millis> still_unowed;
-  c_.store->for_each_summary([&](const record_summary& r) {
-    auto hs = holders_of(r.lfn, r.owner);
-    if (hs.empty()) return;
-    if (!contains(hs, self_)) {
-      auto it = unowed_since_.find(r.lfn);
+  for (const auto& h : index().records) {
+    const auto& hs = h.holders;
+    if (hs.empty()) continue;
+    const auto& lfn = h.summary.lfn;
+    if (!h.owed) {
+      auto it = unowed_since_.find(lfn);
       auto since = it == unowed_since_.end() ? now : it->second;
-      still_unowed[r.lfn] = since;
+      still_unowed[lfn] = since;
       if (now - since >= settings_.handoff_grace)
-        handoff_[r.lfn] = std::set<std::string>(hs.begin(), hs.end());
+        handoff_[lfn] = std::set<std::string>(hs.begin(), hs.end());
     }
-    auto h = entry_hash(r.lfn, r.version, r.payload_print);
-    auto b = bucket_of(r.lfn);
     for (const auto& peer : hs)
-      if (peer != self_) digests[peer][b] ^= h;
-  });
+      if (peer != self_) digests[peer][h.bucket] ^= h.hash;
+  }
   unowed_since_ = std::move(still_unowed);
   for (auto& [peer, buckets] : digests) {
     digest_request m;
@@ -224,28 +275,30 @@ void replicator::on_digest_request(const std::string& from, const digest_request
     }
     theirs[b] = h;
   }
+  // The digest covers what both of us owe; the entries (sent only for differing buckets) cover
+  // all we owe there, so a sender holding a copy it no longer owes sees that we have it.
+  const auto& idx = index();
   std::map<std::uint32_t, std::uint64_t> mine;
-  std::map<std::uint32_t, std::vector<version_entry>> entries;
-  c_.store->for_each_summary([&](const record_summary& r) {
-    auto hs = holders_of(r.lfn, r.owner);
-    if (!contains(hs, self_)) return;
-    auto b = bucket_of(r.lfn);
-    // The digest covers what both of us owe; the entries (sent only for differing buckets)
-    // cover all we owe there, so a sender holding a copy it no longer owes sees that we have it.
-    if (contains(hs, from)) mine[b] ^= entry_hash(r.lfn, r.version, r.payload_print);
-    entries[b].push_back(r);
-  });
+  if (auto shared = idx.by_peer.find(from); shared != idx.by_peer.end())
+    for (auto i : shared->second)
+      if (idx.records[i].owed) mine[idx.records[i].bucket] ^= idx.records[i].hash;
   digest_reply reply;
-  for (std::uint32_t b = 0; b < settings_.bucket_count; ++b) {
+  auto differs = [&](std::uint32_t b) {
     auto t = theirs.find(b);
     auto o = mine.find(b);
     std::uint64_t th = t == theirs.end() ? 0 : t->second;
     std::uint64_t oh = o == mine.end() ? 0 : o->second;
-    bool present = t != theirs.end() || o != mine.end();
-    if (!present || th == oh) continue;
+    return th != oh;
+  };
+  std::set<std::uint32_t> present;
+  for (const auto& [b, h] : theirs) present.insert(b);
+  for (const auto& [b, h] : mine) present.insert(b);
+  for (auto b : present) {
+    if (!differs(b)) continue;
     reply.differing.push_back(b);
-    auto& e = entries[b];
-    reply.entries.insert(reply.entries.end(), e.begin(), e.end());
+    if (auto in = idx.by_bucket.find(b); in != idx.by_bucket.end())
+      for (auto i : in->second)
+        if (idx.records[i].owed) reply.entries.push_back(idx.records[i].summary);
   }
   if (!reply.differing.empty()) send(from, std::move(reply));
 }
@@ -262,14 +315,19 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
   for (const auto& e : m.entries) theirs[e.lfn] = &e;
 
   std::vector<std::string> newer_here;
-  c_.store->for_each_summary([&](const record_summary& r) {
-    if (!differing.count(bucket_of(r.lfn))) return;
-    auto it = theirs.find(r.lfn);
-    if (it != theirs.end() &&
-        !newer_than(r.version, r.payload_print, it->second->version, it->second->payload_print))
-      return;
-    if (contains(holders_of(r.lfn, r.owner), from)) newer_here.push_back(r.lfn);
-  });
+  const auto& idx = index();
+  for (auto b : differing) {
+    auto in = idx.by_bucket.find(b);
+    if (in == idx.by_bucket.end()) continue;
+    for (auto i : in->second) {
+      const auto& r = idx.records[i].summary;
+      auto it = theirs.find(r.lfn);
+      if (it != theirs.end() &&
+          !newer_than(r.version, r.payload_print, it->second->version, it->second->payload_print))
+        continue;
+      if (contains(idx.records[i].holders, from)) newer_here.push_back(r.lfn);
+    }
+  }
   std::vector<record> to_push;
   for (const auto& lfn : newer_here)
     if (auto r = c_.store->get_record(lfn)) to_push.push_back(std::move(*r));
@@ -346,7 +404,7 @@ void replicator::on_push(const std::string& from, const push_records& m) {
 // ---- key shares: the owner drives their placement (only it can seal a share to a new holder).
 
 std::vector<std::string> replicator::share_targets(const std::string& key_id, std::uint32_t n) {
-  return placement().closest_ids(key_of(key_id), n, self_);
+  return closest(key_id, n, self_);
 }
 
 void replicator::run_share_round() {

@@ -63,7 +63,7 @@ void share_repairer::refuse(const std::string& from, const char* reason) {
 }
 
 std::vector<std::string> share_repairer::targets(const key_share& s) const {
-  return c_.placement().closest_ids(key_of(s.key_id), s.count, s.owner);
+  return c_.closest(s.key_id, s.count, s.owner);
 }
 
 std::vector<key_share> share_repairer::repairable_shares() const {
@@ -251,7 +251,7 @@ bool share_repairer::plan_is_sound(const repair_plan& plan) const {
   }
   const auto& p = c_.placement();
   if (p.find(plan.owner)) return false;
-  auto tg = p.closest_ids(key_of(plan.key_id), plan.count, plan.owner);
+  const auto& tg = c_.closest(plan.key_id, plan.count, plan.owner);
   return std::find(tg.begin(), tg.end(), plan.target_site) != tg.end();
 }
 

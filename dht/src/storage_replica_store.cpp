@@ -71,7 +71,8 @@ result<std::unique_ptr<storage_replica_store>> storage_replica_store::open(stora
 // dht::newer_than, then writes the winners in one transaction: erase the stored copy and put the
 // new one, so storage::supersedes (which tie-breaks differently) never has a say.
 result<std::size_t> storage_replica_store::commit_records(const std::vector<record>& records,
-                                                          std::optional<storage::audit_event> audit) {
+                                                          std::optional<storage::audit_event> audit,
+                                                          storage::transaction t) {
   struct winner {
     record replica;
     storage::index_record decoded;
@@ -105,7 +106,6 @@ result<std::size_t> storage_replica_store::commit_records(const std::vector<reco
     ++accepted;
   }
   if (winners.empty()) return std::size_t{0};
-  storage::transaction t;
   std::vector<record_summary> written;
   for (auto& [lfn, w] : winners) {
     if (w.replaces) t.erase_index_record(lfn);
@@ -115,13 +115,14 @@ result<std::size_t> storage_replica_store::commit_records(const std::vector<reco
   if (audit) t.append_audit(std::move(*audit));
   if (auto s = db_.commit(std::move(t)); !s) return std::move(s).err();
   for (auto& summary : written) summaries_[summary.lfn] = std::move(summary);
+  ++generation_;
   return accepted;
 }
 
 bool storage_replica_store::put_record(const record& r) { return put_records({r}) == 1; }
 
 std::size_t storage_replica_store::put_records(const std::vector<record>& records) {
-  auto stored = commit_records(records, std::nullopt);
+  auto stored = commit_records(records, std::nullopt, {});
   if (!stored) {
     log_failure("put_records", stored.err());
     return 0;
@@ -129,8 +130,9 @@ std::size_t storage_replica_store::put_records(const std::vector<record>& record
   return *stored;
 }
 
-result<bool> storage_replica_store::put_owned(const record& r, storage::audit_event audit) {
-  auto stored = commit_records({r}, std::move(audit));
+result<bool> storage_replica_store::put_owned(const record& r, storage::audit_event audit,
+                                              storage::transaction with) {
+  auto stored = commit_records({r}, std::move(audit), std::move(with));
   if (!stored) return std::move(stored).err();
   return *stored == 1;
 }
@@ -171,6 +173,7 @@ void storage_replica_store::erase_record(const std::string& lfn) {
   t.erase_index_record(*raw);
   if (auto s = db_.commit(std::move(t)); !s) return log_failure("erase_record", s.err());
   summaries_.erase(lfn);
+  ++generation_;
 }
 
 void storage_replica_store::put_share(const key_share& s) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include <unistd.h>
+
 #include "dm2/crypto/private_file.hpp"
 
 namespace dm2::cli {
@@ -88,7 +90,10 @@ nlohmann::json call_node(const node::https_target& target, const node::tls_mater
   return j;
 }
 
+progress_bar::progress_bar() : enabled_(::isatty(STDERR_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1) {}
+
 void progress_bar::draw_bar(std::size_t done, std::size_t total) {
+  drawn_ = true;
   const int width = 30;
   const int filled = total == 0 ? width : static_cast<int>(width * std::min(done, total) / total);
   std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
@@ -96,17 +101,22 @@ void progress_bar::draw_bar(std::size_t done, std::size_t total) {
 }
 
 void progress_bar::draw(std::size_t done, std::size_t total) {
+  if (!enabled_) return;
   draw_bar(done, total);
   std::fflush(stderr);
 }
 
 void progress_bar::draw(std::size_t done, std::size_t total, std::uint64_t bytes) {
+  if (!enabled_) return;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   draw_bar(done, total);
   std::fprintf(stderr, " %.1f MB %.1f MB/s", bytes / 1e6, secs > 0 ? bytes / 1e6 / secs : 0.0);
   std::fflush(stderr);
 }
 
-void progress_bar::finish() { std::fprintf(stderr, "\n"); }
+void progress_bar::finish() {
+  if (drawn_) std::fprintf(stderr, "\n");
+  drawn_ = false;
+}
 
 }  // namespace dm2::cli

@@ -57,15 +57,20 @@ nlohmann::json call_node(const node::https_target& target, const node::tls_mater
                          const std::string& path, const std::string& body, int expect);
 
 // A one-line bar on stderr, redrawn in place: "[#####.....] 52/100" and, when bytes are given,
-// " 26.0 MB 48.1 MB/s". finish() ends the line.
+// " 26.0 MB 48.1 MB/s". finish() ends the line. Drawn only when both stderr and stdout are
+// terminals: in a pipe or a log file the carriage returns would pile dozens of bars onto one
+// line, and output captured by a script stays clean.
 class progress_bar {
  public:
+  progress_bar();
   void draw(std::size_t done, std::size_t total);
   void draw(std::size_t done, std::size_t total, std::uint64_t bytes);
   void finish();
 
  private:
   void draw_bar(std::size_t done, std::size_t total);
+  bool enabled_;
+  bool drawn_ = false;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 

@@ -18,6 +18,15 @@ struct overlay_options : site_connection_options {
   bool json = false;
 };
 
+// "any 5 sites down at once (k = 5)": how many simultaneous site failures lose no record.
+std::string survives(const nlohmann::json& j) {
+  if (!j.contains("survivable_failures") || !j.at("survivable_failures").is_number_unsigned()) return "-";
+  auto f = j.at("survivable_failures").get<std::size_t>();
+  std::string k = j.contains("replicas") ? j.at("replicas").dump() : "?";
+  return "any " + std::to_string(f) + (f == 1 ? " site" : " sites") + " down at once (k = " + k +
+         "; more can lose records whose every copy was on them)";
+}
+
 // Reads the node's JSON (GET /v1/overlay): fields it does not send print as "-".
 void print_human(const nlohmann::json& j) {
   auto get = [&](std::initializer_list<const char*> keys) -> std::string {
@@ -43,7 +52,12 @@ void print_human(const nlohmann::json& j) {
             << "refused queries:  " << get({"refused_queries"}) << '\n'
             << "refused items:    " << get({"refused_items"}) << '\n'
             << "records held:     " << get({"records_held"}) << '\n'
-            << "replicas owed:    " << get({"replicas_owed"}) << '\n';
+            << "replicas owed:    " << get({"replicas_owed"}) << '\n'
+            << "survives:         " << survives(j) << '\n'
+            << "keys owned:       " << get({"keys_owned"}) << '\n';
+  if (j.contains("placement_warnings") && j.at("placement_warnings").is_array())
+    for (const auto& w : j.at("placement_warnings"))
+      if (w.is_string()) std::cout << "warning: " << w.get<std::string>() << '\n';
   if (j.contains("peers") && j.at("peers").is_array())
     for (const auto& p : j.at("peers"))
       std::cout << "  " << p.value("site_id", "?") << "  dht " << p.value("dht", "?") << "  "

@@ -1,6 +1,7 @@
 // `dm2 query`: a similarity query across the consortium from the local node (POST /v1/queries,
 // then GET /v1/queries/{id} until done), with a progress bar of sites answered / asked on stderr
-// and the ranked hits on stdout (a table, or the node's JSON with --json). Asked with the site's
+// and the ranked hits on stdout (a table, or the node's JSON with --json). The query's signature
+// comes from a file or, with --lfn, from one of this site's own records. Asked with the site's
 // own certificate: the query routes are for consortium sites.
 #include <nlohmann/json.hpp>
 
@@ -21,6 +22,7 @@ struct query_options : site_connection_options {
   std::string modality, body_part, manufacturer, sex, age_band;
   std::string study_from, study_to, series_from, series_to;
   std::string signature_file;
+  std::string lfn;
   std::string measure = "ncc";
   std::size_t top_k = 20;
   double timeout_s = 5;
@@ -49,6 +51,7 @@ json request_body(const query_options& o) {
     if (!raw) throw command_failed(exit_bad_input, "--signature-file: " + raw.err().message);
     body["signature"] = crypto::to_base64(*raw);
   }
+  if (!o.lfn.empty()) body["lfn"] = o.lfn;  // the node takes that record's signature
   if (!o.user.empty()) body["user"] = o.user;
   if (!o.purpose.empty()) body["purpose"] = o.purpose;
   return body;
@@ -116,6 +119,8 @@ void add_query_command(CLI::App& dm2) {
   q->add_option("--signature-file", o->signature_file,
                 "The query's similarity signature: raw little-endian float32 samples on the index's grid")
       ->check(CLI::ExistingFile);
+  q->add_option("--lfn", o->lfn, "Query by one of this site's own series: its LFN (the node takes its signature)")
+      ->excludes("--signature-file");
   q->add_option("--measure", o->measure, "Similarity measure (only ncc so far)")->capture_default_str();
   q->add_option("--top-k", o->top_k, "Best hits to return (1..1000)")->capture_default_str()->check(CLI::Range(1, 1000));
   q->add_option("--timeout", o->timeout_s, "Seconds to wait for sites to answer (max 60)")

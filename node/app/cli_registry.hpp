@@ -5,7 +5,8 @@
 // Conventions for every command:
 // - failures throw dm2::cli::command_failed (message printed as "dm2: <message>", exit code kept);
 // - exit codes: 0 ok, 2 bad usage (CLI11 parse errors keep their own), 3 bad input file or
-//   config, 4 local state unusable (data dir, keys), 5 a remote party failed (node, PACS, peer);
+//   config, 4 local state unusable (data dir, keys), 5 a remote party failed (node, PACS, peer),
+//   6 a limitation of dm2 itself (valid input it cannot handle yet, e.g. colour images);
 // - long jobs draw a dm2::cli::progress_bar on stderr; results go to stdout (JSON with --json).
 #pragma once
 
@@ -23,6 +24,7 @@ enum exit_code : int {
   exit_bad_input = 3,
   exit_local_state = 4,
   exit_remote = 5,
+  exit_unsupported = 6,
 };
 
 struct command_failed : std::runtime_error {

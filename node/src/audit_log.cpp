@@ -2,17 +2,72 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "dm2/storage/transaction.hpp"
 
 namespace dm2::node {
 
+struct audit_log::waiter {
+  storage::audit_event event;
+  std::optional<status> outcome;
+};
+
 status audit_log::append(storage::audit_event event) {
-  auto action = event.action;
+  waiter self{std::move(event), std::nullopt};
+  std::unique_lock lock(mutex_);
+  queue_.push_back(&self);
+  // Leader/follower: whoever finds no commit under way writes everything queued so far, then
+  // keeps writing what arrived meanwhile; the others wait for their outcome.
+  while (!self.outcome) {
+    if (leader_busy_) {
+      done_.wait(lock);
+      continue;
+    }
+    leader_busy_ = true;
+    while (!queue_.empty()) {
+      std::vector<waiter*> batch;
+      auto take = std::min(queue_.size(), max_batch);
+      batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
+      lock.unlock();
+      auto outcomes = commit_batch(batch);
+      lock.lock();
+      for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->outcome = std::move(outcomes[i]);
+      ++commits_;
+      entries_ += batch.size();
+      done_.notify_all();
+    }
+    leader_busy_ = false;
+    done_.notify_all();
+  }
+  if (!*self.outcome)
+    spdlog::error("event=audit_failed action={} reason=\"{}\"", self.event.action, self.outcome->err().message);
+  return std::move(*self.outcome);
+}
+
+std::vector<status> audit_log::commit_batch(const std::vector<waiter*>& batch) {
   storage::transaction t;
-  t.append_audit(std::move(event));
+  for (auto* w : batch) t.append_audit(w->event);
   auto s = db_.commit(std::move(t));
-  if (!s) spdlog::error("event=audit_failed action={} reason=\"{}\"", action, s.err().message);
-  return s;
+  if (s || batch.size() == 1) return std::vector<status>(batch.size(), s);
+  std::vector<status> outcomes;
+  for (auto* w : batch) {
+    storage::transaction one;
+    one.append_audit(w->event);
+    outcomes.push_back(db_.commit(std::move(one)));
+  }
+  return outcomes;
+}
+
+std::size_t audit_log::commits() const {
+  std::lock_guard lock(mutex_);
+  return commits_;
+}
+
+std::size_t audit_log::entries() const {
+  std::lock_guard lock(mutex_);
+  return entries_;
 }
 
 }  // namespace dm2::node

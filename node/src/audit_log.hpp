@@ -1,7 +1,14 @@
 // The node's audit trail as its routes and services see it: one call per decision about patient
 // data or a peer's request. Entries go to the database's hash-chained, signed audit family
-// (storage/audit.hpp). Thread-safe.
+// (storage/audit.hpp). Appends are group-committed: callers that arrive while a commit is under
+// way are written together by the next one (one WAL sync for many waiters), so audited reads
+// are not bounded by the disk's sync rate. Thread-safe.
 #pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+#include <vector>
 
 #include "dm2/result.hpp"
 #include "dm2/storage/audit.hpp"
@@ -17,8 +24,23 @@ class audit_log {
   // Errors: those of database::commit.
   status append(storage::audit_event event);
 
+  // Commits so far, and entries they carried (group commit: entries >= commits).
+  std::size_t commits() const;
+  std::size_t entries() const;
+
  private:
+  struct waiter;
+  // Commits `batch` as one transaction; if that fails, each entry alone, so that one bad entry
+  // fails only its own caller. Returns each entry's outcome. Called without the mutex held.
+  std::vector<status> commit_batch(const std::vector<waiter*>& batch);
+
+  static constexpr std::size_t max_batch = 256;
   storage::database& db_;
+  mutable std::mutex mutex_;
+  std::condition_variable done_;
+  std::vector<waiter*> queue_;
+  bool leader_busy_ = false;
+  std::size_t commits_ = 0, entries_ = 0;
 };
 
 }  // namespace dm2::node

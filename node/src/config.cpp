@@ -15,14 +15,15 @@ namespace {
 // Keys each section accepts; anything else is a typo and an error.
 const std::set<std::string> known_keys = {
     "node.data_dir",      "node.site_name",    "https.listen",       "https.body_limit",
-    "https.request_timeout_s", "https.io_threads", "dht.listen",     "tls.ca_certificate",
+    "https.request_timeout_s", "https.io_threads", "https.worker_threads", "dht.listen",     "tls.ca_certificate",
     "tls.certificate",    "tls.private_key",   "log.level",          "pacs.host",
     "pacs.port",          "pacs.store_address", "pacs.called_ae_title", "pacs.calling_ae_title", "pacs.store_port",
     "pacs.timeout_s",     "pacs.associations", "consortium.roster", "consortium.public_key",
     "consortium.roster_refresh_s", "overlay.replicas", "overlay.repair_period_s",
-    "overlay.liveness_timeout_s", "overlay.probe_rate", "accounts.session_ttl_s", "accounts.argon2_memory_kib",
-    "accounts.argon2_passes", "accounts.signin_failures_per_account", "accounts.signin_failures_per_address",
-    "accounts.signin_window_s"};
+    "overlay.liveness_timeout_s", "overlay.probe_rate", "overlay.share_threshold", "overlay.share_count",
+    "pacs.sync_period_s", "pacs.ingest_on_start", "pacs.retrieve", "pacs.sync_since", "pacs.ingest_workers",
+    "accounts.session_ttl_s", "accounts.argon2_memory_kib", "accounts.argon2_passes",
+    "accounts.signin_failures_per_account", "accounts.signin_failures_per_address", "accounts.signin_window_s"};
 
 std::string where(std::string_view origin, const toml::source_region& src) {
   std::ostringstream out;
@@ -70,6 +71,14 @@ struct reader {
     std::int64_t v = out.count();
     if (auto s = integer(key, 1, max, v); !s) return s;
     out = std::chrono::seconds(v);
+    return {};
+  }
+
+  status boolean(const std::string& key, bool& out) const {
+    const toml::node* n = find(key);
+    if (!n) return {};
+    if (!n->is_boolean()) return bad(origin, *n, key, "must be true or false");
+    out = *n->value<bool>();
     return {};
   }
 
@@ -162,6 +171,7 @@ result<node_config> parse_config(std::string_view toml_text, std::string_view or
       r.integer("https.body_limit", 1024, 1LL << 32, c.body_limit),
       r.seconds("https.request_timeout_s", 3600, c.request_timeout),
       r.integer("https.io_threads", 1, 64, c.io_threads),
+      r.integer("https.worker_threads", 1, 256, c.worker_threads),
       r.listen("dht.listen", c.dht),
       r.path("tls.ca_certificate", c.ca_certificate),
       r.path("tls.certificate", c.certificate),
@@ -173,6 +183,8 @@ result<node_config> parse_config(std::string_view toml_text, std::string_view or
       r.seconds("overlay.repair_period_s", 86400, c.repair_period),
       r.seconds("overlay.liveness_timeout_s", 3600, c.liveness_timeout),
       r.integer("overlay.probe_rate", 1, 10000, c.probe_rate),
+      r.integer("overlay.share_threshold", 2, 255, c.share_threshold),
+      r.integer("overlay.share_count", 2, 255, c.share_count),
       r.seconds("accounts.session_ttl_s", 86400, c.session_ttl),
       r.integer("accounts.argon2_memory_kib", 1024, 4 * 1024 * 1024, c.argon2_memory_kib),
       r.integer("accounts.argon2_passes", 1, 10, c.argon2_passes),
@@ -188,7 +200,13 @@ result<node_config> parse_config(std::string_view toml_text, std::string_view or
       r.integer("pacs.associations", 1, 32, c.pacs.associations),
       r.string("pacs.called_ae_title", c.pacs.called_ae_title),
       r.string("pacs.calling_ae_title", c.pacs.calling_ae_title),
+      r.integer("pacs.sync_period_s", 0, 7 * 86400, c.sync_period),
+      r.boolean("pacs.ingest_on_start", c.ingest_on_start),
+      r.string("pacs.retrieve", c.retrieve),
+      r.string("pacs.sync_since", c.sync_since),
+      r.integer("pacs.ingest_workers", 1, 16, c.ingest_workers),
   };
+  c.pacs_configured = root["pacs"].is_table();
   // Elements of a braced list are evaluated in order; report the first bad key.
   for (auto& s : steps)
     if (!s) return std::move(s).err();
@@ -223,6 +241,12 @@ status validate(const node_config& c) {
   if (c.roster.empty() != c.consortium_public_key.empty())
     return fail(errc::invalid_config, "consortium.roster and consortium.public_key go together");
   if (auto s = pacs::validate(c.pacs); !s) return s;
+  if (c.share_threshold > c.share_count)
+    return fail(errc::invalid_config, "overlay.share_threshold must not exceed overlay.share_count");
+  if (c.retrieve != "get" && c.retrieve != "move")
+    return fail(errc::invalid_config, "pacs.retrieve must be \"get\" or \"move\"");
+  if (c.sync_since.size() != 8 || c.sync_since.find_first_not_of("0123456789") != std::string::npos)
+    return fail(errc::invalid_config, "pacs.sync_since must be a date YYYYMMDD");
   return {};
 }
 

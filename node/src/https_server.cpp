@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -23,8 +24,11 @@ class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket socket, asio::ssl::context& tls,
           std::shared_ptr<const https_server::handler> handle,
-          https_server_options options)
-      : stream_(std::move(socket), tls), handle_(std::move(handle)), options_(options) {}
+          https_server_options options, std::shared_ptr<std::atomic<std::size_t>> in_flight)
+      : stream_(std::move(socket), tls),
+        handle_(std::move(handle)),
+        options_(std::move(options)),
+        in_flight_(std::move(in_flight)) {}
 
   void run() {
     boost::system::error_code ec;
@@ -79,7 +83,24 @@ class session : public std::enable_shared_from_this<session> {
     request.body = std::move(req.body());
     request.remote_address = remote_;
     request.peer_certificate_fingerprint = fingerprint_;
-    reply((*handle_)(request), req.keep_alive());
+    bool keep_alive = req.keep_alive();
+    if (!options_.workers || (options_.runs_inline && options_.runs_inline(request)))
+      return reply((*handle_)(request), keep_alive);
+    if (in_flight_->fetch_add(1) >= options_.max_in_flight) {
+      in_flight_->fetch_sub(1);
+      auto busy = error_response(fail(errc::unavailable, "the node is busy; retry shortly"));
+      busy.status = 503;
+      busy.headers.emplace("Retry-After", "1");
+      return reply(std::move(busy), keep_alive);
+    }
+    // One request per session is in flight (no pipelining): the next read starts after the reply.
+    asio::post(*options_.workers, [self = shared_from_this(), request = std::move(request), keep_alive] {
+      auto response = (*self->handle_)(request);
+      self->in_flight_->fetch_sub(1);
+      asio::post(self->stream_.get_executor(), [self, response = std::move(response), keep_alive]() mutable {
+        self->reply(std::move(response), keep_alive);
+      });
+    });
   }
 
   void reply(http_response r, bool keep_alive) {
@@ -112,6 +133,7 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<const https_server::handler> handle_;
   https_server_options options_;
+  std::shared_ptr<std::atomic<std::size_t>> in_flight_;
   std::string remote_;
   std::string fingerprint_;
 };
@@ -160,7 +182,8 @@ void https_server::accept() {
   acceptor_.async_accept(asio::make_strand(io_), [self = shared_from_this()](
                                                      beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-    if (!ec) std::make_shared<session>(std::move(socket), *self->tls_, self->handle_, self->options_)->run();
+    if (!ec) std::make_shared<session>(std::move(socket), *self->tls_, self->handle_, self->options_, self->in_flight_)
+                   ->run();
     self->accept();
   });
 }

@@ -16,6 +16,7 @@ namespace {
 
 struct paths {
   fs::path identity_dir, ca_dir, ca_cert, site_key, site_cert, dht_key, seal_key, storage_key;
+  fs::path dev_roster() const { return ca_dir / "roster.json"; }
 };
 
 paths layout(const node_config& c) {
@@ -55,6 +56,32 @@ status create_identity(const node_config& c, const paths& p) {
   fs::permissions(p.identity_dir, fs::perms::owner_all, ec);
   if (auto s = write_key(p.dht_key, crypto::generate_private_key(crypto::key_type::ed25519)); !s) return s;
   return write_key(p.seal_key, crypto::generate_private_key(crypto::key_type::x25519));
+}
+
+// The development consortium's roster lists this site alone, signed by the consortium key
+// created beside it, so a lone node owns records and keys like any member (it simply has no
+// peer to place replicas or shares on). Made on first start, and for a development data
+// directory created before this roster existed. Port 0 (ephemeral) cannot be named in a roster:
+// the embedded default ports stand in (nobody dials a consortium of one).
+status ensure_dev_roster(const node_config& c, const paths& p) {
+  std::error_code ec;
+  if (fs::exists(p.dev_roster(), ec)) return {};
+  auto named = [](const endpoint& e, std::uint16_t fallback) {
+    return endpoint{e.address, e.port != 0 ? e.port : fallback}.to_string();
+  };
+  crypto::roster_entry_request entry;
+  entry.site_dir = p.identity_dir;
+  entry.https_endpoint = named(c.https, 8443);
+  entry.dht_endpoint = named(c.dht, 6881);
+  auto draft = p.ca_dir / "roster.draft.json";
+  fs::remove(draft, ec);
+  if (auto added = crypto::roster_add(draft, entry); !added) return std::move(added).err();
+  auto signed_roster = crypto::roster_sign(draft, p.ca_dir, static_cast<std::int64_t>(std::time(nullptr)));
+  if (!signed_roster) return std::move(signed_roster).err();
+  fs::rename(draft, p.dev_roster(), ec);
+  if (ec) return fail(errc::io_error, "cannot write " + p.dev_roster().string() + ": " + ec.message());
+  spdlog::info("event=dev_roster_created file={}", p.dev_roster().string());
+  return {};
 }
 
 }  // namespace
@@ -109,6 +136,14 @@ result<site_identity> load_or_create_identity(const node_config& c) {
   auto raw = crypto::raw_public_key(id.dht_key_pem);
   if (!raw) return std::move(raw).err();
   id.dht_public_key = std::move(*raw);
+
+  if (c.certificate.empty() && fs::exists(p.ca_dir / "consortium.key", ec)) {
+    if (auto s = ensure_dev_roster(c, p); !s) return std::move(s).err();
+    auto key = crypto::read_consortium_public_key(p.ca_dir);
+    if (!key) return std::move(key).err();
+    id.dev_roster = p.dev_roster();
+    id.dev_consortium_public_key = std::move(*key);
+  }
   return id;
 }
 

@@ -20,6 +20,17 @@ void metrics::gauge_callback(const std::string& name, std::function<double()> re
   families_[name].callback = std::move(read);
 }
 
+void metrics::observe(const std::string& name, const std::string& labels, double value) {
+  std::lock_guard lock(mutex_);
+  auto& h = families_[name].histograms[labels];
+  if (h.counts.empty()) h.counts.resize(histogram_buckets.size() + 1);
+  std::size_t i = 0;
+  while (i < histogram_buckets.size() && value > histogram_buckets[i]) ++i;
+  ++h.counts[i];
+  h.sum += value;
+  ++h.count;
+}
+
 void metrics::describe(const std::string& name, const std::string& type, const std::string& help) {
   std::lock_guard lock(mutex_);
   families_[name].type = type;
@@ -38,6 +49,19 @@ std::string metrics::render() const {
       out << name;
       if (!labels.empty()) out << '{' << labels << '}';
       out << ' ' << value << '\n';
+    }
+    for (const auto& [labels, h] : f.histograms) {
+      std::string sep = labels.empty() ? "" : labels + ",";
+      std::uint64_t cumulative = 0;
+      for (std::size_t i = 0; i < h.counts.size(); ++i) {
+        cumulative += h.counts[i];
+        out << name << "_bucket{" << sep << "le=\"";
+        if (i < histogram_buckets.size()) out << histogram_buckets[i];
+        else out << "+Inf";
+        out << "\"} " << cumulative << '\n';
+      }
+      std::string braces = labels.empty() ? "" : "{" + labels + "}";
+      out << name << "_sum" << braces << ' ' << h.sum << '\n' << name << "_count" << braces << ' ' << h.count << '\n';
     }
   }
   return out.str();

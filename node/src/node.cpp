@@ -8,6 +8,7 @@
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <thread>
 
@@ -22,6 +23,7 @@
 #include "audit_log.hpp"
 #include "consortium.hpp"
 #include "https_server.hpp"
+#include "ingest/ingest_service.hpp"
 #include "overlay_service.hpp"
 #include "roster_service.hpp"
 #include "routes/routes.hpp"
@@ -33,6 +35,7 @@ namespace fs = std::filesystem;
 struct node::impl {
   node_config config;
   asio::io_context io;
+  std::unique_ptr<asio::thread_pool> workers;  // request handlers (https_server)
   asio::signal_set signals{io, SIGINT, SIGTERM};
   std::shared_ptr<https_server> server;
   std::unique_ptr<storage::database> db;
@@ -43,6 +46,7 @@ struct node::impl {
   std::unique_ptr<consortium> members;
   std::unique_ptr<overlay_service> replication;
   std::unique_ptr<roster_service> roster;
+  std::unique_ptr<ingest_service> ingest;
   query_book queries;
   metrics stats;
   router routes;
@@ -118,6 +122,7 @@ void node::impl::add_routes() {
   c.stats = &stats;
   c.audit = audit.get();
   c.access = access.get();
+  c.ingest = ingest.get();
   add_status_routes(routes, c);
   add_roster_routes(routes, c);
   add_overlay_routes(routes, c);
@@ -127,6 +132,7 @@ void node::impl::add_routes() {
   add_user_routes(routes, c);
   add_care_team_routes(routes, c);
   add_grant_routes(routes, c);
+  add_ingest_routes(routes, c);
 }
 
 void node::impl::audit_query_answer(const std::string& querier, const std::string& query_id, std::size_t hits) {
@@ -160,6 +166,11 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   auto identity = load_or_create_identity(config);
   if (!identity) return std::move(identity).err();
   p->identity = std::move(*identity);
+  // A node on its embedded defaults is a consortium of one: it adopts its development roster.
+  if (p->config.roster.empty() && !p->identity.dev_roster.empty()) {
+    p->config.roster = p->identity.dev_roster;
+    p->config.consortium_public_key = p->identity.dev_consortium_public_key;
+  }
 
   // RocksDB's LOCK keeps a second dm2d off this data directory from here on.
   auto signer = storage::ed25519_audit_signer(p->identity.dht_key_pem);
@@ -169,10 +180,10 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   p->db = std::move(*db);
   p->audit = std::make_unique<audit_log>(*p->db);
 
-  auto members = consortium::load(config, p->identity);
+  auto members = consortium::load(p->config, p->identity);
   if (!members) return std::move(members).err();
   p->members = std::move(*members);
-  p->access = std::make_unique<access::access_service>(*p->db, access_settings_of(config),
+  p->access = std::make_unique<access::access_service>(*p->db, access_settings_of(p->config),
                                                        [raw = p.get()](std::string_view site) -> result<std::string> {
                                                          auto m = raw->members->member_by_id(site);
                                                          if (!m) return std::move(m).err();
@@ -195,7 +206,11 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   if (!replication) return std::move(replication).err();
   p->replication = std::move(*replication);
   p->roster = std::make_unique<roster_service>(*p->members, *p->overlay, *p->replication, p->identity,
-                                               config.consortium_public_key, config.roster_refresh, p->stats);
+                                               p->config.consortium_public_key, config.roster_refresh, p->stats);
+
+  auto ingest = ingest_service::create(p->config, p->identity, *p->db, *p->replication, p->stats);
+  if (!ingest) return std::move(ingest).err();
+  p->ingest = std::move(*ingest);
 
   auto tls = make_server_tls({p->identity.ca_certificate_pem, p->identity.certificate_pem,
                               p->identity.private_key_pem});
@@ -224,7 +239,16 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
                           [raw = p.get()] { return static_cast<double>(raw->overlay->stored_items()); });
   p->add_routes();
 
-  https_server_options options{config.body_limit, config.request_timeout};
+  p->workers = std::make_unique<asio::thread_pool>(config.worker_threads);
+  https_server_options options;
+  options.body_limit = config.body_limit;
+  options.timeout = config.request_timeout;
+  options.workers = p->workers.get();
+  // Cheap, never-blocking routes answer on the I/O thread even when every worker is busy.
+  options.runs_inline = [](const http_request& r) {
+    auto path = path_of(r.target);
+    return path == "/health" || path == "/metrics";
+  };
   p->server->start(std::move(*tls), [raw = p.get()](const http_request& r) { return raw->serve(r); },
                    options);
   p->signals.async_wait([raw = p.get()](boost::system::error_code wait_ec, int signal) {
@@ -239,6 +263,7 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   p->replication->set_answer_observer([raw = p.get()](const std::string& querier, const std::string& id,
                                                      std::size_t hits) { raw->audit_query_answer(querier, id, hits); });
   p->replication->start();
+  p->ingest->start();
 
   spdlog::info("event=ready site={} https={}:{} dht={}:{} node_id={} fingerprint={}", config.site_name,
                config.https.address, p->server->port(), config.dht.address, p->overlay->listen_port(),
@@ -269,9 +294,12 @@ void node::stop() {
   impl_->io.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
+  impl_->workers->join();  // handlers under way finish; the services they use are still up
   impl_->overlay->interrupt();  // a roster refresh blocked on a DHT get returns at once
+  impl_->ingest->stop();  // before the overlay it publishes to
   impl_->roster->stop();
   impl_->replication->stop();
+  impl_->ingest.reset();
   impl_->replication.reset();
   impl_->overlay.reset();
   impl_->access.reset();

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "dm2/crypto/hash.hpp"
+#include "dm2/crypto/seal.hpp"
 #include "dm2/dht/clock.hpp"
 #include "dm2/dht/message_codec.hpp"
 #include "dm2/dht/overlay_membership.hpp"
@@ -31,6 +32,17 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr auto tick_period = std::chrono::milliseconds(250);
+
+// Shares are sealed to the holder's X25519 key on the roster, with the key id as associated data
+// (what the holder's x25519_keyring opens).
+std::unique_ptr<dht::owned_key_source> make_key_source(const std::string& self_site, const consortium& c) {
+  return std::make_unique<dht::owned_key_source>(
+      self_site, [&c](const std::string& holder, const std::string& key_id, std::string_view raw) -> result<std::string> {
+        auto member = c.member_by_id(holder);
+        if (!member) return std::move(member).err();
+        return crypto::seal(member->sealing_public_key, raw, key_id);
+      });
+}
 
 // Sends each message on the client pool with mutual TLS; best effort, as dht::transport says.
 // One keep-alive connection per peer, so a repair round costs no TLS handshake per message;
@@ -85,7 +97,7 @@ class https_transport final : public dht::transport {
 
 struct overlay_service::impl : std::enable_shared_from_this<impl> {
   impl(dht::overlay& o, const consortium& c, const site_identity& id, std::unique_ptr<dht::storage_replica_store> st,
-       dht::replication_settings s, std::chrono::milliseconds liveness)
+       storage::database& database, dht::replication_settings s, std::chrono::milliseconds liveness)
       : timer(strand),
         overlay(o),
         members(c),
@@ -93,7 +105,8 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
         settings(s),
         liveness_age(liveness),
         dht_key_pem(id.dht_key_pem),
-        store(std::move(st)) {
+        store(std::move(st)),
+        db(database) {
     // The seal key lets this site take part in share repair while a key's owner is down.
     if (auto k = dht::x25519_keyring::from_private_key(id.sealing_key_pem))
       keyring.emplace(std::move(*k));
@@ -116,6 +129,9 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   std::string dht_key_pem;  // signs this site's records
   std::unique_ptr<dht::storage_replica_store> store;  // on the strand from here on
   std::optional<dht::x25519_keyring> keyring;
+  storage::database& db;
+  // The keys this site owns, made with the engine (shares name their owner's site id).
+  std::unique_ptr<dht::owned_key_source> keys;  // on the strand from here on
   std::unique_ptr<dht::overlay_membership> membership;  // on the strand from here on
   std::unique_ptr<dht::replicator> engine;
   std::unique_ptr<query_signer> signer;
@@ -134,10 +150,13 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     if (!self || !roster) return;
     if (!engine) {
       self_site = self->site_id;
+      keys = make_key_source(self_site, members);
+      if (auto s = keys->load(db); !s) spdlog::error("event=owned_keys_unreadable reason=\"{}\"", s.err().message);
       membership = std::make_unique<dht::overlay_membership>(overlay, self_site, liveness_age);
       engine = std::make_unique<dht::replicator>(
-          self_site, settings, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr,
+          self_site, settings, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), keys.get(),
                                                          keyring ? &*keyring : nullptr});
+      for (const auto& [key_id, n] : keys->keys()) engine->own_key(key_id, n);
       start_queries();
     }
     membership->set_sites(dht::sites_from_roster(*roster, static_cast<std::int64_t>(std::time(nullptr))));
@@ -154,6 +173,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     });
     dht::fanout_settings fs;
     fs.max_body_bytes = query_limits::max_body_bytes;
+    fs.replicas = settings.k;  // at most k hedged sites count as covered
     queries = std::make_unique<dht::query_fanout>(
         self_site, fs, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr}, *signer,
         plan_query);
@@ -191,7 +211,9 @@ result<std::unique_ptr<overlay_service>> overlay_service::create(dht::overlay& o
                                                                  std::chrono::milliseconds liveness_age) {
   auto store = dht::storage_replica_store::open(db, roster_verifier(members));
   if (!store) return std::move(store).err();
-  auto p = std::make_shared<impl>(o, members, identity, std::move(*store), settings, liveness_age);
+  // Stored keys that do not load are found at start, not when the engine first needs them.
+  if (auto s = make_key_source({}, members)->load(db); !s) return std::move(s).err();
+  auto p = std::make_shared<impl>(o, members, identity, std::move(*store), db, settings, liveness_age);
   return std::unique_ptr<overlay_service>(new overlay_service(std::move(p)));
 }
 
@@ -236,10 +258,11 @@ void overlay_service::deliver(const std::string& from_site, dht::message message
   });
 }
 
-result<storage::index_record> overlay_service::publish(storage::index_record record, storage::audit_event audit) {
+result<storage::index_record> overlay_service::publish(storage::index_record record, storage::audit_event audit,
+                                                       storage::transaction with, std::optional<dht::owned_key> key) {
   // On the strand: reading the stored version and writing the next one cannot interleave.
-  return impl_->on_strand([self = impl_, r = std::move(record),
-                           a = std::move(audit)]() mutable -> result<storage::index_record> {
+  return impl_->on_strand([self = impl_, r = std::move(record), a = std::move(audit), w = std::move(with),
+                           k = std::move(key)]() mutable -> result<storage::index_record> {
     self->refresh_membership();
     if (!self->engine) return fail(errc::unavailable, "this site is not on the roster");
     auto stored = self->store->get_record(crypto::to_hex(r.lfn));
@@ -255,10 +278,17 @@ result<storage::index_record> overlay_service::publish(storage::index_record rec
     if (replica.payload.size() > self->settings.max_payload_bytes)
       return fail(errc::too_large, "the record is over " + std::to_string(self->settings.max_payload_bytes) +
                                        " bytes: its replica holders would refuse it");
-    auto put = self->store->put_owned(replica, std::move(a));
+    if (k) dht::put_owned_key(w, *k);
+    auto put = self->store->put_owned(replica, std::move(a), std::move(w));
     if (!put) return std::move(put).err();
     if (!*put) return fail(errc::conflict, "the replica store refused the record (is this site's DHT key the roster's?)");
     self->engine->publish(replica);  // stores nothing new (already there), pushes to the holders
+    if (k) {
+      auto n = k->count;
+      auto id = k->key_id;
+      self->keys->add(std::move(*k));
+      self->engine->own_key(id, n);
+    }
     return r;
   });
 }
@@ -270,6 +300,21 @@ status overlay_service::start_query(const std::string& query_id, const std::stri
     if (!self->queries) return fail(errc::unavailable, "this site is not on the roster");
     self->queries->start(query_id, body, timeout, std::move(progress));
     return {};
+  });
+}
+
+std::uint64_t overlay_service::owned_version(const std::string& lfn) {
+  return impl_->on_strand([self = impl_, lfn]() -> std::uint64_t {
+    self->refresh_membership();  // before start(), this site's id may not be known yet
+    auto stored = self->store->get_record(lfn);
+    return stored && stored->owner == self->self_site ? stored->version : 0;
+  });
+}
+
+std::optional<dht::owned_key> overlay_service::owned_key(const std::string& key_id) {
+  return impl_->on_strand([self = impl_, key_id]() -> std::optional<dht::owned_key> {
+    self->refresh_membership();
+    return self->keys ? self->keys->find(key_id) : std::nullopt;
   });
 }
 
@@ -293,8 +338,25 @@ std::vector<dht::record> overlay_service::held_records(const std::string& after,
 
 dht::overlay_status_report overlay_service::report() {
   return impl_->on_strand([self = impl_] {
-    return dht::overlay_status(&self->overlay, self->membership.get(), self->engine.get(), self->store.get(),
-                               self->members.version(), self->liveness_age);
+    // The membership may use a longer liveness age than configured (3 probe cycles at least).
+    auto age = self->membership ? self->membership->liveness_age() : self->liveness_age;
+    auto r = dht::overlay_status(&self->overlay, self->membership.get(), self->engine.get(), self->store.get(),
+                                 self->members.version(), age);
+    auto owned = self->keys ? self->keys->keys() : std::vector<std::pair<std::string, std::uint32_t>>{};
+    r.keys_owned = owned.size();
+    // Say what cannot be placed rather than fail: a consortium of one owns records and keys
+    // that simply have nowhere else to go.
+    std::size_t sites = r.live_sites.empty() ? 1 : r.live_sites.size();
+    if (self->engine && sites < self->settings.k + 1)
+      r.placement_warnings.push_back(std::to_string(sites) + " live site(s): records get " + std::to_string(sites - 1) +
+                                     " of their " + std::to_string(self->settings.k) + " replicas");
+    std::uint32_t n = 0;
+    for (const auto& [id, count] : owned) n = std::max(n, count);
+    // Shares go to the owner's peers (the owner keeps the key itself).
+    if (n > sites - 1)
+      r.placement_warnings.push_back(std::to_string(sites - 1) + " live peer(s): keys split into " + std::to_string(n) +
+                                     " shares cannot have them on " + std::to_string(n) + " distinct peers");
+    return r;
   });
 }
 

@@ -19,6 +19,7 @@
 #include "dm2/dht/messages.hpp"
 #include "dm2/dht/overlay.hpp"
 #include "dm2/dht/overlay_status.hpp"
+#include "dm2/dht/owned_keys.hpp"
 #include "dm2/dht/query_fanout.hpp"
 #include "dm2/dht/replica_store.hpp"
 #include "dm2/dht/replicator.hpp"
@@ -31,8 +32,10 @@ namespace dm2::node {
 
 class overlay_service {
  public:
-  // `overlay`, `members` and `db` must outlive the service. Errors: storage_failure (the
-  // replica store cannot count the stored records).
+  // `overlay`, `members` and `db` must outlive the service. The keys this site owns are loaded
+  // from the database's owned_keys family. Errors: storage_failure (the replica store cannot
+  // count the stored records, or the owned keys cannot be read), malformed_input (a stored key
+  // does not decode).
   static result<std::unique_ptr<overlay_service>> create(dht::overlay& overlay, const consortium& members,
                                                          const site_identity& identity, storage::database& db,
                                                          dht::replication_settings settings,
@@ -57,12 +60,20 @@ class overlay_service {
   status start_query(const std::string& query_id, const std::string& body, std::chrono::milliseconds timeout,
                      dht::query_fanout::on_hits progress);
   // The owner's write of an index record: sets its owner (this site) and version (the stored
-  // version + 1, or 1), signs it with the site's DHT key, stores it with `audit` in one commit
-  // and pushes it to its replica holders. Returns the record as stored. Errors: unavailable
-  // (this site is not on the roster), malformed_input, too_large (over the replication payload
-  // limit), conflict (this site holds the LFN for another owner, or the store refused it),
-  // crypto_failure, storage_failure.
-  result<storage::index_record> publish(storage::index_record record, storage::audit_event audit);
+  // version + 1, or 1), signs it with the site's DHT key, stores it with `audit` and the writes
+  // of `with` in one commit and pushes it to its replica holders. With `key` (a series key this
+  // site now owns), the key material is stored in that same commit (owned_keys family) and its
+  // t-of-n shares are placed by the replicator after it. Returns the record as stored.
+  // Errors: unavailable (this site is not on the roster), malformed_input, too_large (over the
+  // replication payload limit), conflict (this site holds the LFN for another owner, or the
+  // store refused it), crypto_failure, storage_failure.
+  result<storage::index_record> publish(storage::index_record record, storage::audit_event audit,
+                                        storage::transaction with = {},
+                                        std::optional<dht::owned_key> key = std::nullopt);
+  // The stored version of a record this site owns (0: none), read on the service thread.
+  std::uint64_t owned_version(const std::string& lfn);
+  // A key this site owns (the ingest re-uses a series key when a series changes).
+  std::optional<dht::owned_key> owned_key(const std::string& key_id);
   // The local copy of a record, if this site holds one.
   std::optional<dht::record> find(const std::string& lfn);
   // Up to `limit` records held here with an LFN after `after`, in LFN order, payloads left out

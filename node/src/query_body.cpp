@@ -76,8 +76,8 @@ result<query_submission> parse(std::string_view text_in, bool with_timeout) {
   if (!v.is_object()) return fail(errc::malformed_input, "the query body must be a JSON object");
   query_submission out;
   auto& b = out.body;
-  if (v.contains("signature") && v.contains("signature_hex"))
-    return bad("signature", "give signature (base64) or signature_hex, not both");
+  if (v.contains("signature") + v.contains("signature_hex") + (with_timeout && v.contains("lfn")) > 1)
+    return bad("signature", "give one of signature (base64), signature_hex and lfn");
   for (const auto& [key, value] : v.items()) {
     if (key == "filters") {
       if (auto s = parse_filters(value, b.filters); !s) return std::move(s).err();
@@ -104,6 +104,11 @@ result<query_submission> parse(std::string_view text_in, bool with_timeout) {
       auto s = text(value, key, query_limits::max_text);
       if (!s) return std::move(s).err();
       (key == "user" ? b.user : b.purpose) = std::move(*s);
+    } else if (key == "lfn" && with_timeout) {
+      if (!value.is_string()) return bad(key, "must be 32 hex digits");
+      auto raw = crypto::from_hex(value.get<std::string>());
+      if (!raw || raw->size() != storage::lfn_size) return bad(key, "must be 32 hex digits");
+      out.lfn = crypto::to_hex(*raw);
     } else if (key == "timeout_ms" && with_timeout) {
       if (!value.is_number_unsigned() || value.get<std::uint64_t>() < 1 ||
           value.get<std::uint64_t>() > static_cast<std::uint64_t>(query_limits::max_timeout.count()))

@@ -37,18 +37,21 @@ struct query_body {
   std::string purpose;
 };
 
-// A client's submission: the body plus how long to wait for answers.
+// A client's submission: the body plus how long to wait for answers, or, instead of a signature,
+// one of this site's own series to query by (the home node takes its record's signature).
 struct query_submission {
   query_body body;
   std::chrono::milliseconds timeout = query_limits::default_timeout;
+  std::string lfn;  // "" or 32 lowercase hex digits
 };
 
 // Parses POST /v1/queries. Errors: too_large (over max_body_bytes), malformed_input (not a JSON
 // object), invalid_argument naming the first bad field (unknown field, wrong type, a value over
-// its limit, a bad date, top_k or timeout_ms out of range, "mi"/"cr" not supported yet, both
-// signature and signature_hex, a signature not a whole number of float32 samples).
+// its limit, a bad date, top_k or timeout_ms out of range, "mi"/"cr" not supported yet, more than
+// one of signature, signature_hex and lfn, a signature not a whole number of float32 samples, an
+// lfn not 32 hex digits).
 result<query_submission> parse_query_submission(std::string_view json);
-// Parses a canonical body as received from a peer: the same rules, without timeout_ms.
+// Parses a canonical body as received from a peer: the same rules, without timeout_ms and lfn.
 result<query_body> parse_query_body(std::string_view json);
 // Canonical JSON: keys sorted, defaults spelled out, the signature in base64, no timeout.
 std::string canonical_json(const query_body& body);

@@ -1,5 +1,6 @@
 #include "dm2/pacs/dicom_client.hpp"
 
+#include "association_reject.hpp"
 #include "dcmtk_support.hpp"
 #include "store_scp.hpp"
 
@@ -76,6 +77,7 @@ class scu final : public DcmSCU {
       const std::uint64_t size = std::filesystem::file_size(final_path, ec);
       if (report != nullptr) {
         report->files.push_back(final_path.string());
+        report->sop_classes.emplace_back(request->AffectedSOPClassUID);
         report->bytes += size;
       }
       if (observer != nullptr && observer->stored) observer->stored(uid, final_path.string(), size);
@@ -189,10 +191,21 @@ std::vector<std::string> resolve_host(const std::string& host) {
   return out;
 }
 
+// When the classes are unknown, an association proposes the fallback list in chunks of this
+// many classes (5 + 4 x 6 = 29 contexts): some older PACS abort an association that proposes
+// more than 32 presentation contexts, so a C-GET negotiates again with the next chunk instead
+// of proposing the 113 contexts of the whole list at once.
+constexpr std::size_t fallback_classes_per_association = 4;
+
+std::size_t fallback_chunks() {
+  return (fallback_sop_classes().size() + fallback_classes_per_association - 1) / fallback_classes_per_association;
+}
+
 // The storage SOP classes a C-GET association proposes: the caller's classes with every
-// transfer-syntax group, or the fixed fallback list.
+// transfer-syntax group, or one chunk of the fixed fallback list.
 struct storage_offer {
   bool fallback = true;
+  std::size_t chunk = 0;          // when fallback
   std::set<std::string> classes;  // when !fallback
 
   static storage_offer for_get(const std::vector<std::string>& wanted) {
@@ -206,12 +219,62 @@ struct storage_offer {
     o.fallback = false;
     return o;
   }
+  // The fallback classes this offer proposes.
+  std::vector<const char*> fallback_classes() const {
+    const auto& all = fallback_sop_classes();
+    const std::size_t from = std::min(all.size(), chunk * fallback_classes_per_association);
+    const std::size_t to = std::min(all.size(), from + fallback_classes_per_association);
+    return {all.begin() + static_cast<std::ptrdiff_t>(from), all.begin() + static_cast<std::ptrdiff_t>(to)};
+  }
   // True if an association that proposed *this can receive what `need` asks for.
   bool covers(const storage_offer& need) const {
-    if (need.fallback) return fallback;
+    if (need.fallback) return fallback && chunk == need.chunk;
     return !fallback && std::includes(classes.begin(), classes.end(), need.classes.begin(), need.classes.end());
   }
 };
+
+// The key of `q` whose value is a list (holds '\'), or nullptr.
+const std::pair<const std::string, std::string>* list_key(const dicom_query& q) {
+  for (const auto& kv : q.keys)
+    if (kv.second.find('\\') != std::string::npos) return &kv;
+  return nullptr;
+}
+
+// `q` once per value of its list key.
+std::vector<dicom_query> split_list(const dicom_query& q, const std::string& key) {
+  std::vector<dicom_query> out;
+  const std::string& list = q.keys.at(key);
+  std::size_t at = 0;
+  while (at <= list.size()) {
+    std::size_t end = list.find('\\', at);
+    if (end == std::string::npos) end = list.size();
+    if (end > at) {
+      out.push_back(q);
+      out.back().keys[key] = list.substr(at, end - at);
+    }
+    at = end + 1;
+  }
+  return out;
+}
+
+// Adds `more` to `into`, each file once.
+void merge(retrieve_report& into, const retrieve_report& more) {
+  if (into.files.empty() && into.completed == 0) {  // the usual case: one request
+    into = more;
+    return;
+  }
+  std::error_code ec;
+  for (std::size_t i = 0; i < more.files.size(); ++i) {
+    // A file asked again (another fallback chunk) was rewritten in place: count it once.
+    if (std::find(into.files.begin(), into.files.end(), more.files[i]) != into.files.end()) continue;
+    into.files.push_back(more.files[i]);
+    if (i < more.sop_classes.size()) into.sop_classes.push_back(more.sop_classes[i]);
+    into.bytes += std::filesystem::file_size(more.files[i], ec);
+  }
+  into.completed += more.completed;
+  into.failed = more.failed;
+  into.warning += more.warning;
+}
 
 }  // namespace
 
@@ -220,6 +283,12 @@ struct dicom_client::impl {
   std::unique_ptr<scu> assoc;
   // What the open association proposed for C-GET (nothing: it was opened for another service).
   std::optional<storage_offer> offered;
+  // The PACS answered a UID list in C-GET/C-MOVE with 0 sub-operations: send one UID per request.
+  bool no_list_matching = false;
+  // The fallback chunk that last brought objects (tried first next time).
+  std::size_t fallback_hint = 0;
+  // Failed sub-operations of the last C-GET (a next fallback chunk may succeed).
+  unsigned last_failed_subops = 0;
 
   std::string where() const {
     return settings.called_ae_title + "@" + settings.host + ":" + std::to_string(settings.port);
@@ -231,10 +300,11 @@ struct dicom_client::impl {
     assoc.reset();
     std::string text = cond.text();
     std::string l = lower(text);
-    if (cond == DUL_ASSOCIATIONREJECTED)
-      return fail(errc::permission_denied,
-                  "PACS " + where() + " rejected the association (calling AE '" +
-                      settings.calling_ae_title + "'): " + text);
+    if (cond == DUL_ASSOCIATIONREJECTED) {
+      std::string reason = ask_reject_reason(settings);
+      if (reason.empty()) reason = text + " (calling AE '" + settings.calling_ae_title + "')";
+      return fail(errc::permission_denied, "PACS " + where() + " rejected the association: " + reason);
+    }
     if (l.find("timeout") != std::string::npos || l.find("timed out") != std::string::npos ||
         cond == DIMSE_NODATAAVAILABLE)
       return fail(errc::timeout, what + " with PACS " + where() + " timed out: " + text);
@@ -276,7 +346,7 @@ struct dicom_client::impl {
         for (const auto& group : groups) s.addPresentationContext(sop, group, ASC_SC_ROLE_SCP);
       };
       if (get->fallback)
-        for (const char* sop : fallback_sop_classes()) propose(sop, fallback_transfer_syntax_groups());
+        for (const char* sop : get->fallback_classes()) propose(sop, fallback_transfer_syntax_groups());
       else
         for (const auto& sop : get->classes) propose(sop.c_str(), transfer_syntax_groups());
     }
@@ -294,7 +364,8 @@ struct dicom_client::impl {
     if (!offered || !assoc) return "";
     if (offered->fallback)
       return "; the SOP classes were unknown, so only " + std::to_string(fallback_sop_classes().size()) +
-             " common storage classes were proposed";
+             " common storage classes were proposed (" + std::to_string(fallback_classes_per_association) +
+             " per association, " + std::to_string(fallback_chunks()) + " associations)";
     std::vector<std::string> refused;
     for (const auto& sop : offered->classes)
       if (assoc->findAnyPresentationContextID(sop.c_str(), UID_LittleEndianExplicitTransferSyntax) == 0)
@@ -309,6 +380,69 @@ struct dicom_client::impl {
       return fail(errc::unavailable, "PACS " + where() + " does not support " +
                                          std::string(dcmFindNameOfUID(sop, sop)));
     return id;
+  }
+
+  // One C-GET proposing `need`; what arrived is merged into `out` (also on failure).
+  status get_once(const dicom_query& q, const std::filesystem::path& dest_dir, const get_options& options,
+                  const storage_offer& need, retrieve_report& out) {
+    auto ds = build_identifier(q);
+    if (!ds) return ds.err();
+    last_failed_subops = 0;
+    if (auto s = open(&need); !s) return s;
+    auto id = context(UID_GETStudyRootQueryRetrieveInformationModel);
+    if (!id) return id.err();
+    retrieve_report report;
+    scu& s = *assoc;
+    s.dest = dest_dir;
+    s.report = &report;
+    s.stop = options.stop;
+    s.observer = options.observer;
+    s.cancelled = false;
+    s.store_failed = false;
+    OFList<RetrieveResponse*> responses;
+    OFCondition cond = s.sendCGETRequest(*id, &*ds, &responses);
+    s.report = nullptr;
+    s.observer = nullptr;
+    const std::optional<Uint16> final_status = take_final_response(responses, report);
+    merge(out, report);
+    last_failed_subops = report.failed;
+    if (s.cancelled) {
+      s.abortAssociation();
+      assoc.reset();
+      return fail(errc::cancelled, "C-GET cancelled after " + std::to_string(report.files.size()) + " objects");
+    }
+    if (cond.bad()) return network_error("C-GET", cond);
+    if (s.store_failed) {
+      s.abortAssociation();  // the refused object's data may still be on the wire
+      assoc.reset();
+      return fail(errc::io_error, "C-GET: a received object could not be written to disk");
+    }
+    if (!final_status) return fail(errc::unavailable, "C-GET: the PACS sent no final response");
+    if (*final_status == STATUS_Success && report.files.empty())
+      return fail(errc::not_found, "C-GET: nothing matched on PACS " + where());
+    if (*final_status != STATUS_Success)
+      return retrieve_failed("C-GET", *final_status, DU_cgetStatusString(*final_status), report, negotiation_note());
+    return {};
+  }
+
+  // A C-GET with the caller's classes, or, when they are unknown, with one chunk of the
+  // fallback list after the other (a new association each) until one brings the objects.
+  status get_negotiating(const dicom_query& q, const std::filesystem::path& dest_dir, const get_options& options,
+                         retrieve_report& out) {
+    storage_offer need = storage_offer::for_get(options.sop_classes);
+    if (!need.fallback) return get_once(q, dest_dir, options, need, out);
+    status last;
+    for (std::size_t i = 0; i < fallback_chunks(); ++i) {
+      need.chunk = (fallback_hint + i) % fallback_chunks();
+      last = get_once(q, dest_dir, options, need, out);
+      if (last) {
+        fallback_hint = need.chunk;
+        return last;
+      }
+      // Only failed sub-operations may be a class this chunk did not propose.
+      if (last.err().code != errc::unavailable || last_failed_subops == 0) return last;
+    }
+    return last;
   }
 };
 
@@ -380,43 +514,25 @@ result<retrieve_report> dicom_client::get(const dicom_query& identifiers,
   std::error_code ec;
   if (!std::filesystem::is_directory(dest_dir, ec))
     return fail(errc::io_error, "C-GET destination is not a directory");
-  auto ds = build_identifier(identifiers);
-  if (!ds) return ds.err();
-  const storage_offer need = storage_offer::for_get(options.sop_classes);
-  if (auto s = impl_->open(&need); !s) return s.err();
-  auto id = impl_->context(UID_GETStudyRootQueryRetrieveInformationModel);
-  if (!id) return id.err();
+  if (auto ds = build_identifier(identifiers); !ds) return ds.err();
   retrieve_report report;
-  scu& s = *impl_->assoc;
-  s.dest = dest_dir;
-  s.report = &report;
-  s.stop = options.stop;
-  s.observer = options.observer;
-  s.cancelled = false;
-  s.store_failed = false;
-  OFList<RetrieveResponse*> responses;
-  OFCondition cond = s.sendCGETRequest(*id, &*ds, &responses);
-  s.report = nullptr;
-  s.observer = nullptr;
-  const std::optional<Uint16> final_status = take_final_response(responses, report);
-  if (s.cancelled) {
-    s.abortAssociation();
-    impl_->assoc.reset();
-    return fail(errc::cancelled, "C-GET cancelled after " + std::to_string(report.files.size()) +
-                                     " objects");
+  const auto* key = list_key(identifiers);
+  if (key == nullptr || !impl_->no_list_matching) {
+    auto r = impl_->get_negotiating(identifiers, dest_dir, options, report);
+    if (r) return report;
+    if (r.err().code != errc::not_found || key == nullptr) return r.err();
+    // A list that matched nothing: some PACS do not match UID lists. Ask one UID at a time.
+    impl_->no_list_matching = true;
+    spdlog::info("event=pacs_no_uid_list_matching service=C-GET action=one_uid_per_request");
   }
-  if (cond.bad()) return impl_->network_error("C-GET", cond);
-  if (s.store_failed) {
-    s.abortAssociation();  // the refused object's data may still be on the wire
-    impl_->assoc.reset();
-    return fail(errc::io_error, "C-GET: a received object could not be written to disk");
+  bool matched = false;
+  for (const auto& one : split_list(identifiers, key->first)) {
+    auto r = impl_->get_negotiating(one, dest_dir, options, report);
+    if (r) matched = true;
+    else if (r.err().code != errc::not_found) return r.err();
   }
-  if (!final_status) return fail(errc::unavailable, "C-GET: the PACS sent no final response");
-  if (*final_status == STATUS_Success && report.files.empty())
-    return fail(errc::not_found, "C-GET: nothing matched on PACS " + impl_->where());
-  if (*final_status != STATUS_Success)
-    return retrieve_failed("C-GET", *final_status, DU_cgetStatusString(*final_status), report,
-                           impl_->negotiation_note());
+  if (!matched)
+    return fail(errc::not_found, "C-GET: nothing matched on PACS " + impl_->where() + ", asked one UID per request");
   return report;
 }
 
@@ -427,8 +543,7 @@ result<retrieve_report> dicom_client::move(const dicom_query& identifiers,
   std::error_code ec;
   if (!std::filesystem::is_directory(dest_dir, ec))
     return fail(errc::io_error, "C-MOVE destination is not a directory");
-  auto ds = build_identifier(identifiers);
-  if (!ds) return ds.err();
+  if (auto ds = build_identifier(identifiers); !ds) return ds.err();
   if (auto s = impl_->open(); !s) return s.err();
   auto id = impl_->context(UID_MOVEStudyRootQueryRetrieveInformationModel);
   if (!id) return id.err();
@@ -437,21 +552,44 @@ result<retrieve_report> dicom_client::move(const dicom_query& identifiers,
                               static_cast<unsigned>(st.timeout.count()));
       !s)
     return s.err();
-  OFList<RetrieveResponse*> responses;
-  OFCondition cond =
-      impl_->assoc->sendMOVERequest(*id, st.calling_ae_title.c_str(), &*ds, &responses);
   retrieve_report report;
-  const std::optional<Uint16> final_status = take_final_response(responses, report);
+  std::optional<error> network_failure;
+  std::optional<Uint16> failure_status;
+  // One C-MOVE request, its counts added to `report`. False if it matched nothing.
+  auto request = [&](const dicom_query& q) {
+    auto ds = build_identifier(q);  // checked above
+    OFList<RetrieveResponse*> responses;
+    OFCondition cond = impl_->assoc->sendMOVERequest(*id, st.calling_ae_title.c_str(), &*ds, &responses);
+    retrieve_report counts;
+    const std::optional<Uint16> final_status = take_final_response(responses, counts);
+    report.completed += counts.completed;
+    report.failed += counts.failed;
+    report.warning += counts.warning;
+    if (cond.bad()) network_failure = impl_->network_error("C-MOVE", cond);
+    else if (!final_status) network_failure = fail(errc::unavailable, "C-MOVE: the PACS sent no final response");
+    else if (*final_status != STATUS_Success) failure_status = *final_status;
+    return network_failure || failure_status || counts.completed + counts.failed + counts.warning > 0;
+  };
+  const auto* key = list_key(identifiers);
+  bool matched = (key == nullptr || !impl_->no_list_matching) && request(identifiers);
+  if (!matched && key != nullptr && !network_failure && !failure_status) {
+    if (!impl_->no_list_matching)
+      spdlog::info("event=pacs_no_uid_list_matching service=C-MOVE action=one_uid_per_request");
+    impl_->no_list_matching = true;
+    for (const auto& one : split_list(identifiers, key->first)) {
+      if (network_failure || failure_status) break;
+      matched = request(one) || matched;
+    }
+  }
   receiver.stop();
   report.files = receiver.stored_files();
   for (const auto& f : report.files) report.bytes += std::filesystem::file_size(f, ec);
-  if (cond.bad()) return impl_->network_error("C-MOVE", cond);
-  if (!final_status) return fail(errc::unavailable, "C-MOVE: the PACS sent no final response");
-  if (*final_status == STATUS_Success && report.completed == 0 && report.files.empty())
-    return fail(errc::not_found, "C-MOVE: nothing matched on PACS " + impl_->where());
-  if (*final_status != STATUS_Success)
-    return retrieve_failed("C-MOVE", *final_status, DU_cmoveStatusString(*final_status), report,
+  if (network_failure) return std::move(*network_failure);
+  if (failure_status)
+    return retrieve_failed("C-MOVE", *failure_status, DU_cmoveStatusString(*failure_status), report,
                            refused_note(receiver.refused_classes()));
+  if (!matched && report.files.empty())
+    return fail(errc::not_found, "C-MOVE: nothing matched on PACS " + impl_->where());
   return report;
 }
 

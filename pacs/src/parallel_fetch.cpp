@@ -22,6 +22,11 @@ struct shared_state {
   std::map<std::string, unsigned> attempts;
   std::map<std::string, std::string> stored;  // uid -> file
   std::optional<error> failure;               // first permanent failure
+  // Classes the PACS sent for instances whose class its C-FIND did not name (proposed for the
+  // next such instances instead of negotiating the fallback list again), and the instances for
+  // which that guess failed (they go back to the fallback list).
+  std::set<std::string> learned;
+  std::set<std::string> guess_failed;
   fetch_progress progress;
   unsigned retried = 0;
 };
@@ -55,14 +60,25 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
   // A C-GET association can receive only the classes it proposed, at most max_get_sop_classes
   // with every transfer syntax. Usually a series has a few classes: every C-GET proposes them
   // all, so each worker keeps one association. Otherwise each batch holds at most that many
-  // classes (the queue grouped by class) and proposes its own; an instance whose class the
-  // PACS did not name sends its batch to dicom_client's fallback list.
+  // classes (the queue grouped by class) and proposes its own. Instances whose class the PACS
+  // did not name (some older PACS omit SOPClassUID at image level) propose the classes learned
+  // from the objects received so far, or, before any, nothing: dicom_client then negotiates its
+  // fallback list in small chunks.
   std::set<std::string> series_classes;
   for (const auto& [uid, sop_class] : class_of) series_classes.insert(sop_class);
   const bool one_offer = series_classes.size() <= max_get_sop_classes && series_classes.count("") == 0;
-  auto offer = [&](const std::set<std::string>& batch_classes) -> std::vector<std::string> {
-    const auto& c = one_offer ? series_classes : batch_classes;
-    if (c.count("") != 0) return {};
+  // Under state.mutex.
+  auto offer = [&](const shared_state& st, const std::set<std::string>& batch_classes,
+                   const std::vector<std::string>& batch) -> std::vector<std::string> {
+    if (one_offer) return {series_classes.begin(), series_classes.end()};
+    if (batch_classes.count("") == 0) return {batch_classes.begin(), batch_classes.end()};
+    if (st.learned.empty()) return {};
+    for (const auto& uid : batch)
+      if (st.guess_failed.count(uid) != 0) return {};
+    std::set<std::string> c = st.learned;
+    for (const auto& k : batch_classes)
+      if (!k.empty()) c.insert(k);
+    if (c.size() > max_get_sop_classes) return {};
     return {c.begin(), c.end()};
   };
 
@@ -90,6 +106,7 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
     while (!stop_flag) {
       std::vector<std::string> mine;
       std::set<std::string> classes;
+      get_options get_opts;
       {
         std::lock_guard lock(state.mutex);
         if (state.failure || state.queue.empty()) return;
@@ -100,7 +117,9 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
           mine.push_back(std::move(state.queue.front()));
           state.queue.pop_front();
         }
+        get_opts.sop_classes = offer(state, classes, mine);
       }
+      const bool guessed = classes.count("") != 0 && !get_opts.sop_classes.empty();
       std::set<std::string> wanted(mine.begin(), mine.end());
       std::set<std::string> failed_here;
       get_observer observer;
@@ -117,10 +136,8 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
         if (options.progress) options.progress(state.progress);
       };
       observer.store_failed = [&](const std::string& uid) { failed_here.insert(uid); };
-      get_options get_opts;
       get_opts.stop = &stop_flag;
       get_opts.observer = &observer;
-      get_opts.sop_classes = offer(classes);
       std::string list;
       for (const auto& uid : mine) list += (list.empty() ? "" : "\\") + uid;
       auto got = client.get({query_level::image,
@@ -129,6 +146,8 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
                               {"SOPInstanceUID", list}}},
                             dest_dir, get_opts);
       std::lock_guard lock(state.mutex);
+      if (got && classes.count("") != 0)
+        for (const auto& c : got->sop_classes) state.learned.insert(c);
       std::vector<std::string> missing;
       for (const auto& uid : mine)
         if (state.stored.count(uid) == 0) missing.push_back(uid);
@@ -140,6 +159,12 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
       // Configuration and permission problems will not heal by retrying.
       const bool retryable = e.code != errc::permission_denied && e.code != errc::invalid_config;
       for (const auto& uid : missing) {
+        // A guessed class that did not bring the object: ask again with the fallback list,
+        // without spending an attempt.
+        if (guessed && class_of.at(uid).empty() && state.guess_failed.insert(uid).second) {
+          state.queue.push_back(uid);
+          continue;
+        }
         // Objects that never arrived because another object of the batch failed to store are
         // re-queued without spending one of their attempts.
         if (!failed_here.empty() && failed_here.count(uid) == 0) {

@@ -63,10 +63,10 @@ result<audit_signer> ed25519_audit_signer(std::string private_key_pem) {
   if (*type != crypto::key_type::ed25519) return fail(errc::unsupported, "audit signer needs an Ed25519 key");
   auto public_key = crypto::raw_public_key(private_key_pem);
   if (!public_key) return std::move(public_key).err();
+  auto key = crypto::signing_key::from_pem(private_key_pem);  // parsed once, not per entry
+  if (!key) return std::move(key).err();
   audit_signer signer;
-  signer.sign = [pem = std::move(private_key_pem)](std::string_view message) {
-    return crypto::sign(pem, message);
-  };
+  signer.sign = [key = std::move(*key)](std::string_view message) { return key.sign(message); };
   signer.verify = [pub = std::move(*public_key)](std::string_view message, std::string_view signature) {
     return crypto::verify(pub, message, signature);
   };

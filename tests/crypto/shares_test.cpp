@@ -50,6 +50,24 @@ TEST(shares, every_t_subset_recovers) {
   check_every_subset(4, 7);
 }
 
+TEST(shares, derived_shares_are_deterministic_and_any_t_of_them_recover) {
+  auto secret = random_bytes(32), seed = random_bytes(32);
+  std::vector<std::string> shares;
+  for (std::uint8_t i = 1; i <= 5; ++i) {
+    auto s = derive_share(secret, 3, i, seed);
+    ASSERT_TRUE(s.ok()) << s.err().to_string();
+    EXPECT_EQ(*s, *derive_share(secret, 3, i, seed)) << "index " << int(i);  // re-created identically
+    EXPECT_NE(*s, *derive_share(secret, 3, i, random_bytes(32)));            // the seed matters
+    shares.push_back(*s);
+  }
+  for (unsigned mask : subsets(5, 3)) EXPECT_EQ(*combine_shares(pick(shares, mask)), secret) << mask;
+  for (unsigned mask : subsets(5, 2)) EXPECT_FALSE(combine_shares(pick(shares, mask)).ok()) << mask;
+  EXPECT_EQ(derive_share(secret, 3, 0, seed).err().code, errc::invalid_argument);
+  EXPECT_EQ(derive_share(secret, 1, 1, seed).err().code, errc::invalid_argument);
+  EXPECT_EQ(derive_share(secret, 3, 1, "short").err().code, errc::invalid_argument);
+  EXPECT_EQ(derive_share("", 3, 1, seed).err().code, errc::invalid_argument);
+}
+
 TEST(shares, t_minus_1_shares_do_not_recover_even_with_a_forged_threshold) {
   // Lowering the threshold byte gets past the count check; the interpolation of t-1 points is
   // then a different polynomial and the embedded check refuses it.

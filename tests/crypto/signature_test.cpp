@@ -73,5 +73,19 @@ TEST(signature, non_ed25519_keys_cannot_sign) {
   EXPECT_EQ(sign("not a key", "m").err().code, errc::malformed_input);
 }
 
+TEST(signature, a_parsed_key_signs_as_the_pem_does_and_copies_share_it) {
+  auto k = new_pair();
+  auto key = signing_key::from_pem(k.private_pem);
+  ASSERT_TRUE(key.ok()) << key.err().to_string();
+  auto sig = key->sign("audit entry 7");
+  ASSERT_TRUE(sig.ok());
+  EXPECT_EQ(*sig, *sign(k.private_pem, "audit entry 7"));
+  EXPECT_TRUE(verify(k.public_raw, "audit entry 7", *sig).ok());
+  signing_key copy = *key;
+  EXPECT_EQ(*copy.sign("m"), *key->sign("m"));
+  EXPECT_EQ(signing_key::from_pem("not a key").err().code, errc::malformed_input);
+  EXPECT_EQ(signing_key::from_pem(*generate_private_key(key_type::x25519)).err().code, errc::unsupported);
+}
+
 }  // namespace
 }  // namespace dm2::crypto

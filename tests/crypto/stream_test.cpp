@@ -57,6 +57,18 @@ TEST(stream, several_mebibytes_with_the_default_chunk_and_odd_splits) {
   EXPECT_FALSE(sealer.update("more", sealed).ok());
 }
 
+// 40 MiB in one call: the one-shot helpers size their output once (advised, populated pages).
+TEST(stream, a_large_one_shot_round_trips) {
+  auto key = generate_aead_key();
+  auto plain = random_bytes((40 << 20) + 3);
+  auto sealed = stream_seal(key, plain, "large");
+  ASSERT_TRUE(sealed.ok());
+  EXPECT_EQ(sealed->size(), sealed_stream_size(plain.size()));
+  auto opened = stream_open(key, *sealed, "large");
+  ASSERT_TRUE(opened.ok());
+  EXPECT_TRUE(*opened == plain);
+}
+
 class stream_tamper : public ::testing::Test {
  protected:
   std::string key = generate_aead_key();

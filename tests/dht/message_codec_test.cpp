@@ -17,7 +17,7 @@ std::vector<message> samples() {
       share_inventory_reply{{{"k1", 1}, {"k2", 3}}},
       push_shares{{{"k", 2, "o", "h", "sealed", 5, 3}}},
       drop_shares{{{"k", 2}}},
-      query_request{"q1", "body", std::string(64, 's'), 123456789, {"site-a", "site-b"}},
+      query_request{"q1", "body", std::string(64, 's'), 123456789, {"site-a", "site-b"}, {}},
       query_answer{"q1", {{"lfn", "o", 0.75, "sum"}, {"l2", "o2", -1.5, ""}}, false},
       push_records{},
       repair_inventory_request{{"k1"}},
@@ -42,6 +42,19 @@ TEST(message_codec, every_message_round_trips) {
   EXPECT_FALSE(qa.last);
   auto pr = std::get<push_records>(*decode_message(encode_message(samples()[3])));
   EXPECT_EQ(pr.records[0].payload, std::string("\0bin\xff", 5));
+}
+
+// A hedge (issue 14) carries answer_for as an optional trailing list: a request without it (an
+// older node's) still decodes, with answer_for empty.
+TEST(message_codec, a_hedge_request_round_trips_and_a_plain_one_has_no_answer_for) {
+  query_request hedge{"q1/hedge-0", "body", std::string(64, 's'), 5, {"a", "b", "c"}, {"b"}};
+  auto back = decode_message(encode_message(hedge));
+  ASSERT_TRUE(back.ok()) << back.err().to_string();
+  EXPECT_EQ(std::get<query_request>(*back).answer_for, std::vector<std::string>{"b"});
+  auto plain = decode_message(encode_message(samples()[8]));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(std::get<query_request>(*plain).answer_for.empty());
+  EXPECT_FALSE(decode_message(encode_message(hedge) + "x").ok());
 }
 
 TEST(message_codec, every_truncation_and_trailing_byte_is_refused) {

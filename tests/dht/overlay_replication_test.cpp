@@ -82,7 +82,7 @@ TEST(overlay_replication, sixteen_nodes_1000_records_stop_five_every_record_and_
     return *sites[static_cast<std::size_t>(std::stoi(id.substr(5)))];
   };
   for (auto& s : sites) {
-    s->shares = std::make_unique<testing::crypto_share_source>(
+    s->shares = testing::make_crypto_share_source(
         s->id, [&](const std::string& id) -> const x25519_keyring& { return by_id(id).keyring; });
     s->engine = std::make_unique<replicator>(
         s->id, rs,
@@ -151,7 +151,7 @@ TEST(overlay_replication, sixteen_nodes_1000_records_stop_five_every_record_and_
         lost += stopped.count(std::stoi(h.substr(5)));
       if (lost > shares_n - t) continue;
       keys.push_back({owner.id, key_id, crypto::random_bytes(32)});
-      owner.shares->add(key_id, keys.back().secret, t, shares_n);
+      testing::add_secret(*owner.shares, key_id, keys.back().secret, t, shares_n);
       owner.engine->own_key(key_id, shares_n);
       owner.engine->start_round();
     }

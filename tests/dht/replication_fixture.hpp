@@ -13,9 +13,10 @@
 #include "dm2/crypto/keys.hpp"
 #include "dm2/crypto/seal.hpp"
 #include "dm2/crypto/shares.hpp"
+#include "dm2/dht/owned_keys.hpp"
 #include "dm2/dht/replicator.hpp"
 #include "dm2/dht/share_keyring.hpp"
-#include "dm2/dht/sim_network.hpp"
+#include "dm2/sim/sim_network.hpp"
 
 namespace dm2::dht::testing {
 
@@ -39,34 +40,30 @@ inline x25519_keyring new_keyring() {
   return std::move(*keyring);
 }
 
-// Real shares: one split per key, kept, so any index can be re-created (share_source's contract)
-// and sealed to the holder's real key.
-class crypto_share_source final : public share_source {
- public:
-  using directory = std::function<const x25519_keyring&(const std::string& site)>;
-  crypto_share_source(std::string owner, directory keys)
-      : owner_(std::move(owner)), keys_(std::move(keys)) {}
-  void add(const std::string& key_id, const std::string& secret, unsigned t, unsigned n) {
-    splits_[key_id] = *crypto::split_secret(secret, t, n);
-    thresholds_[key_id] = t;
-  }
-  const std::vector<std::string>& split(const std::string& key_id) const { return splits_.at(key_id); }
-  std::optional<key_share> make_share(const std::string& key_id, std::uint32_t index,
-                                      const std::string& holder) override {
-    auto it = splits_.find(key_id);
-    if (it == splits_.end() || index < 1 || index > it->second.size()) return std::nullopt;
-    auto sealed = crypto::seal(keys_(holder).public_key(), it->second[index - 1], key_id);
-    if (!sealed) return std::nullopt;
-    return key_share{key_id, index, owner_, holder, *sealed,
-                     static_cast<std::uint32_t>(it->second.size()), thresholds_[key_id]};
-  }
-
- private:
-  std::string owner_;
-  directory keys_;
-  std::map<std::string, std::vector<std::string>> splits_;
-  std::map<std::string, std::uint32_t> thresholds_;
-};
+// Real shares: the product's share source (owned_keys.hpp), sealed to the holder's real key.
+using crypto_share_source = owned_key_source;
+using keyring_directory = std::function<const x25519_keyring&(const std::string& site)>;
+inline std::unique_ptr<owned_key_source> make_crypto_share_source(std::string owner, keyring_directory keys) {
+  return std::make_unique<owned_key_source>(
+      std::move(owner), [keys = std::move(keys)](const std::string& holder, const std::string& key_id,
+                                                 std::string_view raw) {
+        return crypto::seal(keys(holder).public_key(), raw, key_id);
+      });
+}
+// Site `owner`'s key `key_id`, split t-of-n.
+inline void add_secret(owned_key_source& source, const std::string& key_id, const std::string& secret, unsigned t,
+                       unsigned n) {
+  auto k = make_owned_key(key_id, secret, t, n);
+  if (!k) throw std::runtime_error(k.err().to_string());
+  source.add(std::move(*k));
+}
+// The shares of key `key_id`, index 1..n, as the owner would make them (unsealed).
+inline std::vector<std::string> split_of(const owned_key_source& source, const std::string& key_id) {
+  std::vector<std::string> out;
+  auto k = source.find(key_id);
+  for (std::uint32_t i = 1; k && i <= k->count; ++i) out.push_back(*source.raw_share(key_id, i));
+  return out;
+}
 
 struct sim_site {
   std::string id;
@@ -92,7 +89,7 @@ class sim_cluster {
     for (auto& s : sites_) {
       if (real_shares) {
         s->keyring = std::make_unique<x25519_keyring>(new_keyring());
-        s->shares = std::make_unique<crypto_share_source>(
+        s->shares = make_crypto_share_source(
             s->id, [this](const std::string& id) -> const x25519_keyring& { return *by_id(id).keyring; });
       } else {
         s->shares = std::make_unique<fake_share_source>(s->id);
@@ -108,7 +105,7 @@ class sim_cluster {
   // real_shares: site `owner` splits `secret` t-of-n as key `key_id` and owns it.
   void own_secret(int owner, const std::string& key_id, const std::string& secret, unsigned t,
                   unsigned n) {
-    static_cast<crypto_share_source&>(*sites_[owner]->shares).add(key_id, secret, t, n);
+    add_secret(static_cast<crypto_share_source&>(*sites_[owner]->shares), key_id, secret, t, n);
     sites_[owner]->engine->own_key(key_id, n);
   }
   // real_shares: the opened shares of `key_id` held by live sites, by index.

@@ -50,6 +50,30 @@ TEST(replicator, after_killing_sites_every_record_regains_k_live_replicas) {
   EXPECT_EQ(c.under_replicated(records, 3), 0u);
 }
 
+TEST(replicator, a_healed_partition_converges) {
+  replication_settings rs;
+  rs.repair_period = millis(2000);
+  sim_cluster c(12, rs);
+  auto before = publish_many(c, 10);
+  c.run_for(millis(500));
+  ASSERT_EQ(c.under_replicated(before, 3), 0u);
+  // Two halves that cannot reach each other, while both still count every site as live.
+  auto half = [&c](const std::string& site) {
+    for (int i = 0; i < c.size() / 2; ++i)
+      if (c.site(i).id == site) return 0;
+    return 1;
+  };
+  c.net().set_partition([half](const std::string& from, const std::string& to) {
+    return half(from) != half(to);
+  });
+  auto during = publish_many(c, 10, 2);  // version 2 of the same LFNs, written on both sides
+  c.run_for(millis(5000));
+  EXPECT_GT(c.under_replicated(during, 3), 0u);  // writes stayed on their owner's side
+  c.net().set_partition({});
+  c.run_for(millis(2 * 2000 + 500));  // two repair periods
+  EXPECT_EQ(c.under_replicated(during, 3), 0u);
+}
+
 TEST(replicator, converged_sites_exchange_digests_but_push_nothing) {
   replication_settings rs;
   rs.repair_period = millis(1000);

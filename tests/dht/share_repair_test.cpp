@@ -10,6 +10,7 @@ namespace dm2::dht {
 namespace {
 
 using testing::crypto_share_source;
+using testing::split_of;
 using testing::sim_cluster;
 
 constexpr unsigned t = 2, n = 4;
@@ -80,7 +81,7 @@ TEST(share_repair, owner_and_a_holder_down_every_key_regains_n_shares_that_combi
     ASSERT_EQ(live.size(), n) << k.key_id;
     for (const auto& [index, share] : live) {
       // A repaired share is byte for byte the one the owner's split gave that index ...
-      EXPECT_EQ(share, split.split(k.key_id)[index - 1]) << k.key_id << " index " << index;
+      EXPECT_EQ(share, split_of(split, k.key_id)[index - 1]) << k.key_id << " index " << index;
       // ... and combines with every other live share into the secret.
       for (const auto& [other, share2] : live) {
         if (other == index) continue;
@@ -145,7 +146,7 @@ TEST(share_repair, forged_sums_fail_to_combine_and_malformed_messages_are_refuse
   sim_cluster c(10, fast(), {}, /*real_shares=*/true);
   auto keys = place_keys(c, 1);
   c.kill(0);
-  const auto& split = static_cast<crypto_share_source&>(*c.site(0).shares).split("key-0");
+  const auto split = split_of(static_cast<crypto_share_source&>(*c.site(0).shares), "key-0");
   auto h1 = holder_of(c, "key-0", 1), h2 = holder_of(c, "key-0", 2);
   c.kill(std::stoi(holder_of(c, "key-0", 4).substr(5)));  // index 4 is missing now
   placement_index p(c.members().live_sites());

@@ -10,7 +10,7 @@
 #include "dm2/crypto/keys.hpp"
 #include "dm2/crypto/signature.hpp"
 #include "dm2/dht/replicator.hpp"
-#include "dm2/dht/sim_network.hpp"
+#include "dm2/sim/sim_network.hpp"
 #include "support/temp_dir.hpp"
 
 namespace dm2::dht {

@@ -369,6 +369,8 @@ TEST_F(consortium_test, a_record_written_at_one_node_is_read_at_another_over_mut
   auto out = *crypto::read_file(dir / ("dm2-" + std::to_string(commands - 1) + ".out"));
   EXPECT_NE(out.find("site:             site-2"), std::string::npos) << out;
   EXPECT_NE(out.find("roster version:   1"), std::string::npos) << out;
+  EXPECT_NE(out.find("survives:         any "), std::string::npos) << out;
+  EXPECT_NE(out.find("(k = 5;"), std::string::npos) << out;
 
   // Each write and read was audited at site 1: who (site certificate), what, which LFN.
   stop(1);
@@ -516,6 +518,23 @@ TEST_F(consortium_test, a_similarity_query_reaches_every_site_and_survives_a_dea
   EXPECT_EQ(view["hits"][1]["owner"], "site-2");
   EXPECT_EQ(view["hits"][1]["attributes"]["modality"], "CT");
 
+  // By one of site 1's own series: the home node takes record A's signature (A and the query
+  // are proportional, so the ranking is the same); another site's LFN, or an unknown one, is a 404.
+  auto by_lfn = ask;
+  by_lfn.erase("signature");
+  by_lfn["lfn"] = lfn_of('A');
+  std::swap(ask, by_lfn);
+  view = run_query(1);
+  std::swap(ask, by_lfn);
+  EXPECT_EQ(ranked(view), expected) << view.dump();
+  EXPECT_NEAR(view["hits"][0]["score"].get<double>(), 1.0, 1e-6);
+  for (char other : {'B', 'Z'}) {
+    by_lfn["lfn"] = lfn_of(other);
+    auto r = post(1, "/v1/queries", by_lfn.dump(), 1);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 404) << r->body;
+  }
+
   // The same through the CLI, as site 1's operator: JSON, then the ranked table.
   std::ofstream(dir / "query.sig", std::ios::binary) << samples(query);
   const std::vector<std::string> cli{"query", "--config", (dir / "site-1.toml").string(), "--modality", "CT",
@@ -531,12 +550,19 @@ TEST_F(consortium_test, a_similarity_query_reaches_every_site_and_survives_a_dea
   ASSERT_EQ(dm2(cli), 0) << last_err;
   auto table = *crypto::read_file(dir / ("dm2-" + std::to_string(commands - 1) + ".out"));
   EXPECT_NE(table.find("1    1.00000  " + lfn_of('A') + " site-1"), std::string::npos) << table;
-  EXPECT_NE(last_err.find("3/3"), std::string::npos) << last_err;  // the progress bar
+  // Output goes to files, not a terminal: no progress bar (its carriage returns) in the capture.
+  EXPECT_EQ(last_err.find('\r'), std::string::npos) << last_err;
+  EXPECT_EQ(last_err.find("3/3"), std::string::npos) << last_err;
+  const std::vector<std::string> by_lfn_cli{"query", "--config", (dir / "site-1.toml").string(), "--modality", "CT",
+                                            "--lfn", lfn_of('A'), "--top-k", "3", "--json"};
+  ASSERT_EQ(dm2(by_lfn_cli), 0) << last_err;
+  printed = nlohmann::json::parse(*crypto::read_file(dir / ("dm2-" + std::to_string(commands - 1) + ".out")));
+  EXPECT_EQ(ranked(printed), std::vector<std::string>(expected.begin(), expected.begin() + 3)) << printed.dump();
   EXPECT_EQ(dm2(with({"--measure", "mi"})), 2);
   EXPECT_NE(last_err.find("not supported yet"), std::string::npos) << last_err;
 
   // A forged query from a member is refused and logged.
-  dht::query_request forged{"forged-1", ask.dump(), std::string(72, 'x'), 0, {}};
+  dht::query_request forged{"forged-1", ask.dump(), std::string(72, 'x'), 0, {}, {}};
   auto sent = post(1, "/v1/overlay/message", dht::encode_message(forged), 3);
   ASSERT_TRUE(sent.ok());
   EXPECT_EQ(sent->status, 202);

@@ -74,7 +74,8 @@ result<std::unique_ptr<process_consortium>> process_consortium::create(const fs:
         << "\"\n[https]\nlisten = \"" << https << "\"\n[dht]\nlisten = \"" << dht << "\"\n[consortium]\nroster = \""
         << (dir / "roster-v1.json").string() << "\"\npublic_key = \"" << trimmed(*key_hex)
         << "\"\nroster_refresh_s = 1\n"
-        << c->options_.extra_toml << "\n";
+        << c->options_.extra_toml << "\n"
+        << (c->options_.site_toml.count(site) ? c->options_.site_toml.at(site) : std::string{}) << "\n";
   }
   if (auto s = c->run_dm2({"roster", "sign", "--roster", c->roster_.string(), "--ca-dir", ca_dir.string()}); !s)
     return std::move(s).err();
@@ -136,16 +137,20 @@ status process_consortium::stop(int site) {
   return {};
 }
 
-result<node::client_response> process_consortium::request(int site, const std::string& method,
-                                                          const std::string& path, const std::string& body,
-                                                          int as_site,
-                                                          const std::map<std::string, std::string>& headers) const {
+node::tls_material process_consortium::client_tls(int as_site) const {
   node::tls_material tls{ca_pem_, "", ""};
   if (auto it = client_tls_.find(as_site); it != client_tls_.end()) {
     tls.certificate_pem = it->second.first;
     tls.private_key_pem = it->second.second;
   }
-  return node::https_request({address(site), https_port}, tls, method, path, body, std::chrono::seconds(10), headers);
+  return tls;
+}
+
+result<node::client_response> process_consortium::request(int site, const std::string& method,
+                                                          const std::string& path, const std::string& body,
+                                                          int as_site,
+                                                          const std::map<std::string, std::string>& headers) const {
+  return node::https_request(target(site), client_tls(as_site), method, path, body, std::chrono::seconds(10), headers);
 }
 
 std::string process_consortium::stderr_text(int site) const {

@@ -24,6 +24,7 @@ struct consortium_options {
   // takes its own third octet (from its pid), so tests running in parallel never collide.
   int address_octet = 78;
   std::string extra_toml;  // appended to every site's config file (e.g. an [overlay] section)
+  std::map<int, std::string> site_toml;  // appended to one site's config file (e.g. its [pacs])
 };
 
 class process_consortium {
@@ -43,6 +44,8 @@ class process_consortium {
   const std::filesystem::path& roster_file() const { return roster_; }
   // The consortium's raw Ed25519 public key (it verifies roster_file()).
   const std::string& consortium_public_key() const { return consortium_key_; }
+  std::filesystem::path site_dir(int site) const { return dir_ / ("site-" + std::to_string(site)); }
+  const std::filesystem::path& dir() const { return dir_; }
 
   // Starts the sites' dm2d processes and waits until each has written its ready file.
   // Errors: a node that exited, or did not get ready within `limit` (its stderr).
@@ -54,12 +57,14 @@ class process_consortium {
   std::vector<int> all_sites() const;
   std::vector<int> running_sites() const;
 
+  // `site`'s HTTPS endpoint, and the TLS material of a client with `as_site`'s certificate (0: none),
+  // for callers that keep connections of their own (https_connection).
+  node::https_target target(int site) const { return {address(site), https_port}; }
+  node::tls_material client_tls(int as_site) const;
   // An HTTPS request to `site` with `as_site`'s client certificate (0: none) and `headers`.
   result<node::client_response> request(int site, const std::string& method, const std::string& path,
                                         const std::string& body = {}, int as_site = 1,
                                         const std::map<std::string, std::string>& headers = {}) const;
-  // The directory a site's dm2d runs in (identity/, db/).
-  std::filesystem::path site_dir(int site) const { return dir_ / ("site-" + std::to_string(site)); }
   // The config file of a site's dm2d.
   std::filesystem::path config_file(int site) const { return dir_ / (site_id(site) + ".toml"); }
   // stderr of a running site's dm2d ("" if it is not running).

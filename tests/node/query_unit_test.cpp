@@ -61,6 +61,16 @@ TEST(query_body, defaults_and_the_hex_signature) {
   EXPECT_TRUE(parse_query_submission("{}").ok());
 }
 
+TEST(query_body, an_lfn_asks_the_home_node_for_its_record_signature_and_never_travels) {
+  auto s = parse_query_submission(R"({"lfn":"000102030405060708090A0B0C0D0E0F","top_k":3})");
+  ASSERT_TRUE(s.ok()) << s.err().to_string();
+  EXPECT_EQ(s->lfn, "000102030405060708090a0b0c0d0e0f");
+  EXPECT_TRUE(s->body.signature.empty());  // the route fills it from the record
+  EXPECT_EQ(canonical_json(s->body).find("lfn"), std::string::npos);
+  // A peer's canonical body never names an LFN.
+  EXPECT_FALSE(parse_query_body(R"({"lfn":"000102030405060708090a0b0c0d0e0f"})").ok());
+}
+
 TEST(query_body, every_bad_field_is_a_400_naming_it) {
   const std::pair<const char*, const char*> cases[] = {
       {"[]", "JSON object"},
@@ -77,7 +87,10 @@ TEST(query_body, every_bad_field_is_a_400_naming_it) {
       {R"({"signature":"not base64!"})", "signature"},
       {R"({"signature":"AAA="})", "float32"},
       {R"({"signature_hex":"zz"})", "signature_hex"},
-      {R"({"signature":"AAAAAA==","signature_hex":"00000000"})", "not both"},
+      {R"({"signature":"AAAAAA==","signature_hex":"00000000"})", "one of"},
+      {R"({"signature":"AAAAAA==","lfn":"000102030405060708090a0b0c0d0e0f"})", "one of"},
+      {R"({"lfn":"000102030405060708090a0b0c0d0e0fzz"})", "lfn"},
+      {R"({"lfn":16})", "lfn"},
       {R"({"filters":{"modality":""}})", "filters.modality"},
       {R"({"filters":{"modality":"CTCTCTCTCTCTCTCTCT"}})", "filters.modality"},
       {R"({"filters":{"sex":"X"}})", "filters.sex"},
@@ -182,14 +195,14 @@ TEST(query_signer, accepts_a_signed_query_once_and_refuses_forgeries_replays_and
   signer_pair p;
   query_signer a("site-a", p.a_key, p.keys, {}, p.clock());
   query_signer b("site-b", p.b_key, p.keys, {}, p.clock());
-  dht::query_request q{"q1", R"({"top_k":3})", {}, 12345, {}};
+  dht::query_request q{"q1", R"({"top_k":3})", {}, 12345, {}, {}};
   q.signature = a.sign(q.query_id, q.body, q.deadline_ms);
   EXPECT_TRUE(b.verify("site-a", q));
   EXPECT_FALSE(b.verify("site-a", q));  // replayed
   EXPECT_EQ(b.refused(), 1u);
 
   auto changed = [&](auto edit) {
-    dht::query_request c{"q2", q.body, {}, q.deadline_ms, {}};
+    dht::query_request c{"q2", q.body, {}, q.deadline_ms, {}, {}};
     c.signature = a.sign(c.query_id, c.body, c.deadline_ms);
     edit(c);
     return c;
@@ -218,7 +231,7 @@ TEST(query_signer, remembers_ids_only_as_long_as_they_could_be_replayed) {
   query_signer a("site-a", p.a_key, p.keys, s, p.clock());
   query_signer b("site-b", p.b_key, p.keys, s, p.clock());
   auto fresh = [&](const std::string& id) {
-    dht::query_request q{id, "{}", {}, 1, {}};
+    dht::query_request q{id, "{}", {}, 1, {}, {}};
     q.signature = a.sign(q.query_id, q.body, q.deadline_ms);
     return q;
   };

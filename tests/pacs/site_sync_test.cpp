@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 
+#include "old_pacs_server.hpp"
 #include "pacs_server_fixture.hpp"
 #include "support/temp_dir.hpp"
 #include "synthetic_series.hpp"
@@ -112,7 +114,7 @@ TEST(site_sync, file_cursor_round_trips_and_rejects_garbage) {
   auto none = store.load();
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
-  ASSERT_TRUE(store.save({"20240102", {"1.2.3", "1.2.4"}}).ok());
+  ASSERT_TRUE(store.save({"20240102", {"1.2.3", "1.2.4"}, {}}).ok());
   auto back = store.load();
   ASSERT_TRUE(back.ok() && back->has_value());
   EXPECT_EQ((*back)->date, "20240102");
@@ -136,6 +138,55 @@ TEST(site_sync, pacs_down_and_bad_dates_are_errors) {
   r = sync_site(s, store, [](const series_ref&) -> status { return {}; }, o);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.err().code, errc::malformed_input);
+}
+
+// Studies whose StudyDate is empty or 00000000 match no date range; the sync still finds them.
+TEST(site_sync, finds_studies_without_a_date_on_an_older_pacs) {
+  DM2_REQUIRE_PRIVATE_NETWORK();
+  dm2::test::temp_dir dir{"dm2-pacs-sync-undated"};
+  dm2::test::old_pacs_server server;
+  std::map<std::string, std::string> date_of;  // series -> date
+  for (const std::string date : {"20240101", "", "00000000"}) {
+    dm2::test::synthetic_options o;
+    o.slices = 1;
+    o.rows = o.columns = 8;
+    o.study_date = date;
+    const auto sub = dir / ("d" + std::to_string(date_of.size()));
+    std::filesystem::create_directories(sub);
+    auto s = dm2::test::write_synthetic_series(sub, o);
+    ASSERT_EQ(server.add(s.files), "");
+    date_of[s.series_uid] = date == "20240101" ? date : "";
+  }
+  ASSERT_EQ(server.start(), "");
+  memory_cursor_store store;
+  std::map<std::string, std::string> handed;
+  auto collect = [&](const series_ref& s) -> status {
+    handed[s.series_uid] = s.study_date;
+    return {};
+  };
+  // Without the undated scan only the dated study is seen: what the sync did before.
+  memory_cursor_store dated_only;
+  sync_options no_scan;
+  no_scan.undated = false;
+  auto r = sync_site(server.settings(), dated_only, collect, no_scan);
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_EQ(r->handed_over, 1u);
+  handed.clear();
+
+  r = sync_site(server.settings(), store, collect);
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_EQ(r->handed_over, 3u);
+  EXPECT_EQ(handed, date_of);
+  EXPECT_EQ(store.stored->undated.size(), 2u);
+  // The cursor survives encoding, and a second run hands nothing over again.
+  auto back = sync_cursor::decode(store.stored->encode());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->undated, store.stored->undated);
+  handed.clear();
+  r = sync_site(server.settings(), store, collect);
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_EQ(r->handed_over, 0u);
+  EXPECT_EQ(r->skipped, 3u);
 }
 
 }  // namespace

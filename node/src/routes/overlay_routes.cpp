@@ -33,7 +33,12 @@ http_response status(const route_context& c, const http_request& request) {
                          {"records_held", report.records_held},
                          {"replicas_owed", report.replicas_owed},
                          {"repair_rounds", report.repair_rounds},
-                         {"repair_messages", report.repair_messages}};
+                         {"repair_messages", report.repair_messages},
+                         {"keys_owned", report.keys_owned},
+                         {"placement_warnings", report.placement_warnings},
+                         {"replicas", report.replicas},
+                         {"survivable_failures", report.survivable_failures},
+                         {"liveness_ms", report.liveness_ms}};
   return http_response{200, "application/json", {}, body.dump()};
 }
 

@@ -5,6 +5,7 @@
 
 #include "../query_body.hpp"
 #include "../query_scoring.hpp"
+#include "dm2/dht/storage_replica_store.hpp"
 #include "routes.hpp"
 
 namespace dm2::node {
@@ -20,6 +21,21 @@ json hit_json(const dht::query_hit& h) {
   auto attributes = json::parse(h.summary, nullptr, false);
   out["attributes"] = attributes.is_object() ? attributes : json::object();
   return out;
+}
+
+// A query by one of this site's own series: its record's similarity signature, from the local
+// copy. Errors: not_found (no such record here, or another site's), invalid_argument (the record
+// has no usable signature).
+result<std::string> own_signature(const route_context& c, const std::string& lfn) {
+  auto self = c.members->self();
+  auto copy = c.overlay->find(lfn);
+  auto record = copy ? dht::decode_replica(*copy) : result<storage::index_record>(fail(errc::not_found, ""));
+  if (!self || !record || record->owner_site != self->site_id)
+    return fail(errc::not_found, "lfn: this site owns no record with that lfn");
+  const auto& s = record->signature;
+  if (s.empty() || s.size() % 4 != 0 || s.size() > query_limits::max_signature_bytes)
+    return fail(errc::invalid_argument, "lfn: that record has no usable similarity signature");
+  return s;
 }
 
 // Who may start a query: a role that could read some hit's index attributes at all (the policy
@@ -40,6 +56,11 @@ http_response start(const route_context& c, const http_request& request) {
     // Sites learn who asks by pseudonym and why, inside the signed body; never a name.
     submission->body.user = who->id;
     submission->body.purpose = access::name_of(f.why);
+  }
+  if (!submission->lfn.empty()) {
+    auto signature = own_signature(c, submission->lfn);
+    if (!signature) return error_response(signature.err());
+    submission->body.signature = std::move(*signature);
   }
   auto id = c.queries->open(submission->body.top_k);
   if (!id) {
@@ -88,6 +109,7 @@ http_response poll(const route_context& c, const http_request& request) {
   json body = {{"asked", view->progress.asked},
                {"withheld", withheld},
                {"answered", view->progress.answered},
+               {"hedged", view->progress.hedged},
                {"done", view->progress.done},
                {"deadline_passed", view->progress.deadline_passed},
                {"hits", hits}};

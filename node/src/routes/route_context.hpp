@@ -10,6 +10,7 @@
 #include "../access/principal.hpp"
 #include "../audit_log.hpp"
 #include "../consortium.hpp"
+#include "../ingest/ingest_service.hpp"
 #include "../overlay_service.hpp"
 #include "../query_book.hpp"
 #include "../roster_service.hpp"
@@ -36,6 +37,7 @@ struct route_context {
   // is in its care team and it is nobody's own record.
   std::function<std::optional<std::string>(std::string_view lfn)> patient_of =
       [](std::string_view) { return std::optional<std::string>{}; };
+  ingest_service* ingest = nullptr;
 
   // Allows a request from this site's own certificate (the local operator's CLI) or from a
   // current roster member; otherwise the 403 to answer (and a log line).
@@ -67,6 +69,15 @@ struct route_context {
                                      access::action act, std::string_view lfn, std::string_view owner_site,
                                      const std::string& audit_action, const std::string& object = {},
                                      bool audit_allowed = true) const;
+
+  // Allows a request from this site's own certificate only (the local operator's CLI).
+  std::optional<http_response> refuse_unless_self(const http_request& request) const;
+  // Who made the request, for the audit log: "site:<id>" for a roster member, else
+  // "cert:<fingerprint>" (this node's own certificate before it is on a roster).
+  std::string actor(const http_request& request) const;
+  // Audits a decision about `request` (actor from the request). Errors: those of audit_log::append.
+  status audit_request(const http_request& request, std::string action, std::string object,
+                       std::string decision) const;
 };
 
 }  // namespace dm2::node

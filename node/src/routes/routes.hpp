@@ -25,5 +25,7 @@ void add_user_routes(router& routes, const route_context& c);
 void add_care_team_routes(router& routes, const route_context& c);
 // POST and GET /v1/grants, DELETE /v1/grants/{id}.
 void add_grant_routes(router& routes, const route_context& c);
+// POST and GET /v1/ingest.
+void add_ingest_routes(router& routes, const route_context& c);
 
 }  // namespace dm2::node

@@ -34,6 +34,16 @@ struct share_info {
 result<std::vector<std::string>> split_secret(std::string_view secret, unsigned threshold,
                                               unsigned count);
 
+// Share `index` (1..255) of `secret` split t-of-n on a polynomial whose coefficients are derived
+// from `seed` (HMAC-SHA256 under the seed; the seed is as secret as the secret): the same
+// (secret, t, seed) always gives the same share for an index, so an owner that keeps them can
+// re-create any share — the same bytes a share repair gives that index — without keeping the
+// split. The shares combine with combine_shares and repair like split_secret's.
+// Errors: invalid_argument (t outside 2..255, index 0, empty or oversized secret, seed shorter
+// than 16 bytes).
+result<std::string> derive_share(std::string_view secret, unsigned threshold, std::uint8_t index,
+                                 std::string_view seed);
+
 // Recovers the secret from at least t shares of one split (all given shares are used).
 // Errors: malformed_input (a share too short, unknown version, index 0, mixed thresholds or
 // sizes), invalid_argument (fewer than t shares, a duplicate index), integrity_failure (the

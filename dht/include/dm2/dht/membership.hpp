@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,13 @@ struct site_info {
   std::vector<std::string> endpoints;  // "host:port" strings, as on the roster
 };
 
+// One step of a membership: `site_id` (node id `id`) became live or left the live set.
+struct membership_change {
+  std::string site_id;
+  node_id id{};
+  bool live = false;
+};
+
 class membership {
  public:
   virtual ~membership() = default;
@@ -32,6 +41,13 @@ class membership {
   // A placement index over live_sites() shared by every reader of this view (the simulator's
   // thousands of replicators share one), or null: each replicator then builds its own.
   virtual std::shared_ptr<const placement_index> shared_placement() const { return nullptr; }
+  // What changed from version `since` to version(), oldest first, or nullopt when this view
+  // does not keep it (the caller then recomputes everything it derived). Lets a replicator keep
+  // the placements a change cannot touch. The span is valid until the next change.
+  virtual std::optional<std::span<const membership_change>> changes_since(std::uint64_t since) const {
+    (void)since;
+    return std::nullopt;
+  }
 };
 
 // A membership held in memory and changed by hand: tests, the simulator, and the node's view
@@ -48,8 +64,13 @@ class static_membership final : public membership {
   std::vector<site_info> live_sites() const override;
   std::uint64_t version() const override { return version_; }
   std::shared_ptr<const placement_index> shared_placement() const override;
+  // Keeps the last 65,536 changes at least.
+  std::optional<std::span<const membership_change>> changes_since(std::uint64_t since) const override;
 
  private:
+  void record(const site_info& site, bool live);  // logs one change and bumps version_
+  std::vector<membership_change> log_;  // log_[i]: the change from version log_start_ + i
+  std::uint64_t log_start_ = 0;
   mutable std::shared_ptr<const placement_index> placement_;
   mutable std::uint64_t placement_version_ = ~std::uint64_t{0};
   struct entry {

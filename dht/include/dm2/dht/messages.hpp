@@ -92,6 +92,9 @@ struct query_request {
   // The sites the querier asked (its live view). A record whose owner is not among them is
   // answered for by every site holding a copy: the querier's view decides, not each holder's.
   std::vector<std::string> asked;
+  // Non-empty: a hedge (query_id is then the hedge's own id). These asked sites have not
+  // answered in time; answer only from your copies of their records.
+  std::vector<std::string> answer_for;
 };
 struct query_hit {
   std::string lfn;

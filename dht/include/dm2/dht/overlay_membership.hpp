@@ -22,20 +22,24 @@ class overlay_membership final : public membership {
   // `max_age`: a site is live while its last answer is younger than this (a few probe periods).
   overlay_membership(const overlay& o, std::string self_site_id, std::chrono::milliseconds max_age);
 
-  // Replaces the known sites (endpoints[0] must be the DHT endpoint "address:port"). Logs a
-  // warning (event=liveness_timeout_short) when max_age is under 3 probe cycles of the overlay
-  // at its current roster size: the cycle grows with the roster, so this is checked at runtime.
+  // Replaces the known sites (endpoints[0] must be the DHT endpoint "address:port"). When
+  // max_age is under 3 probe cycles of the overlay at its current roster size, 3 cycles are used
+  // instead and a warning is logged (event=liveness_timeout_short): the cycle grows with the
+  // roster, so this is decided at runtime.
   void set_sites(std::vector<site_info> sites);
   // Re-reads liveness from the overlay; bumps version() if the live set changed.
   void refresh();
 
   std::vector<site_info> live_sites() const override { return live_; }
   std::uint64_t version() const override { return version_; }
+  // The liveness age in use: max(max_age, 3 probe cycles) since the last set_sites.
+  std::chrono::milliseconds liveness_age() const { return max_age_; }
 
  private:
   const overlay& overlay_;
   std::string self_;
-  std::chrono::milliseconds max_age_;
+  std::chrono::milliseconds configured_age_;
+  std::chrono::milliseconds max_age_;  // in use
   std::vector<site_info> sites_;
   std::vector<site_info> live_;
   std::uint64_t version_ = 0;

@@ -32,6 +32,15 @@ struct overlay_status_report {
   std::uint64_t repair_rounds = 0;
   std::uint64_t repair_messages = 0;
   std::vector<std::string> live_sites;  // site ids, from the membership view
+  std::size_t keys_owned = 0;          // keys this site owns (their shares are placed t-of-n)
+  // What cannot be placed as configured, said plainly (e.g. a consortium of one has no site to
+  // hold replicas or shares); empty when nothing is short.
+  std::vector<std::string> placement_warnings;
+  std::size_t replicas = 0;            // k: copies of each record besides the owner's
+  // Sites that may fail at once without losing any record: min(k, live sites - 1), once repair
+  // has caught up (replicas_owed 0 at every site). docs/overlay.md, "Durability".
+  std::size_t survivable_failures = 0;
+  std::int64_t liveness_ms = 0;        // the liveness age in use (a peer silent this long is down)
 };
 
 overlay_status_report overlay_status(const overlay* o, const membership* members,

@@ -27,7 +27,7 @@ class placement_index {
   explicit placement_index(std::vector<site_info> sites);
 
   // The `count` sites closest to `key`, nearest first, skipping `exclude_site` (may be empty).
-  // O(count · 160 · log N).
+  // O(count · log² N): the walk stops where one site is left.
   std::vector<const site_info*> closest(const node_id& key, std::size_t count,
                                         const std::string& exclude_site = {}) const;
   // Just the site ids of closest().

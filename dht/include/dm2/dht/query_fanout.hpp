@@ -4,6 +4,13 @@
 // querier merges answers as they stream in, deduplicated by LFN (the best score wins), and
 // finishes when every site it asked has answered or the deadline passes — whichever comes first.
 //
+// Hedging: a site that has died since the querier last saw it live would hold the query until
+// the deadline. A site that has not answered within the hedge delay (a multiple of the median
+// answer time so far, bounded by a fraction of the timeout) is hedged: the sites that did answer
+// (and the querier itself) are asked again, under a hedge id, for their copies of its records.
+// The query is complete once every asked site answered or was hedged (at most k hedged: more
+// could hold every copy of a record) and every hedge answered; a late answer is still merged.
+//
 // Pure logic over the same clock, transport and membership as the replicator; the driver routes
 // query_request / query_answer messages to on_message and calls tick(). Not thread-safe.
 #pragma once
@@ -50,12 +57,22 @@ using answer_observer = std::function<void(const std::string& querier, const std
 struct fanout_settings {
   std::size_t max_hits_per_message = 256;  // answers are streamed in batches of this
   std::size_t max_body_bytes = 64 * 1024;  // larger queries are refused
+  // Hedge delay = clamp(hedge_multiple x median answer time of the sites that answered,
+  // hedge_min, hedge_fraction x timeout); hedge_fraction x timeout while no other site answered.
+  // hedge_fraction = 0 turns hedging off.
+  double hedge_fraction = 0.2;
+  double hedge_multiple = 4;
+  millis hedge_min{500};
+  // The replicator's k. Hedged sites count as answered only while at most k are hedged: with
+  // more, some record may have every copy on a late site, so the query waits for them.
+  std::size_t replicas = 3;
 };
 
 struct query_progress {
   std::size_t asked = 0;     // sites the query went to
   std::size_t answered = 0;  // sites whose last batch arrived
-  bool done = false;         // all answered, or deadline passed
+  std::size_t hedged = 0;    // asked sites whose records their replica holders were asked for
+  bool done = false;         // all answered (or hedged and covered), or deadline passed
   bool deadline_passed = false;
 };
 
@@ -76,16 +93,24 @@ class query_fanout {
   // has validated `body` (this site's own planner refusing it gives an empty local answer).
   void start(const std::string& query_id, const std::string& body, millis timeout, on_hits callback);
   void on_message(const std::string& from, const message& m);
-  // Ends queries whose deadline passed.
+  // Hedges sites that are late; ends queries whose deadline passed.
   void tick();
 
   std::uint64_t refused() const { return refused_; }
   std::size_t running() const { return queries_.size(); }
+  std::uint64_t hedges_sent() const { return hedges_; }  // hedge requests, all queries
 
  private:
   struct running_query {
+    std::string body;
+    millis started{0};
+    millis timeout{0};
     millis deadline{0};
-    std::set<std::string> waiting;
+    std::vector<std::string> asked;
+    std::set<std::string> waiting;  // asked sites whose last batch has not arrived
+    std::set<std::string> hedged;   // of those, the ones whose holders were asked
+    std::set<std::pair<std::string, std::string>> hedge_waiting;  // (hedge id, holder) unanswered
+    std::vector<millis> answer_times;  // of the other sites that answered, since start
     std::map<std::string, query_hit> best;  // lfn -> best hit
     query_progress progress;
     on_hits callback;
@@ -94,6 +119,8 @@ class query_fanout {
   std::optional<std::vector<query_hit>> answer(const query_request& q);
   void accept(const std::string& from, const query_answer& a);
   void finish(const std::string& id, bool deadline);
+  millis hedge_delay(const running_query& q) const;
+  void hedge(const std::string& id, running_query& q);
 
   std::string self_;
   fanout_settings settings_;
@@ -102,7 +129,9 @@ class query_fanout {
   query_planner plan_;
   answer_observer observer_;
   std::map<std::string, running_query> queries_;
+  std::map<std::string, std::string> hedge_of_;  // hedge id -> its query's id
   std::uint64_t refused_ = 0;
+  std::uint64_t hedges_ = 0;
 };
 
 }  // namespace dm2::dht

@@ -83,6 +83,9 @@ class replica_store {
   }
   virtual void erase_record(const std::string& lfn) = 0;
   virtual std::size_t record_count() const = 0;
+  // Changes whenever a record is stored or erased (never for shares). 0 = this store does not
+  // count: the replicator then re-reads the summaries on every use instead of caching its index.
+  virtual std::uint64_t generation() const { return 0; }
 
   // Stores or replaces the share (key_id, index).
   virtual void put_share(const key_share& s) = 0;
@@ -93,17 +96,25 @@ class replica_store {
 // In memory. Not thread-safe.
 class memory_replica_store final : public replica_store {
  public:
+  memory_replica_store();
   bool put_record(const record& r) override;
   std::optional<record> get_record(const std::string& lfn) const override;
   void for_each_record(const std::function<void(const record&)>& fn) const override;
-  void erase_record(const std::string& lfn) override { records_.erase(lfn); }
+  void for_each_summary(const std::function<void(const record_summary&)>& fn) const override;
+  void erase_record(const std::string& lfn) override;
   std::size_t record_count() const override { return records_.size(); }
+  std::uint64_t generation() const override { return generation_; }
   void put_share(const key_share& s) override;
   void for_each_share(const std::function<void(const key_share&)>& fn) const override;
   void erase_share(const std::string& key_id, std::uint32_t index) override;
 
  private:
-  std::map<std::string, record> records_;
+  struct held {
+    record r;
+    record_summary summary;
+  };
+  std::map<std::string, held> records_;
+  std::uint64_t generation_;
   std::map<std::pair<std::string, std::uint32_t>, key_share> shares_;
 };
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "dm2/dht/clock.hpp"
@@ -81,6 +82,8 @@ struct replicator_counters {
 };
 
 class share_repairer;
+class closest_cache;
+struct record_index;
 
 class replicator {
  public:
@@ -108,6 +111,10 @@ class replicator {
   // Where `lfn` belongs now: owner (if live) first, then the k replicas.
   std::vector<std::string> holders_of(const record& r);
   std::vector<std::string> holders_of(const std::string& lfn, const std::string& owner);
+  // The `count` live sites closest to key_of(name) other than `exclude` (placement's
+  // closest_ids), memoized across membership changes that cannot alter it.
+  const std::vector<std::string>& closest(const std::string& name, std::size_t count,
+                                          const std::string& exclude);
   const placement_index& placement();
   const replicator_counters& counters() const { return counters_; }
   // Record copies this site found missing or stale at other holders since the current round
@@ -136,8 +143,16 @@ class replicator {
   replicator_collaborators c_;
   replicator_counters counters_;
 
+  // Applies membership changes to the placement cache; the index itself is fetched lazily.
+  void sync_placement();
+  const record_index& index();
+
   std::shared_ptr<const placement_index> placement_ = std::make_shared<placement_index>();
-  std::optional<std::uint64_t> placement_version_;
+  std::optional<std::uint64_t> placement_version_;  // of placement_
+  std::optional<std::uint64_t> synced_version_;     // of closest_
+  std::unique_ptr<closest_cache> closest_;
+  std::unique_ptr<record_index> index_;
+  std::uint64_t print_epoch_ = ~std::uint64_t{0};  // closest_'s epoch when placement_print_ was taken
   std::optional<std::uint64_t> round_version_;  // membership version at the last round
   millis next_round_{0};
   std::size_t owed_ = 0;
@@ -155,9 +170,7 @@ class replicator {
   std::map<std::string, millis> unowed_since_;  // lfn -> first round that found it not owed
   std::uint64_t placement_print_ = 0;  // fingerprint of our records' holder sets at the last round
   std::uint64_t holders_print();
-  // holders_of results for the current placement (cleared when membership changes).
-  std::map<std::string, std::vector<std::string>> holders_cache_;
-  mutable std::map<std::string, std::uint32_t> bucket_cache_;  // lfn -> digest bucket
+  mutable std::unordered_map<std::string, std::uint32_t> bucket_cache_;  // lfn -> digest bucket
 };
 
 }  // namespace dm2::dht

@@ -37,6 +37,7 @@
 #include "dm2/storage/audit.hpp"
 #include "dm2/storage/database.hpp"
 #include "dm2/storage/index_record.hpp"
+#include "dm2/storage/transaction.hpp"
 
 namespace dm2::dht {
 
@@ -58,10 +59,11 @@ class storage_replica_store final : public replica_store {
   bool put_record(const record& r) override;
   // One synced commit for the whole call; refused or stale records are skipped.
   std::size_t put_records(const std::vector<record>& records) override;
-  // The owner's write: like put_record, with `audit` appended in the same commit. true when
-  // stored; false when refused or not newer (nothing written). Errors: storage_failure and the
-  // other errors of database::commit.
-  result<bool> put_owned(const record& r, storage::audit_event audit);
+  // The owner's write: like put_record, with `audit` and the writes of `with` (an ingest's key
+  // material and nominative link) in the same commit. true when stored; false when refused or
+  // not newer (nothing written, `with` included). Errors: storage_failure and the other errors
+  // of database::commit.
+  result<bool> put_owned(const record& r, storage::audit_event audit, storage::transaction with = {});
   std::optional<record> get_record(const std::string& lfn) const override;
   // Streams from a database snapshot, one record decoded at a time.
   void for_each_record(const std::function<void(const record&)>& fn) const override;
@@ -69,6 +71,7 @@ class storage_replica_store final : public replica_store {
   void for_each_summary(const std::function<void(const record_summary&)>& fn) const override;
   void erase_record(const std::string& lfn) override;
   std::size_t record_count() const override { return summaries_.size(); }
+  std::uint64_t generation() const override { return generation_; }
 
   // Shares with an empty key id or one over 1000 bytes are refused (logged).
   void put_share(const key_share& s) override;
@@ -78,11 +81,12 @@ class storage_replica_store final : public replica_store {
  private:
   storage_replica_store(storage::database& db, verifier verify) : db_(db), verify_(std::move(verify)) {}
   result<std::size_t> commit_records(const std::vector<record>& records,
-                                     std::optional<storage::audit_event> audit);
+                                     std::optional<storage::audit_event> audit, storage::transaction t);
 
   storage::database& db_;
   verifier verify_;
   std::map<std::string, record_summary> summaries_;  // lfn (hex) -> what is stored
+  std::uint64_t generation_ = 1;                      // bumped with every change to summaries_
 };
 
 }  // namespace dm2::dht

@@ -27,6 +27,7 @@ struct node_config {
   std::size_t body_limit = 16 << 20;              // largest accepted request body, bytes
   std::chrono::seconds request_timeout{30};       // per request: handshake, read, write
   unsigned io_threads = 2;                        // threads running the node's io_context
+  unsigned worker_threads = 8;                    // threads running request handlers (they may wait on disk or peers)
   // [dht]
   endpoint dht{"127.0.0.1", 6881};                // UDP, libtorrent
   // [tls] empty = a development CA and site certificate are created in data_dir on first start
@@ -38,10 +39,12 @@ struct node_config {
   std::string consortium_public_key;              // raw 32-byte Ed25519 roster key (hex in the file)
   std::chrono::seconds roster_refresh{30};        // how often the roster announcement is read
   // [overlay]
-  std::size_t replicas = 3;                       // k: copies of each record besides the owner's
+  std::size_t replicas = 5;                       // k: copies of each record besides the owner's
   std::chrono::seconds repair_period{30};         // anti-entropy round period
   std::chrono::seconds liveness_timeout{10};      // a peer silent this long counts as down
   unsigned probe_rate = 20;                       // liveness pings per second, all peers together
+  unsigned share_threshold = 2;                   // t: key shares needed to rebuild a series key
+  unsigned share_count = 3;                       // n: key shares placed on distinct sites
   // [accounts] users of this site (docs/security.md)
   std::chrono::seconds session_ttl{1800};         // a sign-in token lives this long
   std::uint32_t argon2_memory_kib = 19 * 1024;    // Argon2id memory per password hash (OWASP minimum)
@@ -53,6 +56,12 @@ struct node_config {
   std::string log_level = "info";                 // trace, debug, info, warn, error
   // [pacs]
   pacs::pacs_settings pacs;
+  bool pacs_configured = false;                   // the file has a [pacs] section: dm2d ingests it
+  std::chrono::seconds sync_period{0};            // scheduled ingest runs (0 = off)
+  bool ingest_on_start = true;                    // one ingest run at start (with a PACS configured)
+  std::string retrieve = "get";                   // "get" (C-GET) or "move" (C-MOVE to our SCP)
+  std::string sync_since = "19000101";            // first study date asked for before any cursor
+  unsigned ingest_workers = 2;                    // series ingested at once
 };
 
 // Parses a TOML config file over the embedded defaults. Unknown sections or keys, wrong types

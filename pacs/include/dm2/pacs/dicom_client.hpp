@@ -10,7 +10,8 @@
 // Errors, for every call:
 //   unavailable       the PACS cannot be reached (connection refused, host unknown),
 //                     or it answered a request with a failure status (the status is named)
-//   permission_denied the PACS rejected the association (e.g. unknown calling/called AE title)
+//   permission_denied the PACS rejected the association; the message gives the reject reason
+//                     (our calling AE title or its called AE title not recognised, congestion...)
 //   timeout           no answer within settings.timeout
 //   invalid_config    the settings do not validate
 //   cancelled         the caller's stop flag was raised during a transfer
@@ -71,10 +72,15 @@ class dicom_client {
   // the level needs; several UIDs may be joined with '\'). The PACS sends the objects back on
   // this association (C-STORE sub-operations) and can only send an object on a presentation
   // context we proposed for its SOP class: the association proposes options.sop_classes with
-  // every transfer syntax we read, or, when that is empty or longer than max_get_sop_classes,
-  // a fixed list of 18 common storage classes (CT, MR, CR, DX, MG, US, XA, XRF, PET, NM, SC,
-  // RT Dose and enhanced forms) with 6 transfer syntax groups. An open association that did
+  // every transfer syntax we read. When they are unknown (empty, not UIDs, or more than
+  // max_get_sop_classes), a fixed list of 18 common storage classes (CT, MR, CR, DX, MG, US, XA,
+  // XRF, PET, NM, SC, RT Dose and enhanced forms) is proposed 4 classes per association (at most
+  // 29 presentation contexts; some older PACS abort beyond 32): while sub-operations fail, the
+  // C-GET is asked again on a new association with the next 4. An open association that did
   // not propose what this call needs is replaced by a new one.
+  // A UID list that the PACS answers with Success and 0 sub-operations (some PACS do not match
+  // lists in C-GET/C-MOVE) is asked again one UID per request, and this client sends one UID
+  // per request from then on; "nothing matched" only if no single UID matched.
   // Each object is written into `dest_dir` byte for byte as received, named
   // <SOPInstanceUID>.dcm. A partial file is never left behind.
   // options.stop, if given, is polled between objects (cancelled). options.observer, if given,
@@ -89,7 +95,8 @@ class dicom_client {
   // C-MOVE of `identifiers` to ourselves: starts an in-process C-STORE SCP listening on
   // settings.store_address:store_port only (AE title settings.calling_ae_title, accepting only
   // the PACS's host), asks the PACS to move there, and stops the SCP when the move completes. The PACS must know
-  // our AE title with that host and port. Files land in `dest_dir` as received.
+  // our AE title with that host and port. Files land in `dest_dir` as received. A UID list the
+  // PACS does not match is asked again one UID per request, as for get().
   // Extra errors: as get(); invalid_config if store_port is 0; io_error if the port is taken.
   result<retrieve_report> move(const dicom_query& identifiers, const std::filesystem::path& dest_dir);
 

@@ -36,6 +36,7 @@ struct find_match {
 // What a C-GET or C-MOVE did.
 struct retrieve_report {
   std::vector<std::string> files;  // paths of the stored files, as received
+  std::vector<std::string> sop_classes;  // C-GET: the SOP Class UID each file came with (same order)
   std::uint64_t bytes = 0;         // their total size
   unsigned completed = 0;          // sub-operations the PACS reported completed
   unsigned failed = 0;             // ... failed

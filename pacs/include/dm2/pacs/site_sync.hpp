@@ -4,6 +4,9 @@
 // series-level C-FIND per study). The cursor remembers the last date reached and the series
 // already handed over on that date, so a sync is incremental (old series are not asked for
 // again) and restartable (after an error, the next run resumes with the series that failed).
+// Studies without a usable date (StudyDate empty or 00000000) match no date range: they are
+// found by listing every study (sync_options::undated), handed over after the dated ones and
+// remembered by series UID in the cursor.
 // Limitation of date-based C-FIND: a series arriving late with a StudyDate older than the
 // cursor's date is not seen; run with `since` to re-scan a range.
 #pragma once
@@ -21,6 +24,7 @@ namespace dm2::pacs {
 struct sync_cursor {
   std::string date;                  // YYYYMMDD: everything before it has been handed over
   std::set<std::string> seen;        // SeriesInstanceUIDs handed over on `date` itself
+  std::set<std::string> undated;     // ... of studies without a usable StudyDate
 
   std::string encode() const;        // compact JSON
   // Errors: malformed_input.
@@ -49,7 +53,7 @@ class file_cursor_store final : public sync_cursor_store {
 struct series_ref {
   std::string study_uid;
   std::string series_uid;
-  std::string study_date;  // YYYYMMDD
+  std::string study_date;  // YYYYMMDD, or "" for a study whose StudyDate is empty or 00000000
   std::string modality;
   std::string instances;   // NumberOfSeriesRelatedInstances, as the PACS gave it ("" if not)
 };
@@ -57,6 +61,9 @@ struct series_ref {
 struct sync_options {
   std::string since = "19000101";  // first date to ask for when no cursor is stored
   std::string until;               // last date to ask for ("" = no limit)
+  // Also find studies whose StudyDate is empty or 00000000 (they match no date range): one more
+  // study-level C-FIND that lists every study on the PACS (UID and date only) per run.
+  bool undated = true;
 };
 
 struct sync_report {

@@ -14,6 +14,7 @@ enum class family {
   audit,           // the hash-chained audit log, key = 8-byte big-endian sequence
   dht_items,       // BEP44 items kept by the DHT storage
   record_index,    // secondary index of index_records (written only through transactions)
+  owned_keys,      // key material of the keys this site owns (series keys), kept to re-split them
   accounts,        // user accounts, session token hashes, care teams, grants (node/src/access)
 };
 

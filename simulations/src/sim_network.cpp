@@ -1,4 +1,4 @@
-#include "dm2/dht/sim_network.hpp"
+#include "dm2/sim/sim_network.hpp"
 
 namespace dm2::dht {
 
@@ -9,6 +9,7 @@ sim_network::sim_network(manual_clock& time, sim_network_settings settings)
 
 void sim_network::attach(replicator* r) {
   sites_[r->self()] = r;
+  by_id_[r->self()] = r;
   alive_[r->self()] = true;
 }
 
@@ -18,6 +19,11 @@ void sim_network::attach_handler(const std::string& site_id, extra_handler h) {
 
 void sim_network::set_alive(const std::string& site_id, bool alive) { alive_[site_id] = alive; }
 
+void sim_network::set_partition(
+    std::function<bool(const std::string& from, const std::string& to)> blocked) {
+  blocked_ = std::move(blocked);
+}
+
 bool sim_network::alive(const std::string& site_id) const {
   auto it = alive_.find(site_id);
   return it != alive_.end() && it->second;
@@ -25,14 +31,23 @@ bool sim_network::alive(const std::string& site_id) const {
 
 void sim_network::send(const std::string& from_site, const std::string& to_site, message m) {
   ++sent_;
+  if (blocked_ && blocked_(from_site, to_site)) return;
   if (settings_.loss_rate > 0 &&
       std::uniform_real_distribution<double>(0, 1)(rng_) < settings_.loss_rate)
     return;
   auto jitter = settings_.jitter.count() > 0
                     ? std::uniform_int_distribution<millis::rep>(0, settings_.jitter.count())(rng_)
                     : 0;
-  queue_.push(envelope{time_.now() + settings_.latency + millis(jitter), seq_++, from_site, to_site,
-                       std::move(m)});
+  std::uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<std::uint32_t>(slab_.size());
+    slab_.push_back(envelope{from_site, to_site, std::move(m)});
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    slab_[slot] = envelope{from_site, to_site, std::move(m)};
+  }
+  queue_.push(slot_key{time_.now() + settings_.latency + millis(jitter), seq_++, slot});
 }
 
 void sim_network::tick_all() {
@@ -51,10 +66,12 @@ void sim_network::run_until(millis until) {
     if (next > until) break;
     if (next > time_.now()) time_.set(next);
     if (have_msg && next_msg <= next_tick_) {
-      envelope e = queue_.top();
+      auto slot = queue_.top().slot;
       queue_.pop();
-      auto it = sites_.find(e.to);
-      if (it != sites_.end() && alive(e.to)) {
+      envelope e = std::move(slab_[slot]);
+      free_slots_.push_back(slot);
+      auto it = by_id_.find(e.to);
+      if (it != by_id_.end() && alive(e.to)) {
         ++delivered_;
         it->second->on_message(e.from, e.m);
         if (auto x = extras_.find(e.to); x != extras_.end() && x->second.on_message)

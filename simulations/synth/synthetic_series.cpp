@@ -81,22 +81,23 @@ synthetic_series write_synthetic_series(const std::filesystem::path& dir,
     put(ds, DCM_SeriesTime, "101700");
     put(ds, DCM_AcquisitionTime, "101701");
     put(ds, DCM_ContentTime, "101702");
-    put(ds, DCM_AccessionNumber, "ACC7781");
+    put(ds, DCM_AccessionNumber, o.accession);
     put(ds, DCM_Modality, o.modality);
     put(ds, DCM_Manufacturer, "DM2 Synthetic");
-    put(ds, DCM_InstitutionName, "Hopital Test");
+    put(ds, DCM_InstitutionName, o.institution);
     put(ds, DCM_InstitutionAddress, "1 rue du Test, Lyon");
-    put(ds, DCM_ReferringPhysicianName, "HOUSE^GREGORY");
+    put(ds, DCM_ReferringPhysicianName, o.referring_physician);
     put(ds, DCM_StationName, "CT-ROOM-3");
-    put(ds, DCM_StudyDescription, "THORAX SYNTHETIC");
-    put(ds, DCM_SeriesDescription, "AXIAL 1.25");
+    put(ds, DCM_StudyDescription, o.study_description);
+    put(ds, DCM_SeriesDescription, o.series_description);
+    if (!o.body_part.empty()) put(ds, DCM_BodyPartExamined, o.body_part);
     put(ds, DCM_OperatorsName, "TECH^ANNA");
     put(ds, DCM_PerformingPhysicianName, "WHO^JOHN");
     put(ds, DCM_PatientName, o.patient_name);
     put(ds, DCM_PatientID, o.patient_id);
-    put(ds, DCM_PatientBirthDate, "19700101");
-    put(ds, DCM_PatientSex, "F");
-    put(ds, DCM_PatientAge, "054Y");
+    put(ds, DCM_PatientBirthDate, o.birth_date);
+    put(ds, DCM_PatientSex, o.sex);
+    put(ds, DCM_PatientAge, o.age);
     put(ds, DCM_PatientWeight, "61");
     put(ds, DCM_RETIRED_OtherPatientIDs, "OTHER-99");
     put(ds, DCM_PatientAddress, "2 avenue Privee, Lyon");
@@ -106,7 +107,7 @@ synthetic_series write_synthetic_series(const std::filesystem::path& dir,
     put(ds, DCM_StudyInstanceUID, out.study_uid);
     put(ds, DCM_SeriesInstanceUID, out.series_uid);
     put(ds, DCM_StudyID, "S-1");
-    put(ds, DCM_SeriesNumber, "3");
+    put(ds, DCM_SeriesNumber, std::to_string(o.series_number));
     put(ds, DCM_InstanceNumber, std::to_string(k + 1));
     const double p[3] = {o.origin[0] + k * o.slice_spacing * n[0],
                          o.origin[1] + k * o.slice_spacing * n[1],
@@ -124,17 +125,17 @@ synthetic_series write_synthetic_series(const std::filesystem::path& dir,
     ds.putAndInsertUint16(DCM_BitsStored, 12);
     ds.putAndInsertUint16(DCM_HighBit, 11);
     ds.putAndInsertUint16(DCM_PixelRepresentation, 0);
-    put(ds, DCM_RescaleIntercept, "-1024");
+    put(ds, DCM_RescaleIntercept, ds_list({o.rescale_intercept}));
     put(ds, DCM_RescaleSlope, "1");
-    put(ds, DCM_WindowCenter, "40");
-    put(ds, DCM_WindowWidth, "400");
+    put(ds, DCM_WindowCenter, ds_list({o.window[0]}));
+    put(ds, DCM_WindowWidth, ds_list({o.window[1]}));
     // A private block de-identification must drop.
     put(ds, DcmTagKey(0x0009, 0x0010), "ACME 1.1");
     if (ds.putAndInsertString(DcmTag(0x0009, 0x1001, EVR_LO), "secret vendor data").bad())
       throw std::runtime_error("cannot put private tag");
     for (unsigned j = 0; j < o.rows; ++j)
       for (unsigned i = 0; i < o.columns; ++i)
-        pixels[static_cast<std::size_t>(j) * o.columns + i] = synthetic_value(i, j, k);
+        pixels[static_cast<std::size_t>(j) * o.columns + i] = o.voxels ? o.voxels(i, j, k) : synthetic_value(i, j, k);
     if (ds.putAndInsertUint16Array(DCM_PixelData, pixels.data(), static_cast<unsigned long>(pixels.size())).bad())
       throw std::runtime_error("cannot put pixel data");
     E_TransferSyntax xfer = EXS_LittleEndianExplicit;

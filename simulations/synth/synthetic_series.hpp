@@ -1,11 +1,13 @@
-// Synthetic DICOM series written with DCMTK at test time (nothing big is committed).
-// Geometry is realistic (IOP, IPP, PixelSpacing, SliceThickness, FrameOfReferenceUID) and every
-// file carries the nominative attributes de-identification must remove.
+// Synthetic DICOM series written with DCMTK at run time (nothing big is committed), shared by the
+// tests, benchmarks and dm2-synth (the demo's PACS content). Geometry is realistic (IOP, IPP,
+// PixelSpacing, SliceThickness, FrameOfReferenceUID) and every file carries the nominative
+// attributes de-identification must remove. Anatomy-like content: phantom.hpp.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,21 @@ struct synthetic_options {
   std::string series_uid;  // generated when empty
   std::string study_date = "20240315";
   std::string transfer_syntax;  // "" = explicit VR little endian; or a DCMTK UID
+  // Stored values (12 bits used); empty = synthetic_value. Called once per voxel, in order.
+  std::function<std::uint16_t(unsigned i, unsigned j, unsigned k)> voxels;
+  double rescale_intercept = -1024;  // modality value = stored value + intercept
+  std::array<double, 2> window = {40, 400};  // WindowCenter, WindowWidth
+  // Nominative and descriptive attributes (the defaults are the tests' canaries).
+  std::string birth_date = "19700101";
+  std::string sex = "F";
+  std::string age = "054Y";
+  std::string institution = "Hopital Test";
+  std::string referring_physician = "HOUSE^GREGORY";
+  std::string accession = "ACC7781";
+  std::string study_description = "THORAX SYNTHETIC";
+  std::string series_description = "AXIAL 1.25";
+  std::string body_part;  // BodyPartExamined, written when not empty
+  unsigned series_number = 3;
 };
 
 struct synthetic_series {
@@ -45,7 +62,7 @@ std::uint16_t synthetic_value(unsigned i, unsigned j, unsigned k);
 std::string storage_class_of(const std::string& modality);
 
 // Writes one file per slice into `dir` (files named by a hash, not by order).
-// Throws std::runtime_error on failure (tests only).
+// Throws std::runtime_error on failure (test and tool code only).
 synthetic_series write_synthetic_series(const std::filesystem::path& dir,
                                         const synthetic_options& options);
 

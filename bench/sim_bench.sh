@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# dm2-sim's own speed (issue 13): CPU and wall time and simulated messages per CPU second for
+# the shipped scenario internet-10000 (10,000 sites x 1 simulated hour, 10 records and 2 keys per
+# site, k = 3, 2-of-3, 1 failure/site/h, 30 s repair; goal <= 60 s on one core) and 1,000 sites
+# x 1 hour, with a baseline measured in the same run (1,000 sites x 2 simulated minutes) so the
+# ratios hold on a busy machine. --quick: 1,000 sites x 10 and 10,000 sites x 1 simulated minute.
+# Usage: bench/sim_bench.sh [build dir with dm2-sim built, default build] [--quick]
+. "$(dirname "$0")/common.sh"
+build="$root/build"
+quick=0
+for a in "$@"; do
+  case "$a" in
+    --quick) quick=1 ;;
+    *) build="$a" ;;
+  esac
+done
+sim="$build/simulations/dm2-sim"
+[ -x "$sim" ] || { echo "sim_bench.sh: $sim not built (build target dm2-sim)" >&2; exit 2; }
+bench_tmp
+scenario="$root/simulations/scenarios/internet-10000.toml"
+
+# run LABEL ARGS...: prints "label|cpu_s|wall_s|messages|msgs_per_cpu_s"
+run() {
+  local label="$1"; shift
+  local out="$tmp/$label"
+  /usr/bin/time -f "%U %S %e" -o "$out.time" "$sim" --scenario "$scenario" "$@" --csv "$out.csv" >"$out.err" 2>&1 ||
+    { echo "sim_bench.sh: $label failed:" >&2; cat "$out.err" >&2; exit 1; }
+  local user sys wall msgs
+  read -r user sys wall < "$out.time"
+  msgs=$(tail -1 "$out.csv" | cut -d, -f6)
+  awk -v l="$label" -v u="$user" -v s="$sys" -v w="$wall" -v m="$msgs" \
+    'BEGIN { c = u + s; printf "%s|%.1f|%.1f|%d|%.0f\n", l, c, w, m, m / (c > 0 ? c : 1) }'
+}
+
+rows=()
+rows+=("$(run baseline --sites 1000 --duration 120)")
+if [ "$quick" = 1 ]; then
+  rows+=("$(run 1000x600s --sites 1000 --duration 600)")
+  rows+=("$(run 10000x60s --duration 60)")
+else
+  rows+=("$(run 1000x1h --sites 1000)")
+  rows+=("$(run 10000x1h)")
+fi
+base_cpu=$(echo "${rows[0]}" | cut -d'|' -f2)
+echo "| run | CPU s | wall s | messages | messages / CPU s | CPU vs baseline | goal |"
+echo "|---|---|---|---|---|---|---|"
+for r in "${rows[@]}"; do
+  IFS='|' read -r label cpu wall msgs rate <<< "$r"
+  goal=""
+  [ "$label" = 10000x1h ] && goal="≤ 60 s on one core"
+  awk -v l="$label" -v c="$cpu" -v w="$wall" -v m="$msgs" -v r="$rate" -v b="$base_cpu" -v g="$goal" \
+    'BEGIN { printf "| %s | %.1f | %.1f | %d | %.0f | %.1fx | %s |\n", l, c, w, m, r, c / (b > 0 ? b : 1), g }'
+done

@@ -1,0 +1,59 @@
+// Memoized placements (placement_index::closest_ids per name) that survive membership changes
+// they cannot be affected by. closest(key, count, exclude) can change when a site X joins or
+// leaves only if X is `exclude`, or X is no farther from the key than the farthest site chosen
+// (a chosen site leaving, a nearer one joining), or fewer than `count` were chosen. So a change
+// drops only the results near it: at 10,000 sites a replicator recomputes a few placements per
+// change instead of all of them (profiled in dm2-sim: recomputing every holder set after every
+// membership change, and walking every record per digest, took most of the run).
+//
+// Not thread-safe (one per replicator).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dm2/dht/membership.hpp"
+#include "dm2/dht/placement.hpp"
+
+namespace dm2::dht {
+
+class closest_cache {
+ public:
+  // placement.closest_ids(key_of(name), count, exclude), from the cache when still valid. `p`
+  // must be the placement of the membership version the cache was last synced to.
+  const std::vector<std::string>& get(const placement_index& p, const std::string& name,
+                                      std::size_t count, const std::string& exclude);
+  // Drops the results `changes` may have altered.
+  void apply(std::span<const membership_change> changes);
+  void clear();
+  // Bumped whenever a result is dropped: derived data keyed on it stays valid while it holds.
+  std::uint64_t epoch() const { return epoch_; }
+  std::size_t size() const { return entries_.size(); }
+
+ private:
+  struct entry {
+    std::string exclude;
+    std::size_t count = 0;
+    std::vector<std::string> ids;
+    std::uint64_t key_top = 0;  // first 64 bits of the key
+    int near_bits = 0;          // leading bits a site must share with the key to matter
+    std::uint64_t exclude_print = 0;
+  };
+  struct watch {
+    const std::string* name;
+    std::uint64_t key_top;
+    int near_bits;
+    std::uint64_t exclude_print;
+  };
+  void rebuild_watch();
+
+  std::unordered_map<std::string, entry> entries_;
+  std::vector<watch> watch_;  // entries_ flattened for apply(); rebuilt when entries change
+  bool watch_stale_ = false;
+  std::uint64_t epoch_ = 0;
+};
+
+}  // namespace dm2::dht

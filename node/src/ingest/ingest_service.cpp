@@ -1,0 +1,174 @@
+#include "ingest_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "dm2/crypto/hash.hpp"
+#include "db_cursor_store.hpp"
+#include "series_pipeline.hpp"
+
+namespace dm2::node {
+namespace fs = std::filesystem;
+
+namespace {
+
+// A failure the next run may not meet (the PACS is back, the disk has room): the sync stops
+// there and keeps the series for the next run. Anything else is the series' own fault (a
+// corrupt object, inconsistent geometry): it is reported and the sync moves past it.
+bool transient(errc code) {
+  return code == errc::unavailable || code == errc::timeout || code == errc::io_error || code == errc::cancelled ||
+         code == errc::permission_denied || code == errc::storage_failure;
+}
+
+}  // namespace
+
+struct ingest_service::impl {
+  impl(const node_config& c, storage::database& d, overlay_service& o, object_store store, const site_identity& id,
+       metrics& m)
+      : config(c), db(d), overlay(o), objects(std::move(store)), links(d, id.storage_key), cursor(d), stats(m) {
+    uid_secret = crypto::hmac_sha256(id.storage_key, "dm2 de-identification uid secret");
+  }
+
+  const node_config& config;
+  storage::database& db;
+  overlay_service& overlay;
+  object_store objects;
+  series_links links;
+  db_cursor_store cursor;
+  metrics& stats;
+  std::string uid_secret;
+  ingest_book book;
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool run_requested = false;  // book.begin() done, the worker has not taken it yet
+  std::jthread worker;
+
+  fs::path scratch_root() const { return config.data_dir / "ingest-scratch"; }
+
+  void loop(std::stop_token stop) {
+    auto next_scheduled = std::chrono::steady_clock::now() + config.sync_period;
+    while (!stop.stop_requested()) {
+      {
+        std::unique_lock lock(mutex);
+        auto due = [&] { return run_requested || stop.stop_requested(); };
+        if (config.sync_period.count() > 0)
+          wake.wait_until(lock, next_scheduled, due);
+        else
+          wake.wait(lock, due);
+        if (stop.stop_requested()) return;
+        if (!run_requested) {
+          // The schedule is due; an operator's run under way would have been taken already.
+          if (!book.begin(new_run_id(), "schedule")) continue;
+          run_requested = true;
+        }
+        run_requested = false;
+      }
+      run(stop);
+      next_scheduled = std::chrono::steady_clock::now() + config.sync_period;
+    }
+  }
+
+  static std::string new_run_id() { return crypto::to_hex(crypto::random_bytes(8)); }
+
+  void run(std::stop_token stop) {
+    spdlog::info("event=ingest_run_started");
+    pipeline_context ctx{&config, &overlay, &objects, &links, scratch_root(), uid_secret, &stats, &book, stop};
+    pacs::sync_options options;
+    options.since = config.sync_since;
+    auto synced = pacs::sync_site(
+        config.pacs, cursor,
+        [&](const pacs::series_ref& ref) -> status {
+          if (stop.stop_requested()) return fail(errc::cancelled, "the node is stopping");
+          book.seen();
+          auto r = ingest_series(ctx, ref);
+          if (r.failure) {
+            stats.increment("dm2_ingest_series_total", "result=\"failed\"");
+            auto code = r.failure->why.code;
+            book.failed({r.failure->lfn, r.failure->stage, r.failure->why.message});
+            if (transient(code)) return std::move(r.failure->why);
+            return {};
+          }
+          if (r.outcome == series_outcome::unchanged) {
+            book.unchanged(r.lfn);
+            stats.increment("dm2_ingest_series_total", "result=\"unchanged\"");
+          } else {
+            stats.increment("dm2_ingest_series_total", "result=\"indexed\"");
+          }
+          return {};
+        },
+        options);
+    std::string error = synced ? std::string{} : synced.err().message;
+    book.finish(error);
+    auto report = book.report(true, 0);
+    if (report.last) {
+      stats.increment("dm2_ingest_bytes_total", "kind=\"fetched\"", static_cast<double>(report.last->counts.bytes_fetched));
+      stats.increment("dm2_ingest_bytes_total", "kind=\"stored\"", static_cast<double>(report.last->counts.bytes_stored));
+    }
+    stats.increment("dm2_ingest_runs_total", synced ? "result=\"done\"" : "result=\"failed\"");
+    if (synced)
+      spdlog::info("event=ingest_run_done studies={} series={} skipped={}", synced->studies, synced->handed_over,
+                   synced->skipped);
+    else
+      spdlog::warn("event=ingest_run_failed code={} reason=\"{}\"", name_of(synced.err().code), synced.err().message);
+  }
+};
+
+result<std::unique_ptr<ingest_service>> ingest_service::create(const node_config& config, const site_identity& identity,
+                                                               storage::database& db, overlay_service& overlay,
+                                                               metrics& stats) {
+  auto objects = object_store::open(config.data_dir / "objects");
+  if (!objects) return std::move(objects).err();
+  // A crash mid-series leaves plaintext scratch and sealed files no commit names: both go now.
+  std::error_code ec;
+  fs::remove_all(config.data_dir / "ingest-scratch", ec);
+  auto swept = objects->sweep([&](const std::string& lfn, std::uint64_t version) {
+    return overlay.owned_version(lfn) == version;
+  });
+  if (swept) spdlog::info("event=ingest_swept directories={}", swept);
+  stats.describe("dm2_ingest_series_total", "counter", "Series the ingest finished, by result.");
+  stats.describe("dm2_ingest_bytes_total", "counter", "Bytes fetched from the PACS and sealed into the object store.");
+  stats.describe("dm2_ingest_runs_total", "counter", "Ingest runs, by result.");
+  stats.describe("dm2_ingest_stage_seconds", "histogram", "Seconds per series spent in each ingest stage.");
+  auto p = std::make_unique<impl>(config, db, overlay, std::move(*objects), identity, stats);
+  return std::unique_ptr<ingest_service>(new ingest_service(std::move(p)));
+}
+
+ingest_service::ingest_service(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+ingest_service::~ingest_service() { stop(); }
+
+void ingest_service::start() {
+  if (!impl_->config.pacs_configured) return;
+  if (impl_->config.ingest_on_start) (void)start_run("start");
+  impl_->worker = std::jthread([raw = impl_.get()](std::stop_token stop) { raw->loop(stop); });
+}
+
+void ingest_service::stop() {
+  if (!impl_->worker.joinable()) return;
+  impl_->worker.request_stop();
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->wake.notify_all();
+  }
+  impl_->worker.join();
+}
+
+result<std::string> ingest_service::start_run(const std::string& trigger) {
+  if (!impl_->config.pacs_configured) return fail(errc::unavailable, "no [pacs] is configured: nothing to ingest");
+  std::lock_guard lock(impl_->mutex);
+  auto id = impl::new_run_id();
+  if (!impl_->book.begin(id, trigger)) return fail(errc::conflict, "an ingest run is under way");
+  impl_->run_requested = true;
+  impl_->wake.notify_all();
+  return id;
+}
+
+ingest_report ingest_service::report() const {
+  return impl_->book.report(impl_->config.pacs_configured, impl_->config.sync_period.count());
+}
+
+}  // namespace dm2::node

@@ -1,0 +1,47 @@
+// The ingest service (docs/ingest.md): the site's PACS -> de-identified, encrypted series in the
+// local object store -> index record, sealed nominative link and key material in one commit ->
+// record and key shares in the overlay. Runs on a worker pool of its own (never on the HTTPS I/O
+// threads or the overlay's service thread): a scheduled run every pacs.sync_period_s, one at
+// start (pacs.ingest_on_start), and runs the operator starts (POST /v1/ingest).
+// Thread-safe: every public member may be called from any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "../overlay_service.hpp"
+#include "dm2/node/config.hpp"
+#include "dm2/node/identity.hpp"
+#include "dm2/node/metrics.hpp"
+#include "dm2/storage/database.hpp"
+#include "ingest_status.hpp"
+
+namespace dm2::node {
+
+class ingest_service {
+ public:
+  // Everything it is given outlives it. Sweeps the object store of files no commit names
+  // (left by a crash mid-series). Errors: io_error (the object store cannot be created).
+  static result<std::unique_ptr<ingest_service>> create(const node_config& config, const site_identity& identity,
+                                                        storage::database& db, overlay_service& overlay,
+                                                        metrics& stats);
+  ~ingest_service();  // stops
+
+  // Starts the schedule (and the run at start, when configured).
+  void start();
+  // Cancels the run under way (series not committed are dropped, as after a crash) and waits.
+  void stop();
+
+  // Starts a run now. Returns its id. Errors: unavailable (no [pacs] configured, or stopping),
+  // conflict (a run is under way).
+  result<std::string> start_run(const std::string& trigger);
+  ingest_report report() const;
+
+  struct impl;
+
+ private:
+  explicit ingest_service(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace dm2::node

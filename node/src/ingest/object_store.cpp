@@ -1,0 +1,106 @@
+#include "object_store.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "dm2/crypto/hash.hpp"
+#include "dm2/crypto/stream.hpp"
+
+namespace dm2::node {
+namespace fs = std::filesystem;
+
+namespace {
+
+status sync_dir(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return fail(errc::io_error, "cannot open " + dir.string() + " to sync it");
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return fail(errc::io_error, "cannot sync " + dir.string());
+  return {};
+}
+
+}  // namespace
+
+result<object_store> object_store::open(fs::path dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return fail(errc::io_error, "cannot create the object store " + dir.string() + ": " + ec.message());
+  fs::permissions(dir, fs::perms::owner_all, ec);
+  return object_store(std::move(dir));
+}
+
+result<object_store::staging> object_store::stage() const {
+  staging s{dir_ / (".staging-" + crypto::to_hex(crypto::random_bytes(8))), 0};
+  std::error_code ec;
+  fs::create_directory(s.dir, ec);
+  if (ec) return fail(errc::io_error, "cannot create " + s.dir.string() + ": " + ec.message());
+  return s;
+}
+
+std::string object_store::associated_data(const std::string& lfn_hex, std::uint64_t version, const std::string& name) {
+  return lfn_hex + "/" + std::to_string(version) + "/" + name;
+}
+
+status object_store::seal_into(staging& s, const std::string& name, const std::string& key, const std::string& lfn_hex,
+                               std::uint64_t version, const fs::path& plaintext_file) const {
+  auto out = s.dir / name;
+  if (auto st = crypto::stream_seal_file(key, plaintext_file, out, associated_data(lfn_hex, version, name)); !st)
+    return st;
+  std::error_code ec;
+  s.bytes += fs::file_size(out, ec);
+  return {};
+}
+
+fs::path object_store::series_dir(const std::string& lfn_hex, std::uint64_t version) const {
+  return dir_ / lfn_hex / std::to_string(version);
+}
+
+status object_store::place(const staging& s, const std::string& lfn_hex, std::uint64_t version) const {
+  if (auto st = sync_dir(s.dir); !st) return st;
+  auto target = series_dir(lfn_hex, version);
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  if (ec) return fail(errc::io_error, "cannot create " + target.parent_path().string() + ": " + ec.message());
+  fs::remove_all(target, ec);  // a leftover of an attempt that never committed
+  fs::rename(s.dir, target, ec);
+  if (ec) return fail(errc::io_error, "cannot move the series into " + target.string() + ": " + ec.message());
+  if (auto st = sync_dir(target.parent_path()); !st) return st;
+  return sync_dir(dir_);
+}
+
+void object_store::discard(const staging& s) const noexcept {
+  std::error_code ec;
+  fs::remove_all(s.dir, ec);
+}
+
+void object_store::remove(const std::string& lfn_hex, std::uint64_t version) const noexcept {
+  std::error_code ec;
+  fs::remove_all(series_dir(lfn_hex, version), ec);
+  fs::remove(dir_ / lfn_hex, ec);  // only when empty
+}
+
+std::size_t object_store::sweep(const std::function<bool(const std::string&, std::uint64_t)>& committed) const {
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    auto name = entry.path().filename().string();
+    if (name.rfind(".staging-", 0) == 0) {
+      fs::remove_all(entry.path(), ec);
+      ++removed;
+      continue;
+    }
+    if (!entry.is_directory(ec)) continue;
+    for (const auto& version : fs::directory_iterator(entry.path(), ec)) {
+      auto v = version.path().filename().string();
+      bool number = !v.empty() && v.size() <= 19 && v.find_first_not_of("0123456789") == std::string::npos;
+      if (number && committed(name, std::stoull(v))) continue;
+      fs::remove_all(version.path(), ec);
+      ++removed;
+    }
+    fs::remove(entry.path(), ec);  // only when empty
+  }
+  return removed;
+}
+
+}  // namespace dm2::node

@@ -1,0 +1,54 @@
+// The site's encrypted object store on local disk (docs/ingest.md): <dir>/<lfn>/<version>/
+// holds one sealed stream per de-identified DICOM file (000000.dcm.dm2s ... in slice order) and
+// the sealed NIfTI volume (volume.nii.dm2s), each crypto::stream_seal_file'd under the series key
+// with "<lfn>/<version>/<name>" as associated data (a file moved to another series or name does
+// not open). A series is written into a staging directory (<dir>/.staging-<random>), each file
+// synced, then renamed into place and the parent directories synced — before the commit that
+// names it. Whatever no commit names (a failed series, a crash between rename and commit) is
+// removed by sweep() at start. Thread-safe (no shared state beyond the file system; one
+// staging directory per series).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "dm2/result.hpp"
+
+namespace dm2::node {
+
+class object_store {
+ public:
+  // Creates <dir> (0700) if absent. Errors: io_error.
+  static result<object_store> open(std::filesystem::path dir);
+
+  struct staging {
+    std::filesystem::path dir;
+    std::uint64_t bytes = 0;  // sealed bytes written so far
+  };
+  // Errors: io_error.
+  result<staging> stage() const;
+  // Seals `plaintext_file` as `name` into the staging directory. Errors: those of
+  // crypto::stream_seal_file.
+  status seal_into(staging& s, const std::string& name, const std::string& key, const std::string& lfn_hex,
+                   std::uint64_t version, const std::filesystem::path& plaintext_file) const;
+  // Moves the staged series to <dir>/<lfn>/<version> (replacing a leftover there) and syncs.
+  // Errors: io_error.
+  status place(const staging& s, const std::string& lfn_hex, std::uint64_t version) const;
+  void discard(const staging& s) const noexcept;
+  void remove(const std::string& lfn_hex, std::uint64_t version) const noexcept;
+  // Removes staging directories and every <lfn>/<version> that `committed` does not name as the
+  // committed version; returns how many directories went.
+  std::size_t sweep(const std::function<bool(const std::string& lfn_hex, std::uint64_t version)>& committed) const;
+
+  std::filesystem::path series_dir(const std::string& lfn_hex, std::uint64_t version) const;
+  // The associated data a stored file is sealed with.
+  static std::string associated_data(const std::string& lfn_hex, std::uint64_t version, const std::string& name);
+
+ private:
+  explicit object_store(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  std::filesystem::path dir_;
+};
+
+}  // namespace dm2::node

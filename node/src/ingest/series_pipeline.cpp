@@ -1,0 +1,223 @@
+#include "series_pipeline.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "../similarity/signature.hpp"
+#include "dm2/crypto/aead.hpp"
+#include "dm2/crypto/hash.hpp"
+#include "dm2/pacs/deidentify.hpp"
+#include "dm2/pacs/header_fields.hpp"
+#include "dm2/pacs/volume.hpp"
+#include "index_attributes.hpp"
+#include "series_fetch.hpp"
+
+namespace dm2::node {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Removes the plaintext scratch directory however the series ends.
+struct scratch_guard {
+  fs::path dir;
+  ~scratch_guard() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+// The series' instance fingerprint: SHA-256 of its sorted SOP Instance UIDs (the fetched file
+// names), so a series that gained or lost instances is told apart from one seen before.
+std::string fingerprint_of(const std::vector<fs::path>& files) {
+  std::vector<std::string> names;
+  for (const auto& f : files) names.push_back(f.stem().string());
+  std::sort(names.begin(), names.end());
+  std::string all;
+  for (const auto& n : names) all += n + "\n";
+  return crypto::to_hex(crypto::sha256(all));
+}
+
+class stage_clock {
+ public:
+  stage_clock(metrics* stats, std::string stage) : stats_(stats), stage_(std::move(stage)) {}
+  ~stage_clock() {
+    if (!stats_) return;
+    auto s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    stats_->observe("dm2_ingest_stage_seconds", "stage=\"" + stage_ + "\"", s);
+  }
+
+ private:
+  metrics* stats_;
+  std::string stage_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+struct run_state {
+  const pipeline_context& c;
+  const pacs::series_ref& ref;
+  series_result out;
+  series_progress progress;
+
+  void stage(const std::string& name) {
+    progress.stage = name;
+    c.book->progress(progress);
+  }
+  series_result failed(const std::string& stage, error e) {
+    spdlog::warn("event=ingest_series_failed lfn={} stage={} code={} reason=\"{}\"", out.lfn, stage,
+                 name_of(e.code), e.message);
+    out.failure = series_failed{stage, out.lfn, std::move(e)};
+    return std::move(out);
+  }
+};
+
+}  // namespace
+
+series_result ingest_series(const pipeline_context& c, const pacs::series_ref& ref) {
+  run_state st{c, ref, {}, {}};
+  auto known = c.links->find(ref.series_uid);
+  if (!known) return st.failed("lookup", std::move(known).err());
+  // A series seen before keeps its LFN (and its key): a changed series is a new version of it.
+  st.out.lfn = *known ? (*known)->lfn_hex : crypto::to_hex(crypto::random_bytes(storage::lfn_size));
+  const std::string& lfn = st.out.lfn;
+  st.progress.lfn = lfn;
+  if (*known && !ref.instances.empty() && ref.instances == std::to_string((*known)->instances)) {
+    st.out.outcome = series_outcome::unchanged;
+    return std::move(st.out);
+  }
+
+  scratch_guard scratch{c.scratch_root / crypto::to_hex(crypto::random_bytes(8))};
+  st.stage("fetch");
+  fetched_series fetched;
+  {
+    stage_clock t(c.stats, "fetch");
+    auto f = fetch_one_series(c.config->pacs, c.config->retrieve == "move", ref, scratch.dir / "pacs", c.stop,
+                              [&](const pacs::fetch_progress& p) {
+                                st.progress.instances_done = p.done;
+                                st.progress.instances_total = p.total;
+                                st.progress.bytes = p.bytes;
+                                c.book->progress(st.progress);
+                              });
+    if (!f) return st.failed("fetch", std::move(f).err());
+    fetched = std::move(*f);
+  }
+  c.book->fetched(fetched.bytes);
+  auto fingerprint = fingerprint_of(fetched.files);
+  if (*known && (*known)->fingerprint == fingerprint) {
+    st.out.outcome = series_outcome::unchanged;
+    return std::move(st.out);
+  }
+
+  st.stage("assemble");
+  pacs::volume volume;
+  {
+    stage_clock t(c.stats, "assemble");
+    auto v = pacs::assemble_series(fetched.files);
+    if (!v) return st.failed("assemble", std::move(v).err());
+    volume = std::move(*v);
+  }
+
+  st.stage("signature");
+  std::string signature;
+  {
+    stage_clock t(c.stats, "signature");
+    auto samples = similarity::signature_of(volume);
+    if (!samples) return st.failed("signature", std::move(samples).err());
+    signature = similarity::signature_bytes(*samples);
+  }
+
+  // The index attributes and the nominative link's keys come from the original header; only
+  // the index class's fields (and an age band, never the birth date) are kept.
+  std::vector<std::string> keywords = attribute_keywords();
+  for (const char* k : {"PatientID", "PatientName", "AccessionNumber"}) keywords.emplace_back(k);
+  auto header = pacs::read_header_fields(volume.files.front(), keywords);
+  if (!header) return st.failed("assemble", std::move(header).err());
+
+  st.stage("deidentify");
+  pacs::deid_options deid;
+  deid.uid_secret = c.uid_secret;
+  std::vector<fs::path> clean;
+  std::string removed_json;
+  {
+    stage_clock t(c.stats, "deidentify");
+    std::error_code ec;
+    fs::create_directories(scratch.dir / "deid", ec);
+    for (std::size_t i = 0; i < volume.files.size(); ++i) {
+      char name[32];
+      std::snprintf(name, sizeof name, "%06zu.dcm", i);
+      auto out = scratch.dir / "deid" / name;
+      auto r = pacs::deidentify_file(volume.files[i], out, deid);
+      if (!r) return st.failed("deidentify", std::move(r).err());
+      if (i == 0) removed_json = std::move(r->nominative_json);
+      clean.push_back(out);
+    }
+    if (auto s = pacs::write_nifti(volume, scratch.dir / "volume.nii"); !s) return st.failed("deidentify", s.err());
+  }
+
+  st.stage("encrypt");
+  auto version = c.overlay->owned_version(lfn) + 1;
+  std::optional<dht::owned_key> new_key;
+  std::string series_key;
+  if (auto owned = c.overlay->owned_key(lfn)) {
+    series_key = owned->secret;
+  } else {
+    series_key = crypto::generate_aead_key();
+    auto k = dht::make_owned_key(lfn, series_key, c.config->share_threshold, c.config->share_count);
+    if (!k) return st.failed("encrypt", std::move(k).err());
+    new_key = std::move(*k);
+  }
+  auto staged = c.objects->stage();
+  if (!staged) return st.failed("encrypt", std::move(staged).err());
+  {
+    stage_clock t(c.stats, "encrypt");
+    for (const auto& f : clean)
+      if (auto s = c.objects->seal_into(*staged, f.filename().string() + ".dm2s", series_key, lfn, version, f); !s) {
+        c.objects->discard(*staged);
+        return st.failed("encrypt", s.err());
+      }
+    if (auto s = c.objects->seal_into(*staged, "volume.nii.dm2s", series_key, lfn, version, scratch.dir / "volume.nii");
+        !s) {
+      c.objects->discard(*staged);
+      return st.failed("encrypt", s.err());
+    }
+    if (auto s = c.objects->place(*staged, lfn, version); !s) {
+      c.objects->discard(*staged);
+      c.objects->remove(lfn, version);
+      return st.failed("encrypt", s.err());
+    }
+  }
+
+  st.stage("commit");
+  storage::index_record record;
+  record.lfn = *crypto::from_hex(lfn);
+  record.attributes = attributes_from(*header);
+  record.signature = std::move(signature);
+  storage::transaction with;
+  c.links->put_lookup(with, ref.series_uid, {lfn, version, fetched.files.size(), fingerprint});
+  nominative_link link{(*header)["PatientID"], (*header)["PatientName"], (*header)["AccessionNumber"], ref.study_uid,
+                       ref.series_uid, removed_json};
+  if (auto s = c.links->put_link(with, lfn, series_key, link); !s) {
+    c.objects->remove(lfn, version);
+    return st.failed("commit", s.err());
+  }
+  {
+    stage_clock t(c.stats, "commit");
+    auto published = c.overlay->publish(std::move(record),
+                                        {0, "node", "ingest", lfn, "committed",
+                                         "version=" + std::to_string(version) +
+                                             " instances=" + std::to_string(fetched.files.size())},
+                                        std::move(with), std::move(new_key));
+    if (!published) {
+      c.objects->remove(lfn, version);
+      return st.failed("commit", std::move(published).err());
+    }
+  }
+  c.book->indexed(lfn, staged->bytes);
+  spdlog::info("event=series_ingested lfn={} version={} instances={} sealed_bytes={}", lfn, version,
+               fetched.files.size(), staged->bytes);
+  return std::move(st.out);
+}
+
+}  // namespace dm2::node

@@ -1,0 +1,51 @@
+// One series through the ingest (docs/ingest.md, "Pipeline"): fetch -> assemble -> signature ->
+// de-identify -> encrypt into the object store -> key split -> index record + key material +
+// sealed nominative link + audit entry in ONE commit -> publish. A failure at any step leaves
+// nothing committed for the series and removes its object files. Runs on the ingest's worker
+// thread; thread-safe across series (each call owns its scratch and staging directories).
+#pragma once
+
+#include <filesystem>
+#include <stop_token>
+#include <string>
+
+#include "../overlay_service.hpp"
+#include "dm2/node/config.hpp"
+#include "dm2/node/metrics.hpp"
+#include "dm2/pacs/site_sync.hpp"
+#include "ingest_status.hpp"
+#include "object_store.hpp"
+#include "series_links.hpp"
+
+namespace dm2::node {
+
+struct pipeline_context {
+  const node_config* config = nullptr;
+  overlay_service* overlay = nullptr;
+  const object_store* objects = nullptr;
+  const series_links* links = nullptr;
+  std::filesystem::path scratch_root;  // plaintext work area, removed after each series
+  std::string uid_secret;              // de-identification's UID remapping secret (site-local)
+  metrics* stats = nullptr;
+  ingest_book* book = nullptr;
+  std::stop_token stop;
+};
+
+enum class series_outcome { indexed, unchanged };
+
+struct series_failed {
+  std::string stage;  // where it failed
+  std::string lfn;    // the LFN it was being ingested under
+  error why;
+};
+
+// Errors come back as series_failed (error.code tells transient from permanent).
+struct series_result {
+  series_outcome outcome = series_outcome::indexed;
+  std::string lfn;
+  std::optional<series_failed> failure;
+};
+
+series_result ingest_series(const pipeline_context& c, const pacs::series_ref& ref);
+
+}  // namespace dm2::node

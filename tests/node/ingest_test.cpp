@@ -1,0 +1,460 @@
+// The PACS ingest inside real dm2d processes, against a real PACS (dcmqrscp, in a private
+// network namespace): a canary patient leaks nowhere and its series keys are shared t-of-n;
+// SIGKILL at random instants leaves no half-ingested series and no duplicate LFN; bad series
+// fail alone with a clear reason. The lone-node test runs dm2d on its development consortium of
+// one (no [consortium], no [tls]).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+
+#include "dm2/crypto/hash.hpp"
+#include "dm2/crypto/private_file.hpp"
+#include "dm2/crypto/shares.hpp"
+#include "dm2/crypto/stream.hpp"
+#include "dm2/dht/message_codec.hpp"
+#include "dm2/dht/share_keyring.hpp"
+#include "dm2/node/https_client.hpp"
+#include "dm2/pacs/deidentify.hpp"
+#include "dm2/pacs/parallel_fetch.hpp"
+#include "dm2/pacs/volume.hpp"
+#include "dm2/storage/database.hpp"
+#include "pacs_server_fixture.hpp"
+#include "process_consortium.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+#include "synthetic_series.hpp"
+
+namespace dm2::node {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string pacs_toml(const pacs::pacs_settings& s, const std::string& extra = {}) {
+  return "[pacs]\nhost = \"" + s.host + "\"\nport = " + std::to_string(s.port) + "\ncalled_ae_title = \"" +
+         s.called_ae_title + "\"\ncalling_ae_title = \"" + s.calling_ae_title +
+         "\"\nstore_port = " + std::to_string(s.store_port) + "\nassociations = 2\n" + extra;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Every regular file under `dir` whose raw bytes hold one of `needles`: "file: needle".
+std::vector<std::string> files_holding(const fs::path& dir, const std::vector<std::string>& needles) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    auto bytes = slurp(it->path());
+    for (const auto& n : needles)
+      if (bytes.find(n) != std::string::npos) found.push_back(it->path().string() + ": " + n);
+  }
+  return found;
+}
+
+std::vector<std::string> strings_holding(const std::string& text, const std::vector<std::string>& needles) {
+  std::vector<std::string> found;
+  for (const auto& n : needles)
+    if (text.find(n) != std::string::npos) found.push_back(n);
+  return found;
+}
+
+// The committed <lfn>/<version> directories of a site's object store.
+std::set<std::string> object_dirs(const fs::path& data_dir) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (const auto& lfn : fs::directory_iterator(data_dir / "objects", ec)) {
+    if (lfn.path().filename().string().rfind(".staging", 0) == 0) continue;
+    for (const auto& v : fs::directory_iterator(lfn.path(), ec))
+      out.insert(lfn.path().filename().string() + "/" + v.path().filename().string());
+  }
+  return out;
+}
+
+class ingest_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DM2_REQUIRE_PRIVATE_NETWORK();
+    fs::create_directories(dir / "pacs");
+    server = std::make_unique<test::dcmqrscp_server>(dir / "pacs");
+    ASSERT_EQ(server->start(), "");
+  }
+
+  // Writes and uploads a synthetic series; returns it.
+  test::synthetic_series add_series(test::synthetic_options o) {
+    auto sub = dir / "series" / std::to_string(++series_count);
+    fs::create_directories(sub);
+    auto s = test::write_synthetic_series(sub, o);
+    EXPECT_EQ(server->upload(s.files), "");
+    return s;
+  }
+
+  test::temp_dir dir{"dm2-ingest"};
+  std::unique_ptr<test::pacs_server> server;
+  int series_count = 0;
+};
+
+// GET /v1/ingest until the run finished; returns the last run.
+json wait_for_run(const std::function<result<client_response>()>& get, std::chrono::seconds limit) {
+  json last;
+  test::eventually(
+      [&] {
+        auto r = get();
+        if (!r || r->status != 200) return false;
+        auto j = json::parse(r->body, nullptr, false);
+        if (!j.is_object() || !j["current_run"].is_null() || !j["last_run"].is_object()) return false;
+        last = j["last_run"];
+        return true;
+      },
+      limit);
+  return last;
+}
+
+// Four sites: shares go to peers of the owner (the owner keeps the key itself), so 2-of-3 needs
+// three peers.
+TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_2_of_3) {
+  test::synthetic_options ct;
+  ct.patient_name = "ZYGOMATIC^CANARYBELLE";
+  ct.patient_id = "CANARY-PID-90210";
+  ct.slices = 6;
+  ct.rows = ct.columns = 32;
+  auto mr = ct;
+  mr.modality = "MR";
+  auto s1 = add_series(ct);
+  mr.study_uid = s1.study_uid;
+  auto s2 = add_series(mr);
+  std::vector<std::string> canary = {ct.patient_name, ct.patient_id, "19700101", "Hopital Test", "HOUSE^GREGORY",
+                                     "ACC7781", s1.study_uid, s1.series_uid, s2.series_uid};
+  for (const auto& u : s1.sop_uids) canary.push_back(u);
+  for (const auto& u : s2.sop_uids) canary.push_back(u);
+
+  test::consortium_options options;
+  options.sites = 4;
+  options.address_octet = 81;
+  options.extra_toml = "[overlay]\nrepair_period_s = 2\n";
+  options.site_toml[1] = pacs_toml(server->settings());
+  auto c = test::process_consortium::create(dir / "consortium", options);
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  auto& sites = **c;
+  ASSERT_TRUE(sites.start_all().ok());
+
+  auto run = wait_for_run([&] { return sites.request(1, "GET", "/v1/ingest", {}, 1); }, 90s);
+  ASSERT_EQ(run.value("state", ""), "done") << run.dump();
+  EXPECT_EQ(run["counts"].value("series_indexed", 0), 2) << run.dump();
+  EXPECT_EQ(run["counts"].value("series_failed", 0), 0) << run.dump();
+
+  // Another site may not start or watch site 1's ingest.
+  auto peer_view = sites.request(1, "GET", "/v1/ingest", {}, 2);
+  ASSERT_TRUE(peer_view.ok());
+  EXPECT_EQ(peer_view->status, 403);
+
+  // The records, as the other sites see them.
+  auto listed = sites.request(1, "GET", "/v1/overlay/records?limit=100", {}, 1);
+  ASSERT_TRUE(listed.ok());
+  auto records = json::parse(listed->body)["records"];
+  ASSERT_EQ(records.size(), 2u) << listed->body;
+  std::vector<std::string> responses;
+  std::vector<std::pair<std::string, std::uint64_t>> lfns;
+  for (const auto& r : records) lfns.emplace_back(r.value("lfn", ""), r.value("version", 0u));
+  // Replicas reach sites 2 and 3; what they answer holds nothing nominative.
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        for (int site : {2, 3, 4})
+          for (const auto& [lfn, v] : lfns) {
+            auto r = sites.request(site, "GET", "/v1/records?lfn=" + lfn, {}, site);
+            if (!r || r->status != 200) return false;
+          }
+        return true;
+      },
+      30s));
+  for (int site : {1, 2, 3, 4})
+    for (const auto& [lfn, v] : lfns) {
+      auto r = sites.request(site, "GET", "/v1/records?lfn=" + lfn, {}, site == 1 ? 2 : site);
+      ASSERT_TRUE(r.ok());
+      responses.push_back(r->body);
+      auto rec = json::parse(r->body);
+      EXPECT_EQ(rec["attributes"].value("age_band", ""), "050-059") << r->body;
+      EXPECT_EQ(rec["attributes"].value("study_date", ""), "20240315") << r->body;
+    }
+  for (int site : {2, 3, 4}) {
+    auto r = sites.request(site, "GET", "/v1/overlay/records?limit=100", {}, site);
+    ASSERT_TRUE(r.ok());
+    responses.push_back(r->body);
+    auto q = sites.request(site, "POST", "/v1/queries",
+                           R"({"filters":{},"measure":"ncc","top_k":20,"timeout_ms":3000})", site);
+    ASSERT_TRUE(q.ok());
+    ASSERT_EQ(q->status, 202) << q->body;
+    auto location = json::parse(q->body).value("location", "");
+    json view;
+    ASSERT_TRUE(test::eventually(
+        [&] {
+          auto g = sites.request(site, "GET", location, {}, site);
+          if (!g || g->status != 200) return false;
+          view = json::parse(g->body);
+          responses.push_back(g->body);
+          return view.value("done", false);
+        },
+        20s));
+    EXPECT_GE(view["hits"].size(), 2u) << view.dump();
+  }
+  for (const auto& body : responses) EXPECT_EQ(strings_holding(body, canary), std::vector<std::string>{}) << body;
+
+  // Let the share rounds (2 s) place every key's 3 shares, then stop every site to read the disks.
+  std::this_thread::sleep_for(8s);
+  for (int site : {1, 2, 3, 4}) ASSERT_TRUE(sites.stop(site).ok());
+
+  // Zero canary strings in any site's data directory (raw bytes: RocksDB SSTs and WALs, object
+  // store) or in any log; site 1's nominative family is sealed.
+  for (int site : {1, 2, 3, 4})
+    EXPECT_EQ(files_holding(sites.site_dir(site), canary), std::vector<std::string>{}) << "site " << site;
+  std::vector<std::string> in_logs;
+  for (const auto& entry : fs::directory_iterator(sites.dir())) {
+    auto ext = entry.path().extension();
+    if (ext != ".err" && ext != ".out") continue;
+    for (const auto& hit : strings_holding(slurp(entry.path()), canary)) in_logs.push_back(entry.path().string() + ": " + hit);
+  }
+  EXPECT_EQ(in_logs, std::vector<std::string>{});
+
+  // Every series key has 3 shares on 3 distinct sites.
+  std::map<std::string, std::map<std::uint32_t, std::pair<int, std::string>>> shares;  // key -> index -> (site, raw)
+  for (int site : {1, 2, 3, 4}) {
+    auto identity = sites.site_dir(site) / "identity";
+    auto db = storage::database::open(sites.site_dir(site) / "db", *crypto::read_private_file(identity / "storage.key"));
+    ASSERT_TRUE(db.ok()) << db.err().to_string();
+    auto keyring = dht::x25519_keyring::from_private_key(*crypto::read_private_file(identity / "seal.key"));
+    ASSERT_TRUE(keyring.ok());
+    ASSERT_TRUE((*db)->for_each_value(storage::family::key_shares, "", [&](std::string_view, std::string_view v) {
+      auto share = dht::decode_key_share(v);
+      EXPECT_TRUE(share.ok());
+      if (!share) return true;
+      auto raw = keyring->open(*share);
+      EXPECT_TRUE(raw.ok()) << "site " << site << " cannot open its share";
+      if (raw) shares[share->key_id][share->index] = {site, *raw};
+      return true;
+    }).ok());
+  }
+  ASSERT_EQ(shares.size(), 2u);
+  auto site1_key = *crypto::read_private_file(sites.site_dir(1) / "identity" / "storage.key");
+  pacs::deid_options deid;
+  deid.uid_secret = crypto::hmac_sha256(site1_key, "dm2 de-identification uid secret");
+  // The de-identified series as the pipeline makes it: the PACS's copy (C-GET), in slice order,
+  // de-identified under site 1's UID secret.
+  std::map<std::string, std::vector<fs::path>> expected;  // series UID -> de-identified files
+  for (const auto* s : {&s1, &s2}) {
+    auto got = dir / ("got-" + s->series_uid);
+    auto fetched = pacs::fetch_series(server->settings(), s->study_uid, s->series_uid, got);
+    ASSERT_TRUE(fetched.ok()) << fetched.err().to_string();
+    auto v = pacs::assemble_series(std::vector<fs::path>(fetched->files.begin(), fetched->files.end()));
+    ASSERT_TRUE(v.ok()) << v.err().to_string();
+    for (std::size_t k = 0; k < v->files.size(); ++k) {
+      auto out = dir / ("deid-" + s->series_uid + "-" + std::to_string(k));
+      ASSERT_TRUE(pacs::deidentify_file(v->files[k], out, deid).ok());
+      expected[s->series_uid].push_back(out);
+    }
+  }
+  std::set<std::string> matched;
+  for (const auto& [lfn, version] : lfns) {
+    SCOPED_TRACE(lfn);
+    auto& held = shares[lfn];
+    ASSERT_EQ(held.size(), 3u);
+    std::set<int> holders;
+    for (const auto& [index, sh] : held) holders.insert(sh.first);
+    EXPECT_EQ(holders.size(), 3u);
+    EXPECT_EQ(holders.count(1), 0u);  // the owner holds the key, not a share
+    // t = 2 of them rebuild the key (every pair, the same key); t - 1 = 1 does not.
+    auto key = crypto::combine_shares({held[1].second, held[2].second});
+    ASSERT_TRUE(key.ok()) << key.err().to_string();
+    EXPECT_EQ(*crypto::combine_shares({held[2].second, held[3].second}), *key);
+    EXPECT_EQ(*crypto::combine_shares({held[1].second, held[3].second}), *key);
+    EXPECT_FALSE(crypto::combine_shares({held[1].second}).ok());
+    // The key decrypts the stored series byte for byte into the de-identified series.
+    auto stored = sites.site_dir(1) / "objects" / lfn / std::to_string(version);
+    std::vector<std::string> clear;
+    for (std::size_t k = 0;; ++k) {
+      char name[32];
+      std::snprintf(name, sizeof name, "%06zu.dcm", k);
+      if (!fs::exists(stored / (std::string(name) + ".dm2s"))) break;
+      auto out = dir / (lfn + name);
+      auto opened = crypto::stream_open_file(*key, stored / (std::string(name) + ".dm2s"), out,
+                                             lfn + "/" + std::to_string(version) + "/" + name + ".dm2s");
+      ASSERT_TRUE(opened.ok()) << opened.err().to_string();
+      clear.push_back(slurp(out));
+    }
+    for (const auto& [series_uid, files] : expected) {
+      bool same = files.size() == clear.size();
+      for (std::size_t k = 0; same && k < files.size(); ++k) same = slurp(files[k]) == clear[k];
+      if (same) matched.insert(series_uid);
+    }
+    auto volume = dir / (lfn + ".nii");
+    EXPECT_TRUE(crypto::stream_open_file(*key, stored / "volume.nii.dm2s", volume,
+                                         lfn + "/" + std::to_string(version) + "/volume.nii.dm2s")
+                    .ok());
+  }
+  EXPECT_EQ(matched.size(), 2u);
+}
+
+// The lone node below runs on its development consortium of one.
+struct lone_node {
+  fs::path dir, config, data;
+  std::string address;
+  std::unique_ptr<test::child_process> process;
+  int starts = 0;
+
+  tls_material tls() const {
+    auto id = data / "identity";
+    return {*crypto::read_file(id / "ca.crt"), *crypto::read_file(id / "site.crt"),
+            *crypto::read_private_file(id / "site.key")};
+  }
+  result<client_response> request(const std::string& method, const std::string& path, const std::string& body = {}) {
+    return https_request({address, 18443}, tls(), method, path, body);
+  }
+  bool start() {
+    auto ready = dir / "ready";
+    fs::remove(ready);
+    process = std::make_unique<test::child_process>(test::built_program("node/dm2d"),
+                                                    std::vector<std::string>{"--config", config.string(),
+                                                                             "--ready-file", ready.string()},
+                                                    dir, "dm2d-" + std::to_string(starts++));
+    return test::eventually([&] { return fs::exists(ready) || !process->running(); }, 30s) && process->running();
+  }
+};
+
+// SIGKILL at >= 20 random instants during a multi-series ingest on a lone node: after each
+// restart every visible record has its committed objects; at the end every series is indexed
+// once (no duplicate LFN), nothing is left over, and the node answers queries by itself.
+TEST_F(ingest_test, sigkill_at_random_instants_leaves_no_half_ingested_series_and_no_duplicate_lfn) {
+  constexpr int series = 6;
+  for (int i = 0; i < series; ++i) {
+    test::synthetic_options o;
+    o.patient_id = "PID-" + std::to_string(i);
+    o.slices = 12;
+    o.rows = o.columns = 64;
+    o.modality = i % 2 ? "MR" : "CT";
+    add_series(o);
+  }
+  lone_node n;
+  n.dir = dir / "lone";
+  n.data = n.dir / "data";
+  n.config = n.dir / "dm2d.toml";
+  n.address = "127.82." + std::to_string(10 + ::getpid() % 240) + ".1";
+  fs::create_directories(n.dir);
+  std::ofstream(n.config) << "[node]\ndata_dir = \"" << n.data.string() << "\"\nsite_name = \"lone\"\n[https]\nlisten = \""
+                          << n.address << ":18443\"\n[dht]\nlisten = \"" << n.address << ":16881\"\n"
+                          << pacs_toml(server->settings());
+  std::mt19937 rng(static_cast<unsigned>(::getpid()));
+  std::uniform_int_distribution<int> instant_ms(20, 1200);
+  for (int kill = 0; kill < 20; ++kill) {
+    ASSERT_TRUE(n.start()) << n.process->stderr_text();
+    std::this_thread::sleep_for(std::chrono::milliseconds(instant_ms(rng)));
+    // Whatever is visible now is whole: every record held has its committed objects.
+    if (auto r = n.request("GET", "/v1/overlay/records?limit=100"); r && r->status == 200) {
+      auto dirs = object_dirs(n.data);
+      for (const auto& rec : json::parse(r->body)["records"])
+        EXPECT_TRUE(dirs.count(rec.value("lfn", "") + "/" + std::to_string(rec.value("version", 0u))))
+            << "record " << rec.dump() << " visible without its objects";
+    }
+    n.process->signal(SIGKILL);
+    n.process->wait(10s);
+  }
+  ASSERT_TRUE(n.start()) << n.process->stderr_text();
+  auto run = wait_for_run([&] { return n.request("GET", "/v1/ingest"); }, 60s);
+  ASSERT_EQ(run.value("state", ""), "done") << run.dump();
+  EXPECT_EQ(run["counts"].value("series_failed", 0), 0) << run.dump();
+  // A run started now finds nothing new: the cursor survived the kills.
+  auto again = n.request("POST", "/v1/ingest");
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->status, 202) << again->body;
+  auto second = wait_for_run([&] { return n.request("GET", "/v1/ingest"); }, 60s);
+  EXPECT_EQ(second["counts"].value("series_indexed", 0), 0) << second.dump();
+
+  auto listed = n.request("GET", "/v1/overlay/records?limit=100");
+  ASSERT_TRUE(listed.ok());
+  auto records = json::parse(listed->body)["records"];
+  std::set<std::string> lfns, committed;
+  for (const auto& r : records) {
+    lfns.insert(r.value("lfn", ""));
+    committed.insert(r.value("lfn", "") + "/" + std::to_string(r.value("version", 0u)));
+  }
+  EXPECT_EQ(records.size(), static_cast<std::size_t>(series)) << listed->body;
+  EXPECT_EQ(lfns.size(), static_cast<std::size_t>(series));
+  // Stop cleanly: the start-up sweep of the next start is not needed for this check.
+  n.process->signal(SIGTERM);
+  n.process->wait(30s);
+  EXPECT_EQ(object_dirs(n.data), committed);
+  EXPECT_FALSE(fs::exists(n.data / "ingest-scratch") && !fs::is_empty(n.data / "ingest-scratch"));
+
+  // A consortium of one answers its own queries and says what it cannot place.
+  ASSERT_TRUE(n.start());
+  auto overlay = n.request("GET", "/v1/overlay");
+  ASSERT_TRUE(overlay.ok());
+  auto o = json::parse(overlay->body);
+  EXPECT_EQ(o.value("keys_owned", 0), series) << overlay->body;
+  EXPECT_FALSE(o["placement_warnings"].empty()) << overlay->body;
+  auto q = n.request("POST", "/v1/queries", R"({"filters":{"modality":"CT"},"measure":"ncc","top_k":20,"timeout_ms":2000})");
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->status, 202) << q->body;
+  json view;
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        auto g = n.request("GET", json::parse(q->body).value("location", ""));
+        if (!g || g->status != 200) return false;
+        view = json::parse(g->body);
+        return view.value("done", false);
+      },
+      20s));
+  EXPECT_EQ(view["hits"].size(), static_cast<std::size_t>(series / 2)) << view.dump();
+}
+
+// A corrupt object and a series with a gap fail alone, with a clear reason in the status;
+// nothing is committed for them and the good series is indexed.
+TEST_F(ingest_test, bad_series_fail_alone_with_a_clear_reason_and_commit_nothing) {
+  test::synthetic_options good;
+  good.slices = 6;
+  good.rows = good.columns = 32;
+  add_series(good);
+  // A gap: one slice missing from the middle.
+  auto gap_dir = dir / "gap";
+  fs::create_directories(gap_dir);
+  auto gap = test::write_synthetic_series(gap_dir, good);
+  gap.files.erase(gap.files.begin() + 3);
+  ASSERT_EQ(server->upload(gap.files), "");
+  // A corrupt object: pixel data cut short.
+  auto bad_dir = dir / "bad";
+  fs::create_directories(bad_dir);
+  auto bad = test::write_synthetic_series(bad_dir, good);
+  for (const auto& f : bad.files) fs::resize_file(f, fs::file_size(f) - 700);
+  (void)server->upload(bad.files);  // the PACS may refuse some; what it keeps is what dm2d sees
+
+  test::consortium_options options;
+  options.sites = 1;
+  options.address_octet = 83;
+  options.site_toml[1] = pacs_toml(server->settings());
+  auto c = test::process_consortium::create(dir / "consortium", options);
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  ASSERT_TRUE((*c)->start_all().ok());
+  auto run = wait_for_run([&] { return (*c)->request(1, "GET", "/v1/ingest", {}, 1); }, 90s);
+  ASSERT_EQ(run.value("state", ""), "done") << run.dump();
+  EXPECT_EQ(run["counts"].value("series_indexed", 0), 1) << run.dump();
+  EXPECT_GE(run["counts"].value("series_failed", 0), 1) << run.dump();
+  bool gap_reported = false;
+  for (const auto& f : run["failures"]) {
+    EXPECT_FALSE(f.value("reason", "").empty());
+    if (f.value("stage", "") == "assemble" && f.value("reason", "").find("gap") != std::string::npos) gap_reported = true;
+  }
+  EXPECT_TRUE(gap_reported) << run.dump();
+  auto listed = (*c)->request(1, "GET", "/v1/overlay/records?limit=100", {}, 1);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(json::parse(listed->body)["records"].size(), 1u) << listed->body;
+  EXPECT_EQ(object_dirs((*c)->site_dir(1)).size(), 1u);
+}
+
+}  // namespace
+}  // namespace dm2::node

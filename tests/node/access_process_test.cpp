@@ -30,7 +30,7 @@ class access_process_test : public ::testing::Test {
   int commands = 0;
 
   void start(int count, const std::string& toml, const std::vector<int>& running) {
-    auto created = process_consortium::create(dir.path(), {count, 81, toml});
+    auto created = process_consortium::create(dir.path(), {count, 81, toml, {}});
     ASSERT_TRUE(created) << created.err().message;
     sites = std::move(*created);
     auto started = sites->start(running);

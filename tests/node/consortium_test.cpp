@@ -606,7 +606,9 @@ TEST_F(consortium_test, a_similarity_query_reaches_every_site_and_survives_a_dea
     EXPECT_EQ(e.object.size(), 32u);
     EXPECT_EQ(e.detail.rfind("hits=", 0), 0u) << e.detail;
   }
-  EXPECT_EQ(answered, 4);
+  // At least the four queries above (the query by LFN and hedge requests, which carry an id of
+  // their own, may add answers).
+  EXPECT_GE(answered, 4);
 }
 
 }  // namespace

@@ -250,6 +250,7 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
   std::map<std::string, std::vector<fs::path>> expected;  // series UID -> de-identified files
   for (const auto* s : {&s1, &s2}) {
     auto got = dir / ("got-" + s->series_uid);
+    fs::create_directories(got);
     auto fetched = pacs::fetch_series(server->settings(), s->study_uid, s->series_uid, got);
     ASSERT_TRUE(fetched.ok()) << fetched.err().to_string();
     auto v = pacs::assemble_series(std::vector<fs::path>(fetched->files.begin(), fetched->files.end()));

@@ -24,7 +24,7 @@ struct consortium_options {
   // takes its own third octet (from its pid), so tests running in parallel never collide.
   int address_octet = 78;
   std::string extra_toml;  // appended to every site's config file (e.g. an [overlay] section)
-  std::map<int, std::string> site_toml;  // appended to one site's config file (e.g. its [pacs])
+  std::map<int, std::string> site_toml = {};  // appended to one site's config file (e.g. its [pacs])
 };
 
 class process_consortium {

@@ -13,6 +13,7 @@ find_package(CLI11 REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(GFSHARE REQUIRED IMPORTED_TARGET libgfshare)
+pkg_check_modules(ARGON2 REQUIRED IMPORTED_TARGET libargon2)  # account passwords (node/src/access)
 
 # libtorrent's headers are compiled with these; every translation unit that includes Asio must
 # agree on them, or the same inline Asio code differs between our libraries (an ODR violation).

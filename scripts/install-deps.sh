@@ -9,7 +9,7 @@ packages=(
   # libraries linked by dm2
   libtorrent-rasterbar-dev libboost-dev libboost-system-dev libssl-dev openssl
   librocksdb-dev libdcmtk-dev libgfshare-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libcli11-dev libtomlplusplus-dev libnifti2-dev zlib1g-dev
+  libcli11-dev libtomlplusplus-dev libnifti2-dev zlib1g-dev libargon2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl
   dcmtk orthanc python3 python3-pydicom python3-nibabel python3-numpy python3-matplotlib

@@ -75,6 +75,21 @@ site_connection connect_as_site(const site_connection_options& o) {
   return c;
 }
 
+nlohmann::json call_node(const node::https_target& target, const node::tls_material& tls, const std::string& method,
+                         const std::string& path, const std::string& body, int expect) {
+  auto r = node::https_request(target, tls, method, path, body);
+  if (!r) throw command_failed(exit_remote, r.err().message);
+  if (r->status == expect && r->body.empty()) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  if (r->status != expect) {
+    std::string why = j.is_object() && j.contains("error") ? j["error"].value("message", r->body) : r->body;
+    throw command_failed(r->status == 400 ? exit_usage : exit_remote,
+                         "node answered " + std::to_string(r->status) + ": " + why);
+  }
+  if (!j.is_object()) throw command_failed(exit_remote, "node answered with invalid JSON");
+  return j;
+}
+
 progress_bar::progress_bar() : enabled_(::isatty(STDERR_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1) {}
 
 void progress_bar::draw_bar(std::size_t done, std::size_t total) {

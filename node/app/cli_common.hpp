@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_registry.hpp"
 #include "dm2/error.hpp"
 #include "dm2/node/config.hpp"
@@ -47,6 +49,12 @@ struct site_connection {
 // The node and this site's TLS. Throws command_failed: bad config (bad input), no readable
 // site certificate and key (local state).
 site_connection connect_as_site(const site_connection_options& o);
+
+// Sends one request to the node and returns its JSON answer when the status is `expect`; otherwise
+// throws command_failed: the node's error message, bad usage for a 400, a remote failure else
+// (and for an answer that is not a JSON object). An empty body with `expect` 204 gives {}.
+nlohmann::json call_node(const node::https_target& target, const node::tls_material& tls, const std::string& method,
+                         const std::string& path, const std::string& body, int expect);
 
 // A one-line bar on stderr, redrawn in place: "[#####.....] 52/100" and, when bytes are given,
 // " 26.0 MB 48.1 MB/s". finish() ends the line. Drawn only when both stderr and stdout are

@@ -57,21 +57,6 @@ json request_body(const query_options& o) {
   return body;
 }
 
-// The node's answer, or the command's failure: a 400 is the user's input (bad usage).
-json call(const node::https_target& target, const node::tls_material& tls, const std::string& method,
-          const std::string& path, const std::string& body, int expect) {
-  auto r = node::https_request(target, tls, method, path, body);
-  if (!r) throw command_failed(exit_remote, r.err().message);
-  auto j = json::parse(r->body, nullptr, false);
-  if (r->status != expect) {
-    std::string why = j.is_object() && j.contains("error") ? j["error"].value("message", r->body) : r->body;
-    throw command_failed(r->status == 400 ? exit_usage : exit_remote,
-                         "node answered " + std::to_string(r->status) + ": " + why);
-  }
-  if (!j.is_object()) throw command_failed(exit_remote, "node answered with invalid JSON");
-  return j;
-}
-
 void print_table(const json& view) {
   std::printf("%-4s %-8s %-32s %-12s %-8s %-12s %-10s\n", "rank", "score", "lfn", "owner", "modality", "body_part",
               "study");
@@ -89,7 +74,7 @@ void run_query(const query_options& o) {
   auto site = connect_as_site(o);
   const auto& target = site.target;
   const auto& tls = site.tls;
-  auto started = call(target, tls, "POST", "/v1/queries", request_body(o).dump(), 202);
+  auto started = call_node(target, tls, "POST", "/v1/queries", request_body(o).dump(), 202);
   auto location = started.value("location", "");
   if (location.rfind("/v1/queries/", 0) != 0) throw command_failed(exit_remote, "node answered without a location");
   progress_bar bar;
@@ -98,7 +83,7 @@ void run_query(const query_options& o) {
   auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout_s * 1000)) +
                  std::chrono::seconds(10);
   while (true) {
-    view = call(target, tls, "GET", location, {}, 200);
+    view = call_node(target, tls, "GET", location, {}, 200);
     if (!o.json_out) bar.draw(view.value("answered", 0u), view.value("asked", 0u));
     if (view.value("done", false)) break;
     if (std::chrono::steady_clock::now() > give_up) {

@@ -21,7 +21,9 @@ const std::set<std::string> known_keys = {
     "pacs.timeout_s",     "pacs.associations", "consortium.roster", "consortium.public_key",
     "consortium.roster_refresh_s", "overlay.replicas", "overlay.repair_period_s",
     "overlay.liveness_timeout_s", "overlay.probe_rate", "overlay.share_threshold", "overlay.share_count",
-    "pacs.sync_period_s", "pacs.ingest_on_start", "pacs.retrieve", "pacs.sync_since", "pacs.ingest_workers"};
+    "pacs.sync_period_s", "pacs.ingest_on_start", "pacs.retrieve", "pacs.sync_since", "pacs.ingest_workers",
+    "accounts.session_ttl_s", "accounts.argon2_memory_kib", "accounts.argon2_passes",
+    "accounts.signin_failures_per_account", "accounts.signin_failures_per_address", "accounts.signin_window_s"};
 
 std::string where(std::string_view origin, const toml::source_region& src) {
   std::ostringstream out;
@@ -183,6 +185,12 @@ result<node_config> parse_config(std::string_view toml_text, std::string_view or
       r.integer("overlay.probe_rate", 1, 10000, c.probe_rate),
       r.integer("overlay.share_threshold", 2, 255, c.share_threshold),
       r.integer("overlay.share_count", 2, 255, c.share_count),
+      r.seconds("accounts.session_ttl_s", 86400, c.session_ttl),
+      r.integer("accounts.argon2_memory_kib", 1024, 4 * 1024 * 1024, c.argon2_memory_kib),
+      r.integer("accounts.argon2_passes", 1, 10, c.argon2_passes),
+      r.integer("accounts.signin_failures_per_account", 1, 1000, c.signin_failures_per_account),
+      r.integer("accounts.signin_failures_per_address", 1, 100000, c.signin_failures_per_address),
+      r.seconds("accounts.signin_window_s", 86400, c.signin_window),
       r.string("log.level", c.log_level),
       r.string("pacs.host", c.pacs.host),
       r.integer("pacs.port", 1, 65535, c.pacs.port),

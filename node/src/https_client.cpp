@@ -113,10 +113,12 @@ https_connection::~https_connection() = default;
 void https_connection::close() { impl_->stream.reset(); }
 
 result<client_response> https_connection::request(const std::string& method, const std::string& path,
-                                                  const std::string& body, std::chrono::milliseconds timeout) {
+                                                  const std::string& body, std::chrono::milliseconds timeout,
+                                                  const std::map<std::string, std::string>& headers) {
   http::request<http::string_body> req{http::string_to_verb(method), path, 11};
   req.set(http::field::host, impl_->target.host);
   req.set(http::field::user_agent, "dm2");
+  for (const auto& [name, value] : headers) req.set(name, value);
   req.body() = body;
   if (!body.empty()) req.set(http::field::content_type, "application/json");
   req.prepare_payload();
@@ -135,9 +137,10 @@ result<client_response> https_connection::request(const std::string& method, con
 
 result<client_response> https_request(const https_target& target, const tls_material& tls,
                                       const std::string& method, const std::string& path,
-                                      const std::string& body, std::chrono::milliseconds timeout) {
+                                      const std::string& body, std::chrono::milliseconds timeout,
+                                      const std::map<std::string, std::string>& headers) {
   https_connection connection(target, tls);
-  return connection.request(method, path, body, timeout);
+  return connection.request(method, path, body, timeout, headers);
 }
 
 }  // namespace dm2::node

@@ -19,6 +19,7 @@
 #include "dm2/node/tls.hpp"
 #include "dm2/node/version.hpp"
 #include "dm2/storage/database.hpp"
+#include "access/access_service.hpp"
 #include "audit_log.hpp"
 #include "consortium.hpp"
 #include "https_server.hpp"
@@ -39,6 +40,7 @@ struct node::impl {
   std::shared_ptr<https_server> server;
   std::unique_ptr<storage::database> db;
   std::unique_ptr<audit_log> audit;
+  std::unique_ptr<access::access_service> access;
   std::unique_ptr<dht::overlay> overlay;
   site_identity identity;
   std::unique_ptr<consortium> members;
@@ -96,6 +98,17 @@ status probe_udp_port(const endpoint& at) {
   return {};
 }
 
+access::access_settings access_settings_of(const node_config& c) {
+  access::access_settings s;
+  s.argon2.memory_kib = c.argon2_memory_kib;
+  s.argon2.passes = c.argon2_passes;
+  s.signin.per_account = c.signin_failures_per_account;
+  s.signin.per_address = c.signin_failures_per_address;
+  s.signin.window_s = c.signin_window.count();
+  s.session_ttl_s = c.session_ttl.count();
+  return s;
+}
+
 }  // namespace
 
 void node::impl::add_routes() {
@@ -108,12 +121,17 @@ void node::impl::add_routes() {
   c.queries = &queries;
   c.stats = &stats;
   c.audit = audit.get();
+  c.access = access.get();
   c.ingest = ingest.get();
   add_status_routes(routes, c);
   add_roster_routes(routes, c);
   add_overlay_routes(routes, c);
   add_record_routes(routes, c);
   add_query_routes(routes, c);
+  add_session_routes(routes, c);
+  add_user_routes(routes, c);
+  add_care_team_routes(routes, c);
+  add_grant_routes(routes, c);
   add_ingest_routes(routes, c);
 }
 
@@ -165,6 +183,12 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   auto members = consortium::load(p->config, p->identity);
   if (!members) return std::move(members).err();
   p->members = std::move(*members);
+  p->access = std::make_unique<access::access_service>(*p->db, access_settings_of(p->config),
+                                                       [raw = p.get()](std::string_view site) -> result<std::string> {
+                                                         auto m = raw->members->member_by_id(site);
+                                                         if (!m) return std::move(m).err();
+                                                         return m->dht_public_key;
+                                                       });
 
   dht::overlay_settings dht_settings;
   dht_settings.listen_address = config.dht.address;
@@ -278,6 +302,7 @@ void node::stop() {
   impl_->ingest.reset();
   impl_->replication.reset();
   impl_->overlay.reset();
+  impl_->access.reset();
   impl_->db.reset();
   spdlog::info("event=stopped");
 }

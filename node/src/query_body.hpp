@@ -30,8 +30,9 @@ struct query_body {
   std::string signature;          // raw bytes: little-endian float32 samples; empty = none
   std::string measure = "ncc";    // the only one implemented
   std::size_t top_k = query_limits::default_top_k;
-  // Who asks and why, as free text until user accounts exist. Carried to every site inside the
-  // signed body; never logged or audited (free text may be nominative).
+  // Who asks and why: for a signed-in user, his pseudonym and his role's purpose (set by the home
+  // node); free text from a site certificate. Carried to every site inside the signed body; never
+  // logged or audited (free text may be nominative).
   std::string user;
   std::string purpose;
 };

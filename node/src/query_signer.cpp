@@ -46,8 +46,8 @@ query_signer::query_signer(std::string self_site, std::string dht_key_pem, key_l
     : self_(std::move(self_site)),
       key_pem_(std::move(dht_key_pem)),
       keys_(std::move(keys)),
-      settings_(settings),
-      now_(std::move(now)) {}
+      now_(std::move(now)),
+      replays_(settings) {}
 
 std::int64_t query_signer::system_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -72,15 +72,6 @@ bool query_signer::refuse(const std::string& from, const dht::query_request& q, 
   return false;
 }
 
-void query_signer::forget_old(std::int64_t now) {
-  // A query issued before now - max_age is refused as stale anyway: its id need not be kept.
-  auto horizon = now - settings_.max_age_ms;
-  while (!seen_by_time_.empty() && seen_by_time_.begin()->first < horizon) {
-    seen_.erase(seen_by_time_.begin()->second);
-    seen_by_time_.erase(seen_by_time_.begin());
-  }
-}
-
 bool query_signer::verify(const std::string& from, const dht::query_request& q) {
   if (q.signature.size() != stamp_size + crypto::ed25519_signature_size) return refuse(from, q, "malformed_signature");
   auto issued_at = static_cast<std::int64_t>(get_u64(q.signature));
@@ -89,15 +80,7 @@ bool query_signer::verify(const std::string& from, const dht::query_request& q) 
   if (!crypto::verify(*key, signed_bytes(from, q.query_id, q.body, q.deadline_ms, issued_at),
                       std::string_view(q.signature).substr(stamp_size)))
     return refuse(from, q, "forged");
-  auto now = now_();
-  if (issued_at < now - settings_.max_age_ms) return refuse(from, q, "stale");
-  if (issued_at > now + settings_.max_skew_ms) return refuse(from, q, "from_the_future");
-  forget_old(now);
-  auto id = std::make_pair(from, q.query_id);
-  if (seen_.count(id)) return refuse(from, q, "replayed");
-  if (seen_.size() >= settings_.max_remembered) return refuse(from, q, "too_many_recent_queries");
-  seen_.insert(id);
-  seen_by_time_.emplace(issued_at, std::move(id));
+  if (auto why = replays_.admit(from, q.query_id, issued_at, now_())) return refuse(from, q, why);
   return true;
 }
 

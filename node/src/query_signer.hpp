@@ -15,22 +15,17 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
-#include <set>
 #include <string>
 #include <string_view>
-#include <utility>
 
 #include "dm2/dht/query_fanout.hpp"
 #include "dm2/result.hpp"
+#include "replay_guard.hpp"
 
 namespace dm2::node {
 
-struct query_signer_settings {
-  std::int64_t max_age_ms = 120'000;    // older queries (by issued_at) are refused as stale
-  std::int64_t max_skew_ms = 30'000;    // queries issued this far in the future are refused
-  std::size_t max_remembered = 100'000;  // query ids remembered; when full, new queries are refused
-};
+// Freshness window and replay memory (replay_guard.hpp), shared with user assertions.
+using query_signer_settings = replay_settings;
 
 class query_signer final : public dht::query_authenticator {
  public:
@@ -51,16 +46,12 @@ class query_signer final : public dht::query_authenticator {
 
  private:
   bool refuse(const std::string& from, const dht::query_request& q, const char* reason);
-  void forget_old(std::int64_t now);
 
   std::string self_;
   std::string key_pem_;
   key_lookup keys_;
-  query_signer_settings settings_;
   wall_clock now_;
-  // (querier, query id) seen, and the same keyed by when they stop mattering (issued_at).
-  std::set<std::pair<std::string, std::string>> seen_;
-  std::multimap<std::int64_t, std::pair<std::string, std::string>> seen_by_time_;
+  replay_guard replays_;  // (querier, query id) seen recently
   std::uint64_t refused_ = 0;
 };
 

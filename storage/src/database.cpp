@@ -15,7 +15,8 @@ const std::vector<family>& all_families() {
   static const std::vector<family> families = {family::node_meta,  family::index_records,
                                                family::nominative, family::key_shares,
                                                family::audit,      family::dht_items,
-                                               family::record_index, family::owned_keys};
+                                               family::record_index, family::owned_keys,
+                                               family::accounts};
   return families;
 }
 
@@ -29,6 +30,7 @@ std::string_view name_of(family f) {
     case family::dht_items: return "dht_items";
     case family::record_index: return "record_index";
     case family::owned_keys: return "owned_keys";
+    case family::accounts: return "accounts";
   }
   return "unknown";
 }
@@ -125,7 +127,7 @@ status load_audit_head(database::impl& p) {
 
 bool writable_value_family(family f) {
   return f == family::nominative || f == family::key_shares || f == family::dht_items || f == family::owned_keys ||
-         f == family::node_meta;
+         f == family::accounts || f == family::node_meta;
 }
 
 status check_value_access(family f, std::string_view key) {

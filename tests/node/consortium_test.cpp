@@ -476,8 +476,9 @@ TEST_F(consortium_test, a_similarity_query_reaches_every_site_and_survives_a_dea
   };
   EXPECT_EQ(start_as(3, ask.dump()), 403);  // accredited by the CA, not on the roster
   tls_material anonymous{*crypto::read_file(ca_dir / "ca.crt"), "", ""};
-  EXPECT_EQ(https_request({address(1), https_port}, anonymous, "POST", "/v1/queries", ask.dump())->status, 403);
-  EXPECT_EQ(https_request({address(1), https_port}, anonymous, "GET", "/v1/queries/00")->status, 403);
+  // No certificate and no session: not authenticated.
+  EXPECT_EQ(https_request({address(1), https_port}, anonymous, "POST", "/v1/queries", ask.dump())->status, 401);
+  EXPECT_EQ(https_request({address(1), https_port}, anonymous, "GET", "/v1/queries/00")->status, 401);
   for (const char* bad : {"{", "[]", R"({"measure":"mi"})", R"({"top_k":0})", R"({"timeout_ms":600000})",
                           R"({"signature":"%%%"})", R"({"filters":{"study_date":{"from":"yesterday"}}})"}) {
     auto r = post(1, "/v1/queries", bad, 1);

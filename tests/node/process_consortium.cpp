@@ -148,8 +148,14 @@ node::tls_material process_consortium::client_tls(int as_site) const {
 
 result<node::client_response> process_consortium::request(int site, const std::string& method,
                                                           const std::string& path, const std::string& body,
-                                                          int as_site) const {
-  return node::https_request(target(site), client_tls(as_site), method, path, body);
+                                                          int as_site,
+                                                          const std::map<std::string, std::string>& headers) const {
+  return node::https_request(target(site), client_tls(as_site), method, path, body, std::chrono::seconds(10), headers);
+}
+
+std::string process_consortium::stderr_text(int site) const {
+  auto it = nodes_.find(site);
+  return it == nodes_.end() ? std::string() : it->second->stderr_text();
 }
 
 }  // namespace dm2::test

@@ -61,9 +61,14 @@ class process_consortium {
   // for callers that keep connections of their own (https_connection).
   node::https_target target(int site) const { return {address(site), https_port}; }
   node::tls_material client_tls(int as_site) const;
-  // An HTTPS request to `site` with `as_site`'s client certificate (0: none).
+  // An HTTPS request to `site` with `as_site`'s client certificate (0: none) and `headers`.
   result<node::client_response> request(int site, const std::string& method, const std::string& path,
-                                        const std::string& body = {}, int as_site = 1) const;
+                                        const std::string& body = {}, int as_site = 1,
+                                        const std::map<std::string, std::string>& headers = {}) const;
+  // The config file of a site's dm2d.
+  std::filesystem::path config_file(int site) const { return dir_ / (site_id(site) + ".toml"); }
+  // stderr of a running site's dm2d ("" if it is not running).
+  std::string stderr_text(int site) const;
 
  private:
   process_consortium(std::filesystem::path dir, consortium_options options);

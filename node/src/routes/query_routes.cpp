@@ -38,12 +38,24 @@ result<std::string> own_signature(const route_context& c, const std::string& lfn
   return s;
 }
 
+// Who may start a query: a role that could read some hit's index attributes at all (the policy
+// asked with every condition met). Which hits a user then sees is decided per hit at poll time.
 http_response start(const route_context& c, const http_request& request) {
-  if (auto refused = c.refuse_unless_site(request)) return *refused;
+  auto who = c.authenticate(request);
+  if (!who) return error_response(who.err());
+  auto f = c.facts_for(*who, access::data_class::index_attributes, access::action::read, "", "");
+  f.care_team = f.grant = true;
+  f.self = who->who == access::role::patient;
+  if (auto refused = c.authorize(*who, f, "query_start", "queries")) return *refused;
   auto submission = parse_query_submission(request.body);
   if (!submission) {
     spdlog::info("event=query_rejected remote={} reason=\"{}\"", request.remote_address, submission.err().message);
     return error_response(submission.err());
+  }
+  if (who->person) {
+    // Sites learn who asks by pseudonym and why, inside the signed body; never a name.
+    submission->body.user = who->id;
+    submission->body.purpose = access::name_of(f.why);
   }
   if (!submission->lfn.empty()) {
     auto signature = own_signature(c, submission->lfn);
@@ -74,13 +86,28 @@ http_response start(const route_context& c, const http_request& request) {
   return r;
 }
 
+// The hits so far, each one shown only if the policy lets the poller read its index attributes
+// (a researcher sees the hits his grants cover); the poll is audited with the count withheld.
 http_response poll(const route_context& c, const http_request& request) {
-  if (auto refused = c.refuse_unless_site(request)) return *refused;
-  auto view = c.queries->view(last_segment(request.target));
+  auto who = c.authenticate(request);
+  if (!who) return error_response(who.err());
+  auto id = last_segment(request.target);
+  auto view = c.queries->view(id);
   if (!view) return error_response(fail(errc::not_found, "no such query (unknown, or finished and forgotten)"));
   json hits = json::array();
-  for (const auto& h : view->hits) hits.push_back(hit_json(h));
+  std::size_t withheld = 0;
+  for (const auto& h : view->hits) {
+    if (access::decide(c.facts_for(*who, access::data_class::index_attributes, access::action::read, h.lfn, h.owner)).allowed)
+      hits.push_back(hit_json(h));
+    else
+      ++withheld;
+  }
+  if (who->person) {
+    auto detail = "hits=" + std::to_string(hits.size()) + " withheld=" + std::to_string(withheld);
+    if (auto s = c.audit->append({0, who->actor(), "query_read", id, "allowed", detail}); !s) return error_response(s.err());
+  }
   json body = {{"asked", view->progress.asked},
+               {"withheld", withheld},
                {"answered", view->progress.answered},
                {"hedged", view->progress.hedged},
                {"done", view->progress.done},

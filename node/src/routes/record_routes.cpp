@@ -11,24 +11,30 @@ namespace dm2::node {
 namespace {
 
 // The owner's write of an index record (the node sets owner and version, signs, stores and
-// replicates it). Site certificates only: a record's content comes from ingest, not from users.
+// replicates it). The policy lets the operator's certificate and site admins write the index;
+// the allowed decision is audited in the same commit as the record.
 http_response put(const route_context& c, const http_request& request) {
-  if (auto refused = c.refuse_unless_site(request)) return *refused;
+  access::principal who;
+  if (auto refused = c.admit(request, who, access::data_class::index_attributes, access::action::write, "", "",
+                             "record_put", "records", false))
+    return *refused;
   auto record = parse_ingest(request.body);
   if (!record) {
     spdlog::info("event=record_refused reason=\"{}\"", record.err().message);
     return error_response(record.err());
   }
   auto lfn = crypto::to_hex(record->lfn);
-  auto published = c.overlay->publish(std::move(*record), {0, c.actor(request), "record_put", lfn, "allowed", ""});
+  auto published = c.overlay->publish(std::move(*record), {0, who.actor(), "record_put", lfn, "allowed", ""});
   if (!published) return error_response(published.err());
   nlohmann::json body = {{"lfn", lfn}, {"version", published->version}};
   return http_response{201, "application/json", {}, body.dump()};
 }
 
-// The local copy of a record. Every read is audited (actor, LFN; nothing nominative).
+// The local copy of a record (index attributes), for whom the policy allows: sites, site admins,
+// physicians, researchers under a grant, a patient's own; a user of another site with his site's
+// assertion. Every decision is audited (actor, LFN; nothing nominative); a read that cannot be
+// audited is not served.
 http_response get(const route_context& c, const http_request& request) {
-  if (auto refused = c.refuse_unless_site(request)) return *refused;
   auto lfn = crypto::from_hex(query_of(request.target)["lfn"]);
   if (!lfn || lfn->size() != storage::lfn_size)
     return error_response(fail(errc::invalid_argument, "give ?lfn=<32 hex digits>"));
@@ -36,9 +42,10 @@ http_response get(const route_context& c, const http_request& request) {
   std::optional<storage::index_record> record;
   if (auto copy = c.overlay->find(hex))
     if (auto decoded = dht::decode_replica(*copy)) record = std::move(*decoded);
-  // A read that cannot be audited is not served.
-  if (auto s = c.audit_request(request, "record_get", hex, record ? "allowed" : "not_found"); !s)
-    return error_response(s.err());
+  access::principal who;
+  if (auto refused = c.admit(request, who, access::data_class::index_attributes, access::action::read, hex,
+                             record ? record->owner_site : "", "record_get"))
+    return *refused;
   if (!record) return error_response(fail(errc::not_found, "no local copy of that record"));
   return http_response{200, "application/json", {}, record_json(*record).dump()};
 }

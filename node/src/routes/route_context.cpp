@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "dm2/node/router.hpp"
+
 namespace dm2::node {
 
 std::optional<http_response> route_context::refuse_unless_site(const http_request& request) const {
@@ -35,6 +37,136 @@ std::string route_context::actor(const http_request& request) const {
 status route_context::audit_request(const http_request& request, std::string action, std::string object,
                                     std::string decision) const {
   return audit->append({0, actor(request), std::move(action), std::move(object), std::move(decision), ""});
+}
+
+std::string route_context::self_site() const {
+  auto self = members->self();
+  return self ? self->site_id : config->site_name;
+}
+
+namespace {
+
+access::purpose default_purpose(access::role r) {
+  switch (r) {
+    case access::role::physician: return access::purpose::treatment;
+    case access::role::researcher: return access::purpose::research;
+    case access::role::site_admin: return access::purpose::operations;
+    default: return access::purpose::none;
+  }
+}
+
+}  // namespace
+
+result<access::principal> route_context::authenticate(const http_request& request) const {
+  access::principal p;
+  auto token = access::session_token_of(request.headers);
+  if (!token.empty()) {
+    auto refused = fail(errc::unauthenticated, "the session expired, was revoked, or its account is disabled");
+    auto s = access->sessions().find(token, access->now_s());
+    if (!s) return std::move(s).err();
+    if (!s->has_value()) return refused;
+    auto a = access->accounts().by_id((*s)->user_id);
+    if (!a) return std::move(a).err();
+    if (!a->has_value() || (*a)->disabled) return refused;
+    p.who = (*a)->who;
+    p.id = (*a)->id;
+    p.home_site = self_site();
+    p.person = true;
+    p.patient_ref = (*a)->patient_ref;
+    return p;
+  }
+  auto member = members->member_by_fingerprint(request.peer_certificate_fingerprint);
+  bool own_certificate = !request.peer_certificate_fingerprint.empty() &&
+                         request.peer_certificate_fingerprint == identity->certificate_fingerprint;
+  if (auto header = request.headers.find(access::assertion_header); header != request.headers.end()) {
+    if (!member || own_certificate)
+      return fail(errc::permission_denied, "assertions are presented by other consortium sites");
+    auto a = access->assertions().verify(member->site_id, header->second);
+    if (!a) {
+      spdlog::warn("event=assertion_refused site={} reason={}", member->site_id, a.err().message);
+      (void)audit->append({0, "site:" + member->site_id, "assertion", path_of(request.target),
+                           "refused: " + a.err().message, ""});
+      return fail(errc::permission_denied, "assertion refused: " + a.err().message);
+    }
+    p.who = a->who;
+    p.id = a->user;
+    p.home_site = a->site;
+    p.person = true;
+    p.asserted = std::move(*a);
+    return p;
+  }
+  if (own_certificate) {
+    // The local operator: whoever can read the site key runs the node; a site admin.
+    p.who = access::role::site_admin;
+    p.id = p.home_site = self_site();
+    return p;
+  }
+  if (member) {
+    p.who = access::role::site;
+    p.id = p.home_site = member->site_id;
+    return p;
+  }
+  if (!request.peer_certificate_fingerprint.empty()) {
+    spdlog::warn("event=peer_refused remote={} fingerprint={} reason=\"not on the roster\"", request.remote_address,
+                 request.peer_certificate_fingerprint);
+    return fail(errc::permission_denied, "this certificate is not on the consortium roster");
+  }
+  return fail(errc::unauthenticated, "sign in (POST /v1/sessions) or present a consortium site certificate");
+}
+
+access::facts route_context::facts_for(const access::principal& who, access::data_class what, access::action act,
+                                       std::string_view lfn, std::string_view owner_site) const {
+  access::facts f;
+  f.who = who.who;
+  f.what = what;
+  f.act = act;
+  f.why = who.asserted ? who.asserted->why : default_purpose(who.who);
+  f.own_site = owner_site.empty() ? who.home_site == self_site() : who.home_site == owner_site;
+  if (!who.person || lfn.empty()) return f;
+  if (who.asserted) {
+    f.grant = !who.asserted->grant.empty() && who.asserted->covers(lfn, what);
+    return f;
+  }
+  auto ref = patient_of(lfn);
+  if (ref) {
+    f.self = who.who == access::role::patient && who.patient_ref == *ref;
+    auto member = access->teams().contains(*ref, who.id);
+    f.care_team = member && *member;
+  }
+  auto g = access->grants().covering(who.id, lfn, what, access->now_s());
+  f.grant = g && g->has_value() && (*g)->why == f.why;
+  return f;
+}
+
+std::optional<http_response> route_context::authorize(const access::principal& who, const access::facts& f,
+                                                      const std::string& audit_action, const std::string& object,
+                                                      bool audit_allowed) const {
+  access::decision d;
+  if (who.asserted && !who.asserted->covers(object, f.what)) {
+    d = {false, "assertion", "over_scoped"};
+  } else {
+    d = access::decide(f);
+  }
+  std::string detail = "role=" + std::string(access::name_of(f.who)) + " class=" + std::string(access::name_of(f.what)) +
+                       " act=" + std::string(access::name_of(f.act)) + " purpose=" + std::string(access::name_of(f.why)) +
+                       " rule=" + std::string(d.rule);
+  auto decision = d.allowed ? std::string("allowed") : "refused: " + std::string(d.reason);
+  if (d.allowed && !audit_allowed) return std::nullopt;
+  if (auto s = audit->append({0, who.actor(), audit_action, object, decision, detail}); !s) return error_response(s.err());
+  if (d.allowed) return std::nullopt;
+  return error_response(fail(errc::permission_denied, "not allowed: " + std::string(d.reason) + " (" +
+                                                          std::string(d.rule) + ")"));
+}
+
+std::optional<http_response> route_context::admit(const http_request& request, access::principal& who,
+                                                  access::data_class what, access::action act, std::string_view lfn,
+                                                  std::string_view owner_site, const std::string& audit_action,
+                                                  const std::string& object, bool audit_allowed) const {
+  auto p = authenticate(request);
+  if (!p) return error_response(p.err());
+  who = std::move(*p);
+  return authorize(who, facts_for(who, what, act, lfn, owner_site), audit_action,
+                   object.empty() ? std::string(lfn) : object, audit_allowed);
 }
 
 }  // namespace dm2::node

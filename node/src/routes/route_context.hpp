@@ -2,9 +2,12 @@
 // Handlers are plain functions of (context, request); the services they reach are thread-safe.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
+#include "../access/access_service.hpp"
+#include "../access/principal.hpp"
 #include "../audit_log.hpp"
 #include "../consortium.hpp"
 #include "../ingest/ingest_service.hpp"
@@ -28,11 +31,45 @@ struct route_context {
   query_book* queries = nullptr;
   metrics* stats = nullptr;
   audit_log* audit = nullptr;
+  access::access_service* access = nullptr;
+  // The opaque reference of the patient a series (LFN, hex) belongs to, if this site holds its
+  // nominative link (the ingest's link store plugs in here); nullopt: unknown here, so nobody
+  // is in its care team and it is nobody's own record.
+  std::function<std::optional<std::string>(std::string_view lfn)> patient_of =
+      [](std::string_view) { return std::optional<std::string>{}; };
   ingest_service* ingest = nullptr;
 
   // Allows a request from this site's own certificate (the local operator's CLI) or from a
   // current roster member; otherwise the 403 to answer (and a log line).
   std::optional<http_response> refuse_unless_site(const http_request& request) const;
+
+  // This site's id (its roster entry, else the configured site name).
+  std::string self_site() const;
+  // Who is behind `request` (principal.hpp): a session token or cookie, else a peer's signed
+  // assertion (DM2-Assertion), else a site certificate. Errors (as the response to send):
+  // unauthenticated (401: no credentials, an unknown, expired or revoked token, a disabled
+  // account), permission_denied (403: a refused assertion, audited). The purpose is the role's
+  // (physician: treatment, researcher: research, site admin: operations) or the assertion's.
+  result<access::principal> authenticate(const http_request& request) const;
+  // The facts about `who` reading or writing `what` of series `lfn` (hex, may be "") owned by
+  // `owner_site`: own site, care team, grant, own record, purpose.
+  access::facts facts_for(const access::principal& who, access::data_class what, access::action act,
+                          std::string_view lfn, std::string_view owner_site) const;
+  // Asks the policy and audits its answer (action, object; the rule and reason in the detail).
+  // An assertion that does not cover (lfn, what) is refused as over-scoped. Returns the 403 to
+  // answer, or nullopt when allowed; a decision that cannot be audited is a 500. With
+  // `audit_allowed` false only refusals are audited here (the caller commits the allowed entry
+  // with its write).
+  std::optional<http_response> authorize(const access::principal& who, const access::facts& f,
+                                         const std::string& audit_action, const std::string& object,
+                                         bool audit_allowed = true) const;
+  // authenticate, then authorize(facts_for(...)) with the LFN (or `object` when given) audited.
+  // Sets `who`; returns the response to send (401, 403...) or nullopt when allowed.
+  std::optional<http_response> admit(const http_request& request, access::principal& who, access::data_class what,
+                                     access::action act, std::string_view lfn, std::string_view owner_site,
+                                     const std::string& audit_action, const std::string& object = {},
+                                     bool audit_allowed = true) const;
+
   // Allows a request from this site's own certificate only (the local operator's CLI).
   std::optional<http_response> refuse_unless_self(const http_request& request) const;
   // Who made the request, for the audit log: "site:<id>" for a roster member, else

@@ -17,6 +17,14 @@ void add_overlay_routes(router& routes, const route_context& c);
 void add_record_routes(router& routes, const route_context& c);
 // POST /v1/queries, GET /v1/queries/{id}.
 void add_query_routes(router& routes, const route_context& c);
+// POST /v1/sessions, GET and DELETE /v1/sessions/current.
+void add_session_routes(router& routes, const route_context& c);
+// POST and GET /v1/users, PATCH /v1/users/{name}.
+void add_user_routes(router& routes, const route_context& c);
+// GET, POST and DELETE /v1/care-teams/{patient_ref}.
+void add_care_team_routes(router& routes, const route_context& c);
+// POST and GET /v1/grants, DELETE /v1/grants/{id}.
+void add_grant_routes(router& routes, const route_context& c);
 // POST and GET /v1/ingest.
 void add_ingest_routes(router& routes, const route_context& c);
 

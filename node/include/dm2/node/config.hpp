@@ -45,6 +45,13 @@ struct node_config {
   unsigned probe_rate = 20;                       // liveness pings per second, all peers together
   unsigned share_threshold = 2;                   // t: key shares needed to rebuild a series key
   unsigned share_count = 3;                       // n: key shares placed on distinct sites
+  // [accounts] users of this site (docs/security.md)
+  std::chrono::seconds session_ttl{1800};         // a sign-in token lives this long
+  std::uint32_t argon2_memory_kib = 19 * 1024;    // Argon2id memory per password hash (OWASP minimum)
+  std::uint32_t argon2_passes = 2;                // Argon2id passes
+  unsigned signin_failures_per_account = 5;       // failed sign-ins per account name per window
+  unsigned signin_failures_per_address = 20;      // failed sign-ins per remote address per window
+  std::chrono::seconds signin_window{900};        // the sliding window of those counts
   // [log]
   std::string log_level = "info";                 // trace, debug, info, warn, error
   // [pacs]

@@ -40,7 +40,8 @@ class https_connection {
   // Errors: as https_request.
   result<client_response> request(const std::string& method, const std::string& path,
                                   const std::string& body = {},
-                                  std::chrono::milliseconds timeout = std::chrono::seconds(10));
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                                  const std::map<std::string, std::string>& headers = {});
   // Drops the connection (the next request reconnects).
   void close();
 
@@ -49,11 +50,13 @@ class https_connection {
   std::unique_ptr<impl> impl_;
 };
 
-// Sends one request on a connection of its own and reads the whole response. Errors: unavailable (connection refused,
-// TLS verification failed — the message says which), timeout, malformed_input (not HTTP).
+// Sends one request on a connection of its own and reads the whole response; `headers` are added
+// to it (Authorization, DM2-Assertion). Errors: unavailable (connection refused, TLS verification
+// failed — the message says which), timeout, malformed_input (not HTTP).
 result<client_response> https_request(const https_target& target, const tls_material& tls,
                                       const std::string& method, const std::string& path,
                                       const std::string& body = {},
-                                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                                      const std::map<std::string, std::string>& headers = {});
 
 }  // namespace dm2::node

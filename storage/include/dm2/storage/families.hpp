@@ -15,6 +15,7 @@ enum class family {
   dht_items,       // BEP44 items kept by the DHT storage
   record_index,    // secondary index of index_records (written only through transactions)
   owned_keys,      // key material of the keys this site owns (series keys), kept to re-split them
+  accounts,        // user accounts, session token hashes, care teams, grants (node/src/access)
 };
 
 // All families, in the order they are opened.

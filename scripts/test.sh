@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs every package, then runs the
-# stages docs/ci.md describes (and what each costs): release build and tests, fuzzing, ASan+UBSan
+# stages docs/ci.md describes (and what each costs): release build and tests, the quick benchmarks
+# as correctness checks, fuzzing, ASan+UBSan
 # build and tests, ThreadSanitizer build and node/overlay tests, Release build and install check.
 # This is README's second command and what .ci/run calls (with DM2_CI=1).
 #
@@ -91,6 +92,7 @@ tsan() {
 
 stage deps bash scripts/install-deps.sh
 stage release release
+stage bench bash scripts/bench-checks.sh build
 stage fuzz bash scripts/fuzz.sh
 stage asan asan
 # Opt-in until the node suites have run clean under TSan on an idle machine (docs/ci.md).

@@ -38,7 +38,7 @@ result<endpoint> parse_endpoint(std::string_view text, port_zero zero) {
   auto address = canonical_address(std::string(host), bracketed);
   if (address.empty())
     return fail(errc::invalid_argument,
-                quoted + ": the address must be an IPv4 address or a bracketed IPv6 one, not a name");
+                quoted + ": not an IP address (IPv4, or IPv6 in brackets; host names are refused)");
   if (address == "0.0.0.0" || address == "::")
     return fail(errc::invalid_argument, quoted + ": use an explicit address, not " + address);
   auto port_text = text.substr(colon + 1);
@@ -46,7 +46,7 @@ result<endpoint> parse_endpoint(std::string_view text, port_zero zero) {
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   bool one_number = ec == std::errc() && end == port_text.data() + port_text.size();
   if (!one_number || port_text.size() > 5 || port > 65535 || (port_text.size() > 1 && port_text[0] == '0'))
-    return fail(errc::invalid_argument, quoted + ": the port must be a number from 1 to 65535");
+    return fail(errc::invalid_argument, quoted + ": port out of range (a number from 1 to 65535)");
   if (port == 0 && zero == port_zero::refused)
     return fail(errc::invalid_argument, quoted + ": port 0 is only for listening addresses");
   return endpoint{address, static_cast<std::uint16_t>(port)};

@@ -9,6 +9,7 @@
 #include <limits>
 #include <set>
 
+#include "dm2/crypto/endpoint.hpp"
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/signature.hpp"
 
@@ -49,24 +50,8 @@ bool valid_fingerprint(std::string_view s) {
          std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-// "host:port" with a DNS name or IPv4 address, or "[v6]:port"; port 1..65535, no leading zero.
 bool valid_endpoint(std::string_view s) {
-  if (s.size() > max_endpoint_size) return false;
-  auto colon = s.rfind(':');
-  if (colon == std::string_view::npos) return false;
-  std::string_view host = s.substr(0, colon), port = s.substr(colon + 1);
-  if (port.empty() || port.size() > 5 || port[0] == '0' ||
-      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-      std::stoul(std::string(port)) > 65535)
-    return false;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    std::string_view v6 = host.substr(1, host.size() - 2);
-    return !v6.empty() && std::all_of(v6.begin(), v6.end(), [](char c) {
-      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || in(c, ":.");
-    });
-  }
-  return !host.empty() && host.size() <= 253 && host.front() != '-' && host.front() != '.' &&
-         std::all_of(host.begin(), host.end(), [](char c) { return alnum(c) || in(c, ".-"); });
+  return s.size() <= max_endpoint_size && parse_endpoint(s).ok();
 }
 
 std::string check_entry(const site_entry& e) {
@@ -77,8 +62,8 @@ std::string check_entry(const site_entry& e) {
     return who + "certificate fingerprint must be 64 lowercase hex digits";
   if (e.dht_public_key.size() != 32) return who + "DHT key must be 32 bytes";
   if (e.sealing_public_key.size() != 32) return who + "sealing key must be 32 bytes";
-  if (!valid_endpoint(e.https_endpoint)) return who + "https endpoint must be host:port";
-  if (!valid_endpoint(e.dht_endpoint)) return who + "dht endpoint must be host:port";
+  if (!valid_endpoint(e.https_endpoint)) return who + "https endpoint must be IP:port (IPv6 in brackets)";
+  if (!valid_endpoint(e.dht_endpoint)) return who + "dht endpoint must be IP:port (IPv6 in brackets)";
   if (e.expires_at <= 0) return who + "expiry must be a positive time";
   return {};
 }

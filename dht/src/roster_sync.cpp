@@ -2,31 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/ip/address.hpp>
-#include <charconv>
 
+#include "dm2/crypto/endpoint.hpp"
 #include "dm2/crypto/keys.hpp"
 #include "dm2/dht/bep44.hpp"
 
 namespace dm2::dht {
-
-result<dht_peer> parse_dht_endpoint(std::string_view endpoint) {
-  auto colon = endpoint.rfind(':');
-  if (colon == std::string_view::npos || colon == 0)
-    return fail(errc::invalid_argument, "DHT endpoint is not host:port");
-  auto host = endpoint.substr(0, colon);
-  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  auto port_text = endpoint.substr(colon + 1);
-  unsigned port = 0;
-  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port == 0 || port > 65535)
-    return fail(errc::invalid_argument, "DHT endpoint has a bad port");
-  boost::system::error_code bad;
-  auto address = boost::asio::ip::make_address(std::string(host), bad);
-  if (bad || address.is_unspecified())
-    return fail(errc::invalid_argument, "DHT endpoint host is not an explicit IP address");
-  return dht_peer{address.to_string(), static_cast<std::uint16_t>(port)};
-}
 
 roster_admission admission_for(const crypto::roster& r, std::string_view consortium_public_key,
                                std::int64_t now) {
@@ -34,7 +15,7 @@ roster_admission admission_for(const crypto::roster& r, std::string_view consort
   out.signing_keys.emplace_back(consortium_public_key);
   for (const auto& site : r.sites) {
     if (site.expires_at <= now) continue;
-    auto peer = parse_dht_endpoint(site.dht_endpoint);
+    auto peer = crypto::parse_endpoint(site.dht_endpoint);
     if (!peer) {
       spdlog::warn("event=roster_endpoint_skipped site={} reason=\"{}\"", site.site_id,
                    peer.err().message);

@@ -37,7 +37,7 @@ node::node_config load_node_config(const std::string& config_path, const std::st
 
 node::https_target node_target(const node::node_config& config, const std::string& endpoint) {
   if (endpoint.empty()) return {config.https.address, config.https.port};
-  auto ep = node::parse_endpoint(endpoint, false);
+  auto ep = crypto::parse_endpoint(endpoint);
   if (!ep) throw command_failed(exit_usage, "--node: " + ep.err().message);
   return {ep->address, ep->port};
 }

@@ -121,7 +121,7 @@ void publish(const publish_options& o) {
   if (!text) failed(text.err());
   auto ca = crypto::read_file(o.ca);
   if (!ca) throw command_failed(exit_local_state, "CA certificate: " + ca.err().message);
-  auto ep = node::parse_endpoint(o.node, false);
+  auto ep = crypto::parse_endpoint(o.node);
   if (!ep) throw command_failed(exit_usage, "--node: " + ep.err().message);
   nlohmann::json body = {{"document", *text}};
   if (!o.ca_dir.empty()) {
@@ -149,8 +149,8 @@ void add_roster_commands(CLI::App& dm2) {
   add_cmd->add_option("--roster", ao->roster, "Roster file (created as a draft if absent)")->required();
   add_cmd->add_option("--site-dir", ao->site_dir, "The site's issue-site directory (site.crt, dht.pub, seal.pub)")
       ->required()->check(CLI::ExistingDirectory);
-  add_cmd->add_option("--https", ao->entry.https_endpoint, "The site's HTTPS endpoint HOST:PORT")->required();
-  add_cmd->add_option("--dht", ao->entry.dht_endpoint, "The site's DHT endpoint HOST:PORT")->required();
+  add_cmd->add_option("--https", ao->entry.https_endpoint, "The site's HTTPS endpoint IP:PORT")->required();
+  add_cmd->add_option("--dht", ao->entry.dht_endpoint, "The site's DHT endpoint IP:PORT")->required();
   add_cmd->add_option("--id", ao->entry.site_id, "Site id (default: the certificate CN, lower-cased)");
   add_cmd->add_option("--name", ao->entry.name, "Display name (default: the certificate CN)");
   add_cmd->add_option("--expires-at", ao->entry.expires_at,

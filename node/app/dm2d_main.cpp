@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   for (auto [text, slot, name] : {std::tuple{&https_listen, &config.https, "--https-listen"},
                                   std::tuple{&dht_listen, &config.dht, "--dht-listen"}}) {
     if (text->empty()) continue;
-    auto ep = dm2::node::parse_endpoint(*text, true);
+    auto ep = dm2::crypto::parse_endpoint(*text, dm2::crypto::port_zero::allowed);
     if (!ep) return die(exit_usage, std::string(name) + ": " + ep.err().message);
     *slot = *ep;
   }

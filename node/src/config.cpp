@@ -1,6 +1,5 @@
 #include "dm2/node/config.hpp"
 
-#include <boost/asio/ip/address.hpp>
 #include <toml++/toml.h>
 
 #include "dm2/crypto/hash.hpp"
@@ -104,7 +103,7 @@ struct reader {
     std::string text;
     if (auto s = string(key, text); !s) return s;
     if (text.empty()) return {};
-    auto ep = parse_endpoint(text, true);
+    auto ep = crypto::parse_endpoint(text, crypto::port_zero::allowed);
     if (!ep) return bad(origin, *find(key), key, ep.err().message);
     out = *ep;
     return {};
@@ -128,28 +127,6 @@ status check_unknown_keys(const toml::table& root, std::string_view origin) {
 }
 
 }  // namespace
-
-result<endpoint> parse_endpoint(std::string_view text, bool allow_port_zero) {
-  auto colon = text.rfind(':');
-  if (colon == std::string_view::npos)
-    return fail(errc::invalid_config, "'" + std::string(text) + "' is not ADDRESS:PORT");
-  std::string address(text.substr(0, colon));
-  if (address.size() > 2 && address.front() == '[' && address.back() == ']')
-    address = address.substr(1, address.size() - 2);
-  boost::system::error_code ec;
-  auto parsed = boost::asio::ip::make_address(address, ec);
-  if (ec) return fail(errc::invalid_config, "'" + address + "' is not an IP address");
-  if (parsed.is_unspecified())
-    return fail(errc::invalid_config, "listen on an explicit address, not '" + address + "'");
-  std::string port_text(text.substr(colon + 1));
-  if (port_text.empty() || port_text.size() > 5 ||
-      port_text.find_first_not_of("0123456789") != std::string::npos)
-    return fail(errc::invalid_config, "'" + port_text + "' is not a port number");
-  int port = std::stoi(port_text);
-  if (port > 65535 || (port == 0 && !allow_port_zero))
-    return fail(errc::invalid_config, "port " + port_text + " is out of range");
-  return endpoint{address, static_cast<std::uint16_t>(port)};
-}
 
 result<node_config> parse_config(std::string_view toml_text, std::string_view origin) {
   toml::table root;

@@ -56,7 +56,7 @@ class https_transport final : public dht::transport {
     asio::post(pool_, [this, to_site, body = dht::encode_message(m), name = dht::message_name(m)] {
       auto peer = members_.member_by_id(to_site);
       if (!peer) return;
-      auto ep = parse_endpoint(peer->https_endpoint, false);
+      auto ep = crypto::parse_endpoint(peer->https_endpoint);
       if (!ep) return;
       auto& peer_link = link_to(to_site, *ep);
       std::lock_guard lock(peer_link.mutex);

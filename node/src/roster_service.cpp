@@ -35,7 +35,7 @@ class https_roster_fetcher final : public dht::roster_fetcher {
   result<std::string> fetch(const crypto::site_entry& from) override {
     if (stopping_) return fail(errc::cancelled, "the node is stopping");
     if (from.certificate_sha256 == own_fingerprint_) return fail(errc::invalid_argument, "this site itself");
-    auto ep = parse_endpoint(from.https_endpoint, false);
+    auto ep = crypto::parse_endpoint(from.https_endpoint);
     if (!ep) return std::move(ep).err();
     auto r = https_request({ep->address, ep->port}, tls_, "GET", "/v1/roster", {}, fetch_timeout);
     if (!r) {

@@ -24,7 +24,7 @@ test_site make_site(const std::string& id) {
   s.entry.certificate_sha256 = to_hex(random_bytes(32));
   s.entry.dht_public_key = *raw_public_key(s.dht_private_pem);
   s.entry.sealing_public_key = *raw_public_key(*generate_private_key(key_type::x25519));
-  s.entry.https_endpoint = id + ".example.org:8443";
+  s.entry.https_endpoint = "192.0.2." + std::to_string(id.size()) + ":8443";
   s.entry.dht_endpoint = "[fd00::1]:6881";
   s.entry.expires_at = now + 86400;
   return s;
@@ -168,10 +168,10 @@ TEST_F(roster_test, encoder_refuses_bad_entries) {
   expect_bad([](site_entry& e) { e.name = "\xff\xfe"; }, "invalid UTF-8");
   expect_bad([](site_entry& e) { e.certificate_sha256 = std::string(64, 'A'); }, "upper-case hex");
   expect_bad([](site_entry& e) { e.dht_public_key.pop_back(); }, "short key");
-  expect_bad([](site_entry& e) { e.https_endpoint = "host"; }, "no port");
-  expect_bad([](site_entry& e) { e.https_endpoint = "host:65536"; }, "port too big");
-  expect_bad([](site_entry& e) { e.https_endpoint = "host:0443"; }, "leading zero");
-  expect_bad([](site_entry& e) { e.dht_endpoint = "ho st:1"; }, "space in host");
+  expect_bad([](site_entry& e) { e.https_endpoint = "192.0.2.1"; }, "no port");
+  expect_bad([](site_entry& e) { e.https_endpoint = "192.0.2.1:65536"; }, "port too big");
+  expect_bad([](site_entry& e) { e.https_endpoint = "site.example.org:443"; }, "a host name");
+  expect_bad([](site_entry& e) { e.dht_endpoint = "fd00::1:6881"; }, "IPv6 without brackets");
   expect_bad([](site_entry& e) { e.expires_at = 0; }, "no expiry");
   expect_bad([](site_entry& e) { e.sealing_public_key = e.dht_public_key; }, "one key twice");
 

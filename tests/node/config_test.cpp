@@ -98,16 +98,5 @@ TEST(config, missing_file_is_not_found) {
   EXPECT_EQ(r.err().code, errc::not_found);
 }
 
-TEST(config, endpoints) {
-  EXPECT_TRUE(parse_endpoint("127.0.0.2:1", false).ok());
-  EXPECT_FALSE(parse_endpoint("127.0.0.2:0", false).ok());
-  EXPECT_TRUE(parse_endpoint("127.0.0.2:0", true).ok());
-  EXPECT_FALSE(parse_endpoint("127.0.0.2", true).ok());
-  EXPECT_FALSE(parse_endpoint("127.0.0.2:", true).ok());
-  EXPECT_FALSE(parse_endpoint("127.0.0.2:-1", true).ok());
-  EXPECT_FALSE(parse_endpoint("[::]:80", true).ok());
-  EXPECT_EQ(parse_endpoint("[::1]:80", true)->address, "::1");
-}
-
 }  // namespace
 }  // namespace dm2::node

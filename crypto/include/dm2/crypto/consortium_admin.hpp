@@ -47,8 +47,8 @@ struct roster_entry_request {
   std::filesystem::path site_dir;  // an issue_site output (public files are enough)
   std::string site_id;             // empty: the certificate's CN, lower-cased, spaces to '-'
   std::string name;                // empty: the certificate's CN
-  std::string https_endpoint;      // "host:port"
-  std::string dht_endpoint;        // "host:port"
+  std::string https_endpoint;      // "IP:port" (dm2/crypto/endpoint.hpp)
+  std::string dht_endpoint;        // "IP:port"
   std::int64_t expires_at = 0;     // 0: when the site certificate expires
 };
 

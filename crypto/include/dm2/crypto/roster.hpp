@@ -29,7 +29,7 @@ inline constexpr std::size_t max_roster_sites = 1000;
 inline constexpr std::size_t max_site_id_size = 64;      // [a-z0-9][a-z0-9._-]*
 inline constexpr std::size_t max_site_name_size = 128;   // UTF-8, no control characters
 inline constexpr std::size_t max_consortium_size = 64;   // [A-Za-z0-9 ._-], as the CA name
-inline constexpr std::size_t max_endpoint_size = 261;    // "host:port" or "[v6]:port"
+inline constexpr std::size_t max_endpoint_size = 53;     // "[v6]:port" (dm2/crypto/endpoint.hpp)
 
 struct site_entry {
   std::string site_id;             // stable short id, e.g. "chu-lyon"
@@ -37,8 +37,8 @@ struct site_entry {
   std::string certificate_sha256;  // lowercase hex SHA-256 of the site certificate's DER
   std::string dht_public_key;      // raw 32 bytes, Ed25519 (DHT node id, item signatures)
   std::string sealing_public_key;  // raw 32 bytes, X25519 (key shares sealed to the site)
-  std::string https_endpoint;      // "host:port" of its mutual-TLS API
-  std::string dht_endpoint;        // "host:port" of its DHT (UDP)
+  std::string https_endpoint;      // "IP:port" of its mutual-TLS API (dm2/crypto/endpoint.hpp)
+  std::string dht_endpoint;        // "IP:port" of its DHT (UDP)
   std::int64_t expires_at = 0;     // seconds since the epoch; the entry is revoked from then on
 
   bool operator==(const site_entry&) const = default;

@@ -20,7 +20,7 @@ class placement_index;
 struct site_info {
   std::string site_id;                 // roster site id (stable, unique)
   node_id id{};                        // DHT node id = SHA-1 of the site's Ed25519 key
-  std::vector<std::string> endpoints;  // "host:port" strings, as on the roster
+  std::vector<std::string> endpoints;  // "IP:port" strings (dm2/crypto/endpoint.hpp)
 };
 
 // One step of a membership: `site_id` (node id `id`) became live or left the live set.

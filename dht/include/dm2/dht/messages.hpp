@@ -100,7 +100,7 @@ struct query_hit {
   std::string lfn;
   std::string owner;
   double score = 0;
-  std::string summary;  // opaque (encrypted index fields the querier may read)
+  std::string summary;  // opaque here: the record's de-identified attributes as JSON (node/)
 };
 // Site -> querier: one batch of hits; `last` ends this site's answer.
 struct query_answer {

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dm2/crypto/endpoint.hpp"
 #include "dm2/result.hpp"
 
 namespace dm2::storage {
@@ -49,10 +50,7 @@ struct overlay_settings {
 };
 
 // A roster member's DHT endpoint.
-struct dht_peer {
-  std::string address;  // explicit IP address
-  std::uint16_t port = 0;
-};
+using dht_peer = crypto::endpoint;
 
 // A BEP44 mutable item as read back.
 struct mutable_item {

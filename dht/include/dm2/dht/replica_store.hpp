@@ -14,12 +14,14 @@
 
 namespace dm2::dht {
 
-// An encrypted index record as the overlay sees it: opaque payload, versioned per LFN.
+// An index record as the overlay sees it: an opaque payload, versioned per LFN. The payload is
+// the owner-signed, de-identified index attributes (not encrypted: every accredited site queries
+// them); images and keys never travel in it.
 struct record {
   std::string lfn;    // 16 random bytes (or their hex); never patient data
   std::uint64_t version = 0;
   std::string owner;  // site id of the owner
-  std::string payload;  // encrypted, signed by the owner (checked above this layer)
+  std::string payload;  // signed by the owner (checked above this layer, in node/)
 };
 
 // FNV-1a, 64 bits: a cheap, stable fingerprint for digests (not a security check: records are

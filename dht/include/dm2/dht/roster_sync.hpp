@@ -43,9 +43,6 @@ struct roster_admission {
 roster_admission admission_for(const crypto::roster& r, std::string_view consortium_public_key,
                                std::int64_t now);
 
-// Splits "host:port" or "[v6]:port". Errors: invalid_argument.
-result<dht_peer> parse_dht_endpoint(std::string_view endpoint);
-
 // The BEP44 signature of `document`'s announcement (salt, seq = version, value = roster hash),
 // made where the consortium key lives (the operator's `dm2 roster publish --ca-dir`).
 // Errors: malformed_input/too_large (not a roster document), those of bep44_signature.

@@ -7,16 +7,13 @@
 #include <filesystem>
 #include <string>
 
+#include "dm2/crypto/endpoint.hpp"
 #include "dm2/pacs/pacs_settings.hpp"
 #include "dm2/result.hpp"
 
 namespace dm2::node {
 
-struct endpoint {
-  std::string address;  // an explicit IP address
-  std::uint16_t port = 0;
-  std::string to_string() const { return address + ":" + std::to_string(port); }
-};
+using crypto::endpoint;  // one endpoint type and parser for config, roster and overlay
 
 struct node_config {
   // [node]
@@ -71,9 +68,6 @@ result<node_config> load_config_file(const std::filesystem::path& path);
 
 // Same, from TOML text (`origin` names it in error messages).
 result<node_config> parse_config(std::string_view toml_text, std::string_view origin);
-
-// "127.0.0.1:8443" -> endpoint. Errors: invalid_config.
-result<endpoint> parse_endpoint(std::string_view text, bool allow_port_zero);
 
 // Checks cross-field rules (TLS paths all-or-nothing, explicit listen addresses, log level).
 // Errors: invalid_config.

@@ -15,9 +15,11 @@ class node {
  public:
   // Starts a node. The order makes bad input harmless: the config is checked, the data
   // directory's parent is checked, and both ports are bound BEFORE anything is written; only
-  // then is the data directory created (0700), the database opened (its lock keeps a second
-  // node off the same directory), the identity loaded or created, the overlay started, and the
-  // HTTPS endpoint opened. Errors: invalid_config, io_error or permission_denied (data dir),
+  // then is the data directory created (0700), the identity loaded or created, the database
+  // opened (its lock keeps a second node off the same directory), the roster, access, overlay,
+  // replication and ingest services built, and the bound HTTPS port served; the background
+  // services (roster refresh, replication, ingest) start last. docs/architecture.md has the
+  // list. Errors: invalid_config, io_error or permission_denied (data dir),
   // unavailable (a port is taken), storage_failure, insecure_file, crypto_failure.
   static result<std::unique_ptr<node>> start(const node_config& config);
   ~node();  // stops

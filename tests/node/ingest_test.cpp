@@ -97,6 +97,20 @@ class ingest_test : public ::testing::Test {
     return s;
   }
 
+  // Creates and starts a consortium of one site (addresses 127.<octet>...) ingesting `server`.
+  std::unique_ptr<test::process_consortium> start_one_site(int octet) {
+    test::consortium_options options;
+    options.sites = 1;
+    options.address_octet = octet;
+    options.site_toml[1] = pacs_toml(server->settings());
+    auto c = test::process_consortium::create(dir / "consortium", options);
+    EXPECT_TRUE(c.ok()) << c.err().to_string();
+    if (!c) return nullptr;
+    auto started = (*c)->start_all();
+    EXPECT_TRUE(started.ok()) << started.err().to_string();
+    return started ? std::move(*c) : nullptr;
+  }
+
   test::temp_dir dir{"dm2-ingest"};
   std::unique_ptr<test::pacs_server> server;
   int series_count = 0;
@@ -435,14 +449,9 @@ TEST_F(ingest_test, bad_series_fail_alone_with_a_clear_reason_and_commit_nothing
   for (const auto& f : bad.files) fs::resize_file(f, fs::file_size(f) - 700);
   (void)server->upload(bad.files);  // the PACS may refuse some; what it keeps is what dm2d sees
 
-  test::consortium_options options;
-  options.sites = 1;
-  options.address_octet = 83;
-  options.site_toml[1] = pacs_toml(server->settings());
-  auto c = test::process_consortium::create(dir / "consortium", options);
-  ASSERT_TRUE(c.ok()) << c.err().to_string();
-  ASSERT_TRUE((*c)->start_all().ok());
-  auto run = wait_for_run([&] { return (*c)->request(1, "GET", "/v1/ingest", {}, 1); }, 90s);
+  auto c = start_one_site(83);
+  ASSERT_TRUE(c);
+  auto run = wait_for_run([&] { return c->request(1, "GET", "/v1/ingest", {}, 1); }, 90s);
   ASSERT_EQ(run.value("state", ""), "done") << run.dump();
   EXPECT_EQ(run["counts"].value("series_indexed", 0), 1) << run.dump();
   EXPECT_GE(run["counts"].value("series_failed", 0), 1) << run.dump();
@@ -452,10 +461,10 @@ TEST_F(ingest_test, bad_series_fail_alone_with_a_clear_reason_and_commit_nothing
     if (f.value("stage", "") == "assemble" && f.value("reason", "").find("gap") != std::string::npos) gap_reported = true;
   }
   EXPECT_TRUE(gap_reported) << run.dump();
-  auto listed = (*c)->request(1, "GET", "/v1/overlay/records?limit=100", {}, 1);
+  auto listed = c->request(1, "GET", "/v1/overlay/records?limit=100", {}, 1);
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(json::parse(listed->body)["records"].size(), 1u) << listed->body;
-  EXPECT_EQ(object_dirs((*c)->site_dir(1)).size(), 1u);
+  EXPECT_EQ(object_dirs(c->site_dir(1)).size(), 1u);
 }
 
 // The PACS is killed while dm2d fetches a many-instance series: the run reports that series'
@@ -479,14 +488,9 @@ TEST_F(ingest_test, a_pacs_that_disappears_mid_series_fails_that_series_alone_an
   later.modality = "MR";
   add_series(later);
 
-  test::consortium_options options;
-  options.sites = 1;
-  options.address_octet = 84;
-  options.site_toml[1] = pacs_toml(server->settings());
-  auto c = test::process_consortium::create(dir / "consortium", options);
-  ASSERT_TRUE(c.ok()) << c.err().to_string();
-  auto& site = **c;
-  ASSERT_TRUE(site.start_all().ok());
+  auto c = start_one_site(84);
+  ASSERT_TRUE(c);
+  auto& site = *c;
 
   // Kill the PACS once part of the big series has arrived.
   std::string big_lfn;

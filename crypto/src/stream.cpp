@@ -361,7 +361,7 @@ status write_all(int fd, std::string& data, const std::filesystem::path& path) {
 // temporary file renamed onto `out_path` only on success.
 template <class Step, class Finish>
 status transform_file(const std::filesystem::path& in_path, const std::filesystem::path& out_path,
-                      Step step, Finish finish) {
+                      Step step, Finish finish, file_sync sync = file_sync::each_file) {
   std::error_code ec;
   if (std::filesystem::exists(out_path, ec))
     return fail(errc::conflict, out_path.string() + " already exists");
@@ -387,7 +387,8 @@ status transform_file(const std::filesystem::path& in_path, const std::filesyste
     }
     if (auto r = finish(produced); !r) return r;
     if (auto r = write_all(out.get(), produced, tmp); !r) return r;
-    if (::fsync(out.get()) != 0) return fail(errc::io_error, "cannot sync " + tmp.string());
+    if (sync == file_sync::each_file && ::fsync(out.get()) != 0)
+      return fail(errc::io_error, "cannot sync " + tmp.string());
     if (::close(out.release()) != 0) return fail(errc::io_error, "cannot close " + tmp.string());
     if (::rename(tmp.c_str(), out_path.c_str()) != 0)
       return fail(errc::io_error, "cannot rename onto " + out_path.string() + ": " + std::strerror(errno));
@@ -405,12 +406,12 @@ status transform_file(const std::filesystem::path& in_path, const std::filesyste
 
 status stream_seal_file(std::string_view key, const std::filesystem::path& in,
                         const std::filesystem::path& out, std::string_view associated_data,
-                        std::size_t chunk_size) {
+                        std::size_t chunk_size, file_sync sync) {
   auto sealer = stream_sealer::create(key, associated_data, chunk_size);
   if (!sealer) return std::move(sealer).err();
   return transform_file(
       in, out, [&](std::string_view b, std::string& o) { return sealer->update(b, o); },
-      [&](std::string& o) { return sealer->finish(o); });
+      [&](std::string& o) { return sealer->finish(o); }, sync);
 }
 
 status stream_open_file(std::string_view key, const std::filesystem::path& in,

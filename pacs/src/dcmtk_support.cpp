@@ -6,6 +6,7 @@
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include <cassert>
 #include <cstdlib>
 #include <mutex>
 
@@ -90,6 +91,7 @@ const std::vector<OFList<OFString>>& transfer_syntax_groups() {
       g.push_back(one_syntax(ts));
     return g;
   }();
+  assert(groups.size() == transfer_syntax_group_count);
   return groups;
 }
 
@@ -126,6 +128,7 @@ const std::vector<OFList<OFString>>& fallback_transfer_syntax_groups() {
       one_syntax(UID_RLELosslessTransferSyntax),
       one_syntax(UID_JPEG2000LosslessOnlyTransferSyntax),
   };
+  assert(groups.size() == fallback_transfer_syntax_group_count);
   return groups;
 }
 

@@ -5,6 +5,7 @@
 #include <dcmtk/dcmdata/dctk.h>
 #include <dcmtk/ofstd/oflist.h>
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -28,12 +29,13 @@ result<DcmTagKey> tag_of(const std::string& keyword);
 // The keyword of a tag, or "(gggg,eeee)" when the dictionary does not know it.
 std::string keyword_of(const DcmTagKey& tag);
 
-// One association holds at most 128 presentation contexts. A C-GET proposes 5 for
-// verification and query/retrieve, then one per (storage SOP class, transfer-syntax group).
+// A C-GET association proposes the GET context, then one context per (storage SOP class,
+// transfer-syntax group), within max_presentation_contexts (dicom_client.hpp).
 
 // Transfer syntax groups a C-GET proposes for a class it knows it will receive, one
 // presentation context each: uncompressed (explicit LE, implicit LE, explicit BE) first, then
-// one compressed syntax per context. 10 groups: 5 + 12 x 10 = 125, hence max_get_sop_classes.
+// one compressed syntax per context (transfer_syntax_group_count of them).
+inline constexpr std::size_t transfer_syntax_group_count = 10;
 const std::vector<OFList<OFString>>& transfer_syntax_groups();
 
 // Every transfer syntax above and JPEG 2000 lossy, compressed ones first (what an acceptor
@@ -43,7 +45,9 @@ OFList<OFString> all_transfer_syntaxes();
 // What a C-GET proposes when it does not know the classes it will receive: 18 common storage
 // SOP classes (CT, MR, CR, DX, MG, US, XA, XRF, PET, NM, SC, RT Dose and enhanced or
 // multi-frame forms) with 6 of the groups above each (uncompressed, JPEG baseline, JPEG
-// lossless SV1, JPEG-LS lossless, RLE, JPEG 2000 lossless): 5 + 18 x 6 = 113 contexts.
+// lossless SV1, JPEG-LS lossless, RLE, JPEG 2000 lossless): 108 storage contexts in all, so
+// they are proposed a few classes per association.
+inline constexpr std::size_t fallback_transfer_syntax_group_count = 6;
 const std::vector<const char*>& fallback_sop_classes();
 const std::vector<OFList<OFString>>& fallback_transfer_syntax_groups();
 

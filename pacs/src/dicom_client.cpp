@@ -52,6 +52,7 @@ class scu final : public DcmSCU {
   retrieve_report* report = nullptr;
   const std::atomic<bool>* stop = nullptr;
   const get_observer* observer = nullptr;
+  std::set<std::string>* received = nullptr;  // SOP Instance UIDs stored
   bool cancelled = false;
   bool store_failed = false;
   unsigned unnamed = 0;
@@ -80,6 +81,7 @@ class scu final : public DcmSCU {
         report->sop_classes.emplace_back(request->AffectedSOPClassUID);
         report->bytes += size;
       }
+      if (received != nullptr) received->insert(uid);
       if (observer != nullptr && observer->stored) observer->stored(uid, final_path.string(), size);
     } else {
       store_failed = true;
@@ -191,47 +193,58 @@ std::vector<std::string> resolve_host(const std::string& host) {
   return out;
 }
 
-// When the classes are unknown, an association proposes the fallback list in chunks of this
-// many classes (5 + 4 x 6 = 29 contexts): some older PACS abort an association that proposes
-// more than 32 presentation contexts, so a C-GET negotiates again with the next chunk instead
-// of proposing the 113 contexts of the whole list at once.
-constexpr std::size_t fallback_classes_per_association = 4;
+// A C-GET association proposes the Study Root GET context, then storage contexts: one per
+// (SOP class, transfer-syntax group), never more than max_presentation_contexts in all. A lone
+// known class gets every group (1 + 10 = 11 contexts); otherwise two classes share an
+// association with the fallback's 6 groups each (1 + 12 = 13).
+constexpr std::size_t get_service_contexts = 1;
+static_assert(get_service_contexts + transfer_syntax_group_count <= max_presentation_contexts);
+static_assert(get_service_contexts + max_get_sop_classes * fallback_transfer_syntax_group_count <=
+              max_presentation_contexts);
 
-std::size_t fallback_chunks() {
-  return (fallback_sop_classes().size() + fallback_classes_per_association - 1) / fallback_classes_per_association;
-}
-
-// The storage SOP classes a C-GET association proposes: the caller's classes with every
-// transfer-syntax group, or one chunk of the fixed fallback list.
+// The storage SOP classes one C-GET association proposes.
 struct storage_offer {
-  bool fallback = true;
-  std::size_t chunk = 0;          // when fallback
-  std::set<std::string> classes;  // when !fallback
+  bool fallback = true;              // classes from the fixed fallback list (the PACS named none)
+  bool every_syntax = false;         // every transfer-syntax group, else the fallback's 6
+  std::vector<std::string> classes;  // sorted
 
-  static storage_offer for_get(const std::vector<std::string>& wanted) {
-    storage_offer o;
-    if (wanted.empty()) return o;
-    for (const auto& c : wanted) {
-      if (!is_valid_uid(c)) return {};  // the PACS answered garbage: do not propose it
-      o.classes.insert(c);
-    }
-    if (o.classes.size() > max_get_sop_classes) return {};
-    o.fallback = false;
-    return o;
-  }
-  // The fallback classes this offer proposes.
-  std::vector<const char*> fallback_classes() const {
-    const auto& all = fallback_sop_classes();
-    const std::size_t from = std::min(all.size(), chunk * fallback_classes_per_association);
-    const std::size_t to = std::min(all.size(), from + fallback_classes_per_association);
-    return {all.begin() + static_cast<std::ptrdiff_t>(from), all.begin() + static_cast<std::ptrdiff_t>(to)};
+  const std::vector<OFList<OFString>>& groups() const {
+    return every_syntax ? transfer_syntax_groups() : fallback_transfer_syntax_groups();
   }
   // True if an association that proposed *this can receive what `need` asks for.
   bool covers(const storage_offer& need) const {
-    if (need.fallback) return fallback && chunk == need.chunk;
-    return !fallback && std::includes(classes.begin(), classes.end(), need.classes.begin(), need.classes.end());
+    return fallback == need.fallback && (every_syntax || !need.every_syntax) &&
+           std::includes(classes.begin(), classes.end(), need.classes.begin(), need.classes.end());
   }
 };
+
+// The offers a C-GET tries in turn, one association each, until its objects have arrived: the
+// caller's classes (any UID, even a private one), or, when they are unknown or not UIDs, the
+// fallback list in its order (common classes first); max_get_sop_classes per association.
+std::vector<storage_offer> offers_for(const std::vector<std::string>& wanted) {
+  std::set<std::string> known;
+  bool usable = !wanted.empty();
+  for (const auto& c : wanted) {
+    if (!is_valid_uid(c)) usable = false;  // the PACS answered garbage: do not propose it
+    known.insert(c);
+  }
+  std::vector<std::string> all;
+  if (usable)
+    all.assign(known.begin(), known.end());
+  else
+    for (const char* c : fallback_sop_classes()) all.emplace_back(c);
+  std::vector<storage_offer> out;
+  for (std::size_t from = 0; from < all.size(); from += max_get_sop_classes) {
+    storage_offer o;
+    o.fallback = !usable;
+    o.classes.assign(all.begin() + static_cast<std::ptrdiff_t>(from),
+                     all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), from + max_get_sop_classes)));
+    o.every_syntax = usable && o.classes.size() == 1;
+    std::sort(o.classes.begin(), o.classes.end());
+    out.push_back(std::move(o));
+  }
+  return out;
+}
 
 // The key of `q` whose value is a list (holds '\'), or nullptr.
 const std::pair<const std::string, std::string>* list_key(const dicom_query& q) {
@@ -285,10 +298,11 @@ struct dicom_client::impl {
   std::optional<storage_offer> offered;
   // The PACS answered a UID list in C-GET/C-MOVE with 0 sub-operations: send one UID per request.
   bool no_list_matching = false;
-  // The fallback chunk that last brought objects (tried first next time).
+  // The fallback offer that last brought objects (tried first next time).
   std::size_t fallback_hint = 0;
-  // Failed sub-operations of the last C-GET (a next fallback chunk may succeed).
+  // Failed and all sub-operations of the last C-GET (a next offer may bring the failed ones).
   unsigned last_failed_subops = 0;
+  unsigned last_total_subops = 0;
 
   std::string where() const {
     return settings.called_ae_title + "@" + settings.host + ":" + std::to_string(settings.port);
@@ -311,11 +325,13 @@ struct dicom_client::impl {
     return fail(errc::unavailable, what + " with PACS " + where() + " failed: " + text);
   }
 
-  // Opens an association unless one is open. With `get`, it must also have proposed the
-  // storage contexts `get` needs; an open one that did not is released and a new one opened.
+  // Opens an association unless a fitting one is open. Without `get`: the 5 query contexts
+  // (Verification, Patient Root FIND, Study Root FIND/GET/MOVE). With `get`: the Study Root GET
+  // context and the storage contexts of `get` (at most max_presentation_contexts in all). An
+  // open association that does not fit is released and a new one opened.
   status open(const storage_offer* get = nullptr) {
     if (assoc && assoc->isConnected()) {
-      if (get == nullptr || (offered && offered->covers(*get))) return {};
+      if (get == nullptr ? !offered.has_value() : (offered && offered->covers(*get))) return {};
       assoc->releaseAssociation();
     }
     assoc.reset();
@@ -336,19 +352,16 @@ struct dicom_client::impl {
     s.setMaxReceivePDULength(ASC_MAXIMUMPDUSIZE);
     s.setStorageMode(DCMSCU_STORAGE_BIT_PRESERVING);
     OFList<OFString> uncompressed = transfer_syntax_groups()[0];
-    s.addPresentationContext(UID_VerificationSOPClass, uncompressed);
-    s.addPresentationContext(UID_FINDPatientRootQueryRetrieveInformationModel, uncompressed);
-    s.addPresentationContext(UID_FINDStudyRootQueryRetrieveInformationModel, uncompressed);
-    s.addPresentationContext(UID_GETStudyRootQueryRetrieveInformationModel, uncompressed);
-    s.addPresentationContext(UID_MOVEStudyRootQueryRetrieveInformationModel, uncompressed);
-    if (get != nullptr) {
-      auto propose = [&s](const char* sop, const std::vector<OFList<OFString>>& groups) {
-        for (const auto& group : groups) s.addPresentationContext(sop, group, ASC_SC_ROLE_SCP);
-      };
-      if (get->fallback)
-        for (const char* sop : get->fallback_classes()) propose(sop, fallback_transfer_syntax_groups());
-      else
-        for (const auto& sop : get->classes) propose(sop.c_str(), transfer_syntax_groups());
+    if (get == nullptr) {
+      s.addPresentationContext(UID_VerificationSOPClass, uncompressed);
+      s.addPresentationContext(UID_FINDPatientRootQueryRetrieveInformationModel, uncompressed);
+      s.addPresentationContext(UID_FINDStudyRootQueryRetrieveInformationModel, uncompressed);
+      s.addPresentationContext(UID_GETStudyRootQueryRetrieveInformationModel, uncompressed);
+      s.addPresentationContext(UID_MOVEStudyRootQueryRetrieveInformationModel, uncompressed);
+    } else {
+      s.addPresentationContext(UID_GETStudyRootQueryRetrieveInformationModel, uncompressed);
+      for (const auto& sop : get->classes)
+        for (const auto& group : get->groups()) s.addPresentationContext(sop.c_str(), group, ASC_SC_ROLE_SCP);
     }
     OFCondition cond = s.initNetwork();
     if (cond.bad()) return network_error("network initialisation", cond);
@@ -364,8 +377,8 @@ struct dicom_client::impl {
     if (!offered || !assoc) return "";
     if (offered->fallback)
       return "; the SOP classes were unknown, so only " + std::to_string(fallback_sop_classes().size()) +
-             " common storage classes were proposed (" + std::to_string(fallback_classes_per_association) +
-             " per association, " + std::to_string(fallback_chunks()) + " associations)";
+             " common storage classes were proposed (" + std::to_string(max_get_sop_classes) +
+             " per association, " + std::to_string(offers_for({}).size()) + " associations)";
     std::vector<std::string> refused;
     for (const auto& sop : offered->classes)
       if (assoc->findAnyPresentationContextID(sop.c_str(), UID_LittleEndianExplicitTransferSyntax) == 0)
@@ -382,12 +395,14 @@ struct dicom_client::impl {
     return id;
   }
 
-  // One C-GET proposing `need`; what arrived is merged into `out` (also on failure).
+  // One C-GET proposing `need`; what arrived is merged into `out` (also on failure) and the
+  // SOP Instance UIDs of the objects into `received`.
   status get_once(const dicom_query& q, const std::filesystem::path& dest_dir, const get_options& options,
-                  const storage_offer& need, retrieve_report& out) {
+                  const storage_offer& need, retrieve_report& out, std::set<std::string>& received) {
     auto ds = build_identifier(q);
     if (!ds) return ds.err();
     last_failed_subops = 0;
+    last_total_subops = 0;
     if (auto s = open(&need); !s) return s;
     auto id = context(UID_GETStudyRootQueryRetrieveInformationModel);
     if (!id) return id.err();
@@ -397,15 +412,18 @@ struct dicom_client::impl {
     s.report = &report;
     s.stop = options.stop;
     s.observer = options.observer;
+    s.received = &received;
     s.cancelled = false;
     s.store_failed = false;
     OFList<RetrieveResponse*> responses;
     OFCondition cond = s.sendCGETRequest(*id, &*ds, &responses);
     s.report = nullptr;
     s.observer = nullptr;
+    s.received = nullptr;
     const std::optional<Uint16> final_status = take_final_response(responses, report);
     merge(out, report);
     last_failed_subops = report.failed;
+    last_total_subops = report.completed + report.failed + report.warning;
     if (s.cancelled) {
       s.abortAssociation();
       assoc.reset();
@@ -425,22 +443,50 @@ struct dicom_client::impl {
     return {};
   }
 
-  // A C-GET with the caller's classes, or, when they are unknown, with one chunk of the
-  // fallback list after the other (a new association each) until one brings the objects.
+  // A C-GET over the offers of offers_for(options.sop_classes), one association each, until
+  // every object asked for has arrived: while a C-GET ends with failed sub-operations (objects of
+  // a class that association did not propose), the next offer is asked for the objects still
+  // missing. A SOPInstanceUID list is narrowed to them, and the offers are tried round again
+  // until a whole round brings nothing new (a PACS that ends a C-GET at its first failed
+  // sub-operation, like Orthanc, may leave objects of an offer's class unsent); any other
+  // request is asked again whole, each offer once.
   status get_negotiating(const dicom_query& q, const std::filesystem::path& dest_dir, const get_options& options,
                          retrieve_report& out) {
-    storage_offer need = storage_offer::for_get(options.sop_classes);
-    if (!need.fallback) return get_once(q, dest_dir, options, need, out);
+    const std::vector<storage_offer> offers = offers_for(options.sop_classes);
+    const bool fallback = offers.front().fallback;
+    std::size_t at = fallback ? fallback_hint % offers.size() : 0;
+    std::set<std::string> received;
+    dicom_query ask = q;
+    auto uids = ask.keys.find("SOPInstanceUID");
+    const bool narrowable = uids != ask.keys.end() && !uids->second.empty();
     status last;
-    for (std::size_t i = 0; i < fallback_chunks(); ++i) {
-      need.chunk = (fallback_hint + i) % fallback_chunks();
-      last = get_once(q, dest_dir, options, need, out);
+    std::size_t tried = 0;
+    for (std::size_t fruitless = 0; fruitless < offers.size() && (narrowable || tried < offers.size());
+         at = (at + 1) % offers.size(), ++tried) {
+      const std::size_t before = received.size();
+      last = get_once(ask, dest_dir, options, offers[at], out, received);
       if (last) {
-        fallback_hint = need.chunk;
+        if (fallback) fallback_hint = at;
         return last;
       }
-      // Only failed sub-operations may be a class this chunk did not propose.
+      // Only failed sub-operations may be a class this association did not propose.
       if (last.err().code != errc::unavailable || last_failed_subops == 0) return last;
+      if (received.size() == before) {
+        ++fruitless;
+        continue;
+      }
+      fruitless = 0;
+      if (fallback) fallback_hint = at;
+      if (!narrowable) {
+        if (received.size() >= last_total_subops) return {};  // all arrived, over several associations
+        continue;
+      }
+      std::string missing;
+      for (const auto& one : split_list(ask, uids->first))
+        if (const auto& uid = one.keys.at(uids->first); received.count(uid) == 0)
+          missing += (missing.empty() ? "" : "\\") + uid;
+      if (missing.empty()) return {};
+      uids->second = missing;
     }
     return last;
   }

@@ -159,6 +159,12 @@ TEST(stream, files_round_trip_and_a_failed_open_leaves_nothing) {
   ASSERT_TRUE(stream_seal_file(key, dir.path() / "plain", dir.path() / "sealed", "f").ok());
   ASSERT_TRUE(stream_open_file(key, dir.path() / "sealed", dir.path() / "opened", "f").ok());
   EXPECT_EQ(*read_file(dir.path() / "opened"), plain);
+  // Left to the caller to sync: the same stream format, the same plaintext back.
+  ASSERT_TRUE(stream_seal_file(key, dir.path() / "plain", dir.path() / "sealed2", "f", default_stream_chunk_size,
+                               file_sync::by_caller)
+                  .ok());
+  ASSERT_TRUE(stream_open_file(key, dir.path() / "sealed2", dir.path() / "opened2", "f").ok());
+  EXPECT_EQ(*read_file(dir.path() / "opened2"), plain);
   struct stat st {};
   ASSERT_EQ(::stat((dir.path() / "opened").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);

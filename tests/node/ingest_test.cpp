@@ -97,6 +97,20 @@ class ingest_test : public ::testing::Test {
     return s;
   }
 
+  // Creates and starts a consortium of one site (addresses 127.<octet>...) ingesting `server`.
+  std::unique_ptr<test::process_consortium> start_one_site(int octet) {
+    test::consortium_options options;
+    options.sites = 1;
+    options.address_octet = octet;
+    options.site_toml[1] = pacs_toml(server->settings());
+    auto c = test::process_consortium::create(dir / "consortium", options);
+    EXPECT_TRUE(c.ok()) << c.err().to_string();
+    if (!c) return nullptr;
+    auto started = (*c)->start_all();
+    EXPECT_TRUE(started.ok()) << started.err().to_string();
+    return started ? std::move(*c) : nullptr;
+  }
+
   test::temp_dir dir{"dm2-ingest"};
   std::unique_ptr<test::pacs_server> server;
   int series_count = 0;
@@ -435,14 +449,9 @@ TEST_F(ingest_test, bad_series_fail_alone_with_a_clear_reason_and_commit_nothing
   for (const auto& f : bad.files) fs::resize_file(f, fs::file_size(f) - 700);
   (void)server->upload(bad.files);  // the PACS may refuse some; what it keeps is what dm2d sees
 
-  test::consortium_options options;
-  options.sites = 1;
-  options.address_octet = 83;
-  options.site_toml[1] = pacs_toml(server->settings());
-  auto c = test::process_consortium::create(dir / "consortium", options);
-  ASSERT_TRUE(c.ok()) << c.err().to_string();
-  ASSERT_TRUE((*c)->start_all().ok());
-  auto run = wait_for_run([&] { return (*c)->request(1, "GET", "/v1/ingest", {}, 1); }, 90s);
+  auto c = start_one_site(83);
+  ASSERT_TRUE(c);
+  auto run = wait_for_run([&] { return c->request(1, "GET", "/v1/ingest", {}, 1); }, 90s);
   ASSERT_EQ(run.value("state", ""), "done") << run.dump();
   EXPECT_EQ(run["counts"].value("series_indexed", 0), 1) << run.dump();
   EXPECT_GE(run["counts"].value("series_failed", 0), 1) << run.dump();
@@ -452,10 +461,103 @@ TEST_F(ingest_test, bad_series_fail_alone_with_a_clear_reason_and_commit_nothing
     if (f.value("stage", "") == "assemble" && f.value("reason", "").find("gap") != std::string::npos) gap_reported = true;
   }
   EXPECT_TRUE(gap_reported) << run.dump();
-  auto listed = (*c)->request(1, "GET", "/v1/overlay/records?limit=100", {}, 1);
+  auto listed = c->request(1, "GET", "/v1/overlay/records?limit=100", {}, 1);
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(json::parse(listed->body)["records"].size(), 1u) << listed->body;
-  EXPECT_EQ(object_dirs((*c)->site_dir(1)).size(), 1u);
+  EXPECT_EQ(object_dirs(c->site_dir(1)).size(), 1u);
+}
+
+// The PACS is killed while dm2d fetches a many-instance series: the run reports that series'
+// failure at the fetch stage with the PACS's error, nothing is committed for it (no record, no
+// object directory, no scratch), the series before it stays indexed, and once the PACS is back
+// the next run ingests it and the series after it in full.
+TEST_F(ingest_test, a_pacs_that_disappears_mid_series_fails_that_series_alone_and_commits_nothing) {
+  test::synthetic_options small;
+  small.slices = 6;
+  small.rows = small.columns = 32;
+  small.study_date = "20240101";  // oldest first: ingested before the big one
+  add_series(small);
+  test::synthetic_options big = small;
+  big.study_date = "20240201";
+  big.slices = 400;  // many instances: the fetch is still under way when the PACS goes
+  big.rows = big.columns = 96;
+  big.slice_spacing = 0.5;
+  auto big_series = add_series(big);
+  test::synthetic_options later = small;
+  later.study_date = "20240301";  // after the big one: not reached while the PACS is gone
+  later.modality = "MR";
+  add_series(later);
+
+  auto c = start_one_site(84);
+  ASSERT_TRUE(c);
+  auto& site = *c;
+
+  // Kill the PACS once part of the big series has arrived.
+  std::string big_lfn;
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        auto r = site.request(1, "GET", "/v1/ingest", {}, 1);
+        if (!r || r->status != 200) return false;
+        auto j = json::parse(r->body, nullptr, false);
+        if (!j.is_object() || !j["current_run"].is_object()) return false;
+        for (const auto& s : j["current_run"]["series"])
+          if (s.value("stage", "") == "fetch" && s.value("instances_total", 0u) == big.slices &&
+              s.value("instances_done", 0u) > 0) {
+            big_lfn = s.value("lfn", "");
+            return true;
+          }
+        return false;
+      },
+      60s))
+      << "the big series' fetch was never seen under way";
+  server->kill();
+
+  auto run = wait_for_run([&] { return site.request(1, "GET", "/v1/ingest", {}, 1); }, 60s);
+  EXPECT_EQ(run.value("state", ""), "failed") << run.dump();
+  EXPECT_FALSE(run.value("error", "").empty()) << run.dump();
+  EXPECT_EQ(run["counts"].value("series_indexed", 0), 1) << run.dump();
+  EXPECT_EQ(run["counts"].value("series_failed", 0), 1) << run.dump();
+  ASSERT_EQ(run["failures"].size(), 1u) << run.dump();
+  const auto& failure = run["failures"][0];
+  EXPECT_EQ(failure.value("lfn", ""), big_lfn) << run.dump();
+  EXPECT_EQ(failure.value("stage", ""), "fetch") << run.dump();
+  EXPECT_NE(failure.value("reason", "").find("PACS"), std::string::npos) << run.dump();
+  EXPECT_EQ(strings_holding(run.dump(), {big_series.series_uid, big_series.study_uid, big.patient_id}),
+            std::vector<std::string>{});
+
+  // Nothing of the big series is stored: one record, one object directory, no scratch left.
+  auto listed = site.request(1, "GET", "/v1/overlay/records?limit=100", {}, 1);
+  ASSERT_TRUE(listed.ok());
+  auto records = json::parse(listed->body)["records"];
+  ASSERT_EQ(records.size(), 1u) << listed->body;
+  EXPECT_NE(records[0].value("lfn", ""), big_lfn);
+  auto dirs = object_dirs(site.site_dir(1));
+  EXPECT_EQ(dirs.size(), 1u);
+  for (const auto& d : dirs) EXPECT_NE(d.substr(0, big_lfn.size()), big_lfn);
+  const auto scratch = site.site_dir(1) / "ingest-scratch";
+  EXPECT_TRUE(!fs::exists(scratch) || fs::is_empty(scratch));
+
+  // The PACS is back: the next run ingests the big series in full and the one after it.
+  ASSERT_EQ(server->start(), "");
+  auto again = site.request(1, "POST", "/v1/ingest", {}, 1);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->status, 202) << again->body;
+  auto second = wait_for_run([&] { return site.request(1, "GET", "/v1/ingest", {}, 1); }, 120s);
+  ASSERT_EQ(second.value("state", ""), "done") << second.dump();
+  EXPECT_EQ(second["counts"].value("series_indexed", 0), 2) << second.dump();
+  EXPECT_EQ(second["counts"].value("series_failed", 0), 0) << second.dump();
+  listed = site.request(1, "GET", "/v1/overlay/records?limit=100", {}, 1);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(json::parse(listed->body)["records"].size(), 3u) << listed->body;
+  dirs = object_dirs(site.site_dir(1));
+  ASSERT_EQ(dirs.size(), 3u);
+  std::size_t biggest = 0;  // sealed files in the fullest object directory
+  for (const auto& d : dirs) {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& f : fs::directory_iterator(site.site_dir(1) / "objects" / d)) ++n;
+    biggest = std::max(biggest, n);
+  }
+  EXPECT_EQ(biggest, big.slices + 1u);  // every instance and the volume
 }
 
 }  // namespace

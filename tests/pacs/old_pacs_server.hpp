@@ -31,7 +31,7 @@ namespace dm2::test {
 struct old_pacs_behaviour {
   bool find_without_sop_class = true;
   bool no_uid_list_matching = true;
-  std::size_t max_contexts = 32;  // 0 = no limit
+  std::size_t max_contexts = 16;  // 0 = no limit (16: dm2's own bound, max_presentation_contexts)
   std::string reject_calling_ae;  // "" = reject none
 };
 

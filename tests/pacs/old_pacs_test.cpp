@@ -1,8 +1,11 @@
 // dm2 against an "older PACS" (old_pacs_server.hpp): image-level C-FIND without SOPClassUID,
-// no UID-list matching in C-GET/C-MOVE, at most 32 presentation contexts per association, and
-// associations rejected for our calling AE title. (Undated studies: site_sync_test.cpp.)
+// no UID-list matching in C-GET/C-MOVE, an association proposing more than 16 presentation
+// contexts aborted, and associations rejected for our calling AE title. (Undated studies:
+// site_sync_test.cpp; exit codes, empty directories, `dm2 pacs deidentify`: pacs_cli_test.cpp.)
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dctk.h>
+#include <dcmtk/dcmnet/scu.h>
+#include <dcmtk/oflog/oflog.h>
 
 #include <gtest/gtest.h>
 
@@ -58,8 +61,38 @@ std::string pixels(const std::filesystem::path& file) {
   return std::string(reinterpret_cast<const char*>(data), n);
 }
 
+// Negotiates an association proposing `contexts` presentation contexts (CT storage in one
+// transfer syntax each, after Verification) with plain DCMTK; true if it was accepted.
+bool associate_with(const pacs_settings& s, std::size_t contexts) {
+  const char* syntaxes[] = {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax,
+                            UID_BigEndianExplicitTransferSyntax, UID_JPEGProcess1TransferSyntax,
+                            UID_JPEGProcess2_4TransferSyntax, UID_JPEGProcess14SV1TransferSyntax,
+                            UID_JPEGProcess14TransferSyntax, UID_JPEGLSLosslessTransferSyntax,
+                            UID_JPEGLSLossyTransferSyntax, UID_RLELosslessTransferSyntax};
+  OFLog::configure(OFLogger::FATAL_LOG_LEVEL);  // DCMTK's own chatter, as dm2's clients do
+  DcmSCU scu;
+  scu.setAETitle(s.calling_ae_title.c_str());
+  scu.setPeerHostName(s.host.c_str());
+  scu.setPeerPort(s.port);
+  scu.setPeerAETitle(s.called_ae_title.c_str());
+  scu.setACSETimeout(5);
+  OFList<OFString> one;
+  one.push_back(UID_LittleEndianImplicitTransferSyntax);
+  scu.addPresentationContext(UID_VerificationSOPClass, one);
+  const char* classes[] = {UID_CTImageStorage, UID_MRImageStorage};
+  for (std::size_t i = 1; i < contexts; ++i) {
+    OFList<OFString> ts;
+    ts.push_back(syntaxes[(i - 1) % 10]);
+    scu.addPresentationContext(classes[(i - 1) / 10], ts);
+  }
+  if (scu.initNetwork().bad()) return false;
+  const bool ok = scu.negotiateAssociation().good();
+  if (ok) scu.releaseAssociation();
+  return ok;
+}
+
 TEST_F(old_pacs_test, fetch_without_sop_class_negotiates_bounded_sets) {
-  // DX: not in the first 4 classes of the fallback list, so the first association cannot bring it.
+  // DX: not in the first pair of the fallback list, so the first association cannot bring it.
   dm2::test::synthetic_options o;
   o.modality = "DX";
   o.slices = 6;
@@ -69,24 +102,17 @@ TEST_F(old_pacs_test, fetch_without_sop_class_negotiates_bounded_sets) {
   ASSERT_EQ(server.add(dx.files), "");
   ASSERT_EQ(server.start(), "");
 
+  // The server enforces its limit: 17 contexts are aborted, 16 accepted.
+  EXPECT_FALSE(associate_with(server.settings(), max_presentation_contexts + 1));
+  EXPECT_EQ(server.counters().aborted_too_many_contexts.load(), 1u);
+  EXPECT_TRUE(associate_with(server.settings(), max_presentation_contexts));
+  EXPECT_EQ(server.counters().aborted_too_many_contexts.load(), 1u);
+
   dicom_client client(server.settings());
   auto found = client.find({query_level::image, {{"SeriesInstanceUID", dx.series_uid}}});
   ASSERT_TRUE(found.ok()) << found.err().to_string();
   ASSERT_EQ(found->size(), 6u);
   EXPECT_EQ((*found)[0].get("SOPClassUID"), "");  // the server really omits it
-
-  // The server enforces its limit: 3 known classes x 10 syntaxes + 5 = 35 contexts is aborted.
-  get_options three;
-  three.sop_classes = {UID_DigitalXRayImageStorageForPresentation,
-                       UID_ComputedRadiographyImageStorage,
-                       UID_DigitalMammographyXRayImageStorageForPresentation};
-  auto refused = client.get({query_level::image,
-                             {{"StudyInstanceUID", dx.study_uid},
-                              {"SeriesInstanceUID", dx.series_uid},
-                              {"SOPInstanceUID", dx.sop_uids[0]}}},
-                            out("refused"), three);
-  ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(server.counters().aborted_too_many_contexts.load(), 1u);
   client.close();
   server.counters().most_contexts_proposed = 0;
 
@@ -102,8 +128,67 @@ TEST_F(old_pacs_test, fetch_without_sop_class_negotiates_bounded_sets) {
     EXPECT_FALSE(pixels(got).empty());
   }
   EXPECT_EQ(server.counters().aborted_too_many_contexts.load(), 1u);  // none from fetch_series
-  EXPECT_LE(server.counters().most_contexts_proposed.load(), 32u);
+  EXPECT_LE(server.counters().most_contexts_proposed.load(), max_presentation_contexts);
   EXPECT_EQ(r->retried, 0u);
+}
+
+// A series of three classes (DX, CR, MG), their classes known: each association proposes one
+// class (11 contexts), and a C-GET told all three negotiates again for the classes still
+// missing, with a UID list and with a series-level request.
+TEST_F(old_pacs_test, several_known_classes_are_negotiated_over_bounded_associations) {
+  old_pacs_behaviour b;
+  b.find_without_sop_class = false;
+  b.no_uid_list_matching = false;
+  std::vector<std::filesystem::path> files;
+  std::vector<std::string> uids;
+  dm2::test::synthetic_options o;
+  o.rows = o.columns = 16;
+  o.slices = 2;
+  for (const char* modality : {"DX", "CR", "MG"}) {
+    o.modality = modality;
+    auto s = series(modality, o);
+    o.study_uid = s.study_uid;
+    o.series_uid = s.series_uid;
+    files.insert(files.end(), s.files.begin(), s.files.end());
+    uids.insert(uids.end(), s.sop_uids.begin(), s.sop_uids.end());
+  }
+  old_pacs_server server(b);
+  ASSERT_EQ(server.add(files), "");
+  ASSERT_EQ(server.start(), "");
+  const std::set<std::string> expected(uids.begin(), uids.end());
+  auto names = [](const std::vector<std::string>& paths) {
+    std::set<std::string> n;
+    for (const auto& p : paths) n.insert(std::filesystem::path(p).stem().string());
+    return n;
+  };
+
+  get_options three;
+  three.sop_classes = {UID_DigitalXRayImageStorageForPresentation, UID_ComputedRadiographyImageStorage,
+                       UID_DigitalMammographyXRayImageStorageForPresentation};
+  std::string list;
+  for (const auto& u : uids) list += (list.empty() ? "" : "\\") + u;
+  dicom_client client(server.settings());
+  auto listed = client.get({query_level::image,
+                            {{"StudyInstanceUID", o.study_uid},
+                             {"SeriesInstanceUID", o.series_uid},
+                             {"SOPInstanceUID", list}}},
+                           out("listed"), three);
+  ASSERT_TRUE(listed.ok()) << listed.err().to_string();
+  EXPECT_EQ(names(listed->files), expected);
+  auto whole = client.get({query_level::series, {{"StudyInstanceUID", o.study_uid}, {"SeriesInstanceUID", o.series_uid}}},
+                          out("whole"), three);
+  ASSERT_TRUE(whole.ok()) << whole.err().to_string();
+  EXPECT_EQ(names(whole->files), expected);
+  client.close();
+
+  fetch_options fo;
+  fo.associations = 2;
+  auto r = fetch_series(server.settings(), o.study_uid, o.series_uid, out("fetched"), fo);
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_EQ(names(r->files), expected);
+  EXPECT_EQ(r->retried, 0u);
+  EXPECT_EQ(server.counters().aborted_too_many_contexts.load(), 0u);
+  EXPECT_LE(server.counters().most_contexts_proposed.load(), max_presentation_contexts);
 }
 
 TEST_F(old_pacs_test, fetch_of_known_class_keeps_its_association_bounded) {
@@ -115,7 +200,8 @@ TEST_F(old_pacs_test, fetch_of_known_class_keeps_its_association_bounded) {
   auto r = fetch_series(server.settings(), ct.study_uid, ct.series_uid, out("fetched"));
   ASSERT_TRUE(r.ok()) << r.err().to_string();
   EXPECT_EQ(r->files.size(), 5u);
-  EXPECT_LE(server.counters().most_contexts_proposed.load(), 32u);
+  EXPECT_EQ(server.counters().aborted_too_many_contexts.load(), 0u);
+  EXPECT_LE(server.counters().most_contexts_proposed.load(), max_presentation_contexts);
 }
 
 TEST_F(old_pacs_test, uid_list_answered_with_nothing_falls_back_to_one_uid_per_request) {

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "dm2/pacs/dicom_client.hpp"
@@ -90,6 +91,40 @@ void pacs_server::stop() {
     process_->signal(SIGKILL);
     (void)process_->wait(std::chrono::seconds(5));
   }
+  process_.reset();
+}
+
+namespace {
+
+// The pids whose parent is `parent` (from /proc/<pid>/stat).
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    std::string state;
+    long ppid = 0;
+    if (rest >> state >> ppid && ppid == parent) out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
+}
+
+}  // namespace
+
+void pacs_server::kill() {
+  if (!process_) return;
+  const pid_t pid = process_->pid();
+  ::kill(pid, SIGSTOP);  // forks no more while its children are listed
+  for (pid_t child : children_of(pid)) ::kill(child, SIGKILL);
+  process_->signal(SIGKILL);
+  (void)process_->wait(std::chrono::seconds(5));
   process_.reset();
 }
 

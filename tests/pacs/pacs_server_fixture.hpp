@@ -55,6 +55,10 @@ class pacs_server {
   std::uint16_t store_port() const { return store_port_; }
   const std::string& ae_title() const { return ae_; }
   void stop();
+  // The PACS disappears: SIGKILL to the server and to every process it forked (dcmqrscp serves
+  // each association in a child of its own, which a kill of the parent alone leaves serving).
+  // start() brings it back on the same port with the same storage.
+  void kill();
 
  protected:
   pacs_server(std::filesystem::path dir, std::string ae);

@@ -153,9 +153,9 @@ TEST_F(parallel_fetch_test, an_instance_failing_every_retry_fails_the_fetch_and_
 }
 
 TEST_F(parallel_fetch_test, series_of_more_classes_than_one_association_holds) {
-  // 14 storage classes, one instance each: more than max_get_sop_classes, so one batch of 64
-  // is cut at 12 classes and the rest goes in a second C-GET on a new association. (A C-GET
-  // told 14 classes would use the fallback list, which lacks RT Image: the fetch would fail.)
+  // 14 storage classes, one instance each: more than max_get_sop_classes, so batches are cut
+  // at each class and each C-GET proposes its own on an association of its own (RT Image is not
+  // in the fallback list: it comes only because its class is proposed).
   const std::vector<std::string> classes = {
       UID_CTImageStorage, UID_MRImageStorage, UID_ComputedRadiographyImageStorage,
       UID_DigitalXRayImageStorageForPresentation, UID_DigitalXRayImageStorageForProcessing,

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -79,9 +80,17 @@ struct ingest_service::impl {
     pipeline_context ctx{&config, &overlay, &objects, &links, scratch_root(), uid_secret, &stats, &book, stop};
     pacs::sync_options options;
     options.since = config.sync_since;
+    // The "list" stage: the sync's study- and series-level C-FINDs, until the first series.
+    auto listing_started = std::chrono::steady_clock::now();
+    bool listed = false;
     auto synced = pacs::sync_site(
         config.pacs, cursor,
         [&](const pacs::series_ref& ref) -> status {
+          if (!listed) {
+            listed = true;
+            stats.observe("dm2_ingest_stage_seconds", "stage=\"list\"",
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - listing_started).count());
+          }
           if (stop.stop_requested()) return fail(errc::cancelled, "the node is stopping");
           book.seen();
           auto r = ingest_series(ctx, ref);
@@ -132,7 +141,7 @@ result<std::unique_ptr<ingest_service>> ingest_service::create(const node_config
   stats.describe("dm2_ingest_series_total", "counter", "Series the ingest finished, by result.");
   stats.describe("dm2_ingest_bytes_total", "counter", "Bytes fetched from the PACS and sealed into the object store.");
   stats.describe("dm2_ingest_runs_total", "counter", "Ingest runs, by result.");
-  stats.describe("dm2_ingest_stage_seconds", "histogram", "Seconds per series spent in each ingest stage.");
+  stats.describe("dm2_ingest_stage_seconds", "histogram", "Seconds spent in each ingest stage, per series (list: per run).");
   auto p = std::make_unique<impl>(config, db, overlay, std::move(*objects), identity, stats);
   return std::unique_ptr<ingest_service>(new ingest_service(std::move(p)));
 }

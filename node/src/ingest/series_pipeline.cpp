@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "../similarity/signature.hpp"
 #include "dm2/crypto/aead.hpp"
@@ -77,7 +78,9 @@ struct run_state {
 
 series_result ingest_series(const pipeline_context& c, const pacs::series_ref& ref) {
   run_state st{c, ref, {}, {}};
+  std::optional<stage_clock> lookup_clock(std::in_place, c.stats, "lookup");
   auto known = c.links->find(ref.series_uid);
+  lookup_clock.reset();
   if (!known) return st.failed("lookup", std::move(known).err());
   // A series seen before keeps its LFN (and its key): a changed series is a new version of it.
   st.out.lfn = *known ? (*known)->lfn_hex : crypto::to_hex(crypto::random_bytes(storage::lfn_size));
@@ -132,7 +135,9 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
   // the index class's fields (and an age band, never the birth date) are kept.
   std::vector<std::string> keywords = attribute_keywords();
   for (const char* k : {"PatientID", "PatientName", "AccessionNumber"}) keywords.emplace_back(k);
+  std::optional<stage_clock> read_clock(std::in_place, c.stats, "read");
   auto header = pacs::read_header_fields(volume.files.front(), keywords);
+  read_clock.reset();
   if (!header) return st.failed("assemble", std::move(header).err());
 
   st.stage("deidentify");

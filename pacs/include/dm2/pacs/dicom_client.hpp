@@ -40,15 +40,24 @@ struct get_observer {
   std::function<void(const std::string& sop_instance_uid)> store_failed;
 };
 
-// How many storage SOP classes one C-GET association can propose with every transfer syntax
-// (5 + 12 x 10 of the 128 presentation contexts an association holds).
-inline constexpr std::size_t max_get_sop_classes = 12;
+// Presentation contexts one association proposes at most. DICOM allows 128 (context IDs are
+// the odd numbers 1..255), but an older PACS may abort an association request with far fewer
+// (its own table is smaller); dm2 stays at 16 and negotiates again on a new association for
+// what one does not cover.
+inline constexpr std::size_t max_presentation_contexts = 16;
+
+// How many storage SOP classes one C-GET association proposes. After the GET context, a lone
+// class takes 10 contexts (one per transfer-syntax group we read); two classes take 6 each
+// (uncompressed, JPEG baseline, JPEG lossless SV1, JPEG-LS lossless, RLE, JPEG 2000 lossless):
+// 11 or 13 contexts.
+inline constexpr std::size_t max_get_sop_classes = 2;
 
 struct get_options {
   const std::atomic<bool>* stop = nullptr;    // raised: the C-GET is cancelled
   const get_observer* observer = nullptr;     // told about each object
-  // SOP Class UIDs of the objects asked for, e.g. from an image-level C-FIND (SOPClassUID).
-  // Empty (unknown) or more than max_get_sop_classes: the fixed fallback list is proposed.
+  // SOP Class UIDs of the objects asked for, e.g. from an image-level C-FIND (SOPClassUID):
+  // proposed max_get_sop_classes per association. Empty (unknown) or not UIDs: the fixed
+  // fallback list is proposed.
   std::vector<std::string> sop_classes;
 };
 
@@ -71,13 +80,15 @@ class dicom_client {
   // C-GET of what `identifiers` names (StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID as
   // the level needs; several UIDs may be joined with '\'). The PACS sends the objects back on
   // this association (C-STORE sub-operations) and can only send an object on a presentation
-  // context we proposed for its SOP class: the association proposes options.sop_classes with
-  // every transfer syntax we read. When they are unknown (empty, not UIDs, or more than
-  // max_get_sop_classes), a fixed list of 18 common storage classes (CT, MR, CR, DX, MG, US, XA,
-  // XRF, PET, NM, SC, RT Dose and enhanced forms) is proposed 4 classes per association (at most
-  // 29 presentation contexts; some older PACS abort beyond 32): while sub-operations fail, the
-  // C-GET is asked again on a new association with the next 4. An open association that did
-  // not propose what this call needs is replaced by a new one.
+  // context we proposed for its SOP class. A C-GET association proposes the GET context and
+  // storage contexts, never more than max_presentation_contexts: options.sop_classes two per
+  // association (a lone class with every transfer syntax we read); when the classes are unknown
+  // (empty or not UIDs), a fixed list of 18 common storage classes (CT, MR, CR, DX, MG, US, XA,
+  // XRF, PET, NM, SC, RT Dose and enhanced forms), two per association. While a C-GET ends with
+  // failed sub-operations, the objects still missing are asked for again on a new association
+  // with the next classes (the fallback pair that worked is tried first next time), until every
+  // object arrived or no further association brings one. An open association that did not
+  // propose what this call needs is replaced by a new one.
   // A UID list that the PACS answers with Success and 0 sub-operations (some PACS do not match
   // lists in C-GET/C-MOVE) is asked again one UID per request, and this client sends one UID
   // per request from then on; "nothing matched" only if no single UID matched.

@@ -17,27 +17,25 @@ status audit_log::append(storage::audit_event event) {
   waiter self{std::move(event), std::nullopt};
   std::unique_lock lock(mutex_);
   queue_.push_back(&self);
-  // Leader/follower: whoever finds no commit under way writes everything queued so far, then
-  // keeps writing what arrived meanwhile; the others wait for their outcome.
+  // Leader/follower: whoever finds no commit under way writes (up to max_batch of) everything
+  // queued so far in one commit, then steps down; a caller still waiting leads the next commit.
+  // A leader writes one batch only, so no caller keeps committing others' entries under load.
   while (!self.outcome) {
     if (leader_busy_) {
       done_.wait(lock);
       continue;
     }
     leader_busy_ = true;
-    while (!queue_.empty()) {
-      std::vector<waiter*> batch;
-      auto take = std::min(queue_.size(), max_batch);
-      batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
-      lock.unlock();
-      auto outcomes = commit_batch(batch);
-      lock.lock();
-      for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->outcome = std::move(outcomes[i]);
-      ++commits_;
-      entries_ += batch.size();
-      done_.notify_all();
-    }
+    std::vector<waiter*> batch;
+    auto take = std::min(queue_.size(), max_batch);
+    batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
+    lock.unlock();
+    auto outcomes = commit_batch(batch);
+    lock.lock();
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->outcome = std::move(outcomes[i]);
+    ++commits_;
+    entries_ += batch.size();
     leader_busy_ = false;
     done_.notify_all();
   }

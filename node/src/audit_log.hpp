@@ -1,8 +1,8 @@
 // The node's audit trail as its routes and services see it: one call per decision about patient
 // data or a peer's request. Entries go to the database's hash-chained, signed audit family
 // (storage/audit.hpp). Appends are group-committed: callers that arrive while a commit is under
-// way are written together by the next one (one WAL sync for many waiters), so audited reads
-// are not bounded by the disk's sync rate. Thread-safe.
+// way are written together by the next one, led by one of them (one WAL sync for many waiters),
+// so audited reads are not bounded by the disk's sync rate. Thread-safe.
 #pragma once
 
 #include <condition_variable>

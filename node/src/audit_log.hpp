@@ -5,7 +5,6 @@
 // so audited reads are not bounded by the disk's sync rate. Thread-safe.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <mutex>
 #include <vector>
@@ -37,8 +36,7 @@ class audit_log {
   static constexpr std::size_t max_batch = 256;
   storage::database& db_;
   mutable std::mutex mutex_;
-  std::condition_variable done_;
-  std::vector<waiter*> queue_;
+  std::vector<waiter*> queue_;  // FIFO; each waiter has its own condition variable
   bool leader_busy_ = false;
   std::size_t commits_ = 0, entries_ = 0;
 };

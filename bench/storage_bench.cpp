@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
               plain_sum.per_second / rounds, 100 * ratio, indexed_sum.cpu_us / rounds,
               plain_sum.cpu_us / rounds);
   std::printf("goal (indexed commits >= 50%% of plain synced puts; value %zu bytes): %s\n", value_size,
-              ratio >= 0.5 ? "met" : "NOT met");
+              ratio >= 0.5 ? "YES" : "NO");
   (void)plain->Close();
   return 0;
 }

@@ -11,6 +11,7 @@
 bench_options "$@"
 bench_program storage_bench "${args[0]:-}"
 bench_tmp
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ -n "$quick" ]; then
   "$bench" "$tmp" 0.5 2
 else

@@ -1,11 +1,10 @@
 // The node's audit trail as its routes and services see it: one call per decision about patient
 // data or a peer's request. Entries go to the database's hash-chained, signed audit family
 // (storage/audit.hpp). Appends are group-committed: callers that arrive while a commit is under
-// way are written together by the next one (one WAL sync for many waiters), so audited reads
-// are not bounded by the disk's sync rate. Thread-safe.
+// way are written together by the next one, led by one of them (one WAL sync for many waiters),
+// so audited reads are not bounded by the disk's sync rate. Thread-safe.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <mutex>
 #include <vector>
@@ -37,8 +36,7 @@ class audit_log {
   static constexpr std::size_t max_batch = 256;
   storage::database& db_;
   mutable std::mutex mutex_;
-  std::condition_variable done_;
-  std::vector<waiter*> queue_;
+  std::vector<waiter*> queue_;  // FIFO; each waiter has its own condition variable
   bool leader_busy_ = false;
   std::size_t commits_ = 0, entries_ = 0;
 };

@@ -319,7 +319,9 @@ std::optional<dht::owned_key> overlay_service::owned_key(const std::string& key_
 }
 
 std::optional<dht::record> overlay_service::find(const std::string& lfn) {
-  return impl_->on_strand([self = impl_, lfn] { return self->store->get_record(lfn); });
+  // get_record reads only the database (storage_replica_store.hpp): no hop to the strand, whose
+  // future costs two thread switches per audited read and waits behind replication work.
+  return impl_->store->get_record(lfn);
 }
 
 std::vector<dht::record> overlay_service::held_records(const std::string& after, std::size_t limit) {

@@ -74,7 +74,8 @@ class overlay_service {
   std::uint64_t owned_version(const std::string& lfn);
   // A key this site owns (the ingest re-uses a series key when a series changes).
   std::optional<dht::owned_key> owned_key(const std::string& key_id);
-  // The local copy of a record, if this site holds one.
+  // The local copy of a record, if this site holds one. Read from the database on the calling
+  // thread, not on the service thread (audited reads must not queue behind replication work).
   std::optional<dht::record> find(const std::string& lfn);
   // Up to `limit` records held here with an LFN after `after`, in LFN order, payloads left out
   // (paging through what a site holds: operators and the repair tests).

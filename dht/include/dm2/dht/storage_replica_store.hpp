@@ -17,7 +17,9 @@
 // Storage errors cannot travel through replica_store's interface: they are logged
 // (event=replica_store_failed) and read as "refused" / "absent".
 //
-// Not thread-safe: the caller serializes every call (the node: the overlay service's strand).
+// Not thread-safe: the caller serializes every call (the node: the overlay service's strand),
+// except get_record, which reads only the database (a replacement is one transaction) and may run
+// on any thread concurrently with any call.
 // The store assumes it is the only writer of index_records and key_shares (it keeps every
 // record's summary in memory, ~100 bytes a record, read once at open: anti-entropy compares
 // summaries once per peer message and must not decrypt the table each time); readers of the

@@ -124,7 +124,14 @@ access::facts route_context::facts_for(const access::principal& who, access::dat
   f.own_site = owner_site.empty() ? who.home_site == self_site() : who.home_site == owner_site;
   if (!who.person || lfn.empty()) return f;
   if (who.asserted) {
-    f.grant = !who.asserted->grant.empty() && who.asserted->covers(lfn, what);
+    const auto& a = *who.asserted;
+    bool named = a.covers(lfn, what);
+    f.grant = !a.grant.empty() && named;
+    // Care teams and nominative links live at the owning site: only the owner vouches for them.
+    if (named && !owner_site.empty() && a.site == owner_site) {
+      f.care_team = a.basis == access::basis_care_team;
+      f.self = a.basis == access::basis_own_record && a.who == access::role::patient;
+    }
     return f;
   }
   auto ref = patient_of(lfn);

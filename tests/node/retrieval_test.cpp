@@ -98,20 +98,10 @@ class retrieval_test : public ::testing::Test {
     return j.is_object() ? j.value("id", "") : "";
   }
 
-  // "actor action object decision" of every audit entry of a stopped site.
   std::vector<std::string> audit_lines(int site) {
-    auto db = storage::database::open(sites->site_dir(site) / "db",
-                                      *crypto::read_private_file(sites->site_dir(site) / "identity" / "storage.key"));
-    EXPECT_TRUE(db) << db.err().message;
-    std::vector<std::string> out;
-    if (!db) return out;
-    for (std::uint64_t i = 0; i < (*db)->audit_size(); ++i) {
-      auto e = (*db)->read_audit(i);
-      if (!e || !e->has_value()) continue;
-      const auto& ev = (**e).event;
-      out.push_back(ev.actor + " " + ev.action + " " + ev.object + " " + ev.decision);
-    }
-    return out;
+    auto lines = sites->audit_lines(site);
+    EXPECT_TRUE(lines) << lines.err().message;
+    return lines ? *lines : std::vector<std::string>{};
   }
 
   static bool any_line(const std::vector<std::string>& lines, const std::string& text) {
@@ -278,8 +268,37 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   auto seal3 = *crypto::read_private_file(sites->site_dir(3) / "identity" / "seal.key");
   EXPECT_FALSE(node::open_release(seal3, *sealed, mine, vouched.nonce).ok());
 
+  // The patient sees who read her series, from every site's own audit chain; only hers.
+  auto history = call(1, "GET", "/v1/me/accesses", "", pat_one);
+  ASSERT_EQ(history.status, 200) << history.body;
+  auto h = json::parse(history.body, nullptr, false);
+  EXPECT_EQ(h.value("series", 0), 1);
+  auto seen = [&](const json& j, const std::string& site, const std::string& actor, const std::string& action) {
+    for (const auto& e : j["entries"])
+      if (e.value("site", "") == site && e.value("actor", "") == actor && e.value("action", "") == action &&
+          e.value("lfn", "") == mine)
+        return true;
+    return false;
+  };
+  EXPECT_TRUE(seen(h, "site-1", "user:" + curie_id, "series_get")) << history.body;
+  EXPECT_TRUE(seen(h, "site-1", "user:" + other_id, "series_get")) << history.body;
+  EXPECT_TRUE(seen(h, "site-2", "user:" + house_id + "@site-1", "key_share_release")) << history.body;
+  EXPECT_TRUE(seen(h, "site-3", "user:" + curie_id + "@site-1", "key_share_release")) << history.body;
+  EXPECT_TRUE(seen(h, "site-3", "user:" + house_id + "@site-2", "key_share_release")) << history.body;
+  for (const auto& e : h["entries"]) EXPECT_EQ(e.value("lfn", ""), mine);
+  EXPECT_EQ(h["sites_unreachable"].size(), 0u);
+  auto other_patient = call(1, "GET", "/v1/me/accesses", "", pat_two);
+  ASSERT_EQ(other_patient.status, 200) << other_patient.body;
+  for (const auto& e : json::parse(other_patient.body, nullptr, false)["entries"]) EXPECT_EQ(e.value("lfn", ""), theirs);
+  EXPECT_EQ(call(1, "GET", "/v1/me/accesses", "", house).status, 403);
+  EXPECT_EQ(call(1, "GET", "/v1/me/accesses", "", admin).status, 403);
+  EXPECT_EQ(call(2, "GET", "/v1/audit-entries", "", "", 3).status, 403);  // a site, no patient's assertion
+
   // t of n: with one share holder down the owner's share and the other holder's suffice.
   sites->kill(2);
+  auto partial = call(1, "GET", "/v1/me/accesses", "", pat_one);
+  ASSERT_EQ(partial.status, 200) << partial.body;
+  EXPECT_EQ(json::parse(partial.body, nullptr, false)["sites_unreachable"], json::array({"site-2"}));
   auto degraded = call(1, "GET", "/v1/series/" + mine, "", house);
   ASSERT_EQ(degraded.status, 200) << degraded.body;
   EXPECT_TRUE(same_as_expected(degraded));

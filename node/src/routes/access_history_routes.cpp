@@ -12,7 +12,6 @@
 #include <set>
 
 #include "dm2/crypto/hash.hpp"
-#include "dm2/node/https_client.hpp"
 #include "routes.hpp"
 
 namespace dm2::node {
@@ -21,7 +20,6 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::size_t max_entries_per_site = 1000;
-constexpr auto peer_timeout = std::chrono::seconds(10);
 
 json entry_json(const std::string& site, const storage::audit_entry& e) {
   return {{"site", site},         {"sequence", e.sequence},          {"time_ms", e.event.time_ms},
@@ -46,14 +44,10 @@ std::vector<std::string> series_of(const route_context& c, const std::string& re
 }
 
 // The entries of another site, asked with the patient's assertion; nullopt when it did not answer.
-std::optional<json> entries_from(const route_context& c, const crypto::site_entry& peer, const std::string& wire) {
-  auto ep = parse_endpoint(peer.https_endpoint, false);
-  if (!ep) return std::nullopt;
-  tls_material tls{c.identity->ca_certificate_pem, c.identity->certificate_pem, c.identity->private_key_pem};
-  auto r = https_request({ep->address, ep->port}, tls, "GET", "/v1/audit-entries", {}, peer_timeout,
-                         {{"DM2-Assertion", wire}});
-  if (!r || r->status != 200 || r->server_certificate_fingerprint != peer.certificate_sha256) {
-    spdlog::info("event=audit_entries_not_given site={} reason=\"{}\"", peer.site_id,
+std::optional<json> entries_from(const route_context& c, const std::string& site, const std::string& wire) {
+  auto r = c.ask_peer(site, "/v1/audit-entries", wire);
+  if (!r || r->status != 200) {
+    spdlog::info("event=audit_entries_not_given site={} reason=\"{}\"", site,
                  r ? std::to_string(r->status) : r.err().message);
     return std::nullopt;
   }
@@ -62,7 +56,7 @@ std::optional<json> entries_from(const route_context& c, const crypto::site_entr
   json out = json::array();
   // Each site speaks for itself: an entry naming another site, or an LFN not asked, is dropped.
   for (auto& e : j["entries"])
-    if (e.is_object() && e.value("site", "") == peer.site_id) out.push_back(std::move(e));
+    if (e.is_object() && e.value("site", "") == site) out.push_back(std::move(e));
   return out;
 }
 
@@ -99,7 +93,9 @@ http_response my_accesses(const route_context& c, const http_request& request) {
     if (!wire) return error_response(wire.err());
     std::vector<std::pair<std::string, std::future<std::optional<json>>>> asked;
     for (const auto& peer : c.members->peers())
-      asked.emplace_back(peer.site_id, std::async(std::launch::async, [&c, peer, &wire] { return entries_from(c, peer, *wire); }));
+      asked.emplace_back(peer.site_id, std::async(std::launch::async, [&c, site = peer.site_id, &wire] {
+                          return entries_from(c, site, *wire);
+                        }));
     for (auto& [site, answer] : asked) {
       auto got = answer.get();
       if (!got) {

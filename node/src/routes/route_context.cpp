@@ -39,6 +39,20 @@ status route_context::audit_request(const http_request& request, std::string act
   return audit->append({0, actor(request), std::move(action), std::move(object), std::move(decision), ""});
 }
 
+result<client_response> route_context::ask_peer(const std::string& site, const std::string& path,
+                                                const std::string& assertion_wire) const {
+  auto member = members->member_by_id(site);
+  if (!member) return std::move(member).err();
+  auto ep = parse_endpoint(member->https_endpoint, false);
+  if (!ep) return std::move(ep).err();
+  tls_material tls{identity->ca_certificate_pem, identity->certificate_pem, identity->private_key_pem};
+  auto r = https_request({ep->address, ep->port}, tls, "GET", path, {}, std::chrono::seconds(10),
+                         {{access::assertion_header, assertion_wire}});
+  if (r && r->server_certificate_fingerprint != member->certificate_sha256)
+    return fail(errc::permission_denied, "site " + site + " answered with a certificate not on the roster");
+  return r;
+}
+
 std::string route_context::self_site() const {
   auto self = members->self();
   return self ? self->site_id : config->site_name;

@@ -22,7 +22,6 @@
 #include "dm2/crypto/stream.hpp"
 #include "dm2/dht/share_keyring.hpp"
 #include "dm2/dht/storage_replica_store.hpp"
-#include "dm2/node/https_client.hpp"
 #include "routes.hpp"
 
 namespace dm2::node {
@@ -30,7 +29,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr auto peer_timeout = std::chrono::seconds(10);
 constexpr const char* volume_file = "volume.nii.dm2s";
 
 bool is_lfn(std::string_view s) {
@@ -60,22 +58,6 @@ http_response refused(const route_context& c, const access::principal& who, cons
   return error_response(fail(errc::permission_denied, message));
 }
 
-// A GET to another roster member over mutual TLS with the user's assertion; the answering
-// certificate must be the one the roster names for that site.
-result<client_response> ask_site(const route_context& c, const std::string& site, const std::string& path,
-                                 const std::string& wire) {
-  auto member = c.members->member_by_id(site);
-  if (!member) return std::move(member).err();
-  auto ep = parse_endpoint(member->https_endpoint, false);
-  if (!ep) return std::move(ep).err();
-  tls_material tls{c.identity->ca_certificate_pem, c.identity->certificate_pem, c.identity->private_key_pem};
-  auto r = https_request({ep->address, ep->port}, tls, "GET", path, {}, peer_timeout,
-                         {{"DM2-Assertion", wire}});
-  if (r && r->server_certificate_fingerprint != member->certificate_sha256)
-    return fail(errc::permission_denied, "site " + site + " answered with a certificate not on the roster");
-  return r;
-}
-
 // The error a peer answered with, as this site answers it (its message kept).
 error peer_error(const client_response& r, const std::string& who) {
   auto j = json::parse(r.body, nullptr, false);
@@ -88,7 +70,7 @@ error peer_error(const client_response& r, const std::string& who) {
 result<ingest_service::sealed_series> sealed_from_owner(const route_context& c, const std::string& owner,
                                                         const std::string& lfn, const std::string& wire) {
   if (owner == c.self_site()) return c.ingest->read_sealed(lfn);
-  auto r = ask_site(c, owner, "/v1/series/" + lfn + "/sealed", wire);
+  auto r = c.ask_peer(owner, "/v1/series/" + lfn + "/sealed", wire);
   if (!r) {
     spdlog::warn("event=series_owner_unreachable lfn={} owner={} reason=\"{}\"", lfn, owner, r.err().message);
     return fail(errc::unavailable, "images stay at their hospital; owner unreachable (" + owner +
@@ -126,7 +108,7 @@ std::vector<std::string> peer_shares(const route_context& c, const std::string& 
   for (const auto& peer : c.members->peers())
     asked.push_back(std::async(std::launch::async, [&c, site = peer.site_id, &lfn, &wire, &nonce] {
       std::vector<std::string> raw;
-      auto r = ask_site(c, site, "/v1/key-shares/" + lfn, wire);
+      auto r = c.ask_peer(site, "/v1/key-shares/" + lfn, wire);
       if (!r || r->status != 200) {
         spdlog::info("event=key_share_not_released lfn={} holder={} reason=\"{}\"", lfn, site,
                      r ? std::to_string(r->status) : r.err().message);

@@ -228,6 +228,9 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   ASSERT_EQ(by_curie.status, 200) << by_curie.body;
   EXPECT_TRUE(same_as_expected(by_curie));
   EXPECT_EQ(call(1, "GET", "/v1/series/" + theirs, "", curie).status, 403);
+  // What the researcher downloaded names nobody (the de-identified series only).
+  for (const auto& canary : {one.patient_name, one.patient_id, two.patient_name, s1.series_uid, s1.study_uid})
+    EXPECT_EQ(by_curie.body.find(canary), std::string::npos) << canary;
 
   // Share holders decide for themselves: no assertion, an assertion vouching for a care team
   // from a site that does not own the series, or one without a grant: refused, nothing released.
@@ -287,6 +290,7 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   EXPECT_TRUE(seen(h, "site-3", "user:" + house_id + "@site-2", "key_share_release")) << history.body;
   for (const auto& e : h["entries"]) EXPECT_EQ(e.value("lfn", ""), mine);
   EXPECT_EQ(h["sites_unreachable"].size(), 0u);
+  EXPECT_EQ(history.body.find(one.patient_id), std::string::npos);
   auto other_patient = call(1, "GET", "/v1/me/accesses", "", pat_two);
   ASSERT_EQ(other_patient.status, 200) << other_patient.body;
   for (const auto& e : json::parse(other_patient.body, nullptr, false)["entries"]) EXPECT_EQ(e.value("lfn", ""), theirs);

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <iterator>
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/stream.hpp"
@@ -54,9 +53,11 @@ result<std::vector<std::pair<std::string, std::string>>> object_store::read_seri
   std::sort(names.begin(), names.end());
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& name : names) {
+    auto size = fs::file_size(dir / name, ec);
     std::ifstream in(dir / name, std::ios::binary);
-    std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (!in.good() && !in.eof()) return fail(errc::io_error, "cannot read " + (dir / name).string());
+    std::string bytes(ec ? 0 : size, '\0');
+    if (ec || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
+      return fail(errc::io_error, "cannot read " + (dir / name).string());
     out.emplace_back(name, std::move(bytes));
   }
   return out;

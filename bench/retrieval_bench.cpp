@@ -39,7 +39,9 @@ using json = nlohmann::json;
 
 namespace {
 
-double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -59,7 +61,8 @@ std::size_t count_files(const fs::path& dir) {
 }
 
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -74,8 +77,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   const bool quick = !args.empty() && args[0] == "--quick";
   if (quick) args.erase(args.begin());
-  const unsigned slices = args.size() > 0 ? static_cast<unsigned>(std::atoi(args[0].c_str())) : (quick ? 40 : 200);
-  const unsigned size = args.size() > 1 ? static_cast<unsigned>(std::atoi(args[1].c_str())) : (quick ? 256 : 512);
+  const unsigned slices =
+      args.size() > 0 ? static_cast<unsigned>(std::atoi(args[0].c_str())) : (quick ? 40 : 200);
+  const unsigned size =
+      args.size() > 1 ? static_cast<unsigned>(std::atoi(args[1].c_str())) : (quick ? 256 : 512);
   if (!std::getenv("DM2_BINARY_DIR")) return fail_with("set DM2_BINARY_DIR to the build directory");
   if (auto why = dm2::test::confine_to_private_network(); !why.empty())
     return fail_with("needs a private network namespace (run as root): " + why);
@@ -102,15 +107,17 @@ int main(int argc, char** argv) {
     auto got = dir / "getscu" / std::to_string(run);
     fs::create_directories(got);
     auto t0 = clock_type::now();
-    dm2::test::child_process p("/usr/bin/env",
-                               {"TCP_NODELAY=1", "/usr/bin/getscu", "-aet", dm2::test::test_our_ae, "-aec",
-                                orthanc.ae_title(), "-od", got.string(), "-S", "-k", "QueryRetrieveLevel=SERIES", "-k",
-                                "StudyInstanceUID=" + series.study_uid, "-k", "SeriesInstanceUID=" + series.series_uid,
-                                "127.0.0.1", std::to_string(orthanc.port())},
-                               dir / "getscu", "getscu-" + std::to_string(run));
+    dm2::test::child_process p(
+        "/usr/bin/env",
+        {"TCP_NODELAY=1", "/usr/bin/getscu", "-aet", dm2::test::test_our_ae, "-aec",
+         orthanc.ae_title(), "-od", got.string(), "-S", "-k", "QueryRetrieveLevel=SERIES", "-k",
+         "StudyInstanceUID=" + series.study_uid, "-k", "SeriesInstanceUID=" + series.series_uid,
+         "127.0.0.1", std::to_string(orthanc.port())},
+        dir / "getscu", "getscu-" + std::to_string(run));
     auto rc = p.wait(std::chrono::seconds(600));
     getscu_s.push_back(seconds_since(t0));
-    if (!rc || *rc != 0 || count_files(got) != slices) return fail_with("getscu: " + p.stderr_text());
+    if (!rc || *rc != 0 || count_files(got) != slices)
+      return fail_with("getscu: " + p.stderr_text());
     fs::remove_all(got);
   }
 
@@ -118,10 +125,12 @@ int main(int argc, char** argv) {
   dm2::test::consortium_options co;
   co.sites = 3;
   co.address_octet = 92;
-  co.extra_toml = "[overlay]\nrepair_period_s = 2\n[accounts]\nargon2_memory_kib = 1024\nargon2_passes = 1\n";
+  co.extra_toml =
+      "[overlay]\nrepair_period_s = 2\n[accounts]\nargon2_memory_kib = 1024\nargon2_passes = 1\n";
   auto settings = orthanc.settings();
-  co.site_toml[1] = "[pacs]\nhost = \"127.0.0.1\"\nport = " + std::to_string(settings.port) + "\ncalled_ae_title = \"" +
-                    settings.called_ae_title + "\"\ncalling_ae_title = \"" + settings.calling_ae_title +
+  co.site_toml[1] = "[pacs]\nhost = \"127.0.0.1\"\nport = " + std::to_string(settings.port) +
+                    "\ncalled_ae_title = \"" + settings.called_ae_title +
+                    "\"\ncalling_ae_title = \"" + settings.calling_ae_title +
                     "\"\nstore_port = 0\n";
   auto cons = dm2::test::process_consortium::create(dir / "consortium", co);
   if (!cons) return fail_with("consortium: " + cons.err().to_string());
@@ -145,16 +154,21 @@ int main(int argc, char** argv) {
   const std::string lfn = records["records"][0].value("lfn", "");
 
   auto user = c.request(1, "POST", "/v1/users",
-                        json{{"name", "bench-patient"}, {"role", "patient"}, {"password", "bench-patient-pw"},
+                        json{{"name", "bench-patient"},
+                             {"role", "patient"},
+                             {"password", "bench-patient-pw"},
                              {"patient_id", o.patient_id}}
                             .dump(),
                         1);
-  if (!user || user->status != 201) return fail_with("patient account: " + (user ? user->body : user.err().message));
+  if (!user || user->status != 201)
+    return fail_with("patient account: " + (user ? user->body : user.err().message));
   auto user_id = json::parse(user->body).value("id", "");
-  auto session = c.request(1, "POST", "/v1/sessions",
-                           json{{"name", "bench-patient"}, {"password", "bench-patient-pw"}}.dump(), 0);
+  auto session =
+      c.request(1, "POST", "/v1/sessions",
+                json{{"name", "bench-patient"}, {"password", "bench-patient-pw"}}.dump(), 0);
   if (!session || session->status != 201) return fail_with("sign-in failed");
-  std::map<std::string, std::string> auth{{"Authorization", "Bearer " + json::parse(session->body).value("token", "")}};
+  std::map<std::string, std::string> auth{
+      {"Authorization", "Bearer " + json::parse(session->body).value("token", "")}};
   auto retrieve = [&] { return c.request(1, "GET", "/v1/series/" + lfn, {}, 0, auth); };
   // The first retrieval waits for the share round to place the shares.
   if (!dm2::test::eventually(
@@ -200,21 +214,31 @@ int main(int argc, char** argv) {
   }
 
   const double ours = median(dm2_s), theirs = median(getscu_s);
-  std::printf("# one CT series, %u slices of %ux%u, %.1f MB of DICOM (answer %.1f MB multipart), Orthanc on 127.0.0.1,"
-              " %u cores; t = 2 of n = 3\n",
-              slices, size, size, mb, static_cast<double>(answered) / 1e6, std::thread::hardware_concurrency());
-  std::printf("| retrieval (median of 3)                               | seconds |  MB/s | vs getscu |\n");
-  std::printf("|-------------------------------------------------------|--------:|------:|----------:|\n");
-  std::printf("| dm2 GET /v1/series (cache hit: object store)          | %7.3f | %5.1f | %8.2fx |\n", ours, mb / ours,
-              theirs / ours);
-  std::printf("| getscu TCP_NODELAY=1 from the owner's Orthanc         | %7.3f | %5.1f | %8.2fx |\n", theirs,
-              mb / theirs, 1.0);
-  std::printf("| dm2 cache miss (re-assembled from the PACS)           | not measured: no eviction yet |\n");
+  std::printf(
+      "# one CT series, %u slices of %ux%u, %.1f MB of DICOM (answer %.1f MB multipart), Orthanc "
+      "on 127.0.0.1,"
+      " %u cores; t = 2 of n = 3\n",
+      slices, size, size, mb, static_cast<double>(answered) / 1e6,
+      std::thread::hardware_concurrency());
+  std::printf(
+      "| retrieval (median of 3)                               | seconds |  MB/s | vs getscu |\n");
+  std::printf(
+      "|-------------------------------------------------------|--------:|------:|----------:|\n");
+  std::printf(
+      "| dm2 GET /v1/series (cache hit: object store)          | %7.3f | %5.1f | %8.2fx |\n", ours,
+      mb / ours, theirs / ours);
+  std::printf(
+      "| getscu TCP_NODELAY=1 from the owner's Orthanc         | %7.3f | %5.1f | %8.2fx |\n",
+      theirs, mb / theirs, 1.0);
+  std::printf(
+      "| dm2 cache miss (re-assembled from the PACS)           | not measured: no eviction yet "
+      "|\n");
   std::printf("\n| key reconstruction: t = 2 share requests, mutual TLS | p50 ms | p99 ms |\n");
   std::printf("|-------------------------------------------------------|-------:|-------:|\n");
-  std::printf("| 100 requests, new connection and assertion each       | %6.1f | %6.1f |\n", percentile(key_ms, 0.5),
-              percentile(key_ms, 0.99));
-  std::printf("\ngoal: cache hit >= 2x faster than getscu: %.2fx %s\n", theirs / ours, theirs / ours >= 2 ? "MET" : "NOT MET");
+  std::printf("| 100 requests, new connection and assertion each       | %6.1f | %6.1f |\n",
+              percentile(key_ms, 0.5), percentile(key_ms, 0.99));
+  std::printf("\ngoal: cache hit >= 2x faster than getscu: %.2fx %s\n", theirs / ours,
+              theirs / ours >= 2 ? "MET" : "NOT MET");
   std::printf("goal: key reconstruction p99 < 50 ms: %.1f ms %s\n", percentile(key_ms, 0.99),
               percentile(key_ms, 0.99) < 50 ? "MET" : "NOT MET");
   return 0;

@@ -21,9 +21,10 @@
 namespace dm2::test {
 
 inline std::string pacs_toml(const pacs::pacs_settings& s, const std::string& extra = {}) {
-  return "[pacs]\nhost = \"" + s.host + "\"\nport = " + std::to_string(s.port) + "\ncalled_ae_title = \"" +
-         s.called_ae_title + "\"\ncalling_ae_title = \"" + s.calling_ae_title +
-         "\"\nstore_port = " + std::to_string(s.store_port) + "\nassociations = 2\n" + extra;
+  return "[pacs]\nhost = \"" + s.host + "\"\nport = " + std::to_string(s.port) +
+         "\ncalled_ae_title = \"" + s.called_ae_title + "\"\ncalling_ae_title = \"" +
+         s.calling_ae_title + "\"\nstore_port = " + std::to_string(s.store_port) +
+         "\nassociations = 2\n" + extra;
 }
 
 inline std::string slurp(const std::filesystem::path& p) {
@@ -41,18 +42,17 @@ inline pacs::deid_options site_deid_options(const std::filesystem::path& identit
 
 // The series' de-identified files, written under `work`, in slice order. Fails the test (and
 // returns what it has) when the PACS or a step refuses.
-inline std::vector<std::filesystem::path> deidentified_reference(const pacs::pacs_settings& pacs,
-                                                                 const std::string& study_uid,
-                                                                 const std::string& series_uid,
-                                                                 const pacs::deid_options& deid,
-                                                                 const std::filesystem::path& work) {
+inline std::vector<std::filesystem::path> deidentified_reference(
+    const pacs::pacs_settings& pacs, const std::string& study_uid, const std::string& series_uid,
+    const pacs::deid_options& deid, const std::filesystem::path& work) {
   std::vector<std::filesystem::path> out;
   auto got = work / ("got-" + series_uid);
   std::filesystem::create_directories(got);
   auto fetched = pacs::fetch_series(pacs, study_uid, series_uid, got);
   EXPECT_TRUE(fetched.ok()) << fetched.err().to_string();
   if (!fetched) return out;
-  auto v = pacs::assemble_series(std::vector<std::filesystem::path>(fetched->files.begin(), fetched->files.end()));
+  auto v = pacs::assemble_series(
+      std::vector<std::filesystem::path>(fetched->files.begin(), fetched->files.end()));
   EXPECT_TRUE(v.ok()) << v.err().to_string();
   if (!v) return out;
   for (std::size_t k = 0; k < v->files.size(); ++k) {

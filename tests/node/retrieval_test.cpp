@@ -41,7 +41,9 @@ std::vector<std::string> parts_of(const node::client_response& r) {
     if (pos == std::string::npos || r.body.compare(pos + delimiter.size(), 2, "--") == 0) break;
     auto headers_end = r.body.find("\r\n\r\n", pos);
     auto length_at = r.body.find("Content-Length: ", pos);
-    if (headers_end == std::string::npos || length_at == std::string::npos || length_at > headers_end) break;
+    if (headers_end == std::string::npos || length_at == std::string::npos ||
+        length_at > headers_end)
+      break;
     auto length = std::stoull(r.body.substr(length_at + 16, headers_end - length_at - 16));
     parts.push_back(r.body.substr(headers_end + 4, length));
     pos = headers_end + 4 + length;
@@ -50,7 +52,8 @@ std::vector<std::string> parts_of(const node::client_response& r) {
 }
 
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -71,8 +74,8 @@ class retrieval_test : public ::testing::Test {
     return s;
   }
 
-  node::client_response call(int site, const std::string& method, const std::string& path, const std::string& body,
-                             const std::string& token, int as_site = 0,
+  node::client_response call(int site, const std::string& method, const std::string& path,
+                             const std::string& body, const std::string& token, int as_site = 0,
                              std::map<std::string, std::string> headers = {}) {
     if (!token.empty()) headers["Authorization"] = "Bearer " + token;
     auto r = sites->request(site, method, path, body, as_site, headers);
@@ -81,7 +84,8 @@ class retrieval_test : public ::testing::Test {
   }
 
   std::string token_of(int site, const std::string& name) {
-    auto r = call(site, "POST", "/v1/sessions", json{{"name", name}, {"password", name + "-secret-pw"}}.dump(), "");
+    auto r = call(site, "POST", "/v1/sessions",
+                  json{{"name", name}, {"password", name + "-secret-pw"}}.dump(), "");
     EXPECT_EQ(r.status, 201) << r.body;
     auto j = json::parse(r.body, nullptr, false);
     return j.is_object() ? j.value("token", "") : "";
@@ -105,7 +109,8 @@ class retrieval_test : public ::testing::Test {
   }
 
   static bool any_line(const std::vector<std::string>& lines, const std::string& text) {
-    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(text) != std::string::npos; });
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(text) != std::string::npos; });
   }
 
   temp_dir dir{"dm2-retrieval"};
@@ -140,7 +145,9 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
       [&] {
         auto r = call(1, "GET", "/v1/ingest", "", "", 1);
         auto j = json::parse(r.body, nullptr, false);
-        if (r.status != 200 || !j.is_object() || !j["current_run"].is_null() || !j["last_run"].is_object()) return false;
+        if (r.status != 200 || !j.is_object() || !j["current_run"].is_null() ||
+            !j["last_run"].is_object())
+          return false;
         run = j["last_run"];
         return true;
       },
@@ -155,8 +162,10 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
 
   // Accounts at site 1: the operator's CLI-free path (site certificate = site admin) makes an
   // admin, who makes the rest; patients are linked by their patient ID (only its keyed hash kept).
-  auto made = call(1, "POST", "/v1/users",
-                   json{{"name", "admin"}, {"role", "site_admin"}, {"password", "admin-secret-pw"}}.dump(), "", 1);
+  auto made =
+      call(1, "POST", "/v1/users",
+           json{{"name", "admin"}, {"role", "site_admin"}, {"password", "admin-secret-pw"}}.dump(),
+           "", 1);
   ASSERT_EQ(made.status, 201) << made.body;
   auto admin = token_of(1, "admin");
   auto house_id = make_user(admin, "dr-house", "physician");
@@ -164,7 +173,8 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   auto curie_id = make_user(admin, "m-curie", "researcher");
   make_user(admin, "pat-one", "patient", one.patient_id);
   make_user(admin, "pat-two", "patient", two.patient_id);
-  auto house = token_of(1, "dr-house"), other = token_of(1, "dr-other"), curie = token_of(1, "m-curie");
+  auto house = token_of(1, "dr-house"), other = token_of(1, "dr-other"),
+       curie = token_of(1, "m-curie");
   auto pat_one = token_of(1, "pat-one"), pat_two = token_of(1, "pat-two");
 
   // Which LFN is patient one's: the one she may read (once the shares are placed).
@@ -178,7 +188,8 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
       30s));
   theirs = mine == lfns[0] ? lfns[1] : lfns[0];
   auto deid = site_deid_options(sites->site_dir(1) / "identity");
-  auto expected = deidentified_reference(server->settings(), s1.study_uid, s1.series_uid, deid, dir.path());
+  auto expected =
+      deidentified_reference(server->settings(), s1.study_uid, s1.series_uid, deid, dir.path());
   ASSERT_EQ(expected.size(), one.slices);
   auto same_as_expected = [&](const node::client_response& r) {
     auto parts = parts_of(r);
@@ -202,7 +213,8 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   // A physician: not before he is in the patient's care team (by her opaque reference), then yes.
   EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", house).status, 403);
   auto storage_key = *crypto::read_private_file(sites->site_dir(1) / "identity" / "storage.key");
-  auto ref = crypto::to_hex(crypto::hmac_sha256(storage_key, "dm2 patient ref v1" + one.patient_id)).substr(0, 32);
+  auto ref = crypto::to_hex(crypto::hmac_sha256(storage_key, "dm2 patient ref v1" + one.patient_id))
+                 .substr(0, 32);
   auto joined = call(1, "POST", "/v1/care-teams/" + ref, json{{"user", "dr-house"}}.dump(), admin);
   ASSERT_EQ(joined.status, 201) << joined.body;
   auto by_house = call(1, "GET", "/v1/series/" + mine, "", house);
@@ -211,7 +223,8 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   EXPECT_EQ(call(1, "GET", "/v1/series/" + theirs, "", house).status, 403);
   EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", other).status, 403);
   EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", admin).status, 403);
-  EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", "", 1).status, 403);  // the operator: a site admin
+  EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", "", 1).status,
+            403);  // the operator: a site admin
   EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", "").status, 401);
 
   // A researcher: under the physician's grant of the image and its key share, that LFN only.
@@ -229,7 +242,8 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   EXPECT_TRUE(same_as_expected(by_curie));
   EXPECT_EQ(call(1, "GET", "/v1/series/" + theirs, "", curie).status, 403);
   // What the researcher downloaded names nobody (the de-identified series only).
-  for (const auto& canary : {one.patient_name, one.patient_id, two.patient_name, s1.series_uid, s1.study_uid})
+  for (const auto& canary :
+       {one.patient_name, one.patient_id, two.patient_name, s1.series_uid, s1.study_uid})
     EXPECT_EQ(by_curie.body.find(canary), std::string::npos) << canary;
 
   // Share holders decide for themselves: no assertion, an assertion vouching for a care team
@@ -246,7 +260,8 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   a.classes = {node::access::data_class::key_share};
   auto ask_site3 = [&](int as_site, const std::string& wire) {
     return call(3, "GET", "/v1/key-shares/" + mine, "", "", as_site,
-                wire.empty() ? std::map<std::string, std::string>{} : std::map<std::string, std::string>{{"DM2-Assertion", wire}});
+                wire.empty() ? std::map<std::string, std::string>{}
+                             : std::map<std::string, std::string>{{"DM2-Assertion", wire}});
   };
   EXPECT_EQ(ask_site3(2, "").status, 403);
   EXPECT_EQ(ask_site3(2, *node::access::sign_assertion(a, key2, now_ms())).status, 403);
@@ -276,33 +291,40 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   ASSERT_EQ(history.status, 200) << history.body;
   auto h = json::parse(history.body, nullptr, false);
   EXPECT_EQ(h.value("series", 0), 1);
-  auto seen = [&](const json& j, const std::string& site, const std::string& actor, const std::string& action) {
+  auto seen = [&](const json& j, const std::string& site, const std::string& actor,
+                  const std::string& action) {
     for (const auto& e : j["entries"])
-      if (e.value("site", "") == site && e.value("actor", "") == actor && e.value("action", "") == action &&
-          e.value("lfn", "") == mine)
+      if (e.value("site", "") == site && e.value("actor", "") == actor &&
+          e.value("action", "") == action && e.value("lfn", "") == mine)
         return true;
     return false;
   };
   EXPECT_TRUE(seen(h, "site-1", "user:" + curie_id, "series_get")) << history.body;
   EXPECT_TRUE(seen(h, "site-1", "user:" + other_id, "series_get")) << history.body;
-  EXPECT_TRUE(seen(h, "site-2", "user:" + house_id + "@site-1", "key_share_release")) << history.body;
-  EXPECT_TRUE(seen(h, "site-3", "user:" + curie_id + "@site-1", "key_share_release")) << history.body;
-  EXPECT_TRUE(seen(h, "site-3", "user:" + house_id + "@site-2", "key_share_release")) << history.body;
+  EXPECT_TRUE(seen(h, "site-2", "user:" + house_id + "@site-1", "key_share_release"))
+      << history.body;
+  EXPECT_TRUE(seen(h, "site-3", "user:" + curie_id + "@site-1", "key_share_release"))
+      << history.body;
+  EXPECT_TRUE(seen(h, "site-3", "user:" + house_id + "@site-2", "key_share_release"))
+      << history.body;
   for (const auto& e : h["entries"]) EXPECT_EQ(e.value("lfn", ""), mine);
   EXPECT_EQ(h["sites_unreachable"].size(), 0u);
   EXPECT_EQ(history.body.find(one.patient_id), std::string::npos);
   auto other_patient = call(1, "GET", "/v1/me/accesses", "", pat_two);
   ASSERT_EQ(other_patient.status, 200) << other_patient.body;
-  for (const auto& e : json::parse(other_patient.body, nullptr, false)["entries"]) EXPECT_EQ(e.value("lfn", ""), theirs);
+  for (const auto& e : json::parse(other_patient.body, nullptr, false)["entries"])
+    EXPECT_EQ(e.value("lfn", ""), theirs);
   EXPECT_EQ(call(1, "GET", "/v1/me/accesses", "", house).status, 403);
   EXPECT_EQ(call(1, "GET", "/v1/me/accesses", "", admin).status, 403);
-  EXPECT_EQ(call(2, "GET", "/v1/audit-entries", "", "", 3).status, 403);  // a site, no patient's assertion
+  EXPECT_EQ(call(2, "GET", "/v1/audit-entries", "", "", 3).status,
+            403);  // a site, no patient's assertion
 
   // t of n: with one share holder down the owner's share and the other holder's suffice.
   sites->kill(2);
   auto partial = call(1, "GET", "/v1/me/accesses", "", pat_one);
   ASSERT_EQ(partial.status, 200) << partial.body;
-  EXPECT_EQ(json::parse(partial.body, nullptr, false)["sites_unreachable"], json::array({"site-2"}));
+  EXPECT_EQ(json::parse(partial.body, nullptr, false)["sites_unreachable"],
+            json::array({"site-2"}));
   auto degraded = call(1, "GET", "/v1/series/" + mine, "", house);
   ASSERT_EQ(degraded.status, 200) << degraded.body;
   EXPECT_TRUE(same_as_expected(degraded));
@@ -323,12 +345,16 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   for (int holder : {2, 3}) {
     auto audit = audit_lines(holder);
     SCOPED_TRACE(holder);
-    EXPECT_TRUE(any_line(audit, "user:" + house_id + "@site-1 key_share_release " + mine + " allowed"));
-    EXPECT_TRUE(any_line(audit, "user:" + curie_id + "@site-1 key_share_release " + mine + " allowed"));
+    EXPECT_TRUE(
+        any_line(audit, "user:" + house_id + "@site-1 key_share_release " + mine + " allowed"));
+    EXPECT_TRUE(
+        any_line(audit, "user:" + curie_id + "@site-1 key_share_release " + mine + " allowed"));
   }
   auto audit3 = audit_lines(3);
-  EXPECT_TRUE(any_line(audit3, "user:" + house_id + "@site-2 key_share_release " + mine + " refused: "));
-  EXPECT_TRUE(any_line(audit3, "user:" + curie_id + "@site-1 key_share_release " + mine + " refused: "));
+  EXPECT_TRUE(
+      any_line(audit3, "user:" + house_id + "@site-2 key_share_release " + mine + " refused: "));
+  EXPECT_TRUE(
+      any_line(audit3, "user:" + curie_id + "@site-1 key_share_release " + mine + " refused: "));
   EXPECT_TRUE(any_line(audit3, "site:site-2 key_share_release " + mine + " refused: no_assertion"));
 }
 

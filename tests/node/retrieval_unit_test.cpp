@@ -21,9 +21,11 @@ TEST(series_bundle, round_trips_and_refuses_anything_else) {
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, files);
   EXPECT_TRUE(decode_bundle(encode_bundle({})).ok());
-  EXPECT_EQ(decode_bundle(bytes + "x").err().code, errc::malformed_input);                 // trailing bytes
-  EXPECT_EQ(decode_bundle(bytes.substr(0, bytes.size() - 1)).err().code, errc::malformed_input);  // truncated
-  EXPECT_EQ(decode_bundle("dm2b\x02" + bytes.substr(5)).err().code, errc::malformed_input);  // version
+  EXPECT_EQ(decode_bundle(bytes + "x").err().code, errc::malformed_input);  // trailing bytes
+  EXPECT_EQ(decode_bundle(bytes.substr(0, bytes.size() - 1)).err().code,
+            errc::malformed_input);  // truncated
+  EXPECT_EQ(decode_bundle("dm2b\x02" + bytes.substr(5)).err().code,
+            errc::malformed_input);  // version
   EXPECT_EQ(decode_bundle(encode_bundle({{"../etc", "x"}})).err().code, errc::malformed_input);
   EXPECT_EQ(decode_bundle(encode_bundle({{"a/b", "x"}})).err().code, errc::malformed_input);
   EXPECT_EQ(decode_bundle(encode_bundle({{"", "x"}})).err().code, errc::malformed_input);
@@ -36,8 +38,11 @@ TEST(multipart_related, holds_every_part_whole_behind_a_boundary_found_in_none) 
   EXPECT_EQ(body.content_type.rfind("multipart/related; type=\"application/dicom\"", 0), 0u);
   auto boundary = body.content_type.substr(at + 9);
   EXPECT_EQ(body.body,
-            "--" + boundary + "\r\nContent-Type: application/dicom\r\nContent-Length: 8\r\n\r\nDICM one\r\n--" + boundary +
-                "\r\nContent-Type: application/dicom\r\nContent-Length: 8\r\n\r\ntwo\r\n--x\r\n--" + boundary + "--\r\n");
+            "--" + boundary +
+                "\r\nContent-Type: application/dicom\r\nContent-Length: 8\r\n\r\nDICM one\r\n--" +
+                boundary +
+                "\r\nContent-Type: application/dicom\r\nContent-Length: 8\r\n\r\ntwo\r\n--x\r\n--" +
+                boundary + "--\r\n");
 }
 
 TEST(share_release, opens_only_for_its_site_and_request) {
@@ -66,7 +71,8 @@ TEST(share_release, any_t_distinct_gathered_shares_rebuild_the_key_and_fewer_are
   auto one = combine_gathered({*own, *own});
   ASSERT_FALSE(one.ok());
   EXPECT_EQ(one.err().code, errc::unavailable);
-  EXPECT_NE(one.err().message.find("1 key share(s) reachable, 2 needed"), std::string::npos) << one.err().message;
+  EXPECT_NE(one.err().message.find("1 key share(s) reachable, 2 needed"), std::string::npos)
+      << one.err().message;
   EXPECT_EQ(combine_gathered({}).err().code, errc::unavailable);
   auto stranger = dht::make_owned_key(std::string(32, 'c'), std::string(32, 'L'), 2, 3);
   EXPECT_EQ(combine_gathered({s1, *owner_share(*stranger)}).err().code, errc::integrity_failure);

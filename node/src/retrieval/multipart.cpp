@@ -18,8 +18,8 @@ multipart_body multipart_related(std::vector<std::string> parts, const std::stri
   out.content_type = "multipart/related; type=\"" + part_type + "\"; boundary=" + boundary;
   out.body.reserve(total);
   for (auto& p : parts) {
-    out.body += "--" + boundary + "\r\nContent-Type: " + part_type + "\r\nContent-Length: " + std::to_string(p.size()) +
-                "\r\n\r\n";
+    out.body += "--" + boundary + "\r\nContent-Type: " + part_type +
+                "\r\nContent-Length: " + std::to_string(p.size()) + "\r\n\r\n";
     out.body += p;
     out.body += "\r\n";
     std::string().swap(p);

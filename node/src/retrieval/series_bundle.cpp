@@ -44,7 +44,9 @@ std::string encode_bundle(const bundle_files& files) {
 }
 
 result<bundle_files> decode_bundle(std::string_view in) {
-  auto bad = [](const char* why) { return fail(errc::malformed_input, std::string("series bundle: ") + why); };
+  auto bad = [](const char* why) {
+    return fail(errc::malformed_input, std::string("series bundle: ") + why);
+  };
   if (in.substr(0, magic.size()) != magic) return bad("not a dm2 bundle (version 1)");
   in.remove_prefix(magic.size());
   std::uint64_t count = 0;

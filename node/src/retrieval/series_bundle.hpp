@@ -1,7 +1,8 @@
 // How an owning site hands the sealed files of a series to the requesting site
 // (GET /v1/series/{lfn}/sealed): one body holding each stored file as it is on disk — still
 // sealed under the series key, so the bundle is ciphertext only. Format (docs/api.md):
-//   "dm2b" || 0x01 || count (u32 BE) || count × ( name size (u16 BE) || name || size (u64 BE) || bytes )
+//   "dm2b" || 0x01 || count (u32 BE) || count × ( name size (u16 BE) || name || size (u64 BE) ||
+//   bytes )
 // Names are object-store file names ([0-9a-z._], no '/'). Decoding is strict. Thread-safe.
 #pragma once
 

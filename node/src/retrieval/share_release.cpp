@@ -17,19 +17,20 @@ std::string release_associated_data(std::string_view lfn, std::string_view nonce
   return ad;
 }
 
-result<std::string> seal_release(std::string_view recipient_public, std::string_view raw_share, std::string_view lfn,
-                                 std::string_view nonce) {
+result<std::string> seal_release(std::string_view recipient_public, std::string_view raw_share,
+                                 std::string_view lfn, std::string_view nonce) {
   return crypto::seal(recipient_public, raw_share, release_associated_data(lfn, nonce));
 }
 
-result<std::string> open_release(std::string_view private_key_pem, std::string_view sealed, std::string_view lfn,
-                                 std::string_view nonce) {
+result<std::string> open_release(std::string_view private_key_pem, std::string_view sealed,
+                                 std::string_view lfn, std::string_view nonce) {
   return crypto::open_sealed(private_key_pem, sealed, release_associated_data(lfn, nonce));
 }
 
 std::optional<std::string> owner_share(const dht::owned_key& k) {
   if (k.count >= 255) return std::nullopt;
-  auto s = crypto::derive_share(k.secret, k.threshold, static_cast<std::uint8_t>(k.count + 1), k.seed);
+  auto s =
+      crypto::derive_share(k.secret, k.threshold, static_cast<std::uint8_t>(k.count + 1), k.seed);
   if (!s) return std::nullopt;
   return std::move(*s);
 }
@@ -44,9 +45,10 @@ result<std::string> combine_gathered(const std::vector<std::string>& raw_shares)
     by_index.emplace(info->index, s);
   }
   if (threshold == 0 || by_index.size() < threshold)
-    return fail(errc::unavailable, std::to_string(by_index.size()) + " key share(s) reachable, " +
-                                       (threshold ? std::to_string(threshold) : std::string("at least 2")) +
-                                       " needed: the series cannot be decrypted now; nothing was released");
+    return fail(errc::unavailable,
+                std::to_string(by_index.size()) + " key share(s) reachable, " +
+                    (threshold ? std::to_string(threshold) : std::string("at least 2")) +
+                    " needed: the series cannot be decrypted now; nothing was released");
   std::vector<std::string> chosen;
   for (const auto& [index, s] : by_index) {
     if (chosen.size() == threshold) break;

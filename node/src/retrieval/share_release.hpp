@@ -19,11 +19,11 @@ namespace dm2::node {
 
 std::string release_associated_data(std::string_view lfn, std::string_view nonce);
 // Errors: those of crypto::seal.
-result<std::string> seal_release(std::string_view recipient_public, std::string_view raw_share, std::string_view lfn,
-                                 std::string_view nonce);
+result<std::string> seal_release(std::string_view recipient_public, std::string_view raw_share,
+                                 std::string_view lfn, std::string_view nonce);
 // Errors: those of crypto::open_sealed (integrity_failure: not for this site or this request).
-result<std::string> open_release(std::string_view private_key_pem, std::string_view sealed, std::string_view lfn,
-                                 std::string_view nonce);
+result<std::string> open_release(std::string_view private_key_pem, std::string_view sealed,
+                                 std::string_view lfn, std::string_view nonce);
 
 // The owner's own share of `k` (index n + 1); nullopt when n is 255 (no index left).
 std::optional<std::string> owner_share(const dht::owned_key& k);

@@ -22,9 +22,14 @@ using json = nlohmann::json;
 constexpr std::size_t max_entries_per_site = 1000;
 
 json entry_json(const std::string& site, const storage::audit_entry& e) {
-  return {{"site", site},         {"sequence", e.sequence},          {"time_ms", e.event.time_ms},
-          {"actor", e.event.actor}, {"action", e.event.action},      {"lfn", e.event.object},
-          {"decision", e.event.decision}, {"detail", e.event.detail}};
+  return {{"site", site},
+          {"sequence", e.sequence},
+          {"time_ms", e.event.time_ms},
+          {"actor", e.event.actor},
+          {"action", e.event.action},
+          {"lfn", e.event.object},
+          {"decision", e.event.decision},
+          {"detail", e.event.detail}};
 }
 
 // The series this site owns that belong to patient `ref` (their nominative links), at most
@@ -37,14 +42,16 @@ std::vector<std::string> series_of(const route_context& c, const std::string& re
     auto page = c.overlay->held_records(after, 1000);
     if (page.empty()) break;
     for (const auto& r : page)
-      if (r.owner == self && out.size() < access::max_assertion_lfns && c.patient_of(r.lfn) == ref) out.push_back(r.lfn);
+      if (r.owner == self && out.size() < access::max_assertion_lfns && c.patient_of(r.lfn) == ref)
+        out.push_back(r.lfn);
     after = page.back().lfn;
   }
   return out;
 }
 
 // The entries of another site, asked with the patient's assertion; nullopt when it did not answer.
-std::optional<json> entries_from(const route_context& c, const std::string& site, const std::string& wire) {
+std::optional<json> entries_from(const route_context& c, const std::string& site,
+                                 const std::string& wire) {
   auto r = c.ask_peer(site, "/v1/audit-entries", wire);
   if (!r || r->status != 200) {
     spdlog::info("event=audit_entries_not_given site={} reason=\"{}\"", site,
@@ -66,7 +73,8 @@ http_response my_accesses(const route_context& c, const http_request& request) {
   auto who = std::move(*p);
   if (who.who != access::role::patient || who.asserted || who.patient_ref.empty()) {
     (void)c.audit->append({0, who.actor(), "accesses_read", "me", "refused: not_a_patient", ""});
-    return error_response(fail(errc::permission_denied, "this lists the accesses to a signed-in patient's own data"));
+    return error_response(
+        fail(errc::permission_denied, "this lists the accesses to a signed-in patient's own data"));
   }
   auto lfns = series_of(c, who.patient_ref);
   // The LFNs are his by construction (his link); the policy still decides, and it is audited.
@@ -93,9 +101,10 @@ http_response my_accesses(const route_context& c, const http_request& request) {
     if (!wire) return error_response(wire.err());
     std::vector<std::pair<std::string, std::future<std::optional<json>>>> asked;
     for (const auto& peer : c.members->peers())
-      asked.emplace_back(peer.site_id, std::async(std::launch::async, [&c, site = peer.site_id, &wire] {
-                          return entries_from(c, site, *wire);
-                        }));
+      asked.emplace_back(peer.site_id,
+                         std::async(std::launch::async, [&c, site = peer.site_id, &wire] {
+                           return entries_from(c, site, *wire);
+                         }));
     for (auto& [site, answer] : asked) {
       auto got = answer.get();
       if (!got) {
@@ -106,8 +115,9 @@ http_response my_accesses(const route_context& c, const http_request& request) {
         if (wanted.count(e.value("lfn", ""))) entries.push_back(std::move(e));
     }
   }
-  std::stable_sort(entries.begin(), entries.end(),
-                   [](const json& x, const json& y) { return x.value("time_ms", 0LL) < y.value("time_ms", 0LL); });
+  std::stable_sort(entries.begin(), entries.end(), [](const json& x, const json& y) {
+    return x.value("time_ms", 0LL) < y.value("time_ms", 0LL);
+  });
   json body = {{"series", lfns.size()}, {"entries", entries}, {"sites_unreachable", unreachable}};
   return http_response{200, "application/json", {}, body.dump()};
 }
@@ -120,7 +130,8 @@ http_response audit_entries(const route_context& c, const http_request& request)
   auto who = std::move(*p);
   if (!who.asserted) {
     (void)c.audit->append({0, who.actor(), "audit_entries_read", "", "refused: no_assertion", ""});
-    return error_response(fail(errc::permission_denied, "audit entries go to another site, against its user's assertion"));
+    return error_response(fail(errc::permission_denied,
+                               "audit entries go to another site, against its user's assertion"));
   }
   std::set<std::string> allowed;
   for (const auto& lfn : who.asserted->lfns) {
@@ -140,7 +151,8 @@ http_response audit_entries(const route_context& c, const http_request& request)
 
 void add_access_history_routes(router& routes, const route_context& c) {
   routes.add("GET", "/v1/me/accesses", [c](const http_request& r) { return my_accesses(c, r); });
-  routes.add("GET", "/v1/audit-entries", [c](const http_request& r) { return audit_entries(c, r); });
+  routes.add("GET", "/v1/audit-entries",
+             [c](const http_request& r) { return audit_entries(c, r); });
 }
 
 }  // namespace dm2::node

@@ -32,14 +32,16 @@ using json = nlohmann::json;
 constexpr const char* volume_file = "volume.nii.dm2s";
 
 bool is_lfn(std::string_view s) {
-  return s.size() == 2 * storage::lfn_size && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  return s.size() == 2 * storage::lfn_size &&
+         s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
 // The LFN in "/v1/series/<lfn>[/sealed]" or "/v1/key-shares/<lfn>" ("" when malformed).
-std::string lfn_in(const std::string& target, std::string_view prefix, std::string_view suffix = "") {
+std::string lfn_in(const std::string& target, std::string_view prefix,
+                   std::string_view suffix = "") {
   auto path = path_of(target);
-  if (path.size() != prefix.size() + 2 * storage::lfn_size + suffix.size() || path.rfind(prefix, 0) != 0 ||
-      path.substr(path.size() - suffix.size()) != suffix)
+  if (path.size() != prefix.size() + 2 * storage::lfn_size + suffix.size() ||
+      path.rfind(prefix, 0) != 0 || path.substr(path.size() - suffix.size()) != suffix)
     return {};
   auto lfn = path.substr(prefix.size(), 2 * storage::lfn_size);
   return is_lfn(lfn) ? lfn : std::string{};
@@ -52,8 +54,9 @@ std::string owner_of(const route_context& c, const std::string& lfn) {
   return {};
 }
 
-http_response refused(const route_context& c, const access::principal& who, const std::string& action,
-                      const std::string& lfn, const std::string& reason, const std::string& message) {
+http_response refused(const route_context& c, const access::principal& who,
+                      const std::string& action, const std::string& lfn, const std::string& reason,
+                      const std::string& message) {
   (void)c.audit->append({0, who.actor(), action, lfn, "refused: " + reason, ""});
   return error_response(fail(errc::permission_denied, message));
 }
@@ -61,29 +64,38 @@ http_response refused(const route_context& c, const access::principal& who, cons
 // The error a peer answered with, as this site answers it (its message kept).
 error peer_error(const client_response& r, const std::string& who) {
   auto j = json::parse(r.body, nullptr, false);
-  std::string message = j.is_object() && j["error"].is_object() ? j["error"].value("message", "") : "";
-  auto code = r.status == 403 ? errc::permission_denied : r.status == 404 ? errc::not_found : errc::unavailable;
-  return error{code, who + " answered " + std::to_string(r.status) + (message.empty() ? "" : ": " + message)};
+  std::string message =
+      j.is_object() && j["error"].is_object() ? j["error"].value("message", "") : "";
+  auto code = r.status == 403   ? errc::permission_denied
+              : r.status == 404 ? errc::not_found
+                                : errc::unavailable;
+  return error{code, who + " answered " + std::to_string(r.status) +
+                         (message.empty() ? "" : ": " + message)};
 }
 
 // The sealed series from its owner: read here when this site owns it, else asked for.
-result<ingest_service::sealed_series> sealed_from_owner(const route_context& c, const std::string& owner,
-                                                        const std::string& lfn, const std::string& wire) {
+result<ingest_service::sealed_series> sealed_from_owner(const route_context& c,
+                                                        const std::string& owner,
+                                                        const std::string& lfn,
+                                                        const std::string& wire) {
   if (owner == c.self_site()) return c.ingest->read_sealed(lfn);
   auto r = c.ask_peer(owner, "/v1/series/" + lfn + "/sealed", wire);
   if (!r) {
-    spdlog::warn("event=series_owner_unreachable lfn={} owner={} reason=\"{}\"", lfn, owner, r.err().message);
-    return fail(errc::unavailable, "images stay at their hospital; owner unreachable (" + owner +
-                                       "): the index still answers, the images return with their owner");
+    spdlog::warn("event=series_owner_unreachable lfn={} owner={} reason=\"{}\"", lfn, owner,
+                 r.err().message);
+    return fail(errc::unavailable,
+                "images stay at their hospital; owner unreachable (" + owner +
+                    "): the index still answers, the images return with their owner");
   }
   if (r->status != 200) return peer_error(*r, "the owner " + owner);
   auto files = decode_bundle(r->body);
   if (!files) return std::move(files).err();
   auto version = r->headers.find("dm2-series-version");
   std::uint64_t v = 0;
-  if (version == r->headers.end() || std::from_chars(version->second.data(),
-                                                     version->second.data() + version->second.size(), v)
-                                             .ec != std::errc{} || v == 0)
+  if (version == r->headers.end() ||
+      std::from_chars(version->second.data(), version->second.data() + version->second.size(), v)
+              .ec != std::errc{} ||
+      v == 0)
     return fail(errc::malformed_input, "the owner's answer names no series version");
   return ingest_service::sealed_series{v, std::move(*files)};
 }
@@ -102,8 +114,8 @@ std::vector<std::string> own_shares(const route_context& c, const std::string& l
 }
 
 // The shares every other roster member releases for this request (asked in parallel).
-std::vector<std::string> peer_shares(const route_context& c, const std::string& lfn, const std::string& wire,
-                                     const std::string& nonce) {
+std::vector<std::string> peer_shares(const route_context& c, const std::string& lfn,
+                                     const std::string& wire, const std::string& nonce) {
   std::vector<std::future<std::vector<std::string>>> asked;
   for (const auto& peer : c.members->peers())
     asked.push_back(std::async(std::launch::async, [&c, site = peer.site_id, &lfn, &wire, &nonce] {
@@ -120,7 +132,8 @@ std::vector<std::string> peer_shares(const route_context& c, const std::string& 
         if (!s.is_string()) continue;
         auto sealed = crypto::from_base64(s.get<std::string>());
         if (!sealed) continue;
-        if (auto opened = open_release(c.identity->sealing_key_pem, *sealed, lfn, nonce)) raw.push_back(std::move(*opened));
+        if (auto opened = open_release(c.identity->sealing_key_pem, *sealed, lfn, nonce))
+          raw.push_back(std::move(*opened));
       }
       return raw;
     }));
@@ -137,8 +150,9 @@ void wipe(std::string& s) {
 
 // The assertion the home site signs for one retrieval: this user, this LFN, the image and its
 // key share; what it vouches for (care team, own record, a grant) from the facts decided here.
-result<std::string> retrieval_assertion(const route_context& c, const access::principal& who, const access::facts& f,
-                                        const std::string& lfn, const std::string& nonce) {
+result<std::string> retrieval_assertion(const route_context& c, const access::principal& who,
+                                        const access::facts& f, const std::string& lfn,
+                                        const std::string& nonce) {
   access::assertion a;
   a.site = c.self_site();
   a.user = who.id;
@@ -146,7 +160,8 @@ result<std::string> retrieval_assertion(const route_context& c, const access::pr
   a.why = f.why;
   a.basis = f.self ? access::basis_own_record : f.care_team ? access::basis_care_team : "";
   if (f.grant) {
-    auto g = c.access->grants().covering(who.id, lfn, access::data_class::deidentified_image, c.access->now_s());
+    auto g = c.access->grants().covering(who.id, lfn, access::data_class::deidentified_image,
+                                         c.access->now_s());
     if (g && g->has_value()) a.grant = (*g)->id;
   }
   a.lfns = {lfn};
@@ -157,18 +172,23 @@ result<std::string> retrieval_assertion(const route_context& c, const access::pr
 
 http_response retrieve(const route_context& c, const http_request& request) {
   auto lfn = lfn_in(request.target, "/v1/series/");
-  if (lfn.empty()) return error_response(fail(errc::invalid_argument, "give /v1/series/<32 hex digits>"));
+  if (lfn.empty())
+    return error_response(fail(errc::invalid_argument, "give /v1/series/<32 hex digits>"));
   auto format = query_of(request.target)["format"];
   if (!format.empty() && format != "dicom" && format != "nifti")
-    return error_response(fail(errc::invalid_argument, "format is dicom (multipart/related) or nifti"));
+    return error_response(
+        fail(errc::invalid_argument, "format is dicom (multipart/related) or nifti"));
   auto p = c.authenticate(request);
   if (!p) return error_response(p.err());
   auto who = std::move(*p);
   if (who.asserted)
-    return refused(c, who, "series_get", lfn, "not_home_site", "a series is retrieved through the user's home site");
+    return refused(c, who, "series_get", lfn, "not_home_site",
+                   "a series is retrieved through the user's home site");
   auto owner = owner_of(c, lfn);
-  if (owner.empty()) return error_response(fail(errc::not_found, "no index record for that LFN here"));
-  auto image = c.facts_for(who, access::data_class::deidentified_image, access::action::read, lfn, owner);
+  if (owner.empty())
+    return error_response(fail(errc::not_found, "no index record for that LFN here"));
+  auto image =
+      c.facts_for(who, access::data_class::deidentified_image, access::action::read, lfn, owner);
   if (auto no = c.authorize(who, image, "series_get", lfn)) return *no;
   auto share = c.facts_for(who, access::data_class::key_share, access::action::read, lfn, owner);
   if (auto no = c.authorize(who, share, "key_share_get", lfn)) return *no;
@@ -176,7 +196,8 @@ http_response retrieve(const route_context& c, const http_request& request) {
   auto nonce = crypto::to_hex(crypto::random_bytes(16));
   auto wire = retrieval_assertion(c, who, image, lfn, nonce);
   if (!wire) return error_response(wire.err());
-  auto sealed = std::async(std::launch::async, [&] { return sealed_from_owner(c, owner, lfn, *wire); });
+  auto sealed =
+      std::async(std::launch::async, [&] { return sealed_from_owner(c, owner, lfn, *wire); });
   auto raw = own_shares(c, lfn);
   for (auto& s : peer_shares(c, lfn, *wire, nonce)) raw.push_back(std::move(s));
   auto key = combine_gathered(raw);
@@ -195,20 +216,26 @@ http_response retrieve(const route_context& c, const http_request& request) {
   std::optional<error> broken;
   for (auto& [name, bytes] : files->files) {
     if ((format == "nifti") != (name == volume_file)) continue;
-    auto clear = crypto::stream_open(*key, bytes, object_store::associated_data(lfn, files->version, name));
+    auto clear =
+        crypto::stream_open(*key, bytes, object_store::associated_data(lfn, files->version, name));
     std::string().swap(bytes);
     if (!clear) {
-      broken = error{errc::integrity_failure, "a stored file of the series does not open: " + clear.err().message};
+      broken = error{errc::integrity_failure,
+                     "a stored file of the series does not open: " + clear.err().message};
       break;
     }
     parts.push_back(std::move(*clear));
   }
   wipe(*key);
   if (broken) return error_response(*broken);
-  if (parts.empty()) return error_response(fail(errc::not_found, "the stored series holds no such file"));
-  spdlog::info("event=series_retrieved lfn={} version={} files={}", lfn, files->version, parts.size());
-  std::map<std::string, std::string> headers{{"DM2-Series-Version", std::to_string(files->version)}};
-  if (format == "nifti") return http_response{200, "application/octet-stream", headers, std::move(parts.front())};
+  if (parts.empty())
+    return error_response(fail(errc::not_found, "the stored series holds no such file"));
+  spdlog::info("event=series_retrieved lfn={} version={} files={}", lfn, files->version,
+               parts.size());
+  std::map<std::string, std::string> headers{
+      {"DM2-Series-Version", std::to_string(files->version)}};
+  if (format == "nifti")
+    return http_response{200, "application/octet-stream", headers, std::move(parts.front())};
   auto body = multipart_related(std::move(parts), "application/dicom");
   return http_response{200, body.content_type, headers, std::move(body.body)};
 }
@@ -216,27 +243,33 @@ http_response retrieve(const route_context& c, const http_request& request) {
 // The owner's side: another site's user, under his site's assertion, gets the sealed files.
 http_response serve_sealed(const route_context& c, const http_request& request) {
   auto lfn = lfn_in(request.target, "/v1/series/", "/sealed");
-  if (lfn.empty()) return error_response(fail(errc::invalid_argument, "give /v1/series/<32 hex digits>/sealed"));
+  if (lfn.empty())
+    return error_response(fail(errc::invalid_argument, "give /v1/series/<32 hex digits>/sealed"));
   auto p = c.authenticate(request);
   if (!p) return error_response(p.err());
   auto who = std::move(*p);
   if (!who.asserted)
     return refused(c, who, "series_serve", lfn, "no_assertion",
                    "sealed series go to another site, against its user's signed assertion");
-  if (c.overlay->owned_version(lfn) == 0) return error_response(fail(errc::not_found, "this site does not own that series"));
-  auto f = c.facts_for(who, access::data_class::deidentified_image, access::action::read, lfn, c.self_site());
+  if (c.overlay->owned_version(lfn) == 0)
+    return error_response(fail(errc::not_found, "this site does not own that series"));
+  auto f = c.facts_for(who, access::data_class::deidentified_image, access::action::read, lfn,
+                       c.self_site());
   if (auto no = c.authorize(who, f, "series_serve", lfn)) return *no;
   auto sealed = c.ingest->read_sealed(lfn);
   if (!sealed) return error_response(sealed.err());
-  return http_response{200, "application/vnd.dm2.sealed-series",
-                       {{"DM2-Series-Version", std::to_string(sealed->version)}}, encode_bundle(sealed->files)};
+  return http_response{200,
+                       "application/vnd.dm2.sealed-series",
+                       {{"DM2-Series-Version", std::to_string(sealed->version)}},
+                       encode_bundle(sealed->files)};
 }
 
 // A holder's side: the shares it holds (and the owner's own), sealed to the asserting site for
 // this request only.
 http_response release_shares(const route_context& c, const http_request& request) {
   auto lfn = lfn_in(request.target, "/v1/key-shares/");
-  if (lfn.empty()) return error_response(fail(errc::invalid_argument, "give /v1/key-shares/<32 hex digits>"));
+  if (lfn.empty())
+    return error_response(fail(errc::invalid_argument, "give /v1/key-shares/<32 hex digits>"));
   auto p = c.authenticate(request);
   if (!p) return error_response(p.err());
   auto who = std::move(*p);
@@ -251,7 +284,8 @@ http_response release_shares(const route_context& c, const http_request& request
   auto to = c.members->member_by_id(who.home_site);
   if (!to) return error_response(to.err());
   auto raw = own_shares(c, lfn);
-  if (raw.empty()) return error_response(fail(errc::not_found, "this site holds no share of that key"));
+  if (raw.empty())
+    return error_response(fail(errc::not_found, "this site holds no share of that key"));
   json shares = json::array();
   for (auto& s : raw) {
     auto sealed = seal_release(to->sealing_public_key, s, lfn, who.asserted->nonce);
@@ -268,7 +302,8 @@ void add_series_routes(router& routes, const route_context& c) {
   routes.add_prefix("GET", "/v1/series/", [c](const http_request& r) {
     return path_of(r.target).ends_with("/sealed") ? serve_sealed(c, r) : retrieve(c, r);
   });
-  routes.add_prefix("GET", "/v1/key-shares/", [c](const http_request& r) { return release_shares(c, r); });
+  routes.add_prefix("GET", "/v1/key-shares/",
+                    [c](const http_request& r) { return release_shares(c, r); });
 }
 
 }  // namespace dm2::node

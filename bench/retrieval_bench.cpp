@@ -25,6 +25,8 @@
 #include <vector>
 
 #include "access/assertion.hpp"
+#include "bench_ingest.hpp"
+#include "bench_support.hpp"
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/private_file.hpp"
 #include "pacs_server_fixture.hpp"
@@ -34,30 +36,17 @@
 #include "synthetic_series.hpp"
 
 namespace fs = std::filesystem;
-using clock_type = std::chrono::steady_clock;
+using dm2::bench::clock_type;
+using dm2::bench::count_files;
+using dm2::bench::median;
+using dm2::bench::seconds_since;
 using json = nlohmann::json;
 
 namespace {
 
-double seconds_since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
-
-std::size_t count_files(const fs::path& dir) {
-  std::size_t n = 0;
-  for (auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) ++n;
-  return n;
 }
 
 std::int64_t now_ms() {
@@ -136,17 +125,8 @@ int main(int argc, char** argv) {
   if (!cons) return fail_with("consortium: " + cons.err().to_string());
   auto& c = **cons;
   if (auto s = c.start_all(); !s) return fail_with("dm2d: " + s.err().to_string());
-  json report;
-  bool ingested = dm2::test::eventually(
-      [&] {
-        auto r = c.request(1, "GET", "/v1/ingest", {}, 1);
-        if (!r || r->status != 200) return false;
-        report = json::parse(r->body, nullptr, false);
-        return report.is_object() && report.value("last_run", json()).is_object() &&
-               report.value("current_run", json()).is_null();
-      },
-      std::chrono::minutes(30));
-  if (!ingested || report["last_run"]["counts"].value("series_indexed", 0u) != 1)
+  auto report = dm2::bench::wait_for_ingest(c, 1, std::chrono::minutes(30));
+  if (report.empty() || report["last_run"]["counts"].value("series_indexed", 0u) != 1)
     return fail_with("the ingest did not index the series: " + report.dump());
   auto listed = c.request(1, "GET", "/v1/overlay/records?limit=10", {}, 1);
   auto records = json::parse(listed ? listed->body : "", nullptr, false);

@@ -143,6 +143,10 @@ std::vector<std::string> peer_shares(const route_context& c, const std::string& 
   return all;
 }
 
+long long elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since).count();
+}
+
 void wipe(std::string& s) {
   std::fill(s.begin(), s.end(), '\0');
   s.clear();
@@ -193,6 +197,7 @@ http_response retrieve(const route_context& c, const http_request& request) {
   auto share = c.facts_for(who, access::data_class::key_share, access::action::read, lfn, owner);
   if (auto no = c.authorize(who, share, "key_share_get", lfn)) return *no;
 
+  auto started = std::chrono::steady_clock::now();
   auto nonce = crypto::to_hex(crypto::random_bytes(16));
   auto wire = retrieval_assertion(c, who, image, lfn, nonce);
   if (!wire) return error_response(wire.err());
@@ -201,6 +206,7 @@ http_response retrieve(const route_context& c, const http_request& request) {
   auto raw = own_shares(c, lfn);
   for (auto& s : peer_shares(c, lfn, *wire, nonce)) raw.push_back(std::move(s));
   auto key = combine_gathered(raw);
+  auto key_ms = elapsed_ms(started);
   for (auto& s : raw) wipe(s);
   auto files = sealed.get();
   if (!key) {
@@ -230,8 +236,8 @@ http_response retrieve(const route_context& c, const http_request& request) {
   if (broken) return error_response(*broken);
   if (parts.empty())
     return error_response(fail(errc::not_found, "the stored series holds no such file"));
-  spdlog::info("event=series_retrieved lfn={} version={} files={}", lfn, files->version,
-               parts.size());
+  spdlog::info("event=series_retrieved lfn={} version={} files={} key_ms={} answer_ms={}", lfn, files->version,
+               parts.size(), key_ms, elapsed_ms(started));
   std::map<std::string, std::string> headers{
       {"DM2-Series-Version", std::to_string(files->version)}};
   if (format == "nifti")

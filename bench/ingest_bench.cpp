@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench_ingest.hpp"
+#include "bench_support.hpp"
 #include "dm2/crypto/hash.hpp"
 #include "pacs_server_fixture.hpp"
 #include "phantom.hpp"
@@ -35,19 +37,12 @@
 #include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
-using clock_type = std::chrono::steady_clock;
+using dm2::bench::clock_type;
+using dm2::bench::count_files;
+using dm2::bench::seconds_since;
 using json = nlohmann::json;
 
 namespace {
-
-double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
-
-std::size_t count_files(const fs::path& dir) {
-  std::size_t n = 0;
-  for (auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) ++n;
-  return n;
-}
 
 // Runs `jobs` (each returns "" or why it failed) `parallel` at a time; the first failure.
 std::string run_parallel(const std::vector<std::function<std::string()>>& jobs, unsigned parallel) {
@@ -195,16 +190,8 @@ int main(int argc, char** argv) {
   auto started = c.request(1, "POST", "/v1/ingest", "{}", 1);
   if (!started || started->status / 100 != 2)
     return std::fprintf(stderr, "POST /v1/ingest: %s\n", started ? started->body.c_str() : started.err().to_string().c_str()), 1;
-  json report;
-  bool ingested = dm2::test::eventually(
-      [&] {
-        auto r = c.request(1, "GET", "/v1/ingest", {}, 1);
-        if (!r || r->status != 200) return false;
-        report = json::parse(r->body, nullptr, false);
-        return report.is_object() && report.value("last_run", json()).is_object() &&
-               report.value("current_run", json()).is_null();
-      },
-      std::chrono::minutes(30));
+  auto report = dm2::bench::wait_for_ingest(c, 1, std::chrono::minutes(30));
+  bool ingested = !report.empty();
   const double committed_s = seconds_since(t0);
   auto indexed = ingested ? report["last_run"]["counts"].value("series_indexed", 0u) : 0u;
   if (!ingested || indexed != n_series)

@@ -17,31 +17,19 @@
 #include "dm2/pacs/deidentify.hpp"
 #include "dm2/pacs/dicom_client.hpp"
 #include "dm2/pacs/parallel_fetch.hpp"
+#include "bench_support.hpp"
 #include "pacs_server_fixture.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 #include "synthetic_series.hpp"
 
 namespace fs = std::filesystem;
-using clock_type = std::chrono::steady_clock;
+using dm2::bench::clock_type;
+using dm2::bench::count_files;
+using dm2::bench::median;
+using dm2::bench::seconds_since;
 
 namespace {
-
-double seconds_since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-std::size_t count_files(const fs::path& dir) {
-  std::size_t n = 0;
-  for (auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) ++n;
-  return n;
-}
 
 // Runs a tool; returns seconds, or a negative number on failure.
 double run_tool(const std::vector<std::string>& args, const fs::path& log_dir, const std::string& name) {

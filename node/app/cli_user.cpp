@@ -17,7 +17,7 @@ namespace {
 using json = nlohmann::json;
 
 struct user_options : site_connection_options {
-  std::string name, role, patient_ref;
+  std::string name, role, patient_ref, patient_id;
   bool json_out = false;
 };
 
@@ -49,6 +49,7 @@ void print_user(const json& u) {
 void add_user(const user_options& o) {
   json body = {{"name", o.name}, {"role", o.role}, {"password", read_password()}};
   if (!o.patient_ref.empty()) body["patient_ref"] = o.patient_ref;
+  if (!o.patient_id.empty()) body["patient_id"] = o.patient_id;
   auto site = connect_as_site(o);
   auto u = call_node(site.target, site.tls, "POST", "/v1/users", body.dump(), 201);
   if (o.json_out) std::cout << u.dump(2) << '\n';
@@ -85,6 +86,8 @@ void add_user_commands(CLI::App& dm2) {
       ->required()
       ->check(CLI::IsMember({"patient", "physician", "researcher", "site_admin"}));
   add->add_option("--patient-ref", o->patient_ref, "Patients: the reference of their nominative record here");
+  add->add_option("--patient-id", o->patient_id,
+                  "Patients: their patient ID at this site (the node keeps only its keyed hash)");
   add->add_flag("--json", o->json_out, "Print the node's JSON answer");
   add->callback([o] { add_user(*o); });
 

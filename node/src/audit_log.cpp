@@ -16,6 +16,20 @@ struct audit_log::waiter {
   std::condition_variable wake;
 };
 
+result<std::vector<storage::audit_entry>> audit_log::about(const std::set<std::string>& objects,
+                                                          std::size_t limit) const {
+  std::vector<storage::audit_entry> out;
+  auto size = db_.audit_size();
+  for (std::uint64_t i = 0; i < size; ++i) {
+    auto e = db_.read_audit(i);
+    if (!e) return std::move(e).err();
+    if (!e->has_value() || !objects.count((**e).event.object)) continue;
+    out.push_back(std::move(**e));
+    if (out.size() > limit) out.erase(out.begin());
+  }
+  return out;
+}
+
 status audit_log::append(storage::audit_event event) {
   waiter self{std::move(event), std::nullopt, {}};
   std::unique_lock lock(mutex_);

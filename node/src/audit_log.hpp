@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <mutex>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "dm2/result.hpp"
@@ -22,6 +24,11 @@ class audit_log {
   // Appends one entry and returns once it is durable (synced). A failure is logged here too.
   // Errors: those of database::commit.
   status append(storage::audit_event event);
+
+  // The entries whose object is one of `objects` (LFNs: a patient's series), oldest first, at
+  // most `limit` (the newest kept). Reads the whole chain: O(entries). Errors: those of
+  // database::read_audit.
+  result<std::vector<storage::audit_entry>> about(const std::set<std::string>& objects, std::size_t limit) const;
 
   // Commits so far, and entries they carried (group commit: entries >= commits).
   std::size_t commits() const;

@@ -72,7 +72,8 @@ struct https_connection::impl {
   // One exchange on the open connection.
   result<client_response> exchange(http::request<http::string_body>& req, std::chrono::milliseconds timeout) {
     http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
+    // Large enough for a retrieved series (GET /v1/series/{lfn}, a sealed series between sites).
+    parser.body_limit(std::uint64_t{1} << 30);
     beast::error_code failed;
     const char* step = nullptr;
     beast::get_lowest_layer(*stream).expires_after(timeout);

@@ -123,6 +123,8 @@ void node::impl::add_routes() {
   c.audit = audit.get();
   c.access = access.get();
   c.ingest = ingest.get();
+  // Care teams and a patient's own record follow the nominative links of the series ingested here.
+  c.patient_of = [i = ingest.get()](std::string_view lfn) { return i->patient_of(std::string(lfn)); };
   add_status_routes(routes, c);
   add_roster_routes(routes, c);
   add_overlay_routes(routes, c);
@@ -133,6 +135,8 @@ void node::impl::add_routes() {
   add_care_team_routes(routes, c);
   add_grant_routes(routes, c);
   add_ingest_routes(routes, c);
+  add_series_routes(routes, c);
+  add_access_history_routes(routes, c);
 }
 
 void node::impl::audit_query_answer(const std::string& querier, const std::string& query_id, std::size_t hits) {

@@ -318,6 +318,17 @@ std::optional<dht::owned_key> overlay_service::owned_key(const std::string& key_
   });
 }
 
+std::vector<dht::key_share> overlay_service::held_shares(const std::string& key_id) {
+  return impl_->on_strand([self = impl_, key_id] {
+    self->refresh_membership();
+    std::vector<dht::key_share> out;
+    self->store->for_each_share([&](const dht::key_share& s) {
+      if (s.key_id == key_id && s.holder == self->self_site) out.push_back(s);
+    });
+    return out;
+  });
+}
+
 std::optional<dht::record> overlay_service::find(const std::string& lfn) {
   // get_record reads only the database (storage_replica_store.hpp): no hop to the strand, whose
   // future costs two thread switches per audited read and waits behind replication work.

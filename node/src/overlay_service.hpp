@@ -74,6 +74,9 @@ class overlay_service {
   std::uint64_t owned_version(const std::string& lfn);
   // A key this site owns (the ingest re-uses a series key when a series changes).
   std::optional<dht::owned_key> owned_key(const std::string& key_id);
+  // The key shares of `key_id` this site holds (each sealed to this site), read on the service
+  // thread: what a share holder releases against a user's assertion (docs/security.md).
+  std::vector<dht::key_share> held_shares(const std::string& key_id);
   // The local copy of a record, if this site holds one. Read from the database on the calling
   // thread, not on the service thread (audited reads must not queue behind replication work).
   std::optional<dht::record> find(const std::string& lfn);

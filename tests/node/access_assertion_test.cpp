@@ -120,6 +120,32 @@ TEST_F(assertion_test, signing_refuses_what_no_site_would_accept) {
   a = researcher();
   a.lfns.assign(max_assertion_lfns + 1, lfn);
   EXPECT_FALSE(sign_assertion(a, sites.at("site-1").pem, now));
+  a = researcher();
+  a.basis = "friend_of_the_family";  // only care_team and own_record are vouched for
+  EXPECT_FALSE(sign_assertion(a, sites.at("site-1").pem, now));
+  a.nonce = "reused";  // a caller's nonce is still 32 hex digits
+  a.basis.clear();
+  EXPECT_FALSE(sign_assertion(a, sites.at("site-1").pem, now));
+}
+
+TEST_F(assertion_test, a_vouched_basis_and_a_chosen_nonce_travel_signed) {
+  auto a = researcher();
+  a.who = role::physician;
+  a.basis = basis_care_team;
+  a.nonce = std::string(32, '5');
+  auto wire = signed_by("site-1", a);
+  auto got = verifier.verify("site-1", wire);
+  ASSERT_TRUE(got) << got.err().message;
+  EXPECT_EQ(got->basis, basis_care_team);
+  EXPECT_EQ(got->nonce, a.nonce);
+  // Claiming a care team the home site did not sign for is a forgery.
+  auto dot = wire.find('.');
+  auto body = *crypto::from_base64(wire.substr(0, dot));
+  auto claimed = signed_by("site-1", researcher());
+  auto plain = *crypto::from_base64(claimed.substr(0, claimed.find('.')));
+  plain.replace(plain.find("\"basis\":\"\""), 10, "\"basis\":\"own_record\"");
+  EXPECT_EQ(refusal("site-1", crypto::to_base64(plain) + claimed.substr(claimed.find('.'))), "forged");
+  EXPECT_NE(body.find("\"basis\":\"care_team\""), std::string::npos);
 }
 
 }  // namespace

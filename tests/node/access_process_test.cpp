@@ -84,20 +84,11 @@ class access_process_test : public ::testing::Test {
     return json{{"lfn", lfn}, {"attributes", {{"modality", "CT"}, {"body_part", "CHEST"}}}}.dump();
   }
 
-  // "actor action object decision" of every audit entry of a stopped site.
+  // Every audit entry of a stopped site (process_consortium::audit_lines).
   std::vector<std::string> audit_lines(int site) {
-    auto db = storage::database::open(sites->site_dir(site) / "db",
-                                      *crypto::read_file(sites->site_dir(site) / "identity" / "storage.key"));
-    EXPECT_TRUE(db) << db.err().message;
-    std::vector<std::string> out;
-    if (!db) return out;
-    for (std::uint64_t i = 0; i < (*db)->audit_size(); ++i) {
-      auto e = (*db)->read_audit(i);
-      if (!e || !e->has_value()) continue;
-      const auto& ev = (**e).event;
-      out.push_back(ev.actor + " " + ev.action + " " + ev.object + " " + ev.decision + " " + ev.detail);
-    }
-    return out;
+    auto lines = sites->audit_lines(site);
+    EXPECT_TRUE(lines) << lines.err().message;
+    return lines ? *lines : std::vector<std::string>{};
   }
 
   static bool any_contains(const std::vector<std::string>& lines, const std::string& a, const std::string& b = "") {

@@ -23,6 +23,7 @@
 #include "dm2/pacs/parallel_fetch.hpp"
 #include "dm2/pacs/volume.hpp"
 #include "dm2/storage/database.hpp"
+#include "ingest_reference.hpp"
 #include "pacs_server_fixture.hpp"
 #include "process_consortium.hpp"
 #include "support/process.hpp"
@@ -36,24 +37,13 @@ using namespace std::chrono_literals;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-std::string pacs_toml(const pacs::pacs_settings& s, const std::string& extra = {}) {
-  return "[pacs]\nhost = \"" + s.host + "\"\nport = " + std::to_string(s.port) + "\ncalled_ae_title = \"" +
-         s.called_ae_title + "\"\ncalling_ae_title = \"" + s.calling_ae_title +
-         "\"\nstore_port = " + std::to_string(s.store_port) + "\nassociations = 2\n" + extra;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // Every regular file under `dir` whose raw bytes hold one of `needles`: "file: needle".
 std::vector<std::string> files_holding(const fs::path& dir, const std::vector<std::string>& needles) {
   std::vector<std::string> found;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_regular_file(ec)) continue;
-    auto bytes = slurp(it->path());
+    auto bytes = test::slurp(it->path());
     for (const auto& n : needles)
       if (bytes.find(n) != std::string::npos) found.push_back(it->path().string() + ": " + n);
   }
@@ -102,7 +92,7 @@ class ingest_test : public ::testing::Test {
     test::consortium_options options;
     options.sites = 1;
     options.address_octet = octet;
-    options.site_toml[1] = pacs_toml(server->settings());
+    options.site_toml[1] = test::pacs_toml(server->settings());
     auto c = test::process_consortium::create(dir / "consortium", options);
     EXPECT_TRUE(c.ok()) << c.err().to_string();
     if (!c) return nullptr;
@@ -154,7 +144,7 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
   options.sites = 4;
   options.address_octet = 81;
   options.extra_toml = "[overlay]\nrepair_period_s = 2\n";
-  options.site_toml[1] = pacs_toml(server->settings());
+  options.site_toml[1] = test::pacs_toml(server->settings());
   auto c = test::process_consortium::create(dir / "consortium", options);
   ASSERT_TRUE(c.ok()) << c.err().to_string();
   auto& sites = **c;
@@ -233,7 +223,7 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
   for (const auto& entry : fs::directory_iterator(sites.dir())) {
     auto ext = entry.path().extension();
     if (ext != ".err" && ext != ".out") continue;
-    for (const auto& hit : strings_holding(slurp(entry.path()), canary)) in_logs.push_back(entry.path().string() + ": " + hit);
+    for (const auto& hit : strings_holding(test::slurp(entry.path()), canary)) in_logs.push_back(entry.path().string() + ": " + hit);
   }
   EXPECT_EQ(in_logs, std::vector<std::string>{});
 
@@ -256,25 +246,11 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
     }).ok());
   }
   ASSERT_EQ(shares.size(), 2u);
-  auto site1_key = *crypto::read_private_file(sites.site_dir(1) / "identity" / "storage.key");
-  pacs::deid_options deid;
-  deid.uid_secret = crypto::hmac_sha256(site1_key, "dm2 de-identification uid secret");
-  // The de-identified series as the pipeline makes it: the PACS's copy (C-GET), in slice order,
-  // de-identified under site 1's UID secret.
+  // The de-identified series as the pipeline makes it (ingest_reference.hpp).
+  auto deid = test::site_deid_options(sites.site_dir(1) / "identity");
   std::map<std::string, std::vector<fs::path>> expected;  // series UID -> de-identified files
-  for (const auto* s : {&s1, &s2}) {
-    auto got = dir / ("got-" + s->series_uid);
-    fs::create_directories(got);
-    auto fetched = pacs::fetch_series(server->settings(), s->study_uid, s->series_uid, got);
-    ASSERT_TRUE(fetched.ok()) << fetched.err().to_string();
-    auto v = pacs::assemble_series(std::vector<fs::path>(fetched->files.begin(), fetched->files.end()));
-    ASSERT_TRUE(v.ok()) << v.err().to_string();
-    for (std::size_t k = 0; k < v->files.size(); ++k) {
-      auto out = dir / ("deid-" + s->series_uid + "-" + std::to_string(k));
-      ASSERT_TRUE(pacs::deidentify_file(v->files[k], out, deid).ok());
-      expected[s->series_uid].push_back(out);
-    }
-  }
+  for (const auto* s : {&s1, &s2})
+    expected[s->series_uid] = test::deidentified_reference(server->settings(), s->study_uid, s->series_uid, deid, dir.path());
   std::set<std::string> matched;
   for (const auto& [lfn, version] : lfns) {
     SCOPED_TRACE(lfn);
@@ -301,11 +277,11 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
       auto opened = crypto::stream_open_file(*key, stored / (std::string(name) + ".dm2s"), out,
                                              lfn + "/" + std::to_string(version) + "/" + name + ".dm2s");
       ASSERT_TRUE(opened.ok()) << opened.err().to_string();
-      clear.push_back(slurp(out));
+      clear.push_back(test::slurp(out));
     }
     for (const auto& [series_uid, files] : expected) {
       bool same = files.size() == clear.size();
-      for (std::size_t k = 0; same && k < files.size(); ++k) same = slurp(files[k]) == clear[k];
+      for (std::size_t k = 0; same && k < files.size(); ++k) same = test::slurp(files[k]) == clear[k];
       if (same) matched.insert(series_uid);
     }
     auto volume = dir / (lfn + ".nii");
@@ -363,7 +339,7 @@ TEST_F(ingest_test, sigkill_at_random_instants_leaves_no_half_ingested_series_an
   fs::create_directories(n.dir);
   std::ofstream(n.config) << "[node]\ndata_dir = \"" << n.data.string() << "\"\nsite_name = \"lone\"\n[https]\nlisten = \""
                           << n.address << ":18443\"\n[dht]\nlisten = \"" << n.address << ":16881\"\n"
-                          << pacs_toml(server->settings());
+                          << test::pacs_toml(server->settings());
   std::mt19937 rng(static_cast<unsigned>(::getpid()));
   std::uniform_int_distribution<int> instant_ms(20, 1200);
   for (int kill = 0; kill < 20; ++kill) {

@@ -7,6 +7,7 @@
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/private_file.hpp"
+#include "dm2/storage/database.hpp"
 
 namespace dm2::test {
 namespace fs = std::filesystem;
@@ -144,6 +145,21 @@ node::tls_material process_consortium::client_tls(int as_site) const {
     tls.private_key_pem = it->second.second;
   }
   return tls;
+}
+
+result<std::vector<std::string>> process_consortium::audit_lines(int site) const {
+  auto key = crypto::read_private_file(site_dir(site) / "identity" / "storage.key");
+  if (!key) return std::move(key).err();
+  auto db = storage::database::open(site_dir(site) / "db", *key);
+  if (!db) return std::move(db).err();
+  std::vector<std::string> out;
+  for (std::uint64_t i = 0; i < (*db)->audit_size(); ++i) {
+    auto e = (*db)->read_audit(i);
+    if (!e || !e->has_value()) continue;
+    const auto& ev = (**e).event;
+    out.push_back(ev.actor + " " + ev.action + " " + ev.object + " " + ev.decision + " " + ev.detail);
+  }
+  return out;
 }
 
 result<node::client_response> process_consortium::request(int site, const std::string& method,

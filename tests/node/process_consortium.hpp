@@ -67,6 +67,9 @@ class process_consortium {
                                         const std::map<std::string, std::string>& headers = {}) const;
   // The config file of a site's dm2d.
   std::filesystem::path config_file(int site) const { return dir_ / (site_id(site) + ".toml"); }
+  // "actor action object decision detail" of every audit entry of a stopped (or killed) site,
+  // read from its database. Errors: the database does not open.
+  result<std::vector<std::string>> audit_lines(int site) const;
   // stderr of a running site's dm2d ("" if it is not running).
   std::string stderr_text(int site) const;
 

@@ -28,7 +28,7 @@ bool short_token(std::string_view s) {
 json body_of(const assertion& a) {
   json classes = json::array();
   for (auto c : a.classes) classes.push_back(name_of(c));
-  return {{"v", 1},          {"site", a.site},       {"user", a.user},         {"role", name_of(a.who)},
+  return {{"v", 1},          {"basis", a.basis},     {"site", a.site},       {"user", a.user},         {"role", name_of(a.who)},
           {"purpose", name_of(a.why)}, {"grant", a.grant}, {"lfns", a.lfns},     {"classes", classes},
           {"query", a.query}, {"issued_at", a.issued_at}, {"expires_at", a.expires_at}, {"nonce", a.nonce}};
 }
@@ -38,6 +38,8 @@ status check(const assertion& a) {
   if (!is_hex_id(a.user)) return fail(errc::invalid_argument, "assertion user must be a 32-hex pseudonym");
   if (a.who == role::site_admin || a.who == role::site) return fail(errc::invalid_argument, "no assertion for that role");
   if (!short_token(a.grant) || !short_token(a.query)) return fail(errc::invalid_argument, "assertion grant or query id");
+  if (!a.basis.empty() && a.basis != basis_care_team && a.basis != basis_own_record)
+    return fail(errc::invalid_argument, "assertion basis: care_team, own_record or empty");
   if (a.lfns.size() > max_assertion_lfns) return fail(errc::invalid_argument, "too many LFNs in one assertion");
   for (const auto& l : a.lfns)
     if (!is_hex_id(l)) return fail(errc::invalid_argument, "assertion LFNs are 32 hex digits");
@@ -51,7 +53,7 @@ status check(const assertion& a) {
 result<assertion> parse_body(const std::string& text) {
   auto j = json::parse(text, nullptr, false);
   auto bad = fail(errc::permission_denied, "malformed");
-  if (!j.is_object() || j.size() != 12 || j.value("v", 0) != 1) return bad;
+  if (!j.is_object() || j.size() != 13 || j.value("v", 0) != 1) return bad;
   try {
     assertion a;
     a.site = j.at("site").get<std::string>();
@@ -62,6 +64,7 @@ result<assertion> parse_body(const std::string& text) {
     a.who = *r;
     a.why = *p;
     a.grant = j.at("grant").get<std::string>();
+    a.basis = j.at("basis").get<std::string>();
     a.lfns = j.at("lfns").get<std::vector<std::string>>();
     for (const auto& name : j.at("classes").get<std::vector<std::string>>()) {
       auto c = data_class_from(name);
@@ -90,7 +93,7 @@ result<std::string> sign_assertion(assertion a, std::string_view dht_key_pem, st
                                    std::int64_t lifetime_ms) {
   a.issued_at = now_ms;
   a.expires_at = now_ms + lifetime_ms;
-  a.nonce = crypto::to_hex(crypto::random_bytes(16));
+  if (a.nonce.empty()) a.nonce = crypto::to_hex(crypto::random_bytes(16));
   if (auto s = check(a); !s) return std::move(s).err();
   auto body = body_of(a).dump();
   auto sig = crypto::sign(dht_key_pem, std::string(context) + body);

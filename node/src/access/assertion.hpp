@@ -7,7 +7,7 @@
 // the asserted user and audits under the user's pseudonym.
 //
 // Wire form: base64(body) "." base64(signature), body = canonical JSON (sorted keys, no spaces):
-//   {"classes":[..],"expires_at":ms,"grant":"","issued_at":ms,"lfns":[hex..],"nonce":hex,
+//   {"basis":"","classes":[..],"expires_at":ms,"grant":"","issued_at":ms,"lfns":[hex..],"nonce":hex,
 //    "purpose":"research","query":"","role":"researcher","site":"site-1","user":hex,"v":1}
 // signature = Ed25519(site DHT key, "dm2-assertion-v1" 0x00 body).
 #pragma once
@@ -28,6 +28,8 @@ namespace dm2::node::access {
 inline constexpr std::size_t max_assertion_bytes = 8 * 1024;  // header value, encoded
 inline constexpr std::size_t max_assertion_lfns = 100;
 inline constexpr std::int64_t max_assertion_lifetime_ms = 300'000;
+inline constexpr const char* basis_care_team = "care_team";
+inline constexpr const char* basis_own_record = "own_record";
 inline constexpr const char* assertion_header = "dm2-assertion";  // lower-case, as routes see it
 
 struct assertion {
@@ -36,6 +38,10 @@ struct assertion {
   role who = role::physician;       // patient, physician, researcher (site admins get none)
   purpose why = purpose::none;
   std::string grant;                // id of the grant it relies on, or ""
+  // What the home site vouches for besides a grant: "care_team" (the user is in the care team
+  // of the LFNs' patient) or "own_record" (a patient's own series), or "". Only the LFNs' owning
+  // site keeps care teams and nominative links, so a receiver believes it only from the owner.
+  std::string basis;
   std::vector<std::string> lfns;    // 32-hex LFNs the request may touch
   std::vector<data_class> classes;  // data classes it may touch
   std::string query;                // a query id it carries, or ""
@@ -47,7 +53,8 @@ struct assertion {
   bool covers(std::string_view lfn, data_class c) const;
 };
 
-// Sets issued_at, expires_at (issued_at + lifetime) and a fresh nonce, and signs. Errors:
+// Sets issued_at, expires_at (issued_at + lifetime) and a fresh nonce (unless the caller chose
+// one: a retrieval binds the key shares released to it to its nonce), and signs. Errors:
 // invalid_argument (a field out of its limits, site admin role, lifetime over the maximum),
 // malformed_input/unsupported (the key is not an Ed25519 PEM), crypto_failure.
 result<std::string> sign_assertion(assertion a, std::string_view dht_key_pem, std::int64_t now_ms,

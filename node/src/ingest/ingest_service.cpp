@@ -176,6 +176,30 @@ result<std::string> ingest_service::start_run(const std::string& trigger) {
   return id;
 }
 
+std::optional<std::string> ingest_service::patient_of(const std::string& lfn_hex) const {
+  auto key = impl_->overlay.owned_key(lfn_hex);
+  if (!key) return std::nullopt;
+  auto link = impl_->links.read_link(lfn_hex, key->secret);
+  if (!link) {
+    spdlog::warn("event=nominative_link_unreadable lfn={} code={}", lfn_hex, name_of(link.err().code));
+    return std::nullopt;
+  }
+  if (!*link || (*link)->patient_id.empty()) return std::nullopt;
+  return impl_->links.patient_ref((*link)->patient_id);
+}
+
+std::string ingest_service::patient_ref(const std::string& patient_id) const {
+  return impl_->links.patient_ref(patient_id);
+}
+
+result<ingest_service::sealed_series> ingest_service::read_sealed(const std::string& lfn_hex) const {
+  auto version = impl_->overlay.owned_version(lfn_hex);
+  if (version == 0) return fail(errc::not_found, "this site does not own series " + lfn_hex);
+  auto files = impl_->objects.read_series(lfn_hex, version);
+  if (!files) return std::move(files).err();
+  return sealed_series{version, std::move(*files)};
+}
+
 ingest_report ingest_service::report() const {
   return impl_->book.report(impl_->config.pacs_configured, impl_->config.sync_period.count());
 }

@@ -7,7 +7,10 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "../overlay_service.hpp"
 #include "dm2/node/config.hpp"
@@ -36,6 +39,20 @@ class ingest_service {
   // conflict (a run is under way).
   result<std::string> start_run(const std::string& trigger);
   ingest_report report() const;
+
+  // The reference of the patient series `lfn_hex` belongs to (series_links::patient_ref), when
+  // this site owns the series: its nominative link opened with the series key. nullopt
+  // otherwise (not ingested here, or the link cannot be read — logged, nothing nominative).
+  std::optional<std::string> patient_of(const std::string& lfn_hex) const;
+  // The reference a patient account is linked to, from the patient's ID at this site.
+  std::string patient_ref(const std::string& patient_id) const;
+  // The sealed files of the committed version of a series this site owns, as stored
+  // (object_store::read_series), and that version. Errors: not_found (not owned here), io_error.
+  struct sealed_series {
+    std::uint64_t version = 0;
+    std::vector<std::pair<std::string, std::string>> files;
+  };
+  result<sealed_series> read_sealed(const std::string& lfn_hex) const;
 
   struct impl;
 

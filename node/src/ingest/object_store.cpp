@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <fstream>
+
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/stream.hpp"
 
@@ -41,6 +44,28 @@ result<object_store::staging> object_store::stage() const {
   fs::create_directory(s.dir, ec);
   if (ec) return fail(errc::io_error, "cannot create " + s.dir.string() + ": " + ec.message());
   return s;
+}
+
+result<std::vector<std::pair<std::string, std::string>>> object_store::read_series(const std::string& lfn_hex,
+                                                                                 std::uint64_t version) const {
+  auto dir = series_dir(lfn_hex, version);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return fail(errc::not_found, "no stored series " + lfn_hex + " version " + std::to_string(version));
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.is_regular_file(ec)) names.push_back(entry.path().filename().string());
+  if (ec) return fail(errc::io_error, "cannot list " + dir.string() + ": " + ec.message());
+  std::sort(names.begin(), names.end());
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& name : names) {
+    auto size = fs::file_size(dir / name, ec);
+    std::ifstream in(dir / name, std::ios::binary);
+    std::string bytes(ec ? 0 : size, '\0');
+    if (ec || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
+      return fail(errc::io_error, "cannot read " + (dir / name).string());
+    out.emplace_back(name, std::move(bytes));
+  }
+  return out;
 }
 
 std::string object_store::associated_data(const std::string& lfn_hex, std::uint64_t version, const std::string& name) {

@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "dm2/result.hpp"
 
@@ -41,6 +43,11 @@ class object_store {
   // Removes staging directories and every <lfn>/<version> that `committed` does not name as the
   // committed version; returns how many directories went.
   std::size_t sweep(const std::function<bool(const std::string& lfn_hex, std::uint64_t version)>& committed) const;
+
+  // The sealed files of a committed series, (name, sealed bytes) in name order: DICOM files in
+  // slice order, then volume.nii.dm2s. Errors: not_found (no such series here), io_error.
+  result<std::vector<std::pair<std::string, std::string>>> read_series(const std::string& lfn_hex,
+                                                                        std::uint64_t version) const;
 
   std::filesystem::path series_dir(const std::string& lfn_hex, std::uint64_t version) const;
   // The associated data a stored file is sealed with.

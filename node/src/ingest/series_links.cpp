@@ -12,6 +12,10 @@ std::string series_links::lookup_key(const std::string& series_uid) const {
   return "series/" + crypto::to_hex(crypto::hmac_sha256(key_, "dm2 series link v1" + series_uid));
 }
 
+std::string series_links::patient_ref(const std::string& patient_id) const {
+  return crypto::to_hex(crypto::hmac_sha256(key_, "dm2 patient ref v1" + patient_id)).substr(0, 32);
+}
+
 result<std::optional<series_lookup>> series_links::find(const std::string& series_uid) const {
   auto stored = db_.get(storage::family::nominative, lookup_key(series_uid));
   if (!stored) return std::move(stored).err();

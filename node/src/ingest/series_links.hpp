@@ -42,6 +42,10 @@ class series_links {
   // Errors: crypto_failure.
   status put_link(storage::transaction& t, const std::string& lfn_hex, const std::string& series_key,
                   const nominative_link& link) const;
+  // The opaque reference of a patient at this site (what a patient account and a care team are
+  // keyed by): hex(HMAC-SHA256(storage key, "dm2 patient ref v1" || patient ID)), 32 digits.
+  // Nothing outside the site can compute it; the ID itself is never stored for it.
+  std::string patient_ref(const std::string& patient_id) const;
   // The link of `lfn_hex`, opened with the series key. nullopt when absent.
   // Errors: integrity_failure (wrong key), those of database::get.
   result<std::optional<nominative_link>> read_link(const std::string& lfn_hex, const std::string& series_key) const;

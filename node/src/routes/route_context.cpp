@@ -39,6 +39,20 @@ status route_context::audit_request(const http_request& request, std::string act
   return audit->append({0, actor(request), std::move(action), std::move(object), std::move(decision), ""});
 }
 
+result<client_response> route_context::ask_peer(const std::string& site, const std::string& path,
+                                                const std::string& assertion_wire) const {
+  auto member = members->member_by_id(site);
+  if (!member) return std::move(member).err();
+  auto ep = parse_endpoint(member->https_endpoint, false);
+  if (!ep) return std::move(ep).err();
+  tls_material tls{identity->ca_certificate_pem, identity->certificate_pem, identity->private_key_pem};
+  auto r = https_request({ep->address, ep->port}, tls, "GET", path, {}, std::chrono::seconds(10),
+                         {{access::assertion_header, assertion_wire}});
+  if (r && r->server_certificate_fingerprint != member->certificate_sha256)
+    return fail(errc::permission_denied, "site " + site + " answered with a certificate not on the roster");
+  return r;
+}
+
 std::string route_context::self_site() const {
   auto self = members->self();
   return self ? self->site_id : config->site_name;
@@ -124,7 +138,14 @@ access::facts route_context::facts_for(const access::principal& who, access::dat
   f.own_site = owner_site.empty() ? who.home_site == self_site() : who.home_site == owner_site;
   if (!who.person || lfn.empty()) return f;
   if (who.asserted) {
-    f.grant = !who.asserted->grant.empty() && who.asserted->covers(lfn, what);
+    const auto& a = *who.asserted;
+    bool named = a.covers(lfn, what);
+    f.grant = !a.grant.empty() && named;
+    // Care teams and nominative links live at the owning site: only the owner vouches for them.
+    if (named && !owner_site.empty() && a.site == owner_site) {
+      f.care_team = a.basis == access::basis_care_team;
+      f.self = a.basis == access::basis_own_record && a.who == access::role::patient;
+    }
     return f;
   }
   auto ref = patient_of(lfn);

@@ -16,6 +16,7 @@
 #include "../roster_service.hpp"
 #include "dm2/node/config.hpp"
 #include "dm2/node/http_types.hpp"
+#include "dm2/node/https_client.hpp"
 #include "dm2/node/identity.hpp"
 #include "dm2/node/metrics.hpp"
 
@@ -69,6 +70,12 @@ struct route_context {
                                      access::action act, std::string_view lfn, std::string_view owner_site,
                                      const std::string& audit_action, const std::string& object = {},
                                      bool audit_allowed = true) const;
+
+  // A GET to another roster member over mutual TLS, with a user's assertion (DM2-Assertion);
+  // the answering certificate must be the one the roster names for that site. Errors: those of
+  // consortium::member_by_id and https_request, permission_denied (another certificate answered).
+  result<client_response> ask_peer(const std::string& site, const std::string& path,
+                                   const std::string& assertion_wire) const;
 
   // Allows a request from this site's own certificate only (the local operator's CLI).
   std::optional<http_response> refuse_unless_self(const http_request& request) const;

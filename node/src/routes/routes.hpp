@@ -27,5 +27,11 @@ void add_care_team_routes(router& routes, const route_context& c);
 void add_grant_routes(router& routes, const route_context& c);
 // POST and GET /v1/ingest.
 void add_ingest_routes(router& routes, const route_context& c);
+// GET /v1/series/{lfn} (a user's retrieval), GET /v1/series/{lfn}/sealed (the owner's
+// ciphertext, to another site), GET /v1/key-shares/{lfn} (a holder's release, to another site).
+void add_series_routes(router& routes, const route_context& c);
+// GET /v1/me/accesses (a patient: who read his data, from every site), GET /v1/audit-entries
+// (a site's own entries about the LFNs of another site's patient's assertion).
+void add_access_history_routes(router& routes, const route_context& c);
 
 }  // namespace dm2::node

@@ -37,7 +37,8 @@ http_response create(const route_context& c, const http_request& request) {
   access::account a;
   try {
     for (const auto& [key, value] : j->items())
-      if (key != "name" && key != "role" && key != "password" && key != "patient_ref")
+      if (key != "name" && key != "role" && key != "password" && key != "patient_ref" &&
+          key != "patient_id")
         return error_response(fail(errc::invalid_argument, "unknown field '" + key + "'"));
     a.name = j->at("name").get<std::string>();
     auto r = access::user_role_from(j->at("role").get<std::string>());
@@ -47,11 +48,18 @@ http_response create(const route_context& c, const http_request& request) {
     if (!hash) return error_response(hash.err());
     a.password_hash = std::move(*hash);
     a.patient_ref = j->value("patient_ref", "");
+    // The patient's ID at this site names his record; only its keyed hash is kept (never logged).
+    if (j->contains("patient_id")) {
+      auto id = j->at("patient_id").get<std::string>();
+      if (!a.patient_ref.empty() || id.empty() || id.size() > 64 || !c.ingest)
+        return error_response(fail(errc::invalid_argument, "give either patient_ref or a patient_id of 1 to 64 bytes"));
+      a.patient_ref = c.ingest->patient_ref(id);
+    }
   } catch (const json::exception&) {
-    return error_response(fail(errc::invalid_argument, "give name, role and password as strings (patient_ref for patients)"));
+    return error_response(fail(errc::invalid_argument, "give name, role and password as strings (patient_id or patient_ref for patients)"));
   }
   if ((a.who == access::role::patient) != !a.patient_ref.empty())
-    return error_response(fail(errc::invalid_argument, "patient_ref is required for a patient and only for a patient"));
+    return error_response(fail(errc::invalid_argument, "patient_id (or patient_ref) is required for a patient and only for a patient"));
   if (!a.patient_ref.empty() && !access::valid_patient_ref(a.patient_ref))
     return error_response(fail(errc::invalid_argument, "a patient reference has 1 to 64 of a-z 0-9 . _ -"));
   a.created_at = c.access->now_s();

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Retrieval: a de-identified series through dm2 (GET /v1/series/{lfn} at the owning site: key
+# rebuilt from t shares over mutual TLS, series opened from the object store in memory) against
+# getscu (TCP_NODELAY=1) from the owner's PACS directly, same run; goal dm2 >= 2x faster. Key
+# reconstruction (t share requests over mutual TLS, in parallel) p50/p99; goal p99 < 50 ms.
+# Needs root (Orthanc cannot listen on loopback only: the bench runs in a private network namespace).
+# Usage: bench/retrieval_bench.sh [--quick] [build dir, default build] [slices] [size]
+#   --quick: 40 slices of 256x256 (5 MB); default 200 slices of 512x512 (105 MB)
+. "$(dirname "$0")/common.sh"
+quick=()
+if [ "${1:-}" = "--quick" ]; then quick=(--quick); shift; fi
+build="${1:-$root/build}"
+bench_program retrieval_bench "$build"
+shift || true
+echo "# retrieval_bench on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -m)"
+DM2_BINARY_DIR="$build" "$bench" "${quick[@]}" "$@"

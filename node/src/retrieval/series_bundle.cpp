@@ -1,0 +1,69 @@
+#include "series_bundle.hpp"
+
+#include <cstdint>
+
+namespace dm2::node {
+namespace {
+
+constexpr std::string_view magic{"dm2b\x01", 5};
+constexpr std::size_t max_files = 100'000;
+
+void put_be(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+bool get_be(std::string_view& in, int bytes, std::uint64_t& v) {
+  if (in.size() < static_cast<std::size_t>(bytes)) return false;
+  v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  in.remove_prefix(bytes);
+  return true;
+}
+
+bool good_name(std::string_view n) {
+  return !n.empty() && n.size() <= 255 && n.front() != '.' &&
+         n.find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyz._") == std::string_view::npos;
+}
+
+}  // namespace
+
+std::string encode_bundle(const bundle_files& files) {
+  std::size_t total = magic.size() + 4;
+  for (const auto& [name, bytes] : files) total += 2 + name.size() + 8 + bytes.size();
+  std::string out;
+  out.reserve(total);
+  out += magic;
+  put_be(out, files.size(), 4);
+  for (const auto& [name, bytes] : files) {
+    put_be(out, name.size(), 2);
+    out += name;
+    put_be(out, bytes.size(), 8);
+    out += bytes;
+  }
+  return out;
+}
+
+result<bundle_files> decode_bundle(std::string_view in) {
+  auto bad = [](const char* why) {
+    return fail(errc::malformed_input, std::string("series bundle: ") + why);
+  };
+  if (in.substr(0, magic.size()) != magic) return bad("not a dm2 bundle (version 1)");
+  in.remove_prefix(magic.size());
+  std::uint64_t count = 0;
+  if (!get_be(in, 4, count) || count > max_files) return bad("bad file count");
+  bundle_files out;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    std::uint64_t name_size = 0, size = 0;
+    if (!get_be(in, 2, name_size) || in.size() < name_size) return bad("truncated name");
+    std::string name(in.substr(0, name_size));
+    in.remove_prefix(name_size);
+    if (!good_name(name)) return bad("bad file name");
+    if (!get_be(in, 8, size) || in.size() < size) return bad("truncated file");
+    out.emplace_back(std::move(name), std::string(in.substr(0, size)));
+    in.remove_prefix(size);
+  }
+  if (!in.empty()) return bad("trailing bytes");
+  return out;
+}
+
+}  // namespace dm2::node

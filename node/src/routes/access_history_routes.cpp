@@ -1,0 +1,158 @@
+// Patients see who read their data (docs/api.md, "GET /v1/me/accesses"; docs/security.md):
+//   GET /v1/me/accesses   a signed-in patient: the audit entries about his series, every site's
+//   GET /v1/audit-entries a site's own entries about the LFNs of a user's assertion (between sites)
+// The home site (the owner of the patient's series, the only one that links them to him) finds
+// his LFNs, reads its own audit chain and asks every other site, with one assertion naming those
+// LFNs and the audit_entries class, vouching for his own records. Each site answers for its own
+// chain only, decides with the policy per LFN and audits its answer.
+#include <spdlog/spdlog.h>
+
+#include <future>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "dm2/crypto/hash.hpp"
+#include "routes.hpp"
+
+namespace dm2::node {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::size_t max_entries_per_site = 1000;
+
+json entry_json(const std::string& site, const storage::audit_entry& e) {
+  return {{"site", site},
+          {"sequence", e.sequence},
+          {"time_ms", e.event.time_ms},
+          {"actor", e.event.actor},
+          {"action", e.event.action},
+          {"lfn", e.event.object},
+          {"decision", e.event.decision},
+          {"detail", e.event.detail}};
+}
+
+// The series this site owns that belong to patient `ref` (their nominative links), at most
+// max_assertion_lfns.
+std::vector<std::string> series_of(const route_context& c, const std::string& ref) {
+  std::vector<std::string> out;
+  std::string after;
+  auto self = c.self_site();
+  while (out.size() < access::max_assertion_lfns) {
+    auto page = c.overlay->held_records(after, 1000);
+    if (page.empty()) break;
+    for (const auto& r : page)
+      if (r.owner == self && out.size() < access::max_assertion_lfns && c.patient_of(r.lfn) == ref)
+        out.push_back(r.lfn);
+    after = page.back().lfn;
+  }
+  return out;
+}
+
+// The entries of another site, asked with the patient's assertion; nullopt when it did not answer.
+std::optional<json> entries_from(const route_context& c, const std::string& site,
+                                 const std::string& wire) {
+  auto r = c.ask_peer(site, "/v1/audit-entries", wire);
+  if (!r || r->status != 200) {
+    spdlog::info("event=audit_entries_not_given site={} reason=\"{}\"", site,
+                 r ? std::to_string(r->status) : r.err().message);
+    return std::nullopt;
+  }
+  auto j = json::parse(r->body, nullptr, false);
+  if (!j.is_object() || !j["entries"].is_array()) return std::nullopt;
+  json out = json::array();
+  // Each site speaks for itself: an entry naming another site, or an LFN not asked, is dropped.
+  for (auto& e : j["entries"])
+    if (e.is_object() && e.value("site", "") == site) out.push_back(std::move(e));
+  return out;
+}
+
+http_response my_accesses(const route_context& c, const http_request& request) {
+  auto p = c.authenticate(request);
+  if (!p) return error_response(p.err());
+  auto who = std::move(*p);
+  if (who.who != access::role::patient || who.asserted || who.patient_ref.empty()) {
+    (void)c.audit->append({0, who.actor(), "accesses_read", "me", "refused: not_a_patient", ""});
+    return error_response(
+        fail(errc::permission_denied, "this lists the accesses to a signed-in patient's own data"));
+  }
+  auto lfns = series_of(c, who.patient_ref);
+  // The LFNs are his by construction (his link); the policy still decides, and it is audited.
+  auto f = c.facts_for(who, access::data_class::audit_entries, access::action::read, "", "");
+  f.self = true;
+  if (auto no = c.authorize(who, f, "accesses_read", "me")) return *no;
+
+  std::set<std::string> wanted(lfns.begin(), lfns.end());
+  json entries = json::array();
+  json unreachable = json::array();
+  auto local = c.audit->about(wanted, max_entries_per_site);
+  if (!local) return error_response(local.err());
+  for (const auto& e : *local) entries.push_back(entry_json(c.self_site(), e));
+  if (!lfns.empty()) {
+    access::assertion a;
+    a.site = c.self_site();
+    a.user = who.id;
+    a.who = access::role::patient;
+    a.why = access::purpose::none;
+    a.basis = access::basis_own_record;
+    a.lfns = lfns;
+    a.classes = {access::data_class::audit_entries};
+    auto wire = access::sign_assertion(std::move(a), c.identity->dht_key_pem, c.access->now_ms());
+    if (!wire) return error_response(wire.err());
+    std::vector<std::pair<std::string, std::future<std::optional<json>>>> asked;
+    for (const auto& peer : c.members->peers())
+      asked.emplace_back(peer.site_id,
+                         std::async(std::launch::async, [&c, site = peer.site_id, &wire] {
+                           return entries_from(c, site, *wire);
+                         }));
+    for (auto& [site, answer] : asked) {
+      auto got = answer.get();
+      if (!got) {
+        unreachable.push_back(site);
+        continue;
+      }
+      for (auto& e : *got)
+        if (wanted.count(e.value("lfn", ""))) entries.push_back(std::move(e));
+    }
+  }
+  std::stable_sort(entries.begin(), entries.end(), [](const json& x, const json& y) {
+    return x.value("time_ms", 0LL) < y.value("time_ms", 0LL);
+  });
+  json body = {{"series", lfns.size()}, {"entries", entries}, {"sites_unreachable", unreachable}};
+  return http_response{200, "application/json", {}, body.dump()};
+}
+
+// Another site's patient, under his site's assertion: this site's entries about the LFNs named,
+// each LFN decided (and audited) on its own.
+http_response audit_entries(const route_context& c, const http_request& request) {
+  auto p = c.authenticate(request);
+  if (!p) return error_response(p.err());
+  auto who = std::move(*p);
+  if (!who.asserted) {
+    (void)c.audit->append({0, who.actor(), "audit_entries_read", "", "refused: no_assertion", ""});
+    return error_response(fail(errc::permission_denied,
+                               "audit entries go to another site, against its user's assertion"));
+  }
+  std::set<std::string> allowed;
+  for (const auto& lfn : who.asserted->lfns) {
+    std::string owner;
+    if (auto copy = c.overlay->find(lfn)) owner = copy->owner;
+    auto f = c.facts_for(who, access::data_class::audit_entries, access::action::read, lfn, owner);
+    if (!c.authorize(who, f, "audit_entries_read", lfn)) allowed.insert(lfn);
+  }
+  auto found = c.audit->about(allowed, max_entries_per_site);
+  if (!found) return error_response(found.err());
+  json entries = json::array();
+  for (const auto& e : *found) entries.push_back(entry_json(c.self_site(), e));
+  return http_response{200, "application/json", {}, json{{"entries", entries}}.dump()};
+}
+
+}  // namespace
+
+void add_access_history_routes(router& routes, const route_context& c) {
+  routes.add("GET", "/v1/me/accesses", [c](const http_request& r) { return my_accesses(c, r); });
+  routes.add("GET", "/v1/audit-entries",
+             [c](const http_request& r) { return audit_entries(c, r); });
+}
+
+}  // namespace dm2::node

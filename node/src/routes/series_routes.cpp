@@ -1,0 +1,315 @@
+// Retrieval (docs/api.md, "Series"; docs/security.md, "Retrieval"):
+//   GET /v1/series/{lfn}         a user, at his home site: the de-identified series
+//   GET /v1/series/{lfn}/sealed  the owning site serves its sealed files to another site
+//   GET /v1/key-shares/{lfn}     a share holder releases its share(s) to another site
+// The home site decides with the policy, signs one assertion for the request, and asks the
+// owner for the ciphertext and every other site for key shares, all over mutual TLS; each of
+// them verifies the assertion, decides with the same policy and audits under the user's
+// pseudonym. The home site combines t shares, opens the files in memory and answers; the key is
+// never written anywhere.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <future>
+#include <nlohmann/json.hpp>
+
+#include "../ingest/object_store.hpp"
+#include "../retrieval/multipart.hpp"
+#include "../retrieval/series_bundle.hpp"
+#include "../retrieval/share_release.hpp"
+#include "dm2/crypto/hash.hpp"
+#include "dm2/crypto/stream.hpp"
+#include "dm2/dht/share_keyring.hpp"
+#include "dm2/dht/storage_replica_store.hpp"
+#include "routes.hpp"
+
+namespace dm2::node {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* volume_file = "volume.nii.dm2s";
+
+bool is_lfn(std::string_view s) {
+  return s.size() == 2 * storage::lfn_size &&
+         s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+// The LFN in "/v1/series/<lfn>[/sealed]" or "/v1/key-shares/<lfn>" ("" when malformed).
+std::string lfn_in(const std::string& target, std::string_view prefix,
+                   std::string_view suffix = "") {
+  auto path = path_of(target);
+  if (path.size() != prefix.size() + 2 * storage::lfn_size + suffix.size() ||
+      path.rfind(prefix, 0) != 0 || path.substr(path.size() - suffix.size()) != suffix)
+    return {};
+  auto lfn = path.substr(prefix.size(), 2 * storage::lfn_size);
+  return is_lfn(lfn) ? lfn : std::string{};
+}
+
+// The owning site of an LFN, from the local copy of its index record ("" without one).
+std::string owner_of(const route_context& c, const std::string& lfn) {
+  if (auto copy = c.overlay->find(lfn))
+    if (auto decoded = dht::decode_replica(*copy)) return decoded->owner_site;
+  return {};
+}
+
+http_response refused(const route_context& c, const access::principal& who,
+                      const std::string& action, const std::string& lfn, const std::string& reason,
+                      const std::string& message) {
+  (void)c.audit->append({0, who.actor(), action, lfn, "refused: " + reason, ""});
+  return error_response(fail(errc::permission_denied, message));
+}
+
+// The error a peer answered with, as this site answers it (its message kept).
+error peer_error(const client_response& r, const std::string& who) {
+  auto j = json::parse(r.body, nullptr, false);
+  std::string message =
+      j.is_object() && j["error"].is_object() ? j["error"].value("message", "") : "";
+  auto code = r.status == 403   ? errc::permission_denied
+              : r.status == 404 ? errc::not_found
+                                : errc::unavailable;
+  return error{code, who + " answered " + std::to_string(r.status) +
+                         (message.empty() ? "" : ": " + message)};
+}
+
+// The sealed series from its owner: read here when this site owns it, else asked for.
+result<ingest_service::sealed_series> sealed_from_owner(const route_context& c,
+                                                        const std::string& owner,
+                                                        const std::string& lfn,
+                                                        const std::string& wire) {
+  if (owner == c.self_site()) return c.ingest->read_sealed(lfn);
+  auto r = c.ask_peer(owner, "/v1/series/" + lfn + "/sealed", wire);
+  if (!r) {
+    spdlog::warn("event=series_owner_unreachable lfn={} owner={} reason=\"{}\"", lfn, owner,
+                 r.err().message);
+    return fail(errc::unavailable,
+                "images stay at their hospital; owner unreachable (" + owner +
+                    "): the index still answers, the images return with their owner");
+  }
+  if (r->status != 200) return peer_error(*r, "the owner " + owner);
+  auto files = decode_bundle(r->body);
+  if (!files) return std::move(files).err();
+  auto version = r->headers.find("dm2-series-version");
+  std::uint64_t v = 0;
+  if (version == r->headers.end() ||
+      std::from_chars(version->second.data(), version->second.data() + version->second.size(), v)
+              .ec != std::errc{} ||
+      v == 0)
+    return fail(errc::malformed_input, "the owner's answer names no series version");
+  return ingest_service::sealed_series{v, std::move(*files)};
+}
+
+// The shares this site itself holds of `lfn` (opened with its seal key), and the owner's own
+// share when it owns the key. Raw shares; the caller wipes them.
+std::vector<std::string> own_shares(const route_context& c, const std::string& lfn) {
+  std::vector<std::string> raw;
+  auto keyring = dht::x25519_keyring::from_private_key(c.identity->sealing_key_pem);
+  if (keyring)
+    for (const auto& s : c.overlay->held_shares(lfn))
+      if (auto opened = keyring->open(s)) raw.push_back(std::move(*opened));
+  if (auto k = c.overlay->owned_key(lfn))
+    if (auto s = owner_share(*k)) raw.push_back(std::move(*s));
+  return raw;
+}
+
+// The shares every other roster member releases for this request (asked in parallel).
+std::vector<std::string> peer_shares(const route_context& c, const std::string& lfn,
+                                     const std::string& wire, const std::string& nonce) {
+  std::vector<std::future<std::vector<std::string>>> asked;
+  for (const auto& peer : c.members->peers())
+    asked.push_back(std::async(std::launch::async, [&c, site = peer.site_id, &lfn, &wire, &nonce] {
+      std::vector<std::string> raw;
+      auto r = c.ask_peer(site, "/v1/key-shares/" + lfn, wire);
+      if (!r || r->status != 200) {
+        spdlog::info("event=key_share_not_released lfn={} holder={} reason=\"{}\"", lfn, site,
+                     r ? std::to_string(r->status) : r.err().message);
+        return raw;
+      }
+      auto j = json::parse(r->body, nullptr, false);
+      if (!j.is_object() || !j["shares"].is_array()) return raw;
+      for (const auto& s : j["shares"]) {
+        if (!s.is_string()) continue;
+        auto sealed = crypto::from_base64(s.get<std::string>());
+        if (!sealed) continue;
+        if (auto opened = open_release(c.identity->sealing_key_pem, *sealed, lfn, nonce))
+          raw.push_back(std::move(*opened));
+      }
+      return raw;
+    }));
+  std::vector<std::string> all;
+  for (auto& f : asked)
+    for (auto& s : f.get()) all.push_back(std::move(s));
+  return all;
+}
+
+long long elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since).count();
+}
+
+void wipe(std::string& s) {
+  std::fill(s.begin(), s.end(), '\0');
+  s.clear();
+}
+
+// The assertion the home site signs for one retrieval: this user, this LFN, the image and its
+// key share; what it vouches for (care team, own record, a grant) from the facts decided here.
+result<std::string> retrieval_assertion(const route_context& c, const access::principal& who,
+                                        const access::facts& f, const std::string& lfn,
+                                        const std::string& nonce) {
+  access::assertion a;
+  a.site = c.self_site();
+  a.user = who.id;
+  a.who = who.who;
+  a.why = f.why;
+  a.basis = f.self ? access::basis_own_record : f.care_team ? access::basis_care_team : "";
+  if (f.grant) {
+    auto g = c.access->grants().covering(who.id, lfn, access::data_class::deidentified_image,
+                                         c.access->now_s());
+    if (g && g->has_value()) a.grant = (*g)->id;
+  }
+  a.lfns = {lfn};
+  a.classes = {access::data_class::deidentified_image, access::data_class::key_share};
+  a.nonce = nonce;
+  return access::sign_assertion(std::move(a), c.identity->dht_key_pem, c.access->now_ms());
+}
+
+http_response retrieve(const route_context& c, const http_request& request) {
+  auto lfn = lfn_in(request.target, "/v1/series/");
+  if (lfn.empty())
+    return error_response(fail(errc::invalid_argument, "give /v1/series/<32 hex digits>"));
+  auto format = query_of(request.target)["format"];
+  if (!format.empty() && format != "dicom" && format != "nifti")
+    return error_response(
+        fail(errc::invalid_argument, "format is dicom (multipart/related) or nifti"));
+  auto p = c.authenticate(request);
+  if (!p) return error_response(p.err());
+  auto who = std::move(*p);
+  if (who.asserted)
+    return refused(c, who, "series_get", lfn, "not_home_site",
+                   "a series is retrieved through the user's home site");
+  auto owner = owner_of(c, lfn);
+  if (owner.empty())
+    return error_response(fail(errc::not_found, "no index record for that LFN here"));
+  auto image =
+      c.facts_for(who, access::data_class::deidentified_image, access::action::read, lfn, owner);
+  if (auto no = c.authorize(who, image, "series_get", lfn)) return *no;
+  auto share = c.facts_for(who, access::data_class::key_share, access::action::read, lfn, owner);
+  if (auto no = c.authorize(who, share, "key_share_get", lfn)) return *no;
+
+  auto started = std::chrono::steady_clock::now();
+  auto nonce = crypto::to_hex(crypto::random_bytes(16));
+  auto wire = retrieval_assertion(c, who, image, lfn, nonce);
+  if (!wire) return error_response(wire.err());
+  auto sealed =
+      std::async(std::launch::async, [&] { return sealed_from_owner(c, owner, lfn, *wire); });
+  auto raw = own_shares(c, lfn);
+  for (auto& s : peer_shares(c, lfn, *wire, nonce)) raw.push_back(std::move(s));
+  auto key = combine_gathered(raw);
+  auto key_ms = elapsed_ms(started);
+  for (auto& s : raw) wipe(s);
+  auto files = sealed.get();
+  if (!key) {
+    spdlog::warn("event=series_key_unavailable lfn={} reason=\"{}\"", lfn, key.err().message);
+    return error_response(key.err());
+  }
+  if (!files) {
+    wipe(*key);
+    return error_response(files.err());
+  }
+
+  std::vector<std::string> parts;
+  std::optional<error> broken;
+  for (auto& [name, bytes] : files->files) {
+    if ((format == "nifti") != (name == volume_file)) continue;
+    auto clear =
+        crypto::stream_open(*key, bytes, object_store::associated_data(lfn, files->version, name));
+    std::string().swap(bytes);
+    if (!clear) {
+      broken = error{errc::integrity_failure,
+                     "a stored file of the series does not open: " + clear.err().message};
+      break;
+    }
+    parts.push_back(std::move(*clear));
+  }
+  wipe(*key);
+  if (broken) return error_response(*broken);
+  if (parts.empty())
+    return error_response(fail(errc::not_found, "the stored series holds no such file"));
+  spdlog::info("event=series_retrieved lfn={} version={} files={} key_ms={} answer_ms={}", lfn, files->version,
+               parts.size(), key_ms, elapsed_ms(started));
+  std::map<std::string, std::string> headers{
+      {"DM2-Series-Version", std::to_string(files->version)}};
+  if (format == "nifti")
+    return http_response{200, "application/octet-stream", headers, std::move(parts.front())};
+  auto body = multipart_related(std::move(parts), "application/dicom");
+  return http_response{200, body.content_type, headers, std::move(body.body)};
+}
+
+// The owner's side: another site's user, under his site's assertion, gets the sealed files.
+http_response serve_sealed(const route_context& c, const http_request& request) {
+  auto lfn = lfn_in(request.target, "/v1/series/", "/sealed");
+  if (lfn.empty())
+    return error_response(fail(errc::invalid_argument, "give /v1/series/<32 hex digits>/sealed"));
+  auto p = c.authenticate(request);
+  if (!p) return error_response(p.err());
+  auto who = std::move(*p);
+  if (!who.asserted)
+    return refused(c, who, "series_serve", lfn, "no_assertion",
+                   "sealed series go to another site, against its user's signed assertion");
+  if (c.overlay->owned_version(lfn) == 0)
+    return error_response(fail(errc::not_found, "this site does not own that series"));
+  auto f = c.facts_for(who, access::data_class::deidentified_image, access::action::read, lfn,
+                       c.self_site());
+  if (auto no = c.authorize(who, f, "series_serve", lfn)) return *no;
+  auto sealed = c.ingest->read_sealed(lfn);
+  if (!sealed) return error_response(sealed.err());
+  return http_response{200,
+                       "application/vnd.dm2.sealed-series",
+                       {{"DM2-Series-Version", std::to_string(sealed->version)}},
+                       encode_bundle(sealed->files)};
+}
+
+// A holder's side: the shares it holds (and the owner's own), sealed to the asserting site for
+// this request only.
+http_response release_shares(const route_context& c, const http_request& request) {
+  auto lfn = lfn_in(request.target, "/v1/key-shares/");
+  if (lfn.empty())
+    return error_response(fail(errc::invalid_argument, "give /v1/key-shares/<32 hex digits>"));
+  auto p = c.authenticate(request);
+  if (!p) return error_response(p.err());
+  auto who = std::move(*p);
+  if (!who.asserted)
+    return refused(c, who, "key_share_release", lfn, "no_assertion",
+                   "key shares go to another site, against its user's signed assertion");
+  auto owner = owner_of(c, lfn);
+  auto held = c.overlay->held_shares(lfn);
+  if (owner.empty() && !held.empty()) owner = held.front().owner;
+  auto f = c.facts_for(who, access::data_class::key_share, access::action::read, lfn, owner);
+  if (auto no = c.authorize(who, f, "key_share_release", lfn)) return *no;
+  auto to = c.members->member_by_id(who.home_site);
+  if (!to) return error_response(to.err());
+  auto raw = own_shares(c, lfn);
+  if (raw.empty())
+    return error_response(fail(errc::not_found, "this site holds no share of that key"));
+  json shares = json::array();
+  for (auto& s : raw) {
+    auto sealed = seal_release(to->sealing_public_key, s, lfn, who.asserted->nonce);
+    wipe(s);
+    if (!sealed) return error_response(sealed.err());
+    shares.push_back(crypto::to_base64(*sealed));
+  }
+  return http_response{200, "application/json", {}, json{{"lfn", lfn}, {"shares", shares}}.dump()};
+}
+
+}  // namespace
+
+void add_series_routes(router& routes, const route_context& c) {
+  routes.add_prefix("GET", "/v1/series/", [c](const http_request& r) {
+    return path_of(r.target).ends_with("/sealed") ? serve_sealed(c, r) : retrieve(c, r);
+  });
+  routes.add_prefix("GET", "/v1/key-shares/",
+                    [c](const http_request& r) { return release_shares(c, r); });
+}
+
+}  // namespace dm2::node

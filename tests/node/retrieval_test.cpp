@@ -1,0 +1,362 @@
+// Retrieval of de-identified series through three real dm2d processes, against a real PACS
+// (dcmqrscp in a private network namespace): site 1 ingests two patients' series; its patient,
+// a physician of the care team and a researcher under a grant get exactly the de-identified
+// series, byte for byte, rebuilt from key shares released by the other sites for that request;
+// everybody else is refused (403) and audited; with one share holder down it still works, with
+// both down it answers 503 and says why. Share holders check the assertion themselves.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "access/assertion.hpp"
+#include "dm2/crypto/hash.hpp"
+#include "dm2/crypto/private_file.hpp"
+#include "dm2/storage/database.hpp"
+#include "ingest_reference.hpp"
+#include "pacs_server_fixture.hpp"
+#include "process_consortium.hpp"
+#include "retrieval/share_release.hpp"
+#include "support/temp_dir.hpp"
+#include "synthetic_series.hpp"
+
+namespace dm2::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr const char* fast_hashes = "[accounts]\nargon2_memory_kib = 1024\nargon2_passes = 1\n";
+
+// The parts of a multipart/related body (each part's Content-Length bytes), in order.
+std::vector<std::string> parts_of(const node::client_response& r) {
+  std::vector<std::string> parts;
+  auto ct = r.headers.count("content-type") ? r.headers.at("content-type") : "";
+  auto at = ct.find("boundary=");
+  if (ct.rfind("multipart/related", 0) != 0 || at == std::string::npos) return parts;
+  auto delimiter = "--" + ct.substr(at + 9);
+  std::size_t pos = 0;
+  while (true) {
+    pos = r.body.find(delimiter, pos);
+    if (pos == std::string::npos || r.body.compare(pos + delimiter.size(), 2, "--") == 0) break;
+    auto headers_end = r.body.find("\r\n\r\n", pos);
+    auto length_at = r.body.find("Content-Length: ", pos);
+    if (headers_end == std::string::npos || length_at == std::string::npos ||
+        length_at > headers_end)
+      break;
+    auto length = std::stoull(r.body.substr(length_at + 16, headers_end - length_at - 16));
+    parts.push_back(r.body.substr(headers_end + 4, length));
+    pos = headers_end + 4 + length;
+  }
+  return parts;
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class retrieval_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DM2_REQUIRE_PRIVATE_NETWORK();
+    fs::create_directories(dir.path() / "pacs");
+    server = std::make_unique<dcmqrscp_server>(dir.path() / "pacs");
+    ASSERT_EQ(server->start(), "");
+  }
+
+  synthetic_series add_series(const synthetic_options& o) {
+    auto sub = dir.path() / "series" / std::to_string(++series_count);
+    fs::create_directories(sub);
+    auto s = write_synthetic_series(sub, o);
+    EXPECT_EQ(server->upload(s.files), "");
+    return s;
+  }
+
+  node::client_response call(int site, const std::string& method, const std::string& path,
+                             const std::string& body, const std::string& token, int as_site = 0,
+                             std::map<std::string, std::string> headers = {}) {
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    auto r = sites->request(site, method, path, body, as_site, headers);
+    EXPECT_TRUE(r) << r.err().message;
+    return r ? *r : node::client_response{};
+  }
+
+  std::string token_of(int site, const std::string& name) {
+    auto r = call(site, "POST", "/v1/sessions",
+                  json{{"name", name}, {"password", name + "-secret-pw"}}.dump(), "");
+    EXPECT_EQ(r.status, 201) << r.body;
+    auto j = json::parse(r.body, nullptr, false);
+    return j.is_object() ? j.value("token", "") : "";
+  }
+
+  // An account made by the site admin; its pseudonym.
+  std::string make_user(const std::string& admin, const std::string& name, const std::string& role,
+                        const std::string& patient_id = "") {
+    json body = {{"name", name}, {"role", role}, {"password", name + "-secret-pw"}};
+    if (!patient_id.empty()) body["patient_id"] = patient_id;
+    auto r = call(1, "POST", "/v1/users", body.dump(), admin);
+    EXPECT_EQ(r.status, 201) << r.body;
+    auto j = json::parse(r.body, nullptr, false);
+    return j.is_object() ? j.value("id", "") : "";
+  }
+
+  std::vector<std::string> audit_lines(int site) {
+    auto lines = sites->audit_lines(site);
+    EXPECT_TRUE(lines) << lines.err().message;
+    return lines ? *lines : std::vector<std::string>{};
+  }
+
+  static bool any_line(const std::vector<std::string>& lines, const std::string& text) {
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(text) != std::string::npos; });
+  }
+
+  temp_dir dir{"dm2-retrieval"};
+  std::unique_ptr<pacs_server> server;
+  std::unique_ptr<process_consortium> sites;
+  int series_count = 0;
+};
+
+TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_nobody_else_does) {
+  synthetic_options one;
+  one.patient_name = "RETRIEVAL^ONE";
+  one.patient_id = "RET-PID-0001";
+  one.slices = 5;
+  one.rows = one.columns = 32;
+  auto two = one;
+  two.patient_name = "RETRIEVAL^TWO";
+  two.patient_id = "RET-PID-0002";
+  two.slices = 3;
+  auto s1 = add_series(one);
+  auto s2 = add_series(two);
+
+  consortium_options options;
+  options.address_octet = 83;
+  options.extra_toml = std::string(fast_hashes) + "[overlay]\nrepair_period_s = 2\n";
+  options.site_toml[1] = pacs_toml(server->settings());
+  auto created = process_consortium::create(dir.path() / "consortium", options);
+  ASSERT_TRUE(created) << created.err().message;
+  sites = std::move(*created);
+  ASSERT_TRUE(sites->start_all());
+  json run;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = call(1, "GET", "/v1/ingest", "", "", 1);
+        auto j = json::parse(r.body, nullptr, false);
+        if (r.status != 200 || !j.is_object() || !j["current_run"].is_null() ||
+            !j["last_run"].is_object())
+          return false;
+        run = j["last_run"];
+        return true;
+      },
+      90s));
+  ASSERT_EQ(run.value("state", ""), "done") << run.dump();
+  ASSERT_EQ(run["counts"].value("series_indexed", 0), 2) << run.dump();
+  auto listed = call(1, "GET", "/v1/overlay/records?limit=10", "", "", 1);
+  std::vector<std::string> lfns;
+  auto records = json::parse(listed.body, nullptr, false);
+  for (const auto& r : records["records"]) lfns.push_back(r.value("lfn", ""));
+  ASSERT_EQ(lfns.size(), 2u) << listed.body;
+
+  // Accounts at site 1: the operator's CLI-free path (site certificate = site admin) makes an
+  // admin, who makes the rest; patients are linked by their patient ID (only its keyed hash kept).
+  auto made =
+      call(1, "POST", "/v1/users",
+           json{{"name", "admin"}, {"role", "site_admin"}, {"password", "admin-secret-pw"}}.dump(),
+           "", 1);
+  ASSERT_EQ(made.status, 201) << made.body;
+  auto admin = token_of(1, "admin");
+  auto house_id = make_user(admin, "dr-house", "physician");
+  auto other_id = make_user(admin, "dr-other", "physician");
+  auto curie_id = make_user(admin, "m-curie", "researcher");
+  make_user(admin, "pat-one", "patient", one.patient_id);
+  make_user(admin, "pat-two", "patient", two.patient_id);
+  auto house = token_of(1, "dr-house"), other = token_of(1, "dr-other"),
+       curie = token_of(1, "m-curie");
+  auto pat_one = token_of(1, "pat-one"), pat_two = token_of(1, "pat-two");
+
+  // Which LFN is patient one's: the one she may read (once the shares are placed).
+  std::string mine, theirs;
+  ASSERT_TRUE(eventually(
+      [&] {
+        for (const auto& l : lfns)
+          if (call(1, "GET", "/v1/series/" + l, "", pat_one).status == 200) mine = l;
+        return !mine.empty();
+      },
+      30s));
+  theirs = mine == lfns[0] ? lfns[1] : lfns[0];
+  auto deid = site_deid_options(sites->site_dir(1) / "identity");
+  auto expected =
+      deidentified_reference(server->settings(), s1.study_uid, s1.series_uid, deid, dir.path());
+  ASSERT_EQ(expected.size(), one.slices);
+  auto same_as_expected = [&](const node::client_response& r) {
+    auto parts = parts_of(r);
+    if (parts.size() != expected.size()) return false;
+    for (std::size_t k = 0; k < parts.size(); ++k)
+      if (parts[k] != slurp(expected[k])) return false;
+    return true;
+  };
+
+  // The patient: her own series, byte for byte; not the other patient's.
+  auto own = call(1, "GET", "/v1/series/" + mine, "", pat_one);
+  ASSERT_EQ(own.status, 200) << own.body;
+  EXPECT_TRUE(same_as_expected(own));
+  EXPECT_EQ(call(1, "GET", "/v1/series/" + theirs, "", pat_one).status, 403);
+  EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", pat_two).status, 403);
+  auto nifti = call(1, "GET", "/v1/series/" + mine + "?format=nifti", "", pat_one);
+  ASSERT_EQ(nifti.status, 200);
+  ASSERT_GE(nifti.body.size(), 352u);
+  EXPECT_EQ(nifti.body.substr(0, 4), std::string("\x5c\x01\x00\x00", 4));  // sizeof_hdr = 348
+
+  // A physician: not before he is in the patient's care team (by her opaque reference), then yes.
+  EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", house).status, 403);
+  auto storage_key = *crypto::read_private_file(sites->site_dir(1) / "identity" / "storage.key");
+  auto ref = crypto::to_hex(crypto::hmac_sha256(storage_key, "dm2 patient ref v1" + one.patient_id))
+                 .substr(0, 32);
+  auto joined = call(1, "POST", "/v1/care-teams/" + ref, json{{"user", "dr-house"}}.dump(), admin);
+  ASSERT_EQ(joined.status, 201) << joined.body;
+  auto by_house = call(1, "GET", "/v1/series/" + mine, "", house);
+  ASSERT_EQ(by_house.status, 200) << by_house.body;
+  EXPECT_TRUE(same_as_expected(by_house));
+  EXPECT_EQ(call(1, "GET", "/v1/series/" + theirs, "", house).status, 403);
+  EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", other).status, 403);
+  EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", admin).status, 403);
+  EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", "", 1).status,
+            403);  // the operator: a site admin
+  EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", "").status, 401);
+
+  // A researcher: under the physician's grant of the image and its key share, that LFN only.
+  EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", curie).status, 403);
+  auto granted = call(1, "POST", "/v1/grants",
+                      json{{"grantee", "m-curie"},
+                           {"lfns", {mine}},
+                           {"classes", {"deidentified_image", "key_share"}},
+                           {"expires_in_s", 3600}}
+                          .dump(),
+                      house);
+  ASSERT_EQ(granted.status, 201) << granted.body;
+  auto by_curie = call(1, "GET", "/v1/series/" + mine, "", curie);
+  ASSERT_EQ(by_curie.status, 200) << by_curie.body;
+  EXPECT_TRUE(same_as_expected(by_curie));
+  EXPECT_EQ(call(1, "GET", "/v1/series/" + theirs, "", curie).status, 403);
+  // What the researcher downloaded names nobody (the de-identified series only).
+  for (const auto& canary :
+       {one.patient_name, one.patient_id, two.patient_name, s1.series_uid, s1.study_uid})
+    EXPECT_EQ(by_curie.body.find(canary), std::string::npos) << canary;
+
+  // Share holders decide for themselves: no assertion, an assertion vouching for a care team
+  // from a site that does not own the series, or one without a grant: refused, nothing released.
+  auto key1 = *crypto::read_private_file(sites->site_dir(1) / "identity" / "dht.key");
+  auto key2 = *crypto::read_private_file(sites->site_dir(2) / "identity" / "dht.key");
+  node::access::assertion a;
+  a.site = "site-2";
+  a.user = house_id;
+  a.who = node::access::role::physician;
+  a.why = node::access::purpose::treatment;
+  a.basis = node::access::basis_care_team;
+  a.lfns = {mine};
+  a.classes = {node::access::data_class::key_share};
+  auto ask_site3 = [&](int as_site, const std::string& wire) {
+    return call(3, "GET", "/v1/key-shares/" + mine, "", "", as_site,
+                wire.empty() ? std::map<std::string, std::string>{}
+                             : std::map<std::string, std::string>{{"DM2-Assertion", wire}});
+  };
+  EXPECT_EQ(ask_site3(2, "").status, 403);
+  EXPECT_EQ(ask_site3(2, *node::access::sign_assertion(a, key2, now_ms())).status, 403);
+  auto researcher = a;
+  researcher.site = "site-1";
+  researcher.user = curie_id;
+  researcher.who = node::access::role::researcher;
+  researcher.why = node::access::purpose::research;
+  researcher.basis.clear();
+  EXPECT_EQ(ask_site3(1, *node::access::sign_assertion(researcher, key1, now_ms())).status, 403);
+  // The owner's own vouching is believed, and what is released opens only for that request.
+  auto vouched = a;
+  vouched.site = "site-1";
+  vouched.nonce = std::string(32, '7');
+  auto released = ask_site3(1, *node::access::sign_assertion(vouched, key1, now_ms()));
+  ASSERT_EQ(released.status, 200) << released.body;
+  auto sealed = crypto::from_base64(json::parse(released.body)["shares"][0].get<std::string>());
+  ASSERT_TRUE(sealed);
+  auto seal1 = *crypto::read_private_file(sites->site_dir(1) / "identity" / "seal.key");
+  EXPECT_TRUE(node::open_release(seal1, *sealed, mine, vouched.nonce).ok());
+  EXPECT_FALSE(node::open_release(seal1, *sealed, mine, std::string(32, '8')).ok());
+  auto seal3 = *crypto::read_private_file(sites->site_dir(3) / "identity" / "seal.key");
+  EXPECT_FALSE(node::open_release(seal3, *sealed, mine, vouched.nonce).ok());
+
+  // The patient sees who read her series, from every site's own audit chain; only hers.
+  auto history = call(1, "GET", "/v1/me/accesses", "", pat_one);
+  ASSERT_EQ(history.status, 200) << history.body;
+  auto h = json::parse(history.body, nullptr, false);
+  EXPECT_EQ(h.value("series", 0), 1);
+  auto seen = [&](const json& j, const std::string& site, const std::string& actor,
+                  const std::string& action) {
+    for (const auto& e : j["entries"])
+      if (e.value("site", "") == site && e.value("actor", "") == actor &&
+          e.value("action", "") == action && e.value("lfn", "") == mine)
+        return true;
+    return false;
+  };
+  EXPECT_TRUE(seen(h, "site-1", "user:" + curie_id, "series_get")) << history.body;
+  EXPECT_TRUE(seen(h, "site-1", "user:" + other_id, "series_get")) << history.body;
+  EXPECT_TRUE(seen(h, "site-2", "user:" + house_id + "@site-1", "key_share_release"))
+      << history.body;
+  EXPECT_TRUE(seen(h, "site-3", "user:" + curie_id + "@site-1", "key_share_release"))
+      << history.body;
+  EXPECT_TRUE(seen(h, "site-3", "user:" + house_id + "@site-2", "key_share_release"))
+      << history.body;
+  for (const auto& e : h["entries"]) EXPECT_EQ(e.value("lfn", ""), mine);
+  EXPECT_EQ(h["sites_unreachable"].size(), 0u);
+  EXPECT_EQ(history.body.find(one.patient_id), std::string::npos);
+  auto other_patient = call(1, "GET", "/v1/me/accesses", "", pat_two);
+  ASSERT_EQ(other_patient.status, 200) << other_patient.body;
+  for (const auto& e : json::parse(other_patient.body, nullptr, false)["entries"])
+    EXPECT_EQ(e.value("lfn", ""), theirs);
+  EXPECT_EQ(call(1, "GET", "/v1/me/accesses", "", house).status, 403);
+  EXPECT_EQ(call(1, "GET", "/v1/me/accesses", "", admin).status, 403);
+  EXPECT_EQ(call(2, "GET", "/v1/audit-entries", "", "", 3).status,
+            403);  // a site, no patient's assertion
+
+  // t of n: with one share holder down the owner's share and the other holder's suffice.
+  sites->kill(2);
+  auto partial = call(1, "GET", "/v1/me/accesses", "", pat_one);
+  ASSERT_EQ(partial.status, 200) << partial.body;
+  EXPECT_EQ(json::parse(partial.body, nullptr, false)["sites_unreachable"],
+            json::array({"site-2"}));
+  auto degraded = call(1, "GET", "/v1/series/" + mine, "", house);
+  ASSERT_EQ(degraded.status, 200) << degraded.body;
+  EXPECT_TRUE(same_as_expected(degraded));
+  // With n - t + 1 = 2 holders down: 503, a clear message, nothing served.
+  sites->kill(3);
+  auto none = call(1, "GET", "/v1/series/" + mine, "", house);
+  EXPECT_EQ(none.status, 503) << none.body;
+  auto message = json::parse(none.body, nullptr, false)["error"].value("message", "");
+  EXPECT_NE(message.find("key share"), std::string::npos) << none.body;
+  EXPECT_EQ(none.body.find("DICM"), std::string::npos);
+
+  ASSERT_TRUE(sites->stop(1));
+  auto audit1 = audit_lines(1);
+  EXPECT_TRUE(any_line(audit1, "user:" + curie_id + " series_get " + mine + " allowed"));
+  EXPECT_TRUE(any_line(audit1, "user:" + curie_id + " series_get " + theirs + " refused: "));
+  EXPECT_TRUE(any_line(audit1, "user:" + other_id + " series_get " + mine + " refused: "));
+  EXPECT_TRUE(any_line(audit1, "user:" + house_id + " series_get " + mine + " allowed"));
+  for (int holder : {2, 3}) {
+    auto audit = audit_lines(holder);
+    SCOPED_TRACE(holder);
+    EXPECT_TRUE(
+        any_line(audit, "user:" + house_id + "@site-1 key_share_release " + mine + " allowed"));
+    EXPECT_TRUE(
+        any_line(audit, "user:" + curie_id + "@site-1 key_share_release " + mine + " allowed"));
+  }
+  auto audit3 = audit_lines(3);
+  EXPECT_TRUE(
+      any_line(audit3, "user:" + house_id + "@site-2 key_share_release " + mine + " refused: "));
+  EXPECT_TRUE(
+      any_line(audit3, "user:" + curie_id + "@site-1 key_share_release " + mine + " refused: "));
+  EXPECT_TRUE(any_line(audit3, "site:site-2 key_share_release " + mine + " refused: no_assertion"));
+}
+
+}  // namespace
+}  // namespace dm2::test

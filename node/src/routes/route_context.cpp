@@ -43,7 +43,7 @@ result<client_response> route_context::ask_peer(const std::string& site, const s
                                                 const std::string& assertion_wire) const {
   auto member = members->member_by_id(site);
   if (!member) return std::move(member).err();
-  auto ep = parse_endpoint(member->https_endpoint, false);
+  auto ep = crypto::parse_endpoint(member->https_endpoint);
   if (!ep) return std::move(ep).err();
   tls_material tls{identity->ca_certificate_pem, identity->certificate_pem, identity->private_key_pem};
   auto r = https_request({ep->address, ep->port}, tls, "GET", path, {}, std::chrono::seconds(10),

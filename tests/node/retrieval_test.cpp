@@ -312,8 +312,8 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   EXPECT_EQ(history.body.find(one.patient_id), std::string::npos);
   auto other_patient = call(1, "GET", "/v1/me/accesses", "", pat_two);
   ASSERT_EQ(other_patient.status, 200) << other_patient.body;
-  for (const auto& e : json::parse(other_patient.body, nullptr, false)["entries"])
-    EXPECT_EQ(e.value("lfn", ""), theirs);
+  auto their_history = json::parse(other_patient.body, nullptr, false);  // named: outlives the loop
+  for (const auto& e : their_history["entries"]) EXPECT_EQ(e.value("lfn", ""), theirs);
   EXPECT_EQ(call(1, "GET", "/v1/me/accesses", "", house).status, 403);
   EXPECT_EQ(call(1, "GET", "/v1/me/accesses", "", admin).status, 403);
   EXPECT_EQ(call(2, "GET", "/v1/audit-entries", "", "", 3).status,

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake pkg-config git ca-certificates clang libclang-rt-14-dev
+  ccache  # scripts/build.sh and fuzz.sh share compiled objects across builds and checkouts
   # libraries linked by dm2
   libtorrent-rasterbar-dev libboost-dev libboost-system-dev libssl-dev openssl
   librocksdb-dev libdcmtk-dev libgfshare-dev nlohmann-json3-dev libspdlog-dev libfmt-dev

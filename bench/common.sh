@@ -33,3 +33,18 @@ bench_options() {
     if [ "$a" = --quick ]; then quick=1; else args+=("$a"); fi
   done
 }
+
+# bench_dm2_program NAME [--quick] [BUILD_DIR] [program arguments...]: the entry of the benches
+# that start dm2d processes (ingest, retrieval): prints a header line, then runs BUILD_DIR/bench/NAME
+# (default build dir $root/build) with DM2_BINARY_DIR set, passing --quick and the rest on.
+bench_dm2_program() {
+  local name="$1"
+  shift
+  local quick_flag=()
+  if [ "${1:-}" = "--quick" ]; then quick_flag=(--quick); shift; fi
+  local build="${1:-$root/build}"
+  bench_program "$name" "$build"
+  shift || true
+  echo "# $name on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -m)"
+  DM2_BINARY_DIR="$build" "$bench" "${quick_flag[@]}" "$@"
+}

@@ -7,10 +7,4 @@
 # Usage: bench/ingest_bench.sh [--quick] [build dir, default build] [series] [slices] [size]
 #   --quick: 4 series of 24 slices of 128x128 (default: 12 series of 48 slices of 256x256)
 . "$(dirname "$0")/common.sh"
-quick=()
-if [ "${1:-}" = "--quick" ]; then quick=(--quick); shift; fi
-build="${1:-$root/build}"
-bench_program ingest_bench "$build"
-shift || true
-echo "# ingest_bench on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -m)"
-DM2_BINARY_DIR="$build" "$bench" "${quick[@]}" "$@"
+bench_dm2_program ingest_bench "$@"

@@ -7,10 +7,4 @@
 # Usage: bench/retrieval_bench.sh [--quick] [build dir, default build] [slices] [size]
 #   --quick: 40 slices of 256x256 (5 MB); default 200 slices of 512x512 (105 MB)
 . "$(dirname "$0")/common.sh"
-quick=()
-if [ "${1:-}" = "--quick" ]; then quick=(--quick); shift; fi
-build="${1:-$root/build}"
-bench_program retrieval_bench "$build"
-shift || true
-echo "# retrieval_bench on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -m)"
-DM2_BINARY_DIR="$build" "$bench" "${quick[@]}" "$@"
+bench_dm2_program retrieval_bench "$@"

@@ -145,8 +145,17 @@ std::uint64_t sealed_stream_size(std::uint64_t plaintext_size, std::size_t chunk
 struct stream_sealer::impl {
   std::string header, pending;
   std::size_t chunk_size = 0;
-  bool header_sent = false, finished = false;
+  bool header_sent = false, finished = false, started = false;
+  std::optional<std::uint64_t> expected_size;  // announced by expect_size()
+  std::uint64_t fed = 0;                        // plaintext bytes given to update()
+  std::uint64_t sealed = 0;                     // plaintext bytes sealed in non-final chunks
   chunk_cipher cipher;
+
+  // Whether the next chunk_size bytes of `available` make a chunk known not to be the last.
+  bool seal_next_chunk(std::size_t available) const {
+    if (available > chunk_size) return true;
+    return available == chunk_size && expected_size && sealed + chunk_size < *expected_size;
+  }
 
   void emit_header(std::string& out) {
     if (!header_sent) out += header;
@@ -176,12 +185,24 @@ result<stream_sealer> stream_sealer::create(std::string_view key, std::string_vi
   return stream_sealer(std::move(p));
 }
 
+status stream_sealer::expect_size(std::uint64_t plaintext_size) {
+  if (impl_->started) return fail(errc::invalid_argument, "stream size announced after an update");
+  impl_->expected_size = plaintext_size;
+  return {};
+}
+
 status stream_sealer::update(std::string_view plaintext, std::string& out) {
   impl& s = *impl_;
   if (s.finished) return fail(errc::invalid_argument, "stream already finished");
+  if (s.expected_size && plaintext.size() > *s.expected_size - s.fed)
+    return fail(errc::invalid_argument, "stream longer than announced");
+  s.started = true;
+  s.fed += plaintext.size();
   s.emit_header(out);
-  // A chunk is sealed as "not final" only once a byte after it is known to exist.
-  while (s.pending.size() + plaintext.size() > s.chunk_size) {
+  // A chunk is sealed as "not final" only once a byte after it is known to exist (or the
+  // announced size says one will).
+  while (s.seal_next_chunk(s.pending.size() + plaintext.size())) {
+    s.sealed += s.chunk_size;
     if (s.pending.empty()) {
       if (auto r = s.cipher.seal(plaintext.substr(0, s.chunk_size), false, out); !r) return r;
       plaintext.remove_prefix(s.chunk_size);
@@ -201,6 +222,8 @@ status stream_sealer::update(std::string_view plaintext, std::string& out) {
 status stream_sealer::finish(std::string& out) {
   impl& s = *impl_;
   if (s.finished) return fail(errc::invalid_argument, "stream already finished");
+  if (s.expected_size && s.fed != *s.expected_size)
+    return fail(errc::invalid_argument, "stream shorter than announced");
   s.emit_header(out);
   s.finished = true;
   auto r = s.cipher.seal(s.pending, true, out);
@@ -308,6 +331,7 @@ result<std::string> stream_seal(std::string_view key, std::string_view plaintext
                                 std::string_view associated_data, std::size_t chunk_size) {
   auto sealer = stream_sealer::create(key, associated_data, chunk_size);
   if (!sealer) return std::move(sealer).err();
+  if (auto r = sealer->expect_size(plaintext.size()); !r) return std::move(r).err();
   std::string out;
   reserve_output(out, sealed_stream_size(plaintext.size(), chunk_size));
   if (auto r = sealer->update(plaintext, out); !r) return std::move(r).err();
@@ -409,6 +433,10 @@ status stream_seal_file(std::string_view key, const std::filesystem::path& in,
                         std::size_t chunk_size, file_sync sync) {
   auto sealer = stream_sealer::create(key, associated_data, chunk_size);
   if (!sealer) return std::move(sealer).err();
+  // The size spares the sealer its copy of each block's last chunk; a file that changes size
+  // meanwhile fails cleanly (longer or shorter than announced). No size: transform_file reports.
+  std::error_code ec;
+  if (auto size = std::filesystem::file_size(in, ec); !ec) (void)sealer->expect_size(size);
   return transform_file(
       in, out, [&](std::string_view b, std::string& o) { return sealer->update(b, o); },
       [&](std::string& o) { return sealer->finish(o); }, sync);

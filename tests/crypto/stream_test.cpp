@@ -57,6 +57,36 @@ TEST(stream, several_mebibytes_with_the_default_chunk_and_odd_splits) {
   EXPECT_FALSE(sealer.update("more", sealed).ok());
 }
 
+// With the size announced, chunk-aligned blocks are sealed without holding a chunk back; the
+// stream is the same format (same size, opens), and the announcement is enforced both ways.
+TEST(stream, an_announced_size_seals_aligned_blocks_and_is_enforced) {
+  auto key = generate_aead_key();
+  for (size_t n : {size_t{0}, chunk, 4 * chunk, 4 * chunk + 1}) {
+    auto plain = pattern(n);
+    auto sealer = stream_sealer::create(key, "ad", chunk).value();
+    ASSERT_TRUE(sealer.expect_size(n).ok());
+    std::string sealed;
+    for (size_t at = 0; at < n; at += 2 * chunk)
+      ASSERT_TRUE(sealer.update(std::string_view(plain).substr(at, 2 * chunk), sealed).ok());
+    ASSERT_TRUE(sealer.finish(sealed).ok()) << n;
+    EXPECT_EQ(sealed.size(), sealed_stream_size(n, chunk)) << n;
+    auto opened = stream_open(key, sealed, "ad");
+    ASSERT_TRUE(opened.ok()) << n << ": " << opened.err().to_string();
+    EXPECT_EQ(*opened, plain) << n;
+  }
+  std::string out;
+  auto longer = stream_sealer::create(key, "ad", chunk).value();
+  ASSERT_TRUE(longer.expect_size(chunk).ok());
+  EXPECT_EQ(longer.update(pattern(chunk + 1), out).err().code, errc::invalid_argument);
+  auto shorter = stream_sealer::create(key, "ad", chunk).value();
+  ASSERT_TRUE(shorter.expect_size(2 * chunk).ok());
+  ASSERT_TRUE(shorter.update(pattern(chunk), out).ok());
+  EXPECT_EQ(shorter.finish(out).err().code, errc::invalid_argument);
+  auto late = stream_sealer::create(key, "ad", chunk).value();
+  ASSERT_TRUE(late.update("x", out).ok());
+  EXPECT_EQ(late.expect_size(1).err().code, errc::invalid_argument);
+}
+
 // 40 MiB in one call: the one-shot helpers size their output once (advised, populated pages).
 TEST(stream, a_large_one_shot_round_trips) {
   auto key = generate_aead_key();

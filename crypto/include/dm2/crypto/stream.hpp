@@ -44,10 +44,16 @@ class stream_sealer {
   stream_sealer& operator=(stream_sealer&&) noexcept;
   ~stream_sealer();
 
+  // Announces the plaintext's total size when it is known before the first update (a file's):
+  // each chunk is then sealed as soon as it is complete, instead of being held back (copied)
+  // until a later byte proves it is not the last. Errors: invalid_argument (after an update).
+  status expect_size(std::uint64_t plaintext_size);
   // Encrypts more plaintext, appending sealed bytes (the header first) to `out`.
-  // Errors: invalid_argument (after finish), too_large (more than 2^32 chunks), crypto_failure.
+  // Errors: invalid_argument (after finish, or beyond the announced size), too_large (more than
+  // 2^32 chunks), crypto_failure.
   status update(std::string_view plaintext, std::string& out);
-  // Seals the last chunk and appends it to `out`. Errors: as update().
+  // Seals the last chunk and appends it to `out`. Errors: as update(), and invalid_argument when
+  // the plaintext is shorter than announced.
   status finish(std::string& out);
 
  private:

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -99,6 +101,18 @@ std::string node_refusal(const node::client_response& r) {
   std::string why = j.is_object() && j.contains("error") && j["error"].is_object() ? j["error"].value("message", r.body)
                                                                                   : r.body;
   return "node answered " + std::to_string(r.status) + ": " + why;
+}
+
+void write_owner_only(const std::string& path, std::string_view data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && ::fchmod(fd, 0600) == 0;
+  for (std::size_t done = 0; ok && done < data.size();) {
+    auto n = ::write(fd, data.data() + done, data.size() - done);
+    ok = n > 0;
+    done += ok ? static_cast<std::size_t>(n) : 0;
+  }
+  if (fd >= 0 && ::close(fd) != 0) ok = false;
+  if (!ok) throw command_failed(exit_local_state, "cannot write " + path);
 }
 
 std::string read_password() {

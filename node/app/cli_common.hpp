@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -74,6 +75,10 @@ inline nlohmann::json call_node(const site_connection& c, const std::string& met
 }
 // The node's error message of a non-JSON-expected answer ("node answered 403: ...").
 std::string node_refusal(const node::client_response& r);
+
+// Writes `data` to `path`, replacing it, readable by its owner only (0600): a session token, a
+// retrieved series. Throws command_failed (local state).
+void write_owner_only(const std::string& path, std::string_view data);
 
 // A password from stdin (echo off on a terminal): never from the command line. Throws
 // command_failed (usage) when there is none.

@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.hpp"
-#include "dm2/crypto/private_file.hpp"
 
 namespace dm2::cli {
 namespace {
@@ -26,7 +25,7 @@ void sign_in(const people_options& o) {
   tls.private_key_pem.clear();
   auto r = call_node(node_target(config, o.node), tls, "POST", "/v1/sessions", json{{"name", o.name}, {"password", read_password()}}.dump(),
                      201);
-  if (auto s = crypto::write_private_file(o.session, r.value("token", "")); !s) fail_with(s.err());
+  write_owner_only(o.session, r.value("token", ""));
   std::printf("signed in: user %s, role %s; session in %s until %lld (unix s)\n",
               r["user"].value("id", "").c_str(), r["user"].value("role", "").c_str(), o.session.c_str(),
               static_cast<long long>(r.value("expires_at", 0LL)));
@@ -43,7 +42,7 @@ void get_series(const people_options& o) {
   auto r = node::https_request(c.target, c.tls, "GET", path, {}, std::chrono::seconds(60), c.headers);
   if (!r) throw command_failed(exit_remote, r.err().message);
   if (r->status != 200) throw command_failed(r->status == 400 ? exit_usage : exit_remote, node_refusal(*r));
-  if (auto s = crypto::write_private_file(o.out, r->body); !s) fail_with(s.err());
+  write_owner_only(o.out, r->body);
   auto version = r->headers.count("dm2-series-version") ? r->headers.at("dm2-series-version") : "?";
   std::printf("series %s version %s: %zu bytes (%s) written to %s\n", o.lfn.c_str(), version.c_str(), r->body.size(),
               r->headers.count("content-type") ? r->headers.at("content-type").substr(0, 40).c_str() : "",

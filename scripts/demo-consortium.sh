@@ -78,6 +78,30 @@ done
 /usr/bin/python3 "$root/scripts/demo-wait-ingest.py" "$dir" "${sites[@]}" ||
   echo "demo: the ingest did not go as planned (see $dir/site-N.log); the nodes keep running" >&2
 
+# People of site 1 (first start only): a site admin, the demo patient's own account, a physician
+# of his care team, and a researcher whom that physician grants the patient's heart MR. Each
+# password is random, written once to $dir/accounts/<name>.password (0600), never shown on a
+# command line: the CLI reads it on stdin.
+site1=(--config "$dir/site-1.toml")
+if [ ! -f "$dir/accounts/created" ] && [ -s "$dir/patient.lfn" ]; then
+  (umask 077 && mkdir -p "$dir/accounts")
+  for who in demo-admin:site_admin demo-patient:patient dr-demo:physician m-demo:researcher; do
+    name="${who%%:*}" role="${who#*:}"
+    (umask 077 && /usr/bin/python3 -c 'import secrets; print(secrets.token_urlsafe(15))' > "$dir/accounts/$name.password")
+    extra=()
+    [ "$role" = patient ] && extra=(--patient-id "S1-$demo_patient")
+    "$dm2" user add "$name" --role "$role" "${extra[@]}" "${site1[@]}" < "$dir/accounts/$name.password" > /dev/null
+  done
+  "$dm2" care-team add --patient-id "S1-$demo_patient" --user dr-demo "${site1[@]}" > /dev/null
+  "$dm2" sign-in dr-demo --session "$dir/accounts/dr-demo.session" "${site1[@]}" \
+    < "$dir/accounts/dr-demo.password" > /dev/null
+  "$dm2" grant add m-demo --lfn "$(cat "$dir/patient.lfn")" --session "$dir/accounts/dr-demo.session" \
+    "${site1[@]}" > /dev/null
+  touch "$dir/accounts/created"
+  echo "demo: site-1 accounts demo-admin, demo-patient, dr-demo (the patient's care team) and m-demo"
+  echo "      (a grant of the patient's heart MR); passwords in $dir/accounts/<name>.password (0600)"
+fi
+
 cat <<TEXT
 
 The demo consortium is running (logs: $dir/site-N.log). Try:
@@ -89,6 +113,9 @@ The demo consortium is running (logs: $dir/site-N.log). Try:
   $dm2 ingest status --config $dir/site-2.toml
   $dm2 query --config $dir/site-1.toml --modality MR --lfn \$(cat $dir/patient.lfn) --top-k 5
 (the demo patient's heart MR at site 1 ranks first, its near-duplicates at sites 2 and 3 next)
+People of site 1 (README, "Quick tour"): sign in, then act as that user:
+  $dm2 sign-in m-demo --session $dir/m.session --config $dir/site-1.toml < $dir/accounts/m-demo.password
+  $dm2 series get \$(cat $dir/patient.lfn) --out $dir/granted.multipart --session $dir/m.session --config $dir/site-1.toml
 Ctrl-C stops the three nodes and their PACS; their state in $dir is kept for the next start.
 
 TEXT

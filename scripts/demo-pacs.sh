@@ -9,7 +9,8 @@
 # Content (first start only): anatomy-like synthetic series from build/simulations/dm2-synth,
 # different patients at every site, plus near-duplicates of the demo patient's (seed 1001, at
 # site 1) heart MR and chest CT planted at sites 2 and 3: the same person scanned again elsewhere,
-# with another local patient ID.
+# with another local patient ID. The demo patient's ID at site 1 is S1-1001 (his account is linked
+# to it; scripts/demo-consortium.sh).
 
 demo_patient=1001
 demo_pacs_port=4242
@@ -127,8 +128,8 @@ pacs_load() {
   case "$i" in
     1)  # The demo patient's heart MR (site 1's only MR: the tour queries by it) and chest CT,
         # and two other patients' chest CT.
-      pacs_series 1 "$tmp/a" "$demo_patient" 0 heart-mr
-      pacs_series 1 "$tmp/b" "$demo_patient" 0 chest-ct
+      pacs_series 1 "$tmp/a" "$demo_patient" 0 heart-mr --patient-id "S1-$demo_patient"
+      pacs_series 1 "$tmp/b" "$demo_patient" 0 chest-ct --patient-id "S1-$demo_patient"
       pacs_series 1 "$tmp/c" 1002 0 chest-ct
       pacs_series 1 "$tmp/d" 1003 0 chest-ct ;;
     2)  # The demo patient's heart MR again (near-duplicate), and three other patients.

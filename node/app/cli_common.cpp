@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <cstdio>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
+
+#include <iostream>
 
 #include "dm2/crypto/private_file.hpp"
 
@@ -68,24 +73,76 @@ void add_site_connection_options(CLI::App* cmd, site_connection_options& o) {
 
 site_connection connect_as_site(const site_connection_options& o) {
   auto config = load_node_config(o.config_path, o.data_dir);
-  site_connection c{node_target(config, o.node), site_tls(config, o.ca)};
+  site_connection c{node_target(config, o.node), site_tls(config, o.ca), {}};
   if (c.tls.certificate_pem.empty())
     throw command_failed(exit_local_state, "cannot read this site's certificate and key in " +
                                                (config.data_dir / "identity").string() + " (run dm2 init, or as the dm2 user)");
   return c;
 }
 
+void add_user_connection_options(CLI::App* cmd, user_connection_options& o) {
+  add_site_connection_options(cmd, o);
+  cmd->add_option("--session", o.session, "Act as the user signed in with `dm2 sign-in --session FILE`");
+}
+
+site_connection connect_as_user_or_site(const user_connection_options& o) {
+  if (o.session.empty()) return connect_as_site(o);
+  auto config = load_node_config(o.config_path, o.data_dir);
+  auto token = crypto::read_private_file(o.session);
+  if (!token) throw command_failed(exit_local_state, "session file: " + token.err().message + " (run dm2 sign-in)");
+  auto tls = site_tls(config, o.ca);
+  tls.certificate_pem.clear();
+  tls.private_key_pem.clear();
+  return {node_target(config, o.node), tls, {{"Authorization", "Bearer " + *token}}};
+}
+
+std::string node_refusal(const node::client_response& r) {
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  std::string why = j.is_object() && j.contains("error") && j["error"].is_object() ? j["error"].value("message", r.body)
+                                                                                  : r.body;
+  return "node answered " + std::to_string(r.status) + ": " + why;
+}
+
+void write_owner_only(const std::string& path, std::string_view data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && ::fchmod(fd, 0600) == 0;
+  for (std::size_t done = 0; ok && done < data.size();) {
+    auto n = ::write(fd, data.data() + done, data.size() - done);
+    ok = n > 0;
+    done += ok ? static_cast<std::size_t>(n) : 0;
+  }
+  if (fd >= 0 && ::close(fd) != 0) ok = false;
+  if (!ok) throw command_failed(exit_local_state, "cannot write " + path);
+}
+
+std::string read_password() {
+  bool tty = ::isatty(STDIN_FILENO) == 1;
+  termios saved{};
+  if (tty) {
+    std::fprintf(stderr, "password: ");
+    ::tcgetattr(STDIN_FILENO, &saved);
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  }
+  std::string password;
+  std::getline(std::cin, password);
+  if (tty) {
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    std::fprintf(stderr, "\n");
+  }
+  if (password.empty()) throw command_failed(exit_usage, "no password on stdin");
+  return password;
+}
+
 nlohmann::json call_node(const node::https_target& target, const node::tls_material& tls, const std::string& method,
-                         const std::string& path, const std::string& body, int expect) {
-  auto r = node::https_request(target, tls, method, path, body);
+                         const std::string& path, const std::string& body, int expect,
+                         const std::map<std::string, std::string>& headers) {
+  auto r = node::https_request(target, tls, method, path, body, std::chrono::seconds(10), headers);
   if (!r) throw command_failed(exit_remote, r.err().message);
   if (r->status == expect && r->body.empty()) return nlohmann::json::object();
   auto j = nlohmann::json::parse(r->body, nullptr, false);
-  if (r->status != expect) {
-    std::string why = j.is_object() && j.contains("error") ? j["error"].value("message", r->body) : r->body;
-    throw command_failed(r->status == 400 ? exit_usage : exit_remote,
-                         "node answered " + std::to_string(r->status) + ": " + why);
-  }
+  if (r->status != expect) throw command_failed(r->status == 400 ? exit_usage : exit_remote, node_refusal(*r));
   if (!j.is_object()) throw command_failed(exit_remote, "node answered with invalid JSON");
   return j;
 }

@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -45,16 +47,42 @@ void add_site_connection_options(CLI::App* cmd, site_connection_options& o);
 struct site_connection {
   node::https_target target;
   node::tls_material tls;
+  std::map<std::string, std::string> headers;  // a user's session: Authorization
 };
 // The node and this site's TLS. Throws command_failed: bad config (bad input), no readable
 // site certificate and key (local state).
 site_connection connect_as_site(const site_connection_options& o);
 
+// A command a signed-in user may run (`dm2 sign-in` keeps his session token in a 0600 file):
+// with --session it acts as him (no client certificate, his bearer token), else as this site.
+struct user_connection_options : site_connection_options {
+  std::string session;
+};
+// Adds the site options and --session FILE.
+void add_user_connection_options(CLI::App* cmd, user_connection_options& o);
+// Throws command_failed: as connect_as_site, an unreadable session file (local state).
+site_connection connect_as_user_or_site(const user_connection_options& o);
+
 // Sends one request to the node and returns its JSON answer when the status is `expect`; otherwise
 // throws command_failed: the node's error message, bad usage for a 400, a remote failure else
 // (and for an answer that is not a JSON object). An empty body with `expect` 204 gives {}.
 nlohmann::json call_node(const node::https_target& target, const node::tls_material& tls, const std::string& method,
-                         const std::string& path, const std::string& body, int expect);
+                         const std::string& path, const std::string& body, int expect,
+                         const std::map<std::string, std::string>& headers = {});
+inline nlohmann::json call_node(const site_connection& c, const std::string& method, const std::string& path,
+                                const std::string& body, int expect) {
+  return call_node(c.target, c.tls, method, path, body, expect, c.headers);
+}
+// The node's error message of a non-JSON-expected answer ("node answered 403: ...").
+std::string node_refusal(const node::client_response& r);
+
+// Writes `data` to `path`, replacing it, readable by its owner only (0600): a session token, a
+// retrieved series. Throws command_failed (local state).
+void write_owner_only(const std::string& path, std::string_view data);
+
+// A password from stdin (echo off on a terminal): never from the command line. Throws
+// command_failed (usage) when there is none.
+std::string read_password();
 
 // A one-line bar on stderr, redrawn in place: "[#####.....] 52/100" and, when bytes are given,
 // " 26.0 MB 48.1 MB/s". finish() ends the line. Drawn only when both stderr and stdout are

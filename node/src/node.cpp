@@ -137,6 +137,7 @@ void node::impl::add_routes() {
   add_ingest_routes(routes, c);
   add_series_routes(routes, c);
   add_access_history_routes(routes, c);
+  add_nominative_routes(routes, c);
 }
 
 void node::impl::audit_query_answer(const std::string& querier, const std::string& query_id, std::size_t hits) {

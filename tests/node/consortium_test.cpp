@@ -355,10 +355,10 @@ TEST_F(consortium_test, a_record_written_at_one_node_is_read_at_another_over_mut
   ASSERT_EQ(second->status, 201) << second->body;
   EXPECT_EQ(nlohmann::json::parse(second->body)["version"], 2);
   EXPECT_TRUE(eventually([&] { return record_version_at(2, lfn) == 2; }));
-  // Site 2 holds it for site 1: it may not write over it.
+  // Site 2 holds it for site 1: its operator may not write over it (the policy: another site's).
   auto taken = post(2, "/v1/records", ingest_body(lfn, "US"), 2);
   ASSERT_TRUE(taken.ok());
-  EXPECT_EQ(taken->status, 409) << taken->body;
+  EXPECT_EQ(taken->status, 403) << taken->body;
   EXPECT_EQ(record_version_at(2, lfn), 2u);
   auto status = nlohmann::json::parse(get(1, "/v1/overlay", 1)->body);
   EXPECT_EQ(status["roster_version"], 1);

@@ -211,6 +211,54 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
   }
   for (const auto& body : responses) EXPECT_EQ(strings_holding(body, canary), std::vector<std::string>{}) << body;
 
+  // People of site 1 (made by its operator): the canary patient herself, a physician of her care
+  // team, one outside it and a researcher under the team physician's grant. What the researcher
+  // and the outsider are answered and download holds no canary string; the patient's own
+  // nominative view holds hers.
+  auto ask = [&](const std::string& method, const std::string& path, const std::string& body, const std::string& token,
+                 std::map<std::string, std::string> headers = {}) {
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    auto r = sites.request(1, method, path, body, token.empty() ? 1 : 0, headers);
+    EXPECT_TRUE(r.ok());
+    return r ? *r : client_response{};
+  };
+  auto person = [&](const std::string& name, const std::string& role, const std::string& patient_id = "") {
+    json body = {{"name", name}, {"role", role}, {"password", name + "-secret-pw"}};
+    if (!patient_id.empty()) body["patient_id"] = patient_id;
+    EXPECT_EQ(ask("POST", "/v1/users", body.dump(), "").status, 201);
+    auto r = ask("POST", "/v1/sessions", json{{"name", name}, {"password", name + "-secret-pw"}}.dump(), "");
+    auto j = json::parse(r.body, nullptr, false);
+    return j.is_object() ? j.value("token", "") : "";
+  };
+  auto patient = person("canary-patient", "patient", ct.patient_id);
+  auto team = person("dr-team", "physician"), outsider = person("dr-outside", "physician");
+  auto researcher = person("m-researcher", "researcher");
+  const auto granted = lfns.front().first;
+  EXPECT_EQ(ask("POST", "/v1/care-teams", json{{"user", "dr-team"}}.dump(), "", {{"DM2-Patient-ID", ct.patient_id}}).status,
+            201);
+  json grant = {{"grantee", "m-researcher"}, {"lfns", {granted}}, {"expires_in_s", 3600},
+                {"classes", {"index_attributes", "deidentified_image", "key_share"}}};
+  EXPECT_EQ(ask("POST", "/v1/grants", grant.dump(), team).status, 201);
+  // Once the key shares are placed, the researcher downloads the series (both forms).
+  ASSERT_TRUE(test::eventually([&] { return ask("GET", "/v1/series/" + granted, "", researcher).status == 200; }, 30s));
+  std::vector<std::pair<std::string, client_response>> outside_views;
+  for (const auto& token : {researcher, outsider})
+    for (const auto& path : std::vector<std::string>{
+             "/v1/series/" + granted, "/v1/series/" + granted + "?format=nifti", "/v1/nominative/" + granted,
+             "/v1/records?lfn=" + granted, "/v1/audit-entries?lfn=" + granted, "/v1/grants", "/v1/me/accesses",
+             "/v1/sessions/current"})
+      outside_views.emplace_back(path, ask("GET", path, "", token));
+  EXPECT_EQ(outside_views[0].second.status, 200);  // the researcher's download
+  EXPECT_EQ(outside_views[1].second.status, 200);
+  EXPECT_EQ(outside_views[2].second.status, 403);  // no nominative record for him
+  for (const auto& [path, r] : outside_views)
+    EXPECT_EQ(strings_holding(r.body, canary), std::vector<std::string>{}) << path << " -> " << r.status;
+  auto own = ask("GET", "/v1/nominative/" + granted, "", patient);
+  ASSERT_EQ(own.status, 200) << own.body;
+  for (const auto& hers : {ct.patient_name, ct.patient_id, std::string("ACC7781")})
+    EXPECT_NE(own.body.find(hers), std::string::npos) << hers;
+  EXPECT_EQ(ask("GET", "/v1/nominative/" + granted, "", team).status, 200);
+
   // Let the share rounds (2 s) place every key's 3 shares, then stop every site to read the disks.
   std::this_thread::sleep_for(8s);
   for (int site : {1, 2, 3, 4}) ASSERT_TRUE(sites.stop(site).ok());

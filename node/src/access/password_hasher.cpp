@@ -37,6 +37,7 @@ result<std::string> password_hasher::hash(std::string_view password) const {
 
 bool password_hasher::verify(std::string_view encoded, std::string_view password) const {
   if (password.size() > max_password_bytes) return false;
+  ++verifications_;
   std::string hash(encoded);  // argon2id_verify wants a NUL-terminated string
   return argon2id_verify(hash.c_str(), password.data(), password.size()) == ARGON2_OK;
 }

@@ -4,6 +4,7 @@
 // Thread-safe (each call allocates its own memory: m KiB per concurrent call).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -35,9 +36,16 @@ class password_hasher {
   // user and a bad password take the same time.
   bool verify_dummy(std::string_view password) const;
 
+  // How many Argon2id verifications ran (verify and verify_dummy alike): the structural check
+  // that every sign-in, whoever it names, pays for one.
+  std::uint64_t verifications() const { return verifications_.load(); }
+  // The dummy hash (of a random password nobody knows): same PHC parameters as hash() gives.
+  const std::string& dummy_hash() const { return dummy_; }
+
  private:
   argon2_parameters params_;
   std::string dummy_;
+  mutable std::atomic<std::uint64_t> verifications_{0};
 };
 
 }  // namespace dm2::node::access

@@ -188,6 +188,12 @@ std::optional<std::string> ingest_service::patient_of(const std::string& lfn_hex
   return impl_->links.patient_ref((*link)->patient_id);
 }
 
+result<std::optional<nominative_link>> ingest_service::nominative_of(const std::string& lfn_hex) const {
+  auto key = impl_->overlay.owned_key(lfn_hex);
+  if (!key) return std::optional<nominative_link>{};
+  return impl_->links.read_link(lfn_hex, key->secret);
+}
+
 std::string ingest_service::patient_ref(const std::string& patient_id) const {
   return impl_->links.patient_ref(patient_id);
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../overlay_service.hpp"
+#include "series_links.hpp"
 #include "dm2/node/config.hpp"
 #include "dm2/node/identity.hpp"
 #include "dm2/node/metrics.hpp"
@@ -44,6 +45,10 @@ class ingest_service {
   // this site owns the series: its nominative link opened with the series key. nullopt
   // otherwise (not ingested here, or the link cannot be read — logged, nothing nominative).
   std::optional<std::string> patient_of(const std::string& lfn_hex) const;
+  // The nominative link of a series this site owns, opened with its series key: for the patient
+  // and his care team only (the routes ask the policy first). nullopt: not owned here, or no
+  // link. Errors: those of series_links::read_link.
+  result<std::optional<nominative_link>> nominative_of(const std::string& lfn_hex) const;
   // The reference a patient account is linked to, from the patient's ID at this site.
   std::string patient_ref(const std::string& patient_id) const;
   // The sealed files of the committed version of a series this site owns, as stored

@@ -1,6 +1,7 @@
 // Patients see who read their data (docs/api.md, "GET /v1/me/accesses"; docs/security.md):
 //   GET /v1/me/accesses   a signed-in patient: the audit entries about his series, every site's
-//   GET /v1/audit-entries a site's own entries about the LFNs of a user's assertion (between sites)
+//   GET /v1/audit-entries a site's own entries about the LFNs of a user's assertion (between sites),
+//                         or about one LFN for a user of this site whom the policy allows
 // The home site (the owner of the patient's series, the only one that links them to him) finds
 // his LFNs, reads its own audit chain and asks every other site, with one assertion naming those
 // LFNs and the audit_entries class, vouching for his own records. Each site answers for its own
@@ -12,6 +13,7 @@
 #include <set>
 
 #include "dm2/crypto/hash.hpp"
+#include "dm2/storage/index_record.hpp"
 #include "routes.hpp"
 
 namespace dm2::node {
@@ -122,24 +124,43 @@ http_response my_accesses(const route_context& c, const http_request& request) {
   return http_response{200, "application/json", {}, body.dump()};
 }
 
-// Another site's patient, under his site's assertion: this site's entries about the LFNs named,
-// each LFN decided (and audited) on its own.
+// The owning site of `lfn` from this site's copy of its record ("" without one).
+std::string owner_of(const route_context& c, const std::string& lfn) {
+  auto copy = c.overlay->find(lfn);
+  return copy ? copy->owner : std::string{};
+}
+
+// This site's entries about LFNs, each decided (and audited) on its own: another site's user
+// under his site's assertion names them in it; a user of this site (or its operator) names one
+// with ?lfn= (the policy lets a site admin read his site's chain, a patient his own record's).
 http_response audit_entries(const route_context& c, const http_request& request) {
   auto p = c.authenticate(request);
   if (!p) return error_response(p.err());
   auto who = std::move(*p);
-  if (!who.asserted) {
+  if (!who.asserted && who.who == access::role::site) {
     (void)c.audit->append({0, who.actor(), "audit_entries_read", "", "refused: no_assertion", ""});
     return error_response(fail(errc::permission_denied,
                                "audit entries go to another site, against its user's assertion"));
   }
-  std::set<std::string> allowed;
-  for (const auto& lfn : who.asserted->lfns) {
-    std::string owner;
-    if (auto copy = c.overlay->find(lfn)) owner = copy->owner;
-    auto f = c.facts_for(who, access::data_class::audit_entries, access::action::read, lfn, owner);
-    if (!c.authorize(who, f, "audit_entries_read", lfn)) allowed.insert(lfn);
+  std::vector<std::string> asked;
+  if (who.asserted) {
+    asked = who.asserted->lfns;
+  } else {
+    auto lfn = query_of(request.target)["lfn"];
+    auto raw = crypto::from_hex(lfn);
+    if (!raw || raw->size() != storage::lfn_size || crypto::to_hex(*raw) != lfn)
+      return error_response(fail(errc::invalid_argument, "give ?lfn=<32 lowercase hex digits>"));
+    asked = {lfn};
   }
+  std::set<std::string> allowed;
+  std::optional<http_response> refusal;  // the first; answered when no LFN is allowed
+  for (const auto& lfn : asked) {
+    auto f = c.facts_for(who, access::data_class::audit_entries, access::action::read, lfn, owner_of(c, lfn));
+    auto refused = c.authorize(who, f, "audit_entries_read", lfn);
+    if (!refused) allowed.insert(lfn);
+    else if (!refusal) refusal = std::move(refused);
+  }
+  if (allowed.empty() && refusal) return *refusal;
   auto found = c.audit->about(allowed, max_entries_per_site);
   if (!found) return error_response(found.err());
   json entries = json::array();

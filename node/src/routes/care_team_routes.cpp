@@ -1,6 +1,8 @@
-// Care teams (docs/api.md, "Care teams"): GET, POST and DELETE /v1/care-teams/{patient_ref}.
-// A site admin or a physician already in the team adds or removes physicians; every change is
-// audited. The patient is named by his opaque reference, never by name.
+// Care teams (docs/api.md, "Care teams"): GET, POST and DELETE /v1/care-teams/{patient_ref}, or
+// /v1/care-teams with the patient's ID at this site in the DM2-Patient-ID header (the node turns
+// it into the reference, the keyed hash it keys patients by; the ID is never logged, audited or
+// stored, and stays out of URLs). A site admin or a physician already in the team adds or
+// removes physicians; every change is audited under the reference.
 #include <nlohmann/json.hpp>
 
 #include "routes.hpp"
@@ -10,14 +12,33 @@ namespace {
 
 using json = nlohmann::json;
 
-// Authenticates and asks the policy about the team of `ref` (membership looked up here).
+constexpr const char* patient_id_header = "dm2-patient-id";  // lower-case, as routes see it
+constexpr std::size_t max_patient_id = 64;
+
+// The patient's reference: the path's last segment, or the keyed hash of the DM2-Patient-ID
+// header on /v1/care-teams itself. Errors: invalid_argument.
+result<std::string> patient_ref_of(const route_context& c, const http_request& request) {
+  if (path_of(request.target) != "/v1/care-teams") {
+    auto ref = last_segment(request.target);
+    if (!access::valid_patient_ref(ref)) return fail(errc::invalid_argument, "a patient reference has 1 to 64 of a-z 0-9 . _ -");
+    return ref;
+  }
+  auto id = request.headers.find(patient_id_header);
+  if (id == request.headers.end() || id->second.empty() || id->second.size() > max_patient_id || !c.ingest)
+    return fail(errc::invalid_argument, "name the patient: /v1/care-teams/<patient_ref>, or a DM2-Patient-ID header of 1 to 64 bytes");
+  return c.ingest->patient_ref(id->second);
+}
+
+// Authenticates, finds the patient's reference, and asks the policy about his team (membership
+// looked up here).
 std::optional<http_response> admit_team(const route_context& c, const http_request& request, access::principal& who,
-                                        access::action act, const std::string& ref, const std::string& audit_action) {
+                                        access::action act, std::string& ref, const std::string& audit_action) {
   auto p = c.authenticate(request);
   if (!p) return error_response(p.err());
   who = std::move(*p);
-  if (!access::valid_patient_ref(ref))
-    return error_response(fail(errc::invalid_argument, "a patient reference has 1 to 64 of a-z 0-9 . _ -"));
+  auto named = patient_ref_of(c, request);
+  if (!named) return error_response(named.err());
+  ref = std::move(*named);
   auto f = c.facts_for(who, access::data_class::care_teams, act, "", "");
   if (who.person && !who.asserted) {
     auto member = c.access->teams().contains(ref, who.id);
@@ -55,7 +76,7 @@ result<access::account> named_physician(const route_context& c, const http_reque
 
 http_response show(const route_context& c, const http_request& request) {
   access::principal who;
-  auto ref = last_segment(request.target);
+  std::string ref;
   if (auto refused = admit_team(c, request, who, access::action::read, ref, "care_team_read")) return *refused;
   auto body = members_json(c, ref);
   if (!body) return error_response(body.err());
@@ -64,7 +85,7 @@ http_response show(const route_context& c, const http_request& request) {
 
 http_response change(const route_context& c, const http_request& request, bool add) {
   access::principal who;
-  auto ref = last_segment(request.target);
+  std::string ref;
   if (auto refused = admit_team(c, request, who, access::action::write, ref, add ? "care_team_add" : "care_team_remove"))
     return *refused;
   auto physician = named_physician(c, request);
@@ -82,10 +103,14 @@ http_response change(const route_context& c, const http_request& request, bool a
 }  // namespace
 
 void add_care_team_routes(router& routes, const route_context& c) {
-  const std::string prefix = "/v1/care-teams/";
-  routes.add_prefix("GET", prefix, [c](const http_request& r) { return show(c, r); });
-  routes.add_prefix("POST", prefix, [c](const http_request& r) { return change(c, r, true); });
-  routes.add_prefix("DELETE", prefix, [c](const http_request& r) { return change(c, r, false); });
+  std::pair<std::string, router::handler> verbs[] = {
+      {"GET", [c](const http_request& r) { return show(c, r); }},
+      {"POST", [c](const http_request& r) { return change(c, r, true); }},
+      {"DELETE", [c](const http_request& r) { return change(c, r, false); }}};
+  for (const auto& [method, handler] : verbs) {
+    routes.add(method, "/v1/care-teams", handler);          // the patient by ID (header)
+    routes.add_prefix(method, "/v1/care-teams/", handler);  // the patient by reference
+  }
 }
 
 }  // namespace dm2::node

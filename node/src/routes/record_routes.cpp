@@ -11,19 +11,23 @@ namespace dm2::node {
 namespace {
 
 // The owner's write of an index record (the node sets owner and version, signs, stores and
-// replicates it). The policy lets the operator's certificate and site admins write the index;
-// the allowed decision is audited in the same commit as the record.
+// replicates it). The policy lets the operator's certificate and site admins write the index of
+// their own site (an LFN this site holds for another owner is not theirs to write); the allowed
+// decision is audited in the same commit as the record.
 http_response put(const route_context& c, const http_request& request) {
-  access::principal who;
-  if (auto refused = c.admit(request, who, access::data_class::index_attributes, access::action::write, "", "",
-                             "record_put", "records", false))
-    return *refused;
+  auto p = c.authenticate(request);
+  if (!p) return error_response(p.err());
+  auto who = std::move(*p);
   auto record = parse_ingest(request.body);
   if (!record) {
     spdlog::info("event=record_refused reason=\"{}\"", record.err().message);
     return error_response(record.err());
   }
   auto lfn = crypto::to_hex(record->lfn);
+  std::string owner;
+  if (auto copy = c.overlay->find(lfn)) owner = copy->owner;
+  auto f = c.facts_for(who, access::data_class::index_attributes, access::action::write, "", owner);
+  if (auto refused = c.authorize(who, f, "record_put", lfn, false)) return *refused;
   auto published = c.overlay->publish(std::move(*record), {0, who.actor(), "record_put", lfn, "allowed", ""});
   if (!published) return error_response(published.err());
   nlohmann::json body = {{"lfn", lfn}, {"version", published->version}};

@@ -81,7 +81,13 @@ result<access::principal> route_context::authenticate(const http_request& reques
     if (!s->has_value()) return refused;
     auto a = access->accounts().by_id((*s)->user_id);
     if (!a) return std::move(a).err();
-    if (!a->has_value() || (*a)->disabled) return refused;
+    if (!a->has_value()) return refused;
+    if ((*a)->disabled) {
+      // A disabled account's live token: refused like any dead session, and audited (its owner
+      // was someone until now).
+      (void)audit->append({0, "user:" + (*a)->id, "session", path_of(request.target), "refused: account_disabled", ""});
+      return refused;
+    }
     p.who = (*a)->who;
     p.id = (*a)->id;
     p.home_site = self_site();
@@ -93,8 +99,16 @@ result<access::principal> route_context::authenticate(const http_request& reques
   bool own_certificate = !request.peer_certificate_fingerprint.empty() &&
                          request.peer_certificate_fingerprint == identity->certificate_fingerprint;
   if (auto header = request.headers.find(access::assertion_header); header != request.headers.end()) {
-    if (!member || own_certificate)
+    if (!member || own_certificate) {
+      // A site no longer (or never) on the roster, or this site's own certificate: refused and
+      // audited, the assertion unread.
+      auto who = own_certificate ? "site:" + self_site() : "cert:" + request.peer_certificate_fingerprint;
+      spdlog::warn("event=assertion_refused remote={} reason={}", request.remote_address,
+                   own_certificate ? "own_certificate" : "not_a_member");
+      (void)audit->append({0, who, "assertion", path_of(request.target),
+                           own_certificate ? "refused: own_certificate" : "refused: not_a_member", ""});
       return fail(errc::permission_denied, "assertions are presented by other consortium sites");
+    }
     auto a = access->assertions().verify(member->site_id, header->second);
     if (!a) {
       spdlog::warn("event=assertion_refused site={} reason={}", member->site_id, a.err().message);

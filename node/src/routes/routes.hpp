@@ -33,5 +33,7 @@ void add_series_routes(router& routes, const route_context& c);
 // GET /v1/me/accesses (a patient: who read his data, from every site), GET /v1/audit-entries
 // (a site's own entries about the LFNs of another site's patient's assertion).
 void add_access_history_routes(router& routes, const route_context& c);
+// GET /v1/nominative/{lfn} (the patient's nominative record: the patient and his care team).
+void add_nominative_routes(router& routes, const route_context& c);
 
 }  // namespace dm2::node

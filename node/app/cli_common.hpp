@@ -56,6 +56,10 @@ site_connection connect_as_site(const site_connection_options& o);
 nlohmann::json call_node(const node::https_target& target, const node::tls_material& tls, const std::string& method,
                          const std::string& path, const std::string& body, int expect);
 
+// A password from stdin (echo off on a terminal); never from the command line.
+// Throws command_failed (bad usage) when stdin gives none.
+std::string read_password();
+
 // A one-line bar on stderr, redrawn in place: "[#####.....] 52/100" and, when bytes are given,
 // " 26.0 MB 48.1 MB/s". finish() ends the line. Drawn only when both stderr and stdout are
 // terminals: in a pipe or a log file the carriage returns would pile dozens of bars onto one

@@ -2,9 +2,6 @@
 // local dm2d), asked with the site's own certificate: whoever can read the site key operates the
 // node and counts as a site admin — which is also how the first site admin account is made.
 // Passwords are read from stdin (echo off on a terminal), never from the command line.
-#include <termios.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -20,26 +17,6 @@ struct user_options : site_connection_options {
   std::string name, role, patient_ref, patient_id;
   bool json_out = false;
 };
-
-std::string read_password() {
-  bool tty = ::isatty(STDIN_FILENO) == 1;
-  termios saved{};
-  if (tty) {
-    std::fprintf(stderr, "password: ");
-    ::tcgetattr(STDIN_FILENO, &saved);
-    termios quiet = saved;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-  }
-  std::string password;
-  std::getline(std::cin, password);
-  if (tty) {
-    ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-    std::fprintf(stderr, "\n");
-  }
-  if (password.empty()) throw command_failed(exit_usage, "no password on stdin");
-  return password;
-}
 
 void print_user(const json& u) {
   std::printf("%-32s %-24s %-11s %s\n", u.value("id", "").c_str(), u.value("name", "").c_str(),

@@ -139,7 +139,7 @@ class session : public std::enable_shared_from_this<session> {
   // chunked), then each piece as the source produces it on a worker, at most `ahead` pieces
   // queued, so a response holds a few pieces whatever the body's size. Everything below runs on
   // the strand except the source's next(), posted to the workers one call at a time.
-  static constexpr std::size_t ahead = 2;
+  static constexpr std::size_t ahead = 4;
 
   void reply_streamed(http_response r, bool keep_alive) {
     streamed_ = std::make_unique<streamed_state>();

@@ -309,9 +309,8 @@ http_response release_shares(const route_context& c, const http_request& request
 }  // namespace
 
 void add_series_routes(router& routes, const route_context& c) {
-  routes.add_prefix("GET", "/v1/series/", [c](const http_request& r) {
-    return path_of(r.target).ends_with("/sealed") ? serve_sealed(c, r) : retrieve(c, r);
-  });
+  routes.add_prefix("GET", "/v1/series/", [c](const http_request& r) { return retrieve(c, r); });
+  routes.add_prefix("GET", "/v1/series/", [c](const http_request& r) { return serve_sealed(c, r); }, "/sealed");
   routes.add_prefix("GET", "/v1/key-shares/",
                     [c](const http_request& r) { return release_shares(c, r); });
 }

@@ -3,8 +3,8 @@
 //  dm2:       a 3-site consortium of real dm2d processes; site 1 ingests the series from its
 //             Orthanc, then its patient signs in and GETs /v1/series/{lfn}: the home site (the
 //             owner) asks sites 2 and 3 for key shares over mutual TLS, combines t = 2 (its own
-//             and the first holder's), opens the sealed files from its object store in memory and
-//             answers multipart/related. Timed from request to the last byte, median of 3.
+//             and the first holder's), and streams multipart/related, opening one sealed file of
+//             its object store at a time. Timed from request to the last byte, median of 3.
 //  baseline:  DCMTK's getscu (TCP_NODELAY=1) from the same Orthanc (C-GET of the series into a
 //             directory), median of 3. It decrypts nothing and asks no site for anything.
 //  key:       t share requests (sites 2 and 3, in parallel, each a new mutual-TLS connection

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Retrieval: a de-identified series through dm2 (GET /v1/series/{lfn} at the owning site: key
-# rebuilt from t shares over mutual TLS, series opened from the object store in memory) against
+# rebuilt from t shares over mutual TLS, series streamed from the object store file by file) against
 # getscu (TCP_NODELAY=1) from the owner's PACS directly, same run; goal dm2 >= 2x faster. Key
 # reconstruction (t share requests over mutual TLS, in parallel) p50/p99; goal p99 < 50 ms.
 # Needs root (Orthanc cannot listen on loopback only: the bench runs in a private network namespace).

@@ -115,7 +115,7 @@ The demo consortium is running (logs: $dir/site-N.log). Try:
 (the demo patient's heart MR at site 1 ranks first, its near-duplicates at sites 2 and 3 next)
 People of site 1 (README, "Quick tour"): sign in, then act as that user:
   $dm2 sign-in m-demo --session $dir/m.session --config $dir/site-1.toml < $dir/accounts/m-demo.password
-  $dm2 series get \$(cat $dir/patient.lfn) --out $dir/granted.multipart --session $dir/m.session --config $dir/site-1.toml
+  $dm2 series get \$(cat $dir/patient.lfn) --out $dir/granted --session $dir/m.session --config $dir/site-1.toml
 Ctrl-C stops the three nodes and their PACS; their state in $dir is kept for the next start.
 
 TEXT

@@ -1,7 +1,7 @@
 // What a person does from the command line (docs/security.md): `dm2 sign-in` (password on stdin,
-// the session token kept in a 0600 file), `dm2 sign-out`, `dm2 series get` (a de-identified
-// series, or the refusal), `dm2 accesses` (a patient: who read his data). Each acts as the user
-// of --session. Care teams and grants: cli_care.cpp.
+// the session token kept in a 0600 file), `dm2 sign-out`, `dm2 accesses` (a patient: who read
+// his data). Each acts as the user of --session. Series: cli_series.cpp; care teams and grants:
+// cli_care.cpp.
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -14,7 +14,7 @@ namespace {
 using json = nlohmann::json;
 
 struct people_options : user_connection_options {
-  std::string name, lfn, out, format;
+  std::string name;
 };
 
 void sign_in(const people_options& o) {
@@ -34,19 +34,6 @@ void sign_in(const people_options& o) {
 void sign_out(const people_options& o) {
   call_node(connect_as_user_or_site(o), "DELETE", "/v1/sessions/current", {}, 204);
   std::printf("signed out\n");
-}
-
-void get_series(const people_options& o) {
-  auto c = connect_as_user_or_site(o);
-  auto path = "/v1/series/" + o.lfn + (o.format.empty() ? "" : "?format=" + o.format);
-  auto r = node::https_request(c.target, c.tls, "GET", path, {}, std::chrono::seconds(60), c.headers);
-  if (!r) throw command_failed(exit_remote, r.err().message);
-  if (r->status != 200) throw command_failed(r->status == 400 ? exit_usage : exit_remote, node_refusal(*r));
-  write_owner_only(o.out, r->body);
-  auto version = r->headers.count("dm2-series-version") ? r->headers.at("dm2-series-version") : "?";
-  std::printf("series %s version %s: %zu bytes (%s) written to %s\n", o.lfn.c_str(), version.c_str(), r->body.size(),
-              r->headers.count("content-type") ? r->headers.at("content-type").substr(0, 40).c_str() : "",
-              o.out.c_str());
 }
 
 void list_accesses(const people_options& o) {
@@ -70,15 +57,6 @@ void add_people_commands(CLI::App& dm2) {
   auto* out = dm2.add_subcommand("sign-out", "End the session of --session FILE");
   add_user_connection_options(out, *o);
   out->callback([o] { sign_out(*o); });
-
-  auto* series = dm2.add_subcommand("series", "De-identified series (a signed-in user)");
-  series->require_subcommand(1);
-  auto* get = series->add_subcommand("get", "Retrieve a series the policy allows you");
-  add_user_connection_options(get, *o);
-  get->add_option("lfn", o->lfn, "The series' LFN (32 hex digits)")->required();
-  get->add_option("--out", o->out, "File to write (multipart/related DICOM, or NIfTI)")->required();
-  get->add_option("--format", o->format, "dicom (default) or nifti")->check(CLI::IsMember({"dicom", "nifti"}));
-  get->callback([o] { get_series(*o); });
 
   auto* accesses = dm2.add_subcommand("accesses", "A patient: who read or tried to read his data, from every site");
   add_user_connection_options(accesses, *o);

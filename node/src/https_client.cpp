@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <limits>
 #include <optional>
 
 #include "http_fields.hpp"
@@ -102,7 +103,75 @@ struct https_connection::impl {
     out.server_certificate_fingerprint = fingerprint;
     return out;
   }
+
+  // One exchange whose body goes to `sink` piece by piece (request_streamed).
+  result<client_response> exchange_streamed(http::request<http::string_body>& req, std::chrono::milliseconds timeout,
+                                            const body_sink& sink) {
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // (boost::none trips a Beast 1.74 bug)
+    beast::error_code failed;
+    const char* step = nullptr;
+    auto broken = [&](const char* what) -> result<client_response> {
+      stream.reset();
+      return fail(failed == beast::error::timeout ? errc::timeout : errc::unavailable,
+                  std::string(what) + " " + where() + ": " + failed.message());
+    };
+    beast::get_lowest_layer(*stream).expires_after(timeout);
+    http::async_write(*stream, req, [&](beast::error_code ec, std::size_t) {
+      if (ec) return void((failed = ec, step = "write to"));
+      http::async_read_header(*stream, buffer, parser, [&](beast::error_code ec2, std::size_t) {
+        if (ec2) return void((failed = ec2, step = "read from"));
+      });
+    });
+    run();
+    if (step) return broken(step);
+    client_response head;
+    head.status = parser.get().result_int();
+    head.headers = lowercase_headers(parser.get());
+    head.server_certificate_fingerprint = fingerprint;
+    std::string block(256 * 1024, '\0');
+    while (!parser.is_done()) {
+      parser.get().body().data = block.data();
+      parser.get().body().size = block.size();
+      beast::get_lowest_layer(*stream).expires_after(timeout);
+      http::async_read(*stream, buffer, parser, [&](beast::error_code ec, std::size_t) { failed = ec; });
+      run();
+      if (failed && failed != http::error::need_buffer) {
+        bool cut = failed == http::error::partial_message || failed == http::error::end_of_stream ||
+                   failed == asio::ssl::error::stream_truncated;
+        if (!cut) return broken("read from");
+        stream.reset();
+        return fail(errc::malformed_input, "incomplete HTTP response from " + where() + ": the body stopped short");
+      }
+      failed = {};
+      auto got = block.size() - parser.get().body().size;
+      if (got == 0) continue;
+      if (auto s = sink(head, std::string_view(block.data(), got)); !s) {
+        stream.reset();
+        return std::move(s).err();
+      }
+    }
+    if (!parser.get().keep_alive()) stream.reset();
+    return head;
+  }
 };
+
+namespace {
+
+http::request<http::string_body> make_request(const https_target& target, const std::string& method,
+                                              const std::string& path, const std::string& body,
+                                              const std::map<std::string, std::string>& headers) {
+  http::request<http::string_body> req{http::string_to_verb(method), path, 11};
+  req.set(http::field::host, target.host);
+  req.set(http::field::user_agent, "dm2");
+  for (const auto& [name, value] : headers) req.set(name, value);
+  req.body() = body;
+  if (!body.empty()) req.set(http::field::content_type, "application/json");
+  req.prepare_payload();
+  return req;
+}
+
+}  // namespace
 
 https_connection::https_connection(https_target target, tls_material tls) : impl_(std::make_unique<impl>()) {
   impl_->target = std::move(target);
@@ -116,13 +185,7 @@ void https_connection::close() { impl_->stream.reset(); }
 result<client_response> https_connection::request(const std::string& method, const std::string& path,
                                                   const std::string& body, std::chrono::milliseconds timeout,
                                                   const std::map<std::string, std::string>& headers) {
-  http::request<http::string_body> req{http::string_to_verb(method), path, 11};
-  req.set(http::field::host, impl_->target.host);
-  req.set(http::field::user_agent, "dm2");
-  for (const auto& [name, value] : headers) req.set(name, value);
-  req.body() = body;
-  if (!body.empty()) req.set(http::field::content_type, "application/json");
-  req.prepare_payload();
+  auto req = make_request(impl_->target, method, path, body, headers);
 
   bool reused = impl_->stream.has_value();
   if (!reused)
@@ -134,6 +197,15 @@ result<client_response> https_connection::request(const std::string& method, con
     r = impl_->exchange(req, timeout);
   }
   return r;
+}
+
+result<client_response> https_connection::request_streamed(const std::string& method, const std::string& path,
+                                                           const body_sink& sink, std::chrono::milliseconds timeout,
+                                                           const std::map<std::string, std::string>& headers) {
+  auto req = make_request(impl_->target, method, path, {}, headers);
+  if (!impl_->stream)
+    if (auto s = impl_->connect(timeout); !s) return std::move(s).err();
+  return impl_->exchange_streamed(req, timeout, sink);
 }
 
 result<client_response> https_request(const https_target& target, const tls_material& tls,

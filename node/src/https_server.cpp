@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <deque>
 
 #include "http_fields.hpp"
 #include "tls_peer.hpp"
@@ -103,24 +105,148 @@ class session : public std::enable_shared_from_this<session> {
     });
   }
 
+  template <class Body>
+  static void set_fields(http::response<Body>& res, const http_response& r, bool keep_alive) {
+    res.set(http::field::server, "dm2");
+    res.set(http::field::content_type, r.content_type);
+    res.set(http::field::cache_control, "no-store");
+    res.set("X-Content-Type-Options", "nosniff");
+    for (const auto& [name, value] : r.headers) res.set(name, value);
+    res.keep_alive(keep_alive);
+  }
+
   void reply(http_response r, bool keep_alive) {
+    if (r.streamed) return reply_streamed(std::move(r), keep_alive);
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), 11);
-    res->set(http::field::server, "dm2");
-    res->set(http::field::content_type, r.content_type);
-    res->set(http::field::cache_control, "no-store");
-    res->set("X-Content-Type-Options", "nosniff");
-    for (const auto& [name, value] : r.headers) res->set(name, value);
+    set_fields(*res, r, keep_alive);
     res->body() = std::move(r.body);
-    res->keep_alive(keep_alive);
     res->prepare_payload();
     beast::get_lowest_layer(stream_).expires_after(options_.timeout);
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res, keep_alive](beast::error_code ec, std::size_t) {
                         if (ec) return;
-                        if (keep_alive) return self->read();
-                        self->close();
+                        self->after_reply(keep_alive);
                       });
+  }
+
+  void after_reply(bool keep_alive) {
+    if (keep_alive) return read();
+    close();
+  }
+
+  // A streamed body: the header first (Content-Length when the source knows its size, else
+  // chunked), then each piece as the source produces it on a worker, at most `ahead` pieces
+  // queued, so a response holds a few pieces whatever the body's size. Everything below runs on
+  // the strand except the source's next(), posted to the workers one call at a time.
+  static constexpr std::size_t ahead = 4;
+
+  void reply_streamed(http_response r, bool keep_alive) {
+    streamed_ = std::make_unique<streamed_state>();
+    streamed_->source = std::move(r.streamed);
+    streamed_->keep_alive = keep_alive;
+    auto size = streamed_->source->size();
+    streamed_->chunked = !size;
+    auto res = std::make_shared<http::response<http::empty_body>>(static_cast<http::status>(r.status), 11);
+    set_fields(*res, r, keep_alive);
+    if (size) res->content_length(*size);
+    else res->chunked(true);
+    streamed_->remaining = size.value_or(0);
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
+    beast::get_lowest_layer(stream_).expires_after(options_.timeout);
+    streamed_->writing = true;
+    http::async_write_header(stream_, *sr, [self = shared_from_this(), res, sr](beast::error_code ec, std::size_t) {
+      self->streamed_->writing = false;
+      if (ec) return self->abandon_stream();
+      self->pump();
+    });
+  }
+
+  void pump() {
+    auto& s = *streamed_;
+    if (s.failed) return;
+    if (!s.writing && !s.queue.empty()) return write_piece();
+    if (!s.writing && s.queue.empty() && s.ended) return write_end();
+    if (!s.producing && !s.ended && s.queue.size() < ahead) produce();
+  }
+
+  void produce() {
+    streamed_->producing = true;
+    auto step = [self = shared_from_this(), source = streamed_->source] {
+      std::string piece;
+      auto more = source->next(piece);
+      asio::post(self->stream_.get_executor(), [self, more = std::move(more), piece = std::move(piece)]() mutable {
+        auto& s = *self->streamed_;
+        s.producing = false;
+        if (s.failed) return;
+        if (!more) {
+          spdlog::warn("event=http_stream_failed remote={} reason=\"{}\"", self->remote_, more.err().message);
+          return self->abandon_stream();
+        }
+        if (!*more) s.ended = true;
+        else if (piece.empty()) {
+          // nothing to write (an empty chunk would end a chunked body): ask again
+        } else if (!s.chunked && piece.size() > s.remaining) {
+          spdlog::error("event=http_stream_failed remote={} reason=\"longer than announced\"", self->remote_);
+          return self->abandon_stream();
+        } else {
+          s.remaining -= s.chunked ? 0 : piece.size();
+          s.queue.push_back(std::move(piece));
+        }
+        self->pump();
+      });
+    };
+    if (options_.workers) asio::post(*options_.workers, std::move(step));
+    else asio::post(stream_.get_executor(), std::move(step));
+  }
+
+  void write_piece() {
+    auto& s = *streamed_;
+    s.writing = true;
+    beast::get_lowest_layer(stream_).expires_after(options_.timeout);
+    auto done = [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      auto& state = *self->streamed_;
+      state.writing = false;
+      state.queue.pop_front();
+      if (ec) return self->abandon_stream();
+      self->pump();
+    };
+    auto piece = asio::buffer(s.queue.front());
+    if (s.chunked) asio::async_write(stream_, http::make_chunk(piece), std::move(done));
+    else asio::async_write(stream_, piece, std::move(done));
+    pump();  // produce the next piece while this one is written
+  }
+
+  void write_end() {
+    auto& s = *streamed_;
+    if (!s.chunked && s.remaining != 0) {
+      spdlog::error("event=http_stream_failed remote={} reason=\"shorter than announced\"", remote_);
+      return abandon_stream();
+    }
+    bool keep_alive = s.keep_alive;
+    if (!s.chunked) {
+      streamed_.reset();
+      return after_reply(keep_alive);
+    }
+    s.writing = true;
+    beast::get_lowest_layer(stream_).expires_after(options_.timeout);
+    asio::async_write(stream_, http::make_chunk_last(),
+                      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                        if (ec) return self->abandon_stream();
+                        self->streamed_.reset();
+                        self->after_reply(keep_alive);
+                      });
+  }
+
+  // A failed source or socket: the body stays incomplete and the connection closes. The state
+  // (the pieces a write may still point into, the source and whatever key it holds) goes with
+  // the session, once the operations still under way have returned.
+  void abandon_stream() {
+    if (streamed_->failed) return;
+    streamed_->failed = true;
+    beast::error_code ec;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(stream_).close();
   }
 
   void close() {
@@ -136,6 +262,15 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<std::atomic<std::size_t>> in_flight_;
   std::string remote_;
   std::string fingerprint_;
+
+  struct streamed_state {
+    std::shared_ptr<body_source> source;
+    std::deque<std::string> queue;  // pieces produced, the front one being written
+    std::uint64_t remaining = 0;    // of the announced Content-Length
+    bool chunked = false, keep_alive = false, writing = false, producing = false, ended = false,
+         failed = false;
+  };
+  std::unique_ptr<streamed_state> streamed_;  // while a streamed body is being sent
 };
 
 }  // namespace

@@ -42,8 +42,8 @@ void router::add(const std::string& method, const std::string& path, handler h) 
   routes_[path][method] = std::move(h);
 }
 
-void router::add_prefix(const std::string& method, const std::string& prefix, handler h) {
-  prefixes_[prefix][method] = std::move(h);
+void router::add_prefix(const std::string& method, const std::string& prefix, handler h, const std::string& suffix) {
+  prefixes_[{prefix, suffix}][method] = std::move(h);
 }
 
 const router::method_table* router::find(const std::string& path, std::string* label) const {
@@ -51,10 +51,14 @@ const router::method_table* router::find(const std::string& path, std::string* l
     *label = path;
     return &exact->second;
   }
-  for (const auto& [prefix, methods] : prefixes_) {
-    if (path.size() <= prefix.size() || path.compare(0, prefix.size(), prefix) != 0) continue;
-    if (path.find('/', prefix.size()) != std::string::npos) continue;
-    *label = prefix + "{name}";
+  for (const auto& [pattern, methods] : prefixes_) {
+    const auto& [prefix, suffix] = pattern;
+    if (path.size() <= prefix.size() + suffix.size() || path.compare(0, prefix.size(), prefix) != 0 ||
+        path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    auto name = std::string_view(path).substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+    if (name.find('/') != std::string_view::npos) continue;
+    *label = prefix + "{name}" + suffix;
     return &methods;
   }
   return nullptr;

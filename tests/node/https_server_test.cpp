@@ -1,5 +1,7 @@
 // The HTTPS socket layer in process, over real TLS on loopback: handlers run on the worker pool,
-// inline routes answer while every worker is busy, and a full pool answers 503 at once.
+// inline routes answer while every worker is busy, a full pool answers 503 at once, and a body
+// produced piece by piece arrives whole (Content-Length or chunked), or visibly incomplete when
+// its source fails, on a connection that keeps serving when it succeeded.
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -20,7 +22,35 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A server on 127.0.0.1 whose "/slow" handler waits until release() and whose "/health" is inline.
+// A streamed body of `pieces` pieces "piece <k>;", its size announced or not, failing after
+// `fail_after` pieces (never when 0).
+class counting_source final : public body_source {
+ public:
+  counting_source(int pieces, bool announce, int fail_after) : pieces_(pieces), announce_(announce), fail_after_(fail_after) {}
+  static std::string body(int pieces) {
+    std::string all;
+    for (int k = 0; k < pieces; ++k) all += piece_text(k);
+    return all;
+  }
+  std::optional<std::uint64_t> size() const override {
+    return announce_ ? std::optional<std::uint64_t>(body(pieces_).size()) : std::nullopt;
+  }
+  result<bool> next(std::string& piece) override {
+    if (fail_after_ && sent_ == fail_after_) return fail(errc::integrity_failure, "broken on purpose");
+    if (sent_ == pieces_) return false;
+    piece = piece_text(sent_++);
+    return true;
+  }
+
+ private:
+  static std::string piece_text(int k) { return "piece " + std::to_string(k) + ";" + std::string(1000, 'x'); }
+  int pieces_, sent_ = 0;
+  bool announce_;
+  int fail_after_;
+};
+
+// A server on 127.0.0.1 whose "/slow" handler waits until release() and whose "/health" is inline;
+// "/stream", "/chunked" and "/broken" answer with a counting_source.
 class held_server {
  public:
   held_server(unsigned workers, std::size_t max_in_flight) : pool_(workers) {
@@ -36,11 +66,15 @@ class held_server {
     options.runs_inline = [](const http_request& r) { return path_of(r.target) == "/health"; };
     server_->start(*make_server_tls({ca_.certificate_pem, site.certificate_pem, site.key_pem}),
                    [this](const http_request& r) {
-                     if (path_of(r.target) == "/slow") {
+                     auto path = path_of(r.target);
+                     if (path == "/slow") {
                        ++held_;
                        released_.wait();
                      }
-                     return http_response{200, "text/plain", {}, "ok"};
+                     http_response answer{200, "text/plain", {}, "ok"};
+                     if (path == "/stream" || path == "/chunked" || path == "/broken")
+                       answer.streamed = std::make_shared<counting_source>(300, path != "/chunked", path == "/broken" ? 100 : 0);
+                     return answer;
                    },
                    options);
     for (int i = 0; i < 2; ++i) io_threads_.emplace_back([this] { io_.run(); });
@@ -54,8 +88,10 @@ class held_server {
   }
 
   result<client_response> get(const std::string& path, std::chrono::milliseconds timeout) {
-    return https_request({"127.0.0.1", server_->port()}, {ca_.certificate_pem, "", ""}, "GET", path, {}, timeout);
+    return https_request(target(), tls(), "GET", path, {}, timeout);
   }
+  https_target target() const { return {"127.0.0.1", server_->port()}; }
+  tls_material tls() const { return {ca_.certificate_pem, "", ""}; }
   void release() {
     if (!released_flag_.exchange(true)) release_.set_value();
   }
@@ -113,6 +149,32 @@ TEST(https_server, a_request_beyond_the_in_flight_bound_gets_503_at_once) {
   auto r = slow.get();
   ASSERT_TRUE(r) << r.err().message;
   EXPECT_EQ(r->status, 200);
+}
+
+TEST(https_server, a_streamed_body_arrives_whole_and_the_connection_keeps_serving) {
+  held_server server(2, 64);
+  https_connection connection(server.target(), server.tls());
+  for (const char* path : {"/stream", "/chunked", "/stream"}) {
+    SCOPED_TRACE(path);
+    auto r = connection.request("GET", path, {}, 10s);
+    ASSERT_TRUE(r) << r.err().message;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, counting_source::body(300));
+    if (std::string(path) == "/chunked") EXPECT_EQ(r->headers["transfer-encoding"], "chunked");
+    else EXPECT_EQ(r->headers["content-length"], std::to_string(counting_source::body(300).size()));
+  }
+  auto after = connection.request("GET", "/other", {}, 5s);  // the same connection, still in step
+  ASSERT_TRUE(after) << after.err().message;
+  EXPECT_EQ(after->body, "ok");
+}
+
+TEST(https_server, a_source_that_fails_mid_way_leaves_the_body_visibly_incomplete) {
+  held_server server(2, 64);
+  auto r = server.get("/broken", 10s);
+  EXPECT_FALSE(r) << "a failed body must not look complete";
+  auto after = server.get("/stream", 10s);
+  ASSERT_TRUE(after) << after.err().message;
+  EXPECT_EQ(after->body, counting_source::body(300));
 }
 
 }  // namespace

@@ -15,7 +15,9 @@
 #include "ingest_reference.hpp"
 #include "pacs_server_fixture.hpp"
 #include "process_consortium.hpp"
+#include "retrieval/series_bundle.hpp"
 #include "retrieval/share_release.hpp"
+#include "support/process.hpp"
 #include "support/temp_dir.hpp"
 #include "synthetic_series.hpp"
 
@@ -203,12 +205,38 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   auto own = call(1, "GET", "/v1/series/" + mine, "", pat_one);
   ASSERT_EQ(own.status, 200) << own.body;
   EXPECT_TRUE(same_as_expected(own));
+  // Streamed part by part, its length and parts announced before the first byte.
+  EXPECT_EQ(own.headers["content-length"], std::to_string(own.body.size()));
+  EXPECT_EQ(own.headers["dm2-parts"], std::to_string(one.slices));
   EXPECT_EQ(call(1, "GET", "/v1/series/" + theirs, "", pat_one).status, 403);
   EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", pat_two).status, 403);
   auto nifti = call(1, "GET", "/v1/series/" + mine + "?format=nifti", "", pat_one);
   ASSERT_EQ(nifti.status, 200);
   ASSERT_GE(nifti.body.size(), 352u);
   EXPECT_EQ(nifti.body.substr(0, 4), std::string("\x5c\x01\x00\x00", 4));  // sizeof_hdr = 348
+  EXPECT_EQ(nifti.headers["content-length"], std::to_string(nifti.body.size()));
+
+  // The same through the CLI: `dm2 sign-in` (password on stdin) keeps the session in a file;
+  // `dm2 series get` with it writes one file per instance as the parts stream in (no progress
+  // bar: not a terminal).
+  auto out = dir.path() / "cli-get";
+  auto session = dir.path() / "pat-one.session";
+  child_process cli("/bin/sh",
+                    {"-c", "printf 'pat-one-secret-pw\\n' | \"$0\" sign-in pat-one --session \"$4\" --config \"$2\" >/dev/null && "
+                           "\"$0\" series get \"$1\" --session \"$4\" --config \"$2\" -o \"$3\" --json",
+                     built_program("node/dm2").string(), mine, sites->config_file(1).string(), out.string(),
+                     session.string()},
+                    dir.path(), "dm2-series-get");
+  ASSERT_EQ(cli.wait(60s), 0) << cli.stderr_text();
+  auto summary = json::parse(cli.stdout_text(), nullptr, false);
+  ASSERT_TRUE(summary.is_object()) << cli.stdout_text();
+  EXPECT_EQ(summary.value("instances", 0u), one.slices);
+  EXPECT_EQ(cli.stderr_text(), "");
+  for (std::size_t k = 0; k < expected.size(); ++k) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%06zu.dcm", k);
+    EXPECT_EQ(slurp(out / name), slurp(expected[k])) << name;
+  }
 
   // A physician: not before he is in the patient's care team (by her opaque reference), then yes.
   EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", house).status, 403);
@@ -272,6 +300,22 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   researcher.why = node::access::purpose::research;
   researcher.basis.clear();
   EXPECT_EQ(ask_site3(1, *node::access::sign_assertion(researcher, key1, now_ms())).status, 403);
+  // The owner streams its sealed series to another site under that site's user's grant: the
+  // stored files, still sealed, with the length announced; without an assertion, nothing.
+  auto grantee = researcher;
+  grantee.site = "site-2";
+  grantee.grant = std::string(32, 'e');
+  grantee.classes = {node::access::data_class::deidentified_image};
+  auto bundle = call(1, "GET", "/v1/series/" + mine + "/sealed", "", "", 2,
+                     {{"DM2-Assertion", *node::access::sign_assertion(grantee, key2, now_ms())}});
+  ASSERT_EQ(bundle.status, 200) << bundle.body;
+  EXPECT_EQ(bundle.headers["content-length"], std::to_string(bundle.body.size()));
+  auto sealed_files = node::decode_bundle(bundle.body);
+  ASSERT_TRUE(sealed_files) << sealed_files.err().message;
+  EXPECT_EQ(sealed_files->size(), one.slices + 1);  // the instances and the volume
+  EXPECT_EQ(bundle.body.find("DICM"), std::string::npos);
+  EXPECT_EQ(call(1, "GET", "/v1/series/" + mine + "/sealed", "", "", 2).status, 403);
+
   // The owner's own vouching is believed, and what is released opens only for that request.
   auto vouched = a;
   vouched.site = "site-1";
@@ -332,16 +376,31 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   sites->kill(3);
   auto none = call(1, "GET", "/v1/series/" + mine, "", house);
   EXPECT_EQ(none.status, 503) << none.body;
-  auto message = json::parse(none.body, nullptr, false)["error"].value("message", "");
-  EXPECT_NE(message.find("key share"), std::string::npos) << none.body;
+  auto refusal = json::parse(none.body, nullptr, false);  // named: outlives the lookups below
+  ASSERT_TRUE(refusal.is_object()) << none.body;
+  EXPECT_EQ(refusal["error"].value("code", ""), "unavailable");
+  auto message = refusal["error"].value("message", "");
+  // How many of how many: the owner's own share is the one left (t = 2).
+  EXPECT_NE(message.find("1 key share(s) reachable, 2 needed"), std::string::npos) << none.body;
+  EXPECT_NE(message.find("nothing was released"), std::string::npos) << none.body;
+  EXPECT_EQ(none.headers["content-type"], "application/json");
   EXPECT_EQ(none.body.find("DICM"), std::string::npos);
+  EXPECT_EQ(none.headers.count("dm2-parts"), 0u);
 
   ASSERT_TRUE(sites->stop(1));
   auto audit1 = audit_lines(1);
   EXPECT_TRUE(any_line(audit1, "user:" + curie_id + " series_get " + mine + " allowed"));
   EXPECT_TRUE(any_line(audit1, "user:" + curie_id + " series_get " + theirs + " refused: "));
   EXPECT_TRUE(any_line(audit1, "user:" + other_id + " series_get " + mine + " refused: "));
-  EXPECT_TRUE(any_line(audit1, "user:" + house_id + " series_get " + mine + " allowed"));
+  // The physician's three allowed retrievals are audited, the one that failed for want of shares
+  // too (whole, t of n, then 503).
+  auto allowed = [&](const std::string& action) {
+    return std::count_if(audit1.begin(), audit1.end(), [&](const std::string& l) {
+      return l.rfind("user:" + house_id + " " + action + " " + mine + " allowed", 0) == 0;
+    });
+  };
+  EXPECT_EQ(allowed("series_get"), 3);
+  EXPECT_EQ(allowed("key_share_get"), 3);
   for (int holder : {2, 3}) {
     auto audit = audit_lines(holder);
     SCOPED_TRACE(holder);

@@ -1,48 +1,156 @@
-// Retrieval's pieces without processes: the owner's bundle codec is strict, the multipart body
-// holds each part whole, a released share opens only for its request and site, and gathered
-// shares combine from any t distinct ones (fewer: unavailable, said plainly).
+// Retrieval's pieces without processes: the owner's bundle, streamed from its files, decodes
+// back and the decoder is strict; the streamed answer holds each instance whole in its part (or
+// the volume), announces its exact size, and stops at a file that does not open; a released
+// share opens only for its request and site, and gathered shares combine from any t distinct ones
+// (fewer: unavailable, said plainly).
 #include <gtest/gtest.h>
 
 #include "dm2/crypto/keys.hpp"
+#include "dm2/crypto/private_file.hpp"
 #include "dm2/crypto/seal.hpp"
 #include "dm2/crypto/shares.hpp"
+#include "dm2/crypto/stream.hpp"
 #include "dm2/dht/owned_keys.hpp"
-#include "retrieval/multipart.hpp"
+#include "ingest/object_store.hpp"
+#include "retrieval/series_answer.hpp"
 #include "retrieval/series_bundle.hpp"
 #include "retrieval/share_release.hpp"
+#include "support/temp_dir.hpp"
+
+#include <fstream>
 
 namespace dm2::node {
 namespace {
 
-TEST(series_bundle, round_trips_and_refuses_anything_else) {
-  bundle_files files = {{"000000.dcm.dm2s", std::string("\0\1abc", 5)}, {"volume.nii.dm2s", ""}};
-  auto bytes = encode_bundle(files);
-  auto back = decode_bundle(bytes);
-  ASSERT_TRUE(back.ok());
-  EXPECT_EQ(*back, files);
-  EXPECT_TRUE(decode_bundle(encode_bundle({})).ok());
-  EXPECT_EQ(decode_bundle(bytes + "x").err().code, errc::malformed_input);  // trailing bytes
-  EXPECT_EQ(decode_bundle(bytes.substr(0, bytes.size() - 1)).err().code,
-            errc::malformed_input);  // truncated
-  EXPECT_EQ(decode_bundle("dm2b\x02" + bytes.substr(5)).err().code,
-            errc::malformed_input);  // version
-  EXPECT_EQ(decode_bundle(encode_bundle({{"../etc", "x"}})).err().code, errc::malformed_input);
-  EXPECT_EQ(decode_bundle(encode_bundle({{"a/b", "x"}})).err().code, errc::malformed_input);
-  EXPECT_EQ(decode_bundle(encode_bundle({{"", "x"}})).err().code, errc::malformed_input);
+// Every piece of `source`, concatenated; the pieces' count in `pieces`.
+result<std::string> drain(body_source& source, std::size_t* pieces = nullptr) {
+  std::string body, piece;
+  while (true) {
+    auto more = source.next(piece);
+    if (!more) return std::move(more).err();
+    if (!*more) return body;
+    body += piece;
+    if (pieces) ++*pieces;
+  }
 }
 
-TEST(multipart_related, holds_every_part_whole_behind_a_boundary_found_in_none) {
-  auto body = multipart_related({"DICM one", "two\r\n--x"}, "application/dicom");
-  auto at = body.content_type.find("boundary=");
+object_store::stored_file write_file(const test::temp_dir& dir, const std::string& name, const std::string& bytes) {
+  std::ofstream(dir / name, std::ios::binary) << bytes;
+  return {name, dir / name, bytes.size()};
+}
+
+TEST(series_bundle, streams_from_the_files_decodes_back_and_refuses_anything_else) {
+  test::temp_dir dir("dm2-bundle");
+  std::vector<object_store::stored_file> stored = {write_file(dir, "000000.dcm.dm2s", std::string("\0\1abc", 5)),
+                                                   write_file(dir, "volume.nii.dm2s", "")};
+  bundle_stream stream(stored);
+  std::size_t pieces = 0;
+  auto bytes = drain(stream, &pieces);
+  ASSERT_TRUE(bytes) << bytes.err().message;
+  EXPECT_EQ(pieces, 2u);  // one file per piece
+  EXPECT_EQ(bytes->size(), *stream.size());
+  auto back = decode_bundle(*bytes);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, (bundle_files{{"000000.dcm.dm2s", std::string("\0\1abc", 5)}, {"volume.nii.dm2s", ""}}));
+  bundle_stream none({});
+  EXPECT_TRUE(decode_bundle(*drain(none)).ok());
+  EXPECT_EQ(decode_bundle(*bytes + "x").err().code, errc::malformed_input);  // trailing bytes
+  EXPECT_EQ(decode_bundle(bytes->substr(0, bytes->size() - 1)).err().code,
+            errc::malformed_input);  // truncated
+  EXPECT_EQ(decode_bundle("dm2b\x02" + bytes->substr(5)).err().code,
+            errc::malformed_input);  // version
+  auto named = [&](const std::string& name) {
+    std::string b = bytes->substr(0, 9);
+    b.back() = 1;
+    b += std::string{'\0', static_cast<char>(name.size())} + name + std::string(7, '\0') + "\1x";
+    return decode_bundle(b);
+  };
+  EXPECT_TRUE(named("a.b").ok());
+  EXPECT_EQ(named("../etc").err().code, errc::malformed_input);
+  EXPECT_EQ(named("a/b").err().code, errc::malformed_input);
+  EXPECT_EQ(named("").err().code, errc::malformed_input);
+  // A file that changed size after it was listed does not go out short or long.
+  stored[0].size = 4;
+  bundle_stream changed(stored);
+  EXPECT_EQ(drain(changed).err().code, errc::io_error);
+}
+
+class series_answer_test : public ::testing::Test {
+ protected:
+  const std::string key = std::string(32, 'k'), lfn = std::string(32, 'a');
+
+  sealed_file seal(const std::string& name, const std::string& plain, std::size_t chunk = crypto::default_stream_chunk_size,
+                   std::uint64_t version = 7) {
+    auto sealed = crypto::stream_seal(key, plain, object_store::associated_data(lfn, version, name), chunk);
+    EXPECT_TRUE(sealed);
+    auto f = write_file(dir, name, *sealed);
+    return {name, f.size, f.path, {}};
+  }
+
+  test::temp_dir dir{"dm2-answer"};
+};
+
+TEST_F(series_answer_test, dicom_is_one_whole_instance_per_part_behind_one_random_boundary_with_its_size_announced) {
+  std::vector<sealed_file> files = {seal("000000.dcm.dm2s", "DICM one"), seal("000001.dcm.dm2s", "two\r\n--x", 16)};
+  files[1].bytes = *crypto::read_file(files[1].path);  // from another owner's answer: in memory
+  files[1].path.clear();
+  auto answer = series_answer::open(key, lfn, 7, files, series_form::dicom, nullptr);
+  ASSERT_TRUE(answer) << answer.err().message;
+  auto ct = (*answer)->content_type();
+  auto at = ct.find("boundary=");
   ASSERT_NE(at, std::string::npos);
-  EXPECT_EQ(body.content_type.rfind("multipart/related; type=\"application/dicom\"", 0), 0u);
-  auto boundary = body.content_type.substr(at + 9);
-  EXPECT_EQ(body.body,
-            "--" + boundary +
-                "\r\nContent-Type: application/dicom\r\nContent-Length: 8\r\n\r\nDICM one\r\n--" +
-                boundary +
-                "\r\nContent-Type: application/dicom\r\nContent-Length: 8\r\n\r\ntwo\r\n--x\r\n--" +
-                boundary + "--\r\n");
+  EXPECT_EQ(ct.rfind("multipart/related; type=\"application/dicom\"", 0), 0u);
+  auto boundary = ct.substr(at + 9);
+  EXPECT_EQ(boundary.size(), 4u + 32u);
+  std::size_t pieces = 0;
+  auto body = drain(**answer, &pieces);
+  ASSERT_TRUE(body) << body.err().message;
+  EXPECT_EQ(pieces, 2u);
+  EXPECT_EQ(*body, "--" + boundary + "\r\nContent-Type: application/dicom\r\nContent-Length: 8\r\n\r\nDICM one\r\n--" +
+                       boundary + "\r\nContent-Type: application/dicom\r\nContent-Length: 8\r\n\r\ntwo\r\n--x\r\n--" +
+                       boundary + "--\r\n");
+  EXPECT_EQ(body->size(), *(*answer)->size());
+  EXPECT_NE(multipart_framing::random("x").boundary, boundary);
+}
+
+TEST_F(series_answer_test, the_volume_goes_in_pieces_and_opens_whole) {
+  std::string plain(3 * (1 << 20) + 12345, '\0');
+  for (std::size_t i = 0; i < plain.size(); ++i) plain[i] = static_cast<char>(i * 131 >> 3);
+  auto answer = series_answer::open(key, lfn, 7, {seal("volume.nii.dm2s", plain)}, series_form::nifti, nullptr);
+  ASSERT_TRUE(answer) << answer.err().message;
+  EXPECT_EQ((*answer)->content_type(), "application/octet-stream");
+  EXPECT_EQ(*(*answer)->size(), plain.size());
+  std::size_t pieces = 0;
+  auto body = drain(**answer, &pieces);
+  ASSERT_TRUE(body) << body.err().message;
+  EXPECT_EQ(*body, plain);
+  EXPECT_GE(pieces, 3u);
+}
+
+TEST_F(series_answer_test, a_file_that_does_not_open_ends_the_answer_and_a_damaged_size_is_refused_before_it_starts) {
+  std::vector<sealed_file> files = {seal("000000.dcm.dm2s", "first"), seal("000001.dcm.dm2s", "second", 64, 8)};
+  bool ended = false;
+  auto answer = series_answer::open(key, lfn, 7, files, series_form::dicom, [&](std::size_t, std::uint64_t) { ended = true; });
+  ASSERT_TRUE(answer);
+  std::string piece;
+  EXPECT_TRUE((*answer)->next(piece).ok());  // the first instance opens
+  auto second = (*answer)->next(piece);       // sealed for another version: refused
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.err().code, errc::integrity_failure);
+  EXPECT_TRUE(piece.empty());
+  EXPECT_FALSE(ended);
+  auto wrong_key = series_answer::open(std::string(32, 'w'), lfn, 7, {files[0]}, series_form::dicom, nullptr);
+  ASSERT_TRUE(wrong_key);
+  EXPECT_EQ((*wrong_key)->next(piece).err().code, errc::integrity_failure);
+  // Truncated: one byte short opens nothing; shorter than a header and a tag is refused at once.
+  auto cut = files[0];
+  std::filesystem::resize_file(cut.path, --cut.size);
+  auto short_one = series_answer::open(key, lfn, 7, {cut}, series_form::dicom, nullptr);
+  ASSERT_TRUE(short_one);
+  EXPECT_EQ((*short_one)->next(piece).err().code, errc::integrity_failure);
+  std::filesystem::resize_file(cut.path, cut.size = 40);
+  EXPECT_EQ(series_answer::open(key, lfn, 7, {cut}, series_form::dicom, nullptr).err().code, errc::integrity_failure);
+  EXPECT_EQ(series_answer::open(key, lfn, 7, {}, series_form::dicom, nullptr).err().code, errc::not_found);
 }
 
 TEST(share_release, opens_only_for_its_site_and_request) {

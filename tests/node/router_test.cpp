@@ -76,6 +76,19 @@ TEST(router, prefix_routes_serve_one_segment_and_label_it_bounded) {
   EXPECT_EQ(r.route_label(get("/v1/queries/a/b")), "other");
 }
 
+TEST(router, a_prefix_route_with_a_suffix_serves_its_own_second_segment) {
+  router r;
+  r.add_prefix("GET", "/v1/series/", [](const http_request&) { return http_response{200, "text/plain", {}, "series"}; });
+  r.add_prefix("GET", "/v1/series/", [](const http_request&) { return http_response{200, "text/plain", {}, "sealed"}; },
+               "/sealed");
+  EXPECT_EQ(r.handle(get("/v1/series/abc")).body, "series");
+  EXPECT_EQ(r.handle(get("/v1/series/abc/sealed?x=1")).body, "sealed");
+  EXPECT_EQ(r.route_label(get("/v1/series/abc/sealed")), "/v1/series/{name}/sealed");
+  EXPECT_EQ(r.handle(get("/v1/series//sealed")).status, 404);       // no name
+  EXPECT_EQ(r.handle(get("/v1/series/a/b/sealed")).status, 404);    // more than one segment
+  EXPECT_EQ(r.handle(get("/v1/series/abc/other")).status, 404);
+}
+
 TEST(error_table, every_code_has_a_name_text_and_status) {
   for (int i = 0; i <= static_cast<int>(errc::cancelled); ++i) {
     auto code = static_cast<errc>(i);

@@ -198,12 +198,12 @@ std::string ingest_service::patient_ref(const std::string& patient_id) const {
   return impl_->links.patient_ref(patient_id);
 }
 
-result<ingest_service::sealed_series> ingest_service::read_sealed(const std::string& lfn_hex) const {
+result<ingest_service::stored_series> ingest_service::stored(const std::string& lfn_hex) const {
   auto version = impl_->overlay.owned_version(lfn_hex);
   if (version == 0) return fail(errc::not_found, "this site does not own series " + lfn_hex);
-  auto files = impl_->objects.read_series(lfn_hex, version);
+  auto files = impl_->objects.list_series(lfn_hex, version);
   if (!files) return std::move(files).err();
-  return sealed_series{version, std::move(*files)};
+  return stored_series{version, std::move(*files)};
 }
 
 ingest_report ingest_service::report() const {

@@ -19,6 +19,7 @@
 #include "dm2/node/metrics.hpp"
 #include "dm2/storage/database.hpp"
 #include "ingest_status.hpp"
+#include "object_store.hpp"
 
 namespace dm2::node {
 
@@ -52,12 +53,12 @@ class ingest_service {
   // The reference a patient account is linked to, from the patient's ID at this site.
   std::string patient_ref(const std::string& patient_id) const;
   // The sealed files of the committed version of a series this site owns, as stored
-  // (object_store::read_series), and that version. Errors: not_found (not owned here), io_error.
-  struct sealed_series {
+  // (object_store::list_series), and that version. Errors: not_found (not owned here), io_error.
+  struct stored_series {
     std::uint64_t version = 0;
-    std::vector<std::pair<std::string, std::string>> files;
+    std::vector<object_store::stored_file> files;
   };
-  result<sealed_series> read_sealed(const std::string& lfn_hex) const;
+  result<stored_series> stored(const std::string& lfn_hex) const;
 
   struct impl;
 

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/stream.hpp"
@@ -46,25 +45,16 @@ result<object_store::staging> object_store::stage() const {
   return s;
 }
 
-result<std::vector<std::pair<std::string, std::string>>> object_store::read_series(const std::string& lfn_hex,
-                                                                                 std::uint64_t version) const {
+result<std::vector<object_store::stored_file>> object_store::list_series(const std::string& lfn_hex,
+                                                                        std::uint64_t version) const {
   auto dir = series_dir(lfn_hex, version);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return fail(errc::not_found, "no stored series " + lfn_hex + " version " + std::to_string(version));
-  std::vector<std::string> names;
+  std::vector<stored_file> out;
   for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.is_regular_file(ec)) names.push_back(entry.path().filename().string());
+    if (entry.is_regular_file(ec)) out.push_back({entry.path().filename().string(), entry.path(), entry.file_size(ec)});
   if (ec) return fail(errc::io_error, "cannot list " + dir.string() + ": " + ec.message());
-  std::sort(names.begin(), names.end());
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& name : names) {
-    auto size = fs::file_size(dir / name, ec);
-    std::ifstream in(dir / name, std::ios::binary);
-    std::string bytes(ec ? 0 : size, '\0');
-    if (ec || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
-      return fail(errc::io_error, "cannot read " + (dir / name).string());
-    out.emplace_back(name, std::move(bytes));
-  }
+  std::sort(out.begin(), out.end(), [](const stored_file& a, const stored_file& b) { return a.name < b.name; });
   return out;
 }
 

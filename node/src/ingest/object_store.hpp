@@ -44,10 +44,15 @@ class object_store {
   // committed version; returns how many directories went.
   std::size_t sweep(const std::function<bool(const std::string& lfn_hex, std::uint64_t version)>& committed) const;
 
-  // The sealed files of a committed series, (name, sealed bytes) in name order: DICOM files in
-  // slice order, then volume.nii.dm2s. Errors: not_found (no such series here), io_error.
-  result<std::vector<std::pair<std::string, std::string>>> read_series(const std::string& lfn_hex,
-                                                                        std::uint64_t version) const;
+  // The sealed files of a committed series in name order: DICOM files in slice order, then
+  // volume.nii.dm2s; read by the caller one at a time (a series is not held whole).
+  // Errors: not_found (no such series here), io_error.
+  struct stored_file {
+    std::string name;
+    std::filesystem::path path;
+    std::uint64_t size = 0;  // sealed bytes
+  };
+  result<std::vector<stored_file>> list_series(const std::string& lfn_hex, std::uint64_t version) const;
 
   std::filesystem::path series_dir(const std::string& lfn_hex, std::uint64_t version) const;
   // The associated data a stored file is sealed with.

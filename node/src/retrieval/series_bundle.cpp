@@ -1,6 +1,7 @@
 #include "series_bundle.hpp"
 
 #include <cstdint>
+#include <fstream>
 
 namespace dm2::node {
 namespace {
@@ -27,20 +28,29 @@ bool good_name(std::string_view n) {
 
 }  // namespace
 
-std::string encode_bundle(const bundle_files& files) {
-  std::size_t total = magic.size() + 4;
-  for (const auto& [name, bytes] : files) total += 2 + name.size() + 8 + bytes.size();
-  std::string out;
-  out.reserve(total);
-  out += magic;
-  put_be(out, files.size(), 4);
-  for (const auto& [name, bytes] : files) {
-    put_be(out, name.size(), 2);
-    out += name;
-    put_be(out, bytes.size(), 8);
-    out += bytes;
+bundle_stream::bundle_stream(std::vector<object_store::stored_file> files) : files_(std::move(files)) {
+  size_ = magic.size() + 4;
+  for (const auto& f : files_) size_ += 2 + f.name.size() + 8 + f.size;
+}
+
+result<bool> bundle_stream::next(std::string& piece) {
+  piece.clear();
+  if (!started_) {
+    started_ = true;
+    piece += magic;
+    put_be(piece, files_.size(), 4);
   }
-  return out;
+  if (next_ == files_.size()) return !piece.empty();
+  const auto& f = files_[next_++];
+  put_be(piece, f.name.size(), 2);
+  piece += f.name;
+  put_be(piece, f.size, 8);
+  auto start = piece.size();
+  std::ifstream in(f.path, std::ios::binary);
+  piece.resize(start + f.size);
+  if (!in.read(piece.data() + start, static_cast<std::streamsize>(f.size)) || in.peek() != std::ifstream::traits_type::eof())
+    return fail(errc::io_error, "cannot read " + f.path.string() + " whole");
+  return true;
 }
 
 result<bundle_files> decode_bundle(std::string_view in) {

@@ -5,8 +5,8 @@
 // The home site decides with the policy, signs one assertion for the request, and asks the
 // owner for the ciphertext and every other site for key shares, all over mutual TLS; each of
 // them verifies the assertion, decides with the same policy and audits under the user's
-// pseudonym. The home site combines t shares, opens the files in memory and answers; the key is
-// never written anywhere.
+// pseudonym. The home site combines t shares and streams the answer, each file opened in memory
+// as its turn comes (series_answer); the key is never written anywhere.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -15,11 +15,10 @@
 #include <nlohmann/json.hpp>
 
 #include "../ingest/object_store.hpp"
-#include "../retrieval/multipart.hpp"
+#include "../retrieval/series_answer.hpp"
 #include "../retrieval/series_bundle.hpp"
 #include "../retrieval/share_release.hpp"
 #include "dm2/crypto/hash.hpp"
-#include "dm2/crypto/stream.hpp"
 #include "dm2/dht/share_keyring.hpp"
 #include "dm2/dht/storage_replica_store.hpp"
 #include "routes.hpp"
@@ -73,12 +72,22 @@ error peer_error(const client_response& r, const std::string& who) {
                          (message.empty() ? "" : ": " + message)};
 }
 
-// The sealed series from its owner: read here when this site owns it, else asked for.
-result<ingest_service::sealed_series> sealed_from_owner(const route_context& c,
-                                                        const std::string& owner,
-                                                        const std::string& lfn,
-                                                        const std::string& wire) {
-  if (owner == c.self_site()) return c.ingest->read_sealed(lfn);
+// The sealed series from its owner: listed here when this site owns it (each file read when
+// its turn comes), else asked for whole.
+struct owner_series {
+  std::uint64_t version = 0;
+  std::vector<sealed_file> files;
+};
+
+result<owner_series> sealed_from_owner(const route_context& c, const std::string& owner, const std::string& lfn,
+                                       const std::string& wire) {
+  if (owner == c.self_site()) {
+    auto stored = c.ingest->stored(lfn);
+    if (!stored) return std::move(stored).err();
+    owner_series out{stored->version, {}};
+    for (auto& f : stored->files) out.files.push_back({std::move(f.name), f.size, std::move(f.path), {}});
+    return out;
+  }
   auto r = c.ask_peer(owner, "/v1/series/" + lfn + "/sealed", wire);
   if (!r) {
     spdlog::warn("event=series_owner_unreachable lfn={} owner={} reason=\"{}\"", lfn, owner,
@@ -90,6 +99,7 @@ result<ingest_service::sealed_series> sealed_from_owner(const route_context& c,
   if (r->status != 200) return peer_error(*r, "the owner " + owner);
   auto files = decode_bundle(r->body);
   if (!files) return std::move(files).err();
+  std::string().swap(r->body);
   auto version = r->headers.find("dm2-series-version");
   std::uint64_t v = 0;
   if (version == r->headers.end() ||
@@ -97,7 +107,12 @@ result<ingest_service::sealed_series> sealed_from_owner(const route_context& c,
               .ec != std::errc{} ||
       v == 0)
     return fail(errc::malformed_input, "the owner's answer names no series version");
-  return ingest_service::sealed_series{v, std::move(*files)};
+  owner_series out{v, {}};
+  for (auto& [name, bytes] : *files) {
+    auto size = bytes.size();
+    out.files.push_back({std::move(name), size, {}, std::move(bytes)});
+  }
+  return out;
 }
 
 // The shares this site itself holds of `lfn` (opened with its seal key), and the owner's own
@@ -218,32 +233,19 @@ http_response retrieve(const route_context& c, const http_request& request) {
     return error_response(files.err());
   }
 
-  std::vector<std::string> parts;
-  std::optional<error> broken;
-  for (auto& [name, bytes] : files->files) {
-    if ((format == "nifti") != (name == volume_file)) continue;
-    auto clear =
-        crypto::stream_open(*key, bytes, object_store::associated_data(lfn, files->version, name));
-    std::string().swap(bytes);
-    if (!clear) {
-      broken = error{errc::integrity_failure,
-                     "a stored file of the series does not open: " + clear.err().message};
-      break;
-    }
-    parts.push_back(std::move(*clear));
-  }
-  wipe(*key);
-  if (broken) return error_response(*broken);
-  if (parts.empty())
-    return error_response(fail(errc::not_found, "the stored series holds no such file"));
-  spdlog::info("event=series_retrieved lfn={} version={} files={} key_ms={} answer_ms={}", lfn, files->version,
-               parts.size(), key_ms, elapsed_ms(started));
-  std::map<std::string, std::string> headers{
-      {"DM2-Series-Version", std::to_string(files->version)}};
-  if (format == "nifti")
-    return http_response{200, "application/octet-stream", headers, std::move(parts.front())};
-  auto body = multipart_related(std::move(parts), "application/dicom");
-  return http_response{200, body.content_type, headers, std::move(body.body)};
+  auto form = format == "nifti" ? series_form::nifti : series_form::dicom;
+  std::erase_if(files->files, [&](const sealed_file& f) { return (form == series_form::nifti) != (f.name == volume_file); });
+  auto version = files->version;
+  auto answer = series_answer::open(std::move(*key), lfn, version, std::move(files->files), form,
+                                    [lfn, version, key_ms, started](std::size_t count, std::uint64_t bytes) {
+                                      spdlog::info("event=series_retrieved lfn={} version={} files={} bytes={} key_ms={} answer_ms={}",
+                                                   lfn, version, count, bytes, key_ms, elapsed_ms(started));
+                                    });
+  if (!answer) return error_response(answer.err());
+  http_response r{200, (*answer)->content_type(), {{"DM2-Series-Version", std::to_string(version)}}, {}};
+  if (form == series_form::dicom) r.headers.emplace("DM2-Parts", std::to_string((*answer)->parts()));
+  r.streamed = std::move(*answer);
+  return r;
 }
 
 // The owner's side: another site's user, under his site's assertion, gets the sealed files.
@@ -262,12 +264,14 @@ http_response serve_sealed(const route_context& c, const http_request& request) 
   auto f = c.facts_for(who, access::data_class::deidentified_image, access::action::read, lfn,
                        c.self_site());
   if (auto no = c.authorize(who, f, "series_serve", lfn)) return *no;
-  auto sealed = c.ingest->read_sealed(lfn);
-  if (!sealed) return error_response(sealed.err());
-  return http_response{200,
-                       "application/vnd.dm2.sealed-series",
-                       {{"DM2-Series-Version", std::to_string(sealed->version)}},
-                       encode_bundle(sealed->files)};
+  auto stored = c.ingest->stored(lfn);
+  if (!stored) return error_response(stored.err());
+  http_response r{200,
+                  "application/vnd.dm2.sealed-series",
+                  {{"DM2-Series-Version", std::to_string(stored->version)}},
+                  {}};
+  r.streamed = std::make_shared<bundle_stream>(std::move(stored->files));
+  return r;
 }
 
 // A holder's side: the shares it holds (and the owner's own), sealed to the asserting site for
@@ -305,9 +309,8 @@ http_response release_shares(const route_context& c, const http_request& request
 }  // namespace
 
 void add_series_routes(router& routes, const route_context& c) {
-  routes.add_prefix("GET", "/v1/series/", [c](const http_request& r) {
-    return path_of(r.target).ends_with("/sealed") ? serve_sealed(c, r) : retrieve(c, r);
-  });
+  routes.add_prefix("GET", "/v1/series/", [c](const http_request& r) { return retrieve(c, r); });
+  routes.add_prefix("GET", "/v1/series/", [c](const http_request& r) { return serve_sealed(c, r); }, "/sealed");
   routes.add_prefix("GET", "/v1/key-shares/",
                     [c](const http_request& r) { return release_shares(c, r); });
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -42,6 +43,16 @@ class https_connection {
                                   const std::string& body = {},
                                   std::chrono::milliseconds timeout = std::chrono::seconds(10),
                                   const std::map<std::string, std::string>& headers = {});
+  // Like request(), for a body too large to hold (a retrieved series): `sink(head, piece)` gets
+  // each piece of the body as it arrives, `head` carrying the status and headers (its body
+  // empty); the response returned is that head. `timeout` bounds each step, not the whole
+  // transfer. Never repeated on a fresh connection. Errors: as https_request; malformed_input
+  // for a body cut short (the server stopped mid-way); whatever `sink` returns.
+  using body_sink = std::function<status(const client_response& head, std::string_view piece)>;
+  result<client_response> request_streamed(const std::string& method, const std::string& path,
+                                           const body_sink& sink,
+                                           std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                                           const std::map<std::string, std::string>& headers = {});
   // Drops the connection (the next request reconnects).
   void close();
 

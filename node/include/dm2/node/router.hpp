@@ -18,17 +18,18 @@ class router {
   // Adds a route for an exact path ("/health"). Not thread-safe: add all routes before serving.
   void add(const std::string& method, const std::string& path, handler h);
 
-  // Adds a route for every path "<prefix><name>" where <name> is one non-empty path segment
-  // ("/v1/queries/" serves "/v1/queries/abc"); handlers read the name with last_segment. Exact
-  // routes win over prefix routes. Not thread-safe: add all routes before serving.
-  void add_prefix(const std::string& method, const std::string& prefix, handler h);
+  // Adds a route for every path "<prefix><name><suffix>" where <name> is one non-empty path
+  // segment ("/v1/queries/" serves "/v1/queries/abc"; with suffix "/sealed", "/v1/series/"
+  // serves "/v1/series/abc/sealed"); handlers read the name with last_segment when there is no
+  // suffix. Exact routes win over prefix routes. Not thread-safe: add all routes before serving.
+  void add_prefix(const std::string& method, const std::string& prefix, handler h, const std::string& suffix = "");
 
   // The handler's response; 400 for a malformed target, 404 for an unknown path, 405 (with an
   // Allow header) for a known path and another method. A handler that throws gives a 500 whose
   // body says nothing of the exception (it is logged).
   http_response handle(const http_request& request) const;
 
-  // The route label used in metrics: the path if routed ("<prefix>{name}" for a prefix route),
+  // The route label used in metrics: the path if routed ("<prefix>{name}<suffix>" for a prefix route),
   // else "other" (unbounded paths must not
   // become unbounded label values).
   std::string route_label(const http_request& request) const;
@@ -37,7 +38,7 @@ class router {
   using method_table = std::map<std::string, handler>;
   const method_table* find(const std::string& path, std::string* label) const;
   std::map<std::string, method_table> routes_;    // path -> method -> handler
-  std::map<std::string, method_table> prefixes_;  // prefix -> method -> handler
+  std::map<std::pair<std::string, std::string>, method_table> prefixes_;  // (prefix, suffix) -> method -> handler
 };
 
 // The path of a request target without its query string.

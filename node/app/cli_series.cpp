@@ -1,0 +1,168 @@
+// `dm2 series get LFN --session FILE`: a de-identified series through the user's home node
+// (GET /v1/series/{lfn}, docs/api.md), as the user `dm2 sign-in` kept in FILE: receives the answer
+// as it streams, writes each DICOM instance to OUT/000000.dcm, 000001.dcm, ... as its part arrives (or
+// the NIfTI volume to OUT with --format nifti). A progress bar on stderr (a
+// terminal only) follows the bytes against the Content-Length the node announces.
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+
+#include "cli_common.hpp"
+
+namespace dm2::cli {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+struct series_options : user_connection_options {
+  std::string lfn, format = "dicom", out;
+  bool json_out = false;
+};
+
+// Splits a multipart/related body, fed in any pieces, into one file per part (each part's
+// Content-Length bytes), numbered in order.
+class multipart_splitter {
+ public:
+  multipart_splitter(fs::path dir, std::string boundary) : dir_(std::move(dir)), delimiter_("--" + std::move(boundary)) {}
+
+  status feed(std::string_view in) {
+    while (!in.empty()) {
+      if (left_ > 0) {
+        auto take = std::min<std::uint64_t>(left_, in.size());
+        file_.write(in.data(), static_cast<std::streamsize>(take));
+        if (!file_) return fail(errc::io_error, "cannot write " + path_.string());
+        in.remove_prefix(take);
+        if ((left_ -= take) == 0) {
+          file_.close();
+          ++parts_;
+        }
+        continue;
+      }
+      head_.append(in);
+      in = {};
+      auto end = head_.find("\r\n\r\n");
+      if (end == std::string::npos) {
+        if (head_.size() > 4096) return fail(errc::malformed_input, "a part header that never ends");
+        return {};
+      }
+      auto at = head_.find(delimiter_);
+      auto length = head_.find("Content-Length: ", at);
+      std::uint64_t size = 0;
+      if (at == std::string::npos || length == std::string::npos || length > end ||
+          std::from_chars(head_.data() + length + 16, head_.data() + end, size).ec != std::errc{})
+        return fail(errc::malformed_input, "a part without its Content-Length");
+      std::string rest = head_.substr(end + 4);
+      head_.clear();
+      char name[32];
+      std::snprintf(name, sizeof name, "%06zu.dcm", parts_);
+      path_ = dir_ / name;
+      file_.open(path_, std::ios::binary | std::ios::trunc);
+      if (!file_) return fail(errc::io_error, "cannot create " + path_.string());
+      left_ = size;
+      if (size == 0) {
+        file_.close();
+        ++parts_;
+      }
+      if (auto s = feed(rest); !s) return s;
+    }
+    return {};
+  }
+  std::size_t parts() const { return parts_; }
+
+ private:
+  fs::path dir_, path_;
+  std::string delimiter_, head_;
+  std::ofstream file_;
+  std::uint64_t left_ = 0;
+  std::size_t parts_ = 0;
+};
+
+std::string boundary_of(const std::string& content_type) {
+  auto at = content_type.find("boundary=");
+  if (content_type.rfind("multipart/related", 0) != 0 || at == std::string::npos)
+    throw command_failed(exit_remote, "the node answered " + content_type + ", not multipart/related");
+  return content_type.substr(at + 9);
+}
+
+std::string header(const node::client_response& r, const std::string& name) {
+  auto it = r.headers.find(name);
+  return it == r.headers.end() ? std::string() : it->second;
+}
+
+void get_series(const series_options& o) {
+  auto site = connect_as_user_or_site(o);
+  node::https_connection connection(site.target, site.tls);
+  fs::path out = o.out.empty() ? fs::path(o.lfn + (o.format == "nifti" ? ".nii" : "")) : fs::path(o.out);
+  std::error_code ec;
+  if (o.format == "dicom") fs::create_directories(out, ec);
+  if (ec) throw command_failed(exit_local_state, "cannot create " + out.string() + ": " + ec.message());
+  progress_bar bar;
+  std::uint64_t total = 0, received = 0;
+  std::string error_body;
+  std::optional<multipart_splitter> parts;
+  std::ofstream volume;
+  auto got = connection.request_streamed(
+      "GET", "/v1/series/" + o.lfn + "?format=" + o.format,
+      [&](const node::client_response& head, std::string_view piece) -> status {
+        if (head.status != 200) {
+          error_body.append(piece.substr(0, 64 * 1024 - std::min<std::size_t>(error_body.size(), 64 * 1024)));
+          return {};
+        }
+        if (received == 0) {
+          auto length = header(head, "content-length");
+          std::from_chars(length.data(), length.data() + length.size(), total);
+          if (o.format == "dicom") parts.emplace(out, boundary_of(header(head, "content-type")));
+          else volume.open(out, std::ios::binary | std::ios::trunc);
+        }
+        received += piece.size();
+        if (!o.json_out) bar.draw(received / 1'000'000, total / 1'000'000, received);
+        if (parts) return parts->feed(piece);
+        if (!volume.write(piece.data(), static_cast<std::streamsize>(piece.size())))
+          return fail(errc::io_error, "cannot write " + out.string());
+        return {};
+      },
+      std::chrono::seconds(60), site.headers);
+  bar.finish();
+  if (!got) throw command_failed(got.err().code == errc::io_error ? exit_local_state : exit_remote, got.err().message);
+  if (got->status != 200) {
+    auto j = json::parse(error_body, nullptr, false);
+    auto why = j.is_object() && j["error"].is_object() ? j["error"].value("message", error_body) : error_body;
+    throw command_failed(got->status == 400 ? exit_usage : exit_remote,
+                         "node answered " + std::to_string(got->status) + ": " + why);
+  }
+  json summary = {{"lfn", o.lfn},
+                  {"version", header(*got, "dm2-series-version")},
+                  {"bytes", received},
+                  {"path", out.string()}};
+  if (parts) summary["instances"] = parts->parts();
+  if (o.json_out) std::cout << summary.dump(2) << '\n';
+  else if (parts) std::printf("%zu instances, %llu bytes in %s\n", parts->parts(), static_cast<unsigned long long>(received), out.c_str());
+  else std::printf("volume, %llu bytes in %s\n", static_cast<unsigned long long>(received), out.c_str());
+}
+
+void add_series_command(CLI::App& dm2) {
+  auto o = std::make_shared<series_options>();
+  auto* series = dm2.add_subcommand("series", "De-identified series, for a signed-in user of this site");
+  series->require_subcommand(1);
+  auto* get = series->add_subcommand(
+      "get", "Retrieve a series you may read (as the user of --session); progress on stderr");
+  get->add_option("lfn", o->lfn, "The series' LFN (32 hex digits)")->required();
+  get->add_option("--format", o->format, "dicom (one .dcm file per instance) or nifti (the volume)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"dicom", "nifti"}));
+  get->add_option("-o,--out", o->out, "Directory for dicom (default: the LFN), file for nifti (default: LFN.nii)");
+  add_user_connection_options(get, *o);
+  get->add_flag("--json", o->json_out, "Print a JSON summary (no progress bar)");
+  get->callback([o] { get_series(*o); });
+}
+
+const registrar series_command("series", &add_series_command);
+
+}  // namespace
+}  // namespace dm2::cli

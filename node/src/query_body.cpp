@@ -5,6 +5,7 @@
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/storage/index_record.hpp"
+#include "similarity/registry.hpp"
 
 namespace dm2::node {
 namespace {
@@ -79,8 +80,11 @@ result<query_submission> parse(std::string_view text_in, bool with_timeout) {
   if (!v.is_object()) return fail(errc::malformed_input, "the query body must be a JSON object");
   query_submission out;
   auto& b = out.body;
-  if (v.contains("signature") + v.contains("signature_hex") + (with_timeout && v.contains("lfn")) > 1)
-    return bad("signature", "give one of signature (base64), signature_hex and lfn");
+  if (v.contains("signature") + v.contains("signature_hex") + (with_timeout && v.contains("lfn")) +
+          (with_timeout && v.contains("by_series")) >
+      1)
+    return bad("signature", "give one of signature (base64), signature_hex, lfn and by_series");
+  bool depth_given = false;
   for (const auto& [key, value] : v.items()) {
     if (key == "filters") {
       if (auto s = parse_filters(value, b.filters); !s) return std::move(s).err();
@@ -93,12 +97,14 @@ result<query_submission> parse(std::string_view text_in, bool with_timeout) {
       if (raw->size() > query_limits::max_signature_bytes)
         return bad(key, "over " + std::to_string(query_limits::max_signature_bytes) + " bytes");
       b.signature = std::move(*raw);
-    } else if (key == "measure") {
-      if (!value.is_string()) return bad(key, "must be a string");
-      auto m = value.get<std::string>();
-      if (m == "mi" || m == "cr") return bad(key, "\"" + m + "\" is not supported yet (only \"ncc\")");
-      if (m != "ncc") return bad(key, "must be \"ncc\"");
-      b.measure = m;
+    } else if (key == "measure" || (key == "measure_version" && with_timeout)) {
+      if (!value.is_string() || value.get_ref<const std::string&>().size() > 32) return bad(key, "must be a short string");
+      (key == "measure" ? out.measure : out.measure_version) = value.get<std::string>();
+    } else if (key == "stage2_depth" && with_timeout) {
+      if (!value.is_number_unsigned() || value.get<std::uint64_t>() > query_limits::max_stage_two_depth)
+        return bad(key, "must be an integer in 0.." + std::to_string(query_limits::max_stage_two_depth));
+      out.stage_two_depth = value.get<std::size_t>();
+      depth_given = true;
     } else if (key == "top_k") {
       if (!value.is_number_unsigned() || value.get<std::uint64_t>() < 1 || value.get<std::uint64_t>() > query_limits::max_top_k)
         return bad(key, "must be an integer in 1.." + std::to_string(query_limits::max_top_k));
@@ -107,11 +113,11 @@ result<query_submission> parse(std::string_view text_in, bool with_timeout) {
       auto s = text(value, key, query_limits::max_text);
       if (!s) return std::move(s).err();
       (key == "user" ? b.user : b.purpose) = std::move(*s);
-    } else if (key == "lfn" && with_timeout) {
+    } else if ((key == "lfn" || key == "by_series") && with_timeout) {
       if (!value.is_string()) return bad(key, "must be 32 hex digits");
       auto raw = crypto::from_hex(value.get<std::string>());
       if (!raw || raw->size() != storage::lfn_size) return bad(key, "must be 32 hex digits");
-      out.lfn = crypto::to_hex(*raw);
+      (key == "lfn" ? out.lfn : out.by_series) = crypto::to_hex(*raw);
     } else if (key == "timeout_ms" && with_timeout) {
       if (!value.is_number_unsigned() || value.get<std::uint64_t>() < 1 ||
           value.get<std::uint64_t>() > static_cast<std::uint64_t>(query_limits::max_timeout.count()))
@@ -120,6 +126,17 @@ result<query_submission> parse(std::string_view text_in, bool with_timeout) {
     } else {
       return bad(key, "unknown field");
     }
+  }
+  // Stage 1 is NCC of signatures everywhere; another measure runs in stage 2, on a query volume.
+  if (auto m = similarity::measure_registry::builtin().find(out.measure, out.measure_version); !m)
+    return bad(out.measure_version.empty() ? "measure" : "measure_version", m.err().message);
+  if (out.by_series.empty()) {
+    if (out.measure != "ncc" || !out.measure_version.empty())
+      return bad("measure", "\"" + out.measure + "\" " +
+                                (with_timeout ? "needs a query by image (by_series)" : "is not a stage-1 measure"));
+    if (out.stage_two_depth > 0) return bad("stage2_depth", "needs a query by image (by_series)");
+  } else if (!depth_given) {
+    out.stage_two_depth = query_limits::default_stage_two_depth;
   }
   return out;
 }

@@ -23,12 +23,14 @@ struct query_limits {
   static constexpr std::size_t max_top_k = 1000;
   static constexpr std::chrono::milliseconds default_timeout{5000};
   static constexpr std::chrono::milliseconds max_timeout{60000};
+  static constexpr std::size_t default_stage_two_depth = 10;  // a query by series
+  static constexpr std::size_t max_stage_two_depth = 100;
 };
 
 struct query_body {
   storage::index_filter filters;  // `limit` unused
   std::string signature;          // raw bytes: little-endian float32 samples; empty = none
-  std::string measure = "ncc";    // the only one implemented
+  std::string measure = "ncc";    // stage 1: NCC of signatures, the only one a site runs on records
   std::size_t top_k = query_limits::default_top_k;
   // Who asks and why: for a signed-in user, his pseudonym and his role's purpose (set by the home
   // node); free text from a site certificate. Carried to every site inside the signed body; never
@@ -38,20 +40,28 @@ struct query_body {
 };
 
 // A client's submission: the body plus how long to wait for answers, or, instead of a signature,
-// one of this site's own series to query by (the home node takes its record's signature).
+// one of this site's own series to query by: `lfn` (the home node takes its record's signature;
+// stage 1 only) or `by_series` (the home node opens the series' volume: signature and query
+// volume, and a stage 2 at the candidates' owners with `measure`).
 struct query_submission {
   query_body body;
   std::chrono::milliseconds timeout = query_limits::default_timeout;
-  std::string lfn;  // "" or 32 lowercase hex digits
+  std::string lfn;        // "" or 32 lowercase hex digits
+  std::string by_series;  // "" or 32 lowercase hex digits
+  std::string measure = "ncc";  // stage 2's: a name in similarity::measure_registry::builtin()
+  std::string measure_version;  // "" = the newest registered
+  std::size_t stage_two_depth = 0;  // by_series: default_stage_two_depth unless given
 };
 
 // Parses POST /v1/queries. Errors: too_large (over max_body_bytes), malformed_input (not a JSON
 // object), invalid_argument naming the first bad field (unknown field, wrong type, a value over
-// its limit, a bad date, top_k or timeout_ms out of range, "mi"/"cr" not supported yet, more than
-// one of signature, signature_hex and lfn, a signature not a whole number of float32 samples, an
-// lfn not 32 hex digits).
+// its limit, a bad date, top_k, timeout_ms or stage2_depth out of range, a measure or version the
+// registry does not have, a measure other than ncc or a stage2_depth without by_series, more than
+// one of signature, signature_hex, lfn and by_series, a signature not a whole number of float32
+// samples, an lfn not 32 hex digits).
 result<query_submission> parse_query_submission(std::string_view json);
-// Parses a canonical body as received from a peer: the same rules, without timeout_ms and lfn.
+// Parses a canonical body as received from a peer: the same rules, without timeout_ms, lfn,
+// by_series, measure_version and stage2_depth; the measure is "ncc".
 result<query_body> parse_query_body(std::string_view json);
 // Canonical JSON: keys sorted, defaults spelled out, the signature in base64, no timeout.
 std::string canonical_json(const query_body& body);

@@ -33,5 +33,8 @@ void add_series_routes(router& routes, const route_context& c);
 // GET /v1/me/accesses (a patient: who read his data, from every site), GET /v1/audit-entries
 // (a site's own entries about the LFNs of another site's patient's assertion).
 void add_access_history_routes(router& routes, const route_context& c);
+// GET /v1/algorithms (the measures this site runs), POST /v1/similarity/scores (stage 2 of
+// another site's query by image, at the owner).
+void add_similarity_routes(router& routes, const route_context& c);
 
 }  // namespace dm2::node

@@ -256,12 +256,12 @@ TEST(query_book, merges_ranks_bounds_and_forgets) {
   s.max_running = 2;
   s.keep_finished = std::chrono::milliseconds(1000);
   query_book book(s, [&now] { return now; });
-  auto one = book.open({2});
-  auto two = book.open({5});
+  auto one = book.open({2, "", 0});
+  auto two = book.open({5, "", 0});
   ASSERT_TRUE(one && two);
   EXPECT_EQ(one->size(), 32u);
   EXPECT_NE(*one, *two);
-  auto third = book.open({5});
+  auto third = book.open({5, "", 0});
   ASSERT_FALSE(third.ok());
   EXPECT_EQ(third.err().code, errc::unavailable);
 
@@ -290,7 +290,7 @@ TEST(query_book, merges_ranks_bounds_and_forgets) {
   book.record(*one, {}, p);
   EXPECT_TRUE(book.view(*one)->progress.done);
   EXPECT_EQ(book.running(), 1u);
-  EXPECT_TRUE(book.open({1}).ok());  // a slot freed
+  EXPECT_TRUE(book.open({1, "", 0}).ok());  // a slot freed
   now += std::chrono::milliseconds(1000);
   EXPECT_FALSE(book.view(*one));  // forgotten
   EXPECT_FALSE(book.view("unknown"));

@@ -114,9 +114,12 @@ class similarity_process_test : public ::testing::Test {
     return out;
   }
 
+  // "lfn prefix@owner/stage:score ..." in rank order.
   static std::string lfns_of(const json& view) {
     std::string out;
-    for (const auto& h : view["hits"]) out += h.value("lfn", "").substr(0, 6) + ":" + h["score"].dump() + " ";
+    for (const auto& h : view["hits"])
+      out += h.value("lfn", "").substr(0, 6) + "@" + h.value("owner", "") + "/s" + std::to_string(h.value("stage", 0)) +
+             ":" + h["score"].dump() + " ";
     return out;
   }
 
@@ -131,6 +134,7 @@ TEST_F(similarity_process_test, the_planted_near_duplicate_ranks_first_by_each_m
     auto view = run_query({{"by_series", patient}, {"measure", measure}, {"top_k", 5}, {"stage2_depth", 5},
                            {"timeout_ms", 20000}});
     SCOPED_TRACE(measure);
+    std::printf("by_series %s: duplicate %s, ranking %s\n", measure, duplicate.substr(0, 6).c_str(), lfns_of(view).c_str());
     ASSERT_TRUE(view["hits"].is_array() && !view["hits"].empty()) << view.dump();
     EXPECT_FALSE(view.value("deadline_passed", true));
     const auto& first = view["hits"][0];

@@ -26,6 +26,7 @@ struct query_options : site_connection_options {
   std::string signature_file;
   std::string lfn;
   std::string by_series;
+  std::string by_volume;
   std::string measure = "ncc";
   std::string measure_version;
   int stage2_depth = -1;  // -1: the node's default
@@ -58,6 +59,11 @@ json request_body(const query_options& o) {
   }
   if (!o.lfn.empty()) body["lfn"] = o.lfn;  // the node takes that record's signature
   if (!o.by_series.empty()) body["by_series"] = o.by_series;  // the node opens that series' volume
+  if (!o.by_volume.empty()) {
+    auto raw = crypto::read_file(o.by_volume);
+    if (!raw) throw command_failed(exit_bad_input, "--by-volume: " + raw.err().message);
+    body["nifti"] = crypto::to_base64(*raw);  // read in memory at the node, never stored
+  }
   if (!o.measure_version.empty()) body["measure_version"] = o.measure_version;
   if (o.stage2_depth >= 0) body["stage2_depth"] = o.stage2_depth;
   if (!o.user.empty()) body["user"] = o.user;
@@ -149,10 +155,18 @@ void add_query_command(CLI::App& dm2) {
                 "candidates' owners rescore the best ones with --measure")
       ->excludes("--signature-file")
       ->excludes("--lfn");
-  q->add_option("--measure", o->measure, "Stage-2 measure with --by-series: ncc, mi or cr (GET /v1/algorithms)")
+  q->add_option("--by-volume", o->by_volume,
+                "Query by image: a NIfTI-1 file (.nii, at most 8 MiB) sent to the node, which reads it in memory "
+                "and stores nothing")
+      ->check(CLI::ExistingFile)
+      ->excludes("--signature-file")
+      ->excludes("--lfn")
+      ->excludes("--by-series");
+  q->add_option("--measure", o->measure,
+                "Stage-2 measure with --by-series or --by-volume: ncc, mi or cr (GET /v1/algorithms)")
       ->capture_default_str();
   q->add_option("--measure-version", o->measure_version, "The measure's version (default: the newest)");
-  q->add_option("--stage2-depth", o->stage2_depth, "With --by-series: how many stage-1 candidates stage 2 rescores "
+  q->add_option("--stage2-depth", o->stage2_depth, "With an image: how many stage-1 candidates stage 2 rescores "
                                                    "(0..100, default 10)")
       ->check(CLI::Range(0, 100));
   q->add_option("--top-k", o->top_k, "Best hits to return (1..1000)")->capture_default_str()->check(CLI::Range(1, 1000));

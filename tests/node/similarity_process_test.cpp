@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dm2/crypto/hash.hpp"
+#include "dm2/pacs/volume.hpp"
 #include "ingest_reference.hpp"
 #include "pacs_server_fixture.hpp"
 #include "phantom.hpp"
@@ -60,6 +62,7 @@ class similarity_process_test : public ::testing::Test {
       fs::create_directories(out);
       auto written = synth::write_phantom_series(out, o);
       ASSERT_EQ(servers[p.site]->upload(written.files), "");
+      if (p.study_date == std::string(patient_date)) patient_files = written.files;
     }
     auto created = process_consortium::create(dir.path() / "consortium", options);
     ASSERT_TRUE(created) << created.err().message;
@@ -127,6 +130,7 @@ class similarity_process_test : public ::testing::Test {
   std::map<int, std::unique_ptr<pacs_server>> servers;
   std::unique_ptr<process_consortium> sites;
   std::string patient, duplicate;
+  std::vector<fs::path> patient_files;  // the patient's DICOM series, as his physician has it
 };
 
 TEST_F(similarity_process_test, the_planted_near_duplicate_ranks_first_by_each_measure_computed_at_its_owner) {
@@ -176,6 +180,20 @@ TEST_F(similarity_process_test, the_planted_near_duplicate_ranks_first_by_each_m
   EXPECT_EQ(view["hits"][0].value("lfn", ""), duplicate) << lfns_of(view);
   EXPECT_EQ(view["hits"][0].value("stage", 0), 2);
 
+  // The physician uploads his patient's series as NIfTI (assembled from his DICOM files): the
+  // patient's own series at site 1 is the same image (first), the near-duplicate next.
+  auto assembled = pacs::assemble_series(patient_files);
+  ASSERT_TRUE(assembled) << assembled.err().message;
+  ASSERT_TRUE(pacs::write_nifti(*assembled, dir.path() / "patient.nii"));
+  auto nifti = crypto::to_base64(slurp(dir.path() / "patient.nii"));
+  auto uploaded = run_query({{"nifti", nifti}, {"measure", "cr"}, {"top_k", 3}, {"timeout_ms", 20000}}, house);
+  std::printf("nifti upload cr: patient %s, duplicate %s, ranking %s\n", patient.substr(0, 6).c_str(),
+              duplicate.substr(0, 6).c_str(), lfns_of(uploaded).c_str());
+  ASSERT_EQ(uploaded["hits"].size(), 3u) << uploaded.dump();
+  EXPECT_EQ(uploaded["hits"][0].value("lfn", ""), patient);
+  EXPECT_EQ(uploaded["hits"][1].value("lfn", ""), duplicate);
+  EXPECT_EQ(uploaded["hits"][1]["algorithm"].value("name", ""), "cr");
+
   // Bad input: 4xx, and no query starts.
   auto curie = token_of("m-curie", "m-curie-secret-pw");
   struct bad_case {
@@ -191,6 +209,9 @@ TEST_F(similarity_process_test, the_planted_near_duplicate_ranks_first_by_each_m
       {json{{"by_series", std::string(32, '0')}}, "", 404, "owns no series"},
       {json{{"by_series", patient}}, curie, 403, "not allowed"},  // a researcher without a grant
       {json{{"signature_hex", "0000803f"}, {"measure", "mi"}}, "", 400, "needs a query by image"},
+      {json{{"nifti", crypto::to_base64("not a volume")}}, "", 400, "NIfTI"},
+      {json{{"nifti", nifti.substr(0, 600)}}, "", 400, "NIfTI"},  // a header, no voxels
+      {json{{"nifti", crypto::to_base64(std::string(8 * 1024 * 1024 + 1, 'x'))}}, "", 413, "over"},
   };
   for (const auto& b : bad) {
     int status = 0;

@@ -7,6 +7,7 @@
 #include "../query_body.hpp"
 #include "../query_scoring.hpp"
 #include "../query_stage_two.hpp"
+#include "../similarity/nifti_reader.hpp"
 #include "../similarity/query_volume.hpp"
 #include "../similarity/signature.hpp"
 #include "dm2/dht/storage_replica_store.hpp"
@@ -55,12 +56,22 @@ json stage_two_json(const stage_two_progress& s) {
           {"done", s.done}};
 }
 
-// A query by image of one of this site's own series: the caller must be allowed to read its
-// index attributes (what a signature and the scores derived from it are; the image itself never
-// reaches the caller); the site opens the sealed volume and computes the stage-1 signature and
-// the stage-2 query volume. Errors: not_found (no such series owned here), permission_denied
-// (audited), those of open_owned_volume and the similarity code.
-result<std::string> open_query_image(const route_context& c, const access::principal& who, query_submission& s) {
+// A query by image: the stage-1 signature into the body; returns the stage-2 query volume (wire
+// form). Errors: those of the similarity code (a volume it cannot resample).
+result<std::string> image_query(const similarity::volume& v, query_submission& s) {
+  auto signature = similarity::signature_of(v);
+  if (!signature) return std::move(signature).err();
+  auto query = similarity::query_volume(v);
+  if (!query) return std::move(query).err();
+  s.body.signature = similarity::signature_bytes(*signature);
+  return similarity::query_volume_wire(*query);
+}
+
+// By one of this site's own series: the caller must be allowed to read its index attributes
+// (what a signature and the scores derived from it are; the image itself never reaches the
+// caller); the site opens the sealed volume in memory. Errors: not_found (no such series owned
+// here), permission_denied (audited), those of open_owned_volume and image_query.
+result<std::string> by_own_series(const route_context& c, const access::principal& who, query_submission& s) {
   const auto& lfn = s.by_series;
   if (c.overlay->owned_version(lfn) == 0) return fail(errc::not_found, "by_series: this site owns no series with that lfn");
   auto f = c.facts_for(who, access::data_class::index_attributes, access::action::read, lfn, c.self_site());
@@ -68,12 +79,16 @@ result<std::string> open_query_image(const route_context& c, const access::princ
     return fail(errc::permission_denied, "by_series: not allowed to read that series' index attributes");
   auto opened = open_owned_volume(*c.overlay, *c.ingest, lfn);
   if (!opened) return std::move(opened).err();
-  auto signature = similarity::signature_of(opened->volume);
-  if (!signature) return std::move(signature).err();
-  auto query = similarity::query_volume(opened->volume);
-  if (!query) return std::move(query).err();
-  s.body.signature = similarity::signature_bytes(*signature);
-  return similarity::query_volume_wire(*query);
+  return image_query(opened->volume, s);
+}
+
+// By an uploaded NIfTI volume: read in memory, never stored. Errors: malformed_input (400),
+// unsupported (415), too_large (413) from the reader, and those of image_query.
+result<std::string> by_upload(query_submission& s) {
+  auto v = similarity::read_nifti(s.nifti, {query_limits::max_upload_voxels});
+  std::string().swap(s.nifti);
+  if (!v) return error{v.err().code, "nifti: " + v.err().message};
+  return image_query(*v, s);
 }
 
 // A query by one of this site's own series: its record's similarity signature, from the local
@@ -116,14 +131,15 @@ http_response start(const route_context& c, const http_request& request) {
     submission->body.signature = std::move(*signature);
   }
   std::string query_volume;
-  if (!submission->by_series.empty()) {
-    auto v = open_query_image(c, *who, *submission);
+  const bool by_image = !submission->by_series.empty() || !submission->nifti.empty();
+  if (by_image) {
+    auto v = submission->nifti.empty() ? by_own_series(c, *who, *submission) : by_upload(*submission);
     if (!v) return error_response(v.err());
     query_volume = std::move(*v);
   }
   const auto* measure = *similarity::measure_registry::builtin().find(submission->measure, submission->measure_version);
   auto id = c.queries->open({submission->body.top_k, submission->by_series,
-                             submission->by_series.empty() ? 0 : submission->stage_two_depth});
+                             by_image ? submission->stage_two_depth : 0});
   if (!id) {
     auto busy = error_response(id.err());
     busy.status = 429;
@@ -146,7 +162,7 @@ http_response start(const route_context& c, const http_request& request) {
   }
   spdlog::info("event=query_started query={} measure={}/{} top_k={} stage2_depth={} timeout_ms={} signature_bytes={}",
                *id, measure->name, measure->version, submission->body.top_k,
-               submission->by_series.empty() ? 0 : submission->stage_two_depth, submission->timeout.count(),
+               by_image ? submission->stage_two_depth : 0, submission->timeout.count(),
                submission->body.signature.size());
   auto location = std::string(queries_path) + "/" + *id;
   http_response r{202, "application/json", {{"Location", location}}, json{{"id", *id}, {"location", location}}.dump()};

@@ -36,9 +36,17 @@ result<stage_two_request> parse_stage_two_request(std::string_view text) {
   stage_two_request r;
   bool has_volume = false;
   for (const auto& [key, value] : v.items()) {
-    if (key == "query" || key == "measure" || key == "version") {
-      if (!value.is_string() || value.get_ref<const std::string&>().size() > 64) return bad(key, "must be a short string");
-      (key == "query" ? r.query_id : key == "measure" ? r.measure : r.version) = value.get<std::string>();
+    if (key == "query") {
+      if (!is_lfn(value)) return bad(key, "must be 32 lowercase hex digits");  // a query id has an LFN's form
+      r.query_id = value.get<std::string>();
+    } else if (key == "measure" || key == "version") {
+      // Logged and echoed: a short name of [a-z0-9._-] only.
+      if (!value.is_string() || value.get_ref<const std::string&>().empty() ||
+          value.get_ref<const std::string&>().size() > 32 ||
+          value.get_ref<const std::string&>().find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._-") !=
+              std::string::npos)
+        return bad(key, "must be 1..32 of a-z 0-9 . _ -");
+      (key == "measure" ? r.measure : r.version) = value.get<std::string>();
     } else if (key == "grid") {
       if (!value.is_number_unsigned() || value.get<std::uint64_t>() != similarity::query_grid)
         return bad(key, "must be " + std::to_string(similarity::query_grid));
@@ -59,6 +67,7 @@ result<stage_two_request> parse_stage_two_request(std::string_view text) {
       return bad(key, "unknown field");
     }
   }
+  if (r.query_id.empty()) return bad("query", "missing");
   if (r.measure.empty()) return bad("measure", "missing");
   if (!has_volume) return bad("volume", "missing");
   if (r.lfns.empty()) return bad("lfns", "missing");

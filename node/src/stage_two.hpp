@@ -32,7 +32,8 @@ struct stage_two_request {
 // JSON: {"query","measure","version","grid","volume":base64,"lfns":[...]}.
 std::string encode_stage_two_request(const stage_two_request& r);
 // Errors: malformed_input (not a JSON object), invalid_argument naming the field (unknown field,
-// wrong type, an LFN not 32 lowercase hex digits, no LFN or too many, a grid other than
+// wrong type, a query id or an LFN not 32 lowercase hex digits, a measure or version not 1..32 of
+// [a-z0-9._-], no LFN or too many, a grid other than
 // similarity::query_grid, a volume not base64 or not the grid's size).
 result<stage_two_request> parse_stage_two_request(std::string_view json_text);
 

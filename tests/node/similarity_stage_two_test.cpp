@@ -102,7 +102,10 @@ TEST(stage_two_wire, request_and_answer_round_trip_and_bad_requests_name_the_fie
       {R"({"measure":"mi","volume":")" + volume + R"(","lfns":[]})", "lfns"},
       {R"({"measure":"mi","volume":")" + volume + R"(","lfns":["ABC"]})", "lfns"},
       {R"({"measure":"mi","volume":")" + volume + R"(","lfns":[")" + lfn + R"("],"x":1})", "x"},
-      {R"({"volume":")" + volume + R"(","lfns":[")" + lfn + R"("]})", "measure"},
+      {R"({"query":")" + lfn + R"(","volume":")" + volume + R"(","lfns":[")" + lfn + R"("]})", "measure"},
+      {R"({"query":")" + lfn + R"(","measure":"mi\nx","volume":")" + volume + R"(","lfns":[")" + lfn + R"("]})", "measure"},
+      {R"({"query":"x\n","measure":"mi","volume":")" + volume + R"(","lfns":[")" + lfn + R"("]})", "query"},
+      {R"({"measure":"mi","volume":")" + volume + R"(","lfns":[")" + lfn + R"("]})", "query"},
   };
   for (const auto& [body, field] : bad) {
     auto p = parse_stage_two_request(body);

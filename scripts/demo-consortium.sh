@@ -113,6 +113,8 @@ The demo consortium is running (logs: $dir/site-N.log). Try:
   $dm2 ingest status --config $dir/site-2.toml
   $dm2 query --config $dir/site-1.toml --modality MR --lfn \$(cat $dir/patient.lfn) --top-k 5
 (the demo patient's heart MR at site 1 ranks first, its near-duplicates at sites 2 and 3 next)
+  $dm2 query --config $dir/site-1.toml --modality MR --by-series \$(cat $dir/patient.lfn) --measure mi --top-k 5
+(by image: its near-duplicates rank first, scored by mi/1 at the sites that hold them; also ncc, cr)
 People of site 1 (README, "Quick tour"): sign in, then act as that user:
   $dm2 sign-in m-demo --session $dir/m.session --config $dir/site-1.toml < $dir/accounts/m-demo.password
   $dm2 series get \$(cat $dir/patient.lfn) --out $dir/granted --session $dir/m.session --config $dir/site-1.toml

@@ -147,25 +147,6 @@ nlohmann::json call_node(const node::https_target& target, const node::tls_mater
   return j;
 }
 
-std::string read_password() {
-  bool tty = ::isatty(STDIN_FILENO) == 1;
-  termios saved{};
-  if (tty) {
-    std::fprintf(stderr, "password: ");
-    ::tcgetattr(STDIN_FILENO, &saved);
-    termios quiet = saved;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-  }
-  std::string password;
-  std::getline(std::cin, password);
-  if (tty) {
-    ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-    std::fprintf(stderr, "\n");
-  }
-  if (password.empty()) throw command_failed(exit_usage, "no password on stdin");
-  return password;
-}
 
 progress_bar::progress_bar() : enabled_(::isatty(STDERR_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1) {}
 

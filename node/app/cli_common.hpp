@@ -84,10 +84,6 @@ void write_owner_only(const std::string& path, std::string_view data);
 // command_failed (usage) when there is none.
 std::string read_password();
 
-// A password from stdin (echo off on a terminal); never from the command line.
-// Throws command_failed (bad usage) when stdin gives none.
-std::string read_password();
-
 // A one-line bar on stderr, redrawn in place: "[#####.....] 52/100" and, when bytes are given,
 // " 26.0 MB 48.1 MB/s". finish() ends the line. Drawn only when both stderr and stdout are
 // terminals: in a pipe or a log file the carriage returns would pile dozens of bars onto one

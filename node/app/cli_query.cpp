@@ -1,8 +1,10 @@
 // `dm2 query`: a similarity query across the consortium from the local node (POST /v1/queries,
 // then GET /v1/queries/{id} until done), with a progress bar of sites answered / asked on stderr
 // and the ranked hits on stdout (a table, or the node's JSON with --json). The query's signature
-// comes from a file or, with --lfn, from one of this site's own records. Asked with the site's
-// own certificate: the query routes are for consortium sites.
+// comes from a file or, with --lfn, from one of this site's own records; with --by-series the node
+// opens one of its own series (signature and query volume) and the candidates' owners rescore the
+// best ones with --measure (stage 2). Asked with the site's own certificate: the query routes are
+// for consortium sites.
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -23,7 +25,11 @@ struct query_options : site_connection_options {
   std::string study_from, study_to, series_from, series_to;
   std::string signature_file;
   std::string lfn;
+  std::string by_series;
+  std::string by_volume;
   std::string measure = "ncc";
+  std::string measure_version;
+  int stage2_depth = -1;  // -1: the node's default
   std::size_t top_k = 20;
   double timeout_s = 5;
   std::string user, purpose;
@@ -52,21 +58,37 @@ json request_body(const query_options& o) {
     body["signature"] = crypto::to_base64(*raw);
   }
   if (!o.lfn.empty()) body["lfn"] = o.lfn;  // the node takes that record's signature
+  if (!o.by_series.empty()) body["by_series"] = o.by_series;  // the node opens that series' volume
+  if (!o.by_volume.empty()) {
+    auto raw = crypto::read_file(o.by_volume);
+    if (!raw) throw command_failed(exit_bad_input, "--by-volume: " + raw.err().message);
+    body["nifti"] = crypto::to_base64(*raw);  // read in memory at the node, never stored
+  }
+  if (!o.measure_version.empty()) body["measure_version"] = o.measure_version;
+  if (o.stage2_depth >= 0) body["stage2_depth"] = o.stage2_depth;
   if (!o.user.empty()) body["user"] = o.user;
   if (!o.purpose.empty()) body["purpose"] = o.purpose;
   return body;
 }
 
+// "mi/1 at stage 2", "ncc/1 at stage 1", and why stage 2 missed a candidate.
+std::string scored_by(const json& h) {
+  auto a = h.value("algorithm", json::object());
+  std::string out = a.value("name", "") + "/" + a.value("version", "") + " s" + std::to_string(h.value("stage", 1));
+  if (h.contains("stage2_missing")) out += " (stage 2: " + h.value("stage2_missing", "") + ")";
+  return out;
+}
+
 void print_table(const json& view) {
-  std::printf("%-4s %-8s %-32s %-12s %-8s %-12s %-10s\n", "rank", "score", "lfn", "owner", "modality", "body_part",
-              "study");
+  std::printf("%-4s %-8s %-32s %-12s %-8s %-12s %-10s %s\n", "rank", "score", "lfn", "owner", "modality",
+              "body_part", "study", "scored by");
   int rank = 0;
   for (const auto& h : view["hits"]) {
     auto a = h.value("attributes", json::object());
     std::string score = h["score"].is_number() ? std::to_string(h["score"].get<double>()).substr(0, 7) : "-";
-    std::printf("%-4d %-8s %-32s %-12s %-8s %-12s %-10s\n", ++rank, score.c_str(), h.value("lfn", "").c_str(),
+    std::printf("%-4d %-8s %-32s %-12s %-8s %-12s %-10s %s\n", ++rank, score.c_str(), h.value("lfn", "").c_str(),
                 h.value("owner", "").c_str(), a.value("modality", "").c_str(), a.value("body_part", "").c_str(),
-                a.value("study_date", "").c_str());
+                a.value("study_date", "").c_str(), scored_by(h).c_str());
   }
 }
 
@@ -100,6 +122,13 @@ void run_query(const query_options& o) {
   if (view.value("deadline_passed", false))
     std::cerr << "deadline passed: " << view.value("answered", 0) << " of " << view.value("asked", 0)
               << " sites answered; results are partial\n";
+  if (auto two = view.value("stage2", json()); two.is_object()) {
+    std::cerr << "stage 2 (" << two["algorithm"].value("name", "") << "/" << two["algorithm"].value("version", "")
+              << "): " << two.value("candidates", 0) << " candidates, " << two["answered"].size() << " of "
+              << two["asked"].size() << " owners answered";
+    if (!two["failed"].empty()) std::cerr << "; no answer from " << two["failed"].dump() << " (stage-1 scores kept)";
+    std::cerr << '\n';
+  }
   print_table(view);
 }
 
@@ -121,7 +150,25 @@ void add_query_command(CLI::App& dm2) {
       ->check(CLI::ExistingFile);
   q->add_option("--lfn", o->lfn, "Query by one of this site's own series: its LFN (the node takes its signature)")
       ->excludes("--signature-file");
-  q->add_option("--measure", o->measure, "Similarity measure (only ncc so far)")->capture_default_str();
+  q->add_option("--by-series", o->by_series,
+                "Query by image: one of this site's own series (its LFN); the node opens its volume, and the "
+                "candidates' owners rescore the best ones with --measure")
+      ->excludes("--signature-file")
+      ->excludes("--lfn");
+  q->add_option("--by-volume", o->by_volume,
+                "Query by image: a NIfTI-1 file (.nii, at most 8 MiB) sent to the node, which reads it in memory "
+                "and stores nothing")
+      ->check(CLI::ExistingFile)
+      ->excludes("--signature-file")
+      ->excludes("--lfn")
+      ->excludes("--by-series");
+  q->add_option("--measure", o->measure,
+                "Stage-2 measure with --by-series or --by-volume: ncc, mi or cr (GET /v1/algorithms)")
+      ->capture_default_str();
+  q->add_option("--measure-version", o->measure_version, "The measure's version (default: the newest)");
+  q->add_option("--stage2-depth", o->stage2_depth, "With an image: how many stage-1 candidates stage 2 rescores "
+                                                   "(0..100, default 10)")
+      ->check(CLI::Range(0, 100));
   q->add_option("--top-k", o->top_k, "Best hits to return (1..1000)")->capture_default_str()->check(CLI::Range(1, 1000));
   q->add_option("--timeout", o->timeout_s, "Seconds to wait for sites to answer (max 60)")
       ->capture_default_str()

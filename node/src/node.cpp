@@ -48,6 +48,7 @@ struct node::impl {
   std::unique_ptr<roster_service> roster;
   std::unique_ptr<ingest_service> ingest;
   query_book queries;
+  background_jobs jobs;  // stage 2 of queries by image
   metrics stats;
   router routes;
   std::vector<std::thread> threads;
@@ -123,6 +124,7 @@ void node::impl::add_routes() {
   c.audit = audit.get();
   c.access = access.get();
   c.ingest = ingest.get();
+  c.jobs = &jobs;
   // Care teams and a patient's own record follow the nominative links of the series ingested here.
   c.patient_of = [i = ingest.get()](std::string_view lfn) { return i->patient_of(std::string(lfn)); };
   add_status_routes(routes, c);
@@ -138,6 +140,7 @@ void node::impl::add_routes() {
   add_series_routes(routes, c);
   add_access_history_routes(routes, c);
   add_nominative_routes(routes, c);
+  add_similarity_routes(routes, c);
 }
 
 void node::impl::audit_query_answer(const std::string& querier, const std::string& query_id, std::size_t hits) {
@@ -300,6 +303,7 @@ void node::stop() {
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
   impl_->workers->join();  // handlers under way finish; the services they use are still up
+  impl_->jobs.join();      // stage-2 jobs end by their queries' deadlines
   impl_->overlay->interrupt();  // a roster refresh blocked on a DHT get returns at once
   impl_->ingest->stop();  // before the overlay it publishes to
   impl_->roster->stop();

@@ -5,6 +5,7 @@
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/storage/index_record.hpp"
+#include "similarity/registry.hpp"
 
 namespace dm2::node {
 namespace {
@@ -73,14 +74,20 @@ status parse_filters(const json& v, storage::index_filter& f) {
 }
 
 result<query_submission> parse(std::string_view text_in, bool with_timeout) {
-  if (text_in.size() > query_limits::max_body_bytes)
-    return fail(errc::too_large, "query body over " + std::to_string(query_limits::max_body_bytes) + " bytes");
+  const auto limit = with_timeout ? query_limits::max_upload_body_bytes : query_limits::max_body_bytes;
+  if (text_in.size() > limit) return fail(errc::too_large, "query body over " + std::to_string(limit) + " bytes");
   auto v = json::parse(text_in, nullptr, false);
   if (!v.is_object()) return fail(errc::malformed_input, "the query body must be a JSON object");
+  if (text_in.size() > query_limits::max_body_bytes && !v.contains("nifti"))
+    return fail(errc::too_large, "query body over " + std::to_string(query_limits::max_body_bytes) +
+                                     " bytes (only an uploaded volume may be larger)");
   query_submission out;
   auto& b = out.body;
-  if (v.contains("signature") + v.contains("signature_hex") + (with_timeout && v.contains("lfn")) > 1)
-    return bad("signature", "give one of signature (base64), signature_hex and lfn");
+  if (v.contains("signature") + v.contains("signature_hex") + (with_timeout && v.contains("lfn")) +
+          (with_timeout && v.contains("by_series")) + (with_timeout && v.contains("nifti")) >
+      1)
+    return bad("signature", "give one of signature (base64), signature_hex, lfn, by_series and nifti");
+  bool depth_given = false;
   for (const auto& [key, value] : v.items()) {
     if (key == "filters") {
       if (auto s = parse_filters(value, b.filters); !s) return std::move(s).err();
@@ -93,12 +100,14 @@ result<query_submission> parse(std::string_view text_in, bool with_timeout) {
       if (raw->size() > query_limits::max_signature_bytes)
         return bad(key, "over " + std::to_string(query_limits::max_signature_bytes) + " bytes");
       b.signature = std::move(*raw);
-    } else if (key == "measure") {
-      if (!value.is_string()) return bad(key, "must be a string");
-      auto m = value.get<std::string>();
-      if (m == "mi" || m == "cr") return bad(key, "\"" + m + "\" is not supported yet (only \"ncc\")");
-      if (m != "ncc") return bad(key, "must be \"ncc\"");
-      b.measure = m;
+    } else if (key == "measure" || (key == "measure_version" && with_timeout)) {
+      if (!value.is_string() || value.get_ref<const std::string&>().size() > 32) return bad(key, "must be a short string");
+      (key == "measure" ? out.measure : out.measure_version) = value.get<std::string>();
+    } else if (key == "stage2_depth" && with_timeout) {
+      if (!value.is_number_unsigned() || value.get<std::uint64_t>() > query_limits::max_stage_two_depth)
+        return bad(key, "must be an integer in 0.." + std::to_string(query_limits::max_stage_two_depth));
+      out.stage_two_depth = value.get<std::size_t>();
+      depth_given = true;
     } else if (key == "top_k") {
       if (!value.is_number_unsigned() || value.get<std::uint64_t>() < 1 || value.get<std::uint64_t>() > query_limits::max_top_k)
         return bad(key, "must be an integer in 1.." + std::to_string(query_limits::max_top_k));
@@ -107,11 +116,17 @@ result<query_submission> parse(std::string_view text_in, bool with_timeout) {
       auto s = text(value, key, query_limits::max_text);
       if (!s) return std::move(s).err();
       (key == "user" ? b.user : b.purpose) = std::move(*s);
-    } else if (key == "lfn" && with_timeout) {
+    } else if ((key == "lfn" || key == "by_series") && with_timeout) {
       if (!value.is_string()) return bad(key, "must be 32 hex digits");
       auto raw = crypto::from_hex(value.get<std::string>());
       if (!raw || raw->size() != storage::lfn_size) return bad(key, "must be 32 hex digits");
-      out.lfn = crypto::to_hex(*raw);
+      (key == "lfn" ? out.lfn : out.by_series) = crypto::to_hex(*raw);
+    } else if (key == "nifti" && with_timeout) {
+      auto raw = crypto::from_base64(value.is_string() ? value.get<std::string>() : std::string("!"));
+      if (!raw || raw->empty()) return bad(key, "must be a NIfTI-1 file in base64");
+      if (raw->size() > query_limits::max_upload_bytes)
+        return fail(errc::too_large, "nifti: over " + std::to_string(query_limits::max_upload_bytes) + " bytes");
+      out.nifti = std::move(*raw);
     } else if (key == "timeout_ms" && with_timeout) {
       if (!value.is_number_unsigned() || value.get<std::uint64_t>() < 1 ||
           value.get<std::uint64_t>() > static_cast<std::uint64_t>(query_limits::max_timeout.count()))
@@ -120,6 +135,17 @@ result<query_submission> parse(std::string_view text_in, bool with_timeout) {
     } else {
       return bad(key, "unknown field");
     }
+  }
+  // Stage 1 is NCC of signatures everywhere; another measure runs in stage 2, on a query volume.
+  if (auto m = similarity::measure_registry::builtin().find(out.measure, out.measure_version); !m)
+    return bad(out.measure_version.empty() ? "measure" : "measure_version", m.err().message);
+  if (out.by_series.empty() && out.nifti.empty()) {
+    if (out.measure != "ncc" || !out.measure_version.empty())
+      return bad("measure", "\"" + out.measure + "\" " +
+                                (with_timeout ? "needs a query by image (by_series or nifti)" : "is not a stage-1 measure"));
+    if (out.stage_two_depth > 0) return bad("stage2_depth", "needs a query by image (by_series or nifti)");
+  } else if (!depth_given) {
+    out.stage_two_depth = query_limits::default_stage_two_depth;
   }
   return out;
 }

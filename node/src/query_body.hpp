@@ -15,6 +15,12 @@ namespace dm2::node {
 
 struct query_limits {
   static constexpr std::size_t max_body_bytes = 128 * 1024;        // POST /v1/queries body
+  // A query by an uploaded NIfTI volume ("nifti", base64): the raw file at most 8 MiB (e.g.
+  // 128^3 float32 or 256^2 x 64 int16), its body at most 12 MiB (base64 is 4/3), under the
+  // server's 16 MiB request limit; at most 2^24 voxels once read.
+  static constexpr std::size_t max_upload_bytes = 8 * 1024 * 1024;
+  static constexpr std::size_t max_upload_body_bytes = 12 * 1024 * 1024;
+  static constexpr std::size_t max_upload_voxels = std::size_t{1} << 24;
   // Raw, = 16,384 float32 samples: a record over the replication payload limit (64 KiB) never
   // reaches the overlay, so a longer query signature could match no record.
   static constexpr std::size_t max_signature_bytes = 64 * 1024;
@@ -23,12 +29,14 @@ struct query_limits {
   static constexpr std::size_t max_top_k = 1000;
   static constexpr std::chrono::milliseconds default_timeout{5000};
   static constexpr std::chrono::milliseconds max_timeout{60000};
+  static constexpr std::size_t default_stage_two_depth = 10;  // a query by series
+  static constexpr std::size_t max_stage_two_depth = 100;
 };
 
 struct query_body {
   storage::index_filter filters;  // `limit` unused
   std::string signature;          // raw bytes: little-endian float32 samples; empty = none
-  std::string measure = "ncc";    // the only one implemented
+  std::string measure = "ncc";    // stage 1: NCC of signatures, the only one a site runs on records
   std::size_t top_k = query_limits::default_top_k;
   // Who asks and why: for a signed-in user, his pseudonym and his role's purpose (set by the home
   // node); free text from a site certificate. Carried to every site inside the signed body; never
@@ -38,20 +46,32 @@ struct query_body {
 };
 
 // A client's submission: the body plus how long to wait for answers, or, instead of a signature,
-// one of this site's own series to query by (the home node takes its record's signature).
+// one of this site's own series to query by: `lfn` (the home node takes its record's signature;
+// stage 1 only) or `by_series` (the home node opens the series' volume: signature and query
+// volume, and a stage 2 at the candidates' owners with `measure`), or `nifti` (the same from an
+// uploaded volume).
 struct query_submission {
   query_body body;
   std::chrono::milliseconds timeout = query_limits::default_timeout;
-  std::string lfn;  // "" or 32 lowercase hex digits
+  std::string lfn;        // "" or 32 lowercase hex digits
+  std::string by_series;  // "" or 32 lowercase hex digits
+  std::string nifti;      // an uploaded NIfTI-1 volume (raw bytes), or ""; never stored
+  std::string measure = "ncc";  // stage 2's: a name in similarity::measure_registry::builtin()
+  std::string measure_version;  // "" = the newest registered
+  std::size_t stage_two_depth = 0;  // by_series: default_stage_two_depth unless given
 };
 
-// Parses POST /v1/queries. Errors: too_large (over max_body_bytes), malformed_input (not a JSON
+// Parses POST /v1/queries. Errors: too_large (over max_body_bytes, or max_upload_body_bytes /
+// max_upload_bytes with "nifti"), malformed_input (not a JSON
 // object), invalid_argument naming the first bad field (unknown field, wrong type, a value over
-// its limit, a bad date, top_k or timeout_ms out of range, "mi"/"cr" not supported yet, more than
-// one of signature, signature_hex and lfn, a signature not a whole number of float32 samples, an
-// lfn not 32 hex digits).
+// its limit, a bad date, top_k, timeout_ms or stage2_depth out of range, a measure or version the
+// registry does not have, a measure other than ncc or a stage2_depth without by_series, more than
+// one of signature, signature_hex, lfn, by_series and nifti, nifti not base64 or empty, a
+// signature not a whole number of float32
+// samples, an lfn not 32 hex digits).
 result<query_submission> parse_query_submission(std::string_view json);
-// Parses a canonical body as received from a peer: the same rules, without timeout_ms and lfn.
+// Parses a canonical body as received from a peer: the same rules, without timeout_ms, lfn,
+// by_series, measure_version and stage2_depth; the measure is "ncc".
 result<query_body> parse_query_body(std::string_view json);
 // Canonical JSON: keys sorted, defaults spelled out, the signature in base64, no timeout.
 std::string canonical_json(const query_body& body);

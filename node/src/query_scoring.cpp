@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -11,6 +10,7 @@
 #include "dm2/dht/storage_replica_store.hpp"
 #include "dm2/storage/index_record.hpp"
 #include "dm2/storage/query.hpp"
+#include "similarity/signature.hpp"
 
 namespace dm2::node {
 namespace {
@@ -25,16 +25,7 @@ std::string summary_of(const storage::index_attributes& a) {
 
 }  // namespace
 
-std::optional<std::vector<float>> signature_samples(std::string_view bytes) {
-  if (bytes.size() % 4 != 0) return std::nullopt;
-  std::vector<float> out(bytes.size() / 4);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    std::uint32_t bits = 0;
-    for (int b = 3; b >= 0; --b) bits = bits << 8 | static_cast<std::uint8_t>(bytes[4 * i + static_cast<std::size_t>(b)]);
-    out[i] = std::bit_cast<float>(bits);
-  }
-  return out;
-}
+std::optional<std::vector<float>> signature_samples(std::string_view bytes) { return similarity::float_samples(bytes); }
 
 std::optional<double> ncc(const std::vector<float>& a, const std::vector<float>& b) {
   if (a.empty() || a.size() != b.size()) return std::nullopt;

@@ -75,9 +75,17 @@ TEST(query_body, every_bad_field_is_a_400_naming_it) {
   const std::pair<const char*, const char*> cases[] = {
       {"[]", "JSON object"},
       {"{", "JSON object"},
-      {R"({"measure":"mi"})", "not supported yet"},
-      {R"({"measure":"cr"})", "not supported yet"},
-      {R"({"measure":"ssd"})", "measure"},
+      {R"({"measure":"mi"})", "needs a query by image"},
+      {R"({"measure":"cr"})", "needs a query by image"},
+      {R"({"measure":"ssd"})", "unknown measure"},
+      {R"({"measure":"mi","measure_version":"9","by_series":"000102030405060708090a0b0c0d0e0f"})", "has no version"},
+      {R"({"stage2_depth":5})", "needs a query by image"},
+      {R"({"stage2_depth":101,"by_series":"000102030405060708090a0b0c0d0e0f"})", "stage2_depth"},
+      {R"({"by_series":"000102030405060708090a0b0c0d0e0f","lfn":"000102030405060708090a0b0c0d0e0f"})", "one of"},
+      {R"({"by_series":"0001"})", "by_series"},
+      {R"({"nifti":"not base64!"})", "nifti"},
+      {R"({"nifti":""})", "nifti"},
+      {R"({"nifti":"AAAA","by_series":"000102030405060708090a0b0c0d0e0f"})", "one of"},
       {R"({"top_k":0})", "top_k"},
       {R"({"top_k":1001})", "top_k"},
       {R"({"top_k":"5"})", "top_k"},
@@ -251,12 +259,12 @@ TEST(query_book, merges_ranks_bounds_and_forgets) {
   s.max_running = 2;
   s.keep_finished = std::chrono::milliseconds(1000);
   query_book book(s, [&now] { return now; });
-  auto one = book.open(2);
-  auto two = book.open(5);
+  auto one = book.open({2, "", 0});
+  auto two = book.open({5, "", 0});
   ASSERT_TRUE(one && two);
   EXPECT_EQ(one->size(), 32u);
   EXPECT_NE(*one, *two);
-  auto third = book.open(5);
+  auto third = book.open({5, "", 0});
   ASSERT_FALSE(third.ok());
   EXPECT_EQ(third.err().code, errc::unavailable);
 
@@ -268,8 +276,8 @@ TEST(query_book, merges_ranks_bounds_and_forgets) {
   ASSERT_TRUE(v);
   EXPECT_EQ(v->progress.answered, 2u);
   ASSERT_EQ(v->hits.size(), 2u);  // top_k
-  EXPECT_EQ(v->hits[0].lfn, std::string(32, 'c'));
-  EXPECT_EQ(v->hits[1].lfn, std::string(32, 'a'));
+  EXPECT_EQ(v->hits[0].hit.lfn, std::string(32, 'c'));
+  EXPECT_EQ(v->hits[1].hit.lfn, std::string(32, 'a'));
   // What no site of ours would send is dropped: a short LFN, a long owner, huge attributes.
   auto odd = hit('e', 2.0);
   odd.lfn = "e";
@@ -278,14 +286,14 @@ TEST(query_book, merges_ranks_bounds_and_forgets) {
   auto huge = hit('g', 2.0);
   huge.summary = std::string(5000, ' ');
   book.record(*one, {odd, long_owner, huge}, p);
-  EXPECT_EQ(book.view(*one)->hits[0].lfn, std::string(32, 'c'));
+  EXPECT_EQ(book.view(*one)->hits[0].hit.lfn, std::string(32, 'c'));
 
   p.answered = 3;
   p.done = true;
   book.record(*one, {}, p);
   EXPECT_TRUE(book.view(*one)->progress.done);
   EXPECT_EQ(book.running(), 1u);
-  EXPECT_TRUE(book.open(1).ok());  // a slot freed
+  EXPECT_TRUE(book.open({1, "", 0}).ok());  // a slot freed
   now += std::chrono::milliseconds(1000);
   EXPECT_FALSE(book.view(*one));  // forgotten
   EXPECT_FALSE(book.view("unknown"));

@@ -47,7 +47,7 @@ result<access::grant> parse_grant(const route_context& c, const http_request& re
       g.query = j["query"].get<std::string>();
       auto view = c.queries->view(g.query);
       if (!view) return fail(errc::not_found, "no such query (unknown, or finished and forgotten)");
-      for (const auto& h : view->hits) g.lfns.push_back(h.lfn);
+      for (const auto& h : view->hits) g.lfns.push_back(h.hit.lfn);
     }
     for (const auto& name : j.at("classes").get<std::vector<std::string>>()) {
       auto cl = access::data_class_from(name);

@@ -3,8 +3,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../owned_volume.hpp"
 #include "../query_body.hpp"
 #include "../query_scoring.hpp"
+#include "../query_stage_two.hpp"
+#include "../similarity/nifti_reader.hpp"
+#include "../similarity/query_volume.hpp"
+#include "../similarity/signature.hpp"
 #include "dm2/dht/storage_replica_store.hpp"
 #include "routes.hpp"
 
@@ -15,12 +20,75 @@ using json = nlohmann::json;
 
 constexpr const char* queries_path = "/v1/queries";
 
-json hit_json(const dht::query_hit& h) {
+// A hit says which stage scored it and with what: stage 2's algorithm (name, version, the site
+// that computed it on which version of the series), else stage 1's NCC of signatures; a stage-2
+// candidate without a stage-2 score says why ("stage2_missing").
+json hit_json(const ranked_hit& r, const stage_two_progress& two) {
+  const auto& h = r.hit;
   json out = {{"lfn", h.lfn}, {"owner", h.owner}};
-  out["score"] = h.score <= unscored ? json(nullptr) : json(h.score);
+  json stage1 = h.score <= unscored ? json(nullptr) : json(h.score);
+  if (r.stage_two && r.stage_two->score) {
+    out["score"] = *r.stage_two->score;
+    out["stage"] = 2;
+    out["algorithm"] = {{"name", two.algorithm}, {"version", two.version}};
+    out["computed_by"] = h.owner;
+    out["series_version"] = r.stage_two->series_version;
+  } else {
+    out["score"] = stage1;
+    out["stage"] = 1;
+    out["algorithm"] = {{"name", "ncc"}, {"version", "1"}, {"signature", std::string(similarity::signature_version)}};
+    if (r.stage_two) out["stage2_missing"] = r.stage_two->missing;
+  }
+  out["stage1_score"] = stage1;
   auto attributes = json::parse(h.summary, nullptr, false);
   out["attributes"] = attributes.is_object() ? attributes : json::object();
   return out;
+}
+
+json stage_two_json(const stage_two_progress& s) {
+  if (!s.planned) return nullptr;
+  return {{"algorithm", {{"name", s.algorithm}, {"version", s.version}}},
+          {"candidates", s.candidates},
+          {"asked", s.asked},
+          {"answered", s.answered},
+          {"failed", s.failed},
+          {"started", s.started},
+          {"done", s.done}};
+}
+
+// A query by image: the stage-1 signature into the body; returns the stage-2 query volume (wire
+// form). Errors: those of the similarity code (a volume it cannot resample).
+result<std::string> image_query(const similarity::volume& v, query_submission& s) {
+  auto signature = similarity::signature_of(v);
+  if (!signature) return std::move(signature).err();
+  auto query = similarity::query_volume(v);
+  if (!query) return std::move(query).err();
+  s.body.signature = similarity::signature_bytes(*signature);
+  return similarity::query_volume_wire(*query);
+}
+
+// By one of this site's own series: the caller must be allowed to read its index attributes
+// (what a signature and the scores derived from it are; the image itself never reaches the
+// caller); the site opens the sealed volume in memory. Errors: not_found (no such series owned
+// here), permission_denied (audited), those of open_owned_volume and image_query.
+result<std::string> by_own_series(const route_context& c, const access::principal& who, query_submission& s) {
+  const auto& lfn = s.by_series;
+  if (c.overlay->owned_version(lfn) == 0) return fail(errc::not_found, "by_series: this site owns no series with that lfn");
+  auto f = c.facts_for(who, access::data_class::index_attributes, access::action::read, lfn, c.self_site());
+  if (auto refused = c.authorize(who, f, "query_by_series", lfn))
+    return fail(errc::permission_denied, "by_series: not allowed to read that series' index attributes");
+  auto opened = open_owned_volume(*c.overlay, *c.ingest, lfn);
+  if (!opened) return std::move(opened).err();
+  return image_query(opened->volume, s);
+}
+
+// By an uploaded NIfTI volume: read in memory, never stored. Errors: malformed_input (400),
+// unsupported (415), too_large (413) from the reader, and those of image_query.
+result<std::string> by_upload(query_submission& s) {
+  auto v = similarity::read_nifti(s.nifti, {query_limits::max_upload_voxels});
+  std::string().swap(s.nifti);
+  if (!v) return error{v.err().code, "nifti: " + v.err().message};
+  return image_query(*v, s);
 }
 
 // A query by one of this site's own series: its record's similarity signature, from the local
@@ -62,24 +130,39 @@ http_response start(const route_context& c, const http_request& request) {
     if (!signature) return error_response(signature.err());
     submission->body.signature = std::move(*signature);
   }
-  auto id = c.queries->open(submission->body.top_k);
+  std::string query_volume;
+  const bool by_image = !submission->by_series.empty() || !submission->nifti.empty();
+  if (by_image) {
+    auto v = submission->nifti.empty() ? by_own_series(c, *who, *submission) : by_upload(*submission);
+    if (!v) return error_response(v.err());
+    query_volume = std::move(*v);
+  }
+  const auto* measure = *similarity::measure_registry::builtin().find(submission->measure, submission->measure_version);
+  auto id = c.queries->open({submission->body.top_k, submission->by_series,
+                             by_image ? submission->stage_two_depth : 0});
   if (!id) {
     auto busy = error_response(id.err());
     busy.status = 429;
     busy.headers.emplace("Retry-After", std::string(1, '1'));
     return busy;
   }
+  stage_two_job stage_two{*id, measure, std::move(query_volume),
+                          std::chrono::steady_clock::now() + submission->timeout, *who};
   auto started = c.overlay->start_query(
       *id, canonical_json(submission->body), submission->timeout,
-      [book = c.queries, query = *id](const std::vector<dht::query_hit>& hits, const dht::query_progress& p) {
-        book->record(query, hits, p);
+      [c, job = std::move(stage_two)](const std::vector<dht::query_hit>& hits, const dht::query_progress& p) {
+        if (!c.queries->record(job.query_id, hits, p)) return;
+        // Stage 1 is done: stage 2 off the overlay's thread; skipped when the deadline passed.
+        if (p.deadline_passed || !c.jobs->run([c, job] { run_stage_two(c, job); }))
+          c.queries->finish_stage_two(job.query_id);
       });
   if (!started) {
     c.queries->cancel(*id);
     return error_response(started.err());
   }
-  spdlog::info("event=query_started query={} measure={} top_k={} timeout_ms={} signature_bytes={}", *id,
-               submission->body.measure, submission->body.top_k, submission->timeout.count(),
+  spdlog::info("event=query_started query={} measure={}/{} top_k={} stage2_depth={} timeout_ms={} signature_bytes={}",
+               *id, measure->name, measure->version, submission->body.top_k,
+               by_image ? submission->stage_two_depth : 0, submission->timeout.count(),
                submission->body.signature.size());
   auto location = std::string(queries_path) + "/" + *id;
   http_response r{202, "application/json", {{"Location", location}}, json{{"id", *id}, {"location", location}}.dump()};
@@ -97,8 +180,10 @@ http_response poll(const route_context& c, const http_request& request) {
   json hits = json::array();
   std::size_t withheld = 0;
   for (const auto& h : view->hits) {
-    if (access::decide(c.facts_for(*who, access::data_class::index_attributes, access::action::read, h.lfn, h.owner)).allowed)
-      hits.push_back(hit_json(h));
+    if (access::decide(c.facts_for(*who, access::data_class::index_attributes, access::action::read, h.hit.lfn,
+                                   h.hit.owner))
+            .allowed)
+      hits.push_back(hit_json(h, view->stage_two));
     else
       ++withheld;
   }
@@ -112,6 +197,7 @@ http_response poll(const route_context& c, const http_request& request) {
                {"hedged", view->progress.hedged},
                {"done", view->progress.done},
                {"deadline_passed", view->progress.deadline_passed},
+               {"stage2", stage_two_json(view->stage_two)},
                {"hits", hits}};
   return http_response{200, "application/json", {}, body.dump(-1, ' ', false, json::error_handler_t::replace)};
 }

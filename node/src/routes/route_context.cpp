@@ -41,13 +41,21 @@ status route_context::audit_request(const http_request& request, std::string act
 
 result<client_response> route_context::ask_peer(const std::string& site, const std::string& path,
                                                 const std::string& assertion_wire) const {
+  return call_peer(site, "GET", path, {}, assertion_wire, std::chrono::seconds(10));
+}
+
+result<client_response> route_context::call_peer(const std::string& site, const std::string& method,
+                                                 const std::string& path, const std::string& body,
+                                                 const std::string& assertion_wire,
+                                                 std::chrono::milliseconds timeout) const {
   auto member = members->member_by_id(site);
   if (!member) return std::move(member).err();
   auto ep = crypto::parse_endpoint(member->https_endpoint);
   if (!ep) return std::move(ep).err();
   tls_material tls{identity->ca_certificate_pem, identity->certificate_pem, identity->private_key_pem};
-  auto r = https_request({ep->address, ep->port}, tls, "GET", path, {}, std::chrono::seconds(10),
-                         {{access::assertion_header, assertion_wire}});
+  std::map<std::string, std::string> headers;
+  if (!assertion_wire.empty()) headers.emplace(access::assertion_header, assertion_wire);
+  auto r = https_request({ep->address, ep->port}, tls, method, path, body, timeout, headers);
   if (r && r->server_certificate_fingerprint != member->certificate_sha256)
     return fail(errc::permission_denied, "site " + site + " answered with a certificate not on the roster");
   return r;

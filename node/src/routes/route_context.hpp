@@ -9,6 +9,7 @@
 #include "../access/access_service.hpp"
 #include "../access/principal.hpp"
 #include "../audit_log.hpp"
+#include "../background_jobs.hpp"
 #include "../consortium.hpp"
 #include "../ingest/ingest_service.hpp"
 #include "../overlay_service.hpp"
@@ -39,6 +40,7 @@ struct route_context {
   std::function<std::optional<std::string>(std::string_view lfn)> patient_of =
       [](std::string_view) { return std::optional<std::string>{}; };
   ingest_service* ingest = nullptr;
+  background_jobs* jobs = nullptr;  // stage 2 of queries by image
 
   // Allows a request from this site's own certificate (the local operator's CLI) or from a
   // current roster member; otherwise the 403 to answer (and a log line).
@@ -76,6 +78,11 @@ struct route_context {
   // consortium::member_by_id and https_request, permission_denied (another certificate answered).
   result<client_response> ask_peer(const std::string& site, const std::string& path,
                                    const std::string& assertion_wire) const;
+  // The same for any method and body, with a timeout; no DM2-Assertion header when
+  // `assertion_wire` is empty (the request is then the site's own: role site at the peer).
+  result<client_response> call_peer(const std::string& site, const std::string& method, const std::string& path,
+                                    const std::string& body, const std::string& assertion_wire,
+                                    std::chrono::milliseconds timeout) const;
 
   // Allows a request from this site's own certificate only (the local operator's CLI).
   std::optional<http_response> refuse_unless_self(const http_request& request) const;

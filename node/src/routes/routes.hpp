@@ -35,5 +35,8 @@ void add_series_routes(router& routes, const route_context& c);
 void add_access_history_routes(router& routes, const route_context& c);
 // GET /v1/nominative/{lfn} (the patient's nominative record: the patient and his care team).
 void add_nominative_routes(router& routes, const route_context& c);
+// GET /v1/algorithms (the measures this site runs), POST /v1/similarity/scores (stage 2 of
+// another site's query by image, at the owner).
+void add_similarity_routes(router& routes, const route_context& c);
 
 }  // namespace dm2::node

@@ -40,4 +40,15 @@ std::string signature_bytes(const std::vector<float>& signature) {
   return out;
 }
 
+std::optional<std::vector<float>> float_samples(std::string_view bytes) {
+  if (bytes.size() % 4 != 0) return std::nullopt;
+  std::vector<float> out(bytes.size() / 4);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    std::uint32_t bits = 0;
+    for (int b = 3; b >= 0; --b) bits = bits << 8 | static_cast<std::uint8_t>(bytes[4 * i + static_cast<std::size_t>(b)]);
+    out[i] = std::bit_cast<float>(bits);
+  }
+  return out;
+}
+
 }  // namespace dm2::similarity

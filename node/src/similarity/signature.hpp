@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,5 +30,8 @@ result<std::vector<float>> signature_of(const volume& v);
 // The signature as a record carries it (index_record::signature): little-endian IEEE-754 float32
 // samples, what query_scoring's signature_samples reads back. Pure.
 std::string signature_bytes(const std::vector<float>& signature);
+// The inverse: little-endian float32 samples back. Nullopt when the size is not a whole number
+// of samples. Pure.
+std::optional<std::vector<float>> float_samples(std::string_view bytes);
 
 }  // namespace dm2::similarity

@@ -1,0 +1,248 @@
+// Queries by image across three real dm2d processes, each ingesting its own real PACS (dcmqrscp
+// in a private network namespace) filled with anatomy-like heart MR series (the demo's phantom):
+// site 1 holds the patient's series, site 2 a near-duplicate of it (the same patient scanned
+// again) planted among other patients. Querying by the patient's series, the near-duplicate
+// ranks first by each of ncc, mi and cr computed at its owner (stage 2, marked with the
+// algorithm); with its owner killed the query still ends before its deadline, the owner's hits
+// keeping their stage-1 scores, flagged. Bad input is refused with 4xx.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "dm2/crypto/hash.hpp"
+#include "dm2/pacs/volume.hpp"
+#include "ingest_reference.hpp"
+#include "pacs_server_fixture.hpp"
+#include "phantom.hpp"
+#include "process_consortium.hpp"
+#include "support/temp_dir.hpp"
+
+namespace dm2::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr const char* fast_hashes = "[accounts]\nargon2_memory_kib = 1024\nargon2_passes = 1\n";
+
+struct planted {
+  int site;
+  std::uint64_t seed, variant;
+  std::string study_date;  // unique: how the test finds each series' LFN among the hits
+};
+// Site 1: the patient (seed 1001) and another; site 2: the near-duplicate and another; site 3: two others.
+const planted series_plan[] = {{1, 1001, 0, "20240101"}, {1, 1002, 0, "20240102"}, {2, 1001, 1, "20240201"},
+                               {2, 2001, 0, "20240202"}, {3, 3001, 0, "20240301"}, {3, 3002, 0, "20240302"}};
+constexpr const char* patient_date = "20240101";
+constexpr const char* duplicate_date = "20240201";
+
+class similarity_process_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DM2_REQUIRE_PRIVATE_NETWORK();
+    consortium_options options;
+    options.address_octet = 86;
+    options.extra_toml = fast_hashes;
+    for (int site = 1; site <= 3; ++site) {
+      fs::create_directories(dir.path() / ("pacs-" + std::to_string(site)));
+      servers[site] = std::make_unique<dcmqrscp_server>(dir.path() / ("pacs-" + std::to_string(site)));
+      ASSERT_EQ(servers[site]->start(), "");
+      options.site_toml[site] = pacs_toml(servers[site]->settings());
+    }
+    int n = 0;
+    for (const auto& p : series_plan) {
+      synth::phantom_options o;
+      o.kind = synth::study_kind::heart_mr;
+      o.seed = p.seed;
+      o.variant = p.variant;
+      o.size = 64;
+      o.study_date = p.study_date;
+      auto out = dir.path() / "series" / std::to_string(++n);
+      fs::create_directories(out);
+      auto written = synth::write_phantom_series(out, o);
+      ASSERT_EQ(servers[p.site]->upload(written.files), "");
+      if (p.study_date == std::string(patient_date)) patient_files = written.files;
+    }
+    auto created = process_consortium::create(dir.path() / "consortium", options);
+    ASSERT_TRUE(created) << created.err().message;
+    sites = std::move(*created);
+    ASSERT_TRUE(sites->start_all());
+    for (int site = 1; site <= 3; ++site)
+      ASSERT_TRUE(eventually(
+          [&] {
+            auto r = sites->request(site, "GET", "/v1/ingest", "", site);
+            auto j = r ? json::parse(r->body, nullptr, false) : json();
+            return j.is_object() && j["current_run"].is_null() && j["last_run"].is_object() &&
+                   j["last_run"].value("state", "") == "done" &&
+                   j["last_run"]["counts"].value("series_indexed", 0) == 2;
+          },
+          120s))
+          << "site " << site << " did not ingest its two series";
+    // Every record reached site 1 (replication), so a stage-1 query sees all six.
+    ASSERT_TRUE(eventually([&] { return lfn_by_date().size() == 6; }, 30s));
+    auto dates = lfn_by_date();
+    patient = dates[patient_date];
+    duplicate = dates[duplicate_date];
+  }
+
+  // Starts a query at site 1 (as its operator, or as a user with `token`) and polls it to the end.
+  json run_query(const json& body, const std::string& token = "", int* status = nullptr) {
+    std::map<std::string, std::string> headers;
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    auto started = sites->request(1, "POST", "/v1/queries", body.dump(), token.empty() ? 1 : 0, headers);
+    EXPECT_TRUE(started);
+    if (!started) return {};
+    if (status) *status = started->status;
+    if (started->status != 202) return json::parse(started->body, nullptr, false);
+    auto location = json::parse(started->body).value("location", "");
+    json view;
+    EXPECT_TRUE(eventually(
+        [&] {
+          auto r = sites->request(1, "GET", location, "", token.empty() ? 1 : 0, headers);
+          view = r ? json::parse(r->body, nullptr, false) : json();
+          return view.is_object() && view.value("done", false);
+        },
+        40s))
+        << view.dump();
+    return view;
+  }
+
+  // study date -> LFN of every series, from a stage-1 query by filters only.
+  std::map<std::string, std::string> lfn_by_date() {
+    std::map<std::string, std::string> out;
+    auto view = run_query({{"filters", {{"modality", "MR"}}}, {"top_k", 50}});
+    for (const auto& h : view.value("hits", json::array()))
+      out[h["attributes"].value("study_date", "")] = h.value("lfn", "");
+    return out;
+  }
+
+  // "lfn prefix@owner/stage:score ..." in rank order.
+  static std::string lfns_of(const json& view) {
+    std::string out;
+    for (const auto& h : view["hits"])
+      out += h.value("lfn", "").substr(0, 6) + "@" + h.value("owner", "") + "/s" + std::to_string(h.value("stage", 0)) +
+             ":" + h["score"].dump() + " ";
+    return out;
+  }
+
+  temp_dir dir{"dm2-similarity"};
+  std::map<int, std::unique_ptr<pacs_server>> servers;
+  std::unique_ptr<process_consortium> sites;
+  std::string patient, duplicate;
+  std::vector<fs::path> patient_files;  // the patient's DICOM series, as his physician has it
+};
+
+TEST_F(similarity_process_test, the_planted_near_duplicate_ranks_first_by_each_measure_computed_at_its_owner) {
+  for (const char* measure : {"ncc", "mi", "cr"}) {
+    auto view = run_query({{"by_series", patient}, {"measure", measure}, {"top_k", 5}, {"stage2_depth", 5},
+                           {"timeout_ms", 20000}});
+    SCOPED_TRACE(measure);
+    std::printf("by_series %s: duplicate %s, ranking %s\n", measure, duplicate.substr(0, 6).c_str(), lfns_of(view).c_str());
+    ASSERT_TRUE(view["hits"].is_array() && !view["hits"].empty()) << view.dump();
+    EXPECT_FALSE(view.value("deadline_passed", true));
+    const auto& first = view["hits"][0];
+    EXPECT_EQ(first.value("lfn", ""), duplicate) << lfns_of(view);
+    EXPECT_EQ(first.value("owner", ""), "site-2");
+    EXPECT_EQ(first.value("stage", 0), 2);
+    EXPECT_EQ(first["algorithm"].value("name", ""), measure);
+    EXPECT_EQ(first["algorithm"].value("version", ""), "1");
+    EXPECT_EQ(first.value("computed_by", ""), "site-2");
+    EXPECT_GE(first.value("series_version", 0), 1);
+    // The query's own series is not a hit; every candidate was scored at stage 2, by its owner.
+    for (const auto& h : view["hits"]) {
+      EXPECT_NE(h.value("lfn", ""), patient);
+      EXPECT_EQ(h.value("stage", 0), 2) << h.dump();
+    }
+    EXPECT_TRUE(view["stage2"].value("done", false));
+    EXPECT_TRUE(view["stage2"]["failed"].empty()) << view["stage2"].dump();
+    EXPECT_EQ(view["stage2"].value("candidates", 0), 5);
+  }
+
+  // A signed-in physician's query travels to the owners under his assertion.
+  auto made = sites->request(1, "POST", "/v1/users",
+                             json{{"name", "admin"}, {"role", "site_admin"}, {"password", "admin-secret-pw"}}.dump(), 1);
+  ASSERT_TRUE(made && made->status == 201);
+  auto token_of = [&](const std::string& name, const std::string& password) {
+    auto r = sites->request(1, "POST", "/v1/sessions", json{{"name", name}, {"password", password}}.dump(), 0);
+    return r && r->status == 201 ? json::parse(r->body).value("token", "") : std::string();
+  };
+  auto admin = token_of("admin", "admin-secret-pw");
+  for (const auto& [name, role] : {std::pair{"dr-house", "physician"}, {"m-curie", "researcher"}}) {
+    auto r = sites->request(1, "POST", "/v1/users",
+                            json{{"name", name}, {"role", role}, {"password", std::string(name) + "-secret-pw"}}.dump(), 0,
+                            {{"Authorization", "Bearer " + admin}});
+    ASSERT_TRUE(r && r->status == 201) << (r ? r->body : r.err().message);
+  }
+  auto house = token_of("dr-house", "dr-house-secret-pw");
+  auto view = run_query({{"by_series", patient}, {"measure", "mi"}, {"top_k", 3}, {"timeout_ms", 20000}}, house);
+  ASSERT_FALSE(view["hits"].empty()) << view.dump();
+  EXPECT_EQ(view["hits"][0].value("lfn", ""), duplicate) << lfns_of(view);
+  EXPECT_EQ(view["hits"][0].value("stage", 0), 2);
+
+  // The physician uploads his patient's series as NIfTI (assembled from his DICOM files): the
+  // patient's own series at site 1 is the same image (first), the near-duplicate next.
+  auto assembled = pacs::assemble_series(patient_files);
+  ASSERT_TRUE(assembled) << assembled.err().message;
+  ASSERT_TRUE(pacs::write_nifti(*assembled, dir.path() / "patient.nii"));
+  auto nifti = crypto::to_base64(slurp(dir.path() / "patient.nii"));
+  auto uploaded = run_query({{"nifti", nifti}, {"measure", "cr"}, {"top_k", 3}, {"timeout_ms", 20000}}, house);
+  std::printf("nifti upload cr: patient %s, duplicate %s, ranking %s\n", patient.substr(0, 6).c_str(),
+              duplicate.substr(0, 6).c_str(), lfns_of(uploaded).c_str());
+  ASSERT_EQ(uploaded["hits"].size(), 3u) << uploaded.dump();
+  EXPECT_EQ(uploaded["hits"][0].value("lfn", ""), patient);
+  EXPECT_EQ(uploaded["hits"][1].value("lfn", ""), duplicate);
+  EXPECT_EQ(uploaded["hits"][1]["algorithm"].value("name", ""), "cr");
+
+  // Bad input: 4xx, and no query starts.
+  auto curie = token_of("m-curie", "m-curie-secret-pw");
+  struct bad_case {
+    json body;
+    std::string token;
+    int status;
+    std::string message;
+  };
+  const bad_case bad[] = {
+      {json{{"by_series", patient}, {"measure", "ssd"}}, "", 400, "unknown measure"},
+      {json{{"by_series", patient}, {"measure", "mi"}, {"measure_version", "7"}}, "", 400, "has no version"},
+      {json{{"by_series", duplicate}}, "", 404, "owns no series"},  // another site's series
+      {json{{"by_series", std::string(32, '0')}}, "", 404, "owns no series"},
+      {json{{"by_series", patient}}, curie, 403, "not allowed"},  // a researcher without a grant
+      {json{{"signature_hex", "0000803f"}, {"measure", "mi"}}, "", 400, "needs a query by image"},
+      {json{{"nifti", crypto::to_base64("not a volume")}}, "", 400, "NIfTI"},
+      {json{{"nifti", nifti.substr(0, 600)}}, "", 400, "NIfTI"},  // a header, no voxels
+      {json{{"nifti", crypto::to_base64(std::string(8 * 1024 * 1024 + 1, 'x'))}}, "", 413, "over"},
+  };
+  for (const auto& b : bad) {
+    int status = 0;
+    auto answer = run_query(b.body, b.token, &status);
+    EXPECT_EQ(status, b.status) << b.body.dump() << " " << answer.dump();
+    EXPECT_NE(answer.dump().find(b.message), std::string::npos) << answer.dump();
+  }
+}
+
+TEST_F(similarity_process_test, an_owner_down_before_stage_two_leaves_its_hits_at_stage_one_flagged_on_time) {
+  sites->kill(2);
+  auto started = std::chrono::steady_clock::now();
+  auto view = run_query({{"by_series", patient}, {"measure", "mi"}, {"top_k", 5}, {"stage2_depth", 5},
+                         {"timeout_ms", 10000}});
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_LT(took, 10s);
+  EXPECT_FALSE(view.value("deadline_passed", true)) << view.dump();
+  EXPECT_EQ(view["stage2"]["failed"], json::array({"site-2"})) << view["stage2"].dump();
+  bool seen_duplicate = false;
+  for (const auto& h : view["hits"]) {
+    if (h.value("owner", "") == "site-2") {
+      EXPECT_EQ(h.value("stage", 0), 1) << h.dump();
+      EXPECT_EQ(h.value("stage2_missing", ""), "owner_unavailable") << h.dump();
+      EXPECT_EQ(h["score"], h["stage1_score"]);
+      seen_duplicate |= h.value("lfn", "") == duplicate;
+    } else {
+      EXPECT_EQ(h.value("stage", 0), 2) << h.dump();
+    }
+  }
+  EXPECT_TRUE(seen_duplicate) << lfns_of(view);  // a replica holder answered stage 1 for site 2
+}
+
+}  // namespace
+}  // namespace dm2::test

@@ -122,10 +122,16 @@ result<query_submission> parse(std::string_view text_in, bool with_timeout) {
       if (!raw || raw->size() != storage::lfn_size) return bad(key, "must be 32 hex digits");
       (key == "lfn" ? out.lfn : out.by_series) = crypto::to_hex(*raw);
     } else if (key == "nifti" && with_timeout) {
-      auto raw = crypto::from_base64(value.is_string() ? value.get<std::string>() : std::string("!"));
-      if (!raw || raw->empty()) return bad(key, "must be a NIfTI-1 file in base64");
-      if (raw->size() > query_limits::max_upload_bytes)
+      if (!value.is_string()) return bad(key, "must be a NIfTI-1 file in base64");
+      const auto& text = value.get_ref<const std::string&>();
+      // Refused by its length before decoding: base64 of n bytes is at least 4n/3 - 3 characters.
+      const auto too_large = [] {
         return fail(errc::too_large, "nifti: over " + std::to_string(query_limits::max_upload_bytes) + " bytes");
+      };
+      if (text.size() / 4 * 3 > query_limits::max_upload_bytes + 3) return too_large();
+      auto raw = crypto::from_base64(text);
+      if (!raw || raw->empty()) return bad(key, "must be a NIfTI-1 file in base64");
+      if (raw->size() > query_limits::max_upload_bytes) return too_large();
       out.nifti = std::move(*raw);
     } else if (key == "timeout_ms" && with_timeout) {
       if (!value.is_number_unsigned() || value.get<std::uint64_t>() < 1 ||

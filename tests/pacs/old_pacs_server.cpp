@@ -23,7 +23,11 @@ struct entry {
   std::filesystem::path path;
   std::string xfer;  // transfer syntax UID of the file
   std::unique_ptr<DcmDataset> header;
+  // A DCMTK read moves the item's list cursor (and may rewrite the string's padding): two
+  // associations matching at once raced on it and crashed once in CI.
+  mutable std::mutex reading;
   std::string get(const DcmTagKey& tag) const {
+    std::lock_guard lock(reading);
     OFString v;
     return header->findAndGetOFStringArray(tag, v).good() ? std::string(v.c_str()) : std::string();
   }

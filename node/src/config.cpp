@@ -5,6 +5,7 @@
 #include "dm2/crypto/hash.hpp"
 
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -21,6 +22,7 @@ const std::set<std::string> known_keys = {
     "consortium.roster_refresh_s", "overlay.replicas", "overlay.repair_period_s",
     "overlay.liveness_timeout_s", "overlay.probe_rate", "overlay.share_threshold", "overlay.share_count",
     "pacs.sync_period_s", "pacs.ingest_on_start", "pacs.retrieve", "pacs.sync_since", "pacs.ingest_workers",
+    "pacs.object_cache_bytes",
     "accounts.session_ttl_s", "accounts.argon2_memory_kib", "accounts.argon2_passes",
     "accounts.signin_failures_per_account", "accounts.signin_failures_per_address", "accounts.signin_window_s"};
 
@@ -182,6 +184,7 @@ result<node_config> parse_config(std::string_view toml_text, std::string_view or
       r.string("pacs.retrieve", c.retrieve),
       r.string("pacs.sync_since", c.sync_since),
       r.integer("pacs.ingest_workers", 1, 16, c.ingest_workers),
+      r.integer("pacs.object_cache_bytes", 0, std::numeric_limits<std::int64_t>::max(), c.object_cache_bytes),
   };
   c.pacs_configured = root["pacs"].is_table();
   // Elements of a braced list are evaluated in order; report the first bad key.

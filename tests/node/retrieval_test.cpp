@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 
 #include "access/assertion.hpp"
 #include "dm2/crypto/hash.hpp"
@@ -110,6 +112,71 @@ class retrieval_test : public ::testing::Test {
     return lines ? *lines : std::vector<std::string>{};
   }
 
+  // Starts three sites, site 1 ingesting the test PACS (its [pacs] section ending with
+  // `pacs_extra`), and waits for its first run to index `series` series; their LFNs.
+  void start_and_ingest(int octet, const std::string& pacs_extra, int series, std::vector<std::string>& lfns) {
+    consortium_options options;
+    options.address_octet = octet;
+    options.extra_toml = std::string(fast_hashes) + "[overlay]\nrepair_period_s = 2\n";
+    options.site_toml[1] = pacs_toml(server->settings(), pacs_extra);
+    auto created = process_consortium::create(dir.path() / "consortium", options);
+    ASSERT_TRUE(created) << created.err().message;
+    sites = std::move(*created);
+    ASSERT_TRUE(sites->start_all());
+    json run;
+    ASSERT_TRUE(eventually(
+        [&] {
+          auto r = call(1, "GET", "/v1/ingest", "", "", 1);
+          auto j = json::parse(r.body, nullptr, false);
+          if (r.status != 200 || !j.is_object() || !j["current_run"].is_null() ||
+              !j["last_run"].is_object())
+            return false;
+          run = j["last_run"];
+          return true;
+        },
+        90s));
+    ASSERT_EQ(run.value("state", ""), "done") << run.dump();
+    ASSERT_EQ(run["counts"].value("series_indexed", 0), series) << run.dump();
+    auto listed = call(1, "GET", "/v1/overlay/records?limit=10", "", "", 1);
+    auto records = json::parse(listed.body, nullptr, false);
+    for (const auto& r : records["records"]) lfns.push_back(r.value("lfn", ""));
+    ASSERT_EQ(lfns.size(), std::size_t(series)) << listed.body;
+  }
+
+  // Accounts at site 1: the operator's CLI-free path (site certificate = site admin) makes an
+  // admin, who makes the rest; patients are linked by their patient ID (only its keyed hash
+  // kept). The admin's token.
+  std::string make_admin() {
+    auto made =
+        call(1, "POST", "/v1/users",
+             json{{"name", "admin"}, {"role", "site_admin"}, {"password", "admin-secret-pw"}}.dump(),
+             "", 1);
+    EXPECT_EQ(made.status, 201) << made.body;
+    return token_of(1, "admin");
+  }
+
+  // The one of `lfns` that `token`'s user may read, once the key shares are placed ("" if none).
+  std::string readable_by(const std::string& token, const std::vector<std::string>& lfns) {
+    std::string found;
+    eventually(
+        [&] {
+          for (const auto& l : lfns)
+            if (call(1, "GET", "/v1/series/" + l, "", token).status == 200) found = l;
+          return !found.empty();
+        },
+        30s);
+    return found;
+  }
+
+  // The value of a counter sample (its name with labels) in site 1's /metrics, 0 if absent.
+  double metric(const std::string& sample) {
+    auto r = call(1, "GET", "/metrics", "", "", 1);
+    std::istringstream lines(r.body);
+    for (std::string line; std::getline(lines, line);)
+      if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
+    return 0;
+  }
+
   static bool any_line(const std::vector<std::string>& lines, const std::string& text) {
     return std::any_of(lines.begin(), lines.end(),
                        [&](const std::string& l) { return l.find(text) != std::string::npos; });
@@ -134,42 +201,9 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   auto s1 = add_series(one);
   auto s2 = add_series(two);
 
-  consortium_options options;
-  options.address_octet = 83;
-  options.extra_toml = std::string(fast_hashes) + "[overlay]\nrepair_period_s = 2\n";
-  options.site_toml[1] = pacs_toml(server->settings());
-  auto created = process_consortium::create(dir.path() / "consortium", options);
-  ASSERT_TRUE(created) << created.err().message;
-  sites = std::move(*created);
-  ASSERT_TRUE(sites->start_all());
-  json run;
-  ASSERT_TRUE(eventually(
-      [&] {
-        auto r = call(1, "GET", "/v1/ingest", "", "", 1);
-        auto j = json::parse(r.body, nullptr, false);
-        if (r.status != 200 || !j.is_object() || !j["current_run"].is_null() ||
-            !j["last_run"].is_object())
-          return false;
-        run = j["last_run"];
-        return true;
-      },
-      90s));
-  ASSERT_EQ(run.value("state", ""), "done") << run.dump();
-  ASSERT_EQ(run["counts"].value("series_indexed", 0), 2) << run.dump();
-  auto listed = call(1, "GET", "/v1/overlay/records?limit=10", "", "", 1);
   std::vector<std::string> lfns;
-  auto records = json::parse(listed.body, nullptr, false);
-  for (const auto& r : records["records"]) lfns.push_back(r.value("lfn", ""));
-  ASSERT_EQ(lfns.size(), 2u) << listed.body;
-
-  // Accounts at site 1: the operator's CLI-free path (site certificate = site admin) makes an
-  // admin, who makes the rest; patients are linked by their patient ID (only its keyed hash kept).
-  auto made =
-      call(1, "POST", "/v1/users",
-           json{{"name", "admin"}, {"role", "site_admin"}, {"password", "admin-secret-pw"}}.dump(),
-           "", 1);
-  ASSERT_EQ(made.status, 201) << made.body;
-  auto admin = token_of(1, "admin");
+  ASSERT_NO_FATAL_FAILURE(start_and_ingest(83, "", 2, lfns));
+  auto admin = make_admin();
   auto house_id = make_user(admin, "dr-house", "physician");
   auto other_id = make_user(admin, "dr-other", "physician");
   auto curie_id = make_user(admin, "m-curie", "researcher");
@@ -180,15 +214,9 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   auto pat_one = token_of(1, "pat-one"), pat_two = token_of(1, "pat-two");
 
   // Which LFN is patient one's: the one she may read (once the shares are placed).
-  std::string mine, theirs;
-  ASSERT_TRUE(eventually(
-      [&] {
-        for (const auto& l : lfns)
-          if (call(1, "GET", "/v1/series/" + l, "", pat_one).status == 200) mine = l;
-        return !mine.empty();
-      },
-      30s));
-  theirs = mine == lfns[0] ? lfns[1] : lfns[0];
+  auto mine = readable_by(pat_one, lfns);
+  ASSERT_FALSE(mine.empty());
+  auto theirs = mine == lfns[0] ? lfns[1] : lfns[0];
   auto deid = site_deid_options(sites->site_dir(1) / "identity");
   auto expected =
       deidentified_reference(server->settings(), s1.study_uid, s1.series_uid, deid, dir.path());
@@ -415,6 +443,85 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   EXPECT_TRUE(
       any_line(audit3, "user:" + curie_id + "@site-1 key_share_release " + mine + " refused: "));
   EXPECT_TRUE(any_line(audit3, "site:site-2 key_share_release " + mine + " refused: no_assertion"));
+}
+
+// The object store as a cache (pacs.object_cache_bytes): a cap smaller than any series keeps
+// only the series placed last; an evicted series read again is re-assembled from the PACS,
+// byte for byte the same de-identified series, and evicts the other; with the PACS down the
+// evicted series answers 503 naming the PACS, and nothing is stored; with it back, it returns.
+TEST_F(retrieval_test, an_evicted_series_is_reassembled_from_the_pacs_when_read_again) {
+  synthetic_options one;
+  one.patient_name = "CACHE^ONE";
+  one.patient_id = "CACHE-PID-1";
+  one.slices = 4;
+  one.rows = one.columns = 32;
+  auto two = one;
+  two.patient_name = "CACHE^TWO";
+  two.patient_id = "CACHE-PID-2";
+  auto s1 = add_series(one);
+  auto s2 = add_series(two);
+
+  std::vector<std::string> lfns;
+  ASSERT_NO_FATAL_FAILURE(start_and_ingest(86, "object_cache_bytes = 1\n", 2, lfns));
+  auto placed = [&] {  // the LFNs with sealed files at site 1
+    std::set<std::string> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(sites->site_dir(1) / "objects", ec))
+      if (e.path().filename().string().rfind(".staging", 0) != 0) out.insert(e.path().filename().string());
+    return out;
+  };
+  EXPECT_EQ(placed().size(), 1u);  // the first series went when the second was placed
+  EXPECT_EQ(metric("dm2_objects_evicted_total"), 1);
+
+  auto admin = make_admin();
+  make_user(admin, "pat-one", "patient", one.patient_id);
+  make_user(admin, "pat-two", "patient", two.patient_id);
+  auto pat_one = token_of(1, "pat-one"), pat_two = token_of(1, "pat-two");
+  // Each patient's LFN: the one she may read (403 for the other, decided before any file is read).
+  auto mine = readable_by(pat_one, lfns);
+  ASSERT_FALSE(mine.empty());
+  auto theirs = mine == lfns[0] ? lfns[1] : lfns[0];
+  auto deid = site_deid_options(sites->site_dir(1) / "identity");
+  auto same_as = [&](const synthetic_series& s, const node::client_response& r) {
+    auto expected = deidentified_reference(server->settings(), s.study_uid, s.series_uid, deid, dir.path());
+    auto parts = parts_of(r);
+    if (expected.empty() || parts.size() != expected.size()) return false;
+    for (std::size_t k = 0; k < parts.size(); ++k)
+      if (parts[k] != slurp(expected[k])) return false;
+    return true;
+  };
+
+  // Whichever was evicted, reading both restores at least one from the PACS, byte for byte.
+  auto own = call(1, "GET", "/v1/series/" + mine, "", pat_one);
+  ASSERT_EQ(own.status, 200) << own.body;
+  EXPECT_TRUE(same_as(s1, own));
+  auto hers = call(1, "GET", "/v1/series/" + theirs, "", pat_two);
+  ASSERT_EQ(hers.status, 200) << hers.body;
+  EXPECT_TRUE(same_as(s2, hers));
+  EXPECT_GE(metric("dm2_objects_restored_total{result=\"done\"}"), 1);
+  EXPECT_EQ(placed(), std::set<std::string>{theirs});  // read last, kept; the other evicted
+
+  // The PACS down: the evicted series cannot come back. 503 naming the PACS; nothing stored.
+  server->kill();
+  auto down = call(1, "GET", "/v1/series/" + mine, "", pat_one);
+  EXPECT_EQ(down.status, 503) << down.body;
+  auto refusal = json::parse(down.body, nullptr, false);  // named: outlives the lookups below
+  ASSERT_TRUE(refusal.is_object()) << down.body;
+  EXPECT_NE(refusal["error"].value("message", "").find("PACS"), std::string::npos) << down.body;
+  EXPECT_EQ(down.body.find("DICM"), std::string::npos);
+  EXPECT_EQ(placed(), std::set<std::string>{theirs});
+  EXPECT_EQ(metric("dm2_objects_restored_total{result=\"failed\"}"), 1);
+  auto scratch = sites->site_dir(1) / "ingest-scratch";
+  EXPECT_TRUE(!fs::exists(scratch) || fs::is_empty(scratch));
+  for (const auto& canary : {one.patient_name, one.patient_id, s1.series_uid, s1.study_uid})
+    EXPECT_EQ(sites->stderr_text(1).find(canary), std::string::npos) << canary;
+
+  // The PACS back: it returns, the same bytes.
+  ASSERT_EQ(server->start(), "");
+  auto again = call(1, "GET", "/v1/series/" + mine, "", pat_one);
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_TRUE(same_as(s1, again));
+  EXPECT_EQ(placed(), std::set<std::string>{mine});
 }
 
 }  // namespace

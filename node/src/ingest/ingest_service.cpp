@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -29,7 +30,14 @@ bool transient(errc code) {
 struct ingest_service::impl {
   impl(const node_config& c, storage::database& d, overlay_service& o, object_store store, const site_identity& id,
        metrics& m)
-      : config(c), db(d), overlay(o), objects(std::move(store)), links(d, id.storage_key), cursor(d), stats(m) {
+      : config(c),
+        db(d),
+        overlay(o),
+        objects(std::move(store)),
+        cache(std::make_shared<object_cache>(objects, c.object_cache_bytes)),
+        links(d, id.storage_key),
+        cursor(d),
+        stats(m) {
     uid_secret = crypto::hmac_sha256(id.storage_key, "dm2 de-identification uid secret");
   }
 
@@ -37,6 +45,7 @@ struct ingest_service::impl {
   storage::database& db;
   overlay_service& overlay;
   object_store objects;
+  std::shared_ptr<object_cache> cache;
   series_links links;
   db_cursor_store cursor;
   metrics& stats;
@@ -47,6 +56,11 @@ struct ingest_service::impl {
   std::condition_variable wake;
   bool run_requested = false;  // book.begin() done, the worker has not taken it yet
   std::jthread worker;
+  std::stop_source restores_stop;  // cancels re-assemblies under way when the node stops
+
+  // Series being re-assembled, so that concurrent readers of one wait for one restore.
+  std::mutex restoring_mutex;
+  std::map<std::string, std::shared_ptr<std::mutex>> restoring;
 
   fs::path scratch_root() const { return config.data_dir / "ingest-scratch"; }
 
@@ -73,11 +87,53 @@ struct ingest_service::impl {
     }
   }
 
+  pipeline_context context(std::stop_token stop) {
+    return {&config, &overlay, &objects, &links, scratch_root(), uid_secret, &stats, &book, std::move(stop)};
+  }
+
+  // The evicted series `lfn` at `version` back in the object store, re-assembled from the PACS.
+  status restore(const std::string& lfn, std::uint64_t version) {
+    std::shared_ptr<std::mutex> one;
+    {
+      std::lock_guard lock(restoring_mutex);
+      auto& m = restoring[lfn];
+      if (!m) m = std::make_shared<std::mutex>();
+      one = m;
+    }
+    std::lock_guard lock(*one);
+    status done;
+    if (objects.list_series(lfn, version)) {
+      done = {};  // another reader restored it meanwhile
+    } else if (!config.pacs_configured) {
+      done = fail(errc::unavailable, "the sealed files of series " + lfn + " are gone and no [pacs] is configured");
+    } else {
+      auto key = overlay.owned_key(lfn);
+      auto link = key ? links.read_link(lfn, key->secret)
+                      : result<std::optional<nominative_link>>(std::optional<nominative_link>{});
+      if (!key || !link || !*link) {
+        done = fail(errc::io_error, "series " + lfn + " cannot be re-assembled: its key or nominative link is missing");
+      } else {
+        auto started = std::chrono::steady_clock::now();
+        done = restore_series(context(restores_stop.get_token()), lfn, version, key->secret, **link);
+        stats.observe("dm2_ingest_stage_seconds", "stage=\"restore\"",
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        stats.increment("dm2_objects_restored_total", done ? "result=\"done\"" : "result=\"failed\"");
+        if (done) cache->placed(lfn, version);
+        else
+          spdlog::warn("event=series_restore_failed lfn={} code={} reason=\"{}\"", lfn, name_of(done.err().code),
+                       done.err().message);
+      }
+    }
+    std::lock_guard drop(restoring_mutex);
+    if (one.use_count() == 2) restoring.erase(lfn);  // nobody else waits on it
+    return done;
+  }
+
   static std::string new_run_id() { return crypto::to_hex(crypto::random_bytes(8)); }
 
   void run(std::stop_token stop) {
     spdlog::info("event=ingest_run_started");
-    pipeline_context ctx{&config, &overlay, &objects, &links, scratch_root(), uid_secret, &stats, &book, stop};
+    pipeline_context ctx = context(stop);
     pacs::sync_options options;
     options.since = config.sync_since;
     // The "list" stage: the sync's study- and series-level C-FINDs, until the first series.
@@ -106,6 +162,7 @@ struct ingest_service::impl {
             stats.increment("dm2_ingest_series_total", "result=\"unchanged\"");
           } else {
             stats.increment("dm2_ingest_series_total", "result=\"indexed\"");
+            cache->placed(r.lfn, overlay.owned_version(r.lfn));
           }
           return {};
         },
@@ -142,7 +199,14 @@ result<std::unique_ptr<ingest_service>> ingest_service::create(const node_config
   stats.describe("dm2_ingest_bytes_total", "counter", "Bytes fetched from the PACS and sealed into the object store.");
   stats.describe("dm2_ingest_runs_total", "counter", "Ingest runs, by result.");
   stats.describe("dm2_ingest_stage_seconds", "histogram", "Seconds spent in each ingest stage, per series (list: per run).");
+  stats.describe("dm2_objects_restored_total", "counter",
+                 "Evicted series re-assembled from the PACS when read again, by result.");
+  stats.describe("dm2_objects_evicted_total", "counter", "Series whose sealed files the object cache evicted.");
+  stats.describe("dm2_object_store_bytes", "gauge", "Sealed bytes in the object store.");
   auto p = std::make_unique<impl>(config, db, overlay, std::move(*objects), identity, stats);
+  p->cache->scan();
+  stats.gauge_callback("dm2_object_store_bytes", [cache = p->cache] { return double(cache->bytes()); });
+  stats.gauge_callback("dm2_objects_evicted_total", [cache = p->cache] { return double(cache->evictions()); });
   return std::unique_ptr<ingest_service>(new ingest_service(std::move(p)));
 }
 
@@ -157,6 +221,7 @@ void ingest_service::start() {
 }
 
 void ingest_service::stop() {
+  impl_->restores_stop.request_stop();
   if (!impl_->worker.joinable()) return;
   impl_->worker.request_stop();
   {
@@ -201,9 +266,14 @@ std::string ingest_service::patient_ref(const std::string& patient_id) const {
 result<ingest_service::stored_series> ingest_service::stored(const std::string& lfn_hex) const {
   auto version = impl_->overlay.owned_version(lfn_hex);
   if (version == 0) return fail(errc::not_found, "this site does not own series " + lfn_hex);
+  auto lease = impl_->cache->pin(lfn_hex);
   auto files = impl_->objects.list_series(lfn_hex, version);
+  if (!files && files.err().code == errc::not_found) {
+    if (auto s = impl_->restore(lfn_hex, version); !s) return s.err();
+    files = impl_->objects.list_series(lfn_hex, version);
+  }
   if (!files) return std::move(files).err();
-  return stored_series{version, std::move(*files)};
+  return stored_series{version, std::move(*files), std::move(lease)};
 }
 
 ingest_report ingest_service::report() const {

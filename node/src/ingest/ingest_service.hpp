@@ -19,6 +19,7 @@
 #include "dm2/node/metrics.hpp"
 #include "dm2/storage/database.hpp"
 #include "ingest_status.hpp"
+#include "object_cache.hpp"
 #include "object_store.hpp"
 
 namespace dm2::node {
@@ -53,10 +54,15 @@ class ingest_service {
   // The reference a patient account is linked to, from the patient's ID at this site.
   std::string patient_ref(const std::string& patient_id) const;
   // The sealed files of the committed version of a series this site owns, as stored
-  // (object_store::list_series), and that version. Errors: not_found (not owned here), io_error.
+  // (object_store::list_series), and that version. A series the cache evicted is re-assembled
+  // from the PACS first (restore_series; one at a time per series, the others wait for it).
+  // Its files stay on disk while `lease` lives: hold it until they are read.
+  // Errors: not_found (not owned here), io_error, and when evicted those of restore_series
+  // (unavailable: the PACS cannot be reached; conflict: it now holds other instances).
   struct stored_series {
     std::uint64_t version = 0;
     std::vector<object_store::stored_file> files;
+    object_cache::lease lease;
   };
   result<stored_series> stored(const std::string& lfn_hex) const;
 

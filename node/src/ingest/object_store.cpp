@@ -27,6 +27,11 @@ status sync_through(const fs::path& dir, int (*sync_call)(int)) {
 
 status sync_dir(const fs::path& dir) { return sync_through(dir, ::fsync); }
 
+// A <version> directory's name.
+bool is_version(const std::string& name) {
+  return !name.empty() && name.size() <= 19 && name.find_first_not_of("0123456789") == std::string::npos;
+}
+
 }  // namespace
 
 result<object_store> object_store::open(fs::path dir) {
@@ -116,14 +121,44 @@ std::size_t object_store::sweep(const std::function<bool(const std::string&, std
     if (!entry.is_directory(ec)) continue;
     for (const auto& version : fs::directory_iterator(entry.path(), ec)) {
       auto v = version.path().filename().string();
-      bool number = !v.empty() && v.size() <= 19 && v.find_first_not_of("0123456789") == std::string::npos;
-      if (number && committed(name, std::stoull(v))) continue;
+      if (is_version(v) && committed(name, std::stoull(v))) continue;
       fs::remove_all(version.path(), ec);
       ++removed;
     }
     fs::remove(entry.path(), ec);  // only when empty
   }
   return removed;
+}
+
+std::uint64_t object_store::series_bytes(const std::string& lfn_hex, std::uint64_t version) const {
+  std::uint64_t bytes = 0;
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(series_dir(lfn_hex, version), ec)) {
+    auto n = f.file_size(ec);
+    if (!ec) bytes += n;
+  }
+  return bytes;
+}
+
+std::vector<object_store::placed_series> object_store::placed() const {
+  std::vector<placed_series> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    auto lfn = entry.path().filename().string();
+    if (lfn.rfind(".staging-", 0) == 0 || !entry.is_directory(ec)) continue;
+    for (const auto& version : fs::directory_iterator(entry.path(), ec)) {
+      auto v = version.path().filename().string();
+      if (!is_version(v)) continue;
+      auto when = fs::last_write_time(version.path(), ec);
+      out.push_back({lfn, std::stoull(v), series_bytes(lfn, std::stoull(v)), ec ? fs::file_time_type{} : when});
+    }
+  }
+  return out;
+}
+
+void object_store::touch(const std::string& lfn_hex, std::uint64_t version) const noexcept {
+  std::error_code ec;
+  fs::last_write_time(series_dir(lfn_hex, version), fs::file_time_type::clock::now(), ec);
 }
 
 }  // namespace dm2::node

@@ -54,6 +54,21 @@ class object_store {
   };
   result<std::vector<stored_file>> list_series(const std::string& lfn_hex, std::uint64_t version) const;
 
+  // Every placed <lfn>/<version> directory (after sweep(): the committed ones), its sealed
+  // bytes and when it was last read (touch()) or placed.
+  struct placed_series {
+    std::string lfn_hex;
+    std::uint64_t version = 0;
+    std::uint64_t bytes = 0;
+    std::filesystem::file_time_type last_read;
+  };
+  std::vector<placed_series> placed() const;
+  // The sealed bytes of a placed series (0 when absent).
+  std::uint64_t series_bytes(const std::string& lfn_hex, std::uint64_t version) const;
+  // Records a read of a placed series (its directory's modification time: the cache's order
+  // survives a restart).
+  void touch(const std::string& lfn_hex, std::uint64_t version) const noexcept;
+
   std::filesystem::path series_dir(const std::string& lfn_hex, std::uint64_t version) const;
   // The associated data a stored file is sealed with.
   static std::string associated_data(const std::string& lfn_hex, std::uint64_t version, const std::string& name);

@@ -74,6 +74,58 @@ struct run_state {
   }
 };
 
+// The de-identified files of an assembled series (slice order) and its NIfTI volume, written
+// under `scratch`; the first file's record of what de-identification removed.
+struct deidentified {
+  std::vector<fs::path> files;
+  fs::path volume;
+  std::string removed_json;
+};
+
+result<deidentified> deidentify_into(const pipeline_context& c, const pacs::volume& volume, const fs::path& scratch) {
+  pacs::deid_options deid;
+  deid.uid_secret = c.uid_secret;
+  deidentified out;
+  std::error_code ec;
+  fs::create_directories(scratch / "deid", ec);
+  for (std::size_t i = 0; i < volume.files.size(); ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%06zu.dcm", i);
+    auto file = scratch / "deid" / name;
+    auto r = pacs::deidentify_file(volume.files[i], file, deid);
+    if (!r) return std::move(r).err();
+    if (i == 0) out.removed_json = std::move(r->nominative_json);
+    out.files.push_back(file);
+  }
+  out.volume = scratch / "volume.nii";
+  if (auto s = pacs::write_nifti(volume, out.volume); !s) return s.err();
+  return out;
+}
+
+// Seals the de-identified files and the volume under the series key into a staging directory
+// and places it at <lfn>/<version>. Returns the sealed bytes. On error nothing is left.
+result<std::uint64_t> seal_and_place(const pipeline_context& c, const deidentified& clean, const std::string& key,
+                                     const std::string& lfn, std::uint64_t version) {
+  auto staged = c.objects->stage();
+  if (!staged) return std::move(staged).err();
+  auto seal = [&](const std::string& name, const fs::path& file) -> status {
+    if (auto s = c.objects->seal_into(*staged, name, key, lfn, version, file); !s) {
+      c.objects->discard(*staged);
+      return s;
+    }
+    return {};
+  };
+  for (const auto& f : clean.files)
+    if (auto s = seal(f.filename().string() + ".dm2s", f); !s) return s.err();
+  if (auto s = seal("volume.nii.dm2s", clean.volume); !s) return s.err();
+  if (auto s = c.objects->place(*staged, lfn, version); !s) {
+    c.objects->discard(*staged);
+    c.objects->remove(lfn, version);
+    return s.err();
+  }
+  return staged->bytes;
+}
+
 }  // namespace
 
 series_result ingest_series(const pipeline_context& c, const pacs::series_ref& ref) {
@@ -141,24 +193,12 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
   if (!header) return st.failed("assemble", std::move(header).err());
 
   st.stage("deidentify");
-  pacs::deid_options deid;
-  deid.uid_secret = c.uid_secret;
-  std::vector<fs::path> clean;
-  std::string removed_json;
+  deidentified clean;
   {
     stage_clock t(c.stats, "deidentify");
-    std::error_code ec;
-    fs::create_directories(scratch.dir / "deid", ec);
-    for (std::size_t i = 0; i < volume.files.size(); ++i) {
-      char name[32];
-      std::snprintf(name, sizeof name, "%06zu.dcm", i);
-      auto out = scratch.dir / "deid" / name;
-      auto r = pacs::deidentify_file(volume.files[i], out, deid);
-      if (!r) return st.failed("deidentify", std::move(r).err());
-      if (i == 0) removed_json = std::move(r->nominative_json);
-      clean.push_back(out);
-    }
-    if (auto s = pacs::write_nifti(volume, scratch.dir / "volume.nii"); !s) return st.failed("deidentify", s.err());
+    auto d = deidentify_into(c, volume, scratch.dir);
+    if (!d) return st.failed("deidentify", std::move(d).err());
+    clean = std::move(*d);
   }
 
   st.stage("encrypt");
@@ -173,25 +213,12 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
     if (!k) return st.failed("encrypt", std::move(k).err());
     new_key = std::move(*k);
   }
-  auto staged = c.objects->stage();
-  if (!staged) return st.failed("encrypt", std::move(staged).err());
+  std::uint64_t sealed_bytes = 0;
   {
     stage_clock t(c.stats, "encrypt");
-    for (const auto& f : clean)
-      if (auto s = c.objects->seal_into(*staged, f.filename().string() + ".dm2s", series_key, lfn, version, f); !s) {
-        c.objects->discard(*staged);
-        return st.failed("encrypt", s.err());
-      }
-    if (auto s = c.objects->seal_into(*staged, "volume.nii.dm2s", series_key, lfn, version, scratch.dir / "volume.nii");
-        !s) {
-      c.objects->discard(*staged);
-      return st.failed("encrypt", s.err());
-    }
-    if (auto s = c.objects->place(*staged, lfn, version); !s) {
-      c.objects->discard(*staged);
-      c.objects->remove(lfn, version);
-      return st.failed("encrypt", s.err());
-    }
+    auto sealed = seal_and_place(c, clean, series_key, lfn, version);
+    if (!sealed) return st.failed("encrypt", std::move(sealed).err());
+    sealed_bytes = *sealed;
   }
 
   st.stage("commit");
@@ -202,7 +229,7 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
   storage::transaction with;
   c.links->put_lookup(with, ref.series_uid, {lfn, version, fetched.files.size(), fingerprint});
   nominative_link link{(*header)["PatientID"], (*header)["PatientName"], (*header)["AccessionNumber"], ref.study_uid,
-                       ref.series_uid, removed_json};
+                       ref.series_uid, clean.removed_json};
   if (auto s = c.links->put_link(with, lfn, series_key, link); !s) {
     c.objects->remove(lfn, version);
     return st.failed("commit", s.err());
@@ -219,10 +246,39 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
       return st.failed("commit", std::move(published).err());
     }
   }
-  c.book->indexed(lfn, staged->bytes);
+  c.book->indexed(lfn, sealed_bytes);
   spdlog::info("event=series_ingested lfn={} version={} instances={} sealed_bytes={}", lfn, version,
-               fetched.files.size(), staged->bytes);
+               fetched.files.size(), sealed_bytes);
   return std::move(st.out);
+}
+
+status restore_series(const pipeline_context& c, const std::string& lfn, std::uint64_t version,
+                      const std::string& series_key, const nominative_link& link) {
+  auto lookup = c.links->find(link.series_uid);
+  if (!lookup) return lookup.err();
+  if (!*lookup || (*lookup)->lfn_hex != lfn || (*lookup)->version != version)
+    return fail(errc::conflict, "series " + lfn + " version " + std::to_string(version) +
+                                    " is no longer the one this site indexed; the next ingest run updates it");
+  scratch_guard scratch{c.scratch_root / crypto::to_hex(crypto::random_bytes(8))};
+  pacs::series_ref ref;
+  ref.study_uid = link.study_uid;
+  ref.series_uid = link.series_uid;
+  auto fetched = fetch_one_series(c.config->pacs, c.config->retrieve == "move", ref, scratch.dir / "pacs", c.stop,
+                                  [](const pacs::fetch_progress&) {});
+  if (!fetched) return fetched.err();
+  // Other instances than at ingest: the bytes would not be the indexed version's.
+  if (fingerprint_of(fetched->files) != (*lookup)->fingerprint)
+    return fail(errc::conflict, "the PACS now holds other instances of series " + lfn +
+                                    " than its indexed version; the next ingest run makes a new version");
+  auto volume = pacs::assemble_series(fetched->files);
+  if (!volume) return volume.err();
+  auto clean = deidentify_into(c, *volume, scratch.dir);
+  if (!clean) return clean.err();
+  auto sealed = seal_and_place(c, *clean, series_key, lfn, version);
+  if (!sealed) return sealed.err();
+  spdlog::info("event=series_restored lfn={} version={} instances={} sealed_bytes={}", lfn, version,
+               fetched->files.size(), *sealed);
+  return {};
 }
 
 }  // namespace dm2::node

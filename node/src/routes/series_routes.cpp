@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../ingest/object_store.hpp"
+#include "../retrieval/leased_source.hpp"
 #include "../retrieval/series_answer.hpp"
 #include "../retrieval/series_bundle.hpp"
 #include "../retrieval/share_release.hpp"
@@ -77,6 +78,7 @@ error peer_error(const client_response& r, const std::string& who) {
 struct owner_series {
   std::uint64_t version = 0;
   std::vector<sealed_file> files;
+  std::shared_ptr<const void> lease;  // this site's own files stay on disk while it lives
 };
 
 result<owner_series> sealed_from_owner(const route_context& c, const std::string& owner, const std::string& lfn,
@@ -84,7 +86,7 @@ result<owner_series> sealed_from_owner(const route_context& c, const std::string
   if (owner == c.self_site()) {
     auto stored = c.ingest->stored(lfn);
     if (!stored) return std::move(stored).err();
-    owner_series out{stored->version, {}};
+    owner_series out{stored->version, {}, std::move(stored->lease)};
     for (auto& f : stored->files) out.files.push_back({std::move(f.name), f.size, std::move(f.path), {}});
     return out;
   }
@@ -107,7 +109,7 @@ result<owner_series> sealed_from_owner(const route_context& c, const std::string
               .ec != std::errc{} ||
       v == 0)
     return fail(errc::malformed_input, "the owner's answer names no series version");
-  owner_series out{v, {}};
+  owner_series out{v, {}, nullptr};
   for (auto& [name, bytes] : *files) {
     auto size = bytes.size();
     out.files.push_back({std::move(name), size, {}, std::move(bytes)});
@@ -244,7 +246,7 @@ http_response retrieve(const route_context& c, const http_request& request) {
   if (!answer) return error_response(answer.err());
   http_response r{200, (*answer)->content_type(), {{"DM2-Series-Version", std::to_string(version)}}, {}};
   if (form == series_form::dicom) r.headers.emplace("DM2-Parts", std::to_string((*answer)->parts()));
-  r.streamed = std::move(*answer);
+  r.streamed = std::make_shared<leased_source>(std::move(*answer), std::move(files->lease));
   return r;
 }
 
@@ -270,7 +272,8 @@ http_response serve_sealed(const route_context& c, const http_request& request) 
                   "application/vnd.dm2.sealed-series",
                   {{"DM2-Series-Version", std::to_string(stored->version)}},
                   {}};
-  r.streamed = std::make_shared<bundle_stream>(std::move(stored->files));
+  r.streamed = std::make_shared<leased_source>(std::make_shared<bundle_stream>(std::move(stored->files)),
+                                               std::move(stored->lease));
   return r;
 }
 

@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "dm2/crypto/hash.hpp"
@@ -91,8 +93,10 @@ struct ingest_service::impl {
     return {&config, &overlay, &objects, &links, scratch_root(), uid_secret, &stats, &book, std::move(stop)};
   }
 
-  // The evicted series `lfn` at `version` back in the object store, re-assembled from the PACS.
-  status restore(const std::string& lfn, std::uint64_t version) {
+  // The evicted series `lfn` back in the object store, re-assembled from the PACS; its version.
+  // `on_disk` tells whether another reader restored it meanwhile (and at which version).
+  result<std::uint64_t> restore(const std::string& lfn,
+                                const std::function<std::optional<std::uint64_t>()>& on_disk) {
     std::shared_ptr<std::mutex> one;
     {
       std::lock_guard lock(restoring_mutex);
@@ -100,30 +104,28 @@ struct ingest_service::impl {
       if (!m) m = std::make_shared<std::mutex>();
       one = m;
     }
-    std::lock_guard lock(*one);
-    status done;
-    if (objects.list_series(lfn, version)) {
-      done = {};  // another reader restored it meanwhile
-    } else if (!config.pacs_configured) {
-      done = fail(errc::unavailable, "the sealed files of series " + lfn + " are gone and no [pacs] is configured");
-    } else {
+    auto done = [&]() -> result<std::uint64_t> {
+      std::lock_guard lock(*one);
+      if (auto v = on_disk()) return *v;  // another reader restored it meanwhile
+      if (!config.pacs_configured)
+        return fail(errc::unavailable, "the sealed files of series " + lfn + " are gone and no [pacs] is configured");
       auto key = overlay.owned_key(lfn);
-      auto link = key ? links.read_link(lfn, key->secret)
-                      : result<std::optional<nominative_link>>(std::optional<nominative_link>{});
-      if (!key || !link || !*link) {
-        done = fail(errc::io_error, "series " + lfn + " cannot be re-assembled: its key or nominative link is missing");
-      } else {
-        auto started = std::chrono::steady_clock::now();
-        done = restore_series(context(restores_stop.get_token()), lfn, version, key->secret, **link);
-        stats.observe("dm2_ingest_stage_seconds", "stage=\"restore\"",
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-        stats.increment("dm2_objects_restored_total", done ? "result=\"done\"" : "result=\"failed\"");
-        if (done) cache->placed(lfn, version);
-        else
-          spdlog::warn("event=series_restore_failed lfn={} code={} reason=\"{}\"", lfn, name_of(done.err().code),
-                       done.err().message);
-      }
-    }
+      if (!key) return fail(errc::io_error, "series " + lfn + " cannot be re-assembled: its key is missing");
+      auto link = links.read_link(lfn, key->secret);
+      if (!link) return std::move(link).err();
+      if (!*link) return fail(errc::io_error, "series " + lfn + " cannot be re-assembled: its link is missing");
+      auto started = std::chrono::steady_clock::now();
+      auto restored = restore_series(context(restores_stop.get_token()), lfn, key->secret, **link);
+      stats.observe("dm2_ingest_stage_seconds", "stage=\"restore\"",
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      stats.increment("dm2_objects_restored_total", restored ? "result=\"done\"" : "result=\"failed\"");
+      if (restored)
+        cache->placed(lfn, *restored);
+      else
+        spdlog::warn("event=series_restore_failed lfn={} code={} reason=\"{}\"", lfn, name_of(restored.err().code),
+                     restored.err().message);
+      return restored;
+    }();
     std::lock_guard drop(restoring_mutex);
     if (one.use_count() == 2) restoring.erase(lfn);  // nobody else waits on it
     return done;
@@ -267,13 +269,19 @@ result<ingest_service::stored_series> ingest_service::stored(const std::string& 
   auto version = impl_->overlay.owned_version(lfn_hex);
   if (version == 0) return fail(errc::not_found, "this site does not own series " + lfn_hex);
   auto lease = impl_->cache->pin(lfn_hex);
-  auto files = impl_->objects.list_series(lfn_hex, version);
-  if (!files && files.err().code == errc::not_found) {
-    if (auto s = impl_->restore(lfn_hex, version); !s) return s.err();
-    files = impl_->objects.list_series(lfn_hex, version);
+  auto on_disk = [&]() -> std::optional<std::uint64_t> {
+    if (impl_->objects.list_series(lfn_hex, version)) return version;
+    return std::nullopt;
+  };
+  auto at = on_disk();
+  if (!at) {
+    auto restored = impl_->restore(lfn_hex, on_disk);
+    if (!restored) return std::move(restored).err();
+    at = *restored;
   }
+  auto files = impl_->objects.list_series(lfn_hex, *at);
   if (!files) return std::move(files).err();
-  return stored_series{version, std::move(*files), std::move(lease)};
+  return stored_series{*at, std::move(*files), std::move(lease)};
 }
 
 ingest_report ingest_service::report() const {

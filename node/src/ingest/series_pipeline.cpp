@@ -252,33 +252,33 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
   return std::move(st.out);
 }
 
-status restore_series(const pipeline_context& c, const std::string& lfn, std::uint64_t version,
-                      const std::string& series_key, const nominative_link& link) {
+result<std::uint64_t> restore_series(const pipeline_context& c, const std::string& lfn, const std::string& series_key,
+                                    const nominative_link& link) {
   auto lookup = c.links->find(link.series_uid);
-  if (!lookup) return lookup.err();
-  if (!*lookup || (*lookup)->lfn_hex != lfn || (*lookup)->version != version)
-    return fail(errc::conflict, "series " + lfn + " version " + std::to_string(version) +
-                                    " is no longer the one this site indexed; the next ingest run updates it");
+  if (!lookup) return std::move(lookup).err();
+  if (!*lookup || (*lookup)->lfn_hex != lfn)
+    return fail(errc::io_error, "series " + lfn + " has no lookup entry: it cannot be re-assembled");
+  const auto version = (*lookup)->version;
   scratch_guard scratch{c.scratch_root / crypto::to_hex(crypto::random_bytes(8))};
   pacs::series_ref ref;
   ref.study_uid = link.study_uid;
   ref.series_uid = link.series_uid;
   auto fetched = fetch_one_series(c.config->pacs, c.config->retrieve == "move", ref, scratch.dir / "pacs", c.stop,
                                   [](const pacs::fetch_progress&) {});
-  if (!fetched) return fetched.err();
+  if (!fetched) return std::move(fetched).err();
   // Other instances than at ingest: the bytes would not be the indexed version's.
   if (fingerprint_of(fetched->files) != (*lookup)->fingerprint)
     return fail(errc::conflict, "the PACS now holds other instances of series " + lfn +
                                     " than its indexed version; the next ingest run makes a new version");
   auto volume = pacs::assemble_series(fetched->files);
-  if (!volume) return volume.err();
+  if (!volume) return std::move(volume).err();
   auto clean = deidentify_into(c, *volume, scratch.dir);
-  if (!clean) return clean.err();
+  if (!clean) return std::move(clean).err();
   auto sealed = seal_and_place(c, *clean, series_key, lfn, version);
-  if (!sealed) return sealed.err();
+  if (!sealed) return std::move(sealed).err();
   spdlog::info("event=series_restored lfn={} version={} instances={} sealed_bytes={}", lfn, version,
                fetched->files.size(), *sealed);
-  return {};
+  return version;
 }
 
 }  // namespace dm2::node

@@ -51,11 +51,12 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
 // Re-assembles a series whose sealed files were evicted (docs/ingest.md, "Cache"): fetched
 // again from the PACS by the original UIDs of its nominative link, the same assembly,
 // de-identification and NIfTI writing as its ingest (deterministic: the same plaintext bytes),
-// sealed under its key at its committed `version`. Commits nothing: the record, the key material
-// and the link stay as they are. Errors: conflict (the PACS holds other instances than the
-// indexed version: the next ingest run makes a new one), those of the fetch (unavailable,
-// timeout, not_found), the assembly, the de-identification and the sealing.
-status restore_series(const pipeline_context& c, const std::string& lfn, std::uint64_t version,
-                      const std::string& series_key, const nominative_link& link);
+// sealed under its key at the version its lookup names (the committed content) and placed.
+// Returns that version. Commits nothing: the record, the key material and the link stay as they
+// are. Errors: conflict (the PACS holds other instances than the indexed version: the next
+// ingest run makes a new one), io_error (no lookup), those of the fetch (unavailable, timeout,
+// not_found), the assembly, the de-identification and the sealing.
+result<std::uint64_t> restore_series(const pipeline_context& c, const std::string& lfn, const std::string& series_key,
+                                    const nominative_link& link);
 
 }  // namespace dm2::node

@@ -457,7 +457,13 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
   for (const char* reason : {"replayed", "forged", "expired"})
     EXPECT_TRUE(audited(3, "site:site-2 assertion" + shares_path + reason)) << reason;
   EXPECT_TRUE(audited(3, "user:" + far.id + "@site-2 key_share_release " + lfn + " refused: over_scoped"));
-  EXPECT_TRUE(audited(3, " assertion" + shares_path + "not_a_member"));
+  EXPECT_TRUE(audited(3, " assertion" + shares_path + "not_a_member")) << "the cut-off answer: " << cut_off.body << "\n"
+                                                                       << [&] {
+                                                                            std::string lines;
+                                                                            for (const auto& l : audit[3])
+                                                                              if (l.find("key") != std::string::npos) lines += l + "\n";
+                                                                            return lines;
+                                                                          }();
   EXPECT_TRUE(audited(1, "user:" + revoked.id + " series_get " + lfn + " allowed"));
   EXPECT_TRUE(audited(1, "user:" + revoked.id + " series_get " + lfn + " refused: grant"));
   EXPECT_TRUE(audited(1, "user:" + team.id + " session /v1/series/" + lfn + " refused: account_disabled"));

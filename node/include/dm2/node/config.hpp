@@ -59,6 +59,8 @@ struct node_config {
   std::string retrieve = "get";                   // "get" (C-GET) or "move" (C-MOVE to our SCP)
   std::string sync_since = "19000101";            // first study date asked for before any cursor
   unsigned ingest_workers = 2;                    // series ingested at once
+  // [web] the clinician's desk (GET /); empty = <dm2d's directory>/../share/dm2/web
+  std::filesystem::path web_root;
 };
 
 // Parses a TOML config file over the embedded defaults. Unknown sections or keys, wrong types

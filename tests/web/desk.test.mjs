@@ -27,6 +27,9 @@ async function sign_in(name) {
   const page = await context.newPage();
   const events = [];
   page.on('response', (r) => { if (r.url().endsWith('/events')) events.push(r.status()); });
+  page.on('pageerror', (e) => console.error(`[${name}] page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') console.error(`[${name}] console: ${m.text()}`); });
+  page.on('requestfailed', (r) => console.error(`[${name}] request failed: ${r.url()} ${r.failure()?.errorText}`));
   await page.goto(url);
   await page.getByLabel('Account name').fill(name);
   await page.getByLabel('Password').fill(password(name));

@@ -37,7 +37,8 @@ http_response mine(const route_context& c, const http_request& request) {
   };
   json series = json::array();
   for (const auto& r : owned_series_where(c, wanted, max_listed)) {
-    auto record = dht::decode_replica(r);
+    auto copy = c.overlay->find(r.lfn);  // the listing carries no payloads
+    auto record = copy ? dht::decode_replica(*copy) : result<storage::index_record>(fail(errc::not_found, ""));
     if (!record) continue;
     auto f = c.facts_for(*who, access::data_class::index_attributes, access::action::read, r.lfn, r.owner);
     if (c.authorize(*who, f, "series_list", r.lfn)) continue;  // refused, and audited

@@ -10,7 +10,8 @@
 
 namespace dm2::node {
 
-// At most `limit` records owned here whose LFN `wanted` accepts, in LFN order.
+// At most `limit` records owned here whose LFN `wanted` accepts, in LFN order, without their
+// payloads (overlay_service::find has them).
 std::vector<dht::record> owned_series_where(const route_context& c, const std::function<bool(const std::string&)>& wanted,
                                             std::size_t limit);
 

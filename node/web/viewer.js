@@ -9,7 +9,7 @@ const readers = {
 };
 const sizes = { 2: 1, 4: 2, 8: 4, 16: 4, 64: 8, 256: 1, 512: 2 };
 
-// {nx, ny, nz, voxels: Float32Array, min, max}; throws on anything but a little-endian NIfTI-1.
+// {nx, ny, nz, spacing: [dx, dy, dz] mm, voxels: Float32Array, min, max}; throws on anything but a little-endian NIfTI-1.
 export function parse_nifti(buffer) {
   const v = new DataView(buffer);
   if (buffer.byteLength < 352 || v.getInt32(0, true) !== 348) throw new Error('not a little-endian NIfTI-1 file');
@@ -23,6 +23,7 @@ export function parse_nifti(buffer) {
   const inter = v.getFloat32(116, true);
   if (!slope || !Number.isFinite(slope)) slope = 1;
   const [nx, ny, nz] = dims;
+  const spacing = [1, 2, 3].map((i) => Math.abs(v.getFloat32(76 + 4 * i, true)) || 1);  // pixdim, mm
   const n = nx * ny * nz;
   if (offset + n * sizes[type] > buffer.byteLength) throw new Error('the volume is shorter than its header says');
   const voxels = new Float32Array(n);
@@ -33,7 +34,7 @@ export function parse_nifti(buffer) {
     if (x < min) min = x;
     if (x > max) max = x;
   }
-  return { nx, ny, nz, voxels, min, max };
+  return { nx, ny, nz, spacing, voxels, min, max };
 }
 
 export class slice_viewer {
@@ -69,9 +70,10 @@ export class slice_viewer {
     this.reset_slice();
   }
 
+  // [width, height, depth] of the plane in voxels, and the width and height of a voxel in mm.
   extent() {
-    const { nx, ny, nz } = this.volume;
-    return { axial: [nx, ny, nz], coronal: [nx, nz, ny], sagittal: [ny, nz, nx] }[this.e.plane.value];
+    const { nx, ny, nz, spacing: [dx, dy, dz] } = this.volume;
+    return { axial: [nx, ny, nz, dx, dy], coronal: [nx, nz, ny, dx, dz], sagittal: [ny, nz, nx, dy, dz] }[this.e.plane.value];
   }
 
   reset_slice() {
@@ -94,7 +96,7 @@ export class slice_viewer {
 
   draw() {
     if (!this.volume) return;
-    const [w, h, depth] = this.extent();
+    const [w, h, depth, du, dv] = this.extent();
     const s = +this.e.slice.value;
     this.e.slice_out.value = `${s + 1} / ${depth}`;
     const range = this.volume.max - this.volume.min || 1;
@@ -104,6 +106,7 @@ export class slice_viewer {
     const canvas = this.e.canvas;
     canvas.width = w;
     canvas.height = h;
+    canvas.style.aspectRatio = `${w * du} / ${h * dv}`;  // thick slices drawn at their true height
     const ctx = canvas.getContext('2d');
     const image = ctx.createImageData(w, h);
     for (let v = 0; v < h; v++) {

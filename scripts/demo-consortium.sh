@@ -8,13 +8,17 @@
 # with the real `dm2 ca` / `dm2 roster` commands) and fills each PACS with synthetic heart MR and
 # chest CT series (build/simulations/dm2-synth). Then starts the PACS and the three dm2d in the
 # background, each dm2d ingesting its own PACS at start, and stops everything on Ctrl-C.
-# Usage: scripts/demo-consortium.sh [DIR, default ./demo] (needs a build).
+# Usage: scripts/demo-consortium.sh [DIR, default ./demo] (needs a build). DM2_DEMO_NET moves the
+# sites to <net>.1, .2, .3 (default 127.0.0; the browser test uses another loopback /24, so a demo
+# and the tests can run side by side).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$(realpath -m "${1:-demo}")"
-dm2="$root/build/node/dm2"
-dm2d="$root/build/node/dm2d"
+build="${DM2_BUILD_DIR:-$root/build}"  # another build tree (the tests': build-asan)
+dm2="$build/node/dm2"
+dm2d="$build/node/dm2d"
 sites=(1 2 3)
+net="${DM2_DEMO_NET:-127.0.0}"
 
 if [ ! -f "$dir/roster.json" ]; then
   echo "demo: creating the consortium in $dir"
@@ -22,17 +26,17 @@ if [ ! -f "$dir/roster.json" ]; then
   "$dm2" ca init --dir "$dir/consortium" --name "Demo Consortium" > /dev/null
   for i in "${sites[@]}"; do
     "$dm2" ca issue-site "site-$i" --ca-dir "$dir/consortium" --out "$dir/site-$i/identity" \
-      --ip "127.0.0.$i" --dns localhost > /dev/null
+      --ip "$net.$i" --dns localhost > /dev/null
     "$dm2" roster add --roster "$dir/roster.json" --site-dir "$dir/site-$i/identity" \
-      --https "127.0.0.$i:8443" --dht "127.0.0.$i:6881" > /dev/null
+      --https "$net.$i:8443" --dht "$net.$i:6881" > /dev/null
     cat > "$dir/site-$i.toml" <<TOML
 [node]
 data_dir = "$dir/site-$i"
 site_name = "site-$i"
 [https]
-listen = "127.0.0.$i:8443"
+listen = "$net.$i:8443"
 [dht]
-listen = "127.0.0.$i:6881"
+listen = "$net.$i:6881"
 [consortium]
 roster = "$dir/roster.json"
 public_key = "$(cat "$dir/consortium/consortium.pub")"
@@ -46,11 +50,11 @@ fi
 for i in "${sites[@]}"; do
   grep -q '^\[pacs\]' "$dir/site-$i.toml" || cat >> "$dir/site-$i.toml" <<TOML
 [pacs]
-host = "127.0.0.$i"
+host = "$net.$i"
 port = 4242
 called_ae_title = "PACS$i"
 calling_ae_title = "DM2SITE$i"
-store_address = "127.0.0.$i"
+store_address = "$net.$i"
 TOML
 done
 
@@ -70,7 +74,7 @@ for i in "${sites[@]}"; do
 done
 for i in "${sites[@]}"; do
   for _ in $(seq 100); do
-    curl -sf --cacert "$dir/consortium/ca.crt" "https://127.0.0.$i:8443/health" > /dev/null && break
+    curl -sf --cacert "$dir/consortium/ca.crt" "https://$net.$i:8443/health" > /dev/null && break
     sleep 0.1
   done
 done
@@ -105,8 +109,9 @@ fi
 cat <<TEXT
 
 The demo consortium is running (logs: $dir/site-N.log). Try:
-  curl --cacert $dir/consortium/ca.crt https://127.0.0.1:8443/health
-  curl --cacert $dir/consortium/ca.crt https://127.0.0.1:8443/metrics
+  open https://$net.1:8443/ in a browser (the clinician's desk; sign in as dr-demo)
+  curl --cacert $dir/consortium/ca.crt https://$net.1:8443/health
+  curl --cacert $dir/consortium/ca.crt https://$net.1:8443/metrics
   $dm2 status --config $dir/site-1.toml
   $dm2 overlay status --config $dir/site-2.toml
   $dm2 roster show --roster $dir/roster.json --ca-dir $dir/consortium

@@ -4,7 +4,7 @@
 #
 # Neither server can be told to listen on loopback only (both bind every interface), so each runs
 # in a network namespace of its own whose only interface is lo; socat carries its DICOM port
-# through a Unix socket to 127.0.0.<i>:4242 on the host, nowhere else.
+# through a Unix socket to <net>.<i>:4242 on the host ($net: 127.0.0 unless DM2_DEMO_NET), nowhere else.
 #
 # Content (first start only): anatomy-like synthetic series from build/simulations/dm2-synth,
 # different patients at every site, plus near-duplicates of the demo patient's (seed 1001, at
@@ -23,7 +23,7 @@ pacs_netns() {
 
 # pacs_echo SITE: does the site's PACS answer C-ECHO through its loopback port?
 pacs_echo() {
-  echoscu -to 2 -aet DEMOECHO -aec "PACS$1" "127.0.0.$1" "$demo_pacs_port" > /dev/null 2>&1
+  echoscu -to 2 -aet DEMOECHO -aec "PACS$1" "$net.$1" "$demo_pacs_port" > /dev/null 2>&1
 }
 
 pacs_orthanc_config() {
@@ -71,8 +71,8 @@ pacs_start() {
   local i="$1" p="$dir/site-$1/pacs"
   mkdir -p "$p"
   rm -f "$p/dicom.sock"
-  # The host side: 127.0.0.<i>:4242 -> the Unix socket (one connection per association).
-  socat "TCP-LISTEN:$demo_pacs_port,bind=127.0.0.$i,reuseaddr,fork,nodelay" "UNIX-CONNECT:$p/dicom.sock" \
+  # The host side: <net>.<i>:4242 -> the Unix socket (one connection per association).
+  socat "TCP-LISTEN:$demo_pacs_port,bind=$net.$i,reuseaddr,fork,nodelay" "UNIX-CONNECT:$p/dicom.sock" \
     2>> "$p/bridge.log" &
   pids+=($!)
   local kinds=(orthanc dcmqrscp)
@@ -113,9 +113,9 @@ pacs_start() {
 pacs_series() {
   local i="$1" out="$2" seed="$3" variant="$4" kind="$5"
   shift 5
-  "$root/build/simulations/dm2-synth" --out "$out" --seed "$seed" --variant "$variant" --kind "$kind" \
+  "$build/simulations/dm2-synth" --out "$out" --seed "$seed" --variant "$variant" --kind "$kind" \
     --institution "Hopital Site $i" "$@" >> "$dir/site-$i/pacs/manifest.jsonl"
-  storescu -aet DEMOLOAD -aec "PACS$i" --required "127.0.0.$i" "$demo_pacs_port" "$out"/*.dcm
+  storescu -aet DEMOLOAD -aec "PACS$i" --required "$net.$i" "$demo_pacs_port" "$out"/*.dcm
   rm -rf "$out"
 }
 

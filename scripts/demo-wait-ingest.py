@@ -16,7 +16,7 @@ def client(site):
 
 
 def get(site, path):
-    url = "https://127.0.0.%d:8443%s" % (site, path)
+    url = "https://%s.%d:8443%s" % (os.environ.get("DM2_DEMO_NET", "127.0.0"), site, path)
     with urllib.request.urlopen(url, context=client(site), timeout=10) as r:
         return json.load(r)
 

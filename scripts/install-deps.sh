@@ -17,7 +17,12 @@ packages=(
   libgdcm-tools
   # the demo: each PACS in its own network namespace, bridged to 127.0.0.N:4242
   socat iproute2
+  # the clinician's desk in a real browser (tests/web, test-only; driven by npm playwright-core)
+  chromium
 )
+# Node.js and npm for tests/web: the machine's own when it has them (playwright-core wants
+# Node.js >= 20), else Debian's.
+command -v npm > /dev/null || packages+=(nodejs npm)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
@@ -29,10 +34,16 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# tests/web's npm packages, exactly as its package-lock.json says (again when the lock changed).
+web="$(cd "$(dirname "$0")/.." && pwd)/tests/web"
+if [ ! "$web/node_modules/.package-lock.json" -nt "$web/package-lock.json" ]; then
+  echo "install-deps: npm ci in tests/web"
+  npm ci --prefix "$web" --no-audit --no-fund --loglevel=error
+fi

@@ -6,7 +6,8 @@
 # This is README's second command and what .ci/run calls (with DM2_CI=1).
 #
 # DM2_CI=1: a skipped test of a suite that must run (labels in DM2_REQUIRED_LABELS, default
-# "pacs dht": the PACS suites skip without a private network namespace) fails the run.
+# "pacs dht web": the PACS suites skip without a private network namespace, the browser test
+# without chromium or tests/web/node_modules) fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -22,7 +23,7 @@ show_tsan_reports() {
   fi
 }
 trap 'show_tsan_reports || true; rm -rf "$logs"' EXIT
-required_labels=${DM2_REQUIRED_LABELS:-pacs dht}
+required_labels=${DM2_REQUIRED_LABELS:-pacs dht web}
 passed=0 skipped=0 timings=()
 
 # Runs a named stage (the rest of the arguments), timing it.

@@ -36,6 +36,7 @@ void query_fanout::start(const std::string& query_id, const std::string& body, m
   }
   q.asked = req.asked;
   q.progress.asked = req.asked.size();
+  q.progress.asked_sites = req.asked;
   for (const auto& site : req.asked)
     if (site != self_) c_.net->send(self_, site, req);
   if (q.waiting.count(self_)) {
@@ -141,6 +142,7 @@ void query_fanout::accept(const std::string& from, const query_answer& a) {
   } else if (a.last) {
     q.waiting.erase(from);
     ++q.progress.answered;
+    q.progress.answered_sites.push_back(from);
     if (from != self_) q.answer_times.push_back(c_.time->now() - q.started);
   }
   // A site's last batch moves progress even when it brings nothing new.
@@ -186,6 +188,7 @@ void query_fanout::hedge(const std::string& id, running_query& q) {
   hedge_of_[hedge_id] = id;
   q.hedged.insert(late.begin(), late.end());
   q.progress.hedged = q.hedged.size();
+  q.progress.hedged_sites.insert(q.progress.hedged_sites.end(), late.begin(), late.end());
   std::vector<std::string> holders{self_};
   for (const auto& s : c_.members->live_sites())
     if (s.site_id != self_ && !q.waiting.count(s.site_id)) holders.push_back(s.site_id);

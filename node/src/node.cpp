@@ -141,6 +141,8 @@ void node::impl::add_routes() {
   add_access_history_routes(routes, c);
   add_nominative_routes(routes, c);
   add_similarity_routes(routes, c);
+  add_my_series_routes(routes, c);
+  add_web_routes(routes, c);
 }
 
 void node::impl::audit_query_answer(const std::string& querier, const std::string& query_id, std::size_t hits) {

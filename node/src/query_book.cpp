@@ -28,6 +28,7 @@ result<std::string> query_book::open(query_book_options options) {
   auto& q = queries_[id];
   q.options = std::move(options);
   q.stage_two.planned = q.options.stage_two_depth > 0;
+  q.deadline = now_() + q.options.timeout;
   ++running_;
   return id;
 }
@@ -56,6 +57,7 @@ bool query_book::record(const std::string& id, const std::vector<dht::query_hit>
     for (auto& h : all) q.best.emplace(h.lfn, std::move(h));
   }
   q.progress = progress;
+  changed(q);
   if (!progress.done) return false;
   if (q.stage_two.planned) {
     q.progress.done = false;  // until stage 2 is
@@ -70,6 +72,12 @@ void query_book::finish(entry& q) {
   q.progress.done = true;
   q.finished_at = now_();
   --running_;
+  changed(q);
+}
+
+void query_book::changed(entry& q) {
+  ++q.revision;
+  changes_.notify_all();
 }
 
 std::vector<dht::query_hit> query_book::start_stage_two(const std::string& id, const std::string& algorithm,
@@ -90,6 +98,7 @@ std::vector<dht::query_hit> query_book::start_stage_two(const std::string& id, c
   for (const auto& h : all)
     if (std::find(q.stage_two.asked.begin(), q.stage_two.asked.end(), h.owner) == q.stage_two.asked.end())
       q.stage_two.asked.push_back(h.owner);
+  changed(q);
   return all;
 }
 
@@ -102,6 +111,7 @@ void query_book::record_stage_two(const std::string& id, const std::string& site
   (answered ? q.stage_two.answered : q.stage_two.failed).push_back(site);
   for (const auto& s : scores)
     if (q.best.count(s.lfn)) q.stage_two_scores[s.lfn] = s;  // only candidates this query has
+  changed(q);
 }
 
 void query_book::finish_stage_two(const std::string& id) {
@@ -118,6 +128,7 @@ void query_book::cancel(const std::string& id) {
   if (it == queries_.end()) return;
   if (!it->second.finished_at) --running_;
   queries_.erase(it);
+  changes_.notify_all();
 }
 
 std::optional<query_view> query_book::view(const std::string& id) {
@@ -125,8 +136,25 @@ std::optional<query_view> query_book::view(const std::string& id) {
   forget_old();
   auto it = queries_.find(id);
   if (it == queries_.end()) return std::nullopt;
-  const auto& q = it->second;
-  query_view v{q.progress, q.stage_two, {}};
+  return view_of(it->second);
+}
+
+std::optional<query_view> query_book::wait_for_change(const std::string& id, std::uint64_t seen,
+                                                      std::chrono::milliseconds at_most) {
+  std::unique_lock lock(mutex_);
+  auto current = [&] { return queries_.find(id); };
+  changes_.wait_for(lock, at_most, [&] {
+    auto it = current();
+    return it == queries_.end() || it->second.revision > seen;
+  });
+  forget_old();
+  auto it = current();
+  if (it == queries_.end()) return std::nullopt;
+  return view_of(it->second);
+}
+
+query_view query_book::view_of(const entry& q) {
+  query_view v{q.progress, q.stage_two, {}, q.revision, now_() >= q.deadline};
   for (const auto& [lfn, h] : q.best) {
     auto s = q.stage_two_scores.find(lfn);
     v.hits.push_back({h, s == q.stage_two_scores.end() ? std::nullopt : std::optional(s->second)});

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -33,6 +35,7 @@ struct query_book_options {
   std::size_t top_k = 20;
   std::string exclude_lfn;         // a query by a series does not find itself
   std::size_t stage_two_depth = 0;  // 0: stage 1 only
+  std::chrono::milliseconds timeout{60 * 1000};  // the query's deadline, from open()
 };
 
 // Stage 2's progress: owners asked, answered, and those that did not (down, late, refusing).
@@ -59,6 +62,8 @@ struct query_view {
   // At most top_k: first the stage-2 scored candidates by their stage-2 score, then candidates
   // whose owner gave no score (stage-1 order), then the rest by stage-1 score (dht::ranks_before).
   std::vector<ranked_hit> hits;
+  std::uint64_t revision = 0;  // grows with every change: what a watcher has seen
+  bool deadline_reached = false;
 };
 
 class query_book {
@@ -87,6 +92,10 @@ class query_book {
   void cancel(const std::string& id);
   // Progress and ranked hits so far; nullopt for an unknown or forgotten id.
   std::optional<query_view> view(const std::string& id);
+  // The view once its revision is past `seen`, or after `at_most` (unchanged then); nullopt
+  // for an unknown, cancelled or forgotten id. Blocks the calling thread (an event stream's).
+  std::optional<query_view> wait_for_change(const std::string& id, std::uint64_t seen,
+                                            std::chrono::milliseconds at_most);
   std::size_t running();
 
   static std::chrono::milliseconds steady_now();
@@ -99,13 +108,18 @@ class query_book {
     std::map<std::string, stage_two_score> stage_two_scores;  // lfn -> outcome
     std::map<std::string, dht::query_hit> best;  // lfn -> best hit so far
     std::optional<std::chrono::milliseconds> finished_at;
+    std::chrono::milliseconds deadline{0};
+    std::uint64_t revision = 0;
   };
   void forget_old();  // mutex held
   void finish(entry& q);  // mutex held
+  void changed(entry& q);  // mutex held: a new revision, watchers woken
+  query_view view_of(const entry& q);  // mutex held
 
   query_book_settings settings_;
   clock_fn now_;
   std::mutex mutex_;
+  std::condition_variable changes_;
   std::map<std::string, entry> queries_;
   std::size_t running_ = 0;
 };

@@ -26,6 +26,14 @@ result<std::shared_ptr<ssl::context>> make_context(ssl::context::method method, 
   }
   // Servers request a peer certificate but do not require one; clients require the server's.
   ctx->set_verify_mode(server ? ssl::verify_peer : ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  if (server) {
+    // No session resumption: OpenSSL refuses to resume a session on a server that asks for peer
+    // certificates and has no session id context (a browser's second connection then fails with
+    // a protocol error), and every connection should show its certificate anew anyway.
+    SSL_CTX_set_session_cache_mode(ctx->native_handle(), SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx->native_handle(), SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx->native_handle(), 0);
+  }
   return ctx;
 }
 

@@ -2,8 +2,10 @@
 // the query signer and the home node's query book.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <bit>
 #include <cstdint>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "query_body.hpp"
@@ -253,6 +255,41 @@ TEST(query_signer, remembers_ids_only_as_long_as_they_could_be_replayed) {
 // A hit on LFN "<c> x 32".
 dht::query_hit hit(char c, double score) { return {std::string(32, c), "site-a", score, "{}"}; }
 
+// What an event stream (GET /v1/queries/{id}/events) waits on: every change raises the revision
+// and wakes a watcher; an unchanged query comes back unchanged after the wait; a cancelled one is
+// gone; the deadline is the book's clock's.
+TEST(query_book, wakes_watchers_on_each_change_and_knows_the_deadline) {
+  using namespace std::chrono_literals;
+  std::atomic<std::int64_t> now_ms{0};
+  query_book book({}, [&now_ms] { return std::chrono::milliseconds(now_ms.load()); });
+  auto id = book.open({5, "", 0, 1000ms});
+  ASSERT_TRUE(id);
+  auto first = book.view(*id);
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(first->deadline_reached);
+  auto same = book.wait_for_change(*id, first->revision, 1ms);
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->revision, first->revision);
+
+  dht::query_progress p;
+  p.asked = 3;
+  p.answered = 1;
+  p.asked_sites = {"site-1", "site-2", "site-3"};
+  p.answered_sites = {"site-1"};
+  std::thread answering([&] { book.record(*id, {hit('a', 0.5)}, p); });
+  auto changed = book.wait_for_change(*id, first->revision, 60s);  // woken, or the change came first
+  answering.join();
+  ASSERT_TRUE(changed);
+  EXPECT_GT(changed->revision, first->revision);
+  EXPECT_EQ(changed->progress.answered_sites, std::vector<std::string>{"site-1"});
+  ASSERT_EQ(changed->hits.size(), 1u);
+
+  now_ms = 1000;
+  EXPECT_TRUE(book.view(*id)->deadline_reached);
+  book.cancel(*id);
+  EXPECT_FALSE(book.wait_for_change(*id, changed->revision, 60s));
+}
+
 TEST(query_book, merges_ranks_bounds_and_forgets) {
   std::chrono::milliseconds now{0};
   query_book_settings s;
@@ -268,7 +305,9 @@ TEST(query_book, merges_ranks_bounds_and_forgets) {
   ASSERT_FALSE(third.ok());
   EXPECT_EQ(third.err().code, errc::unavailable);
 
-  dht::query_progress p{3, 1, false, false};
+  dht::query_progress p;
+  p.asked = 3;
+  p.answered = 1;
   book.record(*one, {hit('c', 0.2), hit('a', 0.9), hit('b', unscored)}, p);
   p.answered = 2;
   book.record(*one, {hit('c', 0.95), hit('d', 0.5)}, p);  // c improved by a replica's answer

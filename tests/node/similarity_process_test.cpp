@@ -4,7 +4,8 @@
 // again) planted among other patients. Querying by the patient's series, the near-duplicate
 // ranks first by each of ncc, mi and cr computed at its owner (stage 2, marked with the
 // algorithm); with its owner killed the query still ends before its deadline, the owner's hits
-// keeping their stage-1 scores, flagged. Bad input is refused with 4xx.
+// keeping their stage-1 scores, flagged; its event stream (GET /v1/queries/{id}/events) shows
+// each site's state as it changes and ends with the final ranking. Bad input is refused with 4xx.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -108,6 +109,41 @@ class similarity_process_test : public ::testing::Test {
     return view;
   }
 
+  // Starts a query at site 1 as its operator and follows its event stream to the end: the events
+  // (name, data) in arrival order.
+  std::vector<std::pair<std::string, json>> run_query_streamed(const json& body) {
+    std::vector<std::pair<std::string, json>> events;
+    auto started = sites->request(1, "POST", "/v1/queries", body.dump(), 1);
+    EXPECT_TRUE(started && started->status == 202) << (started ? started->body : started.err().message);
+    if (!started || started->status != 202) return events;
+    auto location = json::parse(started->body).value("location", "");
+    node::https_connection stream(sites->target(1), sites->client_tls(1));
+    std::string text;
+    auto head = stream.request_streamed("GET", location + "/events", [&](const node::client_response&, std::string_view piece) {
+      text += piece;
+      return status{};
+    });
+    EXPECT_TRUE(head && head->status == 200) << (head ? head->body : head.err().message);
+    EXPECT_EQ(head ? head->headers["content-type"] : "", "text/event-stream; charset=utf-8");
+    std::uint64_t last_id = 0;
+    for (std::size_t at = 0, end; (end = text.find("\n\n", at)) != std::string::npos; at = end + 2) {
+      auto block = text.substr(at, end - at);
+      if (block.rfind(':', 0) == 0) continue;  // a keep-alive comment
+      std::map<std::string, std::string> fields;
+      for (std::size_t l = 0, nl; l < block.size(); l = nl + 1) {
+        nl = std::min(block.find('\n', l), block.size());
+        auto line = block.substr(l, nl - l);
+        fields[line.substr(0, line.find(':'))] = line.substr(line.find(':') + 2);
+      }
+      auto id = std::stoull(fields["id"]);
+      EXPECT_TRUE(events.empty() || id > last_id) << "event ids must grow: " << block;
+      last_id = id;
+      events.emplace_back(fields["event"], json::parse(fields["data"], nullptr, false));
+    }
+    EXPECT_FALSE(events.empty()) << text;
+    return events;
+  }
+
   // study date -> LFN of every series, from a stage-1 query by filters only.
   std::map<std::string, std::string> lfn_by_date() {
     std::map<std::string, std::string> out;
@@ -157,7 +193,28 @@ TEST_F(similarity_process_test, the_planted_near_duplicate_ranks_first_by_each_m
     EXPECT_TRUE(view["stage2"].value("done", false));
     EXPECT_TRUE(view["stage2"]["failed"].empty()) << view["stage2"].dump();
     EXPECT_EQ(view["stage2"].value("candidates", 0), 5);
+    EXPECT_EQ(view["sites"].size(), 3u) << view.dump();
+    for (const auto& site : view["sites"]) EXPECT_EQ(site.value("state", ""), "answered") << view["sites"].dump();
   }
+
+  // The same query followed by its event stream: progress until the end, then one "done" event
+  // carrying the final ranking, the near-duplicate first.
+  auto events = run_query_streamed({{"by_series", patient}, {"measure", "mi"}, {"top_k", 5}, {"stage2_depth", 5},
+                                    {"timeout_ms", 20000}});
+  ASSERT_FALSE(events.empty());
+  for (std::size_t i = 0; i + 1 < events.size(); ++i) {
+    EXPECT_EQ(events[i].first, "progress");
+    EXPECT_FALSE(events[i].second.value("done", true));
+  }
+  const auto& [last_name, last] = events.back();
+  EXPECT_EQ(last_name, "done");
+  EXPECT_TRUE(last.value("done", false)) << last.dump();
+  ASSERT_FALSE(last["hits"].empty()) << last.dump();
+  EXPECT_EQ(last["hits"][0].value("lfn", ""), duplicate);
+  EXPECT_EQ(last["hits"][0].value("stage", 0), 2);
+  // Polling and streaming stay side by side; the stream's callers are the poll's.
+  EXPECT_EQ(sites->request(1, "GET", "/v1/queries/" + std::string(32, 'a') + "/events", "", 1)->status, 404);
+  EXPECT_EQ(sites->request(1, "GET", "/v1/queries/" + std::string(32, 'a') + "/events", "", 0)->status, 401);
 
   // A signed-in physician's query travels to the owners under his assertion.
   auto made = sites->request(1, "POST", "/v1/users",
@@ -224,10 +281,26 @@ TEST_F(similarity_process_test, the_planted_near_duplicate_ranks_first_by_each_m
 TEST_F(similarity_process_test, an_owner_down_before_stage_two_leaves_its_hits_at_stage_one_flagged_on_time) {
   sites->kill(2);
   auto started = std::chrono::steady_clock::now();
-  auto view = run_query({{"by_series", patient}, {"measure", "mi"}, {"top_k", 5}, {"stage2_depth", 5},
-                         {"timeout_ms", 10000}});
+  auto events = run_query_streamed({{"by_series", patient}, {"measure", "mi"}, {"top_k", 5}, {"stage2_depth", 5},
+                                    {"timeout_ms", 10000}});
   auto took = std::chrono::steady_clock::now() - started;
   EXPECT_LT(took, 10s);
+  ASSERT_FALSE(events.empty());
+  // While site 2 keeps silent the stream says so (waiting, then late: its replicas asked); at the
+  // end its records were answered by their replica holders and stage 2 lists it as failed.
+  auto state_of = [](const json& view, const std::string& site) {
+    for (const auto& s : view.value("sites", json::array()))
+      if (s.value("site", "") == site) return s.value("state", "");
+    return std::string();
+  };
+  bool seen_silent = false;
+  for (const auto& [name, data] : events)
+    if (name == "progress") seen_silent |= state_of(data, "site-2") == "waiting" || state_of(data, "site-2") == "late";
+  EXPECT_TRUE(seen_silent);
+  EXPECT_EQ(events.back().first, "done");
+  const json view = events.back().second;
+  EXPECT_EQ(state_of(view, "site-2"), "covered") << view["sites"].dump();
+  EXPECT_EQ(state_of(view, "site-3"), "answered") << view["sites"].dump();
   EXPECT_FALSE(view.value("deadline_passed", true)) << view.dump();
   EXPECT_EQ(view["stage2"]["failed"], json::array({"site-2"})) << view["stage2"].dump();
   bool seen_duplicate = false;

@@ -133,7 +133,8 @@ TEST(query_book, a_query_by_image_ranks_stage_two_scores_first_and_flags_what_st
   query_book book;
   auto id = book.open({5, std::string(32, 'q'), 3});
   ASSERT_TRUE(id);
-  dht::query_progress p{3, 3, false, false};
+  dht::query_progress p;
+  p.asked = p.answered = 3;
   // The query's own series is not a hit; a hit without a signature is no stage-2 candidate.
   EXPECT_FALSE(book.record(*id, {hit('q', "site-1", 1.0), hit('a', "site-2", 0.9), hit('b', "site-3", 0.8)}, p));
   p.done = true;

@@ -14,6 +14,7 @@
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/storage/index_record.hpp"
+#include "owned_series.hpp"
 #include "routes.hpp"
 
 namespace dm2::node {
@@ -38,16 +39,9 @@ json entry_json(const std::string& site, const storage::audit_entry& e) {
 // max_assertion_lfns.
 std::vector<std::string> series_of(const route_context& c, const std::string& ref) {
   std::vector<std::string> out;
-  std::string after;
-  auto self = c.self_site();
-  while (out.size() < access::max_assertion_lfns) {
-    auto page = c.overlay->held_records(after, 1000);
-    if (page.empty()) break;
-    for (const auto& r : page)
-      if (r.owner == self && out.size() < access::max_assertion_lfns && c.patient_of(r.lfn) == ref)
-        out.push_back(r.lfn);
-    after = page.back().lfn;
-  }
+  for (const auto& r : owned_series_where(c, [&](const std::string& lfn) { return c.patient_of(lfn) == ref; },
+                                          access::max_assertion_lfns))
+    out.push_back(r.lfn);
   return out;
 }
 

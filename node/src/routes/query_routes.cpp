@@ -5,12 +5,12 @@
 
 #include "../owned_volume.hpp"
 #include "../query_body.hpp"
-#include "../query_scoring.hpp"
 #include "../query_stage_two.hpp"
 #include "../similarity/nifti_reader.hpp"
 #include "../similarity/query_volume.hpp"
 #include "../similarity/signature.hpp"
 #include "dm2/dht/storage_replica_store.hpp"
+#include "query_view_json.hpp"
 #include "routes.hpp"
 
 namespace dm2::node {
@@ -19,42 +19,6 @@ namespace {
 using json = nlohmann::json;
 
 constexpr const char* queries_path = "/v1/queries";
-
-// A hit says which stage scored it and with what: stage 2's algorithm (name, version, the site
-// that computed it on which version of the series), else stage 1's NCC of signatures; a stage-2
-// candidate without a stage-2 score says why ("stage2_missing").
-json hit_json(const ranked_hit& r, const stage_two_progress& two) {
-  const auto& h = r.hit;
-  json out = {{"lfn", h.lfn}, {"owner", h.owner}};
-  json stage1 = h.score <= unscored ? json(nullptr) : json(h.score);
-  if (r.stage_two && r.stage_two->score) {
-    out["score"] = *r.stage_two->score;
-    out["stage"] = 2;
-    out["algorithm"] = {{"name", two.algorithm}, {"version", two.version}};
-    out["computed_by"] = h.owner;
-    out["series_version"] = r.stage_two->series_version;
-  } else {
-    out["score"] = stage1;
-    out["stage"] = 1;
-    out["algorithm"] = {{"name", "ncc"}, {"version", "1"}, {"signature", std::string(similarity::signature_version)}};
-    if (r.stage_two) out["stage2_missing"] = r.stage_two->missing;
-  }
-  out["stage1_score"] = stage1;
-  auto attributes = json::parse(h.summary, nullptr, false);
-  out["attributes"] = attributes.is_object() ? attributes : json::object();
-  return out;
-}
-
-json stage_two_json(const stage_two_progress& s) {
-  if (!s.planned) return nullptr;
-  return {{"algorithm", {{"name", s.algorithm}, {"version", s.version}}},
-          {"candidates", s.candidates},
-          {"asked", s.asked},
-          {"answered", s.answered},
-          {"failed", s.failed},
-          {"started", s.started},
-          {"done", s.done}};
-}
 
 // A query by image: the stage-1 signature into the body; returns the stage-2 query volume (wire
 // form). Errors: those of the similarity code (a volume it cannot resample).
@@ -139,7 +103,7 @@ http_response start(const route_context& c, const http_request& request) {
   }
   const auto* measure = *similarity::measure_registry::builtin().find(submission->measure, submission->measure_version);
   auto id = c.queries->open({submission->body.top_k, submission->by_series,
-                             by_image ? submission->stage_two_depth : 0});
+                             by_image ? submission->stage_two_depth : 0, submission->timeout});
   if (!id) {
     auto busy = error_response(id.err());
     busy.status = 429;
@@ -177,29 +141,9 @@ http_response poll(const route_context& c, const http_request& request) {
   auto id = last_segment(request.target);
   auto view = c.queries->view(id);
   if (!view) return error_response(fail(errc::not_found, "no such query (unknown, or finished and forgotten)"));
-  json hits = json::array();
-  std::size_t withheld = 0;
-  for (const auto& h : view->hits) {
-    if (access::decide(c.facts_for(*who, access::data_class::index_attributes, access::action::read, h.hit.lfn,
-                                   h.hit.owner))
-            .allowed)
-      hits.push_back(hit_json(h, view->stage_two));
-    else
-      ++withheld;
-  }
-  if (who->person) {
-    auto detail = "hits=" + std::to_string(hits.size()) + " withheld=" + std::to_string(withheld);
-    if (auto s = c.audit->append({0, who->actor(), "query_read", id, "allowed", detail}); !s) return error_response(s.err());
-  }
-  json body = {{"asked", view->progress.asked},
-               {"withheld", withheld},
-               {"answered", view->progress.answered},
-               {"hedged", view->progress.hedged},
-               {"done", view->progress.done},
-               {"deadline_passed", view->progress.deadline_passed},
-               {"stage2", stage_two_json(view->stage_two)},
-               {"hits", hits}};
-  return http_response{200, "application/json", {}, body.dump(-1, ' ', false, json::error_handler_t::replace)};
+  auto shown = show_query(c, *who, *view);
+  if (auto s = audit_query_read(c, *who, id, shown); !s) return error_response(s.err());
+  return http_response{200, "application/json", {}, shown.body.dump(-1, ' ', false, json::error_handler_t::replace)};
 }
 
 }  // namespace
@@ -207,6 +151,7 @@ http_response poll(const route_context& c, const http_request& request) {
 void add_query_routes(router& routes, const route_context& c) {
   routes.add("POST", queries_path, [c](const http_request& r) { return start(c, r); });
   routes.add_prefix("GET", std::string(queries_path) + "/", [c](const http_request& r) { return poll(c, r); });
+  add_query_event_routes(routes, c);
 }
 
 }  // namespace dm2::node

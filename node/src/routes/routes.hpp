@@ -15,8 +15,10 @@ void add_roster_routes(router& routes, const route_context& c);
 void add_overlay_routes(router& routes, const route_context& c);
 // POST and GET /v1/records.
 void add_record_routes(router& routes, const route_context& c);
-// POST /v1/queries, GET /v1/queries/{id}.
+// POST /v1/queries, GET /v1/queries/{id}, and (add_query_event_routes) its event stream.
 void add_query_routes(router& routes, const route_context& c);
+// GET /v1/queries/{id}/events: the query's progress as Server-Sent Events, until it ends.
+void add_query_event_routes(router& routes, const route_context& c);
 // POST /v1/sessions, GET and DELETE /v1/sessions/current.
 void add_session_routes(router& routes, const route_context& c);
 // POST and GET /v1/users, PATCH /v1/users/{name}.
@@ -38,5 +40,9 @@ void add_nominative_routes(router& routes, const route_context& c);
 // GET /v1/algorithms (the measures this site runs), POST /v1/similarity/scores (stage 2 of
 // another site's query by image, at the owner).
 void add_similarity_routes(router& routes, const route_context& c);
+// GET /v1/me/series: the series a physician (his care teams') or a patient (his own) may pick.
+void add_my_series_routes(router& routes, const route_context& c);
+// GET / and GET /desk/{file}: the clinician's desk, static files loaded once from web.root.
+void add_web_routes(router& routes, const route_context& c);
 
 }  // namespace dm2::node

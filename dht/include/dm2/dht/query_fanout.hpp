@@ -74,6 +74,10 @@ struct query_progress {
   std::size_t hedged = 0;    // asked sites whose records their replica holders were asked for
   bool done = false;         // all answered (or hedged and covered), or deadline passed
   bool deadline_passed = false;
+  // Which sites: a client shows each one answering, late or timed out (GET /v1/queries/{id}).
+  std::vector<std::string> asked_sites;     // in the order asked
+  std::vector<std::string> answered_sites;  // in the order their last batch arrived
+  std::vector<std::string> hedged_sites;
 };
 
 class query_fanout {

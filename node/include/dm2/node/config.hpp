@@ -60,6 +60,8 @@ struct node_config {
   std::string sync_since = "19000101";            // first study date asked for before any cursor
   unsigned ingest_workers = 2;                    // series ingested at once
   std::uint64_t object_cache_bytes = 0;           // sealed bytes kept; beyond, least recently read series are evicted and re-assembled from the PACS when read (0 = keep all)
+  // [web] the clinician's desk (GET /); empty = <dm2d's directory>/../share/dm2/web
+  std::filesystem::path web_root;
 };
 
 // Parses a TOML config file over the embedded defaults. Unknown sections or keys, wrong types

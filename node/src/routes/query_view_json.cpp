@@ -1,0 +1,102 @@
+#include "query_view_json.hpp"
+
+#include <algorithm>
+
+#include "../query_scoring.hpp"
+#include "../similarity/signature.hpp"
+
+namespace dm2::node {
+namespace {
+
+using json = nlohmann::json;
+
+// A hit says which stage scored it and with what: stage 2's algorithm (name, version, the site
+// that computed it on which version of the series), else stage 1's NCC of signatures; a stage-2
+// candidate without a stage-2 score says why ("stage2_missing").
+json hit_json(const ranked_hit& r, const stage_two_progress& two) {
+  const auto& h = r.hit;
+  json out = {{"lfn", h.lfn}, {"owner", h.owner}};
+  json stage1 = h.score <= unscored ? json(nullptr) : json(h.score);
+  if (r.stage_two && r.stage_two->score) {
+    out["score"] = *r.stage_two->score;
+    out["stage"] = 2;
+    out["algorithm"] = {{"name", two.algorithm}, {"version", two.version}};
+    out["computed_by"] = h.owner;
+    out["series_version"] = r.stage_two->series_version;
+  } else {
+    out["score"] = stage1;
+    out["stage"] = 1;
+    out["algorithm"] = {{"name", "ncc"}, {"version", "1"}, {"signature", std::string(similarity::signature_version)}};
+    if (r.stage_two) out["stage2_missing"] = r.stage_two->missing;
+  }
+  out["stage1_score"] = stage1;
+  auto attributes = json::parse(h.summary, nullptr, false);
+  out["attributes"] = attributes.is_object() ? attributes : json::object();
+  return out;
+}
+
+json stage_two_json(const stage_two_progress& s) {
+  if (!s.planned) return nullptr;
+  return {{"algorithm", {{"name", s.algorithm}, {"version", s.version}}},
+          {"candidates", s.candidates},
+          {"asked", s.asked},
+          {"answered", s.answered},
+          {"failed", s.failed},
+          {"started", s.started},
+          {"done", s.done}};
+}
+
+// Each asked site: answered; waiting; late (its replica holders were asked for its records);
+// covered (the query completed without it, its records answered by their replica holders);
+// timed_out (the deadline passed without its answer).
+json sites_json(const dht::query_progress& p) {
+  auto has = [](const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+  };
+  json out = json::array();
+  for (const auto& site : p.asked_sites) {
+    const char* state = has(p.answered_sites, site) ? "answered"
+                        : p.deadline_passed        ? "timed_out"
+                        : p.done                   ? "covered"
+                        : has(p.hedged_sites, site) ? "late"
+                                                    : "waiting";
+    out.push_back({{"site", site}, {"state", state}});
+  }
+  return out;
+}
+
+}  // namespace
+
+shown_query show_query(const route_context& c, const access::principal& who, const query_view& view) {
+  shown_query shown;
+  json hits = json::array();
+  for (const auto& h : view.hits) {
+    if (access::decide(c.facts_for(who, access::data_class::index_attributes, access::action::read, h.hit.lfn,
+                                   h.hit.owner))
+            .allowed)
+      hits.push_back(hit_json(h, view.stage_two));
+    else
+      ++shown.withheld;
+  }
+  shown.hits = hits.size();
+  shown.body = {{"asked", view.progress.asked},
+                {"withheld", shown.withheld},
+                {"answered", view.progress.answered},
+                {"hedged", view.progress.hedged},
+                {"done", view.progress.done},
+                {"deadline_passed", view.progress.deadline_passed},
+                {"sites", sites_json(view.progress)},
+                {"stage2", stage_two_json(view.stage_two)},
+                {"hits", std::move(hits)}};
+  return shown;
+}
+
+status audit_query_read(const route_context& c, const access::principal& who, const std::string& id,
+                        const shown_query& shown, const std::string& how) {
+  if (!who.person) return {};
+  auto detail = "hits=" + std::to_string(shown.hits) + " withheld=" + std::to_string(shown.withheld);
+  if (!how.empty()) detail += " via=" + how;
+  return c.audit->append({0, who.actor(), "query_read", id, "allowed", detail});
+}
+
+}  // namespace dm2::node

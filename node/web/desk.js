@@ -1,0 +1,226 @@
+// The clinician's desk: sign in, then the view of one's role. Physician: his patients' series,
+// a similarity query across the consortium followed live (sites answering, ranking), a case
+// opened in the viewer. Researcher: queries by an uploaded volume, his grants. Patient: his
+// series and who accessed them. Site admin: the site's accounts. Nothing is kept in the URL or
+// in browser storage; the session is the node's HttpOnly cookie.
+import { call, fetch_bytes, follow_query, to_base64 } from './api.js';
+import { parse_nifti, slice_viewer } from './viewer.js';
+
+const $ = (id) => document.getElementById(id);
+const views = ['sign-in-view', 'series-view', 'query-view', 'viewer-view', 'grants-view', 'accesses-view', 'users-view'];
+const by_role = {
+  physician: ['series-view', 'query-view', 'grants-view'],
+  researcher: ['query-view', 'grants-view'],
+  patient: ['series-view', 'accesses-view'],
+  site_admin: ['users-view'],
+};
+const state_words = { answered: 'answered', waiting: 'waiting…', late: 'late: its replicas asked', covered: 'covered by replicas', timed_out: 'timed out' };
+
+let me = null;
+const viewer = new slice_viewer({
+  canvas: $('canvas'), plane: $('plane'), slice: $('slice'), slice_out: $('slice-out'), window: $('window'), level: $('level'),
+});
+
+function show_error(message) {
+  $('error').textContent = message;
+  $('error').hidden = !message;
+}
+
+function cell(text, cls) {
+  const td = document.createElement('td');
+  td.textContent = text ?? '';
+  if (cls) td.className = cls;
+  return td;
+}
+
+function button(label, on_click) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = label;
+  b.addEventListener('click', on_click);
+  return b;
+}
+
+// Runs an action, showing its failure in the page (role=alert) instead of losing it.
+async function guarded(action) {
+  show_error('');
+  try { await action(); } catch (e) { show_error(e.message); }
+}
+
+function show_views(names) {
+  for (const v of views) $(v).hidden = !names.includes(v);
+}
+
+async function enter() {
+  me = await call('GET', '/v1/sessions/current');
+  $('who-text').textContent = `Signed in: ${me.role.replace('_', ' ')} ${me.id.slice(0, 8)}… at ${me.site}`;
+  $('who').hidden = false;
+  show_views(by_role[me.role] ?? []);
+  $('series-title').textContent = me.role === 'patient' ? 'My series' : "My patients' series";
+  $('source-series').disabled = me.role !== 'physician';
+  if (me.role !== 'physician') $('source-upload').checked = true;
+  if (me.role === 'physician' || me.role === 'patient') await load_series();
+  if (me.role === 'physician' || me.role === 'researcher') await load_grants();
+  if (me.role === 'patient') await load_accesses();
+  if (me.role === 'site_admin') await load_users();
+}
+
+function leave() {
+  me = null;
+  $('who').hidden = true;
+  show_views(['sign-in-view']);
+  $('hits').hidden = true;
+  $('sites').replaceChildren();
+  $('progress-text').textContent = '';
+  $('name').focus();
+}
+
+async function load_series() {
+  const { series } = await call('GET', '/v1/me/series');
+  const body = $('series-table').tBodies[0];
+  body.replaceChildren();
+  series.forEach((s, i) => {
+    const tr = document.createElement('tr');
+    const pick = document.createElement('td');
+    const radio = document.createElement('input');
+    radio.type = 'radio';
+    radio.name = 'series';
+    radio.value = s.lfn;
+    radio.id = `series-${i}`;
+    radio.checked = i === 0;
+    radio.setAttribute('aria-label', `Series ${s.lfn.slice(0, 8)}, ${s.attributes.modality} ${s.attributes.body_part} ${s.attributes.study_date}`);
+    pick.append(radio);
+    tr.append(pick, cell(s.lfn.slice(0, 8) + '…'), cell(s.attributes.modality), cell(s.attributes.body_part),
+      cell(s.attributes.study_date));
+    const patient = document.createElement('td');
+    patient.append(button('Show name', () => guarded(async () => {
+      const n = await call('GET', `/v1/nominative/${s.lfn}`);
+      patient.textContent = n.patient_name || '(no name)';
+    })), ' ', button('Open', () => guarded(() => open_case(s.lfn))));
+    tr.append(patient);
+    body.append(tr);
+  });
+  $('series-table').hidden = series.length === 0;
+  $('series-empty').hidden = series.length !== 0;
+}
+
+async function load_grants() {
+  const { grants } = await call('GET', '/v1/grants');
+  $('grants').replaceChildren(...grants.map((g) => {
+    const li = document.createElement('li');
+    li.textContent = `${g.lfns.length || 'query'} series, ${g.classes.join(', ')}, ${g.purpose}, ` +
+      `${g.live ? 'until ' + new Date(g.expires_at * 1000).toLocaleString() : 'not live'}`;
+    return li;
+  }));
+  if (!grants.length) $('grants').replaceChildren(Object.assign(document.createElement('li'), { textContent: 'none' }));
+}
+
+async function load_accesses() {
+  const a = await call('GET', '/v1/me/accesses');
+  $('accesses-summary').textContent = `${a.entries.length} entries about your ${a.series} series` +
+    (a.sites_unreachable.length ? `; not reachable now: ${a.sites_unreachable.join(', ')}` : '');
+  $('accesses').tBodies[0].replaceChildren(...a.entries.map((e) => {
+    const tr = document.createElement('tr');
+    tr.append(cell(new Date(e.time_ms).toLocaleString()), cell(e.site), cell(e.actor), cell(e.action),
+      cell(e.lfn.slice(0, 8) + '…'), cell(e.decision));
+    return tr;
+  }));
+}
+
+async function load_users() {
+  const { users } = await call('GET', '/v1/users');
+  $('users').tBodies[0].replaceChildren(...users.map((u) => {
+    const tr = document.createElement('tr');
+    tr.append(cell(u.name), cell(u.role), cell(u.disabled ? 'yes' : 'no'));
+    return tr;
+  }));
+}
+
+function render_query(state, final) {
+  if (state.error) {
+    show_error(state.error);
+    $('progress-text').textContent = 'The query could not be followed.';
+    return;
+  }
+  const stage2 = state.stage2;
+  let text = `${state.answered} of ${state.asked} sites answered`;
+  if (stage2?.started) text += `; stage 2 (${stage2.algorithm.name}): ${stage2.answered.length} of ${stage2.asked.length} owners scored`;
+  if (final) text += state.deadline_passed ? ' — time limit reached, results partial.' : ' — done.';
+  $('progress-text').textContent = text;
+  $('sites').replaceChildren(...state.sites.map(({ site, state: s }) => {
+    const li = document.createElement('li');
+    const failed = stage2?.failed?.includes(site);
+    li.dataset.state = failed ? 'failed' : s;
+    li.textContent = `${site}: ${state_words[s] ?? s}${failed ? ', stage 2: no answer' : ''}`;
+    return li;
+  }));
+  $('withheld').textContent = state.withheld ? `(${state.withheld} not shown: not yours to see)` : '';
+  $('hits').tBodies[0].replaceChildren(...state.hits.map((h, i) => {
+    const tr = document.createElement('tr');
+    const open = document.createElement('td');
+    open.append(button('Open', () => guarded(() => open_case(h.lfn))));
+    tr.append(cell(String(i + 1)), cell(h.score === null ? '—' : h.score.toFixed(3), 'num'),
+      cell(`${h.algorithm.name}/${h.algorithm.version}`), cell(`${h.stage}${h.stage2_missing ? ' (' + h.stage2_missing + ')' : ''}`),
+      cell(h.owner), cell(h.attributes.modality), cell(h.attributes.body_part), cell(h.attributes.study_date), open);
+    tr.dataset.lfn = h.lfn;
+    return tr;
+  }));
+  $('hits').hidden = false;
+}
+
+async function run_query() {
+  const body = { measure: $('measure').value, top_k: +$('top-k').value, timeout_ms: 1000 * +$('timeout').value };
+  if ($('modality').value) body.filters = { modality: $('modality').value };
+  if ($('source-upload').checked) {
+    const file = $('nifti-file').files[0];
+    if (!file) throw new Error('Choose a NIfTI file to query by.');
+    body.nifti = to_base64(await file.arrayBuffer());
+  } else {
+    const picked = document.querySelector('input[name=series]:checked');
+    if (!picked) throw new Error('Pick one of your patients\' series first.');
+    body.by_series = picked.value;
+  }
+  $('run-query').disabled = true;
+  $('progress-text').textContent = 'Asking the consortium…';
+  $('sites').replaceChildren();
+  $('hits').hidden = true;
+  try {
+    const { id } = await call('POST', '/v1/queries', body);
+    await follow_query(id, render_query);
+  } finally {
+    $('run-query').disabled = false;
+  }
+}
+
+async function open_case(lfn) {
+  $('viewer-lfn').textContent = `${lfn.slice(0, 8)}… (loading)`;
+  $('viewer-view').hidden = false;
+  try {
+    const volume = parse_nifti(await fetch_bytes(`/v1/series/${lfn}?format=nifti`));
+    $('viewer-lfn').textContent = `${lfn.slice(0, 8)}… ${volume.nx}×${volume.ny}×${volume.nz}`;
+    viewer.show(volume);
+    $('canvas').focus();
+  } catch (e) {
+    $('viewer-view').hidden = true;
+    throw e;
+  }
+}
+
+$('sign-in-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  guarded(async () => {
+    await call('POST', '/v1/sessions', { name: $('name').value, password: $('password').value });
+    $('password').value = '';
+    await enter();
+  });
+});
+$('sign-out').addEventListener('click', () => guarded(async () => {
+  await call('DELETE', '/v1/sessions/current');
+  leave();
+}));
+$('query-form').addEventListener('submit', (ev) => { ev.preventDefault(); guarded(run_query); });
+$('nifti-file').addEventListener('change', () => { $('source-upload').checked = true; });
+$('close-viewer').addEventListener('click', () => { $('viewer-view').hidden = true; });
+
+// A session cookie still alive (a reload) goes straight to the desk; otherwise sign in.
+call('GET', '/v1/sessions/current').then(enter, leave).catch((e) => show_error(e.message));

@@ -1,0 +1,131 @@
+// The clinician's desk in Debian's chromium (playwright-core), against the running demo
+// consortium (run-desk-test.sh): DESK_URL (site 1's page), DESK_DIR (the demo's directory:
+// accounts/<name>.password, patient.lfn), DESK_SHOTS (where screenshots go).
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const url = process.env.DESK_URL;
+const dir = process.env.DESK_DIR;
+const shots = process.env.DESK_SHOTS;
+const password = (name) => readFileSync(join(dir, 'accounts', `${name}.password`), 'utf8').trim();
+const patient_lfn = readFileSync(join(dir, 'patient.lfn'), 'utf8').trim();
+const volume_file = join(shots, '..', 'patient.nii');
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+});
+after(async () => { await browser?.close(); });
+
+// A fresh browser profile (no cookies) on the page, signed in as `name`. The demo's TLS
+// certificates are its own consortium CA's, which this throwaway profile does not know.
+async function sign_in(name) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 1000 } });
+  const page = await context.newPage();
+  const events = [];
+  page.on('response', (r) => { if (r.url().endsWith('/events')) events.push(r.status()); });
+  page.on('pageerror', (e) => console.error(`[${name}] page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') console.error(`[${name}] console: ${m.text()}`); });
+  page.on('requestfailed', (r) => console.error(`[${name}] request failed: ${r.url()} ${r.failure()?.errorText}`));
+  await page.goto(url);
+  await page.getByLabel('Account name').fill(name);
+  await page.getByLabel('Password').fill(password(name));
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#who-text').waitFor();
+  return { context, page, events };
+}
+
+// Nothing of the session or of a patient is left where the browser keeps things.
+async function assert_nothing_kept(page) {
+  const kept = await page.evaluate(() => ({
+    local: localStorage.length, session: sessionStorage.length, cookie: document.cookie, href: location.href,
+  }));
+  assert.equal(kept.local, 0);
+  assert.equal(kept.session, 0);
+  assert.equal(kept.cookie, '', 'the session cookie is HttpOnly');
+  assert.equal(kept.href, url, 'nothing in the URL');
+}
+
+async function run_query(page) {
+  await page.getByLabel('Measure').selectOption('mi');
+  await page.getByLabel('Top k').fill('5');
+  await page.getByRole('button', { name: 'Search the consortium' }).click();
+  await page.locator('#progress-text', { hasText: /done|time limit/ }).waitFor({ timeout: 60000 });
+}
+
+test('the physician finds the planted near-duplicate of her patient first, live, and opens her patient', async () => {
+  const { context, page, events } = await sign_in('dr-demo');
+  await page.screenshot({ path: join(shots, '1-physician-signed-in.png'), fullPage: true });
+  // Her patient's series (care team) is listed; she queries by it.
+  const pick = page.locator(`input[name=series][value="${patient_lfn}"]`);
+  await pick.check();
+  await run_query(page);
+  await page.screenshot({ path: join(shots, '2-physician-ranking.png'), fullPage: true });
+  assert.deepEqual(events, [200], 'the page followed the query by its event stream');
+  const sites = await page.locator('#sites li').allTextContents();
+  assert.deepEqual(sites.sort(), ['site-1: answered', 'site-2: answered', 'site-3: answered']);
+  const rows = page.locator('#hits tbody tr');
+  assert.ok(await rows.count() >= 2);
+  const first = rows.first();
+  const cells = await first.locator('td').allTextContents();
+  // rank, score, measure, stage, site, modality, body part, study date
+  assert.equal(cells[0], '1');
+  assert.equal(cells[2], 'mi/1');
+  assert.equal(cells[3], '2');
+  assert.ok(['site-2', 'site-3'].includes(cells[4]), `the near-duplicate is at site 2 or 3, not ${cells[4]}`);
+  assert.equal(cells[5], 'MR');
+  assert.notEqual(await first.getAttribute('data-lfn'), patient_lfn);
+
+  // Another hospital's patient is not hers to open: the page says so.
+  await first.getByRole('button', { name: 'Open' }).click();
+  await page.locator('#error', { hasText: 'not allowed' }).waitFor();
+
+  // Her own patient's series opens in the viewer (once the key shares are placed: the demo's first
+  // repair round, up to 30 s after its ingest).
+  for (let i = 0; i < 60; i++) {
+    const r = await context.request.get(`${url}v1/series/${patient_lfn}?format=nifti`);
+    if (r.status() === 200) { writeFileSync(volume_file, await r.body()); break; }
+    assert.equal(r.status(), 503, await r.text());
+    await page.waitForTimeout(1000);
+  }
+  const own = page.locator('#series-table tbody tr', { has: pick });
+  await own.getByRole('button', { name: 'Open' }).click();
+  await page.locator('#viewer-lfn', { hasText: '×' }).waitFor();
+  const before_scroll = await page.locator('#slice-out').textContent();
+  await page.locator('#canvas').press('ArrowUp');
+  assert.notEqual(await page.locator('#slice-out').textContent(), before_scroll);
+  await page.getByLabel('Plane').selectOption('coronal');
+  await page.screenshot({ path: join(shots, '3-physician-viewer.png'), fullPage: true });
+  await assert_nothing_kept(page);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('Account name').waitFor();
+  await context.close();
+});
+
+test('a researcher without a grant sees none of the hits and none of their images', async () => {
+  const { context, page } = await sign_in('m-nogrant');
+  assert.equal(await page.locator('#series-view').isVisible(), false);
+  await page.locator('#nifti-file').setInputFiles(volume_file);
+  await run_query(page);
+  await page.screenshot({ path: join(shots, '4-researcher-withheld.png'), fullPage: true });
+  assert.equal(await page.locator('#hits tbody tr').count(), 0);
+  assert.match(await page.locator('#withheld').textContent(), /\d+ not shown/);
+  const r = await context.request.get(`${url}v1/series/${patient_lfn}?format=nifti`);
+  assert.equal(r.status(), 403);
+  await assert_nothing_kept(page);
+  await context.close();
+});
+
+test('the patient sees his series and who accessed them', async () => {
+  const { context, page } = await sign_in('demo-patient');
+  await page.locator(`input[name=series][value="${patient_lfn}"]`).waitFor();
+  const actions = await page.locator('#accesses tbody tr td:nth-child(4)').allTextContents();
+  // His physician listed, opened and queried by his series (the desk's reads, each audited).
+  for (const action of ['series_list', 'series_get', 'query_by_series'])
+    assert.ok(actions.includes(action), `${action} in: ${actions.join(' ')}`);
+  await page.screenshot({ path: join(shots, '5-patient-accesses.png'), fullPage: true });
+  await context.close();
+});

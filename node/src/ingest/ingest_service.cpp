@@ -134,8 +134,11 @@ result<std::unique_ptr<ingest_service>> ingest_service::create(const node_config
   // A crash mid-series leaves plaintext scratch and sealed files no commit names: both go now.
   std::error_code ec;
   fs::remove_all(config.data_dir / "ingest-scratch", ec);
+  // The committed content of a series is its newest version at or below its record's version
+  // (a diagnosis raises the record's version alone); newer ones were never committed.
   auto swept = objects->sweep([&](const std::string& lfn, std::uint64_t version) {
-    return overlay.owned_version(lfn) == version;
+    auto owned = overlay.owned_version(lfn);
+    return owned != 0 && objects->newest_version(lfn, owned) == version;
   });
   if (swept) spdlog::info("event=ingest_swept directories={}", swept);
   stats.describe("dm2_ingest_series_total", "counter", "Series the ingest finished, by result.");
@@ -199,11 +202,13 @@ std::string ingest_service::patient_ref(const std::string& patient_id) const {
 }
 
 result<ingest_service::stored_series> ingest_service::stored(const std::string& lfn_hex) const {
-  auto version = impl_->overlay.owned_version(lfn_hex);
-  if (version == 0) return fail(errc::not_found, "this site does not own series " + lfn_hex);
-  auto files = impl_->objects.list_series(lfn_hex, version);
+  auto owned = impl_->overlay.owned_version(lfn_hex);
+  if (owned == 0) return fail(errc::not_found, "this site does not own series " + lfn_hex);
+  auto version = impl_->objects.newest_version(lfn_hex, owned);
+  if (!version) return fail(errc::not_found, "no stored files for series " + lfn_hex);
+  auto files = impl_->objects.list_series(lfn_hex, *version);
   if (!files) return std::move(files).err();
-  return stored_series{version, std::move(*files)};
+  return stored_series{*version, std::move(*files)};
 }
 
 ingest_report ingest_service::report() const {

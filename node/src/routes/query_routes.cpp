@@ -1,6 +1,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "../owned_volume.hpp"
@@ -11,6 +13,7 @@
 #include "../similarity/query_volume.hpp"
 #include "../similarity/signature.hpp"
 #include "dm2/dht/storage_replica_store.hpp"
+#include "diagnosis_view.hpp"
 #include "routes.hpp"
 
 namespace dm2::node {
@@ -41,7 +44,12 @@ json hit_json(const ranked_hit& r, const stage_two_progress& two) {
   }
   out["stage1_score"] = stage1;
   auto attributes = json::parse(h.summary, nullptr, false);
-  out["attributes"] = attributes.is_object() ? attributes : json::object();
+  if (!attributes.is_object()) attributes = json::object();
+  // The diagnoses' codes ride in the summary beside the attributes (query_scoring.cpp).
+  auto diagnoses = attributes["diagnoses"];
+  attributes.erase("diagnoses");
+  out["attributes"] = attributes;
+  out["diagnoses"] = diagnoses.is_array() ? diagnoses : json::array();
   return out;
 }
 
@@ -169,6 +177,25 @@ http_response start(const route_context& c, const http_request& request) {
   return r;
 }
 
+// A hit of this site's own series whose diagnoses have texts: the texts too, when the policy lets
+// the poller read that series' diagnoses (each disclosure audited under the LFN, so the patient's
+// access history shows it). Other sites' texts stay at their owners.
+status add_own_texts(const route_context& c, const access::principal& who, const std::string& query_id,
+                     const dht::query_hit& hit, json& out) {
+  if (hit.owner != c.self_site() || !who.person) return {};
+  auto record = local_record(c, hit.lfn);
+  if (!record || std::none_of(record->diagnoses.begin(), record->diagnoses.end(),
+                              [](const storage::diagnosis& d) { return d.has_text; }))
+    return {};
+  if (!access::decide(c.facts_for(who, access::data_class::diagnoses, access::action::read, hit.lfn, hit.owner)).allowed)
+    return {};
+  auto diagnoses = diagnoses_json(c, *record, true);
+  if (!diagnoses) return std::move(diagnoses).err();
+  if (auto s = c.audit->append({0, who.actor(), "diagnosis_read", hit.lfn, "allowed", "query=" + query_id}); !s) return s;
+  out["diagnoses"] = std::move(*diagnoses);
+  return {};
+}
+
 // The hits so far, each one shown only if the policy lets the poller read its index attributes
 // (a researcher sees the hits his grants cover); the poll is audited with the count withheld.
 http_response poll(const route_context& c, const http_request& request) {
@@ -182,9 +209,11 @@ http_response poll(const route_context& c, const http_request& request) {
   for (const auto& h : view->hits) {
     if (access::decide(c.facts_for(*who, access::data_class::index_attributes, access::action::read, h.hit.lfn,
                                    h.hit.owner))
-            .allowed)
-      hits.push_back(hit_json(h, view->stage_two));
-    else
+            .allowed) {
+      auto j = hit_json(h, view->stage_two);
+      if (auto s = add_own_texts(c, *who, id, h.hit, j); !s) return error_response(s.err());
+      hits.push_back(std::move(j));
+    } else
       ++withheld;
   }
   if (who->person) {

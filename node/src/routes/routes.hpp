@@ -39,4 +39,7 @@ void add_nominative_routes(router& routes, const route_context& c);
 // another site's query by image, at the owner).
 void add_similarity_routes(router& routes, const route_context& c);
 
+// POST and GET /v1/series/{lfn}/diagnoses (a care-team physician records, readers list).
+void add_diagnosis_routes(router& routes, const route_context& c);
+
 }  // namespace dm2::node

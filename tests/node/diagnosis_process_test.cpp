@@ -169,7 +169,9 @@ TEST_F(diagnosis_process_test, a_care_team_physician_records_diagnoses_that_repl
   EXPECT_TRUE(top["diagnoses"][0].value("has_text", false));
   EXPECT_EQ(by_image.dump().find("STEMI"), std::string::npos);
   for (const auto& h : by_image["hits"])
-    if (h.value("lfn", "") != duplicate) EXPECT_TRUE(h["diagnoses"].empty()) << h.dump();
+    if (h.value("lfn", "") != duplicate) {
+      EXPECT_TRUE(h["diagnoses"].empty()) << h.dump();
+    }
 
   // Filtered: by code and by category, at another site than the owner.
   for (const char* code : {"I21.4", "I21", "I25"}) {

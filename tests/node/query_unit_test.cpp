@@ -13,6 +13,7 @@
 #include "query_signer.hpp"
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/keys.hpp"
+#include "dm2/dht/storage_replica_store.hpp"
 #include "dm2/storage/index_record.hpp"
 
 namespace dm2::node {

@@ -21,7 +21,7 @@ namespace {
 using json = nlohmann::json;
 
 struct query_options : site_connection_options {
-  std::string modality, body_part, manufacturer, sex, age_band;
+  std::string modality, body_part, manufacturer, sex, age_band, diagnosis_code;
   std::string study_from, study_to, series_from, series_to;
   std::string signature_file;
   std::string lfn;
@@ -39,7 +39,8 @@ struct query_options : site_connection_options {
 json request_body(const query_options& o) {
   json filters = json::object();
   for (const auto& [key, value] : {std::pair{"modality", &o.modality}, {"body_part", &o.body_part},
-                                   {"manufacturer", &o.manufacturer}, {"sex", &o.sex}, {"age_band", &o.age_band}})
+                                   {"manufacturer", &o.manufacturer}, {"sex", &o.sex}, {"age_band", &o.age_band},
+                                   {"diagnosis_code", &o.diagnosis_code}})
     if (!value->empty()) filters[key] = *value;
   auto range = [&](const char* key, const std::string& from, const std::string& to) {
     if (from.empty() && to.empty()) return;
@@ -79,16 +80,24 @@ std::string scored_by(const json& h) {
   return out;
 }
 
+// "I21.4,I50" (a diagnosis recorded as text only shows as "text"), or "-".
+std::string diagnosis_codes(const json& h) {
+  std::string out;
+  for (const auto& d : h.value("diagnoses", json::array()))
+    out += (out.empty() ? "" : ",") + (d["code"].is_string() ? d["code"].get<std::string>() : std::string("text"));
+  return out.empty() ? "-" : out;
+}
+
 void print_table(const json& view) {
-  std::printf("%-4s %-8s %-32s %-12s %-8s %-12s %-10s %s\n", "rank", "score", "lfn", "owner", "modality",
-              "body_part", "study", "scored by");
+  std::printf("%-4s %-8s %-32s %-12s %-8s %-12s %-10s %-18s %s\n", "rank", "score", "lfn", "owner", "modality",
+              "body_part", "study", "scored by", "diagnoses");
   int rank = 0;
   for (const auto& h : view["hits"]) {
     auto a = h.value("attributes", json::object());
     std::string score = h["score"].is_number() ? std::to_string(h["score"].get<double>()).substr(0, 7) : "-";
-    std::printf("%-4d %-8s %-32s %-12s %-8s %-12s %-10s %s\n", ++rank, score.c_str(), h.value("lfn", "").c_str(),
+    std::printf("%-4d %-8s %-32s %-12s %-8s %-12s %-10s %-18s %s\n", ++rank, score.c_str(), h.value("lfn", "").c_str(),
                 h.value("owner", "").c_str(), a.value("modality", "").c_str(), a.value("body_part", "").c_str(),
-                a.value("study_date", "").c_str(), scored_by(h).c_str());
+                a.value("study_date", "").c_str(), scored_by(h).c_str(), diagnosis_codes(h).c_str());
   }
 }
 
@@ -141,6 +150,8 @@ void add_query_command(CLI::App& dm2) {
   q->add_option("--manufacturer", o->manufacturer, "Filter: manufacturer");
   q->add_option("--sex", o->sex, "Filter: M, F or O");
   q->add_option("--age-band", o->age_band, "Filter: age band (e.g. 040-049)");
+  q->add_option("--diagnosis-code", o->diagnosis_code,
+                "Filter: a recorded diagnosis' ICD-10 code (I21.4) or category (I21: every code under it)");
   q->add_option("--study-from", o->study_from, "Filter: study date from (YYYYMMDD)");
   q->add_option("--study-to", o->study_to, "Filter: study date to (YYYYMMDD)");
   q->add_option("--series-from", o->series_from, "Filter: series date from (YYYYMMDD)");

@@ -125,6 +125,7 @@ void node::impl::add_routes() {
   c.access = access.get();
   c.ingest = ingest.get();
   c.jobs = &jobs;
+  c.texts = diagnosis_texts(*db);
   // Care teams and a patient's own record follow the nominative links of the series ingested here.
   c.patient_of = [i = ingest.get()](std::string_view lfn) { return i->patient_of(std::string(lfn)); };
   add_status_routes(routes, c);
@@ -143,6 +144,7 @@ void node::impl::add_routes() {
   add_similarity_routes(routes, c);
   add_my_series_routes(routes, c);
   add_web_routes(routes, c);
+  add_diagnosis_routes(routes, c);
 }
 
 void node::impl::audit_query_answer(const std::string& querier, const std::string& query_id, std::size_t hits) {

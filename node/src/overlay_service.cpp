@@ -194,6 +194,53 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     });
   }
 
+  // The owner's write on the service strand: `change` turns the stored record (its latest owned
+  // version, or a new one carrying only the LFN) into the next; the version is raised, the record
+  // signed, stored with `audit` and `with` in one commit and pushed to its holders.
+  // With `must_exist`, a record this site does not own yet is not_found.
+  result<storage::index_record> write_owned(const std::string& lfn, const record_change& change, bool must_exist,
+                                            storage::audit_event audit, storage::transaction with,
+                                            std::optional<dht::owned_key> key) {
+    refresh_membership();
+    if (!engine) return fail(errc::unavailable, "this site is not on the roster");
+    auto stored = store->get_record(lfn);
+    if (must_exist && (!stored || stored->owner != self_site))
+      return fail(errc::not_found, "this site owns no record with that lfn");
+    // A copy held for another owner is not ours to supersede (LFNs are random: this is a
+    // client error, not a collision).
+    if (stored && stored->owner != self_site)
+      return fail(errc::conflict, "this lfn belongs to site " + stored->owner);
+    storage::index_record r;
+    if (stored) {
+      auto decoded = dht::decode_replica(*stored);
+      if (!decoded) return std::move(decoded).err();
+      r = std::move(*decoded);
+    } else {
+      r.lfn = *crypto::from_hex(lfn);
+    }
+    if (auto s = change(r, with); !s) return std::move(s).err();
+    r.version = stored ? stored->version + 1 : 1;
+    r.owner_site = self_site;
+    if (auto s = storage::validate(r); !s) return std::move(s).err();
+    if (auto s = sign_record(r, dht_key_pem); !s) return std::move(s).err();
+    auto replica = dht::replica_of(r);
+    if (replica.payload.size() > settings.max_payload_bytes)
+      return fail(errc::too_large, "the record is over " + std::to_string(settings.max_payload_bytes) +
+                                       " bytes: its replica holders would refuse it");
+    if (key) dht::put_owned_key(with, *key);
+    auto put = store->put_owned(replica, std::move(audit), std::move(with));
+    if (!put) return std::move(put).err();
+    if (!*put) return fail(errc::conflict, "the replica store refused the record (is this site's DHT key the roster's?)");
+    engine->publish(replica);  // stores nothing new (already there), pushes to the holders
+    if (key) {
+      auto n = key->count;
+      auto id = key->key_id;
+      keys->add(std::move(*key));
+      engine->own_key(id, n);
+    }
+    return r;
+  }
+
   // Runs `fn` on the strand and waits for its result (callers are never on the strand).
   template <class Fn>
   auto on_strand(Fn fn) {
@@ -260,36 +307,26 @@ void overlay_service::deliver(const std::string& from_site, dht::message message
 
 result<storage::index_record> overlay_service::publish(storage::index_record record, storage::audit_event audit,
                                                        storage::transaction with, std::optional<dht::owned_key> key) {
-  // On the strand: reading the stored version and writing the next one cannot interleave.
-  return impl_->on_strand([self = impl_, r = std::move(record), a = std::move(audit), w = std::move(with),
+  if (record.lfn.size() != storage::lfn_size) return fail(errc::malformed_input, "index record: lfn is not 16 bytes");
+  auto lfn = crypto::to_hex(record.lfn);
+  // The new attributes and signature replace the stored ones; the diagnoses stay (only amend
+  // changes them: a re-ingested series keeps what physicians recorded for it).
+  record_change replace = [r = std::move(record)](storage::index_record& stored, storage::transaction&) {
+    auto diagnoses = std::move(stored.diagnoses);
+    stored = r;
+    stored.diagnoses = std::move(diagnoses);
+    return status{};
+  };
+  return impl_->on_strand([self = impl_, lfn, &replace, a = std::move(audit), w = std::move(with),
                            k = std::move(key)]() mutable -> result<storage::index_record> {
-    self->refresh_membership();
-    if (!self->engine) return fail(errc::unavailable, "this site is not on the roster");
-    auto stored = self->store->get_record(crypto::to_hex(r.lfn));
-    // A copy held for another owner is not ours to supersede (LFNs are random: this is a
-    // client error, not a collision).
-    if (stored && stored->owner != self->self_site)
-      return fail(errc::conflict, "this lfn belongs to site " + stored->owner);
-    r.version = stored ? stored->version + 1 : 1;
-    r.owner_site = self->self_site;
-    if (auto s = storage::validate(r); !s) return std::move(s).err();
-    if (auto s = sign_record(r, self->dht_key_pem); !s) return std::move(s).err();
-    auto replica = dht::replica_of(r);
-    if (replica.payload.size() > self->settings.max_payload_bytes)
-      return fail(errc::too_large, "the record is over " + std::to_string(self->settings.max_payload_bytes) +
-                                       " bytes: its replica holders would refuse it");
-    if (k) dht::put_owned_key(w, *k);
-    auto put = self->store->put_owned(replica, std::move(a), std::move(w));
-    if (!put) return std::move(put).err();
-    if (!*put) return fail(errc::conflict, "the replica store refused the record (is this site's DHT key the roster's?)");
-    self->engine->publish(replica);  // stores nothing new (already there), pushes to the holders
-    if (k) {
-      auto n = k->count;
-      auto id = k->key_id;
-      self->keys->add(std::move(*k));
-      self->engine->own_key(id, n);
-    }
-    return r;
+    return self->write_owned(lfn, replace, false, std::move(a), std::move(w), std::move(k));
+  });
+}
+
+result<storage::index_record> overlay_service::amend(const std::string& lfn, const record_change& change,
+                                                     storage::audit_event audit) {
+  return impl_->on_strand([self = impl_, &lfn, &change, a = std::move(audit)]() mutable -> result<storage::index_record> {
+    return self->write_owned(lfn, change, true, std::move(a), {}, std::nullopt);
   });
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,10 @@ class overlay_service {
   // Errors: unavailable (this site is not on the roster).
   status start_query(const std::string& query_id, const std::string& body, std::chrono::milliseconds timeout,
                      dht::query_fanout::on_hits progress);
+  // Turns the stored record into the next version's content (attributes, diagnoses) and may add
+  // writes to the same commit; an error leaves everything as it was.
+  using record_change = std::function<status(storage::index_record&, storage::transaction&)>;
+
   // The owner's write of an index record: sets its owner (this site) and version (the stored
   // version + 1, or 1), signs it with the site's DHT key, stores it with `audit` and the writes
   // of `with` in one commit and pushes it to its replica holders. With `key` (a series key this
@@ -66,10 +71,16 @@ class overlay_service {
   // t-of-n shares are placed by the replicator after it. Returns the record as stored.
   // Errors: unavailable (this site is not on the roster), malformed_input, too_large (over the
   // replication payload limit), conflict (this site holds the LFN for another owner, or the
-  // store refused it), crypto_failure, storage_failure.
+  // store refused it), crypto_failure, storage_failure. The stored record's diagnoses are kept
+  // (a re-ingested series keeps them; only amend changes them).
   result<storage::index_record> publish(storage::index_record record, storage::audit_event audit,
                                         storage::transaction with = {},
                                         std::optional<dht::owned_key> key = std::nullopt);
+  // The owner's change of a record it owns, read and written on the service thread (two changes
+  // cannot interleave): `change` edits the stored record and may add writes to the commit; then
+  // as publish (version + 1, signed, stored with `audit`, pushed to the holders). Errors:
+  // not_found (this site owns no such record), those of `change`, and those of publish.
+  result<storage::index_record> amend(const std::string& lfn, const record_change& change, storage::audit_event audit);
   // The stored version of a record this site owns (0: none), read on the service thread.
   std::uint64_t owned_version(const std::string& lfn);
   // A key this site owns (the ingest re-uses a series key when a series changes).

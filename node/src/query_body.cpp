@@ -50,7 +50,8 @@ status parse_filters(const json& v, storage::index_filter& f) {
       {"body_part", {&f.body_part, limits::body_part}},
       {"manufacturer", {&f.manufacturer, limits::manufacturer}},
       {"age_band", {&f.age_band, limits::age_band}},
-      {"sex", {&f.sex, 1}}};
+      {"sex", {&f.sex, 1}},
+      {"diagnosis_code", {&f.diagnosis_code, limits::diagnosis_code}}};
   for (const auto& item : v.items()) {
     // Not a structured binding: clang 14 cannot capture one in the lambda below.
     const auto& key = item.key();
@@ -61,6 +62,8 @@ status parse_filters(const json& v, storage::index_filter& f) {
       auto s = text(value, field, eq->second.second);
       if (!s) return std::move(s).err();
       if (key == "sex" && *s != "M" && *s != "F" && *s != "O") return bad(field, "must be M, F or O");
+      if (key == "diagnosis_code" && !storage::valid_diagnosis_code(*s))
+        return bad(field, "must be an ICD-10 code or category (\"I21\", \"I21.4\")");
       *eq->second.first = std::move(*s);
     } else if (key == "study_date" || key == "series_date") {
       auto r = dates(value, field);
@@ -170,7 +173,8 @@ std::string canonical_json(const query_body& b) {
   json filters = json::object();
   const auto& f = b.filters;
   for (const auto& [key, value] : {std::pair{"modality", &f.modality}, {"body_part", &f.body_part},
-                                   {"manufacturer", &f.manufacturer}, {"age_band", &f.age_band}, {"sex", &f.sex}})
+                                   {"manufacturer", &f.manufacturer}, {"age_band", &f.age_band}, {"sex", &f.sex},
+                                   {"diagnosis_code", &f.diagnosis_code}})
     if (*value) filters[key] = **value;
   for (const auto& [key, value] : {std::pair{"study_date", &f.study_date}, {"series_date", &f.series_date}})
     if (*value) filters[key] = {{"from", (*value)->from}, {"to", (*value)->to}};

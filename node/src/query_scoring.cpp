@@ -10,15 +10,20 @@
 #include "dm2/dht/storage_replica_store.hpp"
 #include "dm2/storage/index_record.hpp"
 #include "dm2/storage/query.hpp"
+#include "diagnoses/diagnosis_input.hpp"
 #include "similarity/signature.hpp"
 
 namespace dm2::node {
 namespace {
 
-std::string summary_of(const storage::index_attributes& a) {
+// The hit's summary: the record's attributes and, when it has some, its diagnoses' codes (their
+// texts stay at the owner).
+std::string summary_of(const storage::index_record& r) {
+  const auto& a = r.attributes;
   nlohmann::json j = {{"modality", a.modality},       {"body_part", a.body_part}, {"manufacturer", a.manufacturer},
                       {"study_date", a.study_date},   {"series_date", a.series_date}, {"sex", a.sex},
                       {"age_band", a.age_band}};
+  for (std::size_t i = 0; i < r.diagnoses.size(); ++i) j["diagnoses"].push_back(diagnosis_json(i + 1, r.diagnoses[i]));
   // Attributes come from peers' records: never let a bad byte throw here.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -68,7 +73,7 @@ std::optional<dht::query_plan> plan_query(const std::string& body) {
     if (!samples->empty())
       if (auto theirs = signature_samples(decoded->signature))
         score = ncc(*samples, *theirs).value_or(unscored);
-    return dht::query_hit{r.lfn, r.owner, score, summary_of(decoded->attributes)};
+    return dht::query_hit{r.lfn, r.owner, score, summary_of(*decoded)};
   };
   return plan;
 }

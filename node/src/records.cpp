@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "dm2/crypto/hash.hpp"
+#include "diagnoses/diagnosis_input.hpp"
 #include "dm2/crypto/signature.hpp"
 
 namespace dm2::node {
@@ -67,10 +68,13 @@ result<storage::index_record> parse_ingest(std::string_view body) {
 nlohmann::json record_json(const storage::index_record& r) {
   nlohmann::json attributes = nlohmann::json::object();
   for (const auto& [name, member] : attribute_fields) attributes[name] = r.attributes.*member;
+  auto diagnoses = nlohmann::json::array();  // codes only: texts stay with the owner
+  for (std::size_t i = 0; i < r.diagnoses.size(); ++i) diagnoses.push_back(diagnosis_json(i + 1, r.diagnoses[i]));
   return {{"lfn", crypto::to_hex(r.lfn)},
           {"version", r.version},
           {"owner", r.owner_site},
           {"attributes", attributes},
+          {"diagnoses", diagnoses},
           {"signature_size", r.signature.size()},
           {"owner_signature_size", r.owner_signature.size()}};
 }

@@ -22,7 +22,8 @@ namespace dm2::node {
 // are the node's to set. Errors: malformed_input naming the field (including validate()'s).
 result<storage::index_record> parse_ingest(std::string_view body);
 
-// {"lfn": hex, "version", "owner", "attributes": {...}, "signature_size": bytes,
+// {"lfn": hex, "version", "owner", "attributes": {...}, "diagnoses": [diagnosis_json, no text],
+//  "signature_size": bytes,
 //  "owner_signature_size": bytes}.
 nlohmann::json record_json(const storage::index_record& r);
 

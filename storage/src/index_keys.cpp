@@ -1,5 +1,7 @@
 #include "index_keys.hpp"
 
+#include <algorithm>
+
 #include "dm2/crypto/hash.hpp"
 
 namespace dm2::storage::detail {
@@ -25,6 +27,15 @@ std::vector<std::string> index_keys_of(std::string_view blind_key, const index_r
   equality(attr::sex, a.sex);
   equality(attr::age_band, a.age_band);
   equality(attr::owner_site, r.owner_site);
+  std::vector<std::string> codes;  // a code (or category) is listed once per record
+  for (const auto& d : r.diagnoses) {
+    if (d.code.empty()) continue;
+    codes.emplace_back(d.code);
+    codes.emplace_back(diagnosis_category(d.code));
+  }
+  std::sort(codes.begin(), codes.end());
+  codes.erase(std::unique(codes.begin(), codes.end()), codes.end());
+  for (const auto& code : codes) equality(attr::diagnosis_code, code);
   date(attr::study_date, a.study_date);
   date(attr::series_date, a.series_date);
   return keys;

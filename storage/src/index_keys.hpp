@@ -21,6 +21,7 @@ enum class attr : std::uint8_t {
   sex = 4,
   age_band = 5,
   owner_site = 6,
+  diagnosis_code = 7,  // each diagnosis' code and its 3-character category
   study_date = 32,
   series_date = 33,
 };

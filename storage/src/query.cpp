@@ -36,6 +36,12 @@ bool in_range(const std::string& date, const std::optional<date_range>& r) {
   return !r || (!date.empty() && date >= r->from && date <= r->to);
 }
 
+bool has_diagnosis(const index_record& r, const std::optional<std::string>& code) {
+  return !code || std::any_of(r.diagnoses.begin(), r.diagnoses.end(), [&](const diagnosis& d) {
+           return !d.code.empty() && (d.code == *code || diagnosis_category(d.code) == *code);
+         });
+}
+
 }  // namespace
 
 bool matches(const index_record& r, const index_filter& f) {
@@ -43,6 +49,7 @@ bool matches(const index_record& r, const index_filter& f) {
   auto eq = [](const std::optional<std::string>& want, const std::string& have) { return !want || *want == have; };
   return eq(f.modality, a.modality) && eq(f.body_part, a.body_part) && eq(f.manufacturer, a.manufacturer) &&
          eq(f.sex, a.sex) && eq(f.age_band, a.age_band) && eq(f.owner_site, r.owner_site) &&
+         has_diagnosis(r, f.diagnosis_code) &&
          in_range(a.study_date, f.study_date) && in_range(a.series_date, f.series_date);
 }
 
@@ -69,7 +76,8 @@ result<std::vector<index_record>> database::query(const index_filter& filter) {
   const std::pair<attr, const std::optional<std::string>*> equalities[] = {
       {attr::modality, &filter.modality}, {attr::body_part, &filter.body_part},
       {attr::manufacturer, &filter.manufacturer}, {attr::sex, &filter.sex},
-      {attr::age_band, &filter.age_band}, {attr::owner_site, &filter.owner_site}};
+      {attr::age_band, &filter.age_band}, {attr::owner_site, &filter.owner_site},
+      {attr::diagnosis_code, &filter.diagnosis_code}};
   for (const auto& [id, value] : equalities) {
     if (!*value) continue;
     // An empty value is never indexed, so it matches nothing here (and "unset" is the wildcard).

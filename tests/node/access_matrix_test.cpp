@@ -41,9 +41,9 @@ struct column {
   const char* label;
 };
 
-// The classes and actions that have a route. Write has a route only for the index
-// (POST /v1/records); the node has no route that writes a nominative record, an image, a
-// diagnosis, an audit entry or a key share for a user, and no route at all for diagnoses yet.
+// The classes and actions that have a route. Write has a route for the index (POST /v1/records)
+// and for diagnoses (POST /v1/series/{lfn}/diagnoses); the node has no route that writes a
+// nominative record, an image, an audit entry or a key share for a user.
 constexpr column columns[] = {
     {data_class::nominative, false, "nominative record, read"},
     {data_class::deidentified_image, false, "de-identified image, read"},
@@ -51,6 +51,8 @@ constexpr column columns[] = {
     {data_class::index_attributes, true, "index attributes, write"},
     {data_class::audit_entries, false, "audit entries, read"},
     {data_class::key_share, false, "key share, read"},
+    {data_class::diagnoses, false, "diagnoses, read"},
+    {data_class::diagnoses, true, "diagnoses, write"},
 };
 constexpr std::size_t column_count = std::size(columns);
 
@@ -68,22 +70,22 @@ struct matrix_row {
 // at their own site; so are images (GET /v1/series at the home site, which holds no grant of
 // another site's series).
 constexpr matrix_row matrix[] = {
-    {role::patient, relation::own_record, true, "AAARAA"},
-    {role::patient, relation::other_patient, true, "RRRRRR"},
-    {role::physician, relation::care_team, true, "AAARRA"},
-    {role::physician, relation::grant, true, "RAARRA"},
-    {role::physician, relation::none, true, "RRARRR"},
-    {role::researcher, relation::grant, true, "RAARRA"},
-    {role::researcher, relation::none, true, "RRRRRR"},
-    {role::site_admin, relation::none, true, "RRAAAR"},
-    {role::patient, relation::own_record, false, "RRRRRR"},
-    {role::patient, relation::none, false, "RRRRRR"},
-    {role::physician, relation::care_team, false, "RRARRR"},
-    {role::physician, relation::grant, false, "RRARRA"},
-    {role::physician, relation::none, false, "RRARRR"},
-    {role::researcher, relation::grant, false, "RRARRA"},
-    {role::researcher, relation::none, false, "RRRRRR"},
-    {role::site_admin, relation::none, false, "RRARRR"},
+    {role::patient, relation::own_record, true, "AAARAAAR"},
+    {role::patient, relation::other_patient, true, "RRRRRRRR"},
+    {role::physician, relation::care_team, true, "AAARRAAA"},
+    {role::physician, relation::grant, true, "RAARRAAR"},
+    {role::physician, relation::none, true, "RRARRRRR"},
+    {role::researcher, relation::grant, true, "RAARRAAR"},
+    {role::researcher, relation::none, true, "RRRRRRRR"},
+    {role::site_admin, relation::none, true, "RRAAARRR"},
+    {role::patient, relation::own_record, false, "RRRRRRRR"},
+    {role::patient, relation::none, false, "RRRRRRRR"},
+    {role::physician, relation::care_team, false, "RRARRRRR"},
+    {role::physician, relation::grant, false, "RRARRAAR"},
+    {role::physician, relation::none, false, "RRARRRRR"},
+    {role::researcher, relation::grant, false, "RRARRAAR"},
+    {role::researcher, relation::none, false, "RRRRRRRR"},
+    {role::site_admin, relation::none, false, "RRARRRRR"},
 };
 
 const char* relation_label(relation r, bool own_site) {
@@ -334,6 +336,12 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
       case data_class::key_share:
         q.path = "/v1/key-shares/" + lfn;
         q.action = "key_share_release";
+        break;
+      case data_class::diagnoses:
+        q.method = c.write ? "POST" : "GET";
+        q.path = "/v1/series/" + lfn + "/diagnoses";
+        q.body = c.write ? json{{"code", "I21.4"}, {"text", "matrix cell"}}.dump() : "";
+        q.action = c.write ? "diagnosis_add" : "diagnosis_list";
         break;
       default: break;
     }

@@ -8,12 +8,14 @@
 #include <thread>
 #include <nlohmann/json.hpp>
 
+#include "diagnoses/diagnosis_input.hpp"
 #include "query_body.hpp"
 #include "query_book.hpp"
 #include "query_scoring.hpp"
 #include "query_signer.hpp"
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/keys.hpp"
+#include "dm2/dht/storage_replica_store.hpp"
 #include "dm2/storage/index_record.hpp"
 
 namespace dm2::node {
@@ -32,7 +34,7 @@ TEST(query_body, parses_every_field_and_round_trips_canonically) {
   nlohmann::json in = {
       {"filters", {{"modality", "CT"}, {"body_part", "CHEST"}, {"manufacturer", "ACME"}, {"sex", "F"},
                    {"age_band", "040-049"}, {"study_date", {{"from", "20200101"}, {"to", "20201231"}}},
-                   {"series_date", {{"from", "20200301"}}}}},
+                   {"series_date", {{"from", "20200301"}}}, {"diagnosis_code", "I21"}}},
       {"signature", crypto::to_base64(float_bytes({1, 2, 3}))},
       {"measure", "ncc"}, {"top_k", 7}, {"user", "dr-x"}, {"purpose", "tumour board"}, {"timeout_ms", 1500}};
   auto s = parse_query_submission(in.dump());
@@ -40,6 +42,7 @@ TEST(query_body, parses_every_field_and_round_trips_canonically) {
   EXPECT_EQ(s->timeout.count(), 1500);
   EXPECT_EQ(*s->body.filters.modality, "CT");
   EXPECT_EQ(*s->body.filters.sex, "F");
+  EXPECT_EQ(*s->body.filters.diagnosis_code, "I21");
   EXPECT_EQ(s->body.filters.study_date->to, "20201231");
   EXPECT_EQ(s->body.filters.series_date->to, "99991231");  // an open end
   EXPECT_EQ(s->body.signature, float_bytes({1, 2, 3}));
@@ -105,6 +108,8 @@ TEST(query_body, every_bad_field_is_a_400_naming_it) {
       {R"({"filters":{"modality":"CTCTCTCTCTCTCTCTCT"}})", "filters.modality"},
       {R"({"filters":{"sex":"X"}})", "filters.sex"},
       {R"({"filters":{"colour":"red"}})", "filters.colour"},
+      {R"({"filters":{"diagnosis_code":"heart"}})", "filters.diagnosis_code"},
+      {R"({"filters":{"diagnosis_code":"I21.12345"}})", "filters.diagnosis_code"},
       {R"({"filters":{"study_date":{"from":"2020-01-01"}}})", "filters.study_date.from"},
       {R"({"filters":{"study_date":{"from":"20210101","to":"20200101"}}})", "after"},
       {R"({"filters":{"series_date":{"since":"20210101"}}})", "filters.series_date.since"},
@@ -180,8 +185,54 @@ TEST(query_plan, filters_then_scores_and_unscored_records_rank_last) {
   moved.lfn = crypto::to_hex(std::string(16, 'g'));
   EXPECT_FALSE(plan->score(moved));
   // Bodies that do not parse are refused.
+  EXPECT_TRUE(same->summary.find("diagnoses") == std::string::npos);  // none recorded
   EXPECT_FALSE(plan_query(R"({"measure":"mi"})"));
   EXPECT_FALSE(plan_query("nope"));
+}
+
+TEST(query_plan, filters_by_diagnosis_code_or_category_and_carries_the_codes_never_a_text) {
+  query_body q;
+  q.filters.diagnosis_code = "I21";
+  auto plan = plan_query(canonical_json(q));
+  ASSERT_TRUE(plan);
+  auto coded = record_of(std::string(16, 'a'), "MR", "");
+  auto r = *dht::decode_replica(coded);
+  r.diagnoses = {{"I21.4", "20261202", true}};
+  auto hit = plan->score(dht::replica_of(r));
+  ASSERT_TRUE(hit);
+  auto summary = nlohmann::json::parse(hit->summary);
+  EXPECT_EQ(summary["diagnoses"][0]["code"], "I21.4");
+  EXPECT_EQ(summary["diagnoses"][0]["has_text"], true);
+  EXPECT_FALSE(summary["diagnoses"][0].contains("text"));
+  EXPECT_FALSE(plan->score(record_of(std::string(16, 'b'), "MR", "")));  // no diagnosis
+  r.diagnoses = {{"I25.2", "20261202", false}};
+  EXPECT_FALSE(plan->score(dht::replica_of(r)));
+}
+
+TEST(diagnosis_input, takes_a_code_a_text_or_both_and_refuses_the_rest_naming_the_field) {
+  auto both = parse_diagnosis_input(R"({"code":"I21.4","text":"inferior STEMI\nfollow-up in 6 weeks"})");
+  ASSERT_TRUE(both.ok()) << both.err().to_string();
+  EXPECT_EQ(both->code, "I21.4");
+  EXPECT_TRUE(parse_diagnosis_input(R"({"code":"I21"})").ok());
+  EXPECT_TRUE(parse_diagnosis_input(R"({"text":"suspected myocarditis"})").ok());
+  const std::pair<std::string, const char*> cases[] = {
+      {"[]", "JSON object"},
+      {"{}", "code"},
+      {R"({"code":"heart attack"})", "code"},
+      {R"({"code":12})", "code"},
+      {R"({"text":""})", "text"},
+      {R"({"text":"a\u0007b"})", "text"},
+      {R"({"code":"I21","author":"me"})", "author"},
+      {"{\"text\":\"\xff\"}", "JSON object"},  // not UTF-8
+      {R"({"text":")" + std::string(1025, 'a') + "\"}", "text"},
+  };
+  for (const auto& [body, says] : cases) {
+    auto s = parse_diagnosis_input(body);
+    ASSERT_FALSE(s.ok()) << body;
+    EXPECT_EQ(http_status(s.err().code), 400) << body;
+    EXPECT_NE(s.err().message.find(says), std::string::npos) << body << " -> " << s.err().message;
+  }
+  EXPECT_EQ(parse_diagnosis_input(std::string(4097, ' ')).err().code, errc::too_large);
 }
 
 struct signer_pair {

@@ -12,10 +12,7 @@
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/pacs/volume.hpp"
-#include "ingest_reference.hpp"
-#include "pacs_server_fixture.hpp"
-#include "phantom.hpp"
-#include "process_consortium.hpp"
+#include "phantom_sites.hpp"
 #include "support/temp_dir.hpp"
 
 namespace dm2::test {
@@ -27,14 +24,10 @@ namespace fs = std::filesystem;
 
 constexpr const char* fast_hashes = "[accounts]\nargon2_memory_kib = 1024\nargon2_passes = 1\n";
 
-struct planted {
-  int site;
-  std::uint64_t seed, variant;
-  std::string study_date;  // unique: how the test finds each series' LFN among the hits
-};
 // Site 1: the patient (seed 1001) and another; site 2: the near-duplicate and another; site 3: two others.
-const planted series_plan[] = {{1, 1001, 0, "20240101"}, {1, 1002, 0, "20240102"}, {2, 1001, 1, "20240201"},
-                               {2, 2001, 0, "20240202"}, {3, 3001, 0, "20240301"}, {3, 3002, 0, "20240302"}};
+const std::vector<planted_series> series_plan = {{1, 1001, 0, "20240101"}, {1, 1002, 0, "20240102"},
+                                                 {2, 1001, 1, "20240201"}, {2, 2001, 0, "20240202"},
+                                                 {3, 3001, 0, "20240301"}, {3, 3002, 0, "20240302"}};
 constexpr const char* patient_date = "20240101";
 constexpr const char* duplicate_date = "20240201";
 
@@ -45,41 +38,9 @@ class similarity_process_test : public ::testing::Test {
     consortium_options options;
     options.address_octet = 86;
     options.extra_toml = fast_hashes;
-    for (int site = 1; site <= 3; ++site) {
-      fs::create_directories(dir.path() / ("pacs-" + std::to_string(site)));
-      servers[site] = std::make_unique<dcmqrscp_server>(dir.path() / ("pacs-" + std::to_string(site)));
-      ASSERT_EQ(servers[site]->start(), "");
-      options.site_toml[site] = pacs_toml(servers[site]->settings());
-    }
-    int n = 0;
-    for (const auto& p : series_plan) {
-      synth::phantom_options o;
-      o.kind = synth::study_kind::heart_mr;
-      o.seed = p.seed;
-      o.variant = p.variant;
-      o.size = 64;
-      o.study_date = p.study_date;
-      auto out = dir.path() / "series" / std::to_string(++n);
-      fs::create_directories(out);
-      auto written = synth::write_phantom_series(out, o);
-      ASSERT_EQ(servers[p.site]->upload(written.files), "");
-      if (p.study_date == std::string(patient_date)) patient_files = written.files;
-    }
-    auto created = process_consortium::create(dir.path() / "consortium", options);
-    ASSERT_TRUE(created) << created.err().message;
-    sites = std::move(*created);
-    ASSERT_TRUE(sites->start_all());
-    for (int site = 1; site <= 3; ++site)
-      ASSERT_TRUE(eventually(
-          [&] {
-            auto r = sites->request(site, "GET", "/v1/ingest", "", site);
-            auto j = r ? json::parse(r->body, nullptr, false) : json();
-            return j.is_object() && j["current_run"].is_null() && j["last_run"].is_object() &&
-                   j["last_run"].value("state", "") == "done" &&
-                   j["last_run"]["counts"].value("series_indexed", 0) == 2;
-          },
-          120s))
-          << "site " << site << " did not ingest its two series";
+    auto files = start_phantom_sites(dir.path(), options, series_plan, servers, sites);
+    ASSERT_FALSE(HasFailure());
+    patient_files = files[patient_date];
     // Every record reached site 1 (replication), so a stage-1 query sees all six.
     ASSERT_TRUE(eventually([&] { return lfn_by_date().size() == 6; }, 30s));
     auto dates = lfn_by_date();

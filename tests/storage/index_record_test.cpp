@@ -64,8 +64,53 @@ TEST(index_record, decoding_refuses_what_validation_refuses) {
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.err().message.find("study_date"), std::string::npos);
   std::string unknown = encode_index_record(r);
-  unknown[0] = 2;
+  unknown[0] = 3;
   EXPECT_EQ(decode_index_record(unknown).err().code, errc::malformed_input);
+}
+
+index_record with_diagnoses() {
+  auto r = test::sample_record();
+  r.diagnoses = {{"I21.4", "20261202", true}, {"", "20261202", true}, {"Q21.10", "20261203", false}};
+  return r;
+}
+
+TEST(index_record, diagnoses_take_format_2_and_records_without_keep_format_1) {
+  auto plain = test::sample_record();
+  EXPECT_EQ(encode_index_record(plain)[0], '\x01');  // the bytes (and signatures) of older records
+  auto r = with_diagnoses();
+  auto bytes = encode_index_record(r);
+  EXPECT_EQ(bytes[0], '\x02');
+  auto decoded = decode_index_record(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.err().to_string();
+  EXPECT_EQ(*decoded, r);
+  EXPECT_NE(signed_payload(r), signed_payload(plain));  // the owner signs the diagnoses too
+  for (std::size_t n = 0; n < bytes.size(); ++n) ASSERT_FALSE(decode_index_record(bytes.substr(0, n)).ok()) << n;
+  // Format 2 with no diagnosis is not canonical; a text flag other than 0 or 1 is malformed.
+  auto none = encode_index_record(plain);
+  none[0] = 2;
+  none.insert(none.size() - 1 - plain.owner_signature.size(), 1, '\0');
+  EXPECT_EQ(decode_index_record(none).err().code, errc::malformed_input);
+  auto flag = bytes;
+  flag[flag.size() - 1 - r.owner_signature.size() - 1] = 2;  // the last diagnosis' text flag
+  EXPECT_EQ(decode_index_record(flag).err().code, errc::malformed_input);
+}
+
+TEST(index_record, diagnosis_codes_are_checked_by_icd10_shape) {
+  for (const char* good : {"I21", "I21.4", "Q21.10", "C34.90", "Z99.A"}) EXPECT_TRUE(valid_diagnosis_code(good)) << good;
+  for (const char* bad : {"", "I2", "I21.", "I214", "i21.4", "121.4", "I21.12345", "I21-4", "II1.4", "I21.4 "})
+    EXPECT_FALSE(valid_diagnosis_code(bad)) << bad;
+  EXPECT_EQ(diagnosis_category("I21.4"), "I21");
+  auto check = [](auto mutate, std::string_view field) {
+    auto r = with_diagnoses();
+    mutate(r);
+    auto v = validate(r);
+    ASSERT_FALSE(v.ok()) << field;
+    EXPECT_NE(v.err().message.find(field), std::string::npos) << v.err().message;
+  };
+  check([](index_record& r) { r.diagnoses[0].code = "heart attack"; }, "diagnosis code");
+  check([](index_record& r) { r.diagnoses[2].has_text = false; r.diagnoses[2].code = ""; }, "neither code nor text");
+  check([](index_record& r) { r.diagnoses[0].recorded_on = "2026-12-02"; }, "recorded_on");
+  check([](index_record& r) { r.diagnoses.resize(17, {"I21", "20261202", false}); }, "more than 16");
 }
 
 TEST(index_record, last_writer_wins_by_version_then_owner_signature) {

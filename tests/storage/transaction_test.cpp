@@ -157,6 +157,32 @@ TEST_F(transactions, indexes_follow_updates_and_deletes) {
   EXPECT_EQ(db->query({.study_date = date_range{"2024", "2025"}}).err().code, errc::invalid_argument);
 }
 
+TEST_F(transactions, diagnosis_codes_are_indexed_by_code_and_category) {
+  auto infarct = test::sample_record(), septal = test::sample_record(), none = test::sample_record();
+  infarct.diagnoses = {{"I21.4", "20261202", false}, {"I21.0", "20261202", true}};
+  septal.diagnoses = {{"Q21.1", "20261202", false}, {"", "20261203", true}};
+  for (const auto& r : {infarct, septal, none}) {
+    transaction t;
+    t.put_index_record(r);
+    ASSERT_TRUE(db->commit(std::move(t)).ok());
+  }
+  EXPECT_EQ(lfns({.diagnosis_code = "I21.4"}), std::vector<std::string>{infarct.lfn});
+  EXPECT_EQ(lfns({.diagnosis_code = "I21"}), std::vector<std::string>{infarct.lfn});
+  EXPECT_EQ(lfns({.modality = "CT", .diagnosis_code = "Q21"}), std::vector<std::string>{septal.lfn});
+  EXPECT_TRUE(lfns({.diagnosis_code = "I50"}).empty());
+  EXPECT_TRUE(matches(infarct, {.diagnosis_code = "I21"}));
+  EXPECT_FALSE(matches(none, {.diagnosis_code = "I21"}));
+  // A new version without the code leaves the index with it.
+  infarct.version++;
+  infarct.diagnoses = {{"I25.2", "20261204", false}};
+  transaction t;
+  t.put_index_record(infarct);
+  ASSERT_TRUE(db->commit(std::move(t)).ok());
+  EXPECT_TRUE(lfns({.diagnosis_code = "I21"}).empty());
+  EXPECT_EQ(lfns({.diagnosis_code = "I25"}), std::vector<std::string>{infarct.lfn});
+  EXPECT_TRUE(db->check_indexes().ok());
+}
+
 TEST_F(transactions, a_stale_replica_is_skipped_while_the_rest_commits) {
   auto r = test::sample_record(crypto::random_bytes(16), 7);
   ASSERT_TRUE(*db->put_if_newer(r));

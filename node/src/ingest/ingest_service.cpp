@@ -164,7 +164,7 @@ struct ingest_service::impl {
             stats.increment("dm2_ingest_series_total", "result=\"unchanged\"");
           } else {
             stats.increment("dm2_ingest_series_total", "result=\"indexed\"");
-            cache->placed(r.lfn, overlay.owned_version(r.lfn));
+            cache->placed(r.lfn, r.version);
           }
           return {};
         },
@@ -193,8 +193,11 @@ result<std::unique_ptr<ingest_service>> ingest_service::create(const node_config
   // A crash mid-series leaves plaintext scratch and sealed files no commit names: both go now.
   std::error_code ec;
   fs::remove_all(config.data_dir / "ingest-scratch", ec);
+  // The committed content of a series is its newest version at or below its record's version
+  // (a diagnosis raises the record's version alone); newer ones were never committed.
   auto swept = objects->sweep([&](const std::string& lfn, std::uint64_t version) {
-    return overlay.owned_version(lfn) == version;
+    auto owned = overlay.owned_version(lfn);
+    return owned != 0 && objects->newest_version(lfn, owned) == version;
   });
   if (swept) spdlog::info("event=ingest_swept directories={}", swept);
   stats.describe("dm2_ingest_series_total", "counter", "Series the ingest finished, by result.");
@@ -266,13 +269,10 @@ std::string ingest_service::patient_ref(const std::string& patient_id) const {
 }
 
 result<ingest_service::stored_series> ingest_service::stored(const std::string& lfn_hex) const {
-  auto version = impl_->overlay.owned_version(lfn_hex);
-  if (version == 0) return fail(errc::not_found, "this site does not own series " + lfn_hex);
+  auto owned = impl_->overlay.owned_version(lfn_hex);
+  if (owned == 0) return fail(errc::not_found, "this site does not own series " + lfn_hex);
   auto lease = impl_->cache->pin(lfn_hex);
-  auto on_disk = [&]() -> std::optional<std::uint64_t> {
-    if (impl_->objects.list_series(lfn_hex, version)) return version;
-    return std::nullopt;
-  };
+  auto on_disk = [&] { return impl_->objects.newest_version(lfn_hex, owned); };
   auto at = on_disk();
   if (!at) {
     auto restored = impl_->restore(lfn_hex, on_disk);

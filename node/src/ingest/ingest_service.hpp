@@ -53,7 +53,8 @@ class ingest_service {
   result<std::optional<nominative_link>> nominative_of(const std::string& lfn_hex) const;
   // The reference a patient account is linked to, from the patient's ID at this site.
   std::string patient_ref(const std::string& patient_id) const;
-  // The sealed files of the committed version of a series this site owns, as stored
+  // The sealed files of the committed version of a series this site owns (the newest stored at
+  // or below its record's version: a diagnosis raises the record alone), as stored
   // (object_store::list_series), and that version. A series the cache evicted is re-assembled
   // from the PACS first (restore_series; one at a time per series, the others wait for it).
   // Its files stay on disk while `lease` lives: hold it until they are read.

@@ -44,6 +44,9 @@ void object_cache::placed(const std::string& lfn, std::uint64_t version) {
   std::lock_guard lock(mutex_);
   auto& e = entries_[lfn];
   bytes_ -= e.bytes;
+  // A new version replaces the old one's files (the sweep at start would remove them anyway);
+  // while read, they stay until that sweep.
+  if (e.version != 0 && e.version != version && e.pins == 0) store_.remove(lfn, e.version);
   e.version = version;
   e.bytes = bytes;
   e.last_read = std::chrono::system_clock::now();

@@ -108,6 +108,18 @@ void object_store::remove(const std::string& lfn_hex, std::uint64_t version) con
   fs::remove(dir_ / lfn_hex, ec);  // only when empty
 }
 
+std::optional<std::uint64_t> object_store::newest_version(const std::string& lfn_hex, std::uint64_t at_most) const {
+  std::optional<std::uint64_t> newest;
+  std::error_code ec;
+  for (const auto& version : fs::directory_iterator(dir_ / lfn_hex, ec)) {
+    auto v = version.path().filename().string();
+    if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto n = std::stoull(v);
+    if (n <= at_most && (!newest || n > *newest)) newest = n;
+  }
+  return newest;
+}
+
 std::size_t object_store::sweep(const std::function<bool(const std::string&, std::uint64_t)>& committed) const {
   std::size_t removed = 0;
   std::error_code ec;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,6 +44,9 @@ class object_store {
   // Removes staging directories and every <lfn>/<version> that `committed` does not name as the
   // committed version; returns how many directories went.
   std::size_t sweep(const std::function<bool(const std::string& lfn_hex, std::uint64_t version)>& committed) const;
+  // The newest <lfn>/<version> placed here with version <= `at_most` (the record's version: a
+  // record version raised without new content, e.g. by a diagnosis, keeps the older files).
+  std::optional<std::uint64_t> newest_version(const std::string& lfn_hex, std::uint64_t at_most) const;
 
   // The sealed files of a committed series in name order: DICOM files in slice order, then
   // volume.nii.dm2s; read by the caller one at a time (a series is not held whole).

@@ -246,6 +246,7 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
       return st.failed("commit", std::move(published).err());
     }
   }
+  st.out.version = version;
   c.book->indexed(lfn, sealed_bytes);
   spdlog::info("event=series_ingested lfn={} version={} instances={} sealed_bytes={}", lfn, version,
                fetched.files.size(), sealed_bytes);

@@ -43,6 +43,7 @@ struct series_failed {
 struct series_result {
   series_outcome outcome = series_outcome::indexed;
   std::string lfn;
+  std::uint64_t version = 0;  // indexed: the version its sealed files were placed at
   std::optional<series_failed> failure;
 };
 

@@ -53,10 +53,11 @@ class query_event_source : public body_source {
       first_ = false;
       seen_ = view->revision;
       last_sent_ = now;
-      auto shown = show_query(c_, who_, *view);
-      if (auto s = audit_query_read(c_, who_, id_, shown, "events"); !s) return s.err();
+      auto shown = show_query(c_, who_, id_, *view);
+      if (!shown) return shown.err();
+      if (auto s = audit_query_read(c_, who_, id_, *shown, "events"); !s) return s.err();
       ended_ = final;
-      piece = sse_event(final ? "done" : "progress", seen_, shown.body);
+      piece = sse_event(final ? "done" : "progress", seen_, shown->body);
     } else if (now - last_sent_ >= keep_alive_every) {
       last_sent_ = now;
       piece = ": keep-alive\n\n";

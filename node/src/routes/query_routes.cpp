@@ -1,6 +1,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "../owned_volume.hpp"
@@ -141,9 +143,10 @@ http_response poll(const route_context& c, const http_request& request) {
   auto id = last_segment(request.target);
   auto view = c.queries->view(id);
   if (!view) return error_response(fail(errc::not_found, "no such query (unknown, or finished and forgotten)"));
-  auto shown = show_query(c, *who, *view);
-  if (auto s = audit_query_read(c, *who, id, shown); !s) return error_response(s.err());
-  return http_response{200, "application/json", {}, shown.body.dump(-1, ' ', false, json::error_handler_t::replace)};
+  auto shown = show_query(c, *who, id, *view);
+  if (!shown) return error_response(shown.err());
+  if (auto s = audit_query_read(c, *who, id, *shown); !s) return error_response(s.err());
+  return http_response{200, "application/json", {}, shown->body.dump(-1, ' ', false, json::error_handler_t::replace)};
 }
 
 }  // namespace

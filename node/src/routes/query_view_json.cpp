@@ -4,6 +4,7 @@
 
 #include "../query_scoring.hpp"
 #include "../similarity/signature.hpp"
+#include "diagnosis_view.hpp"
 
 namespace dm2::node {
 namespace {
@@ -31,9 +32,34 @@ json hit_json(const ranked_hit& r, const stage_two_progress& two) {
   }
   out["stage1_score"] = stage1;
   auto attributes = json::parse(h.summary, nullptr, false);
-  out["attributes"] = attributes.is_object() ? attributes : json::object();
+  if (!attributes.is_object()) attributes = json::object();
+  // The diagnoses' codes ride in the summary beside the attributes (query_scoring.cpp).
+  auto diagnoses = attributes["diagnoses"];
+  attributes.erase("diagnoses");
+  out["attributes"] = attributes;
+  out["diagnoses"] = diagnoses.is_array() ? diagnoses : json::array();
   return out;
 }
+
+// A hit of this site's own series whose diagnoses have texts: the texts too, when the policy lets
+// the poller read that series' diagnoses (each disclosure audited under the LFN, so the patient's
+// access history shows it). Other sites' texts stay at their owners.
+status add_own_texts(const route_context& c, const access::principal& who, const std::string& query_id,
+                     const dht::query_hit& hit, json& out) {
+  if (hit.owner != c.self_site() || !who.person) return {};
+  auto record = local_record(c, hit.lfn);
+  if (!record || std::none_of(record->diagnoses.begin(), record->diagnoses.end(),
+                              [](const storage::diagnosis& d) { return d.has_text; }))
+    return {};
+  if (!access::decide(c.facts_for(who, access::data_class::diagnoses, access::action::read, hit.lfn, hit.owner)).allowed)
+    return {};
+  auto diagnoses = diagnoses_json(c, *record, true);
+  if (!diagnoses) return std::move(diagnoses).err();
+  if (auto s = c.audit->append({0, who.actor(), "diagnosis_read", hit.lfn, "allowed", "query=" + query_id}); !s) return s;
+  out["diagnoses"] = std::move(*diagnoses);
+  return {};
+}
+
 
 json stage_two_json(const stage_two_progress& s) {
   if (!s.planned) return nullptr;
@@ -67,16 +93,20 @@ json sites_json(const dht::query_progress& p) {
 
 }  // namespace
 
-shown_query show_query(const route_context& c, const access::principal& who, const query_view& view) {
+result<shown_query> show_query(const route_context& c, const access::principal& who, const std::string& id,
+                               const query_view& view) {
   shown_query shown;
   json hits = json::array();
   for (const auto& h : view.hits) {
     if (access::decide(c.facts_for(who, access::data_class::index_attributes, access::action::read, h.hit.lfn,
                                    h.hit.owner))
-            .allowed)
-      hits.push_back(hit_json(h, view.stage_two));
-    else
+            .allowed) {
+      auto j = hit_json(h, view.stage_two);
+      if (auto s = add_own_texts(c, who, id, h.hit, j); !s) return s.err();
+      hits.push_back(std::move(j));
+    } else {
       ++shown.withheld;
+    }
   }
   shown.hits = hits.size();
   shown.body = {{"asked", view.progress.asked},

@@ -1,6 +1,6 @@
 // A query's state as its caller may see it (GET /v1/queries/{id} and its event stream): progress,
 // each asked site's state, stage 2, and the ranked hits whose index attributes the policy lets
-// the caller read (the others only counted).
+// the caller read (the others only counted), with their diagnoses.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -15,7 +15,11 @@ struct shown_query {
   std::size_t withheld = 0;
 };
 
-shown_query show_query(const route_context& c, const access::principal& who, const query_view& view);
+// Diagnosis texts of this site's own series are added for callers the policy lets read them,
+// each disclosure audited (diagnosis_read, under the LFN). Errors: those of the audit log and
+// of the diagnosis texts' store.
+result<shown_query> show_query(const route_context& c, const access::principal& who, const std::string& id,
+                               const query_view& view);
 
 // Audits a person's read of a query's hits (action query_read, object the query id, detail the
 // counts and `how`: "" for a poll). Sites' reads are not audited here. Errors: those of

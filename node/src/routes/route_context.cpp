@@ -61,6 +61,15 @@ result<client_response> route_context::call_peer(const std::string& site, const 
   return r;
 }
 
+std::string lfn_in(const std::string& target, std::string_view prefix, std::string_view suffix) {
+  auto path = path_of(target);
+  if (path.size() != prefix.size() + 2 * storage::lfn_size + suffix.size() || path.rfind(prefix, 0) != 0 ||
+      path.substr(path.size() - suffix.size()) != suffix)
+    return {};
+  auto lfn = path.substr(prefix.size(), 2 * storage::lfn_size);
+  return lfn.find_first_not_of("0123456789abcdef") == std::string::npos ? lfn : std::string{};
+}
+
 std::string route_context::self_site() const {
   auto self = members->self();
   return self ? self->site_id : config->site_name;

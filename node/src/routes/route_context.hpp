@@ -11,6 +11,7 @@
 #include "../audit_log.hpp"
 #include "../background_jobs.hpp"
 #include "../consortium.hpp"
+#include "../diagnoses/diagnosis_texts.hpp"
 #include "../ingest/ingest_service.hpp"
 #include "../overlay_service.hpp"
 #include "../query_book.hpp"
@@ -41,6 +42,7 @@ struct route_context {
       [](std::string_view) { return std::optional<std::string>{}; };
   ingest_service* ingest = nullptr;
   background_jobs* jobs = nullptr;  // stage 2 of queries by image
+  diagnosis_texts texts;            // the free texts of the diagnoses recorded here
 
   // Allows a request from this site's own certificate (the local operator's CLI) or from a
   // current roster member; otherwise the 403 to answer (and a log line).
@@ -93,5 +95,9 @@ struct route_context {
   status audit_request(const http_request& request, std::string action, std::string object,
                        std::string decision) const;
 };
+
+// The LFN in "<prefix><lfn><suffix>" ("/v1/series/<lfn>/sealed", "/v1/key-shares/<lfn>"): 32
+// lowercase hex digits, or "" when the path is anything else.
+std::string lfn_in(const std::string& target, std::string_view prefix, std::string_view suffix = "");
 
 }  // namespace dm2::node

@@ -45,4 +45,7 @@ void add_my_series_routes(router& routes, const route_context& c);
 // GET / and GET /desk/{file}: the clinician's desk, static files loaded once from web.root.
 void add_web_routes(router& routes, const route_context& c);
 
+// POST and GET /v1/series/{lfn}/diagnoses (a care-team physician records, readers list).
+void add_diagnosis_routes(router& routes, const route_context& c);
+
 }  // namespace dm2::node

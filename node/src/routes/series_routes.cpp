@@ -31,22 +31,6 @@ using json = nlohmann::json;
 
 constexpr const char* volume_file = "volume.nii.dm2s";
 
-bool is_lfn(std::string_view s) {
-  return s.size() == 2 * storage::lfn_size &&
-         s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-}
-
-// The LFN in "/v1/series/<lfn>[/sealed]" or "/v1/key-shares/<lfn>" ("" when malformed).
-std::string lfn_in(const std::string& target, std::string_view prefix,
-                   std::string_view suffix = "") {
-  auto path = path_of(target);
-  if (path.size() != prefix.size() + 2 * storage::lfn_size + suffix.size() ||
-      path.rfind(prefix, 0) != 0 || path.substr(path.size() - suffix.size()) != suffix)
-    return {};
-  auto lfn = path.substr(prefix.size(), 2 * storage::lfn_size);
-  return is_lfn(lfn) ? lfn : std::string{};
-}
-
 // The owning site of an LFN, from the local copy of its index record ("" without one).
 std::string owner_of(const route_context& c, const std::string& lfn) {
   if (auto copy = c.overlay->find(lfn))

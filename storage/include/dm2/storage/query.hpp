@@ -24,6 +24,9 @@ struct index_filter {
   std::optional<std::string> sex = std::nullopt;
   std::optional<std::string> age_band = std::nullopt;
   std::optional<std::string> owner_site = std::nullopt;
+  // A diagnosis code ("I21.4") or category ("I21"): records with a diagnosis of that code or
+  // under that category.
+  std::optional<std::string> diagnosis_code = std::nullopt;
   std::optional<date_range> study_date = std::nullopt;
   std::optional<date_range> series_date = std::nullopt;
   std::size_t limit = 10000;  // at most this many records, in LFN order

@@ -51,7 +51,8 @@ void closest_cache::rebuild_watch() {
   watch_stale_ = false;
 }
 
-void closest_cache::apply(std::span<const membership_change> changes) {
+void closest_cache::apply(std::span<const membership_change> changes,
+                          std::vector<std::string>* dropped_names) {
   if (changes.empty() || entries_.empty()) return;
   if (watch_stale_) rebuild_watch();
   std::vector<const std::string*> dropped;
@@ -71,6 +72,7 @@ void closest_cache::apply(std::span<const membership_change> changes) {
   for (const auto* name : dropped) {
     std::string copy = *name;  // the key lives in the node being erased
     entries_.erase(copy);
+    if (dropped_names) dropped_names->push_back(std::move(copy));
   }
   watch_stale_ = true;
   ++epoch_;

@@ -26,8 +26,8 @@ class closest_cache {
   // must be the placement of the membership version the cache was last synced to.
   const std::vector<std::string>& get(const placement_index& p, const std::string& name,
                                       std::size_t count, const std::string& exclude);
-  // Drops the results `changes` may have altered.
-  void apply(std::span<const membership_change> changes);
+  // Drops the results `changes` may have altered (and adds their names to `dropped`).
+  void apply(std::span<const membership_change> changes, std::vector<std::string>* dropped = nullptr);
   void clear();
   // Bumped whenever a result is dropped: derived data keyed on it stays valid while it holds.
   std::uint64_t epoch() const { return epoch_; }

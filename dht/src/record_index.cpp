@@ -80,9 +80,11 @@ const peer_digests& record_index::digests_of(peer_state& p) {
   d.digest.clear();
   d.owed_digest.clear();
   d.print = fingerprint({});
+  d.unowed = false;
   for (const auto& [b, c] : p.cells) {
     d.digest.emplace_back(b, c.all);
     if (c.owed_count > 0) d.owed_digest.emplace_back(b, c.owed);
+    if (c.owed_count != c.all_count) d.unowed = true;
     d.print = mix(c.all, mix(b, d.print));
   }
   p.stale = false;

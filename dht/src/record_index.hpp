@@ -34,6 +34,7 @@ struct peer_digests {
   bucket_digest digest;       // over all of them: what we send the peer
   bucket_digest owed_digest;  // over those we owe: what the peer's digest must match
   std::uint64_t print = 0;    // fingerprint of `digest`
+  bool unowed = false;        // some of them we no longer owe (digest != owed_digest)
 };
 
 class record_index {

@@ -247,20 +247,22 @@ void replicator::run_record_round() {
   });
   unowed_since_ = std::move(still_unowed);
   const auto recheck = settings_.repair_period * static_cast<long>(settings_.agreed_recheck_rounds);
-  std::erase_if(peer_digests_, [&idx](const auto& e) { return idx.peer(e.first) == nullptr; });
+  // Both maps are in site id order: one walk drops the state of peers that left the index.
+  auto sent = peer_digests_.begin();
   idx.for_each_peer([&](const std::string& peer, const peer_digests& pr) {
-    auto& sent = peer_digests_[peer];
+    while (sent != peer_digests_.end() && sent->first < peer) sent = peer_digests_.erase(sent);
+    if (sent == peer_digests_.end() || sent->first != peer) sent = peer_digests_.emplace_hint(sent, peer, peer_digest{});
+    auto& s = (sent++)->second;
     // Copies we no longer owe keep the digest going: the replies drive their hand-off.
-    bool handing_off = pr.digest != pr.owed_digest;
-    if (!handing_off && sent.acknowledged && sent.print == pr.print && now - sent.agreed_at < recheck)
-      return;
-    sent.print = pr.print;
-    sent.acknowledged = false;
+    if (!pr.unowed && s.acknowledged && s.print == pr.print && now - s.agreed_at < recheck) return;
+    s.print = pr.print;
+    s.acknowledged = false;
     digest_request m;
     m.bucket_count = static_cast<std::uint32_t>(settings_.bucket_count);
     m.buckets = pr.digest;
     send(peer, std::move(m));
   });
+  peer_digests_.erase(sent, peer_digests_.end());
 }
 
 void replicator::on_message(const std::string& from, const message& m) {
@@ -346,7 +348,7 @@ void replicator::on_digest_request(const std::string& from, const digest_request
       ++o;
     }
   }
-  if (reply.differing.empty() && shared && pr.digest == pr.owed_digest) {
+  if (reply.differing.empty() && shared && !pr.unowed) {
     // They hold exactly what we both owe and we hold nothing more for them: our own digest to
     // them would agree too, so it can wait for the next change or recheck.
     peer_digests_[from] = peer_digest{pr.print, true, c_.time->now()};

@@ -13,7 +13,7 @@
 #include <iostream>
 #include <map>
 #include <unordered_map>
-#include <algorithm>
+#include <unordered_set>
 #include <memory>
 #include <random>
 #include <set>
@@ -162,7 +162,7 @@ int run(const options& o) {
     std::size_t under = 0;
     for (const auto& r : records)
       for (const auto& t : by_id[r.owner]->engine->closest(r.lfn, o.k, r.owner))
-        if (!by_id[t]->store.get_record(r.lfn)) {
+        if (!by_id[t]->store.get_summary(r.lfn)) {
           ++under;
           break;
         }
@@ -238,19 +238,29 @@ int run(const options& o) {
   }
   progress.finish();
   std::cerr << "dm2-sim: " << o.sites << " sites, " << records.size() << " records, " << keys.size()
-            << " keys, " << net.messages_sent() << " messages; wrote " << o.csv << "\n";
+            << " keys, " << net.messages_sent() << " messages (";
+  const char* sep = "";
+  for (std::size_t i = 0; i < net.sent_by_type().size(); ++i)
+    if (auto n = net.sent_by_type()[i]) {
+      std::cerr << sep << message_name(i) << ' ' << n;
+      sep = ", ";
+    }
+  std::cerr << "); wrote " << o.csv << "\n";
   if (o.burst > 0) {
     // Lost: no live site holds a copy (the owner's included) at the end of the run.
+    std::unordered_set<std::string> held;
+    for (auto& s : sites)
+      if (s->alive) s->store.for_each_summary([&](const record_summary& r) { held.insert(r.lfn); });
     std::size_t lost = 0;
-    for (const auto& r : records) {
-      bool held = false;
-      for (auto& s : sites) held = held || (s->alive && s->store.get_record(r.lfn));
-      lost += !held;
-    }
+    for (const auto& r : records) lost += !held.count(r.lfn);
     std::printf("burst: %d of %d sites down at once, k=%zu: %zu of %zu records lost (%.4f%%)\n",
                 std::min(o.burst, o.sites), o.sites, o.k, lost, records.size(),
                 100.0 * static_cast<double>(lost) / static_cast<double>(std::max<std::size_t>(records.size(), 1)));
   }
+  // The process ends here: freeing every site's maps one by one took a quarter of a 10,000-site
+  // run. Kept reachable, so leak checkers stay quiet.
+  static auto* kept = new std::vector<std::unique_ptr<site>>(std::move(sites));
+  (void)kept;
   return 0;
 }
 

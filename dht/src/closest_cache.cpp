@@ -1,5 +1,6 @@
 #include "closest_cache.hpp"
 
+#include <algorithm>
 #include <bit>
 
 #include "dm2/dht/replica_store.hpp"
@@ -48,29 +49,51 @@ void closest_cache::rebuild_watch() {
   watch_.reserve(entries_.size());
   for (const auto& [name, e] : entries_)
     watch_.push_back({&name, e.key_top, e.near_bits, e.exclude_print});
+  std::sort(watch_.begin(), watch_.end(), [](const watch& a, const watch& b) { return a.key_top < b.key_top; });
+  by_exclude_.clear();
+  min_near_bits_ = 64;
+  for (std::size_t i = 0; i < watch_.size(); ++i) {
+    by_exclude_.emplace_back(watch_[i].exclude_print, i);
+    min_near_bits_ = std::min(min_near_bits_, watch_[i].near_bits);
+  }
+  std::sort(by_exclude_.begin(), by_exclude_.end());
   watch_stale_ = false;
 }
 
-void closest_cache::apply(std::span<const membership_change> changes) {
+void closest_cache::apply(std::span<const membership_change> changes,
+                          std::vector<std::string>* dropped_names) {
   if (changes.empty() || entries_.empty()) return;
   if (watch_stale_) rebuild_watch();
   std::vector<const std::string*> dropped;
+  auto drop = [&](watch& w) {
+    if (!w.name) return;
+    dropped.push_back(w.name);
+    w.name = nullptr;
+  };
   for (const auto& c : changes) {
     auto top = top64(c.id);
-    auto print = fingerprint(c.site_id);
-    for (auto& w : watch_) {
-      if (!w.name) continue;
-      bool near = w.near_bits == 0 || ((top ^ w.key_top) >> (64 - w.near_bits)) == 0;
-      if (near || print == w.exclude_print) {
-        dropped.push_back(w.name);
-        w.name = nullptr;
-      }
+    // Entries near the change share its first min_near_bits_ bits: one contiguous run.
+    auto lo = watch_.begin(), hi = watch_.end();
+    if (min_near_bits_ > 0) {
+      std::uint64_t mask = ~std::uint64_t{0} << (64 - min_near_bits_);
+      auto first = top & mask, last = top | ~mask;
+      lo = std::lower_bound(watch_.begin(), watch_.end(), first,
+                            [](const watch& w, std::uint64_t v) { return w.key_top < v; });
+      hi = std::upper_bound(lo, watch_.end(), last,
+                            [](std::uint64_t v, const watch& w) { return v < w.key_top; });
     }
+    for (auto w = lo; w != hi; ++w)
+      if (w->near_bits == 0 || ((top ^ w->key_top) >> (64 - w->near_bits)) == 0) drop(*w);
+    auto print = fingerprint(c.site_id);
+    for (auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::make_pair(print, std::size_t{0}));
+         x != by_exclude_.end() && x->first == print; ++x)
+      drop(watch_[x->second]);
   }
   if (dropped.empty()) return;
   for (const auto* name : dropped) {
     std::string copy = *name;  // the key lives in the node being erased
     entries_.erase(copy);
+    if (dropped_names) dropped_names->push_back(std::move(copy));
   }
   watch_stale_ = true;
   ++epoch_;

@@ -26,8 +26,8 @@ class closest_cache {
   // must be the placement of the membership version the cache was last synced to.
   const std::vector<std::string>& get(const placement_index& p, const std::string& name,
                                       std::size_t count, const std::string& exclude);
-  // Drops the results `changes` may have altered.
-  void apply(std::span<const membership_change> changes);
+  // Drops the results `changes` may have altered (and adds their names to `dropped`).
+  void apply(std::span<const membership_change> changes, std::vector<std::string>* dropped = nullptr);
   void clear();
   // Bumped whenever a result is dropped: derived data keyed on it stays valid while it holds.
   std::uint64_t epoch() const { return epoch_; }
@@ -51,7 +51,11 @@ class closest_cache {
   void rebuild_watch();
 
   std::unordered_map<std::string, entry> entries_;
-  std::vector<watch> watch_;  // entries_ flattened for apply(); rebuilt when entries change
+  // entries_ flattened for apply(), by key_top (a change looks only at the entries sharing
+  // at least min_near_bits_ leading bits with it) and by exclude_print; rebuilt when entries change.
+  std::vector<watch> watch_;
+  std::vector<std::pair<std::uint64_t, std::size_t>> by_exclude_;  // (exclude_print, watch_ index)
+  int min_near_bits_ = 0;
   bool watch_stale_ = false;
   std::uint64_t epoch_ = 0;
 };

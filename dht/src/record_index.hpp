@@ -1,14 +1,18 @@
-// What a replicator derives from the records it holds, built once per (store generation,
-// placement epoch) instead of once per message: each record's holders, digest bucket and hash,
-// the records each peer should hold too, and the records per bucket. A digest request from a
-// peer then touches the few records it shares with us, not the whole store (profiled in
-// dm2-sim: walking every summary per digest was 70 % of the run).
+// What a replicator derives from the records it holds: each record's holders, digest bucket and
+// hash, and per peer the digest of the records it should hold too. Kept up to date record by
+// record (a write, or a placement the membership moved) instead of rebuilt from the whole store:
+// at 10,000 sites every site sees a few placements move every few seconds, and rebuilding the
+// index for each was most of dm2-sim's run (docs/simulator.md). A digest request then compares
+// two prepared lists.
+//
+// Not thread-safe (one per replicator).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "dm2/dht/replica_store.hpp"
@@ -23,21 +27,67 @@ struct held_record {
   bool owed = false;       // this site is among the holders
 };
 
-struct record_index {
-  bool built = false;
-  std::uint64_t generation = 0;      // of the store, when built
-  std::uint64_t epoch = 0;           // of the placement cache, when built
-  std::vector<held_record> records;  // in store (lfn) order
-  std::unordered_map<std::string, std::vector<std::uint32_t>> by_peer;  // peer -> its records here
-  std::map<std::uint32_t, std::vector<std::uint32_t>> by_bucket;
-  std::uint64_t print = 0;  // fingerprint of every record's holders (holders_print)
+using bucket_digest = std::vector<std::pair<std::uint32_t, std::uint64_t>>;  // by bucket
 
-  void clear() {
-    records.clear();
-    by_peer.clear();
-    by_bucket.clear();
-    print = 0;
+// The records one peer should hold too, as digests.
+struct peer_digests {
+  bucket_digest digest;       // over all of them: what we send the peer
+  bucket_digest owed_digest;  // over those we owe: what the peer's digest must match
+  std::uint64_t print = 0;    // fingerprint of `digest`
+  bool unowed = false;        // some of them we no longer owe (digest != owed_digest)
+};
+
+class record_index {
+ public:
+  using bucket_records = std::map<std::string, held_record>;  // by lfn
+
+  explicit record_index(std::string self) : self_(std::move(self)) {}
+  void clear();
+  // Adds `h`, or replaces the record of the same LFN.
+  void put(held_record h);
+  void erase(const std::string& lfn);
+  bool contains(const std::string& lfn) const { return bucket_of_.count(lfn) > 0; }
+
+  // Every record, by bucket then LFN.
+  template <typename F>
+  void for_each(F&& fn) const {
+    for (const auto& [b, records] : buckets_)
+      for (const auto& [lfn, h] : records) fn(h);
   }
+  const bucket_records* bucket(std::uint32_t b) const;
+  // The records `peer` should hold too (null: none), digests computed on first use after a change.
+  const peer_digests* peer(const std::string& peer);
+  // Every peer that should hold some of our records, in site id order.
+  template <typename F>
+  void for_each_peer(F&& fn) {
+    for (auto& [id, p] : peers_) fn(id, digests_of(p));
+  }
+  std::uint64_t print() const { return print_; }  // fingerprint of every record's holders
+
+  // What the index was last made consistent with; the replicator compares them.
+  bool built = false;
+  std::uint64_t generation = 0;  // of the store
+  std::uint64_t epoch = 0;       // of the placement cache
+
+ private:
+  struct cell {
+    std::uint64_t all = 0, owed = 0;  // XOR of hashes
+    std::uint32_t all_count = 0, owed_count = 0;
+  };
+  struct peer_state {
+    std::map<std::uint32_t, cell> cells;  // by bucket
+    bool stale = true;
+    peer_digests digests;
+  };
+  void account(const held_record& h, bool add);
+  const peer_digests& digests_of(peer_state& p);
+  static std::uint64_t holders_print(const held_record& h);
+
+  std::string self_;
+  std::map<std::uint32_t, bucket_records> buckets_;
+  std::unordered_map<std::string, std::uint32_t> bucket_of_;  // lfn -> bucket
+  std::map<std::string, peer_state> peers_;
+  std::uint64_t print_ = 0;
 };
 
 }  // namespace dm2::dht

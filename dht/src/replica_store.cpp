@@ -29,6 +29,12 @@ std::optional<record> memory_replica_store::get_record(const std::string& lfn) c
   return it->second.r;
 }
 
+std::optional<record_summary> memory_replica_store::get_summary(const std::string& lfn) const {
+  auto it = records_.find(lfn);
+  if (it == records_.end()) return std::nullopt;
+  return it->second.summary;
+}
+
 void memory_replica_store::erase_record(const std::string& lfn) {
   if (records_.erase(lfn) > 0) generation_ = next_generation();
 }

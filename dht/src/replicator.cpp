@@ -27,14 +27,16 @@ constexpr std::size_t max_site_id_bytes = 128;
 
 }  // namespace
 
-const char* message_name(const message& m) {
+const char* message_name(const message& m) { return message_name(m.index()); }
+
+const char* message_name(std::size_t index) {
   static const char* names[] = {"digest_request", "digest_reply",          "pull_request",
                                 "push_records",   "share_inventory_request", "share_inventory_reply",
                                 "push_shares",    "drop_shares",           "query_request",
                                 "query_answer",   "repair_inventory_request", "repair_start",
                                 "repair_piece",   "repair_sum"};
   static_assert(std::size(names) == std::variant_size_v<message>);
-  return names[m.index()];
+  return index < std::size(names) ? names[index] : "?";
 }
 
 replicator::replicator(std::string self_site, replication_settings settings,
@@ -43,7 +45,7 @@ replicator::replicator(std::string self_site, replication_settings settings,
       settings_(settings),
       c_(c),
       closest_(std::make_unique<closest_cache>()),
-      index_(std::make_unique<record_index>()) {
+      index_(std::make_unique<record_index>(self_)) {
   settings_.bucket_count = std::clamp<std::size_t>(settings_.bucket_count, 1, 65536);
   repair_ = std::make_unique<share_repairer>(share_repairer::context{
       self_, c_.time, c_.store, c_.keyring,
@@ -60,10 +62,19 @@ void replicator::sync_placement() {
   auto v = c_.members->version();
   if (synced_version_ && *synced_version_ == v) return;
   auto changes = synced_version_ ? c_.members->changes_since(*synced_version_) : std::nullopt;
-  if (changes)
-    closest_->apply(*changes);
-  else
-    closest_->clear();
+  if (changes) {
+    // The records whose placement moved are re-indexed one by one (when the index was current).
+    auto before = closest_->epoch();
+    std::vector<std::string> dropped;
+    closest_->apply(*changes, &dropped);
+    if (index_->built && index_->epoch == before) {
+      for (auto& name : dropped)
+        if (index_->contains(name)) stale_records_.insert(std::move(name));
+      index_->epoch = closest_->epoch();
+    }
+  } else {
+    closest_->clear();  // the index's epoch no longer matches: rebuilt on next use
+  }
   synced_version_ = v;
 }
 
@@ -95,30 +106,43 @@ std::vector<std::string> replicator::holders_of(const std::string& lfn, const st
   return out;
 }
 
-const record_index& replicator::index() {
+held_record replicator::held(const record_summary& r) {
+  held_record h{r, holders_of(r.lfn, r.owner), bucket_of(r.lfn),
+                entry_hash(r.lfn, r.version, r.payload_print), false};
+  h.owed = contains(h.holders, self_);
+  return h;
+}
+
+// Rebuilt from the store only when it changed behind our back (or the placement cache was
+// cleared); otherwise the records we wrote and those whose placement moved are re-indexed.
+record_index& replicator::index() {
   sync_placement();
   auto& idx = *index_;
   auto generation = c_.store->generation();
-  if (idx.built && generation != 0 && idx.generation == generation && idx.epoch == closest_->epoch())
-    return idx;
-  idx.clear();
-  c_.store->for_each_summary([&](const record_summary& r) {
-    held_record h{r, holders_of(r.lfn, r.owner), bucket_of(r.lfn),
-                  entry_hash(r.lfn, r.version, r.payload_print), false};
-    h.owed = contains(h.holders, self_);
-    auto i = static_cast<std::uint32_t>(idx.records.size());
-    for (const auto& peer : h.holders)
-      if (peer != self_) idx.by_peer[peer].push_back(i);
-    idx.by_bucket[h.bucket].push_back(i);
-    std::uint64_t x = fingerprint(r.lfn);
-    for (const auto& site : h.holders) x = fingerprint(site, x);
-    idx.print ^= x;
-    idx.records.push_back(std::move(h));
-  });
-  idx.built = true;
-  idx.generation = generation;
-  idx.epoch = closest_->epoch();
+  if (!idx.built || generation == 0 || idx.generation != generation || idx.epoch != closest_->epoch()) {
+    idx.clear();
+    stale_records_.clear();
+    c_.store->for_each_summary([&](const record_summary& r) { idx.put(held(r)); });
+    idx.built = true;
+    idx.generation = generation;
+    idx.epoch = closest_->epoch();
+  } else if (!stale_records_.empty()) {
+    auto stale = std::move(stale_records_);
+    stale_records_.clear();
+    for (const auto& lfn : stale)
+      if (auto r = c_.store->get_summary(lfn))
+        idx.put(held(*r));
+      else
+        idx.erase(lfn);
+  }
   return idx;
+}
+
+void replicator::wrote(std::uint64_t generation_before, const std::vector<std::string>& lfns) {
+  auto& idx = *index_;
+  if (!idx.built || generation_before == 0 || idx.generation != generation_before) return;
+  stale_records_.insert(lfns.begin(), lfns.end());
+  idx.generation = c_.store->generation();
 }
 
 std::uint32_t replicator::bucket_of(const std::string& lfn) const {
@@ -148,7 +172,9 @@ void replicator::push_chunked(const std::string& to, std::vector<record> records
 }
 
 void replicator::publish(const record& r) {
+  auto before = c_.store->generation();
   c_.store->put_record(r);
+  wrote(before, {r.lfn});
   for (const auto& h : holders_of(r))
     if (h != self_) push_chunked(h, {r});
 }
@@ -178,7 +204,7 @@ void replicator::tick() {
 }
 
 std::uint64_t replicator::holders_print() {
-  std::uint64_t h = index().print;
+  std::uint64_t h = index().print();
   auto mix = [&h](const std::string& key, const std::vector<std::string>& sites) {
     std::uint64_t x = fingerprint(key);
     for (const auto& s : sites) x = fingerprint(s, x);
@@ -202,33 +228,41 @@ void replicator::start_round() {
   repair_->start_round();
 }
 
-// For every peer that should hold some of our records, one digest over exactly those records.
+// For every peer that should hold some of our records, one digest over exactly those records —
+// unless that peer acknowledged this very digest less than `agreed_recheck_rounds` periods ago
+// and we hold no copy for it that we no longer owe.
 void replicator::run_record_round() {
-  std::map<std::string, std::map<std::uint32_t, std::uint64_t>> digests;
   handoff_.clear();
   auto now = c_.time->now();
+  auto& idx = index();
   std::map<std::string, millis> still_unowed;
-  for (const auto& h : index().records) {
-    const auto& hs = h.holders;
-    if (hs.empty()) continue;
+  idx.for_each([&](const held_record& h) {
+    if (h.owed || h.holders.empty()) return;
     const auto& lfn = h.summary.lfn;
-    if (!h.owed) {
-      auto it = unowed_since_.find(lfn);
-      auto since = it == unowed_since_.end() ? now : it->second;
-      still_unowed[lfn] = since;
-      if (now - since >= settings_.handoff_grace)
-        handoff_[lfn] = std::set<std::string>(hs.begin(), hs.end());
-    }
-    for (const auto& peer : hs)
-      if (peer != self_) digests[peer][h.bucket] ^= h.hash;
-  }
+    auto it = unowed_since_.find(lfn);
+    auto since = it == unowed_since_.end() ? now : it->second;
+    still_unowed[lfn] = since;
+    if (now - since >= settings_.handoff_grace)
+      handoff_[lfn] = std::set<std::string>(h.holders.begin(), h.holders.end());
+  });
   unowed_since_ = std::move(still_unowed);
-  for (auto& [peer, buckets] : digests) {
+  const auto recheck = settings_.repair_period * static_cast<long>(settings_.agreed_recheck_rounds);
+  // Both maps are in site id order: one walk drops the state of peers that left the index.
+  auto sent = peer_digests_.begin();
+  idx.for_each_peer([&](const std::string& peer, const peer_digests& pr) {
+    while (sent != peer_digests_.end() && sent->first < peer) sent = peer_digests_.erase(sent);
+    if (sent == peer_digests_.end() || sent->first != peer) sent = peer_digests_.emplace_hint(sent, peer, peer_digest{});
+    auto& s = (sent++)->second;
+    // Copies we no longer owe keep the digest going: the replies drive their hand-off.
+    if (!pr.unowed && s.acknowledged && s.print == pr.print && now - s.agreed_at < recheck) return;
+    s.print = pr.print;
+    s.acknowledged = false;
     digest_request m;
     m.bucket_count = static_cast<std::uint32_t>(settings_.bucket_count);
-    m.buckets.assign(buckets.begin(), buckets.end());
+    m.buckets = pr.digest;
     send(peer, std::move(m));
-  }
+  });
+  peer_digests_.erase(sent, peer_digests_.end());
 }
 
 void replicator::on_message(const std::string& from, const message& m) {
@@ -260,47 +294,66 @@ void replicator::on_message(const std::string& from, const message& m) {
 }
 
 // Compare the sender's digest with ours over the records both of us should hold; answer with
-// our (lfn, version) entries in the buckets that differ.
+// our (lfn, version) entries in the buckets that differ, or with an empty reply (the
+// acknowledgement that lets both sides skip this pair until something changes).
 void replicator::on_digest_request(const std::string& from, const digest_request& m) {
   if (m.bucket_count != settings_.bucket_count || m.buckets.size() > settings_.bucket_count) {
     ++counters_.messages_refused;
     spdlog::warn("event=digest_refused peer={} reason=bucket_count", from);
     return;
   }
-  std::map<std::uint32_t, std::uint64_t> theirs;
-  for (const auto& [b, h] : m.buckets) {
+  for (const auto& [b, h] : m.buckets)
     if (b >= settings_.bucket_count) {
       ++counters_.messages_refused;
       return;
     }
-    theirs[b] = h;
+  // Ours come sorted by bucket; a sender's out of order or repeated buckets count last-wins.
+  bool sorted = std::adjacent_find(m.buckets.begin(), m.buckets.end(), [](const auto& a, const auto& b) {
+                  return a.first >= b.first;
+                }) == m.buckets.end();
+  bucket_digest reordered;
+  if (!sorted) {
+    std::map<std::uint32_t, std::uint64_t> last;
+    for (const auto& [b, h] : m.buckets) last[b] = h;
+    reordered.assign(last.begin(), last.end());
   }
+  const auto& theirs = sorted ? m.buckets : reordered;
   // The digest covers what both of us owe; the entries (sent only for differing buckets) cover
   // all we owe there, so a sender holding a copy it no longer owes sees that we have it.
-  const auto& idx = index();
-  std::map<std::uint32_t, std::uint64_t> mine;
-  if (auto shared = idx.by_peer.find(from); shared != idx.by_peer.end())
-    for (auto i : shared->second)
-      if (idx.records[i].owed) mine[idx.records[i].bucket] ^= idx.records[i].hash;
+  auto& idx = index();
+  static const peer_digests none;
+  const auto* shared = idx.peer(from);
+  const auto& pr = shared ? *shared : none;
+  const auto& mine = pr.owed_digest;
   digest_reply reply;
-  auto differs = [&](std::uint32_t b) {
-    auto t = theirs.find(b);
-    auto o = mine.find(b);
-    std::uint64_t th = t == theirs.end() ? 0 : t->second;
-    std::uint64_t oh = o == mine.end() ? 0 : o->second;
-    return th != oh;
-  };
-  std::set<std::uint32_t> present;
-  for (const auto& [b, h] : theirs) present.insert(b);
-  for (const auto& [b, h] : mine) present.insert(b);
-  for (auto b : present) {
-    if (!differs(b)) continue;
+  auto add = [&](std::uint32_t b) {
     reply.differing.push_back(b);
-    if (auto in = idx.by_bucket.find(b); in != idx.by_bucket.end())
-      for (auto i : in->second)
-        if (idx.records[i].owed) reply.entries.push_back(idx.records[i].summary);
+    if (const auto* in = idx.bucket(b))
+      for (const auto& [lfn, h] : *in)
+        if (h.owed) reply.entries.push_back(h.summary);
+  };
+  // Both lists ascend by bucket: walk them together; a bucket missing on one side hashes to 0.
+  auto t = theirs.begin();
+  auto o = mine.begin();
+  while (t != theirs.end() || o != mine.end()) {
+    if (o == mine.end() || (t != theirs.end() && t->first < o->first)) {
+      if (t->second != 0) add(t->first);
+      ++t;
+    } else if (t == theirs.end() || o->first < t->first) {
+      if (o->second != 0) add(o->first);
+      ++o;
+    } else {
+      if (t->second != o->second) add(t->first);
+      ++t;
+      ++o;
+    }
   }
-  if (!reply.differing.empty()) send(from, std::move(reply));
+  if (reply.differing.empty() && shared && !pr.unowed) {
+    // They hold exactly what we both owe and we hold nothing more for them: our own digest to
+    // them would agree too, so it can wait for the next change or recheck.
+    peer_digests_[from] = peer_digest{pr.print, true, c_.time->now()};
+  }
+  send(from, std::move(reply));
 }
 
 // Push what the peer lacks or holds older; pull what we should hold and lack or hold older.
@@ -310,22 +363,27 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
     ++counters_.messages_refused;
     return;
   }
+  if (auto sent = peer_digests_.find(from); sent != peer_digests_.end()) {
+    sent->second.acknowledged = m.differing.empty();
+    if (sent->second.acknowledged) sent->second.agreed_at = c_.time->now();
+  }
+  if (m.differing.empty()) return;  // an acknowledgement: the peer agrees
   std::set<std::uint32_t> differing(m.differing.begin(), m.differing.end());
   std::map<std::string, const version_entry*> theirs;
   for (const auto& e : m.entries) theirs[e.lfn] = &e;
 
   std::vector<std::string> newer_here;
-  const auto& idx = index();
+  auto& idx = index();
   for (auto b : differing) {
-    auto in = idx.by_bucket.find(b);
-    if (in == idx.by_bucket.end()) continue;
-    for (auto i : in->second) {
-      const auto& r = idx.records[i].summary;
+    const auto* in = idx.bucket(b);
+    if (!in) continue;
+    for (const auto& [lfn, h] : *in) {
+      const auto& r = h.summary;
       auto it = theirs.find(r.lfn);
       if (it != theirs.end() &&
           !newer_than(r.version, r.payload_print, it->second->version, it->second->payload_print))
         continue;
-      if (contains(idx.records[i].holders, from)) newer_here.push_back(r.lfn);
+      if (contains(h.holders, from)) newer_here.push_back(r.lfn);
     }
   }
   std::vector<record> to_push;
@@ -343,7 +401,9 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
       continue;
     h->second.erase(from);
     if (h->second.empty()) {
+      auto before = c_.store->generation();
       c_.store->erase_record(e.lfn);
+      wrote(before, {e.lfn});
       handoff_.erase(h);
       ++counters_.records_handed_off;
     }
@@ -398,7 +458,12 @@ void replicator::on_push(const std::string& from, const push_records& m) {
     owed.push_back(r);
   }
   // One call: a store on disk makes the whole push one synced commit.
-  if (!owed.empty()) counters_.records_accepted += c_.store->put_records(owed);
+  if (owed.empty()) return;
+  auto before = c_.store->generation();
+  counters_.records_accepted += c_.store->put_records(owed);
+  std::vector<std::string> lfns;
+  for (const auto& r : owed) lfns.push_back(r.lfn);
+  wrote(before, lfns);
 }
 
 // ---- key shares: the owner drives their placement (only it can seal a share to a new holder).
@@ -407,8 +472,21 @@ std::vector<std::string> replicator::share_targets(const std::string& key_id, st
   return closest(key_id, n, self_);
 }
 
+// Asks the share targets (and last round's holders) what they hold — unless the last evaluation
+// found every key's n shares on its targets, the targets have not moved since, and the
+// recheck period has not passed.
 void replicator::run_share_round() {
   if (owned_keys_.empty() || !c_.shares) return;
+  auto now = c_.time->now();
+  std::uint64_t print = fingerprint({});
+  for (const auto& [key_id, n] : owned_keys_) {
+    print = fingerprint(key_id, print);
+    for (const auto& t : share_targets(key_id, n)) print = fingerprint(t, print);
+  }
+  const auto recheck = settings_.repair_period * static_cast<long>(settings_.agreed_recheck_rounds);
+  if (shares_placed_ && shares_placed_->print == print && now - shares_placed_->at < recheck) return;
+  shares_placed_.reset();
+  share_round_ = placed_shares{print, now};
   inventory_.clear();
   std::map<std::string, std::vector<std::string>> ask;  // site -> key ids
   std::set<std::string> previous = std::move(known_share_holders_);
@@ -432,7 +510,7 @@ void replicator::run_share_round() {
       send(site, std::move(m));
     }
   }
-  evaluate_at_ = c_.time->now() + settings_.share_inventory_wait;
+  evaluate_at_ = now + settings_.share_inventory_wait;
 }
 
 void replicator::on_share_inventory_request(const std::string& from,
@@ -474,6 +552,7 @@ void replicator::evaluate_shares() {
   const auto& p = placement();
   std::map<std::string, push_shares> pushes;
   std::map<std::string, drop_shares> drops;
+  bool all_placed = true;  // every index of every key on its own target, nothing to push
   for (const auto& [key_id, n] : owned_keys_) {
     auto targets = share_targets(key_id, n);
     const auto& held = inventory_[key_id];
@@ -499,6 +578,7 @@ void replicator::evaluate_shares() {
       }
       ++next_free;
     }
+    all_placed = all_placed && covered.size() == n && free_targets.empty();
     // Extra copies (outside the targets, or a second index at one target) go once covered.
     for (const auto& [index, sites] : held)
       for (const auto& s : sites) {
@@ -508,6 +588,7 @@ void replicator::evaluate_shares() {
           drops[s].shares.emplace_back(key_id, index);
       }
   }
+  if (all_placed && pushes.empty() && drops.empty()) shares_placed_ = share_round_;
   for (auto& [site, m] : pushes) send(site, std::move(m));
   for (auto& [site, m] : drops) send(site, std::move(m));
 }

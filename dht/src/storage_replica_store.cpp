@@ -161,6 +161,12 @@ void storage_replica_store::for_each_summary(const std::function<void(const reco
   for (const auto& [lfn, summary] : summaries_) fn(summary);
 }
 
+std::optional<record_summary> storage_replica_store::get_summary(const std::string& lfn) const {
+  auto it = summaries_.find(lfn);
+  if (it == summaries_.end()) return std::nullopt;
+  return it->second;
+}
+
 void storage_replica_store::erase_record(const std::string& lfn) {
   auto raw = raw_lfn(lfn);
   if (!raw) return;

@@ -31,6 +31,7 @@ bool sim_network::alive(const std::string& site_id) const {
 
 void sim_network::send(const std::string& from_site, const std::string& to_site, message m) {
   ++sent_;
+  ++sent_by_type_[m.index()];
   if (blocked_ && blocked_(from_site, to_site)) return;
   if (settings_.loss_rate > 0 &&
       std::uniform_real_distribution<double>(0, 1)(rng_) < settings_.loss_rate)

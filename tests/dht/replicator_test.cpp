@@ -267,3 +267,36 @@ TEST(replicator_handoff, copies_no_longer_owed_are_dropped_once_every_holder_has
 
 }  // namespace
 }  // namespace dm2::dht
+
+namespace dm2::dht {
+namespace {
+
+// Rounds exchange nothing while replicas agree; a copy lost behind an unchanged membership view
+// (no write, no failure seen) is repaired by the recheck every agreed_recheck_rounds periods.
+TEST(replicator_recheck, converged_sites_go_quiet_and_a_silent_loss_is_repaired_by_the_recheck) {
+  replication_settings rs;
+  rs.repair_period = millis(1000);
+  rs.agreed_recheck_rounds = 4;
+  sim_cluster c(8, rs);
+  auto records = publish_many(c, 10);
+  c.run_for(millis(2500));
+  ASSERT_EQ(c.under_replicated(records, 3), 0u);
+  auto digests = [&c] { return c.net().sent_by_type()[message{digest_request{}}.index()]; };
+  auto before = digests();
+  c.run_for(millis(2000));  // two rounds within the recheck period: nothing to say
+  EXPECT_EQ(digests(), before);
+  // Site 3 loses a replica it holds without anyone noticing.
+  std::string lost;
+  c.site(3).store.for_each_record([&](const record& r) {
+    if (lost.empty() && r.owner != c.site(3).id) lost = r.lfn;
+  });
+  ASSERT_FALSE(lost.empty());
+  c.site(3).store.erase_record(lost);
+  EXPECT_GT(c.under_replicated(records, 3), 0u);
+  c.run_for(millis(4 * 1000 + 1500));  // the recheck comes round
+  EXPECT_GT(digests(), before);
+  EXPECT_EQ(c.under_replicated(records, 3), 0u);
+}
+
+}  // namespace
+}  // namespace dm2::dht

@@ -3,6 +3,7 @@
 // field is untrusted on receipt; the replicator bounds what it accepts.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -115,5 +116,7 @@ using message = std::variant<digest_request, digest_reply, pull_request, push_re
                              repair_inventory_request, repair_start, repair_piece, repair_sum>;
 
 const char* message_name(const message& m);
+// The name of the alternative at message::index() `index` ("?" past the end).
+const char* message_name(std::size_t index);
 
 }  // namespace dm2::dht

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "dm2/dht/membership.hpp"
@@ -41,7 +42,7 @@ class placement_index {
   void collect(const node_id& key, std::size_t lo, std::size_t hi, int bit, std::size_t count,
                const std::string& exclude, std::vector<const site_info*>& out) const;
   std::vector<site_info> sites_;  // sorted by (node id, site_id)
-  std::map<std::string, std::size_t> by_site_;  // site_id -> index in sites_
+  std::unordered_map<std::string, std::size_t> by_site_;  // site_id -> index in sites_
 };
 
 }  // namespace dm2::dht

@@ -83,6 +83,12 @@ class replica_store {
   virtual void for_each_summary(const std::function<void(const record_summary&)>& fn) const {
     for_each_record([&](const record& r) { fn({r.lfn, r.version, fingerprint(r.payload), r.owner}); });
   }
+  // One record's summary; the default reads the record.
+  virtual std::optional<record_summary> get_summary(const std::string& lfn) const {
+    auto r = get_record(lfn);
+    if (!r) return std::nullopt;
+    return record_summary{r->lfn, r->version, fingerprint(r->payload), r->owner};
+  }
   virtual void erase_record(const std::string& lfn) = 0;
   virtual std::size_t record_count() const = 0;
   // Changes whenever a record is stored or erased (never for shares). 0 = this store does not
@@ -103,6 +109,7 @@ class memory_replica_store final : public replica_store {
   std::optional<record> get_record(const std::string& lfn) const override;
   void for_each_record(const std::function<void(const record&)>& fn) const override;
   void for_each_summary(const std::function<void(const record_summary&)>& fn) const override;
+  std::optional<record_summary> get_summary(const std::string& lfn) const override;
   void erase_record(const std::string& lfn) override;
   std::size_t record_count() const override { return records_.size(); }
   std::uint64_t generation() const override { return generation_; }

@@ -30,6 +30,11 @@ struct replication_settings {
   std::size_t k = 3;                 // replicas per record, besides the owner's copy
   std::size_t bucket_count = 64;     // digest buckets (1..65536); more = smaller diffs, bigger digests
   millis repair_period{30'000};      // anti-entropy round period (also run on membership change)
+  // A peer that acknowledged our digest (its records agree with ours) is sent the same digest
+  // again only after this many periods: rounds exchange nothing while replicas agree and
+  // nothing changes, and this bounds how long a peer's silent loss (a disk wiped behind an
+  // unchanged membership view) waits for repair. A changed digest goes out at the next round.
+  std::size_t agreed_recheck_rounds = 10;
   millis membership_debounce{1'000}; // at most one membership-triggered round per this interval
   millis share_inventory_wait{2'000};  // how long the owner collects share inventories per round
   // A share repair (owner down) that has not completed by then is forgotten; the next round
@@ -83,7 +88,8 @@ struct replicator_counters {
 
 class share_repairer;
 class closest_cache;
-struct record_index;
+class record_index;
+struct held_record;
 
 class replicator {
  public:
@@ -145,13 +151,18 @@ class replicator {
 
   // Applies membership changes to the placement cache; the index itself is fetched lazily.
   void sync_placement();
-  const record_index& index();
+  record_index& index();
+  struct held_record held(const record_summary& r);  // r with its holders, bucket and hash
+  // After our own write: the index re-reads `lfns` instead of the whole store (when it was
+  // current before the write).
+  void wrote(std::uint64_t generation_before, const std::vector<std::string>& lfns);
 
   std::shared_ptr<const placement_index> placement_ = std::make_shared<placement_index>();
   std::optional<std::uint64_t> placement_version_;  // of placement_
   std::optional<std::uint64_t> synced_version_;     // of closest_
   std::unique_ptr<closest_cache> closest_;
   std::unique_ptr<record_index> index_;
+  std::set<std::string> stale_records_;  // to re-index: written by us, or their placement moved
   std::uint64_t print_epoch_ = ~std::uint64_t{0};  // closest_'s epoch when placement_print_ was taken
   std::optional<std::uint64_t> round_version_;  // membership version at the last round
   millis next_round_{0};
@@ -163,11 +174,27 @@ class replicator {
   std::map<std::string, std::map<std::uint32_t, std::set<std::string>>> inventory_;
   std::set<std::string> known_share_holders_;  // sites asked last time (they may hold old shares)
   std::optional<millis> evaluate_at_;
+  // The share targets (fingerprint) of the round being evaluated, and of the last round whose
+  // evaluation found every share in place: until they move, share rounds ask nobody.
+  struct placed_shares {
+    std::uint64_t print = 0;
+    millis at{0};
+  };
+  placed_shares share_round_;
+  std::optional<placed_shares> shares_placed_;
   millis last_round_{0};
   // Records we hold but no longer owe (placement moved): lfn -> holders that have not yet shown,
   // in a digest reply, the same or a newer version. When none is left, our copy is dropped.
   std::map<std::string, std::set<std::string>> handoff_;
   std::map<std::string, millis> unowed_since_;  // lfn -> first round that found it not owed
+  // The digest last sent to each peer, and whether the peer acknowledged it (and when): an
+  // acknowledged, unchanged digest is not sent again before the recheck.
+  struct peer_digest {
+    std::uint64_t print = 0;
+    bool acknowledged = false;
+    millis agreed_at{0};
+  };
+  std::map<std::string, peer_digest> peer_digests_;
   std::uint64_t placement_print_ = 0;  // fingerprint of our records' holder sets at the last round
   std::uint64_t holders_print();
   mutable std::unordered_map<std::string, std::uint32_t> bucket_cache_;  // lfn -> digest bucket

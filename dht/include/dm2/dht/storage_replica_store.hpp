@@ -71,6 +71,7 @@ class storage_replica_store final : public replica_store {
   void for_each_record(const std::function<void(const record&)>& fn) const override;
   // From memory: no payload is read.
   void for_each_summary(const std::function<void(const record_summary&)>& fn) const override;
+  std::optional<record_summary> get_summary(const std::string& lfn) const override;  // from memory
   void erase_record(const std::string& lfn) override;
   std::size_t record_count() const override { return summaries_.size(); }
   std::uint64_t generation() const override { return generation_; }

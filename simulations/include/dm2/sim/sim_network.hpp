@@ -52,6 +52,8 @@ class sim_network final : public transport {
   millis run_until_quiet(millis limit);
 
   std::uint64_t messages_sent() const { return sent_; }
+  // Messages sent, by message::index() (message_name() names them).
+  const std::vector<std::uint64_t>& sent_by_type() const { return sent_by_type_; }
   std::uint64_t messages_delivered() const { return delivered_; }
   std::size_t in_flight() const { return queue_.size(); }
 
@@ -82,6 +84,7 @@ class sim_network final : public transport {
   std::vector<std::uint32_t> free_slots_;
   std::priority_queue<slot_key, std::vector<slot_key>, std::greater<>> queue_;
   std::uint64_t seq_ = 0, sent_ = 0, delivered_ = 0;
+  std::vector<std::uint64_t> sent_by_type_ = std::vector<std::uint64_t>(std::variant_size_v<message>);
   millis next_tick_{0};
 };
 

@@ -122,10 +122,15 @@ test('a researcher without a grant sees none of the hits and none of their image
 test('the patient sees his series and who accessed them', async () => {
   const { context, page } = await sign_in('demo-patient');
   await page.locator(`input[name=series][value="${patient_lfn}"]`).waitFor();
-  const actions = await page.locator('#accesses tbody tr td:nth-child(4)').allTextContents();
-  // His physician listed, opened and queried by his series (the desk's reads, each audited).
-  for (const action of ['series_list', 'series_get', 'query_by_series'])
-    assert.ok(actions.includes(action), `${action} in: ${actions.join(' ')}`);
+  // His physician listed, opened and queried by his series (the desk's reads, each audited). The
+  // table fills after the series list (its own request, gathered from every site): wait for it.
+  const wanted = ['series_list', 'series_get', 'query_by_series'];
+  let actions = [];
+  for (const until = Date.now() + 20000; Date.now() < until; await page.waitForTimeout(250)) {
+    actions = await page.locator('#accesses tbody tr td:nth-child(4)').allTextContents();
+    if (wanted.every((a) => actions.includes(a))) break;
+  }
+  for (const action of wanted) assert.ok(actions.includes(action), `${action} in: ${actions.join(' ')}`);
   await page.screenshot({ path: join(shots, '5-patient-accesses.png'), fullPage: true });
   await context.close();
 });

@@ -506,7 +506,10 @@ TEST_F(consortium_test, a_similarity_query_reaches_every_site_and_survives_a_dea
   // without a signature ranks last with no score.
   auto view = run_query(1);
   EXPECT_EQ(view["asked"], 3) << view.dump();
-  EXPECT_EQ(view["answered"], 3) << view.dump();
+  // A site slower than the hedge delay (a loaded machine, a sanitizer build) is covered by its
+  // replica holders instead: the query still hears from every site's records.
+  EXPECT_GE(view["answered"].get<int>() + view["hedged"].get<int>(), 3) << view.dump();
+  EXPECT_LE(view["answered"].get<int>(), 3) << view.dump();
   EXPECT_FALSE(view["deadline_passed"].get<bool>());
   EXPECT_EQ(ranked(view), expected) << view.dump();
   ASSERT_EQ(view["hits"].size(), 4u);
@@ -603,7 +606,8 @@ TEST_F(consortium_test, a_similarity_query_reaches_every_site_and_survives_a_dea
     if (e.action != "query_answer") continue;
     ++answered;
     EXPECT_EQ(e.actor, "site:site-1");
-    EXPECT_EQ(e.object.size(), 32u);
+    // The query's id, or a hedge request's ("<id>/hedge-<n>").
+    EXPECT_EQ(e.object.substr(0, e.object.find('/')).size(), 32u) << e.object;
     EXPECT_EQ(e.detail.rfind("hits=", 0), 0u) << e.detail;
   }
   // At least the four queries above (the query by LFN and hedge requests, which carry an id of

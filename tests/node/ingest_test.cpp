@@ -253,6 +253,21 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
   EXPECT_EQ(outside_views[2].second.status, 403);  // no nominative record for him
   for (const auto& [path, r] : outside_views)
     EXPECT_EQ(strings_holding(r.body, canary), std::vector<std::string>{}) << path << " -> " << r.status;
+  // The desk's series lists and query event streams hold none either, even for the care team
+  // and the patient (a list names a patient by an opaque reference; hits are pseudonymous).
+  for (const auto& token : {patient, team, outsider, researcher}) {
+    auto mine = ask("GET", "/v1/me/series", "", token);
+    EXPECT_EQ(strings_holding(mine.body, canary), std::vector<std::string>{}) << mine.status << " " << mine.body;
+  }
+  EXPECT_EQ(ask("GET", "/v1/me/series", "", researcher).status, 403);
+  for (const auto& token : {team, researcher}) {
+    auto q = ask("POST", "/v1/queries", R"({"filters":{},"measure":"ncc","top_k":20,"timeout_ms":3000})", token);
+    ASSERT_EQ(q.status, 202) << q.body;
+    auto events = ask("GET", json::parse(q.body).value("location", "") + "/events", "", token);
+    EXPECT_EQ(events.status, 200) << events.body;
+    EXPECT_NE(events.body.find("event: done"), std::string::npos) << events.body;
+    EXPECT_EQ(strings_holding(events.body, canary), std::vector<std::string>{}) << events.body;
+  }
   auto own = ask("GET", "/v1/nominative/" + granted, "", patient);
   ASSERT_EQ(own.status, 200) << own.body;
   for (const auto& hers : {ct.patient_name, ct.patient_id, std::string("ACC7781")})

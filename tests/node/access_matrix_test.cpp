@@ -65,8 +65,9 @@ struct matrix_row {
 
 // The expected decisions: the seeds' rules (docs/security.md, "The policy table") as they reach
 // a user through the routes. Other site: a user of site 2 and site 1's series; site 2 vouches in
-// its signed assertion for the relation, which site 1 believes only for a grant (care teams and
-// own records live at the owning site alone). Site admins get no assertions: theirs are asked
+// its signed assertion for the relation, which site 1 and its share holders do not believe: care
+// teams, own records and grants live at the owning site alone (a grant is made there, for its own
+// users), so only physicians' index reads, which need no relation, are allowed. Site admins get no assertions: theirs are asked
 // at their own site; so are images (GET /v1/series at the home site, which holds no grant of
 // another site's series).
 constexpr matrix_row matrix[] = {
@@ -81,9 +82,9 @@ constexpr matrix_row matrix[] = {
     {role::patient, relation::own_record, false, "RRRRRRRR"},
     {role::patient, relation::none, false, "RRRRRRRR"},
     {role::physician, relation::care_team, false, "RRARRRRR"},
-    {role::physician, relation::grant, false, "RRARRAAR"},
+    {role::physician, relation::grant, false, "RRARRRRR"},
     {role::physician, relation::none, false, "RRARRRRR"},
-    {role::researcher, relation::grant, false, "RRARRAAR"},
+    {role::researcher, relation::grant, false, "RRRRRRRR"},
     {role::researcher, relation::none, false, "RRRRRRRR"},
     {role::site_admin, relation::none, false, "RRARRRRR"},
 };
@@ -368,34 +369,39 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
     }
   }
 
-  // Refusals (403) at a share holder, nothing released: another site's physician under a grant
-  // (which site 3 allows, as above), his assertion forged, replayed, expired or beyond its scope.
-  // (The same four on the index: access_process_test.)
-  auto far = make_user(2, "physician-refusals", role::physician);
+  // Refusals (403) at a share holder, nothing released: the owner's physician under a grant
+  // (which site 3 allows), his assertion forged, replayed, expired or beyond its scope, and
+  // another site vouching for a grant on the owner's series. (The same four on the index:
+  // access_process_test.)
+  auto far = make_user(1, "physician-refusals", role::physician);
   node::access::assertion a;
-  a.site = "site-2";
+  a.site = "site-1";
   a.user = far.id;
   a.who = role::physician;
   a.why = node::access::purpose::treatment;
-  a.grant = "g-site-2";
+  a.grant = "g-site-1";
   a.lfns = {lfn};
   a.classes = {data_class::key_share};
-  auto ask_share = [&](const std::string& wire, int as_site = 2) {
+  auto ask_share = [&](const std::string& wire, int as_site = 1) {
     return call(3, "GET", "/v1/key-shares/" + lfn, "", "", as_site, {{node::access::assertion_header, wire}});
   };
   auto nothing_released = [](const node::client_response& r) {
     return r.status == 403 && r.body.find("shares") == std::string::npos;
   };
-  auto good = *node::access::sign_assertion(a, dht_keys.at(2), now_ms());
+  auto good = *node::access::sign_assertion(a, dht_keys.at(1), now_ms());
   EXPECT_EQ(ask_share(good).status, 200);
   EXPECT_TRUE(nothing_released(ask_share(good)));                                                  // replayed
-  EXPECT_TRUE(nothing_released(ask_share(*node::access::sign_assertion(a, dht_keys.at(1), now_ms()))));  // forged
-  auto expiring = *node::access::sign_assertion(a, dht_keys.at(2), now_ms(), 1);
+  EXPECT_TRUE(nothing_released(ask_share(*node::access::sign_assertion(a, dht_keys.at(2), now_ms()))));  // forged
+  auto foreign = a;  // site 2 vouching for a grant it cannot have made
+  foreign.site = "site-2";
+  foreign.user = make_user(2, "physician-foreign-grant", role::physician).id;
+  EXPECT_TRUE(nothing_released(ask_share(*node::access::sign_assertion(foreign, dht_keys.at(2), now_ms()), 2)));
+  auto expiring = *node::access::sign_assertion(a, dht_keys.at(1), now_ms(), 1);
   std::this_thread::sleep_for(50ms);
   EXPECT_TRUE(nothing_released(ask_share(expiring)));  // expired
   auto images_only = a;
   images_only.classes = {data_class::deidentified_image};
-  EXPECT_TRUE(nothing_released(ask_share(*node::access::sign_assertion(images_only, dht_keys.at(2), now_ms()))));
+  EXPECT_TRUE(nothing_released(ask_share(*node::access::sign_assertion(images_only, dht_keys.at(1), now_ms()))));
 
   // A revoked grant opens nothing: a researcher retrieves under a grant, then not once revoked.
   auto revoked = make_user(1, "researcher-revoked", role::researcher);
@@ -416,7 +422,8 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
   EXPECT_EQ(disabled.status, 401) << disabled.body;
   EXPECT_EQ(disabled.body.find("DICM"), std::string::npos);
 
-  // A site removed from the roster: its share requests are refused, with a valid assertion.
+  // A site removed from the roster: its share requests are refused unread (not_a_member), with
+  // a valid assertion (refused before too, by the policy: the reason shows which refusal it was).
   auto ca_dir = (sites->dir() / "consortium").string(), roster = sites->roster_file().string();
   for (std::vector<std::string> args : {std::vector<std::string>{"roster", "remove", "site-2", "--roster", roster},
                                         {"roster", "sign", "--roster", roster, "--ca-dir", ca_dir},
@@ -429,8 +436,8 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
   node::client_response cut_off;
   EXPECT_TRUE(eventually(
       [&] {
-        cut_off = ask_share(*node::access::sign_assertion(a, dht_keys.at(2), now_ms()));
-        return cut_off.status == 403;
+        cut_off = ask_share(*node::access::sign_assertion(foreign, dht_keys.at(2), now_ms()), 2);
+        return cut_off.status == 403 && cut_off.body.find("presented by other consortium sites") != std::string::npos;
       },
       30s))
       << "site 3 still releases shares to a removed site";
@@ -463,8 +470,9 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
   };
   auto shares_path = " /v1/key-shares/" + lfn + " refused: ";
   for (const char* reason : {"replayed", "forged", "expired"})
-    EXPECT_TRUE(audited(3, "site:site-2 assertion" + shares_path + reason)) << reason;
-  EXPECT_TRUE(audited(3, "user:" + far.id + "@site-2 key_share_release " + lfn + " refused: over_scoped"));
+    EXPECT_TRUE(audited(3, "site:site-1 assertion" + shares_path + reason)) << reason;
+  EXPECT_TRUE(audited(3, "user:" + foreign.user + "@site-2 key_share_release " + lfn + " refused: "));
+  EXPECT_TRUE(audited(3, "user:" + far.id + "@site-1 key_share_release " + lfn + " refused: over_scoped"));
   EXPECT_TRUE(audited(3, " assertion" + shares_path + "not_a_member")) << "the cut-off answer: " << cut_off.body << "\n"
                                                                        << [&] {
                                                                             std::string lines;

@@ -291,10 +291,20 @@ TEST_F(access_process_test, a_bad_user_a_bad_password_and_a_disabled_account_ans
 // Another site's user, vouched for by his site's signed assertion over mutual TLS.
 TEST_F(access_process_test, assertions_from_another_site_are_verified_scoped_and_audited) {
   start(2, fast_hashes, {1, 2});
-  const std::string lfn = "0123456789abcdef0123456789abcdef";
-  auto put = sites->request(2, "POST", "/v1/records", record_body(lfn), 2);
-  ASSERT_TRUE(put);
-  ASSERT_EQ(put->status, 201) << put->body;
+  // Site 1 owns `lfn` (site 2 holds its replica); site 2 owns `theirs`.
+  const std::string lfn = "0123456789abcdef0123456789abcdef", theirs = "fedcba9876543210fedcba9876543210";
+  for (auto [site, which] : {std::pair{1, lfn}, std::pair{2, theirs}}) {
+    auto put = sites->request(site, "POST", "/v1/records", record_body(which), site);
+    ASSERT_TRUE(put);
+    ASSERT_EQ(put->status, 201) << put->body;
+  }
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = sites->request(2, "GET", "/v1/records?lfn=" + lfn, "", 2);
+        return r && r->status == 200;
+      },
+      30s))
+      << "site 2 never held site 1's record";
   auto key1 = *crypto::read_private_file(sites->site_dir(1) / "identity" / "dht.key");
   auto key2 = *crypto::read_private_file(sites->site_dir(2) / "identity" / "dht.key");
   auto now = [] {
@@ -331,12 +341,17 @@ TEST_F(access_process_test, assertions_from_another_site_are_verified_scoped_and
   physician.who = node::access::role::physician;
   physician.why = node::access::purpose::treatment;
   EXPECT_EQ(ask(*node::access::sign_assertion(physician, key1, now())), 200);
+  // A grant is believed from the owner only: site 1 cannot have made one for site 2's series.
+  auto foreign = a;
+  foreign.lfns = {theirs};
+  EXPECT_EQ(ask(*node::access::sign_assertion(foreign, key1, now()), 1, theirs), 403);
 
   ASSERT_TRUE(sites->stop(2));
   auto audit = audit_lines(2);
   auto user = "user:" + std::string(32, 'c') + "@site-1";
   EXPECT_TRUE(any_contains(audit, user + " record_get " + lfn + " allowed"));
   EXPECT_TRUE(any_contains(audit, user + " record_get " + lfn + " refused: grant"));
+  EXPECT_TRUE(any_contains(audit, user + " record_get " + theirs + " refused: grant"));
   EXPECT_TRUE(any_contains(audit, user + " record_get " + std::string(32, 'e') + " refused: over_scoped"));
   EXPECT_TRUE(any_contains(audit, "site:site-1 assertion /v1/records refused: replayed"));
   EXPECT_TRUE(any_contains(audit, "site:site-1 assertion /v1/records refused: forged"));

@@ -170,10 +170,11 @@ access::facts route_context::facts_for(const access::principal& who, access::dat
   if (!who.person || lfn.empty()) return f;
   if (who.asserted) {
     const auto& a = *who.asserted;
-    bool named = a.covers(lfn, what);
-    f.grant = !a.grant.empty() && named;
-    // Care teams and nominative links live at the owning site: only the owner vouches for them.
-    if (named && !owner_site.empty() && a.site == owner_site) {
+    // Care teams, nominative links and grants live at the owning site (a grant is made there,
+    // for that site's users: grant_routes.cpp): only the owner vouches for them. Another site
+    // asserting a grant on this series cannot have made one, so it opens nothing.
+    if (a.covers(lfn, what) && !owner_site.empty() && a.site == owner_site) {
+      f.grant = !a.grant.empty();
       f.care_team = a.basis == access::basis_care_team;
       f.self = a.basis == access::basis_own_record && a.who == access::role::patient;
     }

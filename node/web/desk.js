@@ -1,13 +1,15 @@
 // The clinician's desk: sign in, then the view of one's role. Physician: his patients' series,
-// a similarity query across the consortium followed live (sites answering, ranking), a case
-// opened in the viewer. Researcher: queries by an uploaded volume, his grants. Patient: his
-// series and who accessed them. Site admin: the site's accounts. Nothing is kept in the URL or
-// in browser storage; the session is the node's HttpOnly cookie.
+// a similarity query across the consortium followed live (sites answering, ranking with the
+// hits' diagnoses), a case opened in the viewer (three planes), his diagnosis recorded for his
+// patient's series. Researcher: queries by an uploaded volume, his grants and their series to
+// download. Patient: his series and who accessed them. Site admin: the site's accounts. Nothing
+// is kept in the URL or in browser storage; the session is the node's HttpOnly cookie.
 import { call, fetch_bytes, follow_query, to_base64 } from './api.js';
-import { parse_nifti, slice_viewer } from './viewer.js';
+import { parse_nifti, volume_viewer } from './viewer.js';
 
 const $ = (id) => document.getElementById(id);
-const views = ['sign-in-view', 'series-view', 'query-view', 'viewer-view', 'grants-view', 'accesses-view', 'users-view'];
+const views = ['sign-in-view', 'series-view', 'query-view', 'viewer-view', 'diagnosis-view', 'grants-view', 'accesses-view',
+  'users-view'];
 const by_role = {
   physician: ['series-view', 'query-view', 'grants-view'],
   researcher: ['query-view', 'grants-view'],
@@ -17,9 +19,11 @@ const by_role = {
 const state_words = { answered: 'answered', waiting: 'waiting…', late: 'late: its replicas asked', covered: 'covered by replicas', timed_out: 'timed out' };
 
 let me = null;
-const viewer = new slice_viewer({
-  canvas: $('canvas'), plane: $('plane'), slice: $('slice'), slice_out: $('slice-out'), window: $('window'), level: $('level'),
+const plane = (name) => ({ canvas: $(`${name}-canvas`), slice: $(`${name}-slice`), slice_out: $(`${name}-slice-out`) });
+const viewer = new volume_viewer({
+  window: $('window'), level: $('level'), planes: { axial: plane('axial'), coronal: plane('coronal'), sagittal: plane('sagittal') },
 });
+let diagnosis_lfn = null;
 
 function show_error(message) {
   $('error').textContent = message;
@@ -97,6 +101,7 @@ async function load_series() {
       const n = await call('GET', `/v1/nominative/${s.lfn}`);
       patient.textContent = n.patient_name || '(no name)';
     })), ' ', button('Open', () => guarded(() => open_case(s.lfn))));
+    if (me.role === 'physician') patient.append(' ', button('Diagnoses', () => guarded(() => open_diagnoses(s.lfn))));
     tr.append(patient);
     body.append(tr);
   });
@@ -104,12 +109,26 @@ async function load_series() {
   $('series-empty').hidden = series.length !== 0;
 }
 
+// Grants given or received; a grantee may download each live grant's series that it lets him see.
 async function load_grants() {
   const { grants } = await call('GET', '/v1/grants');
   $('grants').replaceChildren(...grants.map((g) => {
     const li = document.createElement('li');
-    li.textContent = `${g.lfns.length || 'query'} series, ${g.classes.join(', ')}, ${g.purpose}, ` +
-      `${g.live ? 'until ' + new Date(g.expires_at * 1000).toLocaleString() : 'not live'}`;
+    li.textContent = `${g.grantee === me.id ? 'To me' : 'Given'}: ${g.lfns.length} series, ${g.classes.join(', ')}, ` +
+      `${g.purpose}, ${g.live ? 'until ' + new Date(g.expires_at * 1000).toLocaleString() : 'not live'}`;
+    if (g.grantee === me.id && g.live && g.classes.includes('deidentified_image')) {
+      const list = document.createElement('ul');
+      list.append(...g.lfns.map((lfn) => {
+        const item = document.createElement('li');
+        item.dataset.lfn = lfn;
+        item.append(`Series ${lfn.slice(0, 8)}… `,
+          button('Download NIfTI', () => guarded(() => download(lfn, 'nifti', `${lfn}.nii`))), ' ',
+          button('Download DICOM', () => guarded(() => download(lfn, 'dicom', `${lfn}.multipart`))), ' ',
+          button('Open', () => guarded(() => open_case(lfn))));
+        return item;
+      }));
+      li.append(list);
+    }
     return li;
   }));
   if (!grants.length) $('grants').replaceChildren(Object.assign(document.createElement('li'), { textContent: 'none' }));
@@ -161,7 +180,8 @@ function render_query(state, final) {
     open.append(button('Open', () => guarded(() => open_case(h.lfn))));
     tr.append(cell(String(i + 1)), cell(h.score === null ? '—' : h.score.toFixed(3), 'num'),
       cell(`${h.algorithm.name}/${h.algorithm.version}`), cell(`${h.stage}${h.stage2_missing ? ' (' + h.stage2_missing + ')' : ''}`),
-      cell(h.owner), cell(h.attributes.modality), cell(h.attributes.body_part), cell(h.attributes.study_date), open);
+      cell(h.owner), cell(h.attributes.modality), cell(h.attributes.body_part), cell(h.attributes.study_date),
+      cell(diagnoses_text(h.diagnoses)), open);
     tr.dataset.lfn = h.lfn;
     return tr;
   }));
@@ -192,6 +212,42 @@ async function run_query() {
   }
 }
 
+// "I21.4: inferior STEMI; Q21" — the codes, with the texts the owner showed this user.
+function diagnoses_text(diagnoses) {
+  return (diagnoses ?? []).map((d) => [d.code, d.text].filter(Boolean).join(': ') || '(text kept at its hospital)').join('; ');
+}
+
+// A retrieved series saved as a file (DICOM: the multipart/related body, one part per instance).
+async function download(lfn, format, name) {
+  const bytes = await fetch_bytes(`/v1/series/${lfn}?format=${format}`);
+  const link = $('download-link');
+  link.href = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+}
+
+async function open_diagnoses(lfn) {
+  diagnosis_lfn = lfn;
+  $('diagnosis-lfn').textContent = `${lfn.slice(0, 8)}…`;
+  const { diagnoses } = await call('GET', `/v1/series/${lfn}/diagnoses`);
+  $('diagnoses').replaceChildren(...diagnoses.map((d) =>
+    Object.assign(document.createElement('li'), { textContent: `${d.recorded_on}: ${diagnoses_text([d])}` })));
+  if (!diagnoses.length) $('diagnoses').replaceChildren(Object.assign(document.createElement('li'), { textContent: 'none yet' }));
+  $('diagnosis-view').hidden = false;
+  $('diagnosis-code').focus();
+}
+
+async function record_diagnosis() {
+  const body = {};
+  if ($('diagnosis-code').value) body.code = $('diagnosis-code').value.trim().toUpperCase();
+  if ($('diagnosis-text').value.trim()) body.text = $('diagnosis-text').value.trim();
+  if (!body.code && !body.text) throw new Error('Give a code, a text, or both.');
+  await call('POST', `/v1/series/${diagnosis_lfn}/diagnoses`, body);
+  $('diagnosis-code').value = $('diagnosis-text').value = '';
+  await open_diagnoses(diagnosis_lfn);
+}
+
 async function open_case(lfn) {
   $('viewer-lfn').textContent = `${lfn.slice(0, 8)}… (loading)`;
   $('viewer-view').hidden = false;
@@ -199,7 +255,7 @@ async function open_case(lfn) {
     const volume = parse_nifti(await fetch_bytes(`/v1/series/${lfn}?format=nifti`));
     $('viewer-lfn').textContent = `${lfn.slice(0, 8)}… ${volume.nx}×${volume.ny}×${volume.nz}`;
     viewer.show(volume);
-    $('canvas').focus();
+    $('axial-canvas').focus();
   } catch (e) {
     $('viewer-view').hidden = true;
     throw e;
@@ -221,6 +277,8 @@ $('sign-out').addEventListener('click', () => guarded(async () => {
 $('query-form').addEventListener('submit', (ev) => { ev.preventDefault(); guarded(run_query); });
 $('nifti-file').addEventListener('change', () => { $('source-upload').checked = true; });
 $('close-viewer').addEventListener('click', () => { $('viewer-view').hidden = true; });
+$('diagnosis-form').addEventListener('submit', (ev) => { ev.preventDefault(); guarded(record_diagnosis); });
+$('close-diagnosis').addEventListener('click', () => { $('diagnosis-view').hidden = true; });
 
 // A session cookie still alive (a reload) goes straight to the desk; otherwise sign in.
 call('GET', '/v1/sessions/current').then(enter, leave).catch((e) => show_error(e.message));

@@ -1,6 +1,7 @@
-// A slice viewer for the NIfTI-1 volume GET /v1/series/{lfn}?format=nifti returns: one plane at
-// a time (axial, coronal, sagittal in voxel axes), a slice slider, the wheel and arrow keys to
-// scroll, window/level by sliders or by dragging on the image. The volume stays in memory only.
+// A viewer for the NIfTI-1 volume GET /v1/series/{lfn}?format=nifti returns: the three
+// orthogonal planes side by side (axial, coronal, sagittal in voxel axes), each with its slice
+// slider; the wheel and arrow keys scroll the plane under focus; window/level by sliders or by
+// dragging on any plane. The volume stays in memory only.
 
 const readers = {
   2: (v, o) => v.getUint8(o), 4: (v, o) => v.getInt16(o, true), 8: (v, o) => v.getInt32(o, true),
@@ -37,77 +38,52 @@ export function parse_nifti(buffer) {
   return { nx, ny, nz, spacing, voxels, min, max };
 }
 
-export class slice_viewer {
-  constructor(elements) {
-    this.e = elements;  // {canvas, plane, slice, slice_out, window, level}
-    this.volume = null;
-    const redraw = () => this.draw();
-    this.e.plane.addEventListener('change', () => this.reset_slice());
-    for (const k of ['slice', 'window', 'level']) this.e[k].addEventListener('input', redraw);
-    this.e.canvas.addEventListener('wheel', (ev) => { ev.preventDefault(); this.step(Math.sign(ev.deltaY)); }, { passive: false });
-    this.e.canvas.addEventListener('keydown', (ev) => {
+// One plane: its canvas, slice slider and slice readout; drawn with the viewer's window/level.
+class plane_view {
+  constructor(viewer, plane, { canvas, slice, slice_out }) {
+    Object.assign(this, { viewer, plane, canvas, slice, slice_out });
+    slice.addEventListener('input', () => this.draw());
+    canvas.addEventListener('wheel', (ev) => { ev.preventDefault(); this.step(Math.sign(ev.deltaY)); }, { passive: false });
+    canvas.addEventListener('keydown', (ev) => {
       const moves = { ArrowUp: 1, ArrowRight: 1, ArrowDown: -1, ArrowLeft: -1, PageUp: 10, PageDown: -10 };
       if (moves[ev.key]) { ev.preventDefault(); this.step(moves[ev.key]); }
     });
-    let drag = null;
-    this.e.canvas.addEventListener('pointerdown', (ev) => {
-      drag = { x: ev.clientX, y: ev.clientY, w: +this.e.window.value, l: +this.e.level.value };
-      this.e.canvas.setPointerCapture(ev.pointerId);
-    });
-    this.e.canvas.addEventListener('pointermove', (ev) => {
-      if (!drag) return;
-      this.e.window.value = Math.min(100, Math.max(1, drag.w + (ev.clientX - drag.x) / 4));
-      this.e.level.value = Math.min(100, Math.max(0, drag.l - (ev.clientY - drag.y) / 4));
-      this.draw();
-    });
-    this.e.canvas.addEventListener('pointerup', () => { drag = null; });
-  }
-
-  show(volume) {
-    this.volume = volume;
-    this.e.window.value = 100;
-    this.e.level.value = 50;
-    this.reset_slice();
   }
 
   // [width, height, depth] of the plane in voxels, and the width and height of a voxel in mm.
   extent() {
-    const { nx, ny, nz, spacing: [dx, dy, dz] } = this.volume;
-    return { axial: [nx, ny, nz, dx, dy], coronal: [nx, nz, ny, dx, dz], sagittal: [ny, nz, nx, dy, dz] }[this.e.plane.value];
+    const { nx, ny, nz, spacing: [dx, dy, dz] } = this.viewer.volume;
+    return { axial: [nx, ny, nz, dx, dy], coronal: [nx, nz, ny, dx, dz], sagittal: [ny, nz, nx, dy, dz] }[this.plane];
   }
 
-  reset_slice() {
+  reset() {
     const [, , depth] = this.extent();
-    this.e.slice.max = depth - 1;
-    this.e.slice.value = Math.floor(depth / 2);
+    this.slice.max = depth - 1;
+    this.slice.value = Math.floor(depth / 2);
     this.draw();
   }
 
   step(by) {
-    this.e.slice.value = Math.min(+this.e.slice.max, Math.max(0, +this.e.slice.value + by));
+    this.slice.value = Math.min(+this.slice.max, Math.max(0, +this.slice.value + by));
     this.draw();
   }
 
   voxel(u, v, s) {
-    const { nx, ny, voxels } = this.volume;
-    const [x, y, z] = { axial: [u, v, s], coronal: [u, s, v], sagittal: [s, u, v] }[this.e.plane.value];
+    const { nx, ny, voxels } = this.viewer.volume;
+    const [x, y, z] = { axial: [u, v, s], coronal: [u, s, v], sagittal: [s, u, v] }[this.plane];
     return voxels[x + nx * (y + ny * z)];
   }
 
   draw() {
-    if (!this.volume) return;
+    if (!this.viewer.volume) return;
     const [w, h, depth, du, dv] = this.extent();
-    const s = +this.e.slice.value;
-    this.e.slice_out.value = `${s + 1} / ${depth}`;
-    const range = this.volume.max - this.volume.min || 1;
-    const width = (range * +this.e.window.value) / 100;
-    const center = this.volume.min + (range * +this.e.level.value) / 100;
-    const low = center - width / 2;
-    const canvas = this.e.canvas;
-    canvas.width = w;
-    canvas.height = h;
-    canvas.style.aspectRatio = `${w * du} / ${h * dv}`;  // thick slices drawn at their true height
-    const ctx = canvas.getContext('2d');
+    const s = +this.slice.value;
+    this.slice_out.value = `${s + 1} / ${depth}`;
+    const { low, width } = this.viewer.window_range();
+    this.canvas.width = w;
+    this.canvas.height = h;
+    this.canvas.style.aspectRatio = `${w * du} / ${h * dv}`;  // thick slices drawn at their true height
+    const ctx = this.canvas.getContext('2d');
     const image = ctx.createImageData(w, h);
     for (let v = 0; v < h; v++) {
       for (let u = 0; u < w; u++) {
@@ -118,5 +94,49 @@ export class slice_viewer {
       }
     }
     ctx.putImageData(image, 0, 0);
+  }
+}
+
+// elements: {window, level, planes: {axial|coronal|sagittal: {canvas, slice, slice_out}}}.
+export class volume_viewer {
+  constructor({ window, level, planes }) {
+    Object.assign(this, { window, level, volume: null });
+    this.planes = Object.entries(planes).map(([name, e]) => new plane_view(this, name, e));
+    const redraw = () => this.draw();
+    window.addEventListener('input', redraw);
+    level.addEventListener('input', redraw);
+    for (const { canvas } of this.planes) {
+      let drag = null;
+      canvas.addEventListener('pointerdown', (ev) => {
+        drag = { x: ev.clientX, y: ev.clientY, w: +window.value, l: +level.value };
+        canvas.setPointerCapture(ev.pointerId);
+      });
+      canvas.addEventListener('pointermove', (ev) => {
+        if (!drag) return;
+        window.value = Math.min(100, Math.max(1, drag.w + (ev.clientX - drag.x) / 4));
+        level.value = Math.min(100, Math.max(0, drag.l - (ev.clientY - drag.y) / 4));
+        this.draw();
+      });
+      canvas.addEventListener('pointerup', () => { drag = null; });
+    }
+  }
+
+  show(volume) {
+    this.volume = volume;
+    this.window.value = 100;
+    this.level.value = 50;
+    for (const p of this.planes) p.reset();
+  }
+
+  // The grey ramp's lower end and width, in voxel units, from the window and level sliders (%).
+  window_range() {
+    const range = this.volume.max - this.volume.min || 1;
+    const width = (range * +this.window.value) / 100;
+    const center = this.volume.min + (range * +this.level.value) / 100;
+    return { low: center - width / 2, width };
+  }
+
+  draw() {
+    for (const p of this.planes) p.draw();
   }
 }

@@ -94,11 +94,28 @@ test('the physician finds the planted near-duplicate of her patient first, live,
   const own = page.locator('#series-table tbody tr', { has: pick });
   await own.getByRole('button', { name: 'Open' }).click();
   await page.locator('#viewer-lfn', { hasText: '×' }).waitFor();
-  const before_scroll = await page.locator('#slice-out').textContent();
-  await page.locator('#canvas').press('ArrowUp');
-  assert.notEqual(await page.locator('#slice-out').textContent(), before_scroll);
-  await page.getByLabel('Plane').selectOption('coronal');
+  // The three planes side by side; the arrow keys scroll the plane under focus only.
+  const readouts = async () => Promise.all(['axial', 'coronal', 'sagittal'].map((p) => page.locator(`#${p}-slice-out`).textContent()));
+  const before_scroll = await readouts();
+  for (const r of before_scroll) assert.match(r, /^\d+ \/ \d+$/);
+  await page.locator('#axial-canvas').press('ArrowUp');
+  const after_scroll = await readouts();
+  assert.notEqual(after_scroll[0], before_scroll[0]);
+  assert.deepEqual(after_scroll.slice(1), before_scroll.slice(1));
   await page.screenshot({ path: join(shots, '3-physician-viewer.png'), fullPage: true });
+
+  // She records her diagnosis for her patient's series; it is listed, and a query by his volume
+  // shows it with the hit of his own series (the text too: she may read it, at its hospital).
+  await own.getByRole('button', { name: 'Diagnoses' }).click();
+  await page.getByLabel('ICD-10 code').fill('I21.4');
+  await page.getByLabel('Text').fill('inferior STEMI, demo');
+  await page.getByRole('button', { name: 'Record diagnosis' }).click();
+  await page.locator('#diagnoses li', { hasText: 'I21.4: inferior STEMI, demo' }).waitFor();
+  await page.locator('#nifti-file').setInputFiles(volume_file);
+  await run_query(page);
+  const own_hit = page.locator(`#hits tbody tr[data-lfn="${patient_lfn}"]`);
+  assert.match(await own_hit.locator('td').nth(8).textContent(), /I21\.4: inferior STEMI, demo/);
+  await page.screenshot({ path: join(shots, '3b-physician-diagnosis.png'), fullPage: true });
   await assert_nothing_kept(page);
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByLabel('Account name').waitFor();
@@ -119,12 +136,31 @@ test('a researcher without a grant sees none of the hits and none of their image
   await context.close();
 });
 
+test('a researcher downloads the series of his grant, as NIfTI and as DICOM', async () => {
+  const { context, page } = await sign_in('m-demo');
+  const granted = page.locator(`#grants li[data-lfn="${patient_lfn}"]`);
+  await granted.waitFor();
+  const save = async (label) => {
+    const [file] = await Promise.all([page.waitForEvent('download'), granted.getByRole('button', { name: label }).click()]);
+    return readFileSync(await file.path());
+  };
+  const nifti = await save('Download NIfTI');
+  assert.equal(nifti.readInt32LE(0), 348, 'a NIfTI-1 header');
+  assert.deepEqual(nifti, readFileSync(volume_file), 'the same volume the physician read');
+  const dicom = await save('Download DICOM');
+  assert.ok(dicom.includes('Content-Type: application/dicom'), 'multipart/related parts');
+  assert.ok(dicom.includes('DICM'), 'DICOM Part 10 files');
+  await page.screenshot({ path: join(shots, '4b-researcher-grant.png'), fullPage: true });
+  await assert_nothing_kept(page);
+  await context.close();
+});
+
 test('the patient sees his series and who accessed them', async () => {
   const { context, page } = await sign_in('demo-patient');
   await page.locator(`input[name=series][value="${patient_lfn}"]`).waitFor();
   // His physician listed, opened and queried by his series (the desk's reads, each audited). The
   // table fills after the series list (its own request, gathered from every site): wait for it.
-  const wanted = ['series_list', 'series_get', 'query_by_series'];
+  const wanted = ['series_list', 'series_get', 'query_by_series', 'diagnosis_add'];
   let actions = [];
   for (const until = Date.now() + 20000; Date.now() < until; await page.waitForTimeout(250)) {
     actions = await page.locator('#accesses tbody tr td:nth-child(4)').allTextContents();

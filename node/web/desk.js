@@ -9,12 +9,12 @@ import { parse_nifti, volume_viewer } from './viewer.js';
 
 const $ = (id) => document.getElementById(id);
 const views = ['sign-in-view', 'series-view', 'query-view', 'viewer-view', 'diagnosis-view', 'grants-view', 'accesses-view',
-  'users-view'];
+  'status-view', 'users-view'];
 const by_role = {
   physician: ['series-view', 'query-view', 'grants-view'],
   researcher: ['query-view', 'grants-view'],
   patient: ['series-view', 'accesses-view'],
-  site_admin: ['users-view'],
+  site_admin: ['status-view', 'users-view'],
 };
 const state_words = { answered: 'answered', waiting: 'waiting…', late: 'late: its replicas asked', covered: 'covered by replicas', timed_out: 'timed out' };
 
@@ -66,7 +66,7 @@ async function enter() {
   if (me.role === 'physician' || me.role === 'patient') await load_series();
   if (me.role === 'physician' || me.role === 'researcher') await load_grants();
   if (me.role === 'patient') await load_accesses();
-  if (me.role === 'site_admin') await load_users();
+  if (me.role === 'site_admin') await Promise.all([load_status(), load_users()]);
 }
 
 function leave() {
@@ -144,6 +144,37 @@ async function load_accesses() {
       cell(e.lfn.slice(0, 8) + '…'), cell(e.decision));
     return tr;
   }));
+}
+
+function facts(list, pairs) {
+  list.replaceChildren(...pairs.flatMap(([term, value]) => [
+    Object.assign(document.createElement('dt'), { textContent: term }),
+    Object.assign(document.createElement('dd'), { textContent: String(value) }),
+  ]));
+}
+
+// The site admin's view of the node: the overlay (GET /v1/overlay) and the PACS ingest (GET /v1/ingest).
+async function load_status() {
+  const [o, i] = await Promise.all([call('GET', '/v1/overlay'), call('GET', '/v1/ingest')]);
+  facts($('node-status'), [
+    ['Site', o.site_id], ['Overlay', o.dht_running ? 'running' : 'NOT running'],
+    ['Sites live', `${o.live_peers} of ${o.roster_peers} peers`], ['Roster version', o.roster_version],
+    ['Records held', o.records_held], ['Replicas owed', o.replicas_owed], ['Keys owned', o.keys_owned],
+    ['Replicas per record', o.replicas], ['Sites that may fail at once', o.survivable_failures],
+  ]);
+  $('peers').tBodies[0].replaceChildren(...o.peers.map((p) => {
+    const tr = document.createElement('tr');
+    tr.append(cell(p.site_id), cell(p.https), cell(p.live ? 'live' : 'unreachable', p.live ? '' : 'bad'));
+    return tr;
+  }));
+  const run = i.current_run ?? i.last_run;
+  facts($('ingest-status'), [
+    ['PACS', i.pacs_configured ? `configured, synchronised every ${i.sync_period_s} s` : 'none configured'],
+    ['Series indexed', i.totals.series_indexed], ['Series failed', i.totals.series_failed],
+    ['Stored', `${(i.totals.bytes_stored / 1e6).toFixed(1)} MB`],
+    ['Run', run ? `${i.current_run ? 'running' : 'last'}: ${run.state}, ${run.counts.series_indexed} indexed, ` +
+      `${run.failures.length} failed` : 'none yet'],
+  ]);
 }
 
 async function load_users() {
@@ -277,6 +308,7 @@ $('sign-out').addEventListener('click', () => guarded(async () => {
 $('query-form').addEventListener('submit', (ev) => { ev.preventDefault(); guarded(run_query); });
 $('nifti-file').addEventListener('change', () => { $('source-upload').checked = true; });
 $('close-viewer').addEventListener('click', () => { $('viewer-view').hidden = true; });
+$('refresh-status').addEventListener('click', () => guarded(load_status));
 $('diagnosis-form').addEventListener('submit', (ev) => { ev.preventDefault(); guarded(record_diagnosis); });
 $('close-diagnosis').addEventListener('click', () => { $('diagnosis-view').hidden = true; });
 

@@ -1,5 +1,5 @@
 // The authorization matrix of issue 10 as a table: 4 roles x 6 data classes (and the access
-// layer's own 3: accounts, care teams, grants) x {read, write} x
+// layer's own 3: accounts, care teams, grants; and the node's status) x {read, write} x
 // {own site, other site} x {without, with} care-team membership / grant / own record, each cell's
 // expected decision written out here independently of node/src/access/policy.cpp.
 #include <gtest/gtest.h>
@@ -33,6 +33,7 @@ constexpr std::array matrix{
     expected_row{role::patient, data_class::accounts, "--------"},
     expected_row{role::patient, data_class::care_teams, "--------"},
     expected_row{role::patient, data_class::grants, "--------"},
+    expected_row{role::patient, data_class::node_status, "--------"},
     expected_row{role::physician, data_class::nominative, "-A---A--"},
     expected_row{role::physician, data_class::deidentified_image, "-A-A-A--"},
     expected_row{role::physician, data_class::index_attributes, "AAAA----"},
@@ -42,6 +43,7 @@ constexpr std::array matrix{
     expected_row{role::physician, data_class::accounts, "--------"},
     expected_row{role::physician, data_class::care_teams, "-A---A--"},
     expected_row{role::physician, data_class::grants, "AA--AA--"},
+    expected_row{role::physician, data_class::node_status, "--------"},
     expected_row{role::researcher, data_class::nominative, "--------"},
     expected_row{role::researcher, data_class::deidentified_image, "-A-A----"},
     expected_row{role::researcher, data_class::index_attributes, "-A-A----"},
@@ -51,6 +53,7 @@ constexpr std::array matrix{
     expected_row{role::researcher, data_class::accounts, "--------"},
     expected_row{role::researcher, data_class::care_teams, "--------"},
     expected_row{role::researcher, data_class::grants, "AA------"},
+    expected_row{role::researcher, data_class::node_status, "--------"},
     expected_row{role::site_admin, data_class::nominative, "--------"},
     expected_row{role::site_admin, data_class::deidentified_image, "--------"},
     expected_row{role::site_admin, data_class::index_attributes, "AAAAAA--"},
@@ -60,6 +63,7 @@ constexpr std::array matrix{
     expected_row{role::site_admin, data_class::accounts, "AA--AA--"},
     expected_row{role::site_admin, data_class::care_teams, "AA--AA--"},
     expected_row{role::site_admin, data_class::grants, "AA--AA--"},
+    expected_row{role::site_admin, data_class::node_status, "AA------"},
 };
 
 purpose usual_purpose(role r) {
@@ -101,7 +105,7 @@ TEST(access_policy, every_cell_of_the_matrix) {
       ++cells;
     }
   }
-  EXPECT_EQ(cells, 4 * 9 * 8);
+  EXPECT_EQ(cells, 4 * 10 * 8);
 }
 
 TEST(access_policy, a_physician_needs_the_care_team_not_just_a_grant_for_nominative_data) {

@@ -155,6 +155,25 @@ test('a researcher downloads the series of his grant, as NIfTI and as DICOM', as
   await context.close();
 });
 
+test('the site admin sees the node, its peers and its ingest, and no patient data', async () => {
+  const { context, page } = await sign_in('demo-admin');
+  await page.locator('#node-status dd').first().waitFor();
+  const fact = async (list, term) => page.locator(`#${list} dt:text-is("${term}") + dd`).textContent();
+  assert.equal(await fact('node-status', 'Overlay'), 'running');
+  assert.equal(await fact('node-status', 'Sites live'), '2 of 2 peers');
+  assert.ok(+(await fact('node-status', 'Records held')) > 0);
+  assert.ok(+(await fact('ingest-status', 'Series indexed')) > 0);
+  assert.deepEqual((await page.locator('#peers tbody td:nth-child(3)').allTextContents()), ['live', 'live']);
+  assert.equal(await page.locator('#series-view').isVisible(), false);
+  assert.equal((await context.request.get(`${url}v1/series/${patient_lfn}?format=nifti`)).status(), 403);
+  await page.screenshot({ path: join(shots, '6-admin-status.png'), fullPage: true });
+  await context.close();
+  // Status is the admin's: a physician is refused it.
+  const physician = await sign_in('dr-demo');
+  for (const path of ['v1/overlay', 'v1/ingest']) assert.equal((await physician.context.request.get(`${url}${path}`)).status(), 403);
+  await physician.context.close();
+});
+
 test('the patient sees his series and who accessed them', async () => {
   const { context, page } = await sign_in('demo-patient');
   await page.locator(`input[name=series][value="${patient_lfn}"]`).waitFor();

@@ -78,6 +78,7 @@ constexpr std::array rules{
     row{site_admin, care_teams, write, own_site, any, "site_admin.care_teams.write"},
     row{site_admin, grants, read, own_site, any, "site_admin.grants.read"},
     row{site_admin, grants, write, own_site, any, "site_admin.grants.write"},  // revocation only (route)
+    row{site_admin, node_status, read, own_site, any, "site_admin.node_status.read"},
     // A peer site with no user behind it: replication of index records and shares. A share is
     // released (read) only against a user's signed assertion, decided on that user's role.
     row{site, index_attributes, read, always, any, "site.index.read"},
@@ -125,6 +126,7 @@ std::string_view name_of(data_class c) {
     case accounts: return "accounts";
     case care_teams: return "care_teams";
     case grants: return "grants";
+    case node_status: return "node_status";
   }
   return "unknown";
 }
@@ -149,7 +151,7 @@ std::optional<role> user_role_from(std::string_view name) {
 
 std::optional<data_class> data_class_from(std::string_view name) {
   for (auto c : {nominative, deidentified_image, index_attributes, diagnoses, audit_entries, key_share, accounts,
-                 care_teams, grants})
+                 care_teams, grants, node_status})
     if (name_of(c) == name) return c;
   return std::nullopt;
 }

@@ -31,6 +31,7 @@ enum class data_class {
   accounts,            // user accounts of the site
   care_teams,          // who is in a patient's care team
   grants,              // physicians' grants to researchers and colleagues
+  node_status,         // the node's overlay and ingest status: peers, counts, LFNs, no patient data
 };
 
 enum class action { read, write };

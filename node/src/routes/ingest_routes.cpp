@@ -1,9 +1,11 @@
 // POST /v1/ingest (start a run) and GET /v1/ingest (what the ingest did and is doing): this
-// site's own certificate only — the operator's CLI; another site has no business starting or
-// watching this site's PACS ingest. Series are named by LFN only.
+// site's own certificate — the operator's CLI — and, to read, a signed-in site admin of this site
+// (the desk); another site has no business starting or watching this site's PACS ingest. Series
+// are named by LFN only.
 #include <nlohmann/json.hpp>
 
 #include "routes.hpp"
+#include "status_access.hpp"
 
 namespace dm2::node {
 namespace {
@@ -53,7 +55,7 @@ http_response start(const route_context& c, const http_request& request) {
 }
 
 http_response show(const route_context& c, const http_request& request) {
-  if (auto refused = c.refuse_unless_self(request)) return *refused;
+  if (auto refused = refuse_status_reader(c, request, &route_context::refuse_unless_self)) return *refused;
   return http_response{200, "application/json", {}, report_json(c.ingest->report()).dump()};
 }
 

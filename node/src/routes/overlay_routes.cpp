@@ -5,12 +5,13 @@
 
 #include "dm2/dht/message_codec.hpp"
 #include "routes.hpp"
+#include "status_access.hpp"
 
 namespace dm2::node {
 namespace {
 
 http_response status(const route_context& c, const http_request& request) {
-  if (auto refused = c.refuse_unless_site(request)) return *refused;
+  if (auto refused = refuse_status_reader(c, request, &route_context::refuse_unless_site)) return *refused;
   auto report = c.overlay->report();
   nlohmann::json peers = nlohmann::json::array();
   for (const auto& site : c.members->peers()) {

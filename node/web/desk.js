@@ -169,7 +169,8 @@ async function load_status() {
   }));
   const run = i.current_run ?? i.last_run;
   facts($('ingest-status'), [
-    ['PACS', i.pacs_configured ? `configured, synchronised every ${i.sync_period_s} s` : 'none configured'],
+    ['PACS', !i.pacs_configured ? 'none configured'
+      : `configured, ${i.sync_period_s ? `synchronised every ${i.sync_period_s} s` : 'synchronised on demand (dm2 ingest run)'}`],
     ['Series indexed', i.totals.series_indexed], ['Series failed', i.totals.series_failed],
     ['Stored', `${(i.totals.bytes_stored / 1e6).toFixed(1)} MB`],
     ['Run', run ? `${i.current_run ? 'running' : 'last'}: ${run.state}, ${run.counts.series_indexed} indexed, ` +

@@ -52,6 +52,9 @@ struct options {
   double failure_rate = 0.5;   // failures per site per hour
   double mean_downtime_s = 300;
   double wipe_probability = 0.1;
+  // How long the live sites' membership keeps a failed site listed as live (the overlay notices a
+  // death by missed pings): queries still ask it meanwhile, and hedge around it.
+  double detection_delay_s = 0;
   // Correlated failures: one region down at a time (outage_region >= 0), and/or at a rate.
   int outage_region = -1;
   double outage_at_s = 0, outage_downtime_s = 300;
@@ -107,6 +110,7 @@ struct site {
   bool alive = true;
   bool churn_down = false;  // failed on its own, back at back_at
   int outages = 0;          // region outages it is in
+  std::uint64_t downs = 0;  // times it went down: a delayed detection applies to the latest only
   millis back_at{0};
 };
 
@@ -280,13 +284,21 @@ int run(const options& o) {
         << (queries ? queries->results().size() : 0) << ',' << (queries ? queries->incomplete() : 0) << '\n';
   };
 
-  // A site is up when neither its own failure nor a region outage holds it down.
+  event_queue events;
+  // A site is up when neither its own failure nor a region outage holds it down. The others see
+  // a failure after the detection delay, a recovery at once.
   auto refresh = [&](site& s) {
     bool up = !s.churn_down && s.outages == 0;
     if (up == s.alive) return;
     s.alive = up;
     net.set_alive(s.id, up);
-    members.set_live(s.id, up);
+    if (up || o.detection_delay_s <= 0) {
+      members.set_live(s.id, up);
+    } else {
+      events.at(time.now() + ms_of(o.detection_delay_s), [&members, &s, down = ++s.downs] {
+        if (!s.alive && s.downs == down) members.set_live(s.id, false);
+      });
+    }
   };
   auto region_outage = [&](millis at, int region, millis downtime) {
     auto shift = [&, region](int by) {
@@ -309,7 +321,6 @@ int run(const options& o) {
 
   const millis step = ms_of(o.sample_s);
   const millis end = ms_of(o.duration_s);
-  event_queue events;
   if (o.outage_region >= 0) {
     auto [down, up] = region_outage(ms_of(o.outage_at_s), o.outage_region, ms_of(o.outage_downtime_s));
     events.at(ms_of(o.outage_at_s), down);
@@ -526,6 +537,7 @@ int main(int argc, char** argv) {
   app.add_option("--failure-rate", o.failure_rate, "failures per site per hour")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--mean-downtime", o.mean_downtime_s, "mean time a failed site stays down, seconds (exponential)")->check(positive)->capture_default_str();
   app.add_option("--wipe-probability", o.wipe_probability, "probability a recovering site lost its disk")->check(fraction)->capture_default_str();
+  app.add_option("--detection-delay", o.detection_delay_s, "seconds before the others see a site as failed")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--outage-region", o.outage_region, "a region that fails at --outage-at for --outage-downtime (-1: none)")->capture_default_str();
   app.add_option("--outage-at", o.outage_at_s, "when the region fails, seconds")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--outage-downtime", o.outage_downtime_s, "how long it stays down, seconds")->check(positive)->capture_default_str();
@@ -595,6 +607,7 @@ int main(int argc, char** argv) {
         ranged("churn.failure_rate_per_hour", false, num(o.failure_rate), given("--failure-rate"), 0, inf),
         ranged("churn.mean_downtime_s", false, num(o.mean_downtime_s), given("--mean-downtime"), 0.001, inf),
         ranged("churn.wipe_probability", false, num(o.wipe_probability), given("--wipe-probability"), 0, 1),
+        ranged("churn.detection_delay_s", false, num(o.detection_delay_s), given("--detection-delay"), 0, 3600),
         ranged("outage.region", true, num(o.outage_region), given("--outage-region"), -1, 1'000'000),
         ranged("outage.at_s", false, num(o.outage_at_s), given("--outage-at"), 0, inf),
         ranged("outage.downtime_s", false, num(o.outage_downtime_s), given("--outage-downtime"), 0.001, inf),

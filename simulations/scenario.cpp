@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <map>
+#include <sstream>
 
 namespace dm2::sim {
 
@@ -25,6 +26,12 @@ std::string load_scenario(const std::string& file, const std::vector<scenario_op
       auto it = by_path.find(path);
       if (it == by_path.end()) return file + ": unknown key '" + path + "'";
       const auto& o = *it->second;
+      if (o.set_text) {
+        auto text = value.value_exact<std::string>();
+        if (!text) return file + ": '" + path + "' must be a string";
+        if (!o.given_on_command_line()) o.set_text(*text);
+        continue;
+      }
       double v = 0;
       if (auto i = value.value_exact<std::int64_t>()) {
         v = static_cast<double>(*i);
@@ -32,6 +39,11 @@ std::string load_scenario(const std::string& file, const std::vector<scenario_op
         v = *f;
       } else {
         return file + ": '" + path + "' must be " + (o.integer ? "an integer" : "a number");
+      }
+      if (!(v >= o.min && v <= o.max)) {
+        std::ostringstream range;
+        range << file << ": '" << path << "' must be between " << o.min << " and " << o.max << " (got " << v << ")";
+        return range.str();
       }
       if (!o.given_on_command_line()) o.set(v);
     }

@@ -6,21 +6,26 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
 namespace dm2::sim {
 
-// One settable option: "table.key" and how to set it from a TOML integer or float.
+// One settable option: "table.key" and how to set it from a TOML integer or float (in
+// [min, max]), or from a string when `set_text` is given.
 struct scenario_option {
   std::string path;  // e.g. "churn.failure_rate_per_hour"
   bool integer = false;
   std::function<void(double)> set;
   std::function<bool()> given_on_command_line;
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  std::function<void(const std::string&)> set_text;
 };
 
 // Reads `file` and applies every key it sets (unless given on the command line). Returns an
-// empty string, or the error to print (unreadable file, syntax error, unknown key, wrong type).
+// empty string, or the error to print (unreadable file, syntax error, unknown key, wrong type, out of range).
 std::string load_scenario(const std::string& file, const std::vector<scenario_option>& options);
 
 }  // namespace dm2::sim

@@ -48,7 +48,8 @@ void sim_network::send(const std::string& from_site, const std::string& to_site,
     free_slots_.pop_back();
     slab_[slot] = envelope{from_site, to_site, std::move(m)};
   }
-  queue_.push(slot_key{time_.now() + settings_.latency + millis(jitter), seq_++, slot});
+  auto base = settings_.pair_latency ? settings_.pair_latency(from_site, to_site) : settings_.latency;
+  queue_.push(slot_key{time_.now() + base + millis(jitter), seq_++, slot});
 }
 
 void sim_network::tick_all() {

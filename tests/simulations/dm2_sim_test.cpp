@@ -52,6 +52,11 @@ class dm2_sim : public ::testing::Test {
   // Column `col` of every data row.
   static std::vector<long> column(const std::string& csv, int col) {
     std::vector<long> out;
+    for (const auto& cell : cells(csv, col)) out.push_back(std::stol(cell));
+    return out;
+  }
+  static std::vector<std::string> cells(const std::string& csv, int col) {
+    std::vector<std::string> out;
     std::istringstream in(csv);
     std::string line;
     std::getline(in, line);  // header
@@ -60,23 +65,31 @@ class dm2_sim : public ::testing::Test {
       std::string cell;
       for (int i = 0; i <= col && std::getline(cells, cell, ','); ++i) {
       }
-      out.push_back(std::stol(cell));
+      out.push_back(cell);
     }
     return out;
   }
+  // The per-query CSV written beside `name`.csv when queries run.
+  std::string queries_csv(const std::string& name) { return slurp(dir_ / (name + "-queries.csv")); }
   fs::path dir_;
 };
 
 const std::string scenarios = DM2_SIM_SCENARIOS;
 
 TEST_F(dm2_sim, the_same_seed_writes_the_same_csv_byte_for_byte) {
-  auto args = "--scenario " + scenarios + "/heavy-churn-2of3.toml --sites 60 --duration 300";
+  // Queries on, with failures noticed late (so some queries hedge), writes and a region outage.
+  auto args = "--scenario " + scenarios +
+              "/heavy-churn-2of3.toml --sites 60 --duration 300 --query-rate 2 --detection-delay 5 --write-rate 1 "
+              "--regions 3 --outage-region 1 --outage-at 100 --outage-downtime 50 --inter-region-rtt 80 --rtt-spread 0.5";
   auto a = run(args, "a");
   auto b = run(args, "b");
   ASSERT_EQ(a.exit_code, 0) << a.err;
   ASSERT_EQ(b.exit_code, 0) << b.err;
   EXPECT_GT(a.csv.size(), 100u);
   EXPECT_EQ(a.csv, b.csv);
+  EXPECT_GT(queries_csv("a").size(), 1000u);
+  EXPECT_EQ(queries_csv("a"), queries_csv("b"));
+  EXPECT_EQ(slurp(dir_ / "a-query-cdf.csv"), slurp(dir_ / "b-query-cdf.csv"));
   auto c = run(args + " --seed 99", "c");
   ASSERT_EQ(c.exit_code, 0) << c.err;
   EXPECT_NE(a.csv, c.csv);  // the seed matters (churn differs)
@@ -96,6 +109,119 @@ TEST_F(dm2_sim, without_churn_every_record_and_key_is_fully_available) {
     EXPECT_EQ(under[i], 0) << "row " << i;
     EXPECT_EQ(under_shared[i], 0) << "row " << i;
     EXPECT_EQ(unreadable[i], 0) << "row " << i;
+  }
+}
+
+TEST_F(dm2_sim, without_churn_every_query_is_complete) {
+  auto r = run("--scenario " + scenarios + "/baseline-1000.toml --sites 80 --duration 60 --failure-rate 0 --query-rate 2",
+               "quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto q = queries_csv("quiet");
+  auto completeness = cells(q, 5);
+  auto expected = column(q, 3), asked = column(q, 6), late = column(q, 9);
+  ASSERT_GT(completeness.size(), 60u);  // ~2 a second for 60 s
+  for (std::size_t i = 0; i < completeness.size(); ++i) {
+    EXPECT_EQ(completeness[i], "1.000000") << "query " << i;
+    EXPECT_EQ(expected[i], 80);  // a tenth of 80 x 10 records
+    EXPECT_EQ(asked[i], 80);
+    EXPECT_EQ(late[i], 0);
+  }
+  EXPECT_EQ(column(r.csv, 8).back(), 0);  // queries_incomplete
+}
+
+TEST_F(dm2_sim, a_region_outage_takes_down_exactly_that_region_for_its_downtime) {
+  // 80 sites in 3 regions: region 2 is sites 2, 5, ..., 77 (26 sites). No other failures.
+  auto file = write("outage.toml",
+                    "[consortium]\nsites = 80\nregions = 3\n[churn]\nfailure_rate_per_hour = 0\n"
+                    "[outage]\nregion = 2\nat_s = 30\ndowntime_s = 60\n[run]\nduration_s = 150\nsample_s = 5\n");
+  auto r = run("--scenario " + file.string(), "outage");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("30 s: region 2 down (26 sites) for 60 s"), std::string::npos) << r.err;
+  auto time = column(r.csv, 0), alive = column(r.csv, 1);
+  ASSERT_EQ(time.size(), 31u);
+  for (std::size_t i = 0; i < time.size(); ++i)
+    EXPECT_EQ(alive[i], time[i] >= 30 && time[i] < 90 ? 54 : 80) << "t = " << time[i];
+}
+
+TEST_F(dm2_sim, a_partition_from_the_scenario_file_heals_and_converges) {
+  // Records written during the partition cannot reach their placement targets across it.
+  auto file = write("partition.toml",
+                    "[consortium]\nsites = 40\n[replication]\nrepair_period_s = 10\n[churn]\nfailure_rate_per_hour = 0\n"
+                    "[partition]\nat_s = 20\nheal_s = 80\nfraction = 0.5\n[load]\nwrite_rate_per_s = 2\n"
+                    "[run]\nduration_s = 160\nsample_s = 5\n");
+  auto r = run("--scenario " + file.string(), "partition");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("20 s: partition starts"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("80 s: partition heals"), std::string::npos) << r.err;
+  auto time = column(r.csv, 0), under = column(r.csv, 2);
+  long worst_during = 0;
+  for (std::size_t i = 0; i < time.size(); ++i)
+    if (time[i] > 20 && time[i] <= 80) worst_during = std::max(worst_during, under[i]);
+  EXPECT_GT(worst_during, 5);  // the partition bites
+  // Converged: the last rows (more than 5 repair periods after the heal) have every record on
+  // its live placement targets, writes of the last interval aside.
+  for (std::size_t i = 0; i < time.size(); ++i)
+    if (time[i] >= 140) {
+      EXPECT_LE(under[i], 2) << "t = " << time[i];
+    }
+  EXPECT_EQ(under[time.size() - 4], 0);
+}
+
+TEST_F(dm2_sim, a_latency_matrix_file_sets_the_round_trips) {
+  // Two regions 200 ms apart, 10 ms within; no jitter: a query waits for the farthest answer.
+  auto matrix = write("m.csv", "# ms\n10, 200\n200, 10\n");
+  auto r = run("--sites 20 --regions 2 --jitter 0 --failure-rate 0 --duration 30 --query-rate 1 --latency-matrix " +
+                   matrix.string(),
+               "matrix");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto latency = column(queries_csv("matrix"), 2);
+  ASSERT_GT(latency.size(), 10u);
+  for (auto l : latency) EXPECT_EQ(l, 200);
+  // Sites x sites works too: 3 sites, one slow pair.
+  auto sites = write("s.csv", "0,10,10\n10,0,300\n10,300,0\n");
+  r = run("--sites 3 --jitter 0 --failure-rate 0 --duration 30 --query-rate 1 --latency-matrix " + sites.string(), "sites");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  latency = column(queries_csv("sites"), 2);
+  ASSERT_GT(latency.size(), 10u);
+  for (auto l : latency) EXPECT_TRUE(l == 10 || l == 300) << l;
+}
+
+TEST_F(dm2_sim, a_bad_latency_matrix_is_refused_with_the_reason) {
+  struct bad {
+    std::string text, reason;
+  };
+  for (const auto& b : std::vector<bad>{{"10,200\n200,10\n10,10\n", "rows"},
+                                         {"10,200,5\n200,10\n", "3 values, expected 2"},
+                                         {"10,-200\n200,10\n", "negative"},
+                                         {"10,fast\n200,10\n", "'fast' is not a number"},
+                                         {"10,\n200,10\n", "is not a number"},
+                                         {"10,1e999\n200,10\n", "is not a number"}}) {
+    auto matrix = write("bad.csv", b.text);
+    auto file = write("bad.toml", "[consortium]\nsites = 20\nregions = 2\n[network]\nlatency_matrix = \"bad.csv\"\n");
+    auto r = run("--scenario " + file.string() + " --duration 5", "bad");
+    EXPECT_EQ(r.exit_code, 2) << b.text;
+    EXPECT_NE(r.err.find("network.latency_matrix"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(b.reason), std::string::npos) << b.text << " -> " << r.err;
+  }
+  auto r = run("--sites 20 --regions 2 --latency-matrix " + (dir_ / "none.csv").string(), "none");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("cannot read"), std::string::npos) << r.err;
+}
+
+TEST_F(dm2_sim, out_of_range_scenario_values_are_refused_with_the_key_named) {
+  for (const auto& [text, key] : std::vector<std::pair<std::string, std::string>>{
+           {"[network]\nloss = 2\n", "network.loss"},
+           {"[consortium]\nsites = -5\n", "consortium.sites"},
+           {"[consortium]\nregions = 0\n", "consortium.regions"},
+           {"[load]\nquery_rate_per_s = -1\n", "load.query_rate_per_s"},
+           {"[network]\nlatency_matrix = 3\n", "network.latency_matrix"},
+           {"[consortium]\nregions = 3\n[outage]\nregion = 3\n", "outage.region"},
+           {"[partition]\nat_s = 50\nheal_s = 10\n", "partition.heal_s"},
+           {"[churn]\ndetection_delay_s = nan\n", "churn.detection_delay_s"}}) {
+    auto file = write("range.toml", text);
+    auto r = run("--scenario " + file.string() + " --duration 5", "range");
+    EXPECT_EQ(r.exit_code, 2) << text;
+    EXPECT_NE(r.err.find(key), std::string::npos) << text << " -> " << r.err;
   }
 }
 

@@ -21,6 +21,9 @@ namespace dm2::dht {
 
 struct sim_network_settings {
   millis latency{5};          // one-way base latency
+  // When set, the one-way base latency from one site to another instead (dm2-sim's latency
+  // model: per region pair, or a matrix file).
+  std::function<millis(const std::string& from, const std::string& to)> pair_latency;
   millis jitter{5};           // plus uniform [0, jitter]
   millis tick_interval{100};  // how often every live replicator's tick() runs
   double loss_rate = 0.0;     // probability that a message is lost

@@ -51,8 +51,10 @@ result<std::string> dicom_json_of(std::string_view dicom, const dicomweb_uids& u
   sop_instance_uid = d->findAndGetOFString(DCM_SOPInstanceUID, sop).good() ? sop.c_str() : "";
   std::ostringstream out;
   bulk_by_uri format(bulk_data_uri);
+  out << '{';  // DcmDataset writes the members only
   if (d->writeJson(out, format).bad()) return fail(errc::malformed_input, "a stored instance has no DICOM JSON form");
-  return out.str();  // DcmDataset writes the object's braces itself
+  out << '}';
+  return out.str();
 }
 
 result<std::string> with_uids(std::string_view dicom, const dicomweb_uids& uids) {

@@ -130,6 +130,21 @@ test('the physician retrieves her patient\'s series and its metadata with WADO-R
     sops.add(value(m, '00080018'));
   }
   assert.equal(sops.size, metadata.length);
+
+  // Instance level: listed from the instances themselves, one retrieved with its metadata.
+  const listed = await dr.searchForInstances({ studyInstanceUID: patient_study, seriesInstanceUID: patient_series });
+  assert.deepEqual(listed.map((i) => value(i, '00080018')), metadata.map((m) => value(m, '00080018')));
+  assert.ok(listed.every((i) => value(i, '0020000E') === patient_series && value(i, '00081190')));
+  const sop = value(listed[1], '00080018');
+  const one = await dr.retrieveInstance({ studyInstanceUID: patient_study, seriesInstanceUID: patient_series, sopInstanceUID: sop });
+  assert.ok(Buffer.from(new Uint8Array(one)).toString('latin1').includes(sop));
+  const one_metadata = await dr.retrieveInstanceMetadata(
+    { studyInstanceUID: patient_study, seriesInstanceUID: patient_series, sopInstanceUID: sop });
+  assert.deepEqual(one_metadata, [metadata[1]]);
+  const page = await dr.searchForInstances(
+    { studyInstanceUID: patient_study, seriesInstanceUID: patient_series, queryParams: { offset: 1, limit: 1 } });
+  assert.deepEqual(page.map((i) => value(i, '00080018')), [sop]);
+
   for (const path of ['/dicom-web/studies?includefield=all', '/dicom-web/series',
     `/dicom-web/studies/${patient_study}/series/${patient_series}/metadata`]) {
     const text = await (await get(path, tokens['dr-demo'])).text();
@@ -177,6 +192,9 @@ test('bad input is a 4xx with a JSON body', async () => {
     ['/dicom-web/studies/1.2.x/series', 400], ['/dicom-web/studies/1.2.x/series/1.2', 400],
     ['/dicom-web/studies/1.2.3/series/1.2.3.4', 404], [`/dicom-web/studies/${patient_study}/series/2.25.1.1`, 404],
     [`/dicom-web/studies/${patient_study}/series/${patient_series}/rendered`, 404],
+    [`/dicom-web/studies/${patient_study}/series/${patient_series}/instances/1.2.3`, 404],
+    [`/dicom-web/studies/${patient_study}/series/${patient_series}/instances/1.x`, 400],
+    [`/dicom-web/studies/${patient_study}/series/${patient_series}/instances?SOPInstanceUID=1.2`, 400],
   ];
   for (const [path, status] of cases) {
     const r = await get(path, t);

@@ -6,8 +6,11 @@
 //   GET /dicom-web/studies/{study}/series                  QIDO-RS
 //   GET /dicom-web/studies/{study}[/series/{series}]       WADO-RS, multipart/related application/dicom
 //   GET /dicom-web/studies/{study}[/series/{series}]/metadata   WADO-RS, application/dicom+json
+//   GET /dicom-web/studies/{study}/series/{series}/instances    QIDO-RS from the instances themselves
+//   GET .../instances/{sop}[/metadata]                          WADO-RS, one instance
 #include <algorithm>
 #include <cctype>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -111,26 +114,73 @@ result<std::string> lfn_of_path(const std::string& study, const std::string* ser
   return *lfn;
 }
 
-// Every instance of the series in the DICOM JSON model, its UIDs those QIDO-RS showed, read
-// through the retrieval path (the node opens the instances in memory, one at a time).
-http_response metadata(const route_context& c, const http_request& request, const std::string& lfn) {
-  if (auto no = not_acceptable(request, true)) return *no;
+// Each instance of the series (or the one whose SOP Instance UID is `only`), opened in memory
+// through the retrieval path, as DICOM JSON with the UIDs QIDO-RS showed: `take(json, instance)`.
+// The response to send instead (the retrieval's refusal, a file that does not open, 404 when
+// `only` names no instance), or nullopt.
+std::optional<http_response> each_instance(const route_context& c, const http_request& request, const std::string& lfn,
+                                           const std::string& only,
+                                           const std::function<void(std::string&&, const std::string&)>& take) {
   auto retrieved = retrieve_series(c, request, lfn, series_form::instances);
   if (!retrieved.streamed) return retrieved;
   pacs::dicomweb_uids uids{study_uid_of(lfn), series_uid_of(lfn)};
   auto series_url = base_url(c, request) + "/studies/" + uids.study + "/series/" + uids.series;
-  std::string out = "[", instance, sop;
-  for (bool first = true;; first = false) {
+  std::string instance, sop;
+  bool found = false;
+  while (true) {
     auto more = retrieved.streamed->next(instance);
     if (!more) return error_response(more.err());
     if (!*more) break;
     auto j = pacs::dicom_json_of(instance, uids, series_url, sop);
+    if (j && (only.empty() || sop == only)) {
+      found = true;
+      take(std::move(*j), instance);
+    }
     std::fill(instance.begin(), instance.end(), '\0');
     if (!j) return error_response(j.err());
-    out += (first ? "" : ",") + *j;
   }
+  if (!only.empty() && !found) return error_response(fail(errc::not_found, "no such instance in that series"));
+  return std::nullopt;
+}
+
+// The metadata of every instance of the series (or of one): a DICOM JSON array.
+http_response metadata(const route_context& c, const http_request& request, const std::string& lfn,
+                       const std::string& only = {}) {
+  if (auto no = not_acceptable(request, true)) return *no;
+  std::string out = "[";
+  auto failed = each_instance(c, request, lfn, only, [&](std::string&& j, const std::string&) {
+    out += (out.size() > 1 ? "," : "") + j;
+  });
+  if (failed) return *failed;
   out += "]";
   return http_response{200, dicom_json_type, {}, std::move(out)};
+}
+
+// QIDO-RS at instance level, within a series: what identifies each instance and its image, from
+// the instances themselves (the index holds none), in slice order; paging as for the other levels.
+http_response instances(const route_context& c, const http_request& request, const std::string& lfn) {
+  if (auto who = c.authenticate(request); !who) return error_response(who.err());
+  auto q = parse_qido(request.target, qido_level::instance);
+  if (!q) return error_response(q.err());
+  static const char* const kept[] = {"00080005", "00080016", "00080018", "00080060", "0020000D", "0020000E",
+                                     "00200013", "00280008", "00280010", "00280011", "00280100"};
+  json out = json::array();
+  std::size_t seen = 0;
+  auto base = base_url(c, request) + "/studies/" + study_uid_of(lfn) + "/series/" + series_uid_of(lfn) + "/instances/";
+  auto failed = each_instance(c, request, lfn, {}, [&](std::string&& text, const std::string&) {
+    if (seen++ < q->offset || out.size() >= q->limit) return;
+    auto all = json::parse(text, nullptr, false);
+    json item = json::object();
+    for (const char* tag : kept)
+      if (all.contains(tag)) item[tag] = all[tag];
+    if (auto sop = all["00080018"]["Value"]; sop.is_array() && !sop.empty() && sop[0].is_string())
+      item["00081190"] = {{"vr", "UR"}, {"Value", {base + sop[0].get<std::string>()}}};
+    out.push_back(std::move(item));
+  });
+  if (failed) return *failed;
+  http_response r{200, dicom_json_type, {}, out.dump(-1, ' ', false, json::error_handler_t::replace)};
+  if (seen > q->offset + out.size()) r.headers.emplace("Warning", "299 dm2: \"There are additional results that can be requested\"");
+  return r;
 }
 
 // The series' instances, each with the UIDs QIDO-RS showed, as multipart/related.
@@ -167,6 +217,27 @@ class instances_with_uids final : public body_source {
   bool done_ = false;
 };
 
+// One instance, with the UIDs QIDO-RS showed, as a multipart/related answer of one part.
+http_response instance(const route_context& c, const http_request& request, const std::string& lfn,
+                       const std::string& sop) {
+  if (auto no = not_acceptable(request, false)) return *no;
+  pacs::dicomweb_uids uids{study_uid_of(lfn), series_uid_of(lfn)};
+  std::string body;
+  auto framing = multipart_framing::random("application/dicom");
+  std::optional<http_response> broken;
+  auto failed = each_instance(c, request, lfn, sop, [&](std::string&&, const std::string& bytes) {
+    auto rewritten = pacs::with_uids(bytes, uids);
+    if (!rewritten) {
+      broken = error_response(rewritten.err());
+      return;
+    }
+    body = framing.part_start(rewritten->size()) + *rewritten + std::string(multipart_framing::part_end) + framing.closing();
+  });
+  if (failed) return *failed;
+  if (broken) return *broken;
+  return http_response{200, framing.content_type(), {}, std::move(body)};
+}
+
 http_response series(const route_context& c, const http_request& request, const std::string& lfn) {
   if (auto no = not_acceptable(request, false)) return *no;
   auto retrieved = retrieve_series(c, request, lfn, series_form::instances);
@@ -178,23 +249,32 @@ http_response series(const route_context& c, const http_request& request, const 
 }
 
 // GET /dicom-web/studies/{study}[/...]: the paths below a study.
+//   {study}[/metadata]                               the study (one series)
+//   {study}/series                                   QIDO-RS
+//   {study}/series/{series}[/metadata]               the series
+//   {study}/series/{series}/instances                QIDO-RS, instance level
+//   {study}/series/{series}/instances/{sop}[/metadata]  one instance
 http_response under_study(const route_context& c, const http_request& request) {
   auto parts = split_path(std::string_view(path_of(request.target)).substr(std::string(root).size() + 9));
   if (parts.empty() || parts[0].empty()) return error_response(fail(errc::not_found, "no such resource"));
   const auto& study = parts[0];
   if (parts.size() == 2 && parts[1] == "series") return search(c, request, qido_level::series, study);
-  const std::string* series_uid = parts.size() >= 3 && parts[1] == "series" ? &parts[2] : nullptr;
-  const bool is_metadata = parts.back() == "metadata";
-  const bool whole = parts.size() == 1 || (parts.size() == 2 && is_metadata) || (series_uid && parts.size() == 3) ||
-                     (series_uid && parts.size() == 4 && is_metadata);
-  if (!whole)
+  const bool is_metadata = parts.size() > 1 && parts.back() == "metadata";
+  auto n = parts.size() - (is_metadata ? 1 : 0);  // the path without /metadata
+  const std::string* series_uid = n >= 3 && parts[1] == "series" ? &parts[2] : nullptr;
+  const bool list = series_uid && parts.size() == 4 && parts[3] == "instances";
+  const std::string* sop = series_uid && n == 5 && parts[3] == "instances" ? &parts[4] : nullptr;
+  if (!(n == 1 || (series_uid && n == 3) || list || sop))
     return error_response(fail(errc::not_found, "not a resource this node serves (docs/dicomweb.md lists them)"));
-  auto lfn = lfn_of_path(study, series_uid);
+  auto lfn = sop && !valid_uid(*sop) ? result<std::string>(fail(errc::invalid_argument, "the path's instance must be a UID"))
+                                     : lfn_of_path(study, series_uid);
   if (!lfn) {
     // An unknown series still needs a signed-in caller to learn so.
     if (auto who = c.authenticate(request); !who) return error_response(who.err());
     return error_response(lfn.err());
   }
+  if (list) return instances(c, request, *lfn);
+  if (sop) return is_metadata ? metadata(c, request, *lfn, *sop) : instance(c, request, *lfn, *sop);
   return is_metadata ? metadata(c, request, *lfn) : series(c, request, *lfn);
 }
 

@@ -1,5 +1,7 @@
 #include "dicomweb_search.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <map>
 
@@ -49,6 +51,7 @@ result<qido_page> qido_search(const route_context& c, const access::principal& w
     body.user = who.id;
     body.purpose = access::name_of(f.why);
   }
+  auto started = std::chrono::steady_clock::now();
   std::map<std::string, dht::query_hit> found;  // lfn -> hit
   qido_page page;
   bool ask_overlay = true;
@@ -88,6 +91,9 @@ result<qido_page> qido_search(const route_context& c, const access::principal& w
   page.more = readable.size() > last;
   page.hits.assign(std::make_move_iterator(readable.begin() + static_cast<std::ptrdiff_t>(first)),
                    std::make_move_iterator(readable.begin() + static_cast<std::ptrdiff_t>(last)));
+  spdlog::info("event=qido_search hits={} withheld={} sites_missing={} overlay={} ms={}", page.hits.size(), page.withheld,
+               page.sites_missing.size(), ask_overlay,
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
   if (who.person)
     if (auto s = c.audit->append({0, who.actor(), "qido_search", "dicom-web", "allowed",
                                   "hits=" + std::to_string(page.hits.size()) + " withheld=" + std::to_string(page.withheld)});

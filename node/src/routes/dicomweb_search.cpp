@@ -29,6 +29,10 @@ result<query_view> fan_out(const route_context& c, const query_body& body) {
   auto deadline = std::chrono::steady_clock::now() + search_timeout + std::chrono::seconds(1);
   while (view && !view->progress.done && std::chrono::steady_clock::now() < deadline)
     view = c.queries->wait_for_change(*id, view->revision, std::chrono::milliseconds(500));
+  // Forgotten at once: a search's hits are answered now, and kept finished they would push the
+  // queries users poll out of the book (query_book_settings::max_finished); late answers to a
+  // forgotten id are ignored.
+  c.queries->cancel(*id);
   if (!view) return fail(errc::unavailable, "the search was dropped before it ended");
   return std::move(*view);
 }

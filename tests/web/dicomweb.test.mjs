@@ -206,6 +206,10 @@ test('bad input is a 4xx with a JSON body', async () => {
     headers: { Authorization: `Bearer ${t}`, Accept: 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50' },
   });
   assert.equal(other.status, 406);
+  const empty = await fetch(`${base}/dicom-web/studies/${patient_study}/series/${patient_series}/metadata`, {
+    headers: { Authorization: `Bearer ${t}`, Accept: 'application/dicom+json; transfer-syntax=' },
+  });
+  assert.equal(empty.status, 406);
   // A study UID that is not dm2's matches nothing.
   const none = await get('/dicom-web/studies?StudyInstanceUID=1.2.3', t);
   assert.equal(none.status, 200);

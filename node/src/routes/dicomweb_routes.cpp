@@ -66,7 +66,8 @@ std::optional<http_response> not_acceptable(const http_request& request, bool js
   bool type_ok = has("*/*") || (json_answer ? has(dicom_json_type) || has("application/json")
                                             : has("multipart/related") && (!has("type=") || has("application/dicom")));
   auto ts = a.find("transfer-syntax=");
-  bool syntax_ok = ts == std::string::npos || a.compare(ts + 16, 1, "*") == 0 || a.compare(ts + 16, 2, "\"*") == 0;
+  auto syntax = ts == std::string::npos ? std::string_view{} : std::string_view(a).substr(ts + 16);
+  bool syntax_ok = ts == std::string::npos || syntax.substr(0, 1) == "*" || syntax.substr(0, 2) == "\"*";
   if (type_ok && syntax_ok) return std::nullopt;
   auto r = error_response(fail(errc::unsupported, std::string("this node answers ") +
                                                       (json_answer ? dicom_json_type : "multipart/related; type=\"application/dicom\"") +

@@ -1,5 +1,6 @@
 #include "dm2/pacs/dicom_json.hpp"
 
+#include <dcmtk/config/osconfig.h>  // must come first with DCMTK
 #include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcjson.h>
 #include <dcmtk/dcmdata/dcostrmb.h>
@@ -15,7 +16,8 @@ namespace {
 struct bulk_by_uri final : DcmJsonFormatCompact {
   explicit bulk_by_uri(std::string uri) : DcmJsonFormatCompact(OFFalse), uri_(std::move(uri)) {}
   OFBool asBulkDataURI(const DcmTagKey& tag, OFString& uri) override {
-    if (tag != DCM_PixelData && tag != DCM_FloatPixelData && tag != DCM_DoubleFloatPixelData) return OFFalse;
+    if (tag != DCM_PixelData && tag != DCM_FloatPixelData && tag != DCM_DoubleFloatPixelData)
+      return OFFalse;
     uri = uri_.c_str();
     return OFTrue;
   }
@@ -32,7 +34,9 @@ result<std::unique_ptr<DcmFileFormat>> parsed(std::string_view dicom, const dico
   ff->transferInit();
   OFCondition cond = ff->read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
   ff->transferEnd();
-  if (cond.bad()) return fail(errc::malformed_input, std::string("a stored instance is not readable as DICOM (") + cond.text() + ")");
+  if (cond.bad())
+    return fail(errc::malformed_input,
+                std::string("a stored instance is not readable as DICOM (") + cond.text() + ")");
   auto* d = ff->getDataset();
   if (d->putAndInsertString(DCM_StudyInstanceUID, uids.study.c_str()).bad() ||
       d->putAndInsertString(DCM_SeriesInstanceUID, uids.series.c_str()).bad())
@@ -42,8 +46,8 @@ result<std::unique_ptr<DcmFileFormat>> parsed(std::string_view dicom, const dico
 
 }  // namespace
 
-result<std::string> dicom_json_of(std::string_view dicom, const dicomweb_uids& uids, const std::string& bulk_data_uri,
-                                  std::string& sop_instance_uid) {
+result<std::string> dicom_json_of(std::string_view dicom, const dicomweb_uids& uids,
+                                  const std::string& bulk_data_uri, std::string& sop_instance_uid) {
   auto ff = parsed(dicom, uids);
   if (!ff) return std::move(ff).err();
   auto* d = (*ff)->getDataset();
@@ -52,7 +56,8 @@ result<std::string> dicom_json_of(std::string_view dicom, const dicomweb_uids& u
   std::ostringstream out;
   bulk_by_uri format(bulk_data_uri);
   out << '{';  // DcmDataset writes the members only
-  if (d->writeJson(out, format).bad()) return fail(errc::malformed_input, "a stored instance has no DICOM JSON form");
+  if (d->writeJson(out, format).bad())
+    return fail(errc::malformed_input, "a stored instance has no DICOM JSON form");
   out << '}';
   return out.str();
 }
@@ -67,7 +72,8 @@ result<std::string> with_uids(std::string_view dicom, const dicomweb_uids& uids)
   (*ff)->transferInit();
   OFCondition cond = (*ff)->write(stream, xfer, EET_ExplicitLength, nullptr);
   (*ff)->transferEnd();
-  if (cond.bad()) return fail(errc::internal, std::string("cannot write the instance: ") + cond.text());
+  if (cond.bad())
+    return fail(errc::internal, std::string("cannot write the instance: ") + cond.text());
   void* buffer = nullptr;
   offile_off_t written = 0;
   stream.flushBuffer(buffer, written);

@@ -24,7 +24,8 @@ TEST(DicomwebUids, LfnToUidsAndBack) {
   EXPECT_EQ(lfn_of_study("2.25.258"), lfn);
   EXPECT_EQ(lfn_of_series("2.25.258.1"), lfn);
   EXPECT_EQ(lfn_of_study(study_uid_of(max_lfn)), max_lfn);
-  EXPECT_EQ(lfn_of_series(series_uid_of("0123456789abcdef0123456789abcdef")), "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(lfn_of_series(series_uid_of("0123456789abcdef0123456789abcdef")),
+            "0123456789abcdef0123456789abcdef");
 }
 
 TEST(DicomwebUids, OtherUidsNameNoSeries) {
@@ -43,9 +44,10 @@ TEST(DicomwebUids, OtherUidsNameNoSeries) {
 }
 
 TEST(QidoRequest, KeysByKeywordAndTag) {
-  auto q = parse_qido("/dicom-web/series?Modality=MR&00180015=HEART&StudyDate=20240101-20241231&PatientSex=F"
-                      "&includefield=00081030,SeriesDescription&limit=10&offset=20",
-                      qido_level::series);
+  auto q = parse_qido(
+      "/dicom-web/series?Modality=MR&00180015=HEART&StudyDate=20240101-20241231&PatientSex=F"
+      "&includefield=00081030,SeriesDescription&limit=10&offset=20",
+      qido_level::series);
   ASSERT_TRUE(q) << q.err().message;
   EXPECT_EQ(q->filter.modality, "MR");
   EXPECT_EQ(q->filter.body_part, "HEART");
@@ -69,7 +71,8 @@ TEST(QidoRequest, DateForms) {
   auto open_start = parse_qido("/x?SeriesDate=-20240305", qido_level::series);
   ASSERT_TRUE(open_start);
   EXPECT_EQ(open_start->filter.series_date->from, "00000101");
-  for (const char* bad : {"2024", "20241301", "20240305-20240101", "-", "2024-03-05", "20240305-2024"})
+  for (const char* bad :
+       {"2024", "20241301", "20240305-20240101", "-", "2024-03-05", "20240305-2024"})
     EXPECT_FALSE(parse_qido(std::string("/x?StudyDate=") + bad, qido_level::study)) << bad;
 }
 
@@ -98,10 +101,12 @@ TEST(QidoRequest, UniversalMatching) {
 }
 
 TEST(QidoRequest, RefusesWhatTheIndexCannotMatch) {
-  for (const char* bad : {"PatientName=DOE*", "PatientID=1234", "AccessionNumber=A1", "Modality=M?", "Modality=MR,CT",
-                          "PatientSex=X", "Nonsense=1", "no-such-parameter=1", "limit=0", "limit=1001", "limit=ten",
-                          "offset=-1", "offset=990&limit=20", "fuzzymatching=maybe", "includefield=bad-field",
-                          "Modality=MR&Modality=CT", "ModalitiesInStudy=MR&Modality=CT", "Modality=%ZZ", "Modality=%0A"}) {
+  for (const char* bad :
+       {"PatientName=DOE*", "PatientID=1234", "AccessionNumber=A1", "Modality=M?", "Modality=MR,CT",
+        "PatientSex=X", "Nonsense=1", "no-such-parameter=1", "limit=0", "limit=1001", "limit=ten",
+        "offset=-1", "offset=990&limit=20", "fuzzymatching=maybe", "includefield=bad-field",
+        "Modality=MR&Modality=CT", "ModalitiesInStudy=MR&Modality=CT", "Modality=%ZZ",
+        "Modality=%0A"}) {
     auto q = parse_qido(std::string("/x?") + bad, qido_level::study);
     ASSERT_FALSE(q) << bad;
     EXPECT_EQ(q.err().code, errc::invalid_argument) << bad;
@@ -120,9 +125,11 @@ TEST(QidoRequest, PagingDefaultsAndWarnings) {
 }
 
 TEST(QidoJson, StudyAndSeriesResults) {
-  json attributes = {{"modality", "MR"},     {"body_part", "HEART"}, {"manufacturer", "SYNTH"},
-                     {"study_date", "20240305"}, {"series_date", "20240305"}, {"sex", "F"},
-                     {"age_band", "040-049"}, {"diagnoses", json::array({{{"code", "I21.4"}}})}};
+  json attributes = {
+      {"modality", "MR"},          {"body_part", "HEART"},
+      {"manufacturer", "SYNTH"},   {"study_date", "20240305"},
+      {"series_date", "20240305"}, {"sex", "F"},
+      {"age_band", "040-049"},     {"diagnoses", json::array({{{"code", "I21.4"}}})}};
   auto study = qido_result(qido_level::study, lfn, "site-2", attributes, "https://h:1/dicom-web");
   EXPECT_EQ(study["0020000D"], (json{{"vr", "UI"}, {"Value", {"2.25.258"}}}));
   EXPECT_EQ(study["00080061"], (json{{"vr", "CS"}, {"Value", {"MR"}}}));
@@ -138,7 +145,8 @@ TEST(QidoJson, StudyAndSeriesResults) {
   EXPECT_EQ(series["0020000E"]["Value"][0], "2.25.258.1");
   EXPECT_EQ(series["00080060"]["Value"][0], "MR");
   EXPECT_EQ(series["00180015"]["Value"][0], "HEART");
-  EXPECT_EQ(series["00081190"]["Value"][0], "https://h:1/dicom-web/studies/2.25.258/series/2.25.258.1");
+  EXPECT_EQ(series["00081190"]["Value"][0],
+            "https://h:1/dicom-web/studies/2.25.258/series/2.25.258.1");
   EXPECT_FALSE(series.contains("00080061"));
 }
 

@@ -4,8 +4,8 @@
 #include "dm2/pacs/dicom_json.hpp"
 
 #include <dcmtk/config/osconfig.h>
-#include <dcmtk/dcmdata/dctk.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dctk.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -79,7 +79,8 @@ TEST(DicomJson, InstanceRewrittenWithTheGivenUids) {
 
 TEST(DicomJson, NotDicomIsMalformed) {
   std::string sop;
-  EXPECT_EQ(dm2::pacs::dicom_json_of("not a dicom file", uids, "u", sop).err().code, dm2::errc::malformed_input);
+  EXPECT_EQ(dm2::pacs::dicom_json_of("not a dicom file", uids, "u", sop).err().code,
+            dm2::errc::malformed_input);
   EXPECT_FALSE(dm2::pacs::with_uids(std::string(300, 'x'), uids));
 }
 

@@ -5,7 +5,8 @@
 namespace dm2::node::dicomweb {
 namespace {
 
-// 128-bit arithmetic for the LFN's decimal form (GCC and clang; __extension__ keeps -pedantic quiet).
+// 128-bit arithmetic for the LFN's decimal form (GCC and clang; __extension__ keeps -pedantic
+// quiet).
 __extension__ typedef unsigned __int128 u128;
 
 constexpr std::string_view uuid_arc = "2.25.";
@@ -36,7 +37,8 @@ std::string decimal(u128 v) {
 std::optional<std::string> lfn_of_root(std::string_view uid) {
   if (uid.substr(0, uuid_arc.size()) != uuid_arc) return std::nullopt;
   auto digits = uid.substr(uuid_arc.size());
-  if (digits.empty() || digits.size() > 39 || (digits.size() > 1 && digits.front() == '0')) return std::nullopt;
+  if (digits.empty() || digits.size() > 39 || (digits.size() > 1 && digits.front() == '0'))
+    return std::nullopt;
   u128 v = 0;
   for (char c : digits) {
     if (c < '0' || c > '9') return std::nullopt;
@@ -45,7 +47,8 @@ std::optional<std::string> lfn_of_root(std::string_view uid) {
     v = next;
   }
   std::string hex(32, '0');
-  for (int i = 31; i >= 0; --i, v >>= 4) hex[static_cast<std::size_t>(i)] = "0123456789abcdef"[static_cast<int>(v & 15)];
+  for (int i = 31; i >= 0; --i, v >>= 4)
+    hex[static_cast<std::size_t>(i)] = "0123456789abcdef"[static_cast<int>(v & 15)];
   return hex;
 }
 
@@ -64,7 +67,8 @@ std::string series_uid_of(std::string_view lfn_hex) {
 std::optional<std::string> lfn_of_study(std::string_view uid) { return lfn_of_root(uid); }
 
 std::optional<std::string> lfn_of_series(std::string_view uid) {
-  if (uid.size() <= series_suffix.size() || uid.substr(uid.size() - series_suffix.size()) != series_suffix)
+  if (uid.size() <= series_suffix.size() ||
+      uid.substr(uid.size() - series_suffix.size()) != series_suffix)
     return std::nullopt;
   return lfn_of_root(uid.substr(0, uid.size() - series_suffix.size()));
 }
@@ -74,7 +78,8 @@ bool valid_uid(std::string_view uid) {
   std::size_t start = 0;
   while (true) {
     auto end = uid.find('.', start);
-    auto part = uid.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    auto part =
+        uid.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
     if (part.empty() || (part.size() > 1 && part.front() == '0') ||
         !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return false;

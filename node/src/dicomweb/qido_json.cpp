@@ -15,7 +15,9 @@ json element(const char* vr, const std::string& value) {
   return e;
 }
 
-json number(const char* vr, long long value) { return {{"vr", vr}, {"Value", json::array({value})}}; }
+json number(const char* vr, long long value) {
+  return {{"vr", vr}, {"Value", json::array({value})}};
+}
 
 // A string attribute from a peer's record: kept when it is a string of printable ASCII without
 // DICOM's value separator (CS, LO, DA); "" otherwise, which shows the attribute empty.
@@ -23,7 +25,8 @@ std::string text_of(const json& attributes, const char* name) {
   auto it = attributes.find(name);
   if (it == attributes.end() || !it->is_string()) return {};
   const auto& s = it->get_ref<const std::string&>();
-  bool clean = std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f && c != '\\'; });
+  bool clean =
+      std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f && c != '\\'; });
   return clean && s.size() <= 64 ? s : std::string{};
 }
 
@@ -53,7 +56,8 @@ void add_series(json& out, const std::string& lfn, const json& a, const std::str
   out["00180015"] = element("CS", text_of(a, "body_part"));
   out["0020000E"] = element("UI", series_uid_of(lfn));
   out["00200011"] = element("IS", "");
-  out["00081190"] = element("UR", base_url + "/studies/" + study_uid_of(lfn) + "/series/" + series_uid_of(lfn));
+  out["00081190"] =
+      element("UR", base_url + "/studies/" + study_uid_of(lfn) + "/series/" + series_uid_of(lfn));
 }
 
 // dm2's private block (group 0009, creator "DM2 1"): what the index says beyond DICOM.
@@ -75,8 +79,8 @@ void add_private(json& out, const std::string& lfn, const std::string& owner, co
 
 }  // namespace
 
-json qido_result(qido_level level, const std::string& lfn, const std::string& owner, const json& attributes,
-                 const std::string& base_url) {
+json qido_result(qido_level level, const std::string& lfn, const std::string& owner,
+                 const json& attributes, const std::string& base_url) {
   json out = json::object();
   const json& a = attributes.is_object() ? attributes : json::object();
   add_study(out, lfn, a, base_url);

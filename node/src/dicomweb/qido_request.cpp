@@ -10,7 +10,9 @@
 namespace dm2::node::dicomweb {
 namespace {
 
-error bad(const std::string& what, const std::string& why) { return error{errc::invalid_argument, what + ": " + why}; }
+error bad(const std::string& what, const std::string& why) {
+  return error{errc::invalid_argument, what + ": " + why};
+}
 
 // A query-string component, percent-decoded ('+' is a space, as browsers send it).
 std::optional<std::string> decoded(std::string_view s) {
@@ -29,12 +31,22 @@ std::optional<std::string> decoded(std::string_view s) {
       i += 2;
     }
   }
-  if (std::any_of(out.begin(), out.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+  if (std::any_of(out.begin(), out.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
     return std::nullopt;
   return out;
 }
 
-enum class key_kind { study_uid, series_uid, study_date, series_date, modality, body_part, sex, manufacturer };
+enum class key_kind {
+  study_uid,
+  series_uid,
+  study_date,
+  series_date,
+  modality,
+  body_part,
+  sex,
+  manufacturer
+};
 
 struct match_key {
   const char* keyword;
@@ -57,16 +69,20 @@ constexpr match_key match_keys[] = {
 };
 
 bool is_tag(std::string_view s) {
-  return s.size() == 8 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  return s.size() == 8 && std::all_of(s.begin(), s.end(), [](char c) {
+           return std::isxdigit(static_cast<unsigned char>(c));
+         });
 }
 
 bool is_keyword(std::string_view s) {
   return !s.empty() && s.size() <= 64 && std::isupper(static_cast<unsigned char>(s.front())) &&
-         std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+         std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
 }
 
 std::string upper(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   return s;
 }
 
@@ -77,7 +93,9 @@ const match_key* find_key(const std::string& name) {
 }
 
 bool is_date(std::string_view d) {
-  if (d.size() != 8 || !std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
+  if (d.size() != 8 ||
+      !std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
   auto month = (d[4] - '0') * 10 + (d[5] - '0');
   auto day = (d[6] - '0') * 10 + (d[7] - '0');
   return month >= 1 && month <= 12 && day >= 1 && day <= 31;
@@ -93,7 +111,8 @@ result<storage::date_range> date_range(const std::string& key, const std::string
     return r;
   }
   auto from = v.substr(0, dash), to = v.substr(dash + 1);
-  if ((from.empty() && to.empty()) || (!from.empty() && !is_date(from)) || (!to.empty() && !is_date(to)))
+  if ((from.empty() && to.empty()) || (!from.empty() && !is_date(from)) ||
+      (!to.empty() && !is_date(to)))
     return bad(key, "must be YYYYMMDD or a range YYYYMMDD-YYYYMMDD");
   if (!from.empty()) r.from = from;
   if (!to.empty()) r.to = to;
@@ -103,14 +122,17 @@ result<storage::date_range> date_range(const std::string& key, const std::string
 
 // A UID list (PS3.18 8.3.4.1: comma-separated, backslash also accepted) -> the LFNs it names;
 // UIDs of another form are valid but name nothing here.
-status add_uids(const std::string& key, const std::string& v, bool series, std::optional<std::set<std::string>>& lfns) {
+status add_uids(const std::string& key, const std::string& v, bool series,
+                std::optional<std::set<std::string>>& lfns) {
   std::set<std::string> named;
   std::size_t start = 0, count = 0;
   while (true) {
     auto end = v.find_first_of(",\\", start);
     auto uid = v.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (!valid_uid(uid)) return bad(key, "not a UID list (digits and dots, at most 64 characters each)");
-    if (++count > qido_limits::max_uids) return bad(key, "at most " + std::to_string(qido_limits::max_uids) + " UIDs");
+    if (!valid_uid(uid))
+      return bad(key, "not a UID list (digits and dots, at most 64 characters each)");
+    if (++count > qido_limits::max_uids)
+      return bad(key, "at most " + std::to_string(qido_limits::max_uids) + " UIDs");
     if (auto lfn = series ? lfn_of_series(uid) : lfn_of_study(uid)) named.insert(*lfn);
     if (end == std::string::npos) break;
     start = end + 1;
@@ -118,7 +140,8 @@ status add_uids(const std::string& key, const std::string& v, bool series, std::
   // Two keys (study and series UIDs, or the path's and the query's) must both match.
   if (lfns) {
     std::set<std::string> both;
-    std::set_intersection(lfns->begin(), lfns->end(), named.begin(), named.end(), std::inserter(both, both.end()));
+    std::set_intersection(lfns->begin(), lfns->end(), named.begin(), named.end(),
+                          std::inserter(both, both.end()));
     named = std::move(both);
   }
   lfns = std::move(named);
@@ -126,10 +149,13 @@ status add_uids(const std::string& key, const std::string& v, bool series, std::
 }
 
 // An attribute value matched by equality: single-valued, no wildcard but a lone "*".
-result<std::optional<std::string>> single_value(const std::string& key, const std::string& v, std::size_t limit) {
+result<std::optional<std::string>> single_value(const std::string& key, const std::string& v,
+                                                std::size_t limit) {
   if (v == "*") return std::optional<std::string>{};
-  if (v.find_first_of("*?") != std::string::npos) return bad(key, "wildcard matching is not supported (a lone \"*\" is)");
-  if (v.find_first_of(",\\") != std::string::npos) return bad(key, "multiple-value matching is not supported");
+  if (v.find_first_of("*?") != std::string::npos)
+    return bad(key, "wildcard matching is not supported (a lone \"*\" is)");
+  if (v.find_first_of(",\\") != std::string::npos)
+    return bad(key, "multiple-value matching is not supported");
   if (v.size() > limit) return bad(key, "over " + std::to_string(limit) + " characters");
   return std::optional<std::string>{v};
 }
@@ -156,7 +182,8 @@ status apply_key(const match_key& k, const std::string& v, qido_request& q) {
       return {};
     }
     case key_kind::modality:
-      if (q.filter.modality && v != *q.filter.modality && v != "*") return bad(key, "contradicts another modality key");
+      if (q.filter.modality && v != *q.filter.modality && v != "*")
+        return bad(key, "contradicts another modality key");
       return set(q.filter.modality, limits::modality);
     case key_kind::body_part:
       return set(q.filter.body_part, limits::body_part);
@@ -169,7 +196,8 @@ status apply_key(const match_key& k, const std::string& v, qido_request& q) {
   return {};
 }
 
-result<std::size_t> count(const std::string& key, const std::string& v, std::size_t min, std::size_t max) {
+result<std::size_t> count(const std::string& key, const std::string& v, std::size_t min,
+                          std::size_t max) {
   std::size_t n = 0;
   auto r = std::from_chars(v.data(), v.data() + v.size(), n);
   if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size() || n < min || n > max)
@@ -185,7 +213,8 @@ status check_includefield(const std::string& v) {
   while (true) {
     auto end = v.find(',', start);
     auto field = v.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (!is_tag(field) && !is_keyword(field)) return bad("includefield", "\"" + field.substr(0, 64) + "\" is not a keyword or a tag");
+    if (!is_tag(field) && !is_keyword(field))
+      return bad("includefield", "\"" + field.substr(0, 64) + "\" is not a keyword or a tag");
     if (end == std::string::npos) return {};
     start = end + 1;
   }
@@ -193,16 +222,19 @@ status check_includefield(const std::string& v) {
 
 }  // namespace
 
-result<qido_request> parse_qido(std::string_view target, qido_level level, std::string_view path_study,
-                                std::string_view path_series) {
+result<qido_request> parse_qido(std::string_view target, qido_level level,
+                                std::string_view path_study, std::string_view path_series) {
   qido_request q;
   q.level = level;
   if (!path_study.empty())
-    if (auto s = add_uids("study UID in the path", std::string(path_study), false, q.lfns); !s) return s.err();
+    if (auto s = add_uids("study UID in the path", std::string(path_study), false, q.lfns); !s)
+      return s.err();
   if (!path_series.empty())
-    if (auto s = add_uids("series UID in the path", std::string(path_series), true, q.lfns); !s) return s.err();
+    if (auto s = add_uids("series UID in the path", std::string(path_series), true, q.lfns); !s)
+      return s.err();
   auto mark = target.find('?');
-  std::string_view rest = mark == std::string_view::npos ? std::string_view{} : target.substr(mark + 1);
+  std::string_view rest =
+      mark == std::string_view::npos ? std::string_view{} : target.substr(mark + 1);
   std::set<std::string> seen;
   bool limit_given = false;
   while (!rest.empty()) {
@@ -226,22 +258,28 @@ result<qido_request> parse_qido(std::string_view target, qido_level level, std::
     } else if (*name == "includefield") {
       if (auto s = check_includefield(*value); !s) return s.err();
     } else if (*name == "fuzzymatching") {
-      if (*value != "true" && *value != "false") return bad("fuzzymatching", "must be true or false");
+      if (*value != "true" && *value != "false")
+        return bad("fuzzymatching", "must be true or false");
       if (*value == "true")
-        q.warnings.push_back("299 dm2: \"The fuzzymatching parameter is not supported. Only literal matching has been performed.\"");
+        q.warnings.push_back(
+            "299 dm2: \"The fuzzymatching parameter is not supported. Only literal matching has "
+            "been performed.\"");
     } else if (const auto* k = find_key(*name)) {
       if (auto s = apply_key(*k, *value, q); !s) return s.err();
     } else if ((is_keyword(*name) || is_tag(*name)) && value->empty()) {
       // An attribute asked for by universal matching: returned if the index holds it (it does
       // not, or it would be a key above), nothing filtered.
     } else {
-      return bad(name->substr(0, 64), is_keyword(*name) || is_tag(*name)
-                                          ? "not a key this node matches (the index holds no such attribute; docs/dicomweb.md)"
-                                          : "unknown query parameter");
+      return bad(
+          name->substr(0, 64),
+          is_keyword(*name) || is_tag(*name)
+              ? "not a key this node matches (the index holds no such attribute; docs/dicomweb.md)"
+              : "unknown query parameter");
     }
   }
   if (q.offset + q.limit > qido_limits::max_results) {
-    if (limit_given) return bad("offset", "offset + limit over " + std::to_string(qido_limits::max_results));
+    if (limit_given)
+      return bad("offset", "offset + limit over " + std::to_string(qido_limits::max_results));
     q.limit = qido_limits::max_results - q.offset;
   }
   return q;

@@ -20,14 +20,16 @@ enum class qido_level { study, series, instance };
 
 struct qido_limits {
   static constexpr std::size_t default_limit = 100;
-  static constexpr std::size_t max_results = 1000;  // offset + limit: the overlay query's top_k bound
-  static constexpr std::size_t max_uids = 100;      // in a UID list
+  static constexpr std::size_t max_results =
+      1000;                                     // offset + limit: the overlay query's top_k bound
+  static constexpr std::size_t max_uids = 100;  // in a UID list
 };
 
 struct qido_request {
   qido_level level = qido_level::study;
-  storage::index_filter filter;               // `limit` unused
-  std::optional<std::set<std::string>> lfns;  // from StudyInstanceUID / SeriesInstanceUID (and the path)
+  storage::index_filter filter;  // `limit` unused
+  std::optional<std::set<std::string>>
+      lfns;  // from StudyInstanceUID / SeriesInstanceUID (and the path)
   std::size_t limit = qido_limits::default_limit;
   std::size_t offset = 0;
   // Warning header values (PS3.18 8.3.4.x): parameters accepted but not applied.
@@ -43,7 +45,8 @@ struct qido_request {
 // Errors: invalid_argument naming the first bad parameter (an unknown or unsupported key, a key
 // the index does not hold, a wildcard other than a lone "*", a bad UID or date, limit outside
 // 1..1000, offset + limit over 1000, a repeated key, a bad percent-encoding).
-result<qido_request> parse_qido(std::string_view target, qido_level level, std::string_view path_study = {},
+result<qido_request> parse_qido(std::string_view target, qido_level level,
+                                std::string_view path_study = {},
                                 std::string_view path_series = {});
 
 }  // namespace dm2::node::dicomweb

@@ -4,10 +4,11 @@
 // the same policy, audit, assertion and key shares as GET /v1/series/{lfn}).
 //   GET /dicom-web/studies, /dicom-web/series              QIDO-RS
 //   GET /dicom-web/studies/{study}/series                  QIDO-RS
-//   GET /dicom-web/studies/{study}[/series/{series}]       WADO-RS, multipart/related application/dicom
-//   GET /dicom-web/studies/{study}[/series/{series}]/metadata   WADO-RS, application/dicom+json
-//   GET /dicom-web/studies/{study}/series/{series}/instances    QIDO-RS from the instances themselves
-//   GET .../instances/{sop}[/metadata]                          WADO-RS, one instance
+//   GET /dicom-web/studies/{study}[/series/{series}]       WADO-RS, multipart/related
+//   application/dicom GET /dicom-web/studies/{study}[/series/{series}]/metadata   WADO-RS,
+//   application/dicom+json GET /dicom-web/studies/{study}/series/{series}/instances    QIDO-RS from
+//   the instances themselves GET .../instances/{sop}[/metadata]                          WADO-RS,
+//   one instance
 #include <algorithm>
 #include <cctype>
 #include <functional>
@@ -35,10 +36,11 @@ constexpr const char* dicom_json_type = "application/dicom+json";
 // when that is a plain host[:port], else the configured HTTPS endpoint.
 std::string base_url(const route_context& c, const http_request& request) {
   auto host = request.headers.find("host");
-  bool clean = host != request.headers.end() && !host->second.empty() && host->second.size() <= 255 &&
+  bool clean = host != request.headers.end() && !host->second.empty() &&
+               host->second.size() <= 255 &&
                std::all_of(host->second.begin(), host->second.end(), [](char ch) {
-                 return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' || ch == ':' ||
-                        ch == '[' || ch == ']';
+                 return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' ||
+                        ch == ':' || ch == '[' || ch == ']';
                });
   auto authority = clean ? host->second : c.config->https.to_string();
   return "https://" + authority + root;
@@ -64,14 +66,18 @@ std::optional<http_response> not_acceptable(const http_request& request, bool js
   const auto& a = accept->second;
   auto has = [&](std::string_view s) { return a.find(s) != std::string::npos; };
   bool type_ok = has("*/*") || (json_answer ? has(dicom_json_type) || has("application/json")
-                                            : has("multipart/related") && (!has("type=") || has("application/dicom")));
+                                            : has("multipart/related") &&
+                                                  (!has("type=") || has("application/dicom")));
   auto ts = a.find("transfer-syntax=");
   auto syntax = ts == std::string::npos ? std::string_view{} : std::string_view(a).substr(ts + 16);
-  bool syntax_ok = ts == std::string::npos || syntax.substr(0, 1) == "*" || syntax.substr(0, 2) == "\"*";
+  bool syntax_ok =
+      ts == std::string::npos || syntax.substr(0, 1) == "*" || syntax.substr(0, 2) == "\"*";
   if (type_ok && syntax_ok) return std::nullopt;
-  auto r = error_response(fail(errc::unsupported, std::string("this node answers ") +
-                                                      (json_answer ? dicom_json_type : "multipart/related; type=\"application/dicom\"") +
-                                                      " in the stored transfer syntax (transfer-syntax=*); docs/dicomweb.md"));
+  auto r = error_response(
+      fail(errc::unsupported,
+           std::string("this node answers ") +
+               (json_answer ? dicom_json_type : "multipart/related; type=\"application/dicom\"") +
+               " in the stored transfer syntax (transfer-syntax=*); docs/dicomweb.md"));
   r.status = 406;
   return r;
 }
@@ -90,15 +96,18 @@ http_response search(const route_context& c, const http_request& request, qido_l
     auto attributes = json::parse(hit.summary, nullptr, false);
     out.push_back(qido_result(level, hit.lfn, hit.owner, attributes, base));
   }
-  http_response r{200, dicom_json_type, {}, out.dump(-1, ' ', false, json::error_handler_t::replace)};
+  http_response r{
+      200, dicom_json_type, {}, out.dump(-1, ' ', false, json::error_handler_t::replace)};
   std::string warnings;
   for (const auto& w : q->warnings) warnings += (warnings.empty() ? "" : ", ") + w;
   if (page->more)
-    warnings += std::string(warnings.empty() ? "" : ", ") + "299 dm2: \"There are additional results that can be requested\"";
+    warnings += std::string(warnings.empty() ? "" : ", ") +
+                "299 dm2: \"There are additional results that can be requested\"";
   if (!page->sites_missing.empty()) {
     std::string sites;
     for (const auto& s : page->sites_missing) sites += (sites.empty() ? "" : " ") + s;
-    warnings += std::string(warnings.empty() ? "" : ", ") + "299 dm2: \"Sites that did not answer in time: " + sites + "\"";
+    warnings += std::string(warnings.empty() ? "" : ", ") +
+                "299 dm2: \"Sites that did not answer in time: " + sites + "\"";
   }
   if (!warnings.empty()) r.headers.emplace("Warning", warnings);
   return r;
@@ -111,7 +120,8 @@ result<std::string> lfn_of_path(const std::string& study, const std::string* ser
     return fail(errc::invalid_argument, "the path's study and series must be UIDs");
   auto lfn = lfn_of_study(study);
   if (!lfn || (series && lfn_of_series(*series) != lfn))
-    return fail(errc::not_found, "no such series here (dm2's UIDs come from QIDO-RS; docs/dicomweb.md)");
+    return fail(errc::not_found,
+                "no such series here (dm2's UIDs come from QIDO-RS; docs/dicomweb.md)");
   return *lfn;
 }
 
@@ -119,9 +129,9 @@ result<std::string> lfn_of_path(const std::string& study, const std::string* ser
 // through the retrieval path, as DICOM JSON with the UIDs QIDO-RS showed: `take(json, instance)`.
 // The response to send instead (the retrieval's refusal, a file that does not open, 404 when
 // `only` names no instance), or nullopt.
-std::optional<http_response> each_instance(const route_context& c, const http_request& request, const std::string& lfn,
-                                           const std::string& only,
-                                           const std::function<void(std::string&&, const std::string&)>& take) {
+std::optional<http_response> each_instance(
+    const route_context& c, const http_request& request, const std::string& lfn,
+    const std::string& only, const std::function<void(std::string&&, const std::string&)>& take) {
   auto retrieved = retrieve_series(c, request, lfn, series_form::instances);
   if (!retrieved.streamed) return retrieved;
   pacs::dicomweb_uids uids{study_uid_of(lfn), series_uid_of(lfn)};
@@ -140,7 +150,8 @@ std::optional<http_response> each_instance(const route_context& c, const http_re
     std::fill(instance.begin(), instance.end(), '\0');
     if (!j) return error_response(j.err());
   }
-  if (!only.empty() && !found) return error_response(fail(errc::not_found, "no such instance in that series"));
+  if (!only.empty() && !found)
+    return error_response(fail(errc::not_found, "no such instance in that series"));
   return std::nullopt;
 }
 
@@ -159,15 +170,18 @@ http_response metadata(const route_context& c, const http_request& request, cons
 
 // QIDO-RS at instance level, within a series: what identifies each instance and its image, from
 // the instances themselves (the index holds none), in slice order; paging as for the other levels.
-http_response instances(const route_context& c, const http_request& request, const std::string& lfn) {
+http_response instances(const route_context& c, const http_request& request,
+                        const std::string& lfn) {
   if (auto who = c.authenticate(request); !who) return error_response(who.err());
   auto q = parse_qido(request.target, qido_level::instance);
   if (!q) return error_response(q.err());
-  static const char* const kept[] = {"00080005", "00080016", "00080018", "00080060", "0020000D", "0020000E",
-                                     "00200013", "00280008", "00280010", "00280011", "00280100"};
+  static const char* const kept[] = {"00080005", "00080016", "00080018", "00080060",
+                                     "0020000D", "0020000E", "00200013", "00280008",
+                                     "00280010", "00280011", "00280100"};
   json out = json::array();
   std::size_t seen = 0;
-  auto base = base_url(c, request) + "/studies/" + study_uid_of(lfn) + "/series/" + series_uid_of(lfn) + "/instances/";
+  auto base = base_url(c, request) + "/studies/" + study_uid_of(lfn) + "/series/" +
+              series_uid_of(lfn) + "/instances/";
   auto failed = each_instance(c, request, lfn, {}, [&](std::string&& text, const std::string&) {
     if (seen++ < q->offset || out.size() >= q->limit) return;
     auto all = json::parse(text, nullptr, false);
@@ -179,8 +193,10 @@ http_response instances(const route_context& c, const http_request& request, con
     out.push_back(std::move(item));
   });
   if (failed) return *failed;
-  http_response r{200, dicom_json_type, {}, out.dump(-1, ' ', false, json::error_handler_t::replace)};
-  if (seen > q->offset + out.size()) r.headers.emplace("Warning", "299 dm2: \"There are additional results that can be requested\"");
+  http_response r{
+      200, dicom_json_type, {}, out.dump(-1, ' ', false, json::error_handler_t::replace)};
+  if (seen > q->offset + out.size())
+    r.headers.emplace("Warning", "299 dm2: \"There are additional results that can be requested\"");
   return r;
 }
 
@@ -188,7 +204,8 @@ http_response instances(const route_context& c, const http_request& request, con
 class instances_with_uids final : public body_source {
  public:
   instances_with_uids(std::shared_ptr<body_source> instances, pacs::dicomweb_uids uids)
-      : instances_(std::move(instances)), uids_(std::move(uids)),
+      : instances_(std::move(instances)),
+        uids_(std::move(uids)),
         framing_(multipart_framing::random("application/dicom")) {}
   std::string content_type() const { return framing_.content_type(); }
   std::optional<std::uint64_t> size() const override { return std::nullopt; }  // UIDs change sizes
@@ -206,7 +223,8 @@ class instances_with_uids final : public body_source {
     auto rewritten = pacs::with_uids(instance, uids_);
     std::fill(instance.begin(), instance.end(), '\0');
     if (!rewritten) return std::move(rewritten).err();
-    piece = framing_.part_start(rewritten->size()) + *rewritten + std::string(multipart_framing::part_end);
+    piece = framing_.part_start(rewritten->size()) + *rewritten +
+            std::string(multipart_framing::part_end);
     std::fill(rewritten->begin(), rewritten->end(), '\0');
     return true;
   }
@@ -232,7 +250,8 @@ http_response instance(const route_context& c, const http_request& request, cons
       broken = error_response(rewritten.err());
       return;
     }
-    body = framing.part_start(rewritten->size()) + *rewritten + std::string(multipart_framing::part_end) + framing.closing();
+    body = framing.part_start(rewritten->size()) + *rewritten +
+           std::string(multipart_framing::part_end) + framing.closing();
   });
   if (failed) return *failed;
   if (broken) return *broken;
@@ -243,7 +262,8 @@ http_response series(const route_context& c, const http_request& request, const 
   if (auto no = not_acceptable(request, false)) return *no;
   auto retrieved = retrieve_series(c, request, lfn, series_form::instances);
   if (!retrieved.streamed) return retrieved;
-  auto body = std::make_shared<instances_with_uids>(retrieved.streamed, pacs::dicomweb_uids{study_uid_of(lfn), series_uid_of(lfn)});
+  auto body = std::make_shared<instances_with_uids>(
+      retrieved.streamed, pacs::dicomweb_uids{study_uid_of(lfn), series_uid_of(lfn)});
   http_response r{200, body->content_type(), retrieved.headers, {}};
   r.streamed = std::move(body);
   return r;
@@ -256,19 +276,25 @@ http_response series(const route_context& c, const http_request& request, const 
 //   {study}/series/{series}/instances                QIDO-RS, instance level
 //   {study}/series/{series}/instances/{sop}[/metadata]  one instance
 http_response under_study(const route_context& c, const http_request& request) {
-  auto parts = split_path(std::string_view(path_of(request.target)).substr(std::string(root).size() + 9));
-  if (parts.empty() || parts[0].empty()) return error_response(fail(errc::not_found, "no such resource"));
+  auto parts =
+      split_path(std::string_view(path_of(request.target)).substr(std::string(root).size() + 9));
+  if (parts.empty() || parts[0].empty())
+    return error_response(fail(errc::not_found, "no such resource"));
   const auto& study = parts[0];
-  if (parts.size() == 2 && parts[1] == "series") return search(c, request, qido_level::series, study);
+  if (parts.size() == 2 && parts[1] == "series")
+    return search(c, request, qido_level::series, study);
   const bool is_metadata = parts.size() > 1 && parts.back() == "metadata";
   auto n = parts.size() - (is_metadata ? 1 : 0);  // the path without /metadata
   const std::string* series_uid = n >= 3 && parts[1] == "series" ? &parts[2] : nullptr;
   const bool list = series_uid && parts.size() == 4 && parts[3] == "instances";
   const std::string* sop = series_uid && n == 5 && parts[3] == "instances" ? &parts[4] : nullptr;
   if (!(n == 1 || (series_uid && n == 3) || list || sop))
-    return error_response(fail(errc::not_found, "not a resource this node serves (docs/dicomweb.md lists them)"));
-  auto lfn = sop && !valid_uid(*sop) ? result<std::string>(fail(errc::invalid_argument, "the path's instance must be a UID"))
-                                     : lfn_of_path(study, series_uid);
+    return error_response(
+        fail(errc::not_found, "not a resource this node serves (docs/dicomweb.md lists them)"));
+  auto lfn =
+      sop && !valid_uid(*sop)
+          ? result<std::string>(fail(errc::invalid_argument, "the path's instance must be a UID"))
+          : lfn_of_path(study, series_uid);
   if (!lfn) {
     // An unknown series still needs a signed-in caller to learn so.
     if (auto who = c.authenticate(request); !who) return error_response(who.err());
@@ -282,9 +308,12 @@ http_response under_study(const route_context& c, const http_request& request) {
 }  // namespace
 
 void add_dicomweb_routes(router& routes, const route_context& c) {
-  routes.add("GET", std::string(root) + "/studies", [c](const http_request& r) { return search(c, r, qido_level::study); });
-  routes.add("GET", std::string(root) + "/series", [c](const http_request& r) { return search(c, r, qido_level::series); });
-  routes.add_tree("GET", std::string(root) + "/studies/", [c](const http_request& r) { return under_study(c, r); });
+  routes.add("GET", std::string(root) + "/studies",
+             [c](const http_request& r) { return search(c, r, qido_level::study); });
+  routes.add("GET", std::string(root) + "/series",
+             [c](const http_request& r) { return search(c, r, qido_level::series); });
+  routes.add_tree("GET", std::string(root) + "/studies/",
+                  [c](const http_request& r) { return under_study(c, r); });
 }
 
 }  // namespace dm2::node

@@ -18,9 +18,11 @@ constexpr std::chrono::milliseconds search_timeout{5000};
 result<query_view> fan_out(const route_context& c, const query_body& body) {
   auto id = c.queries->open({body.top_k, "", 0, search_timeout});
   if (!id) return std::move(id).err();
-  auto started = c.overlay->start_query(*id, canonical_json(body), search_timeout,
-                                        [c, id = *id](const std::vector<dht::query_hit>& hits,
-                                                      const dht::query_progress& p) { c.queries->record(id, hits, p); });
+  auto started = c.overlay->start_query(
+      *id, canonical_json(body), search_timeout,
+      [c, id = *id](const std::vector<dht::query_hit>& hits, const dht::query_progress& p) {
+        c.queries->record(id, hits, p);
+      });
   if (!started) {
     c.queries->cancel(*id);
     return std::move(started).err();
@@ -39,7 +41,8 @@ result<query_view> fan_out(const route_context& c, const query_body& body) {
 
 }  // namespace
 
-result<qido_page> qido_search(const route_context& c, const access::principal& who, const dicomweb::qido_request& q) {
+result<qido_page> qido_search(const route_context& c, const access::principal& who,
+                              const dicomweb::qido_request& q) {
   // Who may search at all: a role that could read some series' index attributes (as POST
   // /v1/queries); which hits it sees is decided per hit below.
   auto f = c.facts_for(who, access::data_class::index_attributes, access::action::read, "", "");
@@ -66,7 +69,8 @@ result<qido_page> qido_search(const route_context& c, const access::principal& w
     for (const auto& lfn : *q.lfns)
       if (auto copy = c.overlay->find(lfn)) {
         ++local;
-        if (auto hit = plan ? plan->score(*copy) : std::nullopt) found.emplace(lfn, std::move(*hit));
+        if (auto hit = plan ? plan->score(*copy) : std::nullopt)
+          found.emplace(lfn, std::move(*hit));
       }
     ask_overlay = local < q.lfns->size();
     body.top_k = query_limits::max_top_k;
@@ -77,13 +81,14 @@ result<qido_page> qido_search(const route_context& c, const access::principal& w
     for (const auto& r : view->hits)
       if (!q.lfns || q.lfns->count(r.hit.lfn)) found.emplace(r.hit.lfn, r.hit);
     for (const auto& site : view->progress.asked_sites)
-      if (std::find(view->progress.answered_sites.begin(), view->progress.answered_sites.end(), site) ==
-          view->progress.answered_sites.end())
+      if (std::find(view->progress.answered_sites.begin(), view->progress.answered_sites.end(),
+                    site) == view->progress.answered_sites.end())
         page.sites_missing.push_back(site);
   }
   std::vector<dht::query_hit> readable;
   for (auto& [lfn, hit] : found) {
-    auto allowed = access::decide(c.facts_for(who, access::data_class::index_attributes, access::action::read, lfn, hit.owner));
+    auto allowed = access::decide(c.facts_for(who, access::data_class::index_attributes,
+                                              access::action::read, lfn, hit.owner));
     if (allowed.allowed)
       readable.push_back(std::move(hit));
     else
@@ -95,12 +100,15 @@ result<qido_page> qido_search(const route_context& c, const access::principal& w
   page.more = readable.size() > last;
   page.hits.assign(std::make_move_iterator(readable.begin() + static_cast<std::ptrdiff_t>(first)),
                    std::make_move_iterator(readable.begin() + static_cast<std::ptrdiff_t>(last)));
-  spdlog::info("event=qido_search hits={} withheld={} sites_missing={} overlay={} ms={}", page.hits.size(), page.withheld,
-               page.sites_missing.size(), ask_overlay,
-               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+  spdlog::info("event=qido_search hits={} withheld={} sites_missing={} overlay={} ms={}",
+               page.hits.size(), page.withheld, page.sites_missing.size(), ask_overlay,
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - started)
+                   .count());
   if (who.person)
     if (auto s = c.audit->append({0, who.actor(), "qido_search", "dicom-web", "allowed",
-                                  "hits=" + std::to_string(page.hits.size()) + " withheld=" + std::to_string(page.withheld)});
+                                  "hits=" + std::to_string(page.hits.size()) +
+                                      " withheld=" + std::to_string(page.withheld)});
         !s)
       return std::move(s).err();
   return page;

@@ -21,6 +21,7 @@ struct qido_page {
 // Runs `q` for `who` and audits the search (qido_search, with the counts). Errors: those of the
 // policy (permission_denied: a role that can read no index attributes), unavailable (429's:
 // too many queries running; this site is not on the roster), the audit log's.
-result<qido_page> qido_search(const route_context& c, const access::principal& who, const dicomweb::qido_request& q);
+result<qido_page> qido_search(const route_context& c, const access::principal& who,
+                              const dicomweb::qido_request& q);
 
 }  // namespace dm2::node

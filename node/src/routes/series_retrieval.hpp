@@ -13,7 +13,7 @@ namespace dm2::node {
 
 // `lfn`: 32 lowercase hex digits. The response to send: 200 with a streamed body, or the
 // error's (401, 403, 404, 503...).
-http_response retrieve_series(const route_context& c, const http_request& request, const std::string& lfn,
-                              series_form form);
+http_response retrieve_series(const route_context& c, const http_request& request,
+                              const std::string& lfn, series_form form);
 
 }  // namespace dm2::node

@@ -20,8 +20,8 @@ struct dicomweb_uids {
 // The dataset of the instance `dicom` (a Part 10 file) as one DICOM JSON object, with the UIDs
 // of `uids`; the pixel data (and any other bulk data) as a BulkDataURI `bulk_data_uri`. The
 // SOP Instance UID of the instance in `sop_instance_uid`. Errors: malformed_input (not DICOM).
-result<std::string> dicom_json_of(std::string_view dicom, const dicomweb_uids& uids, const std::string& bulk_data_uri,
-                                  std::string& sop_instance_uid);
+result<std::string> dicom_json_of(std::string_view dicom, const dicomweb_uids& uids,
+                                  const std::string& bulk_data_uri, std::string& sop_instance_uid);
 
 // The Part 10 file `dicom` with its StudyInstanceUID and SeriesInstanceUID set to `uids`, in
 // its own transfer syntax. Errors: malformed_input (not DICOM), internal (DCMTK cannot write it).

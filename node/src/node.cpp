@@ -143,6 +143,7 @@ void node::impl::add_routes() {
   add_nominative_routes(routes, c);
   add_similarity_routes(routes, c);
   add_my_series_routes(routes, c);
+  add_dicomweb_routes(routes, c);
   add_web_routes(routes, c);
   add_diagnosis_routes(routes, c);
 }

@@ -46,6 +46,10 @@ void router::add_prefix(const std::string& method, const std::string& prefix, ha
   prefixes_[{prefix, suffix}][method] = std::move(h);
 }
 
+void router::add_tree(const std::string& method, const std::string& prefix, handler h) {
+  trees_[prefix][method] = std::move(h);
+}
+
 const router::method_table* router::find(const std::string& path, std::string* label) const {
   if (auto exact = routes_.find(path); exact != routes_.end()) {
     *label = path;
@@ -59,6 +63,11 @@ const router::method_table* router::find(const std::string& path, std::string* l
     auto name = std::string_view(path).substr(prefix.size(), path.size() - prefix.size() - suffix.size());
     if (name.find('/') != std::string_view::npos) continue;
     *label = prefix + "{name}" + suffix;
+    return &methods;
+  }
+  for (const auto& [prefix, methods] : trees_) {
+    if (path.size() <= prefix.size() || path.compare(0, prefix.size(), prefix) != 0) continue;
+    *label = prefix + "{path}";
     return &methods;
   }
   return nullptr;

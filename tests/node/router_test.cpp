@@ -89,6 +89,17 @@ TEST(router, a_prefix_route_with_a_suffix_serves_its_own_second_segment) {
   EXPECT_EQ(r.handle(get("/v1/series/abc/other")).status, 404);
 }
 
+TEST(router, a_tree_route_serves_every_nested_path_after_exact_and_prefix_routes) {
+  router r;
+  r.add("GET", "/dicom-web/studies", [](const http_request&) { return http_response{200, "text/plain", {}, "search"}; });
+  r.add_tree("GET", "/dicom-web/studies/", [](const http_request& q) { return http_response{200, "text/plain", {}, path_of(q.target)}; });
+  EXPECT_EQ(r.handle(get("/dicom-web/studies")).body, "search");
+  EXPECT_EQ(r.handle(get("/dicom-web/studies/1.2/series/3.4/metadata?x=1")).body, "/dicom-web/studies/1.2/series/3.4/metadata");
+  EXPECT_EQ(r.handle(get("/dicom-web/studies/")).status, 404);  // the tree's root itself is not under it
+  EXPECT_EQ(r.handle(get("/dicom-web/studies/1.2", "POST")).status, 405);
+  EXPECT_EQ(r.route_label(get("/dicom-web/studies/1.2/series/3.4")), "/dicom-web/studies/{path}");
+}
+
 TEST(error_table, every_code_has_a_name_text_and_status) {
   for (int i = 0; i <= static_cast<int>(errc::cancelled); ++i) {
     auto code = static_cast<errc>(i);

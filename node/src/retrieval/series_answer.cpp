@@ -114,7 +114,9 @@ series_answer::~series_answer() { wipe_key(); }
 void series_answer::wipe_key() { wipe(key_); }
 
 std::string series_answer::content_type() const {
-  return form_ == series_form::dicom ? framing_.content_type() : "application/octet-stream";
+  return form_ == series_form::dicom       ? framing_.content_type()
+         : form_ == series_form::instances ? "application/dicom"
+                                           : "application/octet-stream";
 }
 
 status series_answer::read_sealed(const sealed_file& f, std::string& out) const {
@@ -131,7 +133,7 @@ status series_answer::read_sealed(const sealed_file& f, std::string& out) const 
 result<bool> series_answer::next(std::string& piece) {
   piece.clear();
   if (next_file_ == files_.size()) return false;
-  auto more = form_ == series_form::dicom ? next_instance(piece) : next_volume_block(piece);
+  auto more = form_ == series_form::nifti ? next_volume_block(piece) : next_instance(piece);
   if (!more) {
     wipe(piece);
     wipe_key();
@@ -149,9 +151,12 @@ result<bool> series_answer::next_instance(std::string& piece) {
   auto& f = files_[next_file_];
   auto plain = plain_sizes_[next_file_];
   auto last = next_file_ + 1 == files_.size();
+  const bool framed = form_ == series_form::dicom;
   if (auto s = read_sealed(f, sealed_); !s) return std::move(s).err();
-  piece.reserve(framing_.part_start(plain).size() + plain + 2 + (last ? framing_.closing().size() : 0));
-  piece += framing_.part_start(plain);
+  if (framed) {
+    piece.reserve(framing_.part_start(plain).size() + plain + 2 + (last ? framing_.closing().size() : 0));
+    piece += framing_.part_start(plain);
+  }
   auto start = piece.size();
   auto opener = crypto::stream_opener::create(key_, object_store::associated_data(lfn_, version_, f.name));
   if (!opener) return std::move(opener).err();
@@ -160,8 +165,8 @@ result<bool> series_answer::next_instance(std::string& piece) {
   if (!opened || piece.size() - start != plain)
     return fail(errc::integrity_failure, "a stored file of the series does not open" +
                                              (opened ? std::string(": unexpected size") : ": " + opened.err().message));
-  piece += multipart_framing::part_end;
-  if (last) piece += framing_.closing();
+  if (framed) piece += multipart_framing::part_end;
+  if (framed && last) piece += framing_.closing();
   ++next_file_;
   return true;
 }

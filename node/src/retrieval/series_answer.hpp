@@ -32,7 +32,9 @@ struct sealed_file {
   std::string bytes;           // it is here already (another owner's answer); then path is empty
 };
 
-enum class series_form { dicom, nifti };
+// instances: one piece per instance, the instance alone (no framing), for the node's own use
+// (DICOMweb metadata, docs/dicomweb.md); its content type is application/dicom.
+enum class series_form { dicom, nifti, instances };
 
 class series_answer final : public body_source {
  public:

@@ -45,6 +45,9 @@ void add_my_series_routes(router& routes, const route_context& c);
 // GET / and GET /desk/{file}: the clinician's desk, static files loaded once from web.root.
 void add_web_routes(router& routes, const route_context& c);
 
+// GET /dicom-web/...: QIDO-RS across the overlay, WADO-RS through the retrieval path (docs/dicomweb.md).
+void add_dicomweb_routes(router& routes, const route_context& c);
+
 // POST and GET /v1/series/{lfn}/diagnoses (a care-team physician records, readers list).
 void add_diagnosis_routes(router& routes, const route_context& c);
 

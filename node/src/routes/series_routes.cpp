@@ -23,6 +23,7 @@
 #include "dm2/dht/share_keyring.hpp"
 #include "dm2/dht/storage_replica_store.hpp"
 #include "routes.hpp"
+#include "series_retrieval.hpp"
 
 namespace dm2::node {
 namespace {
@@ -175,14 +176,10 @@ result<std::string> retrieval_assertion(const route_context& c, const access::pr
   return access::sign_assertion(std::move(a), c.identity->dht_key_pem, c.access->now_ms());
 }
 
-http_response retrieve(const route_context& c, const http_request& request) {
-  auto lfn = lfn_in(request.target, "/v1/series/");
-  if (lfn.empty())
-    return error_response(fail(errc::invalid_argument, "give /v1/series/<32 hex digits>"));
-  auto format = query_of(request.target)["format"];
-  if (!format.empty() && format != "dicom" && format != "nifti")
-    return error_response(
-        fail(errc::invalid_argument, "format is dicom (multipart/related) or nifti"));
+}  // namespace
+
+http_response retrieve_series(const route_context& c, const http_request& request, const std::string& lfn,
+                              series_form form) {
   auto p = c.authenticate(request);
   if (!p) return error_response(p.err());
   auto who = std::move(*p);
@@ -219,7 +216,6 @@ http_response retrieve(const route_context& c, const http_request& request) {
     return error_response(files.err());
   }
 
-  auto form = format == "nifti" ? series_form::nifti : series_form::dicom;
   std::erase_if(files->files, [&](const sealed_file& f) { return (form == series_form::nifti) != (f.name == volume_file); });
   auto version = files->version;
   auto answer = series_answer::open(std::move(*key), lfn, version, std::move(files->files), form,
@@ -229,9 +225,22 @@ http_response retrieve(const route_context& c, const http_request& request) {
                                     });
   if (!answer) return error_response(answer.err());
   http_response r{200, (*answer)->content_type(), {{"DM2-Series-Version", std::to_string(version)}}, {}};
-  if (form == series_form::dicom) r.headers.emplace("DM2-Parts", std::to_string((*answer)->parts()));
+  if (form != series_form::nifti) r.headers.emplace("DM2-Parts", std::to_string((*answer)->parts()));
   r.streamed = std::make_shared<leased_source>(std::move(*answer), std::move(files->lease));
   return r;
+}
+
+namespace {
+
+http_response retrieve(const route_context& c, const http_request& request) {
+  auto lfn = lfn_in(request.target, "/v1/series/");
+  if (lfn.empty())
+    return error_response(fail(errc::invalid_argument, "give /v1/series/<32 hex digits>"));
+  auto format = query_of(request.target)["format"];
+  if (!format.empty() && format != "dicom" && format != "nifti")
+    return error_response(
+        fail(errc::invalid_argument, "format is dicom (multipart/related) or nifti"));
+  return retrieve_series(c, request, lfn, format == "nifti" ? series_form::nifti : series_form::dicom);
 }
 
 // The owner's side: another site's user, under his site's assertion, gets the sealed files.

@@ -24,6 +24,11 @@ class router {
   // suffix. Exact routes win over prefix routes. Not thread-safe: add all routes before serving.
   void add_prefix(const std::string& method, const std::string& prefix, handler h, const std::string& suffix = "");
 
+  // Adds a route for every path under `prefix` ("/dicom-web/studies/" serves
+  // "/dicom-web/studies/1.2/series/3.4/metadata"), for resources whose paths nest names; the
+  // handler splits the rest. Exact and prefix routes win. Not thread-safe: add all routes before serving.
+  void add_tree(const std::string& method, const std::string& prefix, handler h);
+
   // The handler's response; 400 for a malformed target, 404 for an unknown path, 405 (with an
   // Allow header) for a known path and another method. A handler that throws gives a 500 whose
   // body says nothing of the exception (it is logged).
@@ -39,6 +44,7 @@ class router {
   const method_table* find(const std::string& path, std::string* label) const;
   std::map<std::string, method_table> routes_;    // path -> method -> handler
   std::map<std::pair<std::string, std::string>, method_table> prefixes_;  // (prefix, suffix) -> method -> handler
+  std::map<std::string, method_table> trees_;  // prefix -> method -> handler
 };
 
 // The path of a request target without its query string.

@@ -1,5 +1,5 @@
 // The clinician's desk in Debian's chromium (playwright-core), against the running demo
-// consortium (run-desk-test.sh): DESK_URL (site 1's page), DESK_DIR (the demo's directory:
+// consortium (run-web-test.sh): DESK_URL (site 1's page), DESK_DIR (the demo's directory:
 // accounts/<name>.password, patient.lfn), DESK_SHOTS (where screenshots go).
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';

@@ -55,17 +55,18 @@ std::optional<std::vector<query_hit>> query_fanout::answer(const query_request& 
   if (!plan || !plan->score) return std::nullopt;
   std::vector<query_hit> hits;
   std::set<std::string> asked(q.asked.begin(), q.asked.end());
-  // Choose from the summaries, then read only the records this site answers for: a site holds
-  // k replicas of other owners' records for every one of its own, and reading is decrypting.
   // A hedge asks only for copies of the late sites' records.
   std::set<std::string> late(q.answer_for.begin(), q.answer_for.end());
+  query_plan::owner_test answers_for = [&](const std::string& owner) {
+    if (!late.empty()) return owner != self_ && late.count(owner) > 0;
+    return owner == self_ || !asked.count(owner);  // else its owner answers
+  };
+  if (plan->search) return plan->search(answers_for);
+  // Choose from the summaries, then read only the records this site answers for: a site holds
+  // k replicas of other owners' records for every one of its own, and reading is decrypting.
   std::vector<std::string> ours;
   c_.store->for_each_summary([&](const record_summary& r) {
-    if (!late.empty()) {
-      if (r.owner != self_ && late.count(r.owner)) ours.push_back(r.lfn);
-    } else if (r.owner == self_ || !asked.count(r.owner)) {
-      ours.push_back(r.lfn);  // else its owner answers
-    }
+    if (answers_for(r.owner)) ours.push_back(r.lfn);
   });
   for (const auto& lfn : ours)
     if (auto r = c_.store->get_record(lfn))

@@ -16,6 +16,6 @@ echo "# stage1_bench on $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load averag
 if [ -n "$quick" ]; then
   "$bench" "$tmp" 20000 20 10
 else
-  "$bench" "$tmp" "${args[1]:-100000,1000000}" 50 10
+  "$bench" "$tmp" "${args[1]:-100000,1000000}" 50 5
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -38,8 +38,12 @@ struct site {
   site() { open(); }
   void open() {
     auto signer = *storage::ed25519_audit_signer(*crypto::generate_private_key(crypto::key_type::ed25519));
-    db = std::move(*storage::database::open(dir / "db", storage_key, {}, signer));
-    store = std::move(*dht::storage_replica_store::open(*db, {}));
+    auto opened = storage::database::open(dir / "db", storage_key, {}, signer);
+    ASSERT_TRUE(opened);
+    db = std::move(*opened);
+    auto replicas = dht::storage_replica_store::open(*db, {});
+    ASSERT_TRUE(replicas);
+    store = std::move(*replicas);
     index = std::make_unique<stage_one::stage_one_index>();
     EXPECT_TRUE(index->build(*db).ok());
     store->set_listener(index.get());
@@ -54,6 +58,8 @@ struct site {
   // What the query's plan gives by scoring every held record (the path the index replaces).
   std::vector<dht::query_hit> reference(const query_body& q, const dht::query_plan::owner_test& answers_for) {
     auto plan = plan_query(canonical_json(q));
+    EXPECT_TRUE(plan);
+    if (!plan) return {};
     std::vector<dht::query_hit> hits;
     store->for_each_record([&](const dht::record& r) {
       if (answers_for(r.owner))
@@ -65,7 +71,8 @@ struct site {
   }
   std::vector<dht::query_hit> indexed(const query_body& q, const dht::query_plan::owner_test& answers_for) {
     auto plan = plan_query(canonical_json(q), *index, *store);
-    return plan->search(answers_for);
+    EXPECT_TRUE(plan && plan->search);
+    return plan ? plan->search(answers_for) : std::vector<dht::query_hit>{};
   }
   // The same hits, in the same order, with the same scores (bit for bit) and summaries.
   void expect_same(const query_body& q, const dht::query_plan::owner_test& answers_for, const std::string& what) {
@@ -130,7 +137,7 @@ TEST(stage_one_index, ranks_as_scoring_every_record_with_filters_owners_and_ties
   site s;
   random_records gen;
   std::vector<dht::record> batch;
-  for (int i = 0; i < 3000; ++i) batch.push_back(dht::replica_of(gen.make()));
+  for (int i = 0; i < 2000; ++i) batch.push_back(dht::replica_of(gen.make()));
   ASSERT_EQ(s.store->put_records(batch), batch.size());
   ASSERT_EQ(s.index->size(), batch.size());
 
@@ -139,10 +146,10 @@ TEST(stage_one_index, ranks_as_scoring_every_record_with_filters_owners_and_ties
                                          float_bytes(gen.signature(5))};
   std::vector<storage::index_filter> filters(6);
   filters[1].modality = "CT";
-  filters[2].modality = "";  // records without one
   filters[2].sex = "F";
+  filters[2].body_part = "HEART";
   filters[3].study_date = storage::date_range{"20210101", "20231231"};
-  filters[4].diagnosis_code = "I2";  // no such category: nothing
+  filters[4].diagnosis_code = "I22";  // no record has it: nothing
   filters[5].diagnosis_code = "I25";
   filters[5].owner_site = "site-b";
   std::vector<std::pair<std::string, dht::query_plan::owner_test>> owners = {
@@ -152,7 +159,7 @@ TEST(stage_one_index, ranks_as_scoring_every_record_with_filters_owners_and_ties
   for (std::size_t sig = 0; sig < signatures.size(); ++sig)
     for (std::size_t f = 0; f < filters.size(); ++f)
       for (const auto& [who, test] : owners)
-        for (std::size_t k : {1, 7, 200, 1000}) {
+        for (std::size_t k : {1, 7, 500}) {
           query_body q;
           q.signature = signatures[sig];
           q.filters = filters[f];

@@ -71,6 +71,11 @@ void signature_rows::free(std::uint32_t row) {
   free_.push_back(row);
 }
 
+void signature_rows::shrink_to_fit() {
+  index_->flat.codes.shrink_to_fit();
+  slots_.shrink_to_fit();
+}
+
 std::vector<std::pair<float, std::uint32_t>> signature_rows::search(
     const std::vector<float>& unit_query, std::size_t k, const std::function<bool(std::uint32_t)>& keep) const {
   std::vector<std::pair<float, std::uint32_t>> out;

@@ -36,6 +36,7 @@ class signature_rows {
   // Stores `unit` (dim() floats) for `slot` (the index's record number); returns its row.
   std::uint32_t add(const std::vector<float>& unit, std::uint32_t slot);
   void free(std::uint32_t row);
+  void shrink_to_fit();  // releases the arrays' spare capacity
   // The best `k` rows in use whose slot `keep` accepts, by inner product with `unit_query`
   // (dim() floats), best first, as (inner product, slot).
   std::vector<std::pair<float, std::uint32_t>> search(const std::vector<float>& unit_query, std::size_t k,

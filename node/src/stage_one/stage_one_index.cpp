@@ -67,7 +67,7 @@ struct stage_one_index::prepared_filter {
   }
 };
 
-std::size_t stage_one_index::lfn_hash::operator()(const lfn_bytes& l) const {
+std::size_t stage_one_index::lfn_hash::operator()(const lfn_bytes& l) const noexcept {
   std::size_t h;
   std::memcpy(&h, l.data(), sizeof h);
   return h;
@@ -88,10 +88,14 @@ status stage_one_index::build(storage::database& db) {
   lfns_.clear();
   rows_.clear();
   rows_by_dim_.clear();
-  return db.for_each_index_record([this](const storage::index_record& r) {
+  auto s = db.for_each_index_record([this](const storage::index_record& r) {
     stored(r);
     return true;
   });
+  // Growth by doubling leaves up to half of each array unused: give it back once built.
+  entries_.shrink_to_fit();
+  for (auto& rows : rows_) rows.shrink_to_fit();
+  return s;
 }
 
 void stage_one_index::stored(const storage::index_record& r) {

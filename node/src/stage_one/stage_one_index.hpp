@@ -59,7 +59,8 @@ class stage_one_index final : public dht::record_listener {
  private:
   using lfn_bytes = std::array<char, storage::lfn_size>;
   struct lfn_hash {
-    std::size_t operator()(const lfn_bytes& l) const;  // LFNs are random: their first bytes
+    // LFNs are random: their first bytes. noexcept: the map then stores no hash per entry.
+    std::size_t operator()(const lfn_bytes& l) const noexcept;
   };
   // One record's columns (64 bytes).
   struct entry {

@@ -266,6 +266,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: stage1_bench DIR N[,N...] [queries] [linear queries]\n");
     return 2;
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines show as they come when piped to a log
   std::filesystem::path dir = argv[1];
   std::vector<std::size_t> sizes;
   std::stringstream list(argv[2]);

@@ -20,6 +20,7 @@ run bash bench/http_bench.sh "$build" --quick
 # overlay_bench runs dht_bench (its baseline) too.
 run bash bench/overlay_bench.sh "$build" --quick
 run bash bench/sim_bench.sh "$build" --quick
+run bash bench/stage1_bench.sh "$build" --quick
 # ingest_bench needs a private network namespace (root), as the PACS suites do.
 if [ "$(id -u)" = 0 ]; then
   run bash bench/ingest_bench.sh --quick "$build"

@@ -11,6 +11,7 @@ packages=(
   libtorrent-rasterbar-dev libboost-dev libboost-system-dev libssl-dev openssl
   librocksdb-dev libdcmtk-dev libgfshare-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libcli11-dev libtomlplusplus-dev libnifti2-dev zlib1g-dev libargon2-dev
+  libfaiss-dev  # stage 1's vector search (static, with OpenMP and BLAS)
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl
   dcmtk orthanc python3 python3-pydicom python3-nibabel python3-numpy python3-matplotlib

@@ -55,32 +55,22 @@ std::optional<std::vector<query_hit>> query_fanout::answer(const query_request& 
   auto plan = plan_(q.body);
   if (!plan || !plan->score) return std::nullopt;
   std::vector<query_hit> hits;
-  // Choose from the summaries, then read only the records this site answers for: a site holds
-  // k replicas of other owners' records for every one of its own, and reading is decrypting.
+  // Which sites the querier asked (else an owner's copies are ours to answer for): hashed once
+  // per request, as `asked` lists every live site (thousands in a large consortium).
+  std::unordered_set<std::string> asked(q.asked.begin(), q.asked.end());
   // A hedge asks only for copies of the late sites' records.
   std::set<std::string> late(q.answer_for.begin(), q.answer_for.end());
+  query_plan::owner_test answers_for = [&](const std::string& owner) {
+    if (!late.empty()) return owner != self_ && late.count(owner) > 0;
+    return owner == self_ || !asked.count(owner);  // else its owner answers
+  };
+  if (plan->search) return plan->search(answers_for);
+  // Choose from the summaries, then read only the records this site answers for: a site holds
+  // k replicas of other owners' records for every one of its own, and reading is decrypting.
   std::vector<std::string> ours;
-  std::vector<std::pair<std::string, std::string>> copies;  // (lfn, owner): ours if not asked
   c_.store->for_each_summary([&](const record_summary& r) {
-    if (!late.empty()) {
-      if (r.owner != self_ && late.count(r.owner)) ours.push_back(r.lfn);
-    } else if (r.owner == self_) {
-      ours.push_back(r.lfn);
-    } else {
-      copies.emplace_back(r.lfn, r.owner);
-    }
+    if (answers_for(r.owner)) ours.push_back(r.lfn);
   });
-  if (!copies.empty()) {
-    // Which of their owners the querier asked (else its owner answers): one pass over `asked`
-    // (every live site, thousands in a large consortium) against the few owners we hold copies
-    // for, instead of a set of every asked site.
-    std::unordered_set<std::string> owners, asked;
-    for (const auto& c : copies) owners.insert(c.second);
-    for (const auto& s : q.asked)
-      if (owners.count(s)) asked.insert(s);
-    for (auto& c : copies)
-      if (!asked.count(c.second)) ours.push_back(std::move(c.first));
-  }
   for (const auto& lfn : ours)
     if (auto r = c_.store->get_record(lfn))
       if (auto hit = plan->score(*r)) hits.push_back(std::move(*hit));

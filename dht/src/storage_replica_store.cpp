@@ -107,8 +107,10 @@ result<std::size_t> storage_replica_store::commit_records(const std::vector<reco
   }
   if (winners.empty()) return std::size_t{0};
   std::vector<record_summary> written;
+  std::vector<storage::index_record> told;  // the listener's, after the commit
   for (auto& [lfn, w] : winners) {
     if (w.replaces) t.erase_index_record(lfn);
+    if (listener_) told.push_back(w.decoded);
     t.put_index_record(std::move(w.decoded));
     written.push_back({w.replica.lfn, w.replica.version, fingerprint(w.replica.payload), w.replica.owner});
   }
@@ -116,6 +118,7 @@ result<std::size_t> storage_replica_store::commit_records(const std::vector<reco
   if (auto s = db_.commit(std::move(t)); !s) return std::move(s).err();
   for (auto& summary : written) summaries_[summary.lfn] = std::move(summary);
   ++generation_;
+  for (const auto& r : told) listener_->stored(r);
   return accepted;
 }
 
@@ -180,6 +183,7 @@ void storage_replica_store::erase_record(const std::string& lfn) {
   if (auto s = db_.commit(std::move(t)); !s) return log_failure("erase_record", s.err());
   summaries_.erase(lfn);
   ++generation_;
+  if (listener_) listener_->erased(*raw);
 }
 
 void storage_replica_store::put_share(const key_share& s) {

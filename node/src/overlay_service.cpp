@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <chrono>
 #include <ctime>
 #include <future>
 #include <iterator>
@@ -23,6 +24,7 @@
 #include "dm2/dht/storage_replica_store.hpp"
 #include "dm2/node/https_client.hpp"
 #include "query_scoring.hpp"
+#include "stage_one/stage_one_index.hpp"
 #include "query_signer.hpp"
 #include "records.hpp"
 
@@ -96,8 +98,9 @@ class https_transport final : public dht::transport {
 }  // namespace
 
 struct overlay_service::impl : std::enable_shared_from_this<impl> {
-  impl(dht::overlay& o, const consortium& c, const site_identity& id, std::unique_ptr<dht::storage_replica_store> st,
-       storage::database& database, dht::replication_settings s, std::chrono::milliseconds liveness)
+  impl(dht::overlay& o, const consortium& c, const site_identity& id, std::unique_ptr<stage_one::stage_one_index> index,
+       std::unique_ptr<dht::storage_replica_store> st, storage::database& database, dht::replication_settings s,
+       std::chrono::milliseconds liveness)
       : timer(strand),
         overlay(o),
         members(c),
@@ -105,6 +108,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
         settings(s),
         liveness_age(liveness),
         dht_key_pem(id.dht_key_pem),
+        stage_one(std::move(index)),
         store(std::move(st)),
         db(database) {
     // The seal key lets this site take part in share repair while a key's owner is down.
@@ -127,6 +131,8 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   std::chrono::milliseconds liveness_age;  // a peer silent this long counts as down
   dht::steady_clock_source clock;
   std::string dht_key_pem;  // signs this site's records
+  // Follows the store (its listener) from create() on; on the strand from here on.
+  std::unique_ptr<stage_one::stage_one_index> stage_one;
   std::unique_ptr<dht::storage_replica_store> store;  // on the strand from here on
   std::optional<dht::x25519_keyring> keyring;
   storage::database& db;
@@ -176,7 +182,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     fs.replicas = settings.k;  // at most k hedged sites count as covered
     queries = std::make_unique<dht::query_fanout>(
         self_site, fs, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr}, *signer,
-        plan_query);
+        [this](const std::string& body) { return plan_query(body, *stage_one, *store); });
     if (answer_observer)
       queries->set_answer_observer([this](const std::string& querier, const std::string& id, std::size_t hits) {
         asio::post(pool, [observe = answer_observer, querier, id, hits] { observe(querier, id, hits); });
@@ -258,9 +264,16 @@ result<std::unique_ptr<overlay_service>> overlay_service::create(dht::overlay& o
                                                                  std::chrono::milliseconds liveness_age) {
   auto store = dht::storage_replica_store::open(db, roster_verifier(members));
   if (!store) return std::move(store).err();
+  // Stage 1's index of the stored records, then kept in step by the store.
+  auto started = std::chrono::steady_clock::now();
+  auto index = std::make_unique<stage_one::stage_one_index>();
+  if (auto s = index->build(db); !s) return std::move(s).err();
+  (*store)->set_listener(index.get());
+  spdlog::info("event=stage_one_index_built records={} ms={}", index->size(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
   // Stored keys that do not load are found at start, not when the engine first needs them.
   if (auto s = make_key_source({}, members)->load(db); !s) return std::move(s).err();
-  auto p = std::make_shared<impl>(o, members, identity, std::move(*store), db, settings, liveness_age);
+  auto p = std::make_shared<impl>(o, members, identity, std::move(index), std::move(*store), db, settings, liveness_age);
   return std::unique_ptr<overlay_service>(new overlay_service(std::move(p)));
 }
 

@@ -54,13 +54,18 @@ std::optional<double> ncc(const std::vector<float>& a, const std::vector<float>&
   return std::clamp(r, -1.0, 1.0);  // rounding may step just outside
 }
 
-std::optional<dht::query_plan> plan_query(const std::string& body) {
+namespace {
+
+std::shared_ptr<const query_body> parsed_body(const std::string& body) {
   auto parsed = parse_query_body(body);
   if (!parsed) {
     spdlog::warn("event=query_body_refused reason=\"{}\"", parsed.err().message);
-    return std::nullopt;
+    return nullptr;
   }
-  auto query = std::make_shared<const query_body>(std::move(*parsed));
+  return std::make_shared<const query_body>(std::move(*parsed));
+}
+
+dht::query_plan plan_for(std::shared_ptr<const query_body> query) {
   auto samples = std::make_shared<const std::vector<float>>(
       signature_samples(query->signature).value_or(std::vector<float>{}));
   dht::query_plan plan;
@@ -74,6 +79,30 @@ std::optional<dht::query_plan> plan_query(const std::string& body) {
       if (auto theirs = signature_samples(decoded->signature))
         score = ncc(*samples, *theirs).value_or(unscored);
     return dht::query_hit{r.lfn, r.owner, score, summary_of(*decoded)};
+  };
+  return plan;
+}
+
+}  // namespace
+
+std::optional<dht::query_plan> plan_query(const std::string& body) {
+  auto query = parsed_body(body);
+  if (!query) return std::nullopt;
+  return plan_for(std::move(query));
+}
+
+std::optional<dht::query_plan> plan_query(const std::string& body, const stage_one::stage_one_index& index,
+                                          const dht::replica_store& store) {
+  auto query = parsed_body(body);
+  if (!query) return std::nullopt;
+  auto plan = plan_for(query);
+  // Candidates from the index, each read and scored as above: the same hits, fewer reads.
+  plan.search = [query, score = plan.score, &index, &store](const dht::query_plan::owner_test& answers_for) {
+    return index.search(*query, answers_for, query->top_k, [&](const std::string& lfn) -> std::optional<dht::query_hit> {
+      auto r = store.get_record(lfn);
+      if (!r) return std::nullopt;
+      return score(*r);
+    });
   };
   return plan;
 }

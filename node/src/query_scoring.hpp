@@ -10,6 +10,7 @@
 
 #include "dm2/dht/query_fanout.hpp"
 #include "query_body.hpp"
+#include "stage_one/stage_one_index.hpp"
 
 namespace dm2::node {
 
@@ -31,5 +32,10 @@ std::optional<double> ncc(const std::vector<float>& a, const std::vector<float>&
 // match the filters are skipped; a hit carries the record's searchable attributes as JSON in
 // `summary`. Nullopt (logged) when the body does not parse.
 std::optional<dht::query_plan> plan_query(const std::string& body);
+// The same plan with a search (dht::query_plan::search): candidates from the site's stage-1
+// index, each read from `store` and scored as above, so the hits are the same. Both are used on
+// the thread that runs the plan (the overlay service's) and must outlive it.
+std::optional<dht::query_plan> plan_query(const std::string& body, const stage_one::stage_one_index& index,
+                                          const dht::replica_store& store);
 
 }  // namespace dm2::node

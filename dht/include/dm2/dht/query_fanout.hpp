@@ -42,6 +42,11 @@ struct query_plan {
   // A site answers at most its top_k best hits (ranks_before order): the querier's merged top_k
   // is then exactly the consortium's top_k.
   std::size_t top_k = std::numeric_limits<std::size_t>::max();
+  // Optional, instead of `score` over every record: the best top_k hits (ranks_before order)
+  // among the held records whose owner `answers_for` accepts — exactly what scoring each would
+  // give, found by a site's stage-1 index without reading every record.
+  using owner_test = std::function<bool(const std::string& owner)>;
+  std::function<std::vector<query_hit>(const owner_test& answers_for)> search;
 };
 // Prepares the plan for a query body; nullopt refuses the body (malformed, unsupported).
 using query_planner = std::function<std::optional<query_plan>(const std::string& body)>;

@@ -49,6 +49,16 @@ record replica_of(const storage::index_record& r);
 // verifier's. Errors: malformed_input naming what is wrong.
 result<storage::index_record> decode_replica(const record& r);
 
+// Told of every change to the stored records, after its commit, on the thread that made it: a
+// site's stage-1 index (node/src/stage_one) follows the store so, through restarts (it is built
+// from the database at start), new versions, replicas gained and replicas handed off.
+class record_listener {
+ public:
+  virtual ~record_listener() = default;
+  virtual void stored(const storage::index_record& r) = 0;  // new, or a newer version
+  virtual void erased(const std::string& raw_lfn) = 0;
+};
+
 class storage_replica_store final : public replica_store {
  public:
   // true when the record's owner signature (or any other check the node wants) holds.
@@ -75,6 +85,8 @@ class storage_replica_store final : public replica_store {
   void erase_record(const std::string& lfn) override;
   std::size_t record_count() const override { return summaries_.size(); }
   std::uint64_t generation() const override { return generation_; }
+  // Null (the default) for none; `l` must outlive the store or be unset first.
+  void set_listener(record_listener* l) { listener_ = l; }
 
   // Shares with an empty key id or one over 1000 bytes are refused (logged).
   void put_share(const key_share& s) override;
@@ -88,6 +100,7 @@ class storage_replica_store final : public replica_store {
 
   storage::database& db_;
   verifier verify_;
+  record_listener* listener_ = nullptr;
   std::map<std::string, record_summary> summaries_;  // lfn (hex) -> what is stored
   std::uint64_t generation_ = 1;                      // bumped with every change to summaries_
 };

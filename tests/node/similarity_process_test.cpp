@@ -6,6 +6,9 @@
 // algorithm); with its owner killed the query still ends before its deadline, the owner's hits
 // keeping their stage-1 scores, flagged; its event stream (GET /v1/queries/{id}/events) shows
 // each site's state as it changes and ends with the final ranking. Bad input is refused with 4xx.
+// The result cache: a repeated query reuses every owner's scores (counters), a new version of a
+// series is computed again, and every stage-2 score's provenance answers at both ends.
+#include <dcmtk/dcmdata/dctk.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -41,6 +44,7 @@ class similarity_process_test : public ::testing::Test {
     auto files = start_phantom_sites(dir.path(), options, series_plan, servers, sites);
     ASSERT_FALSE(HasFailure());
     patient_files = files[patient_date];
+    duplicate_files = files[duplicate_date];
     // Every record reached site 1 (replication), so a stage-1 query sees all six.
     ASSERT_TRUE(eventually([&] { return lfn_by_date().size() == 6; }, 30s));
     auto dates = lfn_by_date();
@@ -123,11 +127,24 @@ class similarity_process_test : public ::testing::Test {
     return out;
   }
 
+  // A counter of a site's /metrics (0 when absent).
+  double metric(int site, const std::string& line_prefix) {
+    auto r = sites->request(site, "GET", "/metrics", "", site);
+    if (!r) return -1;
+    for (std::size_t at = 0, nl; at < r->body.size(); at = nl + 1) {
+      nl = std::min(r->body.find('\n', at), r->body.size());
+      auto line = r->body.substr(at, nl - at);
+      if (line.rfind(line_prefix + " ", 0) == 0) return std::stod(line.substr(line_prefix.size() + 1));
+    }
+    return 0;
+  }
+
   temp_dir dir{"dm2-similarity"};
   std::map<int, std::unique_ptr<pacs_server>> servers;
   std::unique_ptr<process_consortium> sites;
   std::string patient, duplicate;
   std::vector<fs::path> patient_files;  // the patient's DICOM series, as his physician has it
+  std::vector<fs::path> duplicate_files;
 };
 
 TEST_F(similarity_process_test, the_planted_near_duplicate_ranks_first_by_each_measure_computed_at_its_owner) {
@@ -276,6 +293,165 @@ TEST_F(similarity_process_test, an_owner_down_before_stage_two_leaves_its_hits_a
     }
   }
   EXPECT_TRUE(seen_duplicate) << lfns_of(view);  // a replica holder answered stage 1 for site 2
+}
+
+// One more slice after the last of `files` (the same image one slice further, a new SOP instance):
+// uploaded to the PACS, the series gains an instance and the next ingest makes a new version.
+fs::path one_more_slice(const std::vector<fs::path>& files, const fs::path& out) {
+  auto position = [](const fs::path& f) {
+    DcmFileFormat ff;
+    EXPECT_TRUE(ff.loadFile(f.c_str()).good());
+    std::array<double, 3> p{};
+    for (unsigned i = 0; i < 3; ++i) ff.getDataset()->findAndGetFloat64(DCM_ImagePositionPatient, p[i], i);
+    return p;
+  };
+  auto last = position(files.back()), before = position(files[files.size() - 2]);
+  DcmFileFormat ff;
+  EXPECT_TRUE(ff.loadFile(files.back().c_str()).good());
+  auto& ds = *ff.getDataset();
+  char uid[100];
+  dcmGenerateUniqueIdentifier(uid);
+  ds.putAndInsertString(DCM_SOPInstanceUID, uid);
+  ff.getMetaInfo()->putAndInsertString(DCM_MediaStorageSOPInstanceUID, uid);
+  ds.putAndInsertString(DCM_InstanceNumber, std::to_string(files.size() + 1).c_str());
+  std::string next;
+  for (unsigned i = 0; i < 3; ++i) next += (i ? "\\" : "") + std::to_string(2 * last[i] - before[i]);
+  ds.putAndInsertString(DCM_ImagePositionPatient, next.c_str());
+  ds.putAndInsertString(DCM_SliceLocation, std::to_string(2 * last[2] - before[2]).c_str());
+  EXPECT_TRUE(ff.saveFile(out.c_str(), EXS_LittleEndianExplicit).good());
+  return out;
+}
+
+TEST_F(similarity_process_test, a_repeated_query_reuses_the_owners_scores_a_new_version_is_computed_and_provenance_answers) {
+  const json query = {{"by_series", patient}, {"measure", "mi"}, {"top_k", 5}, {"stage2_depth", 5}, {"timeout_ms", 20000}};
+  const std::string computed = R"(dm2_stage_two_scores_total{source="computed"})",
+                    cached = R"(dm2_stage_two_scores_total{source="cached"})";
+  auto first = run_query(query);
+  ASSERT_EQ(first["hits"].size(), 5u) << first.dump();
+  std::map<std::string, json> by_lfn;  // the first query's hits
+  for (const auto& h : first["hits"]) {
+    ASSERT_EQ(h.value("stage", 0), 2) << h.dump();
+    EXPECT_FALSE(h.value("reused", true)) << h.dump();
+    ASSERT_TRUE(h["provenance"].is_string()) << h.dump();
+    by_lfn[h.value("lfn", "")] = h;
+  }
+  const double computed_at_2 = metric(2, computed), cached_at_2 = metric(2, cached);
+  EXPECT_EQ(computed_at_2, 2);  // site 2's two series
+  EXPECT_EQ(cached_at_2, 0);
+
+  // Provenance answers for every returned score, at the home site and at the computing site.
+  std::set<std::string> first_queries;
+  for (const auto& [lfn, h] : by_lfn) {
+    const std::string path = "/v1/provenance/" + h.value("provenance", "");
+    const int owner = h.value("owner", "").back() - '0';
+    for (int at : {1, owner}) {
+      auto r = sites->request(at, "GET", path, "", at);
+      ASSERT_TRUE(r && r->status == 200) << at << " " << (r ? r->body : r.err().message);
+      auto p = json::parse(r->body);
+      SCOPED_TRACE(p.dump());
+      EXPECT_EQ(p["algorithm"].value("name", ""), "mi");
+      EXPECT_EQ(p["algorithm"].value("version", ""), "1");
+      EXPECT_EQ(p["algorithm"]["parameters"].value("bins", ""), "32");
+      EXPECT_EQ(p["input"].value("lfn", ""), lfn);
+      EXPECT_EQ(p["input"]["series_version"], h["series_version"]);
+      EXPECT_EQ(p["score"], h["score"]);
+      EXPECT_EQ(p.value("computed_by", ""), h.value("owner", ""));
+      first_queries.insert(p.value("first_query", ""));  // the first query's id, the same for all
+      EXPECT_EQ(p["query_volume"].value("grid", 0), 32);
+      EXPECT_EQ(p.value("answered_by", ""), "site-" + std::to_string(at));
+    }
+  }
+
+  ASSERT_EQ(first_queries.size(), 1u);
+  EXPECT_EQ(first_queries.begin()->size(), 32u);
+
+  // The same query again: every score comes from its owner's cache, nothing is computed.
+  auto again = run_query(query);
+  ASSERT_EQ(again["hits"].size(), 5u) << again.dump();
+  for (const auto& h : again["hits"]) {
+    SCOPED_TRACE(h.dump());
+    EXPECT_TRUE(h.value("reused", false));
+    EXPECT_EQ(h["provenance"], by_lfn[h.value("lfn", "")]["provenance"]);
+    EXPECT_EQ(h["score"], by_lfn[h.value("lfn", "")]["score"]);
+  }
+  EXPECT_EQ(metric(2, computed), computed_at_2);
+  EXPECT_EQ(metric(2, cached), cached_at_2 + 2);
+
+  // The near-duplicate gains a slice at site 2's PACS; site 2's next ingest makes a new version.
+  auto grown = one_more_slice(duplicate_files, dir.path() / "extra-slice.dcm");
+  ASSERT_EQ(servers[2]->upload({grown}), "");
+  auto run = sites->request(2, "POST", "/v1/ingest", "", 2);
+  ASSERT_TRUE(run && run->status == 202) << (run ? run->body : run.err().message);
+  const auto run_id = json::parse(run->body).value("id", "");
+  const auto old_version = by_lfn[duplicate].value("series_version", 0u);
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto r = sites->request(2, "GET", "/v1/ingest", "", 2);
+        auto j = r ? json::parse(r->body, nullptr, false) : json();
+        return j.is_object() && j["current_run"].is_null() && j["last_run"].is_object() &&
+               j["last_run"].value("id", "") == run_id && j["last_run"].value("state", "") == "done";
+      },
+      90s));
+  auto third = run_query(query);
+  ASSERT_FALSE(third["hits"].empty()) << third.dump();
+  bool seen_duplicate = false;
+  for (const auto& h : third["hits"]) {
+    SCOPED_TRACE(h.dump());
+    if (h.value("lfn", "") != duplicate) {
+      EXPECT_TRUE(h.value("reused", false));
+      continue;
+    }
+    seen_duplicate = true;
+    EXPECT_FALSE(h.value("reused", true));
+    EXPECT_GT(h.value("series_version", 0u), old_version);
+    EXPECT_NE(h["provenance"], by_lfn[duplicate]["provenance"]);
+    auto r = sites->request(2, "GET", "/v1/provenance/" + h.value("provenance", ""), "", 2);
+    ASSERT_TRUE(r && r->status == 200);
+    EXPECT_EQ(json::parse(r->body)["input"]["series_version"], h["series_version"]);
+  }
+  EXPECT_TRUE(seen_duplicate) << lfns_of(third);
+  EXPECT_EQ(metric(2, computed), computed_at_2 + 1);
+  // The superseded score still says what produced it.
+  auto old = sites->request(2, "GET", "/v1/provenance/" + by_lfn[duplicate].value("provenance", ""), "", 2);
+  ASSERT_TRUE(old && old->status == 200);
+  EXPECT_EQ(json::parse(old->body)["input"].value("series_version", 0u), old_version);
+
+  // Bad and unknown ids; no credentials; a researcher without a grant of that series.
+  auto bad = sites->request(1, "GET", "/v1/provenance/not-an-id", "", 1);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_TRUE(json::parse(bad->body, nullptr, false).contains("error")) << bad->body;
+  auto unknown = sites->request(1, "GET", "/v1/provenance/" + std::string(32, '0'), "", 1);
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  EXPECT_TRUE(json::parse(unknown->body, nullptr, false).contains("error")) << unknown->body;
+  const std::string one = "/v1/provenance/" + by_lfn[duplicate].value("provenance", "");
+  EXPECT_EQ(sites->request(1, "GET", one, "", 0)->status, 401);
+  auto made = sites->request(1, "POST", "/v1/users",
+                             json{{"name", "admin"}, {"role", "site_admin"}, {"password", "admin-secret-pw"}}.dump(), 1);
+  ASSERT_TRUE(made && made->status == 201);
+  auto token_of = [&](const std::string& name, const std::string& password) {
+    auto r = sites->request(1, "POST", "/v1/sessions", json{{"name", name}, {"password", password}}.dump(), 0);
+    return r && r->status == 201 ? json::parse(r->body).value("token", "") : std::string();
+  };
+  auto admin = token_of("admin", "admin-secret-pw");
+  auto r = sites->request(1, "POST", "/v1/users",
+                          json{{"name", "m-curie"}, {"role", "researcher"}, {"password", "m-curie-secret-pw"}}.dump(), 0,
+                          {{"Authorization", "Bearer " + admin}});
+  ASSERT_TRUE(r && r->status == 201);
+  auto refused = sites->request(1, "GET", one, "", 0, {{"Authorization", "Bearer " + token_of("m-curie", "m-curie-secret-pw")}});
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403) << refused->body;
+  EXPECT_EQ(refused->body.find(duplicate), std::string::npos);
+  // Both decisions are in site 1's audit chain, under the series' LFN.
+  sites->kill(1);
+  auto lines = sites->audit_lines(1);
+  ASSERT_TRUE(lines);
+  std::size_t allowed = 0, denied = 0;
+  for (const auto& l : *lines)
+    if (l.find("provenance_read " + duplicate) != std::string::npos) (l.find(" allowed") != std::string::npos ? allowed : denied)++;
+  EXPECT_GE(allowed, 1u);
+  EXPECT_EQ(denied, 1u);
 }
 
 }  // namespace

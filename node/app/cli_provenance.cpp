@@ -20,7 +20,8 @@ void show_provenance(const provenance_options& o) {
   const auto& a = p["algorithm"];
   std::printf("score           %.6g\n", p.value("score", 0.0));
   std::printf("algorithm       %s/%s\n", a.value("name", "").c_str(), a.value("version", "").c_str());
-  for (const auto& [key, value] : a.value("parameters", json::object()).items())
+  const auto parameters = a.value("parameters", json::object());  // named: items() must not outlive it
+  for (const auto& [key, value] : parameters.items())
     std::printf("  %-13s %s\n", key.c_str(), value.is_string() ? value.get<std::string>().c_str() : value.dump().c_str());
   std::printf("input series    %s version %llu\n", p["input"].value("lfn", "").c_str(),
               static_cast<unsigned long long>(p["input"].value("series_version", 0ULL)));

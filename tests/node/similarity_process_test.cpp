@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/pacs/volume.hpp"

@@ -16,7 +16,7 @@ http_response provenance(const route_context& c, const http_request& request) {
   if (id.empty()) return error_response(fail(errc::invalid_argument, "give /v1/provenance/<32 lowercase hex digits>"));
   auto who = c.authenticate(request);
   if (!who) return error_response(who.err());
-  auto found = c.results ? c.results->find(id) : result<std::optional<provenance_record>>(std::nullopt);
+  auto found = c.results ? c.results->find(id) : result<std::optional<provenance_record>>(std::optional<provenance_record>{});
   if (!found) return error_response(found.err());
   if (!*found) return error_response(fail(errc::not_found, "no provenance with that id here"));
   const auto& p = **found;

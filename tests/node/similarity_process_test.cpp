@@ -128,6 +128,26 @@ class similarity_process_test : public ::testing::Test {
     return out;
   }
 
+  // Site 1's users (name, role), made by a site admin made first; each one's password is
+  // "<name>-secret-pw".
+  void add_users(const std::vector<std::pair<std::string, std::string>>& users) {
+    auto made = sites->request(1, "POST", "/v1/users",
+                               json{{"name", "admin"}, {"role", "site_admin"}, {"password", "admin-secret-pw"}}.dump(), 1);
+    ASSERT_TRUE(made && made->status == 201);
+    auto admin = token_of("admin");
+    for (const auto& [name, role] : users) {
+      auto r = sites->request(1, "POST", "/v1/users",
+                              json{{"name", name}, {"role", role}, {"password", name + "-secret-pw"}}.dump(), 0,
+                              {{"Authorization", "Bearer " + admin}});
+      ASSERT_TRUE(r && r->status == 201) << (r ? r->body : r.err().message);
+    }
+  }
+  // A session at site 1 for a user of add_users ("" when refused).
+  std::string token_of(const std::string& name) {
+    auto r = sites->request(1, "POST", "/v1/sessions", json{{"name", name}, {"password", name + "-secret-pw"}}.dump(), 0);
+    return r && r->status == 201 ? json::parse(r->body).value("token", "") : std::string();
+  }
+
   // A counter of a site's /metrics (0 when absent).
   double metric(int site, const std::string& line_prefix) {
     auto r = sites->request(site, "GET", "/metrics", "", site);
@@ -196,21 +216,9 @@ TEST_F(similarity_process_test, the_planted_near_duplicate_ranks_first_by_each_m
   EXPECT_EQ(sites->request(1, "GET", "/v1/queries/" + std::string(32, 'a') + "/events", "", 0)->status, 401);
 
   // A signed-in physician's query travels to the owners under his assertion.
-  auto made = sites->request(1, "POST", "/v1/users",
-                             json{{"name", "admin"}, {"role", "site_admin"}, {"password", "admin-secret-pw"}}.dump(), 1);
-  ASSERT_TRUE(made && made->status == 201);
-  auto token_of = [&](const std::string& name, const std::string& password) {
-    auto r = sites->request(1, "POST", "/v1/sessions", json{{"name", name}, {"password", password}}.dump(), 0);
-    return r && r->status == 201 ? json::parse(r->body).value("token", "") : std::string();
-  };
-  auto admin = token_of("admin", "admin-secret-pw");
-  for (const auto& [name, role] : {std::pair{"dr-house", "physician"}, {"m-curie", "researcher"}}) {
-    auto r = sites->request(1, "POST", "/v1/users",
-                            json{{"name", name}, {"role", role}, {"password", std::string(name) + "-secret-pw"}}.dump(), 0,
-                            {{"Authorization", "Bearer " + admin}});
-    ASSERT_TRUE(r && r->status == 201) << (r ? r->body : r.err().message);
-  }
-  auto house = token_of("dr-house", "dr-house-secret-pw");
+  add_users({{"dr-house", "physician"}, {"m-curie", "researcher"}});
+  ASSERT_FALSE(HasFailure());
+  auto house = token_of("dr-house");
   auto view = run_query({{"by_series", patient}, {"measure", "mi"}, {"top_k", 3}, {"timeout_ms", 20000}}, house);
   ASSERT_FALSE(view["hits"].empty()) << view.dump();
   EXPECT_EQ(view["hits"][0].value("lfn", ""), duplicate) << lfns_of(view);
@@ -231,7 +239,7 @@ TEST_F(similarity_process_test, the_planted_near_duplicate_ranks_first_by_each_m
   EXPECT_EQ(uploaded["hits"][1]["algorithm"].value("name", ""), "cr");
 
   // Bad input: 4xx, and no query starts.
-  auto curie = token_of("m-curie", "m-curie-secret-pw");
+  auto curie = token_of("m-curie");
   struct bad_case {
     json body;
     std::string token;
@@ -366,6 +374,15 @@ TEST_F(similarity_process_test, a_repeated_query_reuses_the_owners_scores_a_new_
   ASSERT_EQ(first_queries.size(), 1u);
   EXPECT_EQ(first_queries.begin()->size(), 32u);
 
+  // The CLI asks the same of site 1, as its operator.
+  const auto& some = by_lfn.begin()->second;
+  child_process cli(built_program("node/dm2").string(),
+                    {"provenance", some.value("provenance", ""), "--config", sites->config_file(1).string()}, dir.path(),
+                    "cli-provenance");
+  EXPECT_EQ(cli.wait(60s), 0) << cli.stderr_text();
+  EXPECT_NE(cli.stdout_text().find("mi/1"), std::string::npos) << cli.stdout_text();
+  EXPECT_NE(cli.stdout_text().find(some.value("lfn", "")), std::string::npos) << cli.stdout_text();
+
   // The same query again: every score comes from its owner's cache, nothing is computed.
   auto again = run_query(query);
   ASSERT_EQ(again["hits"].size(), 5u) << again.dump();
@@ -428,19 +445,9 @@ TEST_F(similarity_process_test, a_repeated_query_reuses_the_owners_scores_a_new_
   EXPECT_TRUE(json::parse(unknown->body, nullptr, false).contains("error")) << unknown->body;
   const std::string one = "/v1/provenance/" + by_lfn[duplicate].value("provenance", "");
   EXPECT_EQ(sites->request(1, "GET", one, "", 0)->status, 401);
-  auto made = sites->request(1, "POST", "/v1/users",
-                             json{{"name", "admin"}, {"role", "site_admin"}, {"password", "admin-secret-pw"}}.dump(), 1);
-  ASSERT_TRUE(made && made->status == 201);
-  auto token_of = [&](const std::string& name, const std::string& password) {
-    auto r = sites->request(1, "POST", "/v1/sessions", json{{"name", name}, {"password", password}}.dump(), 0);
-    return r && r->status == 201 ? json::parse(r->body).value("token", "") : std::string();
-  };
-  auto admin = token_of("admin", "admin-secret-pw");
-  auto r = sites->request(1, "POST", "/v1/users",
-                          json{{"name", "m-curie"}, {"role", "researcher"}, {"password", "m-curie-secret-pw"}}.dump(), 0,
-                          {{"Authorization", "Bearer " + admin}});
-  ASSERT_TRUE(r && r->status == 201);
-  auto refused = sites->request(1, "GET", one, "", 0, {{"Authorization", "Bearer " + token_of("m-curie", "m-curie-secret-pw")}});
+  add_users({{"m-curie", "researcher"}});
+  ASSERT_FALSE(HasFailure());
+  auto refused = sites->request(1, "GET", one, "", 0, {{"Authorization", "Bearer " + token_of("m-curie")}});
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 403) << refused->body;
   EXPECT_EQ(refused->body.find(duplicate), std::string::npos);

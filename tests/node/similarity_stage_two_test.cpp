@@ -128,7 +128,7 @@ TEST(stage_two_wire, request_and_answer_round_trip_and_bad_requests_name_the_fie
   EXPECT_EQ(answer->site, "site-2");
   EXPECT_EQ(answer->algorithm, "mi");
   EXPECT_EQ(answer->version, "1");
-  ASSERT_EQ(answer->scores.size(), 2u);
+  ASSERT_EQ(answer->scores.size(), 3u);
   EXPECT_EQ(*answer->scores[0].score, 0.75);
   EXPECT_EQ(answer->scores[0].series_version, 3u);
   EXPECT_FALSE(answer->scores[1].score);

@@ -77,6 +77,7 @@ std::string scored_by(const json& h) {
   auto a = h.value("algorithm", json::object());
   std::string out = a.value("name", "") + "/" + a.value("version", "") + " s" + std::to_string(h.value("stage", 1));
   if (h.contains("stage2_missing")) out += " (stage 2: " + h.value("stage2_missing", "") + ")";
+  if (h.value("reused", false)) out += " cached";
   return out;
 }
 
@@ -89,15 +90,16 @@ std::string diagnosis_codes(const json& h) {
 }
 
 void print_table(const json& view) {
-  std::printf("%-4s %-8s %-32s %-12s %-8s %-12s %-10s %-18s %s\n", "rank", "score", "lfn", "owner", "modality",
-              "body_part", "study", "scored by", "diagnoses");
+  std::printf("%-4s %-8s %-32s %-12s %-8s %-12s %-10s %-18s %-10s %s\n", "rank", "score", "lfn", "owner", "modality",
+              "body_part", "study", "scored by", "diagnoses", "provenance (dm2 provenance ID)");
   int rank = 0;
   for (const auto& h : view["hits"]) {
     auto a = h.value("attributes", json::object());
     std::string score = h["score"].is_number() ? std::to_string(h["score"].get<double>()).substr(0, 7) : "-";
-    std::printf("%-4d %-8s %-32s %-12s %-8s %-12s %-10s %-18s %s\n", ++rank, score.c_str(), h.value("lfn", "").c_str(),
+    std::printf("%-4d %-8s %-32s %-12s %-8s %-12s %-10s %-18s %-10s %s\n", ++rank, score.c_str(), h.value("lfn", "").c_str(),
                 h.value("owner", "").c_str(), a.value("modality", "").c_str(), a.value("body_part", "").c_str(),
-                a.value("study_date", "").c_str(), scored_by(h).c_str(), diagnosis_codes(h).c_str());
+                a.value("study_date", "").c_str(), scored_by(h).c_str(), diagnosis_codes(h).c_str(),
+                h.value("provenance", "-").c_str());
   }
 }
 

@@ -25,6 +25,7 @@
 #include "https_server.hpp"
 #include "ingest/ingest_service.hpp"
 #include "overlay_service.hpp"
+#include "provenance/result_cache.hpp"
 #include "roster_service.hpp"
 #include "routes/routes.hpp"
 
@@ -40,6 +41,7 @@ struct node::impl {
   std::shared_ptr<https_server> server;
   std::unique_ptr<storage::database> db;
   std::unique_ptr<audit_log> audit;
+  std::unique_ptr<result_cache> results;  // stage-2 scores and their provenance
   std::unique_ptr<access::access_service> access;
   std::unique_ptr<dht::overlay> overlay;
   site_identity identity;
@@ -126,6 +128,7 @@ void node::impl::add_routes() {
   c.ingest = ingest.get();
   c.jobs = &jobs;
   c.texts = diagnosis_texts(*db);
+  c.results = results.get();
   // Care teams and a patient's own record follow the nominative links of the series ingested here.
   c.patient_of = [i = ingest.get()](std::string_view lfn) { return i->patient_of(std::string(lfn)); };
   add_status_routes(routes, c);
@@ -146,6 +149,7 @@ void node::impl::add_routes() {
   add_dicomweb_routes(routes, c);
   add_web_routes(routes, c);
   add_diagnosis_routes(routes, c);
+  add_provenance_routes(routes, c);
 }
 
 void node::impl::audit_query_answer(const std::string& querier, const std::string& query_id, std::size_t hits) {
@@ -192,6 +196,9 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   if (!db) return std::move(db).err();
   p->db = std::move(*db);
   p->audit = std::make_unique<audit_log>(*p->db);
+  auto results = result_cache::open(*p->db);
+  if (!results) return std::move(results).err();
+  p->results = std::move(*results);
 
   auto members = consortium::load(p->config, p->identity);
   if (!members) return std::move(members).err();
@@ -236,6 +243,10 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   p->stats.gauge_callback("dm2_uptime_seconds", [raw = p.get()] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - raw->started_at).count();
   });
+  p->stats.describe("dm2_stage_two_scores_total", "counter",
+                    "Stage-2 scores this site gave, by source: computed, or cached (reused from the result cache).");
+  p->stats.describe("dm2_result_cache_entries", "gauge", "Entries in the stage-2 result cache (computed and received).");
+  p->stats.gauge_callback("dm2_result_cache_entries", [raw = p.get()] { return static_cast<double>(raw->results->size()); });
   p->stats.describe("dm2_dht_routing_table_nodes", "gauge", "Nodes in the DHT routing table.");
   p->stats.gauge_callback("dm2_dht_routing_table_nodes",
                           [raw = p.get()] { return static_cast<double>(raw->overlay->routing_table_size()); });
@@ -317,6 +328,7 @@ void node::stop() {
   impl_->replication.reset();
   impl_->overlay.reset();
   impl_->access.reset();
+  impl_->results.reset();
   impl_->db.reset();
   spdlog::info("event=stopped");
 }

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "access/assertion.hpp"
+#include "dm2/crypto/hash.hpp"
 #include "similarity/query_volume.hpp"
 
 namespace dm2::node {
@@ -15,7 +16,7 @@ using steady = std::chrono::steady_clock;
 
 std::vector<stage_two_score> all_missing(const std::vector<std::string>& lfns, const std::string& why) {
   std::vector<stage_two_score> out;
-  for (const auto& l : lfns) out.push_back({l, std::nullopt, 0, why});
+  for (const auto& l : lfns) out.push_back(missing_score(l, why));
   return out;
 }
 
@@ -42,6 +43,62 @@ result<std::string> stage_two_assertion(const route_context& c, const access::pr
   return access::sign_assertion(std::move(a), c.identity->dht_key_pem, c.access->now_ms());
 }
 
+// The home site's copy of what an owner said produced its scores, so that GET /v1/provenance/{id}
+// answers here too (routes/provenance_routes.cpp). A copy that cannot be stored is logged: the
+// scores stand, the owner still answers for them.
+void keep_owner_provenance(const route_context& c, const std::string& query_id, const std::vector<stage_two_score>& scores) {
+  if (!c.results) return;
+  std::vector<provenance_record> received;
+  for (const auto& s : scores)
+    if (s.provenance) received.push_back(*s.provenance);
+  if (auto kept = c.results->keep(received, c.access->now_ms()); !kept)
+    spdlog::warn("event=provenance_keep_failed query={} reason=\"{}\"", query_id, kept.err().message);
+}
+
+// A score of `lfn` for `q` from the result cache, when one is stored for the series' current
+// sealed version; nullopt otherwise (a miss, or a series evicted from disk: computed again).
+std::optional<stage_two_score> cached_score(const route_context& c, const similarity::measure& m, const std::string& digest,
+                                            const std::string& lfn) {
+  auto version = c.results ? c.ingest->sealed_version(lfn) : std::optional<std::uint64_t>{};
+  if (!version) return std::nullopt;
+  auto found = c.results->lookup(result_cache::key_of(m.name, m.version, digest, lfn, *version));
+  if (!found || !*found) {
+    if (!found) spdlog::warn("event=result_cache_unreadable lfn={} reason=\"{}\"", lfn, found.err().message);
+    return std::nullopt;
+  }
+  auto s = missing_score(lfn, "");
+  s.score = (*found)->score;
+  s.series_version = *version;
+  s.provenance = std::move(**found);
+  s.reused = true;
+  return s;
+}
+
+// Computes a score of `lfn` for `q` and stores it with its provenance.
+stage_two_score computed_score(const route_context& c, const similarity::measure& m, const owner_query& q,
+                               const std::string& digest, const std::string& lfn) {
+  auto s = score_owned_series(*c.overlay, *c.ingest, m, q.volume, lfn);
+  if (!s.score || !c.results) return s;
+  provenance_record p;
+  p.algorithm = m.name;
+  p.version = m.version;
+  p.parameters = m.parameters;
+  p.query_volume_sha256 = digest;
+  p.grid = similarity::query_grid;
+  p.lfn = lfn;
+  p.series_version = s.series_version;
+  p.score = *s.score;
+  p.computed_by = c.self_site();
+  p.computed_at_ms = c.access->now_ms();
+  p.first_query = q.id;
+  auto key = result_cache::key_of(m.name, m.version, digest, lfn, s.series_version);
+  if (auto stored = c.results->store(key, p, p.computed_at_ms); !stored)
+    spdlog::warn("event=result_cache_store_failed lfn={} reason=\"{}\"", lfn, stored.err().message);
+  else
+    s.provenance = std::move(p);
+  return s;
+}
+
 // One owner's outcome: (answered, scores).
 std::pair<bool, std::vector<stage_two_score>> ask_owner(const route_context& c, const stage_two_job& job,
                                                         const std::string& owner, const std::vector<std::string>& lfns) {
@@ -49,7 +106,7 @@ std::pair<bool, std::vector<stage_two_score>> ask_owner(const route_context& c, 
   if (owner == c.self_site()) {
     auto query = similarity::query_volume_from_wire(job.volume);
     if (!query) return {false, all_missing(lfns, "failed")};
-    return {true, score_owned_candidates(c, job.who, m, *query, lfns)};
+    return {true, score_owned_candidates(c, job.who, m, {job.query_id, job.volume, std::move(*query)}, lfns)};
   }
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(job.deadline - steady::now());
   if (left.count() <= 0) return {false, all_missing(lfns, "deadline")};
@@ -69,27 +126,32 @@ std::pair<bool, std::vector<stage_two_score>> ask_owner(const route_context& c, 
     spdlog::info("event=stage2_owner_refused query={} owner={} status={}", job.query_id, owner, r->status);
     return {false, all_missing(lfns, r->status == 403 ? "refused" : "failed")};
   }
+  keep_owner_provenance(c, job.query_id, answer->scores);
   return {true, std::move(answer->scores)};
 }
 
 }  // namespace
 
 std::vector<stage_two_score> score_owned_candidates(const route_context& c, const access::principal& who,
-                                                    const similarity::measure& m, const similarity::volume& query,
+                                                    const similarity::measure& m, const owner_query& q,
                                                     const std::vector<std::string>& lfns) {
   std::vector<stage_two_score> out;
   const auto self = c.self_site();
+  const auto digest = crypto::to_hex(crypto::sha256(q.wire));
   for (const auto& lfn : lfns) {
     if (c.overlay->owned_version(lfn) == 0) {
-      out.push_back({lfn, std::nullopt, 0, "not_owned"});
+      out.push_back(missing_score(lfn, "not_owned"));
       continue;
     }
     auto f = c.facts_for(who, access::data_class::index_attributes, access::action::read, lfn, self);
     if (c.authorize(who, f, "similarity_score", lfn)) {
-      out.push_back({lfn, std::nullopt, 0, "refused"});
+      out.push_back(missing_score(lfn, "refused"));
       continue;
     }
-    out.push_back(score_owned_series(*c.overlay, *c.ingest, m, query, lfn));
+    auto cached = cached_score(c, m, digest, lfn);
+    out.push_back(cached ? std::move(*cached) : computed_score(c, m, q, digest, lfn));
+    if (out.back().score)
+      c.stats->increment("dm2_stage_two_scores_total", cached ? "source=\"cached\"" : "source=\"computed\"");
   }
   return out;
 }

@@ -30,11 +30,21 @@ struct stage_two_job {
 // the query done. Blocks until every owner answered or failed (at most until the deadline).
 void run_stage_two(const route_context& c, const stage_two_job& job);
 
-// An owner's scores for `lfns` against the query volume `query` (similarity::query_volume_from_wire
-// form): each LFN must be owned here and readable by `who` under the policy (index attributes,
-// audited as "similarity_score"), else its outcome says "not_owned" or "refused".
+// The query as an owner sees it: its id, the query volume's wire form and that volume read back.
+struct owner_query {
+  std::string id;
+  std::string wire;  // similarity::query_volume_wire form: its SHA-256 keys the result cache
+  similarity::volume volume;
+};
+
+// An owner's scores for `lfns` against the query volume: each LFN must be owned here and
+// readable by `who` under the policy (index attributes, audited as "similarity_score"), else its
+// outcome says "not_owned" or "refused". A score already in the result cache for this measure
+// version, query volume and series version is reused without opening the series (counted
+// dm2_stage_two_scores_total{source="cached"}); one computed is stored with its provenance
+// ({source="computed"}). Every score carries its provenance unless it could not be stored (logged).
 std::vector<stage_two_score> score_owned_candidates(const route_context& c, const access::principal& who,
-                                                    const similarity::measure& m, const similarity::volume& query,
+                                                    const similarity::measure& m, const owner_query& q,
                                                     const std::vector<std::string>& lfns);
 
 }  // namespace dm2::node

@@ -23,6 +23,13 @@ error bad(const std::string& field, const std::string& why) { return error{errc:
 
 }  // namespace
 
+stage_two_score missing_score(const std::string& lfn, const std::string& why) {
+  stage_two_score s;
+  s.lfn = lfn;
+  s.missing = why;
+  return s;
+}
+
 std::string encode_stage_two_request(const stage_two_request& r) {
   return json{{"query", r.query_id},  {"measure", r.measure},
               {"version", r.version}, {"grid", similarity::query_grid},
@@ -82,6 +89,10 @@ std::string encode_stage_two_answer(const std::string& site, const similarity::m
     if (s.score) {
       one["score"] = *s.score;
       one["series_version"] = s.series_version;
+      if (s.provenance) {
+        one["provenance"] = json::parse(encode_provenance(*s.provenance));
+        one["reused"] = s.reused;
+      }
     } else {
       one["missing"] = s.missing;
     }
@@ -102,12 +113,19 @@ result<stage_two_answer> parse_stage_two_answer(std::string_view text) {
                      algorithm["version"].get<std::string>(), {}};
   for (const auto& s : v["scores"]) {
     if (!s.is_object() || !is_lfn(s.value("lfn", json()))) return shape;
-    stage_two_score one{s["lfn"].get<std::string>(), std::nullopt, 0, "failed"};
+    auto one = missing_score(s["lfn"].get<std::string>(), "failed");
     if (s.contains("score") && s["score"].is_number() && s.contains("series_version") &&
         s["series_version"].is_number_unsigned()) {
       one.score = s["score"].get<double>();
       one.series_version = s["series_version"].get<std::uint64_t>();
       one.missing.clear();
+      auto p = s.contains("provenance") ? parse_provenance(s["provenance"].dump())
+                                        : result<provenance_record>(fail(errc::malformed_input, ""));
+      if (p && p->lfn == one.lfn && p->series_version == one.series_version && p->algorithm == a.algorithm &&
+          p->version == a.version && p->computed_by == a.site && p->score == *one.score) {
+        one.provenance = std::move(*p);
+        one.reused = s.value("reused", false) == true;
+      }
     } else if (s.contains("missing") && s["missing"].is_string() && s["missing"].get_ref<const std::string&>().size() <= 32) {
       one.missing = s["missing"].get<std::string>();
     }
@@ -118,7 +136,7 @@ result<stage_two_answer> parse_stage_two_answer(std::string_view text) {
 
 stage_two_score score_owned_series(overlay_service& overlay, const ingest_service& ingest, const similarity::measure& m,
                                    const similarity::volume& query, const std::string& lfn) {
-  stage_two_score out{lfn, std::nullopt, 0, {}};
+  auto out = missing_score(lfn, "");
   auto opened = open_owned_volume(overlay, ingest, lfn);
   if (!opened) {
     out.missing = opened.err().code == errc::not_found ? "no_volume" : "failed";

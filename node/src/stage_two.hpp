@@ -14,6 +14,7 @@
 #include "dm2/result.hpp"
 #include "ingest/ingest_service.hpp"
 #include "overlay_service.hpp"
+#include "provenance/provenance_record.hpp"
 #include "similarity/registry.hpp"
 
 namespace dm2::node {
@@ -44,16 +45,23 @@ struct stage_two_score {
   std::uint64_t series_version = 0;  // the version of the owner's series it was computed on
   std::string missing;  // when no score: "not_owned", "refused", "no_volume", "failed", and at
                         // the home site "owner_unavailable", "timeout", "deadline"
+  // What produced the score (result_cache.hpp); none when it could not be stored.
+  std::optional<provenance_record> provenance;
+  bool reused = false;  // taken from the result cache, not computed for this query
 };
+stage_two_score missing_score(const std::string& lfn, const std::string& why);
 
-// The owner's answer: {"site","algorithm":{"name","version"},"scores":[{"lfn","score","series_version"}|{"lfn","missing"}]}.
+// The owner's answer: {"site","algorithm":{"name","version"},"scores":[{"lfn","score","series_version",
+// "provenance":{encode_provenance},"reused"}|{"lfn","missing"}]}.
 std::string encode_stage_two_answer(const std::string& site, const similarity::measure& m,
                                     const std::vector<stage_two_score>& scores);
 struct stage_two_answer {
   std::string site, algorithm, version;
   std::vector<stage_two_score> scores;
 };
-// Errors: malformed_input (not the shape above).
+// Errors: malformed_input (not the shape above). A score whose provenance is malformed or does
+// not match it (another LFN, series version, algorithm, version, score or site) keeps its score
+// without a provenance.
 result<stage_two_answer> parse_stage_two_answer(std::string_view json_text);
 
 // Scores the owned series `lfn` against `query` (a query volume): opens it, resamples it to the

@@ -142,9 +142,9 @@ class batch_builder {
 
   status check_value_family(family f, std::string_view key) {
     if (f != family::nominative && f != family::key_shares && f != family::dht_items && f != family::owned_keys &&
-        f != family::accounts)
+        f != family::accounts && f != family::results)
       return fail(errc::invalid_argument,
-                  "transaction::put accepts nominative, key_shares, dht_items, owned_keys and accounts, not " +
+                  "transaction::put accepts nominative, key_shares, dht_items, owned_keys, accounts and results, not " +
                       std::string(name_of(f)));
     if (key.empty() || key.size() > max_value_key)
       return fail(errc::invalid_argument, "value key must be 1 to 1024 bytes");

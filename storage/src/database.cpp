@@ -16,7 +16,7 @@ const std::vector<family>& all_families() {
                                                family::nominative, family::key_shares,
                                                family::audit,      family::dht_items,
                                                family::record_index, family::owned_keys,
-                                               family::accounts};
+                                               family::accounts,   family::results};
   return families;
 }
 
@@ -31,6 +31,7 @@ std::string_view name_of(family f) {
     case family::record_index: return "record_index";
     case family::owned_keys: return "owned_keys";
     case family::accounts: return "accounts";
+    case family::results: return "results";
   }
   return "unknown";
 }
@@ -127,7 +128,7 @@ status load_audit_head(database::impl& p) {
 
 bool writable_value_family(family f) {
   return f == family::nominative || f == family::key_shares || f == family::dht_items || f == family::owned_keys ||
-         f == family::accounts || f == family::node_meta;
+         f == family::accounts || f == family::results || f == family::node_meta;
 }
 
 status check_value_access(family f, std::string_view key) {

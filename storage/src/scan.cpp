@@ -20,9 +20,9 @@ status database::for_each_index_record(const std::function<bool(const index_reco
 status database::for_each_value(family f, std::string_view prefix,
                                 const std::function<bool(std::string_view, std::string_view)>& fn) {
   if (f != family::nominative && f != family::key_shares && f != family::dht_items && f != family::owned_keys &&
-      f != family::accounts)
+      f != family::accounts && f != family::results)
     return fail(errc::invalid_argument,
-                "for_each_value reads nominative, key_shares, dht_items, owned_keys and accounts, not " +
+                "for_each_value reads nominative, key_shares, dht_items, owned_keys, accounts and results, not " +
                                             std::string(name_of(f)));
   snapshot_guard snap(impl_->db.get());
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(snap.read(), impl_->handle(f)));

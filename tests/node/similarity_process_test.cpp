@@ -6,9 +6,12 @@
 // algorithm); with its owner killed the query still ends before its deadline, the owner's hits
 // keeping their stage-1 scores, flagged; its event stream (GET /v1/queries/{id}/events) shows
 // each site's state as it changes and ends with the final ranking. Bad input is refused with 4xx.
+// The result cache: a repeated query reuses every owner's scores (counters), and every stage-2
+// score's provenance answers at both ends.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/pacs/volume.hpp"
@@ -123,6 +126,38 @@ class similarity_process_test : public ::testing::Test {
     return out;
   }
 
+  // Site 1's users (name, role), made by a site admin made first; each one's password is
+  // "<name>-secret-pw".
+  void add_users(const std::vector<std::pair<std::string, std::string>>& users) {
+    auto made = sites->request(1, "POST", "/v1/users",
+                               json{{"name", "admin"}, {"role", "site_admin"}, {"password", "admin-secret-pw"}}.dump(), 1);
+    ASSERT_TRUE(made && made->status == 201);
+    auto admin = token_of("admin");
+    for (const auto& [name, role] : users) {
+      auto r = sites->request(1, "POST", "/v1/users",
+                              json{{"name", name}, {"role", role}, {"password", name + "-secret-pw"}}.dump(), 0,
+                              {{"Authorization", "Bearer " + admin}});
+      ASSERT_TRUE(r && r->status == 201) << (r ? r->body : r.err().message);
+    }
+  }
+  // A session at site 1 for a user of add_users ("" when refused).
+  std::string token_of(const std::string& name) {
+    auto r = sites->request(1, "POST", "/v1/sessions", json{{"name", name}, {"password", name + "-secret-pw"}}.dump(), 0);
+    return r && r->status == 201 ? json::parse(r->body).value("token", "") : std::string();
+  }
+
+  // A counter of a site's /metrics (0 when absent).
+  double metric(int site, const std::string& line_prefix) {
+    auto r = sites->request(site, "GET", "/metrics", "", site);
+    if (!r) return -1;
+    for (std::size_t at = 0, nl; at < r->body.size(); at = nl + 1) {
+      nl = std::min(r->body.find('\n', at), r->body.size());
+      auto line = r->body.substr(at, nl - at);
+      if (line.rfind(line_prefix + " ", 0) == 0) return std::stod(line.substr(line_prefix.size() + 1));
+    }
+    return 0;
+  }
+
   temp_dir dir{"dm2-similarity"};
   std::map<int, std::unique_ptr<pacs_server>> servers;
   std::unique_ptr<process_consortium> sites;
@@ -178,21 +213,9 @@ TEST_F(similarity_process_test, the_planted_near_duplicate_ranks_first_by_each_m
   EXPECT_EQ(sites->request(1, "GET", "/v1/queries/" + std::string(32, 'a') + "/events", "", 0)->status, 401);
 
   // A signed-in physician's query travels to the owners under his assertion.
-  auto made = sites->request(1, "POST", "/v1/users",
-                             json{{"name", "admin"}, {"role", "site_admin"}, {"password", "admin-secret-pw"}}.dump(), 1);
-  ASSERT_TRUE(made && made->status == 201);
-  auto token_of = [&](const std::string& name, const std::string& password) {
-    auto r = sites->request(1, "POST", "/v1/sessions", json{{"name", name}, {"password", password}}.dump(), 0);
-    return r && r->status == 201 ? json::parse(r->body).value("token", "") : std::string();
-  };
-  auto admin = token_of("admin", "admin-secret-pw");
-  for (const auto& [name, role] : {std::pair{"dr-house", "physician"}, {"m-curie", "researcher"}}) {
-    auto r = sites->request(1, "POST", "/v1/users",
-                            json{{"name", name}, {"role", role}, {"password", std::string(name) + "-secret-pw"}}.dump(), 0,
-                            {{"Authorization", "Bearer " + admin}});
-    ASSERT_TRUE(r && r->status == 201) << (r ? r->body : r.err().message);
-  }
-  auto house = token_of("dr-house", "dr-house-secret-pw");
+  add_users({{"dr-house", "physician"}, {"m-curie", "researcher"}});
+  ASSERT_FALSE(HasFailure());
+  auto house = token_of("dr-house");
   auto view = run_query({{"by_series", patient}, {"measure", "mi"}, {"top_k", 3}, {"timeout_ms", 20000}}, house);
   ASSERT_FALSE(view["hits"].empty()) << view.dump();
   EXPECT_EQ(view["hits"][0].value("lfn", ""), duplicate) << lfns_of(view);
@@ -213,7 +236,7 @@ TEST_F(similarity_process_test, the_planted_near_duplicate_ranks_first_by_each_m
   EXPECT_EQ(uploaded["hits"][1]["algorithm"].value("name", ""), "cr");
 
   // Bad input: 4xx, and no query starts.
-  auto curie = token_of("m-curie", "m-curie-secret-pw");
+  auto curie = token_of("m-curie");
   struct bad_case {
     json body;
     std::string token;
@@ -276,6 +299,97 @@ TEST_F(similarity_process_test, an_owner_down_before_stage_two_leaves_its_hits_a
     }
   }
   EXPECT_TRUE(seen_duplicate) << lfns_of(view);  // a replica holder answered stage 1 for site 2
+}
+
+TEST_F(similarity_process_test, a_repeated_query_reuses_the_owners_scores_and_provenance_answers_for_each) {
+  const json query = {{"by_series", patient}, {"measure", "mi"}, {"top_k", 5}, {"stage2_depth", 5}, {"timeout_ms", 20000}};
+  const std::string computed = R"(dm2_stage_two_scores_total{source="computed"})",
+                    cached = R"(dm2_stage_two_scores_total{source="cached"})";
+  auto first = run_query(query);
+  ASSERT_EQ(first["hits"].size(), 5u) << first.dump();
+  std::map<std::string, json> by_lfn;  // the first query's hits
+  for (const auto& h : first["hits"]) {
+    ASSERT_EQ(h.value("stage", 0), 2) << h.dump();
+    EXPECT_FALSE(h.value("reused", true)) << h.dump();
+    ASSERT_TRUE(h["provenance"].is_string()) << h.dump();
+    by_lfn[h.value("lfn", "")] = h;
+  }
+  const double computed_at_2 = metric(2, computed), cached_at_2 = metric(2, cached);
+  EXPECT_EQ(computed_at_2, 2);  // site 2's two series
+  EXPECT_EQ(cached_at_2, 0);
+
+  // Provenance answers for every returned score, at the home site and at the computing site.
+  std::set<std::string> first_queries;
+  for (const auto& [lfn, h] : by_lfn) {
+    const std::string path = "/v1/provenance/" + h.value("provenance", "");
+    const int owner = h.value("owner", "").back() - '0';
+    for (int at : {1, owner}) {
+      auto r = sites->request(at, "GET", path, "", at);
+      ASSERT_TRUE(r && r->status == 200) << at << " " << (r ? r->body : r.err().message);
+      auto p = json::parse(r->body);
+      SCOPED_TRACE(p.dump());
+      EXPECT_EQ(p["algorithm"].value("name", ""), "mi");
+      EXPECT_EQ(p["algorithm"].value("version", ""), "1");
+      EXPECT_EQ(p["algorithm"]["parameters"].value("bins", ""), "32");
+      EXPECT_EQ(p["input"].value("lfn", ""), lfn);
+      EXPECT_EQ(p["input"]["series_version"], h["series_version"]);
+      EXPECT_EQ(p["score"], h["score"]);
+      EXPECT_EQ(p.value("computed_by", ""), h.value("owner", ""));
+      first_queries.insert(p.value("first_query", ""));  // the first query's id, the same for all
+      EXPECT_EQ(p["query_volume"].value("grid", 0), 32);
+      EXPECT_EQ(p.value("answered_by", ""), "site-" + std::to_string(at));
+    }
+  }
+
+  ASSERT_EQ(first_queries.size(), 1u);
+  EXPECT_EQ(first_queries.begin()->size(), 32u);
+
+  // The CLI asks the same of site 1, as its operator.
+  const auto& some = by_lfn.begin()->second;
+  child_process cli(built_program("node/dm2").string(),
+                    {"provenance", some.value("provenance", ""), "--config", sites->config_file(1).string()}, dir.path(),
+                    "cli-provenance");
+  EXPECT_EQ(cli.wait(60s), 0) << cli.stderr_text();
+  EXPECT_NE(cli.stdout_text().find("mi/1"), std::string::npos) << cli.stdout_text();
+  EXPECT_NE(cli.stdout_text().find(some.value("lfn", "")), std::string::npos) << cli.stdout_text();
+
+  // The same query again: every score comes from its owner's cache, nothing is computed.
+  auto again = run_query(query);
+  ASSERT_EQ(again["hits"].size(), 5u) << again.dump();
+  for (const auto& h : again["hits"]) {
+    SCOPED_TRACE(h.dump());
+    EXPECT_TRUE(h.value("reused", false));
+    EXPECT_EQ(h["provenance"], by_lfn[h.value("lfn", "")]["provenance"]);
+    EXPECT_EQ(h["score"], by_lfn[h.value("lfn", "")]["score"]);
+  }
+  EXPECT_EQ(metric(2, computed), computed_at_2);
+  EXPECT_EQ(metric(2, cached), cached_at_2 + 2);
+
+  // Bad and unknown ids; no credentials; a researcher without a grant of that series.
+  auto bad = sites->request(1, "GET", "/v1/provenance/not-an-id", "", 1);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_TRUE(json::parse(bad->body, nullptr, false).contains("error")) << bad->body;
+  auto unknown = sites->request(1, "GET", "/v1/provenance/" + std::string(32, '0'), "", 1);
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  EXPECT_TRUE(json::parse(unknown->body, nullptr, false).contains("error")) << unknown->body;
+  const std::string one = "/v1/provenance/" + by_lfn[duplicate].value("provenance", "");
+  EXPECT_EQ(sites->request(1, "GET", one, "", 0)->status, 401);
+  add_users({{"m-curie", "researcher"}});
+  auto refused = sites->request(1, "GET", one, "", 0, {{"Authorization", "Bearer " + token_of("m-curie")}});
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403) << refused->body;
+  EXPECT_EQ(refused->body.find(duplicate), std::string::npos);
+  // Both decisions are in site 1's audit chain, under the series' LFN.
+  sites->kill(1);
+  auto lines = sites->audit_lines(1);
+  ASSERT_TRUE(lines);
+  std::size_t allowed = 0, denied = 0;
+  for (const auto& l : *lines)
+    if (l.find("provenance_read " + duplicate) != std::string::npos) (l.find(" allowed") != std::string::npos ? allowed : denied)++;
+  EXPECT_GE(allowed, 1u);
+  EXPECT_EQ(denied, 1u);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/pacs/volume.hpp"
+#include "provenance_fixtures.hpp"
 #include "query_book.hpp"
 #include "query_scoring.hpp"
 #include "similarity/nifti_reader.hpp"
@@ -19,6 +20,9 @@
 
 namespace dm2::node {
 namespace {
+
+using testing::provenance_of;
+using testing::scored;
 
 std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -87,7 +91,7 @@ TEST(query_volume, is_the_grid_z_scored_and_survives_the_wire_exactly) {
 }
 
 TEST(stage_two_wire, request_and_answer_round_trip_and_bad_requests_name_the_field) {
-  const std::string lfn(32, 'a'), other(32, 'b');
+  const std::string lfn(32, 'a'), other(32, 'b'), third(32, 'c');
   stage_two_request r{std::string(32, 'f'), "mi", "1", std::string(similarity::query_volume_bytes, '\0'), {lfn, other}};
   auto back = parse_stage_two_request(encode_stage_two_request(r));
   ASSERT_TRUE(back) << back.err().message;
@@ -113,17 +117,27 @@ TEST(stage_two_wire, request_and_answer_round_trip_and_bad_requests_name_the_fie
     EXPECT_NE(p.err().message.find(field), std::string::npos) << p.err().message;
   }
   const auto& mi = **similarity::measure_registry::builtin().find("mi");
-  auto answer = parse_stage_two_answer(
-      encode_stage_two_answer("site-2", mi, {{lfn, 0.75, 3, ""}, {other, std::nullopt, 0, "refused"}}));
+  auto with_provenance = scored(lfn, 0.75, 3);
+  with_provenance.provenance = provenance_of(lfn, 0.75, 3, "site-2");
+  with_provenance.reused = true;
+  auto wrong_site = scored(third, 0.5, 1);  // a record naming another site than the answer's is dropped
+  wrong_site.provenance = provenance_of(third, 0.5, 1, "site-3");
+  auto answer = parse_stage_two_answer(encode_stage_two_answer(
+      "site-2", mi, {with_provenance, missing_score(other, "refused"), wrong_site}));
   ASSERT_TRUE(answer);
   EXPECT_EQ(answer->site, "site-2");
   EXPECT_EQ(answer->algorithm, "mi");
   EXPECT_EQ(answer->version, "1");
-  ASSERT_EQ(answer->scores.size(), 2u);
+  ASSERT_EQ(answer->scores.size(), 3u);
   EXPECT_EQ(*answer->scores[0].score, 0.75);
   EXPECT_EQ(answer->scores[0].series_version, 3u);
   EXPECT_FALSE(answer->scores[1].score);
   EXPECT_EQ(answer->scores[1].missing, "refused");
+  ASSERT_TRUE(answer->scores[0].provenance);
+  EXPECT_EQ(encode_provenance(*answer->scores[0].provenance), encode_provenance(*with_provenance.provenance));
+  EXPECT_TRUE(answer->scores[0].reused);
+  EXPECT_EQ(*answer->scores[2].score, 0.5);
+  EXPECT_FALSE(answer->scores[2].provenance);
   EXPECT_FALSE(parse_stage_two_answer(R"({"site":"x"})"));
 }
 
@@ -145,9 +159,8 @@ TEST(query_book, a_query_by_image_ranks_stage_two_scores_first_and_flags_what_st
   EXPECT_EQ(candidates[0].lfn, std::string(32, 'a'));
   EXPECT_EQ(candidates[2].lfn, std::string(32, 'c'));
   // site-2 answers (c beats a by MI); site-3 is down: b keeps its stage-1 score, flagged.
-  book.record_stage_two(*id, "site-2", true,
-                        {{std::string(32, 'a'), 0.4, 1, ""}, {std::string(32, 'c'), 0.9, 2, ""}});
-  book.record_stage_two(*id, "site-3", false, {{std::string(32, 'b'), std::nullopt, 0, "owner_unavailable"}});
+  book.record_stage_two(*id, "site-2", true, {scored(std::string(32, 'a'), 0.4, 1), scored(std::string(32, 'c'), 0.9, 2)});
+  book.record_stage_two(*id, "site-3", false, {missing_score(std::string(32, 'b'), "owner_unavailable")});
   book.finish_stage_two(*id);
   auto v = book.view(*id);
   ASSERT_TRUE(v);

@@ -284,6 +284,12 @@ result<ingest_service::stored_series> ingest_service::stored(const std::string& 
   return stored_series{*at, std::move(*files), std::move(lease)};
 }
 
+std::optional<std::uint64_t> ingest_service::sealed_version(const std::string& lfn_hex) const {
+  auto owned = impl_->overlay.owned_version(lfn_hex);
+  if (owned == 0) return std::nullopt;
+  return impl_->objects.newest_version(lfn_hex, owned);
+}
+
 ingest_report ingest_service::report() const {
   return impl_->book.report(impl_->config.pacs_configured, impl_->config.sync_period.count());
 }

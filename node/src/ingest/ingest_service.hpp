@@ -66,6 +66,9 @@ class ingest_service {
     object_cache::lease lease;
   };
   result<stored_series> stored(const std::string& lfn_hex) const;
+  // The version stored() would read, without restoring an evicted series or listing its files:
+  // nullopt when not owned here or not on disk (the stage-2 result cache's key).
+  std::optional<std::uint64_t> sealed_version(const std::string& lfn_hex) const;
 
   struct impl;
 

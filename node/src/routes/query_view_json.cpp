@@ -12,7 +12,7 @@ namespace {
 using json = nlohmann::json;
 
 // A hit says which stage scored it and with what: stage 2's algorithm (name, version, the site
-// that computed it on which version of the series), else stage 1's NCC of signatures; a stage-2
+// that computed it on which version of the series, its provenance id), else stage 1's NCC of signatures; a stage-2
 // candidate without a stage-2 score says why ("stage2_missing").
 json hit_json(const ranked_hit& r, const stage_two_progress& two) {
   const auto& h = r.hit;
@@ -24,6 +24,12 @@ json hit_json(const ranked_hit& r, const stage_two_progress& two) {
     out["algorithm"] = {{"name", two.algorithm}, {"version", two.version}};
     out["computed_by"] = h.owner;
     out["series_version"] = r.stage_two->series_version;
+    // GET /v1/provenance/{id} here or at the owner says what produced it; `reused`: from the
+    // owner's result cache rather than computed for this query.
+    if (r.stage_two->provenance) {
+      out["provenance"] = r.stage_two->provenance->id;
+      out["reused"] = r.stage_two->reused;
+    }
   } else {
     out["score"] = stage1;
     out["stage"] = 1;

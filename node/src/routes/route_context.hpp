@@ -14,6 +14,7 @@
 #include "../diagnoses/diagnosis_texts.hpp"
 #include "../ingest/ingest_service.hpp"
 #include "../overlay_service.hpp"
+#include "../provenance/result_cache.hpp"
 #include "../query_book.hpp"
 #include "../roster_service.hpp"
 #include "dm2/node/config.hpp"
@@ -43,6 +44,7 @@ struct route_context {
   ingest_service* ingest = nullptr;
   background_jobs* jobs = nullptr;  // stage 2 of queries by image
   diagnosis_texts texts;            // the free texts of the diagnoses recorded here
+  result_cache* results = nullptr;  // stage-2 scores and their provenance (none: nothing cached)
 
   // Allows a request from this site's own certificate (the local operator's CLI) or from a
   // current roster member; otherwise the 403 to answer (and a log line).

@@ -50,5 +50,7 @@ void add_dicomweb_routes(router& routes, const route_context& c);
 
 // POST and GET /v1/series/{lfn}/diagnoses (a care-team physician records, readers list).
 void add_diagnosis_routes(router& routes, const route_context& c);
+// GET /v1/provenance/{id}: what produced a stage-2 score.
+void add_provenance_routes(router& routes, const route_context& c);
 
 }  // namespace dm2::node

@@ -48,7 +48,7 @@ http_response score(const route_context& c, const http_request& request) {
   if (!query) return error_response(query.err());
   if (who->asserted && who->asserted->query != r->query_id)
     return error_response(fail(errc::permission_denied, "the assertion is for another query"));
-  auto scores = score_owned_candidates(c, *who, **m, *query, r->lfns);
+  auto scores = score_owned_candidates(c, *who, **m, {r->query_id, r->volume, std::move(*query)}, r->lfns);
   spdlog::info("event=stage2_scored query={} from={} measure={}/{} lfns={}", r->query_id, who->home_site, (*m)->name,
                (*m)->version, r->lfns.size());
   return http_response{200, "application/json", {}, encode_stage_two_answer(c.self_site(), **m, scores)};

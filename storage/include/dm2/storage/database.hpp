@@ -49,7 +49,7 @@ class database {
   database& operator=(const database&) = delete;
 
   // Durable single write (WAL synced before it returns) of an encrypted value in nominative,
-  // key_shares, dht_items, owned_keys, accounts or node_meta (node_meta values are stored in clear).
+  // key_shares, dht_items, owned_keys, accounts, results or node_meta (node_meta values are stored in clear).
   // Errors: invalid_argument (index_records, record_index or audit: use a transaction),
   // storage_failure.
   status put(family f, std::string_view key, std::string_view value);
@@ -81,8 +81,8 @@ class database {
   // returns false. `fn` may commit. Errors: integrity_failure (a record does not decrypt or
   // decode), storage_failure.
   status for_each_index_record(const std::function<bool(const index_record&)>& fn);
-  // Calls `fn(key, value)` with each decrypted value of nominative, key_shares, dht_items, owned_keys or
-  // accounts whose key starts with `prefix`, in key order, from a snapshot; stops early when `fn` returns false.
+  // Calls `fn(key, value)` with each decrypted value of nominative, key_shares, dht_items, owned_keys,
+  // accounts or results whose key starts with `prefix`, in key order, from a snapshot; stops early when `fn` returns false.
   // Errors: invalid_argument (another family), integrity_failure, storage_failure.
   status for_each_value(family f, std::string_view prefix,
                         const std::function<bool(std::string_view key, std::string_view value)>& fn);

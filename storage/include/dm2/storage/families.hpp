@@ -16,6 +16,7 @@ enum class family {
   record_index,    // secondary index of index_records (written only through transactions)
   owned_keys,      // key material of the keys this site owns (series keys), kept to re-split them
   accounts,        // user accounts, session token hashes, care teams, grants (node/src/access)
+  results,         // computed results and their provenance (the stage-2 result cache, node/src/provenance)
 };
 
 // All families, in the order they are opened.

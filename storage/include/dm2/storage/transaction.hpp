@@ -39,7 +39,7 @@ class transaction {
     o.key = std::move(lfn);
     ops_.push_back(std::move(o));
   }
-  // An encrypted value in nominative, key_shares, dht_items, owned_keys or accounts (others are refused).
+  // An encrypted value in nominative, key_shares, dht_items, owned_keys, accounts or results (others are refused).
   void put(family f, std::string key, std::string value) {
     op o{op_kind::put_value};
     o.f = f;

@@ -72,11 +72,12 @@ TEST(query_hedge, a_query_right_after_a_site_dies_is_complete_through_its_replic
   ASSERT_TRUE(eventually(
       [&] {
         auto r = sites.request(1, "GET", "/v1/queries/" + id, {}, 1);
-        if (!r || r->status != 200) return false;
+        if (!r) return false;
         view = nlohmann::json::parse(r->body);
+        if (r->status != 200) return false;
         return view["done"].get<bool>();
       },
-      10s));
+      10s)) << view.dump() << "\nSTDERR1:\n" << sites.stderr_text(1) << "\nSTDERR2:\n" << sites.stderr_text(2);
   auto took = std::chrono::duration<double>(clock_type::now() - killed_at).count();
 
   EXPECT_EQ(view["asked"], 3) << view.dump();  // the dead site was still asked

@@ -24,6 +24,7 @@
 #include "dm2/dht/storage_replica_store.hpp"
 #include "dm2/storage/query.hpp"
 #include "query_scoring.hpp"
+#include "similarity/signature.hpp"
 #include "stage_one/stage_one_index.hpp"
 
 namespace {
@@ -49,9 +50,6 @@ double heap_mb() {
   return static_cast<double>(m.uordblks + m.hblkhd) / (1024 * 1024);
 }
 
-std::string float_bytes(const std::vector<float>& v) {
-  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));  // little-endian host
-}
 
 struct generator {
   std::mt19937 rng{42};
@@ -82,7 +80,7 @@ struct generator {
     r.attributes.sex = pick<std::string>({"F", "M"});
     r.attributes.age_band = pick<std::string>({"020-029", "030-039", "040-049", "050-059", "060-069", "070-079"});
     if (rng() % 20 == 0) r.diagnoses = {{"I21.4", "20261202", false}};
-    r.signature = float_bytes(signature());
+    r.signature = similarity::signature_bytes(signature());
     r.owner_signature = std::string(64, 's');  // not checked here: the store's verifier is off
     return r;
   }
@@ -206,7 +204,7 @@ int run(const std::filesystem::path& dir, std::size_t n, std::size_t queries, st
 
   profile(*store, std::min<std::size_t>(n, 20000), node::canonical_json([&] {
             node::query_body q;
-            q.signature = float_bytes(gen.signature());
+            q.signature = similarity::signature_bytes(gen.signature());
             return q;
           }()));
 
@@ -221,7 +219,7 @@ int run(const std::filesystem::path& dir, std::size_t n, std::size_t queries, st
     for (std::size_t i = 0; i < queries; ++i) {
       node::query_body q;
       // One query in five is a stored record's signature (its twin ranks first).
-      q.signature = i % 5 == 0 ? stored_signatures[i / 5 % stored_signatures.size()] : float_bytes(gen.signature());
+      q.signature = i % 5 == 0 ? stored_signatures[i / 5 % stored_signatures.size()] : similarity::signature_bytes(gen.signature());
       if (filtered) q.filters.modality = "CT";
       q.top_k = top_k;
       auto body = node::canonical_json(q);

@@ -12,6 +12,7 @@
 #include "dm2/crypto/keys.hpp"
 #include "dm2/dht/storage_replica_store.hpp"
 #include "query_scoring.hpp"
+#include "similarity/signature.hpp"
 #include "stage_one/stage_one_index.hpp"
 #include "support/temp_dir.hpp"
 
@@ -20,14 +21,6 @@ namespace {
 
 const std::string storage_key(32, 'k');
 
-std::string float_bytes(const std::vector<float>& v) {
-  std::string out;
-  for (float f : v) {
-    auto bits = std::bit_cast<std::uint32_t>(f);
-    for (int i = 0; i < 4; ++i) out += static_cast<char>(bits >> (8 * i) & 0xff);
-  }
-  return out;
-}
 
 struct site {
   test::temp_dir dir{"dm2-stage-one"};
@@ -119,14 +112,14 @@ struct random_records {
     if (d == 1) r.diagnoses = {{"I25.2", "20261202", true}, {"Q21.1", "20261202", false}};
     switch (std::uniform_int_distribution<int>(0, 19)(rng)) {
       case 0: break;                                                     // no signature
-      case 1: r.signature = float_bytes(signature(8)); break;            // another length
-      case 2: r.signature = float_bytes(std::vector<float>(16, 3)); break;  // flat
+      case 1: r.signature = similarity::signature_bytes(signature(8)); break;            // another length
+      case 2: r.signature = similarity::signature_bytes(std::vector<float>(16, 3)); break;  // flat
       case 3: r.signature = "abc"; break;                                // not float samples
       case 4: case 5: case 6:                                            // a tie with others
         if (shared.size() < 8) shared.push_back(signature(16));
-        r.signature = float_bytes(pick(shared));
+        r.signature = similarity::signature_bytes(pick(shared));
         break;
-      default: r.signature = float_bytes(signature(16));
+      default: r.signature = similarity::signature_bytes(signature(16));
     }
     r.owner_signature = "sig";
     return r;
@@ -141,9 +134,9 @@ TEST(stage_one_index, ranks_as_scoring_every_record_with_filters_owners_and_ties
   ASSERT_EQ(s.store->put_records(batch), batch.size());
   ASSERT_EQ(s.index->size(), batch.size());
 
-  std::vector<std::string> signatures = {float_bytes(gen.signature(16)), float_bytes(gen.shared[0]),
-                                         float_bytes(gen.signature(8)), "", float_bytes(std::vector<float>(16, 1)),
-                                         float_bytes(gen.signature(5))};
+  std::vector<std::string> signatures = {similarity::signature_bytes(gen.signature(16)), similarity::signature_bytes(gen.shared[0]),
+                                         similarity::signature_bytes(gen.signature(8)), "", similarity::signature_bytes(std::vector<float>(16, 1)),
+                                         similarity::signature_bytes(gen.signature(5))};
   std::vector<storage::index_filter> filters(6);
   filters[1].modality = "CT";
   filters[2].sex = "F";
@@ -176,7 +169,7 @@ TEST(stage_one_index, reads_only_the_candidates_it_needs) {
   for (int i = 0; i < 2000; ++i) batch.push_back(dht::replica_of(gen.make()));
   s.store->put_records(batch);
   query_body q;
-  q.signature = float_bytes(gen.signature(16));
+  q.signature = similarity::signature_bytes(gen.signature(16));
   q.top_k = 10;
   stage_one::search_stats stats;
   auto hits = s.index->search(q, everyone, q.top_k, [&](const std::string& lfn) -> std::optional<dht::query_hit> {
@@ -193,7 +186,7 @@ TEST(stage_one_index, follows_the_store_through_versions_hand_offs_and_a_restart
   site s;
   random_records gen;
   query_body q;
-  q.signature = float_bytes(gen.signature(16));
+  q.signature = similarity::signature_bytes(gen.signature(16));
   q.top_k = 5;
   auto first = gen.make();
   first.signature = q.signature;  // NCC 1: ranks first
@@ -210,7 +203,7 @@ TEST(stage_one_index, follows_the_store_through_versions_hand_offs_and_a_restart
   // A new version: another signature and modality; an older version changes nothing.
   auto second = first;
   second.version = 2;
-  second.signature = float_bytes(gen.signature(16));
+  second.signature = similarity::signature_bytes(gen.signature(16));
   second.attributes.modality = "MR";
   ASSERT_TRUE(s.store->put_record(dht::replica_of(second)));
   EXPECT_FALSE(s.store->put_record(dht::replica_of(first)));

@@ -57,22 +57,29 @@ TEST(stream, several_mebibytes_with_the_default_chunk_and_odd_splits) {
   EXPECT_FALSE(sealer.update("more", sealed).ok());
 }
 
-// With the size announced, chunk-aligned blocks are sealed without holding a chunk back; the
-// stream is the same format (same size, opens), and the announcement is enforced both ways.
+// With the size announced, chunk-aligned blocks are sealed without holding a chunk back, and
+// the update that reaches the size seals the last chunk (finish adds nothing); the stream is the
+// same format (same size, opens), and the announcement is enforced both ways.
 TEST(stream, an_announced_size_seals_aligned_blocks_and_is_enforced) {
   auto key = generate_aead_key();
-  for (size_t n : {size_t{0}, chunk, 4 * chunk, 4 * chunk + 1}) {
-    auto plain = pattern(n);
-    auto sealer = stream_sealer::create(key, "ad", chunk).value();
-    ASSERT_TRUE(sealer.expect_size(n).ok());
-    std::string sealed;
-    for (size_t at = 0; at < n; at += 2 * chunk)
-      ASSERT_TRUE(sealer.update(std::string_view(plain).substr(at, 2 * chunk), sealed).ok());
-    ASSERT_TRUE(sealer.finish(sealed).ok()) << n;
-    EXPECT_EQ(sealed.size(), sealed_stream_size(n, chunk)) << n;
-    auto opened = stream_open(key, sealed, "ad");
-    ASSERT_TRUE(opened.ok()) << n << ": " << opened.err().to_string();
-    EXPECT_EQ(*opened, plain) << n;
+  for (size_t block : {2 * chunk, size_t{7}}) {
+    for (size_t n : {size_t{0}, chunk, 4 * chunk, 4 * chunk + 1}) {
+      auto plain = pattern(n);
+      auto sealer = stream_sealer::create(key, "ad", chunk).value();
+      ASSERT_TRUE(sealer.expect_size(n).ok());
+      std::string sealed;
+      for (size_t at = 0; at < n; at += block)
+        ASSERT_TRUE(sealer.update(std::string_view(plain).substr(at, block), sealed).ok());
+      if (n > 0) {
+        EXPECT_EQ(sealed.size(), sealed_stream_size(n, chunk)) << n << " in " << block;
+      }
+      ASSERT_TRUE(sealer.update("", sealed).ok());  // nothing more: accepted, adds nothing
+      ASSERT_TRUE(sealer.finish(sealed).ok()) << n;
+      EXPECT_EQ(sealed.size(), sealed_stream_size(n, chunk)) << n;
+      auto opened = stream_open(key, sealed, "ad");
+      ASSERT_TRUE(opened.ok()) << n << ": " << opened.err().to_string();
+      EXPECT_EQ(*opened, plain) << n;
+    }
   }
   std::string out;
   auto longer = stream_sealer::create(key, "ad", chunk).value();
@@ -190,8 +197,8 @@ TEST(stream, files_round_trip_and_a_failed_open_leaves_nothing) {
   ASSERT_TRUE(stream_open_file(key, dir.path() / "sealed", dir.path() / "opened", "f").ok());
   EXPECT_EQ(*read_file(dir.path() / "opened"), plain);
   // Left to the caller to sync: the same stream format, the same plaintext back.
-  ASSERT_TRUE(stream_seal_file(key, dir.path() / "plain", dir.path() / "sealed2", "f", default_stream_chunk_size,
-                               file_sync::by_caller)
+  ASSERT_TRUE(stream_seal_file(key, dir.path() / "plain", dir.path() / "sealed2", "f",
+                               default_stream_chunk_size, file_sync::by_caller)
                   .ok());
   ASSERT_TRUE(stream_open_file(key, dir.path() / "sealed2", dir.path() / "opened2", "f").ok());
   EXPECT_EQ(*read_file(dir.path() / "opened2"), plain);

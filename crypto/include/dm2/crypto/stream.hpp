@@ -46,13 +46,15 @@ class stream_sealer {
 
   // Announces the plaintext's total size when it is known before the first update (a file's):
   // each chunk is then sealed as soon as it is complete, instead of being held back (copied)
-  // until a later byte proves it is not the last. Errors: invalid_argument (after an update).
+  // until a later byte proves it is not the last, and the update that reaches the size seals
+  // the last chunk. Errors: invalid_argument (after an update).
   status expect_size(std::uint64_t plaintext_size);
   // Encrypts more plaintext, appending sealed bytes (the header first) to `out`.
   // Errors: invalid_argument (after finish, or beyond the announced size), too_large (more than
   // 2^32 chunks), crypto_failure.
   status update(std::string_view plaintext, std::string& out);
-  // Seals the last chunk and appends it to `out`. Errors: as update(), and invalid_argument when
+  // Seals the last chunk (unless an announced size's last update did) and appends it to `out`.
+  // Errors: as update(), and invalid_argument when
   // the plaintext is shorter than announced.
   status finish(std::string& out);
 

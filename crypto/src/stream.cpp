@@ -43,12 +43,11 @@ std::uint32_t get_u32(const char* in) {
 // associated data prefix (header || final flag || caller's AD).
 class chunk_cipher {
  public:
-  ~chunk_cipher() {
-    OPENSSL_cleanse(chunk_key_.data(), chunk_key_.size());
-  }
+  ~chunk_cipher() { OPENSSL_cleanse(chunk_key_.data(), chunk_key_.size()); }
 
   // Derives the stream keys from `header` (whose last 24 bytes are the salt).
-  status start(std::string_view key, std::string_view header, std::string_view user_ad, bool encrypt) {
+  status start(std::string_view key, std::string_view header, std::string_view user_ad,
+               bool encrypt) {
     auto okm = hkdf_sha256(key, header.substr(header.size() - salt_size), stream_info,
                            aead_key_size + prefix_size);
     if (!okm) return std::move(okm).err();
@@ -68,17 +67,18 @@ class chunk_cipher {
 
   std::uint64_t counter() const { return counter_; }
 
-  // Seals one chunk, appending ciphertext || tag to `out`.
-  status seal(std::string_view plain, bool final, std::string& out) {
+  // Seals one chunk, writing ciphertext || tag to the sink's next bytes.
+  template <class Sink>
+  status seal(std::string_view plain, bool final, Sink& out) {
     if (counter_ >= max_chunks) return fail(errc::too_large, "stream longer than 2^32 chunks");
     set_nonce_and_flag(final);
-    const size_t at = out.size();
-    out.resize(at + plain.size() + stream_tag_size);
-    char* dst = out.data() + at;
+    char* dst = out.take(plain.size() + stream_tag_size);
     int len = 0, fin = 0;
     bool ok = EVP_EncryptInit_ex(ctx_.get(), nullptr, nullptr, nullptr, u8(nonce_)) == 1 &&
-              EVP_EncryptUpdate(ctx_.get(), nullptr, &len, u8(ad_.data()), static_cast<int>(ad_.size())) == 1 &&
-              EVP_EncryptUpdate(ctx_.get(), u8(dst), &len, u8(plain.data()), static_cast<int>(plain.size())) == 1 &&
+              EVP_EncryptUpdate(ctx_.get(), nullptr, &len, u8(ad_.data()),
+                                static_cast<int>(ad_.size())) == 1 &&
+              EVP_EncryptUpdate(ctx_.get(), u8(dst), &len, u8(plain.data()),
+                                static_cast<int>(plain.size())) == 1 &&
               EVP_EncryptFinal_ex(ctx_.get(), u8(dst) + len, &fin) == 1 &&
               EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_GCM_GET_TAG, stream_tag_size,
                                   u8(dst) + plain.size()) == 1;
@@ -89,7 +89,8 @@ class chunk_cipher {
 
   // Opens one chunk (ciphertext || tag), appending the plaintext to `out`.
   status open(std::string_view sealed, bool final, std::string& out) {
-    if (counter_ >= max_chunks) return fail(errc::integrity_failure, "stream longer than 2^32 chunks");
+    if (counter_ >= max_chunks)
+      return fail(errc::integrity_failure, "stream longer than 2^32 chunks");
     set_nonce_and_flag(final);
     const size_t text = sealed.size() - stream_tag_size;
     const size_t at = out.size();
@@ -99,8 +100,10 @@ class chunk_cipher {
     std::memcpy(tag, sealed.data() + text, stream_tag_size);
     int len = 0, fin = 0;
     bool ok = EVP_DecryptInit_ex(ctx_.get(), nullptr, nullptr, nullptr, u8(nonce_)) == 1 &&
-              EVP_DecryptUpdate(ctx_.get(), nullptr, &len, u8(ad_.data()), static_cast<int>(ad_.size())) == 1 &&
-              EVP_DecryptUpdate(ctx_.get(), u8(dst), &len, u8(sealed.data()), static_cast<int>(text)) == 1 &&
+              EVP_DecryptUpdate(ctx_.get(), nullptr, &len, u8(ad_.data()),
+                                static_cast<int>(ad_.size())) == 1 &&
+              EVP_DecryptUpdate(ctx_.get(), u8(dst), &len, u8(sealed.data()),
+                                static_cast<int>(text)) == 1 &&
               EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_GCM_SET_TAG, stream_tag_size, tag) == 1;
     if (!ok) return fail(errc::crypto_failure, openssl_error("AES-GCM chunk decryption failed"));
     if (EVP_DecryptFinal_ex(ctx_.get(), u8(dst) + len, &fin) != 1) {
@@ -129,7 +132,8 @@ class chunk_cipher {
 };
 
 status check_key(std::string_view key) {
-  if (key.size() != aead_key_size) return fail(errc::invalid_argument, "AES-256 key must be 32 bytes");
+  if (key.size() != aead_key_size)
+    return fail(errc::invalid_argument, "AES-256 key must be 32 bytes");
   return {};
 }
 
@@ -142,14 +146,41 @@ std::uint64_t sealed_stream_size(std::uint64_t plaintext_size, std::size_t chunk
 
 // ---------------------------------------------------------------------------------- sealer ----
 
+namespace {
+
+// Where the sealer writes: appended to a caller's string (zero-filled as it grows), or over a
+// reused buffer from its start, which grows once to a block's size and is then overwritten
+// without being zero-filled again (that fill was 10% of sealing a file block by block).
+struct append_sink {
+  std::string& out;
+  char* take(std::size_t n) {
+    const std::size_t at = out.size();
+    out.resize(at + n);
+    return out.data() + at;
+  }
+};
+
+struct reused_sink {
+  std::string& buffer;
+  std::size_t used = 0;
+  char* take(std::size_t n) {
+    if (buffer.size() < used + n) buffer.resize(used + n);
+    used += n;
+    return buffer.data() + used - n;
+  }
+  std::string_view written() const { return {buffer.data(), used}; }
+};
+
+}  // namespace
+
 struct stream_sealer::impl {
   std::string header, pending;
   std::size_t chunk_size = 0;
   bool header_sent = false, finished = false, started = false;
   bool final_sealed = false;  // the announced size was reached and its last chunk sealed
   std::optional<std::uint64_t> expected_size;  // announced by expect_size()
-  std::uint64_t fed = 0;                        // plaintext bytes given to update()
-  std::uint64_t sealed = 0;                     // plaintext bytes sealed in non-final chunks
+  std::uint64_t fed = 0;                       // plaintext bytes given to update()
+  std::uint64_t sealed = 0;                    // plaintext bytes sealed in non-final chunks
   chunk_cipher cipher;
 
   // Whether the next chunk_size bytes of `available` make a chunk known not to be the last.
@@ -158,16 +189,23 @@ struct stream_sealer::impl {
     return available == chunk_size && expected_size && sealed + chunk_size < *expected_size;
   }
 
+  template <class Sink>
+  status update(std::string_view plaintext, Sink& out);
+  template <class Sink>
+  status finish(Sink& out);
+
   // Seals the held-back bytes as one chunk and wipes them.
-  status seal_pending(bool final, std::string& out) {
+  template <class Sink>
+  status seal_pending(bool final, Sink& out) {
     auto r = cipher.seal(pending, final, out);
     OPENSSL_cleanse(pending.data(), pending.size());
     pending.clear();
     return r;
   }
 
-  void emit_header(std::string& out) {
-    if (!header_sent) out += header;
+  template <class Sink>
+  void emit_header(Sink& out) {
+    if (!header_sent) std::memcpy(out.take(header.size()), header.data(), header.size());
     header_sent = true;
   }
 };
@@ -189,7 +227,8 @@ result<stream_sealer> stream_sealer::create(std::string_view key, std::string_vi
   p->header.resize(p->header.size() + 4);
   put_u32(p->header.data() + magic.size() + 1, static_cast<std::uint32_t>(chunk_size));
   p->header += random_bytes(salt_size);
-  if (auto s = p->cipher.start(key, p->header, associated_data, true); !s) return std::move(s).err();
+  if (auto s = p->cipher.start(key, p->header, associated_data, true); !s)
+    return std::move(s).err();
   p->pending.reserve(chunk_size);
   return stream_sealer(std::move(p));
 }
@@ -200,8 +239,9 @@ status stream_sealer::expect_size(std::uint64_t plaintext_size) {
   return {};
 }
 
-status stream_sealer::update(std::string_view plaintext, std::string& out) {
-  impl& s = *impl_;
+template <class Sink>
+status stream_sealer::impl::update(std::string_view plaintext, Sink& out) {
+  impl& s = *this;
   if (s.finished) return fail(errc::invalid_argument, "stream already finished");
   if (s.expected_size && plaintext.size() > *s.expected_size - s.fed)
     return fail(errc::invalid_argument, "stream longer than announced");
@@ -233,8 +273,9 @@ status stream_sealer::update(std::string_view plaintext, std::string& out) {
   return s.final_sealed ? s.seal_pending(true, out) : status{};
 }
 
-status stream_sealer::finish(std::string& out) {
-  impl& s = *impl_;
+template <class Sink>
+status stream_sealer::impl::finish(Sink& out) {
+  impl& s = *this;
   if (s.finished) return fail(errc::invalid_argument, "stream already finished");
   if (s.expected_size && s.fed != *s.expected_size)
     return fail(errc::invalid_argument, "stream shorter than announced");
@@ -242,6 +283,29 @@ status stream_sealer::finish(std::string& out) {
   s.finished = true;
   if (s.final_sealed) return {};
   return s.seal_pending(true, out);
+}
+
+status stream_sealer::update(std::string_view plaintext, std::string& out) {
+  append_sink sink{out};
+  return impl_->update(plaintext, sink);
+}
+
+status stream_sealer::finish(std::string& out) {
+  append_sink sink{out};
+  return impl_->finish(sink);
+}
+
+result<std::string_view> stream_sealer::seal_block(std::string_view plaintext,
+                                                   std::string& buffer) {
+  reused_sink sink{buffer};
+  if (auto r = impl_->update(plaintext, sink); !r) return std::move(r).err();
+  return sink.written();
+}
+
+result<std::string_view> stream_sealer::seal_last(std::string& buffer) {
+  reused_sink sink{buffer};
+  if (auto r = impl_->finish(sink); !r) return std::move(r).err();
+  return sink.written();
 }
 
 // ---------------------------------------------------------------------------------- opener ----
@@ -262,7 +326,8 @@ struct stream_opener::impl {
 
   status read_header() {
     std::string_view h(pending.data(), stream_header_size);
-    if (h.substr(0, magic.size()) != magic) return fail_with(fail(errc::malformed_input, "not a dm2 stream"));
+    if (h.substr(0, magic.size()) != magic)
+      return fail_with(fail(errc::malformed_input, "not a dm2 stream"));
     if (static_cast<std::uint8_t>(h[magic.size()]) != stream_version)
       return fail_with(fail(errc::malformed_input, "unknown dm2 stream version"));
     std::size_t size = get_u32(h.data() + magic.size() + 1);
@@ -280,7 +345,8 @@ stream_opener::stream_opener(stream_opener&&) noexcept = default;
 stream_opener& stream_opener::operator=(stream_opener&&) noexcept = default;
 stream_opener::~stream_opener() = default;
 
-result<stream_opener> stream_opener::create(std::string_view key, std::string_view associated_data) {
+result<stream_opener> stream_opener::create(std::string_view key,
+                                            std::string_view associated_data) {
   if (auto s = check_key(key); !s) return std::move(s).err();
   auto p = std::make_unique<impl>();
   p->key.assign(key);
@@ -373,28 +439,35 @@ namespace {
 class fd_guard {
  public:
   explicit fd_guard(int fd) : fd_(fd) {}
-  ~fd_guard() { if (fd_ >= 0) ::close(fd_); }
+  ~fd_guard() {
+    if (fd_ >= 0) ::close(fd_);
+  }
   int get() const { return fd_; }
-  int release() { int f = fd_; fd_ = -1; return f; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
  private:
   int fd_;
 };
 
-status write_all(int fd, std::string& data, const std::filesystem::path& path) {
+status write_all(int fd, std::string_view data, const std::filesystem::path& path) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(errc::io_error, "cannot write " + path.string() + ": " + std::strerror(errno));
+    if (n < 0)
+      return fail(errc::io_error, "cannot write " + path.string() + ": " + std::strerror(errno));
     done += static_cast<size_t>(n);
   }
-  OPENSSL_cleanse(data.data(), data.size());
-  data.clear();
   return {};
 }
 
-// Runs `step(block, out)` over `in` in 1 MiB blocks and `finish(out)` at the end, writing to a
-// temporary file renamed onto `out_path` only on success.
+// Runs `step(block, scratch)` over `in` in 1 MiB blocks and `finish(scratch)` at the end, each
+// returning the bytes to write (in `scratch` or a buffer of its own), to a temporary file renamed
+// onto `out_path` only on success. `scratch` is wiped after each write (it may hold plaintext).
 template <class Step, class Finish>
 status transform_file(const std::filesystem::path& in_path, const std::filesystem::path& out_path,
                       Step step, Finish finish, file_sync sync = file_sync::each_file) {
@@ -412,22 +485,32 @@ status transform_file(const std::filesystem::path& in_path, const std::filesyste
     return fail(errno == EEXIST ? errc::conflict : errc::io_error,
                 "cannot create " + tmp.string() + ": " + std::strerror(errno));
   auto run = [&]() -> status {
-    std::string block(1 << 20, '\0'), produced;
+    std::string block(1 << 20, '\0'), scratch;
+    auto write_out = [&](result<std::string_view> produced) -> status {
+      if (!produced) return std::move(produced).err();
+      auto r = write_all(out.get(), *produced, tmp);
+      OPENSSL_cleanse(scratch.data(), scratch.size());
+      scratch.clear();
+      return r;
+    };
     for (;;) {
       ssize_t n = ::read(in.get(), block.data(), block.size());
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return fail(errc::io_error, "cannot read " + in_path.string() + ": " + std::strerror(errno));
+      if (n < 0)
+        return fail(errc::io_error,
+                    "cannot read " + in_path.string() + ": " + std::strerror(errno));
       if (n == 0) break;
-      if (auto r = step(std::string_view(block.data(), static_cast<size_t>(n)), produced); !r) return r;
-      if (auto r = write_all(out.get(), produced, tmp); !r) return r;
+      if (auto r = write_out(step(std::string_view(block.data(), static_cast<size_t>(n)), scratch));
+          !r)
+        return r;
     }
-    if (auto r = finish(produced); !r) return r;
-    if (auto r = write_all(out.get(), produced, tmp); !r) return r;
+    if (auto r = write_out(finish(scratch)); !r) return r;
     if (sync == file_sync::each_file && ::fsync(out.get()) != 0)
       return fail(errc::io_error, "cannot sync " + tmp.string());
     if (::close(out.release()) != 0) return fail(errc::io_error, "cannot close " + tmp.string());
     if (::rename(tmp.c_str(), out_path.c_str()) != 0)
-      return fail(errc::io_error, "cannot rename onto " + out_path.string() + ": " + std::strerror(errno));
+      return fail(errc::io_error,
+                  "cannot rename onto " + out_path.string() + ": " + std::strerror(errno));
     return {};
   };
   status r = run();
@@ -449,18 +532,24 @@ status stream_seal_file(std::string_view key, const std::filesystem::path& in,
   // meanwhile fails cleanly (longer or shorter than announced). No size: transform_file reports.
   std::error_code ec;
   if (auto size = std::filesystem::file_size(in, ec); !ec) (void)sealer->expect_size(size);
+  // Sealed bytes only (nothing secret), kept per thread across files: no zero-fill per block.
+  thread_local std::string sealed;
   return transform_file(
-      in, out, [&](std::string_view b, std::string& o) { return sealer->update(b, o); },
-      [&](std::string& o) { return sealer->finish(o); }, sync);
+      in, out, [&](std::string_view b, std::string&) { return sealer->seal_block(b, sealed); },
+      [&](std::string&) { return sealer->seal_last(sealed); }, sync);
 }
 
 status stream_open_file(std::string_view key, const std::filesystem::path& in,
                         const std::filesystem::path& out, std::string_view associated_data) {
   auto opener = stream_opener::create(key, associated_data);
   if (!opener) return std::move(opener).err();
+  auto opened = [](std::string& o, status r) -> result<std::string_view> {
+    if (!r) return std::move(r).err();
+    return std::string_view(o);
+  };
   return transform_file(
-      in, out, [&](std::string_view b, std::string& o) { return opener->update(b, o); },
-      [&](std::string& o) { return opener->finish(o); });
+      in, out, [&](std::string_view b, std::string& o) { return opened(o, opener->update(b, o)); },
+      [&](std::string& o) { return opened(o, opener->finish(o)); });
 }
 
 }  // namespace dm2::crypto

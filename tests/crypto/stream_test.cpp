@@ -94,6 +94,36 @@ TEST(stream, an_announced_size_seals_aligned_blocks_and_is_enforced) {
   EXPECT_EQ(late.expect_size(1).err().code, errc::invalid_argument);
 }
 
+// Block by block over one reused buffer (as the file form seals): each call's bytes are the
+// stream's next bytes, the buffer keeps its size across streams, and the stream opens.
+TEST(stream, blocks_sealed_over_a_reused_buffer_make_the_same_stream_format) {
+  auto key = generate_aead_key();
+  std::string buffer;
+  for (size_t n : {size_t{0}, 3 * chunk + 5, 5 * chunk}) {
+    auto plain = pattern(n);
+    auto sealer = stream_sealer::create(key, "ad", chunk).value();
+    if (n % 2 == 1) {  // with and without a size
+      ASSERT_TRUE(sealer.expect_size(n).ok());
+    }
+    std::string sealed;
+    const size_t kept = buffer.size();
+    for (size_t at = 0; at < n; at += 2 * chunk) {
+      auto block = sealer.seal_block(std::string_view(plain).substr(at, 2 * chunk), buffer);
+      ASSERT_TRUE(block.ok()) << block.err().to_string();
+      EXPECT_EQ(block->data(), buffer.data());
+      sealed += *block;
+    }
+    auto last = sealer.seal_last(buffer);
+    ASSERT_TRUE(last.ok()) << last.err().to_string();
+    sealed += *last;
+    EXPECT_GE(buffer.size(), kept);  // never shrinks
+    EXPECT_EQ(sealed.size(), sealed_stream_size(n, chunk)) << n;
+    auto opened = stream_open(key, sealed, "ad");
+    ASSERT_TRUE(opened.ok()) << n << ": " << opened.err().to_string();
+    EXPECT_EQ(*opened, plain) << n;
+  }
+}
+
 // 40 MiB in one call: the one-shot helpers size their output once (advised, populated pages).
 TEST(stream, a_large_one_shot_round_trips) {
   auto key = generate_aead_key();

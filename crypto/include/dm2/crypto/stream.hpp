@@ -57,6 +57,12 @@ class stream_sealer {
   // Errors: as update(), and invalid_argument when
   // the plaintext is shorter than announced.
   status finish(std::string& out);
+  // As update() and finish(), but writing this call's sealed bytes over `buffer` from its start
+  // and returning them. `buffer` grows when needed and never shrinks, so one buffer reused
+  // across blocks and streams is neither reallocated nor zero-filled again (a block-by-block
+  // writer's case). The view is valid until `buffer` changes.
+  result<std::string_view> seal_block(std::string_view plaintext, std::string& buffer);
+  result<std::string_view> seal_last(std::string& buffer);
 
  private:
   struct impl;

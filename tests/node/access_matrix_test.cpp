@@ -511,6 +511,43 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
   EXPECT_EQ(sealed_after.status, 403) << sealed_after.body;
   EXPECT_TRUE(nothing_released(ask_share(*node::access::sign_assertion(stale, dht_keys.at(2), now_ms()), 2)));
 
+  // The owner and a holder refuse a live grant asserted for another user or by another site,
+  // an expired one, and one that does not cover the class (each a 403, nothing released).
+  auto refused_everywhere = [&](const node::access::assertion& asserted, int as_site, const std::string& key) {
+    auto sealed = call(1, "GET", "/v1/series/" + lfn + "/sealed", "", "", as_site,
+                       {{node::access::assertion_header, *node::access::sign_assertion(asserted, key, now_ms())}});
+    return sealed.status == 403 && nothing_released(ask_share(*node::access::sign_assertion(asserted, key, now_ms()), as_site));
+  };
+  auto misused = stale;
+  misused.grant = cross_grant_ids.at(role::researcher);
+  misused.user = far_none.id;  // another user of site 2
+  EXPECT_TRUE(refused_everywhere(misused, 2, dht_keys.at(2)));
+  misused.user = far_researcher.id;
+  misused.site = "site-3";  // the right user's id, asserted by another site
+  EXPECT_TRUE(refused_everywhere(misused, 3, site_3_key));
+  auto far_expired = make_user(2, "researcher-cross-expired", role::researcher);
+  auto brief = grant;
+  brief["grantee_id"] = far_expired.id + "@site-2";
+  brief["expires_in_s"] = 2;
+  auto brief_made = call(1, "POST", "/v1/grants", brief.dump(), team.token);
+  ASSERT_EQ(brief_made.status, 201) << brief_made.body;
+  std::this_thread::sleep_for(3100ms);  // grants expire by the second
+  auto expired = stale;
+  expired.user = far_expired.id;
+  expired.grant = json::parse(brief_made.body)["id"].get<std::string>();
+  EXPECT_TRUE(refused_everywhere(expired, 2, dht_keys.at(2)));
+  auto far_index = make_user(2, "researcher-cross-index-only", role::researcher);
+  auto index_only = grant;
+  index_only["grantee_id"] = far_index.id + "@site-2";
+  index_only["classes"] = {"index_attributes"};
+  auto index_made = call(1, "POST", "/v1/grants", index_only.dump(), team.token);
+  ASSERT_EQ(index_made.status, 201) << index_made.body;
+  auto over = stale;
+  over.user = far_index.id;
+  over.grant = json::parse(index_made.body)["id"].get<std::string>();
+  EXPECT_TRUE(refused_everywhere(over, 2, dht_keys.at(2)));
+  EXPECT_EQ(call(2, "GET", "/v1/series/" + lfn, "", far_index.token).status, 403);
+
   // The owner down: the images stay at their hospital (503), whatever the grant.
   auto far_down = make_user(2, "physician-cross-down", role::physician);
   cross_grant(far_down, "treatment");
@@ -603,6 +640,9 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
   EXPECT_TRUE(audited(1, stale_actor + "series_serve " + lfn + " refused: "));
   EXPECT_TRUE(audited(3, stale_actor + "key_share_release " + lfn + " refused: "));
   EXPECT_TRUE(audited(1, "site:site-3 grant_check " + revoked_id + " refused: revoked"));
+  EXPECT_TRUE(audited(1, "site:site-3 grant_check " + expired.grant + " refused: expired"));
+  EXPECT_TRUE(audited(1, "site:site-3 grant_check " + over.grant + " refused: not_covered"));
+  EXPECT_TRUE(audited(1, "user:" + far_researcher.id + "@site-3 series_serve " + lfn + " refused: "));
 }
 
 }  // namespace

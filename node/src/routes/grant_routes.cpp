@@ -158,8 +158,8 @@ http_response create(const route_context& c, const http_request& request) {
     }
   if (!g->grantee_site.empty())
     if (auto no = send_to_grantee_site(c, who, *g)) return *no;
-  auto stored = c.access->grants().create(std::move(*g), {0, who.actor(), "grant_created", "", "allowed",
-                                                          g->grantee_site.empty() ? "" : "grantee_site=" + g->grantee_site});
+  auto detail = g->grantee_site.empty() ? "" : "grantee_site=" + g->grantee_site;
+  auto stored = c.access->grants().create(std::move(*g), {0, who.actor(), "grant_created", "", "allowed", detail});
   if (!stored) return error_response(stored.err());
   return http_response{201, "application/json", {}, grant_json(c, *stored, c.access->now_s()).dump()};
 }

@@ -33,15 +33,17 @@ void care_team(const care_options& o, const std::string& method) {
 }
 
 void print_grant(const json& g) {
-  std::printf("%-32s to %-32s %zu LFN(s) %-40s %s until %lld%s\n", g.value("id", "").c_str(),
-              g.value("grantee", "").c_str(), g.value("lfns", json::array()).size(), g["classes"].dump().c_str(),
+  auto grantee = g.value("grantee", "") + "@" + g.value("grantee_site", "");
+  std::printf("%-32s by %s to %-40s %zu LFN(s) %-40s %s until %lld%s\n", g.value("id", "").c_str(),
+              g.value("site", "").c_str(), grantee.c_str(), g.value("lfns", json::array()).size(), g["classes"].dump().c_str(),
               g.value("purpose", "").c_str(), static_cast<long long>(g.value("expires_at", 0LL)),
               g.value("live", false) ? "" : " (not live)");
 }
 
 void grant_add(const care_options& o) {
-  json body = {{"grantee", o.grantee}, {"lfns", o.lfns},  {"classes", o.classes},
-               {"purpose", o.purpose}, {"expires_in_s", o.expires_in_s}};
+  json body = {{"lfns", o.lfns}, {"classes", o.classes}, {"purpose", o.purpose}, {"expires_in_s", o.expires_in_s}};
+  // Sign-in names have no '@': one that does is a consortium id, a user of another site.
+  body[o.grantee.find('@') == std::string::npos ? "grantee" : "grantee_id"] = o.grantee;
   print_grant(call_node(connect_as_user_or_site(o), "POST", "/v1/grants", body.dump(), 201));
 }
 
@@ -68,7 +70,8 @@ void add_care_commands(CLI::App& dm2) {
   grant->require_subcommand(1);
   auto* add = grant->add_subcommand("add", "Grant series (LFNs) for some data classes, until it expires");
   add_user_connection_options(add, *o);
-  add->add_option("grantee", o->grantee, "The researcher's (or physician's) sign-in name")->required();
+  add->add_option("grantee", o->grantee, "The researcher's (or physician's) sign-in name, or the consortium id "
+                  "(PSEUDONYM@SITE) of a user of another site")->required();
   add->add_option("--lfn", o->lfns, "A series' LFN (repeat for more)")->required();
   add->add_option("--class", o->classes, "index_attributes, diagnoses, deidentified_image, key_share (repeatable)");
   add->add_option("--purpose", o->purpose, "research (default) or treatment");

@@ -112,9 +112,13 @@ async function load_series() {
 // Grants given or received; a grantee may download each live grant's series that it lets him see.
 async function load_grants() {
   const { grants } = await call('GET', '/v1/grants');
+  $('consortium-id').textContent = me.consortium_id;
   $('grants').replaceChildren(...grants.map((g) => {
     const li = document.createElement('li');
-    li.textContent = `${g.grantee === me.id ? 'To me' : 'Given'}: ${g.lfns.length} series, ${g.classes.join(', ')}, ` +
+    // Cross-site grants name the other hospital: the one that granted me, or my grantee's.
+    const who = g.grantee === me.id ? `To me${g.site !== me.site ? ' from ' + g.site : ''}`
+      : `Given${g.grantee_site !== me.site ? ' to a user of ' + g.grantee_site : ''}`;
+    li.textContent = `${who}: ${g.lfns.length} series, ${g.classes.join(', ')}, ` +
       `${g.purpose}, ${g.live ? 'until ' + new Date(g.expires_at * 1000).toLocaleString() : 'not live'}`;
     if (g.grantee === me.id && g.live && g.classes.includes('deidentified_image')) {
       const list = document.createElement('ul');

@@ -6,7 +6,10 @@
 // driven from it, its answer checked (allowed: 200/201, refused: 403), its decision found in the
 // deciding site's audit chain, and docs/security.md must show the same table. Then, on the same
 // processes, the refusals: assertions forged, replayed, expired and over-scoped at a share
-// holder, a revoked grant, a disabled account, a site removed from the roster.
+// holder, a revoked grant, a disabled account, a site removed from the roster. And cross-site
+// grants end to end: site 1's physician grants users of site 2, who retrieve from site 2; the
+// grant revoked (refused at the owner and at the holders), forged or signed by a site that does
+// not own the series (refused), and the owner down (503).
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -14,6 +17,7 @@
 #include <sstream>
 
 #include "access/assertion.hpp"
+#include "access/signed_grant.hpp"
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/private_file.hpp"
 #include "pacs_server_fixture.hpp"
@@ -66,10 +70,11 @@ struct matrix_row {
 // The expected decisions: the seeds' rules (docs/security.md, "The policy table") as they reach
 // a user through the routes. Other site: a user of site 2 and site 1's series; site 2 vouches in
 // its signed assertion for the relation, which site 1 and its share holders do not believe: care
-// teams, own records and grants live at the owning site alone (a grant is made there, for its own
-// users), so only physicians' index reads, which need no relation, are allowed. Site admins get no assertions: theirs are asked
-// at their own site; so are images (GET /v1/series at the home site, which holds no grant of
-// another site's series).
+// teams and own records live at the owning site alone, so they open nothing there. A grant is
+// believed from the owner's store: site 1 grants site 2's users (a cross-site grant, signed and
+// pushed to site 2), so a grant opens at the other site what it opens at the own site. Site admins
+// get no assertions: theirs are asked at their own site; so are images (GET /v1/series at the
+// home site, which asks the owner and the share holders).
 constexpr matrix_row matrix[] = {
     {role::patient, relation::own_record, true, "AAARAAAR"},
     {role::patient, relation::other_patient, true, "RRRRRRRR"},
@@ -82,9 +87,9 @@ constexpr matrix_row matrix[] = {
     {role::patient, relation::own_record, false, "RRRRRRRR"},
     {role::patient, relation::none, false, "RRRRRRRR"},
     {role::physician, relation::care_team, false, "RRARRRRR"},
-    {role::physician, relation::grant, false, "RRARRRRR"},
+    {role::physician, relation::grant, false, "RAARRAAR"},
     {role::physician, relation::none, false, "RRARRRRR"},
-    {role::researcher, relation::grant, false, "RRRRRRRR"},
+    {role::researcher, relation::grant, false, "RAARRAAR"},
     {role::researcher, relation::none, false, "RRRRRRRR"},
     {role::site_admin, relation::none, false, "RRARRRRR"},
 };
@@ -250,6 +255,28 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
     ASSERT_EQ(made.status, 201) << made.body;
     grant_ids[grantee] = json::parse(made.body)["id"].get<std::string>();
   }
+  // Site 2's users are granted by site 1's physician by their consortium id (pseudonym@site),
+  // which their own site shows them.
+  auto cross_grant = [&](const matrix_user& u, const char* purpose) {
+    auto me = call(2, "GET", "/v1/sessions/current", "", u.token);
+    EXPECT_EQ(json::parse(me.body).value("consortium_id", ""), u.id + "@site-2") << me.body;
+    auto ask = grant;
+    ask["grantee_id"] = u.id + "@site-2";
+    ask["purpose"] = purpose;
+    auto made = call(1, "POST", "/v1/grants", ask.dump(), team.token);
+    EXPECT_EQ(made.status, 201) << made.body;
+    auto j = json::parse(made.body, nullptr, false);
+    return j.is_object() ? j.value("id", "") : "";
+  };
+  std::map<role, std::string> cross_grant_ids;
+  for (auto [grantee, purpose] : {std::pair{role::researcher, "research"}, std::pair{role::physician, "treatment"}})
+    cross_grant_ids[grantee] = cross_grant(user_of(grantee, relation::grant, false), purpose);
+  // Not to an unknown user of site 2, nor to a site off the roster (nothing kept).
+  auto unknown = grant;
+  unknown["grantee_id"] = std::string(32, 'a') + "@site-2";
+  EXPECT_EQ(call(1, "POST", "/v1/grants", unknown.dump(), team.token).status, 404);
+  unknown["grantee_id"] = std::string(32, 'a') + "@site-9";
+  EXPECT_EQ(call(1, "POST", "/v1/grants", unknown.dump(), team.token).status, 404);
   auto admin_grant = grant;
   admin_grant["grantee"] = admin.name;
   EXPECT_EQ(call(1, "POST", "/v1/grants", admin_grant.dump(), team.token).status, 400);
@@ -306,7 +333,7 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
                                            : node::access::purpose::none;
       if (r.with == relation::care_team) a.basis = node::access::basis_care_team;
       if (r.with == relation::own_record) a.basis = node::access::basis_own_record;
-      if (r.with == relation::grant) a.grant = r.own_site ? grant_ids.at(r.who) : "g-site-2";
+      if (r.with == relation::grant) a.grant = (r.own_site ? grant_ids : cross_grant_ids).at(r.who);
       a.lfns = {lfn};
       a.classes = {c.what};
       auto wire = node::access::sign_assertion(a, dht_keys.at(u.home), now_ms());
@@ -416,6 +443,120 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
   EXPECT_EQ(after_revocation.status, 403) << after_revocation.body;
   EXPECT_EQ(after_revocation.body.find("DICM"), std::string::npos);
 
+  // Cross-site grants end to end. Site 2's researcher sees the grant site 1 made in his list and
+  // retrieves site 1's series from site 2: the same de-identified instances as site 1's
+  // researcher under a local grant (only the random multipart boundary differs).
+  auto& far_researcher = user_of(role::researcher, relation::grant, false);
+  auto listed = json::parse(call(2, "GET", "/v1/grants", "", far_researcher.token).body, nullptr, false);
+  ASSERT_TRUE(listed.is_object() && listed["grants"].size() == 1) << listed.dump();
+  EXPECT_EQ(listed["grants"][0].value("id", ""), cross_grant_ids.at(role::researcher));
+  EXPECT_EQ(listed["grants"][0].value("site", ""), "site-1");
+  EXPECT_TRUE(listed["grants"][0].value("live", false));
+  auto unframed = [](const node::client_response& r) {
+    auto ct = r.headers.count("content-type") ? r.headers.at("content-type") : "";
+    auto at = ct.find("boundary=");
+    auto body = r.body;
+    if (at == std::string::npos) return body;
+    auto boundary = ct.substr(at + 9);
+    for (auto pos = body.find(boundary); pos != std::string::npos; pos = body.find(boundary, pos))
+      body.replace(pos, boundary.size(), "BOUNDARY");
+    return body;
+  };
+  auto from_site_2 = call(2, "GET", "/v1/series/" + lfn, "", far_researcher.token);
+  auto from_site_1 = call(1, "GET", "/v1/series/" + lfn, "", user_of(role::researcher, relation::grant, true).token);
+  ASSERT_EQ(from_site_2.status, 200) << from_site_2.body;
+  ASSERT_EQ(from_site_1.status, 200) << from_site_1.body;
+  EXPECT_NE(from_site_2.body.find("DICM"), std::string::npos);
+  EXPECT_EQ(unframed(from_site_2), unframed(from_site_1));
+
+  // A grant signed with another key than its maker's, or by a site that does not own the series,
+  // is refused by the grantee's site (403, audited) and opens nothing there.
+  auto far_none = user_of(role::researcher, relation::none, false);
+  node::access::grant fake;
+  fake.id = crypto::to_hex(crypto::random_bytes(16));
+  fake.grantor = team.id;
+  fake.grantee = far_none.id;
+  fake.grantee_site = "site-2";
+  fake.lfns = {lfn};
+  fake.classes = {data_class::deidentified_image, data_class::key_share};
+  fake.expires_at = now_ms() / 1000 + 3600;
+  auto site_3_key = *crypto::read_private_file(sites->site_dir(3) / "identity" / "dht.key");
+  auto push = [&](int as_site, const std::string& wire) {
+    return call(2, "POST", "/v1/grants/received", json{{"grant", wire}}.dump(), "", as_site).status;
+  };
+  EXPECT_EQ(push(1, *node::access::sign_grant(fake, "site-1", site_3_key)), 403);  // forged
+  EXPECT_EQ(push(3, *node::access::sign_grant(fake, "site-3", site_3_key)), 403);  // not the owner
+  EXPECT_EQ(call(2, "GET", "/v1/series/" + lfn, "", far_none.token).status, 403);
+
+  // Revoked at the owner: site 2 is told (its list shows it, it refuses at home), and a site 2
+  // that had not heard, asserting the grant anyway, is refused at the owner and at the holders.
+  auto far_revoked = make_user(2, "researcher-cross-revoked", role::researcher);
+  auto revoked_id = cross_grant(far_revoked, "research");
+  EXPECT_EQ(call(2, "GET", "/v1/series/" + lfn, "", far_revoked.token).status, 200);
+  EXPECT_EQ(call(1, "DELETE", "/v1/grants/" + revoked_id, "", team.token).status, 200);
+  listed = json::parse(call(2, "GET", "/v1/grants", "", far_revoked.token).body, nullptr, false);
+  ASSERT_TRUE(listed.is_object() && listed["grants"].size() == 1) << listed.dump();
+  EXPECT_TRUE(listed["grants"][0].value("revoked", false));
+  EXPECT_EQ(call(2, "GET", "/v1/series/" + lfn, "", far_revoked.token).status, 403);
+  node::access::assertion stale;
+  stale.site = "site-2";
+  stale.user = far_revoked.id;
+  stale.who = role::researcher;
+  stale.why = node::access::purpose::research;
+  stale.grant = revoked_id;
+  stale.lfns = {lfn};
+  stale.classes = {data_class::deidentified_image, data_class::key_share};
+  auto sealed_after = call(1, "GET", "/v1/series/" + lfn + "/sealed", "", "", 2,
+                           {{node::access::assertion_header, *node::access::sign_assertion(stale, dht_keys.at(2), now_ms())}});
+  EXPECT_EQ(sealed_after.status, 403) << sealed_after.body;
+  EXPECT_TRUE(nothing_released(ask_share(*node::access::sign_assertion(stale, dht_keys.at(2), now_ms()), 2)));
+
+  // The owner and a holder refuse a live grant asserted for another user or by another site,
+  // an expired one, and one that does not cover the class (each a 403, nothing released).
+  auto refused_everywhere = [&](const node::access::assertion& asserted, int as_site, const std::string& key) {
+    auto sealed = call(1, "GET", "/v1/series/" + lfn + "/sealed", "", "", as_site,
+                       {{node::access::assertion_header, *node::access::sign_assertion(asserted, key, now_ms())}});
+    return sealed.status == 403 && nothing_released(ask_share(*node::access::sign_assertion(asserted, key, now_ms()), as_site));
+  };
+  auto misused = stale;
+  misused.grant = cross_grant_ids.at(role::researcher);
+  misused.user = far_none.id;  // another user of site 2
+  EXPECT_TRUE(refused_everywhere(misused, 2, dht_keys.at(2)));
+  misused.user = far_researcher.id;
+  misused.site = "site-3";  // the right user's id, asserted by another site
+  EXPECT_TRUE(refused_everywhere(misused, 3, site_3_key));
+  auto far_expired = make_user(2, "researcher-cross-expired", role::researcher);
+  auto brief = grant;
+  brief["grantee_id"] = far_expired.id + "@site-2";
+  brief["expires_in_s"] = 2;
+  auto brief_made = call(1, "POST", "/v1/grants", brief.dump(), team.token);
+  ASSERT_EQ(brief_made.status, 201) << brief_made.body;
+  std::this_thread::sleep_for(3100ms);  // grants expire by the second
+  auto expired = stale;
+  expired.user = far_expired.id;
+  expired.grant = json::parse(brief_made.body)["id"].get<std::string>();
+  EXPECT_TRUE(refused_everywhere(expired, 2, dht_keys.at(2)));
+  auto far_index = make_user(2, "researcher-cross-index-only", role::researcher);
+  auto index_only = grant;
+  index_only["grantee_id"] = far_index.id + "@site-2";
+  index_only["classes"] = {"index_attributes"};
+  auto index_made = call(1, "POST", "/v1/grants", index_only.dump(), team.token);
+  ASSERT_EQ(index_made.status, 201) << index_made.body;
+  auto over = stale;
+  over.user = far_index.id;
+  over.grant = json::parse(index_made.body)["id"].get<std::string>();
+  EXPECT_TRUE(refused_everywhere(over, 2, dht_keys.at(2)));
+  EXPECT_EQ(call(2, "GET", "/v1/series/" + lfn, "", far_index.token).status, 403);
+
+  // The owner down: the images stay at their hospital (503), whatever the grant.
+  auto far_down = make_user(2, "physician-cross-down", role::physician);
+  cross_grant(far_down, "treatment");
+  ASSERT_TRUE(sites->stop(1));
+  auto down = call(2, "GET", "/v1/series/" + lfn, "", far_down.token);
+  EXPECT_EQ(down.status, 503) << down.body;
+  EXPECT_NE(down.body.find("images stay at their hospital"), std::string::npos) << down.body;
+  ASSERT_TRUE(sites->start({1}));
+
   // A disabled account: its live session stops at once (401: the credentials are dead), audited.
   EXPECT_EQ(call(1, "PATCH", "/v1/users/" + team.name, json{{"disabled", true}}.dump(), "", 1).status, 200);
   auto disabled = call(1, "GET", "/v1/series/" + lfn, "", team.token);
@@ -483,6 +624,25 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
   EXPECT_TRUE(audited(1, "user:" + revoked.id + " series_get " + lfn + " allowed"));
   EXPECT_TRUE(audited(1, "user:" + revoked.id + " series_get " + lfn + " refused: grant"));
   EXPECT_TRUE(audited(1, "user:" + team.id + " session /v1/series/" + lfn + " refused: account_disabled"));
+  // The cross-site grants, audited at each site under the user's pseudonym.
+  auto far_actor = "user:" + far_researcher.id + "@site-2 ";
+  EXPECT_TRUE(audited(2, "user:" + far_researcher.id + " series_get " + lfn + " allowed"));
+  EXPECT_TRUE(audited(1, far_actor + "series_serve " + lfn + " allowed"));
+  EXPECT_TRUE(audited(3, far_actor + "key_share_release " + lfn + " allowed"));
+  EXPECT_TRUE(audited(2, "site:site-1 grant_received " + cross_grant_ids.at(role::researcher) + " allowed"));
+  EXPECT_TRUE(audited(1, "site:site-3 grant_check " + cross_grant_ids.at(role::researcher) + " allowed"));
+  EXPECT_TRUE(audited(2, "site:site-1 grant_receive grants refused: forged"));
+  EXPECT_TRUE(audited(2, "site:site-3 grant_receive grants refused: not_owner"));
+  EXPECT_TRUE(audited(2, "user:" + far_none.id + " series_get " + lfn + " refused: "));
+  auto stale_actor = "user:" + far_revoked.id + "@site-2 ";
+  EXPECT_TRUE(audited(2, "site:site-1 grant_revoked " + revoked_id + " allowed"));
+  EXPECT_TRUE(audited(2, "user:" + far_revoked.id + " series_get " + lfn + " refused: "));
+  EXPECT_TRUE(audited(1, stale_actor + "series_serve " + lfn + " refused: "));
+  EXPECT_TRUE(audited(3, stale_actor + "key_share_release " + lfn + " refused: "));
+  EXPECT_TRUE(audited(1, "site:site-3 grant_check " + revoked_id + " refused: revoked"));
+  EXPECT_TRUE(audited(1, "site:site-3 grant_check " + expired.grant + " refused: expired"));
+  EXPECT_TRUE(audited(1, "site:site-3 grant_check " + over.grant + " refused: not_covered"));
+  EXPECT_TRUE(audited(1, "user:" + far_researcher.id + "@site-3 series_serve " + lfn + " refused: "));
 }
 
 }  // namespace

@@ -140,6 +140,8 @@ test('a researcher downloads the series of his grant, as NIfTI and as DICOM', as
   const { context, page } = await sign_in('m-demo');
   const granted = page.locator(`#grants li[data-lfn="${patient_lfn}"]`);
   await granted.waitFor();
+  // His consortium id, what a physician of another hospital grants him by.
+  assert.match(await page.locator('#consortium-id').textContent(), /^[0-9a-f]{32}@\S+$/);
   const save = async (label) => {
     const [file] = await Promise.all([page.waitForEvent('download'), granted.getByRole('button', { name: label }).click()]);
     return readFileSync(await file.path());

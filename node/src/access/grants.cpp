@@ -21,10 +21,15 @@ bool is_lfn(std::string_view s) {
   return s.size() == 32 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
+bool is_site_id(std::string_view s) {  // as a roster names sites ("" = this site)
+  return s.size() <= 64 && s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._-") == std::string_view::npos;
+}
+
 json to_json(const grant& g) {
   json classes = json::array();
   for (auto c : g.classes) classes.push_back(name_of(c));
   return {{"id", g.id},           {"grantor", g.grantor},       {"grantee", g.grantee},
+          {"grantee_site", g.grantee_site}, {"issuer", g.issuer}, {"signed", g.signed_grant},
           {"lfns", g.lfns},       {"query", g.query},           {"classes", classes},
           {"purpose", name_of(g.why)}, {"created_at", g.created_at}, {"expires_at", g.expires_at},
           {"revoked", g.revoked}};
@@ -38,6 +43,9 @@ result<grant> from_json(std::string_view text) {
     g.id = j->at("id").get<std::string>();
     g.grantor = j->at("grantor").get<std::string>();
     g.grantee = j->at("grantee").get<std::string>();
+    g.grantee_site = j->value("grantee_site", "");  // absent in grants stored before 2026-12-02
+    g.issuer = j->value("issuer", "");
+    g.signed_grant = j->value("signed", "");
     g.lfns = j->at("lfns").get<std::vector<std::string>>();
     g.query = j->at("query").get<std::string>();
     for (const auto& name : j->at("classes").get<std::vector<std::string>>())
@@ -55,6 +63,16 @@ result<grant> from_json(std::string_view text) {
 
 }  // namespace
 
+std::string_view grant_refusal(const grant& g, std::string_view user, std::string_view site, std::string_view lfn,
+                               data_class c, purpose why, std::int64_t now) {
+  if (g.grantee != user || g.grantee_site != site) return "other_user";
+  if (g.revoked) return "revoked";
+  if (now >= g.expires_at) return "expired";
+  if (!g.covers(lfn, c)) return "not_covered";
+  if (g.why != why) return "purpose";
+  return "";
+}
+
 bool grant::covers(std::string_view lfn, data_class c) const {
   return std::find(lfns.begin(), lfns.end(), lfn) != lfns.end() &&
          std::find(classes.begin(), classes.end(), c) != classes.end();
@@ -67,7 +85,9 @@ status grant_store::put(const grant& g, storage::audit_event audit) {
   return db_.commit(std::move(t));
 }
 
-result<grant> grant_store::create(grant g, storage::audit_event audit) {
+status grant_store::check(const grant& g) {
+  if (!is_lfn(g.grantee) || !is_site_id(g.grantee_site) || !is_site_id(g.issuer))
+    return fail(errc::invalid_argument, "a grantee is a 32-hex pseudonym, a site a roster id");
   if (g.lfns.empty() || g.lfns.size() > max_grant_lfns)
     return fail(errc::invalid_argument, "a grant names 1 to " + std::to_string(max_grant_lfns) + " LFNs");
   for (const auto& l : g.lfns)
@@ -79,7 +99,18 @@ result<grant> grant_store::create(grant g, storage::audit_event audit) {
                                                                      "deidentified_image, key_share can)");
   if (g.expires_at <= g.created_at || g.expires_at - g.created_at > max_grant_lifetime_s)
     return fail(errc::invalid_argument, "a grant lasts 1 s to 90 days");
-  g.id = crypto::to_hex(crypto::random_bytes(16));
+  return {};
+}
+
+result<grant> grant_store::create(grant g, storage::audit_event audit) {
+  if (auto s = check(g); !s) return std::move(s).err();
+  if (g.id.empty()) {
+    g.id = crypto::to_hex(crypto::random_bytes(16));
+  } else {
+    auto taken = get(g.id);
+    if (!taken) return std::move(taken).err();
+    if (taken->has_value() || !is_lfn(g.id)) return fail(errc::conflict, "that grant id is taken or malformed");
+  }
   g.revoked = false;
   audit.object = g.id;
   if (auto s = put(g, std::move(audit)); !s) return std::move(s).err();
@@ -129,7 +160,7 @@ result<std::optional<grant>> grant_store::covering(const std::string& user_id, s
   auto all = list(user_id);
   if (!all) return std::move(all).err();
   for (auto& g : *all)
-    if (g.grantee == user_id && g.live(now) && g.covers(lfn, c)) return std::optional<grant>{std::move(g)};
+    if (g.grantee == user_id && g.grantee_site.empty() && g.live(now) && g.covers(lfn, c)) return std::optional<grant>{std::move(g)};
   return std::optional<grant>{};
 }
 

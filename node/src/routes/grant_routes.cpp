@@ -2,8 +2,19 @@
 // grants a researcher (or a colleague) what he may read himself without a grant — named LFNs, or
 // the LFNs of a query result he ran — for some data classes, a purpose and a time. The grantor
 // or a site admin revokes. Every change audited.
+//
+// Cross-site grants (docs/security.md, "Cross-site grants"): a grantee named by his consortium id
+// (<pseudonym>@<site>) is a user of another site; this site, the owner of the LFNs, signs the grant
+// and pushes it to his site (POST /v1/grants/received, site to site), keeps it, and answers every
+// other site's question about it (GET /v1/grants/{id}/status); a revocation is pushed too.
+#include <spdlog/spdlog.h>
+
 #include <nlohmann/json.hpp>
 
+#include "../access/signed_grant.hpp"
+#include "dm2/crypto/hash.hpp"
+#include "cross_site_grants.hpp"
+#include "dm2/dht/storage_replica_store.hpp"
 #include "routes.hpp"
 
 namespace dm2::node {
@@ -13,10 +24,17 @@ using json = nlohmann::json;
 
 constexpr std::size_t max_grant_body = 128 * 1024;
 
-json grant_json(const access::grant& g, std::int64_t now) {
+bool is_hex_id(std::string_view s) {
+  return s.size() == 32 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+json grant_json(const route_context& c, const access::grant& g, std::int64_t now) {
   json classes = json::array();
-  for (auto c : g.classes) classes.push_back(access::name_of(c));
+  for (auto cl : g.classes) classes.push_back(access::name_of(cl));
+  auto self = c.self_site();
   return {{"id", g.id},           {"grantor", g.grantor},       {"grantee", g.grantee},
+          {"site", g.issuer.empty() ? self : g.issuer},
+          {"grantee_site", g.grantee_site.empty() ? self : g.grantee_site},
           {"lfns", g.lfns},       {"query", g.query},           {"classes", classes},
           {"purpose", access::name_of(g.why)}, {"created_at", g.created_at}, {"expires_at", g.expires_at},
           {"revoked", g.revoked}, {"live", g.live(now)}};
@@ -32,15 +50,31 @@ result<access::grant> parse_grant(const route_context& c, const http_request& re
   std::int64_t lifetime = 0;
   try {
     for (const auto& [key, value] : j.items())
-      if (key != "grantee" && key != "lfns" && key != "query" && key != "classes" && key != "purpose" &&
-          key != "expires_in_s")
+      if (key != "grantee" && key != "grantee_id" && key != "lfns" && key != "query" && key != "classes" &&
+          key != "purpose" && key != "expires_in_s")
         return fail(errc::invalid_argument, "unknown field '" + key + "'");
-    auto grantee = c.access->accounts().by_name(j.at("grantee").get<std::string>());
-    if (!grantee) return std::move(grantee).err();
-    if (!grantee->has_value() || (*grantee)->disabled) return fail(errc::not_found, "no such (enabled) grantee");
-    if ((*grantee)->who != access::role::researcher && (*grantee)->who != access::role::physician)
-      return fail(errc::invalid_argument, "grants go to researchers and physicians");
-    g.grantee = (*grantee)->id;
+    if (j.contains("grantee") == j.contains("grantee_id"))
+      return fail(errc::invalid_argument, "give either grantee (a name here) or grantee_id (<pseudonym>@<site>)");
+    if (j.contains("grantee_id")) {
+      // A consortium id: the user's pseudonym at his site (GET /v1/sessions/current shows it him).
+      auto id = j["grantee_id"].get<std::string>();
+      auto at = id.find('@');
+      if (at == std::string::npos || !is_hex_id(id.substr(0, at)))
+        return fail(errc::invalid_argument, "grantee_id is <32 hex digits>@<site id>");
+      g.grantee = id.substr(0, at);
+      g.grantee_site = id.substr(at + 1);
+      if (g.grantee_site == c.self_site()) g.grantee_site.clear();
+      else if (!c.members->member_by_id(g.grantee_site)) return fail(errc::not_found, "no such site on the roster");
+    }
+    if (g.grantee_site.empty()) {  // a user of this site; another site checks its own (receive)
+      auto grantee = g.grantee.empty() ? c.access->accounts().by_name(j.at("grantee").get<std::string>())
+                                       : c.access->accounts().by_id(g.grantee);
+      if (!grantee) return std::move(grantee).err();
+      if (!grantee->has_value() || (*grantee)->disabled) return fail(errc::not_found, "no such (enabled) grantee");
+      if ((*grantee)->who != access::role::researcher && (*grantee)->who != access::role::physician)
+        return fail(errc::invalid_argument, "grants go to researchers and physicians");
+      g.grantee = (*grantee)->id;
+    }
     if (j.contains("lfns") == j.contains("query")) return fail(errc::invalid_argument, "give either lfns or query");
     if (j.contains("lfns")) g.lfns = j["lfns"].get<std::vector<std::string>>();
     if (j.contains("query")) {
@@ -67,6 +101,41 @@ result<access::grant> parse_grant(const route_context& c, const http_request& re
   return g;
 }
 
+// The error another site answered with, as this site answers it.
+error peer_error(const client_response& r, const std::string& site) {
+  auto j = json::parse(r.body, nullptr, false);
+  std::string message = j.is_object() && j["error"].is_object() ? j["error"].value("message", "") : "";
+  auto code = r.status == 400 ? errc::invalid_argument
+              : r.status == 403 ? errc::permission_denied
+              : r.status == 404 ? errc::not_found
+                                : errc::unavailable;
+  return error{code, site + " answered " + std::to_string(r.status) + (message.empty() ? "" : ": " + message)};
+}
+
+// A cross-site grant, before it is kept here: only this site's series (it signs as their owner),
+// given an id, signed and accepted by the grantee's site (which checks its user). Returns the
+// response to send when it cannot be.
+std::optional<http_response> send_to_grantee_site(const route_context& c, const access::principal& who,
+                                                  access::grant& g) {
+  for (const auto& lfn : g.lfns)
+    if (c.overlay->owned_version(lfn) == 0) {
+      (void)c.audit->append({0, who.actor(), "grant_create", lfn, "refused: not_owner", "grantee_site=" + g.grantee_site});
+      return error_response(fail(errc::permission_denied, "a user of another site is granted only this site's series; " +
+                                                              lfn + " is not"));
+    }
+  g.id = crypto::to_hex(crypto::random_bytes(16));
+  if (auto s = access::grant_store::check(g); !s) return error_response(s.err());
+  auto wire = access::sign_grant(g, c.self_site(), c.identity->dht_key_pem);
+  if (!wire) return error_response(wire.err());
+  auto r = c.call_peer(g.grantee_site, "POST", "/v1/grants/received", json{{"grant", *wire}}.dump(), "",
+                       std::chrono::seconds(10));
+  if (r && r->status == 201) return std::nullopt;
+  auto why = r ? peer_error(*r, g.grantee_site)
+               : error{errc::unavailable, g.grantee_site + " unreachable: " + r.err().message};
+  (void)c.audit->append({0, who.actor(), "grant_create", g.id, "refused: grantee_site", why.message});
+  return error_response(why);
+}
+
 http_response create(const route_context& c, const http_request& request) {
   access::principal who;
   if (auto refused = c.admit(request, who, access::data_class::grants, access::action::write, "", "", "grant_create", "grants"))
@@ -87,9 +156,12 @@ http_response create(const route_context& c, const http_request& request) {
                                                                 " of " + lfn + ": " + std::string(d.reason)));
       }
     }
-  auto stored = c.access->grants().create(std::move(*g), {0, who.actor(), "grant_created", "", "allowed", ""});
+  if (!g->grantee_site.empty())
+    if (auto no = send_to_grantee_site(c, who, *g)) return *no;
+  auto detail = g->grantee_site.empty() ? "" : "grantee_site=" + g->grantee_site;
+  auto stored = c.access->grants().create(std::move(*g), {0, who.actor(), "grant_created", "", "allowed", detail});
   if (!stored) return error_response(stored.err());
-  return http_response{201, "application/json", {}, grant_json(*stored, c.access->now_s()).dump()};
+  return http_response{201, "application/json", {}, grant_json(c, *stored, c.access->now_s()).dump()};
 }
 
 http_response list(const route_context& c, const http_request& request) {
@@ -100,26 +172,122 @@ http_response list(const route_context& c, const http_request& request) {
   if (!all) return error_response(all.err());
   json out = json::array();
   auto now = c.access->now_s();
-  for (const auto& g : *all) out.push_back(grant_json(g, now));
+  for (const auto& g : *all) out.push_back(grant_json(c, g, now));
   return http_response{200, "application/json", {}, json{{"grants", out}}.dump()};
 }
 
 http_response revoke(const route_context& c, const http_request& request) {
-  access::principal who;
   auto id = last_segment(request.target);
-  if (auto refused = c.admit(request, who, access::data_class::grants, access::action::write, "", "", "grant_revoke", id))
-    return *refused;
-  auto g = c.access->grants().get(id);
-  if (!g) return error_response(g.err());
-  if (!g->has_value()) return error_response(fail(errc::not_found, "no such grant"));
-  // Only its grantor, or a site admin, ends a grant.
-  if ((*g)->grantor != who.id && who.who != access::role::site_admin) {
-    (void)c.audit->append({0, who.actor(), "grant_revoke", id, "refused: not_grantor", ""});
-    return error_response(fail(errc::permission_denied, "only the grantor or a site admin revokes a grant"));
+  auto p = c.authenticate(request);
+  if (!p) return error_response(p.err());
+  auto who = std::move(*p);
+  if (!who.asserted && who.who == access::role::site) {
+    // The site that made a grant received here revokes its copy (its own store already says so).
+    auto g = c.access->grants().get(id);
+    if (!g) return error_response(g.err());
+    if (!g->has_value() || (*g)->issuer != who.id) {
+      (void)c.audit_request(request, "grant_revoke", id, "refused: not_issuer");
+      return error_response(fail(errc::permission_denied, "a site revokes here only the grants it made"));
+    }
+  } else {
+    if (auto refused = c.authorize(who, c.facts_for(who, access::data_class::grants, access::action::write, "", ""),
+                                   "grant_revoke", id))
+      return *refused;
+    auto g = c.access->grants().get(id);
+    if (!g) return error_response(g.err());
+    if (!g->has_value()) return error_response(fail(errc::not_found, "no such grant"));
+    // Only its grantor, or a site admin, ends a grant; a received grant is ended by its maker.
+    if (((*g)->grantor != who.id && who.who != access::role::site_admin) || !(*g)->issuer.empty()) {
+      (void)c.audit->append({0, who.actor(), "grant_revoke", id, "refused: not_grantor", ""});
+      return error_response(fail(errc::permission_denied, "only the grantor or a site admin of its site revokes a grant"));
+    }
   }
   auto revoked = c.access->grants().revoke(id, {0, who.actor(), "grant_revoked", "", "allowed", ""});
   if (!revoked) return error_response(revoked.err());
-  return http_response{200, "application/json", {}, grant_json(*revoked, c.access->now_s()).dump()};
+  if (!revoked->grantee_site.empty() && revoked->issuer.empty()) {
+    // The grantee's site shows it revoked; the grant is dead here already, whatever it answers.
+    auto told = c.call_peer(revoked->grantee_site, "DELETE", "/v1/grants/" + id, {}, {}, std::chrono::seconds(5));
+    if (!told || told->status != 200)
+      spdlog::warn("event=grant_revocation_not_pushed grant={} site={} reason=\"{}\"", id, revoked->grantee_site,
+                   told ? std::to_string(told->status) : told.err().message);
+  }
+  return http_response{200, "application/json", {}, grant_json(c, *revoked, c.access->now_s()).dump()};
+}
+
+// Only another roster member's own certificate (no user's assertion): the site-to-site routes.
+std::optional<http_response> refuse_unless_peer_site(const route_context& c, const http_request& request,
+                                                     access::principal& who, const std::string& action) {
+  auto p = c.authenticate(request);
+  if (!p) return error_response(p.err());
+  who = std::move(*p);
+  if (who.who == access::role::site && !who.asserted) return std::nullopt;
+  (void)c.audit->append({0, who.actor(), action, "grants", "refused: not_a_peer_site", ""});
+  return error_response(fail(errc::permission_denied, "this resource is for other consortium sites"));
+}
+
+// POST /v1/grants/received: another site, the owner of the LFNs, grants one of this site's users.
+http_response receive(const route_context& c, const http_request& request) {
+  access::principal site;
+  if (auto no = refuse_unless_peer_site(c, request, site, "grant_receive")) return *no;
+  auto refuse = [&](const error& e, const std::string& reason) {
+    (void)c.audit_request(request, "grant_receive", "grants", "refused: " + reason);
+    return error_response(e);
+  };
+  if (request.body.size() > access::max_signed_grant_bytes + 64)
+    return refuse(error{errc::too_large, "grant body over 64 KiB"}, "too_large");
+  auto j = json::parse(request.body, nullptr, false);
+  if (!j.is_object() || j.size() != 1 || !j["grant"].is_string())
+    return refuse(error{errc::invalid_argument, "give {\"grant\": signed grant}"}, "malformed");
+  auto wire = j["grant"].get<std::string>();
+  auto v = access::verify_grant(wire, [&](std::string_view id) -> result<std::string> {
+    auto m = c.members->member_by_id(std::string(id));
+    if (!m) return std::move(m).err();
+    return m->dht_public_key;
+  });
+  if (!v) return refuse(v.err(), v.err().message);
+  if (v->site != site.id) return refuse(error{errc::permission_denied, "signed by another site than the sender"}, "wrong_site");
+  for (const auto& lfn : v->g.lfns)  // as far as this site's index copies know each LFN's owner
+    if (auto copy = c.overlay->find(lfn))
+      if (auto record = dht::decode_replica(*copy); record && record->owner_site != v->site)
+        return refuse(error{errc::permission_denied, "signed by a site that does not own " + lfn}, "not_owner");
+  if (v->g.grantee_site != c.self_site())
+    return refuse(error{errc::invalid_argument, "that grant is for a user of another site"}, "other_site");
+  auto grantee = c.access->accounts().by_id(v->g.grantee);
+  if (!grantee) return error_response(grantee.err());
+  if (!grantee->has_value() || (*grantee)->disabled)
+    return refuse(error{errc::not_found, "no such (enabled) user at " + c.self_site()}, "no_grantee");
+  if ((*grantee)->who != access::role::researcher && (*grantee)->who != access::role::physician)
+    return refuse(error{errc::invalid_argument, "grants go to researchers and physicians"}, "grantee_role");
+  auto g = std::move(v->g);
+  g.grantee_site.clear();  // this site's user
+  g.issuer = v->site;
+  g.signed_grant = std::move(wire);
+  g.created_at = c.access->now_s();
+  auto stored = c.access->grants().create(std::move(g), {0, c.actor(request), "grant_received", "", "allowed",
+                                                         "grantee=" + (*grantee)->id});
+  if (!stored) return refuse(stored.err(), "invalid");
+  return http_response{201, "application/json", {}, grant_json(c, *stored, c.access->now_s()).dump()};
+}
+
+// GET /v1/grants/{id}/status?user=&site=&lfn=&class=&purpose=: whether a grant this site made
+// lets that user read that class of that LFN now; asked by the share holders of a retrieval.
+http_response grant_status(const route_context& c, const http_request& request) {
+  auto id = lfn_in(request.target, "/v1/grants/", "/status");
+  access::principal site;
+  if (auto no = refuse_unless_peer_site(c, request, site, "grant_check")) return *no;
+  auto q = query_of(request.target);
+  auto what = access::data_class_from(q["class"]);
+  auto why = access::purpose_from(q["purpose"]);
+  if (id.empty() || !is_hex_id(q["user"]) || !is_hex_id(q["lfn"]) || q["site"].empty() || !what || !why)
+    return error_response(fail(errc::invalid_argument, "give /v1/grants/<id>/status?user=&site=&lfn=&class=&purpose="));
+  auto reason = owner_grant_refusal(c, id, q["user"], q["site"], q["lfn"], *what, *why);
+  if (auto s = c.audit->append({0, c.actor(request), "grant_check", id, reason.empty() ? "allowed" : "refused: " + reason,
+                                "user=" + q["user"] + "@" + q["site"] + " lfn=" + q["lfn"] + " class=" + q["class"]});
+      !s)
+    return error_response(s.err());
+  json body = {{"live", reason.empty()}};
+  if (!reason.empty()) body["reason"] = reason;
+  return http_response{200, "application/json", {}, body.dump()};
 }
 
 }  // namespace
@@ -128,6 +296,8 @@ void add_grant_routes(router& routes, const route_context& c) {
   routes.add("POST", "/v1/grants", [c](const http_request& r) { return create(c, r); });
   routes.add("GET", "/v1/grants", [c](const http_request& r) { return list(c, r); });
   routes.add_prefix("DELETE", "/v1/grants/", [c](const http_request& r) { return revoke(c, r); });
+  routes.add("POST", "/v1/grants/received", [c](const http_request& r) { return receive(c, r); });
+  routes.add_prefix("GET", "/v1/grants/", [c](const http_request& r) { return grant_status(c, r); }, "/status");
 }
 
 }  // namespace dm2::node

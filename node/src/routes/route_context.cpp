@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cross_site_grants.hpp"
 #include "dm2/node/router.hpp"
 
 namespace dm2::node {
@@ -170,13 +171,16 @@ access::facts route_context::facts_for(const access::principal& who, access::dat
   if (!who.person || lfn.empty()) return f;
   if (who.asserted) {
     const auto& a = *who.asserted;
-    // Care teams, nominative links and grants live at the owning site (a grant is made there,
-    // for that site's users: grant_routes.cpp): only the owner vouches for them. Another site
-    // asserting a grant on this series cannot have made one, so it opens nothing.
-    if (a.covers(lfn, what) && !owner_site.empty() && a.site == owner_site) {
+    // Care teams, nominative links and grants live at the owning site: only the owner vouches
+    // for them. Its own users' relations it asserts itself; a grant it made for another site's
+    // user is believed only from its store, read here (the owner) or asked of it (a holder).
+    if (!a.covers(lfn, what) || owner_site.empty()) return f;
+    if (a.site == owner_site) {
       f.grant = !a.grant.empty();
       f.care_team = a.basis == access::basis_care_team;
       f.self = a.basis == access::basis_own_record && a.who == access::role::patient;
+    } else if (!a.grant.empty()) {
+      f.grant = cross_site_grant_live(*this, a, lfn, what, owner_site);
     }
     return f;
   }
@@ -186,8 +190,9 @@ access::facts route_context::facts_for(const access::principal& who, access::dat
     auto member = access->teams().contains(*ref, who.id);
     f.care_team = member && *member;
   }
+  // A grant received from another site opens only that site's series (it signed it as their owner).
   auto g = access->grants().covering(who.id, lfn, what, access->now_s());
-  f.grant = g && g->has_value() && (*g)->why == f.why;
+  f.grant = g && g->has_value() && (*g)->why == f.why && ((*g)->issuer.empty() || (*g)->issuer == owner_site);
   return f;
 }
 

@@ -199,21 +199,27 @@ http_response retrieve_series(const route_context& c, const http_request& reques
   auto nonce = crypto::to_hex(crypto::random_bytes(16));
   auto wire = retrieval_assertion(c, who, image, lfn, nonce);
   if (!wire) return error_response(wire.err());
+  // The owner is also asked for its share: its sealed leg gets an assertion of its own, since
+  // an assertion is accepted once per site (replay_guard).
+  auto owner_wire = owner == c.self_site() ? wire
+                                           : retrieval_assertion(c, who, image, lfn, crypto::to_hex(crypto::random_bytes(16)));
+  if (!owner_wire) return error_response(owner_wire.err());
   auto sealed =
-      std::async(std::launch::async, [&] { return sealed_from_owner(c, owner, lfn, *wire); });
+      std::async(std::launch::async, [&] { return sealed_from_owner(c, owner, lfn, *owner_wire); });
   auto raw = own_shares(c, lfn);
   for (auto& s : peer_shares(c, lfn, *wire, nonce)) raw.push_back(std::move(s));
   auto key = combine_gathered(raw);
   auto key_ms = elapsed_ms(started);
   for (auto& s : raw) wipe(s);
   auto files = sealed.get();
+  // The owner unreachable says why first: its holders cannot vouch for its grants either.
+  if (!files) {
+    if (key) wipe(*key);
+    return error_response(files.err());
+  }
   if (!key) {
     spdlog::warn("event=series_key_unavailable lfn={} reason=\"{}\"", lfn, key.err().message);
     return error_response(key.err());
-  }
-  if (!files) {
-    wipe(*key);
-    return error_response(files.err());
   }
 
   std::erase_if(files->files, [&](const sealed_file& f) { return (form == series_form::nifti) != (f.name == volume_file); });

@@ -64,6 +64,8 @@ http_response current(const route_context& c, const http_request& request) {
   auto who = c.authenticate(request);
   if (!who) return error_response(who.err());
   json body = {{"id", who->id}, {"role", access::name_of(who->who)}, {"site", who->home_site}, {"person", who->person}};
+  // What a user of another site is granted by: his pseudonym at his site (docs/security.md).
+  if (who->person) body["consortium_id"] = who->id + "@" + who->home_site;
   return http_response{200, "application/json", {}, body.dump()};
 }
 

@@ -2,6 +2,8 @@
 // uncompressed, and the frame rendered to PNG or JPEG, windowed and scaled, by DCMTK's dcmimage.
 #include "dm2/pacs/dicom_render.hpp"
 
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcrleerg.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -67,6 +69,7 @@ TEST(DicomRender, FramePixelsAreTheStoredValues) {
 }
 
 TEST(DicomRender, FramePixelsOfACompressedInstanceAreDecoded) {
+  DcmRLEEncoderRegistration::registerCodecs();  // for the synthetic series' writer
   dm2::test::temp_dir plain_dir, rle_dir;
   auto plain = dm2::pacs::frame_pixels(instance(plain_dir), 0);
   auto rle = dm2::pacs::frame_pixels(instance(rle_dir, "1.2.840.10008.1.2.5"), 0);

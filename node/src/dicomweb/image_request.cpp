@@ -1,6 +1,7 @@
 #include "image_request.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <set>

@@ -117,6 +117,8 @@ result<std::string> rendered_frame(std::string_view dicom, unsigned frame, const
   return written([&](FILE* f) {
     if (how.format == image_format::png) {
       DiPNGPlugin png;
+      png.setMetainfoType(E_pngNoMetainfo);  // no creation time: the same frame, the same bytes
+      png.setInterlaceType(E_pngInterlaceNone);
       return out->writePluginFormat(&png, f) != 0;
     }
     DiJPEGPlugin jpeg;

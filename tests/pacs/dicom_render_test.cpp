@@ -86,6 +86,7 @@ TEST(DicomRender, PngAndJpegOfTheImageSize) {
   ASSERT_TRUE(png) << png.err().message;
   EXPECT_EQ(png->substr(0, 8), "\x89PNG\r\n\x1a\n");
   EXPECT_EQ(png_size(*png), std::make_pair(48U, 32U));
+  EXPECT_EQ(png->find("tIME"), std::string::npos) << "no creation time: one frame, one PNG";
   how.format = image_format::jpeg;
   auto jpeg = dm2::pacs::rendered_frame(dicom, 0, how);
   ASSERT_TRUE(jpeg) << jpeg.err().message;

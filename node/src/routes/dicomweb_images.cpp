@@ -39,11 +39,14 @@ http_response multipart_of(std::vector<std::string>& parts, const std::string& t
   return http_response{200, framing.content_type(), {{"Cache-Control", "no-store"}}, std::move(body)};
 }
 
-// Runs `use(instance)` on the instance `sop` of the series (on each instance when `sop` is "").
-// The response to send instead (the retrieval's, use's error, 404: no such instance) or nullopt.
-std::optional<http_response> with_instances(const route_context& c, const http_request& request,
-                                            const std::string& lfn, const std::string& sop,
-                                            const std::function<status(const std::string&)>& use) {
+// `make(instance, frame)` for each of `frames` (numbers from 1) of the instance `sop` of the
+// series (of each instance when `sop` is ""), in order, into `out`. The response to send instead
+// (the retrieval's, make's error, 404: no such instance or frame, 406: an image this node cannot
+// decode), `out` then wiped; or nullopt.
+using frame_maker = std::function<result<std::string>(const std::string& instance, unsigned frame)>;
+std::optional<http_response> per_frame(const route_context& c, const http_request& request, const std::string& lfn,
+                                       const std::string& sop, const std::vector<unsigned>& frames,
+                                       const frame_maker& make, std::vector<std::string>& out) {
   bool found = false;
   auto failed = for_each_retrieved_instance(
       c, request, lfn, [&](const std::string& instance, std::size_t, std::size_t) -> result<bool> {
@@ -53,14 +56,19 @@ std::optional<http_response> with_instances(const route_context& c, const http_r
           if (*uid != sop) return true;
         }
         found = true;
-        if (auto s = use(instance); !s) return s.err();
+        for (auto n : frames) {
+          auto made = make(instance, n);
+          if (!made) return std::move(made).err();
+          out.push_back(std::move(*made));
+        }
         return sop.empty();
       });
-  if (failed && failed->status == 415) failed->status = 406;  // an image this node cannot decode
-  if (failed) return failed;
-  if (!sop.empty() && !found)
-    return error_response(fail(errc::not_found, "no such instance in that series"));
-  return std::nullopt;
+  if (!failed && !sop.empty() && !found)
+    failed = error_response(fail(errc::not_found, "no such instance in that series"));
+  if (!failed) return std::nullopt;
+  for (auto& piece : out) wipe(piece);
+  if (failed->status == 415) failed->status = 406;
+  return failed;
 }
 
 }  // namespace
@@ -71,18 +79,10 @@ http_response wado_frames(const route_context& c, const http_request& request, c
   auto frames = parse_frame_list(frame_list);
   if (!frames) return error_response(frames.err());
   std::vector<std::string> parts;
-  auto failed = with_instances(c, request, lfn, sop, [&](const std::string& instance) -> status {
-    for (auto n : *frames) {
-      auto pixels = pacs::frame_pixels(instance, n - 1);
-      if (!pixels) return std::move(pixels).err();
-      parts.push_back(std::move(*pixels));
-    }
-    return {};
-  });
-  if (failed) {
-    for (auto& p : parts) wipe(p);
+  if (auto failed = per_frame(c, request, lfn, sop, *frames,
+                              [](const std::string& instance, unsigned n) { return pacs::frame_pixels(instance, n - 1); },
+                              parts))
     return *failed;
-  }
   return multipart_of(parts, "application/octet-stream");
 }
 
@@ -97,18 +97,12 @@ http_response wado_rendered(const route_context& c, const http_request& request,
     frames = std::move(*listed);
   }
   std::vector<std::string> images;
-  auto failed = with_instances(c, request, lfn, sop, [&](const std::string& instance) -> status {
-    for (auto n : frames) {
-      auto image = pacs::rendered_frame(instance, n - 1, asked->settings);
-      if (!image) return std::move(image).err();
-      images.push_back(std::move(*image));
-    }
-    return {};
-  });
-  if (failed) {
-    for (auto& i : images) wipe(i);
+  const auto& how = asked->settings;
+  if (auto failed = per_frame(
+          c, request, lfn, sop, frames,
+          [&how](const std::string& instance, unsigned n) { return pacs::rendered_frame(instance, n - 1, how); },
+          images))
     return *failed;
-  }
   if (sop.empty() || images.size() != 1) return multipart_of(images, asked->media_type);
   return http_response{200, asked->media_type, {{"Cache-Control", "no-store"}}, std::move(images.front())};
 }

@@ -1,10 +1,10 @@
 #include "dm2/pacs/dicom_render.hpp"
 
-#include <dcmtk/config/osconfig.h>  // must come first with DCMTK
-#include <dcmtk/dcmdata/dcistrmb.h>
-#include <dcmtk/dcmimage/diregist.h>  // colour images
+#include <dcmtk/config/osconfig.h>    // must come first with DCMTK
+#include <dcmtk/dcmimgle/dcmimage.h>  // before the plugins, which need its declarations
+
 #include <dcmtk/dcmimage/dipipng.h>
-#include <dcmtk/dcmimgle/dcmimage.h>
+#include <dcmtk/dcmimage/diregist.h>  // colour images
 #include <dcmtk/dcmjpeg/dipijpeg.h>
 
 #include <algorithm>
@@ -38,8 +38,8 @@ result<parsed_instance> parse(std::string_view dicom) {
 }
 
 error no_such_frame(unsigned frame, unsigned frames) {
-  return {errc::not_found, "no frame " + std::to_string(frame + 1) + " in an instance of " +
-                               std::to_string(frames)};
+  return {errc::not_found,
+          "no frame " + std::to_string(frame + 1) + " in an instance of " + std::to_string(frames)};
 }
 
 // What `write(FILE*)` writes, collected in memory (open_memstream), the buffer wiped after.
@@ -87,14 +87,15 @@ result<std::string> frame_pixels(std::string_view dicom, unsigned frame) {
   return out;
 }
 
-result<std::string> rendered_frame(std::string_view dicom, unsigned frame, const render_settings& how) {
+result<std::string> rendered_frame(std::string_view dicom, unsigned frame,
+                                   const render_settings& how) {
   auto p = parse(dicom);
   if (!p) return std::move(p).err();
   if (frame >= p->frames) return no_such_frame(frame, p->frames);
   DicomImage image(p->data, p->data->getOriginalXfer(), CIF_UsePartialAccessToPixelData, frame, 1);
   if (image.getStatus() != EIS_Normal)
-    return fail(errc::unsupported,
-                std::string("cannot render the image (") + DicomImage::getString(image.getStatus()) + ")");
+    return fail(errc::unsupported, std::string("cannot render the image (") +
+                                       DicomImage::getString(image.getStatus()) + ")");
   if (image.isMonochrome()) {
     bool set = how.window_center && how.window_width
                    ? image.setWindow(*how.window_center, *how.window_width)
@@ -109,7 +110,8 @@ result<std::string> rendered_frame(std::string_view dicom, unsigned frame, const
     if (how.max_columns) f = std::min(f, double(how.max_columns) / double(cols));
     if (how.max_rows) f = std::min(f, double(how.max_rows) / double(rows));
     scaled.reset(image.createScaledImage(std::max(1UL, static_cast<unsigned long>(cols * f)),
-                                         std::max(1UL, static_cast<unsigned long>(rows * f)), 1, 0));
+                                         std::max(1UL, static_cast<unsigned long>(rows * f)), 1,
+                                         0));
     if (!scaled || scaled->getStatus() != EIS_Normal)
       return fail(errc::internal, "cannot scale the image");
     out = scaled.get();

@@ -32,7 +32,9 @@ std::string instance(dm2::test::temp_dir& dir, const std::string& transfer_synta
   so.rows = 32;
   so.columns = 48;
   so.transfer_syntax = transfer_syntax;
-  so.voxels = [](unsigned i, unsigned j, unsigned) { return static_cast<std::uint16_t>(60 * i + j); };
+  so.voxels = [](unsigned i, unsigned j, unsigned) {
+    return static_cast<std::uint16_t>(60 * i + j);
+  };
   return read_file(dm2::test::write_synthetic_series(dir.path(), so).files[0]);
 }
 

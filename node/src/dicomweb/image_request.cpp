@@ -72,15 +72,16 @@ status frames_acceptable(std::string_view accept) {
   for (auto range : split(accept, ',')) {
     auto media = media_ranges(range);
     if (media.empty()) continue;
-    bool type_ok = media[0] == "*/*" ||
-                   (media[0] == "multipart/related" &&
-                    (range.find("type=") == std::string_view::npos ||
-                     range.find("application/octet-stream") != std::string_view::npos));
+    bool type_ok =
+        media[0] == "*/*" || (media[0] == "multipart/related" &&
+                              (range.find("type=") == std::string_view::npos ||
+                               range.find("application/octet-stream") != std::string_view::npos));
     auto ts = range.find("transfer-syntax=");
     auto syntax = ts == std::string_view::npos ? std::string_view{} : range.substr(ts + 16);
     if (!syntax.empty() && syntax.front() == '"') syntax.remove_prefix(1);
     syntax = syntax.substr(0, syntax.find_first_of("\";, "));
-    bool syntax_ok = ts == std::string_view::npos || syntax == "*" || syntax == "1.2.840.10008.1.2.1";
+    bool syntax_ok =
+        ts == std::string_view::npos || syntax == "*" || syntax == "1.2.840.10008.1.2.1";
     if (type_ok && syntax_ok) return {};
   }
   return fail(errc::unsupported,
@@ -102,7 +103,8 @@ result<rendered_request> parse_rendered(std::string_view target, std::string_vie
     }
   if (r.media_type.empty())
     return fail(errc::unsupported, "rendered images are image/jpeg or image/png; docs/dicomweb.md");
-  r.settings.format = r.media_type == "image/png" ? pacs::image_format::png : pacs::image_format::jpeg;
+  r.settings.format =
+      r.media_type == "image/png" ? pacs::image_format::png : pacs::image_format::jpeg;
 
   auto parameters = query_parameters(target);
   if (!parameters) return std::move(parameters).err();
@@ -126,9 +128,11 @@ result<rendered_request> parse_rendered(std::string_view target, std::string_vie
       r.settings.jpeg_quality = q;
     } else if (name == "viewport") {
       unsigned cols = 0, rows = 0;
-      if (parts.size() != 2 || !number(trimmed(parts[0]), cols) || !number(trimmed(parts[1]), rows) ||
-          cols < 1 || rows < 1 || cols > image_limits::max_viewport || rows > image_limits::max_viewport)
-        return bad("viewport", "<columns>,<rows>, each 1 to " + std::to_string(image_limits::max_viewport));
+      if (parts.size() != 2 || !number(trimmed(parts[0]), cols) ||
+          !number(trimmed(parts[1]), rows) || cols < 1 || rows < 1 ||
+          cols > image_limits::max_viewport || rows > image_limits::max_viewport)
+        return bad("viewport",
+                   "<columns>,<rows>, each 1 to " + std::to_string(image_limits::max_viewport));
       r.settings.max_columns = cols;
       r.settings.max_rows = rows;
     } else {

@@ -36,7 +36,8 @@ http_response multipart_of(std::vector<std::string>& parts, const std::string& t
     wipe(p);
   }
   body += framing.closing();
-  return http_response{200, framing.content_type(), {{"Cache-Control", "no-store"}}, std::move(body)};
+  return http_response{
+      200, framing.content_type(), {{"Cache-Control", "no-store"}}, std::move(body)};
 }
 
 // `make(instance, frame)` for each of `frames` (numbers from 1) of the instance `sop` of the
@@ -44,9 +45,10 @@ http_response multipart_of(std::vector<std::string>& parts, const std::string& t
 // (the retrieval's, make's error, 404: no such instance or frame, 406: an image this node cannot
 // decode), `out` then wiped; or nullopt.
 using frame_maker = std::function<result<std::string>(const std::string& instance, unsigned frame)>;
-std::optional<http_response> per_frame(const route_context& c, const http_request& request, const std::string& lfn,
-                                       const std::string& sop, const std::vector<unsigned>& frames,
-                                       const frame_maker& make, std::vector<std::string>& out) {
+std::optional<http_response> per_frame(const route_context& c, const http_request& request,
+                                       const std::string& lfn, const std::string& sop,
+                                       const std::vector<unsigned>& frames, const frame_maker& make,
+                                       std::vector<std::string>& out) {
   bool found = false;
   auto failed = for_each_retrieved_instance(
       c, request, lfn, [&](const std::string& instance, std::size_t, std::size_t) -> result<bool> {
@@ -73,21 +75,26 @@ std::optional<http_response> per_frame(const route_context& c, const http_reques
 
 }  // namespace
 
-http_response wado_frames(const route_context& c, const http_request& request, const std::string& lfn,
-                          const std::string& sop, const std::string& frame_list) {
+http_response wado_frames(const route_context& c, const http_request& request,
+                          const std::string& lfn, const std::string& sop,
+                          const std::string& frame_list) {
   if (auto ok = frames_acceptable(accept_of(request)); !ok) return refusal(ok.err());
   auto frames = parse_frame_list(frame_list);
   if (!frames) return error_response(frames.err());
   std::vector<std::string> parts;
-  if (auto failed = per_frame(c, request, lfn, sop, *frames,
-                              [](const std::string& instance, unsigned n) { return pacs::frame_pixels(instance, n - 1); },
-                              parts))
+  if (auto failed = per_frame(
+          c, request, lfn, sop, *frames,
+          [](const std::string& instance, unsigned n) {
+            return pacs::frame_pixels(instance, n - 1);
+          },
+          parts))
     return *failed;
   return multipart_of(parts, "application/octet-stream");
 }
 
-http_response wado_rendered(const route_context& c, const http_request& request, const std::string& lfn,
-                            const std::string& sop, const std::string& frame_list) {
+http_response wado_rendered(const route_context& c, const http_request& request,
+                            const std::string& lfn, const std::string& sop,
+                            const std::string& frame_list) {
   auto asked = parse_rendered(request.target, accept_of(request));
   if (!asked) return refusal(asked.err());
   std::vector<unsigned> frames{1};
@@ -100,11 +107,14 @@ http_response wado_rendered(const route_context& c, const http_request& request,
   const auto& how = asked->settings;
   if (auto failed = per_frame(
           c, request, lfn, sop, frames,
-          [&how](const std::string& instance, unsigned n) { return pacs::rendered_frame(instance, n - 1, how); },
+          [&how](const std::string& instance, unsigned n) {
+            return pacs::rendered_frame(instance, n - 1, how);
+          },
           images))
     return *failed;
   if (sop.empty() || images.size() != 1) return multipart_of(images, asked->media_type);
-  return http_response{200, asked->media_type, {{"Cache-Control", "no-store"}}, std::move(images.front())};
+  return http_response{
+      200, asked->media_type, {{"Cache-Control", "no-store"}}, std::move(images.front())};
 }
 
 }  // namespace dm2::node

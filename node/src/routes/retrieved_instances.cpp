@@ -7,8 +7,10 @@
 
 namespace dm2::node {
 
-std::optional<http_response> for_each_retrieved_instance(const route_context& c, const http_request& request,
-                                                         const std::string& lfn, const instance_taker& take) {
+std::optional<http_response> for_each_retrieved_instance(const route_context& c,
+                                                         const http_request& request,
+                                                         const std::string& lfn,
+                                                         const instance_taker& take) {
   auto retrieved = retrieve_series(c, request, lfn, series_form::instances);
   if (!retrieved.streamed) return retrieved;
   std::size_t count = 0;

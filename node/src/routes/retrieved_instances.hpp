@@ -18,7 +18,9 @@ namespace dm2::node {
 // instead: the retrieval's (401, 403, 404, 503...) or take's error's; nullopt when done.
 using instance_taker =
     std::function<result<bool>(const std::string& instance, std::size_t index, std::size_t count)>;
-std::optional<http_response> for_each_retrieved_instance(const route_context& c, const http_request& request,
-                                                         const std::string& lfn, const instance_taker& take);
+std::optional<http_response> for_each_retrieved_instance(const route_context& c,
+                                                         const http_request& request,
+                                                         const std::string& lfn,
+                                                         const instance_taker& take);
 
 }  // namespace dm2::node

@@ -14,13 +14,15 @@ constexpr unsigned thumbnail_size = 128;  // pixels, the longer side at most
 http_response thumbnail(const route_context& c, const http_request& request) {
   auto lfn = lfn_in(request.target, "/v1/series/", "/thumbnail");
   if (lfn.empty())
-    return error_response(fail(errc::invalid_argument, "give /v1/series/<32 hex digits>/thumbnail"));
+    return error_response(
+        fail(errc::invalid_argument, "give /v1/series/<32 hex digits>/thumbnail"));
   pacs::render_settings how;
   how.format = pacs::image_format::png;
   how.max_columns = how.max_rows = thumbnail_size;
   std::string png;
   auto failed = for_each_retrieved_instance(
-      c, request, lfn, [&](const std::string& instance, std::size_t index, std::size_t count) -> result<bool> {
+      c, request, lfn,
+      [&](const std::string& instance, std::size_t index, std::size_t count) -> result<bool> {
         if (index < count / 2) return true;
         auto frames = pacs::frame_count(instance);
         if (!frames) return std::move(frames).err();
@@ -37,7 +39,8 @@ http_response thumbnail(const route_context& c, const http_request& request) {
 }  // namespace
 
 void add_thumbnail_routes(router& routes, const route_context& c) {
-  routes.add_prefix("GET", "/v1/series/", [c](const http_request& r) { return thumbnail(c, r); }, "/thumbnail");
+  routes.add_prefix(
+      "GET", "/v1/series/", [c](const http_request& r) { return thumbnail(c, r); }, "/thumbnail");
 }
 
 }  // namespace dm2::node

@@ -38,6 +38,7 @@ result<std::string> frame_pixels(std::string_view dicom, unsigned frame);
 // Frame `frame` (0-based) of `dicom` rendered as `how` says: 8 bits a sample, grey or RGB.
 // Errors: malformed_input (not DICOM, no pixel data), not_found (no such frame), unsupported
 // (an image dcmimage cannot render), internal (the encoder failed).
-result<std::string> rendered_frame(std::string_view dicom, unsigned frame, const render_settings& how);
+result<std::string> rendered_frame(std::string_view dicom, unsigned frame,
+                                   const render_settings& how);
 
 }  // namespace dm2::pacs

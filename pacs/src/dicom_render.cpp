@@ -8,6 +8,7 @@
 #include <dcmtk/dcmjpeg/dipijpeg.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -16,6 +17,9 @@
 
 namespace dm2::pacs {
 namespace {
+
+// Rows × Columns × samples × bytes: 4096 × 4096 × 3 × 2 is 96 MiB.
+constexpr std::uint32_t max_frame_bytes = 256u << 20;
 
 struct parsed_instance {
   std::unique_ptr<DcmFileFormat> file;
@@ -76,6 +80,8 @@ result<std::string> frame_pixels(std::string_view dicom, unsigned frame) {
   Uint32 size = 0;
   if (element->getUncompressedFrameSize(p->data, size).bad() || size == 0)
     return fail(errc::malformed_input, "the instance's image attributes give no frame size");
+  if (size > max_frame_bytes)  // attributes that ask for more than any image holds
+    return fail(errc::too_large, "a frame over " + std::to_string(max_frame_bytes >> 20) + " MiB");
   std::string out(size + (size & 1), '\0');  // DCMTK may write the pad byte
   Uint32 fragment = 0;
   OFString colour;

@@ -4,6 +4,7 @@
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcrleerg.h>
+#include <dcmtk/dcmdata/dctk.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -77,6 +78,21 @@ TEST(DicomRender, FramePixelsOfACompressedInstanceAreDecoded) {
   auto rle = dm2::pacs::frame_pixels(instance(rle_dir, "1.2.840.10008.1.2.5"), 0);
   ASSERT_TRUE(plain && rle) << (rle ? plain.err().message : rle.err().message);
   EXPECT_EQ(*rle, *plain);
+}
+
+TEST(DicomRender, AFrameLargerThanAnyImageIsRefused) {
+  dm2::test::temp_dir dir;
+  auto path = dir.path() / "huge.dcm";
+  {
+    auto dicom = instance(dir);
+    std::ofstream(path, std::ios::binary) << dicom;
+  }
+  DcmFileFormat ff;
+  ASSERT_TRUE(ff.loadFile(path.c_str()).good());
+  ff.getDataset()->putAndInsertUint16(DCM_Rows, 16384);  // 16384² × 2 bytes: 512 MiB claimed
+  ff.getDataset()->putAndInsertUint16(DCM_Columns, 16384);
+  ASSERT_TRUE(ff.saveFile(path.c_str(), EXS_LittleEndianExplicit).good());
+  EXPECT_EQ(dm2::pacs::frame_pixels(read_file(path), 0).err().code, dm2::errc::too_large);
 }
 
 TEST(DicomRender, PngAndJpegOfTheImageSize) {

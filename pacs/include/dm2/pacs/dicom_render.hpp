@@ -31,8 +31,8 @@ result<unsigned> frame_count(std::string_view dicom);
 
 // The pixels of frame `frame` (0-based) of `dicom`, uncompressed, in little-endian order, as
 // many bytes as Rows × Columns × SamplesPerPixel × BitsAllocated / 8. Errors: malformed_input
-// (not DICOM, no pixel data), not_found (no such frame), unsupported (a compression DCMTK cannot
-// decode here).
+// (not DICOM, no pixel data), not_found (no such frame), too_large (a frame over 256 MiB),
+// unsupported (a compression DCMTK cannot decode here).
 result<std::string> frame_pixels(std::string_view dicom, unsigned frame);
 
 // Frame `frame` (0-based) of `dicom` rendered as `how` says: 8 bits a sample, grey or RGB.

@@ -24,6 +24,8 @@ run bash bench/stage1_bench.sh "$build" --quick
 # ingest_bench needs a private network namespace (root), as the PACS suites do.
 if [ "$(id -u)" = 0 ]; then
   run bash bench/ingest_bench.sh --quick "$build"
+  # dicomweb_bench: the demo consortium and Orthanc's DICOMweb plugin (its own namespace).
+  run bash bench/dicomweb_bench.sh --quick "$build"
 else
-  echo "bench-checks: ingest_bench skipped (needs root for its network namespace)"
+  echo "bench-checks: ingest_bench and dicomweb_bench skipped (need root for their network namespaces)"
 fi

@@ -142,6 +142,7 @@ void node::impl::add_routes() {
   add_grant_routes(routes, c);
   add_ingest_routes(routes, c);
   add_series_routes(routes, c);
+  add_thumbnail_routes(routes, c);
   add_access_history_routes(routes, c);
   add_nominative_routes(routes, c);
   add_similarity_routes(routes, c);

@@ -74,6 +74,8 @@ function leave() {
   $('who').hidden = true;
   show_views(['sign-in-view']);
   $('hits').hidden = true;
+  $('hits').tBodies[0].replaceChildren();
+  forget_thumbnails();
   $('sites').replaceChildren();
   $('progress-text').textContent = '';
   $('name').focus();
@@ -191,6 +193,51 @@ async function load_users() {
   }));
 }
 
+// The hits' thumbnails (GET /v1/series/{lfn}/thumbnail: the middle slice, rendered for whoever
+// may read the images, audited as a read), asked for once the query is done, one at a time;
+// kept per query as object URLs (in memory, never in browser storage). A refusal shows
+// "withheld", any other failure "no image".
+const thumbnails = new Map();  // lfn -> Promise<{ url } | { text }>
+let thumbnail_queue = Promise.resolve();
+
+function forget_thumbnails() {
+  for (const t of thumbnails.values()) t.then((r) => r.url && URL.revokeObjectURL(r.url));
+  thumbnails.clear();
+}
+
+function thumbnail_of(lfn) {
+  if (!thumbnails.has(lfn)) {
+    const asked = thumbnail_queue.then(async () => {
+      try {
+        const bytes = await fetch_bytes(`/v1/series/${lfn}/thumbnail`);
+        return { url: URL.createObjectURL(new Blob([bytes], { type: 'image/png' })) };
+      } catch (e) {
+        return { text: e.status === 403 ? 'withheld' : 'no image' };
+      }
+    });
+    thumbnails.set(lfn, asked);
+    thumbnail_queue = asked;
+  }
+  return thumbnails.get(lfn);
+}
+
+function thumbnail_cell(lfn, final) {
+  const td = cell(final ? '…' : '', 'thumbnail');
+  if (!final) return td;
+  thumbnail_of(lfn).then((r) => {
+    if (r.url) {
+      const img = document.createElement('img');
+      img.src = r.url;
+      img.alt = 'middle slice of the series';
+      td.replaceChildren(img);
+    } else {
+      td.textContent = r.text;
+      td.dataset.withheld = r.text === 'withheld';
+    }
+  });
+  return td;
+}
+
 function render_query(state, final) {
   if (state.error) {
     show_error(state.error);
@@ -217,7 +264,7 @@ function render_query(state, final) {
     tr.append(cell(String(i + 1)), cell(h.score === null ? '—' : h.score.toFixed(3), 'num'),
       cell(`${h.algorithm.name}/${h.algorithm.version}`), cell(`${h.stage}${h.stage2_missing ? ' (' + h.stage2_missing + ')' : ''}`),
       cell(h.owner), cell(h.attributes.modality), cell(h.attributes.body_part), cell(h.attributes.study_date),
-      cell(diagnoses_text(h.diagnoses)), open);
+      cell(diagnoses_text(h.diagnoses)), open, thumbnail_cell(h.lfn, final));
     tr.dataset.lfn = h.lfn;
     return tr;
   }));
@@ -240,6 +287,7 @@ async function run_query() {
   $('progress-text').textContent = 'Asking the consortium…';
   $('sites').replaceChildren();
   $('hits').hidden = true;
+  forget_thumbnails();
   try {
     const { id } = await call('POST', '/v1/queries', body);
     await follow_query(id, render_query);

@@ -1,6 +1,7 @@
 #include "dcmtk_support.hpp"
 
 #include <dcmtk/dcmdata/dcdict.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
@@ -161,6 +162,21 @@ bool is_valid_uid(const std::string& uid) {
     prev = c;
   }
   return true;
+}
+
+result<std::unique_ptr<DcmFileFormat>> read_part10(std::string_view dicom) {
+  init_dcmtk();
+  DcmInputBufferStream in;
+  in.setBuffer(dicom.data(), static_cast<offile_off_t>(dicom.size()));
+  in.setEos();
+  auto ff = std::make_unique<DcmFileFormat>();
+  ff->transferInit();
+  OFCondition cond = ff->read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+  ff->transferEnd();
+  if (cond.bad())
+    return fail(errc::malformed_input,
+                std::string("a stored instance is not readable as DICOM (") + cond.text() + ")");
+  return ff;
 }
 
 std::string get_string(DcmItem& item, const DcmTagKey& tag, unsigned long pos) {

@@ -6,6 +6,8 @@
 #include <dcmtk/ofstd/oflist.h>
 
 #include <cstddef>
+#include <memory>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -62,6 +64,9 @@ std::string sop_class_name(const std::string& uid);
 // True if `uid` is a syntactically valid UID (digits and dots, 1..64 chars, no empty
 // component): only such UIDs are used to name files.
 bool is_valid_uid(const std::string& uid);
+
+// The Part 10 file `dicom`, held in memory, parsed whole. Errors: malformed_input (not DICOM).
+result<std::unique_ptr<DcmFileFormat>> read_part10(std::string_view dicom);
 
 // A DICOM string attribute of `item`, "" if absent.
 std::string get_string(DcmItem& item, const DcmTagKey& tag, unsigned long pos = 0);

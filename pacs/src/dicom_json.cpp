@@ -1,7 +1,6 @@
 #include "dm2/pacs/dicom_json.hpp"
 
 #include <dcmtk/config/osconfig.h>  // must come first with DCMTK
-#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcjson.h>
 #include <dcmtk/dcmdata/dcostrmb.h>
 
@@ -26,17 +25,9 @@ struct bulk_by_uri final : DcmJsonFormatCompact {
 
 // Parses a Part 10 file held in memory, UIDs replaced.
 result<std::unique_ptr<DcmFileFormat>> parsed(std::string_view dicom, const dicomweb_uids& uids) {
-  detail::init_dcmtk();
-  DcmInputBufferStream in;
-  in.setBuffer(dicom.data(), static_cast<offile_off_t>(dicom.size()));
-  in.setEos();
-  auto ff = std::make_unique<DcmFileFormat>();
-  ff->transferInit();
-  OFCondition cond = ff->read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-  ff->transferEnd();
-  if (cond.bad())
-    return fail(errc::malformed_input,
-                std::string("a stored instance is not readable as DICOM (") + cond.text() + ")");
+  auto read = detail::read_part10(dicom);
+  if (!read) return std::move(read).err();
+  auto ff = std::move(*read);
   auto* d = ff->getDataset();
   if (d->putAndInsertString(DCM_StudyInstanceUID, uids.study.c_str()).bad() ||
       d->putAndInsertString(DCM_SeriesInstanceUID, uids.series.c_str()).bad())
@@ -60,6 +51,12 @@ result<std::string> dicom_json_of(std::string_view dicom, const dicomweb_uids& u
     return fail(errc::malformed_input, "a stored instance has no DICOM JSON form");
   out << '}';
   return out.str();
+}
+
+result<std::string> sop_instance_uid_of(std::string_view dicom) {
+  auto ff = detail::read_part10(dicom);
+  if (!ff) return std::move(ff).err();
+  return detail::get_string(*(*ff)->getDataset(), DCM_SOPInstanceUID);
 }
 
 result<std::string> with_uids(std::string_view dicom, const dicomweb_uids& uids) {

@@ -1,10 +1,12 @@
 // DICOMweb's pure parts (docs/dicomweb.md): the pseudonymous UIDs of an LFN and back, the
-// QIDO-RS query string's keys, dates, paging and refusals, and a result's DICOM JSON.
+// QIDO-RS query string's keys, dates, paging and refusals, a result's DICOM JSON (names for the
+// care team), and what an image resource asks for (frame lists, Accept, rendered parameters).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "dicomweb/dicom_uids.hpp"
+#include "dicomweb/image_request.hpp"
 #include "dicomweb/qido_json.hpp"
 #include "dicomweb/qido_request.hpp"
 
@@ -156,6 +158,65 @@ TEST(QidoJson, PeersBadValuesAreLeftOut) {
   EXPECT_EQ(r["00080060"], (json{{"vr", "CS"}}));
   EXPECT_EQ(r["00180015"], (json{{"vr", "CS"}}));
   EXPECT_EQ(r["00100040"], (json{{"vr", "CS"}}));
+}
+
+TEST(QidoJson, PatientNamesForTheCareTeam) {
+  auto r = qido_result(qido_level::study, lfn, "site-1", json::object(), "https://h/dicom-web");
+  add_patient_names(r, {"DOE^JANE", "PID-0042", ""});
+  EXPECT_EQ(r["00100010"], (json{{"vr", "PN"}, {"Value", {{{"Alphabetic", "DOE^JANE"}}}}}));
+  EXPECT_EQ(r["00100020"], (json{{"vr", "LO"}, {"Value", {"PID-0042"}}}));
+  EXPECT_EQ(r["00080050"], (json{{"vr", "SH"}}));  // no accession number: still empty
+  EXPECT_EQ(r["0020000D"]["Value"][0], "2.25.258");  // the UIDs stay pseudonymous
+}
+
+TEST(ImageRequest, FrameLists) {
+  EXPECT_EQ(*parse_frame_list("1"), (std::vector<unsigned>{1}));
+  EXPECT_EQ(*parse_frame_list("3,1,2"), (std::vector<unsigned>{3, 1, 2}));
+  for (const char* bad : {"", "0", "1,", ",1", "1,1", "a", "-1", "1.5", "1 ,2", "99999999999"})
+    EXPECT_EQ(parse_frame_list(bad).err().code, errc::invalid_argument) << bad;
+  std::string many = "1";
+  for (unsigned n = 2; n <= image_limits::max_frames + 1; ++n) many += "," + std::to_string(n);
+  EXPECT_FALSE(parse_frame_list(many));
+}
+
+TEST(ImageRequest, FramesAccept) {
+  for (const char* ok : {"", "*/*", "multipart/related; type=\"application/octet-stream\"",
+                         "multipart/related; type=application/octet-stream; transfer-syntax=*",
+                         "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.1",
+                         "image/jpeg, multipart/related; type=application/octet-stream"})
+    EXPECT_TRUE(frames_acceptable(ok)) << ok;
+  for (const char* no : {"image/jpeg", "application/dicom",
+                         "multipart/related; type=\"image/jls\"",
+                         "multipart/related; type=application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.50"})
+    EXPECT_EQ(frames_acceptable(no).err().code, errc::unsupported) << no;
+}
+
+TEST(ImageRequest, RenderedMediaTypeAndParameters) {
+  auto plain = parse_rendered("/x/rendered", "");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->media_type, "image/jpeg");
+  EXPECT_FALSE(plain->settings.window_center);
+  EXPECT_EQ(parse_rendered("/x", "image/png")->media_type, "image/png");
+  EXPECT_EQ(parse_rendered("/x", "image/png;q=0.9, image/jpeg")->media_type, "image/png");
+  EXPECT_EQ(parse_rendered("/x", "image/*")->media_type, "image/jpeg");
+  EXPECT_EQ(parse_rendered("/x", "image/gif").err().code, errc::unsupported);
+  EXPECT_EQ(parse_rendered("/x", "application/dicom").err().code, errc::unsupported);
+  EXPECT_EQ(parse_rendered("/x", "image/png")->settings.format, pacs::image_format::png);
+
+  auto r = parse_rendered("/x?window=40,400&quality=70&viewport=64,32", "image/jpeg");
+  ASSERT_TRUE(r) << r.err().message;
+  EXPECT_EQ(*r->settings.window_center, 40);
+  EXPECT_EQ(*r->settings.window_width, 400);
+  EXPECT_EQ(r->settings.jpeg_quality, 70U);
+  EXPECT_EQ(r->settings.max_columns, 64U);
+  EXPECT_EQ(r->settings.max_rows, 32U);
+  auto encoded = parse_rendered("/x?window=-600%2C1500%2Clinear", "");
+  ASSERT_TRUE(encoded) << encoded.err().message;
+  EXPECT_EQ(*encoded->settings.window_center, -600);
+  for (const char* bad : {"/x?window=40", "/x?window=40,0", "/x?window=a,b", "/x?window=40,400,sigmoid",
+                          "/x?quality=0", "/x?quality=101", "/x?viewport=64", "/x?viewport=0,5",
+                          "/x?viewport=5000,5", "/x?annotation=patient", "/x?quality=5&quality=6", "/x?window=%zz"})
+    EXPECT_EQ(parse_rendered(bad, "").err().code, errc::invalid_argument) << bad;
 }
 
 }  // namespace

@@ -78,6 +78,9 @@ test('the physician finds the planted near-duplicate of her patient first, live,
   assert.ok(['site-2', 'site-3'].includes(cells[4]), `the near-duplicate is at site 2 or 3, not ${cells[4]}`);
   assert.equal(cells[5], 'MR');
   assert.notEqual(await first.getAttribute('data-lfn'), patient_lfn);
+  // Another hospital's patient's images are not hers: no thumbnail, the cell says so.
+  await first.locator('td.thumbnail', { hasText: 'withheld' }).waitFor();
+  assert.equal(await first.locator('td.thumbnail img').count(), 0);
 
   // Another hospital's patient is not hers to open: the page says so.
   await first.getByRole('button', { name: 'Open' }).click();
@@ -115,6 +118,11 @@ test('the physician finds the planted near-duplicate of her patient first, live,
   await run_query(page);
   const own_hit = page.locator(`#hits tbody tr[data-lfn="${patient_lfn}"]`);
   assert.match(await own_hit.locator('td').nth(8).textContent(), /I21\.4: inferior STEMI, demo/);
+  // Her own patient's hit shows his thumbnail: the middle slice, rendered for her.
+  const thumbnail = own_hit.locator('td.thumbnail img');
+  await thumbnail.waitFor();
+  const size = await thumbnail.evaluate(async (img) => { await img.decode(); return [img.naturalWidth, img.naturalHeight]; });
+  assert.ok(size[0] > 0 && size[0] <= 128 && size[1] > 0 && size[1] <= 128, `a small image: ${size}`);
   await page.screenshot({ path: join(shots, '3b-physician-diagnosis.png'), fullPage: true });
   await assert_nothing_kept(page);
   await page.getByRole('button', { name: 'Sign out' }).click();
@@ -132,6 +140,10 @@ test('a researcher without a grant sees none of the hits and none of their image
   assert.match(await page.locator('#withheld').textContent(), /\d+ not shown/);
   const r = await context.request.get(`${url}v1/series/${patient_lfn}?format=nifti`);
   assert.equal(r.status(), 403);
+  const thumbnail = await context.request.get(`${url}v1/series/${patient_lfn}/thumbnail`);
+  assert.equal(thumbnail.status(), 403, 'no thumbnail either');
+  assert.equal((await thumbnail.json()).error.code, 'permission_denied');
+  assert.equal(await page.locator('#hits td.thumbnail img').count(), 0);
   await assert_nothing_kept(page);
   await context.close();
 });

@@ -94,4 +94,11 @@ json qido_result(qido_level level, const std::string& lfn, const std::string& ow
   return out;  // nlohmann's object keeps the tags in order, as PS3.18 F.2.1 asks
 }
 
+void add_patient_names(json& result, const patient_names& names) {
+  result["00100010"] = {{"vr", "PN"}};
+  if (!names.name.empty()) result["00100010"]["Value"] = json::array({{{"Alphabetic", names.name}}});
+  result["00100020"] = element("LO", names.id);
+  result["00080050"] = element("SH", names.accession);
+}
+
 }  // namespace dm2::node::dicomweb

@@ -11,11 +11,23 @@
 
 namespace dm2::node::dicomweb {
 
+// Who the patient of a series is, as the owning site's nominative link says (docs/dicomweb.md,
+// "Identifiers"): shown only to the care team at the owning site.
+struct patient_names {
+  std::string name;       // PatientName, DICOM PN ("FAMILY^GIVEN")
+  std::string id;         // PatientID
+  std::string accession;  // AccessionNumber
+};
+
 // `attributes`: a query hit's attributes object (query_scoring.cpp: modality, body_part,
 // manufacturer, study_date, series_date, sex, age_band, diagnoses[]); values that are not strings
 // or do not fit their VR are left out (they come from peers' records). `base_url`: the service
 // root, "https://host:port/dicom-web", for RetrieveURL.
 nlohmann::json qido_result(qido_level level, const std::string& lfn, const std::string& owner,
                            const nlohmann::json& attributes, const std::string& base_url);
+
+// `result` (of qido_result) with its PatientName, PatientID and AccessionNumber set to `names`'
+// (their empty ones left empty).
+void add_patient_names(nlohmann::json& result, const patient_names& names);
 
 }  // namespace dm2::node::dicomweb

@@ -6,35 +6,13 @@
 #include <iterator>
 
 #include "dicom_uids.hpp"
+#include "query_string.hpp"
 
 namespace dm2::node::dicomweb {
 namespace {
 
 error bad(const std::string& what, const std::string& why) {
   return error{errc::invalid_argument, what + ": " + why};
-}
-
-// A query-string component, percent-decoded ('+' is a space, as browsers send it).
-std::optional<std::string> decoded(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] != '%') {
-      out.push_back(s[i]);
-    } else {
-      unsigned v = 0;
-      if (i + 2 >= s.size()) return std::nullopt;
-      auto r = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
-      if (r.ec != std::errc{} || r.ptr != s.data() + i + 3) return std::nullopt;
-      out.push_back(static_cast<char>(v));
-      i += 2;
-    }
-  }
-  if (std::any_of(out.begin(), out.end(),
-                  [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
-    return std::nullopt;
-  return out;
 }
 
 enum class key_kind {
@@ -232,47 +210,39 @@ result<qido_request> parse_qido(std::string_view target, qido_level level,
   if (!path_series.empty())
     if (auto s = add_uids("series UID in the path", std::string(path_series), true, q.lfns); !s)
       return s.err();
-  auto mark = target.find('?');
-  std::string_view rest =
-      mark == std::string_view::npos ? std::string_view{} : target.substr(mark + 1);
+  auto pairs = query_parameters(target);
+  if (!pairs) return std::move(pairs).err();
   std::set<std::string> seen;
   bool limit_given = false;
-  while (!rest.empty()) {
-    auto pair = rest.substr(0, rest.find('&'));
-    rest.remove_prefix(std::min(rest.size(), pair.size() + 1));
-    if (pair.empty()) continue;
-    auto eq = pair.find('=');
-    auto name = decoded(pair.substr(0, eq));
-    auto value = decoded(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
-    if (!name || !value) return bad("query string", "bad percent-encoding or a control character");
-    if (*name != "includefield" && !seen.insert(*name).second) return bad(*name, "given twice");
-    if (*name == "limit") {
-      auto n = count("limit", *value, 1, qido_limits::max_results);
+  for (const auto& [name, value] : *pairs) {
+    if (name != "includefield" && !seen.insert(name).second) return bad(name, "given twice");
+    if (name == "limit") {
+      auto n = count("limit", value, 1, qido_limits::max_results);
       if (!n) return std::move(n).err();
       q.limit = *n;
       limit_given = true;
-    } else if (*name == "offset") {
-      auto n = count("offset", *value, 0, qido_limits::max_results - 1);
+    } else if (name == "offset") {
+      auto n = count("offset", value, 0, qido_limits::max_results - 1);
       if (!n) return std::move(n).err();
       q.offset = *n;
-    } else if (*name == "includefield") {
-      if (auto s = check_includefield(*value); !s) return s.err();
-    } else if (*name == "fuzzymatching") {
-      if (*value != "true" && *value != "false")
+    } else if (name == "includefield") {
+      if (auto s = check_includefield(value); !s) return s.err();
+    } else if (name == "fuzzymatching") {
+      if (value != "true" && value != "false")
         return bad("fuzzymatching", "must be true or false");
-      if (*value == "true")
+      if (value == "true")
         q.warnings.push_back(
             "299 dm2: \"The fuzzymatching parameter is not supported. Only literal matching has "
             "been performed.\"");
-    } else if (const auto* k = find_key(*name)) {
-      if (auto s = apply_key(*k, *value, q); !s) return s.err();
-    } else if ((is_keyword(*name) || is_tag(*name)) && value->empty()) {
+    } else if (const auto* k = find_key(name)) {
+      if (auto s = apply_key(*k, value, q); !s) return s.err();
+    } else if ((is_keyword(name) || is_tag(name)) && value.empty()) {
       // An attribute asked for by universal matching: returned if the index holds it (it does
       // not, or it would be a key above), nothing filtered.
     } else {
       return bad(
-          name->substr(0, 64),
-          is_keyword(*name) || is_tag(*name)
+          name.substr(0, 64),
+          is_keyword(name) || is_tag(name)
               ? "not a key this node matches (the index holds no such attribute; docs/dicomweb.md)"
               : "unknown query parameter");
     }

@@ -1,14 +1,9 @@
 // DICOMweb (docs/dicomweb.md): QIDO-RS searches across the overlay, answered from the index in
 // the DICOM JSON model with pseudonymous UIDs (dicomweb/dicom_uids.hpp), and WADO-RS retrieval
-// of a series, its instances and its metadata through the retrieval path (series_retrieval.hpp:
-// the same policy, audit, assertion and key shares as GET /v1/series/{lfn}).
+// of a series, its instances, metadata, frames and rendered images through the retrieval path
+// (series_retrieval.hpp: the same policy, audit, assertion and key shares as GET /v1/series/{lfn}).
 //   GET /dicom-web/studies, /dicom-web/series              QIDO-RS
-//   GET /dicom-web/studies/{study}/series                  QIDO-RS
-//   GET /dicom-web/studies/{study}[/series/{series}]       WADO-RS, multipart/related
-//   application/dicom GET /dicom-web/studies/{study}[/series/{series}]/metadata   WADO-RS,
-//   application/dicom+json GET /dicom-web/studies/{study}/series/{series}/instances    QIDO-RS from
-//   the instances themselves GET .../instances/{sop}[/metadata]                          WADO-RS,
-//   one instance
+//   GET /dicom-web/studies/{study}/...                     under_study below
 #include <algorithm>
 #include <cctype>
 #include <functional>
@@ -18,9 +13,11 @@
 #include "../dicomweb/dicom_uids.hpp"
 #include "../dicomweb/qido_json.hpp"
 #include "../retrieval/leased_source.hpp"
+#include "dicomweb_images.hpp"
 #include "dicomweb_search.hpp"
 #include "dm2/pacs/dicom_json.hpp"
 #include "routes.hpp"
+#include "retrieved_instances.hpp"
 #include "series_retrieval.hpp"
 
 namespace dm2::node {
@@ -94,7 +91,10 @@ http_response search(const route_context& c, const http_request& request, qido_l
   auto base = base_url(c, request);
   for (const auto& hit : page->hits) {
     auto attributes = json::parse(hit.summary, nullptr, false);
-    out.push_back(qido_result(level, hit.lfn, hit.owner, attributes, base));
+    auto result = qido_result(level, hit.lfn, hit.owner, attributes, base);
+    if (auto names = page->names.find(hit.lfn); names != page->names.end())
+      add_patient_names(result, names->second);
+    out.push_back(std::move(result));
   }
   http_response r{
       200, dicom_json_type, {}, out.dump(-1, ' ', false, json::error_handler_t::replace)};
@@ -132,24 +132,21 @@ result<std::string> lfn_of_path(const std::string& study, const std::string* ser
 std::optional<http_response> each_instance(
     const route_context& c, const http_request& request, const std::string& lfn,
     const std::string& only, const std::function<void(std::string&&, const std::string&)>& take) {
-  auto retrieved = retrieve_series(c, request, lfn, series_form::instances);
-  if (!retrieved.streamed) return retrieved;
   pacs::dicomweb_uids uids{study_uid_of(lfn), series_uid_of(lfn)};
   auto series_url = base_url(c, request) + "/studies/" + uids.study + "/series/" + uids.series;
-  std::string instance, sop;
+  std::string sop;
   bool found = false;
-  while (true) {
-    auto more = retrieved.streamed->next(instance);
-    if (!more) return error_response(more.err());
-    if (!*more) break;
-    auto j = pacs::dicom_json_of(instance, uids, series_url, sop);
-    if (j && (only.empty() || sop == only)) {
-      found = true;
-      take(std::move(*j), instance);
-    }
-    std::fill(instance.begin(), instance.end(), '\0');
-    if (!j) return error_response(j.err());
-  }
+  auto failed = for_each_retrieved_instance(
+      c, request, lfn, [&](const std::string& instance, std::size_t, std::size_t) -> result<bool> {
+        auto j = pacs::dicom_json_of(instance, uids, series_url, sop);
+        if (!j) return std::move(j).err();
+        if (only.empty() || sop == only) {
+          found = true;
+          take(std::move(*j), instance);
+        }
+        return only.empty() || !found;
+      });
+  if (failed) return failed;
   if (!only.empty() && !found)
     return error_response(fail(errc::not_found, "no such instance in that series"));
   return std::nullopt;
@@ -270,11 +267,12 @@ http_response series(const route_context& c, const http_request& request, const 
 }
 
 // GET /dicom-web/studies/{study}[/...]: the paths below a study.
-//   {study}[/metadata]                               the study (one series)
-//   {study}/series                                   QIDO-RS
-//   {study}/series/{series}[/metadata]               the series
-//   {study}/series/{series}/instances                QIDO-RS, instance level
-//   {study}/series/{series}/instances/{sop}[/metadata]  one instance
+//   {study}[/metadata|/rendered]                                the study (one series)
+//   {study}/series                                              QIDO-RS
+//   {study}/series/{series}[/metadata|/rendered]                the series
+//   {study}/series/{series}/instances                           QIDO-RS, instance level
+//   {study}/series/{series}/instances/{sop}[/metadata|/rendered]  one instance
+//   {study}/series/{series}/instances/{sop}/frames/{list}[/rendered]  its frames
 http_response under_study(const route_context& c, const http_request& request) {
   auto parts =
       split_path(std::string_view(path_of(request.target)).substr(std::string(root).size() + 9));
@@ -284,11 +282,15 @@ http_response under_study(const route_context& c, const http_request& request) {
   if (parts.size() == 2 && parts[1] == "series")
     return search(c, request, qido_level::series, study);
   const bool is_metadata = parts.size() > 1 && parts.back() == "metadata";
-  auto n = parts.size() - (is_metadata ? 1 : 0);  // the path without /metadata
+  const bool is_rendered = parts.size() > 1 && parts.back() == "rendered";
+  auto n = parts.size() - (is_metadata || is_rendered ? 1 : 0);  // without /metadata, /rendered
   const std::string* series_uid = n >= 3 && parts[1] == "series" ? &parts[2] : nullptr;
   const bool list = series_uid && parts.size() == 4 && parts[3] == "instances";
-  const std::string* sop = series_uid && n == 5 && parts[3] == "instances" ? &parts[4] : nullptr;
-  if (!(n == 1 || (series_uid && n == 3) || list || sop))
+  const std::string* sop =
+      series_uid && (n == 5 || n == 7) && parts[3] == "instances" ? &parts[4] : nullptr;
+  const std::string* frames = sop && n == 7 && parts[5] == "frames" ? &parts[6] : nullptr;
+  if (!(n == 1 || (series_uid && n == 3) || list || (sop && n == 5) || frames) ||
+      (frames && is_metadata))
     return error_response(
         fail(errc::not_found, "not a resource this node serves (docs/dicomweb.md lists them)"));
   auto lfn =
@@ -301,6 +303,8 @@ http_response under_study(const route_context& c, const http_request& request) {
     return error_response(lfn.err());
   }
   if (list) return instances(c, request, *lfn);
+  if (is_rendered) return wado_rendered(c, request, *lfn, sop ? *sop : "", frames ? *frames : "");
+  if (frames) return wado_frames(c, request, *lfn, *sop, *frames);
   if (sop) return is_metadata ? metadata(c, request, *lfn, *sop) : instance(c, request, *lfn, *sop);
   return is_metadata ? metadata(c, request, *lfn) : series(c, request, *lfn);
 }

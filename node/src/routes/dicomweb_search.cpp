@@ -39,6 +39,25 @@ result<query_view> fan_out(const route_context& c, const query_body& body) {
   return std::move(*view);
 }
 
+// The patient of `lfn`, owned here, if `who` is in his care team: the policy's nominative read,
+// audited (nominative_read) when allowed; others are not audited per hit (the search's own
+// entry counts them). nullopt: not to be named (or the link does not open: logged).
+using named = std::optional<dicomweb::patient_names>;
+
+named names_for(const route_context& c, const access::principal& who, const dht::query_hit& hit) {
+  if (!who.person || !c.ingest || hit.owner != c.self_site()) return named{};
+  auto f = c.facts_for(who, access::data_class::nominative, access::action::read, hit.lfn, hit.owner);
+  if (!f.care_team || !access::decide(f).allowed) return named{};
+  auto link = c.ingest->nominative_of(hit.lfn);
+  if (!link) {  // the result stays pseudonymous; the search goes on
+    spdlog::warn("event=qido_name_unavailable lfn={} reason=\"{}\"", hit.lfn, link.err().message);
+    return named{};
+  }
+  if (!*link) return named{};
+  if (c.authorize(who, f, "nominative_read", hit.lfn)) return named{};
+  return named{dicomweb::patient_names{(*link)->patient_name, (*link)->patient_id, (*link)->accession_number}};
+}
+
 }  // namespace
 
 result<qido_page> qido_search(const route_context& c, const access::principal& who,
@@ -100,8 +119,10 @@ result<qido_page> qido_search(const route_context& c, const access::principal& w
   page.more = readable.size() > last;
   page.hits.assign(std::make_move_iterator(readable.begin() + static_cast<std::ptrdiff_t>(first)),
                    std::make_move_iterator(readable.begin() + static_cast<std::ptrdiff_t>(last)));
-  spdlog::info("event=qido_search hits={} withheld={} sites_missing={} overlay={} ms={}",
-               page.hits.size(), page.withheld, page.sites_missing.size(), ask_overlay,
+  for (const auto& hit : page.hits)
+    if (auto names = names_for(c, who, hit)) page.names.emplace(hit.lfn, std::move(*names));
+  spdlog::info("event=qido_search hits={} withheld={} named={} sites_missing={} overlay={} ms={}",
+               page.hits.size(), page.withheld, page.names.size(), page.sites_missing.size(), ask_overlay,
                std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now() - started)
                    .count());

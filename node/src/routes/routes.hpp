@@ -32,6 +32,9 @@ void add_ingest_routes(router& routes, const route_context& c);
 // GET /v1/series/{lfn} (a user's retrieval), GET /v1/series/{lfn}/sealed (the owner's
 // ciphertext, to another site), GET /v1/key-shares/{lfn} (a holder's release, to another site).
 void add_series_routes(router& routes, const route_context& c);
+// GET /v1/series/{lfn}/thumbnail: the series' middle slice as a small PNG, for a user allowed
+// the images (the retrieval path), as the desk shows it beside a hit.
+void add_thumbnail_routes(router& routes, const route_context& c);
 // GET /v1/me/accesses (a patient: who read his data, from every site), GET /v1/audit-entries
 // (a site's own entries about the LFNs of another site's patient's assertion).
 void add_access_history_routes(router& routes, const route_context& c);

@@ -23,6 +23,10 @@ struct dicomweb_uids {
 result<std::string> dicom_json_of(std::string_view dicom, const dicomweb_uids& uids,
                                   const std::string& bulk_data_uri, std::string& sop_instance_uid);
 
+// The SOP Instance UID of the Part 10 file `dicom` ("" when it has none). Errors: malformed_input
+// (not DICOM).
+result<std::string> sop_instance_uid_of(std::string_view dicom);
+
 // The Part 10 file `dicom` with its StudyInstanceUID and SeriesInstanceUID set to `uids`, in
 // its own transfer syntax. Errors: malformed_input (not DICOM), internal (DCMTK cannot write it).
 result<std::string> with_uids(std::string_view dicom, const dicomweb_uids& uids);

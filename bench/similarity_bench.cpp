@@ -37,15 +37,11 @@
 namespace fs = std::filesystem;
 using dm2::bench::clock_type;
 using dm2::bench::median;
+using dm2::bench::percentile;
 using dm2::bench::seconds_since;
 using json = nlohmann::json;
 
 namespace {
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
 
 int fail_with(const std::string& why) {
   std::fprintf(stderr, "similarity_bench: %s\n", why.c_str());

@@ -565,6 +565,17 @@ TEST_F(similarity_process_test, a_physician_queries_by_an_uploaded_dicom_series_
   ASSERT_EQ(by_nifti["hits"].size(), 3u) << by_nifti.dump();
   EXPECT_NEAR(by_dicom["hits"][1].value("score", 0.0), by_nifti["hits"][1].value("score", 1.0), 1e-3);
   EXPECT_TRUE(scratch_empty());  // the upload is gone once the query volume is computed
+  // The CLI uploads a folder of DICOM files the same way (the operator: any caller may upload).
+  child_process cli(built_program("node/dm2").string(),
+                    {"query", "--config", sites->config_file(1).string(), "--by-dicom",
+                     patient_files.front().parent_path().string(), "--measure", "cr", "--top-k", "3", "--timeout", "20",
+                     "--json"},
+                    dir.path(), "cli-by-dicom");
+  EXPECT_EQ(cli.wait(60s), 0) << cli.stderr_text();
+  auto printed = json::parse(cli.stdout_text(), nullptr, false);
+  ASSERT_TRUE(printed.is_object() && !printed["hits"].empty()) << cli.stdout_text();
+  EXPECT_EQ(printed["hits"][0].value("lfn", ""), patient);
+  EXPECT_TRUE(scratch_empty());
 
   // Bad uploads: 4xx with a JSON error, no query, nothing left behind.
   auto one_of_each = json::array({crypto::to_base64(slurp(patient_files[0])), crypto::to_base64(slurp(duplicate_files[1]))});

@@ -19,6 +19,12 @@ inline double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// The value at fraction `p` (0..1) of the sorted samples (0.5: the median, 0.99: p99).
+inline double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
 inline std::size_t count_files(const std::filesystem::path& dir) {
   std::size_t n = 0;
   for (auto& e : std::filesystem::recursive_directory_iterator(dir))

@@ -2,7 +2,7 @@
 # The quick benchmarks as CI checks (issue 14, item 2): each bench script's --quick mode on the
 # release build. A bench fails this stage only through its correctness checks (a query short of
 # hits, a record lost with at most k sites down, replicas not restored, a read unanswered, a
-# series not ingested, a program error), never through its timings: a shared 2-core CI machine
+# series not ingested, a planted near-duplicate not ranked first, a program error), never through its timings: a shared 2-core CI machine
 # proves nothing about speed. The tables and goal lines stay in the log, where a regression shows.
 # Usage: scripts/bench-checks.sh [build dir, default build]
 set -euo pipefail
@@ -26,6 +26,7 @@ if [ "$(id -u)" = 0 ]; then
   run bash bench/ingest_bench.sh --quick "$build"
   # dicomweb_bench: the demo consortium and Orthanc's DICOMweb plugin (its own namespace).
   run bash bench/dicomweb_bench.sh --quick "$build"
+  run bash bench/similarity_bench.sh --quick "$build"
 else
-  echo "bench-checks: ingest_bench and dicomweb_bench skipped (need root for their network namespaces)"
+  echo "bench-checks: ingest_bench, dicomweb_bench and similarity_bench skipped (need root for their network namespaces)"
 fi

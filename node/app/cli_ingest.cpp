@@ -23,6 +23,7 @@ struct ingest_options : site_connection_options {
   bool json_out = false;
   bool follow = false;  // run: follow the run under way instead of failing with 409
   double timeout_s = 3600;
+  std::string rescan_since;  // run: a re-scan from this study date (YYYYMMDD)
 };
 
 json get_json(const site_connection& site, const std::string& method, const std::string& body, int& status) {
@@ -95,7 +96,8 @@ int exit_for_run(const json& run) {
 void run_ingest(const ingest_options& o) {
   auto site = connect_as_site(o);
   int status = 0;
-  auto started = get_json(site, "POST", "", status);
+  auto started =
+      get_json(site, "POST", o.rescan_since.empty() ? "" : json{{"rescan_since", o.rescan_since}}.dump(), status);
   std::string id;
   if (status == 202) {
     id = started.value("id", "");
@@ -168,6 +170,8 @@ void add_ingest_commands(CLI::App& dm2) {
   r->add_flag("--follow", run->follow, "Follow the run under way instead of failing when one runs");
   r->add_option("--timeout", run->timeout_s, "Seconds to wait for the run")->capture_default_str();
   r->add_flag("--json", run->json_out, "Print the finished run as the node's JSON (no progress bars)");
+  r->add_option("--rescan-since", run->rescan_since,
+                "Re-scan the studies from this date (YYYYMMDD): series changed since their ingest get a new version");
   r->callback([run] { run_ingest(*run); });
   auto st = std::make_shared<ingest_options>();
   auto* s = ingest->add_subcommand("status", "What the ingest did and is doing");

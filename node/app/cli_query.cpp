@@ -3,11 +3,14 @@
 // and the ranked hits on stdout (a table, or the node's JSON with --json). The query's signature
 // comes from a file or, with --lfn, from one of this site's own records; with --by-series the node
 // opens one of its own series (signature and query volume) and the candidates' owners rescore the
-// best ones with --measure (stage 2). Asked with the site's own certificate: the query routes are
+// best ones with --measure (stage 2); --by-volume and --by-dicom upload a NIfTI file or a DICOM
+// series instead. Asked with the site's own certificate: the query routes are
 // for consortium sites.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -27,6 +30,7 @@ struct query_options : site_connection_options {
   std::string lfn;
   std::string by_series;
   std::string by_volume;
+  std::string by_dicom;  // a folder of one series' DICOM files
   std::string measure = "ncc";
   std::string measure_version;
   int stage2_depth = -1;  // -1: the node's default
@@ -64,6 +68,20 @@ json request_body(const query_options& o) {
     auto raw = crypto::read_file(o.by_volume);
     if (!raw) throw command_failed(exit_bad_input, "--by-volume: " + raw.err().message);
     body["nifti"] = crypto::to_base64(*raw);  // read in memory at the node, never stored
+  }
+  if (!o.by_dicom.empty()) {
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : std::filesystem::directory_iterator(o.by_dicom))
+      if (entry.is_regular_file()) files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    json instances = json::array();
+    for (const auto& f : files) {
+      auto raw = crypto::read_file(f.string());
+      if (!raw) throw command_failed(exit_bad_input, "--by-dicom: " + raw.err().message);
+      instances.push_back(crypto::to_base64(*raw));  // assembled at the node, removed at once
+    }
+    if (instances.empty()) throw command_failed(exit_bad_input, "--by-dicom: no files in " + o.by_dicom);
+    body["dicom"] = std::move(instances);
   }
   if (!o.measure_version.empty()) body["measure_version"] = o.measure_version;
   if (o.stage2_depth >= 0) body["stage2_depth"] = o.stage2_depth;
@@ -175,8 +193,16 @@ void add_query_command(CLI::App& dm2) {
       ->excludes("--signature-file")
       ->excludes("--lfn")
       ->excludes("--by-series");
+  q->add_option("--by-dicom", o->by_dicom,
+                "Query by image: a folder holding one DICOM series (at most 1,024 files, 8 MiB), sent to the node, "
+                "which assembles it in a private scratch folder removed at once and stores nothing")
+      ->check(CLI::ExistingDirectory)
+      ->excludes("--signature-file")
+      ->excludes("--lfn")
+      ->excludes("--by-series")
+      ->excludes("--by-volume");
   q->add_option("--measure", o->measure,
-                "Stage-2 measure with --by-series or --by-volume: ncc, mi or cr (GET /v1/algorithms)")
+                "Stage-2 measure with --by-series, --by-volume or --by-dicom: ncc, mi or cr (GET /v1/algorithms)")
       ->capture_default_str();
   q->add_option("--measure-version", o->measure_version, "The measure's version (default: the newest)");
   q->add_option("--stage2-depth", o->stage2_depth, "With an image: how many stage-1 candidates stage 2 rescores "

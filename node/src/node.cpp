@@ -28,6 +28,7 @@
 #include "provenance/result_cache.hpp"
 #include "roster_service.hpp"
 #include "routes/routes.hpp"
+#include "uploaded_series.hpp"
 
 namespace dm2::node {
 namespace asio = boost::asio;
@@ -232,6 +233,7 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   auto ingest = ingest_service::create(p->config, p->identity, *p->db, *p->replication, p->stats);
   if (!ingest) return std::move(ingest).err();
   p->ingest = std::move(*ingest);
+  sweep_upload_scratch(p->config.data_dir);  // DICOM uploads a crash left mid-query
 
   auto tls = make_server_tls({p->identity.ca_certificate_pem, p->identity.certificate_pem,
                               p->identity.private_key_pem});

@@ -76,20 +76,41 @@ status parse_filters(const json& v, storage::index_filter& f) {
   return {};
 }
 
+// A DICOM UID: 1..64 characters, digits and dots (PS3.5 9.1).
+bool is_uid(const std::string& u) {
+  return !u.empty() && u.size() <= query_limits::max_uid &&
+         std::all_of(u.begin(), u.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+}
+
+// An uploaded file (field `field`, base64), when the upload's files before it hold `before` bytes:
+// refused by its length before decoding (base64 of n bytes is at least 4n/3 - 3 characters).
+// Errors: invalid_argument (not base64, empty), too_large (the upload over max_upload_bytes).
+result<std::string> upload_file(const std::string& text, const std::string& field, std::size_t before) {
+  const auto too_large = [&] {
+    return fail(errc::too_large, field + ": over " + std::to_string(query_limits::max_upload_bytes) + " bytes");
+  };
+  if (before + text.size() / 4 * 3 > query_limits::max_upload_bytes + 3) return too_large();
+  auto raw = crypto::from_base64(text);
+  if (!raw || raw->empty()) return bad(field, field == "nifti" ? "must be a NIfTI-1 file in base64" : "each file must be a DICOM file in base64");
+  if (before + raw->size() > query_limits::max_upload_bytes) return too_large();
+  return std::move(*raw);
+}
+
 result<query_submission> parse(std::string_view text_in, bool with_timeout) {
   const auto limit = with_timeout ? query_limits::max_upload_body_bytes : query_limits::max_body_bytes;
   if (text_in.size() > limit) return fail(errc::too_large, "query body over " + std::to_string(limit) + " bytes");
   auto v = json::parse(text_in, nullptr, false);
   if (!v.is_object()) return fail(errc::malformed_input, "the query body must be a JSON object");
-  if (text_in.size() > query_limits::max_body_bytes && !v.contains("nifti"))
+  if (text_in.size() > query_limits::max_body_bytes && !v.contains("nifti") && !v.contains("dicom"))
     return fail(errc::too_large, "query body over " + std::to_string(query_limits::max_body_bytes) +
                                      " bytes (only an uploaded volume may be larger)");
   query_submission out;
   auto& b = out.body;
-  if (v.contains("signature") + v.contains("signature_hex") + (with_timeout && v.contains("lfn")) +
-          (with_timeout && v.contains("by_series")) + (with_timeout && v.contains("nifti")) >
-      1)
-    return bad("signature", "give one of signature (base64), signature_hex, lfn, by_series and nifti");
+  const int local_sources = v.contains("lfn") + v.contains("by_series") + v.contains("pacs_series") +
+                            v.contains("nifti") + v.contains("dicom");
+  if (v.contains("signature") + v.contains("signature_hex") + (with_timeout ? local_sources : 0) > 1)
+    return bad("signature",
+               "give one of signature (base64), signature_hex, lfn, by_series, pacs_series, nifti and dicom");
   bool depth_given = false;
   for (const auto& [key, value] : v.items()) {
     if (key == "filters") {
@@ -126,16 +147,30 @@ result<query_submission> parse(std::string_view text_in, bool with_timeout) {
       (key == "lfn" ? out.lfn : out.by_series) = crypto::to_hex(*raw);
     } else if (key == "nifti" && with_timeout) {
       if (!value.is_string()) return bad(key, "must be a NIfTI-1 file in base64");
-      const auto& text = value.get_ref<const std::string&>();
-      // Refused by its length before decoding: base64 of n bytes is at least 4n/3 - 3 characters.
-      const auto too_large = [] {
-        return fail(errc::too_large, "nifti: over " + std::to_string(query_limits::max_upload_bytes) + " bytes");
-      };
-      if (text.size() / 4 * 3 > query_limits::max_upload_bytes + 3) return too_large();
-      auto raw = crypto::from_base64(text);
-      if (!raw || raw->empty()) return bad(key, "must be a NIfTI-1 file in base64");
-      if (raw->size() > query_limits::max_upload_bytes) return too_large();
+      auto raw = upload_file(value.get_ref<const std::string&>(), key, 0);
+      if (!raw) return std::move(raw).err();
       out.nifti = std::move(*raw);
+    } else if (key == "dicom" && with_timeout) {
+      if (!value.is_array() || value.empty()) return bad(key, "must be a non-empty array of DICOM files in base64");
+      if (value.size() > query_limits::max_upload_files)
+        return fail(errc::too_large, "dicom: over " + std::to_string(query_limits::max_upload_files) + " files");
+      std::size_t total = 0;
+      for (const auto& file : value) {
+        if (!file.is_string()) return bad(key, "must be a non-empty array of DICOM files in base64");
+        auto raw = upload_file(file.get_ref<const std::string&>(), key, total);
+        if (!raw) return std::move(raw).err();
+        total += raw->size();
+        out.dicom.push_back(std::move(*raw));
+      }
+    } else if (key == "pacs_series" && with_timeout) {
+      if (!value.is_object()) return bad(key, "must be {\"series_uid\":…, \"study_uid\":…}");
+      for (const auto& [uid_key, uid] : value.items()) {
+        if (uid_key != "series_uid" && uid_key != "study_uid") return bad(key + "." + uid_key, "unknown field");
+        if (!uid.is_string() || !is_uid(uid.get_ref<const std::string&>()))
+          return bad(key + "." + uid_key, "must be a DICOM UID (digits and dots, at most 64)");
+        (uid_key == "series_uid" ? out.pacs_series_uid : out.pacs_study_uid) = uid.get<std::string>();
+      }
+      if (out.pacs_series_uid.empty()) return bad(key + ".series_uid", "is required");
     } else if (key == "timeout_ms" && with_timeout) {
       if (!value.is_number_unsigned() || value.get<std::uint64_t>() < 1 ||
           value.get<std::uint64_t>() > static_cast<std::uint64_t>(query_limits::max_timeout.count()))
@@ -148,11 +183,11 @@ result<query_submission> parse(std::string_view text_in, bool with_timeout) {
   // Stage 1 is NCC of signatures everywhere; another measure runs in stage 2, on a query volume.
   if (auto m = similarity::measure_registry::builtin().find(out.measure, out.measure_version); !m)
     return bad(out.measure_version.empty() ? "measure" : "measure_version", m.err().message);
-  if (out.by_series.empty() && out.nifti.empty()) {
+  if (!out.by_image()) {
+    const std::string needs = "needs a query by image (by_series, pacs_series, nifti or dicom)";
     if (out.measure != "ncc" || !out.measure_version.empty())
-      return bad("measure", "\"" + out.measure + "\" " +
-                                (with_timeout ? "needs a query by image (by_series or nifti)" : "is not a stage-1 measure"));
-    if (out.stage_two_depth > 0) return bad("stage2_depth", "needs a query by image (by_series or nifti)");
+      return bad("measure", "\"" + out.measure + "\" " + (with_timeout ? needs : "is not a stage-1 measure"));
+    if (out.stage_two_depth > 0) return bad("stage2_depth", needs);
   } else if (!depth_given) {
     out.stage_two_depth = query_limits::default_stage_two_depth;
   }

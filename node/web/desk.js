@@ -1,6 +1,7 @@
 // The clinician's desk: sign in, then the view of one's role. Physician: his patients' series,
-// a similarity query across the consortium followed live (sites answering, ranking with the
-// hits' diagnoses), a case opened in the viewer (three planes), his diagnosis recorded for his
+// a similarity query across the consortium by one of them (or by uploaded NIfTI or DICOM files,
+// or by a series' UID at his PACS) followed live (sites answering, ranking with the hits'
+// diagnoses), a case opened in the viewer (three planes), his diagnosis recorded for his
 // patient's series. Researcher: queries by an uploaded volume, his grants and their series to
 // download. Patient: his series and who accessed them. Site admin: the site's accounts. Nothing
 // is kept in the URL or in browser storage; the session is the node's HttpOnly cookie.
@@ -61,7 +62,7 @@ async function enter() {
   $('who').hidden = false;
   show_views(by_role[me.role] ?? []);
   $('series-title').textContent = me.role === 'patient' ? 'My series' : "My patients' series";
-  $('source-series').disabled = me.role !== 'physician';
+  $('source-series').disabled = $('source-pacs').disabled = me.role !== 'physician';
   if (me.role !== 'physician') $('source-upload').checked = true;
   if (me.role === 'physician' || me.role === 'patient') await load_series();
   if (me.role === 'physician' || me.role === 'researcher') await load_grants();
@@ -278,6 +279,15 @@ async function run_query() {
     const file = $('nifti-file').files[0];
     if (!file) throw new Error('Choose a NIfTI file to query by.');
     body.nifti = to_base64(await file.arrayBuffer());
+  } else if ($('source-dicom').checked) {
+    // The series' instances, each in base64; the node assembles them and keeps nothing.
+    const files = [...$('dicom-files').files];
+    if (!files.length) throw new Error('Choose the DICOM files of one series to query by.');
+    body.dicom = await Promise.all(files.map(async (f) => to_base64(await f.arrayBuffer())));
+  } else if ($('source-pacs').checked) {
+    const uid = $('pacs-series-uid').value.trim();
+    if (!uid) throw new Error('Give the Series Instance UID your PACS viewer shows.');
+    body.pacs_series = { series_uid: uid };
   } else {
     const picked = document.querySelector('input[name=series]:checked');
     if (!picked) throw new Error('Pick one of your patients\' series first.');
@@ -360,6 +370,8 @@ $('sign-out').addEventListener('click', () => guarded(async () => {
 }));
 $('query-form').addEventListener('submit', (ev) => { ev.preventDefault(); guarded(run_query); });
 $('nifti-file').addEventListener('change', () => { $('source-upload').checked = true; });
+$('dicom-files').addEventListener('change', () => { $('source-dicom').checked = true; });
+$('pacs-series-uid').addEventListener('input', () => { $('source-pacs').checked = true; });
 $('close-viewer').addEventListener('click', () => { $('viewer-view').hidden = true; });
 $('refresh-status').addEventListener('click', () => guarded(load_status));
 $('diagnosis-form').addEventListener('submit', (ev) => { ev.preventDefault(); guarded(record_diagnosis); });

@@ -96,8 +96,10 @@ status file_cursor_store::save(const sync_cursor& cursor) {
 result<sync_report> sync_site(const pacs_settings& settings, sync_cursor_store& store,
                               const std::function<status(const series_ref&)>& on_series,
                               const sync_options& options) {
-  if (!valid_date(options.since) || (!options.until.empty() && !valid_date(options.until)))
+  if (!valid_date(options.since) || (!options.until.empty() && !valid_date(options.until)) ||
+      (!options.rescan_since.empty() && !valid_date(options.rescan_since)))
     return fail(errc::malformed_input, "sync dates must be YYYYMMDD");
+  const bool rescan = !options.rescan_since.empty();
   auto loaded = store.load();
   if (!loaded) return loaded.err();
   sync_report report;
@@ -107,8 +109,10 @@ result<sync_report> sync_site(const pacs_settings& settings, sync_cursor_store& 
     report.cursor.seen.clear();
   }
 
+  const std::string from = rescan ? options.rescan_since : report.cursor.date;
+
   dicom_client client(settings);
-  auto studies = client.find({query_level::study, {{"StudyDate", report.cursor.date + "-" + options.until}}});
+  auto studies = client.find({query_level::study, {{"StudyDate", from + "-" + options.until}}});
   if (!studies) return studies.err();
   report.studies = static_cast<unsigned>(studies->size());
 
@@ -119,7 +123,7 @@ result<sync_report> sync_site(const pacs_settings& settings, sync_cursor_store& 
     const std::string& date = study.get("StudyDate");
     const std::string& uid = study.get("StudyInstanceUID");
     // A study without a usable date is the undated scan's (some PACS match it to any range).
-    if (!usable_date(date) || uid.empty() || date < report.cursor.date) continue;
+    if (!usable_date(date) || uid.empty() || date < from) continue;
     if (date_of.emplace(uid, date).second) dated.push_back(uid);
   }
   std::vector<series_ref> todo;
@@ -152,8 +156,8 @@ result<sync_report> sync_site(const pacs_settings& settings, sync_cursor_store& 
 
   for (const auto& s : todo) {
     const bool has_date = !s.study_date.empty();
-    if (has_date ? s.study_date == report.cursor.date && report.cursor.seen.count(s.series_uid) != 0
-                 : report.cursor.undated.count(s.series_uid) != 0) {
+    if (!rescan && (has_date ? s.study_date == report.cursor.date && report.cursor.seen.count(s.series_uid) != 0
+                             : report.cursor.undated.count(s.series_uid) != 0)) {
       ++report.skipped;
       continue;
     }
@@ -163,7 +167,7 @@ result<sync_report> sync_site(const pacs_settings& settings, sync_cursor_store& 
     }
     if (!has_date) {
       report.cursor.undated.insert(s.series_uid);
-    } else {
+    } else if (s.study_date >= report.cursor.date) {  // a re-scan's older dates leave the cursor be
       if (s.study_date != report.cursor.date) {
         report.cursor.date = s.study_date;
         report.cursor.seen.clear();

@@ -91,6 +91,20 @@ TEST(query_body, every_bad_field_is_a_400_naming_it) {
       {R"({"nifti":"not base64!"})", "nifti"},
       {R"({"nifti":""})", "nifti"},
       {R"({"nifti":"AAAA","by_series":"000102030405060708090a0b0c0d0e0f"})", "one of"},
+      {R"({"dicom":[]})", "dicom"},
+      {R"({"dicom":"AAAA"})", "dicom"},
+      {R"({"dicom":[5]})", "dicom"},
+      {R"({"dicom":["not base64!"]})", "dicom"},
+      {R"({"dicom":[""]})", "dicom"},
+      {R"({"dicom":["AAAA"],"nifti":"AAAA"})", "one of"},
+      {R"({"pacs_series":{"series_uid":"1.2.3"},"by_series":"000102030405060708090a0b0c0d0e0f"})", "one of"},
+      {R"({"pacs_series":"1.2.3"})", "pacs_series"},
+      {R"({"pacs_series":{}})", "pacs_series.series_uid"},
+      {R"({"pacs_series":{"study_uid":"1.2.3"}})", "pacs_series.series_uid"},
+      {R"({"pacs_series":{"series_uid":"1.2.x"}})", "pacs_series.series_uid"},
+      {R"({"pacs_series":{"series_uid":""}})", "pacs_series.series_uid"},
+      {R"({"pacs_series":{"series_uid":"1.2.3","study_uid":7}})", "pacs_series.study_uid"},
+      {R"({"pacs_series":{"series_uid":"1.2.3","patient_id":"P1"}})", "pacs_series.patient_id"},
       {R"({"top_k":0})", "top_k"},
       {R"({"top_k":1001})", "top_k"},
       {R"({"top_k":"5"})", "top_k"},
@@ -125,6 +139,31 @@ TEST(query_body, every_bad_field_is_a_400_naming_it) {
   }
   std::string big = R"({"user":")" + std::string(query_limits::max_body_bytes, 'a') + "\"}";
   EXPECT_EQ(parse_query_submission(big).err().code, errc::too_large);
+  // A DICOM upload: at most 1,024 files, 8 MiB together.
+  std::string many = R"({"dicom":[)";
+  for (std::size_t i = 0; i <= query_limits::max_upload_files; ++i) many += i ? ",\"AAAA\"" : "\"AAAA\"";
+  EXPECT_EQ(parse_query_submission(many + "]}").err().code, errc::too_large);
+  const std::string half(query_limits::max_upload_bytes / 2 / 3 * 4, 'A');  // base64 of 1/2 of the limit
+  EXPECT_TRUE(parse_query_submission(R"({"dicom":[")" + half + "\"]}").ok());
+  EXPECT_EQ(parse_query_submission(R"({"dicom":[")" + half + "\",\"" + half + "\",\"AAAAAAAA\"]}").err().code,
+            errc::too_large);
+}
+
+TEST(query_body, a_dicom_upload_or_the_series_at_the_pacs_is_a_query_by_image_never_signed_on) {
+  auto d = parse_query_submission(R"({"dicom":["AAEC","AwQF"],"measure":"mi"})");
+  ASSERT_TRUE(d.ok()) << d.err().to_string();
+  EXPECT_EQ(d->dicom, (std::vector<std::string>{std::string("\0\1\2", 3), std::string("\3\4\5", 3)}));
+  EXPECT_TRUE(d->by_image());
+  EXPECT_EQ(d->stage_two_depth, query_limits::default_stage_two_depth);
+  auto p = parse_query_submission(R"({"pacs_series":{"series_uid":"1.2.840.1","study_uid":"1.2.840"},"measure":"cr"})");
+  ASSERT_TRUE(p.ok()) << p.err().to_string();
+  EXPECT_EQ(p->pacs_series_uid, "1.2.840.1");
+  EXPECT_EQ(p->pacs_study_uid, "1.2.840");
+  EXPECT_TRUE(p->by_image());
+  // Neither travels: the signed body peers see has no upload and no UID.
+  EXPECT_EQ(canonical_json(p->body).find("1.2.840"), std::string::npos);
+  EXPECT_FALSE(parse_query_body(R"({"pacs_series":{"series_uid":"1.2.840.1"}})").ok());
+  EXPECT_FALSE(parse_query_body(R"({"dicom":["AAEC"]})").ok());
 }
 
 TEST(ncc, is_one_for_the_same_shape_minus_one_for_the_inverse_and_undefined_otherwise) {

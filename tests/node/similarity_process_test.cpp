@@ -7,7 +7,11 @@
 // keeping their stage-1 scores, flagged; its event stream (GET /v1/queries/{id}/events) shows
 // each site's state as it changes and ends with the final ranking. Bad input is refused with 4xx.
 // The result cache: a repeated query reuses every owner's scores (counters), and every stage-2
-// score's provenance answers at both ends.
+// score's provenance answers at both ends; a series re-ingested with one more slice is a new
+// version (record and signature replicated) whose score the next query computes again. A
+// physician queries by his patient's DICOM series uploaded (assembled at the home site, removed at
+// once) and, on the patient's care team, by the series' original UIDs at his site's PACS.
+#include <dcmtk/dcmdata/dctk.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -44,6 +48,7 @@ class similarity_process_test : public ::testing::Test {
     auto files = start_phantom_sites(dir.path(), options, series_plan, servers, sites);
     ASSERT_FALSE(HasFailure());
     patient_files = files[patient_date];
+    duplicate_files = files[duplicate_date];
     // Every record reached site 1 (replication), so a stage-1 query sees all six.
     ASSERT_TRUE(eventually([&] { return lfn_by_date().size() == 6; }, 30s));
     auto dates = lfn_by_date();
@@ -163,6 +168,7 @@ class similarity_process_test : public ::testing::Test {
   std::unique_ptr<process_consortium> sites;
   std::string patient, duplicate;
   std::vector<fs::path> patient_files;  // the patient's DICOM series, as his physician has it
+  std::vector<fs::path> duplicate_files;
 };
 
 TEST_F(similarity_process_test, the_planted_near_duplicate_ranks_first_by_each_measure_computed_at_its_owner) {
@@ -390,6 +396,264 @@ TEST_F(similarity_process_test, a_repeated_query_reuses_the_owners_scores_and_pr
     if (l.find("provenance_read " + duplicate) != std::string::npos) (l.find(" allowed") != std::string::npos ? allowed : denied)++;
   EXPECT_GE(allowed, 1u);
   EXPECT_EQ(denied, 1u);
+}
+
+// One more slice after the last of `files` (the same image one slice further, a new SOP instance):
+// uploaded to the PACS, the series gains an instance.
+fs::path one_more_slice(const std::vector<fs::path>& files, const fs::path& out) {
+  auto position = [](const fs::path& f) {
+    DcmFileFormat ff;
+    EXPECT_TRUE(ff.loadFile(f.c_str()).good());
+    std::array<double, 3> p{};
+    for (unsigned i = 0; i < 3; ++i) ff.getDataset()->findAndGetFloat64(DCM_ImagePositionPatient, p[i], i);
+    return p;
+  };
+  auto last = position(files.back()), before = position(files[files.size() - 2]);
+  DcmFileFormat ff;
+  EXPECT_TRUE(ff.loadFile(files.back().c_str()).good());
+  auto& ds = *ff.getDataset();
+  char uid[100];
+  dcmGenerateUniqueIdentifier(uid);
+  ds.putAndInsertString(DCM_SOPInstanceUID, uid);
+  ff.getMetaInfo()->putAndInsertString(DCM_MediaStorageSOPInstanceUID, uid);
+  ds.putAndInsertString(DCM_InstanceNumber, std::to_string(files.size() + 1).c_str());
+  std::string next;
+  for (unsigned i = 0; i < 3; ++i) next += (i ? "\\" : "") + std::to_string(2 * last[i] - before[i]);
+  ds.putAndInsertString(DCM_ImagePositionPatient, next.c_str());
+  ds.putAndInsertString(DCM_SliceLocation, std::to_string(2 * last[2] - before[2]).c_str());
+  EXPECT_TRUE(ff.saveFile(out.c_str(), EXS_LittleEndianExplicit).good());
+  return out;
+}
+
+TEST_F(similarity_process_test, a_series_re_ingested_with_one_more_slice_is_a_new_version_computed_again) {
+  const json query = {{"by_series", patient}, {"measure", "mi"}, {"top_k", 5}, {"stage2_depth", 5}, {"timeout_ms", 20000}};
+  const std::string computed = R"(dm2_stage_two_scores_total{source="computed"})";
+  auto first = run_query(query);
+  std::map<std::string, json> by_lfn;
+  for (const auto& h : first["hits"]) by_lfn[h.value("lfn", "")] = h;
+  ASSERT_TRUE(by_lfn.count(duplicate)) << lfns_of(first);
+  const json before = by_lfn[duplicate];
+  ASSERT_TRUE(before["provenance"].is_string()) << before.dump();
+  const auto old_version = before.value("series_version", 0u);
+  EXPECT_EQ(old_version, 1u);
+  auto record_version = [&](int site) {
+    auto r = sites->request(site, "GET", "/v1/records?lfn=" + duplicate, "", site);
+    auto j = r && r->status == 200 ? json::parse(r->body, nullptr, false) : json();
+    return j.is_object() ? j.value("version", 0u) : 0u;
+  };
+  const auto old_record_version = record_version(2);
+  ASSERT_GE(old_record_version, 1u);
+
+  // The near-duplicate gains a slice at site 2's PACS. An incremental run does not see it (its
+  // study date is behind the sync cursor); a re-scan does, and makes version 2.
+  auto grown = one_more_slice(duplicate_files, dir.path() / "extra-slice.dcm");
+  ASSERT_EQ(servers[2]->upload({grown}), "");
+  auto run_ingest = [&](const std::string& body) {
+    auto run = sites->request(2, "POST", "/v1/ingest", body, 2);
+    EXPECT_TRUE(run && run->status == 202) << (run ? run->body : run.err().message);
+    const auto run_id = run && run->status == 202 ? json::parse(run->body).value("id", "") : "";
+    json last;
+    EXPECT_TRUE(eventually(
+        [&] {
+          auto r = sites->request(2, "GET", "/v1/ingest", "", 2);
+          auto j = r ? json::parse(r->body, nullptr, false) : json();
+          if (!j.is_object() || !j["current_run"].is_null() || !j["last_run"].is_object()) return false;
+          last = j["last_run"];
+          return last.value("id", "") == run_id && last.value("state", "") == "done";
+        },
+        90s));
+    return last["counts"];
+  };
+  auto incremental = run_ingest("");
+  EXPECT_EQ(incremental.value("series_indexed", 9), 0) << incremental.dump();
+  EXPECT_EQ(record_version(2), old_record_version);
+  auto rescan = run_ingest(json{{"rescan_since", "19000101"}}.dump());
+  EXPECT_EQ(rescan.value("series_indexed", 0), 1) << rescan.dump();    // the near-duplicate
+  EXPECT_EQ(rescan.value("series_unchanged", 0), 1) << rescan.dump();  // site 2's other series
+  const auto new_record_version = record_version(2);
+  EXPECT_GT(new_record_version, old_record_version);
+  // The new record (its new signature) reaches the replica holders.
+  EXPECT_TRUE(eventually([&] { return record_version(1) == new_record_version || record_version(3) == new_record_version; }, 30s));
+  for (int holder : {1, 3}) {
+    const auto v = record_version(holder);
+    if (v != 0) {
+      EXPECT_TRUE(eventually([&] { return record_version(holder) == new_record_version; }, 30s)) << holder;
+    }
+  }
+
+  // The same query again: the near-duplicate's score is computed again on version 2 (a new
+  // provenance record naming it; stage 1 scored the new signature), the others are reused.
+  const double computed_at_2 = metric(2, computed);
+  auto again = run_query(query);
+  bool seen_duplicate = false;
+  for (const auto& h : again["hits"]) {
+    SCOPED_TRACE(h.dump());
+    if (h.value("lfn", "") != duplicate) {
+      EXPECT_TRUE(h.value("reused", false));
+      continue;
+    }
+    seen_duplicate = true;
+    EXPECT_EQ(h.value("stage", 0), 2);
+    EXPECT_FALSE(h.value("reused", true));
+    EXPECT_EQ(h.value("series_version", 0u), 2u);
+    EXPECT_NE(h["provenance"], before["provenance"]);
+    EXPECT_NE(h["stage1_score"], before["stage1_score"]);  // another signature
+    for (int at : {1, 2}) {
+      auto r = sites->request(at, "GET", "/v1/provenance/" + h.value("provenance", ""), "", at);
+      ASSERT_TRUE(r && r->status == 200) << at;
+      auto p = json::parse(r->body);
+      EXPECT_EQ(p["input"].value("series_version", 0u), 2u);
+      EXPECT_EQ(p["input"].value("lfn", ""), duplicate);
+      EXPECT_EQ(p["score"], h["score"]);
+    }
+  }
+  EXPECT_TRUE(seen_duplicate) << lfns_of(again);
+  EXPECT_EQ(metric(2, computed), computed_at_2 + 1);
+  // The superseded score still says what produced it: version 1.
+  auto old = sites->request(2, "GET", "/v1/provenance/" + before.value("provenance", ""), "", 2);
+  ASSERT_TRUE(old && old->status == 200);
+  EXPECT_EQ(json::parse(old->body)["input"].value("series_version", 0u), old_version);
+
+  // A bad re-scan body: 400, and no run starts.
+  for (const char* body : {R"({"rescan_since":"2024-01-01"})", R"({"since":"20240101"})", "[1]"}) {
+    auto r = sites->request(2, "POST", "/v1/ingest", body, 2);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << body << " " << r->body;
+    EXPECT_TRUE(json::parse(r->body, nullptr, false).contains("error")) << r->body;
+  }
+}
+
+// The Study and Series Instance UIDs of a DICOM file.
+std::pair<std::string, std::string> uids_of(const fs::path& file) {
+  DcmFileFormat ff;
+  EXPECT_TRUE(ff.loadFile(file.c_str()).good());
+  OFString study, series;
+  ff.getDataset()->findAndGetOFString(DCM_StudyInstanceUID, study);
+  ff.getDataset()->findAndGetOFString(DCM_SeriesInstanceUID, series);
+  return {study.c_str(), series.c_str()};
+}
+
+TEST_F(similarity_process_test, a_physician_queries_by_an_uploaded_dicom_series_and_by_the_series_at_his_pacs) {
+  add_users({{"dr-house", "physician"}, {"dr-other", "physician"}});
+  ASSERT_FALSE(HasFailure());
+  // dr-house is on the care team of the patient (seed 1001) at site 1; dr-other is not.
+  auto team = sites->request(1, "POST", "/v1/care-teams", json{{"user", "dr-house"}}.dump(), 1,
+                             {{"DM2-Patient-ID", synth::identity_of(1001).id}});
+  ASSERT_TRUE(team && team->status == 201) << (team ? team->body : team.err().message);
+  auto house = token_of("dr-house"), other = token_of("dr-other");
+  const fs::path scratch = sites->site_dir(1) / "upload-scratch";
+  auto scratch_empty = [&] { return !fs::exists(scratch) || fs::is_empty(scratch); };
+
+  // The physician uploads his patient's DICOM series (the files as he has them, in any order):
+  // assembled at site 1, the patient's own series first, the near-duplicate next, as the same
+  // series uploaded as NIfTI gives.
+  json instances = json::array();
+  for (auto f = patient_files.rbegin(); f != patient_files.rend(); ++f) instances.push_back(crypto::to_base64(slurp(*f)));
+  auto by_dicom = run_query({{"dicom", instances}, {"measure", "cr"}, {"top_k", 3}, {"timeout_ms", 20000}}, house);
+  std::printf("dicom upload cr: patient %s, duplicate %s, ranking %s\n", patient.substr(0, 6).c_str(),
+              duplicate.substr(0, 6).c_str(), lfns_of(by_dicom).c_str());
+  ASSERT_EQ(by_dicom["hits"].size(), 3u) << by_dicom.dump();
+  EXPECT_EQ(by_dicom["hits"][0].value("lfn", ""), patient);
+  EXPECT_EQ(by_dicom["hits"][1].value("lfn", ""), duplicate);
+  EXPECT_EQ(by_dicom["hits"][1].value("stage", 0), 2);
+  EXPECT_EQ(by_dicom["hits"][1]["algorithm"].value("name", ""), "cr");
+  auto assembled = pacs::assemble_series(patient_files);
+  ASSERT_TRUE(assembled) << assembled.err().message;
+  ASSERT_TRUE(pacs::write_nifti(*assembled, dir.path() / "patient.nii"));
+  auto by_nifti = run_query({{"nifti", crypto::to_base64(slurp(dir.path() / "patient.nii"))}, {"measure", "cr"},
+                             {"top_k", 3}, {"timeout_ms", 20000}}, house);
+  ASSERT_EQ(by_nifti["hits"].size(), 3u) << by_nifti.dump();
+  EXPECT_NEAR(by_dicom["hits"][1].value("score", 0.0), by_nifti["hits"][1].value("score", 1.0), 1e-3);
+  EXPECT_TRUE(scratch_empty());  // the upload is gone once the query volume is computed
+  // The CLI uploads a folder of DICOM files the same way (the operator: any caller may upload).
+  child_process cli(built_program("node/dm2").string(),
+                    {"query", "--config", sites->config_file(1).string(), "--by-dicom",
+                     patient_files.front().parent_path().string(), "--measure", "cr", "--top-k", "3", "--timeout", "20",
+                     "--json"},
+                    dir.path(), "cli-by-dicom");
+  EXPECT_EQ(cli.wait(60s), 0) << cli.stderr_text();
+  auto printed = json::parse(cli.stdout_text(), nullptr, false);
+  ASSERT_TRUE(printed.is_object() && !printed["hits"].empty()) << cli.stdout_text();
+  EXPECT_EQ(printed["hits"][0].value("lfn", ""), patient);
+  EXPECT_TRUE(scratch_empty());
+
+  // Bad uploads: 4xx with a JSON error, no query, nothing left behind.
+  auto one_of_each = json::array({crypto::to_base64(slurp(patient_files[0])), crypto::to_base64(slurp(duplicate_files[1]))});
+  json too_many = json::array();
+  for (int i = 0; i < 1025; ++i) too_many.push_back("AAAA");
+  struct bad_case {
+    json body;
+    int status;
+    std::string message;
+  };
+  const bad_case bad[] = {
+      {json{{"dicom", json::array({crypto::to_base64("not a DICOM file at all")})}}, 400, "dicom: "},
+      {json{{"dicom", one_of_each}}, 400, "mixed series"},
+      {json{{"dicom", json::array()}}, 400, "dicom"},
+      {json{{"dicom", json::array({"not base64!"})}}, 400, "dicom"},
+      {json{{"dicom", too_many}}, 413, "1024 files"},
+      {json{{"dicom", instances}, {"nifti", "AAAA"}}, 400, "one of"},
+  };
+  for (const auto& b : bad) {
+    int status = 0;
+    auto answer = run_query(b.body, house, &status);
+    EXPECT_EQ(status, b.status) << b.body.dump().substr(0, 200) << " " << answer.dump();
+    EXPECT_TRUE(answer.contains("error")) << answer.dump();
+    EXPECT_NE(answer.dump().find(b.message), std::string::npos) << answer.dump();
+  }
+  EXPECT_TRUE(scratch_empty());
+
+  // By the original series at site 1's PACS (the UIDs his PACS viewer shows): resolved to the
+  // ingested series, the care team checked, then as by_series — the near-duplicate first, the
+  // patient's own series not a hit.
+  const auto [study_uid, series_uid] = uids_of(patient_files.front());
+  const json pacs_series = {{"study_uid", study_uid}, {"series_uid", series_uid}};
+  auto by_pacs = run_query({{"pacs_series", pacs_series}, {"measure", "mi"}, {"top_k", 3}, {"timeout_ms", 20000}}, house);
+  ASSERT_FALSE(by_pacs["hits"].empty()) << by_pacs.dump();
+  EXPECT_EQ(by_pacs["hits"][0].value("lfn", ""), duplicate) << lfns_of(by_pacs);
+  EXPECT_EQ(by_pacs["hits"][0].value("stage", 0), 2);
+  for (const auto& h : by_pacs["hits"]) EXPECT_NE(h.value("lfn", ""), patient);
+  // The series UID alone is enough.
+  auto series_only = run_query({{"pacs_series", {{"series_uid", series_uid}}}, {"top_k", 3}, {"timeout_ms", 20000}}, house);
+  ASSERT_FALSE(series_only["hits"].empty()) << series_only.dump();
+  EXPECT_EQ(series_only["hits"][0].value("lfn", ""), duplicate) << lfns_of(series_only);
+
+  const bad_case refused[] = {
+      {json{{"pacs_series", {{"series_uid", "1.2.3.4.5"}}}}, 404, "no series ingested"},
+      {json{{"pacs_series", {{"series_uid", series_uid}, {"study_uid", "1.2.3.4.5"}}}}, 404, "no series ingested"},
+      {json{{"pacs_series", {{"series_uid", "abc"}}}}, 400, "pacs_series.series_uid"},
+      {json{{"pacs_series", {{"study_uid", study_uid}}}}, 400, "series_uid"},
+      {json{{"pacs_series", {{"series_uid", series_uid}, {"patient", "x"}}}}, 400, "pacs_series.patient"},
+  };
+  for (const auto& b : refused) {
+    int status = 0;
+    auto answer = run_query(b.body, house, &status);
+    EXPECT_EQ(status, b.status) << b.body.dump() << " " << answer.dump();
+    EXPECT_NE(answer.dump().find(b.message), std::string::npos) << answer.dump();
+    EXPECT_EQ(answer.dump().find(series_uid), std::string::npos) << answer.dump();  // never echoed
+  }
+  // A physician outside the care team, and the site's operator (no user: no care team): 403.
+  int status = 0;
+  auto outsider = run_query({{"pacs_series", pacs_series}}, other, &status);
+  EXPECT_EQ(status, 403) << outsider.dump();
+  auto operator_answer = run_query({{"pacs_series", pacs_series}}, "", &status);
+  EXPECT_EQ(status, 403) << operator_answer.dump();
+  // Neither UID reaches site 1's log.
+  EXPECT_EQ(sites->stderr_text(1).find(series_uid), std::string::npos);
+  EXPECT_EQ(sites->stderr_text(1).find(study_uid), std::string::npos);
+
+  // The decisions are in site 1's audit chain, under the patient's series LFN.
+  sites->kill(1);
+  auto lines = sites->audit_lines(1);
+  ASSERT_TRUE(lines);
+  std::size_t allowed = 0, denied = 0;
+  for (const auto& l : *lines) {
+    EXPECT_EQ(l.find(series_uid), std::string::npos) << l;
+    if (l.find("query_by_pacs_series " + patient) != std::string::npos)
+      (l.find(" allowed") != std::string::npos ? allowed : denied)++;
+  }
+  EXPECT_EQ(allowed, 2u);
+  EXPECT_EQ(denied, 2u);
 }
 
 }  // namespace

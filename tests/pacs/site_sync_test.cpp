@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "old_pacs_server.hpp"
 #include "pacs_server_fixture.hpp"
@@ -104,6 +105,26 @@ TEST_P(site_sync_test, incremental_and_restartable) {
   ASSERT_TRUE(r.ok()) << r.err().to_string();
   EXPECT_EQ(handed, std::vector<std::string>{e});
   EXPECT_EQ(store.stored->date, "20240105");
+
+  // A re-scan from 2024-01-02 hands over every series of that range again, the ones the cursor
+  // passed included (a changed series is the handler's to tell), and leaves the cursor as it was.
+  const auto before = *store.stored;
+  handed.clear();
+  sync_options rescan;
+  rescan.rescan_since = "20240102";
+  r = sync_site(server_->settings(), store, collect, rescan);
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_EQ(r->skipped, 0u);
+  EXPECT_EQ(std::set<std::string>(handed.begin(), handed.end()), (std::set<std::string>{b, c, d, e}));
+  EXPECT_EQ(store.stored->date, before.date);
+  EXPECT_EQ(store.stored->seen, before.seen);
+  // The next incremental sync is as before the re-scan: nothing new.
+  handed.clear();
+  r = sync_site(server_->settings(), store, collect);
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  EXPECT_TRUE(handed.empty());
+  rescan.rescan_since = "2024-01-02";
+  EXPECT_EQ(sync_site(server_->settings(), store, collect, rescan).err().code, errc::malformed_input);
 }
 
 INSTANTIATE_TEST_SUITE_P(servers, site_sync_test, ::testing::Values("orthanc", "dcmqrscp"));

@@ -1,15 +1,18 @@
 // The clinician's desk in Debian's chromium (playwright-core), against the running demo
 // consortium (run-web-test.sh): DESK_URL (site 1's page), DESK_DIR (the demo's directory:
-// accounts/<name>.password, patient.lfn), DESK_SHOTS (where screenshots go).
+// accounts/<name>.password, patient.lfn, site-1/pacs/manifest.jsonl), DESK_SHOTS (where
+// screenshots go), DESK_BUILD (the build: its dm2-synth writes the patient's DICOM files).
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const url = process.env.DESK_URL;
 const dir = process.env.DESK_DIR;
 const shots = process.env.DESK_SHOTS;
+const build = process.env.DESK_BUILD;
 const password = (name) => readFileSync(join(dir, 'accounts', `${name}.password`), 'utf8').trim();
 const patient_lfn = readFileSync(join(dir, 'patient.lfn'), 'utf8').trim();
 const volume_file = join(shots, '..', 'patient.nii');
@@ -124,6 +127,30 @@ test('the physician finds the planted near-duplicate of her patient first, live,
   const size = await thumbnail.evaluate(async (img) => { await img.decode(); return [img.naturalWidth, img.naturalHeight]; });
   assert.ok(size[0] > 0 && size[0] <= 128 && size[1] > 0 && size[1] <= 128, `a small image: ${size}`);
   await page.screenshot({ path: join(shots, '3b-physician-diagnosis.png'), fullPage: true });
+
+  // Her patient's DICOM files, as her PACS viewer would export them (the demo's synthesizer, same
+  // seed): the node assembles them and keeps nothing; his own series ranks first.
+  const dicom_dir = join(shots, '..', 'patient-dicom');
+  const made = spawnSync(join(build, 'simulations', 'dm2-synth'), ['--out', dicom_dir, '--seed', '1001', '--variant', '0',
+    '--kind', 'heart-mr', '--patient-id', 'S1-1001', '--institution', 'Hopital Site 1']);
+  assert.equal(made.status, 0, String(made.stderr));
+  const files = readdirSync(dicom_dir).filter((f) => f.endsWith('.dcm')).map((f) => join(dicom_dir, f));
+  await page.locator('#dicom-files').setInputFiles(files);
+  assert.ok(await page.locator('#source-dicom').isChecked());
+  await run_query(page);
+  assert.equal(await page.locator('#hits tbody tr').first().getAttribute('data-lfn'), patient_lfn);
+
+  // By the series' UID at her PACS (her viewer shows it; the demo's manifest has it): the
+  // near-duplicates at sites 2 and 3 first, her patient's series itself not a hit.
+  const manifest = readFileSync(join(dir, 'site-1', 'pacs', 'manifest.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const original = manifest.find((l) => l.seed === 1001 && l.variant === 0 && l.kind === 'heart-mr');
+  await page.getByLabel('Series Instance UID').fill(original.series_uid);
+  assert.ok(await page.locator('#source-pacs').isChecked());
+  await run_query(page);
+  const by_pacs = page.locator('#hits tbody tr');
+  assert.ok(['site-2', 'site-3'].includes(await by_pacs.first().locator('td').nth(4).textContent()));
+  assert.equal(await page.locator(`#hits tbody tr[data-lfn="${patient_lfn}"]`).count(), 0);
+  await page.screenshot({ path: join(shots, '3c-physician-by-pacs-series.png'), fullPage: true });
   await assert_nothing_kept(page);
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByLabel('Account name').waitFor();

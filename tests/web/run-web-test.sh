@@ -44,5 +44,5 @@ done
 "$build/node/dm2" user add m-nogrant --role researcher --config "$work/demo/site-1.toml" \
   < "$work/demo/accounts/m-nogrant.password" > /dev/null
 
-DESK_URL="https://$net.1:8443/" DESK_DIR="$work/demo" DESK_SHOTS="$work/screenshots" \
+DESK_URL="https://$net.1:8443/" DESK_DIR="$work/demo" DESK_SHOTS="$work/screenshots" DESK_BUILD="$build" \
   NODE_EXTRA_CA_CERTS="$work/demo/consortium/ca.crt" node --test --test-reporter=spec "$test_file"

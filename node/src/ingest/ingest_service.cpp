@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "dm2/crypto/hash.hpp"
 #include "db_cursor_store.hpp"
@@ -57,6 +58,7 @@ struct ingest_service::impl {
   std::mutex mutex;
   std::condition_variable wake;
   bool run_requested = false;  // book.begin() done, the worker has not taken it yet
+  std::string requested_rescan;  // rescan_since of the requested run ("" = incremental)
   std::jthread worker;
   std::stop_source restores_stop;  // cancels re-assemblies under way when the node stops
 
@@ -69,6 +71,7 @@ struct ingest_service::impl {
   void loop(std::stop_token stop) {
     auto next_scheduled = std::chrono::steady_clock::now() + config.sync_period;
     while (!stop.stop_requested()) {
+      std::string rescan;
       {
         std::unique_lock lock(mutex);
         auto due = [&] { return run_requested || stop.stop_requested(); };
@@ -83,8 +86,9 @@ struct ingest_service::impl {
           run_requested = true;
         }
         run_requested = false;
+        rescan = std::exchange(requested_rescan, std::string());
       }
-      run(stop);
+      run(stop, rescan);
       next_scheduled = std::chrono::steady_clock::now() + config.sync_period;
     }
   }
@@ -133,11 +137,12 @@ struct ingest_service::impl {
 
   static std::string new_run_id() { return crypto::to_hex(crypto::random_bytes(8)); }
 
-  void run(std::stop_token stop) {
-    spdlog::info("event=ingest_run_started");
+  void run(std::stop_token stop, const std::string& rescan_since) {
+    spdlog::info("event=ingest_run_started rescan_since={}", rescan_since.empty() ? "-" : rescan_since);
     pipeline_context ctx = context(stop);
     pacs::sync_options options;
     options.since = config.sync_since;
+    options.rescan_since = rescan_since;
     // The "list" stage: the sync's study- and series-level C-FINDs, until the first series.
     auto listing_started = std::chrono::steady_clock::now();
     bool listed = false;
@@ -236,12 +241,16 @@ void ingest_service::stop() {
   impl_->worker.join();
 }
 
-result<std::string> ingest_service::start_run(const std::string& trigger) {
+result<std::string> ingest_service::start_run(const std::string& trigger, const std::string& rescan_since) {
   if (!impl_->config.pacs_configured) return fail(errc::unavailable, "no [pacs] is configured: nothing to ingest");
+  if (!rescan_since.empty() &&
+      (rescan_since.size() != 8 || rescan_since.find_first_not_of("0123456789") != std::string::npos))
+    return fail(errc::invalid_argument, "rescan_since must be a date YYYYMMDD");
   std::lock_guard lock(impl_->mutex);
   auto id = impl::new_run_id();
   if (!impl_->book.begin(id, trigger)) return fail(errc::conflict, "an ingest run is under way");
   impl_->run_requested = true;
+  impl_->requested_rescan = rescan_since;
   impl_->wake.notify_all();
   return id;
 }
@@ -262,6 +271,20 @@ result<std::optional<nominative_link>> ingest_service::nominative_of(const std::
   auto key = impl_->overlay.owned_key(lfn_hex);
   if (!key) return std::optional<nominative_link>{};
   return impl_->links.read_link(lfn_hex, key->secret);
+}
+
+result<std::optional<std::string>> ingest_service::lfn_of_original(const std::string& study_uid,
+                                                                   const std::string& series_uid) const {
+  auto lookup = impl_->links.find(series_uid);
+  if (!lookup) return std::move(lookup).err();
+  if (!*lookup) return std::optional<std::string>{};
+  const auto& lfn = (*lookup)->lfn_hex;
+  if (!study_uid.empty()) {
+    auto link = nominative_of(lfn);
+    if (!link) return std::move(link).err();
+    if (!*link || (*link)->study_uid != study_uid) return std::optional<std::string>{};
+  }
+  return std::optional<std::string>{lfn};
 }
 
 std::string ingest_service::patient_ref(const std::string& patient_id) const {

@@ -38,9 +38,12 @@ class ingest_service {
   // Cancels the run under way (series not committed are dropped, as after a crash) and waits.
   void stop();
 
-  // Starts a run now. Returns its id. Errors: unavailable (no [pacs] configured, or stopping),
-  // conflict (a run is under way).
-  result<std::string> start_run(const std::string& trigger);
+  // Starts a run now. Returns its id. `rescan_since` (YYYYMMDD, "" = an incremental run) makes
+  // it a re-scan (pacs::sync_options::rescan_since): every series of the studies from that date
+  // is looked at again, so one that gained or lost instances since its ingest becomes a new
+  // version. Errors: unavailable (no [pacs] configured, or stopping), conflict (a run is under
+  // way), invalid_argument (rescan_since not YYYYMMDD).
+  result<std::string> start_run(const std::string& trigger, const std::string& rescan_since = "");
   ingest_report report() const;
 
   // The reference of the patient series `lfn_hex` belongs to (series_links::patient_ref), when
@@ -51,6 +54,11 @@ class ingest_service {
   // and his care team only (the routes ask the policy first). nullopt: not owned here, or no
   // link. Errors: those of series_links::read_link.
   result<std::optional<nominative_link>> nominative_of(const std::string& lfn_hex) const;
+  // The LFN of the series this site ingested from its PACS under the original Series Instance
+  // UID `series_uid` (and, when `study_uid` is not empty, that Study Instance UID: checked against
+  // the sealed nominative link). nullopt: never ingested here, or another study. Errors: those of
+  // series_links::find and read_link.
+  result<std::optional<std::string>> lfn_of_original(const std::string& study_uid, const std::string& series_uid) const;
   // The reference a patient account is linked to, from the patient's ID at this site.
   std::string patient_ref(const std::string& patient_id) const;
   // The sealed files of the committed version of a series this site owns (the newest stored at

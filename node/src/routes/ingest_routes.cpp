@@ -44,9 +44,23 @@ json report_json(const ingest_report& r) {
   return out;
 }
 
+// The optional body: {"rescan_since":"YYYYMMDD"} for a re-scan (docs/ingest.md, "When it runs").
+// Errors: malformed_input (not a JSON object), invalid_argument (another field, not a string).
+result<std::string> rescan_since_of(const std::string& body) {
+  if (body.empty()) return std::string();
+  const json j = json::parse(body, nullptr, false);
+  if (!j.is_object()) return fail(errc::malformed_input, "the body is not a JSON object");
+  for (const auto& [key, value] : j.items())
+    if (key != "rescan_since" || !value.is_string())
+      return fail(errc::invalid_argument, "unknown field or wrong type: " + key + " (only rescan_since, a string)");
+  return j.value("rescan_since", "");
+}
+
 http_response start(const route_context& c, const http_request& request) {
   if (auto refused = c.refuse_unless_self(request)) return *refused;
-  auto id = c.ingest->start_run("operator");
+  auto rescan_since = rescan_since_of(request.body);
+  if (!rescan_since) return error_response(rescan_since.err());
+  auto id = c.ingest->start_run("operator", *rescan_since);
   if (auto s = c.audit_request(request, "ingest_run", id ? *id : "", id ? "started" : "refused"); !s)
     return error_response(s.err());
   if (!id) return error_response(id.err());

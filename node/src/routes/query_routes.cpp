@@ -11,6 +11,7 @@
 #include "../similarity/nifti_reader.hpp"
 #include "../similarity/query_volume.hpp"
 #include "../similarity/signature.hpp"
+#include "../uploaded_series.hpp"
 #include "dm2/dht/storage_replica_store.hpp"
 #include "query_view_json.hpp"
 #include "routes.hpp"
@@ -48,12 +49,35 @@ result<std::string> by_own_series(const route_context& c, const access::principa
   return image_query(opened->volume, s);
 }
 
-// By an uploaded NIfTI volume: read in memory, never stored. Errors: malformed_input (400),
-// unsupported (415), too_large (413) from the reader, and those of image_query.
-result<std::string> by_upload(query_submission& s) {
-  auto v = similarity::read_nifti(s.nifti, {query_limits::max_upload_voxels});
+// By the original series at this site's PACS, for a physician of the patient's care team: the
+// UIDs are nominative, so resolving them is reading the series' nominative link (the policy's
+// `nominative read`: the care team, at this site, for treatment; audited query_by_pacs_series
+// under the LFN); then as by_series. Neither UID is logged or echoed. Errors: not_found (no
+// series ingested here under those UIDs), permission_denied (audited), those of by_own_series.
+result<std::string> by_pacs_series(const route_context& c, const access::principal& who, query_submission& s) {
+  auto lfn = c.ingest->lfn_of_original(s.pacs_study_uid, s.pacs_series_uid);
+  if (!lfn) return std::move(lfn).err();
+  if (!*lfn)
+    return fail(errc::not_found, "pacs_series: no series ingested at this site under that UID (yet: the next "
+                                 "ingest run takes it from the PACS, or upload it as dicom)");
+  auto f = c.facts_for(who, access::data_class::nominative, access::action::read, **lfn, c.self_site());
+  if (auto refused = c.authorize(who, f, "query_by_pacs_series", **lfn))
+    return fail(errc::permission_denied, "pacs_series: only a physician of the patient's care team may query by it");
+  s.by_series = **lfn;
+  return by_own_series(c, who, s);
+}
+
+// By an uploaded volume, NIfTI (read in memory) or a DICOM series (assembled from a private
+// scratch folder removed at once); neither is stored or logged. Errors: malformed_input (400),
+// unsupported (415), too_large (413), invalid_argument (400) of the reader or assembler, and
+// those of image_query.
+result<std::string> by_upload(const route_context& c, query_submission& s) {
+  const bool nifti = !s.nifti.empty();
+  auto v = nifti ? similarity::read_nifti(s.nifti, {query_limits::max_upload_voxels})
+                 : assemble_uploaded_series(s.dicom, c.config->data_dir, query_limits::max_upload_voxels);
   std::string().swap(s.nifti);
-  if (!v) return error{v.err().code, "nifti: " + v.err().message};
+  std::vector<std::string>().swap(s.dicom);
+  if (!v) return nifti ? error{v.err().code, "nifti: " + v.err().message} : std::move(v).err();
   return image_query(*v, s);
 }
 
@@ -97,9 +121,11 @@ http_response start(const route_context& c, const http_request& request) {
     submission->body.signature = std::move(*signature);
   }
   std::string query_volume;
-  const bool by_image = !submission->by_series.empty() || !submission->nifti.empty();
+  const bool by_image = submission->by_image();
   if (by_image) {
-    auto v = submission->nifti.empty() ? by_own_series(c, *who, *submission) : by_upload(*submission);
+    auto v = !submission->by_series.empty()       ? by_own_series(c, *who, *submission)
+             : !submission->pacs_series_uid.empty() ? by_pacs_series(c, *who, *submission)
+                                                    : by_upload(c, *submission);
     if (!v) return error_response(v.err());
     query_volume = std::move(*v);
   }

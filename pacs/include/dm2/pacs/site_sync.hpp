@@ -8,7 +8,9 @@
 // found by listing every study (sync_options::undated), handed over after the dated ones and
 // remembered by series UID in the cursor.
 // Limitation of date-based C-FIND: a series arriving late with a StudyDate older than the
-// cursor's date is not seen; run with `since` to re-scan a range.
+// cursor's date, or a series the cursor passed that gained or lost instances since, is not seen
+// by an incremental sync: a re-scan (sync_options::rescan_since) lists a range again and hands
+// over every series in it, the handler telling the unchanged ones apart.
 #pragma once
 
 #include <functional>
@@ -64,12 +66,16 @@ struct sync_options {
   // Also find studies whose StudyDate is empty or 00000000 (they match no date range): one more
   // study-level C-FIND that lists every study on the PACS (UID and date only) per run.
   bool undated = true;
+  // A re-scan: list studies from this date (YYYYMMDD) whatever the cursor says, and hand over
+  // every series listed, the ones the cursor remembers included. The cursor only moves forward.
+  // "" = an incremental sync.
+  std::string rescan_since;
 };
 
 struct sync_report {
   unsigned studies = 0;       // studies the PACS listed
   unsigned handed_over = 0;   // series passed to the handler in this run
-  unsigned skipped = 0;       // series already handed over before
+  unsigned skipped = 0;       // series already handed over before (a re-scan skips none)
   sync_cursor cursor;         // the cursor after this run
 };
 

@@ -142,7 +142,8 @@ result<std::uint64_t> seal_and_place(const pipeline_context& c, const deidentifi
 // The re-assembly's form of deidentify_into + seal_and_place (the same files, the same bytes),
 // two at a time: the NIfTI volume (float voxels: two thirds of the sealed bytes) is written and
 // sealed on a second thread while this one de-identifies and seals each instance, whose
-// plaintext goes as soon as it is sealed. Returns the sealed bytes. On error nothing is left.
+// plaintext goes as soon as it is sealed; placed without a sync (the PACS still holds the
+// series: object_store::place_unsynced). Returns the sealed bytes. On error nothing is left.
 result<std::uint64_t> reassemble_and_place(const pipeline_context& c, const pacs::volume& volume, const std::string& key,
                                            const std::string& lfn, std::uint64_t version,
                                            const scratch_guard& scratch) {
@@ -175,7 +176,7 @@ result<std::uint64_t> reassemble_and_place(const pipeline_context& c, const pacs
     }
   staged->bytes += volume_part.bytes;
   scratch.remove();
-  if (auto s = c.objects->place(*staged, lfn, version); !s) {
+  if (auto s = c.objects->place_unsynced(*staged, lfn, version); !s) {
     c.objects->discard(*staged);
     c.objects->remove(lfn, version);
     return s.err();

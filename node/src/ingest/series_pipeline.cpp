@@ -111,6 +111,19 @@ result<deidentified> deidentify_into(const pipeline_context& c, const pacs::volu
   return out;
 }
 
+// Places a sealed staging directory at <lfn>/<version> (synced, or not: place_unsynced) and
+// returns its sealed bytes; on error removes it and anything placed.
+result<std::uint64_t> place_staged(const pipeline_context& c, const object_store::staging& staged, const std::string& lfn,
+                                   std::uint64_t version, bool synced) {
+  auto placed = synced ? c.objects->place(staged, lfn, version) : c.objects->place_unsynced(staged, lfn, version);
+  if (!placed) {
+    c.objects->discard(staged);
+    c.objects->remove(lfn, version);
+    return std::move(placed).err();
+  }
+  return staged.bytes;
+}
+
 // Seals the de-identified files and the volume under the series key into a staging directory,
 // removes the plaintext scratch (its files, deleted before the sync, are never written back to
 // the disk: the sync then flushes the sealed bytes only, a third of what the series wrote) and
@@ -131,12 +144,7 @@ result<std::uint64_t> seal_and_place(const pipeline_context& c, const deidentifi
     if (auto s = seal(f.filename().string() + ".dm2s", f); !s) return s.err();
   if (auto s = seal(volume_file, clean.volume); !s) return s.err();
   scratch.remove();
-  if (auto s = c.objects->place(*staged, lfn, version); !s) {
-    c.objects->discard(*staged);
-    c.objects->remove(lfn, version);
-    return s.err();
-  }
-  return staged->bytes;
+  return place_staged(c, *staged, lfn, version, true);
 }
 
 // The re-assembly's form of deidentify_into + seal_and_place (the same files, the same bytes),
@@ -176,12 +184,7 @@ result<std::uint64_t> reassemble_and_place(const pipeline_context& c, const pacs
     }
   staged->bytes += volume_part.bytes;
   scratch.remove();
-  if (auto s = c.objects->place_unsynced(*staged, lfn, version); !s) {
-    c.objects->discard(*staged);
-    c.objects->remove(lfn, version);
-    return s.err();
-  }
-  return staged->bytes;
+  return place_staged(c, *staged, lfn, version, false);
 }
 
 }  // namespace

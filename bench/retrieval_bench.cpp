@@ -219,10 +219,14 @@ int main(int argc, char** argv) {
     if (!ok) return fail_with("a share request failed");
   }
 
-  // Where the time went at the node: its log line per retrieval (key rebuilt, answer ready).
+  // Where the time went at the node: its log lines of the last retrieval (key rebuilt, answer
+  // ready) and of the last re-assembly (fetch, de-identification, sealing and placing).
   auto log = c.stderr_text(1);
-  auto last = log.rfind("event=series_retrieved");
-  auto handler = last == std::string::npos ? std::string("?") : log.substr(last, log.find('\n', last) - last);
+  auto last_line = [&](const std::string& event) {
+    auto at = log.rfind(event);
+    return at == std::string::npos ? std::string("?") : log.substr(at, log.find('\n', at) - at);
+  };
+  auto handler = last_line("event=series_retrieved"), restored = last_line("event=series_restored");
   const double ours = median(dm2_s), theirs = median(getscu_s), miss = median(miss_s);
   std::printf(
       "# one CT series, %u slices of %ux%u, %.1f MB of DICOM (answer %.1f MB multipart), Orthanc "
@@ -247,7 +251,7 @@ int main(int argc, char** argv) {
   std::printf("|-------------------------------------------------------|-------:|-------:|\n");
   std::printf("| 100 requests, new connection and assertion each       | %6.1f | %6.1f |\n",
               percentile(key_ms, 0.5), percentile(key_ms, 0.99));
-  std::printf("\nsite 1, last retrieval: %s\n", handler.c_str());
+  std::printf("\nsite 1, last retrieval: %s\nsite 1, last re-assembly: %s\n", handler.c_str(), restored.c_str());
   std::printf("\ngoal: cache hit >= 2x faster than getscu: %.2fx %s\n", theirs / ours,
               theirs / ours >= 2 ? "MET" : "NOT MET");
   std::printf("goal: cache miss <= 1.3x getscu's time: %.2fx %s\n", miss / theirs,

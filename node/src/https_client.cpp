@@ -8,8 +8,11 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <optional>
 
+#include "dm2/crypto/hash.hpp"
 #include "http_fields.hpp"
 #include "tls_peer.hpp"
 
@@ -17,6 +20,27 @@ namespace dm2::node {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+
+namespace {
+
+// OpenSSL 3 spends about a millisecond of CPU building a context (provider look-ups, PEM
+// decoders), more than the rest of a short request on loopback: one context per TLS material,
+// shared by every connection made with it (an SSL_CTX is safe to share once set up; each
+// connection gets its own SSL, host check and SNI).
+result<std::shared_ptr<asio::ssl::context>> shared_client_tls(const tls_material& m) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<asio::ssl::context>> made;  // by hash of the material
+  auto id = crypto::sha256(m.ca_certificate_pem + '\0' + m.certificate_pem + '\0' + m.private_key_pem);
+  std::lock_guard lock(mutex);
+  if (auto it = made.find(id); it != made.end()) return it->second;
+  auto ctx = make_client_tls(m);
+  if (!ctx) return ctx;
+  if (made.size() >= 16) made.clear();  // a node uses one or two materials; a test, a few more
+  made.emplace(id, *ctx);
+  return ctx;
+}
+
+}  // namespace
 
 struct https_connection::impl {
   https_target target;
@@ -37,7 +61,7 @@ struct https_connection::impl {
 
   status connect(std::chrono::milliseconds timeout) {
     if (!ctx) {
-      auto made = make_client_tls(tls);
+      auto made = shared_client_tls(tls);
       if (!made) return std::move(made).err();
       ctx = *made;
     }
@@ -57,6 +81,10 @@ struct https_connection::impl {
       if (ec) return void((failed = ec, step = "resolve"));
       beast::get_lowest_layer(*stream).async_connect(results, [&](beast::error_code ec2, auto) {
         if (ec2) return void((failed = ec2, step = "connect"));
+        // Without it the request, written right after the handshake's Finished, waits for the
+        // server's delayed ACK of that Finished (Nagle): 40 ms on every new connection.
+        beast::error_code ignored;
+        beast::get_lowest_layer(*stream).socket().set_option(asio::ip::tcp::no_delay(true), ignored);
         stream->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code ec3) {
           if (ec3) return void((failed = ec3, step = "TLS handshake with"));
           fingerprint = peer_certificate_fingerprint(stream->native_handle());

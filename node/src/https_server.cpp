@@ -34,6 +34,9 @@ class session : public std::enable_shared_from_this<session> {
 
   void run() {
     boost::system::error_code ec;
+    // Each response is written whole; Nagle would hold its tail (or a reply after the handshake)
+    // until the client's delayed ACK, up to 40 ms.
+    beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ec);
     auto remote = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     remote_ = ec ? std::string("unknown") : remote.address().to_string();
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->handshake(); });

@@ -50,7 +50,8 @@ class counting_source final : public body_source {
 };
 
 // A server on 127.0.0.1 whose "/slow" handler waits until release() and whose "/health" is inline;
-// "/stream", "/chunked" and "/broken" answer with a counting_source.
+// "/stream", "/chunked" and "/broken" answer with a counting_source; "/peer" with the fingerprint
+// of the client's certificate ("" without one).
 class held_server {
  public:
   held_server(unsigned workers, std::size_t max_in_flight) : pool_(workers) {
@@ -71,7 +72,7 @@ class held_server {
                        ++held_;
                        released_.wait();
                      }
-                     http_response answer{200, "text/plain", {}, "ok"};
+                     http_response answer{200, "text/plain", {}, path == "/peer" ? r.peer_certificate_fingerprint : "ok"};
                      if (path == "/stream" || path == "/chunked" || path == "/broken")
                        answer.streamed = std::make_shared<counting_source>(300, path != "/chunked", path == "/broken" ? 100 : 0);
                      return answer;
@@ -92,6 +93,7 @@ class held_server {
   }
   https_target target() const { return {"127.0.0.1", server_->port()}; }
   tls_material tls() const { return {ca_.certificate_pem, "", ""}; }
+  const crypto::key_and_certificate& ca() const { return ca_; }
   void release() {
     if (!released_flag_.exchange(true)) release_.set_value();
   }
@@ -175,6 +177,32 @@ TEST(https_server, a_source_that_fails_mid_way_leaves_the_body_visibly_incomplet
   auto after = server.get("/stream", 10s);
   ASSERT_TRUE(after) << after.err().message;
   EXPECT_EQ(after->body, counting_source::body(300));
+}
+
+// The client shares one TLS context per material (CA, certificate, key) across connections:
+// each material keeps its own, so a client of another CA stays refused after a good one
+// connected (and the good one is not refused after it), and each client certificate is the one
+// the server sees, connection after connection.
+TEST(https_server, each_client_tls_material_keeps_its_own_context) {
+  held_server server(2, 64);
+  auto other_ca = *crypto::create_ca("Other CA");
+  auto alice = *crypto::issue_site_certificate(server.ca(), {"alice", {}, {"127.0.0.1"}, 30});
+  auto bob = *crypto::issue_site_certificate(server.ca(), {"bob", {}, {"127.0.0.1"}, 30});
+  tls_material as_alice{server.ca().certificate_pem, alice.certificate_pem, alice.key_pem};
+  tls_material as_bob{server.ca().certificate_pem, bob.certificate_pem, bob.key_pem};
+  tls_material wrong_ca{other_ca.certificate_pem, "", ""};
+  auto peer = [&](const tls_material& m) { return https_request(server.target(), m, "GET", "/peer", {}, 10s); };
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    auto anonymous = peer(server.tls());
+    ASSERT_TRUE(anonymous) << anonymous.err().message;
+    EXPECT_EQ(anonymous->body, "");
+    EXPECT_FALSE(peer(wrong_ca)) << "a server certificate of another CA must be refused";
+    auto a = peer(as_alice), b = peer(as_bob);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(a->body, crypto::inspect_certificate(alice.certificate_pem)->sha256_fingerprint);
+    EXPECT_EQ(b->body, crypto::inspect_certificate(bob.certificate_pem)->sha256_fingerprint);
+  }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The object store as a cache, on a real directory: the least recently read series go first,
 // a pinned series never goes while its lease lives, the series placed last is kept, a capacity of
-// 0 keeps everything, and the reading order survives a restart (directory times).
+// 0 keeps everything, and the reading order survives a restart (directory times); a series
+// re-assembled and placed without a sync lists only its sealed files and goes at the next start.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -98,6 +99,26 @@ TEST_F(object_cache_test, the_reading_order_and_the_capacity_hold_after_a_restar
   EXPECT_TRUE(on_disk("aa"));
   EXPECT_EQ(int(on_disk("bb")) + int(on_disk("cc")), 1);  // one of the two older ones went
   EXPECT_EQ(cache->bytes(), 200u);
+}
+
+// A cache miss places its re-assembled series unsynced: served like any other (its marker is not
+// a file of the series), but a crash could have torn it, so the start-up sweep removes it even
+// though its version is the committed one; a series placed with its sync stays.
+TEST_F(object_cache_test, a_series_placed_unsynced_goes_at_the_next_start) {
+  for (const auto* lfn : {"aa", "bb"}) {
+    auto staged = store.stage();
+    ASSERT_TRUE(staged) << staged.err().message;
+    std::ofstream(staged->dir / "000000.dcm.dm2s", std::ios::binary) << std::string(100, 'x');
+    auto placed = std::string(lfn) == "aa" ? store.place_unsynced(*staged, lfn, 1) : store.place(*staged, lfn, 1);
+    ASSERT_TRUE(placed) << placed.err().message;
+  }
+  auto listed = store.list_series("aa", 1);
+  ASSERT_TRUE(listed) << listed.err().message;
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().name, "000000.dcm.dm2s");
+  EXPECT_EQ(store.sweep([](const std::string&, std::uint64_t) { return true; }), 1u);
+  EXPECT_FALSE(on_disk("aa"));
+  EXPECT_TRUE(on_disk("bb"));
 }
 
 }  // namespace

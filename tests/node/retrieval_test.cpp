@@ -444,7 +444,8 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
 
 // The object store as a cache (pacs.object_cache_bytes): a cap smaller than any series keeps
 // only the series placed last; an evicted series read again is re-assembled from the PACS,
-// byte for byte the same de-identified series, and evicts the other; with the PACS down the
+// byte for byte the same de-identified series (and the same NIfTI volume, which the
+// re-assembly writes on a thread of its own), and evicts the other; with the PACS down the
 // evicted series answers 503 naming the PACS, and nothing is stored; with it back, it returns.
 TEST_F(retrieval_test, an_evicted_series_is_reassembled_from_the_pacs_when_read_again) {
   synthetic_options one;
@@ -497,6 +498,8 @@ TEST_F(retrieval_test, an_evicted_series_is_reassembled_from_the_pacs_when_read_
   EXPECT_TRUE(same_as(s2, hers));
   EXPECT_GE(metric("dm2_objects_restored_total{result=\"done\"}"), 1);
   EXPECT_EQ(placed(), std::set<std::string>{theirs});  // read last, kept; the other evicted
+  auto volume = call(1, "GET", "/v1/series/" + theirs + "?format=nifti", "", pat_two);  // placed
+  ASSERT_EQ(volume.status, 200) << volume.body;
 
   // The PACS down: the evicted series cannot come back. 503 naming the PACS; nothing stored.
   server->kill();
@@ -519,6 +522,11 @@ TEST_F(retrieval_test, an_evicted_series_is_reassembled_from_the_pacs_when_read_
   ASSERT_EQ(again.status, 200) << again.body;
   EXPECT_TRUE(same_as(s1, again));
   EXPECT_EQ(placed(), std::set<std::string>{mine});
+  // The other one's volume, re-assembled in turn: the same bytes as before its eviction.
+  auto volume_again = call(1, "GET", "/v1/series/" + theirs + "?format=nifti", "", pat_two);
+  ASSERT_EQ(volume_again.status, 200) << volume_again.body;
+  EXPECT_EQ(volume_again.body, volume.body);
+  EXPECT_EQ(placed(), std::set<std::string>{theirs});
 }
 
 }  // namespace

@@ -27,6 +27,20 @@ status sync_through(const fs::path& dir, int (*sync_call)(int)) {
 
 status sync_dir(const fs::path& dir) { return sync_through(dir, ::fsync); }
 
+// Inside a <version> directory placed without a sync (place_unsynced); not a sealed file.
+constexpr const char* unsynced_marker = ".unsynced";
+
+// Moves a staging directory to `target` (a <version> directory), replacing a leftover there.
+status rename_into(const fs::path& staged, const fs::path& target) {
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  if (ec) return fail(errc::io_error, "cannot create " + target.parent_path().string() + ": " + ec.message());
+  fs::remove_all(target, ec);  // a leftover of an attempt that never committed
+  fs::rename(staged, target, ec);
+  if (ec) return fail(errc::io_error, "cannot move the series into " + target.string() + ": " + ec.message());
+  return {};
+}
+
 // A <version> directory's name.
 bool is_version(const std::string& name) {
   return !name.empty() && name.size() <= 19 && name.find_first_not_of("0123456789") == std::string::npos;
@@ -57,7 +71,7 @@ result<std::vector<object_store::stored_file>> object_store::list_series(const s
   if (!fs::is_directory(dir, ec)) return fail(errc::not_found, "no stored series " + lfn_hex + " version " + std::to_string(version));
   std::vector<stored_file> out;
   for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.is_regular_file(ec)) out.push_back({entry.path().filename().string(), entry.path(), entry.file_size(ec)});
+    if (entry.is_regular_file(ec) && entry.path().filename() != unsynced_marker) out.push_back({entry.path().filename().string(), entry.path(), entry.file_size(ec)});
   if (ec) return fail(errc::io_error, "cannot list " + dir.string() + ": " + ec.message());
   std::sort(out.begin(), out.end(), [](const stored_file& a, const stored_file& b) { return a.name < b.name; });
   return out;
@@ -87,14 +101,18 @@ fs::path object_store::series_dir(const std::string& lfn_hex, std::uint64_t vers
 status object_store::place(const staging& s, const std::string& lfn_hex, std::uint64_t version) const {
   if (auto st = sync_through(s.dir, ::syncfs); !st) return st;
   auto target = series_dir(lfn_hex, version);
-  std::error_code ec;
-  fs::create_directories(target.parent_path(), ec);
-  if (ec) return fail(errc::io_error, "cannot create " + target.parent_path().string() + ": " + ec.message());
-  fs::remove_all(target, ec);  // a leftover of an attempt that never committed
-  fs::rename(s.dir, target, ec);
-  if (ec) return fail(errc::io_error, "cannot move the series into " + target.string() + ": " + ec.message());
+  if (auto st = rename_into(s.dir, target); !st) return st;
   if (auto st = sync_dir(target.parent_path()); !st) return st;
   return sync_dir(dir_);
+}
+
+status object_store::place_unsynced(const staging& s, const std::string& lfn_hex, std::uint64_t version) const {
+  // The marker is created before the rename (ext4 journals both in order): whenever the rename
+  // reaches the disk, so does the marker.
+  int fd = ::open((s.dir / unsynced_marker).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(errc::io_error, "cannot mark " + s.dir.string() + " unsynced");
+  ::close(fd);
+  return rename_into(s.dir, series_dir(lfn_hex, version));
 }
 
 void object_store::discard(const staging& s) const noexcept {
@@ -133,7 +151,8 @@ std::size_t object_store::sweep(const std::function<bool(const std::string&, std
     if (!entry.is_directory(ec)) continue;
     for (const auto& version : fs::directory_iterator(entry.path(), ec)) {
       auto v = version.path().filename().string();
-      if (is_version(v) && committed(name, std::stoull(v))) continue;
+      if (is_version(v) && !fs::exists(version.path() / unsynced_marker, ec) && committed(name, std::stoull(v)))
+        continue;
       fs::remove_all(version.path(), ec);
       ++removed;
     }

@@ -5,7 +5,9 @@
 // not open). A series is written into a staging directory (<dir>/.staging-<random>), its files
 // made durable at once (one syncfs(2) of the file system rather than one fsync per file), then
 // renamed into place and the parent directories synced — before the commit that names it. Whatever no commit names (a failed series, a crash between rename and commit) is
-// removed by sweep() at start. Thread-safe (no shared state beyond the file system; one
+// removed by sweep() at start. A re-assembled series (a cache miss: the PACS still holds it) is
+// placed without any sync, marked as such inside its directory; sweep() removes it at start too,
+// so a crash never leaves a torn copy to serve (the next read re-assembles it). Thread-safe (no shared state beyond the file system; one
 // staging directory per series).
 #pragma once
 
@@ -39,10 +41,14 @@ class object_store {
   // Moves the staged series to <dir>/<lfn>/<version> (replacing a leftover there) and syncs.
   // Errors: io_error.
   status place(const staging& s, const std::string& lfn_hex, std::uint64_t version) const;
+  // The same without syncing, for a series that can be fetched again (re-assembled from the
+  // PACS): the sync would flush its sealed bytes (and the rest of the file system's dirty data)
+  // while the reader waits. Marked unsynced; sweep() removes it at start. Errors: io_error.
+  status place_unsynced(const staging& s, const std::string& lfn_hex, std::uint64_t version) const;
   void discard(const staging& s) const noexcept;
   void remove(const std::string& lfn_hex, std::uint64_t version) const noexcept;
-  // Removes staging directories and every <lfn>/<version> that `committed` does not name as the
-  // committed version; returns how many directories went.
+  // Removes staging directories, every <lfn>/<version> placed unsynced, and every one that
+  // `committed` does not name as the committed version; returns how many directories went.
   std::size_t sweep(const std::function<bool(const std::string& lfn_hex, std::uint64_t version)>& committed) const;
   // The newest <lfn>/<version> placed here with version <= `at_most` (the record's version: a
   // record version raised without new content, e.g. by a diagnosis, keeps the older files).

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <optional>
 
 #include "../similarity/signature.hpp"
@@ -21,13 +22,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Removes the plaintext scratch directory however the series ends.
+// Removes the plaintext scratch directory however the series ends, or earlier by remove().
 struct scratch_guard {
   fs::path dir;
-  ~scratch_guard() {
+  void remove() const {
     std::error_code ec;
     fs::remove_all(dir, ec);
   }
+  ~scratch_guard() { remove(); }
 };
 
 // The series' instance fingerprint: SHA-256 of its sorted SOP Instance UIDs (the fetched file
@@ -74,6 +76,15 @@ struct run_state {
   }
 };
 
+constexpr const char* volume_file = "volume.nii.dm2s";
+
+// The de-identified file of the instance at slice `i`; its sealed file adds ".dm2s".
+std::string instance_file(std::size_t i) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%06zu.dcm", i);
+  return name;
+}
+
 // The de-identified files of an assembled series (slice order) and its NIfTI volume, written
 // under `scratch`; the first file's record of what de-identification removed.
 struct deidentified {
@@ -89,9 +100,7 @@ result<deidentified> deidentify_into(const pipeline_context& c, const pacs::volu
   std::error_code ec;
   fs::create_directories(scratch / "deid", ec);
   for (std::size_t i = 0; i < volume.files.size(); ++i) {
-    char name[32];
-    std::snprintf(name, sizeof name, "%06zu.dcm", i);
-    auto file = scratch / "deid" / name;
+    auto file = scratch / "deid" / instance_file(i);
     auto r = pacs::deidentify_file(volume.files[i], file, deid);
     if (!r) return std::move(r).err();
     if (i == 0) out.removed_json = std::move(r->nominative_json);
@@ -102,10 +111,26 @@ result<deidentified> deidentify_into(const pipeline_context& c, const pacs::volu
   return out;
 }
 
-// Seals the de-identified files and the volume under the series key into a staging directory
-// and places it at <lfn>/<version>. Returns the sealed bytes. On error nothing is left.
+// Places a sealed staging directory at <lfn>/<version> (synced, or not: place_unsynced) and
+// returns its sealed bytes; on error removes it and anything placed.
+result<std::uint64_t> place_staged(const pipeline_context& c, const object_store::staging& staged, const std::string& lfn,
+                                   std::uint64_t version, bool synced) {
+  auto placed = synced ? c.objects->place(staged, lfn, version) : c.objects->place_unsynced(staged, lfn, version);
+  if (!placed) {
+    c.objects->discard(staged);
+    c.objects->remove(lfn, version);
+    return std::move(placed).err();
+  }
+  return staged.bytes;
+}
+
+// Seals the de-identified files and the volume under the series key into a staging directory,
+// removes the plaintext scratch (its files, deleted before the sync, are never written back to
+// the disk: the sync then flushes the sealed bytes only, a third of what the series wrote) and
+// places the staging directory at <lfn>/<version>. Returns the sealed bytes. On error nothing
+// is left.
 result<std::uint64_t> seal_and_place(const pipeline_context& c, const deidentified& clean, const std::string& key,
-                                     const std::string& lfn, std::uint64_t version) {
+                                     const std::string& lfn, std::uint64_t version, const scratch_guard& scratch) {
   auto staged = c.objects->stage();
   if (!staged) return std::move(staged).err();
   auto seal = [&](const std::string& name, const fs::path& file) -> status {
@@ -117,13 +142,49 @@ result<std::uint64_t> seal_and_place(const pipeline_context& c, const deidentifi
   };
   for (const auto& f : clean.files)
     if (auto s = seal(f.filename().string() + ".dm2s", f); !s) return s.err();
-  if (auto s = seal("volume.nii.dm2s", clean.volume); !s) return s.err();
-  if (auto s = c.objects->place(*staged, lfn, version); !s) {
-    c.objects->discard(*staged);
-    c.objects->remove(lfn, version);
-    return s.err();
-  }
-  return staged->bytes;
+  if (auto s = seal(volume_file, clean.volume); !s) return s.err();
+  scratch.remove();
+  return place_staged(c, *staged, lfn, version, true);
+}
+
+// The re-assembly's form of deidentify_into + seal_and_place (the same files, the same bytes),
+// two at a time: the NIfTI volume (float voxels: two thirds of the sealed bytes) is written and
+// sealed on a second thread while this one de-identifies and seals each instance, whose
+// plaintext goes as soon as it is sealed; placed without a sync (the PACS still holds the
+// series: object_store::place_unsynced). Returns the sealed bytes. On error nothing is left.
+result<std::uint64_t> reassemble_and_place(const pipeline_context& c, const pacs::volume& volume, const std::string& key,
+                                           const std::string& lfn, std::uint64_t version,
+                                           const scratch_guard& scratch) {
+  auto staged = c.objects->stage();
+  if (!staged) return std::move(staged).err();
+  std::error_code ec;
+  fs::create_directories(scratch.dir / "deid", ec);
+  object_store::staging volume_part{staged->dir, 0};  // its own count: the threads share no state
+  auto volume_sealed = std::async(std::launch::async, [&]() -> status {
+    auto file = scratch.dir / "volume.nii";
+    if (auto s = pacs::write_nifti(volume, file); !s) return s;
+    return c.objects->seal_into(volume_part, volume_file, key, lfn, version, file);
+  });
+  auto instances_sealed = [&]() -> status {
+    pacs::deid_options deid;
+    deid.uid_secret = c.uid_secret;
+    for (std::size_t i = 0; i < volume.files.size(); ++i) {
+      auto file = scratch.dir / "deid" / instance_file(i);
+      if (auto r = pacs::deidentify_file(volume.files[i], file, deid); !r) return std::move(r).err();
+      if (auto s = c.objects->seal_into(*staged, instance_file(i) + ".dm2s", key, lfn, version, file); !s) return s;
+      fs::remove(file, ec);
+    }
+    return {};
+  }();
+  auto volume_done = volume_sealed.get();
+  for (const auto* s : {&instances_sealed, &volume_done})
+    if (!*s) {
+      c.objects->discard(*staged);
+      return s->err();
+    }
+  staged->bytes += volume_part.bytes;
+  scratch.remove();
+  return place_staged(c, *staged, lfn, version, false);
 }
 
 }  // namespace
@@ -216,7 +277,7 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
   std::uint64_t sealed_bytes = 0;
   {
     stage_clock t(c.stats, "encrypt");
-    auto sealed = seal_and_place(c, clean, series_key, lfn, version);
+    auto sealed = seal_and_place(c, clean, series_key, lfn, version, scratch);
     if (!sealed) return st.failed("encrypt", std::move(sealed).err());
     sealed_bytes = *sealed;
   }
@@ -264,21 +325,29 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
   pacs::series_ref ref;
   ref.study_uid = link.study_uid;
   ref.series_uid = link.series_uid;
+  auto started = std::chrono::steady_clock::now();
+  auto ms_since = [](std::chrono::steady_clock::time_point& since) {
+    auto now = std::chrono::steady_clock::now();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - since).count();
+    since = now;
+    return ms;
+  };
   auto fetched = fetch_one_series(c.config->pacs, c.config->retrieve == "move", ref, scratch.dir / "pacs", c.stop,
                                   [](const pacs::fetch_progress&) {});
   if (!fetched) return std::move(fetched).err();
+  auto fetch_ms = ms_since(started);
   // Other instances than at ingest: the bytes would not be the indexed version's.
   if (fingerprint_of(fetched->files) != (*lookup)->fingerprint)
     return fail(errc::conflict, "the PACS now holds other instances of series " + lfn +
                                     " than its indexed version; the next ingest run makes a new version");
   auto volume = pacs::assemble_series(fetched->files);
   if (!volume) return std::move(volume).err();
-  auto clean = deidentify_into(c, *volume, scratch.dir);
-  if (!clean) return std::move(clean).err();
-  auto sealed = seal_and_place(c, *clean, series_key, lfn, version);
+  auto assemble_ms = ms_since(started);
+  auto sealed = reassemble_and_place(c, *volume, series_key, lfn, version, scratch);
   if (!sealed) return std::move(sealed).err();
-  spdlog::info("event=series_restored lfn={} version={} instances={} sealed_bytes={}", lfn, version,
-               fetched->files.size(), *sealed);
+  spdlog::info(
+      "event=series_restored lfn={} version={} instances={} sealed_bytes={} fetch_ms={} assemble_ms={} seal_ms={}",
+      lfn, version, fetched->files.size(), *sealed, fetch_ms, assemble_ms, ms_since(started));
   return version;
 }
 

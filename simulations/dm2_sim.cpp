@@ -33,6 +33,7 @@
 #include "progress.hpp"
 #include "query_load.hpp"
 #include "scenario.hpp"
+#include "tracked_store.hpp"
 
 namespace {
 
@@ -101,9 +102,10 @@ class sim_keyring final : public share_keyring {
 };
 
 struct site {
+  site(std::string site_id, int i, dm2::sim::copy_map& copies) : id(site_id), index(i), store(std::move(site_id), copies) {}
   std::string id;
   int index = 0;
-  memory_replica_store store;
+  dm2::sim::tracked_store store;
   std::unique_ptr<owned_key_source> shares;
   sim_keyring keyring;
   std::unique_ptr<replicator> engine;
@@ -188,17 +190,15 @@ int run(const options& o) {
     queries = std::make_unique<dm2::sim::query_load>(time, net, members, ms_of(o.query_timeout_s), o.k);
 
   std::vector<std::unique_ptr<site>> sites;
-  std::unordered_map<std::string, site*> by_id;
+  dm2::sim::copy_map copies;  // which sites hold each record
   for (int i = 0; i < o.sites; ++i) {
-    auto s = std::make_unique<site>();
-    s->id = site_name(i);
-    s->index = i;
+    auto s = std::make_unique<site>(site_name(i), i, copies);
     index_of[s->id] = i;
     members.add(site_info{s->id, node_id_of_public_key(s->id), {}});
-    by_id[s->id] = s.get();
     sites.push_back(std::move(s));
   }
   std::vector<record> records;
+  std::vector<site*> owner_of;  // records[i]'s owner
   std::vector<std::pair<std::string, std::string>> keys;  // owner, key id
   for (auto& s : sites) {
     s->shares = sim_shares(s->id);
@@ -212,6 +212,7 @@ int run(const options& o) {
       record rec{s->id + "/r" + std::to_string(r), 1, s->id, "x"};
       s->engine->publish(rec);
       records.push_back(rec);
+      owner_of.push_back(s.get());
     }
     for (int k = 0; k < o.keys_per_site; ++k) {
       auto key_id = s->id + "/k" + std::to_string(k);
@@ -246,12 +247,15 @@ int run(const options& o) {
     // Placement targets as the owner's replicator computes them (its memoized placements: a
     // fresh placement per record and sample would dominate the run at 10,000 sites).
     std::size_t under = 0;
-    for (const auto& r : records)
-      for (const auto& t : by_id[r.owner]->engine->closest(r.lfn, o.k, r.owner))
-        if (!by_id[t]->store.get_summary(r.lfn)) {
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const auto& r = records[i];
+      const auto* held = copies.holders(r.lfn);
+      for (const auto& t : owner_of[i]->engine->closest(r.lfn, o.k, r.owner))
+        if (!held || std::find(held->begin(), held->end(), t) == held->end()) {
           ++under;
           break;
         }
+    }
     // Shares: live holders per key, by index.
     for (auto& k : seen) k = key_seen{};
     for (auto& s : sites) {
@@ -380,6 +384,7 @@ int run(const options& o) {
         record rec{s->id + "/w" + std::to_string(writes++), 1, s->id, "x"};
         s->engine->publish(rec);
         records.push_back(rec);
+        owner_of.push_back(s);
       }
     }));
   if (queries) {
@@ -435,7 +440,7 @@ int run(const options& o) {
         s->back_at = now + millis(static_cast<long>(downtime(rng) * 1000));
         refresh(*s);
       } else if (s->churn_down && now >= s->back_at) {
-        if (uniform(rng) < o.wipe_probability) s->store = memory_replica_store{};
+        if (uniform(rng) < o.wipe_probability) s->store.wipe();
         s->churn_down = false;
         refresh(*s);
       }

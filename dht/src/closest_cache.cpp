@@ -51,7 +51,21 @@ void closest_cache::watch_entry(const std::string* name, const entry& e) {
                 w);
   std::pair x{e.exclude_print, name};
   by_exclude_.insert(std::upper_bound(by_exclude_.begin(), by_exclude_.end(), x), x);
-  min_near_bits_ = std::min(min_near_bits_, std::countl_zero(e.reach));
+  exclude_filter_.set(e.exclude_print % filter_size);
+  if (auto bits = std::countl_zero(e.reach); bits < min_near_bits_) {
+    min_near_bits_ = bits;
+    if (bits < filter_prefix_) return rebuild_filters();
+  }
+  if (filter_prefix_ > 0) near_filter_.set(e.key_top >> (64 - filter_prefix_));
+}
+
+void closest_cache::rebuild_filters() {
+  filter_prefix_ = std::min(min_near_bits_, filter_bits);
+  near_filter_.reset();
+  exclude_filter_.reset();
+  for (const auto& w : watch_)
+    if (filter_prefix_ > 0) near_filter_.set(w.key_top >> (64 - filter_prefix_));
+  for (const auto& [print, name] : by_exclude_) exclude_filter_.set(print % filter_size);
 }
 
 void closest_cache::unwatch(const std::string* name, const entry& e) {
@@ -69,9 +83,14 @@ void closest_cache::apply(std::span<const membership_change> changes,
   std::vector<const std::string*> dropped;
   for (const auto& c : changes) {
     auto top = top64(c.id);
+    auto print = fingerprint(c.site_id);
+    bool near = filter_prefix_ == 0 || near_filter_.test(top >> (64 - filter_prefix_));
+    if (!near && !exclude_filter_.test(print % filter_size)) continue;
     // Entries near the change share its first min_near_bits_ bits: one contiguous run.
     auto lo = watch_.begin(), hi = watch_.end();
-    if (min_near_bits_ > 0) {
+    if (!near) {
+      lo = hi;
+    } else if (min_near_bits_ > 0) {
       std::uint64_t mask = ~std::uint64_t{0} << (64 - min_near_bits_);
       auto first = top & mask, last = top | ~mask;
       lo = std::lower_bound(watch_.begin(), watch_.end(), first,
@@ -82,7 +101,6 @@ void closest_cache::apply(std::span<const membership_change> changes,
     // No farther from the key than the farthest chosen site (on 64 bits; a tie counts).
     for (auto w = lo; w != hi; ++w)
       if ((top ^ w->key_top) <= w->reach) dropped.push_back(w->name);
-    auto print = fingerprint(c.site_id);
     for (auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::pair{print, static_cast<const std::string*>(nullptr)});
          x != by_exclude_.end() && x->first == print; ++x)
       dropped.push_back(x->second);
@@ -93,6 +111,7 @@ void closest_cache::apply(std::span<const membership_change> changes,
   auto gone = [&](const std::string* name) { return std::binary_search(dropped.begin(), dropped.end(), name); };
   std::erase_if(watch_, [&](const watch& w) { return gone(w.name); });
   std::erase_if(by_exclude_, [&](const auto& x) { return gone(x.second); });
+  rebuild_filters();
   // In name order: what the caller re-derives from the names does not depend on addresses.
   std::vector<std::string> names;
   names.reserve(dropped.size());
@@ -110,6 +129,7 @@ void closest_cache::clear() {
   watch_.clear();
   by_exclude_.clear();
   min_near_bits_ = 64;
+  rebuild_filters();
   ++epoch_;
 }
 

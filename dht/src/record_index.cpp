@@ -14,6 +14,7 @@ std::uint64_t mix(const T& v, std::uint64_t h) {
 void record_index::clear() {
   buckets_.clear();
   bucket_of_.clear();
+  unowed_.clear();
   peers_.clear();
   print_ = 0;
   built = false;
@@ -50,7 +51,8 @@ void record_index::put(held_record h) {
   account(h, true);
   auto lfn = h.summary.lfn;
   bucket_of_[lfn] = h.bucket;
-  buckets_[h.bucket][lfn] = std::move(h);
+  auto& held = buckets_[h.bucket][lfn] = std::move(h);
+  if (!held.owed && !held.holders.empty()) unowed_[lfn] = &held;
 }
 
 void record_index::erase(const std::string& lfn) {
@@ -59,6 +61,7 @@ void record_index::erase(const std::string& lfn) {
   auto b = buckets_.find(at->second);
   auto it = b->second.find(lfn);
   account(it->second, false);
+  unowed_.erase(lfn);
   b->second.erase(it);
   if (b->second.empty()) buckets_.erase(b);
   bucket_of_.erase(at);

@@ -236,8 +236,7 @@ void replicator::run_record_round() {
   auto now = c_.time->now();
   auto& idx = index();
   std::map<std::string, millis> still_unowed;
-  idx.for_each([&](const held_record& h) {
-    if (h.owed || h.holders.empty()) return;
+  idx.for_each_unowed([&](const held_record& h) {
     const auto& lfn = h.summary.lfn;
     auto it = unowed_since_.find(lfn);
     auto since = it == unowed_since_.end() ? now : it->second;

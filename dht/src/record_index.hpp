@@ -88,6 +88,7 @@ class record_index {
   std::unordered_map<std::string, std::uint32_t> bucket_of_;  // lfn -> bucket
   std::map<std::string, const held_record*> unowed_;          // into buckets_
   std::map<std::string, peer_state> peers_;
+  std::unordered_map<std::string, peer_state*> peer_at_;  // into peers_: a digest's look-up hashes
   std::uint64_t print_ = 0;
 };
 

@@ -23,9 +23,12 @@ const std::vector<std::string>& closest_cache::get(const placement_index& p,
                                                    const std::string& name, std::size_t count,
                                                    const std::string& exclude) {
   auto it = entries_.find(name);
-  if (it != entries_.end() && it->second.count == count && it->second.exclude == exclude)
-    return it->second.ids;
-  if (entries_.size() >= max_entries) clear();
+  if (it != entries_.end()) {
+    if (it->second.count == count && it->second.exclude == exclude) return it->second.ids;
+    unwatch(&it->first, it->second);
+  } else if (entries_.size() >= max_entries) {
+    clear();
+  }
   auto key = key_of(name);
   entry e;
   e.exclude = exclude;
@@ -33,48 +36,61 @@ const std::vector<std::string>& closest_cache::get(const placement_index& p,
   e.key_top = top64(key);
   e.exclude_print = fingerprint(exclude);
   auto chosen = p.closest(key, count, exclude);
-  // A site within the farthest chosen one's distance shares at least its leading zero bits
-  // with the key (capped at 64: a finer test is not worth it). Fewer than count: anyone matters.
-  if (chosen.size() >= count && !chosen.empty())
-    e.near_bits = std::min(64, std::countl_zero(top64(distance(chosen.back()->id, key))));
+  e.reach = chosen.size() >= count && !chosen.empty() ? top64(distance(chosen.back()->id, key))
+                                                      : ~std::uint64_t{0};
   for (const auto* s : chosen) e.ids.push_back(s->site_id);
-  watch_stale_ = true;
-  auto& slot = entries_[name];
-  slot = std::move(e);
-  return slot.ids;
+  auto slot = entries_.insert_or_assign(name, std::move(e)).first;
+  watch_entry(&slot->first, slot->second);
+  return slot->second.ids;
 }
 
-void closest_cache::rebuild_watch() {
-  watch_.clear();
-  watch_.reserve(entries_.size());
-  for (const auto& [name, e] : entries_)
-    watch_.push_back({&name, e.key_top, e.near_bits, e.exclude_print});
-  std::sort(watch_.begin(), watch_.end(), [](const watch& a, const watch& b) { return a.key_top < b.key_top; });
-  by_exclude_.clear();
-  min_near_bits_ = 64;
-  for (std::size_t i = 0; i < watch_.size(); ++i) {
-    by_exclude_.emplace_back(watch_[i].exclude_print, i);
-    min_near_bits_ = std::min(min_near_bits_, watch_[i].near_bits);
+void closest_cache::watch_entry(const std::string* name, const entry& e) {
+  watch w{e.key_top, e.reach, name};
+  watch_.insert(std::upper_bound(watch_.begin(), watch_.end(), w,
+                                 [](const watch& a, const watch& b) { return a.key_top < b.key_top; }),
+                w);
+  std::pair x{e.exclude_print, name};
+  by_exclude_.insert(std::upper_bound(by_exclude_.begin(), by_exclude_.end(), x), x);
+  exclude_filter_.set(e.exclude_print % filter_size);
+  if (auto bits = std::countl_zero(e.reach); bits < min_near_bits_) {
+    min_near_bits_ = bits;
+    if (bits < filter_prefix_) return rebuild_filters();
   }
-  std::sort(by_exclude_.begin(), by_exclude_.end());
-  watch_stale_ = false;
+  if (filter_prefix_ > 0) near_filter_.set(e.key_top >> (64 - filter_prefix_));
+}
+
+void closest_cache::rebuild_filters() {
+  filter_prefix_ = std::min(min_near_bits_, filter_bits);
+  near_filter_.reset();
+  exclude_filter_.reset();
+  for (const auto& w : watch_)
+    if (filter_prefix_ > 0) near_filter_.set(w.key_top >> (64 - filter_prefix_));
+  for (const auto& [print, name] : by_exclude_) exclude_filter_.set(print % filter_size);
+}
+
+void closest_cache::unwatch(const std::string* name, const entry& e) {
+  auto w = std::lower_bound(watch_.begin(), watch_.end(), e.key_top,
+                            [](const watch& a, std::uint64_t v) { return a.key_top < v; });
+  while (w != watch_.end() && w->name != name) ++w;
+  if (w != watch_.end()) watch_.erase(w);
+  auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::pair{e.exclude_print, name});
+  if (x != by_exclude_.end() && x->second == name) by_exclude_.erase(x);
 }
 
 void closest_cache::apply(std::span<const membership_change> changes,
                           std::vector<std::string>* dropped_names) {
   if (changes.empty() || entries_.empty()) return;
-  if (watch_stale_) rebuild_watch();
   std::vector<const std::string*> dropped;
-  auto drop = [&](watch& w) {
-    if (!w.name) return;
-    dropped.push_back(w.name);
-    w.name = nullptr;
-  };
   for (const auto& c : changes) {
     auto top = top64(c.id);
+    auto print = fingerprint(c.site_id);
+    bool near = filter_prefix_ == 0 || near_filter_.test(top >> (64 - filter_prefix_));
+    if (!near && !exclude_filter_.test(print % filter_size)) continue;
     // Entries near the change share its first min_near_bits_ bits: one contiguous run.
     auto lo = watch_.begin(), hi = watch_.end();
-    if (min_near_bits_ > 0) {
+    if (!near) {
+      lo = hi;
+    } else if (min_near_bits_ > 0) {
       std::uint64_t mask = ~std::uint64_t{0} << (64 - min_near_bits_);
       auto first = top & mask, last = top | ~mask;
       lo = std::lower_bound(watch_.begin(), watch_.end(), first,
@@ -82,27 +98,38 @@ void closest_cache::apply(std::span<const membership_change> changes,
       hi = std::upper_bound(lo, watch_.end(), last,
                             [](std::uint64_t v, const watch& w) { return v < w.key_top; });
     }
+    // No farther from the key than the farthest chosen site (on 64 bits; a tie counts).
     for (auto w = lo; w != hi; ++w)
-      if (w->near_bits == 0 || ((top ^ w->key_top) >> (64 - w->near_bits)) == 0) drop(*w);
-    auto print = fingerprint(c.site_id);
-    for (auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::make_pair(print, std::size_t{0}));
+      if ((top ^ w->key_top) <= w->reach) dropped.push_back(w->name);
+    for (auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::pair{print, static_cast<const std::string*>(nullptr)});
          x != by_exclude_.end() && x->first == print; ++x)
-      drop(watch_[x->second]);
+      dropped.push_back(x->second);
   }
   if (dropped.empty()) return;
-  for (const auto* name : dropped) {
-    std::string copy = *name;  // the key lives in the node being erased
-    entries_.erase(copy);
-    if (dropped_names) dropped_names->push_back(std::move(copy));
-  }
-  watch_stale_ = true;
+  std::sort(dropped.begin(), dropped.end());
+  dropped.erase(std::unique(dropped.begin(), dropped.end()), dropped.end());
+  auto gone = [&](const std::string* name) { return std::binary_search(dropped.begin(), dropped.end(), name); };
+  std::erase_if(watch_, [&](const watch& w) { return gone(w.name); });
+  std::erase_if(by_exclude_, [&](const auto& x) { return gone(x.second); });
+  rebuild_filters();
+  // In name order: what the caller re-derives from the names does not depend on addresses.
+  std::vector<std::string> names;
+  names.reserve(dropped.size());
+  for (const auto* name : dropped) names.push_back(*name);
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) entries_.erase(name);
+  if (dropped_names)
+    dropped_names->insert(dropped_names->end(), std::make_move_iterator(names.begin()),
+                          std::make_move_iterator(names.end()));
   ++epoch_;
 }
 
 void closest_cache::clear() {
   entries_.clear();
   watch_.clear();
-  watch_stale_ = false;
+  by_exclude_.clear();
+  min_near_bits_ = 64;
+  rebuild_filters();
   ++epoch_;
 }
 

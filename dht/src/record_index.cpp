@@ -14,7 +14,9 @@ std::uint64_t mix(const T& v, std::uint64_t h) {
 void record_index::clear() {
   buckets_.clear();
   bucket_of_.clear();
+  unowed_.clear();
   peers_.clear();
+  peer_at_.clear();
   print_ = 0;
   built = false;
 }
@@ -31,7 +33,9 @@ void record_index::account(const held_record& h, bool add) {
   print_ ^= holders_print(h);
   for (const auto& id : h.holders) {
     if (id == self_) continue;
-    auto& p = peers_[id];
+    auto at = peer_at_.find(id);
+    if (at == peer_at_.end()) at = peer_at_.emplace(id, &peers_[id]).first;
+    auto& p = *at->second;
     p.stale = true;
     auto& c = p.cells[h.bucket];
     c.all ^= h.hash;
@@ -41,7 +45,10 @@ void record_index::account(const held_record& h, bool add) {
       c.owed_count += add ? 1 : -1;
     }
     if (c.all_count == 0) p.cells.erase(h.bucket);
-    if (p.cells.empty()) peers_.erase(id);
+    if (p.cells.empty()) {
+      peer_at_.erase(at);
+      peers_.erase(id);
+    }
   }
 }
 
@@ -50,7 +57,8 @@ void record_index::put(held_record h) {
   account(h, true);
   auto lfn = h.summary.lfn;
   bucket_of_[lfn] = h.bucket;
-  buckets_[h.bucket][lfn] = std::move(h);
+  auto& held = buckets_[h.bucket][lfn] = std::move(h);
+  if (!held.owed && !held.holders.empty()) unowed_[lfn] = &held;
 }
 
 void record_index::erase(const std::string& lfn) {
@@ -59,6 +67,7 @@ void record_index::erase(const std::string& lfn) {
   auto b = buckets_.find(at->second);
   auto it = b->second.find(lfn);
   account(it->second, false);
+  unowed_.erase(lfn);
   b->second.erase(it);
   if (b->second.empty()) buckets_.erase(b);
   bucket_of_.erase(at);
@@ -70,8 +79,8 @@ const record_index::bucket_records* record_index::bucket(std::uint32_t b) const 
 }
 
 const peer_digests* record_index::peer(const std::string& peer) {
-  auto it = peers_.find(peer);
-  return it == peers_.end() ? nullptr : &digests_of(it->second);
+  auto it = peer_at_.find(peer);
+  return it == peer_at_.end() ? nullptr : &digests_of(*it->second);
 }
 
 const peer_digests& record_index::digests_of(peer_state& p) {

@@ -48,11 +48,11 @@ class record_index {
   void erase(const std::string& lfn);
   bool contains(const std::string& lfn) const { return bucket_of_.count(lfn) > 0; }
 
-  // Every record, by bucket then LFN.
+  // Every record we hold but no longer owe (placement moved it away), by LFN: a round walks
+  // these for hand-off instead of every record.
   template <typename F>
-  void for_each(F&& fn) const {
-    for (const auto& [b, records] : buckets_)
-      for (const auto& [lfn, h] : records) fn(h);
+  void for_each_unowed(F&& fn) const {
+    for (const auto& [lfn, h] : unowed_) fn(*h);
   }
   const bucket_records* bucket(std::uint32_t b) const;
   // The records `peer` should hold too (null: none), digests computed on first use after a change.
@@ -86,7 +86,9 @@ class record_index {
   std::string self_;
   std::map<std::uint32_t, bucket_records> buckets_;
   std::unordered_map<std::string, std::uint32_t> bucket_of_;  // lfn -> bucket
+  std::map<std::string, const held_record*> unowed_;          // into buckets_
   std::map<std::string, peer_state> peers_;
+  std::unordered_map<std::string, peer_state*> peer_at_;  // into peers_: a digest's look-up hashes
   std::uint64_t print_ = 0;
 };
 

@@ -236,8 +236,7 @@ void replicator::run_record_round() {
   auto now = c_.time->now();
   auto& idx = index();
   std::map<std::string, millis> still_unowed;
-  idx.for_each([&](const held_record& h) {
-    if (h.owed || h.holders.empty()) return;
+  idx.for_each_unowed([&](const held_record& h) {
     const auto& lfn = h.summary.lfn;
     auto it = unowed_since_.find(lfn);
     auto since = it == unowed_since_.end() ? now : it->second;
@@ -396,9 +395,8 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
   for (const auto& e : m.entries) {
     auto h = handoff_.find(e.lfn);
     if (h == handoff_.end() || !h->second.count(from)) continue;
-    auto mine = c_.store->get_record(e.lfn);
-    if (!mine || newer_than(mine->version, fingerprint(mine->payload), e.version, e.payload_print))
-      continue;
+    auto mine = c_.store->get_summary(e.lfn);
+    if (!mine || newer_than(mine->version, mine->payload_print, e.version, e.payload_print)) continue;
     h->second.erase(from);
     if (h->second.empty()) {
       auto before = c_.store->generation();
@@ -413,9 +411,8 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
   for (const auto& e : m.entries) {
     if (e.lfn.empty() || e.lfn.size() > max_lfn_bytes) continue;
     if (!differing.count(bucket_of(e.lfn))) continue;
-    auto mine = c_.store->get_record(e.lfn);
-    if (mine && !newer_than(e.version, e.payload_print, mine->version, fingerprint(mine->payload)))
-      continue;
+    auto mine = c_.store->get_summary(e.lfn);  // the version without the payload
+    if (mine && !newer_than(e.version, e.payload_print, mine->version, mine->payload_print)) continue;
     record probe{e.lfn, e.version, e.owner, {}};
     if (contains(holders_of(probe), self_)) pull.lfns.push_back(e.lfn);
   }

@@ -66,25 +66,36 @@ std::vector<std::string> share_repairer::targets(const key_share& s) const {
   return c_.closest(s.key_id, s.count, s.owner);
 }
 
+bool share_repairer::repairable_kind(const key_share& s) const {
+  return s.holder == c_.self && s.owner != c_.self && s.threshold >= 2 && s.threshold <= s.count &&
+         s.count <= 255 && !s.key_id.empty();
+}
+
 std::vector<key_share> share_repairer::repairable_shares() const {
   std::vector<key_share> out;
   if (!c_.keyring) return out;
   const auto& p = c_.placement();
   c_.store->for_each_share([&](const key_share& s) {
-    if (s.holder == c_.self && s.owner != c_.self && s.threshold >= 2 && s.threshold <= s.count &&
-        s.count <= 255 && !s.key_id.empty() && !p.find(s.owner))
-      out.push_back(s);
+    if (repairable_kind(s) && !p.find(s.owner)) out.push_back(s);
   });
   return out;
 }
 
 std::uint64_t share_repairer::print() const {
   std::uint64_t h = 0;
-  for (const auto& s : repairable_shares()) {
+  if (!c_.keyring) return h;
+  const auto& p = c_.placement();
+  c_.store->for_each_share([&](const key_share& s) {
+    if (!repairable_kind(s)) return;
+    // Every held share's targets are looked up, repairable or not: the memoized placement
+    // excludes the owner, so the owner's going down or coming back drops it, and the replicator
+    // (which recomputes this print only after a drop) sees the change at once.
+    const auto& ts = c_.closest(s.key_id, s.count, s.owner);
+    if (p.find(s.owner)) return;
     std::uint64_t x = fingerprint(s.key_id);
-    for (const auto& t : targets(s)) x = fingerprint(t, x);
+    for (const auto& t : ts) x = fingerprint(t, x);
     h ^= x;
-  }
+  });
   return h;
 }
 

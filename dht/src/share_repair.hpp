@@ -72,6 +72,8 @@ class share_repairer {
     std::map<std::uint32_t, std::string> sums;  // helper index -> sum
     millis expires{0};
   };
+  // Ours, of another site's key, with a sound n and t: repairable once its owner is down.
+  bool repairable_kind(const key_share& s) const;
   std::vector<key_share> repairable_shares() const;  // ours, of keys whose owner is not live
   std::vector<std::string> targets(const key_share& s) const;
   bool plan_is_sound(const repair_plan& plan) const;

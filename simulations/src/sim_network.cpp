@@ -1,5 +1,7 @@
 #include "dm2/sim/sim_network.hpp"
 
+#include <algorithm>
+
 namespace dm2::dht {
 
 sim_network::sim_network(manual_clock& time, sim_network_settings settings)
@@ -7,17 +9,27 @@ sim_network::sim_network(manual_clock& time, sim_network_settings settings)
   if (settings_.tick_interval < millis(1)) settings_.tick_interval = millis(1);
 }
 
+std::uint32_t sim_network::slot_of(const std::string& site_id) {
+  auto [it, added] = slot_by_id_.try_emplace(site_id, static_cast<std::uint32_t>(slots_.size()));
+  if (added) slots_.emplace_back();
+  return it->second;
+}
+
 void sim_network::attach(replicator* r) {
-  sites_[r->self()] = r;
-  by_id_[r->self()] = r;
-  alive_[r->self()] = true;
+  auto i = slot_of(r->self());
+  if (!slots_[i].engine) {
+    tick_order_.emplace_back(r->self(), i);
+    tick_order_sorted_ = false;
+  }
+  slots_[i].engine = r;
+  slots_[i].alive = true;
 }
 
 void sim_network::attach_handler(const std::string& site_id, extra_handler h) {
-  extras_[site_id] = std::move(h);
+  slots_[slot_of(site_id)].extra = std::move(h);
 }
 
-void sim_network::set_alive(const std::string& site_id, bool alive) { alive_[site_id] = alive; }
+void sim_network::set_alive(const std::string& site_id, bool alive) { slots_[slot_of(site_id)].alive = alive; }
 
 void sim_network::set_partition(
     std::function<bool(const std::string& from, const std::string& to)> blocked) {
@@ -25,8 +37,8 @@ void sim_network::set_partition(
 }
 
 bool sim_network::alive(const std::string& site_id) const {
-  auto it = alive_.find(site_id);
-  return it != alive_.end() && it->second;
+  auto it = slot_by_id_.find(site_id);
+  return it != slot_by_id_.end() && slots_[it->second].alive;
 }
 
 void sim_network::send(const std::string& from_site, const std::string& to_site, message m) {
@@ -39,24 +51,30 @@ void sim_network::send(const std::string& from_site, const std::string& to_site,
   auto jitter = settings_.jitter.count() > 0
                     ? std::uniform_int_distribution<millis::rep>(0, settings_.jitter.count())(rng_)
                     : 0;
+  auto to = slot_of(to_site);
   std::uint32_t slot;
   if (free_slots_.empty()) {
     slot = static_cast<std::uint32_t>(slab_.size());
-    slab_.push_back(envelope{from_site, to_site, std::move(m)});
+    slab_.push_back(envelope{from_site, to, std::move(m)});
   } else {
     slot = free_slots_.back();
     free_slots_.pop_back();
-    slab_[slot] = envelope{from_site, to_site, std::move(m)};
+    slab_[slot] = envelope{from_site, to, std::move(m)};
   }
   auto base = settings_.pair_latency ? settings_.pair_latency(from_site, to_site) : settings_.latency;
   queue_.push(slot_key{time_.now() + base + millis(jitter), seq_++, slot});
 }
 
 void sim_network::tick_all() {
-  for (auto& [id, r] : sites_) {
-    if (!alive(id)) continue;
-    r->tick();
-    if (auto x = extras_.find(id); x != extras_.end() && x->second.tick) x->second.tick();
+  if (!tick_order_sorted_) {
+    std::sort(tick_order_.begin(), tick_order_.end());
+    tick_order_sorted_ = true;
+  }
+  for (const auto& [id, i] : tick_order_) {
+    auto& s = slots_[i];
+    if (!s.alive) continue;
+    s.engine->tick();
+    if (s.extra.tick) s.extra.tick();
   }
 }
 
@@ -72,12 +90,11 @@ void sim_network::run_until(millis until) {
       queue_.pop();
       envelope e = std::move(slab_[slot]);
       free_slots_.push_back(slot);
-      auto it = by_id_.find(e.to);
-      if (it != by_id_.end() && alive(e.to)) {
+      auto& to = slots_[e.to];
+      if (to.engine && to.alive) {
         ++delivered_;
-        it->second->on_message(e.from, e.m);
-        if (auto x = extras_.find(e.to); x != extras_.end() && x->second.on_message)
-          x->second.on_message(e.from, e.m);
+        to.engine->on_message(e.from, e.m);
+        if (to.extra.on_message) to.extra.on_message(e.from, e.m);
       }
     } else {
       next_tick_ = next_tick_ + settings_.tick_interval;

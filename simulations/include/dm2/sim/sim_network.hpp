@@ -5,8 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
-#include <map>
 #include <queue>
 #include <random>
 #include <string>
@@ -61,8 +61,16 @@ class sim_network final : public transport {
   std::size_t in_flight() const { return queue_.size(); }
 
  private:
+  // One per site id ever named (attached, given a handler or a liveness): messages and ticks
+  // find a site by index, not by hashing its id twice per message (profiled at 10,000 sites).
+  struct site_slot {
+    replicator* engine = nullptr;
+    bool alive = false;
+    extra_handler extra;
+  };
   struct envelope {
-    std::string from, to;
+    std::string from;
+    std::uint32_t to = 0;  // index in slots_
     message m;
   };
   // The heap orders small keys; envelopes stay put in a slab (moving a message variant through
@@ -73,15 +81,17 @@ class sim_network final : public transport {
     std::uint32_t slot;
     bool operator>(const slot_key& o) const { return at != o.at ? at > o.at : seq > o.seq; }
   };
+  std::uint32_t slot_of(const std::string& site_id);  // creates it when new
   void tick_all();
 
   manual_clock& time_;
   sim_network_settings settings_;
   std::mt19937_64 rng_;
-  std::map<std::string, replicator*> sites_;  // ordered: ticks run in site order (deterministic)
-  std::unordered_map<std::string, replicator*> by_id_;
-  std::map<std::string, extra_handler> extras_;
-  std::unordered_map<std::string, bool> alive_;
+  std::deque<site_slot> slots_;  // a deque: a handler sending to a new site keeps its slot in place
+  std::unordered_map<std::string, std::uint32_t> slot_by_id_;
+  // Engines' slots in site id order: ticks run in that order (deterministic); sorted on next use.
+  std::vector<std::pair<std::string, std::uint32_t>> tick_order_;
+  bool tick_order_sorted_ = true;
   std::function<bool(const std::string&, const std::string&)> blocked_;
   std::vector<envelope> slab_;
   std::vector<std::uint32_t> free_slots_;

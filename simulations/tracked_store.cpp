@@ -1,0 +1,45 @@
+#include "tracked_store.hpp"
+
+#include <algorithm>
+
+namespace dm2::sim {
+
+const std::vector<std::string>* copy_map::holders(const std::string& lfn) const {
+  auto it = holders_.find(lfn);
+  return it == holders_.end() ? nullptr : &it->second;
+}
+
+bool copy_map::holds(const std::string& lfn, const std::string& site) const {
+  const auto* h = holders(lfn);
+  return h && std::find(h->begin(), h->end(), site) != h->end();
+}
+
+void copy_map::add(const std::string& lfn, const std::string& site) {
+  auto& h = holders_[lfn];
+  if (std::find(h.begin(), h.end(), site) == h.end()) h.push_back(site);
+}
+
+void copy_map::remove(const std::string& lfn, const std::string& site) {
+  auto it = holders_.find(lfn);
+  if (it == holders_.end()) return;
+  std::erase(it->second, site);
+  if (it->second.empty()) holders_.erase(it);
+}
+
+void tracked_store::wipe() {
+  store_.for_each_summary([&](const dht::record_summary& r) { copies_->remove(r.lfn, site_); });
+  store_ = dht::memory_replica_store{};
+}
+
+bool tracked_store::put_record(const dht::record& r) {
+  if (!store_.put_record(r)) return false;
+  copies_->add(r.lfn, site_);
+  return true;
+}
+
+void tracked_store::erase_record(const std::string& lfn) {
+  store_.erase_record(lfn);
+  copies_->remove(lfn, site_);
+}
+
+}  // namespace dm2::sim

@@ -1,0 +1,59 @@
+// A site's store in dm2-sim: the node's memory_replica_store, plus a consortium-wide list of
+// which sites hold each record (copy_map), kept as stores change. The sampler asks "does
+// placement target t hold record r" 300,000 times a sample at 10,000 sites; a search in t's store
+// for each was a third of a run's steady state (docs/simulator.md), one short list is not.
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dm2/dht/replica_store.hpp"
+
+namespace dm2::sim {
+
+class copy_map {
+ public:
+  // The sites holding a copy of `lfn` (null: none), in the order they got it.
+  const std::vector<std::string>* holders(const std::string& lfn) const;
+  bool holds(const std::string& lfn, const std::string& site) const;
+  void add(const std::string& lfn, const std::string& site);
+  void remove(const std::string& lfn, const std::string& site);
+
+ private:
+  std::unordered_map<std::string, std::vector<std::string>> holders_;
+};
+
+class tracked_store final : public dht::replica_store {
+ public:
+  tracked_store(std::string site, copy_map& copies) : site_(std::move(site)), copies_(&copies) {}
+  // The site restarts with an empty disk: no record, no share, a new generation.
+  void wipe();
+
+  bool put_record(const dht::record& r) override;
+  std::optional<dht::record> get_record(const std::string& lfn) const override { return store_.get_record(lfn); }
+  void for_each_record(const std::function<void(const dht::record&)>& fn) const override {
+    store_.for_each_record(fn);
+  }
+  void for_each_summary(const std::function<void(const dht::record_summary&)>& fn) const override {
+    store_.for_each_summary(fn);
+  }
+  std::optional<dht::record_summary> get_summary(const std::string& lfn) const override {
+    return store_.get_summary(lfn);
+  }
+  void erase_record(const std::string& lfn) override;
+  std::size_t record_count() const override { return store_.record_count(); }
+  std::uint64_t generation() const override { return store_.generation(); }
+  void put_share(const dht::key_share& s) override { store_.put_share(s); }
+  void for_each_share(const std::function<void(const dht::key_share&)>& fn) const override {
+    store_.for_each_share(fn);
+  }
+  void erase_share(const std::string& key_id, std::uint32_t index) override { store_.erase_share(key_id, index); }
+
+ private:
+  std::string site_;
+  copy_map* copies_;
+  dht::memory_replica_store store_;
+};
+
+}  // namespace dm2::sim

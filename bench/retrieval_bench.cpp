@@ -40,15 +40,11 @@ namespace fs = std::filesystem;
 using dm2::bench::clock_type;
 using dm2::bench::count_files;
 using dm2::bench::median;
+using dm2::bench::percentile;
 using dm2::bench::seconds_since;
 using json = nlohmann::json;
 
 namespace {
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

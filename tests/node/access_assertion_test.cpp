@@ -7,19 +7,10 @@
 #include "access/assertion.hpp"
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/keys.hpp"
+#include "site_keys.hpp"
 
 namespace dm2::node::access {
 namespace {
-
-struct site_keys {
-  std::string pem, raw;
-};
-
-site_keys make_keys() {
-  auto pem = crypto::generate_private_key(crypto::key_type::ed25519);
-  auto raw = crypto::raw_public_key(*pem);
-  return {*pem, *raw};
-}
 
 class assertion_test : public ::testing::Test {
  protected:

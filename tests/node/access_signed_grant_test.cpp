@@ -9,18 +9,10 @@
 #include "access/signed_grant.hpp"
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/keys.hpp"
+#include "site_keys.hpp"
 
 namespace dm2::node::access {
 namespace {
-
-struct site_keys {
-  std::string pem, raw;
-};
-
-site_keys make_keys() {
-  auto pem = crypto::generate_private_key(crypto::key_type::ed25519);
-  return {*pem, *crypto::raw_public_key(*pem)};
-}
 
 class signed_grant_test : public ::testing::Test {
  protected:

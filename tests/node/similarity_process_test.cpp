@@ -398,33 +398,6 @@ TEST_F(similarity_process_test, a_repeated_query_reuses_the_owners_scores_and_pr
   EXPECT_EQ(denied, 1u);
 }
 
-// One more slice after the last of `files` (the same image one slice further, a new SOP instance):
-// uploaded to the PACS, the series gains an instance.
-fs::path one_more_slice(const std::vector<fs::path>& files, const fs::path& out) {
-  auto position = [](const fs::path& f) {
-    DcmFileFormat ff;
-    EXPECT_TRUE(ff.loadFile(f.c_str()).good());
-    std::array<double, 3> p{};
-    for (unsigned i = 0; i < 3; ++i) ff.getDataset()->findAndGetFloat64(DCM_ImagePositionPatient, p[i], i);
-    return p;
-  };
-  auto last = position(files.back()), before = position(files[files.size() - 2]);
-  DcmFileFormat ff;
-  EXPECT_TRUE(ff.loadFile(files.back().c_str()).good());
-  auto& ds = *ff.getDataset();
-  char uid[100];
-  dcmGenerateUniqueIdentifier(uid);
-  ds.putAndInsertString(DCM_SOPInstanceUID, uid);
-  ff.getMetaInfo()->putAndInsertString(DCM_MediaStorageSOPInstanceUID, uid);
-  ds.putAndInsertString(DCM_InstanceNumber, std::to_string(files.size() + 1).c_str());
-  std::string next;
-  for (unsigned i = 0; i < 3; ++i) next += (i ? "\\" : "") + std::to_string(2 * last[i] - before[i]);
-  ds.putAndInsertString(DCM_ImagePositionPatient, next.c_str());
-  ds.putAndInsertString(DCM_SliceLocation, std::to_string(2 * last[2] - before[2]).c_str());
-  EXPECT_TRUE(ff.saveFile(out.c_str(), EXS_LittleEndianExplicit).good());
-  return out;
-}
-
 TEST_F(similarity_process_test, a_series_re_ingested_with_one_more_slice_is_a_new_version_computed_again) {
   const json query = {{"by_series", patient}, {"measure", "mi"}, {"top_k", 5}, {"stage2_depth", 5}, {"timeout_ms", 20000}};
   const std::string computed = R"(dm2_stage_two_scores_total{source="computed"})";
@@ -446,7 +419,8 @@ TEST_F(similarity_process_test, a_series_re_ingested_with_one_more_slice_is_a_ne
 
   // The near-duplicate gains a slice at site 2's PACS. An incremental run does not see it (its
   // study date is behind the sync cursor); a re-scan does, and makes version 2.
-  auto grown = one_more_slice(duplicate_files, dir.path() / "extra-slice.dcm");
+  const auto grown = dir.path() / "extra-slice.dcm";
+  test::write_next_slice(duplicate_files, grown);
   ASSERT_EQ(servers[2]->upload({grown}), "");
   auto run_ingest = [&](const std::string& body) {
     auto run = sites->request(2, "POST", "/v1/ingest", body, 2);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -26,6 +27,17 @@ namespace {
 bool transient(errc code) {
   return code == errc::unavailable || code == errc::timeout || code == errc::io_error || code == errc::cancelled ||
          code == errc::permission_denied || code == errc::storage_failure;
+}
+
+// "YYYYMMDD" `days` days before today, in the machine's local time (StudyDate is the hospital's
+// local date).
+std::string study_date_days_ago(unsigned days) {
+  const std::time_t then = std::time(nullptr) - static_cast<std::time_t>(days) * 86400;
+  std::tm parts{};
+  localtime_r(&then, &parts);
+  char out[16];
+  std::strftime(out, sizeof out, "%Y%m%d", &parts);
+  return out;
 }
 
 }  // namespace
@@ -70,6 +82,9 @@ struct ingest_service::impl {
 
   void loop(std::stop_token stop) {
     auto next_scheduled = std::chrono::steady_clock::now() + config.sync_period;
+    // The incremental sync never looks behind its cursor (docs/ingest.md): a scheduled run this
+    // often is a re-scan of the last days instead, so late images are found without an operator.
+    auto next_rescan = std::chrono::steady_clock::now() + config.rescan_period;
     while (!stop.stop_requested()) {
       std::string rescan;
       {
@@ -82,7 +97,12 @@ struct ingest_service::impl {
         if (stop.stop_requested()) return;
         if (!run_requested) {
           // The schedule is due; an operator's run under way would have been taken already.
-          if (!book.begin(new_run_id(), "schedule")) continue;
+          const bool rescan_due = config.rescan_period.count() > 0 && std::chrono::steady_clock::now() >= next_rescan;
+          if (!book.begin(new_run_id(), rescan_due ? "schedule-rescan" : "schedule")) continue;
+          if (rescan_due) {
+            requested_rescan = study_date_days_ago(config.rescan_days);
+            next_rescan = std::chrono::steady_clock::now() + config.rescan_period;
+          }
           run_requested = true;
         }
         run_requested = false;

@@ -55,6 +55,8 @@ struct node_config {
   pacs::pacs_settings pacs;
   bool pacs_configured = false;                   // the file has a [pacs] section: dm2d ingests it
   std::chrono::seconds sync_period{0};            // scheduled ingest runs (0 = off)
+  std::chrono::seconds rescan_period{86400};      // a scheduled run this often is a re-scan (0 = never)
+  unsigned rescan_days = 7;                       // ... of the studies of the last rescan_days days
   bool ingest_on_start = true;                    // one ingest run at start (with a PACS configured)
   std::string retrieve = "get";                   // "get" (C-GET) or "move" (C-MOVE to our SCP)
   std::string sync_since = "19000101";            // first study date asked for before any cursor

@@ -108,7 +108,7 @@ measure() {
   out=$("${runner[@]}" wrk -t2 -c4 -d"${seconds}s" --latency "$@" "$url")
   echo "$out" > "$work/wrk-$name.txt"
   if grep -q "Non-2xx" <<< "$out"; then echo "dicomweb_bench: $name: answers other than 200" >&2; echo "$out" >&2; exit 1; fi
-  rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' <<< "$out")
+  rps=$(awk '/^Requests\/sec:/ { printf "%.1f", $2 }' <<< "$out")
   p50=$(wrk_ms 50% <<< "$out") p99=$(wrk_ms 99% <<< "$out")
 }
 # A percentile line of wrk --latency ("99%   12.34ms") in ms.

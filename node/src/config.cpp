@@ -25,7 +25,7 @@ const std::set<std::string> known_keys = {
     "pacs.object_cache_bytes",
     "accounts.session_ttl_s", "accounts.argon2_memory_kib", "accounts.argon2_passes",
     "accounts.signin_failures_per_account", "accounts.signin_failures_per_address", "accounts.signin_window_s",
-    "web.root"};
+    "similarity.stage2_threads", "similarity.stage2_waiting", "web.root"};
 
 std::string where(std::string_view origin, const toml::source_region& src) {
   std::ostringstream out;
@@ -188,6 +188,8 @@ result<node_config> parse_config(std::string_view toml_text, std::string_view or
       r.string("pacs.sync_since", c.sync_since),
       r.integer("pacs.ingest_workers", 1, 16, c.ingest_workers),
       r.integer("pacs.object_cache_bytes", 0, std::numeric_limits<std::int64_t>::max(), c.object_cache_bytes),
+      r.integer("similarity.stage2_threads", 1, 64, c.stage2_threads),
+      r.integer("similarity.stage2_waiting", 0, 1024, c.stage2_waiting),
       r.path("web.root", c.web_root),
   };
   c.pacs_configured = root["pacs"].is_table();

@@ -52,6 +52,7 @@ struct node::impl {
   std::unique_ptr<ingest_service> ingest;
   query_book queries;
   background_jobs jobs;  // stage 2 of queries by image
+  std::unique_ptr<bounded_pool> stage_two_scoring;  // stage 2 at this site as an owner
   metrics stats;
   router routes;
   std::vector<std::thread> threads;
@@ -128,6 +129,7 @@ void node::impl::add_routes() {
   c.access = access.get();
   c.ingest = ingest.get();
   c.jobs = &jobs;
+  c.stage_two_scoring = stage_two_scoring.get();
   c.texts = diagnosis_texts(*db);
   c.results = results.get();
   // Care teams and a patient's own record follow the nominative links of the series ingested here.
@@ -160,9 +162,20 @@ void node::impl::audit_query_answer(const std::string& querier, const std::strin
 
 http_response node::impl::serve(const http_request& request) {
   auto response = routes.handle(request);
-  stats.increment("dm2_http_requests_total",
-                  "route=\"" + routes.route_label(request) + "\",code=\"" +
-                      std::to_string(response.status) + "\"");
+  auto count = [this, route = routes.route_label(request)](int code) {
+    stats.increment("dm2_http_requests_total", "route=\"" + route + "\",code=\"" + std::to_string(code) + "\"");
+  };
+  if (!response.deferred) {
+    count(response.status);
+    return response;
+  }
+  // A deferred answer is counted when it is sent.
+  response.deferred = [count, producer = std::move(response.deferred)](http_response::reply_function reply) {
+    producer([count, reply = std::move(reply)](http_response r) {
+      count(r.status);
+      reply(std::move(r));
+    });
+  };
   return response;
 }
 
@@ -264,6 +277,7 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   p->stats.describe("dm2_dht_stored_items", "gauge", "DHT items held by this node.");
   p->stats.gauge_callback("dm2_dht_stored_items",
                           [raw = p.get()] { return static_cast<double>(raw->overlay->stored_items()); });
+  p->stage_two_scoring = std::make_unique<bounded_pool>(config.stage2_threads, config.stage2_waiting);
   p->add_routes();
 
   p->workers = std::make_unique<asio::thread_pool>(config.worker_threads);
@@ -323,6 +337,7 @@ void node::stop() {
   impl_->threads.clear();
   impl_->workers->join();  // handlers under way finish; the services they use are still up
   impl_->jobs.join();      // stage-2 jobs end by their queries' deadlines
+  impl_->stage_two_scoring->join();  // queued scoring runs; its replies go nowhere (io stopped)
   impl_->overlay->interrupt();  // a roster refresh blocked on a DHT get returns at once
   impl_->ingest->stop();  // before the overlay it publishes to
   impl_->roster->stop();

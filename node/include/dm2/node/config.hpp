@@ -62,6 +62,10 @@ struct node_config {
   std::string sync_since = "19000101";            // first study date asked for before any cursor
   unsigned ingest_workers = 2;                    // series ingested at once
   std::uint64_t object_cache_bytes = 0;           // sealed bytes kept; beyond, least recently read series are evicted and re-assembled from the PACS when read (0 = keep all)
+  // [similarity] stage 2's scoring at this site as an owner: threads of its own (never the
+  // request workers) and how many requests may wait for one before the next is answered 503
+  unsigned stage2_threads = 2;
+  unsigned stage2_waiting = 8;
   // [web] the clinician's desk (GET /); empty = <dm2d's directory>/../share/dm2/web
   std::filesystem::path web_root;
 };

@@ -45,6 +45,7 @@ struct route_context {
   background_jobs* jobs = nullptr;  // stage 2 of queries by image
   diagnosis_texts texts;            // the free texts of the diagnoses recorded here
   result_cache* results = nullptr;  // stage-2 scores and their provenance (none: nothing cached)
+  https_pool* peer_connections = nullptr;  // call_peer's keep-alive connections (none: one each)
 
   // Allows a request from this site's own certificate (the local operator's CLI) or from a
   // current roster member; otherwise the 403 to answer (and a log line).

@@ -210,18 +210,23 @@ int main(int argc, char** argv) {
     answered = r->body.size();
   }
 
+  // A fresh assertion for `lfn`'s key share, signed by site `site` (its DHT key) for `a`'s user.
+  namespace access = dm2::node::access;
+  auto share_assertion = [&](int site, access::assertion a) {
+    a.site = "site-" + std::to_string(site);
+    a.lfns = {lfn};
+    a.classes = {access::data_class::key_share};
+    auto key = dm2::crypto::read_private_file(c.site_dir(site) / "identity" / "dht.key");
+    return key ? access::sign_assertion(std::move(a), *key, now_ms()) : dm2::result<std::string>(key.err());
+  };
   // Key reconstruction: t = 2 share requests in parallel, each with its own signed assertion.
-  auto dht_key = *dm2::crypto::read_private_file(c.site_dir(1) / "identity" / "dht.key");
   std::vector<double> key_ms;
   for (int i = 0; i < 100; ++i) {
-    dm2::node::access::assertion a;
-    a.site = "site-1";
+    access::assertion a;
     a.user = user_id;
-    a.who = dm2::node::access::role::patient;
-    a.basis = dm2::node::access::basis_own_record;
-    a.lfns = {lfn};
-    a.classes = {dm2::node::access::data_class::key_share};
-    auto wire = dm2::node::access::sign_assertion(a, dht_key, now_ms());
+    a.who = access::role::patient;
+    a.basis = access::basis_own_record;
+    auto wire = share_assertion(1, a);
     if (!wire) return fail_with("sign: " + wire.err().message);
     auto t0 = clock_type::now();
     auto ask = [&](int site) {
@@ -261,18 +266,14 @@ int main(int argc, char** argv) {
                            0, {{"Authorization", "Bearer " + json::parse(signed_in->body).value("token", "")}});
   if (!granted || granted->status != 201) return fail_with("the cross-site grant failed");
   auto grant_id = json::parse(granted->body).value("id", "");
-  auto site2_key = *dm2::crypto::read_private_file(c.site_dir(2) / "identity" / "dht.key");
   std::vector<double> grant_ms;
   for (int i = 0; i < 100; ++i) {
-    dm2::node::access::assertion a;
-    a.site = "site-2";
+    access::assertion a;
     a.user = researcher;
-    a.who = dm2::node::access::role::researcher;
-    a.why = dm2::node::access::purpose::research;
+    a.who = access::role::researcher;
+    a.why = access::purpose::research;
     a.grant = grant_id;
-    a.lfns = {lfn};
-    a.classes = {dm2::node::access::data_class::key_share};
-    auto wire = dm2::node::access::sign_assertion(a, site2_key, now_ms());
+    auto wire = share_assertion(2, a);
     if (!wire) return fail_with("sign: " + wire.err().message);
     auto t0 = clock_type::now();
     auto r = c.request(3, "GET", "/v1/key-shares/" + lfn, {}, 2, {{"DM2-Assertion", *wire}});

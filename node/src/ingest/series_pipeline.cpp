@@ -1,6 +1,8 @@
 #include "series_pipeline.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -301,9 +303,12 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
   // Each instance de-identified and sealed under its slice's name, its plaintext gone once sealed.
   pacs::deid_options deid;
   deid.uid_secret = c.uid_secret;
-  std::error_code ec;
-  fs::create_directories(scratch.dir / "deid", ec);
+  {
+    std::error_code ec;  // a failure shows at the first de-identified file
+    fs::create_directories(scratch.dir / "deid", ec);
+  }
   auto seal_instance = [&](const fs::path& original, std::size_t i) -> status {
+    std::error_code ec;
     auto file = scratch.dir / "deid" / instance_file(i);
     if (auto r = pacs::deidentify_file(original, file, deid); !r) return std::move(r).err();
     // A de-identified size other than the manifest's: readers were promised other bytes.
@@ -380,9 +385,13 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
   auto assemble_ms = ms_since(started);
 
   // The NIfTI volume (float voxels: two thirds of the sealed bytes) on a second thread; without
-  // a manifest, the instances meanwhile, now that their order is known.
+  // a manifest, the instances meanwhile, now that their order is known. With one, the readers
+  // are still sending the last instances: the volume, which only the cache copy (and a volume
+  // reader) waits for, yields the CPU to them (a lower priority for this thread alone).
   object_store::staging volume_part{staged->dir, 0};  // its own count: the threads share no state
   auto volume_sealed = std::async(std::launch::async, [&]() -> status {
+    if (!manifest.empty()) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+    std::error_code ec;
     auto file = scratch.dir / "volume.nii";
     if (auto s = pacs::write_nifti(*volume, file); !s) return s;
     if (!manifest.empty() && fs::file_size(file, ec) != link.manifest.volume_bytes)

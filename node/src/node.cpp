@@ -22,6 +22,7 @@
 #include "access/access_service.hpp"
 #include "audit_log.hpp"
 #include "consortium.hpp"
+#include "dm2/node/https_client.hpp"
 #include "https_server.hpp"
 #include "ingest/ingest_service.hpp"
 #include "overlay_service.hpp"
@@ -53,6 +54,7 @@ struct node::impl {
   query_book queries;
   background_jobs jobs;  // stage 2 of queries by image
   std::unique_ptr<bounded_pool> stage_two_scoring;  // stage 2 at this site as an owner
+  https_pool peer_connections;  // keep-alive connections of the routes' calls to other sites
   metrics stats;
   router routes;
   std::vector<std::thread> threads;
@@ -132,6 +134,7 @@ void node::impl::add_routes() {
   c.stage_two_scoring = stage_two_scoring.get();
   c.texts = diagnosis_texts(*db);
   c.results = results.get();
+  c.peer_connections = &peer_connections;
   // Care teams and a patient's own record follow the nominative links of the series ingested here.
   c.patient_of = [i = ingest.get()](std::string_view lfn) { return i->patient_of(std::string(lfn)); };
   add_status_routes(routes, c);
@@ -266,6 +269,14 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   p->stats.describe("dm2_dht_routing_table_nodes", "gauge", "Nodes in the DHT routing table.");
   p->stats.gauge_callback("dm2_dht_routing_table_nodes",
                           [raw = p.get()] { return static_cast<double>(raw->overlay->routing_table_size()); });
+  p->stats.describe("dm2_peer_connections_opened_total", "counter",
+                    "Mutual-TLS connections the node opened for its calls to other sites (key shares, sealed series, grants).");
+  p->stats.gauge_callback("dm2_peer_connections_opened_total",
+                          [raw = p.get()] { return static_cast<double>(raw->peer_connections.connections_opened()); });
+  p->stats.describe("dm2_peer_requests_reusing_total", "counter",
+                    "Calls to other sites sent on a kept-alive connection (no new TLS handshake).");
+  p->stats.gauge_callback("dm2_peer_requests_reusing_total",
+                          [raw = p.get()] { return static_cast<double>(raw->peer_connections.requests_reusing()); });
   p->stats.describe("dm2_roster_version", "gauge", "Version of the roster this node holds (0: none).");
   p->stats.gauge_callback("dm2_roster_version", [raw = p.get()] { return static_cast<double>(raw->members->version()); });
   p->stats.describe("dm2_dht_refused_queries", "gauge", "DHT queries refused: source not on the roster.");

@@ -47,6 +47,7 @@ struct route_context {
   bounded_pool* stage_two_scoring = nullptr;  // stage 2 at this site as an owner (POST /v1/similarity/scores)
   diagnosis_texts texts;            // the free texts of the diagnoses recorded here
   result_cache* results = nullptr;  // stage-2 scores and their provenance (none: nothing cached)
+  https_pool* peer_connections = nullptr;  // call_peer's keep-alive connections (none: one each)
 
   // Allows a request from this site's own certificate (the local operator's CLI) or from a
   // current roster member; otherwise the 403 to answer (and a log line).

@@ -30,7 +30,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr const char* volume_file = "volume.nii.dm2s";
+constexpr const char* volume_file = object_store::volume_name;
 
 http_response refused(const route_context& c, const access::principal& who,
                       const std::string& action, const std::string& lfn, const std::string& reason,
@@ -40,7 +40,7 @@ http_response refused(const route_context& c, const access::principal& who,
 }
 
 // The sealed series from its owner: listed here when this site owns it (each file read when
-// its turn comes), else asked for whole.
+// its turn comes, an evicted one's as its re-assembly seals it), else asked for whole.
 struct owner_series {
   std::uint64_t version = 0;
   std::vector<sealed_file> files;
@@ -50,10 +50,11 @@ struct owner_series {
 result<owner_series> sealed_from_owner(const route_context& c, const std::string& owner, const std::string& lfn,
                                        const std::string& wire) {
   if (owner == c.self_site()) {
-    auto stored = c.ingest->stored(lfn);
+    auto stored = c.ingest->reading(lfn);
     if (!stored) return std::move(stored).err();
     owner_series out{stored->version, {}, std::move(stored->lease)};
-    for (auto& f : stored->files) out.files.push_back({std::move(f.name), f.size, std::move(f.path), {}});
+    for (auto& f : stored->files)
+      out.files.push_back({std::move(f.name), f.size, std::move(f.path), {}, std::move(f.open_when_sealed)});
     return out;
   }
   auto r = c.ask_peer(owner, "/v1/series/" + lfn + "/sealed", wire);
@@ -78,7 +79,7 @@ result<owner_series> sealed_from_owner(const route_context& c, const std::string
   owner_series out{v, {}, nullptr};
   for (auto& [name, bytes] : *files) {
     auto size = bytes.size();
-    out.files.push_back({std::move(name), size, {}, std::move(bytes)});
+    out.files.push_back({std::move(name), size, {}, std::move(bytes), {}});
   }
   return out;
 }
@@ -262,7 +263,7 @@ http_response serve_sealed(const route_context& c, const http_request& request) 
   auto f = c.facts_for(who, access::data_class::deidentified_image, access::action::read, lfn,
                        c.self_site());
   if (auto no = c.authorize(who, f, "series_serve", lfn)) return *no;
-  auto stored = c.ingest->stored(lfn);
+  auto stored = c.ingest->reading(lfn);
   if (!stored) return error_response(stored.err());
   http_response r{200,
                   "application/vnd.dm2.sealed-series",

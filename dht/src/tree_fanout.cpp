@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 #include "dm2/dht/placement.hpp"
@@ -35,6 +36,9 @@ std::pair<std::size_t, std::size_t> range_of(const placement_index& idx, const i
   auto hi = std::partition_point(lo, s.end(), [&](const site_info& x) { return in_prefix(x.id, p); });
   return {static_cast<std::size_t>(lo - s.begin()), static_cast<std::size_t>(hi - s.begin())};
 }
+
+// Levels of a subtree of n sites: the deepest chain of buckets (log2 n), plus its root.
+std::int64_t levels(std::size_t n) { return 1 + static_cast<std::int64_t>(std::bit_width(n > 0 ? n - 1 : 0)); }
 
 // Where a bucket's member choice starts: spread by query, so no site forwards every query.
 std::size_t start_of(const std::string& query_id, const id_prefix& bucket) {
@@ -294,7 +298,11 @@ void tree_fanout::accept(const std::string& from, const subtree_answer& a) {
   for (const auto& p : a.uncovered)
     if (p.bits >= k.cover.bits && p.bits <= id_bits && in_prefix(p.id, k.cover)) t.uncovered.push_back(prefix_of(p.id, p.bits));
   if (!a.last) {
+    // Alive: its subtree gets a hop per level before the bucket goes to another member (it
+    // may die while covering it).
     k.alive.push_back(from);
+    auto [lo, hi] = range_of(placement(), k.cover);
+    k.resend_at = c_.time->now() + settings_.hop * levels(hi - lo);
     return;
   }
   k.answered_by.push_back(from);
@@ -313,9 +321,10 @@ void tree_fanout::complete(std::uint64_t id, bool time_up) {
       uncovered.push_back(k.cover);
       continue;
     }
-    // Members skipped for being late that never answered: their own records are missing.
+    // Members skipped for being late that sent nothing: their own records are missing.
     for (const auto& s : k.asked)
-      if (std::find(k.answered_by.begin(), k.answered_by.end(), s) == k.answered_by.end())
+      if (std::find(k.answered_by.begin(), k.answered_by.end(), s) == k.answered_by.end() &&
+          std::find(k.alive.begin(), k.alive.end(), s) == k.alive.end())
         if (const auto* site = idx.find(s)) uncovered.push_back(prefix_of(site->id, id_bits));
   }
   if (uncovered.size() > settings_.max_listed) uncovered.resize(settings_.max_listed);  // a parent refuses more
@@ -371,7 +380,7 @@ void tree_fanout::tick() {
     }
     for (std::size_t b = 0; b < t->buckets.size(); ++b) {
       const auto& k = t->buckets[b];
-      if (!k.given_up && k.answered_by.empty() && k.alive.empty() && now >= k.resend_at) late.emplace_back(id, b);
+      if (!k.given_up && k.answered_by.empty() && now >= k.resend_at) late.emplace_back(id, b);
     }
   }
   for (auto [id, b] : late) {

@@ -7,8 +7,9 @@
 // Answers merge up the tree, each subtree sending at most the plan's top_k best hits. A
 // forwarder sends its own hits at once (so its parent knows it is alive) and its subtree's
 // merged hits when they are in. A child that sent nothing within one `hop` (at most
-// `resend_fraction` of the time left) has its bucket re-sent to another member, which skips the
-// late one; a bucket nobody answered for is reported as an uncovered prefix, and so is a site
+// `resend_fraction` of the time left), or whose subtree is not in a `hop` per level after it
+// said it was alive (it died mid-query), has its bucket re-sent to another member, which skips
+// the late one; a bucket nobody answered for is reported as an uncovered prefix, and so is a site
 // skipped that way. When the first pass reports uncovered prefixes, the querier runs a second
 // pass over the whole tree asking only for copies of records whose owner lies in them (held by
 // the owner's k placement targets, anywhere in the space): the final progress names what the

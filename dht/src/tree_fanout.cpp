@@ -173,7 +173,9 @@ void tree_fanout::cover(std::uint64_t id) {
   if (observer_) observer_(t.req.querier, t.req.query_id, hits->size());
   const auto& idx = placement();
   const auto* me = idx.find(self_);
-  if (me) {
+  if (!me) {
+    t.uncovered.push_back(t.req.cover);  // not live in our own view: we cannot split
+  } else {
     for (int b = t.req.cover.bits; b < id_bits; ++b) {
       auto bucket_cover = bucket_of(me->id, b);
       auto [lo, hi] = range_of(idx, bucket_cover);

@@ -624,12 +624,13 @@ TEST_F(ingest_test, the_scheduled_rescan_ingests_a_late_image_the_incremental_sy
   auto versions = [&] {  // LFN -> version of the records the site holds
     std::map<std::string, unsigned> out;
     auto listed = site.request(1, "GET", "/v1/overlay/records?limit=100", {}, 1);
-    if (listed && listed->status == 200)
-      for (const auto& r : json::parse(listed->body)["records"]) out[r.value("lfn", "")] = r.value("version", 0u);
+    if (!listed || listed->status != 200) return out;
+    const auto body = json::parse(listed->body);  // a named object: the loop below must not outlive it
+    for (const auto& r : body["records"]) out[r.value("lfn", "")] = r.value("version", 0u);
     return out;
   };
   std::map<std::string, unsigned> first;
-  ASSERT_TRUE(test::eventually([&] { return (first = versions()).size() == 1; }, 60s));
+  ASSERT_TRUE(test::eventually([&] { return (first = versions()).size() == 1; }, 60s)) ;
   const auto lfn = first.begin()->first;
   EXPECT_EQ(first.begin()->second, 1u);
 

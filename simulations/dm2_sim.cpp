@@ -449,7 +449,10 @@ int run(const options& o) {
         s->back_at = now + millis(static_cast<long>(downtime(rng) * 1000));
         refresh(*s);
       } else if (s->churn_down && now >= s->back_at) {
-        if (uniform(rng) < o.wipe_probability) s->store.wipe();
+        if (uniform(rng) < o.wipe_probability) {
+          s->store.wipe();
+          if (queries) queries->restoring(s->id, now + dm2::dht::restoring_rounds * rs.repair_period);
+        }
         s->churn_down = false;
         refresh(*s);
       }

@@ -98,6 +98,10 @@ void query_load::attach(const std::string& site, replica_store& store) {
                              nullptr});
 }
 
+void query_load::restoring(const std::string& site, millis until) {
+  if (auto it = engines_.find(site); it != engines_.end()) it->second->restoring_until(until);
+}
+
 void query_load::start(const std::string& querier, int tag, std::unordered_set<std::string> expected) {
   auto n = std::to_string(next_id_++);
   auto body = "tag" + std::to_string(tag);

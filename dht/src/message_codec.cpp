@@ -234,6 +234,8 @@ std::string encode_message(const message& m) {
           w.str(b.query_id);
           w.list(b.hits, [&](const query_hit& h) { put_hit(w, h); });
           w.boolean(b.last);
+          // Only when set, so that a site's usual answers still decode at an older peer.
+          if (b.restoring) w.boolean(true);
         } else if constexpr (std::is_same_v<T, repair_inventory_request>) {
           w.list(b.key_ids, [&](const std::string& s) { w.str(s); });
         } else if constexpr (std::is_same_v<T, repair_start>) {
@@ -343,6 +345,9 @@ result<message> decode_message(std::string_view bytes, const codec_limits& limit
         a.query_id = r.str();
         a.hits = r.list<query_hit>([&] { return get_hit(r); });
         a.last = r.boolean();
+        // Optional at the end, present only when set (one form per answer, as answer_for above).
+        if (!r.done() && !(a.restoring = r.boolean()))
+          return fail(errc::malformed_input, "query_answer: restoring is left out when false, not sent");
         m = std::move(a);
         break;
       }

@@ -43,7 +43,7 @@ void query_fanout::start(const std::string& query_id, const std::string& body, m
   if (q.waiting.count(self_)) {
     auto hits = answer(req);
     if (hits && observer_) observer_(self_, query_id, hits->size());
-    accept(self_, query_answer{query_id, hits ? std::move(*hits) : std::vector<query_hit>{}, true});
+    accept(self_, query_answer{query_id, hits ? std::move(*hits) : std::vector<query_hit>{}, true, restoring()});
   }
 }
 
@@ -112,6 +112,7 @@ void query_fanout::on_message(const std::string& from, const message& m) {
       a.hits.assign(hits.begin() + static_cast<std::ptrdiff_t>(i), hits.begin() + static_cast<std::ptrdiff_t>(end));
       i = end;
       a.last = i >= hits.size();
+      a.restoring = a.last && q->answer_for.empty() && restoring();
       c_.net->send(self_, from, std::move(a));
     } while (i < hits.size());
   } else if (auto* a = std::get_if<query_answer>(&m)) {
@@ -152,6 +153,7 @@ void query_fanout::accept(const std::string& from, const query_answer& a) {
   if (a.last && to_hedge) {
     q.hedge_waiting.erase({a.query_id, from});
   } else if (a.last) {
+    if (a.restoring && !q.hedged.count(from)) q.restoring.insert(from);
     q.waiting.erase(from);
     ++q.progress.answered;
     q.progress.answered_sites.push_back(from);
@@ -163,7 +165,15 @@ void query_fanout::accept(const std::string& from, const query_answer& a) {
   // answered.
   bool covered = q.waiting.size() <= settings_.replicas &&
                  std::all_of(q.waiting.begin(), q.waiting.end(), [&](const std::string& s) { return q.hedged.count(s); });
-  if (covered && q.hedge_waiting.empty()) finish(id, false);
+  if (!covered || !q.hedge_waiting.empty()) return;
+  if (q.restoring.empty()) return finish(id, false);
+  // Every site that answered, but the restoring ones, holds copies that may be theirs.
+  std::vector<std::string> owners(q.restoring.begin(), q.restoring.end()), holders;
+  q.restoring.clear();
+  for (const auto& s : q.progress.answered_sites)
+    if (!std::binary_search(owners.begin(), owners.end(), s)) holders.push_back(s);
+  if (holders.empty()) return finish(id, false);
+  ask_holders(id, q, owners, holders);
 }
 
 void query_fanout::finish(const std::string& id, bool deadline) {
@@ -194,21 +204,29 @@ void query_fanout::hedge(const std::string& id, running_query& q) {
   for (const auto& s : q.waiting)
     if (!q.hedged.count(s) && s != self_) late.push_back(s);
   if (late.empty()) return;
-  auto hedge_id = id + "/hedge-" + std::to_string(q.hedged.size());
-  query_request req{hedge_id, q.body, {}, q.deadline.count(), q.asked, late};
-  req.signature = auth_.sign(hedge_id, q.body, req.deadline_ms);
-  hedge_of_[hedge_id] = id;
-  q.hedged.insert(late.begin(), late.end());
-  q.progress.hedged = q.hedged.size();
-  q.progress.hedged_sites.insert(q.progress.hedged_sites.end(), late.begin(), late.end());
   std::vector<std::string> holders{self_};
   for (const auto& s : c_.members->live_sites())
     if (s.site_id != self_ && !q.waiting.count(s.site_id)) holders.push_back(s.site_id);
+  ask_holders(id, q, late, holders);
+}
+
+void query_fanout::ask_holders(const std::string& id, running_query& q, const std::vector<std::string>& owners,
+                               const std::vector<std::string>& holders) {
+  auto hedge_id = id + "/hedge-" + std::to_string(q.hedged.size());  // grows with every hedge
+  query_request req{hedge_id, q.body, {}, q.deadline.count(), q.asked, owners};
+  req.signature = auth_.sign(hedge_id, q.body, req.deadline_ms);
+  hedge_of_[hedge_id] = id;
+  q.hedged.insert(owners.begin(), owners.end());
+  q.progress.hedged = q.hedged.size();
+  q.progress.hedged_sites.insert(q.progress.hedged_sites.end(), owners.begin(), owners.end());
   for (const auto& h : holders) q.hedge_waiting.insert({hedge_id, h});
-  spdlog::info("event=query_hedged query={} late={} holders={}", id.substr(0, 64), late.size(), holders.size());
+  spdlog::info("event=query_hedged query={} sites={} holders={}", id.substr(0, 64), owners.size(), holders.size());
   ++hedges_;
+  bool ours = false;
   for (const auto& h : holders)
     if (h != self_) c_.net->send(self_, h, req);
+    else ours = true;
+  if (!ours) return;
   // Our own copies last: answering may finish the query, which erases `q`.
   auto hits = answer(req);
   accept(self_, query_answer{hedge_id, hits ? std::move(*hits) : std::vector<query_hit>{}, true});

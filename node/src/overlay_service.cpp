@@ -183,6 +183,9 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     queries = std::make_unique<dht::query_fanout>(
         self_site, fs, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr}, *signer,
         [this](const std::string& body) { return plan_query(body, *stage_one, *store); });
+    // An empty store is a new site or a wiped disk: until anti-entropy has had a few rounds to give
+    // this site's own records back, its answers ask the querier to ask their holders too.
+    if (store->record_count() == 0) queries->restoring_until(clock.now() + dht::restoring_rounds * settings.repair_period);
     if (answer_observer)
       queries->set_answer_observer([this](const std::string& querier, const std::string& id, std::size_t hits) {
         asio::post(pool, [observe = answer_observer, querier, id, hits] { observe(querier, id, hits); });

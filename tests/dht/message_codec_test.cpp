@@ -47,6 +47,19 @@ TEST(message_codec, every_message_round_trips) {
   EXPECT_EQ(pr.records[0].payload, std::string("\0bin\xff", 5));
 }
 
+TEST(message_codec, a_restoring_flag_is_sent_only_when_set) {
+  query_answer a{"q1", {}, true};
+  auto plain = encode_message(a);
+  a.restoring = true;
+  auto flagged = encode_message(a);
+  ASSERT_EQ(flagged.size(), plain.size() + 1);  // older peers still decode the usual answer
+  EXPECT_TRUE(std::get<query_answer>(*decode_message(flagged)).restoring);
+  EXPECT_FALSE(std::get<query_answer>(*decode_message(plain)).restoring);
+  auto sent_false = flagged;
+  sent_false.back() = '\0';  // one form per answer: a false flag is left out, not sent
+  EXPECT_FALSE(decode_message(sent_false).ok());
+}
+
 TEST(message_codec, a_prefix_over_160_bits_or_with_a_short_id_is_refused) {
   auto bytes = encode_message(subtree_answer{"t1", 1, {}, 0, {{key_of("y"), 160}}});
   ASSERT_TRUE(decode_message(bytes).ok());

@@ -47,6 +47,36 @@ TEST(query_fanout, a_silent_sites_records_are_answered_by_its_replica_holders_af
   EXPECT_EQ(f.engines[0]->hedges_sent(), 1u);
 }
 
+// A site back with an empty disk is live and asked: without the restoring flag its records are
+// missed until anti-entropy gives them back; with it, the querier asks their holders.
+TEST(query_fanout, a_restoring_sites_records_are_answered_by_their_holders) {
+  fanout_cluster f(8);
+  const int own_matches = 10;  // records 1, 3, ... 19 of site 3
+  f.c.site(3).store = memory_replica_store{};
+  auto before = f.query(0);
+  EXPECT_TRUE(before.last.done);
+  EXPECT_EQ(static_cast<int>(before.seen.size()), f.expected - own_matches);
+
+  f.c.site(3).store = memory_replica_store{};
+  f.engines[3]->restoring_until(f.c.time().now() + millis(10'000));
+  auto out = f.query(0);
+  f.expect_complete(out, 8);
+  EXPECT_EQ(out.last.hedged, 1u);
+  EXPECT_EQ(out.last.hedged_sites, std::vector<std::string>{f.c.site(3).id});
+  EXPECT_LT(out.took, millis(100));  // one more round trip, not a hedge delay
+
+  // The querier itself restoring: the other sites answer for its records.
+  f.c.site(0).store = memory_replica_store{};
+  f.engines[0]->restoring_until(f.c.time().now() + millis(10'000));
+  f.c.site(3).store = memory_replica_store{};
+  f.expect_complete(f.query(0), 8);
+  // Past its window a site answers as any other: no hedge.
+  f.engines[0]->restoring_until(f.c.time().now());
+  f.engines[3]->restoring_until(f.c.time().now());
+  auto after = f.query(0);
+  EXPECT_EQ(after.last.hedged, 0u);
+}
+
 TEST(query_fanout, the_hedge_delay_is_a_fraction_of_the_timeout_when_that_is_shorter) {
   fanout_cluster f(6);
   f.c.net().set_alive(f.c.site(3).id, false);

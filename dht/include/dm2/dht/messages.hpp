@@ -109,6 +109,9 @@ struct query_answer {
   std::string query_id;
   std::vector<query_hit> hits;
   bool last = true;
+  // On the last batch: this site came back without its own records (a wiped disk) and anti-entropy
+  // has not given them all back yet; the querier asks their holders (query_fanout.hpp).
+  bool restoring = false;
 };
 
 // ---- Tree fan-out (docs/overlay.md, "Tree fan-out"): the query travels down a Kademlia-style

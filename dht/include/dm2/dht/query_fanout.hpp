@@ -11,6 +11,12 @@
 // The query is complete once every asked site answered or was hedged (at most k hedged: more
 // could hold every copy of a record) and every hedge answered; a late answer is still merged.
 //
+// Restoring sites: a site that came back without its own records (a wiped disk) is live and
+// asked, so no holder answers for its records while anti-entropy gives them back. Its driver says
+// so (restoring_until); its answer carries the flag, and once every asked site has answered (or
+// was hedged) the querier asks the sites that answered for their copies of the restoring sites'
+// records — one more round trip, only for queries that meet a restoring site.
+//
 // Pure logic over the same clock, transport and membership as the replicator; the driver routes
 // query_request / query_answer messages to on_message and calls tick(). Not thread-safe.
 #pragma once
@@ -67,6 +73,11 @@ std::vector<query_hit> answer_from_store(replica_store& store, const query_plan&
 // asked, which query, how many hits this site returns. The node audits it.
 using answer_observer = std::function<void(const std::string& querier, const std::string& query_id, std::size_t hits)>;
 
+// How long a site that came back without its records says it is restoring, in repair periods:
+// the first round gives them back (holders push to an owner their digests show short), the next
+// two cover lost messages and a membership view that lags.
+inline constexpr int restoring_rounds = 3;
+
 struct fanout_settings {
   std::size_t max_hits_per_message = 256;  // answers are streamed in batches of this
   std::size_t max_body_bytes = 64 * 1024;  // larger queries are refused
@@ -113,6 +124,10 @@ class query_fanout {
   // Hedges sites that are late; ends queries whose deadline passed.
   void tick();
 
+  // This site's own records are not all back until `until` (the driver knows: it started with
+  // none); its answers say so until then.
+  void restoring_until(millis until) { restoring_until_ = until; }
+
   std::uint64_t refused() const { return refused_; }
   std::size_t running() const { return queries_.size(); }
   std::uint64_t hedges_sent() const { return hedges_; }  // hedge requests, all queries
@@ -126,6 +141,7 @@ class query_fanout {
     std::vector<std::string> asked;
     std::set<std::string> waiting;  // asked sites whose last batch has not arrived
     std::set<std::string> hedged;   // of those, the ones whose holders were asked
+    std::set<std::string> restoring;  // answered, restoring, their holders not yet asked
     std::set<std::pair<std::string, std::string>> hedge_waiting;  // (hedge id, holder) unanswered
     std::vector<millis> answer_times;  // of the other sites that answered, since start
     std::map<std::string, query_hit> best;  // lfn -> best hit
@@ -138,6 +154,11 @@ class query_fanout {
   void finish(const std::string& id, bool deadline);
   millis hedge_delay(const running_query& q) const;
   void hedge(const std::string& id, running_query& q);
+  // Asks `holders` (this site among them or not) for their copies of the records of `owners`,
+  // under a hedge id of its own.
+  void ask_holders(const std::string& id, running_query& q, const std::vector<std::string>& owners,
+                   const std::vector<std::string>& holders);
+  bool restoring() const { return c_.time->now() < restoring_until_; }
 
   std::string self_;
   fanout_settings settings_;
@@ -147,6 +168,7 @@ class query_fanout {
   answer_observer observer_;
   std::map<std::string, running_query> queries_;
   std::map<std::string, std::string> hedge_of_;  // hedge id -> its query's id
+  millis restoring_until_{0};
   std::uint64_t refused_ = 0;
   std::uint64_t hedges_ = 0;
 };

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <iterator>
 
 #include "dm2/crypto/stream.hpp"
 #include "ingest/object_store.hpp"
@@ -21,8 +20,9 @@ result<owned_volume> open_owned_volume(overlay_service& overlay, const ingest_se
   // Only the volume is read (the DICOM files stay on disk), and opened in memory: no plaintext file.
   std::ifstream in(file->path, std::ios::binary);
   if (!in) return fail(errc::io_error, "cannot open the stored volume");
-  std::string sealed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (sealed.size() != file->size) return fail(errc::io_error, "cannot read the stored volume whole");
+  std::string sealed(file->size, '\0');  // one read of the size the store recorded
+  if (!in.read(sealed.data(), static_cast<std::streamsize>(sealed.size())) || in.peek() != std::ifstream::traits_type::eof())
+    return fail(errc::io_error, "cannot read the stored volume whole");
   auto clear = crypto::stream_open(key->secret, sealed, object_store::associated_data(lfn, stored->version, volume_file));
   std::fill(key->secret.begin(), key->secret.end(), '\0');
   if (!clear) return fail(errc::integrity_failure, "the stored volume does not open: " + clear.err().message);

@@ -74,10 +74,10 @@ std::optional<stage_two_score> cached_score(const route_context& c, const simila
   return s;
 }
 
-// Computes a score of `lfn` for `q` and stores it with its provenance.
-stage_two_score computed_score(const route_context& c, const similarity::measure& m, const owner_query& q,
-                               const std::string& digest, const std::string& lfn) {
-  auto s = score_owned_series(*c.overlay, *c.ingest, m, q.volume, lfn);
+// Computes a score of `lfn` with `score` (`m` prepared for `q`) and stores it with its provenance.
+stage_two_score computed_score(const route_context& c, const similarity::measure& m, const similarity::scorer& score,
+                               const owner_query& q, const std::string& digest, const std::string& lfn) {
+  auto s = score_owned_series(*c.overlay, *c.ingest, m, score, lfn);
   if (!s.score || !c.results) return s;
   provenance_record p;
   p.algorithm = m.name;
@@ -138,6 +138,9 @@ std::vector<stage_two_score> score_owned_candidates(const route_context& c, cons
   std::vector<stage_two_score> out;
   const auto self = c.self_site();
   const auto digest = crypto::to_hex(crypto::sha256(q.wire));
+  // What the measure derives from the query (MI's bins), once for all of this request's
+  // candidates, and only if one misses the cache.
+  std::optional<result<similarity::scorer>> prepared;
   for (const auto& lfn : lfns) {
     if (c.overlay->owned_version(lfn) == 0) {
       out.push_back(missing_score(lfn, "not_owned"));
@@ -149,7 +152,17 @@ std::vector<stage_two_score> score_owned_candidates(const route_context& c, cons
       continue;
     }
     auto cached = cached_score(c, m, digest, lfn);
-    out.push_back(cached ? std::move(*cached) : computed_score(c, m, q, digest, lfn));
+    if (!cached && !prepared) {
+      prepared = m.prepare(q.volume);
+      if (!*prepared)
+        spdlog::warn("event=stage2_query_unusable query={} measure={}/{} reason=\"{}\"", q.id, m.name, m.version,
+                     prepared->err().message);
+    }
+    if (!cached && !*prepared) {
+      out.push_back(missing_score(lfn, "failed"));
+      continue;
+    }
+    out.push_back(cached ? std::move(*cached) : computed_score(c, m, **prepared, q, digest, lfn));
     if (out.back().score)
       c.stats->increment("dm2_stage_two_scores_total", cached ? "source=\"cached\"" : "source=\"computed\"");
   }

@@ -135,7 +135,7 @@ result<stage_two_answer> parse_stage_two_answer(std::string_view text) {
 }
 
 stage_two_score score_owned_series(overlay_service& overlay, const ingest_service& ingest, const similarity::measure& m,
-                                   const similarity::volume& query, const std::string& lfn) {
+                                   const similarity::scorer& score_of, const std::string& lfn) {
   auto out = missing_score(lfn, "");
   auto opened = open_owned_volume(overlay, ingest, lfn);
   if (!opened) {
@@ -144,7 +144,7 @@ stage_two_score score_owned_series(overlay_service& overlay, const ingest_servic
     return out;
   }
   auto candidate = similarity::query_volume(opened->volume);
-  auto score = candidate ? m.compute(query, *candidate) : result<double>(std::move(candidate).err());
+  auto score = candidate ? score_of(*candidate) : result<double>(std::move(candidate).err());
   if (!score) {
     out.missing = "failed";
     spdlog::warn("event=stage2_score_failed lfn={} measure={}/{} reason=\"{}\"", lfn, m.name, m.version,

@@ -64,10 +64,10 @@ struct stage_two_answer {
 // without a provenance.
 result<stage_two_answer> parse_stage_two_answer(std::string_view json_text);
 
-// Scores the owned series `lfn` against `query` (a query volume): opens it, resamples it to the
-// query grid, computes `m`. Failures are the outcome's `missing` (logged without anything
-// nominative), never an error.
+// Scores the owned series `lfn` with `score` (measure `m` prepared for the query volume): opens
+// it, resamples it to the query grid, scores it. Failures are the outcome's `missing` (logged
+// without anything nominative), never an error.
 stage_two_score score_owned_series(overlay_service& overlay, const ingest_service& ingest, const similarity::measure& m,
-                                   const similarity::volume& query, const std::string& lfn);
+                                   const similarity::scorer& score, const std::string& lfn);
 
 }  // namespace dm2::node

@@ -200,6 +200,20 @@ TEST(measures_input, mismatched_grids_flat_volumes_and_bad_bins_are_refused) {
   EXPECT_EQ(normalised_cross_correlation(a, with_nan).err().code, errc::malformed_input);
 }
 
+TEST(measures_input, bins_by_rank_with_ties_and_signed_zeros_sharing_a_bin) {
+  volume v;
+  v.dims = {8, 1, 1};
+  v.voxels = {3.0f, -0.0f, 0.0f, 1.0f, 1.0f, 2.0f, -5.0f, 7.0f};
+  // Ranks (values strictly below): 6, 1, 1, 3, 3, 5, 0, 7; bin = rank * 4 / 8.
+  auto b = bin_volume(v, 4);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->index, (std::vector<std::uint16_t>{3, 0, 0, 1, 1, 2, 0, 3}));
+  EXPECT_EQ(b->bins, 4u);
+  EXPECT_EQ(bin_volume(v, 1).err().code, errc::invalid_argument);
+  auto other = bin_volume(v, 8);
+  EXPECT_EQ(mutual_information(*b, *other).err().code, errc::invalid_argument);
+}
+
 TEST(measure_registry, lists_and_finds_the_builtin_measures_by_name_and_version) {
   const auto& r = measure_registry::builtin();
   std::vector<std::string> names;
@@ -217,6 +231,22 @@ TEST(measure_registry, lists_and_finds_the_builtin_measures_by_name_and_version)
   EXPECT_DOUBLE_EQ((*r.find("cr", "1"))->compute(a, b).value(), correlation_ratio(a, b).value());
   EXPECT_DOUBLE_EQ((*r.find("ncc"))->compute(a, b).value(),
                    normalised_cross_correlation(a, b).value());
+  // A query prepared once (stage 2: once per request) scores each candidate exactly as the pair.
+  volume c = phantom(3);
+  for (const auto& m : r.list()) {
+    auto score = m.prepare(a);
+    ASSERT_TRUE(score.ok()) << m.name;
+    EXPECT_EQ((*score)(b).value(), m.compute(a, b).value()) << m.name;
+    EXPECT_EQ((*score)(c).value(), m.compute(a, c).value()) << m.name;
+  }
+  volume flat = phantom();
+  std::fill(flat.voxels.begin(), flat.voxels.end(), 1.0f);
+  EXPECT_EQ((*r.find("cr"))->prepare(a).value()(flat).ok(), true);
+  EXPECT_EQ((*r.find("cr"))->prepare(flat).value()(a).err().code, errc::invalid_argument);
+  volume short_one = phantom();
+  short_one.voxels.pop_back();
+  EXPECT_EQ((*mi)->prepare(short_one).err().code, errc::malformed_input);
+  EXPECT_EQ((*mi)->prepare(a).value()(short_one).err().code, errc::malformed_input);
 
   auto unknown = r.find("ssd");
   ASSERT_FALSE(unknown.ok());
@@ -230,7 +260,7 @@ TEST(measure_registry, lists_and_finds_the_builtin_measures_by_name_and_version)
 TEST(measure_registry, refuses_duplicates_and_incomplete_measures_and_finds_the_newest) {
   measure_registry r;
   auto constant = [](double x) {
-    return [x](const volume&, const volume&) -> result<double> { return x; };
+    return [x](const volume&) -> result<scorer> { return scorer([x](const volume&) -> result<double> { return x; }); };
   };
   ASSERT_TRUE(r.add({"m", "1", "first", {}, constant(1)}).ok());
   EXPECT_EQ(r.add({"m", "1", "again", {}, constant(2)}).err().code, errc::conflict);

@@ -1,6 +1,7 @@
 #include "registry.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 
 #include "measures.hpp"
@@ -16,7 +17,10 @@ measure_registry make_builtin() {
        "1",
        "normalised cross-correlation (Pearson) of the voxel values, -1..1",
        {},
-       normalised_cross_correlation});
+       [](const volume& q) -> result<scorer> {
+         if (auto s = check_volume(q); !s) return std::move(s).err();
+         return scorer([q](const volume& c) { return normalised_cross_correlation(q, c); });
+       }});
   add({"mi",
        "1",
        "mutual information of the joint intensity histogram, in nats",
@@ -24,14 +28,25 @@ measure_registry make_builtin() {
         {"bin edges", "equal-frequency (by rank; equal values share a bin)"},
         {"binning", "nearest bin, no partial volume"},
         {"log", "natural"}},
-       [](const volume& q, const volume& c) { return mutual_information(q, c, default_bins); }});
+       [](const volume& q) -> result<scorer> {
+         auto binned = bin_volume(q, default_bins);
+         if (!binned) return std::move(binned).err();
+         return scorer([b = std::make_shared<const binned_volume>(std::move(*binned))](const volume& c) -> result<double> {
+           auto candidate = bin_volume(c, default_bins);
+           if (!candidate) return std::move(candidate).err();
+           return mutual_information(*b, *candidate);
+         });
+       }});
   add({"cr",
        "1",
        "correlation ratio eta^2 (Roche et al. 1998), 0..1",
        {{"bins", bins},
         {"bin edges", "equal-frequency classes of the candidate (by rank)"},
         {"direction", "eta^2(query | candidate)"}},
-       [](const volume& q, const volume& c) { return correlation_ratio(q, c, default_bins); }});
+       [](const volume& q) -> result<scorer> {
+         if (auto s = check_volume(q); !s) return std::move(s).err();
+         return scorer([q](const volume& c) { return correlation_ratio(q, c, default_bins); });
+       }});
   return r;
 }
 
@@ -48,13 +63,19 @@ std::string known_names(const std::vector<measure>& all) {
 
 }  // namespace
 
+result<double> measure::compute(const volume& query, const volume& candidate) const {
+  auto score = prepare(query);
+  if (!score) return std::move(score).err();
+  return (*score)(candidate);
+}
+
 const measure_registry& measure_registry::builtin() {
   static const measure_registry r = make_builtin();
   return r;
 }
 
 status measure_registry::add(measure m) {
-  if (m.name.empty() || m.version.empty() || !m.compute)
+  if (m.name.empty() || m.version.empty() || !m.prepare)
     return fail(errc::invalid_argument, "a measure needs a name, a version and a function");
   for (const auto& have : measures_)
     if (have.name == m.name && have.version == m.version)

@@ -12,12 +12,20 @@
 
 namespace dm2::similarity {
 
+// Scores candidates against the query it was prepared for.
+using scorer = std::function<result<double>(const volume& candidate)>;
+
 struct measure {
   std::string name;     // "ncc", "mi", "cr"
   std::string version;  // changes whenever the same inputs could give another number
   std::string description;
   std::vector<std::pair<std::string, std::string>> parameters;  // fixed by the version
-  std::function<result<double>(const volume& query, const volume& candidate)> compute;
+  // Derives what the measure needs of the query alone (MI: its bins) once, for every candidate
+  // of a stage-2 request. Errors: the measure's (measures.hpp), for the query.
+  std::function<result<scorer>(const volume& query)> prepare;
+
+  // One pair: prepare(query), then the candidate.
+  result<double> compute(const volume& query, const volume& candidate) const;
 };
 
 // Not thread-safe while being filled; const use from several threads at once is safe.

@@ -214,6 +214,7 @@ std::size_t tls_socket::read_into(char* data, std::size_t size, boost::system::e
 
 std::size_t tls_socket::write_from(const char* data, std::size_t size, boost::system::error_code& ec) {
   ec = {};
+  if (size == 0) return 0;
   ERR_clear_error();
   for (;;) {
     std::size_t n = 0;

@@ -46,12 +46,17 @@ class tls_socket {
   }
   template <class ConstBuffers>
   std::size_t write_some(const ConstBuffers& buffers, boost::system::error_code& ec) {
-    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
-      boost::asio::const_buffer b = *it;
-      if (b.size()) return write_from(static_cast<const char*>(b.data()), b.size(), ec);
+    boost::asio::const_buffer first;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers) && !first.size(); ++it)
+      first = *it;
+    // A request's header is many small buffers (one per field): sent joined, as one TLS record
+    // and one segment, not one each.
+    if (first.size() < record_size && boost::asio::buffer_size(buffers) > first.size()) {
+      char joined[record_size];
+      auto n = boost::asio::buffer_copy(boost::asio::buffer(joined), buffers);
+      return write_from(joined, n, ec);
     }
-    ec = {};
-    return 0;
+    return write_from(static_cast<const char*>(first.data()), first.size(), ec);
   }
   template <class MutableBuffers>
   std::size_t read_some(const MutableBuffers& buffers);
@@ -59,6 +64,7 @@ class tls_socket {
   std::size_t write_some(const ConstBuffers& buffers);
 
  private:
+  static constexpr std::size_t record_size = 16 * 1024;  // TLS's largest record
   tls_socket(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
   std::size_t read_into(char* data, std::size_t size, boost::system::error_code& ec);
   std::size_t write_from(const char* data, std::size_t size, boost::system::error_code& ec);

@@ -1,6 +1,5 @@
 #include "tls_socket.hpp"
 
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,8 +12,9 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/error.hpp>
+#include <algorithm>
 #include <cerrno>
-#include <cstring>
+#include <cstdint>
 
 namespace dm2::node {
 namespace {

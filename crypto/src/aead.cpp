@@ -29,7 +29,7 @@ status aead_seal_into(std::string_view key, std::string_view plaintext,
   }
   cipher_ctx_ptr ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  bool ok = ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, u8(key), u8(out)) == 1 &&
+  bool ok = ctx && EVP_EncryptInit_ex(ctx.get(), aes_256_gcm(), nullptr, u8(key), u8(out)) == 1 &&
             EVP_EncryptUpdate(ctx.get(), nullptr, &len, u8(associated_data),
                               static_cast<int>(associated_data.size())) == 1 &&
             EVP_EncryptUpdate(ctx.get(), u8(out) + aead_nonce_size, &len, u8(plaintext),
@@ -65,7 +65,7 @@ status aead_open_into(std::string_view key, std::string_view sealed,
   std::memcpy(tag, sealed.data() + aead_nonce_size + text_size, aead_tag_size);
   cipher_ctx_ptr ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  bool ok = ctx && EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, u8(key), u8(sealed)) == 1 &&
+  bool ok = ctx && EVP_DecryptInit_ex(ctx.get(), aes_256_gcm(), nullptr, u8(key), u8(sealed)) == 1 &&
             EVP_DecryptUpdate(ctx.get(), nullptr, &len, u8(associated_data),
                               static_cast<int>(associated_data.size())) == 1 &&
             EVP_DecryptUpdate(ctx.get(), u8(out), &len, u8(sealed) + aead_nonce_size,

@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
+#include <openssl/core_names.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -42,16 +43,19 @@ result<std::string> hkdf_sha256(std::string_view input_key, std::string_view sal
                                 std::string_view info, std::size_t length) {
   if (length == 0 || length > 255 * 32)
     return fail(errc::invalid_argument, "HKDF output length must be 1..8160 bytes");
-  std::unique_ptr<EVP_PKEY_CTX, deleter<EVP_PKEY_CTX_free>> ctx(
-      EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr));
+  // The KDF fetched once (a sealed file's opening derives its keys: per file, a fresh
+  // EVP_PKEY_CTX for HKDF cost OpenSSL 3 a provider look-up and a key-management bridge).
+  static EVP_KDF* const hkdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  std::unique_ptr<EVP_KDF_CTX, deleter<EVP_KDF_CTX_free>> ctx(hkdf ? EVP_KDF_CTX_new(hkdf) : nullptr);
   std::string out(length, '\0');
-  size_t out_len = length;
-  if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 ||
-      EVP_PKEY_CTX_set_hkdf_md(ctx.get(), EVP_sha256()) <= 0 ||
-      EVP_PKEY_CTX_set1_hkdf_salt(ctx.get(), u8(salt), static_cast<int>(salt.size())) <= 0 ||
-      EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), u8(input_key), static_cast<int>(input_key.size())) <= 0 ||
-      EVP_PKEY_CTX_add1_hkdf_info(ctx.get(), u8(info), static_cast<int>(info.size())) <= 0 ||
-      EVP_PKEY_derive(ctx.get(), u8(out), &out_len) <= 0)
+  char digest[] = "SHA256";
+  auto octets = [](const char* name, std::string_view v) {
+    return OSSL_PARAM_construct_octet_string(name, const_cast<char*>(v.data()), v.size());
+  };
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+                         octets(OSSL_KDF_PARAM_KEY, input_key), octets(OSSL_KDF_PARAM_SALT, salt),
+                         octets(OSSL_KDF_PARAM_INFO, info), OSSL_PARAM_construct_end()};
+  if (!ctx || EVP_KDF_derive(ctx.get(), u8(out), length, params) <= 0)
     return fail(errc::crypto_failure, openssl_error("HKDF failed"));
   return out;
 }

@@ -31,6 +31,13 @@ inline unsigned char* u8(std::string& s) { return reinterpret_cast<unsigned char
 inline const unsigned char* u8(const char* p) { return reinterpret_cast<const unsigned char*>(p); }
 inline unsigned char* u8(char* p) { return reinterpret_cast<unsigned char*>(p); }
 
+// AES-256-GCM fetched from the provider once: with EVP_aes_256_gcm(), OpenSSL 3 looks the cipher
+// up again (a lock and a table walk) at every key set-up, that is for every sealed file opened.
+inline const EVP_CIPHER* aes_256_gcm() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  return cipher;
+}
+
 // The oldest queued OpenSSL error as text (and clears the queue), prefixed by `what`.
 inline std::string openssl_error(std::string_view what) {
   std::string out(what);

@@ -57,9 +57,9 @@ class chunk_cipher {
     ad_.assign(header).push_back('\0');
     ad_.append(user_ad);
     ctx_.reset(EVP_CIPHER_CTX_new());
-    bool ok = ctx_ && (encrypt ? EVP_EncryptInit_ex(ctx_.get(), EVP_aes_256_gcm(), nullptr,
+    bool ok = ctx_ && (encrypt ? EVP_EncryptInit_ex(ctx_.get(), aes_256_gcm(), nullptr,
                                                     u8(chunk_key_.data()), nullptr)
-                               : EVP_DecryptInit_ex(ctx_.get(), EVP_aes_256_gcm(), nullptr,
+                               : EVP_DecryptInit_ex(ctx_.get(), aes_256_gcm(), nullptr,
                                                     u8(chunk_key_.data()), nullptr)) == 1;
     if (!ok) return fail(errc::crypto_failure, openssl_error("AES-GCM setup failed"));
     return {};

@@ -1,22 +1,16 @@
 #include "dm2/node/https_client.hpp"
 
-#include <poll.h>
-
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <limits>
 #include <map>
 #include <mutex>
-#include <optional>
 
 #include "dm2/crypto/hash.hpp"
 #include "http_fields.hpp"
 #include "tls_peer.hpp"
+#include "tls_socket.hpp"
 
 namespace dm2::node {
 namespace asio = boost::asio;
@@ -45,19 +39,13 @@ result<std::shared_ptr<asio::ssl::context>> shared_client_tls(const tls_material
 }  // namespace
 
 struct https_connection::impl {
+  using clock = std::chrono::steady_clock;
   https_target target;
   tls_material tls;
   std::shared_ptr<asio::ssl::context> ctx;
-  asio::io_context io;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> stream;  // set while connected
+  std::unique_ptr<tls_socket> stream;  // set while connected
   std::string fingerprint;  // of the connected server's certificate
   beast::flat_buffer buffer;
-
-  // Runs the queued operations to completion (each call of request() drives its own steps).
-  void run() {
-    io.restart();
-    io.run();
-  }
 
   std::string where() const { return target.host + ":" + std::to_string(target.port); }
 
@@ -67,34 +55,15 @@ struct https_connection::impl {
       if (!made) return std::move(made).err();
       ctx = *made;
     }
-    stream.emplace(io, *ctx);
     buffer.clear();
-    boost::system::error_code address_ec;
-    asio::ip::make_address(target.host, address_ec);  // SNI only for names, not addresses
-    // Verify the certificate against the host we asked for: an IP SAN or a DNS SAN.
-    SSL_set1_host(stream->native_handle(), target.host.c_str());
-    if (address_ec && !SSL_set_tlsext_host_name(stream->native_handle(), target.host.c_str()))
-      return fail(errc::invalid_argument, "bad host name '" + target.host + "'");
-    beast::error_code failed;
-    const char* step = nullptr;
-    asio::ip::tcp::resolver resolver(io);
-    beast::get_lowest_layer(*stream).expires_after(timeout);
-    resolver.async_resolve(target.host, std::to_string(target.port), [&](beast::error_code ec, auto results) {
-      if (ec) return void((failed = ec, step = "resolve"));
-      beast::get_lowest_layer(*stream).async_connect(results, [&](beast::error_code ec2, auto) {
-        if (ec2) return void((failed = ec2, step = "connect"));
-        // Without it the request, written right after the handshake's Finished, waits for the
-        // server's delayed ACK of that Finished (Nagle): 40 ms on every new connection.
-        beast::error_code ignored;
-        beast::get_lowest_layer(*stream).socket().set_option(asio::ip::tcp::no_delay(true), ignored);
-        stream->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code ec3) {
-          if (ec3) return void((failed = ec3, step = "TLS handshake with"));
-          fingerprint = peer_certificate_fingerprint(stream->native_handle());
-        });
-      });
-    });
-    run();
-    if (!step) return {};
+    auto s = tls_socket::connect(ctx->native_handle(), target.host, target.port, clock::now() + timeout);
+    if (!s) return std::move(s).err();
+    stream = std::move(*s);
+    fingerprint = peer_certificate_fingerprint(stream->native_handle());
+    return {};
+  }
+
+  result<client_response> broken(const char* step, beast::error_code failed) {
     stream.reset();
     return fail(failed == beast::error::timeout ? errc::timeout : errc::unavailable,
                 std::string(step) + " " + where() + ": " + failed.message());
@@ -106,20 +75,11 @@ struct https_connection::impl {
     // Large enough for a retrieved series (GET /v1/series/{lfn}, a sealed series between sites).
     parser.body_limit(std::uint64_t{1} << 30);
     beast::error_code failed;
-    const char* step = nullptr;
-    beast::get_lowest_layer(*stream).expires_after(timeout);
-    http::async_write(*stream, req, [&](beast::error_code ec, std::size_t) {
-      if (ec) return void((failed = ec, step = "write to"));
-      http::async_read(*stream, buffer, parser, [&](beast::error_code ec2, std::size_t) {
-        if (ec2) return void((failed = ec2, step = "read from"));
-      });
-    });
-    run();
-    if (step) {
-      stream.reset();
-      return fail(failed == beast::error::timeout ? errc::timeout : errc::unavailable,
-                  std::string(step) + " " + where() + ": " + failed.message());
-    }
+    stream->expires_at(clock::now() + timeout);
+    http::write(*stream, req, failed);
+    if (failed) return broken("write to", failed);
+    http::read(*stream, buffer, parser, failed);
+    if (failed) return broken("read from", failed);
     if (!parser.is_done()) {
       stream.reset();
       return fail(errc::malformed_input, "incomplete HTTP response");
@@ -140,21 +100,11 @@ struct https_connection::impl {
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // (boost::none trips a Beast 1.74 bug)
     beast::error_code failed;
-    const char* step = nullptr;
-    auto broken = [&](const char* what) -> result<client_response> {
-      stream.reset();
-      return fail(failed == beast::error::timeout ? errc::timeout : errc::unavailable,
-                  std::string(what) + " " + where() + ": " + failed.message());
-    };
-    beast::get_lowest_layer(*stream).expires_after(timeout);
-    http::async_write(*stream, req, [&](beast::error_code ec, std::size_t) {
-      if (ec) return void((failed = ec, step = "write to"));
-      http::async_read_header(*stream, buffer, parser, [&](beast::error_code ec2, std::size_t) {
-        if (ec2) return void((failed = ec2, step = "read from"));
-      });
-    });
-    run();
-    if (step) return broken(step);
+    stream->expires_at(clock::now() + timeout);
+    http::write(*stream, req, failed);
+    if (failed) return broken("write to", failed);
+    http::read_header(*stream, buffer, parser, failed);
+    if (failed) return broken("read from", failed);
     client_response head;
     head.status = parser.get().result_int();
     head.headers = lowercase_headers(parser.get());
@@ -163,13 +113,12 @@ struct https_connection::impl {
     while (!parser.is_done()) {
       parser.get().body().data = block.data();
       parser.get().body().size = block.size();
-      beast::get_lowest_layer(*stream).expires_after(timeout);
-      http::async_read(*stream, buffer, parser, [&](beast::error_code ec, std::size_t) { failed = ec; });
-      run();
+      stream->expires_at(clock::now() + timeout);
+      http::read(*stream, buffer, parser, failed);
       if (failed && failed != http::error::need_buffer) {
         bool cut = failed == http::error::partial_message || failed == http::error::end_of_stream ||
                    failed == asio::ssl::error::stream_truncated;
-        if (!cut) return broken("read from");
+        if (!cut) return broken("read from", failed);
         stream.reset();
         return fail(errc::malformed_input, "incomplete HTTP response from " + where() + ": the body stopped short");
       }
@@ -213,10 +162,8 @@ https_connection::~https_connection() = default;
 void https_connection::close() { impl_->stream.reset(); }
 
 bool https_connection::idle_and_open() const {
-  if (!impl_->stream || impl_->buffer.size() != 0) return false;
   // Readable with no request outstanding: a close, a reset or a TLS alert is waiting.
-  pollfd p{beast::get_lowest_layer(*impl_->stream).socket().native_handle(), POLLIN, 0};
-  return ::poll(&p, 1, 0) == 0;
+  return impl_->stream && impl_->buffer.size() == 0 && impl_->stream->quiet();
 }
 
 result<client_response> https_connection::request(const std::string& method, const std::string& path,
@@ -224,7 +171,7 @@ result<client_response> https_connection::request(const std::string& method, con
                                                   const std::map<std::string, std::string>& headers, bool repeatable) {
   auto req = make_request(impl_->target, method, path, body, headers);
 
-  bool reused = impl_->stream.has_value();
+  bool reused = impl_->stream != nullptr;
   if (!reused)
     if (auto s = impl_->connect(timeout); !s) return std::move(s).err();
   auto r = impl_->exchange(req, timeout);

@@ -1,7 +1,8 @@
 // A small blocking HTTPS client: the CLI's way to its node and the nodes' way to each other
 // (with a client certificate: mutual TLS). The server certificate is always verified against
 // the given CA and its address or name. https_request is thread-safe (each call has its own
-// io_context); an https_connection serves one caller at a time.
+// connection: OpenSSL on a socket of its own, node/src/tls_socket.hpp); an https_connection
+// serves one caller at a time.
 #pragma once
 
 #include <chrono>

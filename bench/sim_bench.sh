@@ -7,6 +7,12 @@
 # and the hour projected from the latter (dm2-sim reports the CPU of its first 5 simulated
 # minutes, the initial pushes and every pair's first digest: the hour is that plus 55 minutes at
 # the rate of minutes 6..10).
+#
+# Then the query fan-out comparison (issue 13, item 4): the shipped scenario tree-vs-all-1000 runs
+# every query both ways (one-to-all and tree) at 100, 1,000 and 10,000 sites (--quick: 100 and
+# 1,000 sites for a short while), and one row per size and fan-out gives querier load, messages,
+# latency and completeness, with a goal line for the largest size; the latency CDFs of both are
+# drawn to <build>/sim_bench-fanout-<sites>-query-cdf.png.
 # Usage: bench/sim_bench.sh [build dir with dm2-sim built, default build] [--quick]
 . "$(dirname "$0")/common.sh"
 build="$root/build"
@@ -68,4 +74,64 @@ for r in "${rows[@]}"; do
       awk -v c="$cpu" -v w="$wall" -v f="$first" -v l="$load" 'BEGIN { h = f + (c - f) * 3300 / 300; printf "goal: 10,000 sites x 1 simulated hour in <= 60 s on one core: %s (projected %.0f s CPU from 10,000 x 600 s: %.1f s CPU of which %.1f s the first 5 minutes, %.1f s wall, load average %s; run without --quick to measure it)\n", (h <= 60 ? "YES" : "NO"), h, c, f, w, l }' ;;
   esac
 done
+
+# ---- Query fan-out: one-to-all against tree, the same queries over the same churn.
+# compare LABEL ARGS...: per fan-out "label|fanout|queries|out|in|messages|p50|p99|completeness|incomplete|deadline|uncovered"
+compare() {
+  local label="$1"; shift
+  local out="$tmp/fanout-$label"
+  # The latency CDFs of both go to the build dir (exit 3: no matplotlib, the numbers still count).
+  local rc=0
+  "$sim" --scenario "$root/simulations/scenarios/tree-vs-all-1000.toml" "$@" --csv "$out.csv" \
+    --plot "$build/sim_bench-fanout-$label.png" >"$out.err" 2>&1 || rc=$?
+  [ "$rc" = 0 ] || [ "$rc" = 3 ] || { echo "sim_bench.sh: fan-out $label failed:" >&2; cat "$out.err" >&2; exit 1; }
+  for f in all tree; do
+    # Columns of <stem>-queries.csv: 3 latency_ms, 4 expected, 5 returned, 10 deadline_passed,
+    # 11 fanout, 12 querier_out, 13 querier_in, 14 messages, 15 uncovered.
+    awk -F, -v f="$f" -v l="$label" 'NR > 1 && $11 == f { print $3 }' "$out-queries.csv" | sort -n > "$out.$f.lat"
+    awk -F, -v f="$f" -v l="$label" -v lat="$out.$f.lat" '
+      NR > 1 && $11 == f { n++; o += $12; i += $13; m += $14; e += $4; r += $5; inc += ($5 < $4); d += $10; u += ($15 > 0) }
+      END {
+        k = 0; while ((getline x < lat) > 0) v[k++] = x
+        p50 = k ? v[int(0.50 * (k - 1) + 0.5)] : 0; p99 = k ? v[int(0.99 * (k - 1) + 0.5)] : 0
+        d1 = n ? n : 1
+        printf "%s|%s|%d|%.1f|%.1f|%.1f|%d|%d|%.5f|%d|%d|%d\n", l, f, n, o / d1, i / d1, m / d1, p50, p99, (e ? r / e : 1), inc, d, u
+      }' "$out-queries.csv"
+  done
+}
+
+frows=()
+add_compare() {
+  local rows
+  rows=$(compare "$@") || exit 1
+  while read -r r; do frows+=("$r"); done <<< "$rows"
+}
+if [ "$quick" = 1 ]; then
+  add_compare 100 --sites 100 --duration 60
+  add_compare 1000 --sites 1000 --duration 30
+else
+  add_compare 100 --sites 100
+  add_compare 1000 --sites 1000
+  add_compare 10000 --sites 10000 --duration 60 --query-rate 0.2
+fi
+echo
+echo "| sites | fan-out | queries | querier out / query | querier in / query | messages / query | p50 ms | p99 ms | completeness | incomplete | reached deadline | with uncovered prefixes |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+for r in "${frows[@]}"; do
+  IFS='|' read -r l f n o i m p50 p99 c inc d u <<< "$r"
+  name=one-to-all; [ "$f" = tree ] && name=tree
+  echo "| $l | $name | $n | $o | $i | $m | $p50 | $p99 | $c | $inc | $d | $u |"
+done
+# The goal, at the largest size run: the querier handles at most 5 % of one-to-all's messages,
+# with a p99 no worse and completeness no lower (within 0.001).
+last=$(echo "${frows[-1]}" | cut -d'|' -f1)
+all_row=$(printf '%s\n' "${frows[@]}" | awk -F'|' -v l="$last" '$1 == l && $2 == "all"')
+tree_row=$(printf '%s\n' "${frows[@]}" | awk -F'|' -v l="$last" '$1 == l && $2 == "tree"')
+awk -v a="$all_row" -v t="$tree_row" -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
+  split(a, x, "|"); split(t, y, "|")
+  load_a = x[4] + x[5]; load_t = y[4] + y[5]
+  ok = load_t <= 0.05 * load_a && y[8] <= x[8] && y[9] >= x[9] - 0.001
+  printf "goal: tree fan-out at %s sites: querier messages <= 5%% of one-to-all (%.1f vs %.1f), p99 no worse (%d vs %d ms), completeness no lower (%.5f vs %.5f): %s (load average %s)\n",
+    x[1], load_t, load_a, y[8], x[8], y[9], x[9], (ok ? "YES" : "NO"), l
+}'
 exit 0

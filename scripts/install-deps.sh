@@ -18,6 +18,7 @@ packages=(
   dcmtk orthanc python3 python3-pydicom python3-nibabel python3-numpy python3-matplotlib
   libgdcm-tools
   orthanc-dicomweb  # bench/dicomweb_bench.sh: Orthanc's own DICOMweb, the baseline
+  wrk  # bench/dicomweb_bench.sh: QIDO-RS requests/s and latency percentiles under concurrent load
   # the demo: each PACS in its own network namespace, bridged to 127.0.0.N:4242
   socat iproute2
   # the clinician's desk in a real browser (tests/web, test-only; driven by npm playwright-core)

@@ -75,6 +75,7 @@ struct options {
   double write_rate = 0;  // new records per second, consortium-wide, from random live sites
   double query_rate = 0;  // queries per second, consortium-wide, from random live sites
   double query_timeout_s = 5;
+  std::string query_fanout = "all";  // all | tree | both (docs/simulator.md)
   std::uint64_t seed = 1;
   std::string csv = "dm2-sim.csv";
   std::string plot;
@@ -188,7 +189,8 @@ int run(const options& o) {
   rs.share_repair_timeout = std::max(rs.share_repair_timeout, 10 * rs.share_inventory_wait);
   std::unique_ptr<dm2::sim::query_load> queries;
   if (o.query_rate > 0)
-    queries = std::make_unique<dm2::sim::query_load>(time, net, members, ms_of(o.query_timeout_s), o.k);
+    queries = std::make_unique<dm2::sim::query_load>(time, net, members, ms_of(o.query_timeout_s), o.k,
+                                                     *dm2::sim::fanout_mode_of(o.query_fanout));
 
   std::vector<std::unique_ptr<site>> sites;
   dm2::sim::copy_map copies;  // which sites hold each record
@@ -513,6 +515,7 @@ int plot(const options& o) {
 // Checks what neither CLI11 nor the scenario's per-key ranges can: values that depend on each
 // other. Returns the error naming the key (and flag), or an empty string.
 std::string cross_check(const options& o) {
+  if (!dm2::sim::fanout_mode_of(o.query_fanout)) return "load.query_fanout (--query-fanout) must be all, tree or both";
   if (o.t > o.n) return "replication.threshold (-t) must not exceed replication.shares (-n)";
   if (o.regions > o.sites) return "consortium.regions (--regions) must not exceed consortium.sites";
   if (o.outage_region >= o.regions)
@@ -575,6 +578,7 @@ int main(int argc, char** argv) {
   app.add_option("--write-rate", o.write_rate, "new records per second, consortium-wide")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--query-rate", o.query_rate, "queries per second, consortium-wide (0: none)")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--query-timeout", o.query_timeout_s, "query deadline, seconds")->check(positive)->capture_default_str();
+  app.add_option("--query-fanout", o.query_fanout, "all (one-to-all), tree, or both (each query runs both ways)")->capture_default_str();
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
   app.add_option("--burst", o.burst, "sites that die together at the first sample boundary and stay down; prints the records lost")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -611,6 +615,10 @@ int main(int argc, char** argv) {
     matrix.set_text = [&o, scenario_dir](const std::string& p) {
       o.latency_matrix = std::filesystem::path(p).is_absolute() ? p : (scenario_dir / p).string();
     };
+    opt fanout;
+    fanout.path = "load.query_fanout";
+    fanout.given_on_command_line = given("--query-fanout");
+    fanout.set_text = [&o](const std::string& v) { o.query_fanout = v; };
     std::vector<opt> table{
         ranged("consortium.sites", true, num(o.sites), given("--sites"), 2, 1'000'000),
         ranged("consortium.records_per_site", true, num(o.records_per_site), given("--records-per-site"), 0, 1'000'000),
@@ -640,6 +648,7 @@ int main(int argc, char** argv) {
         ranged("network.inter_region_rtt_ms", false, num(o.inter_region_rtt_ms), given("--inter-region-rtt"), 0, 3'600'000),
         ranged("network.rtt_spread", false, num(o.rtt_spread), given("--rtt-spread"), 0, 1),
         matrix,
+        fanout,
         ranged("load.write_rate_per_s", false, num(o.write_rate), given("--write-rate"), 0, 1e6),
         ranged("load.query_rate_per_s", false, num(o.query_rate), given("--query-rate"), 0, 1e6),
         ranged("load.query_timeout_s", false, num(o.query_timeout_s), given("--query-timeout"), 0.001, 3600),

@@ -59,16 +59,23 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 rows = list(csv.DictReader(open(sys.argv[1])))
-lat = sorted(int(r["latency_ms"]) for r in rows)
-comp = sorted(float(r["completeness"]) for r in rows)
+# One curve per fan-out in the file (one-to-all "all", "tree", or both side by side).
+fanouts = sorted({r.get("fanout", "all") for r in rows})
 fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5))
-n = max(len(lat), 1)
-a.step(lat, [(i + 1) / n for i in range(len(lat))], where="post")
+for f in fanouts:
+    mine = [r for r in rows if r.get("fanout", "all") == f]
+    lat = sorted(int(r["latency_ms"]) for r in mine)
+    comp = sorted(float(r["completeness"]) for r in mine)
+    n = max(len(lat), 1)
+    label = {"all": "one-to-all", "tree": "tree"}.get(f, f)
+    a.step(lat, [(i + 1) / n for i in range(len(lat))], where="post", label=label)
+    b.step(comp, [(i + 1) / n for i in range(len(comp))], where="post", label=label)
 a.set_xlabel("query latency (ms, start to done)"); a.set_ylabel("fraction of queries")
 a.set_title(sys.argv[3]); a.grid(alpha=0.3)
-b.step(comp, [(i + 1) / n for i in range(len(comp))], where="post", color="tab:orange")
 b.set_xlabel("completeness (expected hits returned)"); b.set_ylabel("fraction of queries")
 b.set_title("%d queries" % len(rows)); b.grid(alpha=0.3)
+if len(fanouts) > 1:
+    a.legend(loc="lower right"); b.legend(loc="upper left")
 fig.tight_layout(); fig.savefig(sys.argv[2], dpi=100)
 )PY", queries_csv, png, title);
 }

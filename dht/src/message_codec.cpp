@@ -145,6 +145,37 @@ void put_plan(writer& w, const repair_plan& p) {
   w.str(p.target_site);
   w.list(p.helpers, [&](const auto& h) { put_pair(w, h); });
 }
+void put_hit(writer& w, const query_hit& h) {
+  w.str(h.lfn);
+  w.str(h.owner);
+  w.f64(h.score);
+  w.str(h.summary);
+}
+
+query_hit get_hit(reader& r) {
+  query_hit h;
+  h.lfn = r.str();
+  h.owner = r.str();
+  h.score = r.f64();
+  h.summary = r.str();
+  return h;
+}
+
+// A prefix: its bit count, then the id (bits beyond the count are not read by anyone).
+void put_prefix(writer& w, const id_prefix& p) {
+  w.u8(p.bits);
+  w.str(std::string(p.id.begin(), p.id.end()));
+}
+
+id_prefix get_prefix(reader& r) {
+  id_prefix p;
+  p.bits = r.u8();
+  auto id = r.str();
+  if (p.bits > 160 || id.size() != p.id.size()) throw bad_input("a prefix needs a 20-byte id and at most 160 bits");
+  std::copy(id.begin(), id.end(), p.id.begin());
+  return p;
+}
+
 repair_plan get_plan(reader& r) {
   repair_plan p;
   p.session = r.str();
@@ -201,12 +232,7 @@ std::string encode_message(const message& m) {
           if (!b.answer_for.empty()) w.list(b.answer_for, [&](const std::string& s) { w.str(s); });
         } else if constexpr (std::is_same_v<T, query_answer>) {
           w.str(b.query_id);
-          w.list(b.hits, [&](const query_hit& h) {
-            w.str(h.lfn);
-            w.str(h.owner);
-            w.f64(h.score);
-            w.str(h.summary);
-          });
+          w.list(b.hits, [&](const query_hit& h) { put_hit(w, h); });
           w.boolean(b.last);
         } else if constexpr (std::is_same_v<T, repair_inventory_request>) {
           w.list(b.key_ids, [&](const std::string& s) { w.str(s); });
@@ -220,6 +246,24 @@ std::string encode_message(const message& m) {
           put_plan(w, b.plan);
           w.u32(b.from_index);
           w.str(b.sum);
+        } else if constexpr (std::is_same_v<T, subtree_request>) {
+          w.str(b.query_id);
+          w.str(b.body);
+          w.str(b.signature);
+          w.u64(static_cast<std::uint64_t>(b.deadline_ms));
+          w.str(b.querier);
+          w.u64(b.tag);
+          put_prefix(w, b.cover);
+          w.u64(static_cast<std::uint64_t>(b.budget_ms));
+          w.list(b.skip, [&](const std::string& s) { w.str(s); });
+          w.list(b.answer_for, [&](const id_prefix& p) { put_prefix(w, p); });
+        } else if constexpr (std::is_same_v<T, subtree_answer>) {
+          w.str(b.query_id);
+          w.u64(b.tag);
+          w.list(b.hits, [&](const query_hit& h) { put_hit(w, h); });
+          w.u32(b.reached);
+          w.list(b.uncovered, [&](const id_prefix& p) { put_prefix(w, p); });
+          w.boolean(b.last);
         }
       },
       m);
@@ -297,14 +341,7 @@ result<message> decode_message(std::string_view bytes, const codec_limits& limit
       case 9: {
         query_answer a;
         a.query_id = r.str();
-        a.hits = r.list<query_hit>([&] {
-          query_hit h;
-          h.lfn = r.str();
-          h.owner = r.str();
-          h.score = r.f64();
-          h.summary = r.str();
-          return h;
-        });
+        a.hits = r.list<query_hit>([&] { return get_hit(r); });
         a.last = r.boolean();
         m = std::move(a);
         break;
@@ -329,6 +366,32 @@ result<message> decode_message(std::string_view bytes, const codec_limits& limit
         p.from_index = r.u32();
         p.sum = r.str();
         m = std::move(p);
+        break;
+      }
+      case 14: {
+        subtree_request q;
+        q.query_id = r.str();
+        q.body = r.str();
+        q.signature = r.str();
+        q.deadline_ms = static_cast<std::int64_t>(r.u64());
+        q.querier = r.str();
+        q.tag = r.u64();
+        q.cover = get_prefix(r);
+        q.budget_ms = static_cast<std::int64_t>(r.u64());
+        q.skip = r.list<std::string>([&] { return r.str(); });
+        q.answer_for = r.list<id_prefix>([&] { return get_prefix(r); });
+        m = std::move(q);
+        break;
+      }
+      case 15: {
+        subtree_answer a;
+        a.query_id = r.str();
+        a.tag = r.u64();
+        a.hits = r.list<query_hit>([&] { return get_hit(r); });
+        a.reached = r.u32();
+        a.uncovered = r.list<id_prefix>([&] { return get_prefix(r); });
+        a.last = r.boolean();
+        m = std::move(a);
         break;
       }
       default:

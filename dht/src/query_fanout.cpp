@@ -54,7 +54,6 @@ void query_fanout::start(const std::string& query_id, const std::string& body, m
 std::optional<std::vector<query_hit>> query_fanout::answer(const query_request& q) {
   auto plan = plan_(q.body);
   if (!plan || !plan->score) return std::nullopt;
-  std::vector<query_hit> hits;
   // Which sites the querier asked (else an owner's copies are ours to answer for): hashed once
   // per request, as `asked` lists every live site (thousands in a large consortium).
   std::unordered_set<std::string> asked(q.asked.begin(), q.asked.end());
@@ -64,20 +63,29 @@ std::optional<std::vector<query_hit>> query_fanout::answer(const query_request& 
     if (!late.empty()) return owner != self_ && late.count(owner) > 0;
     return owner == self_ || !asked.count(owner);  // else its owner answers
   };
-  if (plan->search) return plan->search(answers_for);
+  return answer_from_store(*c_.store, *plan, answers_for);
+}
+
+void keep_best(std::vector<query_hit>& hits, std::size_t top_k) {
+  auto keep = std::min(hits.size(), top_k);
+  std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(), ranks_before);
+  hits.resize(keep);
+}
+
+std::vector<query_hit> answer_from_store(replica_store& store, const query_plan& plan,
+                                         const query_plan::owner_test& answers_for) {
+  if (plan.search) return plan.search(answers_for);
   // Choose from the summaries, then read only the records this site answers for: a site holds
   // k replicas of other owners' records for every one of its own, and reading is decrypting.
   std::vector<std::string> ours;
-  c_.store->for_each_summary([&](const record_summary& r) {
+  store.for_each_summary([&](const record_summary& r) {
     if (answers_for(r.owner)) ours.push_back(r.lfn);
   });
+  std::vector<query_hit> hits;
   for (const auto& lfn : ours)
-    if (auto r = c_.store->get_record(lfn))
-      if (auto hit = plan->score(*r)) hits.push_back(std::move(*hit));
-  // Only the best top_k are kept sorted; the rest are dropped unsorted.
-  auto keep = std::min(hits.size(), plan->top_k);
-  std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(), ranks_before);
-  hits.resize(keep);
+    if (auto r = store.get_record(lfn))
+      if (auto hit = plan.score(*r)) hits.push_back(std::move(*hit));
+  keep_best(hits, plan.top_k);
   return hits;
 }
 

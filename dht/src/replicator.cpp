@@ -34,7 +34,8 @@ const char* message_name(std::size_t index) {
                                 "push_records",   "share_inventory_request", "share_inventory_reply",
                                 "push_shares",    "drop_shares",           "query_request",
                                 "query_answer",   "repair_inventory_request", "repair_start",
-                                "repair_piece",   "repair_sum"};
+                                "repair_piece",   "repair_sum",            "subtree_request",
+                                "subtree_answer"};
   static_assert(std::size(names) == std::variant_size_v<message>);
   return index < std::size(names) ? names[index] : "?";
 }

@@ -21,11 +21,11 @@ const std::set<std::string> known_keys = {
     "pacs.timeout_s",     "pacs.associations", "consortium.roster", "consortium.public_key",
     "consortium.roster_refresh_s", "overlay.replicas", "overlay.repair_period_s",
     "overlay.liveness_timeout_s", "overlay.probe_rate", "overlay.share_threshold", "overlay.share_count",
-    "pacs.sync_period_s", "pacs.ingest_on_start", "pacs.retrieve", "pacs.sync_since", "pacs.ingest_workers",
+    "pacs.sync_period_s", "pacs.rescan_period_s", "pacs.rescan_days", "pacs.ingest_on_start", "pacs.retrieve", "pacs.sync_since", "pacs.ingest_workers",
     "pacs.object_cache_bytes",
     "accounts.session_ttl_s", "accounts.argon2_memory_kib", "accounts.argon2_passes",
     "accounts.signin_failures_per_account", "accounts.signin_failures_per_address", "accounts.signin_window_s",
-    "web.root"};
+    "similarity.stage2_threads", "similarity.stage2_waiting", "web.root"};
 
 std::string where(std::string_view origin, const toml::source_region& src) {
   std::ostringstream out;
@@ -181,11 +181,15 @@ result<node_config> parse_config(std::string_view toml_text, std::string_view or
       r.string("pacs.called_ae_title", c.pacs.called_ae_title),
       r.string("pacs.calling_ae_title", c.pacs.calling_ae_title),
       r.integer("pacs.sync_period_s", 0, 7 * 86400, c.sync_period),
+      r.integer("pacs.rescan_period_s", 0, 366 * 86400, c.rescan_period),
+      r.integer("pacs.rescan_days", 1, 36500, c.rescan_days),
       r.boolean("pacs.ingest_on_start", c.ingest_on_start),
       r.string("pacs.retrieve", c.retrieve),
       r.string("pacs.sync_since", c.sync_since),
       r.integer("pacs.ingest_workers", 1, 16, c.ingest_workers),
       r.integer("pacs.object_cache_bytes", 0, std::numeric_limits<std::int64_t>::max(), c.object_cache_bytes),
+      r.integer("similarity.stage2_threads", 1, 64, c.stage2_threads),
+      r.integer("similarity.stage2_waiting", 0, 1024, c.stage2_waiting),
       r.path("web.root", c.web_root),
   };
   c.pacs_configured = root["pacs"].is_table();

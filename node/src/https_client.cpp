@@ -1,5 +1,7 @@
 #include "dm2/node/https_client.hpp"
 
+#include <poll.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -210,9 +212,16 @@ https_connection::~https_connection() = default;
 
 void https_connection::close() { impl_->stream.reset(); }
 
+bool https_connection::idle_and_open() const {
+  if (!impl_->stream || impl_->buffer.size() != 0) return false;
+  // Readable with no request outstanding: a close, a reset or a TLS alert is waiting.
+  pollfd p{beast::get_lowest_layer(*impl_->stream).socket().native_handle(), POLLIN, 0};
+  return ::poll(&p, 1, 0) == 0;
+}
+
 result<client_response> https_connection::request(const std::string& method, const std::string& path,
                                                   const std::string& body, std::chrono::milliseconds timeout,
-                                                  const std::map<std::string, std::string>& headers) {
+                                                  const std::map<std::string, std::string>& headers, bool repeatable) {
   auto req = make_request(impl_->target, method, path, body, headers);
 
   bool reused = impl_->stream.has_value();
@@ -220,7 +229,7 @@ result<client_response> https_connection::request(const std::string& method, con
     if (auto s = impl_->connect(timeout); !s) return std::move(s).err();
   auto r = impl_->exchange(req, timeout);
   // An idle connection the server closed fails at once; a fresh one is worth one more try.
-  if (!r && reused && r.err().code == errc::unavailable) {
+  if (!r && reused && repeatable && r.err().code == errc::unavailable) {
     if (auto s = impl_->connect(timeout); !s) return std::move(s).err();
     r = impl_->exchange(req, timeout);
   }

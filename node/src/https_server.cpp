@@ -90,7 +90,7 @@ class session : public std::enable_shared_from_this<session> {
     request.peer_certificate_fingerprint = fingerprint_;
     bool keep_alive = req.keep_alive();
     if (!options_.workers || (options_.runs_inline && options_.runs_inline(request)))
-      return reply((*handle_)(request), keep_alive);
+      return answer((*handle_)(request), keep_alive, false);
     if (in_flight_->fetch_add(1) >= options_.max_in_flight) {
       in_flight_->fetch_sub(1);
       auto busy = error_response(fail(errc::unavailable, "the node is busy; retry shortly"));
@@ -100,12 +100,22 @@ class session : public std::enable_shared_from_this<session> {
     }
     // One request per session is in flight (no pipelining): the next read starts after the reply.
     asio::post(*options_.workers, [self = shared_from_this(), request = std::move(request), keep_alive] {
-      auto response = (*self->handle_)(request);
-      self->in_flight_->fetch_sub(1);
-      asio::post(self->stream_.get_executor(), [self, response = std::move(response), keep_alive]() mutable {
-        self->reply(std::move(response), keep_alive);
-      });
+      self->answer((*self->handle_)(request), keep_alive, true);
     });
+  }
+
+  // Sends `response` on the strand, at once or, deferred, when its producer calls back; a request
+  // handed to the workers (`counted`) leaves the in-flight count then.
+  void answer(http_response response, bool keep_alive, bool counted) {
+    http_response::reply_function send = [self = shared_from_this(), keep_alive, counted](http_response r) {
+      if (counted) self->in_flight_->fetch_sub(1);
+      asio::post(self->stream_.get_executor(), [self, r = std::move(r), keep_alive]() mutable {
+        self->reply(std::move(r), keep_alive);
+      });
+    };
+    if (!response.deferred) return send(std::move(response));
+    auto producer = std::move(response.deferred);
+    producer(std::move(send));
   }
 
   template <class Body>

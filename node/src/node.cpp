@@ -22,6 +22,7 @@
 #include "access/access_service.hpp"
 #include "audit_log.hpp"
 #include "consortium.hpp"
+#include "dm2/node/https_client.hpp"
 #include "https_server.hpp"
 #include "ingest/ingest_service.hpp"
 #include "overlay_service.hpp"
@@ -52,6 +53,8 @@ struct node::impl {
   std::unique_ptr<ingest_service> ingest;
   query_book queries;
   background_jobs jobs;  // stage 2 of queries by image
+  std::unique_ptr<bounded_pool> stage_two_scoring;  // stage 2 at this site as an owner
+  https_pool peer_connections;  // keep-alive connections of the routes' calls to other sites
   metrics stats;
   router routes;
   std::vector<std::thread> threads;
@@ -128,8 +131,10 @@ void node::impl::add_routes() {
   c.access = access.get();
   c.ingest = ingest.get();
   c.jobs = &jobs;
+  c.stage_two_scoring = stage_two_scoring.get();
   c.texts = diagnosis_texts(*db);
   c.results = results.get();
+  c.peer_connections = &peer_connections;
   // Care teams and a patient's own record follow the nominative links of the series ingested here.
   c.patient_of = [i = ingest.get()](std::string_view lfn) { return i->patient_of(std::string(lfn)); };
   add_status_routes(routes, c);
@@ -160,9 +165,20 @@ void node::impl::audit_query_answer(const std::string& querier, const std::strin
 
 http_response node::impl::serve(const http_request& request) {
   auto response = routes.handle(request);
-  stats.increment("dm2_http_requests_total",
-                  "route=\"" + routes.route_label(request) + "\",code=\"" +
-                      std::to_string(response.status) + "\"");
+  auto count = [this, route = routes.route_label(request)](int code) {
+    stats.increment("dm2_http_requests_total", "route=\"" + route + "\",code=\"" + std::to_string(code) + "\"");
+  };
+  if (!response.deferred) {
+    count(response.status);
+    return response;
+  }
+  // A deferred answer is counted when it is sent.
+  response.deferred = [count, producer = std::move(response.deferred)](http_response::reply_function reply) {
+    producer([count, reply = std::move(reply)](http_response r) {
+      count(r.status);
+      reply(std::move(r));
+    });
+  };
   return response;
 }
 
@@ -257,6 +273,14 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   p->stats.describe("dm2_dht_routing_table_nodes", "gauge", "Nodes in the DHT routing table.");
   p->stats.gauge_callback("dm2_dht_routing_table_nodes",
                           [raw = p.get()] { return static_cast<double>(raw->overlay->routing_table_size()); });
+  p->stats.describe("dm2_peer_connections_opened_total", "counter",
+                    "Mutual-TLS connections the node opened for its calls to other sites (key shares, sealed series, grants).");
+  p->stats.gauge_callback("dm2_peer_connections_opened_total",
+                          [raw = p.get()] { return static_cast<double>(raw->peer_connections.connections_opened()); });
+  p->stats.describe("dm2_peer_requests_reusing_total", "counter",
+                    "Calls to other sites sent on a kept-alive connection (no new TLS handshake).");
+  p->stats.gauge_callback("dm2_peer_requests_reusing_total",
+                          [raw = p.get()] { return static_cast<double>(raw->peer_connections.requests_reusing()); });
   p->stats.describe("dm2_roster_version", "gauge", "Version of the roster this node holds (0: none).");
   p->stats.gauge_callback("dm2_roster_version", [raw = p.get()] { return static_cast<double>(raw->members->version()); });
   p->stats.describe("dm2_dht_refused_queries", "gauge", "DHT queries refused: source not on the roster.");
@@ -268,6 +292,7 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   p->stats.describe("dm2_dht_stored_items", "gauge", "DHT items held by this node.");
   p->stats.gauge_callback("dm2_dht_stored_items",
                           [raw = p.get()] { return static_cast<double>(raw->overlay->stored_items()); });
+  p->stage_two_scoring = std::make_unique<bounded_pool>(config.stage2_threads, config.stage2_waiting);
   p->add_routes();
 
   p->workers = std::make_unique<asio::thread_pool>(config.worker_threads);
@@ -327,6 +352,7 @@ void node::stop() {
   impl_->threads.clear();
   impl_->workers->join();  // handlers under way finish; the services they use are still up
   impl_->jobs.join();      // stage-2 jobs end by their queries' deadlines
+  impl_->stage_two_scoring->join();  // queued scoring runs; its replies go nowhere (io stopped)
   impl_->overlay->interrupt();  // a roster refresh blocked on a DHT get returns at once
   impl_->ingest->stop();  // before the overlay it publishes to
   impl_->roster->stop();

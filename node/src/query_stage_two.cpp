@@ -124,7 +124,7 @@ std::pair<bool, std::vector<stage_two_score>> ask_owner(const route_context& c, 
   auto answer = r->status == 200 ? parse_stage_two_answer(r->body) : result<stage_two_answer>(fail(errc::unavailable, ""));
   if (!answer || answer->site != owner || answer->algorithm != m.name || answer->version != m.version) {
     spdlog::info("event=stage2_owner_refused query={} owner={} status={}", job.query_id, owner, r->status);
-    return {false, all_missing(lfns, r->status == 403 ? "refused" : "failed")};
+    return {false, all_missing(lfns, r->status == 403 ? "refused" : r->status == 503 ? "owner_busy" : "failed")};
   }
   keep_owner_provenance(c, job.query_id, answer->scores);
   return {true, std::move(answer->scores)};

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,14 @@ namespace dm2::node {
 // too_large (over max_voxels), invalid_argument (no files), io_error (the scratch folder).
 result<similarity::volume> assemble_uploaded_series(const std::vector<std::string>& files,
                                                     const std::filesystem::path& data_dir, std::size_t max_voxels);
+
+// Runs `fill(folder)` in a new private folder of the data directory's upload scratch (0700): it
+// puts a series' DICOM files there and returns their paths; they are assembled (at most
+// max_voxels) and the folder is removed however the call ends. Error messages start with `label`.
+// The volume keeps voxels and geometry only (as assemble_uploaded_series).
+result<similarity::volume> assemble_in_scratch(
+    const std::filesystem::path& data_dir, std::size_t max_voxels, const std::string& label,
+    const std::function<result<std::vector<std::filesystem::path>>(const std::filesystem::path& folder)>& fill);
 
 // Removes what a crash left in the data directory's upload scratch (called at start).
 void sweep_upload_scratch(const std::filesystem::path& data_dir);

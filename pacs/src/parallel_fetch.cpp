@@ -134,6 +134,7 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
         state.progress.done++;
         state.progress.bytes += bytes;
         if (options.progress) options.progress(state.progress);
+        if (options.arrived) options.arrived(path);
       };
       observer.store_failed = [&](const std::string& uid) { failed_here.insert(uid); };
       get_opts.stop = &stop_flag;

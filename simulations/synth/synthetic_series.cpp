@@ -156,4 +156,32 @@ synthetic_series write_synthetic_series(const std::filesystem::path& dir,
   return out;
 }
 
+void write_next_slice(const std::vector<std::filesystem::path>& files, const std::filesystem::path& out) {
+  if (files.size() < 2) throw std::runtime_error("write_next_slice needs two slices to step from");
+  auto load = [](const std::filesystem::path& f, DcmFileFormat& ff) {
+    if (ff.loadFile(f.c_str()).bad()) throw std::runtime_error("cannot read " + f.string());
+  };
+  auto position = [&](const std::filesystem::path& f) {
+    DcmFileFormat ff;
+    load(f, ff);
+    std::array<double, 3> p{};
+    for (unsigned i = 0; i < 3; ++i)
+      if (ff.getDataset()->findAndGetFloat64(DCM_ImagePositionPatient, p[i], i).bad())
+        throw std::runtime_error("no ImagePositionPatient in " + f.string());
+    return p;
+  };
+  const auto last = position(files.back()), before = position(files[files.size() - 2]);
+  DcmFileFormat ff;
+  load(files.back(), ff);
+  auto& ds = *ff.getDataset();
+  const auto sop = new_uid();
+  put(ds, DCM_SOPInstanceUID, sop);
+  put(*ff.getMetaInfo(), DCM_MediaStorageSOPInstanceUID, sop);
+  put(ds, DCM_InstanceNumber, std::to_string(files.size() + 1));
+  put(ds, DCM_ImagePositionPatient,
+      ds_list({2 * last[0] - before[0], 2 * last[1] - before[1], 2 * last[2] - before[2]}));
+  put(ds, DCM_SliceLocation, ds_list({2 * last[2] - before[2]}));
+  if (ff.saveFile(out.c_str(), EXS_LittleEndianExplicit).bad()) throw std::runtime_error("cannot write " + out.string());
+}
+
 }  // namespace dm2::test

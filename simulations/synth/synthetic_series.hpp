@@ -66,4 +66,9 @@ std::string storage_class_of(const std::string& modality);
 synthetic_series write_synthetic_series(const std::filesystem::path& dir,
                                         const synthetic_options& options);
 
+// Writes to `out` one more slice after the last of `files` (a series in slice order, >= 2 files):
+// the same image one slice further, a new SOP instance. Uploaded to a PACS, the series has gained
+// an instance (a late image). Throws std::runtime_error on failure.
+void write_next_slice(const std::vector<std::filesystem::path>& files, const std::filesystem::path& out);
+
 }  // namespace dm2::test

@@ -24,6 +24,9 @@ std::vector<message> samples() {
       repair_start{{"sess", "k", "o", 5, 3, 4, "target", {{"a", 1}, {"b", 2}, {"c", 3}}}},
       repair_piece{"sess", 2, std::string("\0piece\xff", 7)},
       repair_sum{{"sess", "k", "o", 5, 3, 4, "target", {{"a", 1}, {"b", 2}, {"c", 3}}}, 3, "sum"},
+      subtree_request{"t1", "body", std::string(64, 's'), 5, "site-q", 42, {key_of("x"), 3}, 4800, {"site-z"},
+                      {{key_of("y"), 160}}},
+      subtree_answer{"t1", 42, {{"lfn", "o", 0.5, "sum"}}, 17, {{key_of("y"), 9}}, false},
   };
 }
 
@@ -42,6 +45,19 @@ TEST(message_codec, every_message_round_trips) {
   EXPECT_FALSE(qa.last);
   auto pr = std::get<push_records>(*decode_message(encode_message(samples()[3])));
   EXPECT_EQ(pr.records[0].payload, std::string("\0bin\xff", 5));
+}
+
+TEST(message_codec, a_prefix_over_160_bits_or_with_a_short_id_is_refused) {
+  auto bytes = encode_message(subtree_answer{"t1", 1, {}, 0, {{key_of("y"), 160}}});
+  ASSERT_TRUE(decode_message(bytes).ok());
+  // The prefix is the last field but the flag: its bit count, then its 20-byte id as a string.
+  auto at = bytes.size() - 1 - 4 - 20 - 1;
+  auto over = bytes;
+  over[at] = static_cast<char>(161);
+  EXPECT_FALSE(decode_message(over).ok());
+  auto tree = std::get<subtree_answer>(*decode_message(bytes));
+  EXPECT_EQ(tree.uncovered[0].bits, 160);
+  EXPECT_EQ(tree.uncovered[0].id, key_of("y"));
 }
 
 // A hedge (issue 14) carries answer_for as an optional trailing list: a request without it (an

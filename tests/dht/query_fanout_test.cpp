@@ -4,108 +4,12 @@
 
 #include <cmath>
 
-#include "replication_fixture.hpp"
+#include "fanout_cluster.hpp"
 
 namespace dm2::dht {
 namespace {
 
-using testing::sim_cluster;
-
-// Signs with the query id; a site listed in `liars` signs wrong. Verification checks the form.
-class test_auth final : public query_authenticator {
- public:
-  std::string self;
-  std::set<std::string> liars;
-  std::string sign(const std::string& id, const std::string& body, std::int64_t deadline) override {
-    return liars.count(self) ? "forged" : id + "|" + body + "|" + std::to_string(deadline);
-  }
-  bool verify(const std::string&, const query_request& q) override {
-    return q.signature == q.query_id + "|" + q.body + "|" + std::to_string(q.deadline_ms);
-  }
-};
-
-// A body "m" matches payloads starting with "m"; "m/<k>" also limits each site to k hits, scored
-// by the record number so the top k are known. "bad" is refused.
-std::optional<query_plan> plan(const std::string& body) {
-  if (body == "bad") return std::nullopt;
-  query_plan p;
-  auto slash = body.find('/');
-  if (slash != std::string::npos) p.top_k = std::stoul(body.substr(slash + 1));
-  std::string prefix = body.substr(0, slash);
-  p.score = [prefix](const record& r) -> std::optional<query_hit> {
-    if (r.payload.rfind(prefix, 0) != 0) return std::nullopt;
-    return query_hit{r.lfn, r.owner, std::stod(r.lfn.substr(r.lfn.find('/') + 1)), {}};
-  };
-  return p;
-}
-
-struct fanout_cluster {
-  explicit fanout_cluster(int n) : c(n, settings()) {
-    for (int i = 0; i < n; ++i) {
-      auths.push_back(std::make_unique<test_auth>());
-      auths.back()->self = c.site(i).id;
-      engines.emplace_back();
-      attach(i, c.members());
-    }
-    // Every site owns 20 records; half of them match "m".
-    for (int i = 0; i < n; ++i)
-      for (int r = 0; r < 20; ++r) {
-        record rec{c.site(i).id + "/" + std::to_string(r), 1, c.site(i).id, r % 2 ? "m-yes" : "no"};
-        c.site(i).engine->publish(rec);
-        expected += r % 2;
-      }
-    c.run_for(millis(500));
-  }
-  // (Re)places site i's fan-out engine, seeing `view` as the live sites.
-  void attach(int i, const membership& view, fanout_settings fs = {}) {
-    auto& s = c.site(i);
-    auto& engine = engines[static_cast<std::size_t>(i)];
-    engine = std::make_unique<query_fanout>(
-        s.id, fs, replicator_collaborators{&c.time(), &c.net(), &view, &s.store, nullptr},
-        *auths[static_cast<std::size_t>(i)], plan);
-    auto* f = engine.get();
-    c.net().attach_handler(s.id, {[f](const std::string& from, const message& m) { f->on_message(from, m); },
-                                  [f] { f->tick(); }});
-  }
-  static replication_settings settings() {
-    replication_settings rs;
-    rs.repair_period = millis(1000);
-    return rs;
-  }
-  struct outcome {
-    std::map<std::string, int> seen;  // lfn -> times delivered as fresh
-    query_progress last;
-    int batches = 0;
-    millis took{-1};  // from start to done
-  };
-  outcome query(int from, millis timeout = millis(2000), const std::string& body = "m") {
-    outcome out;
-    auto start = c.time().now();
-    engines[static_cast<std::size_t>(from)]->start("q" + std::to_string(++ids), body, timeout,
-        [&out, start, this](const std::vector<query_hit>& hits, const query_progress& p) {
-          for (const auto& h : hits) ++out.seen[h.lfn];
-          out.last = p;
-          ++out.batches;
-          if (p.done) out.took = c.time().now() - start;
-        });
-    c.run_for(timeout + millis(200));
-    return out;
-  }
-  // Every asked site answered before the deadline, and every matching record came back once.
-  void expect_complete(const outcome& out, std::size_t asked) const {
-    EXPECT_TRUE(out.last.done);
-    EXPECT_FALSE(out.last.deadline_passed);
-    EXPECT_EQ(out.last.asked, asked);
-    EXPECT_EQ(out.last.answered, asked);
-    EXPECT_EQ(static_cast<int>(out.seen.size()), expected);
-    for (const auto& [lfn, times] : out.seen) EXPECT_EQ(times, 1) << lfn;
-  }
-  sim_cluster c;
-  std::vector<std::unique_ptr<test_auth>> auths;
-  std::vector<std::unique_ptr<query_fanout>> engines;
-  int expected = 0;
-  int ids = 0;
-};
+using testing::fanout_cluster;
 
 TEST(query_fanout, every_live_site_answers_once_and_hits_are_deduplicated) {
   fanout_cluster f(10);

@@ -9,7 +9,8 @@
 // holder, a revoked grant, a disabled account, a site removed from the roster. And cross-site
 // grants end to end: site 1's physician grants users of site 2, who retrieve from site 2; the
 // grant revoked (refused at the owner and at the holders), forged or signed by a site that does
-// not own the series (refused), and the owner down (503).
+// not own the series (refused), and the owner down (503); the series' thumbnail rendered by its
+// owner for site 2's granted user, refused to the others at home and at the owner.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -21,6 +22,7 @@
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/private_file.hpp"
 #include "pacs_server_fixture.hpp"
+#include "png_image.hpp"
 #include "process_consortium.hpp"
 #include "support/temp_dir.hpp"
 #include "synthetic_series.hpp"
@@ -488,6 +490,28 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
   EXPECT_EQ(push(3, *node::access::sign_grant(fake, "site-3", site_3_key)), 403);  // not the owner
   EXPECT_EQ(call(2, "GET", "/v1/series/" + lfn, "", far_none.token).status, 403);
 
+  // Thumbnails are rendered by the owner: site 2 decides, asks site 1 under one assertion, and
+  // passes on the PNG alone, the series' middle 32 x 32 slice (never enlarged). Site 2's user
+  // without a grant is refused at home; site 2 asserting for him anyway is refused at the owner.
+  auto thumbnail = call(2, "GET", "/v1/series/" + lfn + "/thumbnail", "", far_researcher.token);
+  ASSERT_EQ(thumbnail.status, 200) << thumbnail.body;
+  EXPECT_EQ(thumbnail.headers["content-type"], "image/png");
+  auto png = decode_png(thumbnail.body);
+  ASSERT_TRUE(png) << "not a whole PNG (" << thumbnail.body.size() << " bytes)";
+  EXPECT_EQ(std::pair(png->width, png->height), std::pair(32U, 32U));
+  EXPECT_EQ(call(2, "GET", "/v1/series/" + lfn + "/thumbnail", "", far_none.token).status, 403);
+  node::access::assertion ungranted;
+  ungranted.site = "site-2";
+  ungranted.user = far_none.id;
+  ungranted.who = role::researcher;
+  ungranted.why = node::access::purpose::research;
+  ungranted.lfns = {lfn};
+  ungranted.classes = {data_class::deidentified_image};
+  auto at_owner = call(1, "GET", "/v1/series/" + lfn + "/thumbnail", "", "", 2,
+                       {{node::access::assertion_header, *node::access::sign_assertion(ungranted, dht_keys.at(2), now_ms())}});
+  EXPECT_EQ(at_owner.status, 403) << at_owner.body;
+  EXPECT_NE(at_owner.headers["content-type"], "image/png");
+
   // Revoked at the owner: site 2 is told (its list shows it, it refuses at home), and a site 2
   // that had not heard, asserting the grant anyway, is refused at the owner and at the holders.
   auto far_revoked = make_user(2, "researcher-cross-revoked", role::researcher);
@@ -555,6 +579,9 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
   auto down = call(2, "GET", "/v1/series/" + lfn, "", far_down.token);
   EXPECT_EQ(down.status, 503) << down.body;
   EXPECT_NE(down.body.find("images stay at their hospital"), std::string::npos) << down.body;
+  auto no_thumbnail = call(2, "GET", "/v1/series/" + lfn + "/thumbnail", "", far_down.token);
+  EXPECT_EQ(no_thumbnail.status, 503) << no_thumbnail.body;
+  EXPECT_NE(no_thumbnail.body.find("owner unreachable (site-1)"), std::string::npos) << no_thumbnail.body;
   ASSERT_TRUE(sites->start({1}));
 
   // A disabled account: its live session stops at once (401: the credentials are dead), audited.
@@ -634,6 +661,10 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
   EXPECT_TRUE(audited(2, "site:site-1 grant_receive grants refused: forged"));
   EXPECT_TRUE(audited(2, "site:site-3 grant_receive grants refused: not_owner"));
   EXPECT_TRUE(audited(2, "user:" + far_none.id + " series_get " + lfn + " refused: "));
+  EXPECT_TRUE(audited(2, "user:" + far_researcher.id + " thumbnail_get " + lfn + " allowed"));
+  EXPECT_TRUE(audited(1, far_actor + "thumbnail_serve " + lfn + " allowed"));
+  EXPECT_TRUE(audited(2, "user:" + far_none.id + " thumbnail_get " + lfn + " refused: "));
+  EXPECT_TRUE(audited(1, "user:" + far_none.id + "@site-2 thumbnail_serve " + lfn + " refused: "));
   auto stale_actor = "user:" + far_revoked.id + "@site-2 ";
   EXPECT_TRUE(audited(2, "site:site-1 grant_revoked " + revoked_id + " allowed"));
   EXPECT_TRUE(audited(2, "user:" + far_revoked.id + " series_get " + lfn + " refused: "));

@@ -12,6 +12,8 @@ TEST(config, empty_file_gives_the_embedded_defaults) {
   EXPECT_EQ(c->https.to_string(), "127.0.0.1:8443");
   EXPECT_EQ(c->dht.to_string(), "127.0.0.1:6881");
   EXPECT_EQ(c->log_level, "info");
+  EXPECT_EQ(c->rescan_period.count(), 86400);  // a daily re-scan of the last week
+  EXPECT_EQ(c->rescan_days, 7u);
 }
 
 TEST(config, every_section_is_read) {
@@ -37,6 +39,8 @@ associations = 8
 timeout_s = 60
 store_port = 0
 store_address = "127.0.0.5"
+rescan_period_s = 0
+rescan_days = 30
 [overlay]
 probe_rate = 50
 )", "test.toml");
@@ -57,6 +61,8 @@ probe_rate = 50
   EXPECT_EQ(c->pacs.timeout.count(), 60);
   EXPECT_EQ(c->pacs.store_port, 0);
   EXPECT_EQ(c->pacs.store_address, "127.0.0.5");
+  EXPECT_EQ(c->rescan_period.count(), 0);
+  EXPECT_EQ(c->rescan_days, 30u);
   EXPECT_EQ(c->probe_rate, 50u);
 }
 
@@ -82,6 +88,8 @@ TEST(config, bad_files_are_refused_with_the_line_and_the_key) {
       {"[node\n", "test.toml:1"},
       {"[node]\nsite_name = \"bad name\"\n", "site_name"},
       {"[overlay]\nprobe_rate = 0\n", "overlay.probe_rate must be in 1..10000"},
+      {"[pacs]\nrescan_days = 0\n", "pacs.rescan_days must be in 1..36500"},
+      {"[pacs]\nrescan_period_s = -1\n", "pacs.rescan_period_s must be in 0..31622400"},
   };
   for (const auto& c : cases) {
     auto r = parse_config(c.toml, "test.toml");

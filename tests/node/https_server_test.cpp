@@ -1,7 +1,8 @@
 // The HTTPS socket layer in process, over real TLS on loopback: handlers run on the worker pool,
 // inline routes answer while every worker is busy, a full pool answers 503 at once, and a body
 // produced piece by piece arrives whole (Content-Length or chunked), or visibly incomplete when
-// its source fails, on a connection that keeps serving when it succeeded.
+// its source fails, on a connection that keeps serving when it succeeded; the peers' connection
+// pool reuses connections and survives a server's restart.
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -49,15 +50,18 @@ class counting_source final : public body_source {
   int fail_after_;
 };
 
-// A server on 127.0.0.1 whose "/slow" handler waits until release() and whose "/health" is inline;
+// A server on 127.0.0.1 (its port given or free) whose "/slow" handler waits until release() and whose "/health" is inline;
 // "/stream", "/chunked" and "/broken" answer with a counting_source; "/peer" with the fingerprint
 // of the client's certificate ("" without one).
 class held_server {
  public:
-  held_server(unsigned workers, std::size_t max_in_flight) : pool_(workers) {
-    ca_ = *crypto::create_ca("Test CA");
+  // `ca` and `port`: those of a server this one replaces (a peer restarted); else new ones.
+  held_server(unsigned workers, std::size_t max_in_flight, const crypto::key_and_certificate* ca = nullptr,
+              std::uint16_t port = 0)
+      : pool_(workers) {
+    ca_ = ca ? *ca : *crypto::create_ca("Test CA");
     auto site = *crypto::issue_site_certificate(ca_, {"server", {}, {"127.0.0.1"}, 30});
-    auto server = https_server::listen(io_, {"127.0.0.1", 0});
+    auto server = https_server::listen(io_, {"127.0.0.1", port});
     EXPECT_TRUE(server) << server.err().message;
     server_ = *server;
     https_server_options options;
@@ -203,6 +207,53 @@ TEST(https_server, each_client_tls_material_keeps_its_own_context) {
     EXPECT_EQ(a->body, crypto::inspect_certificate(alice.certificate_pem)->sha256_fingerprint);
     EXPECT_EQ(b->body, crypto::inspect_certificate(bob.certificate_pem)->sha256_fingerprint);
   }
+}
+
+// The peers' connection pool: successive requests to one server share one connection (one TLS
+// handshake), a POST included; a server restarted between two requests (its old connections
+// closed) costs a new connection, never a failed request, for a GET or a POST.
+TEST(https_pool, requests_share_a_kept_alive_connection_and_a_restarted_peer_still_answers) {
+  https_pool pool;
+  auto server = std::make_unique<held_server>(2, 64);
+  auto target = server->target();
+  auto ca = server->ca();
+  auto ask = [&](const std::string& method) { return pool.request(target, server->tls(), method, "/peer", {}, 10s); };
+  for (int i = 0; i < 3; ++i) {
+    auto r = ask(i == 1 ? "POST" : "GET");
+    ASSERT_TRUE(r) << r.err().message;
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_EQ(pool.connections_opened(), 1u);
+  EXPECT_EQ(pool.requests_reusing(), 2u);
+  for (const char* method : {"GET", "POST"}) {
+    SCOPED_TRACE(method);
+    server.reset();  // the peer restarts on the same address, with the same certificate authority
+    server = std::make_unique<held_server>(2, 64, &ca, target.port);
+    auto opened = pool.connections_opened();
+    auto r = ask(method);
+    ASSERT_TRUE(r) << r.err().message;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(pool.connections_opened(), opened + 1);
+  }
+  // Another TLS material is another pool entry: its own connection.
+  auto opened = pool.connections_opened();
+  auto other = *crypto::issue_site_certificate(ca, {"alice", {}, {"127.0.0.1"}, 30});
+  auto r = pool.request(target, {ca.certificate_pem, other.certificate_pem, other.key_pem}, "GET", "/peer", {}, 10s);
+  ASSERT_TRUE(r) << r.err().message;
+  EXPECT_EQ(r->body, crypto::inspect_certificate(other.certificate_pem)->sha256_fingerprint);
+  EXPECT_EQ(pool.connections_opened(), opened + 1);
+}
+
+// Idle connections go after the idle time: the next request opens a new one.
+TEST(https_pool, an_idle_connection_is_dropped_after_the_idle_time) {
+  https_pool pool({4, 200ms});
+  held_server server(2, 64);
+  ASSERT_TRUE(pool.request(server.target(), server.tls(), "GET", "/health"));
+  ASSERT_TRUE(pool.request(server.target(), server.tls(), "GET", "/health"));
+  EXPECT_EQ(pool.connections_opened(), 1u);
+  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(pool.request(server.target(), server.tls(), "GET", "/health"));
+  EXPECT_EQ(pool.connections_opened(), 2u);
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <ctime>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -87,12 +89,13 @@ class ingest_test : public ::testing::Test {
     return s;
   }
 
-  // Creates and starts a consortium of one site (addresses 127.<octet>...) ingesting `server`.
-  std::unique_ptr<test::process_consortium> start_one_site(int octet) {
+  // Creates and starts a consortium of one site (addresses 127.<octet>...) ingesting `server`
+  // (`pacs_extra`: more [pacs] keys).
+  std::unique_ptr<test::process_consortium> start_one_site(int octet, const std::string& pacs_extra = {}) {
     test::consortium_options options;
     options.sites = 1;
     options.address_octet = octet;
-    options.site_toml[1] = test::pacs_toml(server->settings());
+    options.site_toml[1] = test::pacs_toml(server->settings(), pacs_extra);
     auto c = test::process_consortium::create(dir / "consortium", options);
     EXPECT_TRUE(c.ok()) << c.err().to_string();
     if (!c) return nullptr;
@@ -597,6 +600,61 @@ TEST_F(ingest_test, a_pacs_that_disappears_mid_series_fails_that_series_alone_an
     biggest = std::max(biggest, n);
   }
   EXPECT_EQ(biggest, big.slices + 1u);  // every instance and the volume
+}
+
+// A late image on today's date (behind the incremental cursor, which never looks at a series it
+// has handed over again) is ingested by the scheduled re-scan, without an operator: the series
+// becomes version 2 of its LFN.
+TEST_F(ingest_test, the_scheduled_rescan_ingests_a_late_image_the_incremental_sync_cannot_see) {
+  test::synthetic_options o;
+  o.slices = 6;
+  o.rows = o.columns = 32;
+  char today[16];
+  const std::time_t now = std::time(nullptr);
+  std::tm parts{};
+  localtime_r(&now, &parts);
+  std::strftime(today, sizeof today, "%Y%m%d", &parts);
+  o.study_date = today;
+  auto series = add_series(o);
+
+  // Scheduled runs every second; every third second or so one of them is a re-scan of the last 7 days.
+  auto c = start_one_site(85, "sync_period_s = 1\nrescan_period_s = 3\nrescan_days = 7\n");
+  ASSERT_TRUE(c);
+  auto& site = *c;
+  auto versions = [&] {  // LFN -> version of the records the site holds
+    std::map<std::string, unsigned> out;
+    auto listed = site.request(1, "GET", "/v1/overlay/records?limit=100", {}, 1);
+    if (!listed || listed->status != 200) return out;
+    const auto body = json::parse(listed->body);  // a named object: the loop below must not outlive it
+    for (const auto& r : body["records"]) out[r.value("lfn", "")] = r.value("version", 0u);
+    return out;
+  };
+  std::map<std::string, unsigned> first;
+  ASSERT_TRUE(test::eventually([&] { return (first = versions()).size() == 1; }, 60s)) ;
+  const auto lfn = first.begin()->first;
+  EXPECT_EQ(first.begin()->second, 1u);
+
+  ASSERT_EQ(server->upload({[&] {
+              const auto late = dir / "late-slice.dcm";
+              test::write_next_slice(series.files, late);
+              return late;
+            }()}),
+            "");
+  EXPECT_TRUE(test::eventually(
+      [&] {
+        auto v = versions();
+        return v.size() == 1 && v.count(lfn) && v[lfn] == 2u;
+      },
+      90s))
+      << "the late image was never ingested";
+  // The runs say what they are: a re-scan shows as last_run for the second until the next run.
+  EXPECT_TRUE(test::eventually(
+      [&] {
+        auto r = site.request(1, "GET", "/v1/ingest", {}, 1);
+        auto j = r && r->status == 200 ? json::parse(r->body, nullptr, false) : json();
+        return j.is_object() && j["last_run"].is_object() && j["last_run"].value("trigger", "") == "schedule-rescan";
+      },
+      20s));
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // back and the decoder is strict; the streamed answer holds each instance whole in its part (or
 // the volume), announces its exact size, and stops at a file that does not open; a released
 // share opens only for its request and site, and gathered shares combine from any t distinct ones
-// (fewer: unavailable, said plainly).
+// (fewer: unavailable, said plainly). A series being re-assembled is read file by file as it is
+// sealed, across its move into place, and its failure reaches every reader, mid-answer too.
 #include <gtest/gtest.h>
 
 #include "dm2/crypto/keys.hpp"
@@ -12,12 +13,15 @@
 #include "dm2/crypto/stream.hpp"
 #include "dm2/dht/owned_keys.hpp"
 #include "ingest/object_store.hpp"
+#include "ingest/series_restoration.hpp"
 #include "retrieval/series_answer.hpp"
 #include "retrieval/series_bundle.hpp"
 #include "retrieval/share_release.hpp"
 #include "support/temp_dir.hpp"
 
 #include <fstream>
+#include <future>
+#include <thread>
 
 namespace dm2::node {
 namespace {
@@ -36,7 +40,7 @@ result<std::string> drain(body_source& source, std::size_t* pieces = nullptr) {
 
 object_store::stored_file write_file(const test::temp_dir& dir, const std::string& name, const std::string& bytes) {
   std::ofstream(dir / name, std::ios::binary) << bytes;
-  return {name, dir / name, bytes.size()};
+  return {name, dir / name, bytes.size(), {}};
 }
 
 TEST(series_bundle, streams_from_the_files_decodes_back_and_refuses_anything_else) {
@@ -84,7 +88,7 @@ class series_answer_test : public ::testing::Test {
     auto sealed = crypto::stream_seal(key, plain, object_store::associated_data(lfn, version, name), chunk);
     EXPECT_TRUE(sealed);
     auto f = write_file(dir, name, *sealed);
-    return {name, f.size, f.path, {}};
+    return {name, f.size, f.path, {}, {}};
   }
 
   test::temp_dir dir{"dm2-answer"};
@@ -187,6 +191,80 @@ TEST(share_release, any_t_distinct_gathered_shares_rebuild_the_key_and_fewer_are
   auto full = *k;
   full.count = 255;
   EXPECT_FALSE(owner_share(full));
+}
+
+class series_restoration_test : public series_answer_test {
+ protected:
+  // A restoration of two instances ("first", "second") and a volume, at version 7.
+  std::shared_ptr<series_restoration> two_instances() {
+    series_manifest m{{{"1.2.3.1", 5}, {"1.2.3.2", 6}}, 3};
+    auto r = std::make_shared<series_restoration>(7, m);
+    std::filesystem::create_directories(dir / "staging");
+    r->staging_at(dir / "staging");
+    return r;
+  }
+  // Seals `plain` as `name` into the staging directory and tells `r`.
+  void seal_into_staging(series_restoration& r, const std::string& name, const std::string& plain) {
+    auto sealed = crypto::stream_seal(key, plain, object_store::associated_data(lfn, 7, name));
+    std::ofstream(dir / "staging" / name, std::ios::binary) << *sealed;
+    r.sealed(name);
+  }
+};
+
+TEST_F(series_restoration_test, the_answer_reads_each_file_once_sealed_and_across_the_move_into_place) {
+  auto r = two_instances();
+  auto files = r->files();
+  ASSERT_EQ(files.size(), 3u);
+  EXPECT_EQ(files[0].name, "000000.dcm.dm2s");
+  EXPECT_EQ(files[1].size, crypto::sealed_stream_size(6));
+  EXPECT_EQ(files[2].name, object_store::volume_name);
+  std::vector<sealed_file> instances;
+  for (std::size_t i = 0; i < 2; ++i) instances.push_back({files[i].name, files[i].size, {}, {}, files[i].open_when_sealed});
+  auto answer = series_answer::open(key, lfn, 7, instances, series_form::dicom, nullptr);
+  ASSERT_TRUE(answer) << answer.err().message;  // sizes known before any file exists
+  auto body = std::async(std::launch::async, [&] { return drain(**answer); });
+  EXPECT_EQ(body.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);  // waits for the first
+  seal_into_staging(*r, "000000.dcm.dm2s", "first");
+  ASSERT_TRUE(r->started());
+  // The series placed before the second instance is read: read from its new place.
+  seal_into_staging(*r, "000001.dcm.dm2s", "second");
+  ASSERT_TRUE(r->place([&]() -> result<std::filesystem::path> {
+    std::filesystem::rename(dir / "staging", dir / "placed");
+    return dir / "placed";
+  }));
+  auto got = body.get();
+  ASSERT_TRUE(got) << got.err().message;
+  EXPECT_NE(got->find("\r\n\r\nfirst\r\n"), std::string::npos);
+  EXPECT_NE(got->find("\r\n\r\nsecond\r\n"), std::string::npos);
+  EXPECT_EQ(got->size(), *(*answer)->size());
+  EXPECT_EQ(*r->finished(), 7u);
+  EXPECT_EQ(r->open_when_sealed("000009.dcm.dm2s").err().code, errc::not_found);
+}
+
+TEST_F(series_restoration_test, a_failure_mid_way_ends_the_answer_with_an_error_and_wakes_every_reader) {
+  auto r = two_instances();
+  auto files = r->files();
+  std::vector<sealed_file> instances;
+  for (std::size_t i = 0; i < 2; ++i) instances.push_back({files[i].name, files[i].size, {}, {}, files[i].open_when_sealed});
+  auto answer = series_answer::open(key, lfn, 7, instances, series_form::dicom, nullptr);
+  ASSERT_TRUE(answer);
+  seal_into_staging(*r, "000000.dcm.dm2s", "first");
+  std::string piece;
+  ASSERT_TRUE((*answer)->next(piece));  // the first instance goes out
+  auto waiting = std::async(std::launch::async, [&] { return r->finished(); });
+  r->failed(fail(errc::conflict, "the PACS holds other instances"));
+  auto second = (*answer)->next(piece);  // never a shorter series taken for the whole
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.err().code, errc::conflict);
+  EXPECT_EQ(waiting.get().err().code, errc::conflict);
+  EXPECT_EQ(r->started().err().code, errc::conflict);
+  // A file whose size is not the manifest's: the answer stops there too.
+  auto sized = two_instances();
+  seal_into_staging(*sized, "000000.dcm.dm2s", "first, but longer");
+  auto wrong = series_answer::open(key, lfn, 7, {{files[0].name, files[0].size, {}, {}, sized->files()[0].open_when_sealed}},
+                                   series_form::dicom, nullptr);
+  ASSERT_TRUE(wrong);
+  EXPECT_FALSE((*wrong)->next(piece));
 }
 
 }  // namespace

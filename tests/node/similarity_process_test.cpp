@@ -15,7 +15,12 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <cstring>
+#include <random>
 #include <set>
+#include <thread>
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/pacs/volume.hpp"
@@ -29,7 +34,9 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-constexpr const char* fast_hashes = "[accounts]\nargon2_memory_kib = 1024\nargon2_passes = 1\n";
+// Stage 2 at an owner: one scoring thread, two requests waiting at most (the pool test's bound).
+constexpr const char* site_toml =
+    "[accounts]\nargon2_memory_kib = 1024\nargon2_passes = 1\n[similarity]\nstage2_threads = 1\nstage2_waiting = 2\n";
 
 // Site 1: the patient (seed 1001) and another; site 2: the near-duplicate and another; site 3: two others.
 const std::vector<planted_series> series_plan = {{1, 1001, 0, "20240101"}, {1, 1002, 0, "20240102"},
@@ -44,7 +51,7 @@ class similarity_process_test : public ::testing::Test {
     DM2_REQUIRE_PRIVATE_NETWORK();
     consortium_options options;
     options.address_octet = 86;
-    options.extra_toml = fast_hashes;
+    options.extra_toml = site_toml;
     auto files = start_phantom_sites(dir.path(), options, series_plan, servers, sites);
     ASSERT_FALSE(HasFailure());
     patient_files = files[patient_date];
@@ -307,6 +314,63 @@ TEST_F(similarity_process_test, an_owner_down_before_stage_two_leaves_its_hits_a
   EXPECT_TRUE(seen_duplicate) << lfns_of(view);  // a replica holder answered stage 1 for site 2
 }
 
+// Stage 2's scoring runs on the owner's own threads, not its request workers: during a burst of
+// stage-2 requests (each a new query volume, so every score is computed) the node's other routes
+// answer, and requests beyond the one scoring plus two waiting are refused at once with 503.
+TEST_F(similarity_process_test, stage_two_scoring_runs_off_the_request_workers_and_a_burst_beyond_its_queue_gets_503) {
+  const std::vector<std::string> owned = {duplicate, lfn_by_date()["20240202"]};
+  constexpr int burst = 12;
+  std::atomic<int> outstanding{burst};
+  std::vector<int> statuses(burst, 0);
+  std::vector<std::string> bodies(burst);
+  std::vector<std::thread> askers;
+  for (int i = 0; i < burst; ++i)
+    askers.emplace_back([&, i] {
+      std::string volume(32 * 32 * 32 * 4, '\0');
+      std::mt19937 rng(static_cast<unsigned>(i + 1));
+      std::normal_distribution<float> normal;
+      for (std::size_t at = 0; at < volume.size(); at += 4) {
+        float x = normal(rng);
+        std::memcpy(&volume[at], &x, 4);
+      }
+      json request = {{"query", crypto::to_hex(std::string(16, static_cast<char>('a' + i)))}, {"measure", "mi"},
+                      {"version", "1"}, {"grid", 32}, {"volume", crypto::to_base64(volume)}, {"lfns", owned}};
+      auto r = sites->request(2, "POST", "/v1/similarity/scores", request.dump(), 3);  // as site 3
+      statuses[static_cast<std::size_t>(i)] = r ? r->status : -1;
+      bodies[static_cast<std::size_t>(i)] = r ? r->body : r.err().message;
+      --outstanding;
+    });
+  // While scoring runs, site 2 answers /health (the I/O thread) and a route on its request workers.
+  int answered_during = 0;
+  while (outstanding.load() > 0) {
+    auto health = sites->request(2, "GET", "/health", "", 0);
+    auto algorithms = sites->request(2, "GET", "/v1/algorithms", "", 2);
+    if (outstanding.load() > 0 && health && health->status == 200 && algorithms && algorithms->status == 200)
+      ++answered_during;
+  }
+  for (auto& t : askers) t.join();
+  int scored = 0, busy = 0;
+  for (int i = 0; i < burst; ++i) {
+    auto body = json::parse(bodies[static_cast<std::size_t>(i)], nullptr, false);
+    if (statuses[static_cast<std::size_t>(i)] == 200) {
+      ++scored;
+      ASSERT_EQ(body["scores"].size(), 2u) << body.dump();
+      for (const auto& s : body["scores"]) EXPECT_TRUE(s["score"].is_number()) << s.dump();
+    } else {
+      EXPECT_EQ(statuses[static_cast<std::size_t>(i)], 503) << body.dump();
+      EXPECT_EQ(body["error"].value("code", ""), "unavailable") << body.dump();
+      ++busy;
+    }
+  }
+  std::printf("burst of %d stage-2 requests: %d scored, %d refused busy; other routes answered %d times meanwhile\n",
+              burst, scored, busy, answered_during);
+  EXPECT_GE(scored, 2);  // the first, and at least one waiting behind it
+  EXPECT_GE(busy, 1);
+  EXPECT_GE(answered_during, 1);
+  EXPECT_EQ(metric(2, "dm2_stage_two_scores_total{source=\"computed\"}"), 2.0 * scored);
+  EXPECT_GE(metric(2, "dm2_http_requests_total{route=\"/v1/similarity/scores\",code=\"503\"}"), busy);
+}
+
 TEST_F(similarity_process_test, a_repeated_query_reuses_the_owners_scores_and_provenance_answers_for_each) {
   const json query = {{"by_series", patient}, {"measure", "mi"}, {"top_k", 5}, {"stage2_depth", 5}, {"timeout_ms", 20000}};
   const std::string computed = R"(dm2_stage_two_scores_total{source="computed"})",
@@ -398,33 +462,6 @@ TEST_F(similarity_process_test, a_repeated_query_reuses_the_owners_scores_and_pr
   EXPECT_EQ(denied, 1u);
 }
 
-// One more slice after the last of `files` (the same image one slice further, a new SOP instance):
-// uploaded to the PACS, the series gains an instance.
-fs::path one_more_slice(const std::vector<fs::path>& files, const fs::path& out) {
-  auto position = [](const fs::path& f) {
-    DcmFileFormat ff;
-    EXPECT_TRUE(ff.loadFile(f.c_str()).good());
-    std::array<double, 3> p{};
-    for (unsigned i = 0; i < 3; ++i) ff.getDataset()->findAndGetFloat64(DCM_ImagePositionPatient, p[i], i);
-    return p;
-  };
-  auto last = position(files.back()), before = position(files[files.size() - 2]);
-  DcmFileFormat ff;
-  EXPECT_TRUE(ff.loadFile(files.back().c_str()).good());
-  auto& ds = *ff.getDataset();
-  char uid[100];
-  dcmGenerateUniqueIdentifier(uid);
-  ds.putAndInsertString(DCM_SOPInstanceUID, uid);
-  ff.getMetaInfo()->putAndInsertString(DCM_MediaStorageSOPInstanceUID, uid);
-  ds.putAndInsertString(DCM_InstanceNumber, std::to_string(files.size() + 1).c_str());
-  std::string next;
-  for (unsigned i = 0; i < 3; ++i) next += (i ? "\\" : "") + std::to_string(2 * last[i] - before[i]);
-  ds.putAndInsertString(DCM_ImagePositionPatient, next.c_str());
-  ds.putAndInsertString(DCM_SliceLocation, std::to_string(2 * last[2] - before[2]).c_str());
-  EXPECT_TRUE(ff.saveFile(out.c_str(), EXS_LittleEndianExplicit).good());
-  return out;
-}
-
 TEST_F(similarity_process_test, a_series_re_ingested_with_one_more_slice_is_a_new_version_computed_again) {
   const json query = {{"by_series", patient}, {"measure", "mi"}, {"top_k", 5}, {"stage2_depth", 5}, {"timeout_ms", 20000}};
   const std::string computed = R"(dm2_stage_two_scores_total{source="computed"})";
@@ -446,7 +483,8 @@ TEST_F(similarity_process_test, a_series_re_ingested_with_one_more_slice_is_a_ne
 
   // The near-duplicate gains a slice at site 2's PACS. An incremental run does not see it (its
   // study date is behind the sync cursor); a re-scan does, and makes version 2.
-  auto grown = one_more_slice(duplicate_files, dir.path() / "extra-slice.dcm");
+  const auto grown = dir.path() / "extra-slice.dcm";
+  test::write_next_slice(duplicate_files, grown);
   ASSERT_EQ(servers[2]->upload({grown}), "");
   auto run_ingest = [&](const std::string& body) {
     auto run = sites->request(2, "POST", "/v1/ingest", body, 2);
@@ -619,8 +657,8 @@ TEST_F(similarity_process_test, a_physician_queries_by_an_uploaded_dicom_series_
   EXPECT_EQ(series_only["hits"][0].value("lfn", ""), duplicate) << lfns_of(series_only);
 
   const bad_case refused[] = {
-      {json{{"pacs_series", {{"series_uid", "1.2.3.4.5"}}}}, 404, "no series ingested"},
-      {json{{"pacs_series", {{"series_uid", series_uid}, {"study_uid", "1.2.3.4.5"}}}}, 404, "no series ingested"},
+      {json{{"pacs_series", {{"series_uid", "1.2.3.4.5"}}}}, 404, "no such series"},
+      {json{{"pacs_series", {{"series_uid", series_uid}, {"study_uid", "1.2.3.4.5"}}}}, 404, "no such series"},
       {json{{"pacs_series", {{"series_uid", "abc"}}}}, 400, "pacs_series.series_uid"},
       {json{{"pacs_series", {{"study_uid", study_uid}}}}, 400, "series_uid"},
       {json{{"pacs_series", {{"series_uid", series_uid}, {"patient", "x"}}}}, 400, "pacs_series.patient"},
@@ -638,22 +676,59 @@ TEST_F(similarity_process_test, a_physician_queries_by_an_uploaded_dicom_series_
   EXPECT_EQ(status, 403) << outsider.dump();
   auto operator_answer = run_query({{"pacs_series", pacs_series}}, "", &status);
   EXPECT_EQ(status, 403) << operator_answer.dump();
+
+  // A new study of the patient at site 1's PACS, not ingested (no ingest run since): fetched from
+  // the PACS into the upload scratch for the query, which is empty again afterwards; the
+  // patient's series and the near-duplicate rank first. Decided on the patient's care team
+  // before anything is fetched.
+  synth::phantom_options rescan;
+  rescan.kind = synth::study_kind::heart_mr;
+  rescan.seed = 1001;
+  rescan.variant = 2;
+  rescan.size = 64;
+  rescan.study_date = "20240110";
+  fs::create_directories(dir.path() / "rescan");
+  auto written = synth::write_phantom_series(dir.path() / "rescan", rescan);
+  ASSERT_EQ(servers[1]->upload(written.files), "");
+  const json new_series = {{"study_uid", written.study_uid}, {"series_uid", written.series_uid}};
+  auto by_new = run_query({{"pacs_series", new_series}, {"measure", "mi"}, {"top_k", 3}, {"timeout_ms", 20000}}, house);
+  ASSERT_GE(by_new["hits"].size(), 2u) << by_new.dump();
+  const std::set<std::string> same_patient = {patient, duplicate};
+  EXPECT_EQ(same_patient.count(by_new["hits"][0].value("lfn", "")), 1u) << lfns_of(by_new);
+  EXPECT_EQ(same_patient.count(by_new["hits"][1].value("lfn", "")), 1u) << lfns_of(by_new);
+  EXPECT_EQ(by_new["hits"][0].value("stage", 0), 2);
+  EXPECT_TRUE(scratch_empty());
+  auto new_outsider = run_query({{"pacs_series", new_series}}, other, &status);
+  EXPECT_EQ(status, 403) << new_outsider.dump();
+  auto new_operator = run_query({{"pacs_series", new_series}}, "", &status);
+  EXPECT_EQ(status, 403) << new_operator.dump();
+  EXPECT_TRUE(scratch_empty());
+  // Still not ingested: nothing of it was stored (the query by stage 1 sees the six series only).
+  EXPECT_EQ(lfn_by_date().size(), 6u);
+
   // Neither UID reaches site 1's log.
-  EXPECT_EQ(sites->stderr_text(1).find(series_uid), std::string::npos);
-  EXPECT_EQ(sites->stderr_text(1).find(study_uid), std::string::npos);
+  for (const auto& uid : {series_uid, study_uid, written.series_uid, written.study_uid})
+    EXPECT_EQ(sites->stderr_text(1).find(uid), std::string::npos) << uid;
 
   // The decisions are in site 1's audit chain, under the patient's series LFN.
   sites->kill(1);
   auto lines = sites->audit_lines(1);
   ASSERT_TRUE(lines);
-  std::size_t allowed = 0, denied = 0;
+  const auto patient_ref = json::parse(team->body).value("patient_ref", "");
+  std::size_t allowed = 0, denied = 0, new_allowed = 0, new_denied = 0;
   for (const auto& l : *lines) {
     EXPECT_EQ(l.find(series_uid), std::string::npos) << l;
+    EXPECT_EQ(l.find(written.series_uid), std::string::npos) << l;
     if (l.find("query_by_pacs_series " + patient) != std::string::npos)
       (l.find(" allowed") != std::string::npos ? allowed : denied)++;
+    if (!patient_ref.empty() && l.find("query_by_pacs_series " + patient_ref) != std::string::npos)
+      (l.find(" allowed") != std::string::npos ? new_allowed : new_denied)++;
   }
   EXPECT_EQ(allowed, 2u);
   EXPECT_EQ(denied, 2u);
+  EXPECT_FALSE(patient_ref.empty()) << team->body;
+  EXPECT_EQ(new_allowed, 1u);
+  EXPECT_EQ(new_denied, 2u);
 }
 
 }  // namespace

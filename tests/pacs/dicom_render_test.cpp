@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "png_image.hpp"
 #include "support/temp_dir.hpp"
 #include "synthetic_series.hpp"
 
@@ -39,15 +40,10 @@ std::string instance(dm2::test::temp_dir& dir, const std::string& transfer_synta
   return read_file(dm2::test::write_synthetic_series(dir.path(), so).files[0]);
 }
 
-std::uint32_t big_endian(const std::string& s, std::size_t at) {
-  std::uint32_t v = 0;
-  for (std::size_t i = 0; i < 4; ++i) v = v << 8 | static_cast<unsigned char>(s[at + i]);
-  return v;
-}
-
-// A PNG's width and height, from its IHDR chunk.
+// A PNG's width and height once decoded ((0, 0) when it does not decode).
 std::pair<std::uint32_t, std::uint32_t> png_size(const std::string& png) {
-  return {big_endian(png, 16), big_endian(png, 20)};
+  auto image = dm2::test::decode_png(png);
+  return image ? std::pair{image->width, image->height} : std::pair{0U, 0U};
 }
 
 TEST(DicomRender, FramePixelsAreTheStoredValues) {

@@ -6,12 +6,12 @@
 # playwright-core, dicomweb.test.mjs calls DICOMweb with the npm dicomweb-client. The demo CA is
 # trusted through NODE_EXTRA_CA_CERTS. Work files (the demo, its logs, screenshots) stay in
 # BUILD/web-test/<name>. Everything it started is stopped when it ends, whatever the outcome.
-# Usage: tests/web/run-web-test.sh BUILD_DIR TEST NET   (NET: e.g. 127.0.90)
+# Usage: tests/web/run-web-test.sh BUILD_DIR TEST NET   (NET: e.g. 127.0.90; see the lock below)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$(realpath "${1:?usage: run-web-test.sh BUILD_DIR TEST NET}")"
 test_file="$root/tests/web/${2:?usage: run-web-test.sh BUILD_DIR TEST NET}"
-net="${3:?usage: run-web-test.sh BUILD_DIR TEST NET}"
+wanted_net="${3:?usage: run-web-test.sh BUILD_DIR TEST NET}"
 work="$build/web-test/$(basename "$test_file" .test.mjs)"
 
 modules="$root/tests/web/node_modules"
@@ -20,6 +20,16 @@ if [ ! -d "$modules/playwright-core" ] || [ ! -d "$modules/dicomweb-client" ] ||
   echo "web test: needs chromium and tests/web/node_modules (bash scripts/install-deps.sh installs both)" >&2
   exit 77  # skipped (SKIP_RETURN_CODE); CI requires the web label to run
 fi
+
+# Another checkout (a worktree) may run the same test at the same time: each run holds a lock on its
+# loopback /24 for its whole life and takes the next free block (127.0.200-239) if NET is held.
+net=
+for candidate in "$wanted_net" $(seq -f "127.0.%g" 200 239); do
+  exec {net_lock}> "/tmp/dm2-web-test-$candidate.lock"
+  if flock -n "$net_lock"; then net=$candidate; break; fi
+  exec {net_lock}>&-
+done
+[ -n "$net" ] || { echo "web test: every loopback block 127.0.200-239 is in use" >&2; exit 1; }
 
 rm -rf "$work"
 mkdir -p "$work/screenshots"

@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -14,6 +16,7 @@
 #include "dm2/crypto/hash.hpp"
 #include "db_cursor_store.hpp"
 #include "series_pipeline.hpp"
+#include "series_restoration.hpp"
 
 namespace dm2::node {
 namespace fs = std::filesystem;
@@ -26,6 +29,17 @@ namespace {
 bool transient(errc code) {
   return code == errc::unavailable || code == errc::timeout || code == errc::io_error || code == errc::cancelled ||
          code == errc::permission_denied || code == errc::storage_failure;
+}
+
+// "YYYYMMDD" `days` days before today, in the machine's local time (StudyDate is the hospital's
+// local date).
+std::string study_date_days_ago(unsigned days) {
+  const std::time_t then = std::time(nullptr) - static_cast<std::time_t>(days) * 86400;
+  std::tm parts{};
+  localtime_r(&then, &parts);
+  char out[16];
+  std::strftime(out, sizeof out, "%Y%m%d", &parts);
+  return out;
 }
 
 }  // namespace
@@ -62,14 +76,19 @@ struct ingest_service::impl {
   std::jthread worker;
   std::stop_source restores_stop;  // cancels re-assemblies under way when the node stops
 
-  // Series being re-assembled, so that concurrent readers of one wait for one restore.
+  // Series being re-assembled, by LFN: a reader of one joins the re-assembly under way. Each
+  // runs on a thread of its own (its future here), waited for at stop.
   std::mutex restoring_mutex;
-  std::map<std::string, std::shared_ptr<std::mutex>> restoring;
+  std::map<std::string, std::shared_ptr<series_restoration>> restoring;
+  std::vector<std::future<void>> restorations;
 
   fs::path scratch_root() const { return config.data_dir / "ingest-scratch"; }
 
   void loop(std::stop_token stop) {
     auto next_scheduled = std::chrono::steady_clock::now() + config.sync_period;
+    // The incremental sync never looks behind its cursor (docs/ingest.md): a scheduled run this
+    // often is a re-scan of the last days instead, so late images are found without an operator.
+    auto next_rescan = std::chrono::steady_clock::now() + config.rescan_period;
     while (!stop.stop_requested()) {
       std::string rescan;
       {
@@ -82,7 +101,12 @@ struct ingest_service::impl {
         if (stop.stop_requested()) return;
         if (!run_requested) {
           // The schedule is due; an operator's run under way would have been taken already.
-          if (!book.begin(new_run_id(), "schedule")) continue;
+          const bool rescan_due = config.rescan_period.count() > 0 && std::chrono::steady_clock::now() >= next_rescan;
+          if (!book.begin(new_run_id(), rescan_due ? "schedule-rescan" : "schedule")) continue;
+          if (rescan_due) {
+            requested_rescan = study_date_days_ago(config.rescan_days);
+            next_rescan = std::chrono::steady_clock::now() + config.rescan_period;
+          }
           run_requested = true;
         }
         run_requested = false;
@@ -97,42 +121,48 @@ struct ingest_service::impl {
     return {&config, &overlay, &objects, &links, scratch_root(), uid_secret, &stats, &book, std::move(stop)};
   }
 
-  // The evicted series `lfn` back in the object store, re-assembled from the PACS; its version.
-  // `on_disk` tells whether another reader restored it meanwhile (and at which version).
-  result<std::uint64_t> restore(const std::string& lfn,
-                                const std::function<std::optional<std::uint64_t>()>& on_disk) {
-    std::shared_ptr<std::mutex> one;
-    {
-      std::lock_guard lock(restoring_mutex);
-      auto& m = restoring[lfn];
-      if (!m) m = std::make_shared<std::mutex>();
-      one = m;
-    }
-    auto done = [&]() -> result<std::uint64_t> {
-      std::lock_guard lock(*one);
-      if (auto v = on_disk()) return *v;  // another reader restored it meanwhile
-      if (!config.pacs_configured)
-        return fail(errc::unavailable, "the sealed files of series " + lfn + " are gone and no [pacs] is configured");
-      auto key = overlay.owned_key(lfn);
-      if (!key) return fail(errc::io_error, "series " + lfn + " cannot be re-assembled: its key is missing");
-      auto link = links.read_link(lfn, key->secret);
-      if (!link) return std::move(link).err();
-      if (!*link) return fail(errc::io_error, "series " + lfn + " cannot be re-assembled: its link is missing");
+  // The re-assembly of the evicted series `lfn`: the one under way, or one started now; nullptr
+  // when `on_disk` finds it placed meanwhile.
+  result<std::shared_ptr<series_restoration>> restoration_of(const std::string& lfn,
+                                                             const std::function<bool()>& on_disk) {
+    std::lock_guard lock(restoring_mutex);
+    if (auto under_way = restoring.find(lfn); under_way != restoring.end()) return under_way->second;
+    if (on_disk()) return std::shared_ptr<series_restoration>{};
+    if (!config.pacs_configured)
+      return fail(errc::unavailable, "the sealed files of series " + lfn + " are gone and no [pacs] is configured");
+    auto key = overlay.owned_key(lfn);
+    if (!key) return fail(errc::io_error, "series " + lfn + " cannot be re-assembled: its key is missing");
+    auto link = links.read_link(lfn, key->secret);
+    if (!link) return std::move(link).err();
+    if (!*link) return fail(errc::io_error, "series " + lfn + " cannot be re-assembled: its link is missing");
+    auto lookup = links.find((*link)->series_uid);
+    if (!lookup) return std::move(lookup).err();
+    if (!*lookup || (*lookup)->lfn_hex != lfn)
+      return fail(errc::io_error, "series " + lfn + " has no lookup entry: it cannot be re-assembled");
+    auto r = std::make_shared<series_restoration>((*lookup)->version, (*link)->manifest);
+    restoring.emplace(lfn, r);
+    std::erase_if(restorations, [](const std::future<void>& f) {
+      return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    });
+    restorations.push_back(std::async(std::launch::async, [this, lfn, r, key = std::move(*key), link = std::move(**link),
+                                                           lookup = std::move(**lookup)]() mutable {
       auto started = std::chrono::steady_clock::now();
-      auto restored = restore_series(context(restores_stop.get_token()), lfn, key->secret, **link);
+      auto restored = restore_series(context(restores_stop.get_token()), lfn, key.secret, link, lookup, *r);
+      std::fill(key.secret.begin(), key.secret.end(), '\0');
       stats.observe("dm2_ingest_stage_seconds", "stage=\"restore\"",
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       stats.increment("dm2_objects_restored_total", restored ? "result=\"done\"" : "result=\"failed\"");
-      if (restored)
+      if (restored) {
         cache->placed(lfn, *restored);
-      else
+      } else {
         spdlog::warn("event=series_restore_failed lfn={} code={} reason=\"{}\"", lfn, name_of(restored.err().code),
                      restored.err().message);
-      return restored;
-    }();
-    std::lock_guard drop(restoring_mutex);
-    if (one.use_count() == 2) restoring.erase(lfn);  // nobody else waits on it
-    return done;
+        r->failed(restored.err());
+      }
+      std::lock_guard done(restoring_mutex);
+      restoring.erase(lfn);
+    }));
+    return r;
   }
 
   static std::string new_run_id() { return crypto::to_hex(crypto::random_bytes(8)); }
@@ -232,6 +262,12 @@ void ingest_service::start() {
 
 void ingest_service::stop() {
   impl_->restores_stop.request_stop();
+  std::vector<std::future<void>> restorations;
+  {
+    std::lock_guard lock(impl_->restoring_mutex);
+    restorations.swap(impl_->restorations);
+  }
+  for (auto& r : restorations) r.wait();
   if (!impl_->worker.joinable()) return;
   impl_->worker.request_stop();
   {
@@ -292,15 +328,28 @@ std::string ingest_service::patient_ref(const std::string& patient_id) const {
 }
 
 result<ingest_service::stored_series> ingest_service::stored(const std::string& lfn_hex) const {
+  return read(lfn_hex, false);
+}
+
+result<ingest_service::stored_series> ingest_service::reading(const std::string& lfn_hex) const {
+  return read(lfn_hex, true);
+}
+
+result<ingest_service::stored_series> ingest_service::read(const std::string& lfn_hex, bool while_restoring) const {
   auto owned = impl_->overlay.owned_version(lfn_hex);
   if (owned == 0) return fail(errc::not_found, "this site does not own series " + lfn_hex);
   auto lease = impl_->cache->pin(lfn_hex);
-  auto on_disk = [&] { return impl_->objects.newest_version(lfn_hex, owned); };
-  auto at = on_disk();
+  auto at = impl_->objects.newest_version(lfn_hex, owned);
   if (!at) {
-    auto restored = impl_->restore(lfn_hex, on_disk);
-    if (!restored) return std::move(restored).err();
-    at = *restored;
+    auto restoring = impl_->restoration_of(lfn_hex, [&] { return (at = impl_->objects.newest_version(lfn_hex, owned)).has_value(); });
+    if (!restoring) return std::move(restoring).err();
+    if (auto& r = *restoring) {
+      if (auto s = r->started(); !s) return std::move(s).err();
+      if (while_restoring && !r->manifest().instances.empty()) return stored_series{r->version(), r->files(), std::move(lease)};
+      auto placed = r->finished();
+      if (!placed) return std::move(placed).err();
+      at = *placed;
+    }
   }
   auto files = impl_->objects.list_series(lfn_hex, *at);
   if (!files) return std::move(files).err();

@@ -64,7 +64,7 @@ class ingest_service {
   // The sealed files of the committed version of a series this site owns (the newest stored at
   // or below its record's version: a diagnosis raises the record alone), as stored
   // (object_store::list_series), and that version. A series the cache evicted is re-assembled
-  // from the PACS first (restore_series; one at a time per series, the others wait for it).
+  // from the PACS first (restore_series; one at a time per series, the others join it).
   // Its files stay on disk while `lease` lives: hold it until they are read.
   // Errors: not_found (not owned here), io_error, and when evicted those of restore_series
   // (unavailable: the PACS cannot be reached; conflict: it now holds other instances).
@@ -74,6 +74,12 @@ class ingest_service {
     object_cache::lease lease;
   };
   result<stored_series> stored(const std::string& lfn_hex) const;
+  // The same, readable while an evicted series is being re-assembled (docs/ingest.md, "Cache"):
+  // its files are listed from its manifest before they exist, each waited for when read
+  // (object_store::open_stored), so the caller serves the first instances while the PACS still
+  // sends the rest. Returns once a first file is sealed: what fails early (the PACS down)
+  // fails here. A series without a manifest is waited for whole, as by stored().
+  result<stored_series> reading(const std::string& lfn_hex) const;
   // The version stored() would read, without restoring an evicted series or listing its files:
   // nullopt when not owned here or not on disk (the stage-2 result cache's key).
   std::optional<std::uint64_t> sealed_version(const std::string& lfn_hex) const;
@@ -82,6 +88,7 @@ class ingest_service {
 
  private:
   explicit ingest_service(std::unique_ptr<impl> p);
+  result<stored_series> read(const std::string& lfn_hex, bool while_restoring) const;
   std::unique_ptr<impl> impl_;
 };
 

@@ -39,7 +39,7 @@ struct ingest_counts {
 
 struct ingest_run {
   std::string id;
-  std::string trigger;             // "operator", "schedule" or "start"
+  std::string trigger;             // "operator", "schedule", "schedule-rescan" or "start"
   std::int64_t started_at = 0;     // seconds since the epoch
   std::int64_t finished_at = 0;    // 0 while running
   std::string state = "running";   // running, done, failed (the sync itself failed)

@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/stream.hpp"
@@ -48,6 +51,19 @@ bool is_version(const std::string& name) {
 
 }  // namespace
 
+result<int> object_store::open_stored(const stored_file& f) {
+  if (f.open_when_sealed) return f.open_when_sealed();
+  int fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(errc::io_error, "cannot open " + f.path.string() + ": " + std::strerror(errno));
+  return fd;
+}
+
+std::string object_store::instance_name(std::size_t slice) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%06zu.dcm.dm2s", slice);
+  return name;
+}
+
 result<object_store> object_store::open(fs::path dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -71,7 +87,7 @@ result<std::vector<object_store::stored_file>> object_store::list_series(const s
   if (!fs::is_directory(dir, ec)) return fail(errc::not_found, "no stored series " + lfn_hex + " version " + std::to_string(version));
   std::vector<stored_file> out;
   for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.is_regular_file(ec) && entry.path().filename() != unsynced_marker) out.push_back({entry.path().filename().string(), entry.path(), entry.file_size(ec)});
+    if (entry.is_regular_file(ec) && entry.path().filename() != unsynced_marker) out.push_back({entry.path().filename().string(), entry.path(), entry.file_size(ec), {}});
   if (ec) return fail(errc::io_error, "cannot list " + dir.string() + ": " + ec.message());
   std::sort(out.begin(), out.end(), [](const stored_file& a, const stored_file& b) { return a.name < b.name; });
   return out;

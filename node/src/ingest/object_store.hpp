@@ -61,7 +61,16 @@ class object_store {
     std::string name;
     std::filesystem::path path;
     std::uint64_t size = 0;  // sealed bytes
+    // Set while the series is being re-assembled (ingest_service::reading): waits until the
+    // file is sealed and opens it; `path` is then empty. Read through open_stored().
+    std::function<result<int>()> open_when_sealed;
   };
+  // Opens a stored file read-only (the caller closes it), waiting for it while it is being
+  // re-assembled. Errors: io_error, and those of the re-assembly.
+  static result<int> open_stored(const stored_file& f);
+  // The names of a series' sealed files: each instance by its slice, and the volume.
+  static std::string instance_name(std::size_t slice);
+  static constexpr const char* volume_name = "volume.nii.dm2s";
   result<std::vector<stored_file>> list_series(const std::string& lfn_hex, std::uint64_t version) const;
 
   // Every placed <lfn>/<version> directory (after sweep(): the committed ones), its sealed

@@ -7,7 +7,8 @@ namespace fs = std::filesystem;
 
 result<fetched_series> fetch_one_series(const pacs::pacs_settings& settings, bool use_move, const pacs::series_ref& ref,
                                         const fs::path& dest, std::stop_token stop,
-                                        const std::function<void(const pacs::fetch_progress&)>& progress) {
+                                        const std::function<void(const pacs::fetch_progress&)>& progress,
+                                        const std::function<void(const fs::path&)>& arrived) {
   std::error_code ec;
   fs::create_directories(dest, ec);
   if (ec) return fail(errc::io_error, "cannot create a scratch directory: " + ec.message());
@@ -26,11 +27,14 @@ result<fetched_series> fetch_one_series(const pacs::pacs_settings& settings, boo
     for (const auto& f : moved->files) out.files.emplace_back(f);
     out.bytes = moved->bytes;
     if (progress) progress({out.files.size(), out.files.size(), out.bytes});
+    if (arrived)
+      for (const auto& f : out.files) arrived(f);
     return out;
   }
   pacs::fetch_options options;
   options.stop = stop;
   options.progress = progress;
+  if (arrived) options.arrived = [&arrived](const std::string& path) { arrived(path); };
   auto fetched = pacs::fetch_series(settings, ref.study_uid, ref.series_uid, dest, options);
   if (!fetched) {
     fs::remove_all(dest, ec);

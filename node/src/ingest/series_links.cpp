@@ -39,6 +39,8 @@ status series_links::put_link(storage::transaction& t, const std::string& lfn_he
   json j = {{"patient_id", link.patient_id},         {"patient_name", link.patient_name},
             {"accession_number", link.accession_number}, {"study_uid", link.study_uid},
             {"series_uid", link.series_uid},         {"removed", link.removed_json}};
+  if (!link.manifest.instances.empty())
+    j["manifest"] = {{"instances", link.manifest.instances}, {"volume_bytes", link.manifest.volume_bytes}};
   auto sealed = crypto::aead_seal(series_key, j.dump(), "dm2 nominative link " + lfn_hex);
   if (!sealed) return std::move(sealed).err();
   t.put(storage::family::nominative, "link/" + lfn_hex, std::move(*sealed));
@@ -54,9 +56,20 @@ result<std::optional<nominative_link>> series_links::read_link(const std::string
   if (!plain) return std::move(plain).err();
   auto j = json::parse(*plain, nullptr, false);
   if (!j.is_object()) return fail(errc::malformed_input, "a stored nominative link does not decode");
+  series_manifest manifest;
+  if (const auto& m = j["manifest"]; m.is_object()) {
+    const auto& instances = m["instances"];
+    bool good = instances.is_array() && m["volume_bytes"].is_number_unsigned();
+    for (std::size_t i = 0; good && i < instances.size(); ++i)
+      good = instances[i].is_array() && instances[i].size() == 2 && instances[i][0].is_string() &&
+             instances[i][1].is_number_unsigned();
+    if (!good) return fail(errc::malformed_input, "a stored nominative link's manifest does not decode");
+    manifest = {instances.get<std::vector<std::pair<std::string, std::uint64_t>>>(), m["volume_bytes"].get<std::uint64_t>()};
+  }
   return std::optional<nominative_link>{nominative_link{j.value("patient_id", ""), j.value("patient_name", ""),
                                                         j.value("accession_number", ""), j.value("study_uid", ""),
-                                                        j.value("series_uid", ""), j.value("removed", "")}};
+                                                        j.value("series_uid", ""), j.value("removed", ""),
+                                                        std::move(manifest)}};
 }
 
 }  // namespace dm2::node

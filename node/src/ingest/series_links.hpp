@@ -5,7 +5,7 @@
 //   "link/" + LFN hex
 //       -> AES-256-GCM under the series key of the nominative link itself (patient ID and name,
 //          accession number, original study and series UIDs, the de-identification's record of
-//          what it removed): readable only with the series key, i.e. by the owner or t holders.
+//          what it removed, the re-assembly's manifest): readable only with the series key, i.e. by the owner or t holders.
 // The lookup key is a keyed hash: no stored key names an original UID, and without the storage
 // key nothing links an LFN to a patient. Thread-safe (the database is).
 #pragma once
@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "dm2/result.hpp"
 #include "dm2/storage/database.hpp"
@@ -27,9 +29,19 @@ struct series_lookup {
   std::string fingerprint;  // hex SHA-256 of the sorted SOP Instance UIDs
 };
 
+// What a re-assembly needs to seal and serve an evicted series instance by instance while the
+// PACS sends it (docs/ingest.md, "Cache"): each instance's original SOP Instance UID (so it is
+// nominative, and kept in the sealed link) and de-identified size, in slice order, and the
+// NIfTI volume's size. Empty for a series ingested before the manifest existed.
+struct series_manifest {
+  std::vector<std::pair<std::string, std::uint64_t>> instances;  // (SOP Instance UID, bytes)
+  std::uint64_t volume_bytes = 0;
+};
+
 struct nominative_link {
   std::string patient_id, patient_name, accession_number, study_uid, series_uid;
   std::string removed_json;  // the de-identification's nominative record (DICOM JSON)
+  series_manifest manifest;
 };
 
 class series_links {

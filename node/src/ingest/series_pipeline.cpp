@@ -1,11 +1,17 @@
 #include "series_pipeline.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <condition_variable>
+#include <deque>
 #include <future>
+#include <map>
+#include <mutex>
 #include <optional>
 
 #include "../similarity/signature.hpp"
@@ -76,14 +82,11 @@ struct run_state {
   }
 };
 
-constexpr const char* volume_file = "volume.nii.dm2s";
+constexpr const char* volume_file = object_store::volume_name;
 
-// The de-identified file of the instance at slice `i`; its sealed file adds ".dm2s".
-std::string instance_file(std::size_t i) {
-  char name[32];
-  std::snprintf(name, sizeof name, "%06zu.dcm", i);
-  return name;
-}
+// The de-identified file of the instance at slice `i` (000000.dcm); its sealed file's name
+// (object_store::instance_name) adds ".dm2s".
+std::string instance_file(std::size_t i) { return fs::path(object_store::instance_name(i)).stem().string(); }
 
 // The de-identified files of an assembled series (slice order) and its NIfTI volume, written
 // under `scratch`; the first file's record of what de-identification removed.
@@ -145,46 +148,6 @@ result<std::uint64_t> seal_and_place(const pipeline_context& c, const deidentifi
   if (auto s = seal(volume_file, clean.volume); !s) return s.err();
   scratch.remove();
   return place_staged(c, *staged, lfn, version, true);
-}
-
-// The re-assembly's form of deidentify_into + seal_and_place (the same files, the same bytes),
-// two at a time: the NIfTI volume (float voxels: two thirds of the sealed bytes) is written and
-// sealed on a second thread while this one de-identifies and seals each instance, whose
-// plaintext goes as soon as it is sealed; placed without a sync (the PACS still holds the
-// series: object_store::place_unsynced). Returns the sealed bytes. On error nothing is left.
-result<std::uint64_t> reassemble_and_place(const pipeline_context& c, const pacs::volume& volume, const std::string& key,
-                                           const std::string& lfn, std::uint64_t version,
-                                           const scratch_guard& scratch) {
-  auto staged = c.objects->stage();
-  if (!staged) return std::move(staged).err();
-  std::error_code ec;
-  fs::create_directories(scratch.dir / "deid", ec);
-  object_store::staging volume_part{staged->dir, 0};  // its own count: the threads share no state
-  auto volume_sealed = std::async(std::launch::async, [&]() -> status {
-    auto file = scratch.dir / "volume.nii";
-    if (auto s = pacs::write_nifti(volume, file); !s) return s;
-    return c.objects->seal_into(volume_part, volume_file, key, lfn, version, file);
-  });
-  auto instances_sealed = [&]() -> status {
-    pacs::deid_options deid;
-    deid.uid_secret = c.uid_secret;
-    for (std::size_t i = 0; i < volume.files.size(); ++i) {
-      auto file = scratch.dir / "deid" / instance_file(i);
-      if (auto r = pacs::deidentify_file(volume.files[i], file, deid); !r) return std::move(r).err();
-      if (auto s = c.objects->seal_into(*staged, instance_file(i) + ".dm2s", key, lfn, version, file); !s) return s;
-      fs::remove(file, ec);
-    }
-    return {};
-  }();
-  auto volume_done = volume_sealed.get();
-  for (const auto* s : {&instances_sealed, &volume_done})
-    if (!*s) {
-      c.objects->discard(*staged);
-      return s->err();
-    }
-  staged->bytes += volume_part.bytes;
-  scratch.remove();
-  return place_staged(c, *staged, lfn, version, false);
 }
 
 }  // namespace
@@ -261,6 +224,14 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
     if (!d) return st.failed("deidentify", std::move(d).err());
     clean = std::move(*d);
   }
+  series_manifest manifest;
+  {
+    std::error_code ec;
+    for (std::size_t i = 0; i < clean.files.size(); ++i)
+      manifest.instances.emplace_back(fs::path(volume.files[i]).stem().string(), fs::file_size(clean.files[i], ec));
+    manifest.volume_bytes = fs::file_size(clean.volume, ec);
+    if (ec) return st.failed("deidentify", fail(errc::io_error, "cannot size the de-identified files: " + ec.message()));
+  }
 
   st.stage("encrypt");
   auto version = c.overlay->owned_version(lfn) + 1;
@@ -290,7 +261,7 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
   storage::transaction with;
   c.links->put_lookup(with, ref.series_uid, {lfn, version, fetched.files.size(), fingerprint});
   nominative_link link{(*header)["PatientID"], (*header)["PatientName"], (*header)["AccessionNumber"], ref.study_uid,
-                       ref.series_uid, clean.removed_json};
+                       ref.series_uid, clean.removed_json, std::move(manifest)};
   if (auto s = c.links->put_link(with, lfn, series_key, link); !s) {
     c.objects->remove(lfn, version);
     return st.failed("commit", s.err());
@@ -315,16 +286,13 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
 }
 
 result<std::uint64_t> restore_series(const pipeline_context& c, const std::string& lfn, const std::string& series_key,
-                                    const nominative_link& link) {
-  auto lookup = c.links->find(link.series_uid);
-  if (!lookup) return std::move(lookup).err();
-  if (!*lookup || (*lookup)->lfn_hex != lfn)
-    return fail(errc::io_error, "series " + lfn + " has no lookup entry: it cannot be re-assembled");
-  const auto version = (*lookup)->version;
+                                    const nominative_link& link, const series_lookup& lookup, series_restoration& into) {
+  const auto version = lookup.version;
+  const auto& manifest = link.manifest.instances;
   scratch_guard scratch{c.scratch_root / crypto::to_hex(crypto::random_bytes(8))};
-  pacs::series_ref ref;
-  ref.study_uid = link.study_uid;
-  ref.series_uid = link.series_uid;
+  auto staged = c.objects->stage();
+  if (!staged) return std::move(staged).err();
+  into.staging_at(staged->dir);
   auto started = std::chrono::steady_clock::now();
   auto ms_since = [](std::chrono::steady_clock::time_point& since) {
     auto now = std::chrono::steady_clock::now();
@@ -332,22 +300,127 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
     since = now;
     return ms;
   };
-  auto fetched = fetch_one_series(c.config->pacs, c.config->retrieve == "move", ref, scratch.dir / "pacs", c.stop,
-                                  [](const pacs::fetch_progress&) {});
-  if (!fetched) return std::move(fetched).err();
+  // Each instance de-identified and sealed under its slice's name, its plaintext gone once sealed.
+  pacs::deid_options deid;
+  deid.uid_secret = c.uid_secret;
+  {
+    std::error_code ec;  // a failure shows at the first de-identified file
+    fs::create_directories(scratch.dir / "deid", ec);
+  }
+  auto seal_instance = [&](const fs::path& original, std::size_t i) -> status {
+    std::error_code ec;
+    auto file = scratch.dir / "deid" / instance_file(i);
+    if (auto r = pacs::deidentify_file(original, file, deid); !r) return std::move(r).err();
+    // A de-identified size other than the manifest's: readers were promised other bytes.
+    if (!manifest.empty() && fs::file_size(file, ec) != manifest[i].second)
+      return fail(errc::conflict, "a re-assembled instance of series " + lfn + " differs from its indexed version");
+    auto name = object_store::instance_name(i);
+    if (auto s = c.objects->seal_into(*staged, name, series_key, lfn, version, file); !s) return s;
+    fs::remove(file, ec);
+    into.sealed(name);
+    return {};
+  };
+  auto failed = [&](error why) -> result<std::uint64_t> {
+    c.objects->discard(*staged);
+    return why;
+  };
+
+  // The fetch on a thread of its own; with a manifest, each instance is sealed here as it
+  // arrives, so readers get the first ones while the PACS still sends the rest.
+  std::map<std::string, std::size_t> slice_of;
+  for (std::size_t i = 0; i < manifest.size(); ++i) slice_of.emplace(manifest[i].first, i);
+  std::mutex arrivals_mutex;
+  std::condition_variable arrival;
+  std::deque<fs::path> arrivals;
+  bool fetch_over = false;
+  std::stop_source stop_fetch;
+  std::stop_callback node_stopping(c.stop, [&] { stop_fetch.request_stop(); });
+  auto fetching = std::async(std::launch::async, [&] {
+    pacs::series_ref ref;
+    ref.study_uid = link.study_uid;
+    ref.series_uid = link.series_uid;
+    auto f = fetch_one_series(c.config->pacs, c.config->retrieve == "move", ref, scratch.dir / "pacs",
+                              stop_fetch.get_token(), {}, [&](const fs::path& p) {
+                                std::lock_guard lock(arrivals_mutex);
+                                arrivals.push_back(p);
+                                arrival.notify_one();
+                              });
+    std::lock_guard lock(arrivals_mutex);
+    fetch_over = true;
+    arrival.notify_one();
+    return f;
+  });
+  status streamed;
+  while (true) {
+    fs::path next;
+    {
+      std::unique_lock lock(arrivals_mutex);
+      arrival.wait(lock, [&] { return !arrivals.empty() || fetch_over; });
+      if (arrivals.empty()) break;
+      next = std::move(arrivals.front());
+      arrivals.pop_front();
+    }
+    // An instance the manifest does not list is not served; the fingerprint below decides.
+    auto at = slice_of.find(next.stem().string());
+    if (!streamed || at == slice_of.end()) continue;
+    streamed = seal_instance(next, at->second);
+    if (!streamed) stop_fetch.request_stop();
+  }
+  auto fetched = fetching.get();
+  // A sealing failure stops the fetch: then its own error says why, not the fetch's "cancelled".
+  if (!fetched && (streamed || fetched.err().code != errc::cancelled)) return failed(std::move(fetched).err());
+  if (!streamed) return failed(std::move(streamed).err());
   auto fetch_ms = ms_since(started);
   // Other instances than at ingest: the bytes would not be the indexed version's.
-  if (fingerprint_of(fetched->files) != (*lookup)->fingerprint)
-    return fail(errc::conflict, "the PACS now holds other instances of series " + lfn +
-                                    " than its indexed version; the next ingest run makes a new version");
+  if (fingerprint_of(fetched->files) != lookup.fingerprint)
+    return failed(fail(errc::conflict, "the PACS now holds other instances of series " + lfn +
+                                           " than its indexed version; the next ingest run makes a new version"));
   auto volume = pacs::assemble_series(fetched->files);
-  if (!volume) return std::move(volume).err();
+  if (!volume) return failed(std::move(volume).err());
+  bool in_order = manifest.empty() || manifest.size() == volume->files.size();
+  for (std::size_t i = 0; in_order && i < manifest.size(); ++i)
+    in_order = fs::path(volume->files[i]).stem().string() == manifest[i].first;
+  if (!in_order)
+    return failed(fail(errc::conflict, "series " + lfn + " no longer assembles in its indexed slice order"));
   auto assemble_ms = ms_since(started);
-  auto sealed = reassemble_and_place(c, *volume, series_key, lfn, version, scratch);
-  if (!sealed) return std::move(sealed).err();
+
+  // The NIfTI volume (float voxels: two thirds of the sealed bytes) on a second thread; without
+  // a manifest, the instances meanwhile, now that their order is known. With one, the readers
+  // are still sending the last instances: the volume, which only the cache copy (and a volume
+  // reader) waits for, yields the CPU to them (a lower priority for this thread alone).
+  object_store::staging volume_part{staged->dir, 0};  // its own count: the threads share no state
+  auto volume_sealed = std::async(std::launch::async, [&]() -> status {
+    if (!manifest.empty()) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
+    std::error_code ec;
+    auto file = scratch.dir / "volume.nii";
+    if (auto s = pacs::write_nifti(*volume, file); !s) return s;
+    if (!manifest.empty() && fs::file_size(file, ec) != link.manifest.volume_bytes)
+      return fail(errc::conflict, "the re-assembled volume of series " + lfn + " differs from its indexed version");
+    if (auto s = c.objects->seal_into(volume_part, volume_file, series_key, lfn, version, file); !s) return s;
+    into.sealed(volume_file);
+    return {};
+  });
+  status instances_sealed;
+  for (std::size_t i = 0; manifest.empty() && instances_sealed && i < volume->files.size(); ++i)
+    instances_sealed = seal_instance(volume->files[i], i);
+  auto volume_done = volume_sealed.get();
+  for (auto* s : {&instances_sealed, &volume_done})
+    if (!*s) return failed(std::move(*s).err());
+  staged->bytes += volume_part.bytes;
+  scratch.remove();
+  auto seal_ms = ms_since(started);
+  std::uint64_t sealed_bytes = 0;
+  auto placed = into.place([&]() -> result<fs::path> {
+    auto bytes = place_staged(c, *staged, lfn, version, false);
+    if (!bytes) return std::move(bytes).err();
+    sealed_bytes = *bytes;
+    return c.objects->series_dir(lfn, version);
+  });
+  if (!placed) return std::move(placed).err();
   spdlog::info(
-      "event=series_restored lfn={} version={} instances={} sealed_bytes={} fetch_ms={} assemble_ms={} seal_ms={}",
-      lfn, version, fetched->files.size(), *sealed, fetch_ms, assemble_ms, ms_since(started));
+      "event=series_restored lfn={} version={} instances={} sealed_bytes={} fetch_ms={} assemble_ms={} seal_ms={} "
+      "streamed={}",
+      lfn, version, fetched->files.size(), sealed_bytes, fetch_ms, assemble_ms, seal_ms, !manifest.empty());
   return version;
 }
 

@@ -16,6 +16,7 @@
 #include "ingest_status.hpp"
 #include "object_store.hpp"
 #include "series_links.hpp"
+#include "series_restoration.hpp"
 
 namespace dm2::node {
 
@@ -50,14 +51,17 @@ struct series_result {
 series_result ingest_series(const pipeline_context& c, const pacs::series_ref& ref);
 
 // Re-assembles a series whose sealed files were evicted (docs/ingest.md, "Cache"): fetched
-// again from the PACS by the original UIDs of its nominative link, the same assembly,
-// de-identification and NIfTI writing as its ingest (deterministic: the same plaintext bytes),
-// sealed under its key at the version its lookup names (the committed content) and placed.
-// Returns that version. Commits nothing: the record, the key material and the link stay as they
-// are. Errors: conflict (the PACS holds other instances than the indexed version: the next
-// ingest run makes a new one), io_error (no lookup), those of the fetch (unavailable, timeout,
-// not_found), the assembly, the de-identification and the sealing.
+// again from the PACS by the original UIDs of its nominative link, the same de-identification,
+// assembly and NIfTI writing as its ingest (deterministic: the same plaintext bytes), sealed
+// under its key at the version its lookup names (the committed content) and placed without a
+// sync. With the link's manifest each instance is sealed as it arrives and `into` hears of it,
+// so its readers serve it while the rest still comes; the series is placed (through `into`)
+// only when every file is sealed and the fetched instances are the indexed version's. Returns
+// that version. Commits nothing. Errors (the caller fails `into` with them): conflict (the PACS
+// holds other instances than the indexed version: the next ingest run makes a new one), those
+// of the fetch (unavailable, timeout, not_found), the assembly, the de-identification, the
+// sealing and the placing. On error nothing is left.
 result<std::uint64_t> restore_series(const pipeline_context& c, const std::string& lfn, const std::string& series_key,
-                                    const nominative_link& link);
+                                    const nominative_link& link, const series_lookup& lookup, series_restoration& into);
 
 }  // namespace dm2::node

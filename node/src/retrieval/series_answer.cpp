@@ -46,32 +46,44 @@ status read_at(int fd, std::string& out, std::uint64_t offset, const std::filesy
   return {};
 }
 
-result<std::string> header_of(const sealed_file& f) {
-  if (f.size < crypto::stream_header_size + crypto::stream_tag_size)
-    return fail(errc::integrity_failure, "stored file " + f.name + " is too short to be sealed");
-  if (f.path.empty()) return f.bytes.substr(0, crypto::stream_header_size);
-  file_descriptor fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return fail(errc::io_error, "cannot open " + f.path.string() + ": " + std::strerror(errno));
-  std::string header(crypto::stream_header_size, '\0');
-  if (auto s = read_at(fd.get(), header, 0, f.path); !s) return std::move(s).err();
-  return header;
+// Opens a file on disk, or waits for one being re-assembled and opens it.
+result<int> open_file(const sealed_file& f) {
+  if (f.open_when_sealed) return f.open_when_sealed();
+  int fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(errc::io_error, "cannot open " + f.path.string() + ": " + std::strerror(errno));
+  return fd;
+}
+
+// The chunk size of a sealed stream, from its header.
+result<std::uint64_t> chunk_size_of(const sealed_file& f) {
+  std::string header;
+  if (f.path.empty()) {
+    header = f.bytes.substr(0, crypto::stream_header_size);
+  } else {
+    file_descriptor fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return fail(errc::io_error, "cannot open " + f.path.string() + ": " + std::strerror(errno));
+    header.resize(crypto::stream_header_size);
+    if (auto s = read_at(fd.get(), header, 0, f.path); !s) return std::move(s).err();
+  }
+  std::uint64_t chunk = 0;
+  for (int i = 5; i < 9; ++i) chunk = chunk << 8 | static_cast<unsigned char>(header[i]);
+  if (header.compare(0, 4, "dm2s") != 0) return 0;
+  return chunk;
 }
 
 // The plaintext size of a sealed stream of `sealed` bytes whose header is `header`: every chunk
 // but the last holds chunk_size bytes, each adds a 16-byte tag (docs/crypto.md, "Stream format").
 result<std::uint64_t> plaintext_size(const sealed_file& f) {
-  auto header = header_of(f);
-  if (!header) return std::move(header).err();
-  std::uint64_t chunk = 0;
-  for (int i = 5; i < 9; ++i) chunk = chunk << 8 | static_cast<unsigned char>((*header)[i]);
+  if (f.size < crypto::stream_header_size + crypto::stream_tag_size)
+    return fail(errc::integrity_failure, "stored file " + f.name + " is too short to be sealed");
+  auto chunk = f.open_when_sealed ? result<std::uint64_t>(crypto::default_stream_chunk_size) : chunk_size_of(f);
+  if (!chunk) return std::move(chunk).err();
   auto not_sealed = fail(errc::integrity_failure, "stored file " + f.name + " is not a sealed stream");
-  if (header->compare(0, 4, "dm2s") != 0 || chunk < crypto::min_stream_chunk_size ||
-      chunk > crypto::max_stream_chunk_size)
-    return not_sealed;
+  if (*chunk < crypto::min_stream_chunk_size || *chunk > crypto::max_stream_chunk_size) return not_sealed;
   auto body = f.size - crypto::stream_header_size;
-  auto chunks = (body + chunk + crypto::stream_tag_size - 1) / (chunk + crypto::stream_tag_size);
+  auto chunks = (body + *chunk + crypto::stream_tag_size - 1) / (*chunk + crypto::stream_tag_size);
   auto plain = body - chunks * crypto::stream_tag_size;
-  if (crypto::sealed_stream_size(plain, chunk) != f.size) return not_sealed;
+  if (crypto::sealed_stream_size(plain, *chunk) != f.size) return not_sealed;
   return plain;
 }
 
@@ -120,14 +132,15 @@ std::string series_answer::content_type() const {
 }
 
 status series_answer::read_sealed(const sealed_file& f, std::string& out) const {
-  if (!f.path.empty()) {
-    file_descriptor fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return fail(errc::io_error, "cannot open " + f.path.string() + ": " + std::strerror(errno));
-    out.resize(f.size);
-    return read_at(fd.get(), out, 0, f.path);
+  if (f.path.empty() && !f.open_when_sealed) {
+    out = f.bytes;
+    return {};
   }
-  out = f.bytes;
-  return {};
+  auto fd = open_file(f);
+  if (!fd) return std::move(fd).err();
+  file_descriptor owned(*fd);
+  out.resize(f.size);
+  return read_at(owned.get(), out, 0, f.path);
 }
 
 result<bool> series_answer::next(std::string& piece) {
@@ -177,10 +190,10 @@ result<bool> series_answer::next_volume_block(std::string& piece) {
     auto opener = crypto::stream_opener::create(key_, object_store::associated_data(lfn_, version_, f.name));
     if (!opener) return std::move(opener).err();
     volume_ = std::make_unique<volume_reader>(volume_reader{std::move(*opener), nullptr, 0});
-    if (!f.path.empty()) {
-      volume_->fd = std::make_unique<file_descriptor>(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
-      if (volume_->fd->get() < 0)
-        return fail(errc::io_error, "cannot open " + f.path.string() + ": " + std::strerror(errno));
+    if (!f.path.empty() || f.open_when_sealed) {
+      auto fd = open_file(f);
+      if (!fd) return std::move(fd).err();
+      volume_->fd = std::make_unique<file_descriptor>(*fd);
     }
   }
   auto& v = *volume_;

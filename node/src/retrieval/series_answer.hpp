@@ -9,7 +9,8 @@
 //    known only at the end: then the response stops short of its Content-Length (the client
 //    sees an incomplete body), as for any failure mid-way.
 // The Content-Length is known before the first piece: each plaintext size follows from the
-// sealed size and the chunk size in the file's header. The key is wiped after the last file
+// sealed size and the chunk size in the file's header (or, for a file still being re-assembled,
+// the object store's: a file that then opens to another size ends the answer short). The key is wiped after the last file
 // and when the answer is dropped. Not thread-safe (one response; body_source).
 #pragma once
 
@@ -30,6 +31,9 @@ struct sealed_file {
   std::uint64_t size = 0;      // sealed bytes
   std::filesystem::path path;  // read from here when its turn comes, unless
   std::string bytes;           // it is here already (another owner's answer); then path is empty
+  // Or it is being re-assembled (object_store::stored_file::open_when_sealed): opened through
+  // this when its turn comes, sealed with the object store's chunk size; then path is empty.
+  std::function<result<int>()> open_when_sealed;
 };
 
 // instances: one piece per instance, the instance alone (no framing), for the node's own use

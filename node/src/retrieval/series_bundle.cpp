@@ -1,7 +1,9 @@
 #include "series_bundle.hpp"
 
 #include <cstdint>
-#include <fstream>
+#include <unistd.h>
+
+#include <cerrno>
 
 namespace dm2::node {
 namespace {
@@ -46,10 +48,21 @@ result<bool> bundle_stream::next(std::string& piece) {
   piece += f.name;
   put_be(piece, f.size, 8);
   auto start = piece.size();
-  std::ifstream in(f.path, std::ios::binary);
   piece.resize(start + f.size);
-  if (!in.read(piece.data() + start, static_cast<std::streamsize>(f.size)) || in.peek() != std::ifstream::traits_type::eof())
-    return fail(errc::io_error, "cannot read " + f.path.string() + " whole");
+  auto fd = object_store::open_stored(f);
+  if (!fd) return std::move(fd).err();
+  // Exactly its listed size: a file that changed does not go out short or long.
+  std::size_t done = 0;
+  char extra = 0;
+  while (done < f.size) {
+    auto n = ::pread(*fd, piece.data() + start + done, f.size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  bool whole = done == f.size && ::pread(*fd, &extra, 1, static_cast<off_t>(done)) == 0;
+  ::close(*fd);
+  if (!whole) return fail(errc::io_error, "cannot read " + f.name + " whole");
   return true;
 }
 

@@ -4,7 +4,8 @@
 //   "dm2b" || 0x01 || count (u32 BE) || count × ( name size (u16 BE) || name || size (u64 BE) ||
 //   bytes )
 // Names are object-store file names ([0-9a-z._], no '/'). Decoding is strict. The owner streams
-// it (bundle_stream: one file read at a time, Content-Length known up front); the requesting
+// it (bundle_stream: one file read at a time, Content-Length known up front, each file waited
+// for while the series is being re-assembled: a failure then ends the body short); the requesting
 // site reads it whole (its HTTPS client's body limit, 1 GiB) before it opens anything.
 // decode_bundle is thread-safe; a bundle_stream serves one response.
 #pragma once

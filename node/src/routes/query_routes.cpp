@@ -8,6 +8,7 @@
 #include "../owned_volume.hpp"
 #include "../query_body.hpp"
 #include "../query_stage_two.hpp"
+#include "../series_at_pacs.hpp"
 #include "../similarity/nifti_reader.hpp"
 #include "../similarity/query_volume.hpp"
 #include "../similarity/signature.hpp"
@@ -49,17 +50,36 @@ result<std::string> by_own_series(const route_context& c, const access::principa
   return image_query(opened->volume, s);
 }
 
+// A series the ingest has not taken yet: found at the PACS first (whose it is), the care team
+// decided on that patient (audited query_by_pacs_series under the patient's reference: there is
+// no LFN yet), then fetched into the upload scratch, assembled and the scratch removed.
+result<std::string> by_series_at_pacs(const route_context& c, const access::principal& who, query_submission& s) {
+  auto found = find_series_at_pacs(*c.config, s.pacs_study_uid, s.pacs_series_uid, query_limits::max_upload_files);
+  if (!found) return std::move(found).err();
+  const auto ref = c.ingest->patient_ref(found->patient_id);
+  auto f = c.facts_for(who, access::data_class::nominative, access::action::read, "", c.self_site());
+  if (who.person && !who.asserted) {
+    auto member = c.access->teams().contains(ref, who.id);
+    if (!member) return std::move(member).err();
+    f.care_team = *member;
+  }
+  if (auto refused = c.authorize(who, f, "query_by_pacs_series", ref))
+    return fail(errc::permission_denied, "pacs_series: only a physician of the patient's care team may query by it");
+  auto v = fetch_series_volume(*c.config, *found, query_limits::max_upload_voxels);
+  if (!v) return std::move(v).err();
+  return image_query(*v, s);
+}
+
 // By the original series at this site's PACS, for a physician of the patient's care team: the
 // UIDs are nominative, so resolving them is reading the series' nominative link (the policy's
 // `nominative read`: the care team, at this site, for treatment; audited query_by_pacs_series
-// under the LFN); then as by_series. Neither UID is logged or echoed. Errors: not_found (no
-// series ingested here under those UIDs), permission_denied (audited), those of by_own_series.
+// under the LFN); then as by_series, or, not ingested yet, from the PACS (by_series_at_pacs).
+// Neither UID is logged or echoed. Errors: not_found (no such series here nor at the PACS),
+// permission_denied (audited), those of by_own_series and by_series_at_pacs.
 result<std::string> by_pacs_series(const route_context& c, const access::principal& who, query_submission& s) {
   auto lfn = c.ingest->lfn_of_original(s.pacs_study_uid, s.pacs_series_uid);
   if (!lfn) return std::move(lfn).err();
-  if (!*lfn)
-    return fail(errc::not_found, "pacs_series: no series ingested at this site under that UID (yet: the next "
-                                 "ingest run takes it from the PACS, or upload it as dicom)");
+  if (!*lfn) return by_series_at_pacs(c, who, s);
   auto f = c.facts_for(who, access::data_class::nominative, access::action::read, **lfn, c.self_site());
   if (auto refused = c.authorize(who, f, "query_by_pacs_series", **lfn))
     return fail(errc::permission_denied, "pacs_series: only a physician of the patient's care team may query by it");

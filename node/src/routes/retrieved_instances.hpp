@@ -1,5 +1,5 @@
 // A series' instances retrieved for a user and used by the node itself (DICOMweb's metadata,
-// instance list, frames and rendered images; the desk's thumbnails): the retrieval path
+// instance list, frames and rendered images): the retrieval path
 // (series_retrieval.hpp: policy, audit, assertion, key shares), each instance opened in memory
 // in slice order and wiped once used.
 #pragma once

@@ -56,7 +56,9 @@ result<client_response> route_context::call_peer(const std::string& site, const 
   tls_material tls{identity->ca_certificate_pem, identity->certificate_pem, identity->private_key_pem};
   std::map<std::string, std::string> headers;
   if (!assertion_wire.empty()) headers.emplace(access::assertion_header, assertion_wire);
-  auto r = https_request({ep->address, ep->port}, tls, method, path, body, timeout, headers);
+  auto r = peer_connections
+               ? peer_connections->request({ep->address, ep->port}, tls, method, path, body, timeout, headers)
+               : https_request({ep->address, ep->port}, tls, method, path, body, timeout, headers);
   if (r && r->server_certificate_fingerprint != member->certificate_sha256)
     return fail(errc::permission_denied, "site " + site + " answered with a certificate not on the roster");
   return r;

@@ -10,6 +10,7 @@
 #include "../access/principal.hpp"
 #include "../audit_log.hpp"
 #include "../background_jobs.hpp"
+#include "../bounded_pool.hpp"
 #include "../consortium.hpp"
 #include "../diagnoses/diagnosis_texts.hpp"
 #include "../ingest/ingest_service.hpp"
@@ -43,8 +44,10 @@ struct route_context {
       [](std::string_view) { return std::optional<std::string>{}; };
   ingest_service* ingest = nullptr;
   background_jobs* jobs = nullptr;  // stage 2 of queries by image
+  bounded_pool* stage_two_scoring = nullptr;  // stage 2 at this site as an owner (POST /v1/similarity/scores)
   diagnosis_texts texts;            // the free texts of the diagnoses recorded here
   result_cache* results = nullptr;  // stage-2 scores and their provenance (none: nothing cached)
+  https_pool* peer_connections = nullptr;  // call_peer's keep-alive connections (none: one each)
 
   // Allows a request from this site's own certificate (the local operator's CLI) or from a
   // current roster member; otherwise the 403 to answer (and a log line).

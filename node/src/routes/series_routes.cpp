@@ -30,14 +30,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr const char* volume_file = "volume.nii.dm2s";
-
-// The owning site of an LFN, from the local copy of its index record ("" without one).
-std::string owner_of(const route_context& c, const std::string& lfn) {
-  if (auto copy = c.overlay->find(lfn))
-    if (auto decoded = dht::decode_replica(*copy)) return decoded->owner_site;
-  return {};
-}
+constexpr const char* volume_file = object_store::volume_name;
 
 http_response refused(const route_context& c, const access::principal& who,
                       const std::string& action, const std::string& lfn, const std::string& reason,
@@ -46,20 +39,8 @@ http_response refused(const route_context& c, const access::principal& who,
   return error_response(fail(errc::permission_denied, message));
 }
 
-// The error a peer answered with, as this site answers it (its message kept).
-error peer_error(const client_response& r, const std::string& who) {
-  auto j = json::parse(r.body, nullptr, false);
-  std::string message =
-      j.is_object() && j["error"].is_object() ? j["error"].value("message", "") : "";
-  auto code = r.status == 403   ? errc::permission_denied
-              : r.status == 404 ? errc::not_found
-                                : errc::unavailable;
-  return error{code, who + " answered " + std::to_string(r.status) +
-                         (message.empty() ? "" : ": " + message)};
-}
-
 // The sealed series from its owner: listed here when this site owns it (each file read when
-// its turn comes), else asked for whole.
+// its turn comes, an evicted one's as its re-assembly seals it), else asked for whole.
 struct owner_series {
   std::uint64_t version = 0;
   std::vector<sealed_file> files;
@@ -69,10 +50,11 @@ struct owner_series {
 result<owner_series> sealed_from_owner(const route_context& c, const std::string& owner, const std::string& lfn,
                                        const std::string& wire) {
   if (owner == c.self_site()) {
-    auto stored = c.ingest->stored(lfn);
+    auto stored = c.ingest->reading(lfn);
     if (!stored) return std::move(stored).err();
     owner_series out{stored->version, {}, std::move(stored->lease)};
-    for (auto& f : stored->files) out.files.push_back({std::move(f.name), f.size, std::move(f.path), {}});
+    for (auto& f : stored->files)
+      out.files.push_back({std::move(f.name), f.size, std::move(f.path), {}, std::move(f.open_when_sealed)});
     return out;
   }
   auto r = c.ask_peer(owner, "/v1/series/" + lfn + "/sealed", wire);
@@ -97,7 +79,7 @@ result<owner_series> sealed_from_owner(const route_context& c, const std::string
   owner_series out{v, {}, nullptr};
   for (auto& [name, bytes] : *files) {
     auto size = bytes.size();
-    out.files.push_back({std::move(name), size, {}, std::move(bytes)});
+    out.files.push_back({std::move(name), size, {}, std::move(bytes), {}});
   }
   return out;
 }
@@ -154,11 +136,28 @@ void wipe(std::string& s) {
   s.clear();
 }
 
-// The assertion the home site signs for one retrieval: this user, this LFN, the image and its
-// key share; what it vouches for (care team, own record, a grant) from the facts decided here.
+}  // namespace
+
+std::string owner_of(const route_context& c, const std::string& lfn) {
+  if (auto copy = c.overlay->find(lfn))
+    if (auto decoded = dht::decode_replica(*copy)) return decoded->owner_site;
+  return {};
+}
+
+error peer_error(const client_response& r, const std::string& who) {
+  auto j = json::parse(r.body, nullptr, false);
+  std::string message =
+      j.is_object() && j["error"].is_object() ? j["error"].value("message", "") : "";
+  auto code = r.status == 403   ? errc::permission_denied
+              : r.status == 404 ? errc::not_found
+                                : errc::unavailable;
+  return error{code, who + " answered " + std::to_string(r.status) +
+                         (message.empty() ? "" : ": " + message)};
+}
+
 result<std::string> retrieval_assertion(const route_context& c, const access::principal& who,
                                         const access::facts& f, const std::string& lfn,
-                                        const std::string& nonce) {
+                                        const std::string& nonce, std::vector<access::data_class> classes) {
   access::assertion a;
   a.site = c.self_site();
   a.user = who.id;
@@ -171,12 +170,10 @@ result<std::string> retrieval_assertion(const route_context& c, const access::pr
     if (g && g->has_value()) a.grant = (*g)->id;
   }
   a.lfns = {lfn};
-  a.classes = {access::data_class::deidentified_image, access::data_class::key_share};
+  a.classes = std::move(classes);
   a.nonce = nonce;
   return access::sign_assertion(std::move(a), c.identity->dht_key_pem, c.access->now_ms());
 }
-
-}  // namespace
 
 http_response retrieve_series(const route_context& c, const http_request& request, const std::string& lfn,
                               series_form form) {
@@ -197,12 +194,13 @@ http_response retrieve_series(const route_context& c, const http_request& reques
 
   auto started = std::chrono::steady_clock::now();
   auto nonce = crypto::to_hex(crypto::random_bytes(16));
-  auto wire = retrieval_assertion(c, who, image, lfn, nonce);
+  const std::vector classes{access::data_class::deidentified_image, access::data_class::key_share};
+  auto wire = retrieval_assertion(c, who, image, lfn, nonce, classes);
   if (!wire) return error_response(wire.err());
   // The owner is also asked for its share: its sealed leg gets an assertion of its own, since
   // an assertion is accepted once per site (replay_guard).
   auto owner_wire = owner == c.self_site() ? wire
-                                           : retrieval_assertion(c, who, image, lfn, crypto::to_hex(crypto::random_bytes(16)));
+                                           : retrieval_assertion(c, who, image, lfn, crypto::to_hex(crypto::random_bytes(16)), classes);
   if (!owner_wire) return error_response(owner_wire.err());
   auto sealed =
       std::async(std::launch::async, [&] { return sealed_from_owner(c, owner, lfn, *owner_wire); });
@@ -265,7 +263,7 @@ http_response serve_sealed(const route_context& c, const http_request& request) 
   auto f = c.facts_for(who, access::data_class::deidentified_image, access::action::read, lfn,
                        c.self_site());
   if (auto no = c.authorize(who, f, "series_serve", lfn)) return *no;
-  auto stored = c.ingest->stored(lfn);
+  auto stored = c.ingest->reading(lfn);
   if (!stored) return error_response(stored.err());
   http_response r{200,
                   "application/vnd.dm2.sealed-series",

@@ -48,10 +48,26 @@ http_response score(const route_context& c, const http_request& request) {
   if (!query) return error_response(query.err());
   if (who->asserted && who->asserted->query != r->query_id)
     return error_response(fail(errc::permission_denied, "the assertion is for another query"));
-  auto scores = score_owned_candidates(c, *who, **m, {r->query_id, r->volume, std::move(*query)}, r->lfns);
-  spdlog::info("event=stage2_scored query={} from={} measure={}/{} lfns={}", r->query_id, who->home_site, (*m)->name,
-               (*m)->version, r->lfns.size());
-  return http_response{200, "application/json", {}, encode_stage_two_answer(c.self_site(), **m, scores)};
+  // The scoring runs on stage 2's own threads, not on this request worker; when as many requests
+  // wait for them as configured, the next is refused at once.
+  http_response later;
+  later.deferred = [c, who = std::move(*who), m = *m, q = std::make_shared<owner_query>(owner_query{
+                                                          r->query_id, std::move(r->volume), std::move(*query)}),
+                    lfns = std::move(r->lfns)](http_response::reply_function reply) {
+    auto shared_reply = std::make_shared<http_response::reply_function>(std::move(reply));
+    bool queued = c.stage_two_scoring->submit([c, who, m, q, lfns, shared_reply] {
+      auto scores = score_owned_candidates(c, who, *m, *q, lfns);
+      spdlog::info("event=stage2_scored query={} from={} measure={}/{} lfns={}", q->id, who.home_site, m->name,
+                   m->version, lfns.size());
+      (*shared_reply)(http_response{200, "application/json", {}, encode_stage_two_answer(c.self_site(), *m, scores)});
+    });
+    if (queued) return;
+    spdlog::warn("event=stage2_refused query={} from={} reason=overloaded", q->id, who.home_site);
+    auto busy = error_response(fail(errc::unavailable, "stage 2 is busy at this site; its scores are missing"));
+    busy.headers.emplace("Retry-After", "1");
+    (*shared_reply)(std::move(busy));
+  };
+  return later;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "dm2/dht/node_id.hpp"
 #include "dm2/dht/replica_store.hpp"
 
 namespace dm2::dht {
@@ -110,10 +111,48 @@ struct query_answer {
   bool last = true;
 };
 
+// ---- Tree fan-out (docs/overlay.md, "Tree fan-out"): the query travels down a Kademlia-style
+// broadcast tree instead of from the querier to every site.
+
+// Part of the id space: the ids whose first `bits` bits are those of `id` (bits = 0: all of it).
+struct id_prefix {
+  node_id id{};
+  std::uint8_t bits = 0;
+  bool operator==(const id_prefix&) const = default;
+};
+// Parent -> child: "answer this query for every live site in `cover`, within `budget_ms`".
+struct subtree_request {
+  std::string query_id;
+  std::string body;
+  std::string signature;  // the querier's, over (query_id, body, deadline): relayed, not re-signed
+  std::int64_t deadline_ms = 0;
+  std::string querier;    // whose signature it is (the forwarder only relays it)
+  std::uint64_t tag = 0;  // chosen by the parent, echoed in the answer
+  id_prefix cover;
+  std::int64_t budget_ms = 0;  // answer within this long of receipt (clocks need not agree)
+  std::vector<std::string> skip;  // sites a forwarder gave up on: not to be asked again
+  // Non-empty: the querier's second pass. Answer only from copies of records whose owner's id
+  // lies in one of these (the parts of the space the first pass did not reach).
+  std::vector<id_prefix> answer_for;
+};
+// Child -> parent: the subtree's merged answer (its best top_k hits) and what it did not reach.
+struct subtree_answer {
+  std::string query_id;
+  std::uint64_t tag = 0;
+  std::vector<query_hit> hits;
+  std::uint32_t reached = 0;           // sites of the subtree whose own answer is in
+  std::vector<id_prefix> uncovered;    // parts of `cover` nobody answered for
+  // False: a forwarder's own answer, sent on receipt, which also tells the parent it is alive
+  // (so a dead forwarder is found in one round trip, whatever the size of its subtree); the
+  // rest of its subtree follows in its last answer.
+  bool last = true;
+};
+
 using message = std::variant<digest_request, digest_reply, pull_request, push_records,
                              share_inventory_request, share_inventory_reply, push_shares,
                              drop_shares, query_request, query_answer,
-                             repair_inventory_request, repair_start, repair_piece, repair_sum>;
+                             repair_inventory_request, repair_start, repair_piece, repair_sum,
+                             subtree_request, subtree_answer>;
 
 const char* message_name(const message& m);
 // The name of the alternative at message::index() `index` ("?" past the end).

@@ -55,6 +55,14 @@ using query_planner = std::function<std::optional<query_plan>(const std::string&
 // rank the same everywhere).
 bool ranks_before(const query_hit& a, const query_hit& b);
 
+// Keeps the best `top_k` of `hits`, sorted by ranks_before (the rest are dropped unsorted).
+void keep_best(std::vector<query_hit>& hits, std::size_t top_k);
+
+// A site's answer to `plan`: its best top_k hits among the held records whose owner
+// `answers_for` accepts (the plan's `search` when it has one, else scoring each such record).
+std::vector<query_hit> answer_from_store(replica_store& store, const query_plan& plan,
+                                         const query_plan::owner_test& answers_for);
+
 // Told once per answered query (after the signature check, before the answer is sent): who
 // asked, which query, how many hits this site returns. The node audits it.
 using answer_observer = std::function<void(const std::string& querier, const std::string& query_id, std::size_t hits)>;

@@ -55,11 +55,17 @@ struct node_config {
   pacs::pacs_settings pacs;
   bool pacs_configured = false;                   // the file has a [pacs] section: dm2d ingests it
   std::chrono::seconds sync_period{0};            // scheduled ingest runs (0 = off)
+  std::chrono::seconds rescan_period{86400};      // a scheduled run this often is a re-scan (0 = never)
+  unsigned rescan_days = 7;                       // ... of the studies of the last rescan_days days
   bool ingest_on_start = true;                    // one ingest run at start (with a PACS configured)
   std::string retrieve = "get";                   // "get" (C-GET) or "move" (C-MOVE to our SCP)
   std::string sync_since = "19000101";            // first study date asked for before any cursor
   unsigned ingest_workers = 2;                    // series ingested at once
   std::uint64_t object_cache_bytes = 0;           // sealed bytes kept; beyond, least recently read series are evicted and re-assembled from the PACS when read (0 = keep all)
+  // [similarity] stage 2's scoring at this site as an owner: threads of its own (never the
+  // request workers) and how many requests may wait for one before the next is answered 503
+  unsigned stage2_threads = 2;
+  unsigned stage2_waiting = 8;
   // [web] the clinician's desk (GET /); empty = <dm2d's directory>/../share/dm2/web
   std::filesystem::path web_root;
 };

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -43,6 +44,11 @@ struct http_response {
   std::map<std::string, std::string> headers;
   std::string body;
   std::shared_ptr<body_source> streamed = nullptr;  // when set, the body (`body` is unused)
+  // When set, the answer comes later (work on a pool of its own: stage 2's scoring): the server
+  // calls it once with `reply`, which sends the response it is given; the producer calls `reply`
+  // exactly once, from any thread. The other fields are unused.
+  using reply_function = std::function<void(http_response)>;
+  std::function<void(reply_function reply)> deferred = nullptr;
 };
 
 // The JSON error body every surface answers with:

@@ -38,11 +38,13 @@ class https_connection {
   https_connection(const https_connection&) = delete;
   https_connection& operator=(const https_connection&) = delete;
 
-  // Errors: as https_request.
+  // Errors: as https_request. `repeatable` false: never sent twice (a connection found broken
+  // fails the request instead).
   result<client_response> request(const std::string& method, const std::string& path,
                                   const std::string& body = {},
                                   std::chrono::milliseconds timeout = std::chrono::seconds(10),
-                                  const std::map<std::string, std::string>& headers = {});
+                                  const std::map<std::string, std::string>& headers = {},
+                                  bool repeatable = true);
   // Like request(), for a body too large to hold (a retrieved series): `sink(head, piece)` gets
   // each piece of the body as it arrives, `head` carrying the status and headers (its body
   // empty); the response returned is that head. `timeout` bounds each step, not the whole
@@ -55,6 +57,42 @@ class https_connection {
                                            const std::map<std::string, std::string>& headers = {});
   // Drops the connection (the next request reconnects).
   void close();
+  // Connected, and the server has sent nothing since the last response (no close, no reset): a
+  // request sent now finds the server listening, unless it closes meanwhile.
+  bool idle_and_open() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// Keep-alive connections to other sites, shared by the node's peer calls (route_context::call_peer):
+// one TLS handshake for many requests to the same peer instead of one each. Keyed by endpoint
+// and TLS material; at most `per_endpoint` idle connections each, dropped after `idle` (shorter
+// than the servers' read timeout, so a peer rarely closes one first). A pooled connection found
+// closed is replaced before sending; one that breaks during a request is retried once on a fresh
+// connection for idempotent methods (GET, HEAD, PUT, DELETE) only: a POST fails instead of
+// possibly acting twice. Thread-safe; a connection serves one request at a time.
+class https_pool {
+ public:
+  struct options {
+    std::size_t per_endpoint = 4;
+    std::chrono::milliseconds idle = std::chrono::seconds(20);
+  };
+  https_pool();
+  explicit https_pool(options o);
+  ~https_pool();
+  https_pool(const https_pool&) = delete;
+  https_pool& operator=(const https_pool&) = delete;
+
+  // Errors: as https_request.
+  result<client_response> request(const https_target& target, const tls_material& tls, const std::string& method,
+                                  const std::string& path, const std::string& body = {},
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                                  const std::map<std::string, std::string>& headers = {});
+  // Connections opened, and requests sent on a pooled one (the node's /metrics).
+  std::uint64_t connections_opened() const;
+  std::uint64_t requests_reusing() const;
 
  private:
   struct impl;

@@ -31,6 +31,9 @@ struct fetch_options {
   std::stop_token stop;       // request_stop() cancels: workers stop after their current object
   // Called after each stored instance, from worker threads but never concurrently.
   std::function<void(const fetch_progress&)> progress;
+  // Called with each stored instance's file as it arrives (after `progress`), never
+  // concurrently: a caller may work on the instances while the rest are still coming.
+  std::function<void(const std::string& path)> arrived;
   // Called when one attempt for an instance fails (before any retry), never concurrently.
   // For logging and tests; the error never holds nominative data.
   std::function<void(const std::string& sop_instance_uid, const error&)> on_attempt_failed;

@@ -1,0 +1,217 @@
+#include "dm2/dht/tree_fanout.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <bit>
+
+#include "fanout_cluster.hpp"
+
+namespace dm2::dht {
+namespace {
+
+using testing::fanout_cluster;
+
+struct tree_outcome {
+  std::vector<query_hit> hits;
+  tree_progress progress;
+  bool done = false;
+  millis took{-1};
+};
+
+tree_outcome tree_query(fanout_cluster& f, int from, const std::string& id, millis timeout = millis(3000),
+                        const std::string& body = "m") {
+  tree_outcome out;
+  auto start = f.c.time().now();
+  f.trees[static_cast<std::size_t>(from)]->start(id, body, timeout,
+      [&out, &f, start](const std::vector<query_hit>& hits, const tree_progress& p) {
+        out.hits = hits;
+        out.progress = p;
+        out.done = true;
+        out.took = f.c.time().now() - start;
+      });
+  f.c.run_for(timeout + millis(300));
+  return out;
+}
+
+std::set<std::string> lfns(const std::vector<query_hit>& hits) {
+  std::set<std::string> out;
+  for (const auto& h : hits) out.insert(h.lfn);
+  return out;
+}
+
+// The sites the querier itself sends the query to (one per bucket, largest bucket first),
+// seen by wrapping every site's handler for one run.
+std::vector<int> first_forwarders(fanout_cluster& f, int querier, const std::string& id, int n) {
+  std::vector<int> seen;
+  for (int i = 0; i < n; ++i) {
+    auto* t = f.trees[static_cast<std::size_t>(i)].get();
+    auto* q = f.engines[static_cast<std::size_t>(i)].get();
+    auto querier_id = f.c.site(querier).id;
+    f.c.net().attach_handler(f.c.site(i).id, {[t, q, i, querier_id, &seen](const std::string& from, const message& m) {
+                                                if (std::holds_alternative<subtree_request>(m) && from == querier_id) seen.push_back(i);
+                                                q->on_message(from, m);
+                                                t->on_message(from, m);
+                                              },
+                                              [t] { t->tick(); }});
+  }
+  tree_query(f, querier, id);
+  for (int i = 0; i < n; ++i) f.attach(i, f.c.members());
+  // Largest bucket first: the fewest leading bits shared with the querier.
+  auto shared_bits = [&](int i) {
+    auto d = distance(node_id_of_public_key(f.c.site(i).id), node_id_of_public_key(f.c.site(querier).id));
+    int bits = 0;
+    for (auto byte : d) {
+      if (byte) return bits + std::countl_zero(byte);
+      bits += 8;
+    }
+    return bits;
+  };
+  std::sort(seen.begin(), seen.end(), [&](int a, int b) { return shared_bits(a) < shared_bits(b); });
+  return seen;
+}
+
+TEST(tree_fanout, reaches_every_live_site_once_and_returns_what_one_to_all_returns) {
+  fanout_cluster f(40);
+  auto requests = [&f] { return f.c.net().sent_by_type()[message(subtree_request{}).index()]; };
+  auto answers = [&f] { return f.c.net().sent_by_type()[message(subtree_answer{}).index()]; };
+  auto out = tree_query(f, 0, "t1");
+  // One request to every other site: no site is asked twice. One answer from each, and a
+  // second from each forwarder (its own hits first, then its subtree's).
+  EXPECT_EQ(requests(), 39u);
+  EXPECT_GT(answers(), 39u);
+  EXPECT_LT(answers(), 78u);
+  ASSERT_TRUE(out.done);
+  EXPECT_FALSE(out.progress.deadline_passed);
+  EXPECT_EQ(out.progress.reached, 40u);
+  EXPECT_TRUE(out.progress.uncovered.empty());
+  EXPECT_FALSE(out.progress.second_pass);
+  EXPECT_EQ(static_cast<int>(out.hits.size()), f.expected);
+  // 40 sites: ~log2(40) levels of one round trip each, not the deadline.
+  EXPECT_LT(out.took, millis(300));
+  EXPECT_EQ(f.trees[0]->running(), 0u);
+  for (auto& t : f.trees) EXPECT_EQ(t->running(), 0u);  // every subtree answered and was dropped
+}
+
+TEST(tree_fanout, merging_per_subtree_top_k_gives_the_one_to_all_top_k) {
+  fanout_cluster f(30);
+  for (const char* body : {"m/1", "m/4", "m/25"}) {
+    auto tree = tree_query(f, 3, std::string("t-") + body, millis(3000), body);
+    auto all = f.query(3, millis(3000), body);
+    ASSERT_TRUE(tree.done);
+    ASSERT_TRUE(all.last.done);
+    // One-to-all streams every site's top k; the consortium's top k are the best k of those.
+    std::vector<query_hit> merged;
+    for (const auto& [lfn, times] : all.seen) {
+      auto n = std::stod(lfn.substr(lfn.find('/') + 1));
+      merged.push_back(query_hit{lfn, lfn.substr(0, lfn.find('/')), n, {}});
+    }
+    std::size_t k = std::stoul(std::string(body).substr(2));
+    keep_best(merged, k);
+    ASSERT_EQ(tree.hits.size(), k) << body;
+    for (std::size_t i = 0; i < k; ++i) {
+      EXPECT_EQ(tree.hits[i].lfn, merged[i].lfn) << body << " rank " << i;
+      EXPECT_EQ(tree.hits[i].score, merged[i].score);
+    }
+  }
+}
+
+TEST(tree_fanout, failed_inner_nodes_are_routed_around_before_the_deadline) {
+  const int n = 64;
+  fanout_cluster f(n);
+  auto forwarders = first_forwarders(f, 0, "t-inner", n);
+  ASSERT_GE(forwarders.size(), 5u);  // ~log2(64) buckets
+  // The querier's children for its three largest buckets die silently: still in every view.
+  std::set<std::string> silent;
+  for (int i = 0; i < 3; ++i) {
+    f.c.net().set_alive(f.c.site(forwarders[static_cast<std::size_t>(i)]).id, false);
+    silent.insert(f.c.site(forwarders[static_cast<std::size_t>(i)]).id);
+  }
+  auto out = tree_query(f, 0, "t-inner", millis(4000));
+  ASSERT_TRUE(out.done);
+  EXPECT_FALSE(out.progress.deadline_passed);
+  EXPECT_LT(out.took, millis(4000));
+  // Every live site answered its own records; the silent ones are named, and nothing else.
+  EXPECT_EQ(out.progress.reached, static_cast<std::size_t>(n) - silent.size());
+  ASSERT_EQ(out.progress.uncovered.size(), silent.size());
+  for (const auto& p : out.progress.uncovered) {
+    EXPECT_EQ(p.bits, 160);
+    int inside = 0;
+    for (const auto& s : silent) inside += in_prefix(node_id_of_public_key(s), p);
+    EXPECT_EQ(inside, 1);
+  }
+  // The second pass brought their records back from the copies: nothing missing.
+  EXPECT_TRUE(out.progress.second_pass);
+  EXPECT_TRUE(out.progress.second_uncovered.empty());
+  EXPECT_EQ(static_cast<int>(lfns(out.hits).size()), f.expected);
+  std::uint64_t resent = 0;
+  for (auto& t : f.trees) resent += t->resent();
+  EXPECT_GE(resent, 3u);
+}
+
+TEST(tree_fanout, a_bucket_nobody_answers_for_is_reported_with_exactly_the_records_it_holds) {
+  const int n = 32;
+  tree_settings ts;
+  ts.second_pass = false;
+  fanout_cluster f(n, ts);
+  // The querier's last (smallest) bucket: one site, with nobody to re-send to.
+  auto forwarders = first_forwarders(f, 0, "t-leaf", n);
+  auto leaf = forwarders.back();
+  f.c.net().set_alive(f.c.site(leaf).id, false);
+  auto out = tree_query(f, 0, "t-leaf");
+  ASSERT_TRUE(out.done);
+  EXPECT_FALSE(out.progress.deadline_passed);
+  ASSERT_EQ(out.progress.uncovered.size(), 1u);
+  EXPECT_TRUE(in_prefix(node_id_of_public_key(f.c.site(leaf).id), out.progress.uncovered[0]));
+  EXPECT_EQ(out.progress.reached, static_cast<std::size_t>(n - 1));
+  // What is missing is exactly the silent site's matching records (10 of its 20).
+  auto got = lfns(out.hits);
+  EXPECT_EQ(static_cast<int>(got.size()), f.expected - 10);
+  for (const auto& lfn : got) EXPECT_NE(lfn.substr(0, lfn.find('/')), f.c.site(leaf).id);
+}
+
+TEST(tree_fanout, the_same_run_twice_gives_the_same_answer_and_messages) {
+  auto run = [] {
+    fanout_cluster f(48);
+    for (int i : {5, 17, 30}) f.c.net().set_alive(f.c.site(i).id, false);
+    auto before = f.c.net().messages_sent();
+    auto out = tree_query(f, 2, "t-same");
+    std::vector<std::string> uncovered;
+    for (const auto& p : out.progress.uncovered) uncovered.push_back(to_hex(p.id) + "/" + std::to_string(p.bits));
+    return std::tuple(lfns(out.hits), out.progress.reached, uncovered, out.took, f.c.net().messages_sent() - before);
+  };
+  auto a = run();
+  EXPECT_EQ(a, run());
+  EXPECT_EQ(std::get<1>(a), 45u);
+}
+
+TEST(tree_fanout, a_forwarder_cannot_change_the_query_and_forged_queries_reach_nobody) {
+  fanout_cluster f(12);
+  f.auths[1]->liars.insert(f.c.site(1).id);
+  auto out = tree_query(f, 1, "t-forged", millis(1000));
+  ASSERT_TRUE(out.done);
+  EXPECT_EQ(out.progress.reached, 1u);  // itself only
+  EXPECT_FALSE(out.progress.uncovered.empty());
+  // A correctly signed request whose body a forwarder changed is refused, as is one claiming a
+  // cover the receiver is not in.
+  subtree_request r{"t-x", "m", "", 0, f.c.site(0).id, 7, {}, 1000, {}, {}};
+  r.signature = r.query_id + "|m|0";
+  auto before = f.trees[2]->refused();
+  auto widened = r;
+  widened.body = "m/1000";
+  f.trees[2]->on_message(f.c.site(3).id, widened);
+  EXPECT_EQ(f.trees[2]->refused(), before + 1);
+  auto elsewhere = r;
+  elsewhere.cover = id_prefix{node_id_of_public_key(f.c.site(2).id), 160};
+  elsewhere.cover.id[19] ^= 1;
+  f.trees[2]->on_message(f.c.site(3).id, elsewhere);
+  EXPECT_EQ(f.trees[2]->refused(), before + 2);
+  EXPECT_EQ(f.trees[2]->running(), 0u);
+  // Answers from a site nobody asked are ignored.
+  before = f.trees[0]->refused();
+  f.trees[0]->on_message(f.c.site(4).id, subtree_answer{"t-x", 12345, {{"x", "y", 1, {}}}, 1, {}, true});
+  EXPECT_EQ(f.trees[0]->refused(), before + 1);
+}
+
+}  // namespace
+}  // namespace dm2::dht

@@ -20,6 +20,8 @@
 # Usage: bench/dicomweb_bench.sh [--quick] [build dir, default build]
 #   --quick: 200 studies, 4 sites, 3 s of wrk each (default: 10,000 studies, 16 sites, 20 s)
 . "$(dirname "$0")/common.sh"
+# shellcheck source=scripts/consortium-init.sh
+. "$root/scripts/consortium-init.sh"
 bench_options "$@"
 build="$(realpath "${args[0]:-$root/build}")"
 studies=10000 sites=16 seconds=20
@@ -56,32 +58,13 @@ t0=$(date +%s)
 "$py" "$helper" generate "$data" "$studies"
 echo "# $studies studies in $data ($(($(date +%s) - t0)) s to make or find)"
 
-# consortium DIR NET COUNT: a consortium of COUNT sites on NET.1..COUNT (made once, with the real
-# `dm2 ca` and `dm2 roster` commands, as scripts/demo-consortium.sh does), started; their pids
-# appended to pids.
+# consortium DIR NET COUNT: a consortium of COUNT sites on NET.1..COUNT (made once by
+# scripts/consortium-init.sh, as the demo's), started; their pids appended to pids.
 consortium() {
   local dir="$1" net="$2" count="$3" dm2="$build/node/dm2" i
   if [ ! -f "$dir/roster.json" ]; then
-    rm -rf "$dir" && mkdir -p "$dir"
-    "$dm2" ca init --dir "$dir/consortium" --name "Bench Consortium" > /dev/null
-    for i in $(seq "$count"); do
-      "$dm2" ca issue-site "site-$i" --ca-dir "$dir/consortium" --out "$dir/site-$i/identity" --ip "$net.$i" > /dev/null
-      "$dm2" roster add --roster "$dir/roster.json" --site-dir "$dir/site-$i/identity" \
-        --https "$net.$i:8443" --dht "$net.$i:6881" > /dev/null
-      cat > "$dir/site-$i.toml" <<TOML
-[node]
-data_dir = "$dir/site-$i"
-site_name = "site-$i"
-[https]
-listen = "$net.$i:8443"
-[dht]
-listen = "$net.$i:6881"
-[consortium]
-roster = "$dir/roster.json"
-public_key = "$(cat "$dir/consortium/consortium.pub")"
-TOML
-    done
-    "$dm2" roster sign --roster "$dir/roster.json" --ca-dir "$dir/consortium" > /dev/null
+    rm -rf "$dir"
+    consortium_init "$dm2" "$dir" "$net" "$count" "Bench Consortium"
   fi
   for i in $(seq "$count"); do
     "$build/node/dm2d" --config "$dir/site-$i.toml" 2> "$dir/site-$i.log" &

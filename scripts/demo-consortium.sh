@@ -20,30 +20,11 @@ dm2d="$build/node/dm2d"
 sites=(1 2 3)
 net="${DM2_DEMO_NET:-127.0.0}"
 
+# shellcheck source=scripts/consortium-init.sh
+. "$root/scripts/consortium-init.sh"
 if [ ! -f "$dir/roster.json" ]; then
   echo "demo: creating the consortium in $dir"
-  mkdir -p "$dir"
-  "$dm2" ca init --dir "$dir/consortium" --name "Demo Consortium" > /dev/null
-  for i in "${sites[@]}"; do
-    "$dm2" ca issue-site "site-$i" --ca-dir "$dir/consortium" --out "$dir/site-$i/identity" \
-      --ip "$net.$i" --dns localhost > /dev/null
-    "$dm2" roster add --roster "$dir/roster.json" --site-dir "$dir/site-$i/identity" \
-      --https "$net.$i:8443" --dht "$net.$i:6881" > /dev/null
-    cat > "$dir/site-$i.toml" <<TOML
-[node]
-data_dir = "$dir/site-$i"
-site_name = "site-$i"
-[https]
-listen = "$net.$i:8443"
-[dht]
-listen = "$net.$i:6881"
-[consortium]
-roster = "$dir/roster.json"
-public_key = "$(cat "$dir/consortium/consortium.pub")"
-roster_refresh_s = 10
-TOML
-  done
-  "$dm2" roster sign --roster "$dir/roster.json" --ca-dir "$dir/consortium" > /dev/null
+  consortium_init "$dm2" "$dir" "$net" "${#sites[@]}" "Demo Consortium" "roster_refresh_s = 10"
 fi
 
 # Each dm2d ingests its own PACS (a demo directory from before the PACS gets it too).

@@ -25,6 +25,7 @@
 #include "dm2/pacs/parallel_fetch.hpp"
 #include "dm2/pacs/volume.hpp"
 #include "dm2/storage/database.hpp"
+#include "dicomweb/dicom_uids.hpp"
 #include "ingest_reference.hpp"
 #include "pacs_server_fixture.hpp"
 #include "process_consortium.hpp"
@@ -254,6 +255,16 @@ TEST_F(ingest_test, canary_patient_leaks_nowhere_and_every_series_key_is_shared_
   EXPECT_EQ(outside_views[0].second.status, 200);  // the researcher's download
   EXPECT_EQ(outside_views[1].second.status, 200);
   EXPECT_EQ(outside_views[2].second.status, 403);  // no nominative record for him
+  // The desk's and DICOMweb's views of the same series: the owner-rendered thumbnail, QIDO-RS,
+  // and for the researcher WADO-RS metadata and the series itself (de-identified UIDs).
+  for (const auto& token : {researcher, outsider})
+    for (const auto& path : std::vector<std::string>{"/v1/series/" + granted + "/thumbnail", "/dicom-web/studies",
+                                                     "/dicom-web/series?includefield=all"})
+      outside_views.emplace_back(path, ask("GET", path, "", token));
+  const auto series_path = "/dicom-web/studies/" + dicomweb::study_uid_of(granted) + "/series/" + dicomweb::series_uid_of(granted);
+  for (const auto& path : {series_path + "/metadata", series_path, series_path + "/instances"})
+    outside_views.emplace_back(path, ask("GET", path, "", researcher));
+  EXPECT_EQ(outside_views.back().second.status, 200) << outside_views.back().second.body;
   for (const auto& [path, r] : outside_views)
     EXPECT_EQ(strings_holding(r.body, canary), std::vector<std::string>{}) << path << " -> " << r.status;
   // The desk's series lists and query event streams hold none either, even for the care team

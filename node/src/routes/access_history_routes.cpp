@@ -16,6 +16,7 @@
 #include "dm2/storage/index_record.hpp"
 #include "owned_series.hpp"
 #include "routes.hpp"
+#include "series_retrieval.hpp"
 
 namespace dm2::node {
 namespace {
@@ -116,12 +117,6 @@ http_response my_accesses(const route_context& c, const http_request& request) {
   });
   json body = {{"series", lfns.size()}, {"entries", entries}, {"sites_unreachable", unreachable}};
   return http_response{200, "application/json", {}, body.dump()};
-}
-
-// The owning site of `lfn` from this site's copy of its record ("" without one).
-std::string owner_of(const route_context& c, const std::string& lfn) {
-  auto copy = c.overlay->find(lfn);
-  return copy ? copy->owner : std::string{};
 }
 
 // This site's entries about LFNs, each decided (and audited) on its own: another site's user

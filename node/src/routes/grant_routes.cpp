@@ -16,6 +16,7 @@
 #include "cross_site_grants.hpp"
 #include "dm2/dht/storage_replica_store.hpp"
 #include "routes.hpp"
+#include "series_retrieval.hpp"
 
 namespace dm2::node {
 namespace {
@@ -99,17 +100,6 @@ result<access::grant> parse_grant(const route_context& c, const http_request& re
   g.created_at = c.access->now_s();
   g.expires_at = g.created_at + lifetime;
   return g;
-}
-
-// The error another site answered with, as this site answers it.
-error peer_error(const client_response& r, const std::string& site) {
-  auto j = json::parse(r.body, nullptr, false);
-  std::string message = j.is_object() && j["error"].is_object() ? j["error"].value("message", "") : "";
-  auto code = r.status == 400 ? errc::invalid_argument
-              : r.status == 403 ? errc::permission_denied
-              : r.status == 404 ? errc::not_found
-                                : errc::unavailable;
-  return error{code, site + " answered " + std::to_string(r.status) + (message.empty() ? "" : ": " + message)};
 }
 
 // A cross-site grant, before it is kept here: only this site's series (it signs as their owner),

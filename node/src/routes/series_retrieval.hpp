@@ -21,8 +21,8 @@ http_response retrieve_series(const route_context& c, const http_request& reques
 // The owning site of an LFN, from the local copy of its index record ("" without one).
 std::string owner_of(const route_context& c, const std::string& lfn);
 
-// The error a peer answered with, as this site answers it (its message kept): 403, 404, else
-// unavailable (503).
+// The error a peer answered with, as this site answers it (its message kept): 400, 403, 404,
+// else unavailable (503).
 error peer_error(const client_response& r, const std::string& who);
 
 // The assertion the home site signs for one request to other sites: this user, this LFN, these

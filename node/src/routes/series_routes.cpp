@@ -148,7 +148,8 @@ error peer_error(const client_response& r, const std::string& who) {
   auto j = json::parse(r.body, nullptr, false);
   std::string message =
       j.is_object() && j["error"].is_object() ? j["error"].value("message", "") : "";
-  auto code = r.status == 403   ? errc::permission_denied
+  auto code = r.status == 400   ? errc::invalid_argument
+              : r.status == 403 ? errc::permission_denied
               : r.status == 404 ? errc::not_found
                                 : errc::unavailable;
   return error{code, who + " answered " + std::to_string(r.status) +

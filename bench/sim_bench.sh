@@ -5,8 +5,8 @@
 # x 1 hour, with a baseline measured in the same run (1,000 sites x 2 simulated minutes) so the
 # ratios hold on a busy machine. --quick: 1,000 sites x 10 and 10,000 sites x 10 simulated minutes,
 # and the hour projected from the latter (dm2-sim reports the CPU of its first 5 simulated
-# minutes, before agreeing pairs' rechecks start: the hour is that plus 55 minutes at the rate of
-# minutes 6..10).
+# minutes, the initial pushes and every pair's first digest: the hour is that plus 55 minutes at
+# the rate of minutes 6..10).
 #
 # Then the query fan-out comparison (issue 13, item 4): the shipped scenario tree-vs-all-1000 runs
 # every query both ways (one-to-all and tree) at 100, 1,000 and 10,000 sites (--quick: 100 and

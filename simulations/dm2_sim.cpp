@@ -299,6 +299,9 @@ int run(const options& o) {
     if (up == s.alive) return;
     s.alive = up;
     net.set_alive(s.id, up);
+    // Coming back is a process start: a new incarnation, which the others see with its
+    // liveness even when they never saw it down (the delay below).
+    if (up) members.restart(s.id);
     if (up || o.detection_delay_s <= 0) {
       members.set_live(s.id, up);
     } else {
@@ -424,7 +427,7 @@ int run(const options& o) {
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::shuffle(order.begin(), order.end(), rng);
   // CPU seconds spent by the end of the first 5 simulated minutes (initial pushes, every pair's
-  // first digest; agreeing pairs' rechecks start after 10 repair periods) and in all:
+  // first digest) and in all:
   // bench/sim_bench.sh projects an hour from a shorter run with them.
   double warm_up_cpu_s = -1;
   auto cpu_s = [] { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; };

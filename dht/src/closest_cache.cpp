@@ -82,8 +82,9 @@ void closest_cache::apply(std::span<const membership_change> changes,
   if (changes.empty() || entries_.empty()) return;
   std::vector<const std::string*> dropped;
   for (const auto& c : changes) {
+    if (c.restarted) continue;  // the same live set: no placement moves
     auto top = top64(c.id);
-    auto print = fingerprint(c.site_id);
+    auto print = c.site_print;
     bool near = filter_prefix_ == 0 || near_filter_.test(top >> (64 - filter_prefix_));
     if (!near && !exclude_filter_.test(print % filter_size)) continue;
     // Entries near the change share its first min_near_bits_ bits: one contiguous run.

@@ -1,6 +1,7 @@
 #include "dm2/dht/membership.hpp"
 
 #include "dm2/dht/placement.hpp"
+#include "dm2/dht/replica_store.hpp"
 
 namespace dm2::dht {
 
@@ -8,12 +9,12 @@ namespace {
 constexpr std::size_t kept_changes = 65'536;
 }  // namespace
 
-void static_membership::record(const site_info& site, bool live) {
+void static_membership::record(const site_info& site, bool live, bool restarted) {
   if (log_.size() >= 2 * kept_changes) {
     log_.erase(log_.begin(), log_.begin() + static_cast<std::ptrdiff_t>(kept_changes));
     log_start_ += kept_changes;
   }
-  log_.push_back(membership_change{site.site_id, site.id, live});
+  log_.push_back(membership_change{site.site_id, site.id, live, restarted, fingerprint(site.site_id)});
   ++version_;
 }
 
@@ -36,6 +37,13 @@ void static_membership::set_live(const std::string& site_id, bool live) {
   if (it == sites_.end() || it->second.live == live) return;
   it->second.live = live;
   record(it->second.info, live);
+}
+
+void static_membership::restart(const std::string& site_id) {
+  auto it = sites_.find(site_id);
+  if (it == sites_.end()) return;
+  ++it->second.info.incarnation;
+  if (it->second.live) record(it->second.info, true, true);
 }
 
 std::optional<std::span<const membership_change>> static_membership::changes_since(

@@ -64,6 +64,7 @@ void replicator::sync_placement() {
   if (synced_version_ && *synced_version_ == v) return;
   auto changes = synced_version_ ? c_.members->changes_since(*synced_version_) : std::nullopt;
   if (changes) {
+    forget_agreements(*changes);
     // The records whose placement moved are re-indexed one by one (when the index was current).
     auto before = closest_->epoch();
     std::vector<std::string> dropped;
@@ -75,8 +76,56 @@ void replicator::sync_placement() {
     }
   } else {
     closest_->clear();  // the index's epoch no longer matches: rebuilt on next use
+    incarnations_unknown_ = true;
   }
   synced_version_ = v;
+}
+
+void replicator::forget_agreements(std::span<const membership_change> changes) {
+  for (const auto& ch : changes) {
+    if (!ch.live || !watched_.test(ch.site_print % watched_.size())) continue;
+    if (auto it = peer_digests_.find(ch.site_id); it != peer_digests_.end() && it->second.acknowledged) {
+      it->second.acknowledged = false;
+      agreement_voided_ = true;
+    }
+    if (shares_placed_ && std::any_of(shares_placed_->targets.begin(), shares_placed_->targets.end(),
+                                      [&](const auto& t) { return t.first == ch.site_id; })) {
+      shares_placed_.reset();
+      agreement_voided_ = true;
+    }
+  }
+}
+
+void replicator::compare_incarnations() {
+  incarnations_unknown_ = false;
+  for (auto& [peer, d] : peer_digests_)
+    if (d.acknowledged && d.incarnation != incarnation_of(peer)) {
+      d.acknowledged = false;
+      agreement_voided_ = true;
+    }
+  if (shares_placed_ && std::any_of(shares_placed_->targets.begin(), shares_placed_->targets.end(),
+                                    [&](const auto& t) { return t.second != incarnation_of(t.first); })) {
+    shares_placed_.reset();
+    agreement_voided_ = true;
+  }
+}
+
+std::uint64_t replicator::incarnation_of(const std::string& site) {
+  const auto* s = placement().find(site);
+  return s ? s->incarnation : 0;
+}
+
+void replicator::acknowledge(const std::string& peer, std::uint64_t print) {
+  auto& d = peer_digests_[peer];
+  d = peer_digest{print, true, c_.time->now(), incarnation_of(peer), fingerprint(peer)};
+  watch(d.site_print);
+}
+
+void replicator::rewatch() {
+  watched_.reset();
+  for (const auto& [peer, d] : peer_digests_) watch(d.site_print);
+  if (shares_placed_)
+    for (const auto& [site, incarnation] : shares_placed_->targets) watch(fingerprint(site));
 }
 
 const placement_index& replicator::placement() {
@@ -197,7 +246,8 @@ void replicator::tick() {
     // holders of something we hold (or the targets of our keys' shares) moved. When no cached
     // placement was dropped, none did, and nothing is recomputed.
     sync_placement();
-    if (closest_->epoch() != print_epoch_ && holders_print() != placement_print_)
+    if (incarnations_unknown_) compare_incarnations();
+    if (agreement_voided_ || (closest_->epoch() != print_epoch_ && holders_print() != placement_print_))
       start_round();
     else
       round_version_ = c_.members->version();
@@ -218,6 +268,9 @@ std::uint64_t replicator::holders_print() {
 }
 
 void replicator::start_round() {
+  sync_placement();
+  if (incarnations_unknown_) compare_incarnations();
+  agreement_voided_ = false;
   placement_print_ = holders_print();
   round_version_ = c_.members->version();
   last_round_ = c_.time->now();
@@ -227,11 +280,12 @@ void replicator::start_round() {
   run_record_round();
   run_share_round();
   repair_->start_round();
+  rewatch();
 }
 
 // For every peer that should hold some of our records, one digest over exactly those records —
-// unless that peer acknowledged this very digest less than `agreed_recheck_rounds` periods ago
-// and we hold no copy for it that we no longer owe.
+// unless that peer acknowledged this very digest (in its current incarnation: a restart voids
+// it) and we hold no copy for it that we no longer owe.
 void replicator::run_record_round() {
   handoff_.clear();
   auto now = c_.time->now();
@@ -251,10 +305,14 @@ void replicator::run_record_round() {
   auto sent = peer_digests_.begin();
   idx.for_each_peer([&](const std::string& peer, const peer_digests& pr) {
     while (sent != peer_digests_.end() && sent->first < peer) sent = peer_digests_.erase(sent);
-    if (sent == peer_digests_.end() || sent->first != peer) sent = peer_digests_.emplace_hint(sent, peer, peer_digest{});
+    if (sent == peer_digests_.end() || sent->first != peer) {
+      sent = peer_digests_.emplace_hint(sent, peer, peer_digest{});
+      sent->second.site_print = fingerprint(peer);
+    }
     auto& s = (sent++)->second;
     // Copies we no longer owe keep the digest going: the replies drive their hand-off.
-    if (!pr.unowed && s.acknowledged && s.print == pr.print && now - s.agreed_at < recheck) return;
+    bool agreed = s.acknowledged && s.print == pr.print && (recheck.count() == 0 || now - s.agreed_at < recheck);
+    if (!pr.unowed && agreed) return;
     s.print = pr.print;
     s.acknowledged = false;
     digest_request m;
@@ -351,7 +409,7 @@ void replicator::on_digest_request(const std::string& from, const digest_request
   if (reply.differing.empty() && shared && !pr.unowed) {
     // They hold exactly what we both owe and we hold nothing more for them: our own digest to
     // them would agree too, so it can wait for the next change or recheck.
-    peer_digests_[from] = peer_digest{pr.print, true, c_.time->now()};
+    acknowledge(from, pr.print);
   }
   send(from, std::move(reply));
 }
@@ -364,8 +422,10 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
     return;
   }
   if (auto sent = peer_digests_.find(from); sent != peer_digests_.end()) {
-    sent->second.acknowledged = m.differing.empty();
-    if (sent->second.acknowledged) sent->second.agreed_at = c_.time->now();
+    if (m.differing.empty())
+      acknowledge(from, sent->second.print);
+    else
+      sent->second.acknowledged = false;
   }
   if (m.differing.empty()) return;  // an acknowledgement: the peer agrees
   std::set<std::uint32_t> differing(m.differing.begin(), m.differing.end());
@@ -482,9 +542,10 @@ void replicator::run_share_round() {
     for (const auto& t : share_targets(key_id, n)) print = fingerprint(t, print);
   }
   const auto recheck = settings_.repair_period * static_cast<long>(settings_.agreed_recheck_rounds);
-  if (shares_placed_ && shares_placed_->print == print && now - shares_placed_->at < recheck) return;
+  if (shares_placed_ && shares_placed_->print == print && (recheck.count() == 0 || now - shares_placed_->at < recheck))
+    return;
   shares_placed_.reset();
-  share_round_ = placed_shares{print, now};
+  share_round_ = placed_shares{print, now, {}};
   inventory_.clear();
   std::map<std::string, std::vector<std::string>> ask;  // site -> key ids
   std::set<std::string> previous = std::move(known_share_holders_);
@@ -494,6 +555,7 @@ void replicator::run_share_round() {
     for (const auto& t : share_targets(key_id, n)) {
       ask[t].push_back(key_id);
       known_share_holders_.insert(t);
+      share_round_.targets.emplace_back(t, incarnation_of(t));
     }
     for (const auto& h : previous)
       if (p.find(h) && !contains(ask[h], key_id)) ask[h].push_back(key_id);
@@ -586,7 +648,10 @@ void replicator::evaluate_shares() {
           drops[s].shares.emplace_back(key_id, index);
       }
   }
-  if (all_placed && pushes.empty() && drops.empty()) shares_placed_ = share_round_;
+  // A target that restarted since it was asked may have lost its share: not placed.
+  bool same_targets = std::all_of(share_round_.targets.begin(), share_round_.targets.end(),
+                                  [&](const auto& t) { return t.second == incarnation_of(t.first); });
+  if (all_placed && same_targets && pushes.empty() && drops.empty()) shares_placed_ = share_round_;
   for (auto& [site, m] : pushes) send(site, std::move(m));
   for (auto& [site, m] : drops) send(site, std::move(m));
 }

@@ -108,6 +108,7 @@ bool share_repairer::holds_key(const std::string& key_id) const {
 void share_repairer::start_round() {
   round_keys_.clear();
   inventory_.clear();
+  answered_.clear();
   for (auto& s : repairable_shares()) {
     // The coordinator holds the lowest live index, and a repair needs t live indexes: a holder
     // of an index above n - t + 1 can never coordinate, so it skips the inventory (it answers
@@ -124,6 +125,11 @@ void share_repairer::start_round() {
   for (const auto& [key_id, mine] : round_keys_)
     for (const auto& t : targets(mine))
       if (t != c_.self) ask[t].push_back(key_id);
+  reasks_ = 0;
+  request_inventories(ask);
+}
+
+void share_repairer::request_inventories(std::map<std::string, std::vector<std::string>>& ask) {
   const auto chunk = c_.settings->max_entries_per_message;
   for (auto& [site, keys] : ask)
     for (std::size_t i = 0; i < keys.size(); i += chunk) {
@@ -138,9 +144,17 @@ void share_repairer::start_round() {
 
 void share_repairer::tick() {
   expire();
-  if (coordinate_at_ && c_.time->now() >= *coordinate_at_) {
-    coordinate_at_.reset();
-    for (const auto& [key_id, mine] : round_keys_) coordinate_key(mine);
+  if (!coordinate_at_ || c_.time->now() < *coordinate_at_) return;
+  coordinate_at_.reset();
+  std::map<std::string, std::vector<std::string>> silent;  // site -> key ids to ask again
+  // Keys coordinated are done for this round; those waiting on a silent target stay.
+  for (auto it = round_keys_.begin(); it != round_keys_.end();)
+    it = coordinate_key(it->second, silent) ? std::next(it) : round_keys_.erase(it);
+  // A lost request or answer would otherwise cost a whole period: ask the silent targets again
+  // (a few times a round) and coordinate those keys once they answer.
+  if (!silent.empty() && reasks_ < max_reasks) {
+    ++reasks_;
+    request_inventories(silent);
   }
 }
 
@@ -165,14 +179,21 @@ void share_repairer::expire() {
   }
 }
 
+// Every asked key gets an answer: its indexes held here, or index 0 for none. Silence then
+// means a lost message, never "holds nothing" (the coordinator tells them apart).
 void share_repairer::on_inventory_request(const std::string& from,
                                           const repair_inventory_request& m) {
   if (m.key_ids.size() > c_.settings->max_entries_per_message) return refuse(from, "oversized");
   std::set<std::string> wanted(m.key_ids.begin(), m.key_ids.end());
   share_inventory_reply reply;
+  std::set<std::string> held;
   c_.store->for_each_share([&](const key_share& s) {
-    if (s.holder == c_.self && wanted.count(s.key_id)) reply.held.emplace_back(s.key_id, s.index);
+    if (s.holder != c_.self || !wanted.count(s.key_id)) return;
+    reply.held.emplace_back(s.key_id, s.index);
+    held.insert(s.key_id);
   });
+  for (const auto& key_id : wanted)
+    if (!held.count(key_id)) reply.held.emplace_back(key_id, 0);
   if (!reply.held.empty()) c_.send(from, std::move(reply));
 }
 
@@ -180,7 +201,9 @@ bool share_repairer::on_inventory_entry(const std::string& from, const std::stri
                                         std::uint32_t index) {
   auto it = round_keys_.find(key_id);
   if (it == round_keys_.end()) return false;
-  if (index >= 1 && index <= it->second.count) inventory_[key_id][index].insert(from);
+  if (index > it->second.count) return true;
+  answered_[key_id].insert(from);
+  if (index >= 1) inventory_[key_id][index].insert(from);
   return true;
 }
 
@@ -189,9 +212,10 @@ bool share_repairer::on_inventory_entry(const std::string& from, const std::stri
 // its own session with fresh random pieces, every piece and sum names its session, and any t
 // correct shares of one split interpolate the same polynomial, so every repair of index j that
 // completes yields exactly f(j) — at worst a surplus copy, never a different share.
-void share_repairer::coordinate_key(const key_share& mine) {
+bool share_repairer::coordinate_key(const key_share& mine,
+                                    std::map<std::string, std::vector<std::string>>& silent) {
   const auto& p = c_.placement();
-  if (p.find(mine.owner)) return;  // the owner is back: it places its shares itself
+  if (p.find(mine.owner)) return false;  // the owner is back: it places its shares itself
   std::map<std::uint32_t, std::string> live{{mine.index, c_.self}};  // index -> one holder
   std::set<std::string> holding{c_.self};
   for (const auto& [index, sites] : inventory_[mine.key_id])
@@ -200,12 +224,25 @@ void share_repairer::coordinate_key(const key_share& mine) {
         live.emplace(index, s);
         holding.insert(s);
       }
-  if (live.begin()->second != c_.self || live.size() >= mine.count) return;
+  if (live.begin()->second != c_.self || live.size() >= mine.count) return false;
+  // A live target that did not answer may hold any "missing" index: repairing that index onto
+  // another target would leave two copies of it and no free target for the index really
+  // missing — stuck until the owner returns. So it waits until every target answered (tick()
+  // asks the silent ones again; lost messages only delay the repair).
+  const auto& tg = targets(mine);
+  const auto& answered = answered_[mine.key_id];
+  bool all_answered = true;
+  for (const auto& t : tg)
+    if (t != c_.self && !answered.count(t)) {
+      silent[t].push_back(mine.key_id);
+      all_answered = false;
+    }
+  if (!all_answered) return true;
   if (live.size() < mine.threshold) {
     ++c_.counters->repairs_impossible;
     spdlog::warn("event=share_repair_impossible live_shares={} threshold={}", live.size(),
                  mine.threshold);
-    return;
+    return false;
   }
   repair_plan base;
   base.key_id = mine.key_id;
@@ -216,9 +253,9 @@ void share_repairer::coordinate_key(const key_share& mine) {
   for (const auto& [index, site] : live)
     if (base.helpers.size() < mine.threshold && chosen.insert(site).second)
       base.helpers.emplace_back(site, index);
-  if (base.helpers.size() < mine.threshold) return;
+  if (base.helpers.size() < mine.threshold) return false;
   std::vector<std::string> free_targets;
-  for (const auto& t : targets(mine))
+  for (const auto& t : tg)
     if (!holding.count(t)) free_targets.push_back(t);
   auto next_free = free_targets.begin();
   auto now = c_.time->now();
@@ -238,6 +275,7 @@ void share_repairer::coordinate_key(const key_share& mine) {
       if (site != c_.self) c_.send(site, repair_start{plan});
     on_start(c_.self, plan);
   }
+  return false;
 }
 
 // Checks every field a peer could get wrong, and that the repair fits our own view: the owner is

@@ -54,7 +54,8 @@ class share_repairer {
   std::uint64_t print() const;
 
   void on_inventory_request(const std::string& from, const repair_inventory_request& m);
-  // An inventory entry for a key we are repairing; false if it is not ours to take.
+  // An inventory entry for a key we are repairing (index 0: the sender holds none of it); false
+  // if it is not ours to take.
   bool on_inventory_entry(const std::string& from, const std::string& key_id, std::uint32_t index);
   void on_start(const std::string& from, const repair_plan& plan);
   void on_piece(const std::string& from, const repair_piece& m);
@@ -78,7 +79,10 @@ class share_repairer {
   std::vector<std::string> targets(const key_share& s) const;
   bool plan_is_sound(const repair_plan& plan) const;
   bool holds_key(const std::string& key_id) const;
-  void coordinate_key(const key_share& mine);
+  // Starts the repairs `mine`'s key needs; or, when a target has not answered, adds the key to
+  // `silent` under that target (site -> key ids) and returns true (coordinate it again later).
+  bool coordinate_key(const key_share& mine, std::map<std::string, std::vector<std::string>>& silent);
+  void request_inventories(std::map<std::string, std::vector<std::string>>& ask);  // site -> key ids
   void contribute(const std::string& session, helper_session& h);
   void finish_if_complete(const std::string& session);
   void refuse(const std::string& from, const char* reason);
@@ -90,7 +94,10 @@ class share_repairer {
   context c_;
   std::map<std::string, key_share> round_keys_;  // key_id -> our share, this round
   std::map<std::string, std::map<std::uint32_t, std::set<std::string>>> inventory_;
+  std::map<std::string, std::set<std::string>> answered_;  // key_id -> targets that answered
   std::optional<millis> coordinate_at_;
+  static constexpr int max_reasks = 3;  // inventory requests re-sent per round to silent targets
+  int reasks_ = 0;
   std::map<std::pair<std::string, std::uint32_t>, millis> started_;  // (key, j) -> until
   std::map<std::string, helper_session> helping_;
   std::map<std::string, target_session> receiving_;

@@ -239,6 +239,10 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   dht::replication_settings replication_settings;
   replication_settings.k = config.replicas;
   replication_settings.repair_period = config.repair_period;
+  // The node's liveness (DHT pings) does not carry an incarnation yet, so a peer that restarts
+  // with a wiped disk faster than the liveness timeout goes unannounced: keep the timed
+  // re-check of agreeing pairs (every 10 periods) until it does (docs/overlay.md).
+  replication_settings.agreed_recheck_rounds = 10;
   auto replication = overlay_service::create(*p->overlay, *p->members, p->identity, *p->db, replication_settings,
                                              config.liveness_timeout);
   if (!replication) return std::move(replication).err();

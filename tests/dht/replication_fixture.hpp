@@ -129,7 +129,14 @@ class sim_cluster {
   void revive(int i, bool wiped) {
     if (wiped) sites_[i]->store = memory_replica_store{};
     net_.set_alive(sites_[i]->id, true);
+    members_.restart(sites_[i]->id);
     members_.set_live(sites_[i]->id, true);
+  }
+  // A site restarts faster than the others notice it down (it stays in every live view): only
+  // its new incarnation says it, e.g. after a disk replaced.
+  void restart_unseen(int i, bool wiped) {
+    if (wiped) sites_[i]->store = memory_replica_store{};
+    members_.restart(sites_[i]->id);
   }
   void run_for(millis d) { net_.run_until(time_.now() + d); }
 

@@ -300,3 +300,57 @@ TEST(replicator_recheck, converged_sites_go_quiet_and_a_silent_loss_is_repaired_
 
 }  // namespace
 }  // namespace dm2::dht
+
+namespace dm2::dht {
+namespace {
+
+// With no timed recheck (the default), converged sites stay silent however long nothing
+// changes; a site that restarts with a wiped disk faster than anyone sees it down announces
+// only its new incarnation, and that alone brings its replicas and shares back.
+TEST(replicator_restart, a_wiped_peer_restarted_unseen_is_repaired_without_timed_rechecks) {
+  replication_settings rs;
+  ASSERT_EQ(rs.agreed_recheck_rounds, 0u);
+  rs.repair_period = millis(1000);
+  rs.share_inventory_wait = millis(200);
+  sim_cluster c(8, rs);
+  auto records = publish_many(c, 10);
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (int owner : {0, 1})
+    for (int k = 0; k < 4; ++k) {
+      auto key_id = "key-" + std::to_string(owner) + "-" + std::to_string(k);
+      c.site(owner).engine->own_key(key_id, 3);
+      keys.emplace_back(c.site(owner).id, key_id);
+    }
+  c.run_for(millis(3500));
+  ASSERT_EQ(c.under_replicated(records, 3), 0u);
+  ASSERT_EQ(c.under_shared(keys, 3), 0u);
+  auto sent = [&c](const message& m) { return c.net().sent_by_type()[m.index()]; };
+  auto digests = sent(digest_request{}), inventories = sent(share_inventory_request{});
+  c.run_for(millis(30'000));  // 30 rounds: nothing changed, nothing to say
+  EXPECT_EQ(sent(digest_request{}), digests);
+  EXPECT_EQ(sent(share_inventory_request{}), inventories);
+
+  // The site holding the most replicas of others' records and shares loses its disk.
+  int victim = -1;
+  std::size_t most = 0;
+  for (int s = 2; s < c.size(); ++s) {
+    std::size_t held = 0, shares = 0;
+    c.site(s).store.for_each_record([&](const record& r) { held += r.owner != c.site(s).id; });
+    c.site(s).store.for_each_share([&](const key_share&) { ++shares; });
+    if (shares > 0 && held + shares > most) {
+      most = held + shares;
+      victim = s;
+    }
+  }
+  ASSERT_GE(victim, 0);
+  c.restart_unseen(victim, /*wiped=*/true);
+  EXPECT_GT(c.under_replicated(records, 3), 0u);
+  EXPECT_GT(c.under_shared(keys, 3), 0u);
+  c.run_for(millis(2500));
+  EXPECT_EQ(c.under_replicated(records, 3), 0u);
+  EXPECT_EQ(c.under_shared(keys, 3), 0u);
+  EXPECT_GT(sent(digest_request{}), digests);
+}
+
+}  // namespace
+}  // namespace dm2::dht

@@ -21,6 +21,10 @@ struct site_info {
   std::string site_id;                 // roster site id (stable, unique)
   node_id id{};                        // DHT node id = SHA-1 of the site's Ed25519 key
   std::vector<std::string> endpoints;  // "IP:port" strings (dm2/crypto/endpoint.hpp)
+  // Changes each time the site's process starts (a restart, possibly with a wiped disk), and
+  // travels with its liveness: a peer that agreed with it before re-checks it once instead of
+  // every pair re-checking on a timer (docs/overlay.md, "Anti-entropy").
+  std::uint64_t incarnation = 0;
 };
 
 // One step of a membership: `site_id` (node id `id`) became live or left the live set.
@@ -28,6 +32,10 @@ struct membership_change {
   std::string site_id;
   node_id id{};
   bool live = false;
+  // Live before and after, with a new incarnation: placement is unchanged, but what the site
+  // holds may be gone.
+  bool restarted = false;
+  std::uint64_t site_print = 0;  // fingerprint(site_id), computed once for every reader
 };
 
 class membership {
@@ -59,6 +67,9 @@ class static_membership final : public membership {
   void remove(const std::string& site_id);
   // Marks a known site live or dead; unknown ids are ignored. Bumps version() on change.
   void set_live(const std::string& site_id, bool live);
+  // The site's process started again (its incarnation changes). Logged as a `restarted` change
+  // when the view had it live all along; otherwise its coming back live says it.
+  void restart(const std::string& site_id);
   bool is_live(const std::string& site_id) const;
 
   std::vector<site_info> live_sites() const override;
@@ -68,7 +79,7 @@ class static_membership final : public membership {
   std::optional<std::span<const membership_change>> changes_since(std::uint64_t since) const override;
 
  private:
-  void record(const site_info& site, bool live);  // logs one change and bumps version_
+  void record(const site_info& site, bool live, bool restarted = false);  // logs one change, bumps version_
   std::vector<membership_change> log_;  // log_[i]: the change from version log_start_ + i
   std::uint64_t log_start_ = 0;
   mutable std::shared_ptr<const placement_index> placement_;

@@ -21,6 +21,18 @@ std::vector<record> publish_many(sim_cluster& c, int per_site, std::uint64_t ver
   return out;
 }
 
+// Each of `owners` owns `per_owner` keys split into 3 shares; (owner site, key id) pairs.
+std::vector<std::pair<std::string, std::string>> own_keys(sim_cluster& c, std::initializer_list<int> owners, int per_owner) {
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (int owner : owners)
+    for (int k = 0; k < per_owner; ++k) {
+      auto key_id = "key-" + std::to_string(owner) + "-" + std::to_string(k);
+      c.site(owner).engine->own_key(key_id, 3);
+      keys.emplace_back(c.site(owner).id, key_id);
+    }
+  return keys;
+}
+
 TEST(replicator, a_write_reaches_its_k_holders_and_nobody_else) {
   sim_cluster c(8);
   auto records = publish_many(c, 10);
@@ -167,13 +179,7 @@ TEST(replicator, key_shares_sit_on_n_distinct_live_sites_and_are_restored_after_
   rs.repair_period = millis(1000);
   rs.share_inventory_wait = millis(200);
   sim_cluster c(10, rs);
-  std::vector<std::pair<std::string, std::string>> keys;
-  for (int owner : {0, 1, 2})
-    for (int k = 0; k < 5; ++k) {
-      auto key_id = "key-" + std::to_string(owner) + "-" + std::to_string(k);
-      c.site(owner).engine->own_key(key_id, 3);
-      keys.emplace_back(c.site(owner).id, key_id);
-    }
+  auto keys = own_keys(c, {0, 1, 2}, 5);
   c.run_for(millis(600));
   ASSERT_EQ(c.under_shared(keys, 3), 0u);
   for (int i : {4, 6, 8}) c.kill(i);
@@ -314,13 +320,7 @@ TEST(replicator_restart, a_wiped_peer_restarted_unseen_is_repaired_without_timed
   rs.share_inventory_wait = millis(200);
   sim_cluster c(8, rs);
   auto records = publish_many(c, 10);
-  std::vector<std::pair<std::string, std::string>> keys;
-  for (int owner : {0, 1})
-    for (int k = 0; k < 4; ++k) {
-      auto key_id = "key-" + std::to_string(owner) + "-" + std::to_string(k);
-      c.site(owner).engine->own_key(key_id, 3);
-      keys.emplace_back(c.site(owner).id, key_id);
-    }
+  auto keys = own_keys(c, {0, 1}, 4);
   c.run_for(millis(3500));
   ASSERT_EQ(c.under_replicated(records, 3), 0u);
   ASSERT_EQ(c.under_shared(keys, 3), 0u);

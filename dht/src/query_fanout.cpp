@@ -161,8 +161,12 @@ void query_fanout::accept(const std::string& from, const query_answer& a) {
   }
   // A site's last batch moves progress even when it brings nothing new.
   if ((!fresh.empty() || a.last) && q.callback) q.callback(fresh, q.progress);
-  // Complete: every asked site answered or was hedged (at most k of them), and every hedge was
-  // answered.
+  complete_if_covered(id, q);
+}
+
+// Complete: every asked site answered or was hedged (at most k of them), and every hedge was
+// answered (or its silent holders given up, see drop_silent_holders).
+void query_fanout::complete_if_covered(const std::string& id, running_query& q) {
   bool covered = q.waiting.size() <= settings_.replicas &&
                  std::all_of(q.waiting.begin(), q.waiting.end(), [&](const std::string& s) { return q.hedged.count(s); });
   if (!covered || !q.hedge_waiting.empty()) return;
@@ -174,6 +178,26 @@ void query_fanout::accept(const std::string& from, const query_answer& a) {
     if (!std::binary_search(owners.begin(), owners.end(), s)) holders.push_back(s);
   if (holders.empty()) return finish(id, false);
   ask_holders(id, q, owners, holders);
+}
+
+// A holder that dies after being asked for copies would hold the query to its deadline. Each
+// record has k copies and every live site was asked, so fewer than k silent holders still leave
+// an answered copy of every record: they are given up once a hedge delay has passed. As many as
+// k silent may have taken a record's every copy with them: the query waits for its deadline.
+bool query_fanout::drop_silent_holders(running_query& q, millis now) {
+  bool dropped = false;
+  for (const auto& [hedge_id, sent] : q.hedge_sent) {
+    if (now - sent < hedge_delay(q)) continue;
+    auto first = q.hedge_waiting.lower_bound({hedge_id, std::string{}});
+    auto last = first;
+    std::size_t silent = 0;
+    while (last != q.hedge_waiting.end() && last->first == hedge_id) ++last, ++silent;
+    if (silent == 0 || silent >= settings_.replicas) continue;
+    spdlog::info("event=query_hedge_holders_silent query={} holders={}", hedge_id.substr(0, 64), silent);
+    q.hedge_waiting.erase(first, last);
+    dropped = true;
+  }
+  return dropped;
 }
 
 void query_fanout::finish(const std::string& id, bool deadline) {
@@ -216,6 +240,7 @@ void query_fanout::ask_holders(const std::string& id, running_query& q, const st
   query_request req{hedge_id, q.body, {}, q.deadline.count(), q.asked, owners};
   req.signature = auth_.sign(hedge_id, q.body, req.deadline_ms);
   hedge_of_[hedge_id] = id;
+  q.hedge_sent[hedge_id] = c_.time->now();
   q.hedged.insert(owners.begin(), owners.end());
   q.progress.hedged = q.hedged.size();
   q.progress.hedged_sites.insert(q.progress.hedged_sites.end(), owners.begin(), owners.end());
@@ -234,20 +259,24 @@ void query_fanout::ask_holders(const std::string& id, running_query& q, const st
 
 void query_fanout::tick() {
   auto now = c_.time->now();
-  std::vector<std::string> expired, late;
-  for (const auto& entry : queries_) {
+  std::vector<std::string> expired, late, given_up;
+  for (auto& entry : queries_) {
     // Not a structured binding: clang 14 cannot capture one in the lambda below.
     const auto& id = entry.first;
-    const auto& q = entry.second;
+    auto& q = entry.second;
     if (now >= q.deadline) {
       expired.push_back(id);
-    } else if (settings_.hedge_fraction > 0 && now - q.started >= hedge_delay(q) &&
-               std::any_of(q.waiting.begin(), q.waiting.end(), [&](const std::string& s) { return !q.hedged.count(s); })) {
-      late.push_back(id);
+      continue;
     }
+    if (drop_silent_holders(q, now)) given_up.push_back(id);
+    if (settings_.hedge_fraction > 0 && now - q.started >= hedge_delay(q) &&
+        std::any_of(q.waiting.begin(), q.waiting.end(), [&](const std::string& s) { return !q.hedged.count(s); }))
+      late.push_back(id);
   }
   for (const auto& id : late)
     if (auto it = queries_.find(id); it != queries_.end()) hedge(id, it->second);
+  for (const auto& id : given_up)
+    if (auto it = queries_.find(id); it != queries_.end()) complete_if_covered(id, it->second);
   for (const auto& id : expired) finish(id, true);
 }
 

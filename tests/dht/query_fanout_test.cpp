@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 
 #include "fanout_cluster.hpp"
 
@@ -75,6 +76,39 @@ TEST(query_fanout, a_restoring_sites_records_are_answered_by_their_holders) {
   f.engines[3]->restoring_until(f.c.time().now());
   auto after = f.query(0);
   EXPECT_EQ(after.last.hedged, 0u);
+}
+
+// Holders asked for a restoring site's records that fall silent: fewer than k of them are given
+// up after a hedge delay (the other copies answered); k of them may hold every copy of a record,
+// so the query waits for its deadline.
+TEST(query_fanout, silent_holders_of_a_restoring_sites_records_are_given_up_when_fewer_than_k) {
+  for (std::set<int> silent : {std::set<int>{5}, std::set<int>{5, 6, 7}}) {
+    fanout_cluster f(8);
+    f.c.site(3).store = memory_replica_store{};
+    f.engines[3]->restoring_until(f.c.time().now() + millis(10'000));
+    std::set<std::string> silenced;
+    for (int i : silent) silenced.insert(f.c.site(i).id);
+    fanout_cluster::outcome out;
+    auto start = f.c.time().now();
+    // Once every site has answered the query, the silent ones hear nothing more from the querier.
+    f.engines[0]->start("q", "m", millis(2000), [&](const std::vector<query_hit>& hits, const query_progress& p) {
+      for (const auto& h : hits) ++out.seen[h.lfn];
+      out.last = p;
+      if (p.answered == 8)
+        f.c.net().set_partition([&silenced](const std::string&, const std::string& to) { return silenced.count(to) > 0; });
+      if (p.done) out.took = f.c.time().now() - start;
+    });
+    f.c.run_for(millis(2200));
+    ASSERT_TRUE(out.last.done);
+    EXPECT_EQ(out.last.hedged_sites, std::vector<std::string>{f.c.site(3).id});
+    if (silent.size() < 3) {
+      f.expect_complete(out, 8);
+      EXPECT_GE(out.took, millis(500));  // the hedge delay (hedge_min)
+      EXPECT_LT(out.took, millis(1000));
+    } else {
+      EXPECT_TRUE(out.last.deadline_passed);
+    }
+  }
 }
 
 TEST(query_fanout, the_hedge_delay_is_a_fraction_of_the_timeout_when_that_is_shorter) {

@@ -143,6 +143,7 @@ class query_fanout {
     std::set<std::string> hedged;   // of those, the ones whose holders were asked
     std::set<std::string> restoring;  // answered, restoring, their holders not yet asked
     std::set<std::pair<std::string, std::string>> hedge_waiting;  // (hedge id, holder) unanswered
+    std::map<std::string, millis> hedge_sent;  // hedge id -> when it was sent
     std::vector<millis> answer_times;  // of the other sites that answered, since start
     std::map<std::string, query_hit> best;  // lfn -> best hit
     query_progress progress;
@@ -152,6 +153,9 @@ class query_fanout {
   std::optional<std::vector<query_hit>> answer(const query_request& q);
   void accept(const std::string& from, const query_answer& a);
   void finish(const std::string& id, bool deadline);
+  void complete_if_covered(const std::string& id, running_query& q);
+  // Gives up hedge holders silent for a hedge delay, when fewer than k; true if any was.
+  bool drop_silent_holders(running_query& q, millis now);
   millis hedge_delay(const running_query& q) const;
   void hedge(const std::string& id, running_query& q);
   // Asks `holders` (this site among them or not) for their copies of the records of `owners`,

@@ -16,6 +16,8 @@ class unsigned_queries final : public query_authenticator {
  public:
   std::string sign(const std::string&, const std::string&, std::int64_t) override { return {}; }
   bool verify(const std::string&, const query_request&) override { return true; }
+  std::string sign_hit(const std::string&, const query_hit&) override { return {}; }
+  bool verify_hit(const std::string&, const query_hit&) override { return true; }
 };
 
 // Body "tag<d>": the records of tag d, all scored alike.

@@ -161,6 +161,20 @@ query_hit get_hit(reader& r) {
   return h;
 }
 
+// A relayed hit carries who answered it and that site's signature.
+void put_signed_hit(writer& w, const query_hit& h) {
+  put_hit(w, h);
+  w.str(h.signer);
+  w.str(h.signature);
+}
+
+query_hit get_signed_hit(reader& r) {
+  auto h = get_hit(r);
+  h.signer = r.str();
+  h.signature = r.str();
+  return h;
+}
+
 // A prefix: its bit count, then the id (bits beyond the count are not read by anyone).
 void put_prefix(writer& w, const id_prefix& p) {
   w.u8(p.bits);
@@ -262,7 +276,7 @@ std::string encode_message(const message& m) {
         } else if constexpr (std::is_same_v<T, subtree_answer>) {
           w.str(b.query_id);
           w.u64(b.tag);
-          w.list(b.hits, [&](const query_hit& h) { put_hit(w, h); });
+          w.list(b.hits, [&](const query_hit& h) { put_signed_hit(w, h); });
           w.u32(b.reached);
           w.list(b.uncovered, [&](const id_prefix& p) { put_prefix(w, p); });
           w.boolean(b.last);
@@ -392,7 +406,7 @@ result<message> decode_message(std::string_view bytes, const codec_limits& limit
         subtree_answer a;
         a.query_id = r.str();
         a.tag = r.u64();
-        a.hits = r.list<query_hit>([&] { return get_hit(r); });
+        a.hits = r.list<query_hit>([&] { return get_signed_hit(r); });
         a.reached = r.u32();
         a.uncovered = r.list<id_prefix>([&] { return get_prefix(r); });
         a.last = r.boolean();

@@ -82,6 +82,28 @@ bool in_prefix(const node_id& id, const id_prefix& p) {
   return (id[static_cast<std::size_t>(full)] & mask) == (p.id[static_cast<std::size_t>(full)] & mask);
 }
 
+query_progress progress_of(const tree_progress& p, const std::vector<site_info>& asked) {
+  auto in_any = [](const node_id& id, const std::vector<id_prefix>& v) {
+    return std::any_of(v.begin(), v.end(), [&](const id_prefix& x) { return in_prefix(id, x); });
+  };
+  query_progress out;
+  out.asked = asked.size();
+  out.done = true;
+  out.deadline_passed = p.deadline_passed;
+  for (const auto& s : asked) {
+    out.asked_sites.push_back(s.site_id);
+    if (!in_any(s.id, p.uncovered))
+      out.answered_sites.push_back(s.site_id);
+    else if (p.second_pass)
+      out.hedged_sites.push_back(s.site_id);
+    else
+      out.missed_sites.push_back(s.site_id);
+  }
+  out.answered = out.answered_sites.size();
+  out.hedged = out.hedged_sites.size();
+  return out;
+}
+
 struct tree_fanout::subtree {
   subtree_request req;  // as received (this site's own: as it would send it)
   std::string parent;   // empty: a pass of this site's own query
@@ -168,6 +190,11 @@ void tree_fanout::cover(std::uint64_t id) {
   }
   auto plan = plan_(t.req.body);
   t.top_k = plan->top_k;
+  // Signed here, as they travel through forwarders that could alter or invent them.
+  for (auto& h : *hits) {
+    h.signer = self_;
+    h.signature = auth_.sign_hit(t.req.query_id, h);
+  }
   merge(t.best, *hits);
   t.reached = 1;
   if (observer_) observer_(t.req.querier, t.req.query_id, hits->size());
@@ -292,8 +319,14 @@ void tree_fanout::accept(const std::string& from, const subtree_answer& a) {
   auto& t = *subtrees_.at(id);
   auto& k = t.buckets[b];
   std::vector<query_hit> hits;
-  for (const auto& h : a.hits)
-    if (std::isfinite(h.score)) hits.push_back(h);  // a NaN would break everyone's ranking
+  for (const auto& h : a.hits) {
+    // A NaN would break everyone's ranking; a hit its signer did not sign for this query was
+    // made up or altered on the way.
+    if (std::isfinite(h.score) && auth_.verify_hit(t.req.query_id, h))
+      hits.push_back(h);
+    else
+      ++refused_;
+  }
   merge(t.best, hits);
   t.reached += a.reached;
   // A child reports only what lies in the part it was given.

@@ -244,7 +244,7 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   // re-check of agreeing pairs (every 10 periods) until it does (docs/overlay.md).
   replication_settings.agreed_recheck_rounds = 10;
   auto replication = overlay_service::create(*p->overlay, *p->members, p->identity, *p->db, replication_settings,
-                                             config.liveness_timeout);
+                                             config.liveness_timeout, config.tree_fanout_min_sites);
   if (!replication) return std::move(replication).err();
   p->replication = std::move(*replication);
   p->roster = std::make_unique<roster_service>(*p->members, *p->overlay, *p->replication, p->identity,

@@ -100,13 +100,14 @@ class https_transport final : public dht::transport {
 struct overlay_service::impl : std::enable_shared_from_this<impl> {
   impl(dht::overlay& o, const consortium& c, const site_identity& id, std::unique_ptr<stage_one::stage_one_index> index,
        std::unique_ptr<dht::storage_replica_store> st, storage::database& database, dht::replication_settings s,
-       std::chrono::milliseconds liveness)
+       std::chrono::milliseconds liveness, std::size_t tree_min_sites)
       : timer(strand),
         overlay(o),
         members(c),
         transport(pool, c, id),
         settings(s),
         liveness_age(liveness),
+        tree_fanout_min_sites(tree_min_sites),
         dht_key_pem(id.dht_key_pem),
         stage_one(std::move(index)),
         store(std::move(st)),
@@ -129,6 +130,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   https_transport transport;
   dht::replication_settings settings;
   std::chrono::milliseconds liveness_age;  // a peer silent this long counts as down
+  std::size_t tree_fanout_min_sites;       // from this many live sites on, queries go down a tree
   dht::steady_clock_source clock;
   std::string dht_key_pem;  // signs this site's records
   // Follows the store (its listener) from create() on; on the strand from here on.
@@ -142,6 +144,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   std::unique_ptr<dht::replicator> engine;
   std::unique_ptr<query_signer> signer;
   std::unique_ptr<dht::query_fanout> queries;
+  std::unique_ptr<dht::tree_fanout> tree;
   dht::answer_observer answer_observer;
   std::string self_site;
   bool roster_dirty = true;
@@ -180,16 +183,22 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     dht::fanout_settings fs;
     fs.max_body_bytes = query_limits::max_body_bytes;
     fs.replicas = settings.k;  // at most k hedged sites count as covered
-    queries = std::make_unique<dht::query_fanout>(
-        self_site, fs, dht::replicator_collaborators{&clock, &transport, membership.get(), store.get(), nullptr}, *signer,
-        [this](const std::string& body) { return plan_query(body, *stage_one, *store); });
+    dht::replicator_collaborators shared{&clock, &transport, membership.get(), store.get(), nullptr};
+    auto planner = [this](const std::string& body) { return plan_query(body, *stage_one, *store); };
+    queries = std::make_unique<dht::query_fanout>(self_site, fs, shared, *signer, planner);
+    dht::tree_settings ts;
+    ts.max_body_bytes = query_limits::max_body_bytes;
+    tree = std::make_unique<dht::tree_fanout>(self_site, ts, shared, *signer, planner);
     // An empty store is a new site or a wiped disk: until anti-entropy has had a few rounds to give
     // this site's own records back, its answers ask the querier to ask their holders too.
     if (store->record_count() == 0) queries->restoring_until(clock.now() + dht::restoring_rounds * settings.repair_period);
-    if (answer_observer)
-      queries->set_answer_observer([this](const std::string& querier, const std::string& id, std::size_t hits) {
+    if (answer_observer) {
+      auto observe = [this](const std::string& querier, const std::string& id, std::size_t hits) {
         asio::post(pool, [observe = answer_observer, querier, id, hits] { observe(querier, id, hits); });
-      });
+      };
+      queries->set_answer_observer(observe);
+      tree->set_answer_observer(observe);
+    }
   }
 
   void tick() {
@@ -197,6 +206,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     refresh_membership();
     if (engine) engine->tick();
     if (queries) queries->tick();
+    if (tree) tree->tick();
     timer.expires_after(tick_period);
     timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) self->tick();
@@ -264,7 +274,8 @@ result<std::unique_ptr<overlay_service>> overlay_service::create(dht::overlay& o
                                                                  const site_identity& identity,
                                                                  storage::database& db,
                                                                  dht::replication_settings settings,
-                                                                 std::chrono::milliseconds liveness_age) {
+                                                                 std::chrono::milliseconds liveness_age,
+                                                                 std::size_t tree_fanout_min_sites) {
   auto store = dht::storage_replica_store::open(db, roster_verifier(members));
   if (!store) return std::move(store).err();
   // Stage 1's index of the stored records, then kept in step by the store.
@@ -276,7 +287,8 @@ result<std::unique_ptr<overlay_service>> overlay_service::create(dht::overlay& o
                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
   // Stored keys that do not load are found at start, not when the engine first needs them.
   if (auto s = make_key_source({}, members)->load(db); !s) return std::move(s).err();
-  auto p = std::make_shared<impl>(o, members, identity, std::move(index), std::move(*store), db, settings, liveness_age);
+  auto p = std::make_shared<impl>(o, members, identity, std::move(index), std::move(*store), db, settings, liveness_age,
+                                  tree_fanout_min_sites);
   return std::unique_ptr<overlay_service>(new overlay_service(std::move(p)));
 }
 
@@ -316,8 +328,10 @@ void overlay_service::roster_changed() {
 void overlay_service::deliver(const std::string& from_site, dht::message message) {
   asio::post(impl_->strand, [self = impl_, from_site, m = std::move(message)] {
     bool query = std::holds_alternative<dht::query_request>(m) || std::holds_alternative<dht::query_answer>(m);
+    bool tree = std::holds_alternative<dht::subtree_request>(m) || std::holds_alternative<dht::subtree_answer>(m);
     if (query && self->queries) self->queries->on_message(from_site, m);
-    else if (!query && self->engine) self->engine->on_message(from_site, m);
+    else if (tree && self->tree) self->tree->on_message(from_site, m);
+    else if (!query && !tree && self->engine) self->engine->on_message(from_site, m);
   });
 }
 
@@ -351,7 +365,17 @@ status overlay_service::start_query(const std::string& query_id, const std::stri
   return impl_->on_strand([self = impl_, &query_id, &body, timeout, &progress]() -> status {
     self->refresh_membership();
     if (!self->queries) return fail(errc::unavailable, "this site is not on the roster");
-    self->queries->start(query_id, body, timeout, std::move(progress));
+    auto live = self->membership->live_sites();
+    if (live.size() < self->tree_fanout_min_sites) {
+      self->queries->start(query_id, body, timeout, std::move(progress));
+      return {};
+    }
+    spdlog::info("event=query_tree query={} live_sites={}", query_id.substr(0, 64), live.size());
+    self->tree->start(query_id, body, timeout,
+                      [live = std::move(live), progress = std::move(progress)](const std::vector<dht::query_hit>& hits,
+                                                                               const dht::tree_progress& p) {
+                        progress(hits, dht::progress_of(p, live));
+                      });
     return {};
   });
 }

@@ -4,8 +4,10 @@
 // and ticked by a timer; messages to other sites go over mutual-TLS HTTPS
 // (POST /v1/overlay/message, dht::encode_message) from a small client pool, so neither the
 // node's I/O threads nor the service thread ever block on a peer.
-// It also runs the similarity query fan-out (dht::query_fanout) on the same thread: queries are
-// signed and checked by query_signer and scored by query_scoring.
+// It also runs the similarity query fan-outs on the same thread: one-to-all (dht::query_fanout)
+// below `tree_fanout_min_sites` live sites, the tree (dht::tree_fanout) from there on; every site
+// answers both. Queries and relayed hits are signed and checked by query_signer and scored by
+// query_scoring.
 // Thread-safe: every public member may be called from any thread except the service thread.
 #pragma once
 
@@ -24,6 +26,7 @@
 #include "dm2/dht/query_fanout.hpp"
 #include "dm2/dht/replica_store.hpp"
 #include "dm2/dht/replicator.hpp"
+#include "dm2/dht/tree_fanout.hpp"
 #include "dm2/node/identity.hpp"
 #include "dm2/storage/audit.hpp"
 #include "dm2/storage/database.hpp"
@@ -40,7 +43,8 @@ class overlay_service {
   static result<std::unique_ptr<overlay_service>> create(dht::overlay& overlay, const consortium& members,
                                                          const site_identity& identity, storage::database& db,
                                                          dht::replication_settings settings,
-                                                         std::chrono::milliseconds liveness_age);
+                                                         std::chrono::milliseconds liveness_age,
+                                                         std::size_t tree_fanout_min_sites);
   ~overlay_service();  // stops the timer and waits for sends under way
 
   // Told of every query this site answers (its own included), on a worker thread, never on the
@@ -57,6 +61,8 @@ class overlay_service {
   void deliver(const std::string& from_site, dht::message message);
   // Starts a similarity query (a canonical body, query_body.hpp) to every live site; `progress`
   // runs on the service thread for each batch and once at the end (dht::query_fanout::start).
+  // With the tree fan-out (at least tree_fanout_min_sites live sites) it runs once, at the end,
+  // with every hit (dht::progress_of says which sites answered).
   // Errors: unavailable (this site is not on the roster).
   status start_query(const std::string& query_id, const std::string& body, std::chrono::milliseconds timeout,
                      dht::query_fanout::on_hits progress);

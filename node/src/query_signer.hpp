@@ -10,14 +10,21 @@
 // (the deadline is on the querier's monotonic clock, meaningless elsewhere; issued_at bounds how
 // long a query can be replayed, and so how long its id must be remembered).
 //
+// A hit relayed by the tree fan-out carries its answering site's Ed25519 signature over:
+//   "dm2-hit-v1\0" | u32 len + signer site | u32 len + query_id | u32 len + lfn | u32 len + owner
+//   | u64 score (IEEE 754 bits) | u32 len + summary
+// checked against the signer's DHT key in the current roster.
+//
 // Not thread-safe: the node calls it on the overlay service strand only.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "dm2/crypto/signature.hpp"
 #include "dm2/dht/query_fanout.hpp"
 #include "dm2/result.hpp"
 #include "replay_guard.hpp"
@@ -40,15 +47,19 @@ class query_signer final : public dht::query_authenticator {
   // Empty if signing fails (logged); every receiver then refuses the query.
   std::string sign(const std::string& query_id, const std::string& body, std::int64_t deadline_ms) override;
   bool verify(const std::string& from_site, const dht::query_request& q) override;
+  // Empty if signing fails (logged); every receiver then refuses the hit.
+  std::string sign_hit(const std::string& query_id, const dht::query_hit& hit) override;
+  bool verify_hit(const std::string& query_id, const dht::query_hit& hit) override;
 
   std::uint64_t refused() const { return refused_; }
   static std::int64_t system_now();
 
  private:
   bool refuse(const std::string& from, const dht::query_request& q, const char* reason);
+  result<std::string> sign_bytes(std::string_view message) const;
 
   std::string self_;
-  std::string key_pem_;
+  std::optional<crypto::signing_key> key_;  // parsed once: a query signs up to top_k hits
   key_lookup keys_;
   wall_clock now_;
   replay_guard replays_;  // (querier, query id) seen recently

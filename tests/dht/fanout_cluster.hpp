@@ -15,7 +15,8 @@
 
 namespace dm2::dht::testing {
 
-// Signs with the query id; a site listed in `liars` signs wrong. Verification checks the form.
+// Signs with the query id (and a hit with its fields); a site listed in `liars` signs wrong.
+// Verification checks the form.
 class test_auth final : public query_authenticator {
  public:
   std::string self;
@@ -26,6 +27,13 @@ class test_auth final : public query_authenticator {
   bool verify(const std::string&, const query_request& q) override {
     return q.signature == q.query_id + "|" + q.body + "|" + std::to_string(q.deadline_ms);
   }
+  static std::string hit_form(const std::string& id, const query_hit& h) {
+    return h.signer + "|" + id + "|" + h.lfn + "|" + h.owner + "|" + std::to_string(h.score) + "|" + h.summary;
+  }
+  std::string sign_hit(const std::string& id, const query_hit& h) override {
+    return liars.count(self) ? "forged" : hit_form(id, h);
+  }
+  bool verify_hit(const std::string& id, const query_hit& h) override { return h.signature == hit_form(id, h); }
 };
 
 // A body "m" matches payloads starting with "m"; "m/<k>" also limits each site to k hits, scored

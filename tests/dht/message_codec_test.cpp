@@ -26,7 +26,7 @@ std::vector<message> samples() {
       repair_sum{{"sess", "k", "o", 5, 3, 4, "target", {{"a", 1}, {"b", 2}, {"c", 3}}}, 3, "sum"},
       subtree_request{"t1", "body", std::string(64, 's'), 5, "site-q", 42, {key_of("x"), 3}, 4800, {"site-z"},
                       {{key_of("y"), 160}}},
-      subtree_answer{"t1", 42, {{"lfn", "o", 0.5, "sum"}}, 17, {{key_of("y"), 9}}, false},
+      subtree_answer{"t1", 42, {{"lfn", "o", 0.5, "sum", "site-s", std::string(64, 's')}}, 17, {{key_of("y"), 9}}, false},
   };
 }
 
@@ -45,6 +45,10 @@ TEST(message_codec, every_message_round_trips) {
   EXPECT_FALSE(qa.last);
   auto pr = std::get<push_records>(*decode_message(encode_message(samples()[3])));
   EXPECT_EQ(pr.records[0].payload, std::string("\0bin\xff", 5));
+  // A relayed hit keeps who answered it and that site's signature.
+  auto sa = std::get<subtree_answer>(*decode_message(encode_message(samples().back())));
+  EXPECT_EQ(sa.hits[0].signer, "site-s");
+  EXPECT_EQ(sa.hits[0].signature, std::string(64, 's'));
 }
 
 TEST(message_codec, a_restoring_flag_is_sent_only_when_set) {

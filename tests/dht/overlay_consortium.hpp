@@ -36,6 +36,8 @@ class id_signer final : public query_authenticator {
  public:
   std::string sign(const std::string& id, const std::string&, std::int64_t) override { return id; }
   bool verify(const std::string&, const query_request& q) override { return q.signature == q.query_id; }
+  std::string sign_hit(const std::string& id, const query_hit&) override { return id; }
+  bool verify_hit(const std::string& id, const query_hit& h) override { return h.signature == id; }
 };
 
 // A body matches every record whose payload starts with it; the score is the payload's size.

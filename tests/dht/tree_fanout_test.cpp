@@ -213,5 +213,63 @@ TEST(tree_fanout, a_forwarder_cannot_change_the_query_and_forged_queries_reach_n
   EXPECT_EQ(f.trees[0]->refused(), before + 1);
 }
 
+// Each site signs its own hits; a parent refuses a hit altered or invented on the way, so a
+// forwarder can drop what it relays but not change it.
+TEST(tree_fanout, hits_altered_by_a_forwarder_or_signed_wrong_are_refused) {
+  fanout_cluster f(24);
+  auto honest = tree_query(f, 0, "t-honest");
+  ASSERT_EQ(static_cast<int>(honest.hits.size()), f.expected);
+  for (const auto& h : honest.hits) EXPECT_EQ(h.signer, h.lfn.substr(0, h.lfn.find('/')));
+
+  // Whatever reaches the querier from a child, but was answered further down, arrives with a
+  // raised score: as if the child had altered the hits it relays.
+  auto* querier_tree = f.trees[0].get();
+  f.c.net().attach_handler(f.c.site(0).id, {[querier_tree](const std::string& from, const message& m) {
+                                              auto copy = m;
+                                              if (auto* a = std::get_if<subtree_answer>(&copy))
+                                                for (auto& h : a->hits)
+                                                  if (h.signer != from) h.score += 100;
+                                              querier_tree->on_message(from, copy);
+                                            },
+                                            [querier_tree] { querier_tree->tick(); }});
+  auto before = querier_tree->refused();
+  auto altered = tree_query(f, 0, "t-altered");
+  ASSERT_TRUE(altered.done);
+  EXPECT_GT(querier_tree->refused(), before);
+  EXPECT_LT(altered.hits.size(), honest.hits.size());
+  for (const auto& h : altered.hits) EXPECT_LT(h.score, 100) << h.lfn;  // no altered score got through
+  f.attach(0, f.c.members());
+
+  // A site that signs its hits wrong loses exactly its own hits.
+  f.auths[5]->liars.insert(f.c.site(5).id);
+  auto out = tree_query(f, 0, "t-liar");
+  EXPECT_EQ(static_cast<int>(out.hits.size()), f.expected - 10);
+  for (const auto& h : out.hits) EXPECT_NE(h.signer, f.c.site(5).id);
+}
+
+// In the one-to-all's terms: reached sites answered, the first pass's misses are covered by the
+// second pass (hedged), and nothing is missed.
+TEST(tree_fanout, progress_names_each_site_as_the_one_to_all_does) {
+  fanout_cluster f(32);
+  auto live = f.c.members().live_sites();
+  for (int i : {7, 19}) f.c.net().set_alive(f.c.site(i).id, false);
+  auto out = tree_query(f, 0, "t-progress");
+  ASSERT_TRUE(out.done);
+  auto p = progress_of(out.progress, live);
+  EXPECT_TRUE(p.done);
+  EXPECT_EQ(p.asked, 32u);
+  EXPECT_EQ(p.answered, 30u);
+  std::set<std::string> hedged(p.hedged_sites.begin(), p.hedged_sites.end());
+  EXPECT_EQ(hedged, (std::set<std::string>{f.c.site(7).id, f.c.site(19).id}));
+  EXPECT_TRUE(p.missed_sites.empty());
+  // Without a second pass the same sites are missed, not covered.
+  tree_progress first_only = out.progress;
+  first_only.second_pass = false;
+  first_only.second_uncovered.clear();
+  auto q = progress_of(first_only, live);
+  EXPECT_EQ(q.missed_sites.size(), 2u);
+  EXPECT_EQ(q.hedged, 0u);
+}
+
 }  // namespace
 }  // namespace dm2::dht

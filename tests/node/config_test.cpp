@@ -43,6 +43,7 @@ rescan_period_s = 0
 rescan_days = 30
 [overlay]
 probe_rate = 50
+tree_fanout_min_sites = 64
 )", "test.toml");
   ASSERT_TRUE(c.ok()) << c.err().to_string();
   EXPECT_EQ(c->data_dir, "/var/lib/dm2");
@@ -64,6 +65,7 @@ probe_rate = 50
   EXPECT_EQ(c->rescan_period.count(), 0);
   EXPECT_EQ(c->rescan_days, 30u);
   EXPECT_EQ(c->probe_rate, 50u);
+  EXPECT_EQ(c->tree_fanout_min_sites, 64u);
 }
 
 struct bad_case {
@@ -88,6 +90,7 @@ TEST(config, bad_files_are_refused_with_the_line_and_the_key) {
       {"[node\n", "test.toml:1"},
       {"[node]\nsite_name = \"bad name\"\n", "site_name"},
       {"[overlay]\nprobe_rate = 0\n", "overlay.probe_rate must be in 1..10000"},
+      {"[overlay]\ntree_fanout_min_sites = 1\n", "overlay.tree_fanout_min_sites must be in 2..1000000"},
       {"[pacs]\nrescan_days = 0\n", "pacs.rescan_days must be in 1..36500"},
       {"[pacs]\nrescan_period_s = -1\n", "pacs.rescan_period_s must be in 0..31622400"},
   };

@@ -342,6 +342,33 @@ TEST(query_signer, remembers_ids_only_as_long_as_they_could_be_replayed) {
   EXPECT_TRUE(b.verify("site-a", fresh("3")));  // 1 and 2 are stale now, forgotten
 }
 
+// A hit relayed through the tree fan-out keeps its answering site's signature: a forwarder
+// changing any field, or claiming another signer, is refused.
+TEST(query_signer, a_relayed_hit_verifies_only_as_its_signer_signed_it) {
+  signer_pair p;
+  query_signer a("site-a", p.a_key, p.keys, {}, p.clock());
+  query_signer b("site-b", p.b_key, p.keys, {}, p.clock());
+  dht::query_hit h{std::string(32, 'c'), "site-c", 0.75, R"({"modality":"MR"})"};
+  h.signer = "site-a";
+  h.signature = a.sign_hit("q1", h);
+  EXPECT_TRUE(b.verify_hit("q1", h));
+  EXPECT_FALSE(b.verify_hit("q2", h));  // another query's
+  auto changed = [&](auto edit) {
+    auto c = h;
+    edit(c);
+    return b.verify_hit("q1", c);
+  };
+  EXPECT_FALSE(changed([](auto& c) { c.score = 0.76; }));
+  EXPECT_FALSE(changed([](auto& c) { c.lfn[0] = 'd'; }));
+  EXPECT_FALSE(changed([](auto& c) { c.owner = "site-a"; }));
+  EXPECT_FALSE(changed([](auto& c) { c.summary = "{}"; }));
+  EXPECT_FALSE(changed([](auto& c) { c.signer = "site-b"; }));
+  EXPECT_FALSE(changed([](auto& c) { c.signer = "site-z"; }));  // not a member
+  EXPECT_FALSE(changed([](auto& c) { c.signature.resize(63); }));
+  EXPECT_FALSE(changed([](auto& c) { c.signature.clear(); }));
+  EXPECT_EQ(b.refused(), 9u);
+}
+
 // A hit on LFN "<c> x 32".
 dht::query_hit hit(char c, double score) { return {std::string(32, c), "site-a", score, "{}"}; }
 

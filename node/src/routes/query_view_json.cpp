@@ -80,7 +80,8 @@ json stage_two_json(const stage_two_progress& s) {
 
 // Each asked site: answered; waiting; late (its replica holders were asked for its records);
 // covered (the query completed without it, its records answered by their replica holders);
-// timed_out (the deadline passed without its answer).
+// missed (tree fan-out: not reached, and no second pass asked its records' holders); timed_out (the
+// deadline passed without its answer).
 json sites_json(const dht::query_progress& p) {
   auto has = [](const std::vector<std::string>& v, const std::string& s) {
     return std::find(v.begin(), v.end(), s) != v.end();
@@ -88,6 +89,7 @@ json sites_json(const dht::query_progress& p) {
   json out = json::array();
   for (const auto& site : p.asked_sites) {
     const char* state = has(p.answered_sites, site) ? "answered"
+                        : has(p.missed_sites, site) ? "missed"
                         : p.deadline_passed        ? "timed_out"
                         : p.done                   ? "covered"
                         : has(p.hedged_sites, site) ? "late"

@@ -103,6 +103,11 @@ struct query_hit {
   std::string owner;
   double score = 0;
   std::string summary;  // opaque here: the record's de-identified attributes as JSON (node/)
+  // Tree fan-out only (a forwarder relays other sites' hits): the site that answered it and its
+  // signature over (query id, the fields above), query_authenticator::sign_hit. Empty in a
+  // one-to-all answer, which comes over mutual TLS from the site that answered.
+  std::string signer{};  // (defaulted: the many 4-field initializers stay warning-free)
+  std::string signature{};
 };
 // Site -> querier: one batch of hits; `last` ends this site's answer.
 struct query_answer {

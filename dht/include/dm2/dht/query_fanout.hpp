@@ -40,6 +40,10 @@ class query_authenticator {
   virtual std::string sign(const std::string& query_id, const std::string& body, std::int64_t deadline_ms) = 0;
   // True if `from_site` (a live roster member) signed this exact query.
   virtual bool verify(const std::string& from_site, const query_request& q) = 0;
+  // The tree fan-out's per-hit signatures: this site's over (query id, hit), and whether
+  // `hit.signer` (a roster member) made `hit.signature` over exactly this hit of this query.
+  virtual std::string sign_hit(const std::string& query_id, const query_hit& hit) = 0;
+  virtual bool verify_hit(const std::string& query_id, const query_hit& hit) = 0;
 };
 
 // One query's scoring, prepared once from its body (parsing the body per record would be waste).
@@ -102,6 +106,9 @@ struct query_progress {
   std::vector<std::string> asked_sites;     // in the order asked
   std::vector<std::string> answered_sites;  // in the order their last batch arrived
   std::vector<std::string> hedged_sites;
+  // Tree fan-out: asked sites the first pass missed, with no second pass to ask their records'
+  // holders (tree_fanout.hpp, progress_of).
+  std::vector<std::string> missed_sites;
 };
 
 class query_fanout {

@@ -21,8 +21,9 @@
 //
 // Same collaborators and query_authenticator as query_fanout: the querier signs (query id, body,
 // deadline) once; forwarders relay that signature and every receiver checks it against the
-// querier, so a forwarder cannot widen the query. It can drop or alter the hits it relays:
-// answers are not signed per site (docs/overlay.md, "Trust"). Pure logic; not thread-safe.
+// querier, so a forwarder cannot widen the query. Each site signs its own hits (sign_hit) and
+// every parent checks them, so a forwarder cannot alter or invent the hits it relays; it can
+// drop them (docs/overlay.md, "Tree fan-out"). Pure logic; not thread-safe.
 #pragma once
 
 #include <functional>
@@ -54,6 +55,12 @@ struct tree_progress {
 
 // True when `id` lies in `p` (its first p.bits bits are p's).
 bool in_prefix(const node_id& id, const id_prefix& p);
+
+// A finished tree query's progress in the one-to-all's terms, for `asked` (the live sites when
+// it started): a site in no uncovered prefix answered; one the first pass missed is hedged when
+// the second pass asked its records' holders (a dead site is in the second pass's uncovered
+// parts too: the holders answer for it, not the site), missed when no second pass ran.
+query_progress progress_of(const tree_progress& p, const std::vector<site_info>& asked);
 
 class tree_fanout {
  public:

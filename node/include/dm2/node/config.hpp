@@ -42,6 +42,7 @@ struct node_config {
   unsigned probe_rate = 20;                       // liveness pings per second, all peers together
   unsigned share_threshold = 2;                   // t: key shares needed to rebuild a series key
   unsigned share_count = 3;                       // n: key shares placed on distinct sites
+  std::size_t tree_fanout_min_sites = 500;        // queries go down a tree from this many live sites
   // [accounts] users of this site (docs/security.md)
   std::chrono::seconds session_ttl{1800};         // a sign-in token lives this long
   std::uint32_t argon2_memory_kib = 19 * 1024;    // Argon2id memory per password hash (OWASP minimum)

@@ -1,0 +1,54 @@
+// Issue 13, item 4, on real processes: four dm2d nodes that send queries down the tree fan-out
+// (overlay.tree_fanout_min_sites = 2: every query here). Each site signs its own hits and every
+// parent checks them. The tree returns what the one-to-all does; with one site SIGKILLed while
+// the querier still counts it live, its bucket goes to another member or comes back uncovered,
+// and the second pass asks the copies of its records: the query is complete, before its deadline.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "query_processes.hpp"
+#include "support/temp_dir.hpp"
+
+namespace dm2::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string state_of(const nlohmann::json& view, const std::string& site) {
+  for (const auto& s : view["sites"])
+    if (s["site"] == site) return s["state"];
+  return "absent";
+}
+
+TEST(query_tree, reaches_every_site_with_signed_hits_and_covers_a_dead_one) {
+  temp_dir dir{"dm2-query-tree"};
+  auto created = process_consortium::create(
+      dir.path(), {4, 71, "[overlay]\nliveness_timeout_s = 10\ntree_fanout_min_sites = 2\n"});
+  ASSERT_TRUE(created) << created.err().message;
+  auto& sites = **created;
+  ASSERT_TRUE(sites.start_all());
+  ASSERT_TRUE(all_see_each_other(sites)) << "the 4 nodes did not see each other";
+  auto lfns = records_everywhere(sites, 3);
+  ASSERT_FALSE(lfns.empty());
+
+  auto view = query_until_done(sites, 1, 10s);
+  EXPECT_EQ(view["asked"], 4) << view.dump();
+  EXPECT_EQ(view["answered"], 4) << view.dump();
+  EXPECT_FALSE(view["deadline_passed"].get<bool>()) << view.dump();
+  EXPECT_EQ(hit_lfns(view), lfns) << view.dump();
+  EXPECT_NE(sites.stderr_text(1).find("event=query_tree"), std::string::npos) << "the query did not go down the tree";
+  for (int site : {2, 3, 4}) EXPECT_EQ(sites.stderr_text(site).find("event=hit_refused"), std::string::npos) << site;
+
+  sites.kill(3);
+  view = query_until_done(sites, 1, 10s);
+  EXPECT_EQ(view["asked"], 4) << view.dump();  // still live in the querier's view
+  EXPECT_EQ(view["answered"], 3) << view.dump();
+  EXPECT_FALSE(view["deadline_passed"].get<bool>()) << view.dump();
+  EXPECT_EQ(hit_lfns(view), lfns) << view.dump();  // its records from their copies
+  auto dead = sites.site_id(3);
+  EXPECT_EQ(state_of(view, dead), "covered") << view.dump();
+}
+
+}  // namespace
+}  // namespace dm2::test

@@ -46,7 +46,7 @@ def main(real_csv, sim_csv, jitter, rtt_csv):
     agree = 0
     for key, p, name, unit in rows:
         r, s = percentile(real.get(key, []), p), percentile(sim.get(key, []), p)
-        fmt = (lambda v: "-" if v is None else f"{v:.0f}{' ' + unit if unit else ''}")
+        fmt = (lambda v: "-" if v is None else f"{v:.{2 if v < 10 else 0}f}{' ' + unit if unit else ''}")
         ratio = f"{s / r:.2f}" if r and s is not None else "-"
         ok = r is not None and s is not None and (abs(s - r) <= 0.2 * r if r else s == 0)
         agree += ok
@@ -57,7 +57,8 @@ def main(real_csv, sim_csv, jitter, rtt_csv):
         return "-" if v is None else f"{v:.0f} ms"
     print(f"\nreal, the bench's own HTTPS calls inside those (p50): POST /v1/records {p50('write')}, "
           f"the GET /v1/records that found a replica {p50('poll')}, POST /v1/queries {p50('query_post')}; "
-          f"failure detection (every survivor counts only survivors, the sim's detection delay) {p50('detected')}")
+          f"failure detection (the sim's delay and delay + spread): first survivor {p50('first_detected')}, "
+          f"every survivor {p50('detected')}")
     print(f"calibration: {agree} of {len(rows)} measures agree within 20 % (docs/simulator.md, \"Calibration\", "
           f"explains the others)")
 

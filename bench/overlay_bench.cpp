@@ -9,7 +9,8 @@
 //   restore   time from SIGKILL of 5 of 16 nodes until every record has its k live replicas again;
 //             with it repair_messages and repair_rounds (the survivors' replicator messages and
 //             rounds over that time, their GET /v1/overlay counters), repair_records (records short
-//             of a live holder at the kill) and detected (until every survivor counts 10 live peers);
+//             of a live holder at the kill), first_detected and detected (until one survivor, and
+//             every survivor, counts fewer live peers / only the 10 others);
 //   write, poll, query_post  the parts of those that are the bench's own HTTPS calls: POST
 //             /v1/records, the GET /v1/records that found a replica, POST /v1/queries;
 //   rtt       before any record: node-to-node round trips as the nodes pay them (a replication
@@ -287,8 +288,14 @@ struct bench {
     for (int site : killed) sites->kill(site);
     // Failure detection, polled beside the rest: every survivor counts only the survivors.
     std::thread detection([&] {
-      while (overlay_sum(live, "live_peers") != live.size() * (live.size() - 1))
+      std::optional<double> first;
+      for (;;) {
+        auto peers = overlay_sum(live, "live_peers");
+        if (!first && peers > 0 && peers < live.size() * 15) first = ms_since(start);
+        if (peers == live.size() * (live.size() - 1)) break;
         if (ms_since(start) > 60'000) return;
+      }
+      sample("first_detected", first.value_or(0));
       sample("detected", ms_since(start));
     });
     // k = 3 survives 3 simultaneous failures, not 5: records whose every copy was on a killed

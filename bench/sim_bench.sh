@@ -39,7 +39,9 @@ bench_tmp
 
 # calibration_table: fits the latency model to the real samples' round trips, runs dm2-sim on
 # calibration-16.toml with it, the real run's records per site and its measured failure
-# detection (the time until every survivor counted only survivors), prints the table.
+# detection (until one survivor noticed a death: the delay; until every survivor counted only
+# survivors: the delay plus the spread), prints the table. The fitted matrix stays in
+# <build>/calibration-fitted.csv (simulations/scenarios/calibration-16.csv is one of them).
 calibration_table() {
   local real="$build/overlay_bench-samples.csv"
   local rtt="$build/overlay_bench-samples-rtt.csv"
@@ -48,13 +50,14 @@ calibration_table() {
     echo "calibration: no real samples in $build (run bench/overlay_bench.sh or bench/sim_bench.sh --calibrate)"
     return 0
   fi
-  local jitter records detected
-  jitter=$(/usr/bin/python3 "$root/bench/fit_latency.py" "$rtt" "$tmp/fitted.csv") || exit 1
+  local jitter records first detected
+  jitter=$(/usr/bin/python3 "$root/bench/fit_latency.py" "$rtt" "$build/calibration-fitted.csv") || exit 1
   records=$(awk -F, '$1 == "records_per_site" { print $2 }' "$real")
+  first=$(awk -F, '$1 == "first_detected" { print $2 / 1000 }' "$real")
   detected=$(awk -F, '$1 == "detected" { print $2 / 1000 }' "$real")
-  "$sim" --scenario "$root/simulations/scenarios/calibration-16.toml" --latency-matrix "$tmp/fitted.csv" \
+  "$sim" --scenario "$root/simulations/scenarios/calibration-16.toml" --latency-matrix "$build/calibration-fitted.csv" \
     --jitter "$jitter" --records-per-site "${records:-100}" \
-    --detection-delay "${detected:-3}" --csv "$tmp/calibration-series.csv" \
+    --detection-delay "${first:-3}" --detection-spread "$(awk -v a="${first:-3}" -v b="${detected:-3}" 'BEGIN { print b - a }')" --csv "$tmp/calibration-series.csv" \
     --calibration "$tmp/calibration.csv" >"$tmp/calibration.err" 2>&1 ||
     { echo "sim_bench.sh: dm2-sim (calibration) failed:" >&2; cat "$tmp/calibration.err" >&2; exit 1; }
   /usr/bin/python3 "$root/bench/calibration_table.py" "$real" "$tmp/calibration.csv" "$jitter" "$rtt" || exit 1

@@ -62,6 +62,9 @@ struct options {
   // How long the live sites' membership keeps a failed site listed as live (the overlay notices a
   // death by missed pings): queries still ask it meanwhile, and hedge around it.
   double detection_delay_s = 0;
+  // Plus uniform(0, spread) per failure: the real overlay's sites notice a death at different
+  // moments (bench/overlay_bench measures the first and the last), hence more membership changes.
+  double detection_spread_s = 0;
   // Correlated failures: one region down at a time (outage_region >= 0), and/or at a rate.
   int outage_region = -1;
   double outage_at_s = 0, outage_downtime_s = 300;
@@ -278,6 +281,7 @@ int run(const options& o) {
   // Separate streams for scheduled events and load: a scenario without them draws exactly what
   // it drew before they existed.
   std::mt19937_64 event_rng(o.seed ^ 0x2545f4914f6cdd1dull), load_rng(o.seed ^ 0x94d049bb133111ebull);
+  std::mt19937_64 detect_rng(o.seed ^ 0xbf58476d1ce4e5b9ull);
   std::ofstream csv(o.csv);
   if (!csv) {
     std::cerr << "dm2-sim: cannot write " << o.csv << "\n";
@@ -354,7 +358,8 @@ int run(const options& o) {
     if (up || o.detection_delay_s <= 0) {
       members.set_live(s.id, up);
     } else {
-      events.at(time.now() + ms_of(o.detection_delay_s), [&members, &s, down = ++s.downs] {
+      double spread = o.detection_spread_s > 0 ? std::uniform_real_distribution<double>(0, o.detection_spread_s)(detect_rng) : 0;
+      events.at(time.now() + ms_of(o.detection_delay_s + spread), [&members, &s, down = ++s.downs] {
         if (!s.alive && s.downs == down) members.set_live(s.id, false);
       });
     }
@@ -625,6 +630,7 @@ int main(int argc, char** argv) {
   app.add_option("--mean-downtime", o.mean_downtime_s, "mean time a failed site stays down, seconds (exponential)")->check(positive)->capture_default_str();
   app.add_option("--wipe-probability", o.wipe_probability, "probability a recovering site lost its disk")->check(fraction)->capture_default_str();
   app.add_option("--detection-delay", o.detection_delay_s, "seconds before the others see a site as failed")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--detection-spread", o.detection_spread_s, "plus uniform 0..spread seconds per failure")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--outage-region", o.outage_region, "a region that fails at --outage-at for --outage-downtime (-1: none)")->capture_default_str();
   app.add_option("--outage-at", o.outage_at_s, "when the region fails, seconds")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--outage-downtime", o.outage_downtime_s, "how long it stays down, seconds")->check(positive)->capture_default_str();
@@ -705,6 +711,7 @@ int main(int argc, char** argv) {
         ranged("churn.mean_downtime_s", false, num(o.mean_downtime_s), given("--mean-downtime"), 0.001, inf),
         ranged("churn.wipe_probability", false, num(o.wipe_probability), given("--wipe-probability"), 0, 1),
         ranged("churn.detection_delay_s", false, num(o.detection_delay_s), given("--detection-delay"), 0, 3600),
+        ranged("churn.detection_spread_s", false, num(o.detection_spread_s), given("--detection-spread"), 0, 3600),
         ranged("outage.region", true, num(o.outage_region), given("--outage-region"), -1, 1'000'000),
         ranged("outage.at_s", false, num(o.outage_at_s), given("--outage-at"), 0, inf),
         ranged("outage.downtime_s", false, num(o.outage_downtime_s), given("--outage-downtime"), 0.001, inf),

@@ -25,11 +25,11 @@
 #include <string>
 #include <vector>
 
+#include "calibration.hpp"
 #include "dm2/dht/owned_keys.hpp"
+#include "dm2/dht/placement.hpp"
 #include "dm2/dht/replicator.hpp"
 #include "dm2/dht/share_keyring.hpp"
-#include "calibration.hpp"
-#include "dm2/dht/placement.hpp"
 #include "dm2/sim/sim_network.hpp"
 #include "latency_model.hpp"
 #include "plots.hpp"
@@ -253,8 +253,8 @@ int run(const options& o) {
     std::size_t n = 0;
     for (const auto& r : records) {
       const auto* held = copies.holders(r.lfn);
-      if (!held || std::none_of(held->begin(), held->end(), [&](const std::string& h) { return sites[static_cast<std::size_t>(index_of.at(h))]->alive; }))
-        continue;  // lost: every copy was on a dead site
+      auto up = [&](const std::string& h) { return sites[static_cast<std::size_t>(index_of.at(h))]->alive; };
+      if (!held || std::none_of(held->begin(), held->end(), up)) continue;  // lost: every copy was on a dead site
       for (const auto& t : placement.closest_ids(key_of(r.lfn), o.k, r.owner))
         if (!copies.holds(r.lfn, t)) {
           ++n;
@@ -358,7 +358,8 @@ int run(const options& o) {
     if (up || o.detection_delay_s <= 0) {
       members.set_live(s.id, up);
     } else {
-      double spread = o.detection_spread_s > 0 ? std::uniform_real_distribution<double>(0, o.detection_spread_s)(detect_rng) : 0;
+      double spread =
+          o.detection_spread_s > 0 ? std::uniform_real_distribution<double>(0, o.detection_spread_s)(detect_rng) : 0;
       events.at(time.now() + ms_of(o.detection_delay_s + spread), [&members, &s, down = ++s.downs] {
         if (!s.alive && s.downs == down) members.set_live(s.id, false);
       });

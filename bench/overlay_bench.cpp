@@ -118,7 +118,8 @@ struct bench {
       }
   }
 
-  // The sum over `of` of a GET /v1/overlay number (repair_messages, repair_rounds, live_peers).
+  // The sum over `of` of a GET /v1/overlay number (repair_messages, repair_rounds, live_peers);
+  // 0 when a site does not answer.
   std::uint64_t overlay_sum(const std::set<int>& of, const char* name) {
     std::uint64_t sum = 0;
     for (int site : of) {
@@ -347,8 +348,12 @@ struct bench {
       std::this_thread::sleep_for(200ms);
     }
     sample("restore", ms_since(start));
-    sample("repair_messages", static_cast<double>(overlay_sum(live, "repair_messages") - messages_before));
-    sample("repair_rounds", static_cast<double>(overlay_sum(live, "repair_rounds") - rounds_before));
+    // The counters only grow, and are not 0 after the fill: otherwise a read failed (overlay_sum's 0).
+    auto messages = overlay_sum(live, "repair_messages"), rounds = overlay_sum(live, "repair_rounds");
+    if (messages_before > 0 && messages >= messages_before && rounds >= rounds_before) {
+      sample("repair_messages", static_cast<double>(messages - messages_before));
+      sample("repair_rounds", static_cast<double>(rounds - rounds_before));
+    }
   }
 };
 

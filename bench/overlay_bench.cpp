@@ -6,15 +6,28 @@
 //             16 x records_per_site records;
 //   hedged    time from SIGKILL of 5 of 16 nodes to the end of a query started at once (the
 //             querier still asks the dead: their replica holders answer after the hedge delay);
-//   restore   time from SIGKILL of 5 of 16 nodes until every record has its k live replicas again.
+//   restore   time from SIGKILL of 5 of 16 nodes until every record has its k live replicas again;
+//             with it repair_messages and repair_rounds (the survivors' replicator messages and
+//             rounds over that time, their GET /v1/overlay counters), repair_records (records short
+//             of a live holder at the kill), first_detected and detected (until one survivor, and
+//             every survivor, counts fewer live peers / only the 10 others);
+//   write, poll, query_post  the parts of those that are the bench's own HTTPS calls: POST
+//             /v1/records, the GET /v1/records that found a replica, POST /v1/queries;
+//   rtt       before any record: node-to-node round trips as the nodes pay them (a replication
+//             message, POST /v1/overlay/message, on a kept-alive mutual-TLS connection with a
+//             site's certificate) for every ordered pair, to <samples stem>-rtt.csv (from,to,ms):
+//             dm2-sim's latency model is fitted from them (docs/simulator.md, "Calibration").
 // Exits 1 when a correctness check fails (a query incomplete at its deadline, a record lost
 // although at most k sites died, replicas not restored within 300 s), never on timings.
-// Writes one CSV row per sample (measure,milliseconds) to the file given; bench/overlay_bench.sh
+// Writes one CSV row per sample (measure,value: milliseconds, or a count) to the file given; bench/overlay_bench.sh
 // prints the table against the in-process baseline (dht_bench) and plots the distributions.
 // Usage: overlay_bench <work dir> <samples.csv> [records per site, default 1000] [--quick]
+// The sites listen on 127.<octet>.X.1..16, octet $OVERLAY_BENCH_OCTET (default 79).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -27,9 +40,11 @@
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/private_file.hpp"
 #include "dm2/crypto/roster.hpp"
+#include "dm2/dht/message_codec.hpp"
 #include "dm2/dht/node_id.hpp"
 #include "dm2/dht/overlay_membership.hpp"
 #include "dm2/dht/placement.hpp"
+#include "dm2/node/https_client.hpp"
 #include "process_consortium.hpp"
 
 namespace {
@@ -80,6 +95,41 @@ struct bench {
 
   void sample(const char* measure, double ms) { samples << measure << "," << ms << "\n" << std::flush; }
 
+  // Every ordered pair's round trips of an empty pull request (the receiver decodes and delivers
+  // it, and sends nothing back), after one request that opens the connection.
+  void measure_rtt(const std::string& path, int per_pair) {
+    std::ofstream out(path);
+    out << "from,to,ms\n";
+    const std::string body = dm2::dht::encode_message(dm2::dht::pull_request{});
+    for (int from : sites->all_sites())
+      for (int to : sites->all_sites()) {
+        if (from == to) continue;
+        dm2::node::https_connection link(sites->target(to), sites->client_tls(from));
+        for (int i = 0; i <= per_pair; ++i) {
+          auto start = clock_type::now();
+          auto r = link.request("POST", "/v1/overlay/message", body);
+          if (!r || r->status != 202) {
+            failures.push_back("POST /v1/overlay/message from site " + std::to_string(from) + " to " + std::to_string(to) +
+                               " failed: " + (r ? std::to_string(r->status) : r.err().message));
+            return;
+          }
+          if (i > 0) out << from << ',' << to << ',' << ms_since(start) << '\n';
+        }
+      }
+  }
+
+  // The sum over `of` of a GET /v1/overlay number (repair_messages, repair_rounds, live_peers);
+  // 0 when a site does not answer.
+  std::uint64_t overlay_sum(const std::set<int>& of, const char* name) {
+    std::uint64_t sum = 0;
+    for (int site : of) {
+      auto r = sites->request(site, "GET", "/v1/overlay");
+      if (!r || r->status != 200) return 0;
+      sum += nlohmann::json::parse(r->body)[name].get<std::uint64_t>();
+    }
+    return sum;
+  }
+
   // New record -> k replicas: one poller thread per holder, each asking until its copy is there.
   void measure_replicas(int count) {
     std::set<int> all;
@@ -93,15 +143,23 @@ struct bench {
         std::fprintf(stderr, "overlay_bench: POST /v1/records failed at site %d\n", owner);
         continue;
       }
+      sample("write", ms_since(start));
       std::vector<std::thread> pollers;
       std::atomic<bool> timed_out{false};
+      std::vector<double> last_poll(expected.size());
+      std::size_t slot = 0;
       for (int site : expected)
-        pollers.emplace_back([&, site] {
-          while (!serves(site, lfn))
+        pollers.emplace_back([&, site, mine = &last_poll[slot++]] {
+          for (;;) {
+            auto asked = clock_type::now();
+            if (serves(site, lfn)) return void(*mine = ms_since(asked));
             if (ms_since(start) > 10'000) return void(timed_out = true);
+          }
         });
       for (auto& p : pollers) p.join();
-      if (!timed_out) sample("replicas", ms_since(start));
+      if (timed_out) continue;
+      sample("replicas", ms_since(start));
+      for (double ms : last_poll) sample("poll", ms);
     }
   }
 
@@ -126,7 +184,8 @@ struct bench {
 
   // Runs a query at `home` to its end; its time (ms), or nullopt when it ended at its deadline
   // or could not be run.
-  std::optional<double> run_query(int home, int timeout_ms) {
+  // `post_measure`: a sample name for the POST's own time (none: not sampled).
+  std::optional<double> run_query(int home, int timeout_ms, const char* post_measure = nullptr) {
     nlohmann::json query = {{"filters", nlohmann::json::object()}, {"top_k", 20}, {"timeout_ms", timeout_ms}};
     auto start = clock_type::now();
     auto posted = sites->request(home, "POST", "/v1/queries", query.dump(), home);
@@ -135,6 +194,7 @@ struct bench {
                    posted ? posted->body.c_str() : posted.err().message.c_str());
       return std::nullopt;
     }
+    if (post_measure) sample(post_measure, ms_since(start));
     auto id = nlohmann::json::parse(posted->body)["id"].get<std::string>();
     for (;;) {
       auto r = sites->request(home, "GET", "/v1/queries/" + id, {}, home);
@@ -152,7 +212,7 @@ struct bench {
   void measure_fanout(int count) {
     int incomplete = 0;
     for (int i = 0; i < count; ++i) {
-      auto ms = run_query(1 + i % sites->size(), 10000);
+      auto ms = run_query(1 + i % sites->size(), 10000, "query_post");
       if (ms) sample("fanout", *ms);
       else ++incomplete;
     }
@@ -219,11 +279,26 @@ struct bench {
 
   void measure_restore() {
     const std::vector<int> killed = {2, 5, 8, 11, 14};
+    std::set<int> live;
+    for (int site : sites->all_sites())
+      if (std::find(killed.begin(), killed.end(), site) == killed.end()) live.insert(site);
     auto before = copies();
+    auto messages_before = overlay_sum(live, "repair_messages");
+    auto rounds_before = overlay_sum(live, "repair_rounds");
     auto start = clock_type::now();
     for (int site : killed) sites->kill(site);
-    auto running = sites->running_sites();
-    std::set<int> live(running.begin(), running.end());
+    // Failure detection, polled beside the rest: every survivor counts only the survivors.
+    std::thread detection([&] {
+      std::optional<double> first;
+      for (;;) {
+        auto peers = overlay_sum(live, "live_peers");
+        if (!first && peers > 0 && peers < live.size() * 15) first = ms_since(start);
+        if (peers == live.size() * (live.size() - 1)) break;
+        if (ms_since(start) > 60'000) return;
+      }
+      sample("first_detected", first.value_or(0));
+      sample("detected", ms_since(start));
+    });
     // k = 3 survives 3 simultaneous failures, not 5: records whose every copy was on a killed
     // site are lost (counted, not waited for).
     std::size_t lost = 0;
@@ -239,10 +314,21 @@ struct bench {
     }
     std::fprintf(stderr, "overlay_bench: killing 5 of 16 lost %zu of %zu records (every copy was on a killed site)\n",
                  lost, lost + before.size());
+    std::size_t short_at_kill = 0;
+    for (const auto& [lfn, entry] : before)
+      for (int site : holders(lfn, entry.first, live))
+        if (!entry.second.count(site)) {
+          ++short_at_kill;
+          break;
+        }
+    sample("repair_records", static_cast<double>(short_at_kill));
     if (lost > 0 && killed.size() <= k)
       failures.push_back(std::to_string(lost) + " records lost although at most k sites died");
     // A query at once, while every live site still counts the dead as live.
-    if (auto ms = run_query(1, 5000)) sample("hedged", ms_since(start));
+    auto hedged = run_query(1, 5000);
+    auto hedged_ms = ms_since(start);
+    detection.join();  // before anything else writes a sample
+    if (hedged) sample("hedged", hedged_ms);
     else failures.push_back("the query started right after the kill ended at its deadline");
     for (;;) {
       std::size_t short_records = 0;
@@ -262,6 +348,12 @@ struct bench {
       std::this_thread::sleep_for(200ms);
     }
     sample("restore", ms_since(start));
+    // The counters only grow, and are not 0 after the fill: otherwise a read failed (overlay_sum's 0).
+    auto messages = overlay_sum(live, "repair_messages"), rounds = overlay_sum(live, "repair_rounds");
+    if (messages_before > 0 && messages >= messages_before && rounds >= rounds_before) {
+      sample("repair_messages", static_cast<double>(messages - messages_before));
+      sample("repair_rounds", static_cast<double>(rounds - rounds_before));
+    }
   }
 };
 
@@ -278,9 +370,10 @@ int main(int argc, char** argv) {
 
   bench b;
   b.samples.open(argv[2]);
-  b.samples << "measure,ms\n";
+  b.samples << "measure,value\n";
+  const char* octet = std::getenv("OVERLAY_BENCH_OCTET");
   auto created = dm2::test::process_consortium::create(
-      argv[1], {16, 79, "[overlay]\nreplicas = " + std::to_string(k) +
+      argv[1], {16, octet ? std::atoi(octet) : 79, "[overlay]\nreplicas = " + std::to_string(k) +
                              "\nrepair_period_s = 30\nliveness_timeout_s = 3\n[log]\nlevel = \"warn\"\n"});
   if (!created) {
     std::fprintf(stderr, "overlay_bench: %s\n", created.err().message.c_str());
@@ -309,6 +402,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr, "overlay_bench: 16 nodes up on %s..16\n", b.sites->address(1).c_str());
+  b.sample("records_per_site", records_per_site);  // for dm2-sim's side of the calibration
+  std::string rtt_path = argv[2];
+  rtt_path = (rtt_path.ends_with(".csv") ? rtt_path.substr(0, rtt_path.size() - 4) : rtt_path) + "-rtt.csv";
+  b.measure_rtt(rtt_path, quick ? 5 : 20);
   b.measure_replicas(quick ? 30 : 200);
   b.fill(records_per_site);
   b.settle();

@@ -4,7 +4,9 @@
 # the same run: time until a new record has k replicas, query fan-out latency, and the time to
 # restore k replicas after killing a third of the nodes. Prints a Markdown table with p50, p99,
 # the goals (replicas p99 < 1 s, fan-out p99 < 250 ms) and the ratio to the baseline, and plots
-# the distributions to <build dir>/overlay_bench.png.
+# the distributions to <build dir>/overlay_bench.png. Its samples and node-to-node round trips
+# stay in <build dir>/overlay_bench-samples.csv and -samples-rtt.csv: bench/sim_bench.sh compares
+# dm2-sim with them (the calibration table).
 # Usage: bench/overlay_bench.sh [build dir, default build] [records per site, default 1000] [--quick]
 # --quick: 100 records per site and fewer samples. Exits 1 when a correctness check of either
 # program fails (a query incomplete, a record lost with at most k sites down, replicas not
@@ -29,9 +31,10 @@ echo "overlay_bench.sh: baseline (dht_bench, in-process transport)..." >&2
 failed=0
 "$build/bench/dht_bench" ${quick:+--quick} > "$work/baseline.md" || { failed=1; echo "overlay_bench.sh: dht_bench failed a correctness check:" >&2; cat "$work/baseline.md" >&2; }
 echo "overlay_bench.sh: 16 dm2d processes over mutual TLS..." >&2
-"$build/bench/overlay_bench" "$work/nodes" "$work/samples.csv" "$records" ${quick:+--quick} || failed=1
+samples="$build/overlay_bench-samples.csv"
+"$build/bench/overlay_bench" "$work/nodes" "$samples" "$records" ${quick:+--quick} || failed=1
 
-/usr/bin/python3 - "$work/baseline.md" "$work/samples.csv" "$build/overlay_bench.png" <<'EOF'
+/usr/bin/python3 - "$work/baseline.md" "$samples" "$build/overlay_bench.png" <<'EOF'
 import csv, re, sys
 baseline_md, samples_csv, png = sys.argv[1:4]
 
@@ -41,7 +44,7 @@ def percentile(values, p):
 
 samples = {}
 for row in csv.DictReader(open(samples_csv)):
-    samples.setdefault(row["measure"], []).append(float(row["ms"]))
+    samples.setdefault(row["measure"], []).append(float(row["value"]))
 
 # dht_bench's table rows: | measure | p50 | p99 | goal | met |
 base = {}

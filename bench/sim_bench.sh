@@ -13,19 +13,73 @@
 # 1,000 sites for a short while), and one row per size and fan-out gives querier load, messages,
 # latency and completeness, with a goal line for the largest size; the latency CDFs of both are
 # drawn to <build>/sim_bench-fanout-<sites>-query-cdf.png.
-# Usage: bench/sim_bench.sh [build dir with dm2-sim built, default build] [--quick]
+#
+# Last, the calibration table (issue 13, item 5): the real overlay's measures (16 dm2d processes,
+# mutual TLS on loopback: <build>/overlay_bench-samples.csv, left by bench/overlay_bench.sh)
+# beside dm2-sim's on the same scenario (calibration-16.toml) with its latency model fitted to
+# the round trips the real harness measured (bench/fit_latency.py). --calibrate runs both sides
+# and only them: the real harness first (overlay_bench, 100 records per site; with --quick its
+# quick mode), then the fit and dm2-sim. Without --calibrate the table uses the samples
+# overlay_bench.sh left (scripts/bench-checks.sh runs it just before), or says none are there.
+# Usage: bench/sim_bench.sh [build dir with dm2-sim built, default build] [--quick] [--calibrate]
 . "$(dirname "$0")/common.sh"
 build="$root/build"
 quick=0
+calibrate=0
 for a in "$@"; do
   case "$a" in
     --quick) quick=1 ;;
+    --calibrate) calibrate=1 ;;
     *) build="$a" ;;
   esac
 done
 sim="$build/simulations/dm2-sim"
 [ -x "$sim" ] || { echo "sim_bench.sh: $sim not built (build target dm2-sim)" >&2; exit 2; }
 bench_tmp
+
+# calibration_table: fits the latency model to the real samples' round trips, runs dm2-sim on
+# calibration-16.toml with it, the real run's records per site and its measured failure
+# detection (until one survivor noticed a death: the delay; until every survivor counted only
+# survivors: the delay plus the spread), prints the table. The fitted matrix stays in
+# <build>/calibration-fitted.csv (simulations/scenarios/calibration-16.csv is one of them).
+calibration_table() {
+  local real="$build/overlay_bench-samples.csv"
+  local rtt="$build/overlay_bench-samples-rtt.csv"
+  echo
+  if [ ! -s "$real" ] || [ ! -s "$rtt" ]; then
+    echo "calibration: no real samples in $build (run bench/overlay_bench.sh or bench/sim_bench.sh --calibrate)"
+    return 0
+  fi
+  local jitter records first detected
+  jitter=$(/usr/bin/python3 "$root/bench/fit_latency.py" "$rtt" "$build/calibration-fitted.csv") || exit 1
+  records=$(awk -F, '$1 == "records_per_site" { print $2 }' "$real")
+  first=$(awk -F, '$1 == "first_detected" { print $2 / 1000 }' "$real")
+  detected=$(awk -F, '$1 == "detected" { print $2 / 1000 }' "$real")
+  # Seeds 1..5 (--quick: 1..3): other sets of killed sites (the real run kills one).
+  local seed spread seeds=5
+  [ "$quick" = 1 ] && seeds=3
+  spread=$(awk -v a="${first:-3}" -v b="${detected:-3}" 'BEGIN { print b - a }')
+  for seed in $(seq 1 "$seeds"); do
+    "$sim" --scenario "$root/simulations/scenarios/calibration-16.toml" --latency-matrix "$build/calibration-fitted.csv" \
+      --jitter "$jitter" --records-per-site "${records:-100}" --detection-delay "${first:-3}" --detection-spread "$spread" \
+      --seed "$seed" --csv "$tmp/calibration-series.csv" --calibration "$tmp/calibration-$seed.csv" >"$tmp/calibration.err" 2>&1 ||
+      { echo "sim_bench.sh: dm2-sim (calibration) failed:" >&2; cat "$tmp/calibration.err" >&2; exit 1; }
+  done
+  /usr/bin/python3 "$root/bench/calibration_table.py" "$real" "$jitter" "$rtt" "$tmp"/calibration-[1-9].csv || exit 1
+  echo "(real samples from $(date -r "$real" -u '+%Y-%m-%d %H:%M UTC'), load average now $(cut -d' ' -f1-3 /proc/loadavg))"
+}
+
+if [ "$calibrate" = 1 ]; then
+  for program in bench/overlay_bench node/dm2d node/dm2; do
+    [ -x "$build/$program" ] || { echo "sim_bench.sh: $build/$program not built (scripts/build.sh release)" >&2; exit 2; }
+  done
+  echo "sim_bench.sh: the real side, 16 dm2d processes over mutual TLS (load average $(cut -d' ' -f1-3 /proc/loadavg))..." >&2
+  status=0
+  DM2_BINARY_DIR="$build" "$build/bench/overlay_bench" "$tmp/nodes" "$build/overlay_bench-samples.csv" 100 \
+    $([ "$quick" = 1 ] && echo --quick) || status=$?
+  calibration_table
+  exit $status
+fi
 scenario="$root/simulations/scenarios/internet-10000.toml"
 
 # run LABEL ARGS...: prints "label|cpu_s|wall_s|messages|msgs_per_cpu_s|first_5_min_cpu_s"
@@ -134,4 +188,5 @@ awk -v a="$all_row" -v t="$tree_row" -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGI
   printf "goal: tree fan-out at %s sites: querier messages <= 5%% of one-to-all (%.1f vs %.1f), p99 no worse (%d vs %d ms), completeness no lower (%.5f vs %.5f): %s (load average %s)\n",
     x[1], load_t, load_a, y[8], x[8], y[9], x[9], (ok ? "YES" : "NO"), l
 }'
+calibration_table
 exit 0

@@ -25,7 +25,9 @@
 #include <string>
 #include <vector>
 
+#include "calibration.hpp"
 #include "dm2/dht/owned_keys.hpp"
+#include "dm2/dht/placement.hpp"
 #include "dm2/dht/replicator.hpp"
 #include "dm2/dht/share_keyring.hpp"
 #include "dm2/sim/sim_network.hpp"
@@ -49,6 +51,9 @@ struct options {
   std::uint32_t n = 3;
   std::uint32_t t = 2;
   double repair_period_s = 30;
+  // How often each replicator ticks; 0: a 20th of the repair period, at least 100 ms (the node
+  // ticks every 250 ms: the calibration scenario says so; larger runs save the CPU).
+  double tick_ms = 0;
   double duration_s = 600;
   double sample_s = 5;
   double failure_rate = 0.5;   // failures per site per hour
@@ -57,6 +62,9 @@ struct options {
   // How long the live sites' membership keeps a failed site listed as live (the overlay notices a
   // death by missed pings): queries still ask it meanwhile, and hedge around it.
   double detection_delay_s = 0;
+  // Plus uniform(0, spread) per failure: the real overlay's sites notice a death at different
+  // moments (bench/overlay_bench measures the first and the last), hence more membership changes.
+  double detection_spread_s = 0;
   // Correlated failures: one region down at a time (outage_region >= 0), and/or at a rate.
   int outage_region = -1;
   double outage_at_s = 0, outage_downtime_s = 300;
@@ -81,7 +89,9 @@ struct options {
   std::string plot;
   std::string scenario;
   bool share_repair = true;
-  int burst = 0;  // sites killed at once at the first sample boundary, never back (--burst)
+  int burst = 0;  // sites killed at once, never back (--burst)
+  double burst_at_s = -1;  // at the first sample boundary from then on; -1: the first after the start
+  std::string calibration;  // the calibration's rows (calibration.hpp), when set
 };
 
 // The product's share source (owned_keys.hpp: real Shamir shares of a 16-byte secret per key,
@@ -176,7 +186,8 @@ int run(const options& o) {
   ns.jitter = millis(static_cast<long>(o.jitter_ms));
   ns.loss_rate = o.loss;
   ns.seed = o.seed;
-  ns.tick_interval = millis(std::max<long>(100, static_cast<long>(o.repair_period_s * 1000 / 20)));
+  ns.tick_interval = o.tick_ms > 0 ? millis(std::lround(o.tick_ms))
+                                   : millis(std::max<long>(100, static_cast<long>(o.repair_period_s * 1000 / 20)));
   if (latency.per_pair())
     ns.pair_latency = [&](const std::string& from, const std::string& to) {
       return latency.one_way(index_of.at(from), index_of.at(to));
@@ -193,11 +204,13 @@ int run(const options& o) {
                                                      *dm2::sim::fanout_mode_of(o.query_fanout));
 
   std::vector<std::unique_ptr<site>> sites;
+  std::vector<site_info> infos;  // by site index
   dm2::sim::copy_map copies;  // which sites hold each record
   for (int i = 0; i < o.sites; ++i) {
     auto s = std::make_unique<site>(site_name(i), i, copies);
     index_of[s->id] = i;
-    members.add(site_info{s->id, node_id_of_public_key(s->id), {}});
+    infos.push_back(site_info{s->id, node_id_of_public_key(s->id), {}});
+    members.add(infos.back());
     sites.push_back(std::move(s));
   }
   std::vector<record> records;
@@ -225,10 +238,50 @@ int run(const options& o) {
     }
   }
 
+  // The calibration (calibration.hpp) judges placement as the real bench does: the k closest
+  // live sites, whatever the membership believes yet.
+  std::unique_ptr<dm2::sim::calibration> cal;
+  auto live_placement = [&] {
+    std::vector<site_info> up;
+    for (auto& s : sites)
+      if (s->alive) up.push_back(infos[static_cast<std::size_t>(s->index)]);
+    return placement_index(std::move(up));
+  };
+  // Records with a live copy that one of their k closest live sites lacks.
+  auto short_of_live = [&] {
+    auto placement = live_placement();
+    std::size_t n = 0;
+    for (const auto& r : records) {
+      const auto* held = copies.holders(r.lfn);
+      auto up = [&](const std::string& h) { return sites[static_cast<std::size_t>(index_of.at(h))]->alive; };
+      if (!held || std::none_of(held->begin(), held->end(), up)) continue;  // lost: every copy was on a dead site
+      for (const auto& t : placement.closest_ids(key_of(r.lfn), o.k, r.owner))
+        if (!copies.holds(r.lfn, t)) {
+          ++n;
+          break;
+        }
+    }
+    return n;
+  };
+  auto live_work = [&] {
+    dm2::sim::repair_work w;
+    for (auto& s : sites)
+      if (s->alive) {
+        w.messages += s->engine->counters().messages_sent;
+        w.rounds += s->engine->counters().rounds;
+      }
+    return w;
+  };
+  if (!o.calibration.empty()) {
+    cal = std::make_unique<dm2::sim::calibration>();
+    copies.on_add = [&](const std::string& lfn, const std::string& site) { cal->copied(lfn, site, time.now()); };
+  }
+
   std::mt19937_64 rng(o.seed ^ 0x9e3779b97f4a7c15ull);
   // Separate streams for scheduled events and load: a scenario without them draws exactly what
   // it drew before they existed.
   std::mt19937_64 event_rng(o.seed ^ 0x2545f4914f6cdd1dull), load_rng(o.seed ^ 0x94d049bb133111ebull);
+  std::mt19937_64 detect_rng(o.seed ^ 0xbf58476d1ce4e5b9ull);
   std::ofstream csv(o.csv);
   if (!csv) {
     std::cerr << "dm2-sim: cannot write " << o.csv << "\n";
@@ -305,7 +358,9 @@ int run(const options& o) {
     if (up || o.detection_delay_s <= 0) {
       members.set_live(s.id, up);
     } else {
-      events.at(time.now() + ms_of(o.detection_delay_s), [&members, &s, down = ++s.downs] {
+      double spread =
+          o.detection_spread_s > 0 ? std::uniform_real_distribution<double>(0, o.detection_spread_s)(detect_rng) : 0;
+      events.at(time.now() + ms_of(o.detection_delay_s + spread), [&members, &s, down = ++s.downs] {
         if (!s.alive && s.downs == down) members.set_live(s.id, false);
       });
     }
@@ -388,6 +443,7 @@ int run(const options& o) {
     load.push_back(arrivals(o.write_rate, [&] {
       if (auto* s = random_live()) {
         record rec{s->id + "/w" + std::to_string(writes++), 1, s->id, "x"};
+        if (cal) cal->wrote(rec.lfn, live_placement().closest_ids(key_of(rec.lfn), o.k, s->id), time.now());
         s->engine->publish(rec);
         records.push_back(rec);
         owner_of.push_back(s);
@@ -422,7 +478,10 @@ int run(const options& o) {
   std::uniform_real_distribution<double> uniform(0, 1);
   const double p_fail = o.failure_rate / 3600.0 * o.sample_s;
   dm2::sim::progress_bar progress(o.duration_s);
-  // --burst: `o.burst` distinct random sites die together at the first boundary after the start.
+  // --burst: `o.burst` distinct random sites die together at the first boundary from
+  // --burst-at on (the first after the start by default).
+  const millis burst_at = o.burst_at_s >= 0 ? ms_of(o.burst_at_s) : step;
+  bool burst_done = o.burst <= 0;
   std::vector<std::size_t> order(sites.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::shuffle(order.begin(), order.end(), rng);
@@ -435,13 +494,17 @@ int run(const options& o) {
     events.run_until(net, now);
     if (warm_up_cpu_s < 0 && now >= millis(300'000)) warm_up_cpu_s = cpu_s();
     progress.update(static_cast<double>(now.count()) / 1000);
-    if (now == step)
+    if (cal && cal->restoring()) cal->sampled(now, short_of_live(), live_work());
+    if (!burst_done && now >= burst_at) {
+      burst_done = true;
       for (int i = 0; i < std::min(o.burst, o.sites); ++i) {
         auto& s = *sites[order[static_cast<std::size_t>(i)]];
         s.churn_down = true;
         s.back_at = end + step;  // not within the run
         refresh(s);
       }
+      if (cal) cal->killed(now, short_of_live(), live_work());
+    }
     // Sample first: each row shows what `--sample` seconds of repair left of the failures
     // injected at the previous boundary.
     sample(now);
@@ -482,6 +545,13 @@ int run(const options& o) {
     }
     std::cerr << "dm2-sim: " << queries->summary() << "; wrote " << base << "-queries.csv, " << base
               << "-query-cdf.csv\n";
+  }
+  if (cal) {
+    if (!cal->write(o.calibration, queries ? queries->results() : std::vector<dm2::sim::query_result>{})) {
+      std::cerr << "dm2-sim: cannot write " << o.calibration << "\n";
+      return 2;
+    }
+    std::cerr << "dm2-sim: wrote the calibration's measures to " << o.calibration << "\n";
   }
   if (o.burst > 0) {
     // Lost: no live site holds a copy (the owner's included) at the end of the run.
@@ -556,10 +626,12 @@ int main(int argc, char** argv) {
   app.add_option("-t,--threshold", o.t, "shares needed to rebuild (or repair) a key")->check(CLI::Range(2u, 255u))->capture_default_str();
   app.add_flag("!--no-share-repair", o.share_repair, "holders do not repair shares while the owner is down");
   app.add_option("--repair-period", o.repair_period_s, "anti-entropy period, seconds")->check(positive)->capture_default_str();
+  app.add_option("--tick", o.tick_ms, "replicator tick, ms (0: repair period / 20, at least 100)")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--failure-rate", o.failure_rate, "failures per site per hour")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--mean-downtime", o.mean_downtime_s, "mean time a failed site stays down, seconds (exponential)")->check(positive)->capture_default_str();
   app.add_option("--wipe-probability", o.wipe_probability, "probability a recovering site lost its disk")->check(fraction)->capture_default_str();
   app.add_option("--detection-delay", o.detection_delay_s, "seconds before the others see a site as failed")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--detection-spread", o.detection_spread_s, "plus uniform 0..spread seconds per failure")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--outage-region", o.outage_region, "a region that fails at --outage-at for --outage-downtime (-1: none)")->capture_default_str();
   app.add_option("--outage-at", o.outage_at_s, "when the region fails, seconds")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--outage-downtime", o.outage_downtime_s, "how long it stays down, seconds")->check(positive)->capture_default_str();
@@ -585,6 +657,10 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "random seed")->capture_default_str();
   app.add_option("--burst", o.burst, "sites that die together at the first sample boundary and stay down; prints the records lost")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--burst-at", o.burst_at_s, "when the burst happens, seconds (-1: the first sample boundary)")->capture_default_str();
+  app.add_option("--calibration", o.calibration,
+                 "write the measures compared with the real overlay (replicas, fanout, restore, repair_messages, "
+                 "repair_records; docs/simulator.md, \"Calibration\") to this CSV");
   app.add_option("--csv", o.csv, "CSV output path")->capture_default_str();
   app.add_option("--plot", o.plot, "PNG output path (python3 + matplotlib); with queries also <stem>-query-cdf.png");
   app.add_option("--scenario", o.scenario, "TOML scenario file (simulations/scenarios/); command-line options win");
@@ -631,10 +707,12 @@ int main(int argc, char** argv) {
         ranged("replication.shares", true, num(o.n), given("--shares"), 2, 255),
         ranged("replication.threshold", true, num(o.t), given("--threshold"), 2, 255),
         ranged("replication.repair_period_s", false, num(o.repair_period_s), given("--repair-period"), 0.001, inf),
+        ranged("replication.tick_ms", false, num(o.tick_ms), given("--tick"), 0, 3'600'000),
         ranged("churn.failure_rate_per_hour", false, num(o.failure_rate), given("--failure-rate"), 0, inf),
         ranged("churn.mean_downtime_s", false, num(o.mean_downtime_s), given("--mean-downtime"), 0.001, inf),
         ranged("churn.wipe_probability", false, num(o.wipe_probability), given("--wipe-probability"), 0, 1),
         ranged("churn.detection_delay_s", false, num(o.detection_delay_s), given("--detection-delay"), 0, 3600),
+        ranged("churn.detection_spread_s", false, num(o.detection_spread_s), given("--detection-spread"), 0, 3600),
         ranged("outage.region", true, num(o.outage_region), given("--outage-region"), -1, 1'000'000),
         ranged("outage.at_s", false, num(o.outage_at_s), given("--outage-at"), 0, inf),
         ranged("outage.downtime_s", false, num(o.outage_downtime_s), given("--outage-downtime"), 0.001, inf),
@@ -655,6 +733,8 @@ int main(int argc, char** argv) {
         ranged("load.write_rate_per_s", false, num(o.write_rate), given("--write-rate"), 0, 1e6),
         ranged("load.query_rate_per_s", false, num(o.query_rate), given("--query-rate"), 0, 1e6),
         ranged("load.query_timeout_s", false, num(o.query_timeout_s), given("--query-timeout"), 0.001, 3600),
+        ranged("burst.sites", true, num(o.burst), given("--burst"), 0, 1'000'000),
+        ranged("burst.at_s", false, num(o.burst_at_s), given("--burst-at"), -1, inf),
         ranged("run.duration_s", false, num(o.duration_s), given("--duration"), 0.001, inf),
         ranged("run.sample_s", false, num(o.sample_s), given("--sample"), 0.001, inf),
         ranged("run.seed", true, num(o.seed), given("--seed"), 0, 9.007199254740992e15),

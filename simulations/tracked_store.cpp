@@ -16,7 +16,9 @@ bool copy_map::holds(const std::string& lfn, const std::string& site) const {
 
 void copy_map::add(const std::string& lfn, const std::string& site) {
   auto& h = holders_[lfn];
-  if (std::find(h.begin(), h.end(), site) == h.end()) h.push_back(site);
+  if (std::find(h.begin(), h.end(), site) != h.end()) return;
+  h.push_back(site);
+  if (on_add) on_add(lfn, site);
 }
 
 void copy_map::remove(const std::string& lfn, const std::string& site) {

@@ -4,6 +4,7 @@
 // for each was a third of a run's steady state (docs/simulator.md), one short list is not.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -19,6 +20,8 @@ class copy_map {
   bool holds(const std::string& lfn, const std::string& site) const;
   void add(const std::string& lfn, const std::string& site);
   void remove(const std::string& lfn, const std::string& site);
+  // Told of every new copy (the calibration's replica latency); may be empty.
+  std::function<void(const std::string& lfn, const std::string& site)> on_add;
 
  private:
   std::unordered_map<std::string, std::vector<std::string>> holders_;

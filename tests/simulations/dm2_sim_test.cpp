@@ -276,11 +276,65 @@ TEST_F(dm2_sim, a_bad_scenario_is_refused_with_the_key_named) {
   EXPECT_EQ(r.exit_code, 2);
 }
 
+TEST_F(dm2_sim, the_latency_fitted_from_measured_round_trips_sets_the_calibration_measures) {
+  // Round trips as overlay_bench writes them (sites 1..16, every ordered pair), fitted by
+  // bench/fit_latency.py: each pair's 10th percentile; a constant sample has no jitter.
+  auto fitted = [&](double rtt_ms, const std::string& name) {
+    std::ostringstream rtt;
+    rtt << "from,to,ms\n";
+    for (int from = 1; from <= 16; ++from)
+      for (int to = 1; to <= 16; ++to)
+        for (int i = 0; from != to && i < 5; ++i) rtt << from << ',' << to << ',' << rtt_ms << '\n';
+    auto in = write(name + "-rtt.csv", rtt.str());
+    auto matrix = dir_ / (name + ".csv");
+    auto jitter = dir_ / (name + ".jitter");
+    auto cmd = "python3 " + std::string(DM2_SOURCE_DIR) + "/bench/fit_latency.py '" + in.string() + "' '" +
+               matrix.string() + "' > '" + jitter.string() + "'";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    EXPECT_EQ(slurp(jitter), "0.000\n");
+    return matrix;
+  };
+  // Values of one measure in a calibration CSV (measure,value).
+  auto measure = [](const std::string& csv, const std::string& name) {
+    std::vector<double> out;
+    std::istringstream in(csv);
+    for (std::string line; std::getline(in, line);)
+      if (line.starts_with(name + ",")) out.push_back(std::stod(line.substr(name.size() + 1)));
+    return out;
+  };
+  auto calibrate = [&](const fs::path& matrix, const std::string& name) {
+    auto out = dir_ / (name + "-calibration.csv");
+    auto r = run("--scenario " + scenarios + "/calibration-16.toml --latency-matrix '" + matrix.string() +
+                     "' --calibration '" + out.string() + "'",
+                 name);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return slurp(out);
+  };
+  auto slow = calibrate(fitted(20, "slow"), "slow");
+  // A write reaches its k holders one way later, a one-to-all query is done one round trip later.
+  auto replicas = measure(slow, "replicas"), fanout = measure(slow, "fanout");
+  ASSERT_GT(replicas.size(), 10u);
+  ASSERT_GT(fanout.size(), 5u);
+  for (double ms : replicas) EXPECT_EQ(ms, 10);
+  for (double ms : fanout) EXPECT_EQ(ms, 20);
+  // The kill of 5 of 16 is seen after the 3 s liveness timeout; repair takes messages.
+  ASSERT_EQ(measure(slow, "restore").size(), 1u);
+  EXPECT_GE(measure(slow, "restore")[0], 3000);
+  EXPECT_LT(measure(slow, "restore")[0], 30000);
+  EXPECT_GT(measure(slow, "repair_records")[0], 0);
+  EXPECT_GT(measure(slow, "repair_messages")[0], 0);
+  // Another fit moves the measures with it; the same fit gives the same rows byte for byte.
+  auto fast = calibrate(fitted(8, "fast"), "fast");
+  for (double ms : measure(fast, "replicas")) EXPECT_EQ(ms, 4);
+  EXPECT_EQ(calibrate(fitted(8, "again"), "again"), fast);
+}
+
 TEST_F(dm2_sim, every_shipped_scenario_parses) {
   for (const auto& e : fs::directory_iterator(scenarios)) {
     if (e.path().extension() != ".toml") continue;
-    // Parse and run a token slice of each: the scenario's own size, a few simulated seconds.
-    auto r = run("--scenario " + e.path().string() + " --sites 20 --duration 10", e.path().stem());
+    // Parse and run a token slice of each, a few simulated seconds at 16 sites (the size of the
+    // calibration scenario's sites x sites matrix).
+    auto r = run("--scenario " + e.path().string() + " --sites 16 --duration 10", e.path().stem());
     EXPECT_EQ(r.exit_code, 0) << e.path() << ": " << r.err;
   }
 }

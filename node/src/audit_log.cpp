@@ -10,7 +10,7 @@
 namespace dm2::node {
 
 struct audit_log::waiter {
-  storage::audit_event event;
+  std::vector<storage::audit_event> events;  // one caller's, committed together
   std::optional<status> outcome;
   // Woken (under the mutex) when `outcome` is set or when this caller is to lead the next commit.
   std::condition_variable wake;
@@ -31,7 +31,14 @@ result<std::vector<storage::audit_entry>> audit_log::about(const std::set<std::s
 }
 
 status audit_log::append(storage::audit_event event) {
-  waiter self{std::move(event), std::nullopt, {}};
+  std::vector<storage::audit_event> one;
+  one.push_back(std::move(event));
+  return append_all(std::move(one));
+}
+
+status audit_log::append_all(std::vector<storage::audit_event> events) {
+  if (events.empty()) return {};
+  waiter self{std::move(events), std::nullopt, {}};
   std::unique_lock lock(mutex_);
   queue_.push_back(&self);
   // Leader/follower: whoever finds no commit under way writes (up to max_batch of) everything
@@ -57,24 +64,26 @@ status audit_log::append(storage::audit_event event) {
       if (batch[i] != &self) batch[i]->wake.notify_one();
     }
     ++commits_;
-    entries_ += batch.size();
+    for (const auto* w : batch) entries_ += w->events.size();
     leader_busy_ = false;
     if (!queue_.empty()) queue_.front()->wake.notify_one();
   }
   if (!*self.outcome)
-    spdlog::error("event=audit_failed action={} reason=\"{}\"", self.event.action, self.outcome->err().message);
+    spdlog::error("event=audit_failed action={} entries={} reason=\"{}\"", self.events.front().action,
+                  self.events.size(), self.outcome->err().message);
   return std::move(*self.outcome);
 }
 
 std::vector<status> audit_log::commit_batch(const std::vector<waiter*>& batch) {
   storage::transaction t;
-  for (auto* w : batch) t.append_audit(w->event);
+  for (auto* w : batch)
+    for (const auto& e : w->events) t.append_audit(e);
   auto s = db_.commit(std::move(t));
   if (s || batch.size() == 1) return std::vector<status>(batch.size(), s);
   std::vector<status> outcomes;
   for (auto* w : batch) {
     storage::transaction one;
-    one.append_audit(w->event);
+    for (const auto& e : w->events) one.append_audit(e);
     outcomes.push_back(db_.commit(std::move(one)));
   }
   return outcomes;

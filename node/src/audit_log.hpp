@@ -24,6 +24,10 @@ class audit_log {
   // Appends one entry and returns once it is durable (synced). A failure is logged here too.
   // Errors: those of database::commit.
   status append(storage::audit_event event);
+  // Appends `events` together, in order, in one commit (a caller's decisions about many series at
+  // once, e.g. a stage-2 request's candidates): all durable when it returns, or none written.
+  // Errors: those of database::commit.
+  status append_all(std::vector<storage::audit_event> events);
 
   // The entries whose object is one of `objects` (LFNs: a patient's series), oldest first, at
   // most `limit` (the newest kept). Reads the whole chain: O(entries). Errors: those of
@@ -36,11 +40,11 @@ class audit_log {
 
  private:
   struct waiter;
-  // Commits `batch` as one transaction; if that fails, each entry alone, so that one bad entry
-  // fails only its own caller. Returns each entry's outcome. Called without the mutex held.
+  // Commits `batch` as one transaction; if that fails, each caller's entries alone, so that one
+  // bad entry fails only its own caller. Returns each entry's outcome. Called without the mutex held.
   std::vector<status> commit_batch(const std::vector<waiter*>& batch);
 
-  static constexpr std::size_t max_batch = 256;
+  static constexpr std::size_t max_batch = 256;  // callers a commit takes
   storage::database& db_;
   mutable std::mutex mutex_;
   std::vector<waiter*> queue_;  // FIFO; each waiter has its own condition variable

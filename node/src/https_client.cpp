@@ -145,7 +145,8 @@ http::request<http::string_body> make_request(const https_target& target, const 
   req.set(http::field::user_agent, "dm2");
   for (const auto& [name, value] : headers) req.set(name, value);
   req.body() = body;
-  if (!body.empty()) req.set(http::field::content_type, "application/json");
+  // JSON unless the caller said otherwise (Beast's header lookup ignores case).
+  if (!body.empty() && req.find(http::field::content_type) == req.end()) req.set(http::field::content_type, "application/json");
   req.prepare_payload();
   return req;
 }

@@ -30,18 +30,35 @@ stage_two_score missing_score(const std::string& lfn, const std::string& why) {
   return s;
 }
 
+namespace {
+constexpr std::string_view request_magic = "DMS2";
+constexpr std::size_t request_prefix = 8;  // the magic and the header's length
+}  // namespace
+
 std::string encode_stage_two_request(const stage_two_request& r) {
-  return json{{"query", r.query_id},  {"measure", r.measure},
-              {"version", r.version}, {"grid", similarity::query_grid},
-              {"volume", crypto::to_base64(r.volume)}, {"lfns", r.lfns}}
-      .dump();
+  auto header = json{{"query", r.query_id}, {"measure", r.measure}, {"version", r.version},
+                     {"grid", similarity::query_grid}, {"lfns", r.lfns}}
+                    .dump();
+  std::string out(request_magic);
+  for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<char>((header.size() >> shift) & 0xff));
+  out += header;
+  out += r.volume;
+  return out;
 }
 
-result<stage_two_request> parse_stage_two_request(std::string_view text) {
-  auto v = json::parse(text, nullptr, false);
-  if (!v.is_object()) return fail(errc::malformed_input, "the stage-2 request must be a JSON object");
+result<stage_two_request> parse_stage_two_request(std::string_view body) {
+  if (body.size() < request_prefix || body.substr(0, request_magic.size()) != request_magic)
+    return fail(errc::malformed_input, "the stage-2 request must start with DMS2 (docs/api.md)");
+  std::size_t header_size = 0;
+  for (int i = 3; i >= 0; --i) header_size = header_size << 8 | static_cast<unsigned char>(body[4 + static_cast<std::size_t>(i)]);
+  if (header_size == 0 || header_size > max_stage_two_header)
+    return fail(errc::malformed_input, "the stage-2 header must be 1.." + std::to_string(max_stage_two_header) + " bytes");
+  if (body.size() != request_prefix + header_size + similarity::query_volume_bytes)
+    return fail(errc::malformed_input, "the stage-2 request must end with the query volume, exactly " +
+                                           std::to_string(similarity::query_volume_bytes) + " bytes");
+  auto v = json::parse(body.substr(request_prefix, header_size), nullptr, false);
+  if (!v.is_object()) return fail(errc::malformed_input, "the stage-2 header must be a JSON object");
   stage_two_request r;
-  bool has_volume = false;
   for (const auto& [key, value] : v.items()) {
     if (key == "query") {
       if (!is_lfn(value)) return bad(key, "must be 32 lowercase hex digits");  // a query id has an LFN's form
@@ -57,12 +74,6 @@ result<stage_two_request> parse_stage_two_request(std::string_view text) {
     } else if (key == "grid") {
       if (!value.is_number_unsigned() || value.get<std::uint64_t>() != similarity::query_grid)
         return bad(key, "must be " + std::to_string(similarity::query_grid));
-    } else if (key == "volume") {
-      auto raw = crypto::from_base64(value.is_string() ? value.get<std::string>() : std::string("!"));
-      if (!raw || raw->size() != similarity::query_volume_bytes)
-        return bad(key, "must be base64 of " + std::to_string(similarity::query_volume_bytes) + " bytes");
-      r.volume = std::move(*raw);
-      has_volume = true;
     } else if (key == "lfns") {
       if (!value.is_array() || value.empty() || value.size() > max_stage_two_lfns)
         return bad(key, "must be 1.." + std::to_string(max_stage_two_lfns) + " LFNs");
@@ -76,8 +87,8 @@ result<stage_two_request> parse_stage_two_request(std::string_view text) {
   }
   if (r.query_id.empty()) return bad("query", "missing");
   if (r.measure.empty()) return bad("measure", "missing");
-  if (!has_volume) return bad("volume", "missing");
   if (r.lfns.empty()) return bad("lfns", "missing");
+  r.volume = std::string(body.substr(request_prefix + header_size));
   return r;
 }
 

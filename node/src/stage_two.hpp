@@ -21,6 +21,8 @@ namespace dm2::node {
 
 inline constexpr std::size_t max_stage_two_lfns = 100;  // = access::max_assertion_lfns
 inline constexpr const char* stage_two_path = "/v1/similarity/scores";
+inline constexpr const char* stage_two_content_type = "application/vnd.dm2.stage2";
+inline constexpr std::size_t max_stage_two_header = 16 * 1024;  // 100 LFNs and the rest: ~3.7 KB
 
 struct stage_two_request {
   std::string query_id;  // the home site's query id (audit), 32 hex digits
@@ -30,13 +32,17 @@ struct stage_two_request {
   std::vector<std::string> lfns;  // the candidates this owner is asked for (1..max_stage_two_lfns)
 };
 
-// JSON: {"query","measure","version","grid","volume":base64,"lfns":[...]}.
+// Binary, so that the owner reads the 128 KiB volume as it is rather than lexing base64 in JSON:
+//   "DMS2", the header's length n (uint32 little-endian, 1..max_stage_two_header),
+//   n bytes of JSON {"query","measure","version","grid","lfns":[...]},
+//   the volume: exactly similarity::query_volume_bytes bytes (query_volume_wire form).
 std::string encode_stage_two_request(const stage_two_request& r);
-// Errors: malformed_input (not a JSON object), invalid_argument naming the field (unknown field,
-// wrong type, a query id or an LFN not 32 lowercase hex digits, a measure or version not 1..32 of
-// [a-z0-9._-], no LFN or too many, a grid other than
-// similarity::query_grid, a volume not base64 or not the grid's size).
-result<stage_two_request> parse_stage_two_request(std::string_view json_text);
+// Errors: malformed_input (no "DMS2", a header length out of range, a body that is not exactly
+// 8 + n + query_volume_bytes bytes, a header that is not a JSON object), invalid_argument naming
+// the field (unknown field, wrong type, a query id or an LFN not 32 lowercase hex digits, a
+// measure or version not 1..32 of [a-z0-9._-], no LFN or too many, a grid other than
+// similarity::query_grid).
+result<stage_two_request> parse_stage_two_request(std::string_view body);
 
 // One candidate's outcome: a score, or why there is none.
 struct stage_two_score {

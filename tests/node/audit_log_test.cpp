@@ -1,5 +1,6 @@
 // Group commit of audit entries on a real RocksDB: many concurrent callers, fewer syncs, every
-// acknowledged entry in the chain, and one bad entry failing only its own caller.
+// acknowledged entry in the chain, one bad entry failing only its own caller, and one caller's
+// many entries committed together.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -62,6 +63,35 @@ TEST(audit_log, an_entry_the_store_refuses_fails_alone) {
   ASSERT_TRUE(report);
   EXPECT_TRUE(report->ok());
   EXPECT_EQ(report->entries, 160u);
+}
+
+// A stage-2 request's decisions: appended together, in one commit, in order, while other
+// callers append one at a time; a unit the store refuses fails whole, the others stand.
+TEST(audit_log, many_entries_of_one_caller_land_in_one_commit_in_order) {
+  test::temp_dir dir;
+  auto db = open_db(dir / "db");
+  audit_log log(*db);
+  std::vector<storage::audit_event> decisions;
+  for (int i = 0; i < 50; ++i) decisions.push_back({0, "site:s2", "similarity_score", std::to_string(i), "allowed", ""});
+  ASSERT_TRUE(log.append_all(decisions));
+  EXPECT_EQ(log.commits(), 1u);
+  EXPECT_EQ(log.entries(), 50u);
+  for (std::uint64_t i = 0; i < 50; ++i) {
+    auto e = db->read_audit(i);
+    ASSERT_TRUE(e && *e);
+    EXPECT_EQ((**e).event.object, std::to_string(i));
+  }
+  EXPECT_TRUE(log.append_all({}));  // nothing to write: no commit
+  EXPECT_EQ(log.commits(), 1u);
+  auto refused = decisions;
+  refused[7].object = std::string(1 << 20, 'x');
+  std::thread other([&] { EXPECT_TRUE(log.append({0, "site:a", "record_get", "y", "allowed", ""})); });
+  EXPECT_FALSE(log.append_all(refused));
+  other.join();
+  auto report = db->verify_audit();
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->ok()) << report->reason;
+  EXPECT_EQ(report->entries, 51u);  // none of the refused unit's 50
 }
 
 }  // namespace

@@ -18,13 +18,16 @@
 
 #include <atomic>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/pacs/volume.hpp"
 #include "phantom_sites.hpp"
+#include "stage_two.hpp"
 #include "support/temp_dir.hpp"
 
 namespace dm2::test {
@@ -44,6 +47,11 @@ const std::vector<planted_series> series_plan = {{1, 1001, 0, "20240101"}, {1, 1
                                                  {3, 3001, 0, "20240301"}, {3, 3002, 0, "20240302"}};
 constexpr const char* patient_date = "20240101";
 constexpr const char* duplicate_date = "20240201";
+
+using node::encode_stage_two_request;
+using node::stage_two_path;
+// The headers of a stage-2 request as a home site sends it (its binary frame).
+const std::map<std::string, std::string> stage_two_type = {{"Content-Type", node::stage_two_content_type}};
 
 class similarity_process_test : public ::testing::Test {
  protected:
@@ -333,9 +341,8 @@ TEST_F(similarity_process_test, stage_two_scoring_runs_off_the_request_workers_a
         float x = normal(rng);
         std::memcpy(&volume[at], &x, 4);
       }
-      json request = {{"query", crypto::to_hex(std::string(16, static_cast<char>('a' + i)))}, {"measure", "mi"},
-                      {"version", "1"}, {"grid", 32}, {"volume", crypto::to_base64(volume)}, {"lfns", owned}};
-      auto r = sites->request(2, "POST", "/v1/similarity/scores", request.dump(), 3);  // as site 3
+      auto request = encode_stage_two_request({crypto::to_hex(std::string(16, static_cast<char>('a' + i))), "mi", "1", volume, owned});
+      auto r = sites->request(2, "POST", stage_two_path, request, 3, stage_two_type);  // as site 3
       statuses[static_cast<std::size_t>(i)] = r ? r->status : -1;
       bodies[static_cast<std::size_t>(i)] = r ? r->body : r.err().message;
       --outstanding;
@@ -369,6 +376,64 @@ TEST_F(similarity_process_test, stage_two_scoring_runs_off_the_request_workers_a
   EXPECT_GE(answered_during, 1);
   EXPECT_EQ(metric(2, "dm2_stage_two_scores_total{source=\"computed\"}"), 2.0 * scored);
   EXPECT_GE(metric(2, "dm2_http_requests_total{route=\"/v1/similarity/scores\",code=\"503\"}"), busy);
+}
+
+// The stage-2 request is binary (stage_two.hpp): from another site, a body that is not that
+// frame, a volume of the wrong size or with a NaN, an unknown header field or another content
+// type is refused 4xx, nothing is scored, audited as read or stored; the well-formed one is scored.
+TEST_F(similarity_process_test, a_malformed_binary_stage_two_request_is_refused_4xx_and_nothing_is_scored_or_stored) {
+  const std::vector<std::string> owned = {duplicate};
+  const std::string query_id(32, 'd');
+  std::string volume(32 * 32 * 32 * 4, '\0');
+  for (std::size_t at = 0; at < volume.size(); at += 4) {
+    float x = static_cast<float>(at % 97) / 97.0f;
+    std::memcpy(&volume[at], &x, 4);
+  }
+  const auto good = encode_stage_two_request({query_id, "mi", "1", volume, owned});
+  auto nan = good;
+  const float not_a_number = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(&nan[nan.size() - 4], &not_a_number, 4);
+  auto header_length = good.size() - volume.size() - 8;
+  auto unknown_field = good;  // "query" renamed "quern": the same length, an unknown field
+  unknown_field.replace(unknown_field.find("\"query\""), 7, "\"quern\"");
+  auto huge_length = good;
+  huge_length.replace(4, 4, std::string("\xff\xff\xff\x7f", 4));
+  const std::string json_body = json{{"query", query_id}, {"measure", "mi"}, {"version", "1"}, {"grid", 32},
+                                     {"volume", crypto::to_base64(volume)}, {"lfns", owned}}
+                                    .dump();
+  const std::vector<std::tuple<std::string, std::string, std::map<std::string, std::string>, int>> bad = {
+      {"the former JSON form", json_body, {}, 415},
+      {"the frame as JSON", good, {}, 415},
+      {"no frame", json_body, stage_two_type, 400},
+      {"a volume 4 bytes short", good.substr(0, good.size() - 4), stage_two_type, 400},
+      {"a byte after the volume", good + "x", stage_two_type, 400},
+      {"a NaN sample", nan, stage_two_type, 400},
+      {"an unknown header field", unknown_field, stage_two_type, 400},
+      {"a header length past the body", huge_length, stage_two_type, 400},
+      {"only the header", good.substr(0, 8 + header_length), stage_two_type, 400},
+  };
+  const std::string computed = R"(dm2_stage_two_scores_total{source="computed"})";
+  const double entries_before = metric(2, "dm2_result_cache_entries");
+  for (const auto& [what, body, headers, status] : bad) {
+    auto r = sites->request(2, "POST", stage_two_path, body, 3, headers);  // as site 3
+    ASSERT_TRUE(r) << what;
+    EXPECT_EQ(r->status, status) << what << ": " << r->body;
+    auto answer = json::parse(r->body, nullptr, false);
+    EXPECT_TRUE(answer.is_object() && answer["error"].is_object()) << what << ": " << r->body;
+  }
+  EXPECT_EQ(metric(2, computed), 0.0);
+  EXPECT_EQ(metric(2, "dm2_result_cache_entries"), entries_before);
+  auto r = sites->request(2, "POST", stage_two_path, good, 3, stage_two_type);
+  ASSERT_TRUE(r && r->status == 200) << (r ? r->body : r.err().message);
+  EXPECT_TRUE(json::parse(r->body)["scores"][0]["score"].is_number()) << r->body;
+  EXPECT_EQ(metric(2, computed), 1.0);
+  EXPECT_EQ(metric(2, "dm2_result_cache_entries"), entries_before + 1);
+  ASSERT_TRUE(sites->stop(2));
+  auto audit = sites->audit_lines(2);
+  ASSERT_TRUE(audit) << audit.err().message;
+  int scored_entries = 0;
+  for (const auto& line : *audit) scored_entries += line.find("similarity_score") != std::string::npos;
+  EXPECT_EQ(scored_entries, 1);  // the well-formed request's decision only
 }
 
 TEST_F(similarity_process_test, a_repeated_query_reuses_the_owners_scores_and_provenance_answers_for_each) {

@@ -98,18 +98,35 @@ TEST(stage_two_wire, request_and_answer_round_trip_and_bad_requests_name_the_fie
   EXPECT_EQ(back->measure, "mi");
   EXPECT_EQ(back->lfns, r.lfns);
   EXPECT_EQ(back->volume, r.volume);
-  auto volume = crypto::to_base64(r.volume);
+  // The binary frame: "DMS2", the header's length (uint32 LE), the JSON header, the volume.
+  const std::string volume = r.volume;
+  auto frame = [](const std::string& header, const std::string& tail, std::uint32_t length) {
+    std::string out = "DMS2";
+    for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<char>(length >> shift & 0xff));
+    return out + header + tail;
+  };
+  auto framed = [&](const std::string& header) { return frame(header, volume, static_cast<std::uint32_t>(header.size())); };
+  const std::string good = R"({"query":")" + lfn + R"(","measure":"mi","lfns":[")" + lfn + R"("]})";
+  ASSERT_TRUE(parse_stage_two_request(framed(good)));
   const std::pair<std::string, std::string> bad[] = {
-      {"[]", "JSON object"},
-      {R"({"measure":"mi","grid":64,"volume":")" + volume + R"(","lfns":[")" + lfn + R"("]})", "grid"},
-      {R"({"measure":"mi","volume":"AAAA","lfns":[")" + lfn + R"("]})", "volume"},
-      {R"({"measure":"mi","volume":")" + volume + R"(","lfns":[]})", "lfns"},
-      {R"({"measure":"mi","volume":")" + volume + R"(","lfns":["ABC"]})", "lfns"},
-      {R"({"measure":"mi","volume":")" + volume + R"(","lfns":[")" + lfn + R"("],"x":1})", "x"},
-      {R"({"query":")" + lfn + R"(","volume":")" + volume + R"(","lfns":[")" + lfn + R"("]})", "measure"},
-      {R"({"query":")" + lfn + R"(","measure":"mi\nx","volume":")" + volume + R"(","lfns":[")" + lfn + R"("]})", "measure"},
-      {R"({"query":"x\n","measure":"mi","volume":")" + volume + R"(","lfns":[")" + lfn + R"("]})", "query"},
-      {R"({"measure":"mi","volume":")" + volume + R"(","lfns":[")" + lfn + R"("]})", "query"},
+      {R"({"query":")" + lfn + R"(","measure":"mi","lfns":[")" + lfn + R"("]})" + volume, "DMS2"},  // no frame
+      {"DMS2", "DMS2"},                                                           // cut in its prefix
+      {frame(good, volume, 0), "header"},                                         // an empty header
+      {frame(good, volume, 16 * 1024 + 1), "header"},                             // too long a header
+      {frame(good, volume, 0xffffffffu), "header"},                               // a length that would wrap
+      {frame(good, volume.substr(4), static_cast<std::uint32_t>(good.size())), "query volume"},  // 4 bytes short
+      {frame(good, volume + "x", static_cast<std::uint32_t>(good.size())), "query volume"},      // 1 byte more
+      {frame(good, volume, static_cast<std::uint32_t>(good.size() - 1)), "query volume"},  // the length off by one
+      {framed("[]"), "JSON object"},
+      {framed(R"({"query":")" + lfn + R"(","measure":"mi","grid":64,"lfns":[")" + lfn + R"("]})"), "grid"},
+      {framed(R"({"query":")" + lfn + R"(","measure":"mi","volume":"AAAA","lfns":[")" + lfn + R"("]})"), "volume"},
+      {framed(R"({"query":")" + lfn + R"(","measure":"mi","lfns":[]})"), "lfns"},
+      {framed(R"({"query":")" + lfn + R"(","measure":"mi","lfns":["ABC"]})"), "lfns"},
+      {framed(R"({"query":")" + lfn + R"(","measure":"mi","lfns":[")" + lfn + R"("],"x":1})"), "x"},
+      {framed(R"({"query":")" + lfn + R"(","lfns":[")" + lfn + R"("]})"), "measure"},
+      {framed(R"({"query":")" + lfn + R"(","measure":"mi\nx","lfns":[")" + lfn + R"("]})"), "measure"},
+      {framed(R"({"query":"x\n","measure":"mi","lfns":[")" + lfn + R"("]})"), "query"},
+      {framed(R"({"measure":"mi","lfns":[")" + lfn + R"("]})"), "query"},
   };
   for (const auto& [body, field] : bad) {
     auto p = parse_stage_two_request(body);

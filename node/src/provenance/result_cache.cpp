@@ -52,15 +52,18 @@ result<std::optional<provenance_record>> result_cache::lookup(const std::string&
   return find(**id);
 }
 
-status result_cache::store(const std::string& key, provenance_record& p, std::int64_t now_ms) {
-  p.id = crypto::to_hex(crypto::random_bytes(16));
+status result_cache::store(std::vector<computed>& scores, std::int64_t now_ms) {
+  if (scores.empty()) return {};
   storage::transaction t;
-  t.put(family::results, cache_key(key), p.id);
-  t.put(family::results, record_key(p.id), encode_provenance(p));
-  t.put(family::results, age_key(now_ms, p.id), key);
+  for (auto& [key, p] : scores) {
+    p.id = crypto::to_hex(crypto::random_bytes(16));
+    t.put(family::results, cache_key(key), p.id);
+    t.put(family::results, record_key(p.id), encode_provenance(p));
+    t.put(family::results, age_key(now_ms, p.id), key);
+  }
   std::lock_guard lock(mutex_);
   if (auto s = db_.commit(std::move(t)); !s) return s;
-  ++entries_;
+  entries_ += scores.size();
   return prune(now_ms);
 }
 

@@ -6,8 +6,8 @@
 // answerable by id until pruned. Records received from owners with their scores are kept too
 // (the home site's copy, no cache key), so GET /v1/provenance/{id} answers at either end.
 //
-// Layout (values sealed by the database; one synced commit per write, so a crash keeps all of an
-// entry or none of it):
+// Layout (values sealed by the database; one synced commit per write, so a crash keeps all of a
+// write's entries or none of them):
 //   cache/<key hex>          -> provenance id
 //   prov/<id>                -> provenance record (encode_provenance)
 //   age/<ms, 16 hex>/<id>    -> the cache key hex ("" for a received copy): oldest first, to prune
@@ -53,9 +53,15 @@ class result_cache {
   // Errors: as lookup.
   result<std::optional<provenance_record>> find(const std::string& id) const;
 
-  // Stores a score computed here under `key` with its record (a new random id is set in `p`),
-  // then prunes. Errors: those of database::commit.
-  status store(const std::string& key, provenance_record& p, std::int64_t now_ms);
+  // A score computed here: its cache key (key_of) and its record.
+  struct computed {
+    std::string key;
+    provenance_record record;
+  };
+  // Stores scores computed here, each under its key with its record (a new random id is set in
+  // each record), all in one synced commit — a stage-2 request's scores together: all durable
+  // when it returns, or none stored — then prunes. Errors: those of database::commit.
+  status store(std::vector<computed>& scores, std::int64_t now_ms);
   // Keeps records an owner returned with its scores; an id already stored here is left as it
   // is (a reused score, or a peer naming one of ours). Then prunes. Errors: those of commit.
   status keep(const std::vector<provenance_record>& received, std::int64_t now_ms);

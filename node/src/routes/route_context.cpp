@@ -47,8 +47,8 @@ result<client_response> route_context::ask_peer(const std::string& site, const s
 
 result<client_response> route_context::call_peer(const std::string& site, const std::string& method,
                                                  const std::string& path, const std::string& body,
-                                                 const std::string& assertion_wire,
-                                                 std::chrono::milliseconds timeout) const {
+                                                 const std::string& assertion_wire, std::chrono::milliseconds timeout,
+                                                 const std::string& content_type) const {
   auto member = members->member_by_id(site);
   if (!member) return std::move(member).err();
   auto ep = crypto::parse_endpoint(member->https_endpoint);
@@ -56,6 +56,7 @@ result<client_response> route_context::call_peer(const std::string& site, const 
   tls_material tls{identity->ca_certificate_pem, identity->certificate_pem, identity->private_key_pem};
   std::map<std::string, std::string> headers;
   if (!assertion_wire.empty()) headers.emplace(access::assertion_header, assertion_wire);
+  if (!body.empty()) headers.emplace("Content-Type", content_type);
   auto r = peer_connections
                ? peer_connections->request({ep->address, ep->port}, tls, method, path, body, timeout, headers)
                : https_request({ep->address, ep->port}, tls, method, path, body, timeout, headers);
@@ -198,9 +199,8 @@ access::facts route_context::facts_for(const access::principal& who, access::dat
   return f;
 }
 
-std::optional<http_response> route_context::authorize(const access::principal& who, const access::facts& f,
-                                                      const std::string& audit_action, const std::string& object,
-                                                      bool audit_allowed) const {
+route_context::audited_decision route_context::decide(const access::principal& who, const access::facts& f,
+                                                      const std::string& audit_action, const std::string& object) const {
   access::decision d;
   if (who.asserted && !who.asserted->covers(object, f.what)) {
     d = {false, "assertion", "over_scoped"};
@@ -211,8 +211,15 @@ std::optional<http_response> route_context::authorize(const access::principal& w
                        " act=" + std::string(access::name_of(f.act)) + " purpose=" + std::string(access::name_of(f.why)) +
                        " rule=" + std::string(d.rule);
   auto decision = d.allowed ? std::string("allowed") : "refused: " + std::string(d.reason);
+  return {d, {0, who.actor(), audit_action, object, decision, detail}};
+}
+
+std::optional<http_response> route_context::authorize(const access::principal& who, const access::facts& f,
+                                                      const std::string& audit_action, const std::string& object,
+                                                      bool audit_allowed) const {
+  auto [d, entry] = decide(who, f, audit_action, object);
   if (d.allowed && !audit_allowed) return std::nullopt;
-  if (auto s = audit->append({0, who.actor(), audit_action, object, decision, detail}); !s) return error_response(s.err());
+  if (auto s = audit->append(std::move(entry)); !s) return error_response(s.err());
   if (d.allowed) return std::nullopt;
   return error_response(fail(errc::permission_denied, "not allowed: " + std::string(d.reason) + " (" +
                                                           std::string(d.rule) + ")"));

@@ -73,6 +73,15 @@ struct route_context {
   std::optional<http_response> authorize(const access::principal& who, const access::facts& f,
                                          const std::string& audit_action, const std::string& object,
                                          bool audit_allowed = true) const;
+  // The policy's answer as authorize gives it, and the audit entry recording it, not appended: a
+  // caller deciding about many objects at once appends the entries together (audit_log::append_all)
+  // before it touches any of them.
+  struct audited_decision {
+    access::decision decision;
+    storage::audit_event entry;
+  };
+  audited_decision decide(const access::principal& who, const access::facts& f, const std::string& audit_action,
+                          const std::string& object) const;
   // authenticate, then authorize(facts_for(...)) with the LFN (or `object` when given) audited.
   // Sets `who`; returns the response to send (401, 403...) or nullopt when allowed.
   std::optional<http_response> admit(const http_request& request, access::principal& who, access::data_class what,
@@ -85,11 +94,12 @@ struct route_context {
   // consortium::member_by_id and https_request, permission_denied (another certificate answered).
   result<client_response> ask_peer(const std::string& site, const std::string& path,
                                    const std::string& assertion_wire) const;
-  // The same for any method and body, with a timeout; no DM2-Assertion header when
-  // `assertion_wire` is empty (the request is then the site's own: role site at the peer).
+  // The same for any method and body (of `content_type`), with a timeout; no DM2-Assertion
+  // header when `assertion_wire` is empty (the request is then the site's own: role site at the peer).
   result<client_response> call_peer(const std::string& site, const std::string& method, const std::string& path,
                                     const std::string& body, const std::string& assertion_wire,
-                                    std::chrono::milliseconds timeout) const;
+                                    std::chrono::milliseconds timeout,
+                                    const std::string& content_type = "application/json") const;
 
   // Allows a request from this site's own certificate only (the local operator's CLI).
   std::optional<http_response> refuse_unless_self(const http_request& request) const;

@@ -40,6 +40,9 @@ http_response score(const route_context& c, const http_request& request) {
   if (!who) return error_response(who.err());
   if (who->home_site == c.self_site())
     return error_response(fail(errc::permission_denied, "stage 2 is asked by another consortium site"));
+  auto type = request.headers.find("content-type");
+  if (type == request.headers.end() || type->second != stage_two_content_type)
+    return error_response(fail(errc::unsupported, std::string("the stage-2 request is ") + stage_two_content_type));
   auto r = parse_stage_two_request(request.body);
   if (!r) return error_response(r.err());
   auto m = similarity::measure_registry::builtin().find(r->measure, r->version);

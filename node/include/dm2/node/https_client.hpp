@@ -101,7 +101,8 @@ class https_pool {
 };
 
 // Sends one request on a connection of its own and reads the whole response; `headers` are added
-// to it (Authorization, DM2-Assertion). Errors: unavailable (connection refused, TLS verification
+// to it (Authorization, DM2-Assertion; a body is sent as application/json unless they name a
+// Content-Type). Errors: unavailable (connection refused, TLS verification
 // failed — the message says which), timeout, malformed_input (not HTTP).
 result<client_response> https_request(const https_target& target, const tls_material& tls,
                                       const std::string& method, const std::string& path,

@@ -2,6 +2,8 @@
 
 #include <dcmtk/dcmdata/dcdict.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcostrma.h>
+#include <dcmtk/dcmdata/dcwcache.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
@@ -164,19 +166,70 @@ bool is_valid_uid(const std::string& uid) {
   return true;
 }
 
-result<std::unique_ptr<DcmFileFormat>> read_part10(std::string_view dicom) {
-  init_dcmtk();
+OFCondition parse_part10(DcmFileFormat& ff, std::string_view dicom) {
   DcmInputBufferStream in;
   in.setBuffer(dicom.data(), static_cast<offile_off_t>(dicom.size()));
   in.setEos();
+  ff.transferInit();
+  OFCondition cond = ff.read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+  ff.transferEnd();
+  return cond;
+}
+
+result<std::unique_ptr<DcmFileFormat>> read_part10(std::string_view dicom) {
+  init_dcmtk();
   auto ff = std::make_unique<DcmFileFormat>();
-  ff->transferInit();
-  OFCondition cond = ff->read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-  ff->transferEnd();
+  OFCondition cond = parse_part10(*ff, dicom);
   if (cond.bad())
     return fail(errc::malformed_input,
                 std::string("a stored instance is not readable as DICOM (") + cond.text() + ")");
   return ff;
+}
+
+namespace {
+
+// DcmOutputFileStream's counterpart into a std::string: the consumer takes every byte at once,
+// so DCMTK never suspends a write (as it does on a fixed-size DcmOutputBufferStream).
+class string_consumer final : public DcmConsumer {
+ public:
+  explicit string_consumer(std::string& out) : out_(out) {}
+  OFBool good() const override { return OFTrue; }
+  OFCondition status() const override { return EC_Normal; }
+  OFBool isFlushed() const override { return OFTrue; }
+  offile_off_t avail() const override { return OFstatic_cast(offile_off_t, 1) << 30; }
+  offile_off_t write(const void* buf, offile_off_t length) override {
+    out_.append(static_cast<const char*>(buf), static_cast<std::size_t>(length));
+    return length;
+  }
+  void flush() override {}
+
+ private:
+  std::string& out_;
+};
+
+class string_output_stream final : public DcmOutputStream {
+ public:
+  explicit string_output_stream(std::string& out) : DcmOutputStream(&consumer_), consumer_(out) {}
+  ~string_output_stream() override { flush(); }  // ends a deflated stream, as a file stream does
+
+ private:
+  string_consumer consumer_;
+};
+
+}  // namespace
+
+status write_part10(DcmFileFormat& ff, E_TransferSyntax xfer, std::string& out) {
+  out.clear();
+  OFCondition cond;
+  {
+    string_output_stream stream(out);
+    DcmWriteCache cache;
+    ff.transferInit();
+    cond = ff.write(stream, xfer, EET_UndefinedLength, &cache, EGL_recalcGL, EPD_noChange, 0, 0, 0, EWM_createNewMeta);
+    ff.transferEnd();
+  }
+  if (cond.bad()) return fail(errc::internal, std::string("cannot encode a DICOM object: ") + cond.text());
+  return {};
 }
 
 std::string get_string(DcmItem& item, const DcmTagKey& tag, unsigned long pos) {

@@ -67,6 +67,13 @@ bool is_valid_uid(const std::string& uid);
 
 // The Part 10 file `dicom`, held in memory, parsed whole. Errors: malformed_input (not DICOM).
 result<std::unique_ptr<DcmFileFormat>> read_part10(std::string_view dicom);
+// The same into `ff`, with DCMTK's condition.
+OFCondition parse_part10(DcmFileFormat& ff, std::string_view dicom);
+
+// `ff` encoded in `xfer` into `out` (replaced) exactly as DcmFileFormat::saveFile(path, xfer)
+// writes it to a file (sequences of undefined length, group lengths recalculated, a new meta
+// header), a deflated dataset included. Errors: internal (DCMTK cannot encode it).
+status write_part10(DcmFileFormat& ff, E_TransferSyntax xfer, std::string& out);
 
 // A DICOM string attribute of `item`, "" if absent.
 std::string get_string(DcmItem& item, const DcmTagKey& tag, unsigned long pos = 0);

@@ -233,16 +233,18 @@ void mark_deidentified(DcmDataset& ds, const deid_options& o) {
   }
 }
 
-result<deid_result> run(DcmFileFormat& ff, const std::filesystem::path& in, const deid_options& o) {
+status check(const deid_options& o) {
   if (o.uid_secret.size() < 16)
     return fail(errc::invalid_argument, "de-identification needs a UID secret of at least 16 bytes");
   init_dcmtk();
-  OFCondition cond = ff.loadFile(in.string().c_str());
-  if (cond.bad())
-    return fail(errc::malformed_input, in.filename().string() + ": not readable as DICOM (" + cond.text() + ")");
+  return {};
+}
+
+// De-identifies the loaded `ff` (`label` names it in errors).
+result<deid_result> run(DcmFileFormat& ff, const std::string& label, const deid_options& o) {
   DcmDataset& ds = *ff.getDataset();
   if (get_string(ds, DCM_SOPInstanceUID).empty())
-    return fail(errc::malformed_input, in.filename().string() + ": no SOPInstanceUID");
+    return fail(errc::malformed_input, label + ": no SOPInstanceUID");
   // Load everything now: elements left on disk cannot be compared or cloned reliably.
   ds.loadAllDataIntoMemory();
   context ctx{o, {}};
@@ -261,6 +263,14 @@ result<deid_result> run(DcmFileFormat& ff, const std::filesystem::path& in, cons
   json << '}';
   out.nominative_json = json.str();
   return out;
+}
+
+result<deid_result> run_on_file(DcmFileFormat& ff, const std::filesystem::path& in, const deid_options& o) {
+  if (auto s = check(o); !s) return s.err();
+  OFCondition cond = ff.loadFile(in.string().c_str());
+  if (cond.bad())
+    return fail(errc::malformed_input, in.filename().string() + ": not readable as DICOM (" + cond.text() + ")");
+  return run(ff, in.filename().string(), o);
 }
 
 }  // namespace
@@ -289,7 +299,7 @@ std::string remap_uid(std::string_view secret, std::string_view uid) {
 result<deid_result> deidentify_file(const std::filesystem::path& in, const std::filesystem::path& out,
                                     const deid_options& options) {
   DcmFileFormat ff;
-  auto r = run(ff, in, options);
+  auto r = run_on_file(ff, in, options);
   if (!r) return r;
   auto tmp = out;
   tmp += ".part";
@@ -311,7 +321,7 @@ result<deid_result> deidentify_file(const std::filesystem::path& in, const std::
 result<deid_result> deidentify_to_memory(const std::filesystem::path& in, const deid_options& options,
                                          std::string& dicom_bytes) {
   DcmFileFormat ff;
-  auto r = run(ff, in, options);
+  auto r = run_on_file(ff, in, options);
   if (!r) return r;
   E_TransferSyntax xfer = ff.getDataset()->getOriginalXfer();
   // A deflated stream needs its compressor finished, which a memory buffer written in chunks
@@ -331,6 +341,16 @@ result<deid_result> deidentify_to_memory(const std::filesystem::path& in, const 
   } while (cond == EC_StreamNotifyClient);
   ff.transferEnd();
   if (cond.bad()) return fail(errc::internal, std::string("cannot encode the de-identified file: ") + cond.text());
+  return r;
+}
+
+result<deid_result> deidentify_part10(std::string_view in, const deid_options& options, std::string& dicom_bytes) {
+  if (auto s = check(options); !s) return s.err();
+  auto ff = read_part10(in);
+  if (!ff) return fail(errc::malformed_input, "a received instance is not readable as DICOM: " + ff.err().message);
+  auto r = run(**ff, "a received instance", options);
+  if (!r) return r;
+  if (auto s = write_part10(**ff, (*ff)->getDataset()->getOriginalXfer(), dicom_bytes); !s) return s.err();
   return r;
 }
 

@@ -45,7 +45,8 @@ std::string lower(std::string s) {
   return s;
 }
 
-// DCMTK's SCU with C-STORE sub-operations written bit for bit to <dest>/<uid>.dcm.
+// DCMTK's SCU with C-STORE sub-operations written bit for bit to <dest>/<uid>.dcm, or, with
+// observer->received, parsed into memory and handed over.
 class scu final : public DcmSCU {
  public:
   std::filesystem::path dest;
@@ -55,7 +56,10 @@ class scu final : public DcmSCU {
   std::set<std::string>* received = nullptr;  // SOP Instance UIDs stored
   bool cancelled = false;
   bool store_failed = false;
+  bool unreadable = false;  // an object received into memory did not parse
   unsigned unnamed = 0;
+
+  bool in_memory() const { return observer != nullptr && observer->received; }
 
  protected:
   OFCondition handleSTORERequestFile(T_ASC_PresentationContextID* pres_id, const OFString& /*name*/,
@@ -71,27 +75,66 @@ class scu final : public DcmSCU {
       std::filesystem::rename(part_path, final_path, ec);
       if (ec) {
         std::filesystem::remove(part_path, ec);
-        store_failed = true;
-        if (observer != nullptr && observer->store_failed) observer->store_failed(uid);
-        return EC_InvalidStream;
+        return refused(uid);
       }
       const std::uint64_t size = std::filesystem::file_size(final_path, ec);
-      if (report != nullptr) {
-        report->files.push_back(final_path.string());
-        report->sop_classes.emplace_back(request->AffectedSOPClassUID);
-        report->bytes += size;
-      }
-      if (received != nullptr) received->insert(uid);
+      kept(uid, final_path.string(), request->AffectedSOPClassUID, size);
       if (observer != nullptr && observer->stored) observer->stored(uid, final_path.string(), size);
     } else {
-      store_failed = true;
-      if (observer != nullptr && observer->store_failed) observer->store_failed(uid);
+      refused(uid);
     }
-    if (stop != nullptr && stop->load()) {
-      cancelled = true;
-      return EC_IllegalCall;  // ends the C-GET session; the caller aborts the association
+    return cancelled_now() ? EC_IllegalCall : cond;
+  }
+
+  // In memory (DCMSCU_STORAGE_DISK mode: DCMTK parsed the dataset; it is ours to delete).
+  OFCondition handleSTORERequest(const T_ASC_PresentationContextID /*pres_id*/, DcmDataset* incoming,
+                                 OFBool& /*continue_session*/, Uint16& store_status) override {
+    DcmFileFormat ff(incoming, OFFalse);  // takes it over
+    receiving = false;
+    store_status = STATUS_STORE_Refused_OutOfResources;
+    std::string uid = get_string(*incoming, DCM_SOPInstanceUID);
+    std::string sop_class = get_string(*incoming, DCM_SOPClassUID);
+    std::string part10;
+    if (!is_valid_uid(uid) || !write_part10(ff, incoming->getOriginalXfer(), part10)) return refused(uid);
+    const std::uint64_t size = part10.size();
+    if (!observer->received(uid, std::move(part10))) return refused(uid);
+    kept(uid, uid, sop_class, size);
+    store_status = STATUS_Success;
+    return cancelled_now() ? EC_IllegalCall : EC_Normal;
+  }
+
+  // Called while a dataset arrives: one that never reaches handleSTORERequest did not parse.
+  void notifyRECEIVEProgress(const unsigned long /*bytes*/) override {
+    if (in_memory()) receiving = true;
+  }
+
+ public:
+  // After a C-GET: whether an object received into memory failed to parse.
+  bool lost_unreadable() {
+    unreadable = receiving;
+    receiving = false;
+    return unreadable;
+  }
+
+ private:
+  bool receiving = false;
+
+  void kept(const std::string& uid, const std::string& name, const std::string& sop_class, std::uint64_t size) {
+    if (report != nullptr) {
+      report->files.push_back(name);
+      report->sop_classes.push_back(sop_class);
+      report->bytes += size;
     }
-    return cond;
+    if (received != nullptr) received->insert(uid);
+  }
+  OFCondition refused(const std::string& uid) {
+    store_failed = true;
+    if (observer != nullptr && observer->store_failed) observer->store_failed(uid);
+    return EC_InvalidStream;
+  }
+  bool cancelled_now() {
+    if (stop != nullptr && stop->load()) cancelled = true;  // ends the C-GET session; the caller aborts
+    return cancelled;
   }
 };
 
@@ -415,6 +458,7 @@ struct dicom_client::impl {
     s.received = &received;
     s.cancelled = false;
     s.store_failed = false;
+    s.setStorageMode(s.in_memory() ? DCMSCU_STORAGE_DISK : DCMSCU_STORAGE_BIT_PRESERVING);
     OFList<RetrieveResponse*> responses;
     OFCondition cond = s.sendCGETRequest(*id, &*ds, &responses);
     s.report = nullptr;
@@ -430,12 +474,16 @@ struct dicom_client::impl {
       return fail(errc::cancelled, "C-GET cancelled after " + std::to_string(report.files.size()) + " objects");
     }
     if (cond.bad()) return network_error("C-GET", cond);
-    if (s.store_failed) {
-      s.abortAssociation();  // the refused object's data may still be on the wire
+    // A refused or unreadable object ends the session early: the rest may still be on the wire.
+    auto abort_with = [&](error e) {
+      s.abortAssociation();
       assoc.reset();
-      return fail(errc::io_error, "C-GET: a received object could not be written to disk");
-    }
-    if (!final_status) return fail(errc::unavailable, "C-GET: the PACS sent no final response");
+      return e;
+    };
+    if (s.lost_unreadable())
+      return abort_with(fail(errc::malformed_input, "C-GET: PACS " + where() + " sent an object that is not readable as DICOM"));
+    if (s.store_failed) return abort_with(fail(errc::io_error, "C-GET: a received object could not be stored"));
+    if (!final_status) return abort_with(fail(errc::unavailable, "C-GET: the PACS sent no final response"));
     if (*final_status == STATUS_Success && report.files.empty())
       return fail(errc::not_found, "C-GET: nothing matched on PACS " + where());
     if (*final_status != STATUS_Success)
@@ -558,7 +606,8 @@ result<std::vector<find_match>> dicom_client::find(const dicom_query& query) {
 result<retrieve_report> dicom_client::get(const dicom_query& identifiers,
                                           const std::filesystem::path& dest_dir, const get_options& options) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(dest_dir, ec))
+  const bool in_memory = options.observer != nullptr && options.observer->received;
+  if (!in_memory && !std::filesystem::is_directory(dest_dir, ec))
     return fail(errc::io_error, "C-GET destination is not a directory");
   if (auto ds = build_identifier(identifiers); !ds) return ds.err();
   retrieve_report report;

@@ -20,8 +20,9 @@ struct shared_state {
   std::mutex mutex;
   std::deque<std::string> queue;
   std::map<std::string, unsigned> attempts;
-  std::map<std::string, std::string> stored;  // uid -> file
+  std::map<std::string, std::string> stored;  // uid -> file ("" when received into memory)
   std::optional<error> failure;               // first permanent failure
+  std::optional<error> too_large;             // received into memory beyond the cap
   // Classes the PACS sent for instances whose class its C-FIND did not name (proposed for the
   // next such instances instead of negotiating the fallback list again), and the instances for
   // which that guess failed (they go back to the fallback list).
@@ -33,7 +34,8 @@ struct shared_state {
 
 void remove_files(const std::map<std::string, std::string>& stored) {
   std::error_code ec;
-  for (const auto& [uid, file] : stored) std::filesystem::remove(file, ec);
+  for (const auto& [uid, file] : stored)
+    if (!file.empty()) std::filesystem::remove(file, ec);
 }
 
 }  // namespace
@@ -123,19 +125,41 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
       std::set<std::string> wanted(mine.begin(), mine.end());
       std::set<std::string> failed_here;
       get_observer observer;
-      observer.stored = [&](const std::string& uid, const std::string& path, std::uint64_t bytes) {
-        std::lock_guard lock(state.mutex);
-        if (wanted.count(uid) == 0 || state.stored.count(uid) != 0) {
-          std::error_code ec;  // not asked for (or twice): not ours to keep
-          if (state.stored.count(uid) == 0 || state.stored[uid] != path) std::filesystem::remove(path, ec);
-          return;
-        }
+      // Under state.mutex: whether `uid` is one of this batch's, not yet stored; if so, counted.
+      auto first_arrival = [&](const std::string& uid, const std::string& path, std::uint64_t bytes) {
+        if (wanted.count(uid) == 0 || state.stored.count(uid) != 0) return false;
         state.stored[uid] = path;
         state.progress.done++;
         state.progress.bytes += bytes;
         if (options.progress) options.progress(state.progress);
-        if (options.arrived) options.arrived(path);
+        return true;
       };
+      if (options.received) {
+        observer.received = [&](const std::string& uid, std::string part10) {
+          std::lock_guard lock(state.mutex);
+          if (state.progress.bytes + part10.size() > options.max_memory_bytes) {
+            if (!state.too_large)
+              state.too_large = fail(errc::too_large, "the series' instances exceed the " +
+                                                          std::to_string(options.max_memory_bytes >> 20) +
+                                                          " MiB received into memory at most");
+            stop_flag = true;
+            return false;
+          }
+          if (first_arrival(uid, "", part10.size())) options.received(uid, std::move(part10));
+          return true;  // one not asked for (or twice) is dropped
+        };
+      } else {
+        observer.stored = [&](const std::string& uid, const std::string& path, std::uint64_t bytes) {
+          std::lock_guard lock(state.mutex);
+          if (first_arrival(uid, path, bytes)) {
+            if (options.arrived) options.arrived(path);
+            return;
+          }
+          std::error_code ec;  // not asked for (or twice): not ours to keep
+          if (auto at = state.stored.find(uid); at == state.stored.end() || at->second != path)
+            std::filesystem::remove(path, ec);
+        };
+      }
       observer.store_failed = [&](const std::string& uid) { failed_here.insert(uid); };
       get_opts.stop = &stop_flag;
       get_opts.observer = &observer;
@@ -156,9 +180,11 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
       error e = got ? fail(errc::unavailable, "the PACS sent " + std::to_string(mine.size() - missing.size()) +
                                                   " of " + std::to_string(mine.size()) + " requested objects")
                     : got.err();
-      if (e.code == errc::cancelled) return;
-      // Configuration and permission problems will not heal by retrying.
-      const bool retryable = e.code != errc::permission_denied && e.code != errc::invalid_config;
+      if (e.code == errc::cancelled || state.too_large) return;
+      // Configuration and permission problems, and an object that is not DICOM, will not heal by
+      // retrying.
+      const bool retryable =
+          e.code != errc::permission_denied && e.code != errc::invalid_config && e.code != errc::malformed_input;
       for (const auto& uid : missing) {
         // A guessed class that did not bring the object: ask again with the fallback list,
         // without spending an attempt.
@@ -187,6 +213,7 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
   for (unsigned i = 0; i < n; ++i) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
 
+  if (state.too_large) return std::move(*state.too_large);
   if (stop_flag) {
     remove_files(state.stored);
     return fail(errc::cancelled, "series fetch cancelled");
@@ -199,7 +226,7 @@ result<fetch_report> fetch_series(const pacs_settings& settings, const std::stri
   report.associations = n;
   report.retried = state.retried;
   report.bytes = state.progress.bytes;
-  for (const auto& uid : uids) report.files.push_back(state.stored[uid]);
+  for (const auto& uid : uids) report.files.push_back(options.received ? uid : state.stored[uid]);
   return report;
 }
 

@@ -19,7 +19,20 @@ vec3 cross(const vec3& a, const vec3& b) {
 }
 double dot(const vec3& a, const vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
 
-std::string file_label(const std::filesystem::path& p) { return p.filename().string(); }
+// A file, or an instance held in memory (`path` empty).
+struct source {
+  std::filesystem::path path;
+  std::string name;
+  std::string_view part10;
+};
+
+std::string file_label(const source& s) { return s.path.empty() ? s.name : s.path.filename().string(); }
+
+// Loads `s`, values longer than `max_read` left unread (a file's; one in memory is parsed whole).
+OFCondition load(DcmFileFormat& ff, const source& s, Uint32 max_read = DCM_MaxReadLength) {
+  return s.path.empty() ? parse_part10(ff, s.part10)
+                        : ff.loadFile(s.path.string().c_str(), EXS_Unknown, EGL_noChange, max_read);
+}
 
 // Reads `n` decimal values of a DS attribute. Empty optional if absent or malformed.
 std::optional<std::vector<double>> read_ds(DcmItem& item, const DcmTagKey& tag, unsigned n) {
@@ -66,14 +79,13 @@ struct file_header {
   std::optional<double> slice_step;  // SpacingBetweenSlices or SliceThickness
 };
 
-error bad(const std::filesystem::path& p, const std::string& why) {
+error bad(const source& p, const std::string& why) {
   return fail(errc::malformed_input, file_label(p) + ": " + why);
 }
 
-status read_header(const std::filesystem::path& path, std::size_t index, file_header& h,
-                   std::vector<slice>& slices) {
+status read_header(const source& path, std::size_t index, file_header& h, std::vector<slice>& slices) {
   DcmFileFormat ff;
-  OFCondition cond = ff.loadFile(path.string().c_str(), EXS_Unknown, EGL_noChange, 4096);
+  OFCondition cond = load(ff, path, 4096);
   if (cond.bad()) return bad(path, std::string("not readable as DICOM (") + cond.text() + ")");
   DcmDataset& ds = *ff.getDataset();
   if (!ds.tagExists(DCM_PixelData)) return bad(path, "no pixel data");
@@ -158,7 +170,7 @@ status read_header(const std::filesystem::path& path, std::size_t index, file_he
 
 // Copies frame `frame` of the decoded pixel data into `out` (rows*columns floats).
 status decode_frame(DcmDataset& ds, const file_header& h, unsigned frame, double slope,
-                    double intercept, float* out, const std::filesystem::path& path) {
+                    double intercept, float* out, const source& path) {
   const std::size_t n = static_cast<std::size_t>(h.rows) * h.columns;
   const std::size_t first = n * frame;
   const unsigned shift = h.high_bit + 1 - h.bits_stored;
@@ -219,8 +231,9 @@ std::array<double, 16> volume::affine_lps() const {
   return m;
 }
 
-result<volume> assemble_series(const std::vector<std::filesystem::path>& files,
-                               const assembly_options& options) {
+namespace {
+
+result<volume> assemble(const std::vector<source>& files, const assembly_options& options) {
   if (files.empty()) return fail(errc::invalid_argument, "no files to assemble");
   init_dcmtk();
   ensure_codecs_registered();
@@ -341,12 +354,12 @@ result<volume> assemble_series(const std::vector<std::filesystem::path>& files,
   for (const auto& s : slices)
     if (!listed[s.file]) {
       listed[s.file] = true;
-      v.files.push_back(files[s.file].string());
+      v.files.push_back(files[s.file].path.empty() ? files[s.file].name : files[s.file].path.string());
     }
   for (const auto& [file, ks] : by_file) {
     DcmFileFormat ff;
     const auto& path = files[file];
-    OFCondition cond = ff.loadFile(path.string().c_str());
+    OFCondition cond = load(ff, path);
     if (cond.bad()) return bad(path, std::string("not readable as DICOM (") + cond.text() + ")");
     DcmDataset& ds = *ff.getDataset();
     E_TransferSyntax xfer = ds.getOriginalXfer();
@@ -366,6 +379,20 @@ result<volume> assemble_series(const std::vector<std::filesystem::path>& files,
     }
   }
   return v;
+}
+
+}  // namespace
+
+result<volume> assemble_series(const std::vector<std::filesystem::path>& files, const assembly_options& options) {
+  std::vector<source> sources;
+  for (const auto& f : files) sources.push_back({f, {}, {}});
+  return assemble(sources, options);
+}
+
+result<volume> assemble_series_in_memory(const std::vector<dicom_in_memory>& instances, const assembly_options& options) {
+  std::vector<source> sources;
+  for (const auto& i : instances) sources.push_back({{}, i.name, i.part10});
+  return assemble(sources, options);
 }
 
 }  // namespace dm2::pacs

@@ -515,6 +515,8 @@ TEST_F(retrieval_test, an_evicted_series_is_reassembled_from_the_pacs_when_read_
   };
   EXPECT_TRUE(placed_only(theirs));  // read last, kept; the other evicted
   EXPECT_GE(metric("dm2_objects_restored_total{result=\"done\"}"), 1);
+  // Over C-GET with its manifest, the series was received, de-identified and sealed in memory.
+  EXPECT_TRUE(eventually([&] { return sites->stderr_text(1).find("in_memory=true") != std::string::npos; }, 10s));
   auto volume = call(1, "GET", "/v1/series/" + theirs + "?format=nifti", "", pat_two);  // placed
   ASSERT_EQ(volume.status, 200) << volume.body;
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "dm2/crypto/private_file.hpp"
 #include "pacs_server_fixture.hpp"
 #include "support/temp_dir.hpp"
 #include "synthetic_series.hpp"
@@ -315,6 +316,48 @@ TEST(deidentify, real_files_keep_their_encoding_and_pixels) {
     EXPECT_EQ(str(*b.getDataset(), DCM_PatientIdentityRemoved), "YES") << name;
     EXPECT_EQ(str(*b.getDataset(), DCM_PatientName), "") << name;
   }
+}
+
+// A re-assembly de-identifies instances received into memory: the bytes must be those the file
+// form writes (the sealed plaintext, and the manifest's sizes, come from the ingest's file form).
+TEST(deidentify, part10_in_memory_gives_the_file_forms_bytes) {
+  const auto data = dm2::test::pydicom_test_files();
+  if (data.empty()) GTEST_SKIP() << "python3-pydicom test files missing";
+  dm2::test::temp_dir dir;
+  for (const char* name : {"CT_small.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_bigendian.dcm",
+                           "MR_small_implicit.dcm", "JPEG-lossy.dcm", "MR_small_RLE.dcm", "rtdose.dcm", "image_dfl.dcm"}) {
+    auto in = dm2::crypto::read_file(data / name);
+    ASSERT_TRUE(in.ok()) << name;
+    std::string bytes;
+    auto r = deidentify_part10(*in, basic(), bytes);
+    ASSERT_TRUE(r.ok()) << name << ": " << r.err().to_string();
+    auto f = deidentify_file(data / name, dir / name, basic());
+    ASSERT_TRUE(f.ok()) << name << ": " << f.err().to_string();
+    auto written = dm2::crypto::read_file(dir / name);
+    ASSERT_TRUE(written.ok()) << name;
+    EXPECT_TRUE(bytes == *written) << name << ": " << bytes.size() << " bytes in memory, " << written->size() << " in the file";
+    EXPECT_EQ(r->nominative_json, f->nominative_json) << name;
+    EXPECT_EQ(r->sop_instance_uid, f->sop_instance_uid) << name;
+  }
+}
+
+TEST(deidentify, part10_in_memory_refuses_what_is_not_dicom) {
+  const auto data = dm2::test::pydicom_test_files();
+  std::string out = "untouched";
+  for (std::string bad : {std::string(), std::string("not DICOM at all"), std::string(132, '\0') + "DICM"}) {
+    auto r = deidentify_part10(bad, basic(), out);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, errc::malformed_input) << r.err().to_string();
+  }
+  if (data.empty()) GTEST_SKIP() << "python3-pydicom test files missing";
+  auto whole = dm2::crypto::read_file(data / "CT_small.dcm");
+  ASSERT_TRUE(whole.ok());
+  auto r = deidentify_part10(std::string_view(*whole).substr(0, whole->size() / 2), basic(), out);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::malformed_input) << r.err().to_string();
+  deid_options short_secret;
+  short_secret.uid_secret = "short";
+  EXPECT_EQ(deidentify_part10(*whole, short_secret, out).err().code, errc::invalid_argument);
 }
 
 }  // namespace

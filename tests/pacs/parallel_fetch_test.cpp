@@ -1,5 +1,7 @@
 // Parallel C-GET of one series against real servers.
 #include "dm2/pacs/parallel_fetch.hpp"
+#include "dm2/crypto/private_file.hpp"
+#include "dm2/pacs/deidentify.hpp"
 #include "dm2/pacs/dicom_client.hpp"
 #include "dm2/pacs/series_cache.hpp"
 #include "dm2/pacs/volume.hpp"
@@ -9,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "pacs_server_fixture.hpp"
@@ -268,6 +271,74 @@ TEST_F(parallel_fetch_test, cache_holds_fetched_and_assembled_series_and_nothing
   EXPECT_EQ(r2.err().code, errc::unavailable);
   EXPECT_EQ(dm2::test::snapshot_tree(cache_dir.path()), before);
   EXPECT_EQ(cache->count(), 1u);
+}
+
+// Received into memory (what a re-assembly does): nothing written, and each instance
+// de-identifies to the bytes of the file form's, and the series assembles to the same volume, from
+// Orthanc and from dcmqrscp.
+TEST_F(parallel_fetch_test, received_into_memory_deidentifies_and_assembles_as_the_files_do) {
+  std::filesystem::create_directories(dir_->path() / "qrscp-memory");
+  dm2::test::dcmqrscp_server qrscp(dir_->path() / "qrscp-memory");
+  ASSERT_EQ(qrscp.start(), "");
+  ASSERT_EQ(qrscp.upload(small_->files), "");
+  deid_options deid;
+  deid.uid_secret = "consortium-secret-for-tests-0001";
+  for (const auto& settings : {orthanc_->settings(), qrscp.settings()}) {
+    SCOPED_TRACE(settings.called_ae_title);
+    dm2::test::temp_dir files_dir, unused;
+    auto on_disk = fetch_series(settings, small_->study_uid, small_->series_uid, files_dir.path());
+    ASSERT_TRUE(on_disk.ok()) << on_disk.err().to_string();
+    std::map<std::string, std::string> got;
+    fetch_options opt;
+    opt.associations = 3;
+    opt.received = [&](const std::string& uid, std::string part10) { got[uid] = std::move(part10); };
+    auto r = fetch_series(settings, small_->study_uid, small_->series_uid, unused.path(), opt);
+    ASSERT_TRUE(r.ok()) << r.err().to_string();
+    EXPECT_EQ(dm2::test::snapshot_tree(unused.path()), "");
+    EXPECT_EQ(std::set<std::string>(r->files.begin(), r->files.end()),
+              std::set<std::string>(small_->sop_uids.begin(), small_->sop_uids.end()));
+    ASSERT_EQ(got.size(), small_->sop_uids.size());
+    std::vector<dicom_in_memory> held;
+    for (const auto& [uid, part10] : got) {
+      std::string in_memory;
+      auto m = deidentify_part10(part10, deid, in_memory);
+      ASSERT_TRUE(m.ok()) << m.err().to_string();
+      auto f = deidentify_file(files_dir / (uid + ".dcm"), files_dir / (uid + ".deid"), deid);
+      ASSERT_TRUE(f.ok()) << f.err().to_string();
+      auto written = dm2::crypto::read_file(files_dir / (uid + ".deid"));
+      ASSERT_TRUE(written.ok());
+      EXPECT_TRUE(in_memory == *written) << uid << ": " << in_memory.size() << " bytes against " << written->size();
+      held.push_back({uid, part10});
+    }
+    std::vector<std::filesystem::path> files(on_disk->files.begin(), on_disk->files.end());
+    auto from_files = assemble_series(files);
+    auto from_memory = assemble_series_in_memory(held);
+    ASSERT_TRUE(from_files.ok() && from_memory.ok());
+    EXPECT_EQ(from_memory->voxels, from_files->voxels);
+    EXPECT_EQ(from_memory->affine_ras, from_files->affine_ras);
+    ASSERT_EQ(from_memory->files.size(), from_files->files.size());
+    for (std::size_t i = 0; i < from_files->files.size(); ++i)
+      EXPECT_EQ(from_memory->files[i], std::filesystem::path(from_files->files[i]).stem().string());
+  }
+}
+
+// More bytes than the caller can hold: too_large, not retried, and the fetch stops.
+TEST_F(parallel_fetch_test, received_into_memory_beyond_the_cap_is_too_large) {
+  dm2::test::temp_dir unused;
+  std::size_t received = 0;
+  unsigned attempts_failed = 0;
+  fetch_options opt;
+  opt.associations = 1;
+  opt.batch = 10;
+  opt.max_memory_bytes = 5 * std::filesystem::file_size(small_->files.front()) / 2;
+  opt.received = [&](const std::string&, std::string) { ++received; };
+  opt.on_attempt_failed = [&](const std::string&, const error&) { ++attempts_failed; };
+  auto r = fetch_series(orthanc_->settings(), small_->study_uid, small_->series_uid, unused.path(), opt);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::too_large) << r.err().to_string();
+  EXPECT_LE(received, 3u);
+  EXPECT_EQ(attempts_failed, 0u);
+  EXPECT_EQ(dm2::test::snapshot_tree(unused.path()), "");
 }
 
 }  // namespace

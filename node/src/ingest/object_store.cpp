@@ -110,6 +110,32 @@ status object_store::seal_into(staging& s, const std::string& name, const std::s
   return {};
 }
 
+status object_store::seal_bytes_into(staging& s, const std::string& name, const std::string& key,
+                                     const std::string& lfn_hex, std::uint64_t version,
+                                     std::string_view plaintext) const {
+  auto sealed = crypto::stream_seal(key, plaintext, associated_data(lfn_hex, version, name));
+  if (!sealed) return std::move(sealed).err();
+  // Written straight under its name: nothing reads a staged file before its sealing is announced
+  // (series_restoration::sealed), and a failed series' staging directory is discarded whole.
+  auto out = s.dir / name;
+  int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(errc::io_error, "cannot create " + out.string() + ": " + std::strerror(errno));
+  std::string_view left = *sealed;
+  while (!left.empty()) {
+    auto n = ::write(fd, left.data(), left.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      auto why = std::string(n < 0 ? std::strerror(errno) : "short write");
+      ::close(fd);
+      return fail(errc::io_error, "cannot write " + out.string() + ": " + why);
+    }
+    left.remove_prefix(static_cast<std::size_t>(n));
+  }
+  if (::close(fd) != 0) return fail(errc::io_error, "cannot write " + out.string() + ": " + std::strerror(errno));
+  s.bytes += sealed->size();
+  return {};
+}
+
 fs::path object_store::series_dir(const std::string& lfn_hex, std::uint64_t version) const {
   return dir_ / lfn_hex / std::to_string(version);
 }

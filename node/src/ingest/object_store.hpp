@@ -16,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -38,6 +39,10 @@ class object_store {
   // crypto::stream_seal_file.
   status seal_into(staging& s, const std::string& name, const std::string& key, const std::string& lfn_hex,
                    std::uint64_t version, const std::filesystem::path& plaintext_file) const;
+  // The same for plaintext held in memory: only the sealed file is written. Errors: those of
+  // crypto::stream_seal, io_error.
+  status seal_bytes_into(staging& s, const std::string& name, const std::string& key, const std::string& lfn_hex,
+                         std::uint64_t version, std::string_view plaintext) const;
   // Moves the staged series to <dir>/<lfn>/<version> (replacing a leftover there) and syncs.
   // Errors: io_error.
   status place(const staging& s, const std::string& lfn_hex, std::uint64_t version) const;

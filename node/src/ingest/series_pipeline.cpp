@@ -38,11 +38,16 @@ struct scratch_guard {
   ~scratch_guard() { remove(); }
 };
 
-// The series' instance fingerprint: SHA-256 of its sorted SOP Instance UIDs (the fetched file
-// names), so a series that gained or lost instances is told apart from one seen before.
-std::string fingerprint_of(const std::vector<fs::path>& files) {
+// The SOP Instance UIDs of fetched files (their names).
+std::vector<std::string> stems_of(const std::vector<fs::path>& files) {
   std::vector<std::string> names;
   for (const auto& f : files) names.push_back(f.stem().string());
+  return names;
+}
+
+// The series' instance fingerprint: SHA-256 of its sorted SOP Instance UIDs, so a series that
+// gained or lost instances is told apart from one seen before.
+std::string fingerprint_of(std::vector<std::string> names) {
   std::sort(names.begin(), names.end());
   std::string all;
   for (const auto& n : names) all += n + "\n";
@@ -83,6 +88,25 @@ struct run_state {
 };
 
 constexpr const char* volume_file = object_store::volume_name;
+
+// A series re-assembled whole in memory at most (its received originals; the volume is apart):
+// above half of it (by the manifest's de-identified sizes), through scratch files instead.
+constexpr std::uint64_t restore_in_memory_bytes = std::uint64_t{512} << 20;
+
+// One instance of a re-assembly as it arrives: a fetched file, or (file empty) its bytes
+// received into memory.
+struct arrival {
+  std::string uid;  // its SOP Instance UID
+  fs::path file;
+  std::string part10;
+};
+
+// What a re-assembly's fetch brought: the files (none when received into memory) and the SOP
+// Instance UIDs.
+struct fetched_uids {
+  std::vector<fs::path> files;
+  std::vector<std::string> uids;
+};
 
 // The de-identified file of the instance at slice `i` (000000.dcm); its sealed file's name
 // (object_store::instance_name) adds ".dm2s".
@@ -183,7 +207,7 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
     fetched = std::move(*f);
   }
   c.book->fetched(fetched.bytes);
-  auto fingerprint = fingerprint_of(fetched.files);
+  auto fingerprint = fingerprint_of(stems_of(fetched.files));
   if (*known && (*known)->fingerprint == fingerprint) {
     st.out.outcome = series_outcome::unchanged;
     return std::move(st.out);
@@ -289,6 +313,12 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
                                     const nominative_link& link, const series_lookup& lookup, series_restoration& into) {
   const auto version = lookup.version;
   const auto& manifest = link.manifest.instances;
+  std::uint64_t manifest_bytes = 0;
+  for (const auto& [uid, bytes] : manifest) manifest_bytes += bytes;
+  // Received into memory (docs/ingest.md, "Cache") when the manifest says how big the series is
+  // and C-GET brings it: only the sealed files are written. Half the cap, as the originals may
+  // be larger than their de-identified forms (the fetch refuses more than the cap).
+  const bool in_memory = !manifest.empty() && c.config->retrieve != "move" && 2 * manifest_bytes <= restore_in_memory_bytes;
   scratch_guard scratch{c.scratch_root / crypto::to_hex(crypto::random_bytes(8))};
   auto staged = c.objects->stage();
   if (!staged) return std::move(staged).err();
@@ -300,23 +330,30 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
     since = now;
     return ms;
   };
-  // Each instance de-identified and sealed under its slice's name, its plaintext gone once sealed.
+  // Each instance de-identified and sealed under its slice's name, its plaintext gone once sealed;
+  // one received into memory is kept (by slice) for the volume.
   pacs::deid_options deid;
   deid.uid_secret = c.uid_secret;
   {
     std::error_code ec;  // a failure shows at the first de-identified file
     fs::create_directories(scratch.dir / "deid", ec);
   }
-  auto seal_instance = [&](const fs::path& original, std::size_t i) -> status {
+  std::vector<std::string> originals(in_memory ? manifest.size() : 0);
+  auto seal_instance = [&](arrival& a, std::size_t i) -> status {
     std::error_code ec;
-    auto file = scratch.dir / "deid" / instance_file(i);
-    if (auto r = pacs::deidentify_file(original, file, deid); !r) return std::move(r).err();
-    // A de-identified size other than the manifest's: readers were promised other bytes.
-    if (!manifest.empty() && fs::file_size(file, ec) != manifest[i].second)
-      return fail(errc::conflict, "a re-assembled instance of series " + lfn + " differs from its indexed version");
     auto name = object_store::instance_name(i);
-    if (auto s = c.objects->seal_into(*staged, name, series_key, lfn, version, file); !s) return s;
-    fs::remove(file, ec);
+    auto file = scratch.dir / "deid" / instance_file(i);
+    std::string clean;
+    auto r = a.file.empty() ? pacs::deidentify_part10(a.part10, deid, clean) : pacs::deidentify_file(a.file, file, deid);
+    if (!r) return std::move(r).err();
+    // A de-identified size other than the manifest's: readers were promised other bytes.
+    if (!manifest.empty() && (a.file.empty() ? clean.size() : fs::file_size(file, ec)) != manifest[i].second)
+      return fail(errc::conflict, "a re-assembled instance of series " + lfn + " differs from its indexed version");
+    auto sealed = a.file.empty() ? c.objects->seal_bytes_into(*staged, name, series_key, lfn, version, clean)
+                                 : c.objects->seal_into(*staged, name, series_key, lfn, version, file);
+    if (!sealed) return sealed;
+    if (a.file.empty()) originals[i] = std::move(a.part10);
+    else fs::remove(file, ec);
     into.sealed(name);
     return {};
   };
@@ -326,42 +363,57 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
   };
 
   // The fetch on a thread of its own; with a manifest, each instance is sealed here as it
-  // arrives, so readers get the first ones while the PACS still sends the rest.
+  // arrives, so readers get the first ones while the PACS still sends the rest. It returns the
+  // fetched files (in memory: none) and SOP Instance UIDs.
   std::map<std::string, std::size_t> slice_of;
   for (std::size_t i = 0; i < manifest.size(); ++i) slice_of.emplace(manifest[i].first, i);
   std::mutex arrivals_mutex;
-  std::condition_variable arrival;
-  std::deque<fs::path> arrivals;
+  std::condition_variable arrival_cv;
+  std::deque<arrival> arrivals;
   bool fetch_over = false;
   std::stop_source stop_fetch;
   std::stop_callback node_stopping(c.stop, [&] { stop_fetch.request_stop(); });
-  auto fetching = std::async(std::launch::async, [&] {
-    pacs::series_ref ref;
-    ref.study_uid = link.study_uid;
-    ref.series_uid = link.series_uid;
-    auto f = fetch_one_series(c.config->pacs, c.config->retrieve == "move", ref, scratch.dir / "pacs",
-                              stop_fetch.get_token(), {}, [&](const fs::path& p) {
-                                std::lock_guard lock(arrivals_mutex);
-                                arrivals.push_back(p);
-                                arrival.notify_one();
-                              });
+  auto fetching = std::async(std::launch::async, [&]() -> result<fetched_uids> {
+    auto arrived = [&](arrival a) {
+      std::lock_guard lock(arrivals_mutex);
+      arrivals.push_back(std::move(a));
+      arrival_cv.notify_one();
+    };
+    result<fetched_uids> out = fetched_uids{};
+    if (in_memory) {
+      pacs::fetch_options o;
+      o.stop = stop_fetch.get_token();
+      o.max_memory_bytes = restore_in_memory_bytes;
+      o.received = [&](const std::string& uid, std::string part10) { arrived({uid, {}, std::move(part10)}); };
+      auto f = pacs::fetch_series(c.config->pacs, link.study_uid, link.series_uid, {}, o);
+      if (f) out->uids = std::move(f->files);
+      else out = std::move(f).err();
+    } else {
+      pacs::series_ref ref;
+      ref.study_uid = link.study_uid;
+      ref.series_uid = link.series_uid;
+      auto f = fetch_one_series(c.config->pacs, c.config->retrieve == "move", ref, scratch.dir / "pacs",
+                                stop_fetch.get_token(), {}, [&](const fs::path& p) { arrived({p.stem().string(), p, {}}); });
+      if (f) *out = {std::move(f->files), stems_of(f->files)};
+      else out = std::move(f).err();
+    }
     std::lock_guard lock(arrivals_mutex);
     fetch_over = true;
-    arrival.notify_one();
-    return f;
+    arrival_cv.notify_one();
+    return out;
   });
   status streamed;
   while (true) {
-    fs::path next;
+    arrival next;
     {
       std::unique_lock lock(arrivals_mutex);
-      arrival.wait(lock, [&] { return !arrivals.empty() || fetch_over; });
+      arrival_cv.wait(lock, [&] { return !arrivals.empty() || fetch_over; });
       if (arrivals.empty()) break;
       next = std::move(arrivals.front());
       arrivals.pop_front();
     }
     // An instance the manifest does not list is not served; the fingerprint below decides.
-    auto at = slice_of.find(next.stem().string());
+    auto at = slice_of.find(next.uid);
     if (!streamed || at == slice_of.end()) continue;
     streamed = seal_instance(next, at->second);
     if (!streamed) stop_fetch.request_stop();
@@ -372,14 +424,18 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
   if (!streamed) return failed(std::move(streamed).err());
   auto fetch_ms = ms_since(started);
   // Other instances than at ingest: the bytes would not be the indexed version's.
-  if (fingerprint_of(fetched->files) != lookup.fingerprint)
+  if (fingerprint_of(fetched->uids) != lookup.fingerprint)
     return failed(fail(errc::conflict, "the PACS now holds other instances of series " + lfn +
                                            " than its indexed version; the next ingest run makes a new version"));
-  auto volume = pacs::assemble_series(fetched->files);
+  std::vector<pacs::dicom_in_memory> held;
+  for (std::size_t i = 0; i < originals.size(); ++i) held.push_back({manifest[i].first, originals[i]});
+  auto volume = in_memory ? pacs::assemble_series_in_memory(held) : pacs::assemble_series(fetched->files);
+  held.clear();
+  originals.clear();
   if (!volume) return failed(std::move(volume).err());
   bool in_order = manifest.empty() || manifest.size() == volume->files.size();
   for (std::size_t i = 0; in_order && i < manifest.size(); ++i)
-    in_order = fs::path(volume->files[i]).stem().string() == manifest[i].first;
+    in_order = (in_memory ? volume->files[i] : fs::path(volume->files[i]).stem().string()) == manifest[i].first;
   if (!in_order)
     return failed(fail(errc::conflict, "series " + lfn + " no longer assembles in its indexed slice order"));
   auto assemble_ms = ms_since(started);
@@ -401,8 +457,10 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
     return {};
   });
   status instances_sealed;
-  for (std::size_t i = 0; manifest.empty() && instances_sealed && i < volume->files.size(); ++i)
-    instances_sealed = seal_instance(volume->files[i], i);
+  for (std::size_t i = 0; manifest.empty() && instances_sealed && i < volume->files.size(); ++i) {
+    arrival a{{}, volume->files[i], {}};
+    instances_sealed = seal_instance(a, i);
+  }
   auto volume_done = volume_sealed.get();
   for (auto* s : {&instances_sealed, &volume_done})
     if (!*s) return failed(std::move(*s).err());
@@ -419,8 +477,8 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
   if (!placed) return std::move(placed).err();
   spdlog::info(
       "event=series_restored lfn={} version={} instances={} sealed_bytes={} fetch_ms={} assemble_ms={} seal_ms={} "
-      "streamed={}",
-      lfn, version, fetched->files.size(), sealed_bytes, fetch_ms, assemble_ms, seal_ms, !manifest.empty());
+      "streamed={} in_memory={}",
+      lfn, version, fetched->uids.size(), sealed_bytes, fetch_ms, assemble_ms, seal_ms, !manifest.empty(), in_memory);
   return version;
 }
 

@@ -63,4 +63,10 @@ result<deid_result> deidentify_file(const std::filesystem::path& in, const std::
 result<deid_result> deidentify_to_memory(const std::filesystem::path& in, const deid_options& options,
                                          std::string& dicom_bytes);
 
+// De-identifies the Part 10 object `in`, held in memory (e.g. received from the PACS into memory:
+// fetch_options::received), into `dicom_bytes`: the same bytes deidentify_file writes for it,
+// a deflated input included. Errors: invalid_argument (short secret), malformed_input (not
+// DICOM, truncated, no SOPInstanceUID), internal (cannot encode).
+result<deid_result> deidentify_part10(std::string_view in, const deid_options& options, std::string& dicom_bytes);
+
 }  // namespace dm2::pacs

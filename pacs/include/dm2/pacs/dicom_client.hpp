@@ -38,6 +38,13 @@ struct get_observer {
   std::function<void(const std::string& sop_instance_uid, const std::string& path, std::uint64_t bytes)> stored;
   // Could not be stored (the C-GET then ends with io_error).
   std::function<void(const std::string& sop_instance_uid)> store_failed;
+  // When set, objects are received into memory instead of dest_dir: each dataset is parsed as it
+  // arrives, encoded as a Part 10 object in the transfer syntax it came in, and handed here
+  // (`stored` is not called, dest_dir is not used; retrieve_report::files then holds SOP Instance
+  // UIDs). Returning
+  // false refuses the object: the C-GET ends with io_error. An object that does not parse as
+  // DICOM ends it with malformed_input.
+  std::function<bool(const std::string& sop_instance_uid, std::string part10)> received;
 };
 
 // Presentation contexts one association proposes at most. DICOM allows 128 (context IDs are
@@ -97,7 +104,8 @@ class dicom_client {
   // options.stop, if given, is polled between objects (cancelled). options.observer, if given,
   // hears about each object, also when the call fails later.
   // Extra errors: not_found (nothing matched), io_error (dest_dir not writable, or an object
-  // could not be written), unavailable (the PACS reported failed sub-operations; the message
+  // could not be written or was refused), malformed_input (an object received into memory is
+  // not DICOM), unavailable (the PACS reported failed sub-operations; the message
   // names the classes the PACS refused to negotiate, if any). Files received before an error
   // stay (the observer or the names tell which).
   result<retrieve_report> get(const dicom_query& identifiers, const std::filesystem::path& dest_dir,

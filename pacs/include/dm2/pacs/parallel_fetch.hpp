@@ -34,13 +34,20 @@ struct fetch_options {
   // Called with each stored instance's file as it arrives (after `progress`), never
   // concurrently: a caller may work on the instances while the rest are still coming.
   std::function<void(const std::string& path)> arrived;
+  // When set, instances are received into memory and handed here instead of being written to
+  // dest_dir (dicom_client's get_observer::received: each a Part 10 object in the transfer
+  // syntax it came in), after `progress`, never concurrently; fetch_report::files then holds
+  // their SOP Instance UIDs. Received bytes beyond max_memory_bytes fail the fetch with too_large
+  // (a PACS sending more than the caller can hold; not retried).
+  std::function<void(const std::string& sop_instance_uid, std::string part10)> received;
+  std::uint64_t max_memory_bytes = std::uint64_t{1} << 30;
   // Called when one attempt for an instance fails (before any retry), never concurrently.
   // For logging and tests; the error never holds nominative data.
   std::function<void(const std::string& sop_instance_uid, const error&)> on_attempt_failed;
 };
 
 struct fetch_report {
-  std::vector<std::string> files;  // one per instance, in C-FIND order
+  std::vector<std::string> files;  // one per instance, in C-FIND order (SOP Instance UIDs: received)
   std::uint64_t bytes = 0;
   unsigned associations = 0;       // how many were used
   unsigned retried = 0;            // attempts beyond the first, over all instances
@@ -48,7 +55,9 @@ struct fetch_report {
 
 // Fetches every instance of the series into `dest_dir` (<SOPInstanceUID>.dcm, as received).
 // All or nothing: on any error the files this call wrote are removed again.
-// Errors: not_found (C-FIND lists no instance), cancelled, invalid_config, and the
+// Errors: not_found (C-FIND lists no instance), cancelled, invalid_config, too_large (received
+// into memory: beyond max_memory_bytes), malformed_input (an instance received into memory is
+// not DICOM), and the
 // dicom_client errors (unavailable, permission_denied, timeout, io_error) of the instance that
 // still failed after its retries. Thread-safe (the call owns its clients).
 result<fetch_report> fetch_series(const pacs_settings& settings, const std::string& study_uid,

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dm2/result.hpp"
@@ -58,6 +59,15 @@ struct assembly_options {
 // Thread-safe (no shared state besides DCMTK's codec registry, registered once).
 result<volume> assemble_series(const std::vector<std::filesystem::path>& files,
                                const assembly_options& options = {});
+
+// An instance held in memory: the name errors and volume::files call it by, its Part 10 bytes.
+struct dicom_in_memory {
+  std::string name;
+  std::string_view part10;
+};
+
+// The same over instances held in memory (e.g. received into memory: fetch_options::received).
+result<volume> assemble_series_in_memory(const std::vector<dicom_in_memory>& instances, const assembly_options& options = {});
 
 // Writes the volume as NIfTI-1 (.nii, float32, sform and qform = affine_ras, units mm) with the
 // nifti library; atomic (temporary file then rename). Errors: invalid_argument (empty volume,

@@ -86,6 +86,7 @@ void replicator::forget_agreements(std::span<const membership_change> changes) {
     if (!ch.live || !watched_.test(ch.site_print % watched_.size())) continue;
     if (auto it = peer_digests_.find(ch.site_id); it != peer_digests_.end() && it->second.acknowledged) {
       it->second.acknowledged = false;
+      due_peers_.push_back(ch.site_id);
       agreement_voided_ = true;
     }
     if (shares_placed_ && std::any_of(shares_placed_->targets.begin(), shares_placed_->targets.end(),
@@ -101,6 +102,7 @@ void replicator::compare_incarnations() {
   for (auto& [peer, d] : peer_digests_)
     if (d.acknowledged && d.incarnation != incarnation_of(peer)) {
       d.acknowledged = false;
+      due_peers_.push_back(peer);
       agreement_voided_ = true;
     }
   if (shares_placed_ && std::any_of(shares_placed_->targets.begin(), shares_placed_->targets.end(),
@@ -301,26 +303,38 @@ void replicator::run_record_round() {
   });
   unowed_since_ = std::move(still_unowed);
   const auto recheck = settings_.repair_period * static_cast<long>(settings_.agreed_recheck_rounds);
-  // Both maps are in site id order: one walk drops the state of peers that left the index.
-  auto sent = peer_digests_.begin();
-  idx.for_each_peer([&](const std::string& peer, const peer_digests& pr) {
-    while (sent != peer_digests_.end() && sent->first < peer) sent = peer_digests_.erase(sent);
-    if (sent == peer_digests_.end() || sent->first != peer) {
-      sent = peer_digests_.emplace_hint(sent, peer, peer_digest{});
-      sent->second.site_print = fingerprint(peer);
+  // Only the peers that may need a digest: those whose records or agreement changed since the
+  // last round, and those it still waits on. In site id order (the order the walk over every
+  // peer sent them in); a peer that left the index loses its state.
+  auto touched = idx.take_touched();
+  due_peers_.insert(due_peers_.end(), std::make_move_iterator(touched.begin()), std::make_move_iterator(touched.end()));
+  std::sort(due_peers_.begin(), due_peers_.end());
+  due_peers_.erase(std::unique(due_peers_.begin(), due_peers_.end()), due_peers_.end());
+  std::vector<std::string> still_due;
+  for (auto& peer : due_peers_) {
+    const auto* pr = idx.peer(peer);
+    if (!pr) {
+      peer_digests_.erase(peer);
+      continue;
     }
-    auto& s = (sent++)->second;
+    auto [sent, added] = peer_digests_.try_emplace(peer);
+    auto& s = sent->second;
+    if (added) s.site_print = fingerprint(peer);
     // Copies we no longer owe keep the digest going: the replies drive their hand-off.
-    bool agreed = s.acknowledged && s.print == pr.print && (recheck.count() == 0 || now - s.agreed_at < recheck);
-    if (!pr.unowed && agreed) return;
-    s.print = pr.print;
+    bool agreed = s.acknowledged && s.print == pr->print && (recheck.count() == 0 || now - s.agreed_at < recheck);
+    if (!pr->unowed && agreed) {
+      if (recheck.count() != 0) still_due.push_back(std::move(peer));  // due again at the recheck
+      continue;
+    }
+    s.print = pr->print;
     s.acknowledged = false;
     digest_request m;
     m.bucket_count = static_cast<std::uint32_t>(settings_.bucket_count);
-    m.buckets = pr.digest;
+    m.buckets = pr->digest;
     send(peer, std::move(m));
-  });
-  peer_digests_.erase(sent, peer_digests_.end());
+    still_due.push_back(std::move(peer));
+  }
+  due_peers_ = std::move(still_due);
 }
 
 void replicator::on_message(const std::string& from, const message& m) {
@@ -424,8 +438,10 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
   if (auto sent = peer_digests_.find(from); sent != peer_digests_.end()) {
     if (m.differing.empty())
       acknowledge(from, sent->second.print);
-    else
+    else if (sent->second.acknowledged) {
       sent->second.acknowledged = false;
+      due_peers_.push_back(from);
+    }
   }
   if (m.differing.empty()) return;  // an acknowledgement: the peer agrees
   std::set<std::uint32_t> differing(m.differing.begin(), m.differing.end());

@@ -201,6 +201,9 @@ class replicator {
     std::uint64_t site_print = 0;   // fingerprint(peer): its bit in watched_
   };
   std::map<std::string, peer_digest> peer_digests_;
+  // Peers the next round must look at (besides those the index says changed): sent a digest
+  // not yet acknowledged, or their agreement was voided. Every other peer agrees.
+  std::vector<std::string> due_peers_;
   // A peer or share target (re)joined the live set or restarted since it agreed: its agreement
   // is void, and tick() starts a round for it. With a membership change log, a change is
   // looked up only when its site's bit is set in watched_ (peers and share targets); without

@@ -444,9 +444,22 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
     }
   }
   if (m.differing.empty()) return;  // an acknowledgement: the peer agrees
-  std::set<std::uint32_t> differing(m.differing.begin(), m.differing.end());
-  std::map<std::string, const version_entry*> theirs;
-  for (const auto& e : m.entries) theirs[e.lfn] = &e;
+  // Sorted vectors, not a set and a map: this runs for every disagreeing pair (allocation per
+  // node showed in dm2-sim's profile). Of repeated LFNs the last entry counts.
+  std::vector<std::uint32_t> differing(m.differing.begin(), m.differing.end());
+  std::sort(differing.begin(), differing.end());
+  differing.erase(std::unique(differing.begin(), differing.end()), differing.end());
+  auto is_differing = [&](std::uint32_t b) { return std::binary_search(differing.begin(), differing.end(), b); };
+  std::vector<const version_entry*> theirs;
+  theirs.reserve(m.entries.size());
+  for (const auto& e : m.entries) theirs.push_back(&e);
+  auto by_lfn = [](const version_entry* a, const version_entry* b) { return a->lfn < b->lfn; };
+  std::stable_sort(theirs.begin(), theirs.end(), by_lfn);
+  auto their_entry = [&](const std::string& lfn) -> const version_entry* {
+    auto it = std::upper_bound(theirs.begin(), theirs.end(), lfn,
+                               [](const std::string& l, const version_entry* e) { return l < e->lfn; });
+    return it != theirs.begin() && (*std::prev(it))->lfn == lfn ? *std::prev(it) : nullptr;
+  };
 
   std::vector<std::string> newer_here;
   auto& idx = index();
@@ -455,10 +468,8 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
     if (!in) continue;
     for (const auto& [lfn, h] : *in) {
       const auto& r = h.summary;
-      auto it = theirs.find(r.lfn);
-      if (it != theirs.end() &&
-          !newer_than(r.version, r.payload_print, it->second->version, it->second->payload_print))
-        continue;
+      const auto* e = their_entry(r.lfn);
+      if (e && !newer_than(r.version, r.payload_print, e->version, e->payload_print)) continue;
       if (contains(h.holders, from)) newer_here.push_back(r.lfn);
     }
   }
@@ -487,7 +498,7 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
   pull_request pull;
   for (const auto& e : m.entries) {
     if (e.lfn.empty() || e.lfn.size() > max_lfn_bytes) continue;
-    if (!differing.count(bucket_of(e.lfn))) continue;
+    if (!is_differing(bucket_of(e.lfn))) continue;
     auto mine = c_.store->get_summary(e.lfn);  // the version without the payload
     if (mine && !newer_than(e.version, e.payload_print, mine->version, mine->payload_print)) continue;
     record probe{e.lfn, e.version, e.owner, {}};

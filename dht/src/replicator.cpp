@@ -249,8 +249,10 @@ void replicator::tick() {
     // placement was dropped, none did, and nothing is recomputed.
     sync_placement();
     if (incarnations_unknown_) compare_incarnations();
-    if (agreement_voided_ || (closest_->epoch() != print_epoch_ && holders_print() != placement_print_))
-      start_round();
+    std::optional<std::uint64_t> print;
+    if (!agreement_voided_ && closest_->epoch() != print_epoch_) print = holders_print();
+    if (agreement_voided_ || (print && *print != placement_print_))
+      begin_round(print);  // the print just taken: nothing moved since
     else
       round_version_ = c_.members->version();
   }
@@ -269,11 +271,13 @@ std::uint64_t replicator::holders_print() {
   return h;
 }
 
-void replicator::start_round() {
+void replicator::start_round() { begin_round(std::nullopt); }
+
+void replicator::begin_round(std::optional<std::uint64_t> print) {
   sync_placement();
   if (incarnations_unknown_) compare_incarnations();
   agreement_voided_ = false;
-  placement_print_ = holders_print();
+  placement_print_ = print ? *print : holders_print();
   round_version_ = c_.members->version();
   last_round_ = c_.time->now();
   next_round_ = last_round_ + settings_.repair_period;

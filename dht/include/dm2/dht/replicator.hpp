@@ -132,6 +132,8 @@ class replicator {
 
  private:
   void send(const std::string& to, message m);
+  // A round with holders_print() already taken (tick() took it to decide).
+  void begin_round(std::optional<std::uint64_t> print);
   std::uint32_t bucket_of(const std::string& lfn) const;
   void run_record_round();
   void run_share_round();

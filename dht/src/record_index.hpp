@@ -57,11 +57,6 @@ class record_index {
   const bucket_records* bucket(std::uint32_t b) const;
   // The records `peer` should hold too (null: none), digests computed on first use after a change.
   const peer_digests* peer(const std::string& peer);
-  // Every peer that should hold some of our records, in site id order.
-  template <typename F>
-  void for_each_peer(F&& fn) {
-    for (auto& [id, p] : peers_) fn(id, digests_of(p));
-  }
   std::uint64_t print() const { return print_; }  // fingerprint of every record's holders
   // Every peer whose digests may have changed (or that left the index) since the last call, each
   // once, in no order: a round looks at these (and the peers it still waits on) instead of

@@ -6,13 +6,26 @@ namespace dm2::dht {
 
 namespace {
 bool bit_of(const node_id& id, int bit) { return (id[bit / 8] >> (7 - bit % 8)) & 1; }
+std::size_t hash_of(const std::string& site_id) { return std::hash<std::string>{}(site_id); }
 }  // namespace
 
 placement_index::placement_index(std::vector<site_info> sites) : sites_(std::move(sites)) {
   std::sort(sites_.begin(), sites_.end(), [](const site_info& a, const site_info& b) {
     return a.id != b.id ? a.id < b.id : a.site_id < b.site_id;
   });
-  for (std::size_t i = 0; i < sites_.size(); ++i) by_site_[sites_[i].site_id] = i;
+  std::size_t size = 16;
+  while (size < 2 * sites_.size()) size *= 2;  // at most half full: short probes
+  by_site_.assign(size, {0, 0});
+  for (std::size_t i = 0; i < sites_.size(); ++i) {
+    auto h = hash_of(sites_[i].site_id);
+    auto at = h & (size - 1);
+    while (by_site_[at].second != 0) {
+      // A repeated site_id (the roster should prevent it) points at its last entry.
+      if (sites_[by_site_[at].second - 1].site_id == sites_[i].site_id) break;
+      at = (at + 1) & (size - 1);
+    }
+    by_site_[at] = {static_cast<std::uint32_t>(h >> 32), static_cast<std::uint32_t>(i + 1)};
+  }
 }
 
 // Walks the sorted ids as a binary trie: within [lo, hi) every id shares the first `bit` bits,
@@ -61,8 +74,15 @@ std::vector<std::string> placement_index::closest_ids(const node_id& key, std::s
 }
 
 const site_info* placement_index::find(const std::string& site_id) const {
-  auto it = by_site_.find(site_id);
-  return it == by_site_.end() ? nullptr : &sites_[it->second];
+  if (by_site_.empty()) return nullptr;
+  auto h = hash_of(site_id);
+  auto tag = static_cast<std::uint32_t>(h >> 32);
+  auto mask = by_site_.size() - 1;
+  for (auto at = h & mask;; at = (at + 1) & mask) {
+    const auto& [t, i] = by_site_[at];
+    if (i == 0) return nullptr;
+    if (t == tag && sites_[i - 1].site_id == site_id) return &sites_[i - 1];
+  }
 }
 
 }  // namespace dm2::dht

@@ -12,6 +12,7 @@ std::uint64_t mix(const T& v, std::uint64_t h) {
 }  // namespace
 
 void record_index::clear() {
+  for (auto& [id, p] : peers_) touch(id, p);  // their digests go: the next round looks at them
   buckets_.clear();
   bucket_of_.clear();
   unowed_.clear();
@@ -37,6 +38,7 @@ void record_index::account(const held_record& h, bool add) {
     if (at == peer_at_.end()) at = peer_at_.emplace(id, &peers_[id]).first;
     auto& p = *at->second;
     p.stale = true;
+    touch(id, p);
     auto& c = p.cells[h.bucket];
     c.all ^= h.hash;
     c.all_count += add ? 1 : -1;
@@ -71,6 +73,17 @@ void record_index::erase(const std::string& lfn) {
   b->second.erase(it);
   if (b->second.empty()) buckets_.erase(b);
   bucket_of_.erase(at);
+}
+
+void record_index::touch(const std::string& id, peer_state& p) {
+  if (p.touched == touch_round_) return;
+  p.touched = touch_round_;
+  touched_.push_back(id);
+}
+
+std::vector<std::string> record_index::take_touched() {
+  ++touch_round_;
+  return std::exchange(touched_, {});
 }
 
 const record_index::bucket_records* record_index::bucket(std::uint32_t b) const {

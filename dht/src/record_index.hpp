@@ -57,12 +57,11 @@ class record_index {
   const bucket_records* bucket(std::uint32_t b) const;
   // The records `peer` should hold too (null: none), digests computed on first use after a change.
   const peer_digests* peer(const std::string& peer);
-  // Every peer that should hold some of our records, in site id order.
-  template <typename F>
-  void for_each_peer(F&& fn) {
-    for (auto& [id, p] : peers_) fn(id, digests_of(p));
-  }
   std::uint64_t print() const { return print_; }  // fingerprint of every record's holders
+  // Every peer whose digests may have changed (or that left the index) since the last call, each
+  // once, in no order: a round looks at these (and the peers it still waits on) instead of
+  // walking every peer (the walk was a tenth of dm2-sim's steady state at 10,000 sites).
+  std::vector<std::string> take_touched();
 
   // What the index was last made consistent with; the replicator compares them.
   bool built = false;
@@ -77,8 +76,10 @@ class record_index {
   struct peer_state {
     std::map<std::uint32_t, cell> cells;  // by bucket
     bool stale = true;
+    std::uint64_t touched = 0;  // touch_round_ when last listed in touched_
     peer_digests digests;
   };
+  void touch(const std::string& id, peer_state& p);
   void account(const held_record& h, bool add);
   const peer_digests& digests_of(peer_state& p);
   static std::uint64_t holders_print(const held_record& h);
@@ -90,6 +91,8 @@ class record_index {
   std::map<std::string, peer_state> peers_;
   std::unordered_map<std::string, peer_state*> peer_at_;  // into peers_: a digest's look-up hashes
   std::uint64_t print_ = 0;
+  std::vector<std::string> touched_;
+  std::uint64_t touch_round_ = 1;
 };
 
 }  // namespace dm2::dht

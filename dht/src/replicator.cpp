@@ -86,6 +86,7 @@ void replicator::forget_agreements(std::span<const membership_change> changes) {
     if (!ch.live || !watched_.test(ch.site_print % watched_.size())) continue;
     if (auto it = peer_digests_.find(ch.site_id); it != peer_digests_.end() && it->second.acknowledged) {
       it->second.acknowledged = false;
+      due_peers_.push_back(ch.site_id);
       agreement_voided_ = true;
     }
     if (shares_placed_ && std::any_of(shares_placed_->targets.begin(), shares_placed_->targets.end(),
@@ -101,6 +102,7 @@ void replicator::compare_incarnations() {
   for (auto& [peer, d] : peer_digests_)
     if (d.acknowledged && d.incarnation != incarnation_of(peer)) {
       d.acknowledged = false;
+      due_peers_.push_back(peer);
       agreement_voided_ = true;
     }
   if (shares_placed_ && std::any_of(shares_placed_->targets.begin(), shares_placed_->targets.end(),
@@ -247,8 +249,10 @@ void replicator::tick() {
     // placement was dropped, none did, and nothing is recomputed.
     sync_placement();
     if (incarnations_unknown_) compare_incarnations();
-    if (agreement_voided_ || (closest_->epoch() != print_epoch_ && holders_print() != placement_print_))
-      start_round();
+    std::optional<std::uint64_t> print;
+    if (!agreement_voided_ && closest_->epoch() != print_epoch_) print = holders_print();
+    if (agreement_voided_ || (print && *print != placement_print_))
+      begin_round(print);  // the print just taken: nothing moved since
     else
       round_version_ = c_.members->version();
   }
@@ -267,11 +271,13 @@ std::uint64_t replicator::holders_print() {
   return h;
 }
 
-void replicator::start_round() {
+void replicator::start_round() { begin_round(std::nullopt); }
+
+void replicator::begin_round(std::optional<std::uint64_t> print) {
   sync_placement();
   if (incarnations_unknown_) compare_incarnations();
   agreement_voided_ = false;
-  placement_print_ = holders_print();
+  placement_print_ = print ? *print : holders_print();
   round_version_ = c_.members->version();
   last_round_ = c_.time->now();
   next_round_ = last_round_ + settings_.repair_period;
@@ -301,26 +307,38 @@ void replicator::run_record_round() {
   });
   unowed_since_ = std::move(still_unowed);
   const auto recheck = settings_.repair_period * static_cast<long>(settings_.agreed_recheck_rounds);
-  // Both maps are in site id order: one walk drops the state of peers that left the index.
-  auto sent = peer_digests_.begin();
-  idx.for_each_peer([&](const std::string& peer, const peer_digests& pr) {
-    while (sent != peer_digests_.end() && sent->first < peer) sent = peer_digests_.erase(sent);
-    if (sent == peer_digests_.end() || sent->first != peer) {
-      sent = peer_digests_.emplace_hint(sent, peer, peer_digest{});
-      sent->second.site_print = fingerprint(peer);
+  // Only the peers that may need a digest: those whose records or agreement changed since the
+  // last round, and those it still waits on. In site id order (the order the walk over every
+  // peer sent them in); a peer that left the index loses its state.
+  auto touched = idx.take_touched();
+  due_peers_.insert(due_peers_.end(), std::make_move_iterator(touched.begin()), std::make_move_iterator(touched.end()));
+  std::sort(due_peers_.begin(), due_peers_.end());
+  due_peers_.erase(std::unique(due_peers_.begin(), due_peers_.end()), due_peers_.end());
+  std::vector<std::string> still_due;
+  for (auto& peer : due_peers_) {
+    const auto* pr = idx.peer(peer);
+    if (!pr) {
+      peer_digests_.erase(peer);
+      continue;
     }
-    auto& s = (sent++)->second;
+    auto [sent, added] = peer_digests_.try_emplace(peer);
+    auto& s = sent->second;
+    if (added) s.site_print = fingerprint(peer);
     // Copies we no longer owe keep the digest going: the replies drive their hand-off.
-    bool agreed = s.acknowledged && s.print == pr.print && (recheck.count() == 0 || now - s.agreed_at < recheck);
-    if (!pr.unowed && agreed) return;
-    s.print = pr.print;
+    bool agreed = s.acknowledged && s.print == pr->print && (recheck.count() == 0 || now - s.agreed_at < recheck);
+    if (!pr->unowed && agreed) {
+      if (recheck.count() != 0) still_due.push_back(std::move(peer));  // due again at the recheck
+      continue;
+    }
+    s.print = pr->print;
     s.acknowledged = false;
     digest_request m;
     m.bucket_count = static_cast<std::uint32_t>(settings_.bucket_count);
-    m.buckets = pr.digest;
+    m.buckets = pr->digest;
     send(peer, std::move(m));
-  });
-  peer_digests_.erase(sent, peer_digests_.end());
+    still_due.push_back(std::move(peer));
+  }
+  due_peers_ = std::move(still_due);
 }
 
 void replicator::on_message(const std::string& from, const message& m) {
@@ -424,13 +442,28 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
   if (auto sent = peer_digests_.find(from); sent != peer_digests_.end()) {
     if (m.differing.empty())
       acknowledge(from, sent->second.print);
-    else
+    else if (sent->second.acknowledged) {
       sent->second.acknowledged = false;
+      due_peers_.push_back(from);
+    }
   }
   if (m.differing.empty()) return;  // an acknowledgement: the peer agrees
-  std::set<std::uint32_t> differing(m.differing.begin(), m.differing.end());
-  std::map<std::string, const version_entry*> theirs;
-  for (const auto& e : m.entries) theirs[e.lfn] = &e;
+  // Sorted vectors, not a set and a map: this runs for every disagreeing pair (allocation per
+  // node showed in dm2-sim's profile). Of repeated LFNs the last entry counts.
+  std::vector<std::uint32_t> differing(m.differing.begin(), m.differing.end());
+  std::sort(differing.begin(), differing.end());
+  differing.erase(std::unique(differing.begin(), differing.end()), differing.end());
+  auto is_differing = [&](std::uint32_t b) { return std::binary_search(differing.begin(), differing.end(), b); };
+  std::vector<const version_entry*> theirs;
+  theirs.reserve(m.entries.size());
+  for (const auto& e : m.entries) theirs.push_back(&e);
+  auto by_lfn = [](const version_entry* a, const version_entry* b) { return a->lfn < b->lfn; };
+  std::stable_sort(theirs.begin(), theirs.end(), by_lfn);
+  auto their_entry = [&](const std::string& lfn) -> const version_entry* {
+    auto it = std::upper_bound(theirs.begin(), theirs.end(), lfn,
+                               [](const std::string& l, const version_entry* e) { return l < e->lfn; });
+    return it != theirs.begin() && (*std::prev(it))->lfn == lfn ? *std::prev(it) : nullptr;
+  };
 
   std::vector<std::string> newer_here;
   auto& idx = index();
@@ -439,10 +472,8 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
     if (!in) continue;
     for (const auto& [lfn, h] : *in) {
       const auto& r = h.summary;
-      auto it = theirs.find(r.lfn);
-      if (it != theirs.end() &&
-          !newer_than(r.version, r.payload_print, it->second->version, it->second->payload_print))
-        continue;
+      const auto* e = their_entry(r.lfn);
+      if (e && !newer_than(r.version, r.payload_print, e->version, e->payload_print)) continue;
       if (contains(h.holders, from)) newer_here.push_back(r.lfn);
     }
   }
@@ -471,7 +502,7 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
   pull_request pull;
   for (const auto& e : m.entries) {
     if (e.lfn.empty() || e.lfn.size() > max_lfn_bytes) continue;
-    if (!differing.count(bucket_of(e.lfn))) continue;
+    if (!is_differing(bucket_of(e.lfn))) continue;
     auto mine = c_.store->get_summary(e.lfn);  // the version without the payload
     if (mine && !newer_than(e.version, e.payload_print, mine->version, mine->payload_print)) continue;
     record probe{e.lfn, e.version, e.owner, {}};

@@ -132,6 +132,8 @@ class replicator {
 
  private:
   void send(const std::string& to, message m);
+  // A round with holders_print() already taken (tick() took it to decide).
+  void begin_round(std::optional<std::uint64_t> print);
   std::uint32_t bucket_of(const std::string& lfn) const;
   void run_record_round();
   void run_share_round();
@@ -201,6 +203,9 @@ class replicator {
     std::uint64_t site_print = 0;   // fingerprint(peer): its bit in watched_
   };
   std::map<std::string, peer_digest> peer_digests_;
+  // Peers the next round must look at (besides those the index says changed): sent a digest
+  // not yet acknowledged, or their agreement was voided. Every other peer agrees.
+  std::vector<std::string> due_peers_;
   // A peer or share target (re)joined the live set or restarted since it agreed: its agreement
   // is void, and tick() starts a round for it. With a membership change log, a change is
   // looked up only when its site's bit is set in watched_ (peers and share targets); without

@@ -4,7 +4,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dm2/crypto/hash.hpp"
 #include "owned_volume.hpp"
 #include "similarity/query_volume.hpp"
 

@@ -102,6 +102,7 @@ void query_load::attach(const std::string& site, replica_store& store) {
 
 void query_load::restoring(const std::string& site, millis until) {
   if (auto it = engines_.find(site); it != engines_.end()) it->second->restoring_until(until);
+  if (auto it = trees_.find(site); it != trees_.end()) it->second->restoring_until(until);
 }
 
 void query_load::start(const std::string& querier, int tag, std::unordered_set<std::string> expected) {

@@ -55,9 +55,8 @@ class query_load {
   ~query_load();
   // Gives `site` its fan-out engine, answering from `store`.
   void attach(const std::string& site, dm2::dht::replica_store& store);
-  // `site` came back without its records: its one-to-all answers say it is restoring until
-  // `until` (the node does so when it starts with an empty store). The tree fan-out has no such
-  // signal yet.
+  // `site` came back without its records: its answers say it is restoring until `until` (the
+  // node does so when it starts with an empty store), in both fan-outs.
   void restoring(const std::string& site, dm2::dht::millis until);
   // Starts a query from `querier` (live) for `tag`; `expected`: the LFNs a complete answer holds.
   void start(const std::string& querier, int tag, std::unordered_set<std::string> expected);

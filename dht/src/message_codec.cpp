@@ -280,6 +280,7 @@ std::string encode_message(const message& m) {
           w.u32(b.reached);
           w.list(b.uncovered, [&](const id_prefix& p) { put_prefix(w, p); });
           w.boolean(b.last);
+          if (!b.restoring.empty()) w.list(b.restoring, [&](const id_prefix& p) { put_prefix(w, p); });
         }
       },
       m);
@@ -410,6 +411,8 @@ result<message> decode_message(std::string_view bytes, const codec_limits& limit
         a.reached = r.u32();
         a.uncovered = r.list<id_prefix>([&] { return get_prefix(r); });
         a.last = r.boolean();
+        if (!r.done() && (a.restoring = r.list<id_prefix>([&] { return get_prefix(r); })).empty())
+          return fail(errc::malformed_input, "subtree_answer: restoring is left out when empty, not sent");
         m = std::move(a);
         break;
       }

@@ -92,9 +92,10 @@ query_progress progress_of(const tree_progress& p, const std::vector<site_info>&
   out.deadline_passed = p.deadline_passed;
   for (const auto& s : asked) {
     out.asked_sites.push_back(s.site_id);
-    if (!in_any(s.id, p.uncovered))
+    if (!in_any(s.id, p.uncovered)) {
       out.answered_sites.push_back(s.site_id);
-    else if (p.second_pass)
+      if (p.second_pass && in_any(s.id, p.restoring)) out.hedged_sites.push_back(s.site_id);
+    } else if (p.second_pass)
       out.hedged_sites.push_back(s.site_id);
     else
       out.missed_sites.push_back(s.site_id);
@@ -114,6 +115,7 @@ struct tree_fanout::subtree {
   std::map<std::string, query_hit> best;
   std::uint32_t reached = 0;
   std::vector<id_prefix> uncovered;  // reported by children
+  std::vector<id_prefix> restoring;  // this site and its subtree's restoring sites
 };
 
 // Every bucket answered or given up: the subtree can answer its parent.
@@ -200,6 +202,8 @@ void tree_fanout::cover(std::uint64_t id) {
   if (observer_) observer_(t.req.querier, t.req.query_id, hits->size());
   const auto& idx = placement();
   const auto* me = idx.find(self_);
+  if (me && t.req.answer_for.empty() && c_.time->now() < restoring_until_)
+    t.restoring.push_back(prefix_of(me->id, id_bits));  // our records: ask their holders too
   if (!me) {
     t.uncovered.push_back(t.req.cover);  // not live in our own view: we cannot split
   } else {
@@ -220,9 +224,11 @@ void tree_fanout::cover(std::uint64_t id) {
   }
   // A forwarder says at once that it is alive, with its own hits; its subtree's follow.
   if (!t.parent.empty() && !t.buckets.empty()) {
-    c_.net->send(self_, t.parent, subtree_answer{t.req.query_id, t.req.tag, best_of(t.best, t.top_k), 1, {}, false});
+    c_.net->send(self_, t.parent,
+                 subtree_answer{t.req.query_id, t.req.tag, best_of(t.best, t.top_k), 1, {}, false, std::move(t.restoring)});
     t.best.clear();
     t.reached = 0;
+    t.restoring.clear();
   }
   for (std::size_t b = 0; b < t.buckets.size(); ++b) ask_next(id, b);
   // ask_next may have given up on every bucket.
@@ -310,7 +316,8 @@ void tree_fanout::on_message(const std::string& from, const message& m) {
 void tree_fanout::accept(const std::string& from, const subtree_answer& a) {
   auto c = children_.find(a.tag);
   // Only the site a request went to answers it (a tag is not a credential on its own).
-  if (c == children_.end() || c->second.site != from || a.uncovered.size() > settings_.max_listed) {
+  if (c == children_.end() || c->second.site != from || a.uncovered.size() > settings_.max_listed ||
+      a.restoring.size() > settings_.max_listed) {
     ++refused_;
     return;
   }
@@ -330,8 +337,11 @@ void tree_fanout::accept(const std::string& from, const subtree_answer& a) {
   merge(t.best, hits);
   t.reached += a.reached;
   // A child reports only what lies in the part it was given.
+  auto within = [&](const id_prefix& p) { return p.bits >= k.cover.bits && p.bits <= id_bits && in_prefix(p.id, k.cover); };
   for (const auto& p : a.uncovered)
-    if (p.bits >= k.cover.bits && p.bits <= id_bits && in_prefix(p.id, k.cover)) t.uncovered.push_back(prefix_of(p.id, p.bits));
+    if (within(p)) t.uncovered.push_back(prefix_of(p.id, p.bits));
+  for (const auto& p : a.restoring)
+    if (within(p)) t.restoring.push_back(prefix_of(p.id, p.bits));
   if (!a.last) {
     // Alive: its subtree gets a hop per level before the bucket goes to another member (it
     // may die while covering it).
@@ -363,16 +373,21 @@ void tree_fanout::complete(std::uint64_t id, bool time_up) {
         if (const auto* site = idx.find(s)) uncovered.push_back(prefix_of(site->id, id_bits));
   }
   if (uncovered.size() > settings_.max_listed) uncovered.resize(settings_.max_listed);  // a parent refuses more
+  // Too many to list (a freshly started consortium is all restoring): the whole cover, which
+  // only costs the second pass more copies.
+  auto restoring = std::move(t.restoring);
+  if (restoring.size() > settings_.max_listed) restoring = {t.req.cover};
   auto hits = best_of(t.best, t.top_k);
   if (t.parent.empty()) {
-    pass_done(t.own_query, std::move(hits), t.reached, std::move(uncovered), time_up);
+    pass_done(t.own_query, std::move(hits), t.reached, std::move(uncovered), std::move(restoring), time_up);
     return;
   }
-  c_.net->send(self_, t.parent, subtree_answer{t.req.query_id, t.req.tag, std::move(hits), t.reached, std::move(uncovered)});
+  c_.net->send(self_, t.parent,
+               subtree_answer{t.req.query_id, t.req.tag, std::move(hits), t.reached, std::move(uncovered), true, std::move(restoring)});
 }
 
 void tree_fanout::pass_done(const std::string& query_id, std::vector<query_hit> hits, std::uint32_t reached,
-                            std::vector<id_prefix> uncovered, bool time_up) {
+                            std::vector<id_prefix> uncovered, std::vector<id_prefix> restoring, bool time_up) {
   auto it = queries_.find(query_id);
   if (it == queries_.end()) return;
   auto& q = *it->second;
@@ -382,7 +397,8 @@ void tree_fanout::pass_done(const std::string& query_id, std::vector<query_hit> 
   if (!q.progress.second_pass) {
     q.progress.reached = reached;
     q.progress.uncovered = uncovered;
-    if (!uncovered.empty() && settings_.second_pass && q.deadline - now >= 2 * settings_.hop) {
+    q.progress.restoring = restoring;
+    if ((!uncovered.empty() || !restoring.empty()) && settings_.second_pass && q.deadline - now >= 2 * settings_.hop) {
       // The sites given up on would only be waited for again.
       std::vector<std::string> skip;
       const auto& idx = placement();
@@ -392,8 +408,12 @@ void tree_fanout::pass_done(const std::string& query_id, std::vector<query_hit> 
           for (auto i = lo; i < hi && skip.size() < settings_.max_listed; ++i) skip.push_back(idx.sites()[i].site_id);
         }
       q.progress.second_pass = true;
-      spdlog::info("event=tree_second_pass query={} uncovered={}", query_id.substr(0, 64), uncovered.size());
-      launch(query_id, query_id + "/second", q.deadline - now, std::move(skip), std::move(uncovered));
+      spdlog::info("event=tree_second_pass query={} uncovered={} restoring={}", query_id.substr(0, 64), uncovered.size(),
+                   restoring.size());
+      auto answer_for = std::move(uncovered);
+      answer_for.insert(answer_for.end(), restoring.begin(), restoring.end());
+      if (answer_for.size() > settings_.max_listed) answer_for = {id_prefix{}};  // every owner: a site refuses more
+      launch(query_id, query_id + "/second", q.deadline - now, std::move(skip), std::move(answer_for));
       return;
     }
   } else {

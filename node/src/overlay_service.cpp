@@ -191,7 +191,11 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     tree = std::make_unique<dht::tree_fanout>(self_site, ts, shared, *signer, planner);
     // An empty store is a new site or a wiped disk: until anti-entropy has had a few rounds to give
     // this site's own records back, its answers ask the querier to ask their holders too.
-    if (store->record_count() == 0) queries->restoring_until(clock.now() + dht::restoring_rounds * settings.repair_period);
+    if (store->record_count() == 0) {
+      auto until = clock.now() + dht::restoring_rounds * settings.repair_period;
+      queries->restoring_until(until);
+      tree->restoring_until(until);
+    }
     if (answer_observer) {
       auto observe = [this](const std::string& querier, const std::string& id, std::size_t hits) {
         asio::post(pool, [observe = answer_observer, querier, id, hits] { observe(querier, id, hits); });

@@ -64,6 +64,19 @@ TEST(message_codec, a_restoring_flag_is_sent_only_when_set) {
   EXPECT_FALSE(decode_message(sent_false).ok());
 }
 
+TEST(message_codec, a_subtree_answers_restoring_list_is_sent_only_when_not_empty) {
+  subtree_answer a{"t1", 1, {}, 0, {}};
+  auto plain = encode_message(a);
+  EXPECT_TRUE(std::get<subtree_answer>(*decode_message(plain)).restoring.empty());
+  a.restoring = {{key_of("r"), 160}};
+  auto listed = encode_message(a);
+  ASSERT_GT(listed.size(), plain.size());  // older peers still decode the usual answer
+  // (a cut before the optional list is the usual answer: the other fields are checked above)
+  EXPECT_EQ(std::get<subtree_answer>(*decode_message(listed)).restoring, a.restoring);
+  auto sent_empty = plain + std::string(4, '\0');  // one form per answer: an empty list is left out
+  EXPECT_FALSE(decode_message(sent_empty).ok());
+}
+
 TEST(message_codec, a_prefix_over_160_bits_or_with_a_short_id_is_refused) {
   auto bytes = encode_message(subtree_answer{"t1", 1, {}, 0, {{key_of("y"), 160}}});
   ASSERT_TRUE(decode_message(bytes).ok());

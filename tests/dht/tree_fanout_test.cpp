@@ -213,6 +213,62 @@ TEST(tree_fanout, a_forwarder_cannot_change_the_query_and_forged_queries_reach_n
   EXPECT_EQ(f.trees[0]->refused(), before + 1);
 }
 
+// A site back with an empty disk: without the restoring signal a tree query misses its records
+// until anti-entropy gives them back; with it, the site answers and lists itself as restoring,
+// and the second pass asks the holders of its records' copies — also when the querier itself is
+// restoring. It counts as answered (and hedged), as in the one-to-all.
+TEST(tree_fanout, a_restoring_sites_records_come_from_their_holders) {
+  fanout_cluster f(16);
+  const int own_matches = 10;
+  f.c.site(3).store = memory_replica_store{};
+  auto before = tree_query(f, 0, "t-wiped");
+  ASSERT_TRUE(before.done);
+  EXPECT_EQ(static_cast<int>(before.hits.size()), f.expected - own_matches);
+
+  // Site 3 restoring, then the querier as well (site 3 may not have all its records back yet).
+  std::vector<std::string> restoring_sites;
+  for (int restoring : {3, 0}) {
+    f.c.site(restoring).store = memory_replica_store{};
+    f.trees[static_cast<std::size_t>(restoring)]->restoring_until(f.c.time().now() + millis(10'000));
+    restoring_sites.push_back(f.c.site(restoring).id);
+    auto out = tree_query(f, 0, "t-restoring-" + std::to_string(restoring));
+    ASSERT_TRUE(out.done);
+    EXPECT_FALSE(out.progress.deadline_passed);
+    EXPECT_TRUE(out.progress.second_pass);
+    EXPECT_EQ(static_cast<int>(out.hits.size()), f.expected) << restoring;
+    EXPECT_TRUE(out.progress.uncovered.empty());
+    EXPECT_EQ(out.progress.restoring.size(), restoring_sites.size());
+    EXPECT_TRUE(out.progress.second_uncovered.empty());
+    auto p = progress_of(out.progress, f.c.members().live_sites());
+    EXPECT_EQ(p.answered, 16u);
+    EXPECT_TRUE(p.missed_sites.empty());
+    std::set<std::string> hedged(p.hedged_sites.begin(), p.hedged_sites.end());
+    EXPECT_EQ(hedged, std::set<std::string>(restoring_sites.begin(), restoring_sites.end()));
+  }
+}
+
+// A freshly started consortium is all restoring: more restoring sites than an answer may list
+// become the whole part a subtree covers, so the answers stay within bounds (a parent refuses
+// longer lists) and the second pass asks every holder.
+TEST(tree_fanout, more_restoring_sites_than_a_list_holds_become_their_whole_subtree) {
+  tree_settings ts;
+  ts.max_listed = 2;
+  fanout_cluster f(16, ts);
+  for (int i = 0; i < 16; ++i) f.trees[static_cast<std::size_t>(i)]->restoring_until(f.c.time().now() + millis(10'000));
+  f.c.site(5).store = memory_replica_store{};  // one of them really lost its records
+  auto out = tree_query(f, 0, "t-all-restoring");
+  ASSERT_TRUE(out.done);
+  EXPECT_FALSE(out.progress.deadline_passed);
+  EXPECT_EQ(out.progress.reached, 16u);
+  EXPECT_TRUE(out.progress.second_pass);
+  EXPECT_LE(out.progress.restoring.size(), 2u);
+  EXPECT_EQ(static_cast<int>(out.hits.size()), f.expected);
+  for (const auto& t : f.trees) EXPECT_EQ(t->refused(), 0u);
+  auto p = progress_of(out.progress, f.c.members().live_sites());
+  EXPECT_EQ(p.answered, 16u);
+  EXPECT_EQ(p.hedged, 16u);
+}
+
 // Each site signs its own hits; a parent refuses a hit altered or invented on the way, so a
 // forwarder can drop what it relays but not change it.
 TEST(tree_fanout, hits_altered_by_a_forwarder_or_signed_wrong_are_refused) {

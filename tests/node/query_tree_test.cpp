@@ -3,8 +3,9 @@
 // parent checks them. The tree returns what the one-to-all does; with one site SIGKILLed while
 // the querier still counts it live, its bucket goes to another member or comes back uncovered,
 // and the second pass asks the copies of its records: the query is complete, before its deadline.
-#include <gtest/gtest.h>
+#include <filesystem>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "query_processes.hpp"
@@ -48,6 +49,31 @@ TEST(query_tree, reaches_every_site_with_signed_hits_and_covers_a_dead_one) {
   EXPECT_EQ(hit_lfns(view), lfns) << view.dump();  // its records from their copies
   auto dead = sites.site_id(3);
   EXPECT_EQ(state_of(view, dead), "covered") << view.dump();
+}
+
+// A site restarted on a wiped disk answers a tree query with an empty store until anti-entropy
+// gives its records back: it lists itself as restoring, and the second pass asks the holders of
+// its records' copies. The query right after its restart has every record, the site answered.
+TEST(query_tree, a_site_back_on_a_wiped_disk_has_its_records_answered_by_their_holders) {
+  temp_dir dir{"dm2-query-tree-wiped"};
+  auto created = process_consortium::create(
+      dir.path(), {4, 72, "[overlay]\nliveness_timeout_s = 10\ntree_fanout_min_sites = 2\n"});
+  ASSERT_TRUE(created) << created.err().message;
+  auto& sites = **created;
+  ASSERT_TRUE(sites.start_all());
+  ASSERT_TRUE(all_see_each_other(sites)) << "the 4 nodes did not see each other";
+  auto lfns = records_everywhere(sites, 3);
+  ASSERT_FALSE(lfns.empty());
+
+  ASSERT_TRUE(sites.stop(2));
+  std::filesystem::remove_all(sites.site_dir(2) / "db");
+  ASSERT_TRUE(sites.start({2}));
+  ASSERT_TRUE(all_see_each_other(sites)) << "site 2 did not come back";
+  auto view = query_until_done(sites, 1, 10s);
+  EXPECT_EQ(view["answered"], 4) << view.dump();
+  EXPECT_FALSE(view["deadline_passed"].get<bool>()) << view.dump();
+  EXPECT_EQ(hit_lfns(view), lfns) << view.dump();
+  EXPECT_NE(sites.stderr_text(1).find("event=tree_second_pass"), std::string::npos);
 }
 
 }  // namespace

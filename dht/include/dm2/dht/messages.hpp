@@ -154,6 +154,11 @@ struct subtree_answer {
   // (so a dead forwarder is found in one round trip, whatever the size of its subtree); the
   // rest of its subtree follows in its last answer.
   bool last = true;
+  // Sites of the subtree that answered but started with an empty store and may not have their
+  // own records back yet (docs/overlay.md, "Restoring sites"): the querier asks their holders.
+  // Full-length prefixes, or a whole cover when there were too many to list. Optional trailing
+  // field, sent only when not empty.
+  std::vector<id_prefix> restoring{};
 };
 
 using message = std::variant<digest_request, digest_reply, pull_request, push_records,

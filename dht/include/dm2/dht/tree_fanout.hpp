@@ -48,7 +48,8 @@ struct tree_settings {
 struct tree_progress {
   std::size_t reached = 0;               // sites whose own answer came back (first pass)
   std::vector<id_prefix> uncovered;      // first pass: parts of the id space nobody answered for
-  bool second_pass = false;              // their owners' copies were asked for
+  std::vector<id_prefix> restoring;      // first pass: sites that answered with a store not yet restored
+  bool second_pass = false;              // the copies of both's records were asked for
   std::vector<id_prefix> second_uncovered;  // parts the second pass did not reach either
   bool deadline_passed = false;
 };
@@ -59,7 +60,8 @@ bool in_prefix(const node_id& id, const id_prefix& p);
 // A finished tree query's progress in the one-to-all's terms, for `asked` (the live sites when
 // it started): a site in no uncovered prefix answered; one the first pass missed is hedged when
 // the second pass asked its records' holders (a dead site is in the second pass's uncovered
-// parts too: the holders answer for it, not the site), missed when no second pass ran.
+// parts too: the holders answer for it, not the site), missed when no second pass ran. A
+// restoring site answered and, after a second pass, is hedged as well (as in query_fanout).
 query_progress progress_of(const tree_progress& p, const std::vector<site_info>& asked);
 
 class tree_fanout {
@@ -76,6 +78,10 @@ class tree_fanout {
   void on_message(const std::string& from, const message& m);
   // Re-sends late buckets; answers subtrees whose time is up.
   void tick();
+  // This site's own records are not all back until `until` (it started with none, as in
+  // query_fanout): until then its first-pass answers list it as restoring, so the querier's
+  // second pass asks the holders of its records' copies too.
+  void restoring_until(millis until) { restoring_until_ = until; }
 
   std::size_t running() const;       // subtrees this site is covering
   std::uint64_t refused() const { return refused_; }
@@ -91,7 +97,7 @@ class tree_fanout {
   void accept(const std::string& from, const subtree_answer& a);
   void complete(std::uint64_t id, bool time_up);
   void pass_done(const std::string& query_id, std::vector<query_hit> hits, std::uint32_t reached,
-                 std::vector<id_prefix> uncovered, bool time_up);
+                 std::vector<id_prefix> uncovered, std::vector<id_prefix> restoring, bool time_up);
   std::uint64_t launch(const std::string& query_id, const std::string& pass_id, millis budget,
                        std::vector<std::string> skip, std::vector<id_prefix> answer_for);
   std::optional<std::vector<query_hit>> answer(const subtree_request& r);
@@ -113,6 +119,7 @@ class tree_fanout {
   };
   std::map<std::uint64_t, child> children_;  // by tag: requests sent, answer awaited
   std::map<std::string, std::unique_ptr<query_state>> queries_;  // this site's own, by query id
+  millis restoring_until_{0};
   std::uint64_t next_id_ = 1;
   std::uint64_t refused_ = 0;
   std::uint64_t resent_ = 0;

@@ -59,12 +59,12 @@ status audit_log::append_all(std::vector<storage::audit_event> events) {
     lock.unlock();
     auto outcomes = commit_batch(batch);
     lock.lock();
+    ++commits_;
     for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (outcomes[i]) entries_ += batch[i]->events.size();
       batch[i]->outcome = std::move(outcomes[i]);
       if (batch[i] != &self) batch[i]->wake.notify_one();
     }
-    ++commits_;
-    for (const auto* w : batch) entries_ += w->events.size();
     leader_busy_ = false;
     if (!queue_.empty()) queue_.front()->wake.notify_one();
   }

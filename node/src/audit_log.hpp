@@ -34,7 +34,7 @@ class audit_log {
   // database::read_audit.
   result<std::vector<storage::audit_entry>> about(const std::set<std::string>& objects, std::size_t limit) const;
 
-  // Commits so far, and entries they carried (group commit: entries >= commits).
+  // Commits attempted so far, and entries made durable (a failed caller's are not counted).
   std::size_t commits() const;
   std::size_t entries() const;
 

@@ -63,6 +63,7 @@ TEST(audit_log, an_entry_the_store_refuses_fails_alone) {
   ASSERT_TRUE(report);
   EXPECT_TRUE(report->ok());
   EXPECT_EQ(report->entries, 160u);
+  EXPECT_EQ(log.entries(), 160u);  // the refused entry is not counted
 }
 
 // A stage-2 request's decisions: appended together, in one commit, in order, while other
@@ -92,6 +93,7 @@ TEST(audit_log, many_entries_of_one_caller_land_in_one_commit_in_order) {
   ASSERT_TRUE(report);
   EXPECT_TRUE(report->ok()) << report->reason;
   EXPECT_EQ(report->entries, 51u);  // none of the refused unit's 50
+  EXPECT_EQ(log.entries(), 51u);
 }
 
 }  // namespace

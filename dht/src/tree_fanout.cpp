@@ -68,6 +68,7 @@ std::vector<query_hit> best_of(const std::map<std::string, query_hit>& best, std
 struct tree_fanout::bucket {
   id_prefix cover;
   std::vector<std::string> asked;  // in the order asked; the last one is current
+  std::vector<node_id> asked_ids;  // theirs: a member may leave the view before we report it
   std::vector<std::string> alive;        // sent their own answer: working on it
   std::vector<std::string> answered_by;  // sent their last answer
   millis resend_at{0};
@@ -216,7 +217,7 @@ void tree_fanout::cover(std::uint64_t id) {
         const auto* site = idx.find(s);
         return site && in_prefix(site->id, bucket_cover);
       });
-      if (hi - lo > static_cast<std::size_t>(skipped)) t.buckets.push_back(bucket{bucket_cover, {}, {}, {}, millis(0), false});
+      if (hi - lo > static_cast<std::size_t>(skipped)) t.buckets.push_back(bucket{bucket_cover, {}, {}, {}, {}, millis(0), false});
       // Stop where our own half holds nobody else.
       auto [own_lo, own_hi] = range_of(idx, prefix_of(me->id, b + 1));
       if (own_hi - own_lo <= 1) break;
@@ -242,13 +243,13 @@ void tree_fanout::ask_next(std::uint64_t id, std::size_t b) {
   auto now = c_.time->now();
   const auto& idx = placement();
   auto [lo, hi] = range_of(idx, k.cover);
-  const std::string* pick = nullptr;
+  const site_info* pick = nullptr;
   if (k.asked.size() <= settings_.resends && hi > lo) {
     auto n = hi - lo, start = start_of(t.req.query_id, k.cover);
     for (std::size_t i = 0; i < n && !pick; ++i) {
-      const auto& s = idx.sites()[lo + (start + i) % n].site_id;
-      bool skipped = s == self_ || std::count(k.asked.begin(), k.asked.end(), s) ||
-                     std::count(t.req.skip.begin(), t.req.skip.end(), s);
+      const auto& s = idx.sites()[lo + (start + i) % n];
+      bool skipped = s.site_id == self_ || std::count(k.asked.begin(), k.asked.end(), s.site_id) ||
+                     std::count(t.req.skip.begin(), t.req.skip.end(), s.site_id);
       if (!skipped) pick = &s;
     }
   }
@@ -265,13 +266,14 @@ void tree_fanout::ask_next(std::uint64_t id, std::size_t b) {
   // The members already asked are late: the new one covers the bucket without them.
   for (const auto& s : k.asked)
     if (req.skip.size() < settings_.max_listed) req.skip.push_back(s);
-  k.asked.push_back(*pick);
+  k.asked.push_back(pick->site_id);
+  k.asked_ids.push_back(pick->id);
   auto wait = std::min(settings_.hop, millis(static_cast<std::int64_t>(settings_.resend_fraction *
                                                                        static_cast<double>((t.reply_by - now).count()))));
   k.resend_at = now + wait;
-  children_[req.tag] = child{id, b, *pick};
+  children_[req.tag] = child{id, b, pick->site_id};
   if (k.asked.size() > 1) ++resent_;
-  c_.net->send(self_, *pick, std::move(req));
+  c_.net->send(self_, pick->site_id, std::move(req));
 }
 
 // Our records, plus our copies of records whose owner is down in our view; on a second pass,
@@ -360,17 +362,19 @@ void tree_fanout::complete(std::uint64_t id, bool time_up) {
   std::erase_if(children_, [&](const auto& c) { return c.second.subtree == id; });
   auto& t = *node;
   auto uncovered = std::move(t.uncovered);
-  const auto& idx = placement();
   for (const auto& k : t.buckets) {
     if (k.answered_by.empty()) {
       uncovered.push_back(k.cover);
       continue;
     }
-    // Members skipped for being late that sent nothing: their own records are missing.
-    for (const auto& s : k.asked)
+    // Members skipped for being late that sent nothing: their own records are missing — also
+    // when the view has dropped them since (the holders answered before they saw them die).
+    for (std::size_t i = 0; i < k.asked.size(); ++i) {
+      const auto& s = k.asked[i];
       if (std::find(k.answered_by.begin(), k.answered_by.end(), s) == k.answered_by.end() &&
           std::find(k.alive.begin(), k.alive.end(), s) == k.alive.end())
-        if (const auto* site = idx.find(s)) uncovered.push_back(prefix_of(site->id, id_bits));
+        uncovered.push_back(prefix_of(k.asked_ids[i], id_bits));
+    }
   }
   if (uncovered.size() > settings_.max_listed) uncovered.resize(settings_.max_listed);  // a parent refuses more
   // Too many to list (a freshly started consortium is all restoring): the whole cover, which

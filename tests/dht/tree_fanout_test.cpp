@@ -149,6 +149,34 @@ TEST(tree_fanout, failed_inner_nodes_are_routed_around_before_the_deadline) {
   EXPECT_GE(resent, 3u);
 }
 
+// A child that went silent and then left the views while its bucket was re-sent: the holders
+// that answered before it left did not answer for its records, so it is still named uncovered
+// (by the id it was asked under) and the second pass asks for them.
+TEST(tree_fanout, a_silent_child_that_leaves_the_view_mid_query_is_still_reported) {
+  const int n = 64;
+  fanout_cluster f(n);
+  auto forwarders = first_forwarders(f, 0, "t-left-probe", n);
+  ASSERT_FALSE(forwarders.empty());
+  auto gone = f.c.site(forwarders.front()).id;
+  f.c.net().set_alive(gone, false);
+  tree_outcome out;
+  f.trees[0]->start("t-left", "m", millis(3000), [&out](const std::vector<query_hit>& hits, const tree_progress& p) {
+    out.hits = hits;
+    out.progress = p;
+    out.done = true;
+  });
+  f.c.run_for(millis(150));  // the others have answered; its bucket is not re-sent yet (hop: 200 ms)
+  ASSERT_FALSE(out.done);
+  f.c.members().set_live(gone, false);
+  f.c.run_for(millis(3300));
+  ASSERT_TRUE(out.done);
+  EXPECT_FALSE(out.progress.deadline_passed);
+  ASSERT_EQ(out.progress.uncovered.size(), 1u);
+  EXPECT_EQ(out.progress.uncovered[0], (id_prefix{node_id_of_public_key(gone), 160}));
+  EXPECT_TRUE(out.progress.second_pass);
+  EXPECT_EQ(static_cast<int>(lfns(out.hits).size()), f.expected);
+}
+
 TEST(tree_fanout, a_bucket_nobody_answers_for_is_reported_with_exactly_the_records_it_holds) {
   const int n = 32;
   tree_settings ts;

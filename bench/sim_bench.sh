@@ -17,7 +17,8 @@
 # Last, the calibration table (issue 13, item 5): the real overlay's measures (16 dm2d processes,
 # mutual TLS on loopback: <build>/overlay_bench-samples.csv, left by bench/overlay_bench.sh)
 # beside dm2-sim's on the same scenario (calibration-16.toml) with its latency model fitted to
-# the round trips the real harness measured (bench/fit_latency.py). --calibrate runs both sides
+# the round trips the real harness measured and its per-site processing model fitted to the
+# nodes' share of the real replica and fan-out latencies (bench/fit_latency.py). --calibrate runs both sides
 # and only them: the real harness first (overlay_bench, 100 records per site; with --quick its
 # quick mode), then the fit and dm2-sim. Without --calibrate the table uses the samples
 # overlay_bench.sh left (scripts/bench-checks.sh runs it just before), or says none are there.
@@ -50,8 +51,11 @@ calibration_table() {
     echo "calibration: no real samples in $build (run bench/overlay_bench.sh or bench/sim_bench.sh --calibrate)"
     return 0
   fi
-  local jitter records first detected
+  local jitter records first detected message store query hit verify
   jitter=$(/usr/bin/python3 "$root/bench/fit_latency.py" "$rtt" "$build/calibration-fitted.csv") || exit 1
+  # The per-site processing model (docs/simulator.md, "Processing"), fitted to the same run.
+  read -r message store query hit verify < <(/usr/bin/python3 "$root/bench/fit_latency.py" --processing "$real" "$rtt") ||
+    { echo "calibration: cannot fit the processing model to $real (run bench/overlay_bench.sh again)"; return 0; }
   records=$(awk -F, '$1 == "records_per_site" { print $2 }' "$real")
   first=$(awk -F, '$1 == "first_detected" { print $2 / 1000 }' "$real")
   detected=$(awk -F, '$1 == "detected" { print $2 / 1000 }' "$real")
@@ -62,6 +66,7 @@ calibration_table() {
   for seed in $(seq 1 "$seeds"); do
     "$sim" --scenario "$root/simulations/scenarios/calibration-16.toml" --latency-matrix "$build/calibration-fitted.csv" \
       --jitter "$jitter" --records-per-site "${records:-100}" --detection-delay "${first:-3}" --detection-spread "$spread" \
+      --message-us "$message" --store-us "$store" --query-us "$query" --hit-us "$hit" --verify-us "$verify" \
       --seed "$seed" --csv "$tmp/calibration-series.csv" --calibration "$tmp/calibration-$seed.csv" >"$tmp/calibration.err" 2>&1 ||
       { echo "sim_bench.sh: dm2-sim (calibration) failed:" >&2; cat "$tmp/calibration.err" >&2; exit 1; }
   done

@@ -1,5 +1,6 @@
 // An in-memory network for tests and dm2-sim (simulations/; the node never links it): delivers
-// replicator messages after a simulated latency, loses those to dead sites, and counts them.
+// replicator messages after a simulated latency (and, with processing costs, after each site's
+// queue of messages before them: processing.hpp), loses those to dead sites, and counts them.
 // Deterministic for a given seed.
 // Not thread-safe: one thread drives it.
 #pragma once

@@ -11,8 +11,14 @@
 //             rounds over that time, their GET /v1/overlay counters), repair_records (records short
 //             of a live holder at the kill), first_detected and detected (until one survivor, and
 //             every survivor, counts fewer live peers / only the 10 others);
-//   write, poll, query_post  the parts of those that are the bench's own HTTPS calls: POST
-//             /v1/records, the GET /v1/records that found a replica, POST /v1/queries;
+//   fanout_empty  the same with a filter no record matches (modality CT): no site answers a hit,
+//             so fanout - fanout_empty is what the querier spends on hits (top_k = 20 per site);
+//   write, poll, query_post, query_get  the parts of those that are the bench's own HTTPS calls:
+//             POST /v1/records, the GET /v1/records that found a replica, POST /v1/queries, the GET
+//             /v1/queries/{id} that found it done;
+//   verify    one Ed25519 verification of a hit-sized message in this process (ms): what a tree
+//             fan-out's parent pays per signed hit. dm2-sim's processing model is fitted from
+//             these (bench/fit_latency.py --processing);
 //   rtt       before any record: node-to-node round trips as the nodes pay them (a replication
 //             message, POST /v1/overlay/message, on a kept-alive mutual-TLS connection with a
 //             site's certificate) for every ordered pair, to <samples stem>-rtt.csv (from,to,ms):
@@ -38,8 +44,10 @@
 #include <thread>
 
 #include "dm2/crypto/hash.hpp"
+#include "dm2/crypto/keys.hpp"
 #include "dm2/crypto/private_file.hpp"
 #include "dm2/crypto/roster.hpp"
+#include "dm2/crypto/signature.hpp"
 #include "dm2/dht/message_codec.hpp"
 #include "dm2/dht/node_id.hpp"
 #include "dm2/dht/overlay_membership.hpp"
@@ -163,6 +171,22 @@ struct bench {
     }
   }
 
+  // Ed25519 verification of a hit as a tree fan-out's parent checks it (query id, LFN, owner,
+  // score, a summary of de-identified attributes: ~200 bytes), the mean of 500.
+  void measure_verify() {
+    const std::string hit(200, 'h');
+    auto key = dm2::crypto::generate_private_key(dm2::crypto::key_type::ed25519);
+    if (!key) return failures.push_back("cannot make an Ed25519 key");
+    auto pub = dm2::crypto::raw_public_key(*key);
+    auto signature = dm2::crypto::sign(*key, hit);
+    if (!pub || !signature) return failures.push_back("cannot sign with an Ed25519 key");
+    constexpr int n = 500;
+    auto start = clock_type::now();
+    for (int i = 0; i < n; ++i)
+      if (!dm2::crypto::verify(*pub, hit, *signature)) return failures.push_back("Ed25519 verification failed");
+    sample("verify", ms_since(start) / n);
+  }
+
   void fill(int records_per_site) {
     std::atomic<int> next{0}, failed{0};
     int total = records_per_site * sites->size();
@@ -184,9 +208,10 @@ struct bench {
 
   // Runs a query at `home` to its end; its time (ms), or nullopt when it ended at its deadline
   // or could not be run.
-  // `post_measure`: a sample name for the POST's own time (none: not sampled).
-  std::optional<double> run_query(int home, int timeout_ms, const char* post_measure = nullptr) {
-    nlohmann::json query = {{"filters", nlohmann::json::object()}, {"top_k", 20}, {"timeout_ms", timeout_ms}};
+  // `sample_calls`: sample the POST's own time and the last GET's (query_post, query_get).
+  std::optional<double> run_query(int home, int timeout_ms, bool sample_calls = false,
+                                  nlohmann::json filters = nlohmann::json::object()) {
+    nlohmann::json query = {{"filters", std::move(filters)}, {"top_k", 20}, {"timeout_ms", timeout_ms}};
     auto start = clock_type::now();
     auto posted = sites->request(home, "POST", "/v1/queries", query.dump(), home);
     if (!posted || posted->status != 202) {
@@ -194,29 +219,34 @@ struct bench {
                    posted ? posted->body.c_str() : posted.err().message.c_str());
       return std::nullopt;
     }
-    if (post_measure) sample(post_measure, ms_since(start));
+    if (sample_calls) sample("query_post", ms_since(start));
     auto id = nlohmann::json::parse(posted->body)["id"].get<std::string>();
     for (;;) {
+      auto asked = clock_type::now();
       auto r = sites->request(home, "GET", "/v1/queries/" + id, {}, home);
       if (!r || r->status != 200) return std::nullopt;
       auto body = nlohmann::json::parse(r->body);
       if (body["done"].get<bool>()) {
         if (body["deadline_passed"].get<bool>()) return std::nullopt;
+        if (sample_calls) sample("query_get", ms_since(asked));
         return ms_since(start);
       }
       std::this_thread::sleep_for(2ms);
     }
   }
 
-  // Query fan-out from a rotating home site, every record matching (no filter).
+  // Query fan-out from a rotating home site, every record matching (no filter), then as many
+  // matching none (`measure` fanout_empty).
   void measure_fanout(int count) {
     int incomplete = 0;
-    for (int i = 0; i < count; ++i) {
-      auto ms = run_query(1 + i % sites->size(), 10000, "query_post");
-      if (ms) sample("fanout", *ms);
+    for (int i = 0; i < 2 * count; ++i) {
+      bool empty = i >= count;
+      auto ms = run_query(1 + i % sites->size(), 10000, true,
+                          empty ? nlohmann::json{{"modality", "CT"}} : nlohmann::json::object());
+      if (ms) sample(empty ? "fanout_empty" : "fanout", *ms);
       else ++incomplete;
     }
-    if (incomplete > 0) failures.push_back(std::to_string(incomplete) + " of " + std::to_string(count) + " queries incomplete");
+    if (incomplete > 0) failures.push_back(std::to_string(incomplete) + " of " + std::to_string(2 * count) + " queries incomplete");
   }
 
   // Everything each running site holds: lfn -> (owner, sites).
@@ -406,6 +436,7 @@ int main(int argc, char** argv) {
   std::string rtt_path = argv[2];
   rtt_path = (rtt_path.ends_with(".csv") ? rtt_path.substr(0, rtt_path.size() - 4) : rtt_path) + "-rtt.csv";
   b.measure_rtt(rtt_path, quick ? 5 : 20);
+  b.measure_verify();
   b.measure_replicas(quick ? 30 : 200);
   b.fill(records_per_site);
   b.settle();

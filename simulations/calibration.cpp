@@ -5,7 +5,7 @@
 namespace dm2::sim {
 
 void calibration::wrote(const std::string& lfn, std::vector<std::string> targets, dht::millis at) {
-  if (killed_at_) return;
+  if (!rest_ || killed_at_) return;
   pending_[lfn] = {at, {targets.begin(), targets.end()}};
 }
 
@@ -24,7 +24,9 @@ void calibration::killed(dht::millis at, std::size_t short_records, repair_work 
 }
 
 void calibration::sampled(dht::millis at, std::size_t short_records, repair_work work) {
-  if (!restoring() || short_records > 0) return;
+  if (short_records > 0) return;
+  if (!rest_) rest_ = at;
+  if (!restoring()) return;
   restored_ = at;
   repair_ = {work.messages - at_kill_.messages, work.rounds - at_kill_.rounds};
 }
@@ -34,8 +36,9 @@ bool calibration::write(const std::string& path, const std::vector<query_result>
   out << "measure,value\n";
   for (double ms : replicas_ms_) out << "replicas," << ms << '\n';
   auto kill_s = killed_at_ ? static_cast<double>(killed_at_->count()) / 1000 : 1e300;
+  auto rest_s = rest_ ? static_cast<double>(rest_->count()) / 1000 : 1e300;
   for (const auto& q : queries)
-    if (q.fanout == "all" && q.start_s < kill_s && !q.deadline_passed) out << "fanout," << q.latency_ms << '\n';
+    if (q.fanout == "all" && q.start_s >= rest_s && q.start_s < kill_s && !q.deadline_passed) out << "fanout," << q.latency_ms << '\n';
   if (restored_) {
     out << "restore," << (*restored_ - *killed_at_).count() << '\n';
     out << "repair_messages," << repair_.messages << '\n';

@@ -10,8 +10,9 @@
 //                    time (the real node's repair_messages and repair_rounds in GET /v1/overlay are
 //                    the same counters);
 //   repair_records   records short of k live replicas right after the kill.
-// Writes and queries that start at or after the kill are not counted (the real bench measures
-// them on a consortium at rest).
+// Writes and queries count from the first sample with every record on its k holders (the initial
+// records are all pushed at 0 s: with a processing cost their holders' queues take seconds to
+// drain) until the kill: the real bench measures them on a consortium at rest.
 #pragma once
 
 #include <cstdint>
@@ -40,7 +41,9 @@ class calibration {
   // The burst: `short_records` lack a live placement holder; `work`: the live sites' so far.
   void killed(dht::millis at, std::size_t short_records, repair_work work);
   bool restoring() const { return killed_at_ && !restored_; }
-  // A sample while restoring: nothing short any more ends the restore.
+  bool at_rest() const { return rest_.has_value(); }
+  // A sample before the consortium was at rest, or while restoring: nothing short any more
+  // starts the measures, or ends the restore.
   void sampled(dht::millis at, std::size_t short_records, repair_work work);
   // Writes every row, the fan-out's from `queries` (one-to-all, started before the kill).
   // False when `path` cannot be written.
@@ -53,6 +56,7 @@ class calibration {
   };
   std::unordered_map<std::string, pending> pending_;  // by lfn
   std::vector<double> replicas_ms_;
+  std::optional<dht::millis> rest_;
   std::optional<dht::millis> killed_at_;
   std::optional<dht::millis> restored_;
   std::size_t short_records_ = 0;

@@ -80,6 +80,7 @@ struct options {
   double loss = 0.0;
   double intra_region_rtt_ms = 0, inter_region_rtt_ms = 0, rtt_spread = 0;
   std::string latency_matrix;
+  processing_costs processing;  // per-site service times, µs (docs/simulator.md, "Processing")
   double write_rate = 0;  // new records per second, consortium-wide, from random live sites
   double query_rate = 0;  // queries per second, consortium-wide, from random live sites
   double query_timeout_s = 5;
@@ -185,6 +186,7 @@ int run(const options& o) {
   ns.latency = millis(static_cast<long>(o.latency_ms));
   ns.jitter = millis(static_cast<long>(o.jitter_ms));
   ns.loss_rate = o.loss;
+  ns.processing = o.processing;
   ns.seed = o.seed;
   ns.tick_interval = o.tick_ms > 0 ? millis(std::lround(o.tick_ms))
                                    : millis(std::max<long>(100, static_cast<long>(o.repair_period_s * 1000 / 20)));
@@ -494,7 +496,7 @@ int run(const options& o) {
     events.run_until(net, now);
     if (warm_up_cpu_s < 0 && now >= millis(300'000)) warm_up_cpu_s = cpu_s();
     progress.update(static_cast<double>(now.count()) / 1000);
-    if (cal && cal->restoring()) cal->sampled(now, short_of_live(), live_work());
+    if (cal && (!cal->at_rest() || cal->restoring())) cal->sampled(now, short_of_live(), live_work());
     if (!burst_done && now >= burst_at) {
       burst_done = true;
       for (int i = 0; i < std::min(o.burst, o.sites); ++i) {
@@ -650,6 +652,11 @@ int main(int argc, char** argv) {
   app.add_option("--inter-region-rtt", o.inter_region_rtt_ms, "mean round trip between regions, ms")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--rtt-spread", o.rtt_spread, "each region pair's round trip: mean x uniform[1-spread, 1+spread]")->check(fraction)->capture_default_str();
   app.add_option("--latency-matrix", o.latency_matrix, "CSV of round-trip times in ms, sites x sites or regions x regions");
+  app.add_option("--message-us", o.processing.message_us, "each site's handling of any message it receives, µs (a queue per site)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--store-us", o.processing.store_us, "plus per record or share it stores, µs")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--query-us", o.processing.query_us, "plus per query it answers, µs")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--hit-us", o.processing.hit_us, "plus per hit in an answer it receives, µs")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--verify-us", o.processing.verify_us, "plus per signed (tree) hit it receives, µs")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--write-rate", o.write_rate, "new records per second, consortium-wide")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--query-rate", o.query_rate, "queries per second, consortium-wide (0: none)")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--query-timeout", o.query_timeout_s, "query deadline, seconds")->check(positive)->capture_default_str();
@@ -729,6 +736,11 @@ int main(int argc, char** argv) {
         ranged("network.inter_region_rtt_ms", false, num(o.inter_region_rtt_ms), given("--inter-region-rtt"), 0, 3'600'000),
         ranged("network.rtt_spread", false, num(o.rtt_spread), given("--rtt-spread"), 0, 1),
         matrix,
+        ranged("processing.message_us", false, num(o.processing.message_us), given("--message-us"), 0, 3.6e9),
+        ranged("processing.store_us", false, num(o.processing.store_us), given("--store-us"), 0, 3.6e9),
+        ranged("processing.query_us", false, num(o.processing.query_us), given("--query-us"), 0, 3.6e9),
+        ranged("processing.hit_us", false, num(o.processing.hit_us), given("--hit-us"), 0, 3.6e9),
+        ranged("processing.verify_us", false, num(o.processing.verify_us), given("--verify-us"), 0, 3.6e9),
         fanout,
         ranged("load.write_rate_per_s", false, num(o.write_rate), given("--write-rate"), 0, 1e6),
         ranged("load.query_rate_per_s", false, num(o.query_rate), given("--query-rate"), 0, 1e6),

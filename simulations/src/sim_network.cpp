@@ -5,7 +5,8 @@
 namespace dm2::dht {
 
 sim_network::sim_network(manual_clock& time, sim_network_settings settings)
-    : time_(time), settings_(settings), rng_(settings.seed), next_tick_(time.now()) {
+    : time_(time), settings_(settings), rng_(settings.seed), next_tick_(time.now()),
+      processing_(settings.processing.any()) {
   if (settings_.tick_interval < millis(1)) settings_.tick_interval = millis(1);
 }
 
@@ -29,7 +30,14 @@ void sim_network::attach_handler(const std::string& site_id, extra_handler h) {
   slots_[slot_of(site_id)].extra = std::move(h);
 }
 
-void sim_network::set_alive(const std::string& site_id, bool alive) { slots_[slot_of(site_id)].alive = alive; }
+void sim_network::set_alive(const std::string& site_id, bool alive) {
+  auto& s = slots_[slot_of(site_id)];
+  if (s.alive && !alive) {
+    ++s.lives;
+    s.busy_until_us = 0;
+  }
+  s.alive = alive;
+}
 
 void sim_network::set_partition(
     std::function<bool(const std::string& from, const std::string& to)> blocked) {
@@ -65,6 +73,15 @@ void sim_network::send(const std::string& from_site, const std::string& to_site,
   queue_.push(slot_key{time_.now() + base + millis(jitter), seq_++, slot});
 }
 
+millis sim_network::queue_at_site(envelope& e) {
+  auto& site = slots_[e.to];
+  std::int64_t now_us = time_.now().count() * 1000;
+  site.busy_until_us = std::max(now_us, site.busy_until_us) + service_us(settings_.processing, e.m);
+  e.queued = true;
+  e.life = site.lives;
+  return millis((site.busy_until_us + 999) / 1000);
+}
+
 void sim_network::tick_all() {
   if (!tick_order_sorted_) {
     std::sort(tick_order_.begin(), tick_order_.end());
@@ -88,12 +105,19 @@ void sim_network::run_until(millis until) {
     if (have_msg && next_msg <= next_tick_) {
       auto slot = queue_.top().slot;
       queue_.pop();
+      if (processing_ && !slab_[slot].queued && slots_[slab_[slot].to].alive) {
+        // Arrived: it waits for the site's earlier messages and its own handling.
+        if (auto done = queue_at_site(slab_[slot]); done > time_.now()) {
+          queue_.push(slot_key{done, seq_++, slot});
+          continue;
+        }
+      }
       envelope e = std::move(slab_[slot]);
       free_slots_.push_back(slot);
       auto& to = slots_[e.to];
-      if (to.engine && to.alive) {
+      if (to.alive && (!e.queued || e.life == to.lives)) {
         ++delivered_;
-        to.engine->on_message(e.from, e.m);
+        if (to.engine) to.engine->on_message(e.from, e.m);
         if (to.extra.on_message) to.extra.on_message(e.from, e.m);
       }
     } else {

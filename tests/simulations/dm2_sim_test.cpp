@@ -1,6 +1,7 @@
 // dm2-sim as an engineer runs it: scenario files in, CSV out. Small runs (seconds).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -93,6 +94,15 @@ TEST_F(dm2_sim, the_same_seed_writes_the_same_csv_byte_for_byte) {
   auto c = run(args + " --seed 99", "c");
   ASSERT_EQ(c.exit_code, 0) << c.err;
   EXPECT_NE(a.csv, c.csv);  // the seed matters (churn differs)
+  // With every site's messages queued behind each other (the processing model) too.
+  auto busy = args + " --message-us 300 --store-us 4000 --query-us 2500 --hit-us 20 --verify-us 150";
+  auto d = run(busy, "d");
+  auto e = run(busy, "e");
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_EQ(d.csv, e.csv);
+  EXPECT_EQ(queries_csv("d"), queries_csv("e"));
+  EXPECT_NE(queries_csv("d"), queries_csv("a"));  // the queries wait: their latencies differ
 }
 
 // Issue 13, item 4: the shipped comparison scenario, both fan-outs on the same queries.
@@ -252,7 +262,8 @@ TEST_F(dm2_sim, out_of_range_scenario_values_are_refused_with_the_key_named) {
            {"[network]\nlatency_matrix = 3\n", "network.latency_matrix"},
            {"[consortium]\nregions = 3\n[outage]\nregion = 3\n", "outage.region"},
            {"[partition]\nat_s = 50\nheal_s = 10\n", "partition.heal_s"},
-           {"[churn]\ndetection_delay_s = nan\n", "churn.detection_delay_s"}}) {
+           {"[churn]\ndetection_delay_s = nan\n", "churn.detection_delay_s"},
+           {"[processing]\nstore_us = -1\n", "processing.store_us"}}) {
     auto file = write("range.toml", text);
     auto r = run("--scenario " + file.string() + " --duration 5", "range");
     EXPECT_EQ(r.exit_code, 2) << text;
@@ -302,10 +313,20 @@ TEST_F(dm2_sim, the_latency_fitted_from_measured_round_trips_sets_the_calibratio
       if (line.starts_with(name + ",")) out.push_back(std::stod(line.substr(name.size() + 1)));
     return out;
   };
-  auto calibrate = [&](const fs::path& matrix, const std::string& name) {
+  // Processing costs in µs (message, store, query, hit, verify): none by default here, the
+  // network alone; the scenario's own fitted ones are overridden.
+  auto calibrate = [&](const fs::path& matrix, const std::string& name,
+                       const std::string& processing = "0 0 0 0 0") {
+    std::istringstream costs(processing);
+    std::string flags;
+    for (const char* flag : {"--message-us", "--store-us", "--query-us", "--hit-us", "--verify-us"}) {
+      std::string us;
+      costs >> us;
+      flags += std::string(" ") + flag + " " + us;
+    }
     auto out = dir_ / (name + "-calibration.csv");
     auto r = run("--scenario " + scenarios + "/calibration-16.toml --latency-matrix '" + matrix.string() +
-                     "' --calibration '" + out.string() + "'",
+                     "' --calibration '" + out.string() + "'" + flags,
                  name);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return slurp(out);
@@ -327,6 +348,71 @@ TEST_F(dm2_sim, the_latency_fitted_from_measured_round_trips_sets_the_calibratio
   auto fast = calibrate(fitted(8, "fast"), "fast");
   for (double ms : measure(fast, "replicas")) EXPECT_EQ(ms, 4);
   EXPECT_EQ(calibrate(fitted(8, "again"), "again"), fast);
+  // Each site's processing adds to that: a holder takes 1 ms for the message, 1 ms to check the
+  // owner's signature and 3 ms to commit; a queried site 1 + 2 ms, and the querier handles the
+  // 15 answers one after the other (1 ms + 0.5 ms per hit each).
+  auto busy = calibrate(fitted(20, "busy"), "busy", "1000 3000 2000 500 1000");
+  replicas = measure(busy, "replicas");
+  ASSERT_GT(replicas.size(), 10u);
+  for (double ms : replicas) EXPECT_EQ(ms, 10 + 5);
+  fanout = measure(busy, "fanout");
+  ASSERT_GT(fanout.size(), 5u);
+  std::sort(fanout.begin(), fanout.end());
+  // A query matches a tenth of each site's 100 records: ~10 hits per answer, 6 ms each at the querier.
+  EXPECT_NEAR(fanout[fanout.size() / 2], 20 + 3 + 15 * (1 + 10 * 0.5), 8);
+  EXPECT_GE(fanout.front(), 20 + 3 + 15);  // at least the queue of 15 empty answers
+}
+
+// bench/fit_latency.py --processing on samples as overlay_bench writes them, with known parts:
+// the fitted costs, run by the simulator, give back the nodes' share of the latencies.
+TEST_F(dm2_sim, the_processing_fitted_from_real_samples_gives_back_their_latencies) {
+  std::ostringstream samples, rtt;
+  samples << "measure,value\nverify,0.1\n";
+  // A record: the POST 5 ms, then 10.2 ms at the nodes, found by polls of 4 ms (2 ms late on average).
+  for (int i = 0; i < 9; ++i) {
+    samples << "write,5\nreplicas," << 5 + 10.2 + 2 << "\n";
+    for (int p = 0; p < 5; ++p) samples << "poll,4\n";
+  }
+  // Queries: the POST 6 ms, the GET that found it done 3 ms (plus the bench's 2 ms pause: 2.5 ms
+  // late on average); 12.1 ms at the nodes with no hit, 3 ms more with 20 hits per answer.
+  for (const auto& [name, ms] : {std::pair{"fanout", 15.1}, std::pair{"fanout_empty", 12.1}})
+    for (int i = 0; i < 7; ++i) samples << "query_post,6\nquery_get,3\n" << name << "," << 6 + ms + 2.5 << "\n";
+  rtt << "from,to,ms\n";
+  for (int from = 1; from <= 16; ++from)
+    for (int to = 1; to <= 16; ++to)
+      if (from != to) rtt << from << ',' << to << ",0.2\n";
+  auto samples_csv = write("real.csv", samples.str()), rtt_csv = write("real-rtt.csv", rtt.str());
+  auto fitted = dir_ / "fitted.txt";
+  auto cmd = "python3 " + std::string(DM2_SOURCE_DIR) + "/bench/fit_latency.py --processing '" + samples_csv.string() +
+             "' '" + rtt_csv.string() + "' > '" + fitted.string() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  // message = half the round trip; store = 10.2 - message - verify; query = 12.1 - 16 messages;
+  // hit = 3 ms / (15 answers x 20 hits); verify as measured.
+  EXPECT_EQ(slurp(fitted), "100 10000 10500 10 100\n");
+  auto matrix = dir_ / "fitted.csv";
+  cmd = "python3 " + std::string(DM2_SOURCE_DIR) + "/bench/fit_latency.py '" + rtt_csv.string() + "' '" +
+        matrix.string() + "' > /dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto out = dir_ / "fitted-calibration.csv";
+  auto r = run("--scenario " + scenarios + "/calibration-16.toml --latency-matrix '" + matrix.string() +
+                   "' --jitter 0 --message-us 100 --store-us 10000 --query-us 10500 --hit-us 10 --verify-us 100"
+                   " --calibration '" + out.string() + "'",
+               "fitted");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<double> replicas, fanout;
+  std::istringstream rows(slurp(out));
+  for (std::string line; std::getline(rows, line);) {
+    if (line.starts_with("replicas,")) replicas.push_back(std::stod(line.substr(9)));
+    if (line.starts_with("fanout,")) fanout.push_back(std::stod(line.substr(7)));
+  }
+  ASSERT_GT(replicas.size(), 10u);
+  ASSERT_GT(fanout.size(), 5u);
+  // 0.2 ms round trips are 0 ms one way; a holder's 10.2 ms ends in the 11th.
+  for (double ms : replicas) EXPECT_EQ(ms, 11);
+  // The simulator's queries match a tenth of each site's records (~10 hits per answer, not the
+  // real query's 20): 10.6 ms at the sites, then 15 answers of 0.1 + ~10 x 0.01 ms: ~13.6 ms.
+  std::sort(fanout.begin(), fanout.end());
+  EXPECT_NEAR(fanout[fanout.size() / 2], 14, 1);
 }
 
 TEST_F(dm2_sim, every_shipped_scenario_parses) {

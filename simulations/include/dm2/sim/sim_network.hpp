@@ -1,5 +1,6 @@
 // An in-memory network for tests and dm2-sim (simulations/; the node never links it): delivers
-// replicator messages after a simulated latency, loses those to dead sites, and counts them.
+// replicator messages after a simulated latency (and, with processing costs, after each site's
+// queue of messages before them: processing.hpp), loses those to dead sites, and counts them.
 // Deterministic for a given seed.
 // Not thread-safe: one thread drives it.
 #pragma once
@@ -16,6 +17,7 @@
 #include "dm2/dht/clock.hpp"
 #include "dm2/dht/replicator.hpp"
 #include "dm2/dht/transport.hpp"
+#include "dm2/sim/processing.hpp"
 
 namespace dm2::dht {
 
@@ -27,6 +29,10 @@ struct sim_network_settings {
   millis jitter{5};           // plus uniform [0, jitter]
   millis tick_interval{100};  // how often every live replicator's tick() runs
   double loss_rate = 0.0;     // probability that a message is lost
+  // Per-site service queue (processing.hpp): a message that arrived is handed to the site once
+  // the site finished the messages that arrived before it, plus its own service time. All 0:
+  // delivered on arrival.
+  processing_costs processing;
   std::uint64_t seed = 1;
 };
 
@@ -42,6 +48,7 @@ class sim_network final : public transport {
     std::function<void()> tick;
   };
   void attach_handler(const std::string& site_id, extra_handler h);
+  // A site going down loses the messages waiting in its queue (its process is gone).
   void set_alive(const std::string& site_id, bool alive);
   // A network partition: messages for which `blocked(from, to)` holds are lost (and counted as
   // sent); an empty function heals it. Sites on both sides stay live in everyone's membership.
@@ -67,11 +74,15 @@ class sim_network final : public transport {
     replicator* engine = nullptr;
     bool alive = false;
     extra_handler extra;
+    std::int64_t busy_until_us = 0;  // when its queue empties (processing)
+    std::uint32_t lives = 0;         // times it went down: a queued message is for one life
   };
   struct envelope {
     std::string from;
     std::uint32_t to = 0;  // index in slots_
     message m;
+    bool queued = false;     // arrived and waited its turn at `to` (processing)
+    std::uint32_t life = 0;  // `to`'s lives when it arrived
   };
   // The heap orders small keys; envelopes stay put in a slab (moving a message variant through
   // heap sifts cost more than delivering it, profiled at 10,000 sites).
@@ -82,6 +93,8 @@ class sim_network final : public transport {
     bool operator>(const slot_key& o) const { return at != o.at ? at > o.at : seq > o.seq; }
   };
   std::uint32_t slot_of(const std::string& site_id);  // creates it when new
+  // `e` arrived at its site now: queues it there; when its handling ends (whole ms, rounded up).
+  millis queue_at_site(envelope& e);
   void tick_all();
 
   manual_clock& time_;
@@ -99,6 +112,7 @@ class sim_network final : public transport {
   std::uint64_t seq_ = 0, sent_ = 0, delivered_ = 0;
   std::vector<std::uint64_t> sent_by_type_ = std::vector<std::uint64_t>(std::variant_size_v<message>);
   millis next_tick_{0};
+  bool processing_ = false;  // settings_.processing.any()
 };
 
 }  // namespace dm2::dht

@@ -144,11 +144,27 @@ std::size_t tree_fanout::running() const { return subtrees_.size(); }
 const placement_index& tree_fanout::placement() {
   auto v = c_.members->version();
   if (v != placement_version_ || !placement_) {
+    if (placement_) note_departures();
     placement_ = c_.members->shared_placement();
     if (!placement_) placement_ = std::make_shared<const placement_index>(c_.members->live_sites());
     placement_version_ = v;
   }
   return *placement_;
+}
+
+// A query may have started before a site left our view, and the holders of that site's records
+// may have answered while they still saw it live: we report it for as long as a query could
+// have been under way (a hop per level), so the second pass asks for its records.
+millis tree_fanout::departure_window(std::size_t live) const { return settings_.hop * levels(live); }
+
+void tree_fanout::note_departures() {
+  auto now = c_.time->now();
+  if (auto changes = c_.members->changes_since(placement_version_))
+    for (const auto& ch : *changes)
+      if (!ch.live && !ch.restarted) departed_.push_back({ch.site_id, ch.id, now});
+  auto window = departure_window(placement_->sites().size());
+  while (!departed_.empty() && (departed_.front().noticed + window < now || departed_.size() > settings_.max_listed))
+    departed_.pop_front();
 }
 
 void tree_fanout::start(const std::string& query_id, const std::string& body, millis timeout, on_done callback) {
@@ -207,6 +223,11 @@ void tree_fanout::cover(std::uint64_t id) {
     t.restoring.push_back(prefix_of(me->id, id_bits));  // our records: ask their holders too
   if (!me) {
     t.uncovered.push_back(t.req.cover);  // not live in our own view: we cannot split
+  } else if (!t.parent.empty() && c_.time->now() < view_settles_at_) {
+    // Our view may lack some of the part's sites: the part goes to the second pass, which skips
+    // us (our own id, listed too) and asks another member of the bucket.
+    t.uncovered.push_back(t.req.cover);
+    t.uncovered.push_back(prefix_of(me->id, id_bits));
   } else {
     for (int b = t.req.cover.bits; b < id_bits; ++b) {
       auto bucket_cover = bucket_of(me->id, b);
@@ -221,6 +242,17 @@ void tree_fanout::cover(std::uint64_t id) {
       // Stop where our own half holds nobody else.
       auto [own_lo, own_hi] = range_of(idx, prefix_of(me->id, b + 1));
       if (own_hi - own_lo <= 1) break;
+    }
+  }
+  // Sites of our cover that left our view lately and that no bucket of ours now holds: nobody
+  // below will ask them, and their holders may have answered before they left.
+  if (me && t.req.answer_for.empty()) {
+    auto window = departure_window(idx.sites().size());
+    for (const auto& d : departed_) {
+      bool delegated = std::any_of(t.buckets.begin(), t.buckets.end(), [&](const bucket& k) { return in_prefix(d.id, k.cover); });
+      if (d.noticed + window >= c_.time->now() && in_prefix(d.id, t.req.cover) && !delegated && !idx.find(d.site) &&
+          std::find(t.req.skip.begin(), t.req.skip.end(), d.site) == t.req.skip.end())
+        t.uncovered.push_back(prefix_of(d.id, id_bits));
     }
   }
   // A forwarder says at once that it is alive, with its own hits; its subtree's follow.
@@ -429,6 +461,7 @@ void tree_fanout::pass_done(const std::string& query_id, std::vector<query_hit> 
 }
 
 void tree_fanout::tick() {
+  placement();  // notices departures while they are recent
   auto now = c_.time->now();
   std::vector<std::uint64_t> expired;
   std::vector<std::pair<std::uint64_t, std::size_t>> late;

@@ -148,11 +148,21 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   dht::answer_observer answer_observer;
   std::string self_site;
   bool roster_dirty = true;
+  bool view_settled = false;  // the tree was told our view lacks nobody (tree_fanout::view_settles_at)
   bool stopped = false;  // on the service thread only
+
+  void refresh_membership() {
+    update_membership();
+    // Every site on the roster heard from: our view lacks nobody, before the liveness period.
+    if (tree && !view_settled && membership->live_count() == membership->known_count()) {
+      tree->view_settles_at(clock.now());
+      view_settled = true;
+    }
+  }
 
   // Builds membership and engine once this site has a roster entry; rebuilds the site list on
   // roster changes.
-  void refresh_membership() {
+  void update_membership() {
     if (!roster_dirty) return membership->refresh();
     auto self = members.self();
     auto roster = members.current();
@@ -189,6 +199,8 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     dht::tree_settings ts;
     ts.max_body_bytes = query_limits::max_body_bytes;
     tree = std::make_unique<dht::tree_fanout>(self_site, ts, shared, *signer, planner);
+    // Until every live peer has had a liveness period to be heard from, our view may lack some.
+    tree->view_settles_at(clock.now() + liveness_age);
     // An empty store is a new site or a wiped disk: until anti-entropy has had a few rounds to give
     // this site's own records back, its answers ask the querier to ask their holders too.
     if (store->record_count() == 0) {
@@ -333,9 +345,15 @@ void overlay_service::deliver(const std::string& from_site, dht::message message
   asio::post(impl_->strand, [self = impl_, from_site, m = std::move(message)] {
     bool query = std::holds_alternative<dht::query_request>(m) || std::holds_alternative<dht::query_answer>(m);
     bool tree = std::holds_alternative<dht::subtree_request>(m) || std::holds_alternative<dht::subtree_answer>(m);
-    if (query && self->queries) self->queries->on_message(from_site, m);
-    else if (tree && self->tree) self->tree->on_message(from_site, m);
-    else if (!query && !tree && self->engine) self->engine->on_message(from_site, m);
+    if (query && self->queries) {
+      self->queries->on_message(from_site, m);
+    } else if (tree && self->tree) {
+      // A forwarder splits its part by its view: the latest one, not the last tick's.
+      if (std::holds_alternative<dht::subtree_request>(m)) self->refresh_membership();
+      self->tree->on_message(from_site, m);
+    } else if (!query && !tree && self->engine) {
+      self->engine->on_message(from_site, m);
+    }
   });
 }
 

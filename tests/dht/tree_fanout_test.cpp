@@ -177,6 +177,61 @@ TEST(tree_fanout, a_silent_child_that_leaves_the_view_mid_query_is_still_reporte
   EXPECT_EQ(static_cast<int>(lfns(out.hits).size()), f.expected);
 }
 
+// A site that left the view just before a forwarder got the query, whose records' holders may
+// have answered while they still saw it live: the forwarder whose part holds it reports it for
+// a while (a hop per tree level), so the second pass asks for its records; not afterwards.
+TEST(tree_fanout, a_site_that_left_the_view_lately_is_reported_for_its_holders_to_answer) {
+  const int n = 32;
+  fanout_cluster f(n);
+  auto forwarders = first_forwarders(f, 0, "t-gone-probe", n);
+  auto gone = f.c.site(forwarders.back()).id;  // the querier's smallest bucket: that site alone
+  f.c.net().set_alive(gone, false);
+  f.c.members().set_live(gone, false);
+  f.c.run_for(millis(100));  // the querier notices it at a tick
+  auto recent = tree_query(f, 0, "t-gone-recent");
+  ASSERT_TRUE(recent.done);
+  ASSERT_EQ(recent.progress.uncovered.size(), 1u);
+  EXPECT_EQ(recent.progress.uncovered[0], (id_prefix{node_id_of_public_key(gone), 160}));
+  EXPECT_TRUE(recent.progress.second_pass);
+  EXPECT_EQ(static_cast<int>(lfns(recent.hits).size()), f.expected);
+  f.c.run_for(millis(10'000));  // long past any query that could have started before it left
+  auto later = tree_query(f, 0, "t-gone-later");
+  ASSERT_TRUE(later.done);
+  EXPECT_TRUE(later.progress.uncovered.empty());
+  EXPECT_EQ(static_cast<int>(lfns(later.hits).size()), f.expected);  // its holders answered in the first pass
+}
+
+// A forwarder that just started may not know every live site yet. Splitting its part by that
+// view would drop the sites it does not know of, silently; until its view settles it answers
+// for itself and reports its part (and itself) uncovered, and the second pass goes round it.
+TEST(tree_fanout, a_forwarder_whose_view_has_not_settled_reports_its_part_rather_than_drop_sites) {
+  const int n = 32;
+  auto run = [&](bool settling) {
+    fanout_cluster f(n);
+    auto forwarders = first_forwarders(f, 0, "t-young-probe", n);
+    auto young = forwarders.front();  // the querier's largest bucket: about half the sites
+    static_membership partial;        // it knows only itself
+    for (const auto& s : f.c.members().live_sites())
+      if (s.site_id == f.c.site(young).id) partial.add(s);
+    auto& tree = f.trees[static_cast<std::size_t>(young)];
+    tree = std::make_unique<tree_fanout>(f.c.site(young).id, tree_settings{}, f.collaborators(young, partial),
+                                         *f.auths[static_cast<std::size_t>(young)], testing::plan);
+    if (settling) tree->view_settles_at(f.c.time().now() + millis(60'000));
+    f.attach(young, f.c.members());
+    auto out = tree_query(f, 0, "t-young");
+    EXPECT_TRUE(out.done);
+    return std::make_pair(out, f.expected);
+  };
+  auto [dropped, expected] = run(false);
+  EXPECT_TRUE(dropped.progress.uncovered.empty());  // the loss this guards against: silent
+  EXPECT_LT(static_cast<int>(lfns(dropped.hits).size()), expected);
+  auto [settling, expected_too] = run(true);
+  EXPECT_FALSE(settling.progress.deadline_passed);
+  EXPECT_EQ(settling.progress.uncovered.size(), 2u);  // its part, and its own id
+  EXPECT_TRUE(settling.progress.second_pass);
+  EXPECT_EQ(static_cast<int>(lfns(settling.hits).size()), expected_too);
+}
+
 TEST(tree_fanout, a_bucket_nobody_answers_for_is_reported_with_exactly_the_records_it_holds) {
   const int n = 32;
   tree_settings ts;

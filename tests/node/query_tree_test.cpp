@@ -53,7 +53,9 @@ TEST(query_tree, reaches_every_site_with_signed_hits_and_covers_a_dead_one) {
 
 // A site restarted on a wiped disk answers a tree query with an empty store until anti-entropy
 // gives its records back: it lists itself as restoring, and the second pass asks the holders of
-// its records' copies. The query right after its restart has every record, the site answered.
+// its records' copies. Its view has not settled either (a liveness period): asked to forward,
+// it reports its part rather than drop the sites it has not heard from yet. The query right
+// after its restart has every record; every site answered or was covered by its holders.
 TEST(query_tree, a_site_back_on_a_wiped_disk_has_its_records_answered_by_their_holders) {
   temp_dir dir{"dm2-query-tree-wiped"};
   auto created = process_consortium::create(
@@ -70,9 +72,12 @@ TEST(query_tree, a_site_back_on_a_wiped_disk_has_its_records_answered_by_their_h
   ASSERT_TRUE(sites.start({2}));
   ASSERT_TRUE(all_see_each_other(sites)) << "site 2 did not come back";
   auto view = query_until_done(sites, 1, 10s);
-  EXPECT_EQ(view["answered"], 4) << view.dump();
   EXPECT_FALSE(view["deadline_passed"].get<bool>()) << view.dump();
   EXPECT_EQ(hit_lfns(view), lfns) << view.dump();
+  for (int site : sites.all_sites()) {
+    auto state = state_of(view, sites.site_id(site));
+    EXPECT_TRUE(state == "answered" || state == "covered") << state << " " << view.dump();
+  }
   EXPECT_NE(sites.stderr_text(1).find("event=tree_second_pass"), std::string::npos);
 }
 

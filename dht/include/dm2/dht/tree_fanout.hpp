@@ -26,6 +26,7 @@
 // drop them (docs/overlay.md, "Tree fan-out"). Pure logic; not thread-safe.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -82,6 +83,10 @@ class tree_fanout {
   // query_fanout): until then its first-pass answers list it as restoring, so the querier's
   // second pass asks the holders of its records' copies too.
   void restoring_until(millis until) { restoring_until_ = until; }
+  // This site's view may still lack live sites until `at` (it just started and has not heard
+  // from every peer yet): until then, asked to cover a part of the id space, it answers for
+  // itself and reports the part uncovered rather than drop the sites it does not know of.
+  void view_settles_at(millis at) { view_settles_at_ = at; }
 
   std::size_t running() const;       // subtrees this site is covering
   std::uint64_t refused() const { return refused_; }
@@ -111,6 +116,15 @@ class tree_fanout {
   answer_observer observer_;
   std::shared_ptr<const placement_index> placement_;
   std::uint64_t placement_version_ = ~std::uint64_t{0};
+  // Sites that left our view, with when we noticed (the last few seconds' worth).
+  struct departure {
+    std::string site;
+    node_id id{};
+    millis noticed{0};
+  };
+  std::deque<departure> departed_;
+  void note_departures();
+  millis departure_window(std::size_t live) const;
   std::map<std::uint64_t, std::unique_ptr<subtree>> subtrees_;  // by local id
   struct child {
     std::uint64_t subtree = 0;
@@ -120,6 +134,7 @@ class tree_fanout {
   std::map<std::uint64_t, child> children_;  // by tag: requests sent, answer awaited
   std::map<std::string, std::unique_ptr<query_state>> queries_;  // this site's own, by query id
   millis restoring_until_{0};
+  millis view_settles_at_{0};
   std::uint64_t next_id_ = 1;
   std::uint64_t refused_ = 0;
   std::uint64_t resent_ = 0;

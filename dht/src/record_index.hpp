@@ -81,6 +81,8 @@ class record_index {
   };
   void touch(const std::string& id, peer_state& p);
   void account(const held_record& h, bool add);
+  void account_peer(const std::string& id, const held_record& h, bool add);
+  void reaccount(const held_record& before, const held_record& after);
   const peer_digests& digests_of(peer_state& p);
   static std::uint64_t holders_print(const held_record& h);
 

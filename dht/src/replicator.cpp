@@ -124,6 +124,7 @@ void replicator::acknowledge(const std::string& peer, std::uint64_t print) {
 }
 
 void replicator::rewatch() {
+  peer_left_ = false;
   watched_.reset();
   for (const auto& [peer, d] : peer_digests_) watch(d.site_print);
   if (shares_placed_)
@@ -286,7 +287,14 @@ void replicator::begin_round(std::optional<std::uint64_t> print) {
   run_record_round();
   run_share_round();
   repair_->start_round();
-  rewatch();
+  // The watch bits only grow between rebuilds (acknowledge(), new peers): a stale bit costs a
+  // look-up in forget_agreements, nothing more. Rebuilt when a peer left; walking every peer's
+  // state at every round was 4 % of dm2-sim's steady state.
+  if (peer_left_) {
+    rewatch();
+  } else if (shares_placed_) {
+    for (const auto& [site, incarnation] : shares_placed_->targets) watch(fingerprint(site));
+  }
 }
 
 // For every peer that should hold some of our records, one digest over exactly those records —
@@ -318,12 +326,15 @@ void replicator::run_record_round() {
   for (auto& peer : due_peers_) {
     const auto* pr = idx.peer(peer);
     if (!pr) {
-      peer_digests_.erase(peer);
+      peer_left_ = peer_digests_.erase(peer) > 0 || peer_left_;
       continue;
     }
     auto [sent, added] = peer_digests_.try_emplace(peer);
     auto& s = sent->second;
-    if (added) s.site_print = fingerprint(peer);
+    if (added) {
+      s.site_print = fingerprint(peer);
+      watch(s.site_print);
+    }
     // Copies we no longer owe keep the digest going: the replies drive their hand-off.
     bool agreed = s.acknowledged && s.print == pr->print && (recheck.count() == 0 || now - s.agreed_at < recheck);
     if (!pr->unowed && agreed) {

@@ -19,7 +19,6 @@ void record_index::clear() {
   bucket_of_.clear();
   unowed_.clear();
   peers_.clear();
-  peer_at_.clear();
   print_ = 0;
   built = false;
 }
@@ -39,23 +38,22 @@ void record_index::account(const held_record& h, bool add) {
 }
 
 void record_index::account_peer(const std::string& id, const held_record& h, bool add) {
-  auto at = peer_at_.find(id);
-  if (at == peer_at_.end()) at = peer_at_.emplace(id, &peers_[id]).first;
-  auto& p = *at->second;
+  auto at = peers_.try_emplace(id).first;
+  auto& p = at->second;
   p.stale = true;
   touch(id, p);
-  auto& c = p.cells[h.bucket];
+  auto slot = std::lower_bound(p.cells.begin(), p.cells.end(), h.bucket,
+                               [](const auto& x, std::uint32_t b) { return x.first < b; });
+  if (slot == p.cells.end() || slot->first != h.bucket) slot = p.cells.insert(slot, {h.bucket, cell{}});
+  auto& c = slot->second;
   c.all ^= h.hash;
   c.all_count += add ? 1 : -1;
   if (h.owed) {
     c.owed ^= h.hash;
     c.owed_count += add ? 1 : -1;
   }
-  if (c.all_count == 0) p.cells.erase(h.bucket);
-  if (p.cells.empty()) {
-    peer_at_.erase(at);
-    peers_.erase(id);
-  }
+  if (c.all_count == 0) p.cells.erase(slot);
+  if (p.cells.empty()) peers_.erase(at);
 }
 
 // Takes back `before`'s contribution and adds `after`'s, for the same LFN. A peer among both
@@ -125,8 +123,8 @@ const record_index::bucket_records* record_index::bucket(std::uint32_t b) const 
 }
 
 const peer_digests* record_index::peer(const std::string& peer) {
-  auto it = peer_at_.find(peer);
-  return it == peer_at_.end() ? nullptr : &digests_of(*it->second);
+  auto it = peers_.find(peer);
+  return it == peers_.end() ? nullptr : &digests_of(it->second);
 }
 
 const peer_digests& record_index::digests_of(peer_state& p) {

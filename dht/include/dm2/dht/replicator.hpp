@@ -219,7 +219,7 @@ class replicator {
   void watch(std::uint64_t site_print) { watched_.set(site_print % watched_.size()); }
   void rewatch();
   std::bitset<4096> watched_;
-  bool peer_left_ = false;  // since the last rewatch(): watched_ may hold bits of gone peers
+  std::size_t peers_left_ = 0;  // since the last rewatch(): watched_ holds their bits still
   bool agreement_voided_ = false;
   bool incarnations_unknown_ = false;
   std::uint64_t placement_print_ = 0;  // fingerprint of our records' holder sets at the last round

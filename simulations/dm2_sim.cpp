@@ -301,15 +301,17 @@ int run(const options& o) {
   };
   std::vector<key_seen> seen(keys.size());
 
+  std::vector<const std::vector<std::string>*> held_of;  // records[i]'s copy list
   auto sample = [&](millis now) {
     // Placement targets as the owner's replicator computes them (its memoized placements: a
     // fresh placement per record and sample would dominate the run at 10,000 sites).
     std::size_t under = 0;
+    while (held_of.size() < records.size()) held_of.push_back(&copies.holders_slot(records[held_of.size()].lfn));
     for (std::size_t i = 0; i < records.size(); ++i) {
       const auto& r = records[i];
-      const auto* held = copies.holders(r.lfn);
+      const auto& held = *held_of[i];
       for (const auto& t : owner_of[i]->engine->closest(r.lfn, o.k, r.owner))
-        if (!held || std::find(held->begin(), held->end(), t) == held->end()) {
+        if (std::find(held.begin(), held.end(), t) == held.end()) {
           ++under;
           break;
         }

@@ -6,7 +6,7 @@ namespace dm2::sim {
 
 const std::vector<std::string>* copy_map::holders(const std::string& lfn) const {
   auto it = holders_.find(lfn);
-  return it == holders_.end() ? nullptr : &it->second;
+  return it == holders_.end() || it->second.empty() ? nullptr : &it->second;
 }
 
 bool copy_map::holds(const std::string& lfn, const std::string& site) const {
@@ -24,8 +24,7 @@ void copy_map::add(const std::string& lfn, const std::string& site) {
 void copy_map::remove(const std::string& lfn, const std::string& site) {
   auto it = holders_.find(lfn);
   if (it == holders_.end()) return;
-  std::erase(it->second, site);
-  if (it->second.empty()) holders_.erase(it);
+  std::erase(it->second, site);  // an emptied list stays: holders_slot() references live on
 }
 
 void tracked_store::wipe() {

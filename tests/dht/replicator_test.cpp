@@ -352,5 +352,27 @@ TEST(replicator_restart, a_wiped_peer_restarted_unseen_is_repaired_without_timed
   EXPECT_GT(sent(digest_request{}), digests);
 }
 
+// An owner with no records (so no record peers watched) places its shares; a target restarts
+// wiped, unseen, right after the owner found every share in place and before its next round.
+// The owner must notice that restart and place the share again.
+TEST(replicator_restart, a_share_target_wiped_right_after_the_placement_check_gets_its_share_back) {
+  replication_settings rs;
+  rs.repair_period = millis(1000);
+  rs.share_inventory_wait = millis(200);
+  sim_cluster c(8, rs);
+  auto keys = own_keys(c, {0}, 2);
+  // Rounds at 0 s (shares pushed) and 1 s (every share found in place at ~1.2 s); next at 2 s.
+  c.run_for(millis(1500));
+  ASSERT_EQ(c.under_shared(keys, 3), 0u);
+  int target = -1;
+  for (int s = 1; s < c.size() && target < 0; ++s)
+    c.site(s).store.for_each_share([&](const key_share&) { target = s; });
+  ASSERT_GE(target, 0);
+  c.restart_unseen(target, /*wiped=*/true);
+  EXPECT_GT(c.under_shared(keys, 3), 0u);
+  c.run_for(millis(2500));
+  EXPECT_EQ(c.under_shared(keys, 3), 0u);
+}
+
 }  // namespace
 }  // namespace dm2::dht

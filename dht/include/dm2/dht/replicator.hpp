@@ -202,7 +202,9 @@ class replicator {
     std::uint64_t incarnation = 0;  // the peer's, when it acknowledged
     std::uint64_t site_print = 0;   // fingerprint(peer): its bit in watched_
   };
-  std::map<std::string, peer_digest> peer_digests_;
+  // Hashed, not ordered: looked up at every digest and reply, never walked in an order that
+  // matters (a cold tree of ~100 site ids was 7 % of dm2-sim's first minute).
+  std::unordered_map<std::string, peer_digest> peer_digests_;
   // Peers the next round must look at (besides those the index says changed): sent a digest
   // not yet acknowledged, or their agreement was voided. Every other peer agrees.
   std::vector<std::string> due_peers_;
@@ -217,6 +219,7 @@ class replicator {
   void watch(std::uint64_t site_print) { watched_.set(site_print % watched_.size()); }
   void rewatch();
   std::bitset<4096> watched_;
+  std::size_t peers_left_ = 0;  // since the last rewatch(): watched_ holds their bits still
   bool agreement_voided_ = false;
   bool incarnations_unknown_ = false;
   std::uint64_t placement_print_ = 0;  // fingerprint of our records' holder sets at the last round

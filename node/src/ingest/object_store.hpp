@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,10 +40,11 @@ class object_store {
   // crypto::stream_seal_file.
   status seal_into(staging& s, const std::string& name, const std::string& key, const std::string& lfn_hex,
                    std::uint64_t version, const std::filesystem::path& plaintext_file) const;
-  // The same for plaintext held in memory: only the sealed file is written. Errors: those of
-  // crypto::stream_seal, io_error.
+  // The same for plaintext held in memory, the concatenation of `parts` (e.g. a NIfTI header
+  // and the voxels, not copied together): only the sealed file is written, block by block (one
+  // 1 MiB block of sealed bytes held at a time). Errors: those of crypto::stream_sealer, io_error.
   status seal_bytes_into(staging& s, const std::string& name, const std::string& key, const std::string& lfn_hex,
-                         std::uint64_t version, std::string_view plaintext) const;
+                         std::uint64_t version, std::initializer_list<std::string_view> parts) const;
   // Moves the staged series to <dir>/<lfn>/<version> (replacing a leftover there) and syncs.
   // Errors: io_error.
   status place(const staging& s, const std::string& lfn_hex, std::uint64_t version) const;

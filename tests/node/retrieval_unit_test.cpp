@@ -3,7 +3,8 @@
 // the volume), announces its exact size, and stops at a file that does not open; a released
 // share opens only for its request and site, and gathered shares combine from any t distinct ones
 // (fewer: unavailable, said plainly). A series being re-assembled is read file by file as it is
-// sealed, across its move into place, and its failure reaches every reader, mid-answer too.
+// sealed, across its move into place, and its failure reaches every reader, mid-answer too. A
+// volume sealed from memory opens to write_nifti's file and leaves no plaintext beside it.
 #include <gtest/gtest.h>
 
 #include "dm2/crypto/keys.hpp"

@@ -1,8 +1,8 @@
 // The site's encrypted object store on local disk (docs/ingest.md): <dir>/<lfn>/<version>/
 // holds one sealed stream per de-identified DICOM file (000000.dcm.dm2s ... in slice order) and
-// the sealed NIfTI volume (volume.nii.dm2s), each crypto::stream_seal_file'd under the series key
-// with "<lfn>/<version>/<name>" as associated data (a file moved to another series or name does
-// not open). A series is written into a staging directory (<dir>/.staging-<random>), its files
+// the sealed NIfTI volume (volume.nii.dm2s), each a crypto stream (sealed from a file or from
+// memory) under the series key with "<lfn>/<version>/<name>" as associated data (a file moved
+// to another series or name does not open). A series is written into a staging directory (<dir>/.staging-<random>), its files
 // made durable at once (one syncfs(2) of the file system rather than one fsync per file), then
 // renamed into place and the parent directories synced — before the commit that names it. Whatever no commit names (a failed series, a crash between rename and commit) is
 // removed by sweep() at start. A re-assembled series (a cache miss: the PACS still holds it) is

@@ -457,7 +457,8 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
 // The object store as a cache (pacs.object_cache_bytes): a cap smaller than any series keeps
 // only the series placed last; an evicted series read again is re-assembled from the PACS,
 // byte for byte the same de-identified series (and the same NIfTI volume, which the
-// re-assembly writes on a thread of its own), and evicts the other; with the PACS down the
+// re-assembly seals from memory on a thread of its own: write_nifti's file of the series, byte
+// for byte, no plaintext volume on disk), and evicts the other; with the PACS down the
 // evicted series answers 503 naming the PACS, and nothing is stored; with it back, it returns.
 TEST_F(retrieval_test, an_evicted_series_is_reassembled_from_the_pacs_when_read_again) {
   synthetic_options one;
@@ -519,6 +520,20 @@ TEST_F(retrieval_test, an_evicted_series_is_reassembled_from_the_pacs_when_read_
   EXPECT_TRUE(eventually([&] { return sites->stderr_text(1).find("in_memory=true") != std::string::npos; }, 10s));
   auto volume = call(1, "GET", "/v1/series/" + theirs + "?format=nifti", "", pat_two);  // placed
   ASSERT_EQ(volume.status, 200) << volume.body;
+  {
+    auto got = dir.path() / "nifti-reference";
+    fs::create_directories(got);
+    auto fetched = pacs::fetch_series(server->settings(), s2.study_uid, s2.series_uid, got);
+    ASSERT_TRUE(fetched) << fetched.err().to_string();
+    auto assembled = pacs::assemble_series(std::vector<fs::path>(fetched->files.begin(), fetched->files.end()));
+    ASSERT_TRUE(assembled) << assembled.err().to_string();
+    ASSERT_TRUE(pacs::write_nifti(*assembled, got / "reference.nii"));
+    EXPECT_TRUE(volume.body == slurp(got / "reference.nii"));
+  }
+  std::vector<fs::path> plaintext_volumes;
+  for (const auto& e : fs::recursive_directory_iterator(sites->site_dir(1)))
+    if (e.path().extension() == ".nii") plaintext_volumes.push_back(e.path());
+  EXPECT_TRUE(plaintext_volumes.empty()) << plaintext_volumes.front();
 
   // The PACS down: the evicted series cannot come back. 503 naming the PACS; nothing stored.
   server->kill();

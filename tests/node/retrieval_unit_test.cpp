@@ -3,7 +3,8 @@
 // the volume), announces its exact size, and stops at a file that does not open; a released
 // share opens only for its request and site, and gathered shares combine from any t distinct ones
 // (fewer: unavailable, said plainly). A series being re-assembled is read file by file as it is
-// sealed, across its move into place, and its failure reaches every reader, mid-answer too.
+// sealed, across its move into place, and its failure reaches every reader, mid-answer too. A
+// volume sealed from memory opens to write_nifti's file and leaves no plaintext beside it.
 #include <gtest/gtest.h>
 
 #include "dm2/crypto/keys.hpp"
@@ -12,6 +13,7 @@
 #include "dm2/crypto/shares.hpp"
 #include "dm2/crypto/stream.hpp"
 #include "dm2/dht/owned_keys.hpp"
+#include "dm2/pacs/volume.hpp"
 #include "ingest/object_store.hpp"
 #include "ingest/series_restoration.hpp"
 #include "retrieval/series_answer.hpp"
@@ -265,6 +267,47 @@ TEST_F(series_restoration_test, a_failure_mid_way_ends_the_answer_with_an_error_
                                    series_form::dicom, nullptr);
   ASSERT_TRUE(wrong);
   EXPECT_FALSE((*wrong)->next(piece));
+}
+
+// A re-assembled (or ingested) volume is sealed from memory: its NIfTI header and the voxels in
+// place, in 1 MiB blocks. Opened, it is write_nifti's file byte for byte; its sealed size is the
+// stream format's for that many bytes; the staging directory holds the sealed file and nothing
+// else (no plaintext volume on disk); a name already there is refused.
+TEST(object_store, a_volume_sealed_from_memory_opens_to_the_nifti_file_and_leaves_no_plaintext) {
+  test::temp_dir dir{"dm2-volume-seal"};
+  pacs::volume v;
+  v.dims = {96, 80, 40};  // 1.2 MB of voxels: more than one block
+  v.spacing = {0.8, 0.8, 2.5};
+  v.affine_ras = {-0.8, 0, 0, 10, 0, -0.8, 0, 20, 0, 0, 2.5, -30, 0, 0, 0, 1};
+  v.voxels.resize(v.dims[0] * v.dims[1] * v.dims[2]);
+  for (std::size_t i = 0; i < v.voxels.size(); ++i) v.voxels[i] = static_cast<float>(i % 4093) - 1000.5f;
+  auto reference = dir / "reference.nii";
+  ASSERT_TRUE(pacs::write_nifti(v, reference));
+  std::ifstream in(reference, std::ios::binary);
+  std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+
+  auto store = object_store::open(dir / "objects");
+  ASSERT_TRUE(store);
+  auto staged = store->stage();
+  ASSERT_TRUE(staged);
+  const std::string key(32, 'v'), lfn(32, 'b');
+  auto header = pacs::nifti_header(v);
+  ASSERT_TRUE(header);
+  ASSERT_TRUE(store->seal_bytes_into(*staged, object_store::volume_name, key, lfn, 3, {*header, pacs::voxel_bytes(v)}));
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(staged->dir)) names.push_back(e.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{object_store::volume_name});
+  auto sealed_path = staged->dir / object_store::volume_name;
+  EXPECT_EQ(std::filesystem::file_size(sealed_path), crypto::sealed_stream_size(file.size()));
+  EXPECT_EQ(staged->bytes, crypto::sealed_stream_size(file.size()));
+  std::ifstream sealed_in(sealed_path, std::ios::binary);
+  std::string sealed((std::istreambuf_iterator<char>(sealed_in)), std::istreambuf_iterator<char>());
+  auto opened = crypto::stream_open(key, sealed, object_store::associated_data(lfn, 3, object_store::volume_name));
+  ASSERT_TRUE(opened) << opened.err().to_string();
+  EXPECT_TRUE(*opened == file);
+  // Under another series' name it does not open; the same name twice is refused.
+  EXPECT_FALSE(crypto::stream_open(key, sealed, object_store::associated_data(lfn, 4, object_store::volume_name)));
+  EXPECT_EQ(store->seal_bytes_into(*staged, object_store::volume_name, key, lfn, 3, {*header}).err().code, errc::io_error);
 }
 
 }  // namespace

@@ -103,6 +103,18 @@ TEST(assembly, affine_and_nifti_match_dicom_geometry) {
   EXPECT_TRUE(std::equal(data, data + v->voxels.size(), v->voxels.begin()));
   nifti_image_free(nim);
   EXPECT_FALSE(std::filesystem::exists(dir / "series.part.nii"));
+
+  // The same file held in memory (the node seals the volume from it): header + voxels is
+  // write_nifti's file byte for byte, the voxels not copied.
+  auto header = nifti_header(*v);
+  ASSERT_TRUE(header.ok()) << header.err().to_string();
+  std::ifstream in(path, std::ios::binary);
+  std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(header->size(), 352u);
+  EXPECT_EQ(*header + std::string(voxel_bytes(*v)), written);
+  EXPECT_EQ(voxel_bytes(*v).data(), reinterpret_cast<const char*>(v->voxels.data()));
+  volume empty;
+  EXPECT_EQ(nifti_header(empty).err().code, errc::invalid_argument);
 }
 
 TEST(assembly, a_missing_slice_is_reported) {

@@ -112,28 +112,41 @@ status object_store::seal_into(staging& s, const std::string& name, const std::s
 
 status object_store::seal_bytes_into(staging& s, const std::string& name, const std::string& key,
                                      const std::string& lfn_hex, std::uint64_t version,
-                                     std::string_view plaintext) const {
-  auto sealed = crypto::stream_seal(key, plaintext, associated_data(lfn_hex, version, name));
-  if (!sealed) return std::move(sealed).err();
+                                     std::initializer_list<std::string_view> parts) const {
+  auto sealer = crypto::stream_sealer::create(key, associated_data(lfn_hex, version, name));
+  if (!sealer) return std::move(sealer).err();
+  std::uint64_t size = 0;
+  for (auto p : parts) size += p.size();
+  // The size known: each chunk is sealed as soon as it is complete, never held back (copied).
+  if (auto st = sealer->expect_size(size); !st) return st;
   // Written straight under its name: nothing reads a staged file before its sealing is announced
   // (series_restoration::sealed), and a failed series' staging directory is discarded whole.
   auto out = s.dir / name;
   int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return fail(errc::io_error, "cannot create " + out.string() + ": " + std::strerror(errno));
-  std::string_view left = *sealed;
-  while (!left.empty()) {
-    auto n = ::write(fd, left.data(), left.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      auto why = std::string(n < 0 ? std::strerror(errno) : "short write");
-      ::close(fd);
-      return fail(errc::io_error, "cannot write " + out.string() + ": " + why);
+  auto write_out = [&](result<std::string_view> sealed) -> status {
+    if (!sealed) return std::move(sealed).err();
+    for (std::string_view left = *sealed; !left.empty();) {
+      auto n = ::write(fd, left.data(), left.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0)
+        return fail(errc::io_error, "cannot write " + out.string() + ": " + (n < 0 ? std::strerror(errno) : "short write"));
+      left.remove_prefix(static_cast<std::size_t>(n));
     }
-    left.remove_prefix(static_cast<std::size_t>(n));
-  }
-  if (::close(fd) != 0) return fail(errc::io_error, "cannot write " + out.string() + ": " + std::strerror(errno));
-  s.bytes += sealed->size();
-  return {};
+    s.bytes += sealed->size();
+    return {};
+  };
+  // Sealed bytes only (nothing secret), kept per thread across files: no zero-fill per block.
+  thread_local std::string block;
+  constexpr std::size_t block_size = std::size_t{1} << 20;
+  status written;
+  for (auto part = parts.begin(); written && part != parts.end(); ++part)
+    for (std::size_t at = 0; written && at < part->size(); at += block_size)
+      written = write_out(sealer->seal_block(part->substr(at, block_size), block));
+  if (written) written = write_out(sealer->seal_last(block));
+  if (::close(fd) != 0 && written)
+    written = fail(errc::io_error, "cannot write " + out.string() + ": " + std::strerror(errno));
+  return written;
 }
 
 fs::path object_store::series_dir(const std::string& lfn_hex, std::uint64_t version) const {

@@ -1,8 +1,8 @@
 // The site's encrypted object store on local disk (docs/ingest.md): <dir>/<lfn>/<version>/
 // holds one sealed stream per de-identified DICOM file (000000.dcm.dm2s ... in slice order) and
-// the sealed NIfTI volume (volume.nii.dm2s), each crypto::stream_seal_file'd under the series key
-// with "<lfn>/<version>/<name>" as associated data (a file moved to another series or name does
-// not open). A series is written into a staging directory (<dir>/.staging-<random>), its files
+// the sealed NIfTI volume (volume.nii.dm2s), each a crypto stream (sealed from a file or from
+// memory) under the series key with "<lfn>/<version>/<name>" as associated data (a file moved
+// to another series or name does not open). A series is written into a staging directory (<dir>/.staging-<random>), its files
 // made durable at once (one syncfs(2) of the file system rather than one fsync per file), then
 // renamed into place and the parent directories synced — before the commit that names it. Whatever no commit names (a failed series, a crash between rename and commit) is
 // removed by sweep() at start. A re-assembled series (a cache miss: the PACS still holds it) is
@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,10 +40,11 @@ class object_store {
   // crypto::stream_seal_file.
   status seal_into(staging& s, const std::string& name, const std::string& key, const std::string& lfn_hex,
                    std::uint64_t version, const std::filesystem::path& plaintext_file) const;
-  // The same for plaintext held in memory: only the sealed file is written. Errors: those of
-  // crypto::stream_seal, io_error.
+  // The same for plaintext held in memory, the concatenation of `parts` (e.g. a NIfTI header
+  // and the voxels, not copied together): only the sealed file is written, block by block (one
+  // 1 MiB block of sealed bytes held at a time). Errors: those of crypto::stream_sealer, io_error.
   status seal_bytes_into(staging& s, const std::string& name, const std::string& key, const std::string& lfn_hex,
-                         std::uint64_t version, std::string_view plaintext) const;
+                         std::uint64_t version, std::initializer_list<std::string_view> parts) const;
   // Moves the staged series to <dir>/<lfn>/<version> (replacing a leftover there) and syncs.
   // Errors: io_error.
   status place(const staging& s, const std::string& lfn_hex, std::uint64_t version) const;

@@ -112,13 +112,31 @@ struct fetched_uids {
 // (object_store::instance_name) adds ".dm2s".
 std::string instance_file(std::size_t i) { return fs::path(object_store::instance_name(i)).stem().string(); }
 
-// The de-identified files of an assembled series (slice order) and its NIfTI volume, written
-// under `scratch`; the first file's record of what de-identification removed.
+// The de-identified files of an assembled series (slice order), written under `scratch`; the
+// first file's record of what de-identification removed.
 struct deidentified {
   std::vector<fs::path> files;
-  fs::path volume;
   std::string removed_json;
 };
+
+// A volume's NIfTI file as it is sealed, from memory (no plaintext volume on disk): its header,
+// then the voxels where they lie.
+struct nifti_parts {
+  std::string header;
+  std::string_view voxels;
+  std::uint64_t size() const { return header.size() + voxels.size(); }
+};
+
+result<nifti_parts> nifti_of(const pacs::volume& v) {
+  auto header = pacs::nifti_header(v);
+  if (!header) return std::move(header).err();
+  return nifti_parts{std::move(*header), pacs::voxel_bytes(v)};
+}
+
+status seal_volume(const pipeline_context& c, object_store::staging& into, const nifti_parts& nifti,
+                   const std::string& key, const std::string& lfn, std::uint64_t version) {
+  return c.objects->seal_bytes_into(into, volume_file, key, lfn, version, {nifti.header, nifti.voxels});
+}
 
 result<deidentified> deidentify_into(const pipeline_context& c, const pacs::volume& volume, const fs::path& scratch) {
   pacs::deid_options deid;
@@ -133,8 +151,6 @@ result<deidentified> deidentify_into(const pipeline_context& c, const pacs::volu
     if (i == 0) out.removed_json = std::move(r->nominative_json);
     out.files.push_back(file);
   }
-  out.volume = scratch / "volume.nii";
-  if (auto s = pacs::write_nifti(volume, out.volume); !s) return s.err();
   return out;
 }
 
@@ -151,25 +167,23 @@ result<std::uint64_t> place_staged(const pipeline_context& c, const object_store
   return staged.bytes;
 }
 
-// Seals the de-identified files and the volume under the series key into a staging directory,
-// removes the plaintext scratch (its files, deleted before the sync, are never written back to
-// the disk: the sync then flushes the sealed bytes only, a third of what the series wrote) and
-// places the staging directory at <lfn>/<version>. Returns the sealed bytes. On error nothing
-// is left.
-result<std::uint64_t> seal_and_place(const pipeline_context& c, const deidentified& clean, const std::string& key,
-                                     const std::string& lfn, std::uint64_t version, const scratch_guard& scratch) {
+// Seals the de-identified files and the volume (from memory) under the series key into a
+// staging directory, removes the plaintext scratch (its files, deleted before the sync, are never
+// written back to the disk: the sync then flushes the sealed bytes only) and places the staging
+// directory at <lfn>/<version>. Returns the sealed bytes. On error nothing is left.
+result<std::uint64_t> seal_and_place(const pipeline_context& c, const deidentified& clean, const nifti_parts& nifti,
+                                     const std::string& key, const std::string& lfn, std::uint64_t version,
+                                     const scratch_guard& scratch) {
   auto staged = c.objects->stage();
   if (!staged) return std::move(staged).err();
-  auto seal = [&](const std::string& name, const fs::path& file) -> status {
-    if (auto s = c.objects->seal_into(*staged, name, key, lfn, version, file); !s) {
-      c.objects->discard(*staged);
-      return s;
-    }
-    return {};
+  auto discarded = [&](status s) {
+    if (!s) c.objects->discard(*staged);
+    return s;
   };
   for (const auto& f : clean.files)
-    if (auto s = seal(f.filename().string() + ".dm2s", f); !s) return s.err();
-  if (auto s = seal(volume_file, clean.volume); !s) return s.err();
+    if (auto s = discarded(c.objects->seal_into(*staged, f.filename().string() + ".dm2s", key, lfn, version, f)); !s)
+      return s.err();
+  if (auto s = discarded(seal_volume(c, *staged, nifti, key, lfn, version)); !s) return s.err();
   scratch.remove();
   return place_staged(c, *staged, lfn, version, true);
 }
@@ -242,18 +256,22 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
 
   st.stage("deidentify");
   deidentified clean;
+  nifti_parts nifti;
   {
     stage_clock t(c.stats, "deidentify");
     auto d = deidentify_into(c, volume, scratch.dir);
     if (!d) return st.failed("deidentify", std::move(d).err());
     clean = std::move(*d);
+    auto n = nifti_of(volume);
+    if (!n) return st.failed("deidentify", std::move(n).err());
+    nifti = std::move(*n);
   }
   series_manifest manifest;
   {
     std::error_code ec;
     for (std::size_t i = 0; i < clean.files.size(); ++i)
       manifest.instances.emplace_back(fs::path(volume.files[i]).stem().string(), fs::file_size(clean.files[i], ec));
-    manifest.volume_bytes = fs::file_size(clean.volume, ec);
+    manifest.volume_bytes = nifti.size();
     if (ec) return st.failed("deidentify", fail(errc::io_error, "cannot size the de-identified files: " + ec.message()));
   }
 
@@ -272,7 +290,7 @@ series_result ingest_series(const pipeline_context& c, const pacs::series_ref& r
   std::uint64_t sealed_bytes = 0;
   {
     stage_clock t(c.stats, "encrypt");
-    auto sealed = seal_and_place(c, clean, series_key, lfn, version, scratch);
+    auto sealed = seal_and_place(c, clean, nifti, series_key, lfn, version, scratch);
     if (!sealed) return st.failed("encrypt", std::move(sealed).err());
     sealed_bytes = *sealed;
   }
@@ -349,7 +367,7 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
     // A de-identified size other than the manifest's: readers were promised other bytes.
     if (!manifest.empty() && (a.file.empty() ? clean.size() : fs::file_size(file, ec)) != manifest[i].second)
       return fail(errc::conflict, "a re-assembled instance of series " + lfn + " differs from its indexed version");
-    auto sealed = a.file.empty() ? c.objects->seal_bytes_into(*staged, name, series_key, lfn, version, clean)
+    auto sealed = a.file.empty() ? c.objects->seal_bytes_into(*staged, name, series_key, lfn, version, {clean})
                                  : c.objects->seal_into(*staged, name, series_key, lfn, version, file);
     if (!sealed) return sealed;
     if (a.file.empty()) originals[i] = std::move(a.part10);
@@ -371,6 +389,7 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
   std::condition_variable arrival_cv;
   std::deque<arrival> arrivals;
   bool fetch_over = false;
+  std::chrono::steady_clock::time_point received_at;  // the fetch's end: the last instance in
   std::stop_source stop_fetch;
   std::stop_callback node_stopping(c.stop, [&] { stop_fetch.request_stop(); });
   auto fetching = std::async(std::launch::async, [&]() -> result<fetched_uids> {
@@ -399,6 +418,7 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
     }
     std::lock_guard lock(arrivals_mutex);
     fetch_over = true;
+    received_at = std::chrono::steady_clock::now();
     arrival_cv.notify_one();
     return out;
   });
@@ -422,6 +442,7 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
   // A sealing failure stops the fetch: then its own error says why, not the fetch's "cancelled".
   if (!fetched && (streamed || fetched.err().code != errc::cancelled)) return failed(std::move(fetched).err());
   if (!streamed) return failed(std::move(streamed).err());
+  auto received_ms = std::chrono::duration_cast<std::chrono::milliseconds>(received_at - started).count();
   auto fetch_ms = ms_since(started);
   // Other instances than at ingest: the bytes would not be the indexed version's.
   if (fingerprint_of(fetched->uids) != lookup.fingerprint)
@@ -447,12 +468,11 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
   object_store::staging volume_part{staged->dir, 0};  // its own count: the threads share no state
   auto volume_sealed = std::async(std::launch::async, [&]() -> status {
     if (!manifest.empty()) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
-    std::error_code ec;
-    auto file = scratch.dir / "volume.nii";
-    if (auto s = pacs::write_nifti(*volume, file); !s) return s;
-    if (!manifest.empty() && fs::file_size(file, ec) != link.manifest.volume_bytes)
+    auto nifti = nifti_of(*volume);
+    if (!nifti) return std::move(nifti).err();
+    if (!manifest.empty() && nifti->size() != link.manifest.volume_bytes)
       return fail(errc::conflict, "the re-assembled volume of series " + lfn + " differs from its indexed version");
-    if (auto s = c.objects->seal_into(volume_part, volume_file, series_key, lfn, version, file); !s) return s;
+    if (auto s = seal_volume(c, volume_part, *nifti, series_key, lfn, version); !s) return s;
     into.sealed(volume_file);
     return {};
   });
@@ -476,9 +496,10 @@ result<std::uint64_t> restore_series(const pipeline_context& c, const std::strin
   });
   if (!placed) return std::move(placed).err();
   spdlog::info(
-      "event=series_restored lfn={} version={} instances={} sealed_bytes={} fetch_ms={} assemble_ms={} seal_ms={} "
-      "streamed={} in_memory={}",
-      lfn, version, fetched->uids.size(), sealed_bytes, fetch_ms, assemble_ms, seal_ms, !manifest.empty(), in_memory);
+      "event=series_restored lfn={} version={} instances={} sealed_bytes={} received_ms={} fetch_ms={} assemble_ms={} "
+      "seal_ms={} streamed={} in_memory={}",
+      lfn, version, fetched->uids.size(), sealed_bytes, received_ms, fetch_ms, assemble_ms, seal_ms, !manifest.empty(),
+      in_memory);
   return version;
 }
 

@@ -74,4 +74,14 @@ result<volume> assemble_series_in_memory(const std::vector<dicom_in_memory>& ins
 // path not ending in .nii), io_error. Thread-safe (serialised: the library is not).
 status write_nifti(const volume& v, const std::filesystem::path& path);
 
+// The same NIfTI-1 file held in memory, without copying the voxels: `header` (the 348-byte
+// header and the 4-byte extension flag, no extensions) followed by voxel_bytes(v) is
+// write_nifti's file byte for byte, so it can be sealed straight from memory (no plaintext
+// volume on disk). Errors: invalid_argument (empty volume, a dimension beyond NIfTI-1).
+// Thread-safe (serialised like write_nifti).
+result<std::string> nifti_header(const volume& v);
+// The volume's voxels as the NIfTI file's data bytes (float32, the machine's byte order, as
+// write_nifti writes them); valid while `v` is unchanged.
+std::string_view voxel_bytes(const volume& v);
+
 }  // namespace dm2::pacs

@@ -4,6 +4,8 @@
 // the querier still counts it live, its bucket goes to another member or comes back uncovered,
 // and the second pass asks the copies of its records: the query is complete, before its deadline.
 #include <filesystem>
+#include <memory>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -22,16 +24,30 @@ std::string state_of(const nlohmann::json& view, const std::string& site) {
   return "absent";
 }
 
+// Four running sites that send every query down the tree, each with 3 records held by all;
+// null on failure (reported). Their LFNs in `lfns`.
+std::unique_ptr<process_consortium> tree_sites_with_records(const temp_dir& dir, int octet, std::set<std::string>& lfns) {
+  auto created = process_consortium::create(
+      dir.path(), {4, octet, "[overlay]\nliveness_timeout_s = 10\ntree_fanout_min_sites = 2\n"});
+  if (!created) {
+    ADD_FAILURE() << created.err().message;
+    return nullptr;
+  }
+  auto sites = std::move(*created);
+  if (!sites->start_all() || !all_see_each_other(*sites)) {
+    ADD_FAILURE() << "the 4 nodes did not start or did not see each other";
+    return nullptr;
+  }
+  lfns = records_everywhere(*sites, 3);
+  return lfns.empty() ? nullptr : std::move(sites);
+}
+
 TEST(query_tree, reaches_every_site_with_signed_hits_and_covers_a_dead_one) {
   temp_dir dir{"dm2-query-tree"};
-  auto created = process_consortium::create(
-      dir.path(), {4, 71, "[overlay]\nliveness_timeout_s = 10\ntree_fanout_min_sites = 2\n"});
-  ASSERT_TRUE(created) << created.err().message;
-  auto& sites = **created;
-  ASSERT_TRUE(sites.start_all());
-  ASSERT_TRUE(all_see_each_other(sites)) << "the 4 nodes did not see each other";
-  auto lfns = records_everywhere(sites, 3);
-  ASSERT_FALSE(lfns.empty());
+  std::set<std::string> lfns;
+  auto consortium = tree_sites_with_records(dir, 71, lfns);
+  ASSERT_TRUE(consortium);
+  auto& sites = *consortium;
 
   auto view = query_until_done(sites, 1, 10s);
   EXPECT_EQ(view["asked"], 4) << view.dump();
@@ -58,14 +74,10 @@ TEST(query_tree, reaches_every_site_with_signed_hits_and_covers_a_dead_one) {
 // after its restart has every record; every site answered or was covered by its holders.
 TEST(query_tree, a_site_back_on_a_wiped_disk_has_its_records_answered_by_their_holders) {
   temp_dir dir{"dm2-query-tree-wiped"};
-  auto created = process_consortium::create(
-      dir.path(), {4, 72, "[overlay]\nliveness_timeout_s = 10\ntree_fanout_min_sites = 2\n"});
-  ASSERT_TRUE(created) << created.err().message;
-  auto& sites = **created;
-  ASSERT_TRUE(sites.start_all());
-  ASSERT_TRUE(all_see_each_other(sites)) << "the 4 nodes did not see each other";
-  auto lfns = records_everywhere(sites, 3);
-  ASSERT_FALSE(lfns.empty());
+  std::set<std::string> lfns;
+  auto consortium = tree_sites_with_records(dir, 72, lfns);
+  ASSERT_TRUE(consortium);
+  auto& sites = *consortium;
 
   ASSERT_TRUE(sites.stop(2));
   std::filesystem::remove_all(sites.site_dir(2) / "db");

@@ -148,16 +148,17 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   dht::answer_observer answer_observer;
   std::string self_site;
   bool roster_dirty = true;
-  bool view_settled = false;  // the tree was told our view lacks nobody (tree_fanout::view_settles_at)
+  // Until our view settles (tree_fanout::view_settles_at): every roster site heard from, or one
+  // liveness period (the one in use, which grows with the roster) since the tree started.
+  bool view_settled = false;
+  dht::millis tree_started{0};
   bool stopped = false;  // on the service thread only
 
   void refresh_membership() {
     update_membership();
-    // Every site on the roster heard from: our view lacks nobody, before the liveness period.
-    if (tree && !view_settled && membership->live_count() == membership->known_count()) {
-      tree->view_settles_at(clock.now());
-      view_settled = true;
-    }
+    if (!tree || view_settled) return;
+    view_settled = membership->live_count() == membership->known_count();
+    tree->view_settles_at(view_settled ? clock.now() : tree_started + membership->liveness_age());
   }
 
   // Builds membership and engine once this site has a roster entry; rebuilds the site list on
@@ -199,8 +200,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     dht::tree_settings ts;
     ts.max_body_bytes = query_limits::max_body_bytes;
     tree = std::make_unique<dht::tree_fanout>(self_site, ts, shared, *signer, planner);
-    // Until every live peer has had a liveness period to be heard from, our view may lack some.
-    tree->view_settles_at(clock.now() + liveness_age);
+    tree_started = clock.now();  // its view settles later (refresh_membership)
     // An empty store is a new site or a wiped disk: until anti-entropy has had a few rounds to give
     // this site's own records back, its answers ask the querier to ask their holders too.
     if (store->record_count() == 0) {

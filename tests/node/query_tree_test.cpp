@@ -24,30 +24,33 @@ std::string state_of(const nlohmann::json& view, const std::string& site) {
   return "absent";
 }
 
-// Four running sites that send every query down the tree, each with 3 records held by all;
-// null on failure (reported). Their LFNs in `lfns`.
-std::unique_ptr<process_consortium> tree_sites_with_records(const temp_dir& dir, int octet, std::set<std::string>& lfns) {
-  auto created = process_consortium::create(
-      dir.path(), {4, octet, "[overlay]\nliveness_timeout_s = 10\ntree_fanout_min_sites = 2\n"});
-  if (!created) {
-    ADD_FAILURE() << created.err().message;
-    return nullptr;
+// Four running sites that send every query down the tree, each with 3 records held by all
+// (`lfns`); `sites` is null on failure (reported).
+struct tree_sites {
+  tree_sites(const std::string& name, int octet) : dir(name) {
+    auto created = process_consortium::create(
+        dir.path(), {4, octet, "[overlay]\nliveness_timeout_s = 10\ntree_fanout_min_sites = 2\n"});
+    if (!created) {
+      ADD_FAILURE() << created.err().message;
+      return;
+    }
+    if (!(*created)->start_all() || !all_see_each_other(**created)) {
+      ADD_FAILURE() << "the 4 nodes did not start or did not see each other";
+      return;
+    }
+    lfns = records_everywhere(**created, 3);
+    if (!lfns.empty()) sites = std::move(*created);
   }
-  auto sites = std::move(*created);
-  if (!sites->start_all() || !all_see_each_other(*sites)) {
-    ADD_FAILURE() << "the 4 nodes did not start or did not see each other";
-    return nullptr;
-  }
-  lfns = records_everywhere(*sites, 3);
-  return lfns.empty() ? nullptr : std::move(sites);
-}
+  temp_dir dir;
+  std::set<std::string> lfns;
+  std::unique_ptr<process_consortium> sites;
+};
 
 TEST(query_tree, reaches_every_site_with_signed_hits_and_covers_a_dead_one) {
-  temp_dir dir{"dm2-query-tree"};
-  std::set<std::string> lfns;
-  auto consortium = tree_sites_with_records(dir, 71, lfns);
-  ASSERT_TRUE(consortium);
-  auto& sites = *consortium;
+  tree_sites consortium{"dm2-query-tree", 71};
+  ASSERT_TRUE(consortium.sites);
+  auto& sites = *consortium.sites;
+  const auto& lfns = consortium.lfns;
 
   auto view = query_until_done(sites, 1, 10s);
   EXPECT_EQ(view["asked"], 4) << view.dump();
@@ -73,11 +76,10 @@ TEST(query_tree, reaches_every_site_with_signed_hits_and_covers_a_dead_one) {
 // it reports its part rather than drop the sites it has not heard from yet. The query right
 // after its restart has every record; every site answered or was covered by its holders.
 TEST(query_tree, a_site_back_on_a_wiped_disk_has_its_records_answered_by_their_holders) {
-  temp_dir dir{"dm2-query-tree-wiped"};
-  std::set<std::string> lfns;
-  auto consortium = tree_sites_with_records(dir, 72, lfns);
-  ASSERT_TRUE(consortium);
-  auto& sites = *consortium;
+  tree_sites consortium{"dm2-query-tree-wiped", 72};
+  ASSERT_TRUE(consortium.sites);
+  auto& sites = *consortium.sites;
+  const auto& lfns = consortium.lfns;
 
   ASSERT_TRUE(sites.stop(2));
   std::filesystem::remove_all(sites.site_dir(2) / "db");

@@ -167,6 +167,19 @@ void tree_fanout::note_departures() {
     departed_.pop_front();
 }
 
+// Sites of our cover that left our view lately and that no bucket of ours now holds: nobody
+// below will ask them, and their holders may have answered before they left.
+void tree_fanout::report_departed(subtree& t, const placement_index& idx) {
+  auto since = c_.time->now() - departure_window(idx.sites().size());
+  auto skipped = [&](const std::string& site) { return std::find(t.req.skip.begin(), t.req.skip.end(), site) != t.req.skip.end(); };
+  auto delegated = [&](const node_id& id) {
+    return std::any_of(t.buckets.begin(), t.buckets.end(), [&](const bucket& k) { return in_prefix(id, k.cover); });
+  };
+  for (const auto& d : departed_)
+    if (d.noticed >= since && in_prefix(d.id, t.req.cover) && !idx.find(d.site) && !skipped(d.site) && !delegated(d.id))
+      t.uncovered.push_back(prefix_of(d.id, id_bits));
+}
+
 void tree_fanout::start(const std::string& query_id, const std::string& body, millis timeout, on_done callback) {
   auto q = std::make_unique<query_state>();
   q->body = body;
@@ -244,17 +257,7 @@ void tree_fanout::cover(std::uint64_t id) {
       if (own_hi - own_lo <= 1) break;
     }
   }
-  // Sites of our cover that left our view lately and that no bucket of ours now holds: nobody
-  // below will ask them, and their holders may have answered before they left.
-  if (me && t.req.answer_for.empty()) {
-    auto window = departure_window(idx.sites().size());
-    for (const auto& d : departed_) {
-      bool delegated = std::any_of(t.buckets.begin(), t.buckets.end(), [&](const bucket& k) { return in_prefix(d.id, k.cover); });
-      if (d.noticed + window >= c_.time->now() && in_prefix(d.id, t.req.cover) && !delegated && !idx.find(d.site) &&
-          std::find(t.req.skip.begin(), t.req.skip.end(), d.site) == t.req.skip.end())
-        t.uncovered.push_back(prefix_of(d.id, id_bits));
-    }
-  }
+  if (me && t.req.answer_for.empty()) report_departed(t, idx);
   // A forwarder says at once that it is alive, with its own hits; its subtree's follow.
   if (!t.parent.empty() && !t.buckets.empty()) {
     c_.net->send(self_, t.parent,

@@ -124,6 +124,7 @@ class tree_fanout {
   };
   std::deque<departure> departed_;
   void note_departures();
+  void report_departed(subtree& t, const placement_index& idx);
   millis departure_window(std::size_t live) const;
   std::map<std::uint64_t, std::unique_ptr<subtree>> subtrees_;  // by local id
   struct child {

@@ -283,15 +283,15 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
   admin_grant["grantee"] = admin.name;
   EXPECT_EQ(call(1, "POST", "/v1/grants", admin_grant.dump(), team.token).status, 400);
 
+  // Site 3 must hold the record before any share request of the patient's (her retrieval below
+  // asks site 3 too): without it site 3 does not know the owner and refuses (audited), which the
+  // audit check at the end would read as the opposite of that cell's decision. Asked with site
+  // 3's own certificate: no user, so no cell's audit entry.
+  ASSERT_TRUE(eventually([&] { return call(3, "GET", "/v1/records?lfn=" + lfn, "", "", 3).status == 200; }, 60s));
   // Wait until the key shares are placed: the patient retrieves her series, and site 3 releases
   // its share to site 1 for her (both are cells of the table, allowed).
   auto& patient = user_of(role::patient, relation::own_record, true);
   ASSERT_TRUE(eventually([&] { return call(1, "GET", "/v1/series/" + lfn, "", patient.token).status == 200; }, 60s));
-  // Site 3 must hold the record before the patient's share request below: without it site 3
-  // does not know the owner and refuses (audited), which the audit check at the end would read
-  // as the opposite of that cell's decision. Asked with site 3's own certificate: no user, so no
-  // cell's audit entry.
-  ASSERT_TRUE(eventually([&] { return call(3, "GET", "/v1/records?lfn=" + lfn, "", "", 3).status == 200; }, 60s));
   ASSERT_TRUE(eventually(
       [&] {
         node::access::assertion a;

@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <future>
@@ -35,6 +36,17 @@ namespace {
 
 constexpr auto tick_period = std::chrono::milliseconds(250);
 
+bool is_query_message(const dht::message& m) {
+  return std::holds_alternative<dht::query_request>(m) || std::holds_alternative<dht::query_answer>(m) ||
+         std::holds_alternative<dht::subtree_request>(m) || std::holds_alternative<dht::subtree_answer>(m);
+}
+
+// What the fan-outs cost this site on the wire (GET /v1/overlay, "query_traffic"): the
+// fan-out comparison on real processes (bench/fanout_bench) reads the querier's and the total.
+struct query_traffic {
+  std::atomic<std::uint64_t> messages_sent{0}, bytes_sent{0}, messages_received{0}, bytes_received{0};
+};
+
 // Shares are sealed to the holder's X25519 key on the roster, with the key id as associated data
 // (what the holder's x25519_keyring opens).
 std::unique_ptr<dht::owned_key_source> make_key_source(const std::string& self_site, const consortium& c) {
@@ -51,11 +63,19 @@ std::unique_ptr<dht::owned_key_source> make_key_source(const std::string& self_s
 // messages to one peer go out in order, one at a time.
 class https_transport final : public dht::transport {
  public:
-  https_transport(asio::thread_pool& pool, const consortium& members, const site_identity& id)
-      : pool_(pool), members_(members), tls_{id.ca_certificate_pem, id.certificate_pem, id.private_key_pem} {}
+  https_transport(asio::thread_pool& pool, const consortium& members, const site_identity& id, query_traffic& traffic)
+      : pool_(pool),
+        members_(members),
+        tls_{id.ca_certificate_pem, id.certificate_pem, id.private_key_pem},
+        traffic_(traffic) {}
 
   void send(const std::string&, const std::string& to_site, dht::message m) override {
-    asio::post(pool_, [this, to_site, body = dht::encode_message(m), name = dht::message_name(m)] {
+    auto body = dht::encode_message(m);
+    if (is_query_message(m)) {
+      ++traffic_.messages_sent;
+      traffic_.bytes_sent += body.size();
+    }
+    asio::post(pool_, [this, to_site, body = std::move(body), name = dht::message_name(m)] {
       auto peer = members_.member_by_id(to_site);
       if (!peer) return;
       auto ep = crypto::parse_endpoint(peer->https_endpoint);
@@ -91,6 +111,7 @@ class https_transport final : public dht::transport {
   asio::thread_pool& pool_;
   const consortium& members_;
   tls_material tls_;
+  query_traffic& traffic_;
   std::mutex mutex_;
   std::map<std::string, std::unique_ptr<std::pair<std::string, link>>> links_;  // site -> (endpoint, link)
 };
@@ -104,7 +125,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
       : timer(strand),
         overlay(o),
         members(c),
-        transport(pool, c, id),
+        transport(pool, c, id, traffic),
         settings(s),
         liveness_age(liveness),
         tree_fanout_min_sites(tree_min_sites),
@@ -125,6 +146,7 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
   std::thread runner;
   asio::steady_timer timer;
   asio::thread_pool pool{2};
+  query_traffic traffic;  // before the transport, which counts into it
   dht::overlay& overlay;
   const consortium& members;
   https_transport transport;
@@ -341,7 +363,11 @@ void overlay_service::roster_changed() {
   asio::post(impl_->strand, [self = impl_] { self->roster_dirty = true; });
 }
 
-void overlay_service::deliver(const std::string& from_site, dht::message message) {
+void overlay_service::deliver(const std::string& from_site, dht::message message, std::size_t wire_bytes) {
+  if (is_query_message(message)) {
+    ++impl_->traffic.messages_received;
+    impl_->traffic.bytes_received += wire_bytes;
+  }
   asio::post(impl_->strand, [self = impl_, from_site, m = std::move(message)] {
     bool query = std::holds_alternative<dht::query_request>(m) || std::holds_alternative<dht::query_answer>(m);
     bool tree = std::holds_alternative<dht::subtree_request>(m) || std::holds_alternative<dht::subtree_answer>(m);
@@ -456,6 +482,10 @@ dht::overlay_status_report overlay_service::report() {
                                  self->members.version(), age);
     auto owned = self->keys ? self->keys->keys() : std::vector<std::pair<std::string, std::uint32_t>>{};
     r.keys_owned = owned.size();
+    r.query_messages_sent = self->traffic.messages_sent;
+    r.query_bytes_sent = self->traffic.bytes_sent;
+    r.query_messages_received = self->traffic.messages_received;
+    r.query_bytes_received = self->traffic.bytes_received;
     // Say what cannot be placed rather than fail: a consortium of one owns records and keys
     // that simply have nowhere else to go.
     std::size_t sites = r.live_sites.empty() ? 1 : r.live_sites.size();

@@ -57,8 +57,8 @@ class overlay_service {
   // The roster changed: membership is rebuilt at the next tick.
   void roster_changed();
 
-  // A message from a verified roster member.
-  void deliver(const std::string& from_site, dht::message message);
+  // A message from a verified roster member, `wire_bytes` long on the wire (counted for queries).
+  void deliver(const std::string& from_site, dht::message message, std::size_t wire_bytes);
   // Starts a similarity query (a canonical body, query_body.hpp) to every live site; `progress`
   // runs on the service thread for each batch and once at the end (dht::query_fanout::start).
   // With the tree fan-out (at least tree_fanout_min_sites live sites) it runs once, at the end,

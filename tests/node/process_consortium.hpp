@@ -54,6 +54,8 @@ class process_consortium {
   void kill(int site);       // SIGKILL, reaped
   status stop(int site);     // SIGTERM; error unless it exits 0 within 30 s
   bool running(int site) const { return nodes_.count(site) != 0; }
+  // The process id of a running site's dm2d (-1 when it is not running).
+  pid_t pid(int site) const { return running(site) ? nodes_.at(site)->pid() : -1; }
   std::vector<int> all_sites() const;
   std::vector<int> running_sites() const;
 

@@ -18,6 +18,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
+nlohmann::json overlay_view(process_consortium& sites, int site) {
+  auto r = sites.request(site, "GET", "/v1/overlay", {}, site);
+  return r && r->status == 200 ? nlohmann::json::parse(r->body) : nlohmann::json{{"query_traffic", nlohmann::json::object()}};
+}
+
 std::string state_of(const nlohmann::json& view, const std::string& site) {
   for (const auto& s : view["sites"])
     if (s["site"] == site) return s["state"];
@@ -59,6 +64,25 @@ TEST(query_tree, reaches_every_site_with_signed_hits_and_covers_a_dead_one) {
   EXPECT_EQ(hit_lfns(view), lfns) << view.dump();
   EXPECT_NE(sites.stderr_text(1).find("event=query_tree"), std::string::npos) << "the query did not go down the tree";
   for (int site : {2, 3, 4}) EXPECT_EQ(sites.stderr_text(site).find("event=hit_refused"), std::string::npos) << site;
+  // GET /v1/overlay counts the query's messages: the querier sent and received some, and once
+  // none is in flight, what the four sent is what they received.
+  auto traffic = [&](int site) { return overlay_view(sites, site)["query_traffic"]; };
+  EXPECT_GE(traffic(1).value("messages_sent", 0), 1) << traffic(1).dump();
+  EXPECT_GE(traffic(1).value("messages_received", 0), 1) << traffic(1).dump();
+  EXPECT_GT(traffic(1).value("bytes_received", 0), traffic(1).value("messages_received", 0)) << traffic(1).dump();
+  EXPECT_TRUE(eventually(
+      [&] {
+        std::uint64_t sent = 0, received = 0, sent_bytes = 0, received_bytes = 0;
+        for (int site : sites.all_sites()) {
+          auto t = traffic(site);
+          sent += t.value("messages_sent", std::uint64_t{0});
+          received += t.value("messages_received", std::uint64_t{0});
+          sent_bytes += t.value("bytes_sent", std::uint64_t{0});
+          received_bytes += t.value("bytes_received", std::uint64_t{0});
+        }
+        return sent >= 3 && sent == received && sent_bytes == received_bytes;
+      },
+      10s));
 
   sites.kill(3);
   view = query_until_done(sites, 1, 10s);

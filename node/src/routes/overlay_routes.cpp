@@ -39,7 +39,12 @@ http_response status(const route_context& c, const http_request& request) {
                          {"placement_warnings", report.placement_warnings},
                          {"replicas", report.replicas},
                          {"survivable_failures", report.survivable_failures},
-                         {"liveness_ms", report.liveness_ms}};
+                         {"liveness_ms", report.liveness_ms},
+                         {"query_traffic",
+                          {{"messages_sent", report.query_messages_sent},
+                           {"bytes_sent", report.query_bytes_sent},
+                           {"messages_received", report.query_messages_received},
+                           {"bytes_received", report.query_bytes_received}}}};
   return http_response{200, "application/json", {}, body.dump()};
 }
 
@@ -75,7 +80,7 @@ http_response message(const route_context& c, const http_request& request) {
     spdlog::warn("event=peer_message_refused site={} reason=\"{}\"", member->site_id, decoded.err().message);
     return error_response(decoded.err());
   }
-  c.overlay->deliver(member->site_id, std::move(*decoded));
+  c.overlay->deliver(member->site_id, std::move(*decoded), request.body.size());
   return http_response{202, "application/json", {}, "{}"};
 }
 

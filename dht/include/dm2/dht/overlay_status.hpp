@@ -41,6 +41,13 @@ struct overlay_status_report {
   // has caught up (replicas_owed 0 at every site). docs/overlay.md, "Durability".
   std::size_t survivable_failures = 0;
   std::int64_t liveness_ms = 0;        // the liveness age in use (a peer silent this long is down)
+  // Query fan-out traffic (query_request / query_answer, subtree_request / subtree_answer) this
+  // node handed to its transport and received since it started, wire bytes included; filled by
+  // the node, which owns the transport (0 here).
+  std::uint64_t query_messages_sent = 0;
+  std::uint64_t query_bytes_sent = 0;
+  std::uint64_t query_messages_received = 0;
+  std::uint64_t query_bytes_received = 0;
 };
 
 overlay_status_report overlay_status(const overlay* o, const membership* members,

@@ -8,7 +8,8 @@
 # listed live after). Prints Markdown tables: latency p50 / p99, completeness, messages and bytes
 # of the querier and in total, the ratio tree / one-to-all, real beside simulated, each dm2d's
 # resident memory; a goal line per size and phase (does the tree win there?); plots the latency
-# CDFs to <build>/fanout_bench.png. Samples stay in <build>/fanout_bench-<N>.csv and -rss.csv.
+# CDFs to <build>/fanout_bench.png. Samples stay in <build>/fanout_bench-<N>.csv and -rss.csv,
+# the six queriers' logs in <build>/fanout_bench-<N>-queriers/.
 # Usage: bench/fanout_bench.sh [build dir, default build] [sites ..., default 64 128] [--quick]
 # --quick: 16 sites, 5 queries per fan-out and phase (correctness: every record back each time).
 # Exits 1 when a query of either fan-out missed a record or a run failed; timings never fail it.
@@ -38,6 +39,9 @@ for n in "${sizes[@]}"; do
   echo "fanout_bench.sh: $n dm2d processes (load average $before, $(awk '/MemAvailable/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo) GB available)..." >&2
   "$build/bench/fanout_bench" "$tmp/nodes-$n" "$samples" "$n" ${quick:+--quick} || failed=1
   loads+=("$n sites: $before → $(cut -d' ' -f1 /proc/loadavg)")
+  # The queriers' logs (info: event=query_tree, event=tree_second_pass) stay beside the samples.
+  rm -rf "$build/fanout_bench-$n-queriers" && mkdir -p "$build/fanout_bench-$n-queriers"
+  cp "$tmp/nodes-$n"/site-[1-6]-*.err "$build/fanout_bench-$n-queriers/" 2>/dev/null || true
   rm -rf "$tmp/nodes-$n"
   for f in all tree; do
     "$build/simulations/dm2-sim" --scenario "$root/simulations/scenarios/calibration-16.toml" --sites "$n" \

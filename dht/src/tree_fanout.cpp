@@ -91,12 +91,18 @@ query_progress progress_of(const tree_progress& p, const std::vector<site_info>&
   out.asked = asked.size();
   out.done = true;
   out.deadline_passed = p.deadline_passed;
+  // The second pass covers the first's misses only if every site that can hold their copies
+  // answered it: one it left out that the first pass reached (alive, holding copies) may have
+  // held the only copy that came back of some of their records.
+  bool second_gap = std::any_of(asked.begin(), asked.end(), [&](const site_info& s) {
+    return in_any(s.id, p.second_uncovered) && !in_any(s.id, p.uncovered);
+  });
   for (const auto& s : asked) {
     out.asked_sites.push_back(s.site_id);
     if (!in_any(s.id, p.uncovered)) {
       out.answered_sites.push_back(s.site_id);
       if (p.second_pass && in_any(s.id, p.restoring)) out.hedged_sites.push_back(s.site_id);
-    } else if (p.second_pass)
+    } else if (p.second_pass && !second_gap)
       out.hedged_sites.push_back(s.site_id);
     else
       out.missed_sites.push_back(s.site_id);

@@ -420,8 +420,12 @@ status overlay_service::start_query(const std::string& query_id, const std::stri
     }
     spdlog::info("event=query_tree query={} live_sites={}", query_id.substr(0, 64), live.size());
     self->tree->start(query_id, body, timeout,
-                      [live = std::move(live), progress = std::move(progress)](const std::vector<dht::query_hit>& hits,
-                                                                               const dht::tree_progress& p) {
+                      [live = std::move(live), progress = std::move(progress), query_id](
+                          const std::vector<dht::query_hit>& hits, const dht::tree_progress& p) {
+                        spdlog::info("event=tree_query_done query={} hits={} reached={} uncovered={} second_pass={} "
+                                     "second_uncovered={}",
+                                     query_id.substr(0, 64), hits.size(), p.reached, p.uncovered.size(), p.second_pass,
+                                     p.second_uncovered.size());
                         progress(hits, dht::progress_of(p, live));
                       });
     return {};

@@ -61,8 +61,9 @@ bool in_prefix(const node_id& id, const id_prefix& p);
 // A finished tree query's progress in the one-to-all's terms, for `asked` (the live sites when
 // it started): a site in no uncovered prefix answered; one the first pass missed is hedged when
 // the second pass asked its records' holders (a dead site is in the second pass's uncovered
-// parts too: the holders answer for it, not the site), missed when no second pass ran. A
-// restoring site answered and, after a second pass, is hedged as well (as in query_fanout).
+// parts too: the holders answer for it, not the site), missed when no second pass ran or when
+// the second pass left out a site the first one reached (a holder whose copies did not come
+// back). A restoring site answered and, after a second pass, is hedged as well (as in query_fanout).
 query_progress progress_of(const tree_progress& p, const std::vector<site_info>& asked);
 
 class tree_fanout {

@@ -53,5 +53,5 @@ for n in "${sizes[@]}"; do
   specs+=("$n:$samples:${samples%.csv}-rss.csv:$tmp/sim-$n-all-queries.csv:$tmp/sim-$n-tree-queries.csv:$burst_at")
 done
 load_text=$(IFS=';'; echo "${loads[*]}")
-/usr/bin/python3 "$root/bench/fanout_table.py" "$build/fanout_bench.png" "$load_text" "${specs[@]}" || exit 1
+/usr/bin/python3 -B "$root/bench/fanout_table.py" "$build/fanout_bench.png" "$load_text" "${specs[@]}" || exit 1
 exit $failed

@@ -5,9 +5,9 @@
 // tree (threshold 2) and three one-to-all (threshold 1,000,000); every site answers both. Queries
 // alternate between the two, each polled to its end. Per query, one CSV row:
 //   phase      healthy, or killed: 3 random sites (never a querier) SIGKILLed 20 ms after the POST
-//              was sent (at once after it, when it took longer),
-//              still listed live by every site (liveness timeout 60 s), restarted after the
-//              query and waited for (they count every peer live again) before the next one;
+//              was sent (at once after it, when it took longer), still listed live by every site
+//              (liveness timeout 60 s), restarted after the query and waited for (they count
+//              every peer live again) before the next one;
 //   latency_ms POST /v1/queries until GET /v1/queries/{id} says done (polled every 5 ms);
 //   expected, returned  records in the consortium, and those among the hits (top_k holds them all);
 //   deadline_passed, answered, covered, missed  the query's own view;
@@ -16,8 +16,8 @@
 //              300 ms after done (the killed sites' counts are lost with them: totals are the
 //              survivors').
 // Also <samples stem>-rss.csv: each dm2d's resident memory (kB) once the records are in place
-// and after the last query. Exits 1 when a query misses a record or a phase cannot run, never on
-// timings; bench/fanout_bench.sh prints the table beside dm2-sim's on the same sizes.
+// and after the last query. Exits 1 when a query missed a record (the run goes on) or a phase
+// cannot run, never on timings; bench/fanout_bench.sh prints the table beside dm2-sim's on the same sizes.
 // Usage: fanout_bench <work dir> <samples.csv> <sites> [queries per fan-out and phase, default 20]
 //        [--quick]
 // --quick: 5 queries per fan-out and phase. The sites listen on 127.<octet>.X.1..N, octet

@@ -411,8 +411,12 @@ TEST(tree_fanout, progress_names_each_site_as_the_one_to_all_does) {
   // Nor when the second pass left out a site the first reached: its copies of their records did
   // not come back (bench/fanout_bench, 128 dm2d processes under load: hits missing while every
   // site counted answered or covered).
+  auto whole_id = [&](int i) {  // the prefix that is site i's node id
+    auto s = std::find_if(live.begin(), live.end(), [&](const site_info& x) { return x.site_id == f.c.site(i).id; });
+    return id_prefix{s->id, 160};
+  };
   tree_progress second_gap = out.progress;
-  second_gap.second_uncovered.push_back(id_prefix{f.c.site(3).id, 160});
+  second_gap.second_uncovered.push_back(whole_id(3));
   auto g = progress_of(second_gap, live);
   EXPECT_EQ(g.answered, 30u);
   EXPECT_EQ(std::set<std::string>(g.missed_sites.begin(), g.missed_sites.end()),
@@ -420,7 +424,7 @@ TEST(tree_fanout, progress_names_each_site_as_the_one_to_all_does) {
   EXPECT_EQ(g.hedged, 0u);
   // The dead sites themselves in the second pass's gaps are the usual case: still covered.
   tree_progress dead_only = out.progress;
-  dead_only.second_uncovered = {id_prefix{f.c.site(7).id, 160}, id_prefix{f.c.site(19).id, 160}};
+  dead_only.second_uncovered = {whole_id(7), whole_id(19)};
   EXPECT_EQ(progress_of(dead_only, live).hedged, 2u);
 }
 

@@ -54,6 +54,9 @@ replicator::replicator(std::string self_site, replication_settings settings,
       closest_(std::make_unique<closest_cache>()),
       index_(std::make_unique<record_index>(self_)) {
   settings_.bucket_count = std::clamp<std::size_t>(settings_.bucket_count, 1, 65536);
+  if (settings_.first_round_spread > millis(0))
+    next_round_ = c_.time->now() + millis(static_cast<long>(
+                                       fingerprint(self_) % static_cast<std::uint64_t>(settings_.first_round_spread.count())));
   repair_ = std::make_unique<share_repairer>(share_repairer::context{
       self_, c_.time, c_.store, c_.keyring,
       [this](const std::string& to, message m) { send(to, std::move(m)); },
@@ -248,7 +251,7 @@ void replicator::tick() {
     evaluate_shares();
   }
   bool membership_changed = round_version_ && *round_version_ != c_.members->version();
-  if (!round_version_ || now >= next_round_) {
+  if (now >= next_round_) {  // the first round too (next_round_ holds its spread)
     start_round();
   } else if (membership_changed && now - last_round_ >= settings_.membership_debounce) {
     // At thousands of sites almost every change is far from our records: repair only if the

@@ -376,3 +376,40 @@ TEST(replicator_restart, a_share_target_wiped_right_after_the_placement_check_ge
 
 }  // namespace
 }  // namespace dm2::dht
+
+namespace dm2::dht {
+namespace {
+
+std::uint64_t records_pushed(sim_cluster& c) {
+  std::uint64_t n = 0;
+  for (int s = 0; s < c.size(); ++s) n += c.site(s).engine->counters().records_pushed;
+  return n;
+}
+
+// Sites started together right after pushing their records (as dm2-sim starts them): with their
+// first rounds spread, no digest races those pushes and each record reaches each holder once.
+// At the first tick, every site digested records still in flight and pushed many of them again.
+TEST(replicator_start, spread_first_rounds_push_no_initial_record_twice) {
+  replication_settings rs;
+  rs.repair_period = millis(3000);
+  rs.first_round_spread = millis(1000);
+  sim_cluster c(16, rs);
+  auto records = publish_many(c, 10);
+  const auto initial = records_pushed(c);
+  ASSERT_EQ(initial, records.size() * 3);
+  auto started = [&c] {
+    int n = 0;
+    for (int s = 0; s < c.size(); ++s) n += c.site(s).engine->counters().rounds > 0;
+    return n;
+  };
+  c.run_for(millis(500));
+  EXPECT_GT(started(), 0);
+  EXPECT_LT(started(), c.size());  // spread: some have not begun yet
+  c.run_for(millis(1000));
+  EXPECT_EQ(started(), c.size());
+  EXPECT_EQ(c.under_replicated(records, 3), 0u);
+  EXPECT_EQ(records_pushed(c), initial);
+}
+
+}  // namespace
+}  // namespace dm2::dht

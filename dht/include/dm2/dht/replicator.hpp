@@ -39,6 +39,12 @@ struct replication_settings {
   // re-checking on a timer was 77 % of dm2-sim's messages at 10,000 sites).
   std::size_t agreed_recheck_rounds = 0;
   millis membership_debounce{1'000}; // at most one membership-triggered round per this interval
+  // A site's first round (driven by tick(), not start_round()) waits fingerprint(site id) modulo
+  // this: sites started together do not all digest in the same instant, racing the writes they
+  // just pushed to each other (dm2-sim starts every site at once after its initial pushes: at
+  // 10,000 sites ~140,000 records went twice). 0: at the first tick. The phase stays: later
+  // periodic rounds follow the first by repair_period.
+  millis first_round_spread{0};
   millis share_inventory_wait{2'000};  // how long the owner collects share inventories per round
   // A share repair (owner down) that has not completed by then is forgotten; the next round
   // retries. Covers a helper or the target dying mid-repair.

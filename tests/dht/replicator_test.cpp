@@ -174,6 +174,16 @@ TEST(replicator, refuses_records_it_does_not_owe_oversized_and_malformed) {
   EXPECT_EQ(target.counters().messages_refused, 2u);
 }
 
+// Shares of each key held anywhere (live or not): n = 3 once the surplus is dropped.
+void expect_three_shares_each(sim_cluster& c, const std::vector<std::pair<std::string, std::string>>& keys) {
+  for (const auto& [owner, key_id] : keys) {
+    int copies = 0;
+    for (int s = 0; s < c.size(); ++s)
+      c.site(s).store.for_each_share([&](const key_share& sh) { copies += sh.key_id == key_id; });
+    EXPECT_EQ(copies, 3) << key_id;
+  }
+}
+
 TEST(replicator, key_shares_sit_on_n_distinct_live_sites_and_are_restored_after_failures) {
   replication_settings rs;
   rs.repair_period = millis(1000);
@@ -189,12 +199,7 @@ TEST(replicator, key_shares_sit_on_n_distinct_live_sites_and_are_restored_after_
   for (int i : {4, 6, 8}) c.revive(i, /*wiped=*/false);
   c.run_for(millis(2500));
   EXPECT_EQ(c.under_shared(keys, 3), 0u);
-  for (const auto& [owner, key_id] : keys) {
-    int copies = 0;
-    for (int s = 0; s < c.size(); ++s)
-      c.site(s).store.for_each_share([&](const key_share& sh) { copies += sh.key_id == key_id; });
-    EXPECT_EQ(copies, 3) << key_id;
-  }
+  expect_three_shares_each(c, keys);
 }
 
 TEST(replicator, shares_are_only_accepted_from_their_owner_sealed_to_us) {
@@ -467,12 +472,7 @@ TEST(replicator_shares, a_moved_target_is_asked_about_its_key_alone) {
   c.revive(victim_index, /*wiped=*/false);
   c.run_for(millis(2500));
   EXPECT_EQ(c.under_shared(keys, 3), 0u);
-  for (const auto& [owner, key_id] : keys) {
-    int copies = 0;
-    for (int s = 0; s < c.size(); ++s)
-      c.site(s).store.for_each_share([&](const key_share& sh) { copies += sh.key_id == key_id; });
-    EXPECT_EQ(copies, 3) << key_id;
-  }
+  expect_three_shares_each(c, keys);
 }
 
 }  // namespace

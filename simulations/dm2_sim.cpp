@@ -200,6 +200,12 @@ int run(const options& o) {
   rs.repair_period = millis(static_cast<long>(o.repair_period_s * 1000));
   rs.share_inventory_wait = millis(static_cast<long>(std::max(4 * (o.latency_ms + o.jitter_ms), 100.0)));
   rs.share_repair_timeout = std::max(rs.share_repair_timeout, 10 * rs.share_inventory_wait);
+  // Every site starts at 0 s right after pushing its records: first rounds spread over half a
+  // sample step (and period) digest once those pushes landed, and the first sample after the
+  // start sees them all done (failures strike at sample boundaries). Less than a tick spreads
+  // nothing but the rounds' phase (calibration-16: a 0.2 s sample step), so none then.
+  const auto first_spread = std::min(rs.repair_period, ms_of(o.sample_s)) / 2;
+  rs.first_round_spread = first_spread >= ns.tick_interval ? first_spread : millis(0);
   std::unique_ptr<dm2::sim::query_load> queries;
   if (o.query_rate > 0)
     queries = std::make_unique<dm2::sim::query_load>(time, net, members, ms_of(o.query_timeout_s), o.k,

@@ -54,6 +54,9 @@ replicator::replicator(std::string self_site, replication_settings settings,
       closest_(std::make_unique<closest_cache>()),
       index_(std::make_unique<record_index>(self_)) {
   settings_.bucket_count = std::clamp<std::size_t>(settings_.bucket_count, 1, 65536);
+  if (settings_.first_round_spread > millis(0))
+    next_round_ = c_.time->now() + millis(static_cast<long>(
+                                       fingerprint(self_) % static_cast<std::uint64_t>(settings_.first_round_spread.count())));
   repair_ = std::make_unique<share_repairer>(share_repairer::context{
       self_, c_.time, c_.store, c_.keyring,
       [this](const std::string& to, message m) { send(to, std::move(m)); },
@@ -95,11 +98,11 @@ void replicator::forget_agreements(std::span<const membership_change> changes) {
       due_peers_.push_back(ch.site_id);
       agreement_voided_ = true;
     }
-    if (shares_placed_ && std::any_of(shares_placed_->targets.begin(), shares_placed_->targets.end(),
-                                      [&](const auto& t) { return t.first == ch.site_id; })) {
-      shares_placed_.reset();
-      agreement_voided_ = true;
-    }
+    for (auto& [key_id, k] : owned_keys_)
+      if (k.placed && contains(k.targets, ch.site_id)) {
+        k.placed = false;
+        agreement_voided_ = true;
+      }
   }
 }
 
@@ -111,11 +114,13 @@ void replicator::compare_incarnations() {
       due_peers_.push_back(peer);
       agreement_voided_ = true;
     }
-  if (shares_placed_ && std::any_of(shares_placed_->targets.begin(), shares_placed_->targets.end(),
-                                    [&](const auto& t) { return t.second != incarnation_of(t.first); })) {
-    shares_placed_.reset();
-    agreement_voided_ = true;
-  }
+  for (auto& [key_id, k] : owned_keys_)
+    if (k.placed && std::any_of(k.consulted.begin(), k.consulted.end(), [&](const auto& c) {
+          return contains(k.targets, c.site) && c.incarnation != incarnation_of(c.site);
+        })) {
+      k.placed = false;
+      agreement_voided_ = true;
+    }
 }
 
 std::uint64_t replicator::incarnation_of(const std::string& site) {
@@ -133,8 +138,9 @@ void replicator::rewatch() {
   peers_left_ = 0;
   watched_.reset();
   for (const auto& [peer, d] : peer_digests_) watch(d.site_print);
-  if (shares_placed_)
-    for (const auto& [site, incarnation] : shares_placed_->targets) watch(fingerprint(site));
+  for (const auto& [key_id, k] : owned_keys_)
+    if (k.placed)
+      for (const auto& t : k.targets) watch(fingerprint(t));
 }
 
 const placement_index& replicator::placement() {
@@ -238,7 +244,12 @@ void replicator::publish(const record& r) {
     if (h != self_) push_chunked(h, {r});
 }
 
-void replicator::own_key(const std::string& key_id, std::uint32_t n) { owned_keys_[key_id] = n; }
+void replicator::own_key(const std::string& key_id, std::uint32_t n) {
+  auto& k = owned_keys_[key_id];
+  if (k.n == n) return;
+  k = owned_share_key{};
+  k.n = n;
+}
 
 void replicator::tick() {
   repair_->tick();
@@ -248,7 +259,7 @@ void replicator::tick() {
     evaluate_shares();
   }
   bool membership_changed = round_version_ && *round_version_ != c_.members->version();
-  if (!round_version_ || now >= next_round_) {
+  if (now >= next_round_) {  // the first round too (next_round_ holds its spread)
     start_round();
   } else if (membership_changed && now - last_round_ >= settings_.membership_debounce) {
     // At thousands of sites almost every change is far from our records: repair only if the
@@ -272,7 +283,7 @@ std::uint64_t replicator::holders_print() {
     for (const auto& s : sites) x = fingerprint(s, x);
     h ^= x;
   };
-  for (const auto& [key_id, n] : owned_keys_) mix(key_id, share_targets(key_id, n));
+  for (const auto& [key_id, k] : owned_keys_) mix(key_id, share_targets(key_id, k.n));
   h ^= repair_->print();
   print_epoch_ = closest_->epoch();
   return h;
@@ -586,38 +597,54 @@ std::vector<std::string> replicator::share_targets(const std::string& key_id, st
   return closest(key_id, n, self_);
 }
 
-// Asks the share targets (and last round's holders) what they hold — unless the last evaluation
-// found every key's n shares on its targets, the targets have not moved since, and the
-// recheck period has not passed.
+// Checks the keys whose shares may not all be in place: their targets moved or one restarted
+// since the last check, or that check pushed or dropped something (or, with timed re-checks,
+// the recheck passed). Of each, asks only the live sites that may hold a share and that it
+// cannot vouch for; the others' shares are taken as known.
 void replicator::run_share_round() {
   if (owned_keys_.empty() || !c_.shares) return;
   auto now = c_.time->now();
-  std::uint64_t print = fingerprint({});
-  for (const auto& [key_id, n] : owned_keys_) {
-    print = fingerprint(key_id, print);
-    for (const auto& t : share_targets(key_id, n)) print = fingerprint(t, print);
-  }
   const auto recheck = settings_.repair_period * static_cast<long>(settings_.agreed_recheck_rounds);
-  if (shares_placed_ && shares_placed_->print == print && (recheck.count() == 0 || now - shares_placed_->at < recheck))
-    return;
-  shares_placed_.reset();
-  share_round_ = placed_shares{print, now, {}};
-  inventory_.clear();
-  std::map<std::string, std::vector<std::string>> ask;  // site -> key ids
-  std::set<std::string> previous = std::move(known_share_holders_);
-  known_share_holders_.clear();
+  auto fresh = [&](millis at) { return recheck.count() == 0 || now - at < recheck; };
   const auto& p = placement();
-  for (const auto& [key_id, n] : owned_keys_) {
-    for (const auto& t : share_targets(key_id, n)) {
-      ask[t].push_back(key_id);
-      known_share_holders_.insert(t);
-      share_round_.targets.emplace_back(t, incarnation_of(t));
+  std::map<std::string, std::vector<std::string>> ask;  // site -> key ids
+  bool checking = false;
+  for (auto& [key_id, k] : owned_keys_) {
+    const auto& targets = share_targets(key_id, k.n);
+    k.checking = !k.placed || k.targets != targets || !fresh(k.checked_at);
+    if (!k.checking) continue;
+    checking = true;
+    k.placed = false;
+    k.targets = targets;
+    k.consulted.clear();
+    k.checked_at = now;
+    auto& held = inventory_[key_id];
+    held.clear();
+    std::vector<std::string> sites = targets;  // targets first, then former holders
+    for (const auto& h : k.known)
+      if (!contains(sites, h.site)) sites.push_back(h.site);
+    for (const auto& u : k.unsure)
+      if (!contains(sites, u)) sites.push_back(u);
+    for (const auto& site : sites) {
+      const auto* info = p.find(site);
+      if (!info) continue;  // down: its entries wait until it is back
+      bool vouched = !contains(k.unsure, site), listed = false;
+      for (const auto& h : k.known)
+        if (h.site == site) {
+          listed = true;
+          vouched = vouched && h.incarnation == info->incarnation && fresh(h.at);
+        }
+      k.consulted.push_back({site, info->incarnation, !vouched || !listed});
+      if (k.consulted.back().asked) {
+        ask[site].push_back(key_id);
+        continue;
+      }
+      for (const auto& h : k.known)
+        if (h.site == site) held[h.index].insert(site);
     }
-    for (const auto& h : previous)
-      if (p.find(h) && !contains(ask[h], key_id)) ask[h].push_back(key_id);
   }
+  if (!checking) return;
   for (auto& [site, keys] : ask) {
-    if (keys.empty()) continue;
     for (std::size_t i = 0; i < keys.size(); i += settings_.max_entries_per_message) {
       share_inventory_request m;
       auto end = std::min(keys.size(), i + settings_.max_entries_per_message);
@@ -654,9 +681,8 @@ void replicator::on_share_inventory_reply(const std::string& from, const share_i
       repair_->on_inventory_entry(from, key_id, index);  // a holder's inventory, owner down
       continue;
     }
-    if (index < 1 || index > it->second) continue;
+    if (!it->second.checking || index < 1 || index > it->second.n) continue;
     inventory_[key_id][index].insert(from);
-    known_share_holders_.insert(from);
   }
 }
 
@@ -668,10 +694,13 @@ void replicator::evaluate_shares() {
   const auto& p = placement();
   std::map<std::string, push_shares> pushes;
   std::map<std::string, drop_shares> drops;
-  bool all_placed = true;  // every index of every key on its own target, nothing to push
-  for (const auto& [key_id, n] : owned_keys_) {
+  for (auto& [key_id, k] : owned_keys_) {
+    if (!k.checking) continue;
+    k.checking = false;
+    const auto n = k.n;
     auto targets = share_targets(key_id, n);
     const auto& held = inventory_[key_id];
+    std::set<std::string> touched;  // pushed to or told to drop: unsure until asked again
     std::map<std::string, std::uint32_t> target_index;  // target -> the index it keeps
     std::set<std::uint32_t> covered;
     for (const auto& [index, sites] : held)
@@ -689,32 +718,67 @@ void replicator::evaluate_shares() {
       if (auto share = c_.shares->make_share(key_id, index, *next_free)) {
         share->count = n;
         pushes[*next_free].shares.push_back(std::move(*share));
+        touched.insert(*next_free);
         ++counters_.shares_pushed;
         covered.insert(index);
       }
       ++next_free;
     }
-    all_placed = all_placed && covered.size() == n && free_targets.empty();
+    bool all_placed = covered.size() == n && free_targets.empty();
     // Extra copies (outside the targets, or a second index at one target) go once covered.
     for (const auto& [index, sites] : held)
       for (const auto& s : sites) {
         auto kept = target_index.find(s);
         bool keeps_this = kept != target_index.end() && kept->second == index;
-        if (!keeps_this && covered.count(index) && p.find(s))
+        if (!keeps_this && covered.count(index) && p.find(s)) {
           drops[s].shares.emplace_back(key_id, index);
+          touched.insert(s);
+        }
       }
-  }
-  // A target that restarted since it was asked may have lost its share: not placed.
-  bool same_targets = std::all_of(share_round_.targets.begin(), share_round_.targets.end(),
-                                  [&](const auto& t) { return t.second == incarnation_of(t.first); });
-  if (all_placed && same_targets && pushes.empty() && drops.empty()) {
-    shares_placed_ = share_round_;
+    remember_shares(k, held, touched);
+    // A target that restarted since it was asked may have lost its share: not placed.
+    bool same_targets = k.targets == targets &&
+                        std::all_of(k.consulted.begin(), k.consulted.end(), [&](const auto& c) {
+                          return !contains(targets, c.site) || c.incarnation == incarnation_of(c.site);
+                        });
+    k.placed = all_placed && same_targets && touched.empty();
     // Watched from now: a target restarting before our next round voids the placement (the
     // bits were set only at the next round, and a restart in between went unseen).
-    for (const auto& [site, incarnation] : shares_placed_->targets) watch(fingerprint(site));
+    if (k.placed)
+      for (const auto& t : k.targets) watch(fingerprint(t));
   }
+  inventory_.clear();
   for (auto& [site, m] : pushes) send(site, std::move(m));
   for (auto& [site, m] : drops) send(site, std::move(m));
+}
+
+void replicator::remember_shares(owned_share_key& k, const std::map<std::uint32_t, std::set<std::string>>& held,
+                                 const std::set<std::string>& touched) {
+  auto consulted = [&](const std::string& site) -> const owned_share_key::consulted_site* {
+    for (const auto& c : k.consulted)
+      if (c.site == site) return &c;
+    return nullptr;
+  };
+  // What was known of the sites this check did not ask (down, or vouched for) stands, answer
+  // times included: vouching renews no trust, so timed re-checks still come round.
+  std::vector<share_holding> known;
+  for (auto& h : k.known) {
+    const auto* c = consulted(h.site);
+    if ((!c || !c->asked) && !touched.count(h.site)) known.push_back(std::move(h));
+  }
+  std::vector<std::string> unsure;
+  for (auto& u : k.unsure)
+    if (!consulted(u) && !touched.count(u)) unsure.push_back(std::move(u));
+  unsure.insert(unsure.end(), touched.begin(), touched.end());
+  for (const auto& [index, sites] : held)
+    for (const auto& s : sites) {
+      const auto* c = consulted(s);
+      if (touched.count(s) || (c && !c->asked)) continue;
+      // An answer from a site not asked (late, or unsolicited) counts with its incarnation now.
+      known.push_back(share_holding{s, index, c ? c->incarnation : incarnation_of(s), k.checked_at});
+    }
+  k.known = std::move(known);
+  k.unsure = std::move(unsure);
 }
 
 void replicator::on_push_shares(const std::string& from, const push_shares& m) {

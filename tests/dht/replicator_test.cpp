@@ -174,6 +174,16 @@ TEST(replicator, refuses_records_it_does_not_owe_oversized_and_malformed) {
   EXPECT_EQ(target.counters().messages_refused, 2u);
 }
 
+// Shares of each key held anywhere (live or not): n = 3 once the surplus is dropped.
+void expect_three_shares_each(sim_cluster& c, const std::vector<std::pair<std::string, std::string>>& keys) {
+  for (const auto& [owner, key_id] : keys) {
+    int copies = 0;
+    for (int s = 0; s < c.size(); ++s)
+      c.site(s).store.for_each_share([&](const key_share& sh) { copies += sh.key_id == key_id; });
+    EXPECT_EQ(copies, 3) << key_id;
+  }
+}
+
 TEST(replicator, key_shares_sit_on_n_distinct_live_sites_and_are_restored_after_failures) {
   replication_settings rs;
   rs.repair_period = millis(1000);
@@ -189,12 +199,7 @@ TEST(replicator, key_shares_sit_on_n_distinct_live_sites_and_are_restored_after_
   for (int i : {4, 6, 8}) c.revive(i, /*wiped=*/false);
   c.run_for(millis(2500));
   EXPECT_EQ(c.under_shared(keys, 3), 0u);
-  for (const auto& [owner, key_id] : keys) {
-    int copies = 0;
-    for (int s = 0; s < c.size(); ++s)
-      c.site(s).store.for_each_share([&](const key_share& sh) { copies += sh.key_id == key_id; });
-    EXPECT_EQ(copies, 3) << key_id;
-  }
+  expect_three_shares_each(c, keys);
 }
 
 TEST(replicator, shares_are_only_accepted_from_their_owner_sealed_to_us) {
@@ -372,6 +377,102 @@ TEST(replicator_restart, a_share_target_wiped_right_after_the_placement_check_ge
   EXPECT_GT(c.under_shared(keys, 3), 0u);
   c.run_for(millis(2500));
   EXPECT_EQ(c.under_shared(keys, 3), 0u);
+}
+
+}  // namespace
+}  // namespace dm2::dht
+
+namespace dm2::dht {
+namespace {
+
+std::uint64_t records_pushed(sim_cluster& c) {
+  std::uint64_t n = 0;
+  for (int s = 0; s < c.size(); ++s) n += c.site(s).engine->counters().records_pushed;
+  return n;
+}
+
+// Sites started together right after pushing their records (as dm2-sim starts them): with their
+// first rounds spread, no digest races those pushes and each record reaches each holder once.
+// At the first tick, every site digested records still in flight and pushed many of them again.
+TEST(replicator_start, spread_first_rounds_push_no_initial_record_twice) {
+  replication_settings rs;
+  rs.repair_period = millis(3000);
+  rs.first_round_spread = millis(1000);
+  sim_cluster c(16, rs);
+  auto records = publish_many(c, 10);
+  const auto initial = records_pushed(c);
+  ASSERT_EQ(initial, records.size() * 3);
+  auto started = [&c] {
+    int n = 0;
+    for (int s = 0; s < c.size(); ++s) n += c.site(s).engine->counters().rounds > 0;
+    return n;
+  };
+  c.run_for(millis(500));
+  EXPECT_GT(started(), 0);
+  EXPECT_LT(started(), c.size());  // spread: some have not begun yet
+  c.run_for(millis(1000));
+  EXPECT_EQ(started(), c.size());
+  EXPECT_EQ(c.under_replicated(records, 3), 0u);
+  EXPECT_EQ(records_pushed(c), initial);
+}
+
+// (site asked, key id) for every share inventory request delivered from now on.
+std::shared_ptr<std::vector<std::pair<std::string, std::string>>> watch_share_asks(sim_cluster& c) {
+  auto asked = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
+  for (int s = 0; s < c.size(); ++s)
+    c.net().attach_handler(c.site(s).id, {[asked, id = c.site(s).id](const std::string&, const message& m) {
+                                            if (const auto* r = std::get_if<share_inventory_request>(&m))
+                                              for (const auto& k : r->key_ids) asked->emplace_back(id, k);
+                                          },
+                                          {}});
+  return asked;
+}
+
+// An owner whose one key's share targets moved asks about that key alone, and only the site
+// that became its target: the others' shares are known. It asked every target and former
+// holder about every key it owns. The moved key is whole again, and the surplus goes once the
+// old target is back.
+TEST(replicator_shares, a_moved_target_is_asked_about_its_key_alone) {
+  replication_settings rs;
+  rs.repair_period = millis(1000);
+  rs.share_inventory_wait = millis(200);
+  sim_cluster c(12, rs);
+  auto keys = own_keys(c, {0}, 4);
+  c.run_for(millis(2500));  // placed at 0 s, found in place at ~1.2 s
+  ASSERT_EQ(c.under_shared(keys, 3), 0u);
+  auto targets_of = [&c](const std::string& key_id) {
+    return placement_index(c.members().live_sites()).closest_ids(key_of(key_id), 3, c.site(0).id);
+  };
+  std::map<std::string, std::vector<std::string>> before;
+  for (const auto& [owner, key_id] : keys) before[key_id] = targets_of(key_id);
+  // A target of the first key that is not a target of every key.
+  std::string victim;
+  for (const auto& t : before[keys[0].second])
+    if (std::any_of(keys.begin(), keys.end(), [&](const auto& k) {
+          const auto& ts = before[k.second];
+          return std::find(ts.begin(), ts.end(), t) == ts.end();
+        }))
+      victim = t;
+  ASSERT_FALSE(victim.empty());
+  auto asked = watch_share_asks(c);
+  int victim_index = 0;
+  while (c.site(victim_index).id != victim) ++victim_index;
+  c.kill(victim_index);
+  c.run_for(millis(2500));
+  EXPECT_EQ(c.under_shared(keys, 3), 0u);
+  ASSERT_FALSE(asked->empty());
+  auto was_target = [&before](const std::string& site, const std::string& key_id) {
+    const auto& old = before[key_id];
+    return std::find(old.begin(), old.end(), site) != old.end();
+  };
+  for (const auto& [site, key_id] : *asked) {
+    EXPECT_TRUE(was_target(victim, key_id)) << key_id << " did not move, yet " << site << " was asked";
+    EXPECT_FALSE(was_target(site, key_id)) << site << " kept its share of " << key_id << ", yet was asked";
+  }
+  c.revive(victim_index, /*wiped=*/false);
+  c.run_for(millis(2500));
+  EXPECT_EQ(c.under_shared(keys, 3), 0u);
+  expect_three_shares_each(c, keys);
 }
 
 }  // namespace

@@ -39,6 +39,12 @@ struct replication_settings {
   // re-checking on a timer was 77 % of dm2-sim's messages at 10,000 sites).
   std::size_t agreed_recheck_rounds = 0;
   millis membership_debounce{1'000}; // at most one membership-triggered round per this interval
+  // A site's first round (driven by tick(), not start_round()) waits fingerprint(site id) modulo
+  // this: sites started together do not all digest in the same instant, racing the writes they
+  // just pushed to each other (dm2-sim starts every site at once after its initial pushes: at
+  // 10,000 sites ~140,000 records went twice). 0: at the first tick. The phase stays: later
+  // periodic rounds follow the first by repair_period.
+  millis first_round_spread{0};
   millis share_inventory_wait{2'000};  // how long the owner collects share inventories per round
   // A share repair (owner down) that has not completed by then is forgotten; the next round
   // retries. Covers a helper or the target dying mid-repair.
@@ -174,20 +180,44 @@ class replicator {
   std::size_t owed_ = 0;
 
   std::unique_ptr<share_repairer> repair_;  // shares we hold of keys whose owner is down
-  std::map<std::string, std::uint32_t> owned_keys_;  // key_id -> n
-  // Share inventory collected in the current round: key_id -> index -> holders.
-  std::map<std::string, std::map<std::uint32_t, std::set<std::string>>> inventory_;
-  std::set<std::string> known_share_holders_;  // sites asked last time (they may hold old shares)
-  std::optional<millis> evaluate_at_;
-  // The share targets (fingerprint) of the round being evaluated, and of the last round whose
-  // evaluation found every share in place: until they move, share rounds ask nobody.
-  struct placed_shares {
-    std::uint64_t print = 0;
-    millis at{0};
-    std::vector<std::pair<std::string, std::uint64_t>> targets;  // (site, incarnation)
+  // A key this site owns and what its owner knows of where the shares sit. A share round checks
+  // only the keys whose targets moved (or restarted, or were not all in place), and asks only
+  // the sites it cannot vouch for: at 10,000 sites an owner whose one key's targets moved asked
+  // every target and former holder about every key it owns (a quarter of dm2-sim's messages).
+  struct share_holding {
+    std::string site;
+    std::uint32_t index = 0;
+    std::uint64_t incarnation = 0;  // the site's when it answered
+    millis at{0};                   // the round it answered in
   };
-  placed_shares share_round_;
-  std::optional<placed_shares> shares_placed_;
+  struct owned_share_key {
+    std::uint32_t n = 0;
+    // Shares the last check found, less those it pushed or dropped (their sites are `unsure`):
+    // trusted without asking while the site keeps that incarnation (and, with timed re-checks,
+    // until the recheck). A site down at a check keeps its entries: asked when it is back.
+    std::vector<share_holding> known;
+    std::vector<std::string> unsure;
+    // The last check: its targets, every live site it asked or vouched for (with its
+    // incarnation then), when; `placed` when it found each index on its own target and nothing
+    // to push or drop. A placed key is not checked again until its targets move or one restarts.
+    std::vector<std::string> targets;
+    struct consulted_site {
+      std::string site;
+      std::uint64_t incarnation = 0;
+      bool asked = false;  // or vouched for from `known`
+    };
+    std::vector<consulted_site> consulted;
+    millis checked_at{0};
+    bool placed = false;
+    bool checking = false;  // asked in the round being evaluated
+  };
+  std::map<std::string, owned_share_key> owned_keys_;
+  // Share inventory collected for the keys being checked: key_id -> index -> holders.
+  std::map<std::string, std::map<std::uint32_t, std::set<std::string>>> inventory_;
+  std::optional<millis> evaluate_at_;
+  // Records the evaluation of key `k` (its inventory `held`; the sites pushed to or told to drop).
+  void remember_shares(owned_share_key& k, const std::map<std::uint32_t, std::set<std::string>>& held,
+                       const std::set<std::string>& touched);
   millis last_round_{0};
   // Records we hold but no longer owe (placement moved): lfn -> holders that have not yet shown,
   // in a digest reply, the same or a newer version. When none is left, our copy is dropped.

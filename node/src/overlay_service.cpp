@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <future>
@@ -14,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_set>
 
 #include "dm2/crypto/hash.hpp"
 #include "dm2/crypto/seal.hpp"
@@ -159,6 +161,55 @@ struct overlay_service::impl : std::enable_shared_from_this<impl> {
     if (!tree || view_settled) return;
     view_settled = membership->live_count() == membership->known_count();
     tree->view_settles_at(view_settled ? clock.now() : tree_started + membership->liveness_age());
+  }
+
+  // Roster sites not heard from while the view has not settled (none once it has: then a site
+  // not live is down, and its records' holders answer for it).
+  std::vector<std::string> unheard_sites() {
+    refresh_membership();
+    std::vector<std::string> out;
+    if (!membership || view_settled || clock.now() >= tree_started + membership->liveness_age()) return out;
+    std::unordered_set<std::string> live;
+    for (const auto& l : membership->live_sites()) live.insert(l.site_id);
+    for (const auto& s : membership->known_sites())
+      if (!live.contains(s.site_id)) out.push_back(s.site_id);
+    return out;
+  }
+
+  // A query goes to the sites this one knows to be live. Just started, it may not have heard from
+  // all of them yet, and a site it has not heard from would be neither asked nor answered for
+  // (its holders answer only for sites the querier leaves out knowingly). So the query waits
+  // for the view to settle, at most half its time, and names the sites still unheard then.
+  void start_when_settled(std::string id, std::string body, dht::millis deadline, dht::millis wait_until,
+                          dht::query_fanout::on_hits progress) {
+    if (stopped) return;
+    auto unheard = unheard_sites();
+    if (!unheard.empty() && clock.now() < wait_until) {
+      auto wait = std::make_shared<asio::steady_timer>(strand, tick_period);
+      wait->async_wait([self = shared_from_this(), wait, id = std::move(id), body = std::move(body), deadline, wait_until,
+                        progress = std::move(progress)](boost::system::error_code ec) mutable {
+        if (!ec) self->start_when_settled(std::move(id), std::move(body), deadline, wait_until, std::move(progress));
+      });
+      return;
+    }
+    if (!unheard.empty()) {
+      spdlog::warn("event=query_view_unsettled query={} unheard_sites={}", id.substr(0, 64), unheard.size());
+      progress = [unheard = std::move(unheard), progress = std::move(progress)](const std::vector<dht::query_hit>& hits,
+                                                                                const dht::query_progress& p) {
+        auto named = p;
+        named.unheard_sites = unheard;
+        progress(hits, named);
+      };
+    }
+    auto timeout = std::max(deadline - clock.now(), dht::millis{0});
+    auto live = membership->live_sites();
+    if (live.size() < tree_fanout_min_sites) return queries->start(id, body, timeout, std::move(progress));
+    spdlog::info("event=query_tree query={} live_sites={}", id.substr(0, 64), live.size());
+    tree->start(id, body, timeout,
+                [live = std::move(live), progress = std::move(progress)](const std::vector<dht::query_hit>& hits,
+                                                                         const dht::tree_progress& p) {
+                  progress(hits, dht::progress_of(p, live));
+                });
   }
 
   // Builds membership and engine once this site has a roster entry; rebuilds the site list on
@@ -387,17 +438,8 @@ status overlay_service::start_query(const std::string& query_id, const std::stri
   return impl_->on_strand([self = impl_, &query_id, &body, timeout, &progress]() -> status {
     self->refresh_membership();
     if (!self->queries) return fail(errc::unavailable, "this site is not on the roster");
-    auto live = self->membership->live_sites();
-    if (live.size() < self->tree_fanout_min_sites) {
-      self->queries->start(query_id, body, timeout, std::move(progress));
-      return {};
-    }
-    spdlog::info("event=query_tree query={} live_sites={}", query_id.substr(0, 64), live.size());
-    self->tree->start(query_id, body, timeout,
-                      [live = std::move(live), progress = std::move(progress)](const std::vector<dht::query_hit>& hits,
-                                                                               const dht::tree_progress& p) {
-                        progress(hits, dht::progress_of(p, live));
-                      });
+    auto now = self->clock.now();
+    self->start_when_settled(query_id, body, now + timeout, now + timeout / 2, std::move(progress));
     return {};
   });
 }

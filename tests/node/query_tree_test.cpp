@@ -95,5 +95,30 @@ TEST(query_tree, a_site_back_on_a_wiped_disk_has_its_records_answered_by_their_h
   EXPECT_NE(sites.stderr_text(1).find("event=tree_second_pass"), std::string::npos);
 }
 
+// A site just restarted has not heard from every roster site yet: a query it started at once
+// would go only to those it has heard from. It waits for its view (at most half the query's
+// time), then names the site it still has not heard from — here one that is down, which the
+// others already count down — and the records of that site come from their holders.
+TEST(query_tree, a_query_from_a_site_just_restarted_waits_for_its_view_and_names_an_unheard_site) {
+  tree_sites consortium{"dm2-query-tree-unheard", 73};
+  ASSERT_TRUE(consortium.sites);
+  auto& sites = *consortium.sites;
+  const auto& lfns = consortium.lfns;
+
+  ASSERT_TRUE(sites.stop(3));
+  auto sees_two_peers = [&](int site) {
+    auto r = sites.request(site, "GET", "/v1/overlay", {}, site);
+    return r && r->status == 200 && nlohmann::json::parse(r->body)["live_peers"] == 2;
+  };
+  ASSERT_TRUE(eventually([&] { return sees_two_peers(2) && sees_two_peers(4); }, 60s));
+  ASSERT_TRUE(sites.stop(1));
+  ASSERT_TRUE(sites.start({1}));
+  auto view = query_until_done(sites, 1, 15s);
+  EXPECT_EQ(state_of(view, sites.site_id(3)), "unheard") << view.dump();
+  EXPECT_FALSE(view["deadline_passed"].get<bool>()) << view.dump();
+  EXPECT_EQ(hit_lfns(view), lfns) << view.dump();  // site 3's records from their holders
+  EXPECT_NE(sites.stderr_text(1).find("event=query_view_unsettled"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace dm2::test

@@ -103,6 +103,8 @@ result<qido_page> qido_search(const route_context& c, const access::principal& w
       if (std::find(view->progress.answered_sites.begin(), view->progress.answered_sites.end(),
                     site) == view->progress.answered_sites.end())
         page.sites_missing.push_back(site);
+    page.sites_missing.insert(page.sites_missing.end(), view->progress.unheard_sites.begin(),
+                              view->progress.unheard_sites.end());
   }
   std::vector<dht::query_hit> readable;
   for (auto& [lfn, hit] : found) {

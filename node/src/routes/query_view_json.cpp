@@ -81,7 +81,8 @@ json stage_two_json(const stage_two_progress& s) {
 // Each asked site: answered; waiting; late (its replica holders were asked for its records);
 // covered (the query completed without it, its records answered by their replica holders);
 // missed (tree fan-out: not reached, and no second pass asked its records' holders); timed_out (the
-// deadline passed without its answer).
+// deadline passed without its answer); unheard (not asked: this site had just started and had not
+// heard from it, overlay_service::start_when_settled).
 json sites_json(const dht::query_progress& p) {
   auto has = [](const std::vector<std::string>& v, const std::string& s) {
     return std::find(v.begin(), v.end(), s) != v.end();
@@ -96,6 +97,7 @@ json sites_json(const dht::query_progress& p) {
                                                     : "waiting";
     out.push_back({{"site", site}, {"state", state}});
   }
+  for (const auto& site : p.unheard_sites) out.push_back({{"site", site}, {"state", "unheard"}});
   return out;
 }
 

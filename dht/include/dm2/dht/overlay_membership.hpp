@@ -33,6 +33,8 @@ class overlay_membership final : public membership {
   std::vector<site_info> live_sites() const override { return live_; }
   std::size_t live_count() const { return live_.size(); }
   std::size_t known_count() const { return sites_.size(); }
+  // The roster's sites, live or not.
+  const std::vector<site_info>& known_sites() const { return sites_; }
   std::uint64_t version() const override { return version_; }
   // The liveness age in use: max(max_age, 3 probe cycles) since the last set_sites.
   std::chrono::milliseconds liveness_age() const { return max_age_; }

@@ -109,6 +109,9 @@ struct query_progress {
   // Tree fan-out: asked sites the first pass missed, with no second pass to ask their records'
   // holders (tree_fanout.hpp, progress_of).
   std::vector<std::string> missed_sites;
+  // Roster sites the querier had not heard from when the query started (it had just started
+  // itself and its view had not settled): not asked, and maybe no holder answered for them.
+  std::vector<std::string> unheard_sites{};
 };
 
 class query_fanout {

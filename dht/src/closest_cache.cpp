@@ -19,18 +19,33 @@ constexpr std::size_t max_entries = 1'000'000;  // bounds memory; beyond, start 
 
 }  // namespace
 
+std::optional<std::uint32_t> closest_cache::find(const std::string& name) const {
+  return by_name_.find(std::hash<std::string>{}(name), [&](std::uint32_t at) { return entries_[at].name == name; });
+}
+
 const std::vector<std::string>& closest_cache::get(const placement_index& p,
                                                    const std::string& name, std::size_t count,
                                                    const std::string& exclude) {
-  auto it = entries_.find(name);
-  if (it != entries_.end()) {
-    if (it->second.count == count && it->second.exclude == exclude) return it->second.ids;
-    unwatch(&it->first, it->second);
-  } else if (entries_.size() >= max_entries) {
-    clear();
+  auto found = find(name);
+  std::uint32_t at = 0;
+  if (found) {
+    at = *found;
+    if (entries_[at].count == count && entries_[at].exclude == exclude) return entries_[at].ids;
+    unwatch(at);
+  } else {
+    if (by_name_.size() >= max_entries) clear();
+    if (free_.empty()) {
+      at = static_cast<std::uint32_t>(entries_.size());
+      entries_.emplace_back();
+    } else {
+      at = free_.back();
+      free_.pop_back();
+    }
+    by_name_.insert(std::hash<std::string>{}(name), at);
   }
   auto key = key_of(name);
   entry e;
+  e.name = name;
   e.exclude = exclude;
   e.count = count;
   e.key_top = top64(key);
@@ -39,17 +54,18 @@ const std::vector<std::string>& closest_cache::get(const placement_index& p,
   e.reach = chosen.size() >= count && !chosen.empty() ? top64(distance(chosen.back()->id, key))
                                                       : ~std::uint64_t{0};
   for (const auto* s : chosen) e.ids.push_back(s->site_id);
-  auto slot = entries_.insert_or_assign(name, std::move(e)).first;
-  watch_entry(&slot->first, slot->second);
-  return slot->second.ids;
+  entries_[at] = std::move(e);
+  watch_entry(at);
+  return entries_[at].ids;
 }
 
-void closest_cache::watch_entry(const std::string* name, const entry& e) {
-  watch w{e.key_top, e.reach, name};
+void closest_cache::watch_entry(std::uint32_t at) {
+  const auto& e = entries_[at];
+  watch w{e.key_top, e.reach, at};
   watch_.insert(std::upper_bound(watch_.begin(), watch_.end(), w,
                                  [](const watch& a, const watch& b) { return a.key_top < b.key_top; }),
                 w);
-  std::pair x{e.exclude_print, name};
+  std::pair x{e.exclude_print, at};
   by_exclude_.insert(std::upper_bound(by_exclude_.begin(), by_exclude_.end(), x), x);
   exclude_filter_.set(e.exclude_print % filter_size);
   if (auto bits = std::countl_zero(e.reach); bits < min_near_bits_) {
@@ -68,19 +84,20 @@ void closest_cache::rebuild_filters() {
   for (const auto& [print, name] : by_exclude_) exclude_filter_.set(print % filter_size);
 }
 
-void closest_cache::unwatch(const std::string* name, const entry& e) {
+void closest_cache::unwatch(std::uint32_t at) {
+  const auto& e = entries_[at];
   auto w = std::lower_bound(watch_.begin(), watch_.end(), e.key_top,
                             [](const watch& a, std::uint64_t v) { return a.key_top < v; });
-  while (w != watch_.end() && w->name != name) ++w;
+  while (w != watch_.end() && w->at != at) ++w;
   if (w != watch_.end()) watch_.erase(w);
-  auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::pair{e.exclude_print, name});
-  if (x != by_exclude_.end() && x->second == name) by_exclude_.erase(x);
+  auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::pair{e.exclude_print, at});
+  if (x != by_exclude_.end() && x->second == at) by_exclude_.erase(x);
 }
 
 void closest_cache::apply(std::span<const membership_change> changes,
                           std::vector<std::string>* dropped_names) {
-  if (changes.empty() || entries_.empty()) return;
-  std::vector<const std::string*> dropped;
+  if (changes.empty() || by_name_.size() == 0) return;
+  std::vector<std::uint32_t> dropped;
   for (const auto& c : changes) {
     if (c.restarted) continue;  // the same live set: no placement moves
     auto top = top64(c.id);
@@ -101,24 +118,29 @@ void closest_cache::apply(std::span<const membership_change> changes,
     }
     // No farther from the key than the farthest chosen site (on 64 bits; a tie counts).
     for (auto w = lo; w != hi; ++w)
-      if ((top ^ w->key_top) <= w->reach) dropped.push_back(w->name);
-    for (auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::pair{print, static_cast<const std::string*>(nullptr)});
+      if ((top ^ w->key_top) <= w->reach) dropped.push_back(w->at);
+    for (auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::pair{print, std::uint32_t{0}});
          x != by_exclude_.end() && x->first == print; ++x)
       dropped.push_back(x->second);
   }
   if (dropped.empty()) return;
   std::sort(dropped.begin(), dropped.end());
   dropped.erase(std::unique(dropped.begin(), dropped.end()), dropped.end());
-  auto gone = [&](const std::string* name) { return std::binary_search(dropped.begin(), dropped.end(), name); };
-  std::erase_if(watch_, [&](const watch& w) { return gone(w.name); });
+  auto gone = [&](std::uint32_t at) { return std::binary_search(dropped.begin(), dropped.end(), at); };
+  std::erase_if(watch_, [&](const watch& w) { return gone(w.at); });
   std::erase_if(by_exclude_, [&](const auto& x) { return gone(x.second); });
   rebuild_filters();
-  // In name order: what the caller re-derives from the names does not depend on addresses.
+  // In name order: what the caller re-derives from the names does not depend on slots.
   std::vector<std::string> names;
   names.reserve(dropped.size());
-  for (const auto* name : dropped) names.push_back(*name);
+  for (auto at : dropped) {
+    auto& e = entries_[at];
+    by_name_.erase(std::hash<std::string>{}(e.name), at);
+    names.push_back(std::move(e.name));
+    e = entry{};
+    free_.push_back(at);
+  }
   std::sort(names.begin(), names.end());
-  for (const auto& name : names) entries_.erase(name);
   if (dropped_names)
     dropped_names->insert(dropped_names->end(), std::make_move_iterator(names.begin()),
                           std::make_move_iterator(names.end()));
@@ -127,6 +149,8 @@ void closest_cache::apply(std::span<const membership_change> changes,
 
 void closest_cache::clear() {
   entries_.clear();
+  free_.clear();
+  by_name_.clear();
   watch_.clear();
   by_exclude_.clear();
   min_near_bits_ = 64;

@@ -13,18 +13,13 @@ placement_index::placement_index(std::vector<site_info> sites) : sites_(std::mov
   std::sort(sites_.begin(), sites_.end(), [](const site_info& a, const site_info& b) {
     return a.id != b.id ? a.id < b.id : a.site_id < b.site_id;
   });
-  std::size_t size = 16;
-  while (size < 2 * sites_.size()) size *= 2;  // at most half full: short probes
-  by_site_.assign(size, {0, 0});
+  by_site_.reserve(sites_.size());
   for (std::size_t i = 0; i < sites_.size(); ++i) {
     auto h = hash_of(sites_[i].site_id);
-    auto at = h & (size - 1);
-    while (by_site_[at].second != 0) {
-      // A repeated site_id (the roster should prevent it) points at its last entry.
-      if (sites_[by_site_[at].second - 1].site_id == sites_[i].site_id) break;
-      at = (at + 1) & (size - 1);
-    }
-    by_site_[at] = {static_cast<std::uint32_t>(h >> 32), static_cast<std::uint32_t>(i + 1)};
+    // A repeated site_id (the roster should prevent it) points at its last entry.
+    auto same = [&](std::uint32_t j) { return sites_[j].site_id == sites_[i].site_id; };
+    if (auto j = by_site_.find(h, same)) by_site_.erase(h, *j);
+    by_site_.insert(h, static_cast<std::uint32_t>(i));
   }
 }
 
@@ -74,15 +69,8 @@ std::vector<std::string> placement_index::closest_ids(const node_id& key, std::s
 }
 
 const site_info* placement_index::find(const std::string& site_id) const {
-  if (by_site_.empty()) return nullptr;
-  auto h = hash_of(site_id);
-  auto tag = static_cast<std::uint32_t>(h >> 32);
-  auto mask = by_site_.size() - 1;
-  for (auto at = h & mask;; at = (at + 1) & mask) {
-    const auto& [t, i] = by_site_[at];
-    if (i == 0) return nullptr;
-    if (t == tag && sites_[i - 1].site_id == site_id) return &sites_[i - 1];
-  }
+  auto i = by_site_.find(hash_of(site_id), [&](std::uint32_t j) { return sites_[j].site_id == site_id; });
+  return i ? &sites_[*i] : nullptr;
 }
 
 }  // namespace dm2::dht

@@ -16,7 +16,7 @@ std::uint64_t mix(const T& v, std::uint64_t h) {
 void record_index::clear() {
   for (auto& [id, p] : peers_) touch(id, p);  // their digests go: the next round looks at them
   buckets_.clear();
-  bucket_of_.clear();
+  by_lfn_.clear();
   unowed_.clear();
   peers_.clear();
   print_ = 0;
@@ -74,10 +74,10 @@ void record_index::reaccount(const held_record& before, const held_record& after
 }
 
 void record_index::put(held_record h) {
-  auto at = bucket_of_.find(h.summary.lfn);
-  if (at != bucket_of_.end() && at->second == h.bucket) {
+  auto at = by_lfn_.find(h.summary.lfn);
+  if (at != by_lfn_.end() && at->second->bucket == h.bucket) {
     // Re-indexed in place: the same node, no erase and re-insert in three maps.
-    auto& held = buckets_.find(h.bucket)->second.find(h.summary.lfn)->second;
+    auto& held = *at->second;
     reaccount(held, h);
     held = std::move(h);
     if (!held.owed && !held.holders.empty())
@@ -89,21 +89,23 @@ void record_index::put(held_record h) {
   erase(h.summary.lfn);
   account(h, true);
   auto lfn = h.summary.lfn;
-  bucket_of_[lfn] = h.bucket;
-  auto& held = buckets_[h.bucket][lfn] = std::move(h);
+  auto b = bucket_slot(h.bucket);
+  if (b == buckets_.end() || b->first != h.bucket) b = buckets_.insert(b, {h.bucket, {}});
+  auto& held = b->second[lfn] = std::move(h);
+  by_lfn_[lfn] = &held;
   if (!held.owed && !held.holders.empty()) unowed_[lfn] = &held;
 }
 
 void record_index::erase(const std::string& lfn) {
-  auto at = bucket_of_.find(lfn);
-  if (at == bucket_of_.end()) return;
-  auto b = buckets_.find(at->second);
+  auto at = by_lfn_.find(lfn);
+  if (at == by_lfn_.end()) return;
+  auto b = bucket_slot(at->second->bucket);
   auto it = b->second.find(lfn);
   account(it->second, false);
   unowed_.erase(lfn);
   b->second.erase(it);
   if (b->second.empty()) buckets_.erase(b);
-  bucket_of_.erase(at);
+  by_lfn_.erase(at);
 }
 
 void record_index::touch(const std::string& id, peer_state& p) {
@@ -117,9 +119,13 @@ std::vector<std::string> record_index::take_touched() {
   return std::exchange(touched_, {});
 }
 
+std::vector<std::pair<std::uint32_t, record_index::bucket_records>>::iterator record_index::bucket_slot(std::uint32_t b) {
+  return std::lower_bound(buckets_.begin(), buckets_.end(), b, [](const auto& x, std::uint32_t v) { return x.first < v; });
+}
+
 const record_index::bucket_records* record_index::bucket(std::uint32_t b) const {
-  auto it = buckets_.find(b);
-  return it == buckets_.end() ? nullptr : &it->second;
+  auto it = std::lower_bound(buckets_.begin(), buckets_.end(), b, [](const auto& x, std::uint32_t v) { return x.first < v; });
+  return it == buckets_.end() || it->first != b ? nullptr : &it->second;
 }
 
 const peer_digests* record_index::peer(const std::string& peer) {

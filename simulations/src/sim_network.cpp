@@ -10,10 +10,16 @@ sim_network::sim_network(manual_clock& time, sim_network_settings settings)
   if (settings_.tick_interval < millis(1)) settings_.tick_interval = millis(1);
 }
 
+std::optional<std::uint32_t> sim_network::find_slot(const std::string& site_id) const {
+  return slot_by_id_.find(std::hash<std::string>{}(site_id), [&](std::uint32_t i) { return slots_[i].id == site_id; });
+}
+
 std::uint32_t sim_network::slot_of(const std::string& site_id) {
-  auto [it, added] = slot_by_id_.try_emplace(site_id, static_cast<std::uint32_t>(slots_.size()));
-  if (added) slots_.emplace_back();
-  return it->second;
+  if (auto i = find_slot(site_id)) return *i;
+  auto i = static_cast<std::uint32_t>(slots_.size());
+  slots_.emplace_back().id = site_id;
+  slot_by_id_.insert(std::hash<std::string>{}(site_id), i);
+  return i;
 }
 
 void sim_network::attach(replicator* r) {
@@ -45,8 +51,8 @@ void sim_network::set_partition(
 }
 
 bool sim_network::alive(const std::string& site_id) const {
-  auto it = slot_by_id_.find(site_id);
-  return it != slot_by_id_.end() && slots_[it->second].alive;
+  auto i = find_slot(site_id);
+  return i && slots_[*i].alive;
 }
 
 void sim_network::send(const std::string& from_site, const std::string& to_site, message m) {

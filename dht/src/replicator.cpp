@@ -114,13 +114,15 @@ void replicator::compare_incarnations() {
       due_peers_.push_back(peer);
       agreement_voided_ = true;
     }
-  for (auto& [key_id, k] : owned_keys_)
+  for (auto& entry : owned_keys_) {
+    auto& k = entry.second;  // a named reference: clang 14 cannot capture a structured binding
     if (k.placed && std::any_of(k.consulted.begin(), k.consulted.end(), [&](const auto& c) {
           return contains(k.targets, c.site) && c.incarnation != incarnation_of(c.site);
         })) {
       k.placed = false;
       agreement_voided_ = true;
     }
+  }
 }
 
 std::uint64_t replicator::incarnation_of(const std::string& site) {

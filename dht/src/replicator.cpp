@@ -251,6 +251,7 @@ void replicator::own_key(const std::string& key_id, std::uint32_t n) {
   if (k.n == n) return;
   k = owned_share_key{};
   k.n = n;
+  keys_unchecked_ = true;
 }
 
 void replicator::tick() {
@@ -275,6 +276,13 @@ void replicator::tick() {
       begin_round(print);  // the print just taken: nothing moved since
     else
       round_version_ = c_.members->version();
+  }
+  // A key owned between rounds (a series ingested) is placed now, or once the check running
+  // when it came ends: a check asks only about the keys it began with. Before the first round,
+  // that round places it.
+  if (keys_unchecked_ && !evaluate_at_ && counters_.rounds > 0) {
+    sync_placement();
+    run_share_round();
   }
 }
 
@@ -604,6 +612,7 @@ std::vector<std::string> replicator::share_targets(const std::string& key_id, st
 // the recheck passed). Of each, asks only the live sites that may hold a share and that it
 // cannot vouch for; the others' shares are taken as known.
 void replicator::run_share_round() {
+  keys_unchecked_ = false;
   if (owned_keys_.empty() || !c_.shares) return;
   auto now = c_.time->now();
   const auto recheck = settings_.repair_period * static_cast<long>(settings_.agreed_recheck_rounds);

@@ -475,5 +475,26 @@ TEST(replicator_shares, a_moved_target_is_asked_about_its_key_alone) {
   expect_three_shares_each(c, keys);
 }
 
+// A key owned while another key's shares are being checked is not part of that check; it is
+// placed as soon as the check ends, and a key owned between checks at once: neither waits a
+// repair period for the next round (as a series ingested mid-round did, and its reads got 503).
+TEST(replicator_shares, a_key_owned_between_rounds_is_placed_without_waiting_for_the_next_round) {
+  replication_settings rs;
+  rs.repair_period = millis(10000);
+  rs.share_inventory_wait = millis(200);
+  sim_cluster c(10, rs);
+  auto first = own_keys(c, {0}, 1);
+  c.run_for(millis(100));  // the first round's check is collecting inventories
+  ASSERT_EQ(c.site(0).engine->counters().rounds, 1u);
+  c.site(0).engine->own_key("key-during-check", 3);
+  c.run_for(millis(700));
+  EXPECT_EQ(c.under_shared(first, 3), 0u);
+  EXPECT_EQ(c.under_shared({{c.site(0).id, "key-during-check"}}, 3), 0u);
+  c.site(0).engine->own_key("key-between-checks", 3);
+  c.run_for(millis(700));
+  EXPECT_EQ(c.under_shared({{c.site(0).id, "key-between-checks"}}, 3), 0u);
+  EXPECT_EQ(c.site(0).engine->counters().rounds, 1u);  // all of it before the next round
+}
+
 }  // namespace
 }  // namespace dm2::dht

@@ -112,7 +112,8 @@ class replicator {
 
   // The owner's write: stores locally and pushes at once to the record's k replica holders.
   void publish(const record& r);
-  // Registers a key this site owns, split into `n` shares; the next round places them.
+  // Registers a key this site owns, split into `n` shares. Once rounds have begun, its shares go
+  // out at the next tick with no share check running (not a repair period later).
   void own_key(const std::string& key_id, std::uint32_t n);
 
   // Runs due work: an anti-entropy round when the period elapsed or membership changed, and the
@@ -215,6 +216,7 @@ class replicator {
   // Share inventory collected for the keys being checked: key_id -> index -> holders.
   std::map<std::string, std::map<std::uint32_t, std::set<std::string>>> inventory_;
   std::optional<millis> evaluate_at_;
+  bool keys_unchecked_ = false;  // a key owned since the last share check began
   // Records the evaluation of key `k` (its inventory `held`; the sites pushed to or told to drop).
   void remember_shares(owned_share_key& k, const std::map<std::uint32_t, std::set<std::string>>& held,
                        const std::set<std::string>& touched);

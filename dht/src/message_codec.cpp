@@ -273,6 +273,7 @@ std::string encode_message(const message& m) {
           w.u64(static_cast<std::uint64_t>(b.budget_ms));
           w.list(b.skip, [&](const std::string& s) { w.str(s); });
           w.list(b.answer_for, [&](const id_prefix& p) { put_prefix(w, p); });
+          if (b.hop_ms > 0) w.u64(static_cast<std::uint64_t>(b.hop_ms));
         } else if constexpr (std::is_same_v<T, subtree_answer>) {
           w.str(b.query_id);
           w.u64(b.tag);
@@ -400,6 +401,8 @@ result<message> decode_message(std::string_view bytes, const codec_limits& limit
         q.budget_ms = static_cast<std::int64_t>(r.u64());
         q.skip = r.list<std::string>([&] { return r.str(); });
         q.answer_for = r.list<id_prefix>([&] { return get_prefix(r); });
+        if (!r.done() && (q.hop_ms = static_cast<std::int64_t>(r.u64())) <= 0)
+          return fail(errc::malformed_input, "subtree_request: hop is left out when 0, not sent");
         m = std::move(q);
         break;
       }

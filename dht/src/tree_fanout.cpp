@@ -161,7 +161,13 @@ const placement_index& tree_fanout::placement() {
 // A query may have started before a site left our view, and the holders of that site's records
 // may have answered while they still saw it live: we report it for as long as a query could
 // have been under way (a hop per level), so the second pass asks for its records.
-millis tree_fanout::departure_window(std::size_t live) const { return settings_.hop * levels(live); }
+millis tree_fanout::departure_window(std::size_t live) const { return current_hop() * levels(live); }
+
+millis tree_fanout::current_hop() const { return answer_time_.wait(settings_.hop, settings_.max_hop); }
+
+millis tree_fanout::hop_for(const subtree& t) const {
+  return std::max(current_hop(), std::min(millis(t.req.hop_ms), settings_.max_hop));
+}
 
 void tree_fanout::note_departures() {
   auto now = c_.time->now();
@@ -295,8 +301,9 @@ void tree_fanout::ask_next(std::uint64_t id, std::size_t b) {
     }
   }
   // The child answers a hop before we must, and must have at least a hop itself.
-  auto budget = t.reply_by - now - settings_.hop;
-  if (!pick || budget < settings_.hop) {
+  const auto hop = hop_for(t);
+  auto budget = t.reply_by - now - hop;
+  if (!pick || budget < hop) {
     k.given_up = true;
     return;
   }
@@ -304,15 +311,16 @@ void tree_fanout::ask_next(std::uint64_t id, std::size_t b) {
   req.tag = next_id_++;
   req.cover = k.cover;
   req.budget_ms = budget.count();
+  req.hop_ms = hop.count();
   // The members already asked are late: the new one covers the bucket without them.
   for (const auto& s : k.asked)
     if (req.skip.size() < settings_.max_listed) req.skip.push_back(s);
   k.asked.push_back(pick->site_id);
   k.asked_ids.push_back(pick->id);
-  auto wait = std::min(settings_.hop, millis(static_cast<std::int64_t>(settings_.resend_fraction *
+  auto wait = std::min(hop, millis(static_cast<std::int64_t>(settings_.resend_fraction *
                                                                        static_cast<double>((t.reply_by - now).count()))));
   k.resend_at = now + wait;
-  children_[req.tag] = child{id, b, pick->site_id};
+  children_[req.tag] = child{id, b, pick->site_id, now, false};
   if (k.asked.size() > 1) ++resent_;
   c_.net->send(self_, pick->site_id, std::move(req));
 }
@@ -364,7 +372,12 @@ void tree_fanout::accept(const std::string& from, const subtree_answer& a) {
     ++refused_;
     return;
   }
-  auto [id, b, site] = c->second;
+  if (!c->second.heard) {
+    c->second.heard = true;
+    answer_time_.sample(c_.time->now() - c->second.sent);
+  }
+  const auto id = c->second.subtree;
+  const auto b = c->second.bucket;
   if (a.last) children_.erase(c);
   auto& t = *subtrees_.at(id);
   auto& k = t.buckets[b];
@@ -390,7 +403,7 @@ void tree_fanout::accept(const std::string& from, const subtree_answer& a) {
     // may die while covering it).
     k.alive.push_back(from);
     auto [lo, hi] = range_of(placement(), k.cover);
-    k.resend_at = c_.time->now() + settings_.hop * levels(hi - lo);
+    k.resend_at = c_.time->now() + hop_for(t) * levels(hi - lo);
     return;
   }
   k.answered_by.push_back(from);
@@ -443,7 +456,7 @@ void tree_fanout::pass_done(const std::string& query_id, std::vector<query_hit> 
     q.progress.reached = reached;
     q.progress.uncovered = uncovered;
     q.progress.restoring = restoring;
-    if ((!uncovered.empty() || !restoring.empty()) && settings_.second_pass && q.deadline - now >= 2 * settings_.hop) {
+    if ((!uncovered.empty() || !restoring.empty()) && settings_.second_pass && q.deadline - now >= 2 * current_hop()) {
       // The sites given up on would only be waited for again.
       std::vector<std::string> skip;
       const auto& idx = placement();

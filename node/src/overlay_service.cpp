@@ -532,6 +532,10 @@ dht::overlay_status_report overlay_service::report() {
     r.query_bytes_sent = self->traffic.bytes_sent;
     r.query_messages_received = self->traffic.messages_received;
     r.query_bytes_received = self->traffic.bytes_received;
+    if (self->tree) {
+      r.tree_hop_ms = self->tree->current_hop().count();
+      r.tree_buckets_resent = self->tree->resent();
+    }
     // Say what cannot be placed rather than fail: a consortium of one owns records and keys
     // that simply have nowhere else to go.
     std::size_t sites = r.live_sites.empty() ? 1 : r.live_sites.size();

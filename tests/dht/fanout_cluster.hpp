@@ -52,7 +52,7 @@ inline std::optional<query_plan> plan(const std::string& body) {
 }
 
 struct fanout_cluster {
-  explicit fanout_cluster(int n, tree_settings ts = {}) : c(n, settings()) {
+  explicit fanout_cluster(int n, tree_settings ts = {}, sim_network_settings net = {}) : c(n, settings(), net) {
     for (int i = 0; i < n; ++i) {
       auths.push_back(std::make_unique<test_auth>());
       auths.back()->self = c.site(i).id;

@@ -77,6 +77,18 @@ TEST(message_codec, a_subtree_answers_restoring_list_is_sent_only_when_not_empty
   EXPECT_FALSE(decode_message(sent_empty).ok());
 }
 
+TEST(message_codec, a_subtree_requests_hop_is_sent_only_when_set_and_never_negative) {
+  subtree_request q{"t1", "body", "sig", 5, "site-q", 1, {key_of("x"), 3}, 4800, {}, {}};
+  auto plain = encode_message(q);
+  EXPECT_EQ(std::get<subtree_request>(*decode_message(plain)).hop_ms, 0);
+  q.hop_ms = 350;
+  auto with_hop = encode_message(q);
+  ASSERT_EQ(with_hop.size(), plain.size() + 8);  // older peers still decode the usual request
+  EXPECT_EQ(std::get<subtree_request>(*decode_message(with_hop)).hop_ms, 350);
+  EXPECT_FALSE(decode_message(plain + std::string(8, '\0')).ok());    // 0 is left out, not sent
+  EXPECT_FALSE(decode_message(plain + std::string(8, '\xff')).ok());  // read as negative
+}
+
 TEST(message_codec, a_prefix_over_160_bits_or_with_a_short_id_is_refused) {
   auto bytes = encode_message(subtree_answer{"t1", 1, {}, 0, {{key_of("y"), 160}}});
   ASSERT_TRUE(decode_message(bytes).ok());

@@ -428,5 +428,37 @@ TEST(tree_fanout, progress_names_each_site_as_the_one_to_all_does) {
   EXPECT_EQ(progress_of(dead_only, live).hedged, 2u);
 }
 
+// Children that take longer than the configured hop to answer (300 ms round trips against a
+// 200 ms hop): with the hop fixed, healthy buckets are re-sent and queries go to a second pass;
+// with the hop following the measured answer times, once measured, neither happens.
+TEST(tree_fanout, the_hop_follows_measured_answer_times_so_slow_healthy_children_are_not_resent) {
+  sim_network_settings slow;
+  slow.latency = millis(150);
+  slow.jitter = millis(20);
+  auto run = [&](tree_settings ts) {
+    fanout_cluster f(64, ts, slow);
+    for (int q = 0; q < 4; ++q) tree_query(f, 0, "warm-" + std::to_string(q), millis(6000));
+    std::uint64_t before = 0;
+    for (auto& t : f.trees) before += t->resent();
+    auto out = tree_query(f, 0, "measured", millis(6000));
+    std::uint64_t resent = 0;
+    for (auto& t : f.trees) resent += t->resent();
+    EXPECT_TRUE(out.done);
+    EXPECT_EQ(static_cast<int>(lfns(out.hits).size()), f.expected);
+    return std::tuple{resent - before, out.progress.second_pass, f.trees[0]->current_hop()};
+  };
+  tree_settings fixed;
+  fixed.max_hop = fixed.hop;
+  auto [fixed_resent, fixed_second, fixed_hop] = run(fixed);
+  EXPECT_GT(fixed_resent, 0u);
+  EXPECT_TRUE(fixed_second);
+  EXPECT_EQ(fixed_hop, millis(200));
+  auto [resent, second, hop] = run(tree_settings{});
+  EXPECT_EQ(resent, 0u);
+  EXPECT_FALSE(second);
+  EXPECT_GT(hop, millis(300));
+  EXPECT_LE(hop, tree_settings{}.max_hop);
+}
+
 }  // namespace
 }  // namespace dm2::dht

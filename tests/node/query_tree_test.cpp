@@ -70,6 +70,9 @@ TEST(query_tree, reaches_every_site_with_signed_hits_and_covers_a_dead_one) {
   EXPECT_GE(traffic(1).value("messages_sent", 0), 1) << traffic(1).dump();
   EXPECT_GE(traffic(1).value("messages_received", 0), 1) << traffic(1).dump();
   EXPECT_GT(traffic(1).value("bytes_received", 0), traffic(1).value("messages_received", 0)) << traffic(1).dump();
+  // The tree's allowance per level: measured on loopback, so at its 200 ms floor and never above 2 s.
+  EXPECT_GE(traffic(1).value("tree_hop_ms", -1), 200) << traffic(1).dump();
+  EXPECT_LE(traffic(1).value("tree_hop_ms", -1), 2000) << traffic(1).dump();
   EXPECT_TRUE(eventually(
       [&] {
         std::uint64_t sent = 0, received = 0, sent_bytes = 0, received_bytes = 0;

@@ -44,7 +44,9 @@ http_response status(const route_context& c, const http_request& request) {
                           {{"messages_sent", report.query_messages_sent},
                            {"bytes_sent", report.query_bytes_sent},
                            {"messages_received", report.query_messages_received},
-                           {"bytes_received", report.query_bytes_received}}}};
+                           {"bytes_received", report.query_bytes_received},
+                           {"tree_hop_ms", report.tree_hop_ms},
+                           {"tree_buckets_resent", report.tree_buckets_resent}}}};
   return http_response{200, "application/json", {}, body.dump()};
 }
 

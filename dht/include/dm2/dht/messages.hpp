@@ -142,6 +142,9 @@ struct subtree_request {
   // Non-empty: the querier's second pass. Answer only from copies of records whose owner's id
   // lies in one of these (the parts of the space the first pass did not reach).
   std::vector<id_prefix> answer_for;
+  // The parent's allowance per level (tree_settings::hop): a forwarder that has not yet timed
+  // children of its own waits at least this long for them. 0: not sent.
+  std::int64_t hop_ms = 0;
 };
 // Child -> parent: the subtree's merged answer (its best top_k hits) and what it did not reach.
 struct subtree_answer {

@@ -48,6 +48,8 @@ struct overlay_status_report {
   std::uint64_t query_bytes_sent = 0;
   std::uint64_t query_messages_received = 0;
   std::uint64_t query_bytes_received = 0;
+  std::int64_t tree_hop_ms = 0;          // the tree fan-out's allowance per level in use (0: no tree)
+  std::uint64_t tree_buckets_resent = 0;  // its buckets re-sent to another member: children found late
 };
 
 overlay_status_report overlay_status(const overlay* o, const membership* members,

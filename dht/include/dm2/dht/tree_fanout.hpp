@@ -33,12 +33,18 @@
 #include <string>
 #include <vector>
 
+#include "dm2/dht/answer_time.hpp"
 #include "dm2/dht/query_fanout.hpp"
 
 namespace dm2::dht {
 
 struct tree_settings {
-  millis hop{200};  // allowance per tree level: a request down and the first answer up
+  // Allowance per tree level (a request down and the first answer up): the answer times this
+  // site measured (srtt + 4 rttvar of its children's first answers), never below `hop` nor above
+  // `max_hop`; `hop` until it has measured one. A forwarder also waits at least its parent's
+  // allowance (sent with the request), so a site new to forwarding inherits what was measured.
+  millis hop{200};
+  millis max_hop{2000};
   double resend_fraction = 0.5;  // a late bucket is re-sent no later than this share of the time left
   std::size_t resends = 2;       // other members of a bucket tried after the first
   bool second_pass = true;       // ask copies for the owners the first pass missed
@@ -92,6 +98,7 @@ class tree_fanout {
   std::size_t running() const;       // subtrees this site is covering
   std::uint64_t refused() const { return refused_; }
   std::uint64_t resent() const { return resent_; }  // buckets re-sent to another member
+  millis current_hop() const;  // the allowance per tree level in use now (tree_settings::hop)
 
  private:
   struct bucket;
@@ -100,6 +107,7 @@ class tree_fanout {
   static bool settled(const subtree& t);
   void cover(std::uint64_t id);
   void ask_next(std::uint64_t id, std::size_t b);
+  millis hop_for(const subtree& t) const;
   void accept(const std::string& from, const subtree_answer& a);
   void complete(std::uint64_t id, bool time_up);
   void pass_done(const std::string& query_id, std::vector<query_hit> hits, std::uint32_t reached,
@@ -132,6 +140,8 @@ class tree_fanout {
     std::uint64_t subtree = 0;
     std::size_t bucket = 0;
     std::string site;
+    millis sent{0};
+    bool heard = false;  // its first answer came (and was timed)
   };
   std::map<std::uint64_t, child> children_;  // by tag: requests sent, answer awaited
   std::map<std::string, std::unique_ptr<query_state>> queries_;  // this site's own, by query id
@@ -140,6 +150,7 @@ class tree_fanout {
   std::uint64_t next_id_ = 1;
   std::uint64_t refused_ = 0;
   std::uint64_t resent_ = 0;
+  answer_time answer_time_;
 };
 
 }  // namespace dm2::dht

@@ -367,13 +367,12 @@ void replicator::run_record_round() {
       s.site_print = fingerprint(peer);
       watch(s.site_print);
     }
-    // Copies we no longer owe are digested again only once their hand-off is due (the replies
-    // drive it); before, a pair that settled them is left alone.
-    bool fresh = recheck.count() == 0 || now - s.agreed_at < recheck;
     // Records only left the pair's shared set since the agreed digest (a holder moved away, a
     // copy was handed off): what is left still agrees, and saying so again is a message each.
     if (s.acknowledged && s.print != pr->print && s.added == pr->added) s.print = pr->print;
-    bool agreed = s.acknowledged && s.print == pr->print && fresh;
+    bool agreed = s.acknowledged && s.print == pr->print && (recheck.count() == 0 || now - s.agreed_at < recheck);
+    // Copies we no longer owe are digested again only once their hand-off is due (the replies
+    // drive it); before, a pair that settled them is left alone.
     if (agreed && !std::binary_search(confirming.begin(), confirming.end(), peer)) {
       if (recheck.count() != 0) still_due.push_back(std::move(peer));  // due again at the recheck
       continue;

@@ -41,6 +41,7 @@ void record_index::account_peer(const std::string& id, const held_record& h, boo
   auto at = peers_.try_emplace(id).first;
   auto& p = at->second;
   p.stale = true;
+  if (add) p.added = ++additions_;
   touch(id, p);
   auto slot = std::lower_bound(p.cells.begin(), p.cells.end(), h.bucket,
                                [](const auto& x, std::uint32_t b) { return x.first < b; });
@@ -140,6 +141,7 @@ const peer_digests& record_index::digests_of(peer_state& p) {
   d.owed_digest.clear();
   d.print = fingerprint({});
   d.unowed = false;
+  d.added = p.added;
   for (const auto& [b, c] : p.cells) {
     d.digest.emplace_back(b, c.all);
     if (c.owed_count > 0) d.owed_digest.emplace_back(b, c.owed);

@@ -36,6 +36,9 @@ struct peer_digests {
   bucket_digest owed_digest;  // over those we owe: what the peer's digest must match
   std::uint64_t print = 0;    // fingerprint of `digest`
   bool unowed = false;        // some of them we no longer owe (digest != owed_digest)
+  // When a record last joined them (a stamp, increasing across peers): a digest whose records
+  // only left since an agreed one is agreed too.
+  std::uint64_t added = 0;
 };
 
 class record_index {
@@ -80,6 +83,7 @@ class record_index {
     std::vector<std::pair<std::uint32_t, cell>> cells;
     bool stale = true;
     std::uint64_t touched = 0;  // touch_round_ when last listed in touched_
+    std::uint64_t added = 0;    // additions_ when a record last joined
     peer_digests digests;
   };
   void touch(const std::string& id, peer_state& p);
@@ -102,6 +106,7 @@ class record_index {
   std::uint64_t print_ = 0;
   std::vector<std::string> touched_;
   std::uint64_t touch_round_ = 1;
+  std::uint64_t additions_ = 0;
 };
 
 }  // namespace dm2::dht

@@ -130,9 +130,9 @@ std::uint64_t replicator::incarnation_of(const std::string& site) {
   return s ? s->incarnation : 0;
 }
 
-void replicator::acknowledge(const std::string& peer, std::uint64_t print) {
+void replicator::acknowledge(const std::string& peer, std::uint64_t print, std::uint64_t added) {
   auto& d = peer_digests_[peer];
-  d = peer_digest{print, true, c_.time->now(), incarnation_of(peer), fingerprint(peer)};
+  d = peer_digest{print, true, c_.time->now(), incarnation_of(peer), fingerprint(peer), added};
   watch(d.site_print);
 }
 
@@ -337,6 +337,15 @@ void replicator::run_record_round() {
       handoff_[lfn] = std::set<std::string>(h.holders.begin(), h.holders.end());
   });
   unowed_since_ = std::move(still_unowed);
+  // The holders a hand-off waits on are sent a digest even when they agree: their reply is the
+  // confirmation that lets the copy go.
+  std::vector<std::string> confirming;
+  for (const auto& [lfn, holders] : handoff_)
+    for (const auto& h : holders)
+      if (h != self_) confirming.push_back(h);
+  std::sort(confirming.begin(), confirming.end());
+  confirming.erase(std::unique(confirming.begin(), confirming.end()), confirming.end());
+  due_peers_.insert(due_peers_.end(), confirming.begin(), confirming.end());
   const auto recheck = settings_.repair_period * static_cast<long>(settings_.agreed_recheck_rounds);
   // Only the peers that may need a digest: those whose records or agreement changed since the
   // last round, and those it still waits on. In site id order (the order the walk over every
@@ -358,13 +367,18 @@ void replicator::run_record_round() {
       s.site_print = fingerprint(peer);
       watch(s.site_print);
     }
-    // Copies we no longer owe keep the digest going: the replies drive their hand-off.
+    // Records only left the pair's shared set since the agreed digest (a holder moved away, a
+    // copy was handed off): what is left still agrees, and saying so again is a message each.
+    if (s.acknowledged && s.print != pr->print && s.added == pr->added) s.print = pr->print;
     bool agreed = s.acknowledged && s.print == pr->print && (recheck.count() == 0 || now - s.agreed_at < recheck);
-    if (!pr->unowed && agreed) {
+    // Copies we no longer owe are digested again only once their hand-off is due (the replies
+    // drive it); before, a pair that settled them is left alone.
+    if (agreed && !std::binary_search(confirming.begin(), confirming.end(), peer)) {
       if (recheck.count() != 0) still_due.push_back(std::move(peer));  // due again at the recheck
       continue;
     }
     s.print = pr->print;
+    s.added = pr->added;
     s.acknowledged = false;
     digest_request m;
     m.bucket_count = static_cast<std::uint32_t>(settings_.bucket_count);
@@ -461,7 +475,7 @@ void replicator::on_digest_request(const std::string& from, const digest_request
   if (reply.differing.empty() && shared && !pr.unowed) {
     // They hold exactly what we both owe and we hold nothing more for them: our own digest to
     // them would agree too, so it can wait for the next change or recheck.
-    acknowledge(from, pr.print);
+    acknowledge(from, pr.print, pr.added);
   }
   send(from, std::move(reply));
 }
@@ -475,7 +489,7 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
   }
   if (auto sent = peer_digests_.find(from); sent != peer_digests_.end()) {
     if (m.differing.empty())
-      acknowledge(from, sent->second.print);
+      acknowledge(from, sent->second.print, sent->second.added);
     else if (sent->second.acknowledged) {
       sent->second.acknowledged = false;
       due_peers_.push_back(from);
@@ -554,6 +568,13 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
     record probe{e.lfn, e.version, e.owner, {}};
     if (contains(holders_of(probe), self_)) pull.lfns.push_back(e.lfn);
   }
+  // Differences that leave nothing to push or pull are copies one of us no longer owes, which
+  // the other holds too: the pair agrees on everything both owe, and this digest is settled
+  // like an acknowledged one (a copy in its hand-off grace was digested every round, ~half of
+  // dm2-sim's steady-state digests). Its hand-off, when due, asks again.
+  if (newer_here.empty() && pull.lfns.empty())
+    if (auto sent = peer_digests_.find(from); sent != peer_digests_.end())
+      acknowledge(from, sent->second.print, sent->second.added);
   for (std::size_t i = 0; i < pull.lfns.size(); i += settings_.max_records_per_message) {
     pull_request chunk;
     auto end = std::min(pull.lfns.size(), i + settings_.max_records_per_message);

@@ -117,16 +117,52 @@ void share_repairer::start_round() {
     auto it = round_keys_.find(s.key_id);
     if (it == round_keys_.end() || s.index < it->second.index) round_keys_[s.key_id] = std::move(s);
   }
+  std::erase_if(settled_, [&](const auto& e) { return !round_keys_.count(e.first); });
+  asked_.clear();
+  const auto& p = c_.placement();
+  std::map<std::string, std::vector<std::string>> ask;  // site -> key ids
+  for (auto it = round_keys_.begin(); it != round_keys_.end();) {
+    const auto& [key_id, mine] = *it;
+    const auto& tg = targets(mine);
+    if (settled(mine, tg)) {
+      it = round_keys_.erase(it);
+      continue;
+    }
+    settled_.erase(key_id);
+    auto& asked = asked_[key_id];
+    for (const auto& t : tg) {
+      const auto* info = p.find(t);
+      asked.emplace_back(t, info ? info->incarnation : 0);
+      if (t != c_.self) ask[t].push_back(key_id);
+    }
+    ++it;
+  }
   if (round_keys_.empty()) {
     coordinate_at_.reset();
     return;
   }
-  std::map<std::string, std::vector<std::string>> ask;  // site -> key ids
-  for (const auto& [key_id, mine] : round_keys_)
-    for (const auto& t : targets(mine))
-      if (t != c_.self) ask[t].push_back(key_id);
   reasks_ = 0;
   request_inventories(ask);
+}
+
+bool share_repairer::settled(const key_share& mine, const std::vector<std::string>& tg) const {
+  auto it = settled_.find(mine.key_id);
+  if (it == settled_.end() || it->second.index != mine.index || it->second.targets.size() != tg.size()) return false;
+  const auto recheck = c_.settings->repair_period * static_cast<long>(c_.settings->agreed_recheck_rounds);
+  if (recheck.count() != 0 && c_.time->now() - it->second.at >= recheck) return false;
+  const auto& p = c_.placement();
+  for (std::size_t i = 0; i < tg.size(); ++i) {
+    const auto& [site, incarnation] = it->second.targets[i];
+    const auto* info = p.find(site);
+    if (site != tg[i] || !info || info->incarnation != incarnation) return false;
+  }
+  return true;
+}
+
+void share_repairer::settle(const key_share& mine) {
+  auto asked = asked_.find(mine.key_id);
+  if (asked == asked_.end()) return;
+  settled_[mine.key_id] = settled_key{mine.index, asked->second, c_.time->now()};
 }
 
 void share_repairer::request_inventories(std::map<std::string, std::vector<std::string>>& ask) {
@@ -224,7 +260,10 @@ bool share_repairer::coordinate_key(const key_share& mine,
         live.emplace(index, s);
         holding.insert(s);
       }
-  if (live.begin()->second != c_.self || live.size() >= mine.count) return false;
+  if (live.begin()->second != c_.self || live.size() >= mine.count) {
+    settle(mine);  // nothing for us to do while the targets stay as they answered
+    return false;
+  }
   // A live target that did not answer may hold any "missing" index: repairing that index onto
   // another target would leave two copies of it and no free target for the index really
   // missing — stuck until the owner returns. So it waits until every target answered (tick()

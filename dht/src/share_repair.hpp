@@ -95,6 +95,20 @@ class share_repairer {
   std::map<std::string, key_share> round_keys_;  // key_id -> our share, this round
   std::map<std::string, std::map<std::uint32_t, std::set<std::string>>> inventory_;
   std::map<std::string, std::set<std::string>> answered_;  // key_id -> targets that answered
+  // A held key whose last inventory left nothing for us to do (every index live, or a lower one
+  // coordinates), with its targets and their incarnations when asked: not asked about again
+  // while they stay (a share leaves a site only by a restart or its owner's drop, and the owner
+  // is down). Holders asked every round while an owner stayed down: 0.66 M requests in
+  // dm2-sim's 10,000-site hour, nearly all answered as before.
+  struct settled_key {
+    std::uint32_t index = 0;  // ours
+    std::vector<std::pair<std::string, std::uint64_t>> targets;
+    millis at{0};
+  };
+  std::map<std::string, settled_key> settled_;
+  std::map<std::string, std::vector<std::pair<std::string, std::uint64_t>>> asked_;  // this round
+  bool settled(const key_share& mine, const std::vector<std::string>& tg) const;
+  void settle(const key_share& mine);
   std::optional<millis> coordinate_at_;
   static constexpr int max_reasks = 3;  // inventory requests re-sent per round to silent targets
   int reasks_ = 0;

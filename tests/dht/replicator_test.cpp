@@ -276,6 +276,46 @@ TEST(replicator_handoff, copies_no_longer_owed_are_dropped_once_every_holder_has
   EXPECT_GT(handed_off, 0u);
 }
 
+// A copy no longer owed is digested to its holders when it becomes unowed (pushed where it is
+// missing) and again when its hand-off is due; in between the pairs that settled it are quiet,
+// and once it is dropped, losing it from their shared records costs no digest either.
+TEST(replicator_handoff, copies_in_their_grace_and_after_their_hand_off_cost_no_digests) {
+  replication_settings rs;
+  rs.repair_period = millis(1000);
+  rs.handoff_grace = millis(6000);
+  sim_cluster c(10, rs);
+  auto records = publish_many(c, 10);
+  c.run_for(millis(500));
+  for (int i : {2, 5}) c.kill(i);
+  c.run_for(millis(2500));
+  ASSERT_EQ(c.under_replicated(records, 3), 0u);
+  for (int i : {2, 5}) c.revive(i, /*wiped=*/false);
+  c.run_for(millis(2500));  // the temporary copies' first digests, and their confirmations
+  auto digests = [&c] { return c.net().sent_by_type()[message{digest_request{}}.index()]; };
+  auto extra_copies = [&c] {
+    placement_index p(c.members().live_sites());
+    std::size_t extra = 0;
+    for (int s = 0; s < c.size(); ++s)
+      c.site(s).store.for_each_record([&](const record& r) {
+        auto targets = p.closest_ids(key_of(r.lfn), 3, r.owner);
+        extra += r.owner != c.site(s).id && std::find(targets.begin(), targets.end(), c.site(s).id) == targets.end();
+      });
+    return extra;
+  };
+  ASSERT_GT(extra_copies(), 0u);
+  auto before = digests();
+  c.run_for(millis(2500));  // still within their grace
+  EXPECT_EQ(digests(), before);
+  EXPECT_GT(extra_copies(), 0u);
+  for (int step = 0; step < 100 && extra_copies() > 0; ++step) c.run_for(millis(100));
+  ASSERT_EQ(extra_copies(), 0u);
+  auto handed_off = digests();
+  EXPECT_GT(handed_off, before);  // the hand-off's confirmations
+  c.run_for(millis(3000));
+  EXPECT_EQ(digests(), handed_off);
+  EXPECT_EQ(c.under_replicated(records, 3), 0u);
+}
+
 }  // namespace
 }  // namespace dm2::dht
 

@@ -130,6 +130,29 @@ TEST_P(share_repair_lossy, lost_messages_and_a_helper_dying_mid_repair_are_retri
 
 INSTANTIATE_TEST_SUITE_P(seeds, share_repair_lossy, ::testing::Range<std::uint64_t>(1, 13));
 
+// While the owner stays down and its key's targets stay as they answered, the holders ask for
+// inventories once, not every round; a target that restarts with an empty disk is asked again
+// (its new incarnation says it) and its share is repaired.
+TEST(share_repair, holders_ask_once_while_nothing_changes_and_again_after_a_target_restarts) {
+  sim_cluster c(10, fast(), {}, /*real_shares=*/true);
+  auto keys = place_keys(c, 4);
+  ASSERT_EQ(c.under_shared(ids(keys), n), 0u);
+  c.kill(0);
+  c.run_for(millis(3000));
+  ASSERT_EQ(c.under_shared(ids(keys), n), 0u);
+  auto inventories = [&c] { return c.net().sent_by_type()[message{repair_inventory_request{}}.index()]; };
+  auto before = inventories();
+  ASSERT_GT(before, 0u);
+  c.run_for(millis(4000));  // four rounds with the owner down and nothing else moving
+  EXPECT_EQ(inventories(), before);
+  auto wiped = holder_of(c, "key-0", n);
+  c.restart_unseen(std::stoi(wiped.substr(5)), /*wiped=*/true);
+  EXPECT_GT(c.under_shared(ids(keys), n), 0u);
+  c.run_for(millis(3000));
+  EXPECT_GT(inventories(), before);
+  EXPECT_EQ(c.under_shared(ids(keys), n), 0u);
+}
+
 TEST(share_repair, fewer_than_t_live_shares_repairs_nothing_and_says_so) {
   sim_cluster c(8, fast(), {}, /*real_shares=*/true);
   auto keys = place_keys(c, 1);

@@ -233,6 +233,7 @@ class replicator {
     millis agreed_at{0};
     std::uint64_t incarnation = 0;  // the peer's, when it acknowledged
     std::uint64_t site_print = 0;   // fingerprint(peer): its bit in watched_
+    std::uint64_t added = 0;        // peer_digests::added of `print`
   };
   // Hashed, not ordered: looked up at every digest and reply, never walked in an order that
   // matters (a cold tree of ~100 site ids was 7 % of dm2-sim's first minute).
@@ -246,7 +247,7 @@ class replicator {
   // one, every agreement's incarnation is compared at each membership change.
   void forget_agreements(std::span<const membership_change> changes);
   void compare_incarnations();
-  void acknowledge(const std::string& peer, std::uint64_t print);
+  void acknowledge(const std::string& peer, std::uint64_t print, std::uint64_t added);
   std::uint64_t incarnation_of(const std::string& site);
   void watch(std::uint64_t site_print) { watched_.set(site_print % watched_.size()); }
   void rewatch();

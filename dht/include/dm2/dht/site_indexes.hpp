@@ -1,0 +1,38 @@
+// Stable 4-byte indexes for site ids, handed out by a membership view the first time it lists a
+// site and never given to another id (a site that leaves and comes back keeps its index). The
+// replicator keys its per-site state (holders, peers, digests, memoized placements) by index:
+// 32-byte strings hashed in cold per-site tables were most of dm2-sim's cost per message at
+// 10,000 sites (docs/simulator.md, "Ninth pass").
+//
+// Not thread-safe for writes; concurrent reads of an unchanging table are fine.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "dm2/dht/hash_slots.hpp"
+
+namespace dm2::dht {
+
+using site_index = std::uint32_t;
+// No site: an id no view listed (it matches no holder, no placement, no peer).
+inline constexpr site_index no_site = ~site_index{0};
+
+class site_indexes {
+ public:
+  // The index of `site_id`: its own if it has one, else the next unused.
+  site_index assign(const std::string& site_id);
+  std::optional<site_index> find(std::string_view site_id) const;
+  // The id of an index handed out (references stay valid: a deque never moves its strings).
+  const std::string& id_of(site_index index) const { return ids_[index]; }
+  std::size_t size() const { return ids_.size(); }
+
+ private:
+  std::deque<std::string> ids_;  // by index
+  hash_slots by_id_;
+};
+
+}  // namespace dm2::dht

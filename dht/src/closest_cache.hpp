@@ -27,7 +27,7 @@ class closest_cache {
  public:
   // The site indexes of placement.closest(key_of(name), count, exclude), from the cache when
   // still valid. `p` must be the placement of the membership version the cache was last synced to.
-  const std::vector<site_index>& get(const placement_index& p, const std::string& name,
+  const site_list& get(const placement_index& p, const std::string& name,
                                      std::size_t count, site_index exclude);
   // Drops the results `changes` may have altered (and adds their names to `dropped`).
   void apply(std::span<const membership_change> changes, std::vector<std::string>* dropped = nullptr);
@@ -41,7 +41,7 @@ class closest_cache {
     std::string name;  // empty: a free slot
     site_index exclude = no_site;
     std::size_t count = 0;
-    std::vector<site_index> ids;  // 4 bytes a site: an entry is read at every holder look-up
+    site_list ids;  // inline: an entry is read at every holder look-up
     std::uint64_t key_top = 0;  // first 64 bits of the key
     // First 64 bits of the farthest chosen site's distance to the key: a site whose distance
     // begins higher cannot matter. All ones when fewer than count were chosen (anyone matters).

@@ -23,7 +23,7 @@ namespace dm2::dht {
 
 struct held_record {
   record_summary summary;
-  std::vector<site_index> holders;  // owner (if live) first, then the k replicas
+  site_list holders;  // owner (if live) first, then the k replicas
   std::uint32_t bucket = 0;
   std::uint64_t hash = 0;  // the record's digest contribution
   bool owed = false;       // this site is among the holders

@@ -16,8 +16,8 @@ std::uint64_t entry_hash(const std::string& lfn, std::uint64_t version, std::uin
   return fingerprint_value(print, fingerprint_value(version, fingerprint(lfn)));
 }
 
-template <typename T>
-bool contains(const std::vector<T>& v, const T& x) {
+template <typename C, typename T>
+bool contains(const C& v, const T& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
@@ -61,7 +61,7 @@ replicator::replicator(std::string self_site, replication_settings settings,
       [this](const std::string& to, message m) { send(to, std::move(m)); },
       [this]() -> const placement_index& { return placement(); },
       [this](const std::string& name, std::size_t count, const std::string& exclude)
-          -> const std::vector<site_index>& { return closest(name, count, index_of(exclude)); },
+          -> const site_list& { return closest(name, count, index_of(exclude)); },
       [this](site_index site) -> const std::string& { return site_id(site); },
       &settings_, &counters_});
 }
@@ -172,18 +172,18 @@ const placement_index& replicator::placement() {
   return *placement_;
 }
 
-const std::vector<site_index>& replicator::closest(const std::string& name, std::size_t count,
+const site_list& replicator::closest(const std::string& name, std::size_t count,
                                                    site_index exclude) {
   const auto& p = placement();
   return closest_->get(p, name, count, exclude);
 }
 
-std::vector<site_index> replicator::holders_of(const record& r) { return holders_of(r.lfn, r.owner); }
+site_list replicator::holders_of(const record& r) { return holders_of(r.lfn, r.owner); }
 
-std::vector<site_index> replicator::holders_of(const std::string& lfn, const std::string& owner) {
+site_list replicator::holders_of(const std::string& lfn, const std::string& owner) {
   const auto& p = placement();
   auto o = index_of(owner);
-  std::vector<site_index> out;
+  site_list out;
   if (p.at(o)) out.push_back(o);
   const auto& replicas = closest_->get(p, lfn, settings_.k, o);
   out.insert(out.end(), replicas.begin(), replicas.end());

@@ -38,8 +38,7 @@ class share_repairer {
     std::function<const placement_index&()> placement;
     // placement().closest(key_of(name), count, exclude) as site indexes, memoized by the
     // replicator; site_id names an index.
-    std::function<const std::vector<site_index>&(const std::string& name, std::size_t count,
-                                                 const std::string& exclude)>
+    std::function<const site_list&(const std::string& name, std::size_t count, const std::string& exclude)>
         closest;
     std::function<const std::string&(site_index)> site_id;
     const replication_settings* settings = nullptr;

@@ -126,11 +126,11 @@ class replicator {
 
   // Where `lfn` belongs now, as site indexes (site_id() names them): owner (if live) first, then
   // the k replicas.
-  std::vector<site_index> holders_of(const record& r);
-  std::vector<site_index> holders_of(const std::string& lfn, const std::string& owner);
+  site_list holders_of(const record& r);
+  site_list holders_of(const std::string& lfn, const std::string& owner);
   // The `count` live sites closest to key_of(name) other than `exclude` (placement's closest),
   // memoized across membership changes that cannot alter it.
-  const std::vector<site_index>& closest(const std::string& name, std::size_t count, site_index exclude);
+  const site_list& closest(const std::string& name, std::size_t count, site_index exclude);
   // A site's stable index in the membership view (no_site: never listed), and back.
   site_index index_of(const std::string& site) const;
   const std::string& site_id(site_index site) const { return c_.members->site_id_of(site); }

@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/container/small_vector.hpp>
+
 #include "dm2/dht/hash_slots.hpp"
 
 namespace dm2::dht {
@@ -20,6 +22,10 @@ namespace dm2::dht {
 using site_index = std::uint32_t;
 // No site: an id no view listed (it matches no holder, no placement, no peer).
 inline constexpr site_index no_site = ~site_index{0};
+// A record's holders or a key's share targets: up to 6 inline (k + 1 for k up to 5), more on the
+// heap. Read at every holder look-up and digest: a vector's separate heap block was one more
+// cold line each time.
+using site_list = boost::container::small_vector<site_index, 6>;
 
 class site_indexes {
  public:

@@ -31,7 +31,6 @@ void record_index::account(const held_record& h, bool add) {
 void record_index::account_peer(site_index id, const held_record& h, bool add) {
   auto at = peers_.try_emplace(id).first;
   auto& p = at->second;
-  p.stale = true;
   touch(id, p);
   auto slot = std::lower_bound(p.cells.begin(), p.cells.end(), h.bucket,
                                [](const auto& x, std::uint32_t b) { return x.first < b; });
@@ -124,9 +123,8 @@ const peer_digests* record_index::peer(site_index peer) {
   return it == peers_.end() ? nullptr : &digests_of(it->second);
 }
 
-const peer_digests& record_index::digests_of(peer_state& p) {
-  if (!p.stale) return p.digests;
-  auto& d = p.digests;
+const peer_digests& record_index::digests_of(const peer_state& p) {
+  auto& d = digests_;
   d.digest.clear();
   d.owed_digest.clear();
   d.print = fingerprint({});
@@ -137,7 +135,6 @@ const peer_digests& record_index::digests_of(peer_state& p) {
     if (c.owed_count != c.all_count) d.unowed = true;
     d.print = fingerprint_value(c.all, fingerprint_value(b, d.print));
   }
-  p.stale = false;
   return d;
 }
 

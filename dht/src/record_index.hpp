@@ -58,7 +58,9 @@ class record_index {
     for (const auto& [lfn, h] : unowed_) fn(*h);
   }
   const bucket_records* bucket(std::uint32_t b) const;
-  // The records `peer` should hold too (null: none), digests computed on first use after a change.
+  // The records `peer` should hold too (null: none), as digests derived from its cells at each
+  // call (a peer shares a record or two with us: keeping the digests too was two more heap
+  // blocks per peer to miss on). Valid until the next call.
   const peer_digests* peer(site_index peer);
   std::uint64_t print() const { return print_; }  // fingerprint of every record's holders
   // Every peer whose digests may have changed (or that left the index) since the last call, each
@@ -77,18 +79,17 @@ class record_index {
     std::uint32_t all_count = 0, owed_count = 0;
   };
   struct peer_state {
-    // By bucket, sorted: a peer shares a few records with us, so a short vector beats a tree
-    // (one allocation, no pointer chasing; the index's maps were most of dm2-sim's first minute).
-    std::vector<std::pair<std::uint32_t, cell>> cells;
-    bool stale = true;
+    // By bucket, sorted, two in place: a peer shares a record or two with us, so a short list
+    // beats a tree (no pointer chasing; the index's maps were most of dm2-sim's first minute).
+    boost::container::small_vector<std::pair<std::uint32_t, cell>, 2> cells;
     std::uint64_t touched = 0;  // touch_round_ when last listed in touched_
-    peer_digests digests;
   };
   void touch(site_index id, peer_state& p);
   void account(const held_record& h, bool add);
   void account_peer(site_index id, const held_record& h, bool add);
   void reaccount(const held_record& before, const held_record& after);
-  const peer_digests& digests_of(peer_state& p);
+  const peer_digests& digests_of(const peer_state& p);
+  peer_digests digests_;  // what peer() returned last
   static std::uint64_t holders_print(const held_record& h);
 
   site_index self_ = no_site;

@@ -23,8 +23,8 @@ std::optional<std::uint32_t> closest_cache::find(const std::string& name) const 
   return by_name_.find(std::hash<std::string>{}(name), [&](std::uint32_t at) { return entries_[at].name == name; });
 }
 
-const site_list& closest_cache::get(const placement_index& p, const std::string& name,
-                                                  std::size_t count, site_index exclude) {
+const site_list& closest_cache::get(const placement_index& p, const std::string& name, std::size_t count,
+                                    site_index exclude) {
   auto found = find(name);
   std::uint32_t at = 0;
   if (found) {

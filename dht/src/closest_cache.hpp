@@ -1,10 +1,11 @@
-// Memoized placements (placement_index::closest_ids per name) that survive membership changes
-// they cannot be affected by. closest(key, count, exclude) can change when a site X joins or
-// leaves only if X is `exclude`, or X is no farther from the key than the farthest site chosen
-// (a chosen site leaving, a nearer one joining), or fewer than `count` were chosen. So a change
-// drops only the results near it: at 10,000 sites a replicator recomputes a few placements per
-// change instead of all of them (profiled in dm2-sim: recomputing every holder set after every
-// membership change, and walking every record per digest, took most of the run).
+// Memoized placements (placement_index::closest per name, as site indexes) that survive
+// membership changes they cannot be affected by. closest(key, count, exclude) can change when a
+// site X joins or leaves only if X is `exclude`, or X is no farther from the key than the
+// farthest site chosen (a chosen site leaving, a nearer one joining), or fewer than `count` were
+// chosen. So a change drops only the results near it: at 10,000 sites a replicator recomputes a
+// few placements per change instead of all of them (profiled in dm2-sim: recomputing every
+// holder set after every membership change, and walking every record per digest, took most of
+// the run).
 //
 // Not thread-safe (one per replicator).
 #pragma once
@@ -27,8 +28,8 @@ class closest_cache {
  public:
   // The site indexes of placement.closest(key_of(name), count, exclude), from the cache when
   // still valid. `p` must be the placement of the membership version the cache was last synced to.
-  const site_list& get(const placement_index& p, const std::string& name,
-                                     std::size_t count, site_index exclude);
+  const site_list& get(const placement_index& p, const std::string& name, std::size_t count,
+                       site_index exclude);
   // Drops the results `changes` may have altered (and adds their names to `dropped`).
   void apply(std::span<const membership_change> changes, std::vector<std::string>* dropped = nullptr);
   void clear();

@@ -29,7 +29,7 @@ struct site_info {
   std::uint64_t incarnation = 0;
   // Stable small index of site_id in the view that listed it (membership::index_of): set by the
   // view, never reused for another site id.
-  std::uint32_t index = 0;
+  site_index index = 0;
 };
 
 // One step of a membership: `site_id` (node id `id`) became live or left the live set.
@@ -41,7 +41,7 @@ struct membership_change {
   // holds may be gone.
   bool restarted = false;
   std::uint64_t site_print = 0;  // fingerprint(site_id), computed once for every reader
-  std::uint32_t index = 0;       // site_info::index
+  site_index index = 0;          // site_info::index
 };
 
 class membership {
@@ -57,9 +57,9 @@ class membership {
   virtual std::shared_ptr<const placement_index> shared_placement() const { return nullptr; }
   // The stable index (site_info::index) of a site id this view has listed, live or not; nullopt
   // for an id it never listed.
-  virtual std::optional<std::uint32_t> index_of(std::string_view site_id) const = 0;
+  virtual std::optional<site_index> index_of(std::string_view site_id) const = 0;
   // The site id of an index this view handed out.
-  virtual const std::string& site_id_of(std::uint32_t index) const = 0;
+  virtual const std::string& site_id_of(site_index index) const = 0;
   // What changed from version `since` to version(), oldest first, or nullopt when this view
   // does not keep it (the caller then recomputes everything it derived). Lets a replicator keep
   // the placements a change cannot touch. The span is valid until the next change.
@@ -86,8 +86,8 @@ class static_membership final : public membership {
   std::vector<site_info> live_sites() const override;
   std::uint64_t version() const override { return version_; }
   std::shared_ptr<const placement_index> shared_placement() const override;
-  std::optional<std::uint32_t> index_of(std::string_view site_id) const override { return indexes_.find(site_id); }
-  const std::string& site_id_of(std::uint32_t index) const override { return indexes_.id_of(index); }
+  std::optional<site_index> index_of(std::string_view site_id) const override { return indexes_.find(site_id); }
+  const std::string& site_id_of(site_index index) const override { return indexes_.id_of(index); }
   // Keeps the last 65,536 changes at least.
   std::optional<std::span<const membership_change>> changes_since(std::uint64_t since) const override;
 

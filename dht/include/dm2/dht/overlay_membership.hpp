@@ -36,8 +36,8 @@ class overlay_membership final : public membership {
   // The roster's sites, live or not.
   const std::vector<site_info>& known_sites() const { return sites_; }
   std::uint64_t version() const override { return version_; }
-  std::optional<std::uint32_t> index_of(std::string_view site_id) const override { return indexes_.find(site_id); }
-  const std::string& site_id_of(std::uint32_t index) const override { return indexes_.id_of(index); }
+  std::optional<site_index> index_of(std::string_view site_id) const override { return indexes_.find(site_id); }
+  const std::string& site_id_of(site_index index) const override { return indexes_.id_of(index); }
   // The liveness age in use: max(max_age, 3 probe cycles) since the last set_sites.
   std::chrono::milliseconds liveness_age() const { return max_age_; }
 

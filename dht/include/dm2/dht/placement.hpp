@@ -38,7 +38,7 @@ class placement_index {
                                        const std::string& exclude_site = {}) const;
   const site_info* find(const std::string& site_id) const;
   // The live site of index `index` (site_info::index), or null: one array read, no hash.
-  const site_info* at(std::uint32_t index) const {
+  const site_info* at(site_index index) const {
     return index < by_index_.size() && by_index_[index] != 0 ? &sites_[by_index_[index] - 1] : nullptr;
   }
   std::size_t size() const { return sites_.size(); }

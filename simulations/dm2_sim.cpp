@@ -316,8 +316,9 @@ int run(const options& o) {
     for (std::size_t i = 0; i < records.size(); ++i) {
       const auto& r = records[i];
       const auto& held = *held_of[i];
-      for (const auto& t : owner_of[i]->engine->closest(r.lfn, o.k, r.owner))
-        if (std::find(held.begin(), held.end(), t) == held.end()) {
+      auto& owner = *owner_of[i]->engine;
+      for (auto t : owner.closest(r.lfn, o.k, owner.self_index()))
+        if (std::find(held.begin(), held.end(), owner.site_id(t)) == held.end()) {
           ++under;
           break;
         }

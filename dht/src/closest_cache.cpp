@@ -23,9 +23,8 @@ std::optional<std::uint32_t> closest_cache::find(const std::string& name) const 
   return by_name_.find(std::hash<std::string>{}(name), [&](std::uint32_t at) { return entries_[at].name == name; });
 }
 
-const std::vector<std::string>& closest_cache::get(const placement_index& p,
-                                                   const std::string& name, std::size_t count,
-                                                   const std::string& exclude) {
+const site_list& closest_cache::get(const placement_index& p, const std::string& name, std::size_t count,
+                                    site_index exclude) {
   auto found = find(name);
   std::uint32_t at = 0;
   if (found) {
@@ -49,11 +48,12 @@ const std::vector<std::string>& closest_cache::get(const placement_index& p,
   e.exclude = exclude;
   e.count = count;
   e.key_top = top64(key);
-  e.exclude_print = fingerprint(exclude);
-  auto chosen = p.closest(key, count, exclude);
+  static const std::string nobody;
+  const auto* excluded = p.at(exclude);  // not live: nothing to skip
+  auto chosen = p.closest(key, count, excluded ? excluded->site_id : nobody);
   e.reach = chosen.size() >= count && !chosen.empty() ? top64(distance(chosen.back()->id, key))
                                                       : ~std::uint64_t{0};
-  for (const auto* s : chosen) e.ids.push_back(s->site_id);
+  for (const auto* s : chosen) e.ids.push_back(s->index);
   entries_[at] = std::move(e);
   watch_entry(at);
   return entries_[at].ids;
@@ -65,9 +65,9 @@ void closest_cache::watch_entry(std::uint32_t at) {
   watch_.insert(std::upper_bound(watch_.begin(), watch_.end(), w,
                                  [](const watch& a, const watch& b) { return a.key_top < b.key_top; }),
                 w);
-  std::pair x{e.exclude_print, at};
+  std::pair x{e.exclude, at};
   by_exclude_.insert(std::upper_bound(by_exclude_.begin(), by_exclude_.end(), x), x);
-  exclude_filter_.set(e.exclude_print % filter_size);
+  exclude_filter_.set(e.exclude % filter_size);
   if (auto bits = std::countl_zero(e.reach); bits < min_near_bits_) {
     min_near_bits_ = bits;
     if (bits < filter_prefix_) return rebuild_filters();
@@ -81,7 +81,7 @@ void closest_cache::rebuild_filters() {
   exclude_filter_.reset();
   for (const auto& w : watch_)
     if (filter_prefix_ > 0) near_filter_.set(w.key_top >> (64 - filter_prefix_));
-  for (const auto& [print, name] : by_exclude_) exclude_filter_.set(print % filter_size);
+  for (const auto& [excluded, at] : by_exclude_) exclude_filter_.set(excluded % filter_size);
 }
 
 void closest_cache::unwatch(std::uint32_t at) {
@@ -90,7 +90,7 @@ void closest_cache::unwatch(std::uint32_t at) {
                             [](const watch& a, std::uint64_t v) { return a.key_top < v; });
   while (w != watch_.end() && w->at != at) ++w;
   if (w != watch_.end()) watch_.erase(w);
-  auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::pair{e.exclude_print, at});
+  auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::pair{e.exclude, at});
   if (x != by_exclude_.end() && x->second == at) by_exclude_.erase(x);
 }
 
@@ -101,9 +101,8 @@ void closest_cache::apply(std::span<const membership_change> changes,
   for (const auto& c : changes) {
     if (c.restarted) continue;  // the same live set: no placement moves
     auto top = top64(c.id);
-    auto print = c.site_print;
     bool near = filter_prefix_ == 0 || near_filter_.test(top >> (64 - filter_prefix_));
-    if (!near && !exclude_filter_.test(print % filter_size)) continue;
+    if (!near && !exclude_filter_.test(c.index % filter_size)) continue;
     // Entries near the change share its first min_near_bits_ bits: one contiguous run.
     auto lo = watch_.begin(), hi = watch_.end();
     if (!near) {
@@ -119,8 +118,8 @@ void closest_cache::apply(std::span<const membership_change> changes,
     // No farther from the key than the farthest chosen site (on 64 bits; a tie counts).
     for (auto w = lo; w != hi; ++w)
       if ((top ^ w->key_top) <= w->reach) dropped.push_back(w->at);
-    for (auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::pair{print, std::uint32_t{0}});
-         x != by_exclude_.end() && x->first == print; ++x)
+    for (auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::pair{c.index, std::uint32_t{0}});
+         x != by_exclude_.end() && x->first == c.index; ++x)
       dropped.push_back(x->second);
   }
   if (dropped.empty()) return;

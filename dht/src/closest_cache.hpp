@@ -1,10 +1,11 @@
-// Memoized placements (placement_index::closest_ids per name) that survive membership changes
-// they cannot be affected by. closest(key, count, exclude) can change when a site X joins or
-// leaves only if X is `exclude`, or X is no farther from the key than the farthest site chosen
-// (a chosen site leaving, a nearer one joining), or fewer than `count` were chosen. So a change
-// drops only the results near it: at 10,000 sites a replicator recomputes a few placements per
-// change instead of all of them (profiled in dm2-sim: recomputing every holder set after every
-// membership change, and walking every record per digest, took most of the run).
+// Memoized placements (placement_index::closest per name, as site indexes) that survive
+// membership changes they cannot be affected by. closest(key, count, exclude) can change when a
+// site X joins or leaves only if X is `exclude`, or X is no farther from the key than the
+// farthest site chosen (a chosen site leaving, a nearer one joining), or fewer than `count` were
+// chosen. So a change drops only the results near it: at 10,000 sites a replicator recomputes a
+// few placements per change instead of all of them (profiled in dm2-sim: recomputing every
+// holder set after every membership change, and walking every record per digest, took most of
+// the run).
 //
 // Not thread-safe (one per replicator).
 #pragma once
@@ -25,10 +26,10 @@ namespace dm2::dht {
 
 class closest_cache {
  public:
-  // placement.closest_ids(key_of(name), count, exclude), from the cache when still valid. `p`
-  // must be the placement of the membership version the cache was last synced to.
-  const std::vector<std::string>& get(const placement_index& p, const std::string& name,
-                                      std::size_t count, const std::string& exclude);
+  // The site indexes of placement.closest(key_of(name), count, exclude), from the cache when
+  // still valid. `p` must be the placement of the membership version the cache was last synced to.
+  const site_list& get(const placement_index& p, const std::string& name, std::size_t count,
+                       site_index exclude);
   // Drops the results `changes` may have altered (and adds their names to `dropped`).
   void apply(std::span<const membership_change> changes, std::vector<std::string>* dropped = nullptr);
   void clear();
@@ -39,14 +40,13 @@ class closest_cache {
  private:
   struct entry {
     std::string name;  // empty: a free slot
-    std::string exclude;
+    site_index exclude = no_site;
     std::size_t count = 0;
-    std::vector<std::string> ids;
+    site_list ids;  // inline: an entry is read at every holder look-up
     std::uint64_t key_top = 0;  // first 64 bits of the key
     // First 64 bits of the farthest chosen site's distance to the key: a site whose distance
     // begins higher cannot matter. All ones when fewer than count were chosen (anyone matters).
     std::uint64_t reach = 0;
-    std::uint64_t exclude_print = 0;
   };
   struct watch {
     std::uint64_t key_top;
@@ -64,11 +64,11 @@ class closest_cache {
   hash_slots by_name_;
   // entries_ for apply(), kept sorted as entries come and go (rebuilding them at every change
   // batch was a tenth of a 10,000-site run): by key_top (a change looks only at the entries
-  // sharing at least min_near_bits_ leading bits with it) and by exclude_print.
+  // sharing at least min_near_bits_ leading bits with it) and by exclude.
   std::vector<watch> watch_;
-  std::vector<std::pair<std::uint64_t, std::uint32_t>> by_exclude_;
+  std::vector<std::pair<site_index, std::uint32_t>> by_exclude_;
   int min_near_bits_ = 64;  // never above the true minimum (lowered on insert, reset by clear)
-  // Which filter_bits-bit key prefixes and which exclude prints (mod filter_size) have an entry:
+  // Which filter_bits-bit key prefixes and which excluded sites (mod filter_size) have an entry:
   // most changes hit neither, and cost two bit tests (at 10,000 sites every site checks every
   // change of a batch: 166 a sample, ten thousand times).
   static constexpr int filter_bits = 10;

@@ -14,12 +14,13 @@ void static_membership::record(const site_info& site, bool live, bool restarted)
     log_.erase(log_.begin(), log_.begin() + static_cast<std::ptrdiff_t>(kept_changes));
     log_start_ += kept_changes;
   }
-  log_.push_back(membership_change{site.site_id, site.id, live, restarted, fingerprint(site.site_id)});
+  log_.push_back(membership_change{site.site_id, site.id, live, restarted, fingerprint(site.site_id), site.index});
   ++version_;
 }
 
 void static_membership::add(site_info site) {
   auto id = site.site_id;
+  site.index = indexes_.assign(id);
   if (auto it = sites_.find(id); it != sites_.end() && it->second.live) record(it->second.info, false);
   record(site, true);
   sites_[id] = entry{std::move(site), true};

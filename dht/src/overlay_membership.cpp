@@ -30,6 +30,7 @@ overlay_membership::overlay_membership(const overlay& o, std::string self_site_i
 void overlay_membership::set_sites(std::vector<site_info> sites) {
   std::sort(sites.begin(), sites.end(),
             [](const site_info& a, const site_info& b) { return a.site_id < b.site_id; });
+  for (auto& s : sites) s.index = indexes_.assign(s.site_id);
   sites_ = std::move(sites);
   // The probe cycle grows with the roster. An age under 3 cycles makes live peers flap: each
   // flap moves placement, starts a repair round, and shrinks the set of sites a query asks.

@@ -15,6 +15,9 @@ placement_index::placement_index(std::vector<site_info> sites) : sites_(std::mov
   });
   by_site_.reserve(sites_.size());
   for (std::size_t i = 0; i < sites_.size(); ++i) {
+    auto x = sites_[i].index;
+    if (x >= by_index_.size()) by_index_.resize(std::max<std::size_t>(x + 1, 2 * by_index_.size()));
+    by_index_[x] = static_cast<std::uint32_t>(i + 1);
     auto h = hash_of(sites_[i].site_id);
     // A repeated site_id (the roster should prevent it) points at its last entry.
     auto same = [&](std::uint32_t j) { return sites_[j].site_id == sites_[i].site_id; };

@@ -4,15 +4,6 @@
 
 namespace dm2::dht {
 
-namespace {
-
-template <typename T>
-std::uint64_t mix(const T& v, std::uint64_t h) {
-  return fingerprint(std::string_view(reinterpret_cast<const char*>(&v), sizeof v), h);
-}
-
-}  // namespace
-
 void record_index::clear() {
   for (auto& [id, p] : peers_) touch(id, p);  // their digests go: the next round looks at them
   buckets_.clear();
@@ -25,7 +16,7 @@ void record_index::clear() {
 
 std::uint64_t record_index::holders_print(const held_record& h) {
   std::uint64_t x = fingerprint(h.summary.lfn);
-  for (const auto& site : h.holders) x = fingerprint(site, x);
+  for (auto site : h.holders) x = fingerprint_value(site, x);
   return x;
 }
 
@@ -33,14 +24,13 @@ std::uint64_t record_index::holders_print(const held_record& h) {
 // itself; the counts say when a bucket (or a peer) has no record left.
 void record_index::account(const held_record& h, bool add) {
   print_ ^= holders_print(h);
-  for (const auto& id : h.holders)
+  for (auto id : h.holders)
     if (id != self_) account_peer(id, h, add);
 }
 
-void record_index::account_peer(const std::string& id, const held_record& h, bool add) {
+void record_index::account_peer(site_index id, const held_record& h, bool add) {
   auto at = peers_.try_emplace(id).first;
   auto& p = at->second;
-  p.stale = true;
   if (add) p.added = ++additions_;
   touch(id, p);
   auto slot = std::lower_bound(p.cells.begin(), p.cells.end(), h.bucket,
@@ -63,14 +53,14 @@ void record_index::account_peer(const std::string& id, const held_record& h, boo
 // moved records was a sixth of dm2-sim's steady state at 10,000 sites).
 void record_index::reaccount(const held_record& before, const held_record& after) {
   bool same_cell = before.bucket == after.bucket && before.hash == after.hash && before.owed == after.owed;
-  auto kept = [&](const std::string& id, const held_record& other) {
+  auto kept = [&](site_index id, const held_record& other) {
     return same_cell && std::find(other.holders.begin(), other.holders.end(), id) != other.holders.end();
   };
   print_ ^= holders_print(before) ^ holders_print(after);
   // Additions first: a peer on both sides never drops to an empty cell in between.
-  for (const auto& id : after.holders)
+  for (auto id : after.holders)
     if (id != self_ && !kept(id, before)) account_peer(id, after, true);
-  for (const auto& id : before.holders)
+  for (auto id : before.holders)
     if (id != self_ && !kept(id, after)) account_peer(id, before, false);
 }
 
@@ -109,13 +99,13 @@ void record_index::erase(const std::string& lfn) {
   by_lfn_.erase(at);
 }
 
-void record_index::touch(const std::string& id, peer_state& p) {
+void record_index::touch(site_index id, peer_state& p) {
   if (p.touched == touch_round_) return;
   p.touched = touch_round_;
   touched_.push_back(id);
 }
 
-std::vector<std::string> record_index::take_touched() {
+std::vector<site_index> record_index::take_touched() {
   ++touch_round_;
   return std::exchange(touched_, {});
 }
@@ -129,14 +119,13 @@ const record_index::bucket_records* record_index::bucket(std::uint32_t b) const 
   return it == buckets_.end() || it->first != b ? nullptr : &it->second;
 }
 
-const peer_digests* record_index::peer(const std::string& peer) {
+const peer_digests* record_index::peer(site_index peer) {
   auto it = peers_.find(peer);
   return it == peers_.end() ? nullptr : &digests_of(it->second);
 }
 
-const peer_digests& record_index::digests_of(peer_state& p) {
-  if (!p.stale) return p.digests;
-  auto& d = p.digests;
+const peer_digests& record_index::digests_of(const peer_state& p) {
+  auto& d = digests_;
   d.digest.clear();
   d.owed_digest.clear();
   d.print = fingerprint({});
@@ -146,9 +135,8 @@ const peer_digests& record_index::digests_of(peer_state& p) {
     d.digest.emplace_back(b, c.all);
     if (c.owed_count > 0) d.owed_digest.emplace_back(b, c.owed);
     if (c.owed_count != c.all_count) d.unowed = true;
-    d.print = mix(c.all, mix(b, d.print));
+    d.print = fingerprint_value(c.all, fingerprint_value(b, d.print));
   }
-  p.stale = false;
   return d;
 }
 

@@ -17,12 +17,13 @@
 #include <vector>
 
 #include "dm2/dht/replica_store.hpp"
+#include "dm2/dht/site_indexes.hpp"
 
 namespace dm2::dht {
 
 struct held_record {
   record_summary summary;
-  std::vector<std::string> holders;  // owner (if live) first, then the k replicas
+  site_list holders;  // owner (if live) first, then the k replicas
   std::uint32_t bucket = 0;
   std::uint64_t hash = 0;  // the record's digest contribution
   bool owed = false;       // this site is among the holders
@@ -45,7 +46,8 @@ class record_index {
  public:
   using bucket_records = std::map<std::string, held_record>;  // by lfn
 
-  explicit record_index(std::string self) : self_(std::move(self)) {}
+  // This site's index (no_site until the membership lists it: no placement holds it then).
+  void set_self(site_index self) { self_ = self; }
   void clear();
   // Adds `h`, or replaces the record of the same LFN.
   void put(held_record h);
@@ -59,13 +61,15 @@ class record_index {
     for (const auto& [lfn, h] : unowed_) fn(*h);
   }
   const bucket_records* bucket(std::uint32_t b) const;
-  // The records `peer` should hold too (null: none), digests computed on first use after a change.
-  const peer_digests* peer(const std::string& peer);
+  // The records `peer` should hold too (null: none), as digests derived from its cells at each
+  // call (a peer shares a record or two with us: keeping the digests too was two more heap
+  // blocks per peer to miss on). Valid until the next call.
+  const peer_digests* peer(site_index peer);
   std::uint64_t print() const { return print_; }  // fingerprint of every record's holders
   // Every peer whose digests may have changed (or that left the index) since the last call, each
   // once, in no order: a round looks at these (and the peers it still waits on) instead of
   // walking every peer (the walk was a tenth of dm2-sim's steady state at 10,000 sites).
-  std::vector<std::string> take_touched();
+  std::vector<site_index> take_touched();
 
   // What the index was last made consistent with; the replicator compares them.
   bool built = false;
@@ -78,22 +82,21 @@ class record_index {
     std::uint32_t all_count = 0, owed_count = 0;
   };
   struct peer_state {
-    // By bucket, sorted: a peer shares a few records with us, so a short vector beats a tree
-    // (one allocation, no pointer chasing; the index's maps were most of dm2-sim's first minute).
-    std::vector<std::pair<std::uint32_t, cell>> cells;
-    bool stale = true;
+    // By bucket, sorted, two in place: a peer shares a record or two with us, so a short list
+    // beats a tree (no pointer chasing; the index's maps were most of dm2-sim's first minute).
+    boost::container::small_vector<std::pair<std::uint32_t, cell>, 2> cells;
     std::uint64_t touched = 0;  // touch_round_ when last listed in touched_
     std::uint64_t added = 0;    // additions_ when a record last joined
-    peer_digests digests;
   };
-  void touch(const std::string& id, peer_state& p);
+  void touch(site_index id, peer_state& p);
   void account(const held_record& h, bool add);
-  void account_peer(const std::string& id, const held_record& h, bool add);
+  void account_peer(site_index id, const held_record& h, bool add);
   void reaccount(const held_record& before, const held_record& after);
-  const peer_digests& digests_of(peer_state& p);
+  const peer_digests& digests_of(const peer_state& p);
+  peer_digests digests_;  // what peer() returned last
   static std::uint64_t holders_print(const held_record& h);
 
-  std::string self_;
+  site_index self_ = no_site;
   // By bucket, sorted: a site holds a few dozen records, so a short vector beats a tree (a cold
   // tree walk per differing bucket of every digest was 3 % of dm2-sim's steady state). Moving a
   // bucket's map keeps its nodes: pointers into them stay valid.
@@ -102,9 +105,9 @@ class record_index {
   static_assert(std::is_nothrow_move_constructible_v<bucket_records>, "growing buckets_ must move, not copy");
   std::unordered_map<std::string, held_record*> by_lfn_;      // into buckets_
   std::map<std::string, const held_record*> unowed_;          // into buckets_
-  std::unordered_map<std::string, peer_state> peers_;  // a digest's look-up hashes
+  std::unordered_map<site_index, peer_state> peers_;  // a digest's look-up hashes
   std::uint64_t print_ = 0;
-  std::vector<std::string> touched_;
+  std::vector<site_index> touched_;
   std::uint64_t touch_round_ = 1;
   std::uint64_t additions_ = 0;
 };

@@ -13,13 +13,12 @@ namespace dm2::dht {
 namespace {
 
 std::uint64_t entry_hash(const std::string& lfn, std::uint64_t version, std::uint64_t print) {
-  std::uint64_t h = fingerprint(lfn);
-  h = fingerprint(std::string_view(reinterpret_cast<const char*>(&version), sizeof version), h);
-  return fingerprint(std::string_view(reinterpret_cast<const char*>(&print), sizeof print), h);
+  return fingerprint_value(print, fingerprint_value(version, fingerprint(lfn)));
 }
 
-bool contains(const std::vector<std::string>& v, const std::string& s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
+template <typename C, typename T>
+bool contains(const C& v, const T& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
 }
 
 // Orders version entries (by pointer) and LFNs together: equal_range over sorted entries.
@@ -52,7 +51,7 @@ replicator::replicator(std::string self_site, replication_settings settings,
       settings_(settings),
       c_(c),
       closest_(std::make_unique<closest_cache>()),
-      index_(std::make_unique<record_index>(self_)) {
+      index_(std::make_unique<record_index>()) {
   settings_.bucket_count = std::clamp<std::size_t>(settings_.bucket_count, 1, 65536);
   if (settings_.first_round_spread > millis(0))
     next_round_ = c_.time->now() + millis(static_cast<long>(
@@ -62,7 +61,8 @@ replicator::replicator(std::string self_site, replication_settings settings,
       [this](const std::string& to, message m) { send(to, std::move(m)); },
       [this]() -> const placement_index& { return placement(); },
       [this](const std::string& name, std::size_t count, const std::string& exclude)
-          -> const std::vector<std::string>& { return closest(name, count, exclude); },
+          -> const site_list& { return closest(name, count, index_of(exclude)); },
+      [this](site_index site) -> const std::string& { return site_id(site); },
       &settings_, &counters_});
 }
 
@@ -93,9 +93,9 @@ void replicator::sync_placement() {
 void replicator::forget_agreements(std::span<const membership_change> changes) {
   for (const auto& ch : changes) {
     if (!ch.live || !watched_.test(ch.site_print % watched_.size())) continue;
-    if (auto it = peer_digests_.find(ch.site_id); it != peer_digests_.end() && it->second.acknowledged) {
+    if (auto it = peer_digests_.find(ch.index); it != peer_digests_.end() && it->second.acknowledged) {
       it->second.acknowledged = false;
-      due_peers_.push_back(ch.site_id);
+      due_peers_.push_back(ch.index);
       agreement_voided_ = true;
     }
     for (auto& [key_id, k] : owned_keys_)
@@ -130,9 +130,25 @@ std::uint64_t replicator::incarnation_of(const std::string& site) {
   return s ? s->incarnation : 0;
 }
 
-void replicator::acknowledge(const std::string& peer, std::uint64_t print, std::uint64_t added) {
+std::uint64_t replicator::incarnation_of(site_index site) {
+  const auto* s = placement().at(site);
+  return s ? s->incarnation : 0;
+}
+
+site_index replicator::index_of(const std::string& site) const {
+  auto i = c_.members->index_of(site);
+  return i ? *i : no_site;
+}
+
+site_index replicator::self_index() {
+  if (self_index_ == no_site) self_index_ = index_of(self_);  // listed once, kept for good
+  return self_index_;
+}
+
+void replicator::acknowledge(site_index peer, std::uint64_t print, std::uint64_t added) {
   auto& d = peer_digests_[peer];
-  d = peer_digest{print, true, c_.time->now(), incarnation_of(peer), fingerprint(peer), added};
+  auto site_print = d.site_print != 0 ? d.site_print : fingerprint(site_id(peer));
+  d = peer_digest{print, true, c_.time->now(), incarnation_of(peer), site_print, added};
   watch(d.site_print);
 }
 
@@ -156,19 +172,20 @@ const placement_index& replicator::placement() {
   return *placement_;
 }
 
-const std::vector<std::string>& replicator::closest(const std::string& name, std::size_t count,
-                                                    const std::string& exclude) {
+const site_list& replicator::closest(const std::string& name, std::size_t count,
+                                                   site_index exclude) {
   const auto& p = placement();
   return closest_->get(p, name, count, exclude);
 }
 
-std::vector<std::string> replicator::holders_of(const record& r) { return holders_of(r.lfn, r.owner); }
+site_list replicator::holders_of(const record& r) { return holders_of(r.lfn, r.owner); }
 
-std::vector<std::string> replicator::holders_of(const std::string& lfn, const std::string& owner) {
+site_list replicator::holders_of(const std::string& lfn, const std::string& owner) {
   const auto& p = placement();
-  std::vector<std::string> out;
-  if (p.find(owner)) out.push_back(owner);
-  const auto& replicas = closest_->get(p, lfn, settings_.k, owner);
+  auto o = index_of(owner);
+  site_list out;
+  if (p.at(o)) out.push_back(o);
+  const auto& replicas = closest_->get(p, lfn, settings_.k, o);
   out.insert(out.end(), replicas.begin(), replicas.end());
   return out;
 }
@@ -176,7 +193,7 @@ std::vector<std::string> replicator::holders_of(const std::string& lfn, const st
 held_record replicator::held(const record_summary& r) {
   held_record h{r, holders_of(r.lfn, r.owner), bucket_of(r.lfn),
                 entry_hash(r.lfn, r.version, r.payload_print), false};
-  h.owed = contains(h.holders, self_);
+  h.owed = contains(h.holders, self_index());
   return h;
 }
 
@@ -185,6 +202,7 @@ held_record replicator::held(const record_summary& r) {
 record_index& replicator::index() {
   sync_placement();
   auto& idx = *index_;
+  idx.set_self(self_index());
   auto generation = c_.store->generation();
   if (!idx.built || generation == 0 || idx.generation != generation || idx.epoch != closest_->epoch()) {
     idx.clear();
@@ -242,8 +260,8 @@ void replicator::publish(const record& r) {
   auto before = c_.store->generation();
   c_.store->put_record(r);
   wrote(before, {r.lfn});
-  for (const auto& h : holders_of(r))
-    if (h != self_) push_chunked(h, {r});
+  for (auto h : holders_of(r))
+    if (h != self_index()) push_chunked(site_id(h), {r});
 }
 
 void replicator::own_key(const std::string& key_id, std::uint32_t n) {
@@ -288,12 +306,11 @@ void replicator::tick() {
 
 std::uint64_t replicator::holders_print() {
   std::uint64_t h = index().print();
-  auto mix = [&h](const std::string& key, const std::vector<std::string>& sites) {
-    std::uint64_t x = fingerprint(key);
-    for (const auto& s : sites) x = fingerprint(s, x);
+  for (const auto& [key_id, k] : owned_keys_) {
+    std::uint64_t x = fingerprint(key_id);
+    for (auto s : closest(key_id, k.n, self_index())) x = fingerprint_value(s, x);
     h ^= x;
-  };
-  for (const auto& [key_id, k] : owned_keys_) mix(key_id, share_targets(key_id, k.n));
+  }
   h ^= repair_->print();
   print_epoch_ = closest_->epoch();
   return h;
@@ -334,28 +351,29 @@ void replicator::run_record_round() {
     auto since = it == unowed_since_.end() ? now : it->second;
     still_unowed[lfn] = since;
     if (now - since >= settings_.handoff_grace)
-      handoff_[lfn] = std::set<std::string>(h.holders.begin(), h.holders.end());
+      handoff_[lfn] = std::set<site_index>(h.holders.begin(), h.holders.end());
   });
   unowed_since_ = std::move(still_unowed);
   // The holders a hand-off waits on are sent a digest even when they agree: their reply is the
   // confirmation that lets the copy go.
-  std::vector<std::string> confirming;
+  std::vector<site_index> confirming;
   for (const auto& [lfn, holders] : handoff_)
-    for (const auto& h : holders)
-      if (h != self_) confirming.push_back(h);
+    for (auto h : holders)
+      if (h != self_index()) confirming.push_back(h);
   std::sort(confirming.begin(), confirming.end());
   confirming.erase(std::unique(confirming.begin(), confirming.end()), confirming.end());
   due_peers_.insert(due_peers_.end(), confirming.begin(), confirming.end());
   const auto recheck = settings_.repair_period * static_cast<long>(settings_.agreed_recheck_rounds);
   // Only the peers that may need a digest: those whose records or agreement changed since the
-  // last round, and those it still waits on. In site id order (the order the walk over every
-  // peer sent them in); a peer that left the index loses its state.
+  // last round, and those it still waits on. In site index order (the order the walk over every
+  // peer sent them in, when indexes were handed out in site id order as dm2-sim does); a peer
+  // that left the index loses its state.
   auto touched = idx.take_touched();
   due_peers_.insert(due_peers_.end(), std::make_move_iterator(touched.begin()), std::make_move_iterator(touched.end()));
   std::sort(due_peers_.begin(), due_peers_.end());
   due_peers_.erase(std::unique(due_peers_.begin(), due_peers_.end()), due_peers_.end());
-  std::vector<std::string> still_due;
-  for (auto& peer : due_peers_) {
+  std::vector<site_index> still_due;
+  for (auto peer : due_peers_) {
     const auto* pr = idx.peer(peer);
     if (!pr) {
       peers_left_ += peer_digests_.erase(peer);
@@ -364,7 +382,7 @@ void replicator::run_record_round() {
     auto [sent, added] = peer_digests_.try_emplace(peer);
     auto& s = sent->second;
     if (added) {
-      s.site_print = fingerprint(peer);
+      s.site_print = fingerprint(site_id(peer));
       watch(s.site_print);
     }
     // Records only left the pair's shared set since the agreed digest (a holder moved away, a
@@ -374,7 +392,7 @@ void replicator::run_record_round() {
     // Copies we no longer owe are digested again only once their hand-off is due (the replies
     // drive it); before, a pair that settled them is left alone.
     if (agreed && !std::binary_search(confirming.begin(), confirming.end(), peer)) {
-      if (recheck.count() != 0) still_due.push_back(std::move(peer));  // due again at the recheck
+      if (recheck.count() != 0) still_due.push_back(peer);  // due again at the recheck
       continue;
     }
     s.print = pr->print;
@@ -384,7 +402,7 @@ void replicator::run_record_round() {
     m.bucket_count = static_cast<std::uint32_t>(settings_.bucket_count);
     m.buckets = pr->digest;
     send(peer, std::move(m));
-    still_due.push_back(std::move(peer));
+    still_due.push_back(peer);
   }
   due_peers_ = std::move(still_due);
 }
@@ -445,8 +463,9 @@ void replicator::on_digest_request(const std::string& from, const digest_request
   // The digest covers what both of us owe; the entries (sent only for differing buckets) cover
   // all we owe there, so a sender holding a copy it no longer owes sees that we have it.
   auto& idx = index();
+  auto from_index = index_of(from);
   static const peer_digests none;
-  const auto* shared = idx.peer(from);
+  const auto* shared = idx.peer(from_index);
   const auto& pr = shared ? *shared : none;
   const auto& mine = pr.owed_digest;
   digest_reply reply;
@@ -475,7 +494,7 @@ void replicator::on_digest_request(const std::string& from, const digest_request
   if (reply.differing.empty() && shared && !pr.unowed) {
     // They hold exactly what we both owe and we hold nothing more for them: our own digest to
     // them would agree too, so it can wait for the next change or recheck.
-    acknowledge(from, pr.print, pr.added);
+    acknowledge(from_index, pr.print, pr.added);
   }
   send(from, std::move(reply));
 }
@@ -487,12 +506,13 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
     ++counters_.messages_refused;
     return;
   }
-  if (auto sent = peer_digests_.find(from); sent != peer_digests_.end()) {
+  auto from_index = index_of(from);
+  if (auto sent = peer_digests_.find(from_index); sent != peer_digests_.end()) {
     if (m.differing.empty())
-      acknowledge(from, sent->second.print, sent->second.added);
+      acknowledge(from_index, sent->second.print, sent->second.added);
     else if (sent->second.acknowledged) {
       sent->second.acknowledged = false;
-      due_peers_.push_back(from);
+      due_peers_.push_back(from_index);
     }
   }
   if (m.differing.empty()) return;  // an acknowledgement: the peer agrees
@@ -526,7 +546,7 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
       for (auto it = first; it != last; ++it) mine_of[static_cast<std::size_t>(*it - m.entries.data())] = &r;
       const auto* e = first != last ? *std::prev(last) : nullptr;
       if (e && !newer_than(r.version, r.payload_print, e->version, e->payload_print)) continue;
-      if (contains(h.holders, from)) newer_here.push_back(r.lfn);
+      if (contains(h.holders, from_index)) newer_here.push_back(r.lfn);
     }
   }
   std::vector<record> to_push;
@@ -538,10 +558,10 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
   // Hand-off: a copy we no longer owe goes once every current holder showed it has it.
   for (const auto& e : m.entries) {
     auto h = handoff_.find(e.lfn);
-    if (h == handoff_.end() || !h->second.count(from)) continue;
+    if (h == handoff_.end() || !h->second.count(from_index)) continue;
     auto mine = c_.store->get_summary(e.lfn);
     if (!mine || newer_than(mine->version, mine->payload_print, e.version, e.payload_print)) continue;
-    h->second.erase(from);
+    h->second.erase(from_index);
     if (h->second.empty()) {
       auto before = c_.store->generation();
       c_.store->erase_record(e.lfn);
@@ -566,15 +586,15 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
     const record_summary* mine = mine_of[i] ? mine_of[i] : stored ? &*stored : nullptr;
     if (mine && !newer_than(e.version, e.payload_print, mine->version, mine->payload_print)) continue;
     record probe{e.lfn, e.version, e.owner, {}};
-    if (contains(holders_of(probe), self_)) pull.lfns.push_back(e.lfn);
+    if (contains(holders_of(probe), self_index())) pull.lfns.push_back(e.lfn);
   }
   // Differences that leave nothing to push or pull are copies one of us no longer owes, which
   // the other holds too: the pair agrees on everything both owe, and this digest is settled
   // like an acknowledged one (a copy in its hand-off grace was digested every round, ~half of
   // dm2-sim's steady-state digests). Its hand-off, when due, asks again.
   if (newer_here.empty() && pull.lfns.empty())
-    if (auto sent = peer_digests_.find(from); sent != peer_digests_.end())
-      acknowledge(from, sent->second.print, sent->second.added);
+    if (auto sent = peer_digests_.find(from_index); sent != peer_digests_.end())
+      acknowledge(from_index, sent->second.print, sent->second.added);
   for (std::size_t i = 0; i < pull.lfns.size(); i += settings_.max_records_per_message) {
     pull_request chunk;
     auto end = std::min(pull.lfns.size(), i + settings_.max_records_per_message);
@@ -606,7 +626,7 @@ void replicator::on_push(const std::string& from, const push_records& m) {
                        r.owner.size() <= max_site_id_bytes &&
                        r.payload.size() <= settings_.max_payload_bytes;
     // Only what placement gives us: a peer cannot fill our disk with records we do not owe.
-    if (!well_formed || !contains(holders_of(r), self_)) {
+    if (!well_formed || !contains(holders_of(r), self_index())) {
       ++counters_.records_refused;
       spdlog::debug("event=record_refused peer={} well_formed={}", from, well_formed);
       continue;
@@ -625,7 +645,9 @@ void replicator::on_push(const std::string& from, const push_records& m) {
 // ---- key shares: the owner drives their placement (only it can seal a share to a new holder).
 
 std::vector<std::string> replicator::share_targets(const std::string& key_id, std::uint32_t n) {
-  return closest(key_id, n, self_);
+  std::vector<std::string> out;
+  for (auto t : closest(key_id, n, self_index())) out.push_back(site_id(t));
+  return out;
 }
 
 // Checks the keys whose shares may not all be in place: their targets moved or one restarted

@@ -63,7 +63,9 @@ void share_repairer::refuse(const std::string& from, const char* reason) {
 }
 
 std::vector<std::string> share_repairer::targets(const key_share& s) const {
-  return c_.closest(s.key_id, s.count, s.owner);
+  std::vector<std::string> out;
+  for (auto t : c_.closest(s.key_id, s.count, s.owner)) out.push_back(c_.site_id(t));
+  return out;
 }
 
 bool share_repairer::repairable_kind(const key_share& s) const {
@@ -93,7 +95,7 @@ std::uint64_t share_repairer::print() const {
     const auto& ts = c_.closest(s.key_id, s.count, s.owner);
     if (p.find(s.owner)) return;
     std::uint64_t x = fingerprint(s.key_id);
-    for (const auto& t : ts) x = fingerprint(t, x);
+    for (auto t : ts) x = fingerprint_value(t, x);
     h ^= x;
   });
   return h;
@@ -340,7 +342,7 @@ bool share_repairer::plan_is_sound(const repair_plan& plan) const {
   const auto& p = c_.placement();
   if (p.find(plan.owner)) return false;
   const auto& tg = c_.closest(plan.key_id, plan.count, plan.owner);
-  return std::find(tg.begin(), tg.end(), plan.target_site) != tg.end();
+  return std::any_of(tg.begin(), tg.end(), [&](site_index t) { return c_.site_id(t) == plan.target_site; });
 }
 
 void share_repairer::on_start(const std::string& from, const repair_plan& plan) {

@@ -36,10 +36,11 @@ class share_repairer {
     share_keyring* keyring = nullptr;
     std::function<void(const std::string& to, message m)> send;
     std::function<const placement_index&()> placement;
-    // placement().closest_ids(key_of(name), count, exclude), memoized by the replicator.
-    std::function<const std::vector<std::string>&(const std::string& name, std::size_t count,
-                                                  const std::string& exclude)>
+    // placement().closest(key_of(name), count, exclude) as site indexes, memoized by the
+    // replicator; site_id names an index.
+    std::function<const site_list&(const std::string& name, std::size_t count, const std::string& exclude)>
         closest;
+    std::function<const std::string&(site_index)> site_id;
     const replication_settings* settings = nullptr;
     replicator_counters* counters = nullptr;
   };

@@ -171,6 +171,8 @@ class view_without final : public membership {
     return all;
   }
   std::uint64_t version() const override { return base_.version(); }
+  std::optional<site_index> index_of(std::string_view id) const override { return base_.index_of(id); }
+  const std::string& site_id_of(site_index index) const override { return base_.site_id_of(index); }
 
  private:
   const membership& base_;

@@ -128,7 +128,7 @@ TEST(replicator, a_newer_version_replaces_the_stale_copy_of_a_returning_holder) 
   record v1{"lfn-x", 1, c.site(0).id, "old"};
   c.site(0).engine->publish(v1);
   c.run_for(millis(200));
-  auto holder = c.site(0).engine->holders_of(v1).back();
+  auto holder = c.site(0).engine->site_id(c.site(0).engine->holders_of(v1).back());
   int holder_index = std::stoi(holder.substr(5));
   c.kill(holder_index);
   c.run_for(millis(200));
@@ -153,7 +153,7 @@ TEST(replicator, refuses_records_it_does_not_owe_oversized_and_malformed) {
   for (int i = 0; !not_ours.lfn.size() || !ours.lfn.size(); ++i) {
     record r{"probe-" + std::to_string(i), 1, c.site(1).id, "p"};
     auto hs = target.holders_of(r);
-    bool mine = std::find(hs.begin(), hs.end(), c.site(0).id) != hs.end();
+    bool mine = std::find(hs.begin(), hs.end(), target.index_of(c.site(0).id)) != hs.end();
     (mine ? ours : not_ours) = r;
   }
   record oversized = ours;

@@ -9,9 +9,11 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dm2/dht/node_id.hpp"
+#include "dm2/dht/site_indexes.hpp"
 
 namespace dm2::dht {
 
@@ -25,6 +27,9 @@ struct site_info {
   // travels with its liveness: a peer that agreed with it before re-checks it once instead of
   // every pair re-checking on a timer (docs/overlay.md, "Anti-entropy").
   std::uint64_t incarnation = 0;
+  // Stable small index of site_id in the view that listed it (membership::index_of): set by the
+  // view, never reused for another site id.
+  site_index index = 0;
 };
 
 // One step of a membership: `site_id` (node id `id`) became live or left the live set.
@@ -36,6 +41,7 @@ struct membership_change {
   // holds may be gone.
   bool restarted = false;
   std::uint64_t site_print = 0;  // fingerprint(site_id), computed once for every reader
+  site_index index = 0;          // site_info::index
 };
 
 class membership {
@@ -49,6 +55,11 @@ class membership {
   // A placement index over live_sites() shared by every reader of this view (the simulator's
   // thousands of replicators share one), or null: each replicator then builds its own.
   virtual std::shared_ptr<const placement_index> shared_placement() const { return nullptr; }
+  // The stable index (site_info::index) of a site id this view has listed, live or not; nullopt
+  // for an id it never listed.
+  virtual std::optional<site_index> index_of(std::string_view site_id) const = 0;
+  // The site id of an index this view handed out.
+  virtual const std::string& site_id_of(site_index index) const = 0;
   // What changed from version `since` to version(), oldest first, or nullopt when this view
   // does not keep it (the caller then recomputes everything it derived). Lets a replicator keep
   // the placements a change cannot touch. The span is valid until the next change.
@@ -62,7 +73,7 @@ class membership {
 // built from the roster and liveness. Not thread-safe: callers serialize access.
 class static_membership final : public membership {
  public:
-  // Adds or replaces a site; it starts live.
+  // Adds or replaces a site (its index is set here); it starts live.
   void add(site_info site);
   void remove(const std::string& site_id);
   // Marks a known site live or dead; unknown ids are ignored. Bumps version() on change.
@@ -75,6 +86,8 @@ class static_membership final : public membership {
   std::vector<site_info> live_sites() const override;
   std::uint64_t version() const override { return version_; }
   std::shared_ptr<const placement_index> shared_placement() const override;
+  std::optional<site_index> index_of(std::string_view site_id) const override { return indexes_.find(site_id); }
+  const std::string& site_id_of(site_index index) const override { return indexes_.id_of(index); }
   // Keeps the last 65,536 changes at least.
   std::optional<std::span<const membership_change>> changes_since(std::uint64_t since) const override;
 
@@ -89,6 +102,7 @@ class static_membership final : public membership {
     bool live = true;
   };
   std::map<std::string, entry> sites_;
+  site_indexes indexes_;
   std::uint64_t version_ = 0;
 };
 

@@ -36,6 +36,8 @@ class overlay_membership final : public membership {
   // The roster's sites, live or not.
   const std::vector<site_info>& known_sites() const { return sites_; }
   std::uint64_t version() const override { return version_; }
+  std::optional<site_index> index_of(std::string_view site_id) const override { return indexes_.find(site_id); }
+  const std::string& site_id_of(site_index index) const override { return indexes_.id_of(index); }
   // The liveness age in use: max(max_age, 3 probe cycles) since the last set_sites.
   std::chrono::milliseconds liveness_age() const { return max_age_; }
 
@@ -46,6 +48,7 @@ class overlay_membership final : public membership {
   std::chrono::milliseconds max_age_;  // in use
   std::vector<site_info> sites_;
   std::vector<site_info> live_;
+  site_indexes indexes_;  // every site id ever listed: an index outlives the site's roster entry
   std::uint64_t version_ = 0;
 };
 

@@ -37,6 +37,10 @@ class placement_index {
   std::vector<std::string> closest_ids(const node_id& key, std::size_t count,
                                        const std::string& exclude_site = {}) const;
   const site_info* find(const std::string& site_id) const;
+  // The live site of index `index` (site_info::index), or null: one array read, no hash.
+  const site_info* at(site_index index) const {
+    return index < by_index_.size() && by_index_[index] != 0 ? &sites_[by_index_[index] - 1] : nullptr;
+  }
   std::size_t size() const { return sites_.size(); }
   const std::vector<site_info>& sites() const { return sites_; }  // sorted by node id
 
@@ -48,6 +52,7 @@ class placement_index {
   // cache misses a look-up, and replicators look sites up at every round and message (8 % of
   // dm2-sim's steady state at 10,000 sites).
   hash_slots by_site_;
+  std::vector<std::uint32_t> by_index_;  // site_info::index -> position in sites_ + 1 (0: none)
 };
 
 }  // namespace dm2::dht

@@ -30,6 +30,11 @@ inline std::uint64_t fingerprint(std::string_view bytes, std::uint64_t h = 14695
   for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ull;
   return h;
 }
+// The same over a value's bytes (an integer, a site index), continuing from `h`.
+template <typename T>
+std::uint64_t fingerprint_value(const T& v, std::uint64_t h) {
+  return fingerprint(std::string_view(reinterpret_cast<const char*>(&v), sizeof v), h);
+}
 
 // Last-writer-wins: a higher version wins; equal versions are ordered by the payload's
 // fingerprint, then its bytes, so every site picks the same winner without talking.

@@ -124,13 +124,17 @@ class replicator {
   // Handles one message from `from_site`. Malformed or oversized input is counted and ignored.
   void on_message(const std::string& from_site, const message& m);
 
-  // Where `lfn` belongs now: owner (if live) first, then the k replicas.
-  std::vector<std::string> holders_of(const record& r);
-  std::vector<std::string> holders_of(const std::string& lfn, const std::string& owner);
-  // The `count` live sites closest to key_of(name) other than `exclude` (placement's
-  // closest_ids), memoized across membership changes that cannot alter it.
-  const std::vector<std::string>& closest(const std::string& name, std::size_t count,
-                                          const std::string& exclude);
+  // Where `lfn` belongs now, as site indexes (site_id() names them): owner (if live) first, then
+  // the k replicas.
+  site_list holders_of(const record& r);
+  site_list holders_of(const std::string& lfn, const std::string& owner);
+  // The `count` live sites closest to key_of(name) other than `exclude` (placement's closest),
+  // memoized across membership changes that cannot alter it.
+  const site_list& closest(const std::string& name, std::size_t count, site_index exclude);
+  // A site's stable index in the membership view (no_site: never listed), and back.
+  site_index index_of(const std::string& site) const;
+  const std::string& site_id(site_index site) const { return c_.members->site_id_of(site); }
+  site_index self_index();  // no_site until the view lists this site
   const placement_index& placement();
   const replicator_counters& counters() const { return counters_; }
   // Record copies this site found missing or stale at other holders since the current round
@@ -139,6 +143,7 @@ class replicator {
 
  private:
   void send(const std::string& to, message m);
+  void send(site_index to, message m) { send(site_id(to), std::move(m)); }
   // A round with holders_print() already taken (tick() took it to decide).
   void begin_round(std::optional<std::uint64_t> print);
   std::uint32_t bucket_of(const std::string& lfn) const;
@@ -154,6 +159,7 @@ class replicator {
   void on_push_shares(const std::string& from, const push_shares& m);
   void on_drop_shares(const std::string& from, const drop_shares& m);
   std::vector<std::string> share_targets(const std::string& key_id, std::uint32_t n);
+  site_index self_index_ = no_site;
   void push_chunked(const std::string& to, std::vector<record> records);
 
   std::string self_;
@@ -223,7 +229,7 @@ class replicator {
   millis last_round_{0};
   // Records we hold but no longer owe (placement moved): lfn -> holders that have not yet shown,
   // in a digest reply, the same or a newer version. When none is left, our copy is dropped.
-  std::map<std::string, std::set<std::string>> handoff_;
+  std::map<std::string, std::set<site_index>> handoff_;
   std::map<std::string, millis> unowed_since_;  // lfn -> first round that found it not owed
   // The digest last sent to each peer, and whether the peer acknowledged it (and when): an
   // acknowledged, unchanged digest is not sent again before the recheck.
@@ -235,20 +241,22 @@ class replicator {
     std::uint64_t site_print = 0;   // fingerprint(peer): its bit in watched_
     std::uint64_t added = 0;        // peer_digests::added of `print`
   };
-  // Hashed, not ordered: looked up at every digest and reply, never walked in an order that
-  // matters (a cold tree of ~100 site ids was 7 % of dm2-sim's first minute).
-  std::unordered_map<std::string, peer_digest> peer_digests_;
+  // By site index, hashed: looked up at every digest and reply, never walked in an order that
+  // matters (a cold tree of ~100 site ids was 7 % of dm2-sim's first minute; string keys 5 % of
+  // its steady state).
+  std::unordered_map<site_index, peer_digest> peer_digests_;
   // Peers the next round must look at (besides those the index says changed): sent a digest
   // not yet acknowledged, or their agreement was voided. Every other peer agrees.
-  std::vector<std::string> due_peers_;
+  std::vector<site_index> due_peers_;
   // A peer or share target (re)joined the live set or restarted since it agreed: its agreement
   // is void, and tick() starts a round for it. With a membership change log, a change is
   // looked up only when its site's bit is set in watched_ (peers and share targets); without
   // one, every agreement's incarnation is compared at each membership change.
   void forget_agreements(std::span<const membership_change> changes);
   void compare_incarnations();
-  void acknowledge(const std::string& peer, std::uint64_t print, std::uint64_t added);
+  void acknowledge(site_index peer, std::uint64_t print, std::uint64_t added);
   std::uint64_t incarnation_of(const std::string& site);
+  std::uint64_t incarnation_of(site_index site);
   void watch(std::uint64_t site_print) { watched_.set(site_print % watched_.size()); }
   void rewatch();
   std::bitset<4096> watched_;

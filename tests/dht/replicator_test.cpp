@@ -235,44 +235,43 @@ TEST(replicator, the_simulation_is_deterministic_for_a_seed) {
 namespace dm2::dht {
 namespace {
 
+// Copies held by a site that neither owns the record nor is one of its 3 holders now.
+std::size_t copies_not_owed(sim_cluster& c) {
+  placement_index p(c.members().live_sites());
+  std::size_t extra = 0;
+  for (int s = 0; s < c.size(); ++s)
+    c.site(s).store.for_each_record([&](const record& r) {
+      auto targets = p.closest_ids(key_of(r.lfn), 3, r.owner);
+      extra += r.owner != c.site(s).id && std::find(targets.begin(), targets.end(), c.site(s).id) == targets.end();
+    });
+  return extra;
+}
+
+// Sites 2 and 5 of 10 die, others take over their replicas, and they come back with their disks:
+// placement returns to them, and the others hold temporary copies they no longer owe.
+std::vector<record> kill_and_revive_two(sim_cluster& c) {
+  auto records = publish_many(c, 10);
+  c.run_for(millis(500));
+  for (int i : {2, 5}) c.kill(i);
+  c.run_for(millis(2500));
+  EXPECT_EQ(c.under_replicated(records, 3), 0u);
+  for (int i : {2, 5}) c.revive(i, /*wiped=*/false);
+  return records;
+}
+
 TEST(replicator_handoff, copies_no_longer_owed_are_dropped_once_every_holder_has_them) {
   replication_settings rs;
   rs.repair_period = millis(1000);
   rs.handoff_grace = millis(1500);
   sim_cluster c(10, rs);
-  auto records = publish_many(c, 10);
-  c.run_for(millis(500));
-  for (int i : {2, 5}) c.kill(i);
-  c.run_for(millis(2500));  // others take over the dead sites' replicas
-  ASSERT_EQ(c.under_replicated(records, 3), 0u);
-  for (int i : {2, 5}) c.revive(i, /*wiped=*/false);  // placement returns to the original sites
+  auto records = kill_and_revive_two(c);
   c.run_for(millis(1000));
-  std::size_t extra_within_grace = 0;
-  {
-    placement_index p(c.members().live_sites());
-    for (int s = 0; s < c.size(); ++s)
-      c.site(s).store.for_each_record([&](const record& r) {
-        auto targets = p.closest_ids(key_of(r.lfn), 3, r.owner);
-        extra_within_grace += r.owner != c.site(s).id &&
-                              std::find(targets.begin(), targets.end(), c.site(s).id) == targets.end();
-      });
-  }
-  EXPECT_GT(extra_within_grace, 0u);  // kept during the grace period
+  EXPECT_GT(copies_not_owed(c), 0u);  // kept during the grace period
   c.run_for(millis(4000));
   EXPECT_EQ(c.under_replicated(records, 3), 0u);
-  placement_index p(c.members().live_sites());
-  std::size_t extra = 0;
   std::uint64_t handed_off = 0;
-  for (int s = 0; s < c.size(); ++s) {
-    handed_off += c.site(s).engine->counters().records_handed_off;
-    c.site(s).store.for_each_record([&](const record& r) {
-      auto targets = p.closest_ids(key_of(r.lfn), 3, r.owner);
-      bool owed = r.owner == c.site(s).id ||
-                  std::find(targets.begin(), targets.end(), c.site(s).id) != targets.end();
-      extra += !owed;
-    });
-  }
-  EXPECT_EQ(extra, 0u);  // every temporary copy was handed back
+  for (int s = 0; s < c.size(); ++s) handed_off += c.site(s).engine->counters().records_handed_off;
+  EXPECT_EQ(copies_not_owed(c), 0u);  // every temporary copy was handed back
   EXPECT_GT(handed_off, 0u);
 }
 
@@ -284,24 +283,10 @@ TEST(replicator_handoff, copies_in_their_grace_and_after_their_hand_off_cost_no_
   rs.repair_period = millis(1000);
   rs.handoff_grace = millis(6000);
   sim_cluster c(10, rs);
-  auto records = publish_many(c, 10);
-  c.run_for(millis(500));
-  for (int i : {2, 5}) c.kill(i);
-  c.run_for(millis(2500));
-  ASSERT_EQ(c.under_replicated(records, 3), 0u);
-  for (int i : {2, 5}) c.revive(i, /*wiped=*/false);
+  auto records = kill_and_revive_two(c);
   c.run_for(millis(2500));  // the temporary copies' first digests, and their confirmations
   auto digests = [&c] { return c.net().sent_by_type()[message{digest_request{}}.index()]; };
-  auto extra_copies = [&c] {
-    placement_index p(c.members().live_sites());
-    std::size_t extra = 0;
-    for (int s = 0; s < c.size(); ++s)
-      c.site(s).store.for_each_record([&](const record& r) {
-        auto targets = p.closest_ids(key_of(r.lfn), 3, r.owner);
-        extra += r.owner != c.site(s).id && std::find(targets.begin(), targets.end(), c.site(s).id) == targets.end();
-      });
-    return extra;
-  };
+  auto extra_copies = [&c] { return copies_not_owed(c); };
   ASSERT_GT(extra_copies(), 0u);
   auto before = digests();
   c.run_for(millis(2500));  // still within their grace

@@ -3,6 +3,9 @@
 // as it streams, writes each DICOM instance to OUT/000000.dcm, 000001.dcm, ... as its part arrives (or
 // the NIfTI volume to OUT with --format nifti). A progress bar on stderr (a
 // terminal only) follows the bytes against the Content-Length the node announces.
+// `dm2 series list` (GET /v1/me/series: a physician's care-team series, a patient's own) and
+// `dm2 series nominative LFN` (GET /v1/nominative/{lfn}: the patient and his care team only) show
+// the same user what the API shows him; the node decides and audits, the CLI only asks.
 #include <nlohmann/json.hpp>
 
 #include <charconv>
@@ -146,9 +149,34 @@ void get_series(const series_options& o) {
   else std::printf("volume, %llu bytes in %s\n", static_cast<unsigned long long>(received), out.c_str());
 }
 
+void list_series(const series_options& o) {
+  auto all = call_node(connect_as_user_or_site(o), "GET", "/v1/me/series", {}, 200);
+  if (o.json_out) {
+    std::cout << all.dump(2) << '\n';
+    return;
+  }
+  std::printf("%-32s %-8s %-8s %-12s %s\n", "lfn", "version", "modality", "body part", "patient ref");
+  for (const auto& s : all.value("series", json::array())) {
+    auto a = s.value("attributes", json::object());
+    std::printf("%-32s %-8lld %-8s %-12s %s\n", s.value("lfn", "").c_str(), static_cast<long long>(s.value("version", 0LL)),
+                a.value("modality", "").c_str(), a.value("body_part", "").c_str(), s.value("patient_ref", "").c_str());
+  }
+}
+
+// The answer names the patient: printed for the user who asked, never kept or logged here.
+void show_nominative(const series_options& o) {
+  auto record = call_node(connect_as_user_or_site(o), "GET", "/v1/nominative/" + o.lfn, {}, 200);
+  if (o.json_out) {
+    std::cout << record.dump(2) << '\n';
+    return;
+  }
+  for (const char* field : {"lfn", "patient_name", "patient_id", "accession_number", "study_uid", "series_uid"})
+    std::printf("%-17s %s\n", field, record.value(field, "").c_str());
+}
+
 void add_series_command(CLI::App& dm2) {
   auto o = std::make_shared<series_options>();
-  auto* series = dm2.add_subcommand("series", "De-identified series, for a signed-in user of this site");
+  auto* series = dm2.add_subcommand("series", "Series a signed-in user of this site may see: list, retrieve, name (care team)");
   series->require_subcommand(1);
   auto* get = series->add_subcommand(
       "get", "Retrieve a series you may read (as the user of --session); progress on stderr");
@@ -160,6 +188,19 @@ void add_series_command(CLI::App& dm2) {
   add_user_connection_options(get, *o);
   get->add_flag("--json", o->json_out, "Print a JSON summary (no progress bar)");
   get->callback([o] { get_series(*o); });
+
+  auto* list = series->add_subcommand(
+      "list", "The series you may pick (a physician: his care teams' patients'; a patient: his own)");
+  add_user_connection_options(list, *o);
+  list->add_flag("--json", o->json_out, "Print the node's JSON answer");
+  list->callback([o] { list_series(*o); });
+
+  auto* nominative = series->add_subcommand(
+      "nominative", "Who the patient of a series is (the patient himself and his care team, at the owning site)");
+  nominative->add_option("lfn", o->lfn, "The series' LFN (32 hex digits)")->required();
+  add_user_connection_options(nominative, *o);
+  nominative->add_flag("--json", o->json_out, "Print the node's JSON answer");
+  nominative->callback([o] { show_nominative(*o); });
 }
 
 const registrar series_command("series", &add_series_command);

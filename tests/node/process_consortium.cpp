@@ -37,6 +37,15 @@ status process_consortium::run_dm2(const std::vector<std::string>& args) {
                                   (code ? std::to_string(*code) : "a timeout") + ": " + p.stderr_text());
 }
 
+process_consortium::cli_result process_consortium::dm2(int site, std::vector<std::string> args,
+                                                       const std::string& input) {
+  // sh -c 'printf "%s\n" "$0" | "$@"' INPUT DM2 ARGS...: the input on stdin, no shell quoting.
+  args.insert(args.begin(), {"-c", "printf '%s\\n' \"$0\" | \"$@\"", input, built_program("node/dm2").string()});
+  args.insert(args.end(), {"--config", config_file(site).string()});
+  child_process p("/bin/sh", args, dir_, "dm2-" + std::to_string(commands_++));
+  return {p.wait(60s).value_or(-1), p.stdout_text(), p.stderr_text()};
+}
+
 result<std::unique_ptr<process_consortium>> process_consortium::create(const fs::path& dir,
                                                                       consortium_options options) {
   std::error_code ec;

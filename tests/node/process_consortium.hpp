@@ -75,6 +75,14 @@ class process_consortium {
   // stderr of a running site's dm2d ("" if it is not running).
   std::string stderr_text(int site) const;
 
+  struct cli_result {
+    int code = -1;  // the exit code; -1 after a minute without one
+    std::string out, err;
+  };
+  // `dm2 ARGS --config <site's config>` as a person runs it, `input` on its stdin (a password):
+  // its exit code and output.
+  cli_result dm2(int site, std::vector<std::string> args, const std::string& input = "");
+
  private:
   process_consortium(std::filesystem::path dir, consortium_options options);
   status run_dm2(const std::vector<std::string>& args);

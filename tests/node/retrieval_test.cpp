@@ -199,6 +199,7 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   two.patient_name = "RETRIEVAL^TWO";
   two.patient_id = "RET-PID-0002";
   two.slices = 3;
+  two.sex = "M";  // a query by sex finds patient one's series alone (a grant of a query result)
   auto s1 = add_series(one);
   auto s2 = add_series(two);
 
@@ -284,6 +285,38 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
             403);  // the operator: a site admin
   EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", "").status, 401);
 
+  // The same people from the CLI, each signed in with `dm2 sign-in`: the physician of the care
+  // team lists his patients' series and reads who the patient is; not another patient's record.
+  // A researcher without a grant is refused with the node's reason and exit code 5 (the node
+  // refused), nothing on stdout.
+  auto house_session = (dir.path() / "house.session").string();
+  auto curie_session = (dir.path() / "curie.session").string();
+  ASSERT_EQ(sites->dm2(1, {"sign-in", "dr-house", "--session", house_session}, "dr-house-secret-pw").code, 0);
+  ASSERT_EQ(sites->dm2(1, {"sign-in", "m-curie", "--session", curie_session}, "m-curie-secret-pw").code, 0);
+  auto house_list = sites->dm2(1, {"series", "list", "--json", "--session", house_session});
+  ASSERT_EQ(house_list.code, 0) << house_list.err;
+  auto house_series = json::parse(house_list.out, nullptr, false);
+  ASSERT_TRUE(house_series.is_object()) << house_list.out;
+  ASSERT_EQ(house_series["series"].size(), 1u) << house_list.out;
+  EXPECT_EQ(house_series["series"][0].value("lfn", ""), mine);
+  auto named = sites->dm2(1, {"series", "nominative", mine, "--session", house_session});
+  ASSERT_EQ(named.code, 0) << named.err;
+  for (const auto& field : {one.patient_name, one.patient_id, s1.study_uid, s1.series_uid})
+    EXPECT_NE(named.out.find(field), std::string::npos) << field << " not in:\n" << named.out;
+  auto not_his = sites->dm2(1, {"series", "nominative", theirs, "--session", house_session});
+  EXPECT_EQ(not_his.code, 5) << not_his.out;
+  EXPECT_EQ(not_his.out.find(two.patient_id), std::string::npos);
+  for (const auto& asked : {std::vector<std::string>{"series", "nominative", mine},
+                            std::vector<std::string>{"series", "list"},
+                            std::vector<std::string>{"series", "get", mine, "-o", (dir.path() / "curie-get").string()}}) {
+    auto args = asked;
+    args.insert(args.end(), {"--session", curie_session});
+    auto refused = sites->dm2(1, args);
+    EXPECT_EQ(refused.code, 5) << asked[1] << ": " << refused.out;
+    EXPECT_NE(refused.err.find("node answered 403"), std::string::npos) << asked[1] << ": " << refused.err;
+    EXPECT_EQ(refused.out, "") << asked[1];
+  }
+
   // A researcher: under the physician's grant of the image and its key share, that LFN only.
   EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", curie).status, 403);
   auto granted = call(1, "POST", "/v1/grants",
@@ -302,6 +335,45 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   for (const auto& canary :
        {one.patient_name, one.patient_id, two.patient_name, s1.series_uid, s1.study_uid})
     EXPECT_EQ(by_curie.body.find(canary), std::string::npos) << canary;
+
+  // A grant of a saved query result: a physician of both patients' care teams queries by sex
+  // (patient one's series alone is a hit) and grants the result; the researcher reads exactly
+  // that hit, not the other series, which the physician could have granted too.
+  make_user(admin, "dr-both", "physician");
+  make_user(admin, "r-query", "researcher");
+  auto both = token_of(1, "dr-both"), r_query = token_of(1, "r-query");
+  auto ref_two = crypto::to_hex(crypto::hmac_sha256(storage_key, "dm2 patient ref v1" + two.patient_id)).substr(0, 32);
+  for (const auto& patient : {ref, ref_two})
+    ASSERT_EQ(call(1, "POST", "/v1/care-teams/" + patient, json{{"user", "dr-both"}}.dump(), admin).status, 201);
+  auto started = call(1, "POST", "/v1/queries", json{{"filters", {{"sex", "F"}}}}.dump(), both);
+  ASSERT_EQ(started.status, 202) << started.body;
+  auto query_id = json::parse(started.body)["id"].get<std::string>();
+  json result;
+  ASSERT_TRUE(eventually(
+      [&] {
+        result = json::parse(call(1, "GET", "/v1/queries/" + query_id, "", both).body, nullptr, false);
+        return result.is_object() && result.value("done", false);
+      },
+      30s));
+  ASSERT_EQ(result["hits"].size(), 1u) << result.dump();
+  EXPECT_EQ(result["hits"][0].value("lfn", ""), mine);
+  auto by_query = call(1, "POST", "/v1/grants",
+                       json{{"grantee", "r-query"},
+                            {"query", query_id},
+                            {"classes", {"index_attributes", "deidentified_image", "key_share"}},
+                            {"expires_in_s", 3600}}
+                           .dump(),
+                       both);
+  ASSERT_EQ(by_query.status, 201) << by_query.body;
+  EXPECT_EQ(json::parse(by_query.body)["lfns"], json::array({mine})) << by_query.body;
+  EXPECT_EQ(json::parse(by_query.body).value("query", ""), query_id);
+  auto by_r_query = call(1, "GET", "/v1/series/" + mine, "", r_query);
+  ASSERT_EQ(by_r_query.status, 200) << by_r_query.body;
+  EXPECT_TRUE(same_as_expected(by_r_query));
+  EXPECT_EQ(call(1, "GET", "/v1/records?lfn=" + mine, "", r_query).status, 200);
+  EXPECT_EQ(call(1, "GET", "/v1/series/" + theirs, "", both).status, 200);  // his to grant, not granted
+  EXPECT_EQ(call(1, "GET", "/v1/series/" + theirs, "", r_query).status, 403);
+  EXPECT_EQ(call(1, "GET", "/v1/records?lfn=" + theirs, "", r_query).status, 403);
 
   // Share holders decide for themselves: no assertion, an assertion vouching for a care team
   // from a site that does not own the series, or one without a grant: refused, nothing released.

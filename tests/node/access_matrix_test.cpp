@@ -8,8 +8,9 @@
 // processes, the refusals: assertions forged, replayed, expired and over-scoped at a share
 // holder, a revoked grant, a disabled account, a site removed from the roster. And cross-site
 // grants end to end: site 1's physician grants users of site 2, who retrieve from site 2; the
-// grant revoked (refused at the owner and at the holders), forged or signed by a site that does
-// not own the series (refused), and the owner down (503); the series' thumbnail rendered by its
+// grant revoked at the owner or at the grantee's site (refused at both, at the owner and at the
+// holders; a third site may not revoke it), forged or signed by a site that does not own the
+// series (refused), and the owner down (503); the series' thumbnail rendered by its
 // owner for site 2's granted user, refused to the others at home and at the owner.
 #include <gtest/gtest.h>
 
@@ -577,6 +578,39 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
   EXPECT_TRUE(refused_everywhere(over, 2, dht_keys.at(2)));
   EXPECT_EQ(call(2, "GET", "/v1/series/" + lfn, "", far_index.token).status, 403);
 
+  // Revoked at the grantee's site by its site admin (not by the grantee, who has no grants to
+  // give): site 2 refuses at home at once and tells the owner (DELETE /v1/grants/{id}, mutual
+  // TLS), whose store then refuses the grant at its sealed leg and to the holders, even asserted
+  // by site 2 anyway. Only the other party may tell: site 3, no party to it, is refused at the
+  // owner and at site 2 (403, audited not_a_party), and the grant stays live meanwhile.
+  auto far_given_up = make_user(2, "researcher-cross-given-up", role::researcher);
+  auto far_admin = make_user(2, "admin-cross-revoker", role::site_admin);
+  auto given_up_id = cross_grant(far_given_up, "research");
+  EXPECT_EQ(call(2, "GET", "/v1/series/" + lfn, "", far_given_up.token).status, 200);
+  auto by_third_site = call(1, "DELETE", "/v1/grants/" + given_up_id, "", "", 3);
+  EXPECT_EQ(by_third_site.status, 403) << by_third_site.body;
+  EXPECT_EQ(call(2, "DELETE", "/v1/grants/" + given_up_id, "", "", 3).status, 403);
+  EXPECT_EQ(call(1, "DELETE", "/v1/grants/" + std::string(32, 'c'), "", "", 3).status, 403);  // unknown: the same
+  EXPECT_EQ(call(2, "DELETE", "/v1/grants/" + given_up_id, "", far_given_up.token).status, 403);
+  EXPECT_EQ(call(2, "GET", "/v1/series/" + lfn, "", far_given_up.token).status, 200);
+  auto given_up = stale;
+  given_up.user = far_given_up.id;
+  given_up.grant = given_up_id;
+  auto sealed_before = call(1, "GET", "/v1/series/" + lfn + "/sealed", "", "", 2,
+                            {{node::access::assertion_header, *node::access::sign_assertion(given_up, dht_keys.at(2), now_ms())}});
+  EXPECT_EQ(sealed_before.status, 200);
+  auto ended = call(2, "DELETE", "/v1/grants/" + given_up_id, "", far_admin.token);
+  ASSERT_EQ(ended.status, 200) << ended.body;
+  EXPECT_TRUE(json::parse(ended.body).value("revoked", false)) << ended.body;
+  EXPECT_EQ(call(2, "GET", "/v1/series/" + lfn, "", far_given_up.token).status, 403);
+  auto at_owner_list = json::parse(call(1, "GET", "/v1/grants", "", team.token).body, nullptr, false);
+  ASSERT_TRUE(at_owner_list.is_object()) << at_owner_list.dump();
+  bool owner_says_revoked = false;
+  for (const auto& g : at_owner_list["grants"])
+    if (g.value("id", "") == given_up_id) owner_says_revoked = g.value("revoked", false);
+  EXPECT_TRUE(owner_says_revoked) << at_owner_list.dump();
+  EXPECT_TRUE(refused_everywhere(given_up, 2, dht_keys.at(2)));
+
   // The owner down: the images stay at their hospital (503), whatever the grant.
   auto far_down = make_user(2, "physician-cross-down", role::physician);
   cross_grant(far_down, "treatment");
@@ -679,6 +713,13 @@ TEST_F(access_matrix_test, every_cell_is_enforced_at_the_http_routes_and_audited
   EXPECT_TRUE(audited(1, "site:site-3 grant_check " + expired.grant + " refused: expired"));
   EXPECT_TRUE(audited(1, "site:site-3 grant_check " + over.grant + " refused: not_covered"));
   EXPECT_TRUE(audited(1, "user:" + far_researcher.id + "@site-3 series_serve " + lfn + " refused: "));
+  // The revocation by the grantee's site, audited at both; the third site's refused at both.
+  EXPECT_TRUE(audited(2, "user:" + far_admin.id + " grant_revoked " + given_up_id + " allowed"));
+  EXPECT_TRUE(audited(1, "site:site-2 grant_revoked " + given_up_id + " allowed"));
+  EXPECT_TRUE(audited(1, "site:site-3 grant_revoke " + given_up_id + " refused: not_a_party"));
+  EXPECT_TRUE(audited(2, "site:site-3 grant_revoke " + given_up_id + " refused: not_a_party"));
+  EXPECT_TRUE(audited(2, "user:" + far_given_up.id + " grant_revoke " + given_up_id + " refused: "));
+  EXPECT_TRUE(audited(1, "site:site-3 grant_check " + given_up_id + " refused: revoked"));
 }
 
 }  // namespace

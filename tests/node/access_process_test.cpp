@@ -1,5 +1,6 @@
 // People and permissions through real dm2d processes (tests/node/process_consortium.*): the
-// operator's CLI makes the first site admin, who makes the other accounts over the API; sign-in,
+// operator's CLI makes the first site admin, who makes the other accounts over the API and from
+// the CLI with his own session; sign-in,
 // cookies, revocation, disabled accounts, rate limits, care teams, grants, and signed assertions
 // from another site — every answer checked at the HTTP surface, every decision in the audit log.
 #include <gtest/gtest.h>
@@ -116,6 +117,33 @@ TEST_F(access_process_test, accounts_sessions_care_teams_and_grants) {
   auto listed = cli_output({"user", "list", "--config", sites->config_file(1).string()});
   EXPECT_NE(listed.find("dr-house"), std::string::npos) << listed;
   EXPECT_NE(listed.find(house["id"].get<std::string>()), std::string::npos) << listed;
+  // A site admin signed in from the CLI manages accounts with his session alone (no site key:
+  // --session presents no certificate), each change audited under his pseudonym; a physician's
+  // session is refused (exit 5, the node's reason).
+  auto admin_session = (dir.path() / "admin.session").string();
+  ASSERT_EQ(sites->dm2(1, {"sign-in", "root-admin", "--session", admin_session}, "root-admin-password").code, 0);
+  auto added = sites->dm2(1, {"user", "add", "dr-foreman", "--role", "physician", "--json", "--session", admin_session},
+                          "dr-foreman-secret-pw");
+  ASSERT_EQ(added.code, 0) << added.err;
+  auto foreman = json::parse(added.out, nullptr, false);
+  ASSERT_TRUE(foreman.is_object()) << added.out;
+  EXPECT_EQ(foreman.value("role", ""), "physician");
+  EXPECT_EQ(sign_in(1, "dr-foreman", "dr-foreman-secret-pw").status, 201);
+  EXPECT_EQ(sites->dm2(1, {"user", "disable", "dr-foreman", "--session", admin_session}).code, 0);
+  EXPECT_EQ(sign_in(1, "dr-foreman", "dr-foreman-secret-pw").status, 401);
+  EXPECT_EQ(sites->dm2(1, {"user", "enable", "dr-foreman", "--session", admin_session}).code, 0);
+  EXPECT_EQ(sign_in(1, "dr-foreman", "dr-foreman-secret-pw").status, 201);
+  auto by_admin = sites->dm2(1, {"user", "list", "--session", admin_session});
+  EXPECT_EQ(by_admin.code, 0) << by_admin.err;
+  EXPECT_NE(by_admin.out.find("dr-foreman"), std::string::npos) << by_admin.out;
+  auto foreman_session = (dir.path() / "foreman.session").string();
+  ASSERT_EQ(sites->dm2(1, {"sign-in", "dr-foreman", "--session", foreman_session}, "dr-foreman-secret-pw").code, 0);
+  auto not_admin = sites->dm2(1, {"user", "add", "dr-chase", "--role", "physician", "--session", foreman_session},
+                              "dr-chase-secret-pw");
+  EXPECT_EQ(not_admin.code, 5);
+  EXPECT_NE(not_admin.err.find("node answered 403"), std::string::npos) << not_admin.err;
+  EXPECT_EQ(sites->dm2(1, {"user", "list", "--session", foreman_session}).code, 5);
+  EXPECT_EQ(sign_in(1, "dr-chase", "dr-chase-secret-pw").status, 401);
 
   // Sign-in: a token and a Secure, HttpOnly, SameSite=Strict cookie; both authenticate.
   auto signed_in = sign_in(1, "dr-house", "dr-house-secret-pw");
@@ -151,6 +179,9 @@ TEST_F(access_process_test, accounts_sessions_care_teams_and_grants) {
   // A grant: scoped, expiring, listed, revocable; only physicians grant, what they may read.
   json ask = {{"grantee", "m-curie"}, {"lfns", {lfn}}, {"classes", {"index_attributes"}}, {"expires_in_s", 3600}};
   EXPECT_EQ(call(1, "POST", "/v1/grants", ask.dump(), curie_token).status, 403);
+  // A site admin reads every index record; he may revoke grants, not give one (nothing kept).
+  EXPECT_EQ(call(1, "POST", "/v1/grants", ask.dump(), admin).status, 403);
+  EXPECT_EQ(json::parse(call(1, "GET", "/v1/grants", "", admin).body)["grants"].size(), 0u);
   auto images = ask;
   images["classes"] = {"deidentified_image"};
   EXPECT_EQ(call(1, "POST", "/v1/grants", images.dump(), house_token).status, 403);  // not in the care team
@@ -231,12 +262,16 @@ TEST_F(access_process_test, accounts_sessions_care_teams_and_grants) {
   EXPECT_TRUE(any_contains(audit, c + " record_get " + lfn + " allowed"));
   EXPECT_TRUE(any_contains(audit, h + " grant_created " + grant_id));
   EXPECT_TRUE(any_contains(audit, h + " grant_revoked " + grant_id));
+  EXPECT_TRUE(any_contains(audit, " grant_create grants refused: not_a_physician"));
   EXPECT_TRUE(any_contains(audit, " care_team_added p-0001"));
   EXPECT_TRUE(any_contains(audit, " care_team_added " + ref77));
   EXPECT_TRUE(any_contains(audit, " care_team_removed " + ref77));
   EXPECT_TRUE(any_contains(audit, h + " care_team_read " + ref77 + " refused: care_team"));
   EXPECT_TRUE(any_contains(audit, " user_created " + house["id"].get<std::string>()));
   EXPECT_TRUE(any_contains(audit, " user_disabled " + house["id"].get<std::string>()));
+  EXPECT_TRUE(any_contains(audit, "user:", " user_created " + foreman.value("id", "") + " allowed"));
+  EXPECT_TRUE(any_contains(audit, "user:", " user_disabled " + foreman.value("id", "") + " allowed"));
+  EXPECT_TRUE(any_contains(audit, "user:", " user_enabled " + foreman.value("id", "") + " allowed"));
   for (const auto& line : audit)
     for (const char* secret : {"dr-house", "m-curie", "secret-pw", "pat-one", "PID-CANARY-77"})
       EXPECT_EQ(line.find(secret), std::string::npos) << line;

@@ -6,7 +6,9 @@
 // Cross-site grants (docs/security.md, "Cross-site grants"): a grantee named by his consortium id
 // (<pseudonym>@<site>) is a user of another site; this site, the owner of the LFNs, signs the grant
 // and pushes it to his site (POST /v1/grants/received, site to site), keeps it, and answers every
-// other site's question about it (GET /v1/grants/{id}/status); a revocation is pushed too.
+// other site's question about it (GET /v1/grants/{id}/status). Either party revokes: the owner
+// (its grantor or site admin) or the grantee's site (its site admin), and pushes the revocation
+// to the other (DELETE /v1/grants/{id}, site to site), which takes it only from that party.
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -130,6 +132,12 @@ http_response create(const route_context& c, const http_request& request) {
   access::principal who;
   if (auto refused = c.admit(request, who, access::data_class::grants, access::action::write, "", "", "grant_create", "grants"))
     return *refused;
+  // The policy lets site admins write grants to revoke them; only physicians give them (a site
+  // admin reads every series' index attributes, which he must not pass on to a researcher).
+  if (who.who != access::role::physician) {
+    (void)c.audit->append({0, who.actor(), "grant_create", "grants", "refused: not_a_physician", ""});
+    return error_response(fail(errc::permission_denied, "only physicians grant"));
+  }
   auto g = parse_grant(c, request);
   if (!g) return error_response(g.err());
   g->grantor = who.id;
@@ -166,39 +174,48 @@ http_response list(const route_context& c, const http_request& request) {
   return http_response{200, "application/json", {}, json{{"grants", out}}.dump()};
 }
 
+// Who may end grant `g` (made here, or received from its issuer): a site by its certificate only
+// as the other party of a cross-site grant — the issuer of a received one, the grantee's site of
+// one made here; a user of this site as its grantor (made here) or as a site admin. The refusal
+// reason for the audit, "" when allowed.
+std::string_view revocation_refusal(const access::principal& who, const access::grant& g) {
+  if (!who.asserted && who.who == access::role::site)
+    return (g.issuer.empty() ? g.grantee_site == who.id : g.issuer == who.id) ? "" : "not_a_party";
+  if (who.who == access::role::site_admin || (g.grantor == who.id && g.issuer.empty())) return "";
+  return "not_grantor";
+}
+
 http_response revoke(const route_context& c, const http_request& request) {
   auto id = last_segment(request.target);
   auto p = c.authenticate(request);
   if (!p) return error_response(p.err());
   auto who = std::move(*p);
-  if (!who.asserted && who.who == access::role::site) {
-    // The site that made a grant received here revokes its copy (its own store already says so).
-    auto g = c.access->grants().get(id);
-    if (!g) return error_response(g.err());
-    if (!g->has_value() || (*g)->issuer != who.id) {
-      (void)c.audit_request(request, "grant_revoke", id, "refused: not_issuer");
-      return error_response(fail(errc::permission_denied, "a site revokes here only the grants it made"));
-    }
-  } else {
+  const bool from_site = !who.asserted && who.who == access::role::site;
+  if (!from_site)
     if (auto refused = c.authorize(who, c.facts_for(who, access::data_class::grants, access::action::write, "", ""),
                                    "grant_revoke", id))
       return *refused;
-    auto g = c.access->grants().get(id);
-    if (!g) return error_response(g.err());
-    if (!g->has_value()) return error_response(fail(errc::not_found, "no such grant"));
-    // Only its grantor, or a site admin, ends a grant; a received grant is ended by its maker.
-    if (((*g)->grantor != who.id && who.who != access::role::site_admin) || !(*g)->issuer.empty()) {
-      (void)c.audit->append({0, who.actor(), "grant_revoke", id, "refused: not_grantor", ""});
-      return error_response(fail(errc::permission_denied, "only the grantor or a site admin of its site revokes a grant"));
-    }
+  auto g = c.access->grants().get(id);
+  if (!g) return error_response(g.err());
+  // Another site learns nothing of which grants exist here: an unknown one is not its own either.
+  if (!g->has_value() && !from_site) return error_response(fail(errc::not_found, "no such grant"));
+  auto refusal = g->has_value() ? revocation_refusal(who, **g) : std::string_view("not_a_party");
+  if (!refusal.empty()) {
+    (void)c.audit->append({0, who.actor(), "grant_revoke", id, "refused: " + std::string(refusal), ""});
+    return error_response(fail(errc::permission_denied,
+                               from_site ? "a site revokes here only the cross-site grants it is a party to"
+                                         : "only the grantor or a site admin of this site revokes a grant"));
   }
   auto revoked = c.access->grants().revoke(id, {0, who.actor(), "grant_revoked", "", "allowed", ""});
   if (!revoked) return error_response(revoked.err());
-  if (!revoked->grantee_site.empty() && revoked->issuer.empty()) {
-    // The grantee's site shows it revoked; the grant is dead here already, whatever it answers.
-    auto told = c.call_peer(revoked->grantee_site, "DELETE", "/v1/grants/" + id, {}, {}, std::chrono::seconds(5));
+  // The other party of a cross-site grant is told (not when it is the one telling): the grantee's
+  // site then shows it revoked and refuses at home; the owner refuses at its sealed leg and to
+  // every share holder's question. Each side's own copy already stops what that side serves.
+  auto other = revoked->issuer.empty() ? revoked->grantee_site : revoked->issuer;
+  if (!other.empty() && !from_site) {
+    auto told = c.call_peer(other, "DELETE", "/v1/grants/" + id, {}, {}, std::chrono::seconds(5));
     if (!told || told->status != 200)
-      spdlog::warn("event=grant_revocation_not_pushed grant={} site={} reason=\"{}\"", id, revoked->grantee_site,
+      spdlog::warn("event=grant_revocation_not_pushed grant={} site={} reason=\"{}\"", id, other,
                    told ? std::to_string(told->status) : told.err().message);
   }
   return http_response{200, "application/json", {}, grant_json(c, *revoked, c.access->now_s()).dump()};

@@ -267,6 +267,15 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
     std::snprintf(name, sizeof name, "%06zu.dcm", k);
     EXPECT_EQ(slurp(out / name), slurp(expected[k])) << name;
   }
+  // Her series list holds hers alone, and her nominative record names her.
+  auto her_list = sites->dm2(1, {"series", "list", "--json", "--session", session.string()});
+  ASSERT_EQ(her_list.code, 0) << her_list.err;
+  auto her_series = json::parse(her_list.out, nullptr, false);
+  ASSERT_TRUE(her_series.is_object() && her_series["series"].size() == 1) << her_list.out;
+  EXPECT_EQ(her_series["series"][0].value("lfn", ""), mine);
+  auto her_record = sites->dm2(1, {"series", "nominative", mine, "--json", "--session", session.string()});
+  ASSERT_EQ(her_record.code, 0) << her_record.err;
+  EXPECT_EQ(json::parse(her_record.out, nullptr, false).value("patient_id", ""), one.patient_id) << her_record.out;
 
   // A physician: not before he is in the patient's care team (by her opaque reference), then yes.
   EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", house).status, 403);
@@ -331,6 +340,12 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
   ASSERT_EQ(by_curie.status, 200) << by_curie.body;
   EXPECT_TRUE(same_as_expected(by_curie));
   EXPECT_EQ(call(1, "GET", "/v1/series/" + theirs, "", curie).status, 403);
+  // From the CLI too, with the session she signed in with before the grant; still no name.
+  auto curie_get = sites->dm2(1, {"series", "get", mine, "--json", "-o", (dir.path() / "curie-granted").string(),
+                                  "--session", curie_session});
+  ASSERT_EQ(curie_get.code, 0) << curie_get.err;
+  EXPECT_EQ(json::parse(curie_get.out, nullptr, false).value("instances", 0u), one.slices) << curie_get.out;
+  EXPECT_EQ(sites->dm2(1, {"series", "nominative", mine, "--session", curie_session}).code, 5);
   // What the researcher downloaded names nobody (the de-identified series only).
   for (const auto& canary :
        {one.patient_name, one.patient_id, two.patient_name, s1.series_uid, s1.study_uid})

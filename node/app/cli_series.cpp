@@ -102,9 +102,6 @@ void get_series(const series_options& o) {
   auto site = connect_as_user_or_site(o);
   node::https_connection connection(site.target, site.tls);
   fs::path out = o.out.empty() ? fs::path(o.lfn + (o.format == "nifti" ? ".nii" : "")) : fs::path(o.out);
-  std::error_code ec;
-  if (o.format == "dicom") fs::create_directories(out, ec);
-  if (ec) throw command_failed(exit_local_state, "cannot create " + out.string() + ": " + ec.message());
   progress_bar bar;
   std::uint64_t total = 0, received = 0;
   std::string error_body;
@@ -120,6 +117,10 @@ void get_series(const series_options& o) {
         if (received == 0) {
           auto length = header(head, "content-length");
           std::from_chars(length.data(), length.data() + length.size(), total);
+          // Made once the node said yes: a refusal leaves nothing behind.
+          std::error_code ec;
+          if (o.format == "dicom" && (fs::create_directories(out, ec), ec))
+            return fail(errc::io_error, "cannot create " + out.string() + ": " + ec.message());
           if (o.format == "dicom") parts.emplace(out, boundary_of(header(head, "content-type")));
           else volume.open(out, std::ios::binary | std::ios::trunc);
         }

@@ -154,7 +154,7 @@ std::optional<query_view> query_book::wait_for_change(const std::string& id, std
 }
 
 query_view query_book::view_of(const entry& q) {
-  query_view v{q.progress, q.stage_two, {}, q.revision, now_() >= q.deadline};
+  query_view v{q.progress, q.stage_two, {}, q.revision, now_() >= q.deadline, q.options.querier};
   for (const auto& [lfn, h] : q.best) {
     auto s = q.stage_two_scores.find(lfn);
     v.hits.push_back({h, s == q.stage_two_scores.end() ? std::nullopt : std::optional(s->second)});

@@ -36,6 +36,7 @@ struct query_book_options {
   std::string exclude_lfn;         // a query by a series does not find itself
   std::size_t stage_two_depth = 0;  // 0: stage 1 only
   std::chrono::milliseconds timeout{60 * 1000};  // the query's deadline, from open()
+  std::string querier{};  // who ran it (a user's pseudonym, or the site id): only he grants its result
 };
 
 // Stage 2's progress: owners asked, answered, and those that did not (down, late, refusing).
@@ -64,6 +65,7 @@ struct query_view {
   std::vector<ranked_hit> hits;
   std::uint64_t revision = 0;  // grows with every change: what a watcher has seen
   bool deadline_reached = false;
+  std::string querier{};  // query_book_options::querier
 };
 
 class query_book {

@@ -325,6 +325,7 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
     EXPECT_NE(refused.err.find("node answered 403"), std::string::npos) << asked[1] << ": " << refused.err;
     EXPECT_EQ(refused.out, "") << asked[1];
   }
+  EXPECT_FALSE(fs::exists(dir.path() / "curie-get"));  // a refused download leaves no folder
 
   // A researcher: under the physician's grant of the image and its key share, that LFN only.
   EXPECT_EQ(call(1, "GET", "/v1/series/" + mine, "", curie).status, 403);
@@ -372,13 +373,14 @@ TEST_F(retrieval_test, authorized_users_get_the_deidentified_series_t_of_n_and_n
       30s));
   ASSERT_EQ(result["hits"].size(), 1u) << result.dump();
   EXPECT_EQ(result["hits"][0].value("lfn", ""), mine);
-  auto by_query = call(1, "POST", "/v1/grants",
-                       json{{"grantee", "r-query"},
-                            {"query", query_id},
-                            {"classes", {"index_attributes", "deidentified_image", "key_share"}},
-                            {"expires_in_s", 3600}}
-                           .dump(),
-                       both);
+  auto query_grant = json{{"grantee", "r-query"},
+                          {"query", query_id},
+                          {"classes", {"index_attributes", "deidentified_image", "key_share"}},
+                          {"expires_in_s", 3600}}
+                         .dump();
+  // Only who ran the query grants its result, even a physician who could grant each hit by name.
+  EXPECT_EQ(call(1, "POST", "/v1/grants", query_grant, house).status, 404);
+  auto by_query = call(1, "POST", "/v1/grants", query_grant, both);
   ASSERT_EQ(by_query.status, 201) << by_query.body;
   EXPECT_EQ(json::parse(by_query.body)["lfns"], json::array({mine})) << by_query.body;
   EXPECT_EQ(json::parse(by_query.body).value("query", ""), query_id);

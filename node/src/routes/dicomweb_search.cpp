@@ -16,7 +16,7 @@ constexpr std::chrono::milliseconds search_timeout{5000};
 
 // The hits of the fan-out once it is done (every live site answered, or the deadline).
 result<query_view> fan_out(const route_context& c, const query_body& body) {
-  auto id = c.queries->open({body.top_k, "", 0, search_timeout});
+  auto id = c.queries->open({body.top_k, "", 0, search_timeout, body.user});
   if (!id) return std::move(id).err();
   auto started = c.overlay->start_query(
       *id, canonical_json(body), search_timeout,

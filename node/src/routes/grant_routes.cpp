@@ -44,8 +44,8 @@ json grant_json(const route_context& c, const access::grant& g, std::int64_t now
 }
 
 // The grant a POST asks for (grantor, grantee and times set here). Errors: invalid_argument,
-// not_found (grantee, query).
-result<access::grant> parse_grant(const route_context& c, const http_request& request) {
+// not_found (grantee; a query unknown, forgotten or run by someone else than the grantor).
+result<access::grant> parse_grant(const route_context& c, const http_request& request, const std::string& grantor) {
   if (request.body.size() > max_grant_body) return fail(errc::too_large, "grant body over 128 KiB");
   auto j = json::parse(request.body, nullptr, false);
   if (!j.is_object()) return fail(errc::malformed_input, "the body is not a JSON object");
@@ -83,7 +83,9 @@ result<access::grant> parse_grant(const route_context& c, const http_request& re
     if (j.contains("query")) {
       g.query = j["query"].get<std::string>();
       auto view = c.queries->view(g.query);
-      if (!view) return fail(errc::not_found, "no such query (unknown, or finished and forgotten)");
+      // Another user's query answers as an unknown one: its id says nothing of who ran it.
+      if (!view || view->querier != grantor)
+        return fail(errc::not_found, "no such query of yours (unknown, finished and forgotten, or run by another user)");
       for (const auto& h : view->hits) g.lfns.push_back(h.hit.lfn);
     }
     for (const auto& name : j.at("classes").get<std::vector<std::string>>()) {
@@ -138,7 +140,7 @@ http_response create(const route_context& c, const http_request& request) {
     (void)c.audit->append({0, who.actor(), "grant_create", "grants", "refused: not_a_physician", ""});
     return error_response(fail(errc::permission_denied, "only physicians grant"));
   }
-  auto g = parse_grant(c, request);
+  auto g = parse_grant(c, request, who.id);
   if (!g) return error_response(g.err());
   g->grantor = who.id;
   // A grant passes on only what the grantor reads himself without one (no chains of grants).

@@ -151,7 +151,7 @@ http_response start(const route_context& c, const http_request& request) {
   }
   const auto* measure = *similarity::measure_registry::builtin().find(submission->measure, submission->measure_version);
   auto id = c.queries->open({submission->body.top_k, submission->by_series,
-                             by_image ? submission->stage_two_depth : 0, submission->timeout});
+                             by_image ? submission->stage_two_depth : 0, submission->timeout, who->id});
   if (!id) {
     auto busy = error_response(id.err());
     busy.status = 429;

@@ -56,6 +56,7 @@ class tracked_store final : public dht::replica_store {
     store_.for_each_share(fn);
   }
   void erase_share(const std::string& key_id, std::uint32_t index) override { store_.erase_share(key_id, index); }
+  std::uint64_t share_generation() const override { return store_.share_generation(); }
 
  private:
   std::string site_;

@@ -31,6 +31,7 @@ const site_list& closest_cache::get(const placement_index& p, const std::string&
     at = *found;
     if (entries_[at].count == count && entries_[at].exclude == exclude) return entries_[at].ids;
     unwatch(at);
+    ++resets_;
   } else {
     if (by_name_.size() >= max_entries) clear();
     if (free_.empty()) {
@@ -155,6 +156,7 @@ void closest_cache::clear() {
   min_near_bits_ = 64;
   rebuild_filters();
   ++epoch_;
+  ++resets_;
 }
 
 }  // namespace dm2::dht

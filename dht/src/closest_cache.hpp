@@ -35,6 +35,9 @@ class closest_cache {
   void clear();
   // Bumped whenever a result is dropped: derived data keyed on it stays valid while it holds.
   std::uint64_t epoch() const { return epoch_; }
+  // Bumped by clear() and when a name's entry is recomputed for another count or exclude: a
+  // caller following some names' drops through apply() starts over then.
+  std::uint64_t resets() const { return resets_; }
   std::size_t size() const { return by_name_.size(); }
 
  private:
@@ -77,6 +80,7 @@ class closest_cache {
   int filter_prefix_ = filter_bits;  // bits of key_top near_filter_ is on: min(min_near_bits_, filter_bits)
   void rebuild_filters();
   std::uint64_t epoch_ = 0;
+  std::uint64_t resets_ = 0;
 };
 
 }  // namespace dm2::dht

@@ -13,7 +13,7 @@ std::uint64_t next_generation() {
 }
 }  // namespace
 
-memory_replica_store::memory_replica_store() : generation_(next_generation()) {}
+memory_replica_store::memory_replica_store() : generation_(next_generation()), share_generation_(next_generation()) {}
 
 bool memory_replica_store::put_record(const record& r) {
   auto it = records_.find(r.lfn);
@@ -47,14 +47,17 @@ void memory_replica_store::for_each_record(const std::function<void(const record
   for (const auto& [lfn, h] : records_) fn(h.r);
 }
 
-void memory_replica_store::put_share(const key_share& s) { shares_[{s.key_id, s.index}] = s; }
+void memory_replica_store::put_share(const key_share& s) {
+  shares_[{s.key_id, s.index}] = s;
+  share_generation_ = next_generation();
+}
 
 void memory_replica_store::for_each_share(const std::function<void(const key_share&)>& fn) const {
   for (const auto& [k, s] : shares_) fn(s);
 }
 
 void memory_replica_store::erase_share(const std::string& key_id, std::uint32_t index) {
-  shares_.erase({key_id, index});
+  if (shares_.erase({key_id, index}) > 0) share_generation_ = next_generation();
 }
 
 }  // namespace dm2::dht

@@ -141,6 +141,32 @@ TEST(storage_replica_store, records_and_shares_survive_close_and_reopen) {
   EXPECT_EQ(shares[1].owner, "site-c");
 }
 
+// The replicator keeps its share-repair fingerprint while the share generation holds: every
+// share written or erased must move it, and records must not.
+void expect_share_generation_follows_shares(replica_store& store, const record& r) {
+  auto g0 = store.share_generation();
+  ASSERT_NE(g0, 0u);
+  store.put_share(key_share{"key-1", 1, "site-a", "site-b", "sealed", 3, 2});
+  auto g1 = store.share_generation();
+  EXPECT_NE(g1, g0);
+  EXPECT_TRUE(store.put_record(r));
+  EXPECT_EQ(store.share_generation(), g1);
+  store.put_share(key_share{"key-1", 1, "site-a", "site-b", "sealed again", 3, 2});  // replaced
+  auto g2 = store.share_generation();
+  EXPECT_NE(g2, g1);
+  store.erase_share("key-1", 1);
+  EXPECT_NE(store.share_generation(), g2);
+}
+
+TEST(storage_replica_store, the_share_generation_moves_with_every_share_write_and_erase) {
+  store_fixture f;
+  expect_share_generation_follows_shares(*f.store, replica_of(f.owner.make()));
+  memory_replica_store memory;
+  expect_share_generation_follows_shares(memory, record{"lfn", 1, "site-a", "payload"});
+  // A fresh store (a wiped site in dm2-sim) never repeats the generation a replicator kept.
+  EXPECT_NE(memory_replica_store{}.share_generation(), memory.share_generation());
+}
+
 TEST(storage_replica_store, refuses_bad_records_and_changes_nothing) {
   store_fixture f;
   ASSERT_TRUE(f.store->put_record(replica_of(f.owner.make())));

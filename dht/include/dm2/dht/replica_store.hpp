@@ -104,6 +104,10 @@ class replica_store {
   virtual void put_share(const key_share& s) = 0;
   virtual void for_each_share(const std::function<void(const key_share&)>& fn) const = 0;
   virtual void erase_share(const std::string& key_id, std::uint32_t index) = 0;
+  // Changes whenever a share is stored or erased (never for records): the replicator keeps
+  // what it derives from the held shares while it holds. 0 = this store does not count (derived
+  // data is recomputed on every use).
+  virtual std::uint64_t share_generation() const { return 0; }
 };
 
 // In memory. Not thread-safe.
@@ -121,6 +125,7 @@ class memory_replica_store final : public replica_store {
   void put_share(const key_share& s) override;
   void for_each_share(const std::function<void(const key_share&)>& fn) const override;
   void erase_share(const std::string& key_id, std::uint32_t index) override;
+  std::uint64_t share_generation() const override { return share_generation_; }
 
  private:
   struct held {
@@ -130,6 +135,7 @@ class memory_replica_store final : public replica_store {
   std::map<std::string, held> records_;
   std::uint64_t generation_;
   std::map<std::pair<std::string, std::uint32_t>, key_share> shares_;
+  std::uint64_t share_generation_;
 };
 
 }  // namespace dm2::dht

@@ -47,7 +47,7 @@ const site_list& closest_cache::get(const placement_index& p, const std::string&
   entry e;
   e.name = name;
   e.exclude = exclude;
-  e.count = count;
+  e.count = static_cast<std::uint32_t>(count);
   e.key_top = top64(key);
   static const std::string nobody;
   const auto* excluded = p.at(exclude);  // not live: nothing to skip

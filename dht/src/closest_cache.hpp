@@ -12,7 +12,6 @@
 
 #include <bitset>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <span>
 #include <string>
@@ -28,6 +27,7 @@ class closest_cache {
  public:
   // The site indexes of placement.closest(key_of(name), count, exclude), from the cache when
   // still valid. `p` must be the placement of the membership version the cache was last synced to.
+  // The reference is valid until the next call to get, apply or clear.
   const site_list& get(const placement_index& p, const std::string& name, std::size_t count,
                        site_index exclude);
   // Drops the results `changes` may have altered (and adds their names to `dropped`).
@@ -44,12 +44,12 @@ class closest_cache {
   struct entry {
     std::string name;  // empty: a free slot
     site_index exclude = no_site;
-    std::size_t count = 0;
-    site_list ids;  // inline: an entry is read at every holder look-up
+    std::uint32_t count = 0;
     std::uint64_t key_top = 0;  // first 64 bits of the key
     // First 64 bits of the farthest chosen site's distance to the key: a site whose distance
     // begins higher cannot matter. All ones when fewer than count were chosen (anyone matters).
     std::uint64_t reach = 0;
+    site_list ids;  // inline: an entry is read at every holder look-up
   };
   struct watch {
     std::uint64_t key_top;
@@ -60,9 +60,10 @@ class closest_cache {
   void unwatch(std::uint32_t at);
   std::optional<std::uint32_t> find(const std::string& name) const;
 
-  // Entries in a deque (a result returned stays in place while others come and go), found by
-  // name through by_name_: a node-based map of names was 13 % of dm2-sim's steady state.
-  std::deque<entry> entries_;
+  // Entries in one array, found by name through by_name_ (slots stay put: free ones are
+  // reused). A node-based map of names was 13 % of dm2-sim's steady state; a deque still cost
+  // a look-up in its block map, cold like the entry, at every find.
+  std::vector<entry> entries_;
   std::vector<std::uint32_t> free_;
   hash_slots by_name_;
   // entries_ for apply(), kept sorted as entries come and go (rebuilding them at every change

@@ -167,6 +167,34 @@ TEST(storage_replica_store, the_share_generation_moves_with_every_share_write_an
   EXPECT_NE(memory_replica_store{}.share_generation(), memory.share_generation());
 }
 
+// The memory store finds records by hash but walks them in LFN order (digests, indexes and
+// query answers follow the walk), freed slots reused; shares walk in (key id, index) order.
+TEST(memory_replica_store, walks_in_lfn_order_through_erasures_and_reused_slots) {
+  memory_replica_store store;
+  for (const auto* lfn : {"c", "a", "b"}) EXPECT_TRUE(store.put_record(record{lfn, 1, "site-a", "x"}));
+  store.erase_record("a");
+  store.erase_record("a");  // absent: no change
+  for (const auto* lfn : {"d", "0"}) EXPECT_TRUE(store.put_record(record{lfn, 1, "site-a", "x"}));
+  EXPECT_TRUE(store.put_record(record{"c", 2, "site-a", "y"}));
+  EXPECT_FALSE(store.put_record(record{"c", 1, "site-a", "z"}));
+  std::vector<std::string> walked;
+  store.for_each_summary([&](const record_summary& r) { walked.push_back(r.lfn); });
+  EXPECT_EQ(walked, (std::vector<std::string>{"0", "b", "c", "d"}));
+  EXPECT_EQ(store.record_count(), 4u);
+  EXPECT_FALSE(store.get_record("a"));
+  ASSERT_TRUE(store.get_summary("c"));
+  EXPECT_EQ(store.get_summary("c")->version, 2u);
+  EXPECT_EQ(store.get_record("0")->payload, "x");
+
+  for (const auto& [key_id, index] : std::vector<std::pair<std::string, std::uint32_t>>{{"k2", 1}, {"k1", 3}, {"k1", 1}, {"k10", 2}})
+    store.put_share(key_share{key_id, index, "site-a", "site-b", "sealed"});
+  store.put_share(key_share{"k1", 3, "site-a", "site-b", "resealed"});
+  store.erase_share("k2", 1);
+  std::vector<std::pair<std::string, std::uint32_t>> shares;
+  store.for_each_share([&](const key_share& s) { shares.emplace_back(s.key_id, s.index); });
+  EXPECT_EQ(shares, (std::vector<std::pair<std::string, std::uint32_t>>{{"k1", 1}, {"k1", 3}, {"k10", 2}}));
+}
+
 TEST(storage_replica_store, refuses_bad_records_and_changes_nothing) {
   store_fixture f;
   ASSERT_TRUE(f.store->put_record(replica_of(f.owner.make())));

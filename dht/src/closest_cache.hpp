@@ -42,7 +42,12 @@ class closest_cache {
 
  private:
   struct entry {
-    std::string name;  // empty: a free slot
+    std::string name;
+    // A dropped entry keeps its name and key until the next batch, not its result: the caller
+    // asks for most dropped names again at once (re-indexing the records a failure batch
+    // moved), and key_of's SHA-256 was most of re-deriving a placement.
+    node_id key{};
+    bool dropped = false;
     site_index exclude = no_site;
     std::uint32_t count = 0;
     std::uint64_t key_top = 0;  // first 64 bits of the key
@@ -60,11 +65,11 @@ class closest_cache {
   void unwatch(std::uint32_t at);
   std::optional<std::uint32_t> find(const std::string& name) const;
 
-  // Entries in one array, found by name through by_name_ (slots stay put: free ones are
-  // reused). A node-based map of names was 13 % of dm2-sim's steady state; a deque still cost
+  // Entries in one array, found by name through by_name_; free slots are reused. A node-based map of names was 13 % of dm2-sim's steady state; a deque still cost
   // a look-up in its block map, cold like the entry, at every find.
   std::vector<entry> entries_;
   std::vector<std::uint32_t> free_;
+  std::vector<std::uint32_t> last_dropped_;  // by the last apply(): freed by the next unless asked for
   hash_slots by_name_;
   // entries_ for apply(), kept sorted as entries come and go (rebuilding them at every change
   // batch was a tenth of a 10,000-site run): by key_top (a change looks only at the entries

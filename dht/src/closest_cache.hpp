@@ -65,8 +65,9 @@ class closest_cache {
   void unwatch(std::uint32_t at);
   std::optional<std::uint32_t> find(const std::string& name) const;
 
-  // Entries in one array, found by name through by_name_; free slots are reused. A node-based map of names was 13 % of dm2-sim's steady state; a deque still cost
-  // a look-up in its block map, cold like the entry, at every find.
+  // Entries in one array, found by name through by_name_; free slots are reused. A node-based
+  // map of names was 13 % of dm2-sim's steady state; a deque still cost a look-up in its block
+  // map, cold like the entry, at every find.
   std::vector<entry> entries_;
   std::vector<std::uint32_t> free_;
   std::vector<std::uint32_t> last_dropped_;  // by the last apply(): freed by the next unless asked for

@@ -115,7 +115,8 @@ class sim_keyring final : public share_keyring {
 };
 
 struct site {
-  site(std::string site_id, int i, dm2::sim::copy_map& copies) : id(site_id), index(i), store(std::move(site_id), copies) {}
+  site(std::string site_id, int i, dm2::sim::copy_map& copies)
+      : id(std::move(site_id)), index(i), store(static_cast<dm2::sim::site_number>(i), copies) {}
   std::string id;
   int index = 0;
   dm2::sim::tracked_store store;
@@ -261,10 +262,10 @@ int run(const options& o) {
     std::size_t n = 0;
     for (const auto& r : records) {
       const auto* held = copies.holders(r.lfn);
-      auto up = [&](const std::string& h) { return sites[static_cast<std::size_t>(index_of.at(h))]->alive; };
+      auto up = [&](dm2::sim::site_number h) { return sites[h]->alive; };
       if (!held || std::none_of(held->begin(), held->end(), up)) continue;  // lost: every copy was on a dead site
       for (const auto& t : placement.closest_ids(key_of(r.lfn), o.k, r.owner))
-        if (!copies.holds(r.lfn, t)) {
+        if (!copies.holds(r.lfn, static_cast<dm2::sim::site_number>(index_of.at(t)))) {
           ++n;
           break;
         }
@@ -282,7 +283,7 @@ int run(const options& o) {
   };
   if (!o.calibration.empty()) {
     cal = std::make_unique<dm2::sim::calibration>();
-    copies.on_add = [&](const std::string& lfn, const std::string& site) { cal->copied(lfn, site, time.now()); };
+    copies.on_add = [&](const std::string& lfn, dm2::sim::site_number site) { cal->copied(lfn, sites[site]->id, time.now()); };
   }
 
   std::mt19937_64 rng(o.seed ^ 0x9e3779b97f4a7c15ull);
@@ -306,8 +307,25 @@ int run(const options& o) {
     const site* last = nullptr;
   };
   std::vector<key_seen> seen(keys.size());
+  // Each site's shares as (key slot, index), re-read only when its store's shares changed: the
+  // sampler walked every live site's shares and hashed every key id at every sample.
+  struct shares_held {
+    std::uint64_t generation = 0;
+    std::vector<std::pair<std::size_t, std::uint32_t>> shares;
+  };
+  std::vector<shares_held> shares_of(sites.size());
+  // A replicator's site index -> site number (the view hands them out in its own order).
+  std::vector<dm2::sim::site_number> number_of(sites.size());
+  for (const auto& s : sites) {
+    auto i = members.index_of(s->id);
+    if (!i || *i >= number_of.size()) {
+      std::cerr << "dm2-sim: the view lists " << s->id << " out of range\n";
+      return 2;
+    }
+    number_of[*i] = static_cast<dm2::sim::site_number>(s->index);
+  }
 
-  std::vector<const std::vector<std::string>*> held_of;  // records[i]'s copy list
+  std::vector<const std::vector<dm2::sim::site_number>*> held_of;  // records[i]'s copy list
   auto sample = [&](millis now) {
     // Placement targets as the owner's replicator computes them (its memoized placements: a
     // fresh placement per record and sample would dominate the run at 10,000 sites).
@@ -318,7 +336,7 @@ int run(const options& o) {
       const auto& held = *held_of[i];
       auto& owner = *owner_of[i]->engine;
       for (auto t : owner.closest(r.lfn, o.k, owner.self_index()))
-        if (std::find(held.begin(), held.end(), owner.site_id(t)) == held.end()) {
+        if (std::find(held.begin(), held.end(), number_of[t]) == held.end()) {
           ++under;
           break;
         }
@@ -327,17 +345,21 @@ int run(const options& o) {
     for (auto& k : seen) k = key_seen{};
     for (auto& s : sites) {
       if (!s->alive) continue;
-      s->store.for_each_share([&](const key_share& sh) {
-        auto slot = key_slot.find(sh.key_id);
-        if (slot == key_slot.end()) return;
-        auto& k = seen[slot->second];
-        if (std::find(k.indices.begin(), k.indices.end(), sh.index) == k.indices.end())
-          k.indices.push_back(sh.index);
+      auto& held = shares_of[static_cast<std::size_t>(s->index)];
+      if (auto g = s->store.share_generation(); g == 0 || g != held.generation) {
+        held = shares_held{g, {}};
+        s->store.for_each_share([&](const key_share& sh) {
+          if (auto slot = key_slot.find(sh.key_id); slot != key_slot.end()) held.shares.emplace_back(slot->second, sh.index);
+        });
+      }
+      for (const auto& [slot, index] : held.shares) {
+        auto& k = seen[slot];
+        if (std::find(k.indices.begin(), k.indices.end(), index) == k.indices.end()) k.indices.push_back(index);
         if (k.last != s.get()) {
           k.last = s.get();
           ++k.holders;
         }
-      });
+      }
     }
     std::size_t under_shared = 0, unreadable = 0;
     for (const auto& k : seen) {

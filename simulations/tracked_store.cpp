@@ -4,24 +4,24 @@
 
 namespace dm2::sim {
 
-const std::vector<std::string>* copy_map::holders(const std::string& lfn) const {
+const std::vector<site_number>* copy_map::holders(const std::string& lfn) const {
   auto it = holders_.find(lfn);
   return it == holders_.end() || it->second.empty() ? nullptr : &it->second;
 }
 
-bool copy_map::holds(const std::string& lfn, const std::string& site) const {
+bool copy_map::holds(const std::string& lfn, site_number site) const {
   const auto* h = holders(lfn);
   return h && std::find(h->begin(), h->end(), site) != h->end();
 }
 
-void copy_map::add(const std::string& lfn, const std::string& site) {
+void copy_map::add(const std::string& lfn, site_number site) {
   auto& h = holders_[lfn];
   if (std::find(h.begin(), h.end(), site) != h.end()) return;
   h.push_back(site);
   if (on_add) on_add(lfn, site);
 }
 
-void copy_map::remove(const std::string& lfn, const std::string& site) {
+void copy_map::remove(const std::string& lfn, site_number site) {
   auto it = holders_.find(lfn);
   if (it == holders_.end()) return;
   std::erase(it->second, site);  // an emptied list stays: holders_slot() references live on

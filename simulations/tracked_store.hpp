@@ -4,6 +4,7 @@
 // for each was a third of a run's steady state (docs/simulator.md), one short list is not.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -13,27 +14,32 @@
 
 namespace dm2::sim {
 
+// A site's number: its place in dm2-sim's list of sites.
+using site_number = std::uint32_t;
+
 class copy_map {
  public:
   // The sites holding a copy of `lfn` (null: none), in the order they got it.
-  const std::vector<std::string>* holders(const std::string& lfn) const;
+  const std::vector<site_number>* holders(const std::string& lfn) const;
   // The same list, kept in place for the whole run (empty while no site holds a copy): the
   // sampler looks each record's up once instead of hashing its LFN at every sample (a tenth
   // of a 10,000-site run's steady state was the sampler's look-ups).
-  const std::vector<std::string>& holders_slot(const std::string& lfn) { return holders_[lfn]; }
-  bool holds(const std::string& lfn, const std::string& site) const;
-  void add(const std::string& lfn, const std::string& site);
-  void remove(const std::string& lfn, const std::string& site);
+  const std::vector<site_number>& holders_slot(const std::string& lfn) { return holders_[lfn]; }
+  bool holds(const std::string& lfn, site_number site) const;
+  void add(const std::string& lfn, site_number site);
+  void remove(const std::string& lfn, site_number site);
   // Told of every new copy (the calibration's replica latency); may be empty.
-  std::function<void(const std::string& lfn, const std::string& site)> on_add;
+  std::function<void(const std::string& lfn, site_number site)> on_add;
 
  private:
-  std::unordered_map<std::string, std::vector<std::string>> holders_;  // node-based: stable slots
+  // By site number, not name: the sampler compares each placement target with these lists at
+  // every sample (string compares were most of its time).
+  std::unordered_map<std::string, std::vector<site_number>> holders_;  // node-based: stable slots
 };
 
 class tracked_store final : public dht::replica_store {
  public:
-  tracked_store(std::string site, copy_map& copies) : site_(std::move(site)), copies_(&copies) {}
+  tracked_store(site_number site, copy_map& copies) : site_(site), copies_(&copies) {}
   // The site restarts with an empty disk: no record, no share, a new generation.
   void wipe();
 
@@ -56,9 +62,10 @@ class tracked_store final : public dht::replica_store {
     store_.for_each_share(fn);
   }
   void erase_share(const std::string& key_id, std::uint32_t index) override { store_.erase_share(key_id, index); }
+  std::uint64_t share_generation() const override { return store_.share_generation(); }
 
  private:
-  std::string site_;
+  site_number site_;
   copy_map* copies_;
   dht::memory_replica_store store_;
 };

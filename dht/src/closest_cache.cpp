@@ -29,34 +29,40 @@ const site_list& closest_cache::get(const placement_index& p, const std::string&
   std::uint32_t at = 0;
   if (found) {
     at = *found;
-    if (entries_[at].count == count && entries_[at].exclude == exclude) return entries_[at].ids;
-    unwatch(at);
+    auto& e = entries_[at];
+    if (!e.dropped) {
+      if (e.count == count && e.exclude == exclude) return e.ids;
+      unwatch(at);
+      ++resets_;
+    }
   } else {
     if (by_name_.size() >= max_entries) clear();
+    at = static_cast<std::uint32_t>(entries_.size());
     if (free_.empty()) {
-      at = static_cast<std::uint32_t>(entries_.size());
       entries_.emplace_back();
     } else {
       at = free_.back();
       free_.pop_back();
     }
+    auto& e = entries_[at];
+    e.name = name;
+    e.key = key_of(name);
+    e.key_top = top64(e.key);
     by_name_.insert(std::hash<std::string>{}(name), at);
   }
-  auto key = key_of(name);
-  entry e;
-  e.name = name;
+  auto& e = entries_[at];
+  e.dropped = false;
   e.exclude = exclude;
-  e.count = count;
-  e.key_top = top64(key);
+  e.count = static_cast<std::uint32_t>(count);
   static const std::string nobody;
   const auto* excluded = p.at(exclude);  // not live: nothing to skip
-  auto chosen = p.closest(key, count, excluded ? excluded->site_id : nobody);
-  e.reach = chosen.size() >= count && !chosen.empty() ? top64(distance(chosen.back()->id, key))
+  auto chosen = p.closest(e.key, count, excluded ? excluded->site_id : nobody);
+  e.reach = chosen.size() >= count && !chosen.empty() ? top64(distance(chosen.back()->id, e.key))
                                                       : ~std::uint64_t{0};
+  e.ids.clear();
   for (const auto* s : chosen) e.ids.push_back(s->index);
-  entries_[at] = std::move(e);
   watch_entry(at);
-  return entries_[at].ids;
+  return e.ids;
 }
 
 void closest_cache::watch_entry(std::uint32_t at) {
@@ -97,6 +103,14 @@ void closest_cache::unwatch(std::uint32_t at) {
 void closest_cache::apply(std::span<const membership_change> changes,
                           std::vector<std::string>* dropped_names) {
   if (changes.empty() || by_name_.size() == 0) return;
+  // Entries the last batch dropped and nobody asked for since are let go.
+  for (auto at : last_dropped_)
+    if (entries_[at].dropped) {
+      by_name_.erase(std::hash<std::string>{}(entries_[at].name), at);
+      entries_[at] = entry{};
+      free_.push_back(at);
+    }
+  last_dropped_.clear();
   std::vector<std::uint32_t> dropped;
   for (const auto& c : changes) {
     if (c.restarted) continue;  // the same live set: no placement moves
@@ -133,12 +147,10 @@ void closest_cache::apply(std::span<const membership_change> changes,
   std::vector<std::string> names;
   names.reserve(dropped.size());
   for (auto at : dropped) {
-    auto& e = entries_[at];
-    by_name_.erase(std::hash<std::string>{}(e.name), at);
-    names.push_back(std::move(e.name));
-    e = entry{};
-    free_.push_back(at);
+    entries_[at].dropped = true;
+    names.push_back(entries_[at].name);
   }
+  last_dropped_ = std::move(dropped);
   std::sort(names.begin(), names.end());
   if (dropped_names)
     dropped_names->insert(dropped_names->end(), std::make_move_iterator(names.begin()),
@@ -149,12 +161,14 @@ void closest_cache::apply(std::span<const membership_change> changes,
 void closest_cache::clear() {
   entries_.clear();
   free_.clear();
+  last_dropped_.clear();
   by_name_.clear();
   watch_.clear();
   by_exclude_.clear();
   min_near_bits_ = 64;
   rebuild_filters();
   ++epoch_;
+  ++resets_;
 }
 
 }  // namespace dm2::dht

@@ -12,7 +12,6 @@
 
 #include <bitset>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <span>
 #include <string>
@@ -28,6 +27,7 @@ class closest_cache {
  public:
   // The site indexes of placement.closest(key_of(name), count, exclude), from the cache when
   // still valid. `p` must be the placement of the membership version the cache was last synced to.
+  // The reference is valid until the next call to get, apply or clear.
   const site_list& get(const placement_index& p, const std::string& name, std::size_t count,
                        site_index exclude);
   // Drops the results `changes` may have altered (and adds their names to `dropped`).
@@ -35,18 +35,26 @@ class closest_cache {
   void clear();
   // Bumped whenever a result is dropped: derived data keyed on it stays valid while it holds.
   std::uint64_t epoch() const { return epoch_; }
+  // Bumped by clear() and when a name's entry is recomputed for another count or exclude: a
+  // caller following some names' drops through apply() starts over then.
+  std::uint64_t resets() const { return resets_; }
   std::size_t size() const { return by_name_.size(); }
 
  private:
   struct entry {
-    std::string name;  // empty: a free slot
+    std::string name;
+    // A dropped entry keeps its name and key until the next batch, not its result: the caller
+    // asks for most dropped names again at once (re-indexing the records a failure batch
+    // moved), and key_of's SHA-256 was most of re-deriving a placement.
+    node_id key{};
+    bool dropped = false;
     site_index exclude = no_site;
-    std::size_t count = 0;
-    site_list ids;  // inline: an entry is read at every holder look-up
+    std::uint32_t count = 0;
     std::uint64_t key_top = 0;  // first 64 bits of the key
     // First 64 bits of the farthest chosen site's distance to the key: a site whose distance
     // begins higher cannot matter. All ones when fewer than count were chosen (anyone matters).
     std::uint64_t reach = 0;
+    site_list ids;  // inline: an entry is read at every holder look-up
   };
   struct watch {
     std::uint64_t key_top;
@@ -57,10 +65,12 @@ class closest_cache {
   void unwatch(std::uint32_t at);
   std::optional<std::uint32_t> find(const std::string& name) const;
 
-  // Entries in a deque (a result returned stays in place while others come and go), found by
-  // name through by_name_: a node-based map of names was 13 % of dm2-sim's steady state.
-  std::deque<entry> entries_;
+  // Entries in one array, found by name through by_name_; free slots are reused. A node-based
+  // map of names was 13 % of dm2-sim's steady state; a deque still cost a look-up in its block
+  // map, cold like the entry, at every find.
+  std::vector<entry> entries_;
   std::vector<std::uint32_t> free_;
+  std::vector<std::uint32_t> last_dropped_;  // by the last apply(): freed by the next unless asked for
   hash_slots by_name_;
   // entries_ for apply(), kept sorted as entries come and go (rebuilding them at every change
   // batch was a tenth of a 10,000-site run): by key_top (a change looks only at the entries
@@ -77,6 +87,7 @@ class closest_cache {
   int filter_prefix_ = filter_bits;  // bits of key_top near_filter_ is on: min(min_near_bits_, filter_bits)
   void rebuild_filters();
   std::uint64_t epoch_ = 0;
+  std::uint64_t resets_ = 0;
 };
 
 }  // namespace dm2::dht

@@ -63,7 +63,7 @@ replicator::replicator(std::string self_site, replication_settings settings,
       [this](const std::string& name, std::size_t count, const std::string& exclude)
           -> const site_list& { return closest(name, count, index_of(exclude)); },
       [this](site_index site) -> const std::string& { return site_id(site); },
-      &settings_, &counters_});
+      [this](const std::string& site) { return index_of(site); }, &settings_, &counters_});
 }
 
 replicator::~replicator() = default;
@@ -78,6 +78,7 @@ void replicator::sync_placement() {
     auto before = closest_->epoch();
     std::vector<std::string> dropped;
     closest_->apply(*changes, &dropped);
+    repair_->placements_dropped(dropped);
     if (index_->built && index_->epoch == before) {
       for (auto& name : dropped)
         if (index_->contains(name)) stale_records_.insert(std::move(name));
@@ -310,6 +311,10 @@ std::uint64_t replicator::holders_print() {
     std::uint64_t x = fingerprint(key_id);
     for (auto s : closest(key_id, k.n, self_index())) x = fingerprint_value(s, x);
     h ^= x;
+  }
+  if (closest_->resets() != repair_resets_) {  // cleared, or an entry recomputed otherwise
+    repair_->placements_reset();
+    repair_resets_ = closest_->resets();
   }
   h ^= repair_->print();
   print_epoch_ = closest_->epoch();

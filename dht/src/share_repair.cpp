@@ -83,9 +83,14 @@ std::vector<key_share> share_repairer::repairable_shares() const {
   return out;
 }
 
-std::uint64_t share_repairer::print() const {
+std::uint64_t share_repairer::print() {
+  if (!c_.keyring) return 0;
+  auto generation = c_.store->share_generation();
+  if (print_ && generation != 0 && generation == print_generation_) return *print_;
   std::uint64_t h = 0;
-  if (!c_.keyring) return h;
+  bool keep = generation != 0;
+  print_.reset();
+  print_keys_.clear();
   const auto& p = c_.placement();
   c_.store->for_each_share([&](const key_share& s) {
     if (!repairable_kind(s)) return;
@@ -93,12 +98,28 @@ std::uint64_t share_repairer::print() const {
     // excludes the owner, so the owner's going down or coming back drops it, and the replicator
     // (which recomputes this print only after a drop) sees the change at once.
     const auto& ts = c_.closest(s.key_id, s.count, s.owner);
+    print_keys_.push_back(s.key_id);
     if (p.find(s.owner)) return;
+    // An owner the view never listed has no index: its first appearance drops nothing.
+    keep = keep && c_.index_of(s.owner) != no_site;
     std::uint64_t x = fingerprint(s.key_id);
     for (auto t : ts) x = fingerprint_value(t, x);
     h ^= x;
   });
+  std::sort(print_keys_.begin(), print_keys_.end());
+  print_keys_.erase(std::unique(print_keys_.begin(), print_keys_.end()), print_keys_.end());
+  print_generation_ = generation;
+  if (keep)
+    print_ = h;
+  else
+    print_.reset();
   return h;
+}
+
+void share_repairer::placements_dropped(const std::vector<std::string>& names) {
+  if (!print_) return;
+  for (const auto& name : names)
+    if (std::binary_search(print_keys_.begin(), print_keys_.end(), name)) return print_.reset();
 }
 
 bool share_repairer::holds_key(const std::string& key_id) const {

@@ -191,6 +191,7 @@ void storage_replica_store::put_share(const key_share& s) {
     spdlog::warn("event=share_refused owner={} reason=\"key id size\"", s.owner);
     return;
   }
+  ++share_generation_;  // a failed write too: derived data is then recomputed, never stale
   if (auto st = db_.put(storage::family::key_shares, share_key(s.key_id, s.index), encode_key_share(s)); !st)
     log_failure("put_share", st.err());
 }
@@ -213,6 +214,7 @@ void storage_replica_store::erase_share(const std::string& key_id, std::uint32_t
   if (key_id.empty() || key_id.size() > max_key_id_bytes) return;
   storage::transaction t;
   t.erase(storage::family::key_shares, share_key(key_id, index));
+  ++share_generation_;
   if (auto s = db_.commit(std::move(t)); !s) log_failure("erase_share", s.err());
 }
 

@@ -141,6 +141,60 @@ TEST(storage_replica_store, records_and_shares_survive_close_and_reopen) {
   EXPECT_EQ(shares[1].owner, "site-c");
 }
 
+// The replicator keeps its share-repair fingerprint while the share generation holds: every
+// share written or erased must move it, and records must not.
+void expect_share_generation_follows_shares(replica_store& store, const record& r) {
+  auto g0 = store.share_generation();
+  ASSERT_NE(g0, 0u);
+  store.put_share(key_share{"key-1", 1, "site-a", "site-b", "sealed", 3, 2});
+  auto g1 = store.share_generation();
+  EXPECT_NE(g1, g0);
+  EXPECT_TRUE(store.put_record(r));
+  EXPECT_EQ(store.share_generation(), g1);
+  store.put_share(key_share{"key-1", 1, "site-a", "site-b", "sealed again", 3, 2});  // replaced
+  auto g2 = store.share_generation();
+  EXPECT_NE(g2, g1);
+  store.erase_share("key-1", 1);
+  EXPECT_NE(store.share_generation(), g2);
+}
+
+TEST(storage_replica_store, the_share_generation_moves_with_every_share_write_and_erase) {
+  store_fixture f;
+  expect_share_generation_follows_shares(*f.store, replica_of(f.owner.make()));
+  memory_replica_store memory;
+  expect_share_generation_follows_shares(memory, record{"lfn", 1, "site-a", "payload"});
+  // A fresh store (a wiped site in dm2-sim) never repeats the generation a replicator kept.
+  EXPECT_NE(memory_replica_store{}.share_generation(), memory.share_generation());
+}
+
+// The memory store finds records by hash but walks them in LFN order (digests, indexes and
+// query answers follow the walk), freed slots reused; shares walk in (key id, index) order.
+TEST(memory_replica_store, walks_in_lfn_order_through_erasures_and_reused_slots) {
+  memory_replica_store store;
+  for (const auto* lfn : {"c", "a", "b"}) EXPECT_TRUE(store.put_record(record{lfn, 1, "site-a", "x"}));
+  store.erase_record("a");
+  store.erase_record("a");  // absent: no change
+  for (const auto* lfn : {"d", "0"}) EXPECT_TRUE(store.put_record(record{lfn, 1, "site-a", "x"}));
+  EXPECT_TRUE(store.put_record(record{"c", 2, "site-a", "y"}));
+  EXPECT_FALSE(store.put_record(record{"c", 1, "site-a", "z"}));
+  std::vector<std::string> walked;
+  store.for_each_summary([&](const record_summary& r) { walked.push_back(r.lfn); });
+  EXPECT_EQ(walked, (std::vector<std::string>{"0", "b", "c", "d"}));
+  EXPECT_EQ(store.record_count(), 4u);
+  EXPECT_FALSE(store.get_record("a"));
+  ASSERT_TRUE(store.get_summary("c"));
+  EXPECT_EQ(store.get_summary("c")->version, 2u);
+  EXPECT_EQ(store.get_record("0")->payload, "x");
+
+  for (const auto& [key_id, index] : std::vector<std::pair<std::string, std::uint32_t>>{{"k2", 1}, {"k1", 3}, {"k1", 1}, {"k10", 2}})
+    store.put_share(key_share{key_id, index, "site-a", "site-b", "sealed"});
+  store.put_share(key_share{"k1", 3, "site-a", "site-b", "resealed"});
+  store.erase_share("k2", 1);
+  std::vector<std::pair<std::string, std::uint32_t>> shares;
+  store.for_each_share([&](const key_share& s) { shares.emplace_back(s.key_id, s.index); });
+  EXPECT_EQ(shares, (std::vector<std::pair<std::string, std::uint32_t>>{{"k1", 1}, {"k1", 3}, {"k10", 2}}));
+}
+
 TEST(storage_replica_store, refuses_bad_records_and_changes_nothing) {
   store_fixture f;
   ASSERT_TRUE(f.store->put_record(replica_of(f.owner.make())));

@@ -182,6 +182,7 @@ class replicator {
   std::unique_ptr<record_index> index_;
   std::set<std::string> stale_records_;  // to re-index: written by us, or their placement moved
   std::uint64_t print_epoch_ = ~std::uint64_t{0};  // closest_'s epoch when placement_print_ was taken
+  std::uint64_t repair_resets_ = 0;  // closest_'s resets when repair_'s print was last asked for
   std::optional<std::uint64_t> round_version_;  // membership version at the last round
   millis next_round_{0};
   std::size_t owed_ = 0;

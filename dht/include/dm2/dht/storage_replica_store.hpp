@@ -92,6 +92,7 @@ class storage_replica_store final : public replica_store {
   void put_share(const key_share& s) override;
   void for_each_share(const std::function<void(const key_share&)>& fn) const override;
   void erase_share(const std::string& key_id, std::uint32_t index) override;
+  std::uint64_t share_generation() const override { return share_generation_; }
 
  private:
   storage_replica_store(storage::database& db, verifier verify) : db_(db), verify_(std::move(verify)) {}
@@ -103,6 +104,7 @@ class storage_replica_store final : public replica_store {
   record_listener* listener_ = nullptr;
   std::map<std::string, record_summary> summaries_;  // lfn (hex) -> what is stored
   std::uint64_t generation_ = 1;                      // bumped with every change to summaries_
+  std::uint64_t share_generation_ = 1;                // bumped with every share written or erased
 };
 
 }  // namespace dm2::dht

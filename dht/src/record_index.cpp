@@ -5,7 +5,7 @@
 namespace dm2::dht {
 
 void record_index::clear() {
-  for (auto& [id, p] : peers_) touch(id, p);  // their digests go: the next round looks at them
+  peers_.for_each([&](site_index id, peer_state& p) { touch(id, p); });  // their digests go: the next round looks at them
   buckets_.clear();
   by_lfn_.clear();
   unowed_.clear();
@@ -29,8 +29,7 @@ void record_index::account(const held_record& h, bool add) {
 }
 
 void record_index::account_peer(site_index id, const held_record& h, bool add) {
-  auto at = peers_.try_emplace(id).first;
-  auto& p = at->second;
+  auto& p = peers_[id];
   if (add) p.added = ++additions_;
   touch(id, p);
   auto slot = std::lower_bound(p.cells.begin(), p.cells.end(), h.bucket,
@@ -44,7 +43,7 @@ void record_index::account_peer(site_index id, const held_record& h, bool add) {
     c.owed_count += add ? 1 : -1;
   }
   if (c.all_count == 0) p.cells.erase(slot);
-  if (p.cells.empty()) peers_.erase(at);
+  if (p.cells.empty()) peers_.erase(id);
 }
 
 // Takes back `before`'s contribution and adds `after`'s, for the same LFN. A peer among both
@@ -120,8 +119,8 @@ const record_index::bucket_records* record_index::bucket(std::uint32_t b) const 
 }
 
 const peer_digests* record_index::peer(site_index peer) {
-  auto it = peers_.find(peer);
-  return it == peers_.end() ? nullptr : &digests_of(it->second);
+  const auto* p = peers_.find(peer);
+  return p ? &digests_of(*p) : nullptr;
 }
 
 const peer_digests& record_index::digests_of(const peer_state& p) {

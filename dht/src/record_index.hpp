@@ -18,6 +18,7 @@
 
 #include "dm2/dht/replica_store.hpp"
 #include "dm2/dht/site_indexes.hpp"
+#include "dm2/dht/site_map.hpp"
 
 namespace dm2::dht {
 
@@ -105,7 +106,7 @@ class record_index {
   static_assert(std::is_nothrow_move_constructible_v<bucket_records>, "growing buckets_ must move, not copy");
   std::unordered_map<std::string, held_record*> by_lfn_;      // into buckets_
   std::map<std::string, const held_record*> unowed_;          // into buckets_
-  std::unordered_map<site_index, peer_state> peers_;  // a digest's look-up hashes
+  site_map<peer_state> peers_;  // looked up at every digest and every record re-indexed
   std::uint64_t print_ = 0;
   std::vector<site_index> touched_;
   std::uint64_t touch_round_ = 1;

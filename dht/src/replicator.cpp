@@ -94,8 +94,8 @@ void replicator::sync_placement() {
 void replicator::forget_agreements(std::span<const membership_change> changes) {
   for (const auto& ch : changes) {
     if (!ch.live || !watched_.test(ch.site_print % watched_.size())) continue;
-    if (auto it = peer_digests_.find(ch.index); it != peer_digests_.end() && it->second.acknowledged) {
-      it->second.acknowledged = false;
+    if (auto* d = peer_digests_.find(ch.index); d && d->acknowledged) {
+      d->acknowledged = false;
       due_peers_.push_back(ch.index);
       agreement_voided_ = true;
     }
@@ -109,12 +109,13 @@ void replicator::forget_agreements(std::span<const membership_change> changes) {
 
 void replicator::compare_incarnations() {
   incarnations_unknown_ = false;
-  for (auto& [peer, d] : peer_digests_)
+  peer_digests_.for_each([&](site_index peer, peer_digest& d) {
     if (d.acknowledged && d.incarnation != incarnation_of(peer)) {
       d.acknowledged = false;
       due_peers_.push_back(peer);
       agreement_voided_ = true;
     }
+  });
   for (auto& entry : owned_keys_) {
     auto& k = entry.second;  // a named reference: clang 14 cannot capture a structured binding
     if (k.placed && std::any_of(k.consulted.begin(), k.consulted.end(), [&](const auto& c) {
@@ -156,7 +157,7 @@ void replicator::acknowledge(site_index peer, std::uint64_t print, std::uint64_t
 void replicator::rewatch() {
   peers_left_ = 0;
   watched_.reset();
-  for (const auto& [peer, d] : peer_digests_) watch(d.site_print);
+  peer_digests_.for_each([&](site_index, const peer_digest& d) { watch(d.site_print); });
   for (const auto& [key_id, k] : owned_keys_)
     if (k.placed)
       for (const auto& t : k.targets) watch(fingerprint(t));
@@ -385,7 +386,7 @@ void replicator::run_record_round() {
       continue;
     }
     auto [sent, added] = peer_digests_.try_emplace(peer);
-    auto& s = sent->second;
+    auto& s = *sent;
     if (added) {
       s.site_print = fingerprint(site_id(peer));
       watch(s.site_print);
@@ -512,11 +513,11 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
     return;
   }
   auto from_index = index_of(from);
-  if (auto sent = peer_digests_.find(from_index); sent != peer_digests_.end()) {
+  if (auto* sent = peer_digests_.find(from_index)) {
     if (m.differing.empty())
-      acknowledge(from_index, sent->second.print, sent->second.added);
-    else if (sent->second.acknowledged) {
-      sent->second.acknowledged = false;
+      acknowledge(from_index, sent->print, sent->added);
+    else if (sent->acknowledged) {
+      sent->acknowledged = false;
       due_peers_.push_back(from_index);
     }
   }
@@ -598,8 +599,8 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
   // like an acknowledged one (a copy in its hand-off grace was digested every round, ~half of
   // dm2-sim's steady-state digests). Its hand-off, when due, asks again.
   if (newer_here.empty() && pull.lfns.empty())
-    if (auto sent = peer_digests_.find(from_index); sent != peer_digests_.end())
-      acknowledge(from_index, sent->second.print, sent->second.added);
+    if (auto* sent = peer_digests_.find(from_index))
+      acknowledge(from_index, sent->print, sent->added);
   for (std::size_t i = 0; i < pull.lfns.size(); i += settings_.max_records_per_message) {
     pull_request chunk;
     auto end = std::min(pull.lfns.size(), i + settings_.max_records_per_message);

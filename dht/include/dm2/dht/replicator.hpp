@@ -24,6 +24,7 @@
 #include "dm2/dht/placement.hpp"
 #include "dm2/dht/replica_store.hpp"
 #include "dm2/dht/share_keyring.hpp"
+#include "dm2/dht/site_map.hpp"
 #include "dm2/dht/transport.hpp"
 
 namespace dm2::dht {
@@ -242,10 +243,10 @@ class replicator {
     std::uint64_t site_print = 0;   // fingerprint(peer): its bit in watched_
     std::uint64_t added = 0;        // peer_digests::added of `print`
   };
-  // By site index, hashed: looked up at every digest and reply, never walked in an order that
-  // matters (a cold tree of ~100 site ids was 7 % of dm2-sim's first minute; string keys 5 % of
-  // its steady state).
-  std::unordered_map<site_index, peer_digest> peer_digests_;
+  // By site index, in open addressing: looked up at every digest and reply, never walked in an
+  // order that matters (a cold tree of ~100 site ids was 7 % of dm2-sim's first minute; string
+  // keys 5 % of its steady state; a node-based hash map's bucket and node still 5 %).
+  site_map<peer_digest> peer_digests_;
   // Peers the next round must look at (besides those the index says changed): sent a digest
   // not yet acknowledged, or their agreement was voided. Every other peer agrees.
   std::vector<site_index> due_peers_;

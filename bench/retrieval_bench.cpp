@@ -147,7 +147,8 @@ int main(int argc, char** argv) {
   auto get = [&](const std::string& lfn, const std::map<std::string, std::string>& as) {
     return c.request(1, "GET", "/v1/series/" + lfn, {}, 0, as);
   };
-  // Each patient's LFN: the one she may read. The first reads wait for the share round.
+  // Each patient's LFN: the one she may read. The first reads wait for the share round (each
+  // series' key shares are placed at the replicator's tick after its ingest: not both at once).
   std::string lfn, tiny_lfn;
   if (!dm2::test::eventually(
           [&] {
@@ -157,10 +158,12 @@ int main(int argc, char** argv) {
               if (got && got->status == 200) lfn = l;
               else if (got && got->status == 403) tiny_lfn = l;
             }
-            return !lfn.empty() && !tiny_lfn.empty();
+            if (lfn.empty() || tiny_lfn.empty()) return false;
+            auto tiny_read = get(tiny_lfn, tiny_auth);
+            return tiny_read && tiny_read->status == 200;
           },
           std::chrono::seconds(60)))
-    return fail_with("the series never became retrievable");
+    return fail_with("the series never became retrievable by their patients");
   // No re-assembly under way (each seals into a staging directory until it is placed): the
   // evicting read has evicted, the re-assembled copy is in place.
   auto settled = [&] {
@@ -197,7 +200,8 @@ int main(int argc, char** argv) {
   for (int run = 0; run < rounds; ++run) {
     if (!settled()) return fail_with("a re-assembly never ended");
     auto evicting = get(tiny_lfn, tiny_auth);
-    if (!evicting || evicting->status != 200) return fail_with("the tiny series' retrieval failed");
+    if (!evicting || evicting->status != 200)
+      return fail_with("the tiny series' retrieval failed: " + (evicting ? std::to_string(evicting->status) + " " + evicting->body : evicting.err().to_string()));
     if (!settled()) return fail_with("the tiny series was never placed");
     const bool getscu_first = run % 2 == 0;
     if (getscu_first) getscu_s.push_back(getscu(run));

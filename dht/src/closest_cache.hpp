@@ -38,7 +38,6 @@ class closest_cache {
   // Bumped by clear() and when a name's entry is recomputed for another count or exclude: a
   // caller following some names' drops through apply() starts over then.
   std::uint64_t resets() const { return resets_; }
-  std::size_t size() const { return by_name_.size(); }
 
  private:
   struct entry {

@@ -9,6 +9,12 @@ namespace dm2::dht {
 
 namespace lt = libtorrent;
 
+std::uint64_t incarnation_in(const lt::bdecode_node& dict) {
+  if (dict.type() != lt::bdecode_node::dict_t) return 0;
+  auto inc = dict.dict_find_int_value("inc", 0);
+  return inc > 0 ? static_cast<std::uint64_t>(inc) : 0;
+}
+
 lt::feature_flags_t admission_plugin::implemented_features() {
   return lt::plugin::dht_request_feature;
 }
@@ -35,7 +41,13 @@ bool admission_plugin::on_dht_request(lt::string_view query, lt::udp::endpoint c
   auto address = source.address().to_string();
   if (!policy_->address_allowed(address))
     return refuse(response, address, query, "not_on_roster", policy_->refused_queries);
-  if (heard_) heard_(source);
+  if (query == "ping") {
+    if (heard_) heard_(source, incarnation_in(message.dict_find_dict("a")));
+    // libtorrent answers it, with this entry: its "r" dictionary already holds our id.
+    response["r"]["inc"] = static_cast<lt::entry::integer_type>(incarnation_);
+    return false;
+  }
+  if (heard_) heard_(source, 0);
   if (query != "put") return false;  // libtorrent handles it
   auto args = message.dict_find_dict("a");
   if (!args) return refuse(response, address, query, "malformed", policy_->refused_items);

@@ -65,8 +65,14 @@ struct overlay::impl {
   std::set<std::string> added_peers;  // "addr:port" given to add_dht_node
   std::vector<std::pair<std::string, int>> roster_peers;  // other members, for re-adding
   std::set<std::string> roster_endpoints;  // roster_peers as "addr:port"
-  // "addr:port" of roster peers -> when they last answered a ping or sent us a query.
-  std::map<std::string, std::chrono::steady_clock::time_point> last_answer;
+  // "addr:port" of roster peers -> when they last answered a ping or sent us a query, and the
+  // last incarnation their pings or ping replies carried (0: none yet).
+  struct heard {
+    std::chrono::steady_clock::time_point at;
+    std::uint64_t incarnation = 0;
+  };
+  std::map<std::string, heard> last_answer;
+  std::uint64_t incarnation = draw_incarnation();
   std::size_t probe_cursor = 0;  // next roster_peers index to ping (alert thread only)
   std::atomic<std::uint64_t> pings{0};
 
@@ -122,10 +128,24 @@ struct overlay::impl {
   // Records a sign of life from `ep` if it is a roster peer (others are not tracked, so the map
   // stays bounded by the roster). Called on the alert thread and, for queries, on libtorrent's
   // network thread.
-  void heard_from(const lt::udp::endpoint& ep) {
+  void heard_from(const lt::udp::endpoint& ep, std::uint64_t peer_incarnation) {
     auto key = ep.address().to_string() + ":" + std::to_string(ep.port());
     std::lock_guard lock(mutex);
-    if (roster_endpoints.count(key)) last_answer[key] = std::chrono::steady_clock::now();
+    if (!roster_endpoints.count(key)) return;
+    auto& h = last_answer[key];
+    h.at = std::chrono::steady_clock::now();
+    if (peer_incarnation != 0) h.incarnation = peer_incarnation;
+  }
+
+  // Non-zero and below 2^62, so it stays a positive bencoded integer.
+  static std::uint64_t draw_incarnation() {
+    std::uint64_t x = 0;
+    while (x == 0) {
+      auto bytes = crypto::random_bytes(sizeof x);
+      std::memcpy(&x, bytes.data(), sizeof x);
+      x >>= 2;
+    }
+    return x;
   }
 
   void handle(lt::alert* a) {
@@ -147,8 +167,9 @@ struct overlay::impl {
       table_size = n;
     } else if (auto* reply = lt::alert_cast<lt::dht_direct_response_alert>(a)) {
       // A timeout arrives as the same alert with an empty response: only answers count.
-      if (reply->response().type() != lt::bdecode_node::dict_t) return;
-      heard_from(reply->endpoint);
+      auto response = reply->response();
+      if (response.type() != lt::bdecode_node::dict_t) return;
+      heard_from(reply->endpoint, incarnation_in(response.dict_find_dict("r")));
     } else if (auto* put = lt::alert_cast<lt::dht_put_alert>(a)) {
       std::lock_guard lock(mutex);
       auto it = puts.find(put_id(as_string(put->public_key), put->salt, put->seq));
@@ -190,7 +211,7 @@ struct overlay::impl {
     if (ec) return {0, gap};
     lt::entry ping;
     ping["q"] = "ping";
-    ping["a"] = lt::entry::dictionary_type{};
+    ping["a"]["inc"] = static_cast<lt::entry::integer_type>(incarnation);
     session->dht_direct_request(lt::udp::endpoint(a, static_cast<std::uint16_t>(peer.second)), ping);
     int sent = 1;
     if (table_size < n) {
@@ -259,7 +280,8 @@ result<std::unique_ptr<overlay>> overlay::start(const overlay_settings& settings
   if (!table) return std::move(table).err();
   p->items = std::move(*table);
   params.extensions.push_back(std::make_shared<admission_plugin>(
-      p->policy, p->items, [raw = p.get()](const lt::udp::endpoint& from) { raw->heard_from(from); }));
+      p->policy, p->items, p->incarnation,
+      [raw = p.get()](const lt::udp::endpoint& from, std::uint64_t inc) { raw->heard_from(from, inc); }));
   params.dht_storage_constructor = item_storage_constructor(p->items);
   p->session = std::make_unique<lt::session>(std::move(params));
   p->alert_thread = std::thread([raw = p.get()] { raw->pump_alerts(); });
@@ -406,18 +428,20 @@ result<mutable_item> overlay::get_mutable(std::string_view public_key, std::stri
   return fail(errc::not_found, "no DHT node holds the item");
 }
 
-std::vector<dht_peer> overlay::live_peers(std::chrono::milliseconds max_age) const {
+std::vector<live_peer> overlay::live_peers(std::chrono::milliseconds max_age) const {
   auto cutoff = std::chrono::steady_clock::now() - max_age;
-  std::vector<dht_peer> out;
+  std::vector<live_peer> out;
   std::lock_guard lock(impl_->mutex);
   for (const auto& [address, port] : impl_->roster_peers) {
     auto it = impl_->last_answer.find(boost::asio::ip::make_address(address).to_string() + ":" +
                                       std::to_string(port));
-    if (it != impl_->last_answer.end() && it->second >= cutoff)
-      out.push_back({address, static_cast<std::uint16_t>(port)});
+    if (it != impl_->last_answer.end() && it->second.at >= cutoff)
+      out.push_back({{address, static_cast<std::uint16_t>(port)}, it->second.incarnation});
   }
   return out;
 }
+
+std::uint64_t overlay::incarnation() const { return impl_->incarnation; }
 
 std::size_t overlay::roster_peer_count() const {
   std::lock_guard lock(impl_->mutex);

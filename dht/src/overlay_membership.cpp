@@ -1,7 +1,7 @@
 #include "dm2/dht/overlay_membership.hpp"
 
 #include <algorithm>
-#include <set>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
@@ -45,16 +45,26 @@ void overlay_membership::set_sites(std::vector<site_info> sites) {
 }
 
 void overlay_membership::refresh() {
-  std::set<std::string> answering;
+  std::map<std::string, std::uint64_t> answering;  // DHT endpoint -> incarnation
   for (const auto& p : overlay_.live_peers(max_age_))
-    answering.insert(p.to_string());
+    answering.emplace(p.endpoint.to_string(), p.incarnation);
   std::vector<site_info> live;
-  for (const auto& s : sites_)
-    if (s.site_id == self_ || (!s.endpoints.empty() && answering.count(s.endpoints[0])))
+  for (const auto& s : sites_) {
+    if (s.site_id == self_) {
       live.push_back(s);
+      live.back().incarnation = overlay_.incarnation();
+      continue;
+    }
+    auto heard = s.endpoints.empty() ? answering.end() : answering.find(s.endpoints[0]);
+    if (heard == answering.end()) continue;
+    live.push_back(s);
+    live.back().incarnation = heard->second;
+  }
+  // A new incarnation is a change too: the replicator then re-checks what that site held.
   auto same = live.size() == live_.size() &&
-              std::equal(live.begin(), live.end(), live_.begin(),
-                         [](const site_info& a, const site_info& b) { return a.site_id == b.site_id; });
+              std::equal(live.begin(), live.end(), live_.begin(), [](const site_info& a, const site_info& b) {
+                return a.site_id == b.site_id && a.incarnation == b.incarnation;
+              });
   if (!same) {
     live_ = std::move(live);
     ++version_;

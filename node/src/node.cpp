@@ -239,10 +239,11 @@ result<std::unique_ptr<node>> node::start(const node_config& config) {
   dht::replication_settings replication_settings;
   replication_settings.k = config.replicas;
   replication_settings.repair_period = config.repair_period;
-  // The node's liveness (DHT pings) does not carry an incarnation yet, so a peer that restarts
-  // with a wiped disk faster than the liveness timeout goes unannounced: keep the timed
-  // re-check of agreeing pairs (every 10 periods) until it does (docs/overlay.md).
-  replication_settings.agreed_recheck_rounds = 10;
+  // A restart is announced by the incarnation in the liveness pings (overlay_membership), so
+  // agreeing pairs re-check on a restart, not on a timer. The timer stays as a slow backstop
+  // (every 120 periods: an hour by default) for what no restart announces: a peer whose pings
+  // carry no incarnation (an older dm2), or copies lost without a restart (docs/overlay.md).
+  replication_settings.agreed_recheck_rounds = 120;
   auto replication = overlay_service::create(*p->overlay, *p->members, p->identity, *p->db, replication_settings,
                                              config.liveness_timeout, config.tree_fanout_min_sites);
   if (!replication) return std::move(replication).err();

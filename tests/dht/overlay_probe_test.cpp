@@ -8,7 +8,12 @@
 
 #include <arpa/inet.h>
 
+#include <optional>
+#include <thread>
+
 #include "dm2/dht/overlay.hpp"
+#include "dm2/dht/overlay_membership.hpp"
+#include "dm2/dht/node_id.hpp"
 #include "overlay_cluster.hpp"
 
 namespace dm2::dht {
@@ -37,6 +42,22 @@ struct silent_peer {
   }
   silent_peer(const silent_peer&) = delete;
   silent_peer& operator=(const silent_peer&) = delete;
+  // Sends `datagram` to 127.0.0.1-style `address`:`to_port`; the first reply within 2 s ("" if none).
+  std::string exchange(const std::string& address, std::uint16_t to_port, const std::string& datagram) const {
+    drain();
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(to_port);
+    ::inet_pton(AF_INET, address.c_str(), &to.sin_addr);
+    ::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    char buf[2048];
+    for (int i = 0; i < 200; ++i) {
+      auto n = ::recv(fd, buf, sizeof buf, 0);
+      if (n > 0) return std::string(buf, static_cast<std::size_t>(n));
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return {};
+  }
   // Datagrams received since the last call.
   int drain() const {
     char buf[2048];
@@ -127,6 +148,84 @@ TEST(overlay_probe, cycle_is_the_interval_for_a_small_roster) {
   for (std::uint16_t port = 6; port <= 30; ++port) roster.push_back({"127.0.0.61", port});
   ASSERT_TRUE(n.node->set_roster(roster, {}).ok());
   EXPECT_EQ(n.node->probe_cycle(), std::chrono::milliseconds(1500));  // 30 / 20 s
+}
+
+// Incarnations travel with liveness: each node learns the other's from its pings and ping
+// replies, and a node restarted on the same key and port, before its liveness expired, is seen
+// with a new one; the membership view reports it as a change (version) with the new value.
+TEST(overlay_probe, a_restarted_node_is_seen_with_a_new_incarnation_before_its_liveness_expires) {
+  overlay_settings s;
+  s.probe_rate = 20.0;
+  auto a = start_node(8, s), b = start_node(9, s);
+  ASSERT_TRUE(a.node && b.node);
+  const auto b_port = b.node->listen_port();
+  std::vector<dht_peer> roster{{a.address, a.node->listen_port()}, {b.address, b_port}};
+  for (auto* n : {&a, &b}) ASSERT_TRUE(n->node->set_roster(roster, {a.public_key, b.public_key}).ok());
+  const auto max_age = std::chrono::seconds(30);  // b never expires during the test
+  auto incarnation_seen = [&](const testing::overlay_node& at) {
+    auto live = at.node->live_peers(max_age);
+    return live.size() == 1 ? live[0].incarnation : 0;
+  };
+  const auto b_first = b.node->incarnation();
+  ASSERT_NE(b_first, 0u);
+  ASSERT_NE(a.node->incarnation(), b_first);
+  ASSERT_TRUE(eventually([&] { return incarnation_seen(a) == b_first; }, std::chrono::seconds(5)));
+  ASSERT_TRUE(eventually([&] { return incarnation_seen(b) == a.node->incarnation(); }, std::chrono::seconds(5)));
+
+  overlay_membership members(*a.node, "site-a", max_age);
+  members.set_sites({{"site-a", node_id_of_public_key(a.public_key), {roster[0].to_string()}},
+                     {"site-b", node_id_of_public_key(b.public_key), {roster[1].to_string()}}});
+  auto b_in_view = [&] {
+    for (const auto& site : members.live_sites())
+      if (site.site_id == "site-b") return site.incarnation;
+    return std::uint64_t{0};
+  };
+  EXPECT_EQ(b_in_view(), b_first);
+  const auto version = members.version();
+
+  b.node.reset();
+  s.listen_address = b.address;
+  s.listen_port = b_port;
+  auto restarted = overlay::start(s, b.public_key);
+  ASSERT_TRUE(restarted.ok()) << restarted.err().to_string();
+  b.node = std::move(*restarted);
+  ASSERT_TRUE(b.node->set_roster(roster, {a.public_key, b.public_key}).ok());
+  const auto b_second = b.node->incarnation();
+  ASSERT_NE(b_second, b_first);
+  ASSERT_TRUE(eventually([&] { return incarnation_seen(a) == b_second; }, std::chrono::seconds(5)));
+  members.refresh();
+  EXPECT_EQ(b_in_view(), b_second);
+  EXPECT_GT(members.version(), version);
+  members.refresh();  // nothing new: no change reported
+  EXPECT_EQ(members.version(), version + 1);
+}
+
+// A ping's "inc" is untrusted input: only a positive integer is taken (anything else leaves the
+// last one known), and every ping reply carries this node's own.
+TEST(overlay_probe, a_ping_incarnation_is_taken_only_when_a_positive_integer_and_replies_carry_ours) {
+  auto n = start_node(10);
+  ASSERT_TRUE(n.node);
+  silent_peer member("127.0.0.11");
+  ASSERT_NE(member.port, 0);
+  ASSERT_TRUE(n.node->set_roster({{"127.0.0.11", member.port}}, {}).ok());
+  const std::string ours = "3:inci" + std::to_string(n.node->incarnation()) + "e";
+  auto ping = [&](const std::string& inc) {
+    return member.exchange(n.address, n.node->listen_port(),
+                           "d1:ad2:id20:abcdefghij0123456789" + inc + "e1:q4:ping1:t2:aa1:y1:qe");
+  };
+  auto seen = [&] {
+    auto live = n.node->live_peers(std::chrono::seconds(30));
+    return live.size() == 1 ? std::optional<std::uint64_t>(live[0].incarnation) : std::nullopt;
+  };
+  auto reply = ping("");  // an older member: no incarnation
+  EXPECT_NE(reply.find(ours), std::string::npos) << reply;
+  EXPECT_EQ(seen(), std::optional<std::uint64_t>(0));
+  EXPECT_NE(ping("3:inci42e").find(ours), std::string::npos);
+  EXPECT_EQ(seen(), std::optional<std::uint64_t>(42));
+  for (const char* bad : {"3:inci-5e", "3:inci0e", "3:inc3:abc", "3:incle"}) {
+    EXPECT_NE(ping(bad).find(ours), std::string::npos) << bad;
+    EXPECT_EQ(seen(), std::optional<std::uint64_t>(42)) << bad;
+  }
 }
 
 TEST(overlay_probe, non_positive_rate_is_refused) {

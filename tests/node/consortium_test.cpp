@@ -409,6 +409,40 @@ TEST_F(consortium_test, a_replica_is_served_right_after_its_holder_is_killed_and
   EXPECT_EQ(status["records_held"], 1);
 }
 
+// A holder killed, its disk wiped and restarted before its peers could see it down: it holds
+// nothing, so it digests nobody; the owner learns of the restart from the new incarnation in
+// its liveness pings and re-sends the replica at once, not at the hourly timed re-check.
+TEST_F(consortium_test, a_holder_wiped_and_restarted_unseen_gets_its_replica_back_from_its_new_incarnation) {
+  // Site 1 keeps site 2 live for a minute without a sign of life (the restart stays unseen) and
+  // runs a round every 5 s (its timed re-check would come after 120 of them: 10 minutes).
+  stop(1);
+  std::ofstream(dir / "site-1.toml", std::ios::app) << "[overlay]\nliveness_timeout_s = 60\nrepair_period_s = 5\n";
+  start(1);
+  const std::string lfn = "0123456789abcdef0123456789abcdef";
+  ASSERT_EQ(post(1, "/v1/records", ingest_body(lfn, "MR"), 1)->status, 201);
+  auto held_at_2 = [&] {
+    auto r = get(2, "/v1/overlay", 2);
+    return r && r->status == 200 ? nlohmann::json::parse(r->body).value("records_held", -1) : -1;
+  };
+  ASSERT_TRUE(eventually([&] { return held_at_2() == 1; })) << "the record did not reach site 2";
+  // Two of the owner's rounds after the write: site 2 has acknowledged its digest (they agree).
+  auto rounds_at_1 = [&] {
+    auto r = get(1, "/v1/overlay", 1);
+    return r && r->status == 200 ? nlohmann::json::parse(r->body).value("repair_rounds", 0) : 0;
+  };
+  const int written_at = rounds_at_1();
+  ASSERT_TRUE(eventually([&] { return rounds_at_1() >= written_at + 2; }, 30s));
+  nodes[2]->signal(SIGKILL);
+  ASSERT_EQ(nodes[2]->wait(30s), 128 + SIGKILL);
+  nodes.erase(2);
+  fs::remove_all(site_dir(2) / "db");
+  fs::remove(site_dir(2) / "dht-state");
+  start(2);
+  ASSERT_EQ(held_at_2(), 0) << "the wipe left the replica";
+  EXPECT_TRUE(eventually([&] { return held_at_2() == 1; }, 30s)) << nodes[2]->stderr_text();
+  EXPECT_TRUE(eventually([&] { return record_version_at(2, lfn) == 1; }));
+}
+
 // A similarity query's body signature or a record's: little-endian float32 samples.
 std::string samples(const std::vector<float>& v) {
   std::string out;

@@ -52,6 +52,14 @@ struct overlay_settings {
 // A roster member's DHT endpoint.
 using dht_peer = crypto::endpoint;
 
+// A live roster member and its incarnation: a number its overlay draws at each start and sends
+// in its liveness pings and ping replies ("inc"), so a peer sees it restart even when it came back
+// before its liveness expired. 0: not heard yet (a peer whose pings do not carry one).
+struct live_peer {
+  dht_peer endpoint;
+  std::uint64_t incarnation = 0;
+};
+
 // A BEP44 mutable item as read back.
 struct mutable_item {
   std::string public_key;  // raw 32-byte Ed25519 key of the signer
@@ -104,8 +112,11 @@ class overlay {
   void interrupt();
 
   // Roster peers that answered a DHT ping or sent this node a DHT query within `max_age`
-  // (liveness for the membership view). Replies to libtorrent's own lookups are not seen.
-  std::vector<dht_peer> live_peers(std::chrono::milliseconds max_age) const;
+  // (liveness for the membership view), each with the last incarnation it sent. Replies to
+  // libtorrent's own lookups are not seen.
+  std::vector<live_peer> live_peers(std::chrono::milliseconds max_age) const;
+  // This overlay's incarnation (live_peer): drawn at start, non-zero, below 2^62 (a bencoded int).
+  std::uint64_t incarnation() const;
 
   // Other sites given by the last set_roster.
   std::size_t roster_peer_count() const;

@@ -1,5 +1,6 @@
 // The membership view of a running node: the roster's sites, live when their DHT node answered
-// a ping recently (overlay::live_peers), plus this node itself. Feeds the replicator.
+// a ping recently (overlay::live_peers), plus this node itself, each with the incarnation its
+// pings carry (a new one bumps version(): the site restarted). Feeds the replicator.
 // Not thread-safe: the caller serializes refresh() with the replicator's calls.
 #pragma once
 

@@ -561,9 +561,7 @@ long status_kib(pid_t pid, const std::string& field) {
 // of them), not by the series: before, site 2 read the owner's whole bundle (instances and
 // volume) and copied its files before sending a byte, 120 MiB at its peak.
 TEST_F(retrieval_test, another_owners_series_streams_through_the_home_site_in_bounded_memory) {
-  synthetic_options big;
-  big.patient_name = "STREAM^BIG";
-  big.patient_id = "STREAM-PID-0001";
+  synthetic_options big;  // the default patient
   big.slices = 40;
   big.rows = big.columns = 512;
   add_series(big);

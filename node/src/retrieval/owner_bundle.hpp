@@ -29,6 +29,8 @@ class owner_bundle {
  public:
   // The owner was asked for `form`'s files (?format=); their bytes go to `handoff`.
   owner_bundle(series_form form, std::shared_ptr<sealed_handoff> handoff);
+  owner_bundle(const owner_bundle&) = delete;  // its decoder calls back into it
+  owner_bundle& operator=(const owner_bundle&) = delete;
 
   // The body sink (https_connection::body_sink). Errors: the decoder's (malformed_input: also
   // a file of another form); unavailable when the user's answer is gone (stop reading).

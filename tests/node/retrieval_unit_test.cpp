@@ -1,5 +1,8 @@
 // Retrieval's pieces without processes: the owner's bundle, streamed from its files, decodes
-// back and the decoder is strict; the streamed answer holds each instance whole in its part (or
+// back in any split and the decoder refuses every malformed bundle in any split; the hand-off
+// between another owner's answer and the user's keeps its bound, and the user's answer starts
+// before that owner has sent the rest (a refusal, a bad bundle, a cut each said where it
+// belongs); the streamed answer holds each instance whole in its part (or
 // the volume), announces its exact size, and stops at a file that does not open; a released
 // share opens only for its request and site, and gathered shares combine from any t distinct ones
 // (fewer: unavailable, said plainly). A series being re-assembled is read file by file as it is

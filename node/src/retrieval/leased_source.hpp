@@ -1,6 +1,7 @@
 // A streamed body that holds a lease while it is sent: the object cache's pin on the sealed
 // files it reads one at a time (ingest_service::stored_series::lease), released with the
-// response, so that eviction never removes a file under a reader.
+// response, so that eviction never removes a file under a reader; or, for another owner's
+// series, what stops its reading when the response goes (sealed_handoff::abandon).
 #pragma once
 
 #include <memory>

@@ -54,17 +54,14 @@ result<int> open_file(const sealed_file& f) {
   return fd;
 }
 
-// The chunk size of a sealed stream, from its header.
+// The chunk size of a sealed stream, from its header: the object store's for a file not on disk
+// yet (a file that opens to another size then ends the answer short).
 result<std::uint64_t> chunk_size_of(const sealed_file& f) {
-  std::string header;
-  if (f.path.empty()) {
-    header = f.bytes.substr(0, crypto::stream_header_size);
-  } else {
-    file_descriptor fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return fail(errc::io_error, "cannot open " + f.path.string() + ": " + std::strerror(errno));
-    header.resize(crypto::stream_header_size);
-    if (auto s = read_at(fd.get(), header, 0, f.path); !s) return std::move(s).err();
-  }
+  if (f.open_when_sealed || f.arriving) return crypto::default_stream_chunk_size;
+  std::string header(crypto::stream_header_size, '\0');
+  file_descriptor fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return fail(errc::io_error, "cannot open " + f.path.string() + ": " + std::strerror(errno));
+  if (auto s = read_at(fd.get(), header, 0, f.path); !s) return std::move(s).err();
   std::uint64_t chunk = 0;
   for (int i = 5; i < 9; ++i) chunk = chunk << 8 | static_cast<unsigned char>(header[i]);
   if (header.compare(0, 4, "dm2s") != 0) return 0;
@@ -76,7 +73,7 @@ result<std::uint64_t> chunk_size_of(const sealed_file& f) {
 result<std::uint64_t> plaintext_size(const sealed_file& f) {
   if (f.size < crypto::stream_header_size + crypto::stream_tag_size)
     return fail(errc::integrity_failure, "stored file " + f.name + " is too short to be sealed");
-  auto chunk = f.open_when_sealed ? result<std::uint64_t>(crypto::default_stream_chunk_size) : chunk_size_of(f);
+  auto chunk = chunk_size_of(f);
   if (!chunk) return std::move(chunk).err();
   auto not_sealed = fail(errc::integrity_failure, "stored file " + f.name + " is not a sealed stream");
   if (*chunk < crypto::min_stream_chunk_size || *chunk > crypto::max_stream_chunk_size) return not_sealed;
@@ -89,10 +86,12 @@ result<std::uint64_t> plaintext_size(const sealed_file& f) {
 
 }  // namespace
 
+bool in_form(std::string_view name, series_form form) { return (form == series_form::nifti) == (name == object_store::volume_name); }
+
 // The volume being opened: where its sealed bytes come from and the opener over them.
 struct series_answer::volume_reader {
   crypto::stream_opener opener;
-  std::unique_ptr<file_descriptor> fd;  // null when the bytes are in memory
+  std::unique_ptr<file_descriptor> fd;  // null when the bytes are arriving
   std::uint64_t offset = 0;
 };
 
@@ -132,10 +131,7 @@ std::string series_answer::content_type() const {
 }
 
 status series_answer::read_sealed(const sealed_file& f, std::string& out) const {
-  if (f.path.empty() && !f.open_when_sealed) {
-    out = f.bytes;
-    return {};
-  }
+  if (f.arriving) return f.arriving->take(out, f.size);
   auto fd = open_file(f);
   if (!fd) return std::move(fd).err();
   file_descriptor owned(*fd);
@@ -190,7 +186,7 @@ result<bool> series_answer::next_volume_block(std::string& piece) {
     auto opener = crypto::stream_opener::create(key_, object_store::associated_data(lfn_, version_, f.name));
     if (!opener) return std::move(opener).err();
     volume_ = std::make_unique<volume_reader>(volume_reader{std::move(*opener), nullptr, 0});
-    if (!f.path.empty() || f.open_when_sealed) {
+    if (!f.arriving) {
       auto fd = open_file(f);
       if (!fd) return std::move(fd).err();
       volume_->fd = std::make_unique<file_descriptor>(*fd);
@@ -198,16 +194,14 @@ result<bool> series_answer::next_volume_block(std::string& piece) {
   }
   auto& v = *volume_;
   auto take = std::min<std::uint64_t>(volume_block, f.size - v.offset);
-  std::string_view block;
   if (v.fd) {
     sealed_.resize(take);
     if (auto s = read_at(v.fd->get(), sealed_, v.offset, f.path); !s) return std::move(s).err();
-    block = sealed_;
-  } else {
-    block = std::string_view(f.bytes).substr(v.offset, take);
+  } else if (auto s = f.arriving->take(sealed_, take); !s) {
+    return std::move(s).err();
   }
   v.offset += take;
-  auto opened = v.opener.update(block, piece);
+  auto opened = v.opener.update(sealed_, piece);
   bool end = v.offset == f.size;
   if (opened && end) opened = v.opener.finish(piece);
   if (!opened) return fail(errc::integrity_failure, "the stored volume does not open: " + opened.err().message);

@@ -1,7 +1,7 @@
 // The answer to a user's retrieval (GET /v1/series/{lfn}), streamed: the sealed files are read
-// and opened one at a time under the rebuilt key, as the server asks for the next piece, so the
-// node holds one file (sealed and opened) and the couple of pieces the server queues, never the
-// series. Two forms:
+// (from disk, or as they arrive from another owner) and opened one at a time under the rebuilt
+// key, as the server asks for the next piece, so the node holds one file (sealed and opened) and
+// the couple of pieces the server queues, never the series. Two forms:
 //  - dicom: multipart/related (multipart.hpp), one piece per instance: its part header, the
 //    instance opened whole (stream_open's authentication complete before a byte of it leaves),
 //    and the closing boundary after the last;
@@ -9,8 +9,9 @@
 //    known only at the end: then the response stops short of its Content-Length (the client
 //    sees an incomplete body), as for any failure mid-way.
 // The Content-Length is known before the first piece: each plaintext size follows from the
-// sealed size and the chunk size in the file's header (or, for a file still being re-assembled,
-// the object store's: a file that then opens to another size ends the answer short). The key is wiped after the last file
+// sealed size and the chunk size in the file's header (or, for a file still being re-assembled
+// or arriving from another owner, the object store's: a file that then opens to another size
+// ends the answer short). The key is wiped after the last file
 // and when the answer is dropped. Not thread-safe (one response; body_source).
 #pragma once
 
@@ -23,6 +24,7 @@
 
 #include "dm2/node/http_types.hpp"
 #include "multipart.hpp"
+#include "sealed_handoff.hpp"
 
 namespace dm2::node {
 
@@ -30,15 +32,20 @@ struct sealed_file {
   std::string name;            // object-store name: 000000.dcm.dm2s ..., volume.nii.dm2s
   std::uint64_t size = 0;      // sealed bytes
   std::filesystem::path path;  // read from here when its turn comes, unless
-  std::string bytes;           // it is here already (another owner's answer); then path is empty
-  // Or it is being re-assembled (object_store::stored_file::open_when_sealed): opened through
-  // this when its turn comes, sealed with the object store's chunk size; then path is empty.
+  // it is being re-assembled (object_store::stored_file::open_when_sealed): opened through this
+  // when its turn comes; or
   std::function<result<int>()> open_when_sealed;
+  // it arrives from another owner (owner_bundle.hpp), the answer's files one after the other
+  // through this hand-off. These two are sealed with the object store's chunk size.
+  std::shared_ptr<sealed_handoff> arriving;
 };
 
 // instances: one piece per instance, the instance alone (no framing), for the node's own use
 // (DICOMweb metadata, docs/dicomweb.md); its content type is application/dicom.
 enum class series_form { dicom, nifti, instances };
+
+// Whether a stored file is one of `form`'s: the volume for nifti, the instances for the others.
+bool in_form(std::string_view name, series_form form);
 
 class series_answer final : public body_source {
  public:

@@ -49,20 +49,30 @@ result<client_response> route_context::call_peer(const std::string& site, const 
                                                  const std::string& path, const std::string& body,
                                                  const std::string& assertion_wire, std::chrono::milliseconds timeout,
                                                  const std::string& content_type) const {
+  auto link = link_to(site, assertion_wire);
+  if (!link) return std::move(link).err();
+  if (!body.empty()) link->headers.emplace("Content-Type", content_type);
+  auto r = peer_connections
+               ? peer_connections->request(link->target, link->tls, method, path, body, timeout, link->headers)
+               : https_request(link->target, link->tls, method, path, body, timeout, link->headers);
+  if (r)
+    if (auto s = link->check(*r); !s) return std::move(s).err();
+  return r;
+}
+
+result<route_context::peer_link> route_context::link_to(const std::string& site, const std::string& assertion_wire) const {
   auto member = members->member_by_id(site);
   if (!member) return std::move(member).err();
   auto ep = crypto::parse_endpoint(member->https_endpoint);
   if (!ep) return std::move(ep).err();
-  tls_material tls{identity->ca_certificate_pem, identity->certificate_pem, identity->private_key_pem};
-  std::map<std::string, std::string> headers;
-  if (!assertion_wire.empty()) headers.emplace(access::assertion_header, assertion_wire);
-  if (!body.empty()) headers.emplace("Content-Type", content_type);
-  auto r = peer_connections
-               ? peer_connections->request({ep->address, ep->port}, tls, method, path, body, timeout, headers)
-               : https_request({ep->address, ep->port}, tls, method, path, body, timeout, headers);
-  if (r && r->server_certificate_fingerprint != member->certificate_sha256)
-    return fail(errc::permission_denied, "site " + site + " answered with a certificate not on the roster");
-  return r;
+  peer_link link{site, {ep->address, ep->port}, {identity->ca_certificate_pem, identity->certificate_pem, identity->private_key_pem}, {}, member->certificate_sha256};
+  if (!assertion_wire.empty()) link.headers.emplace(access::assertion_header, assertion_wire);
+  return link;
+}
+
+status route_context::peer_link::check(const client_response& answer) const {
+  if (answer.server_certificate_fingerprint == certificate_sha256) return {};
+  return fail(errc::permission_denied, "site " + site + " answered with a certificate not on the roster");
 }
 
 std::string lfn_in(const std::string& target, std::string_view prefix, std::string_view suffix) {

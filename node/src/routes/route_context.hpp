@@ -94,6 +94,20 @@ struct route_context {
   // consortium::member_by_id and https_request, permission_denied (another certificate answered).
   result<client_response> ask_peer(const std::string& site, const std::string& path,
                                    const std::string& assertion_wire) const;
+  // How call_peer reaches `site`, for a caller that talks to it itself (a streamed answer): its
+  // roster endpoint, this site's certificate (mutual TLS), the DM2-Assertion header (none when
+  // `assertion_wire` is empty), and the certificate that must answer. Errors: those of
+  // consortium::member_by_id and crypto::parse_endpoint.
+  struct peer_link {
+    std::string site{};
+    https_target target{};
+    tls_material tls{};
+    std::map<std::string, std::string> headers{};
+    std::string certificate_sha256{};
+    // permission_denied unless `answer` came from the certificate the roster names for `site`.
+    status check(const client_response& answer) const;
+  };
+  result<peer_link> link_to(const std::string& site, const std::string& assertion_wire) const;
   // The same for any method and body (of `content_type`), with a timeout; no DM2-Assertion
   // header when `assertion_wire` is empty (the request is then the site's own: role site at the peer).
   result<client_response> call_peer(const std::string& site, const std::string& method, const std::string& path,

@@ -6,7 +6,8 @@
 // owner for the ciphertext and every other site for key shares, all over mutual TLS; each of
 // them verifies the assertion, decides with the same policy and audits under the user's
 // pseudonym. The home site combines t shares and streams the answer, each file opened in memory
-// as its turn comes (series_answer); the key is never written anywhere.
+// as its turn comes (series_answer): read from disk, or, from another owner, as its bundle
+// arrives (owner_bundle); the key is never written anywhere.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 
 #include "../ingest/object_store.hpp"
 #include "../retrieval/leased_source.hpp"
+#include "../retrieval/owner_bundle.hpp"
 #include "../retrieval/series_answer.hpp"
 #include "../retrieval/series_bundle.hpp"
 #include "../retrieval/share_release.hpp"
@@ -30,8 +32,6 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr const char* volume_file = object_store::volume_name;
-
 http_response refused(const route_context& c, const access::principal& who,
                       const std::string& action, const std::string& lfn, const std::string& reason,
                       const std::string& message) {
@@ -40,47 +40,75 @@ http_response refused(const route_context& c, const access::principal& who,
 }
 
 // The sealed series from its owner: listed here when this site owns it (each file read when
-// its turn comes, an evicted one's as its re-assembly seals it), else asked for whole.
+// its turn comes, an evicted one's as its re-assembly seals it), else read from the owner as it
+// arrives (stream_from_owner).
 struct owner_series {
   std::uint64_t version = 0;
   std::vector<sealed_file> files;
-  std::shared_ptr<const void> lease;  // this site's own files stay on disk while it lives
+  // This site's own files stay on disk while it lives; another owner's reading stops when it goes.
+  std::shared_ptr<const void> lease;
 };
 
-result<owner_series> sealed_from_owner(const route_context& c, const std::string& owner, const std::string& lfn,
-                                       const std::string& wire) {
-  if (owner == c.self_site()) {
-    auto stored = c.ingest->reading(lfn);
-    if (!stored) return std::move(stored).err();
-    owner_series out{stored->version, {}, std::move(stored->lease)};
-    for (auto& f : stored->files)
-      out.files.push_back({std::move(f.name), f.size, std::move(f.path), {}, std::move(f.open_when_sealed)});
-    return out;
-  }
-  auto r = c.ask_peer(owner, "/v1/series/" + lfn + "/sealed", wire);
-  if (!r) {
-    spdlog::warn("event=series_owner_unreachable lfn={} owner={} reason=\"{}\"", lfn, owner,
-                 r.err().message);
-    return fail(errc::unavailable,
-                "images stay at their hospital; owner unreachable (" + owner +
-                    "): the index still answers, the images return with their owner");
-  }
-  if (r->status != 200) return peer_error(*r, "the owner " + owner);
-  auto files = decode_bundle(r->body);
-  if (!files) return std::move(files).err();
-  std::string().swap(r->body);
-  auto version = r->headers.find("dm2-series-version");
+// At most this many bytes of another owner's series wait at the home site for the user's answer
+// (about 8 CT instances), plus the piece being handed over.
+constexpr std::size_t owner_bytes_ahead = 4 << 20;
+
+// Another owner's sealed files, read on a thread of their own (c.jobs) with the HTTPS client's
+// streamed mode: returns once the owner's status, version and directory are known; the files'
+// bytes follow through a bounded hand-off while the user's answer is sent. Each step of the
+// reading waits at most the request timeout, and so does the hand-off for a user who stopped
+// reading: the job always ends by itself.
+result<owner_series> stream_from_owner(const route_context& c, const std::string& owner, const std::string& lfn,
+                                       const std::string& wire, series_form form) {
+  auto unreachable = [&](const std::string& why) {
+    spdlog::warn("event=series_owner_unreachable lfn={} owner={} reason=\"{}\"", lfn, owner, why);
+    return fail(errc::unavailable, "images stay at their hospital; owner unreachable (" + owner +
+                                       "): the index still answers, the images return with their owner");
+  };
+  auto link = c.link_to(owner, wire);
+  if (!link) return unreachable(link.err().message);
+  auto handoff = std::make_shared<sealed_handoff>(owner_bytes_ahead, c.config->request_timeout);
+  auto reading = std::make_shared<owner_bundle>(form, handoff);
+  auto path = "/v1/series/" + lfn + "/sealed?format=" + (form == series_form::nifti ? "nifti" : "dicom");
+  bool started = c.jobs->run([link = std::move(*link), reading, path, lfn, owner, timeout = c.config->request_timeout] {
+    https_connection connection(link.target, link.tls);
+    auto answered = connection.request_streamed(
+        "GET", path,
+        [&](const client_response& head, std::string_view piece) -> status {
+          if (auto s = link.check(head); !s) return s;
+          return reading->take(head, piece);
+        },
+        timeout, link.headers);
+    if (answered)
+      if (auto s = link.check(*answered); !s) answered = std::move(s).err();
+    if (auto cut = reading->finish(answered); !cut)
+      spdlog::warn("event=series_owner_stream_failed lfn={} owner={} reason=\"{}\"", lfn, owner, cut.err().message);
+  });
+  if (!started) return unreachable("the node is stopping");
+  auto listed = reading->listing();
+  if (!listed) return listed.err().code == errc::unavailable ? unreachable(listed.err().message) : listed.err();
+  if (listed->head.status != 200) return peer_error(listed->head, "the owner " + owner);
+  auto version = listed->head.headers.find("dm2-series-version");
   std::uint64_t v = 0;
-  if (version == r->headers.end() ||
+  if (version == listed->head.headers.end() ||
       std::from_chars(version->second.data(), version->second.data() + version->second.size(), v)
               .ec != std::errc{} ||
       v == 0)
     return fail(errc::malformed_input, "the owner's answer names no series version");
-  owner_series out{v, {}, nullptr};
-  for (auto& [name, bytes] : *files) {
-    auto size = bytes.size();
-    out.files.push_back({std::move(name), size, {}, std::move(bytes), {}});
-  }
+  // The reading stops (at its next piece) once the user's answer, or this, is dropped.
+  owner_series out{v, {}, std::shared_ptr<const void>(nullptr, [handoff](const void*) { handoff->abandon(); })};
+  for (auto& f : listed->files) out.files.push_back({std::move(f.name), f.size, {}, {}, handoff});
+  return out;
+}
+
+result<owner_series> sealed_from_owner(const route_context& c, const std::string& owner, const std::string& lfn,
+                                       const std::string& wire, series_form form) {
+  if (owner != c.self_site()) return stream_from_owner(c, owner, lfn, wire, form);
+  auto stored = c.ingest->reading(lfn);
+  if (!stored) return std::move(stored).err();
+  owner_series out{stored->version, {}, std::move(stored->lease)};
+  for (auto& f : stored->files)
+    if (in_form(f.name, form)) out.files.push_back({std::move(f.name), f.size, std::move(f.path), std::move(f.open_when_sealed), {}});
   return out;
 }
 
@@ -204,7 +232,7 @@ http_response retrieve_series(const route_context& c, const http_request& reques
                                            : retrieval_assertion(c, who, image, lfn, crypto::to_hex(crypto::random_bytes(16)), classes);
   if (!owner_wire) return error_response(owner_wire.err());
   auto sealed =
-      std::async(std::launch::async, [&] { return sealed_from_owner(c, owner, lfn, *owner_wire); });
+      std::async(std::launch::async, [&] { return sealed_from_owner(c, owner, lfn, *owner_wire, form); });
   auto raw = own_shares(c, lfn);
   for (auto& s : peer_shares(c, lfn, *wire, nonce)) raw.push_back(std::move(s));
   auto key = combine_gathered(raw);
@@ -221,7 +249,6 @@ http_response retrieve_series(const route_context& c, const http_request& reques
     return error_response(key.err());
   }
 
-  std::erase_if(files->files, [&](const sealed_file& f) { return (form == series_form::nifti) != (f.name == volume_file); });
   auto version = files->version;
   auto answer = series_answer::open(std::move(*key), lfn, version, std::move(files->files), form,
                                     [lfn, version, key_ms, started](std::size_t count, std::uint64_t bytes) {
@@ -237,22 +264,31 @@ http_response retrieve_series(const route_context& c, const http_request& reques
 
 namespace {
 
+// The form `?format=` asks for: dicom (the default) or nifti. Errors: invalid_argument.
+result<series_form> form_asked(const http_request& request) {
+  auto format = query_of(request.target)["format"];
+  if (!format.empty() && format != "dicom" && format != "nifti")
+    return fail(errc::invalid_argument, "format is dicom (multipart/related) or nifti");
+  return format == "nifti" ? series_form::nifti : series_form::dicom;
+}
+
 http_response retrieve(const route_context& c, const http_request& request) {
   auto lfn = lfn_in(request.target, "/v1/series/");
   if (lfn.empty())
     return error_response(fail(errc::invalid_argument, "give /v1/series/<32 hex digits>"));
-  auto format = query_of(request.target)["format"];
-  if (!format.empty() && format != "dicom" && format != "nifti")
-    return error_response(
-        fail(errc::invalid_argument, "format is dicom (multipart/related) or nifti"));
-  return retrieve_series(c, request, lfn, format == "nifti" ? series_form::nifti : series_form::dicom);
+  auto form = form_asked(request);
+  if (!form) return error_response(form.err());
+  return retrieve_series(c, request, lfn, *form);
 }
 
-// The owner's side: another site's user, under his site's assertion, gets the sealed files.
+// The owner's side: another site's user, under his site's assertion, gets the sealed files of
+// the form his home site asks for (the instances, or the volume).
 http_response serve_sealed(const route_context& c, const http_request& request) {
   auto lfn = lfn_in(request.target, "/v1/series/", "/sealed");
   if (lfn.empty())
     return error_response(fail(errc::invalid_argument, "give /v1/series/<32 hex digits>/sealed"));
+  auto form = form_asked(request);
+  if (!form) return error_response(form.err());
   auto p = c.authenticate(request);
   if (!p) return error_response(p.err());
   auto who = std::move(*p);
@@ -266,6 +302,7 @@ http_response serve_sealed(const route_context& c, const http_request& request) 
   if (auto no = c.authorize(who, f, "series_serve", lfn)) return *no;
   auto stored = c.ingest->reading(lfn);
   if (!stored) return error_response(stored.err());
+  std::erase_if(stored->files, [&](const object_store::stored_file& file) { return !in_form(file.name, *form); });
   http_response r{200,
                   "application/vnd.dm2.sealed-series",
                   {{"DM2-Series-Version", std::to_string(stored->version)}},

@@ -34,7 +34,7 @@ result<std::string> render_owned(const route_context& c, const std::string& lfn)
   if (!stored) return std::move(stored).err();
   std::vector<sealed_file> instances;
   for (const auto& f : stored->files)
-    if (f.name.ends_with(".dcm.dm2s")) instances.push_back({f.name, f.size, f.path, {}, f.open_when_sealed});
+    if (f.name.ends_with(".dcm.dm2s")) instances.push_back({f.name, f.size, f.path, f.open_when_sealed, {}});
   if (instances.empty()) return fail(errc::not_found, "the series holds no instance");
   auto middle = std::move(instances[instances.size() / 2]);
   auto opened = series_answer::open(std::move(key->secret), lfn, stored->version, {std::move(middle)},

@@ -406,6 +406,21 @@ TEST_F(owner_bundle_test, refusals_and_bad_bundles_are_known_before_the_answer_a
     ASSERT_FALSE(listed);
     EXPECT_EQ(listed.err().code, errc::malformed_input) << listed.err().message;
   }
+  {  // A directory listing an instance over 1 GiB (each is opened whole in memory): too large,
+     // before a byte of it is taken.
+    std::string name = "000000.dcm.dm2s", huge("dm2b\x02\0\0\0\x01\0", 10);
+    huge += static_cast<char>(name.size());
+    huge += name;
+    const std::uint64_t size = (std::uint64_t{1} << 30) + 1;
+    for (int shift = 56; shift >= 0; shift -= 8) huge += static_cast<char>(size >> shift & 0xff);
+    owner_bundle reading(series_form::dicom, handoff());
+    auto fed = reading.take(head(), huge);
+    EXPECT_FALSE(fed);
+    EXPECT_TRUE(reading.finish(fed.err()));
+    auto listed = reading.listing();
+    ASSERT_FALSE(listed);
+    EXPECT_EQ(listed.err().code, errc::too_large) << listed.err().message;
+  }
   {  // Cut after the first file: the answer ends short, the cut is returned for the log.
     auto h = handoff();
     owner_bundle reading(series_form::dicom, h);

@@ -6,6 +6,9 @@ namespace dm2::node {
 namespace {
 
 constexpr std::size_t max_refusal_body = 64 * 1024;
+// The answer opens each instance whole in memory (the volume streams in blocks): an owner may not
+// list one above this (the whole bundle's bound before it was streamed).
+constexpr std::uint64_t max_instance_bytes = std::uint64_t{1} << 30;
 
 }  // namespace
 
@@ -16,6 +19,8 @@ owner_bundle::owner_bundle(series_form form, std::shared_ptr<sealed_handoff> han
           [this](const std::vector<bundle_entry>& files) -> status {
             for (const auto& f : files)
               if (!in_form(f.name, form_)) return fail(errc::malformed_input, "series bundle: a file of another form");
+              else if (form_ == series_form::dicom && f.size > max_instance_bytes)
+                return fail(errc::too_large, "series bundle: an instance over 1 GiB");
             listed_ = true;
             listing_.set_value(owner_listing{head_, files});
             return {};

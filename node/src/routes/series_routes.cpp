@@ -86,7 +86,11 @@ result<owner_series> stream_from_owner(const route_context& c, const std::string
   });
   if (!started) return unreachable("the node is stopping");
   auto listed = reading->listing();
-  if (!listed) return listed.err().code == errc::unavailable ? unreachable(listed.err().message) : listed.err();
+  // A bundle the owner got wrong is no fault of the user's request: 503, the owner named.
+  if (!listed)
+    return listed.err().code == errc::unavailable
+               ? unreachable(listed.err().message)
+               : fail(errc::unavailable, "the owner " + owner + " sent a bad series: " + listed.err().message);
   if (listed->head.status != 200) return peer_error(listed->head, "the owner " + owner);
   auto version = listed->head.headers.find("dm2-series-version");
   std::uint64_t v = 0;

@@ -342,7 +342,11 @@ int run(const options& o) {
         }
     }
     // Shares: live holders per key, by index.
-    for (auto& k : seen) k = key_seen{};
+    for (auto& k : seen) {  // kept allocated: 20,000 lists freed and refilled each sample
+      k.indices.clear();
+      k.holders = 0;
+      k.last = nullptr;
+    }
     for (auto& s : sites) {
       if (!s->alive) continue;
       auto& held = shares_of[static_cast<std::size_t>(s->index)];

@@ -160,6 +160,8 @@ class replicator {
   void on_push_shares(const std::string& from, const push_shares& m);
   void on_drop_shares(const std::string& from, const drop_shares& m);
   std::vector<std::string> share_targets(const std::string& key_id, std::uint32_t n);
+  // Whether `ids` names `sites`, in order.
+  bool names(const std::vector<std::string>& ids, const site_list& sites) const;
   site_index self_index_ = no_site;
   void push_chunked(const std::string& to, std::vector<record> records);
 

@@ -100,7 +100,7 @@ void replicator::forget_agreements(std::span<const membership_change> changes) {
       agreement_voided_ = true;
     }
     for (auto& [key_id, k] : owned_keys_)
-      if (k.placed && contains(k.targets, ch.site_id)) {
+      if (k.placed && contains(k.target_sites, ch.index)) {
         k.placed = false;
         agreement_voided_ = true;
       }
@@ -661,11 +661,6 @@ std::vector<std::string> replicator::share_targets(const std::string& key_id, st
   return out;
 }
 
-bool replicator::names(const std::vector<std::string>& ids, const site_list& sites) const {
-  return std::equal(ids.begin(), ids.end(), sites.begin(), sites.end(),
-                    [&](const std::string& id, site_index s) { return id == site_id(s); });
-}
-
 // Checks the keys whose shares may not all be in place: their targets moved or one restarted
 // since the last check, or that check pushed or dropped something (or, with timed re-checks,
 // the recheck passed). Of each, asks only the live sites that may hold a share and that it
@@ -681,8 +676,10 @@ void replicator::run_share_round() {
   bool checking = false;
   for (auto& [key_id, k] : owned_keys_) {
     // Compared by index: naming the targets of every key at every round was 2 % of dm2-sim.
-    k.checking = !k.placed || !names(k.targets, closest(key_id, k.n, self_index())) || !fresh(k.checked_at);
+    const auto& chosen = closest(key_id, k.n, self_index());
+    k.checking = !k.placed || k.target_sites != chosen || !fresh(k.checked_at);
     if (!k.checking) continue;
+    k.target_sites = chosen;
     auto targets = share_targets(key_id, k.n);
     checking = true;
     k.placed = false;

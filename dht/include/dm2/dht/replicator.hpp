@@ -160,8 +160,6 @@ class replicator {
   void on_push_shares(const std::string& from, const push_shares& m);
   void on_drop_shares(const std::string& from, const drop_shares& m);
   std::vector<std::string> share_targets(const std::string& key_id, std::uint32_t n);
-  // Whether `ids` names `sites`, in order.
-  bool names(const std::vector<std::string>& ids, const site_list& sites) const;
   site_index self_index_ = no_site;
   void push_chunked(const std::string& to, std::vector<record> records);
 
@@ -212,6 +210,7 @@ class replicator {
     // incarnation then), when; `placed` when it found each index on its own target and nothing
     // to push or drop. A placed key is not checked again until its targets move or one restarts.
     std::vector<std::string> targets;
+    site_list target_sites{};  // the same as indexes: compared at every change and round
     struct consulted_site {
       std::string site;
       std::uint64_t incarnation = 0;

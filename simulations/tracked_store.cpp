@@ -4,7 +4,7 @@
 
 namespace dm2::sim {
 
-const std::vector<site_number>* copy_map::holders(const std::string& lfn) const {
+const holder_list* copy_map::holders(const std::string& lfn) const {
   auto it = holders_.find(lfn);
   return it == holders_.end() || it->second.empty() ? nullptr : &it->second;
 }
@@ -24,7 +24,8 @@ void copy_map::add(const std::string& lfn, site_number site) {
 void copy_map::remove(const std::string& lfn, site_number site) {
   auto it = holders_.find(lfn);
   if (it == holders_.end()) return;
-  std::erase(it->second, site);  // an emptied list stays: holders_slot() references live on
+  auto& h = it->second;  // an emptied list stays: holders_slot() references live on
+  h.erase(std::remove(h.begin(), h.end(), site), h.end());
 }
 
 void tracked_store::wipe() {

@@ -8,7 +8,8 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
-#include <vector>
+
+#include <boost/container/small_vector.hpp>
 
 #include "dm2/dht/replica_store.hpp"
 
@@ -16,15 +17,18 @@ namespace dm2::sim {
 
 // A site's number: its place in dm2-sim's list of sites.
 using site_number = std::uint32_t;
+// A record's copies: the owner's and k replicas' fit in place (the sampler reads every record's
+// list at every sample; a vector's separate heap block was one more cold line each).
+using holder_list = boost::container::small_vector<site_number, 6>;
 
 class copy_map {
  public:
   // The sites holding a copy of `lfn` (null: none), in the order they got it.
-  const std::vector<site_number>* holders(const std::string& lfn) const;
+  const holder_list* holders(const std::string& lfn) const;
   // The same list, kept in place for the whole run (empty while no site holds a copy): the
   // sampler looks each record's up once instead of hashing its LFN at every sample (a tenth
   // of a 10,000-site run's steady state was the sampler's look-ups).
-  const std::vector<site_number>& holders_slot(const std::string& lfn) { return holders_[lfn]; }
+  const holder_list& holders_slot(const std::string& lfn) { return holders_[lfn]; }
   bool holds(const std::string& lfn, site_number site) const;
   void add(const std::string& lfn, site_number site);
   void remove(const std::string& lfn, site_number site);
@@ -34,7 +38,7 @@ class copy_map {
  private:
   // By site number, not name: the sampler compares each placement target with these lists at
   // every sample (string compares were most of its time).
-  std::unordered_map<std::string, std::vector<site_number>> holders_;  // node-based: stable slots
+  std::unordered_map<std::string, holder_list> holders_;  // node-based: stable slots
 };
 
 class tracked_store final : public dht::replica_store {

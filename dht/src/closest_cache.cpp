@@ -23,6 +23,11 @@ std::optional<std::uint32_t> closest_cache::find(const std::string& name) const 
   return by_name_.find(std::hash<std::string>{}(name), [&](std::uint32_t at) { return entries_[at].name == name; });
 }
 
+const node_id* closest_cache::key(const std::string& name) const {
+  auto found = find(name);
+  return found ? &entries_[*found].key : nullptr;
+}
+
 const site_list& closest_cache::get(const placement_index& p, const std::string& name, std::size_t count,
                                     site_index exclude) {
   auto found = find(name);
@@ -116,7 +121,8 @@ void closest_cache::apply(std::span<const membership_change> changes,
     if (c.restarted) continue;  // the same live set: no placement moves
     auto top = top64(c.id);
     bool near = filter_prefix_ == 0 || near_filter_.test(top >> (64 - filter_prefix_));
-    if (!near && !exclude_filter_.test(c.index % filter_size)) continue;
+    bool excluding = exclude_filter_.test(c.index % filter_size);
+    if (!near && !excluding) continue;
     // Entries near the change share its first min_near_bits_ bits: one contiguous run.
     auto lo = watch_.begin(), hi = watch_.end();
     if (!near) {
@@ -132,6 +138,7 @@ void closest_cache::apply(std::span<const membership_change> changes,
     // No farther from the key than the farthest chosen site (on 64 bits; a tie counts).
     for (auto w = lo; w != hi; ++w)
       if ((top ^ w->key_top) <= w->reach) dropped.push_back(w->at);
+    if (!excluding) continue;  // the search below is a cold read of by_exclude_
     for (auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::pair{c.index, std::uint32_t{0}});
          x != by_exclude_.end() && x->first == c.index; ++x)
       dropped.push_back(x->second);

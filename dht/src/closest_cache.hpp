@@ -30,6 +30,8 @@ class closest_cache {
   // The reference is valid until the next call to get, apply or clear.
   const site_list& get(const placement_index& p, const std::string& name, std::size_t count,
                        site_index exclude);
+  // key_of(name) when the cache holds an entry for it (dropped or not), else null.
+  const node_id* key(const std::string& name) const;
   // Drops the results `changes` may have altered (and adds their names to `dropped`).
   void apply(std::span<const membership_change> changes, std::vector<std::string>* dropped = nullptr);
   void clear();

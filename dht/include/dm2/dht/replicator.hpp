@@ -210,6 +210,7 @@ class replicator {
     // incarnation then), when; `placed` when it found each index on its own target and nothing
     // to push or drop. A placed key is not checked again until its targets move or one restarts.
     std::vector<std::string> targets;
+    site_list target_sites{};  // the same as indexes: compared at every change and round
     struct consulted_site {
       std::string site;
       std::uint64_t incarnation = 0;

@@ -107,21 +107,20 @@ TEST(overlay_probe, rate_stays_bounded_with_many_roster_entries) {
   auto started = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(window);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::uint64_t sent = 0;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     auto d = nodes[i].node->pings_sent() - before[i];
     EXPECT_LE(static_cast<double>(d), rate * seconds + 2) << nodes[i].address;
     EXPECT_GE(static_cast<double>(d), rate * seconds * 0.5) << nodes[i].address;  // it does probe
-    sent += d;
   }
   int received = 0;
-  // (Measured: libtorrent 2.0.8 puts one packet on the wire to each silent entry, at set_roster,
-  // and none in this window although pings_sent counts them; cause not investigated, so only
-  // the bound is asserted here.)
+  // (Measured before 2026-12-04: libtorrent 2.0.8 put one packet on the wire to each silent
+  // entry, at set_roster, and none in this window although pings_sent counted them. Since the
+  // pings carry an argument (the incarnation) they do reach the silent entries: one ASan run
+  // counted 167 received for 162 sent, libtorrent's own lookups adding a few. Cause of the old
+  // behaviour not investigated; the bound is what is asserted.)
   for (auto& p : silent) received += p->drain();
   // What the silent peers saw is bounded by the rate of all three nodes together.
   EXPECT_LE(static_cast<double>(received), 3 * (rate * seconds + 2));
-  EXPECT_LE(static_cast<std::uint64_t>(received), sent);
   for (auto& n : nodes) EXPECT_EQ(n.node->live_peers(max_age).size(), 2u) << n.address;
 
   // A stopped node goes dead at its peers once max_age has passed since its last sign of life.

@@ -628,8 +628,13 @@ TEST_F(retrieval_test, another_owners_series_streams_through_the_home_site_in_bo
   // Measured: about 8 MiB for the series, 14 MiB for the volume (the hand-off's 4 MiB, the
   // file or 1 MiB block being opened, four pieces queued for the socket, the clients' buffers);
   // 120 MiB each before.
+  // Under AddressSanitizer freed blocks wait in its quarantine (256 MiB) instead of being reused,
+  // so the peak follows the bytes allocated during the request, not those held: the bound is
+  // asserted by the release build's run only (one ASan run: 60 and 147 MiB).
+#ifndef __SANITIZE_ADDRESS__
   EXPECT_LT(series_mib, 32);
   EXPECT_LT(volume_mib, 32);
+#endif
   ASSERT_TRUE(sites->stop(2));
   EXPECT_TRUE(any_line(audit_lines(2), "user:" + far_id + " series_get " + lfn + " allowed"));
 }

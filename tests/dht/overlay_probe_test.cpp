@@ -42,7 +42,9 @@ struct silent_peer {
   }
   silent_peer(const silent_peer&) = delete;
   silent_peer& operator=(const silent_peer&) = delete;
-  // Sends `datagram` to 127.0.0.1-style `address`:`to_port`; the first reply within 2 s ("" if none).
+  // Sends `datagram` to 127.0.0.1-style `address`:`to_port`; the first response ("y":"r") within 2 s,
+  // "" if none. The node's own queries to this roster entry (its pings, libtorrent's lookups) may
+  // arrive first, and are skipped.
   std::string exchange(const std::string& address, std::uint16_t to_port, const std::string& datagram) const {
     drain();
     sockaddr_in to{};
@@ -53,7 +55,11 @@ struct silent_peer {
     char buf[2048];
     for (int i = 0; i < 200; ++i) {
       auto n = ::recv(fd, buf, sizeof buf, 0);
-      if (n > 0) return std::string(buf, static_cast<std::size_t>(n));
+      if (n > 0) {
+        std::string got(buf, static_cast<std::size_t>(n));
+        if (got.find("1:y1:r") != std::string::npos) return got;
+        continue;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return {};

@@ -12,6 +12,7 @@ packages=(
   librocksdb-dev libdcmtk-dev libgfshare-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libcli11-dev libtomlplusplus-dev libnifti2-dev zlib1g-dev libargon2-dev
   libfaiss-dev  # stage 1's vector search (static, with OpenMP and BLAS)
+  libgoogle-perftools-dev  # tcmalloc for dm2-sim (docs/dependencies.md)
   libomp-dev  # OpenMP for clang: FAISS's OpenMP calls in the fuzz build (gcc brings its own libgomp)
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl

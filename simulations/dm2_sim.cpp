@@ -326,16 +326,18 @@ int run(const options& o) {
   }
 
   std::vector<const dm2::sim::holder_list*> held_of;  // records[i]'s copy list
+  std::vector<std::uint32_t> placement_hint;         // records[i]'s slot in its owner's memo
   auto sample = [&](millis now) {
     // Placement targets as the owner's replicator computes them (its memoized placements: a
     // fresh placement per record and sample would dominate the run at 10,000 sites).
     std::size_t under = 0;
     while (held_of.size() < records.size()) held_of.push_back(&copies.holders_slot(records[held_of.size()].lfn));
+    placement_hint.resize(records.size(), ~std::uint32_t{0});
     for (std::size_t i = 0; i < records.size(); ++i) {
       const auto& r = records[i];
       const auto& held = *held_of[i];
       auto& owner = *owner_of[i]->engine;
-      for (auto t : owner.closest(r.lfn, o.k, owner.self_index()))
+      for (auto t : owner.closest(r.lfn, o.k, owner.self_index(), placement_hint[i]))
         if (std::find(held.begin(), held.end(), number_of[t]) == held.end()) {
           ++under;
           break;

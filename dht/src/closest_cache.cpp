@@ -30,13 +30,25 @@ const node_id* closest_cache::key(const std::string& name) const {
 
 const site_list& closest_cache::get(const placement_index& p, const std::string& name, std::size_t count,
                                     site_index exclude) {
-  auto found = find(name);
+  auto hint = no_hint;
+  return get(p, name, count, exclude, hint);
+}
+
+const site_list& closest_cache::get(const placement_index& p, const std::string& name, std::size_t count,
+                                    site_index exclude, std::uint32_t& hint) {
+  // A freed slot's name is empty: an empty name goes through the table.
+  auto found = hint < entries_.size() && !name.empty() && entries_[hint].name == name
+                   ? std::optional<std::uint32_t>(hint)
+                   : find(name);
   std::uint32_t at = 0;
   if (found) {
     at = *found;
     auto& e = entries_[at];
     if (!e.dropped) {
-      if (e.count == count && e.exclude == exclude) return e.ids;
+      if (e.count == count && e.exclude == exclude) {
+        hint = at;
+        return e.ids;
+      }
       unwatch(at);
       ++resets_;
     }
@@ -67,6 +79,7 @@ const site_list& closest_cache::get(const placement_index& p, const std::string&
   e.ids.clear();
   for (const auto* s : chosen) e.ids.push_back(s->index);
   watch_entry(at);
+  hint = at;
   return e.ids;
 }
 
@@ -79,19 +92,32 @@ void closest_cache::watch_entry(std::uint32_t at) {
   std::pair x{e.exclude, at};
   by_exclude_.insert(std::upper_bound(by_exclude_.begin(), by_exclude_.end(), x), x);
   exclude_filter_.set(e.exclude % filter_size);
-  if (auto bits = std::countl_zero(e.reach); bits < min_near_bits_) {
-    min_near_bits_ = bits;
-    if (bits < filter_prefix_) return rebuild_filters();
+  min_near_bits_ = std::min(min_near_bits_, std::countl_zero(e.reach));
+  mark_near(w);
+}
+
+void closest_cache::mark_near(const watch& w) {
+  // A change can matter only if it shares the first countl_zero(reach) bits with the key: the
+  // prefixes of that run, every prefix when it is shorter than the filter's.
+  auto shared = std::min(std::countl_zero(w.reach), filter_bits);
+  auto run = std::size_t{1} << (filter_bits - shared);
+  auto first = (w.key_top >> (64 - filter_bits)) & ~(run - 1);  // aligned on run
+  if (run < 64) {
+    near_filter_[first / 64] |= ((std::uint64_t{1} << run) - 1) << (first % 64);
+  } else {
+    std::fill_n(near_filter_.begin() + static_cast<std::ptrdiff_t>(first / 64), run / 64, ~std::uint64_t{0});
   }
-  if (filter_prefix_ > 0) near_filter_.set(e.key_top >> (64 - filter_prefix_));
+}
+
+bool closest_cache::near(std::uint64_t top) const {
+  auto b = top >> (64 - filter_bits);
+  return (near_filter_[b / 64] >> (b % 64)) & 1;
 }
 
 void closest_cache::rebuild_filters() {
-  filter_prefix_ = std::min(min_near_bits_, filter_bits);
-  near_filter_.reset();
+  near_filter_.fill(0);
   exclude_filter_.reset();
-  for (const auto& w : watch_)
-    if (filter_prefix_ > 0) near_filter_.set(w.key_top >> (64 - filter_prefix_));
+  for (const auto& w : watch_) mark_near(w);
   for (const auto& [excluded, at] : by_exclude_) exclude_filter_.set(excluded % filter_size);
 }
 
@@ -120,12 +146,12 @@ void closest_cache::apply(std::span<const membership_change> changes,
   for (const auto& c : changes) {
     if (c.restarted) continue;  // the same live set: no placement moves
     auto top = top64(c.id);
-    bool near = filter_prefix_ == 0 || near_filter_.test(top >> (64 - filter_prefix_));
+    bool close = near(top);
     bool excluding = exclude_filter_.test(c.index % filter_size);
-    if (!near && !excluding) continue;
+    if (!close && !excluding) continue;
     // Entries near the change share its first min_near_bits_ bits: one contiguous run.
     auto lo = watch_.begin(), hi = watch_.end();
-    if (!near) {
+    if (!close) {
       lo = hi;
     } else if (min_near_bits_ > 0) {
       std::uint64_t mask = ~std::uint64_t{0} << (64 - min_near_bits_);

@@ -10,6 +10,7 @@
 // Not thread-safe (one per replicator).
 #pragma once
 
+#include <array>
 #include <bitset>
 #include <cstdint>
 #include <optional>
@@ -30,6 +31,12 @@ class closest_cache {
   // The reference is valid until the next call to get, apply or clear.
   const site_list& get(const placement_index& p, const std::string& name, std::size_t count,
                        site_index exclude);
+  // The same, looking first at slot `hint` (which it then sets to the name's slot): a caller
+  // asking for the same names over and over skips the hash table's cold probe (dm2-sim's
+  // sampler: one per record per sample). A stale hint costs one name compare.
+  const site_list& get(const placement_index& p, const std::string& name, std::size_t count,
+                       site_index exclude, std::uint32_t& hint);
+  static constexpr std::uint32_t no_hint = ~std::uint32_t{0};
   // key_of(name) when the cache holds an entry for it (dropped or not), else null.
   const node_id* key(const std::string& name) const;
   // Drops the results `changes` may have altered (and adds their names to `dropped`).
@@ -79,13 +86,17 @@ class closest_cache {
   std::vector<watch> watch_;
   std::vector<std::pair<site_index, std::uint32_t>> by_exclude_;
   int min_near_bits_ = 64;  // never above the true minimum (lowered on insert, reset by clear)
-  // Which filter_bits-bit key prefixes and which excluded sites (mod filter_size) have an entry:
-  // most changes hit neither, and cost two bit tests (at 10,000 sites every site checks every
-  // change of a batch: 166 a sample, ten thousand times).
+  // Which filter_bits-bit prefixes a change near an entry can have (each entry marks its own
+  // reach's run: the entry nearest nobody no longer coarsens every other's test) and which
+  // excluded sites (mod filter_size) have an entry: most changes hit neither, and cost two bit
+  // tests (at 10,000 sites every site checks every change of a batch: 166 a sample, ten
+  // thousand times).
   static constexpr int filter_bits = 10;
   static constexpr std::size_t filter_size = std::size_t{1} << filter_bits;
-  std::bitset<filter_size> near_filter_, exclude_filter_;
-  int filter_prefix_ = filter_bits;  // bits of key_top near_filter_ is on: min(min_near_bits_, filter_bits)
+  std::array<std::uint64_t, filter_size / 64> near_filter_{};  // words: an entry marks a run at once
+  std::bitset<filter_size> exclude_filter_;
+  void mark_near(const watch& w);
+  bool near(std::uint64_t key_top) const;
   void rebuild_filters();
   std::uint64_t epoch_ = 0;
   std::uint64_t resets_ = 0;

@@ -180,6 +180,12 @@ const site_list& replicator::closest(const std::string& name, std::size_t count,
   return closest_->get(p, name, count, exclude);
 }
 
+const site_list& replicator::closest(const std::string& name, std::size_t count, site_index exclude,
+                                     std::uint32_t& hint) {
+  const auto& p = placement();
+  return closest_->get(p, name, count, exclude, hint);
+}
+
 site_list replicator::holders_of(const record& r) { return holders_of(r.lfn, r.owner); }
 
 site_list replicator::holders_of(const std::string& lfn, const std::string& owner) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "replication_fixture.hpp"
 
 namespace dm2::dht {
@@ -47,6 +49,36 @@ TEST(replicator, a_write_reaches_its_k_holders_and_nobody_else) {
       EXPECT_EQ(c.site(s).store.get_record(r.lfn).has_value(), should) << r.lfn;
     }
   }
+}
+
+// The memoized placements (dropped only by the membership changes that can alter them: the
+// prefix filters, the runs of near keys, the excluded sites) equal a fresh placement through
+// random failures and returns, whatever the count, the excluded site and the look-up hint.
+TEST(replicator, memoized_placements_equal_fresh_ones_through_random_membership_changes) {
+  sim_cluster c(64);  // ~4 leading bits per reach: runs of prefixes both under and over a word
+  auto& r = *c.site(0).engine;
+  std::mt19937 rng(7);
+  std::vector<std::uint32_t> hints(300, ~std::uint32_t{0});
+  std::size_t checked = 0;
+  for (int step = 0; step < 80; ++step) {
+    for (int flips = 1 + static_cast<int>(rng() % 4); flips > 0; --flips) {
+      const auto& id = c.site(1 + static_cast<int>(rng() % 63)).id;
+      c.members().set_live(id, !c.members().is_live(id));
+    }
+    placement_index fresh(c.members().live_sites());
+    for (std::size_t i = 0; i < hints.size(); ++i) {
+      auto name = "name-" + std::to_string(i);
+      auto count = 1 + i % 5;
+      const auto& excluded = c.site(static_cast<int>(i % 64)).id;
+      auto exclude = r.index_of(excluded);
+      site_list got = step % 2 ? r.closest(name, count, exclude, hints[i]) : r.closest(name, count, exclude);
+      std::vector<std::string> got_ids;
+      for (auto s : got) got_ids.push_back(r.site_id(s));
+      ASSERT_EQ(got_ids, fresh.closest_ids(key_of(name), count, excluded)) << name << " at step " << step;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 80u * 300u);
 }
 
 TEST(replicator, after_killing_sites_every_record_regains_k_live_replicas) {

@@ -132,6 +132,10 @@ class replicator {
   // The `count` live sites closest to key_of(name) other than `exclude` (placement's closest),
   // memoized across membership changes that cannot alter it.
   const site_list& closest(const std::string& name, std::size_t count, site_index exclude);
+  // The same for a caller that asks for the same names again and again: `hint` (start at
+  // ~0u, one per name) spares the memo's hash table (closest_cache::get).
+  const site_list& closest(const std::string& name, std::size_t count, site_index exclude,
+                           std::uint32_t& hint);
   // A site's stable index in the membership view (no_site: never listed), and back.
   site_index index_of(const std::string& site) const;
   const std::string& site_id(site_index site) const { return c_.members->site_id_of(site); }

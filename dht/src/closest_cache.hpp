@@ -87,7 +87,7 @@ class closest_cache {
   std::vector<std::pair<site_index, std::uint32_t>> by_exclude_;
   int min_near_bits_ = 64;  // never above the true minimum (lowered on insert, reset by clear)
   // Which filter_bits-bit prefixes a change near an entry can have (each entry marks its own
-  // reach's run: the entry nearest nobody no longer coarsens every other's test) and which
+  // reach's run: the widest reach no longer coarsens every other entry's test) and which
   // excluded sites (mod filter_size) have an entry: most changes hit neither, and cost two bit
   // tests (at 10,000 sites every site checks every change of a batch: 166 a sample, ten
   // thousand times).

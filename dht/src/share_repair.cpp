@@ -219,6 +219,7 @@ void share_repairer::tick() {
 
 void share_repairer::expire() {
   auto now = c_.time->now();
+  if (now < next_expiry_) return;
   std::erase_if(started_, [&](const auto& e) { return e.second <= now; });
   for (auto it = helping_.begin(); it != helping_.end();) {
     if (it->second.expires > now) {
@@ -236,6 +237,10 @@ void share_repairer::expire() {
     for (auto& [i, sum] : it->second.sums) forget(sum);
     it = receiving_.erase(it);
   }
+  next_expiry_ = millis::max();
+  for (const auto& [key, until] : started_) due(until);
+  for (const auto& [session, h] : helping_) due(h.expires);
+  for (const auto& [session, r] : receiving_) due(r.expires);
 }
 
 // Every asked key gets an answer: its indexes held here, or index 0 for none. Silence then
@@ -330,6 +335,7 @@ bool share_repairer::coordinate_key(const key_share& mine,
     plan.target_index = j;
     plan.target_site = *next_free++;
     started_[{mine.key_id, j}] = now + c_.settings->share_repair_timeout;
+    due(now + c_.settings->share_repair_timeout);
     ++c_.counters->repairs_started;
     spdlog::info("event=share_repair_started index={} target={} helpers={}", j, plan.target_site,
                  plan.helpers.size());
@@ -378,6 +384,7 @@ void share_repairer::on_start(const std::string& from, const repair_plan& plan) 
     if (helping_.size() >= max_sessions) return refuse(from, "too_many_sessions");
     it = helping_.emplace(plan.session, helper_session{}).first;
     it->second.expires = c_.time->now() + c_.settings->share_repair_timeout;
+    due(it->second.expires);
   } else if (it->second.plan) {
     return refuse(from, "duplicate_start");
   }
@@ -446,6 +453,7 @@ void share_repairer::on_piece(const std::string& from, const repair_piece& m) {
     if (helping_.size() >= max_sessions) return refuse(from, "too_many_sessions");
     it = helping_.emplace(m.session, helper_session{}).first;
     it->second.expires = c_.time->now() + c_.settings->share_repair_timeout;
+    due(it->second.expires);
   }
   auto& h = it->second;
   if (h.plan) {
@@ -494,6 +502,7 @@ void share_repairer::on_sum(const std::string& from, const repair_sum& m) {
     it = receiving_.emplace(plan.session,
                             target_session{plan, {}, c_.time->now() + c_.settings->share_repair_timeout})
              .first;
+    due(it->second.expires);
   } else if (!(it->second.plan == plan)) {
     return refuse(from, "plan_mismatch");
   }

@@ -9,6 +9,7 @@
 // Not thread-safe: the replicator calls it from its own (serialized) calls.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -98,6 +99,7 @@ class share_repairer {
   bool buffer(std::size_t bytes);   // false when over the budget
 
   void expire();
+  void due(millis at) { next_expiry_ = std::min(next_expiry_, at); }  // a deadline was set
 
   context c_;
   std::map<std::string, key_share> round_keys_;  // key_id -> our share, this round
@@ -123,6 +125,9 @@ class share_repairer {
   std::map<std::pair<std::string, std::uint32_t>, millis> started_;  // (key, j) -> until
   std::map<std::string, helper_session> helping_;
   std::map<std::string, target_session> receiving_;
+  // No deadline in started_, helping_ or receiving_ is earlier: expire(), at every tick of every
+  // site, walks them only from then (the walk was 2.4 % of dm2-sim's 10,000-site steady state).
+  millis next_expiry_ = millis::max();
   std::size_t buffered_ = 0;  // bytes of pieces and sums held
   std::optional<std::uint64_t> print_;  // print() while it holds
   std::uint64_t print_generation_ = 0;  // the store's share generation when print_ was taken

@@ -33,7 +33,10 @@ void sim_network::attach(replicator* r) {
 }
 
 void sim_network::attach_handler(const std::string& site_id, extra_handler h) {
-  slots_[slot_of(site_id)].extra = std::move(h);
+  auto& s = slots_[slot_of(site_id)];
+  s.extra_ticks = static_cast<bool>(h.tick);
+  s.extra_messages = static_cast<bool>(h.on_message);
+  s.extra = std::move(h);
 }
 
 void sim_network::set_alive(const std::string& site_id, bool alive) {
@@ -97,7 +100,7 @@ void sim_network::tick_all() {
     auto& s = slots_[i];
     if (!s.alive) continue;
     s.engine->tick();
-    if (s.extra.tick) s.extra.tick();
+    if (s.extra_ticks) s.extra.tick();
   }
 }
 
@@ -124,7 +127,7 @@ void sim_network::run_until(millis until) {
       if (to.alive && (!e.queued || e.life == to.lives)) {
         ++delivered_;
         if (to.engine) to.engine->on_message(e.from, e.m);
-        if (to.extra.on_message) to.extra.on_message(e.from, e.m);
+        if (to.extra_messages) to.extra.on_message(e.from, e.m);
       }
     } else {
       next_tick_ = next_tick_ + settings_.tick_interval;

@@ -252,6 +252,10 @@ result<std::unique_ptr<overlay>> overlay::start(const overlay_settings& settings
   if (!(settings.probe_rate > 0) || settings.probe_interval.count() <= 0)
     return fail(errc::invalid_argument, "DHT probe_rate and probe_interval must be positive");
 
+  // spdlog's registry (a static inside libspdlog) is built here, before libtorrent's threads
+  // can log: in a process that set up no logging first, their first log line raced its
+  // construction as ThreadSanitizer sees it (it cannot see the library's init guard).
+  spdlog::default_logger_raw();
   auto p = std::make_unique<impl>();
   p->settings = settings;
   auto id = node_id_of_public_key(site_public_key);

@@ -28,6 +28,7 @@ struct held_record {
   std::uint32_t bucket = 0;
   std::uint64_t hash = 0;  // the record's digest contribution
   bool owed = false;       // this site is among the holders
+  site_index owner = no_site;  // summary.owner's index (no_site: the view did not list it)
 };
 
 using bucket_digest = std::vector<std::pair<std::uint32_t, std::uint64_t>>;  // by bucket
@@ -53,7 +54,10 @@ class record_index {
   // Adds `h`, or replaces the record of the same LFN.
   void put(held_record h);
   void erase(const std::string& lfn);
-  bool contains(const std::string& lfn) const { return by_lfn_.count(lfn) > 0; }
+  const held_record* find(const std::string& lfn) const {
+    auto it = by_lfn_.find(lfn);
+    return it == by_lfn_.end() ? nullptr : it->second;
+  }
 
   // Every record we hold but no longer owe (placement moved it away), by LFN: a round walks
   // these for hand-off instead of every record.

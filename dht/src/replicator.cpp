@@ -80,8 +80,8 @@ void replicator::sync_placement() {
     closest_->apply(*changes, &dropped);
     repair_->placements_dropped(dropped);
     if (index_->built && index_->epoch == before) {
-      for (auto& name : dropped)
-        if (index_->contains(name)) stale_records_.insert(std::move(name));
+      moved_records_.insert(moved_records_.end(), std::make_move_iterator(dropped.begin()),
+                            std::make_move_iterator(dropped.end()));
       index_->epoch = closest_->epoch();
     }
   } else {
@@ -189,8 +189,11 @@ const site_list& replicator::closest(const std::string& name, std::size_t count,
 site_list replicator::holders_of(const record& r) { return holders_of(r.lfn, r.owner); }
 
 site_list replicator::holders_of(const std::string& lfn, const std::string& owner) {
+  return holders_of(lfn, index_of(owner));
+}
+
+site_list replicator::holders_of(const std::string& lfn, site_index o) {
   const auto& p = placement();
-  auto o = index_of(owner);
   site_list out;
   if (p.at(o)) out.push_back(o);
   const auto& replicas = closest_->get(p, lfn, settings_.k, o);
@@ -199,8 +202,17 @@ site_list replicator::holders_of(const std::string& lfn, const std::string& owne
 }
 
 held_record replicator::held(const record_summary& r) {
-  held_record h{r, holders_of(r.lfn, r.owner), bucket_of(r.lfn),
-                entry_hash(r.lfn, r.version, r.payload_print), false};
+  auto owner = index_of(r.owner);
+  held_record h{r, holders_of(r.lfn, owner), bucket_of(r.lfn),
+                entry_hash(r.lfn, r.version, r.payload_print), false, owner};
+  h.owed = contains(h.holders, self_index());
+  return h;
+}
+
+held_record replicator::moved(const held_record& before) {
+  held_record h = before;
+  if (h.owner == no_site) h.owner = index_of(h.summary.owner);  // listed since
+  h.holders = holders_of(h.summary.lfn, h.owner);
   h.owed = contains(h.holders, self_index());
   return h;
 }
@@ -215,18 +227,34 @@ record_index& replicator::index() {
   if (!idx.built || generation == 0 || idx.generation != generation || idx.epoch != closest_->epoch()) {
     idx.clear();
     stale_records_.clear();
+    moved_records_.clear();
     c_.store->for_each_summary([&](const record_summary& r) { idx.put(held(r)); });
     idx.built = true;
     idx.generation = generation;
     idx.epoch = closest_->epoch();
-  } else if (!stale_records_.empty()) {
+  } else if (!stale_records_.empty() || !moved_records_.empty()) {
     auto stale = std::move(stale_records_);
     stale_records_.clear();
-    for (const auto& lfn : stale)
-      if (auto r = c_.store->get_summary(lfn))
-        idx.put(held(*r));
-      else
-        idx.erase(lfn);
+    auto moved_names = std::move(moved_records_);
+    moved_records_.clear();
+    std::sort(moved_names.begin(), moved_names.end());
+    moved_names.erase(std::unique(moved_names.begin(), moved_names.end()), moved_names.end());
+    // In LFN order, both lists merged; a written record is read from the store.
+    auto s = stale.begin();
+    auto m = moved_names.begin();
+    while (s != stale.end() || m != moved_names.end()) {
+      if (s != stale.end() && (m == moved_names.end() || *s <= *m)) {
+        if (m != moved_names.end() && *m == *s) ++m;
+        if (auto r = c_.store->get_summary(*s))
+          idx.put(held(*r));
+        else
+          idx.erase(*s);
+        ++s;
+      } else {
+        if (const auto* before = idx.find(*m)) idx.put(moved(*before));
+        ++m;
+      }
+    }
   }
   return idx;
 }
@@ -270,6 +298,7 @@ void replicator::push_chunked(const std::string& to, std::vector<record> records
 }
 
 void replicator::publish(const record& r) {
+  wake();
   auto before = c_.store->generation();
   c_.store->put_record(r);
   wrote(before, {r.lfn});
@@ -278,6 +307,7 @@ void replicator::publish(const record& r) {
 }
 
 void replicator::own_key(const std::string& key_id, std::uint32_t n) {
+  wake();
   auto& k = owned_keys_[key_id];
   if (k.n == n) return;
   k = owned_share_key{};
@@ -317,6 +347,16 @@ void replicator::tick() {
   }
 }
 
+// tick()'s conditions, as times: it has nothing to do before the earliest of them.
+millis replicator::next_work() const {
+  if (keys_unchecked_ && !evaluate_at_ && counters_.rounds > 0) return millis::min();
+  auto at = std::min(next_round_, repair_->next_work());
+  if (evaluate_at_) at = std::min(at, *evaluate_at_);
+  if (round_version_ && *round_version_ != c_.members->version())
+    at = std::min(at, last_round_ + settings_.membership_debounce);
+  return at;
+}
+
 std::uint64_t replicator::holders_print() {
   std::uint64_t h = index().print();
   for (const auto& [key_id, k] : owned_keys_) {
@@ -333,7 +373,10 @@ std::uint64_t replicator::holders_print() {
   return h;
 }
 
-void replicator::start_round() { begin_round(std::nullopt); }
+void replicator::start_round() {
+  wake();
+  begin_round(std::nullopt);
+}
 
 void replicator::begin_round(std::optional<std::uint64_t> print) {
   sync_placement();
@@ -425,6 +468,7 @@ void replicator::run_record_round() {
 }
 
 void replicator::on_message(const std::string& from, const message& m) {
+  wake();
   if (from.empty() || from.size() > max_site_id_bytes || from == self_) {
     ++counters_.messages_refused;
     return;

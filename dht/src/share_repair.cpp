@@ -77,6 +77,15 @@ std::vector<key_share> share_repairer::repairable_shares() const {
   std::vector<key_share> out;
   if (!c_.keyring) return out;
   const auto& p = c_.placement();
+  auto generation = c_.store->share_generation();
+  if (generation == 0 || generation != owners_generation_) {
+    owners_.clear();
+    c_.store->for_each_share([&](const key_share& s) {
+      if (repairable_kind(s)) owners_.push_back(c_.index_of(s.owner));  // no_site is never live
+    });
+    owners_generation_ = generation;
+  }
+  if (std::all_of(owners_.begin(), owners_.end(), [&](site_index o) { return p.at(o) != nullptr; })) return out;
   c_.store->for_each_share([&](const key_share& s) {
     if (repairable_kind(s) && !p.find(s.owner)) out.push_back(s);
   });

@@ -53,6 +53,9 @@ class share_repairer {
   void start_round();
   // Coordinates once the inventories are in; expires old sessions.
   void tick();
+  // When tick() next has something to do (a coordination or an expiry), until a message or a
+  // round sets another deadline.
+  millis next_work() const { return coordinate_at_ ? std::min(*coordinate_at_, next_expiry_) : next_expiry_; }
   // A fingerprint of what repair depends on (held keys' targets and owners' liveness). Kept
   // while the store's shares stay (share_generation) and none of the placements it read is
   // dropped: it was recomputed at nearly every failure batch, walking every held share (4-5 %
@@ -85,6 +88,11 @@ class share_repairer {
   // Ours, of another site's key, with a sound n and t: repairable once its owner is down.
   bool repairable_kind(const key_share& s) const;
   std::vector<key_share> repairable_shares() const;  // ours, of keys whose owner is not live
+  // The owners of the shares of a repairable kind we hold, as indexes, while the store's shares
+  // stay (share_generation): a round whose owners are all live skips the walk over the shares
+  // (string compares and an owner look-up each, 2.7 % of dm2-sim's 10,000-site steady state).
+  mutable std::vector<site_index> owners_;
+  mutable std::uint64_t owners_generation_ = 0;  // 0: not taken
   std::vector<std::string> targets(const key_share& s) const;
   bool plan_is_sound(const repair_plan& plan) const;
   bool holds_key(const std::string& key_id) const;

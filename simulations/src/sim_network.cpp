@@ -30,6 +30,9 @@ void sim_network::attach(replicator* r) {
   }
   slots_[i].engine = r;
   slots_[i].alive = true;
+  slots_[i].wake_at = millis::min();
+  slots_[i].members = &r->members();
+  r->wake_cell(&slots_[i].wake_at);
 }
 
 void sim_network::attach_handler(const std::string& site_id, extra_handler h) {
@@ -46,6 +49,7 @@ void sim_network::set_alive(const std::string& site_id, bool alive) {
     s.busy_until_us = 0;
   }
   s.alive = alive;
+  s.wake_at = millis::min();
 }
 
 void sim_network::set_partition(
@@ -96,10 +100,17 @@ void sim_network::tick_all() {
     std::sort(tick_order_.begin(), tick_order_.end());
     tick_order_sorted_ = true;
   }
+  auto now = time_.now();
   for (const auto& [id, i] : tick_order_) {
     auto& s = slots_[i];
     if (!s.alive) continue;
+    // Idle until its next work, and the membership is where it was: this tick would do nothing.
+    if (settings_.skip_idle_ticks && now < s.wake_at && !s.extra_ticks && s.members->version() == s.version_seen)
+      continue;
+    ++ticks_run_;
     s.engine->tick();
+    s.version_seen = s.members->version();
+    s.wake_at = s.engine->next_work();
     if (s.extra_ticks) s.extra.tick();
   }
 }

@@ -555,3 +555,73 @@ TEST(replicator_shares, a_key_owned_between_rounds_is_placed_without_waiting_for
 
 }  // namespace
 }  // namespace dm2::dht
+
+namespace dm2::dht {
+namespace {
+
+// Everything a run leaves behind: messages by type and delivered, each site's counters and what
+// it holds.
+std::string trace_of(sim_cluster& c) {
+  std::string out;
+  for (auto n : c.net().sent_by_type()) out += std::to_string(n) + ' ';
+  out += "delivered " + std::to_string(c.net().messages_delivered()) + '\n';
+  for (int s = 0; s < c.size(); ++s) {
+    const auto& k = c.site(s).engine->counters();
+    out += c.site(s).id;
+    for (auto n : {k.rounds, k.messages_sent, k.records_pushed, k.records_accepted, k.shares_pushed, k.records_handed_off,
+                   k.repairs_started, k.repairs_contributed, k.shares_repaired, k.repairs_impossible})
+      out += ' ' + std::to_string(n);
+    c.site(s).store.for_each_record([&](const record& r) { out += ' ' + r.lfn + '@' + std::to_string(r.version); });
+    c.site(s).store.for_each_share([&](const key_share& sh) { out += ' ' + sh.key_id + '#' + std::to_string(sh.index); });
+    out += '\n';
+  }
+  return out;
+}
+
+// sim_network skips a replicator's ticks before its next_work(): the run must be the very same
+// as with every tick run, through losses, deaths, share repairs, wiped and unseen restarts,
+// and keys owned and records written between rounds (whose calls wake the site).
+TEST(replicator_idle_ticks, skipping_ticks_before_next_work_changes_nothing) {
+  struct seen {
+    std::uint64_t ticks = 0, repaired = 0;
+  };
+  auto run = [](bool skip, seen& out) {
+    sim_network_settings ns;
+    ns.seed = 7;
+    ns.loss_rate = 0.05;
+    ns.skip_idle_ticks = skip;
+    replication_settings rs;
+    rs.repair_period = millis(1000);
+    rs.share_inventory_wait = millis(200);
+    rs.share_repair_timeout = millis(3000);
+    rs.first_round_spread = millis(500);
+    sim_cluster c(12, rs, ns, /*real_shares=*/true);
+    publish_many(c, 4);
+    for (int owner : {0, 1})
+      for (int k = 0; k < 2; ++k) c.own_secret(owner, "key-" + std::to_string(owner) + "-" + std::to_string(k), "secret", 2, 3);
+    c.run_for(millis(4000));
+    c.kill(0);  // its keys' shares get repaired while it is down
+    c.kill(7);
+    c.run_for(millis(6000));
+    c.revive(7, /*wiped=*/true);
+    c.site(1).engine->own_key("key-late", 3);  // between rounds: a call, not a message, wakes it
+    c.own_secret(1, "key-late", "late", 2, 3);
+    c.run_for(millis(2500));
+    c.site(3).engine->publish(record{"late-record", 1, c.site(3).id, "payload"});
+    c.restart_unseen(5, /*wiped=*/true);
+    c.run_for(millis(8000));
+    c.revive(0, /*wiped=*/false);
+    c.run_for(millis(5000));
+    out.ticks = c.net().ticks_run();
+    for (int s = 0; s < c.size(); ++s) out.repaired += c.site(s).engine->counters().shares_repaired;
+    return trace_of(c);
+  };
+  seen all, skipped;
+  auto every_tick = run(false, all);
+  EXPECT_EQ(run(true, skipped), every_tick);
+  EXPECT_GT(all.repaired, 0u);  // the run went through share repairs
+  EXPECT_LT(skipped.ticks, all.ticks / 2);  // most ticks of a quiet site had nothing to do
+}
+
+}  // namespace
+}  // namespace dm2::dht

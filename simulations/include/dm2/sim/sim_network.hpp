@@ -29,6 +29,10 @@ struct sim_network_settings {
   std::function<millis(const std::string& from, const std::string& to)> pair_latency;
   millis jitter{5};           // plus uniform [0, jitter]
   millis tick_interval{100};  // how often every live replicator's tick() runs
+  // Skips a replicator's ticks before its next_work() (no message or call woke it, its
+  // membership kept its version): they would do nothing. Off: every tick runs (the tests
+  // compare both).
+  bool skip_idle_ticks = true;
   double loss_rate = 0.0;     // probability that a message is lost
   // Per-site service queue (processing.hpp): a message that arrived is handed to the site once
   // the site finished the messages that arrived before it, plus its own service time. All 0:
@@ -66,21 +70,28 @@ class sim_network final : public transport {
   // Messages sent, by message::index() (message_name() names them).
   const std::vector<std::uint64_t>& sent_by_type() const { return sent_by_type_; }
   std::uint64_t messages_delivered() const { return delivered_; }
+  std::uint64_t ticks_run() const { return ticks_run_; }  // replicator ticks, skipped ones not counted
   std::size_t in_flight() const { return queue_.size(); }
 
  private:
   // One per site id ever named (attached, given a handler or a liveness): messages and ticks
   // find a site by index, not by hashing its id twice per message (profiled at 10,000 sites).
   struct site_slot {
-    std::string id;
     replicator* engine = nullptr;
     bool alive = false;
     // Whether `extra` has each part, beside `alive`: testing the std::functions themselves read
     // a second cache line of every site at every tick and message (profiled at 10,000 sites).
     bool extra_ticks = false, extra_messages = false;
-    extra_handler extra;
-    std::int64_t busy_until_us = 0;  // when its queue empties (processing)
     std::uint32_t lives = 0;         // times it went down: a queued message is for one life
+    std::int64_t busy_until_us = 0;  // when its queue empties (processing)
+    // The engine's next_work() after its last tick, and the membership version it was taken
+    // at: ticks before it are skipped (the engine sets it to millis::min() when a call gives
+    // it work, a message included).
+    millis wake_at = millis::min();
+    std::uint64_t version_seen = 0;
+    const membership* members = nullptr;  // the engine's view
+    std::string id;
+    extra_handler extra;
   };
   struct envelope {
     std::string from;
@@ -115,7 +126,7 @@ class sim_network final : public transport {
   std::vector<envelope> slab_;
   std::vector<std::uint32_t> free_slots_;
   std::priority_queue<slot_key, std::vector<slot_key>, std::greater<>> queue_;
-  std::uint64_t seq_ = 0, sent_ = 0, delivered_ = 0;
+  std::uint64_t seq_ = 0, sent_ = 0, delivered_ = 0, ticks_run_ = 0;
   std::vector<std::uint64_t> sent_by_type_ = std::vector<std::uint64_t>(std::variant_size_v<message>);
   millis next_tick_{0};
   bool processing_ = false;  // settings_.processing.any()

@@ -286,14 +286,26 @@ void replicator::send(const std::string& to, message m) {
   c_.net->send(self_, to, std::move(m));
 }
 
-void replicator::push_chunked(const std::string& to, std::vector<record> records) {
+void replicator::send(site_index to, message m) {
+  ++counters_.messages_sent;
+  c_.net->send_indexed(self_, self_index(), site_id(to), to, std::move(m));
+}
+
+void replicator::send(const std::string& to, site_index to_index, message m) {
+  if (to_index != no_site)
+    send(to_index, std::move(m));
+  else
+    send(to, std::move(m));
+}
+
+void replicator::push_chunked(const std::string& to, site_index to_index, std::vector<record> records) {
   counters_.records_pushed += records.size();
   for (std::size_t i = 0; i < records.size(); i += settings_.max_records_per_message) {
     push_records msg;
     auto end = std::min(records.size(), i + settings_.max_records_per_message);
     msg.records.assign(std::make_move_iterator(records.begin() + static_cast<std::ptrdiff_t>(i)),
                        std::make_move_iterator(records.begin() + static_cast<std::ptrdiff_t>(end)));
-    send(to, std::move(msg));
+    send(to, to_index, std::move(msg));
   }
 }
 
@@ -303,7 +315,7 @@ void replicator::publish(const record& r) {
   c_.store->put_record(r);
   wrote(before, {r.lfn});
   for (auto h : holders_of(r))
-    if (h != self_index()) push_chunked(site_id(h), {r});
+    if (h != self_index()) push_chunked(site_id(h), h, {r});
 }
 
 void replicator::own_key(const std::string& key_id, std::uint32_t n) {
@@ -467,7 +479,7 @@ void replicator::run_record_round() {
   due_peers_ = std::move(still_due);
 }
 
-void replicator::on_message(const std::string& from, const message& m) {
+void replicator::on_message(const std::string& from, const message& m, site_index from_index) {
   wake();
   if (from.empty() || from.size() > max_site_id_bytes || from == self_) {
     ++counters_.messages_refused;
@@ -476,8 +488,9 @@ void replicator::on_message(const std::string& from, const message& m) {
   std::visit(
       [&](const auto& body) {
         using T = std::decay_t<decltype(body)>;
-        if constexpr (std::is_same_v<T, digest_request>) on_digest_request(from, body);
-        else if constexpr (std::is_same_v<T, digest_reply>) on_digest_reply(from, body);
+        auto from_site = [&] { return from_index != no_site ? from_index : index_of(from); };
+        if constexpr (std::is_same_v<T, digest_request>) on_digest_request(from, from_site(), body);
+        else if constexpr (std::is_same_v<T, digest_reply>) on_digest_reply(from, from_site(), body);
         else if constexpr (std::is_same_v<T, pull_request>) on_pull(from, body);
         else if constexpr (std::is_same_v<T, push_records>) on_push(from, body);
         else if constexpr (std::is_same_v<T, share_inventory_request>)
@@ -499,7 +512,7 @@ void replicator::on_message(const std::string& from, const message& m) {
 // Compare the sender's digest with ours over the records both of us should hold; answer with
 // our (lfn, version) entries in the buckets that differ, or with an empty reply (the
 // acknowledgement that lets both sides skip this pair until something changes).
-void replicator::on_digest_request(const std::string& from, const digest_request& m) {
+void replicator::on_digest_request(const std::string& from, site_index from_index, const digest_request& m) {
   if (m.bucket_count != settings_.bucket_count || m.buckets.size() > settings_.bucket_count) {
     ++counters_.messages_refused;
     spdlog::warn("event=digest_refused peer={} reason=bucket_count", from);
@@ -524,7 +537,6 @@ void replicator::on_digest_request(const std::string& from, const digest_request
   // The digest covers what both of us owe; the entries (sent only for differing buckets) cover
   // all we owe there, so a sender holding a copy it no longer owes sees that we have it.
   auto& idx = index();
-  auto from_index = index_of(from);
   static const peer_digests none;
   const auto* shared = idx.peer(from_index);
   const auto& pr = shared ? *shared : none;
@@ -557,17 +569,16 @@ void replicator::on_digest_request(const std::string& from, const digest_request
     // them would agree too, so it can wait for the next change or recheck.
     acknowledge(from_index, pr.print, pr.added);
   }
-  send(from, std::move(reply));
+  send(from, from_index, std::move(reply));
 }
 
 // Push what the peer lacks or holds older; pull what we should hold and lack or hold older.
-void replicator::on_digest_reply(const std::string& from, const digest_reply& m) {
+void replicator::on_digest_reply(const std::string& from, site_index from_index, const digest_reply& m) {
   if (m.entries.size() > settings_.max_entries_per_message ||
       m.differing.size() > settings_.bucket_count) {
     ++counters_.messages_refused;
     return;
   }
-  auto from_index = index_of(from);
   if (auto* sent = peer_digests_.find(from_index)) {
     if (m.differing.empty())
       acknowledge(from_index, sent->print, sent->added);
@@ -614,7 +625,7 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
   for (const auto& lfn : newer_here)
     if (auto r = c_.store->get_record(lfn)) to_push.push_back(std::move(*r));
   owed_ += to_push.size();
-  if (!to_push.empty()) push_chunked(from, std::move(to_push));
+  if (!to_push.empty()) push_chunked(from, from_index, std::move(to_push));
 
   // Hand-off: a copy we no longer owe goes once every current holder showed it has it.
   for (const auto& e : m.entries) {
@@ -661,7 +672,7 @@ void replicator::on_digest_reply(const std::string& from, const digest_reply& m)
     auto end = std::min(pull.lfns.size(), i + settings_.max_records_per_message);
     chunk.lfns.assign(pull.lfns.begin() + static_cast<std::ptrdiff_t>(i),
                       pull.lfns.begin() + static_cast<std::ptrdiff_t>(end));
-    send(from, std::move(chunk));
+    send(from, from_index, std::move(chunk));
   }
 }
 
@@ -673,7 +684,7 @@ void replicator::on_pull(const std::string& from, const pull_request& m) {
   std::vector<record> out;
   for (const auto& lfn : m.lfns)
     if (auto r = c_.store->get_record(lfn)) out.push_back(std::move(*r));
-  if (!out.empty()) push_chunked(from, std::move(out));
+  if (!out.empty()) push_chunked(from, no_site, std::move(out));
 }
 
 void replicator::on_push(const std::string& from, const push_records& m) {

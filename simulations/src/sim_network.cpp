@@ -33,6 +33,16 @@ void sim_network::attach(replicator* r) {
   slots_[i].wake_at = millis::min();
   slots_[i].members = &r->members();
   r->wake_cell(&slots_[i].wake_at);
+  if (!shared_view_ && !views_differ_) shared_view_ = &r->members();
+  auto index = r->members().index_of(r->self());
+  if (shared_view_ != &r->members() || !index) {
+    shared_view_ = nullptr;  // indexes mean nothing across views: by id from now on
+    views_differ_ = true;
+    slot_by_view_index_.clear();
+    return;
+  }
+  if (*index >= slot_by_view_index_.size()) slot_by_view_index_.resize(*index + 1, no_slot);
+  slot_by_view_index_[*index] = i;
 }
 
 void sim_network::attach_handler(const std::string& site_id, extra_handler h) {
@@ -63,6 +73,18 @@ bool sim_network::alive(const std::string& site_id) const {
 }
 
 void sim_network::send(const std::string& from_site, const std::string& to_site, message m) {
+  enqueue(from_site, no_site, slot_of(to_site), to_site, std::move(m));
+}
+
+void sim_network::send_indexed(const std::string& from_site, site_index from, const std::string& to_site,
+                               site_index to, message m) {
+  auto slot = shared_view_ && to < slot_by_view_index_.size() ? slot_by_view_index_[to] : no_slot;
+  if (slot == no_slot) return send(from_site, to_site, std::move(m));
+  enqueue(from_site, from, slot, to_site, std::move(m));
+}
+
+void sim_network::enqueue(const std::string& from_site, site_index from, std::uint32_t to, const std::string& to_site,
+                          message m) {
   ++sent_;
   ++sent_by_type_[m.index()];
   if (blocked_ && blocked_(from_site, to_site)) return;
@@ -72,15 +94,14 @@ void sim_network::send(const std::string& from_site, const std::string& to_site,
   auto jitter = settings_.jitter.count() > 0
                     ? std::uniform_int_distribution<millis::rep>(0, settings_.jitter.count())(rng_)
                     : 0;
-  auto to = slot_of(to_site);
   std::uint32_t slot;
   if (free_slots_.empty()) {
     slot = static_cast<std::uint32_t>(slab_.size());
-    slab_.push_back(envelope{from_site, to, std::move(m)});
+    slab_.push_back(envelope{from_site, from, to, std::move(m)});
   } else {
     slot = free_slots_.back();
     free_slots_.pop_back();
-    slab_[slot] = envelope{from_site, to, std::move(m)};
+    slab_[slot] = envelope{from_site, from, to, std::move(m)};
   }
   auto base = settings_.pair_latency ? settings_.pair_latency(from_site, to_site) : settings_.latency;
   queue_.push(slot_key{time_.now() + base + millis(jitter), seq_++, slot});
@@ -137,7 +158,7 @@ void sim_network::run_until(millis until) {
       auto& to = slots_[e.to];
       if (to.alive && (!e.queued || e.life == to.lives)) {
         ++delivered_;
-        if (to.engine) to.engine->on_message(e.from, e.m);
+        if (to.engine) to.engine->on_message(e.from, e.m, shared_view_ ? e.from_index : no_site);
         if (to.extra_messages) to.extra.on_message(e.from, e.m);
       }
     } else {

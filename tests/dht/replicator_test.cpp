@@ -625,3 +625,61 @@ TEST(replicator_idle_ticks, skipping_ticks_before_next_work_changes_nothing) {
 
 }  // namespace
 }  // namespace dm2::dht
+
+namespace dm2::dht {
+namespace {
+
+// sim_network routes by view index only while every replicator shares one view: here each has
+// its own, listing the sites in another order (so the same index names another site in each),
+// and every record must still land on its holders and nowhere else.
+TEST(replicator_views, sites_with_views_of_their_own_are_reached_by_id) {
+  manual_clock time;
+  sim_network net(time, {});
+  constexpr int n = 6;
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i) ids.push_back("site-" + std::to_string(i));
+  std::vector<std::unique_ptr<static_membership>> views;
+  std::vector<std::unique_ptr<memory_replica_store>> stores;
+  std::vector<std::unique_ptr<replicator>> engines;
+  for (int i = 0; i < n; ++i) {
+    views.push_back(std::make_unique<static_membership>());
+    for (int j = 0; j < n; ++j) {
+      // Rotated by 2i: each site's own index differs from view to view, and so does the site
+      // an index names.
+      const auto& id = ids[static_cast<std::size_t>((j + 2 * i) % n)];
+      views.back()->add(site_info{id, node_id_of_public_key(id), {}});
+    }
+    stores.push_back(std::make_unique<memory_replica_store>());
+  }
+  ASSERT_NE(views[0]->index_of(ids[0]), views[1]->index_of(ids[1]));
+  ASSERT_NE(views[0]->index_of(ids[1]), views[1]->index_of(ids[1]));
+  replication_settings rs;
+  rs.k = 2;
+  rs.repair_period = millis(500);
+  for (int i = 0; i < n; ++i) {
+    engines.push_back(std::make_unique<replicator>(
+        ids[static_cast<std::size_t>(i)], rs,
+        replicator_collaborators{&time, &net, views[static_cast<std::size_t>(i)].get(), stores[static_cast<std::size_t>(i)].get(), nullptr}));
+    net.attach(engines.back().get());
+  }
+  std::vector<record> records;
+  for (int i = 0; i < n; ++i)
+    for (int r = 0; r < 4; ++r) {
+      records.push_back(record{ids[static_cast<std::size_t>(i)] + "/r" + std::to_string(r), 1, ids[static_cast<std::size_t>(i)], "x"});
+      engines[static_cast<std::size_t>(i)]->publish(records.back());
+    }
+  net.run_until(time.now() + millis(3000));
+  placement_index p(views[0]->live_sites());
+  for (const auto& r : records) {
+    auto targets = p.closest_ids(key_of(r.lfn), 2, r.owner);
+    for (int i = 0; i < n; ++i) {
+      const auto& id = ids[static_cast<std::size_t>(i)];
+      bool should = id == r.owner || std::find(targets.begin(), targets.end(), id) != targets.end();
+      EXPECT_EQ(stores[static_cast<std::size_t>(i)]->get_record(r.lfn).has_value(), should) << r.lfn << " at " << id;
+    }
+  }
+  for (const auto& e : engines) EXPECT_EQ(e->counters().records_refused, 0u) << e->self();
+}
+
+}  // namespace
+}  // namespace dm2::dht

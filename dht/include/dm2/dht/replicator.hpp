@@ -123,7 +123,9 @@ class replicator {
   // Forces a round now (used on start and after a restart).
   void start_round();
   // Handles one message from `from_site`. Malformed or oversized input is counted and ignored.
-  void on_message(const std::string& from_site, const message& m);
+  // `from_index`: the sender's index in this replicator's view, when the transport knows it
+  // (transport::send_indexed over a shared view); no_site: looked up by id.
+  void on_message(const std::string& from_site, const message& m, site_index from_index = no_site);
   // When tick() next has work, as long as no message arrives, none of publish, own_key,
   // start_round and on_message is called, and the membership keeps the version it has now
   // (millis::min(): at the next tick). A driver of thousands of replicators (dm2-sim) skips the
@@ -158,7 +160,9 @@ class replicator {
 
  private:
   void send(const std::string& to, message m);
-  void send(site_index to, message m) { send(site_id(to), std::move(m)); }
+  void send(site_index to, message m);
+  // To `to`, by its index when known (no_site: by id).
+  void send(const std::string& to, site_index to_index, message m);
   void wake() {
     if (wake_cell_) *wake_cell_ = millis::min();
   }
@@ -169,8 +173,8 @@ class replicator {
   void run_record_round();
   void run_share_round();
   void evaluate_shares();
-  void on_digest_request(const std::string& from, const digest_request& m);
-  void on_digest_reply(const std::string& from, const digest_reply& m);
+  void on_digest_request(const std::string& from, site_index from_index, const digest_request& m);
+  void on_digest_reply(const std::string& from, site_index from_index, const digest_reply& m);
   void on_pull(const std::string& from, const pull_request& m);
   void on_push(const std::string& from, const push_records& m);
   void on_share_inventory_request(const std::string& from, const share_inventory_request& m);
@@ -179,7 +183,7 @@ class replicator {
   void on_drop_shares(const std::string& from, const drop_shares& m);
   std::vector<std::string> share_targets(const std::string& key_id, std::uint32_t n);
   site_index self_index_ = no_site;
-  void push_chunked(const std::string& to, std::vector<record> records);
+  void push_chunked(const std::string& to, site_index to_index, std::vector<record> records);
 
   std::string self_;
   replication_settings settings_;

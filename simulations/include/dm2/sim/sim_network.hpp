@@ -61,6 +61,11 @@ class sim_network final : public transport {
   bool alive(const std::string& site_id) const;
 
   void send(const std::string& from_site, const std::string& to_site, message m) override;
+  // While every attached replicator shares one membership view (dm2-sim, the tests' clusters),
+  // finds `to` by its view index and hands the receiver `from`'s (profiled at 10,000 sites:
+  // hashing both ids per message was 5 % of the run); otherwise by id.
+  void send_indexed(const std::string& from_site, site_index from, const std::string& to_site, site_index to,
+                    message m) override;
   // Advances the clock to `until`, delivering messages and ticking live replicators on the way.
   void run_until(millis until);
   // Runs until no message is in flight or `limit` is reached. Returns the time reached.
@@ -95,6 +100,7 @@ class sim_network final : public transport {
   };
   struct envelope {
     std::string from;
+    site_index from_index = no_site;  // in the shared view (no_site: unknown)
     std::uint32_t to = 0;  // index in slots_
     message m;
     bool queued = false;     // arrived and waited its turn at `to` (processing)
@@ -109,6 +115,7 @@ class sim_network final : public transport {
     bool operator>(const slot_key& o) const { return at != o.at ? at > o.at : seq > o.seq; }
   };
   std::uint32_t slot_of(const std::string& site_id);  // creates it when new
+  void enqueue(const std::string& from_site, site_index from, std::uint32_t to, const std::string& to_site, message m);
   std::optional<std::uint32_t> find_slot(const std::string& site_id) const;
   // `e` arrived at its site now: queues it there; when its handling ends (whole ms, rounded up).
   millis queue_at_site(envelope& e);
@@ -119,6 +126,12 @@ class sim_network final : public transport {
   std::mt19937_64 rng_;
   std::deque<site_slot> slots_;  // a deque: a handler sending to a new site keeps its slot in place
   hash_slots slot_by_id_;  // site id -> index in slots_, probed in place (a node-based map was 4 % of a run)
+  // The one membership view every attached engine uses (null: none yet, or they differ), and
+  // its site indexes' slots (no_slot: not attached).
+  const membership* shared_view_ = nullptr;
+  bool views_differ_ = false;
+  static constexpr std::uint32_t no_slot = ~std::uint32_t{0};
+  std::vector<std::uint32_t> slot_by_view_index_;
   // Engines' slots in site id order: ticks run in that order (deterministic); sorted on next use.
   std::vector<std::pair<std::string, std::uint32_t>> tick_order_;
   bool tick_order_sorted_ = true;

@@ -528,10 +528,15 @@ int run(const options& o) {
   // first digest) and in all:
   // bench/sim_bench.sh projects an hour from a shorter run with them.
   double warm_up_cpu_s = -1;
+  // And by the start of the last 5 (runs of 10 minutes or more): bench/sim_bench.sh --quick
+  // projects the hour from that steady rate (minutes 6..10 ran a third below the hour's rate:
+  // sites down grow to their steady share over the first quarter hour).
+  double last_start_cpu_s = -1;
   auto cpu_s = [] { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; };
   for (millis now{0}; now <= end; now += step) {
     events.run_until(net, now);
     if (warm_up_cpu_s < 0 && now >= millis(300'000)) warm_up_cpu_s = cpu_s();
+    if (last_start_cpu_s < 0 && end >= millis(600'000) && now >= end - millis(300'000)) last_start_cpu_s = cpu_s();
     progress.update(static_cast<double>(now.count()) / 1000);
     if (cal && (!cal->at_rest() || cal->restoring())) cal->sampled(now, short_of_live(), live_work());
     if (!burst_done && now >= burst_at) {
@@ -575,7 +580,12 @@ int run(const options& o) {
       sep = ", ";
     }
   std::cerr << "); wrote " << o.csv << "\n";
-  std::fprintf(stderr, "dm2-sim: cpu %.1f s, first 300 simulated s %.1f s\n", cpu_s(), warm_up_cpu_s);
+  auto cpu = cpu_s();
+  if (last_start_cpu_s >= 0)
+    std::fprintf(stderr, "dm2-sim: cpu %.1f s, first 300 simulated s %.1f s, last 300 simulated s %.1f s\n", cpu,
+                 warm_up_cpu_s, cpu - last_start_cpu_s);
+  else
+    std::fprintf(stderr, "dm2-sim: cpu %.1f s, first 300 simulated s %.1f s\n", cpu, warm_up_cpu_s);
   if (queries) {
     auto base = stem_of(o.csv, ".csv");
     if (!queries->write_results(base + "-queries.csv") || !queries->write_cdf(base + "-query-cdf.csv")) {

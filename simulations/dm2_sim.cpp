@@ -225,12 +225,15 @@ int run(const options& o) {
   std::vector<record> records;
   std::vector<site*> owner_of;  // records[i]'s owner
   std::vector<std::pair<std::string, std::string>> keys;  // owner, key id
+  // Every site sees the one membership view: one placement memo serves them all (each failure
+  // batch is checked once, not once per site).
+  auto placements = shared_closest_cache();
   for (auto& s : sites) {
     s->shares = sim_shares(s->id);
     s->engine = std::make_unique<replicator>(
         s->id, rs,
         replicator_collaborators{&time, &net, &members, &s->store, s->shares.get(),
-                                 o.share_repair ? &s->keyring : nullptr});
+                                 o.share_repair ? &s->keyring : nullptr, placements});
     net.attach(s->engine.get());
     if (queries) queries->attach(s->id, s->store);
     for (int r = 0; r < o.records_per_site; ++r) {

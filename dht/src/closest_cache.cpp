@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <stdexcept>
 
 #include "dm2/dht/replica_store.hpp"
 
@@ -15,9 +16,26 @@ std::uint64_t top64(const node_id& id) {
   return v;
 }
 
-constexpr std::size_t max_entries = 1'000'000;  // bounds memory; beyond, start over
 
 }  // namespace
+
+closest_cache::follower closest_cache::follow() {
+  followers_.emplace_back();
+  return static_cast<follower>(followers_.size() - 1);
+}
+
+void closest_cache::sync(const membership& members) {
+  if (view_ && view_ != &members) throw std::logic_error("closest_cache: one membership view per memo");
+  view_ = &members;
+  auto v = members.version();
+  if (synced_version_ && *synced_version_ == v) return;
+  auto changes = synced_version_ ? members.changes_since(*synced_version_) : std::nullopt;
+  if (changes)
+    apply(*changes);
+  else if (synced_version_)
+    clear();  // the changes are gone from the log: nothing can be trusted
+  synced_version_ = v;
+}
 
 std::optional<std::uint32_t> closest_cache::find(const std::string& name) const {
   return by_name_.find(std::hash<std::string>{}(name), [&](std::uint32_t at) { return entries_[at].name == name; });
@@ -28,14 +46,14 @@ const node_id* closest_cache::key(const std::string& name) const {
   return found ? &entries_[*found].key : nullptr;
 }
 
-const site_list& closest_cache::get(const placement_index& p, const std::string& name, std::size_t count,
-                                    site_index exclude) {
+const site_list& closest_cache::get(follower f, const placement_index& p, const std::string& name,
+                                    std::size_t count, site_index exclude) {
   auto hint = no_hint;
-  return get(p, name, count, exclude, hint);
+  return get(f, p, name, count, exclude, hint);
 }
 
-const site_list& closest_cache::get(const placement_index& p, const std::string& name, std::size_t count,
-                                    site_index exclude, std::uint32_t& hint) {
+const site_list& closest_cache::get(follower f, const placement_index& p, const std::string& name,
+                                    std::size_t count, site_index exclude, std::uint32_t& hint) {
   // A freed slot's name is empty: an empty name goes through the table.
   auto found = hint < entries_.size() && !name.empty() && entries_[hint].name == name
                    ? std::optional<std::uint32_t>(hint)
@@ -46,14 +64,18 @@ const site_list& closest_cache::get(const placement_index& p, const std::string&
     auto& e = entries_[at];
     if (!e.dropped) {
       if (e.count == count && e.exclude == exclude) {
+        subscribe(e, f);
         hint = at;
         return e.ids;
       }
-      unwatch(at);
-      ++resets_;
+      // Asked for with another count or exclude: whoever followed the old result learns it
+      // changed, as from a drop.
+      deliver(at, f);
+      ++followers_[f].resets;
     }
   } else {
-    if (by_name_.size() >= max_entries) clear();
+    // Bounds memory (a million names per follower); beyond, start over.
+    if (by_name_.size() >= 1'000'000 * std::max<std::size_t>(1, followers_.size())) clear();
     at = static_cast<std::uint32_t>(entries_.size());
     if (free_.empty()) {
       entries_.emplace_back();
@@ -79,21 +101,99 @@ const site_list& closest_cache::get(const placement_index& p, const std::string&
   e.ids.clear();
   for (const auto* s : chosen) e.ids.push_back(s->index);
   watch_entry(at);
+  subscribe(e, f);
   hint = at;
   return e.ids;
 }
 
+void closest_cache::subscribe(entry& e, follower f) {
+  auto generation = followers_[f].generation;
+  for (auto& s : e.followers)
+    if (s.who == f) {
+      s.generation = generation;
+      return;
+    }
+  e.followers.push_back(subscription{f, generation});
+}
+
+void closest_cache::deliver(std::uint32_t at, follower except) {
+  auto& e = entries_[at];
+  for (const auto& s : e.followers) {
+    auto& to = followers_[s.who];
+    if (s.who == except || s.generation != to.generation) continue;
+    to.inbox.push_back(at);
+    ++e.pending;
+  }
+  e.followers.clear();
+}
+
+void closest_cache::take_dropped(follower f, std::vector<std::string>& out) {
+  auto& from = followers_[f];
+  if (from.inbox.empty()) return;
+  // In name order: what the caller re-derives from the names does not depend on slots.
+  std::vector<std::string> names;
+  names.reserve(from.inbox.size());
+  for (auto at : from.inbox) {
+    names.push_back(entries_[at].name);
+    --entries_[at].pending;
+  }
+  from.inbox.clear();
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  out.insert(out.end(), std::make_move_iterator(names.begin()), std::make_move_iterator(names.end()));
+  ++from.epoch;
+}
+
+void closest_cache::reset(follower f) {
+  auto& r = followers_[f];
+  ++r.generation;  // its subscriptions are void
+  for (auto at : r.inbox) --entries_[at].pending;
+  r.inbox.clear();
+  ++r.epoch;
+  ++r.resets;
+}
+
 void closest_cache::watch_entry(std::uint32_t at) {
-  const auto& e = entries_[at];
-  watch w{e.key_top, e.reach, at};
-  watch_.insert(std::upper_bound(watch_.begin(), watch_.end(), w,
-                                 [](const watch& a, const watch& b) { return a.key_top < b.key_top; }),
-                w);
-  std::pair x{e.exclude, at};
-  by_exclude_.insert(std::upper_bound(by_exclude_.begin(), by_exclude_.end(), x), x);
+  auto& e = entries_[at];
+  e.stamp = ++stamps_;  // voids the entry's earlier watch, if any
+  watch w{e.key_top, e.reach, at, e.stamp, e.exclude};
+  recent_.push_back(w);
   exclude_filter_.set(e.exclude % filter_size);
   min_near_bits_ = std::min(min_near_bits_, std::countl_zero(e.reach));
   mark_near(w);
+  if (recent_.size() > 32 + watch_.size() / 32) merge_recent();
+}
+
+bool closest_cache::live(const watch& w) const {
+  const auto& e = entries_[w.at];
+  return e.stamp == w.stamp && !e.dropped;
+}
+
+void closest_cache::merge_recent() {
+  // Void watches go (recomputed, dropped or freed entries); the recent ones are sorted in. Both
+  // arrays stay sorted without moving the whole array at each insert (a memo shared by 10,000
+  // sites holds ~120,000 entries).
+  std::erase_if(watch_, [&](const watch& w) { return !live(w); });
+  std::erase_if(by_exclude_, [&](const watch& w) { return !live(w); });
+  std::erase_if(recent_, [&](const watch& w) { return !live(w); });
+  auto by_key = [](const watch& a, const watch& b) { return a.key_top < b.key_top; };
+  auto by_excluded = [](const watch& a, const watch& b) { return a.exclude < b.exclude; };
+  auto old = static_cast<std::ptrdiff_t>(watch_.size());
+  std::sort(recent_.begin(), recent_.end(), by_key);
+  watch_.insert(watch_.end(), recent_.begin(), recent_.end());
+  std::inplace_merge(watch_.begin(), watch_.begin() + old, watch_.end(), by_key);
+  std::sort(recent_.begin(), recent_.end(), by_excluded);
+  by_exclude_.insert(by_exclude_.end(), recent_.begin(), recent_.end());
+  std::inplace_merge(by_exclude_.begin(), by_exclude_.begin() + old, by_exclude_.end(), by_excluded);
+  recent_.clear();
+  min_near_bits_ = 64;
+  near_filter_.fill(0);
+  exclude_filter_.reset();
+  for (const auto& w : watch_) {
+    min_near_bits_ = std::min(min_near_bits_, std::countl_zero(w.reach));
+    mark_near(w);
+    exclude_filter_.set(w.exclude % filter_size);
+  }
 }
 
 void closest_cache::mark_near(const watch& w) {
@@ -114,34 +214,18 @@ bool closest_cache::near(std::uint64_t top) const {
   return (near_filter_[b / 64] >> (b % 64)) & 1;
 }
 
-void closest_cache::rebuild_filters() {
-  near_filter_.fill(0);
-  exclude_filter_.reset();
-  for (const auto& w : watch_) mark_near(w);
-  for (const auto& [excluded, at] : by_exclude_) exclude_filter_.set(excluded % filter_size);
-}
-
-void closest_cache::unwatch(std::uint32_t at) {
-  const auto& e = entries_[at];
-  auto w = std::lower_bound(watch_.begin(), watch_.end(), e.key_top,
-                            [](const watch& a, std::uint64_t v) { return a.key_top < v; });
-  while (w != watch_.end() && w->at != at) ++w;
-  if (w != watch_.end()) watch_.erase(w);
-  auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::pair{e.exclude, at});
-  if (x != by_exclude_.end() && x->second == at) by_exclude_.erase(x);
-}
-
-void closest_cache::apply(std::span<const membership_change> changes,
-                          std::vector<std::string>* dropped_names) {
+void closest_cache::apply(std::span<const membership_change> changes) {
   if (changes.empty() || by_name_.size() == 0) return;
-  // Entries the last batch dropped and nobody asked for since are let go.
-  for (auto at : last_dropped_)
-    if (entries_[at].dropped) {
-      by_name_.erase(std::hash<std::string>{}(entries_[at].name), at);
-      entries_[at] = entry{};
-      free_.push_back(at);
-    }
-  last_dropped_.clear();
+  // Entries dropped before and neither asked for since nor waiting to be taken are let go.
+  std::erase_if(freeable_, [&](std::uint32_t at) {
+    auto& e = entries_[at];
+    if (!e.dropped) return true;
+    if (e.pending > 0) return false;
+    by_name_.erase(std::hash<std::string>{}(e.name), at);
+    e = entry{};
+    free_.push_back(at);
+    return true;
+  });
   std::vector<std::uint32_t> dropped;
   for (const auto& c : changes) {
     if (c.restarted) continue;  // the same live set: no placement moves
@@ -162,46 +246,41 @@ void closest_cache::apply(std::span<const membership_change> changes,
                             [](std::uint64_t v, const watch& w) { return v < w.key_top; });
     }
     // No farther from the key than the farthest chosen site (on 64 bits; a tie counts).
+    auto reached = [&](const watch& w) { return close && (top ^ w.key_top) <= w.reach; };
     for (auto w = lo; w != hi; ++w)
-      if ((top ^ w->key_top) <= w->reach) dropped.push_back(w->at);
+      if (reached(*w) && live(*w)) dropped.push_back(w->at);
+    for (const auto& w : recent_)
+      if ((reached(w) || (excluding && w.exclude == c.index)) && live(w)) dropped.push_back(w.at);
     if (!excluding) continue;  // the search below is a cold read of by_exclude_
-    for (auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), std::pair{c.index, std::uint32_t{0}});
-         x != by_exclude_.end() && x->first == c.index; ++x)
-      dropped.push_back(x->second);
+    for (auto x = std::lower_bound(by_exclude_.begin(), by_exclude_.end(), c.index,
+                                   [](const watch& w, site_index v) { return w.exclude < v; });
+         x != by_exclude_.end() && x->exclude == c.index; ++x)
+      if (live(*x)) dropped.push_back(x->at);
   }
   if (dropped.empty()) return;
   std::sort(dropped.begin(), dropped.end());
   dropped.erase(std::unique(dropped.begin(), dropped.end()), dropped.end());
-  auto gone = [&](std::uint32_t at) { return std::binary_search(dropped.begin(), dropped.end(), at); };
-  std::erase_if(watch_, [&](const watch& w) { return gone(w.at); });
-  std::erase_if(by_exclude_, [&](const auto& x) { return gone(x.second); });
-  rebuild_filters();
-  // In name order: what the caller re-derives from the names does not depend on slots.
-  std::vector<std::string> names;
-  names.reserve(dropped.size());
+  // Their watches are void now (dropped); the next merge lets them go.
   for (auto at : dropped) {
     entries_[at].dropped = true;
-    names.push_back(entries_[at].name);
+    deliver(at, no_follower);
   }
-  last_dropped_ = std::move(dropped);
-  std::sort(names.begin(), names.end());
-  if (dropped_names)
-    dropped_names->insert(dropped_names->end(), std::make_move_iterator(names.begin()),
-                          std::make_move_iterator(names.end()));
-  ++epoch_;
+  freeable_.insert(freeable_.end(), dropped.begin(), dropped.end());
 }
 
 void closest_cache::clear() {
   entries_.clear();
   free_.clear();
-  last_dropped_.clear();
+  freeable_.clear();
   by_name_.clear();
   watch_.clear();
   by_exclude_.clear();
-  min_near_bits_ = 64;
-  rebuild_filters();
-  ++epoch_;
-  ++resets_;
+  recent_.clear();
+  merge_recent();  // empty: resets the filters
+  for (follower f = 0; f < followers_.size(); ++f) {
+    followers_[f].inbox.clear();  // its entries are gone
+    reset(f);
+  }
 }
 
 }  // namespace dm2::dht

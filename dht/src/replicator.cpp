@@ -50,7 +50,8 @@ replicator::replicator(std::string self_site, replication_settings settings,
     : self_(std::move(self_site)),
       settings_(settings),
       c_(c),
-      closest_(std::make_unique<closest_cache>()),
+      closest_(c.placements ? c.placements : std::make_shared<closest_cache>()),
+      follower_(closest_->follow()),
       index_(std::make_unique<record_index>()) {
   settings_.bucket_count = std::clamp<std::size_t>(settings_.bucket_count, 1, 65536);
   if (settings_.first_round_spread > millis(0))
@@ -66,26 +67,30 @@ replicator::replicator(std::string self_site, replication_settings settings,
       [this](const std::string& site) { return index_of(site); }, &settings_, &counters_});
 }
 
-replicator::~replicator() = default;
+replicator::~replicator() { closest_->unfollow(follower_); }
+
+std::shared_ptr<closest_cache> shared_closest_cache() { return std::make_shared<closest_cache>(); }
 
 void replicator::sync_placement() {
   auto v = c_.members->version();
   if (synced_version_ && *synced_version_ == v) return;
+  auto before = closest_->epoch(follower_);
+  closest_->sync(*c_.members);
+  bool kept = closest_->epoch(follower_) == before;  // not reset by a memo that lost the log
   auto changes = synced_version_ ? c_.members->changes_since(*synced_version_) : std::nullopt;
   if (changes) {
     forget_agreements(*changes);
     // The records whose placement moved are re-indexed one by one (when the index was current).
-    auto before = closest_->epoch();
     std::vector<std::string> dropped;
-    closest_->apply(*changes, &dropped);
+    closest_->take_dropped(follower_, dropped);
     repair_->placements_dropped(dropped);
-    if (index_->built && index_->epoch == before) {
+    if (kept && index_->built && index_->epoch == before) {
       moved_records_.insert(moved_records_.end(), std::make_move_iterator(dropped.begin()),
                             std::make_move_iterator(dropped.end()));
-      index_->epoch = closest_->epoch();
+      index_->epoch = closest_->epoch(follower_);
     }
   } else {
-    closest_->clear();  // the index's epoch no longer matches: rebuilt on next use
+    closest_->reset(follower_);  // the index's epoch no longer matches: rebuilt on next use
     incarnations_unknown_ = true;
   }
   synced_version_ = v;
@@ -177,13 +182,13 @@ const placement_index& replicator::placement() {
 const site_list& replicator::closest(const std::string& name, std::size_t count,
                                                    site_index exclude) {
   const auto& p = placement();
-  return closest_->get(p, name, count, exclude);
+  return closest_->get(follower_, p, name, count, exclude);
 }
 
 const site_list& replicator::closest(const std::string& name, std::size_t count, site_index exclude,
                                      std::uint32_t& hint) {
   const auto& p = placement();
-  return closest_->get(p, name, count, exclude, hint);
+  return closest_->get(follower_, p, name, count, exclude, hint);
 }
 
 site_list replicator::holders_of(const record& r) { return holders_of(r.lfn, r.owner); }
@@ -196,7 +201,7 @@ site_list replicator::holders_of(const std::string& lfn, site_index o) {
   const auto& p = placement();
   site_list out;
   if (p.at(o)) out.push_back(o);
-  const auto& replicas = closest_->get(p, lfn, settings_.k, o);
+  const auto& replicas = closest_->get(follower_, p, lfn, settings_.k, o);
   out.insert(out.end(), replicas.begin(), replicas.end());
   return out;
 }
@@ -224,14 +229,14 @@ record_index& replicator::index() {
   auto& idx = *index_;
   idx.set_self(self_index());
   auto generation = c_.store->generation();
-  if (!idx.built || generation == 0 || idx.generation != generation || idx.epoch != closest_->epoch()) {
+  if (!idx.built || generation == 0 || idx.generation != generation || idx.epoch != closest_->epoch(follower_)) {
     idx.clear();
     stale_records_.clear();
     moved_records_.clear();
     c_.store->for_each_summary([&](const record_summary& r) { idx.put(held(r)); });
     idx.built = true;
     idx.generation = generation;
-    idx.epoch = closest_->epoch();
+    idx.epoch = closest_->epoch(follower_);
   } else if (!stale_records_.empty() || !moved_records_.empty()) {
     auto stale = std::move(stale_records_);
     stale_records_.clear();
@@ -344,7 +349,7 @@ void replicator::tick() {
     sync_placement();
     if (incarnations_unknown_) compare_incarnations();
     std::optional<std::uint64_t> print;
-    if (!agreement_voided_ && closest_->epoch() != print_epoch_) print = holders_print();
+    if (!agreement_voided_ && closest_->epoch(follower_) != print_epoch_) print = holders_print();
     if (agreement_voided_ || (print && *print != placement_print_))
       begin_round(print);  // the print just taken: nothing moved since
     else
@@ -376,12 +381,12 @@ std::uint64_t replicator::holders_print() {
     for (auto s : closest(key_id, k.n, self_index())) x = fingerprint_value(s, x);
     h ^= x;
   }
-  if (closest_->resets() != repair_resets_) {  // cleared, or an entry recomputed otherwise
+  if (closest_->resets(follower_) != repair_resets_) {  // cleared, or an entry recomputed otherwise
     repair_->placements_reset();
-    repair_resets_ = closest_->resets();
+    repair_resets_ = closest_->resets(follower_);
   }
   h ^= repair_->print();
-  print_epoch_ = closest_->epoch();
+  print_epoch_ = closest_->epoch(follower_);
   return h;
 }
 

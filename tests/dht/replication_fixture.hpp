@@ -77,9 +77,11 @@ class sim_cluster {
  public:
   // real_shares: every site gets a real X25519 keyring (and takes part in share repair), and
   // owners split real secrets (own_secret) instead of fake_share_source's strings.
+  // shared_placements: every replicator follows one placement memo (as in dm2-sim).
   sim_cluster(int n, replication_settings settings = {}, sim_network_settings net = {},
-              bool real_shares = false)
+              bool real_shares = false, bool shared_placements = false)
       : net_(time_, net) {
+    auto placements = shared_placements ? shared_closest_cache() : nullptr;
     for (int i = 0; i < n; ++i) {
       auto s = std::make_unique<sim_site>();
       s->id = "site-" + std::to_string(i);
@@ -97,7 +99,7 @@ class sim_cluster {
       s->engine = std::make_unique<replicator>(
           s->id, settings,
           replicator_collaborators{&time_, &net_, &members_, &s->store, s->shares.get(),
-                                   s->keyring.get()});
+                                   s->keyring.get(), placements});
       net_.attach(s->engine.get());
     }
   }

@@ -81,6 +81,50 @@ TEST(replicator, memoized_placements_equal_fresh_ones_through_random_membership_
   EXPECT_EQ(checked, 80u * 300u);
 }
 
+// The same through one memo followed by several replicators, each asking for names of its own
+// and names the others ask for too (what one recomputes, the others read).
+TEST(replicator, a_shared_placement_memo_gives_each_follower_fresh_placements) {
+  sim_cluster c(64, {}, {}, /*real_shares=*/false, /*shared_placements=*/true);
+  std::mt19937 rng(11);
+  std::size_t checked = 0;
+  for (int step = 0; step < 60; ++step) {
+    for (int flips = 1 + static_cast<int>(rng() % 4); flips > 0; --flips) {
+      const auto& id = c.site(4 + static_cast<int>(rng() % 60)).id;
+      c.members().set_live(id, !c.members().is_live(id));
+    }
+    placement_index fresh(c.members().live_sites());
+    for (int asker = 0; asker < 4; ++asker) {
+      auto& r = *c.site(asker).engine;
+      for (int i = 0; i < 120; ++i) {
+        if ((i + step) % 4 == asker) continue;  // followers come and go from names
+        auto name = "name-" + std::to_string(i % 80 + (asker % 2) * 40);
+        const auto& excluded = c.site(i % 64).id;
+        site_list got = r.closest(name, 3, r.index_of(excluded));
+        std::vector<std::string> got_ids;
+        for (auto s : got) got_ids.push_back(r.site_id(s));
+        ASSERT_EQ(got_ids, fresh.closest_ids(key_of(name), 3, excluded)) << name << " by site " << asker;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 60u * 4u * 90u);
+}
+
+// A memo serves one view: a replicator of another view following it is refused at once.
+TEST(replicator, a_shared_placement_memo_refuses_a_second_view) {
+  manual_clock time;
+  sim_network net(time, {});
+  static_membership a, b;
+  for (auto* view : {&a, &b})
+    for (const auto* id : {"site-0", "site-1"}) view->add(site_info{id, node_id_of_public_key(id), {}});
+  memory_replica_store sa, sb;
+  auto memo = shared_closest_cache();
+  replicator ra("site-0", {}, replicator_collaborators{&time, &net, &a, &sa, nullptr, nullptr, memo});
+  replicator rb("site-1", {}, replicator_collaborators{&time, &net, &b, &sb, nullptr, nullptr, memo});
+  EXPECT_EQ(ra.closest("name", 1, no_site).size(), 1u);
+  EXPECT_THROW(rb.closest("name", 1, no_site), std::logic_error);
+}
+
 TEST(replicator, after_killing_sites_every_record_regains_k_live_replicas) {
   replication_settings rs;
   rs.repair_period = millis(1000);
@@ -581,46 +625,60 @@ std::string trace_of(sim_cluster& c) {
 // sim_network skips a replicator's ticks before its next_work(): the run must be the very same
 // as with every tick run, through losses, deaths, share repairs, wiped and unseen restarts,
 // and keys owned and records written between rounds (whose calls wake the site).
+struct seen {
+  std::uint64_t ticks = 0, repaired = 0;
+};
+
+// 12 sites at 5 % loss through deaths, share repairs, wiped and unseen restarts, and keys owned
+// and records written between rounds: the trace of the run.
+std::string churn_run(bool skip_idle_ticks, bool shared_placements, seen& out) {
+  sim_network_settings ns;
+  ns.seed = 7;
+  ns.loss_rate = 0.05;
+  ns.skip_idle_ticks = skip_idle_ticks;
+  replication_settings rs;
+  rs.repair_period = millis(1000);
+  rs.share_inventory_wait = millis(200);
+  rs.share_repair_timeout = millis(3000);
+  rs.first_round_spread = millis(500);
+  sim_cluster c(12, rs, ns, /*real_shares=*/true, shared_placements);
+  publish_many(c, 4);
+  for (int owner : {0, 1})
+    for (int k = 0; k < 2; ++k) c.own_secret(owner, "key-" + std::to_string(owner) + "-" + std::to_string(k), "secret", 2, 3);
+  c.run_for(millis(4000));
+  c.kill(0);  // its keys' shares get repaired while it is down
+  c.kill(7);
+  c.run_for(millis(6000));
+  c.revive(7, /*wiped=*/true);
+  c.site(1).engine->own_key("key-late", 3);  // between rounds: a call, not a message, wakes it
+  c.own_secret(1, "key-late", "late", 2, 3);
+  c.run_for(millis(2500));
+  c.site(3).engine->publish(record{"late-record", 1, c.site(3).id, "payload"});
+  c.restart_unseen(5, /*wiped=*/true);
+  c.run_for(millis(8000));
+  c.revive(0, /*wiped=*/false);
+  c.run_for(millis(5000));
+  out.ticks = c.net().ticks_run();
+  for (int s = 0; s < c.size(); ++s) out.repaired += c.site(s).engine->counters().shares_repaired;
+  return trace_of(c);
+}
+
 TEST(replicator_idle_ticks, skipping_ticks_before_next_work_changes_nothing) {
-  struct seen {
-    std::uint64_t ticks = 0, repaired = 0;
-  };
-  auto run = [](bool skip, seen& out) {
-    sim_network_settings ns;
-    ns.seed = 7;
-    ns.loss_rate = 0.05;
-    ns.skip_idle_ticks = skip;
-    replication_settings rs;
-    rs.repair_period = millis(1000);
-    rs.share_inventory_wait = millis(200);
-    rs.share_repair_timeout = millis(3000);
-    rs.first_round_spread = millis(500);
-    sim_cluster c(12, rs, ns, /*real_shares=*/true);
-    publish_many(c, 4);
-    for (int owner : {0, 1})
-      for (int k = 0; k < 2; ++k) c.own_secret(owner, "key-" + std::to_string(owner) + "-" + std::to_string(k), "secret", 2, 3);
-    c.run_for(millis(4000));
-    c.kill(0);  // its keys' shares get repaired while it is down
-    c.kill(7);
-    c.run_for(millis(6000));
-    c.revive(7, /*wiped=*/true);
-    c.site(1).engine->own_key("key-late", 3);  // between rounds: a call, not a message, wakes it
-    c.own_secret(1, "key-late", "late", 2, 3);
-    c.run_for(millis(2500));
-    c.site(3).engine->publish(record{"late-record", 1, c.site(3).id, "payload"});
-    c.restart_unseen(5, /*wiped=*/true);
-    c.run_for(millis(8000));
-    c.revive(0, /*wiped=*/false);
-    c.run_for(millis(5000));
-    out.ticks = c.net().ticks_run();
-    for (int s = 0; s < c.size(); ++s) out.repaired += c.site(s).engine->counters().shares_repaired;
-    return trace_of(c);
-  };
   seen all, skipped;
-  auto every_tick = run(false, all);
-  EXPECT_EQ(run(true, skipped), every_tick);
+  auto every_tick = churn_run(false, false, all);
+  EXPECT_EQ(churn_run(true, false, skipped), every_tick);
   EXPECT_GT(all.repaired, 0u);  // the run went through share repairs
   EXPECT_LT(skipped.ticks, all.ticks / 2);  // most ticks of a quiet site had nothing to do
+}
+
+// One placement memo followed by every replicator (dm2-sim's) must change nothing either: each
+// site is told of exactly the drops of the placements it read, dead sites catching up on the
+// batches they missed.
+TEST(replicator_shared_placements, one_memo_for_every_site_changes_nothing) {
+  seen own, shared;
+  auto each_its_own = churn_run(true, false, own);
+  EXPECT_EQ(churn_run(true, true, shared), each_its_own);
+  EXPECT_GT(shared.repaired, 0u);
 }
 
 }  // namespace

@@ -69,6 +69,12 @@ class share_source {
                                               const std::string& holder_site) = 0;
 };
 
+class closest_cache;
+// Memoized placements that replicators over one membership view can share: each membership
+// change is then checked, and each placement it moves recomputed, once for all of them (dm2-sim:
+// one memo for the simulated consortium instead of one per site).
+std::shared_ptr<closest_cache> shared_closest_cache();
+
 struct replicator_collaborators {
   const clock* time = nullptr;
   transport* net = nullptr;
@@ -77,6 +83,9 @@ struct replicator_collaborators {
   share_source* shares = nullptr;  // may be null when this site owns no keys
   // Opens the shares we hold and seals repaired ones to us; null = take no part in share repair.
   share_keyring* keyring = nullptr;
+  // Placements shared with other replicators of the same view (shared_closest_cache()); null:
+  // this replicator keeps its own.
+  std::shared_ptr<closest_cache> placements{};
 };
 
 struct replicator_counters {
@@ -97,7 +106,6 @@ struct replicator_counters {
 };
 
 class share_repairer;
-class closest_cache;
 class record_index;
 struct held_record;
 
@@ -205,7 +213,8 @@ class replicator {
   std::shared_ptr<const placement_index> placement_ = std::make_shared<placement_index>();
   std::optional<std::uint64_t> placement_version_;  // of placement_
   std::optional<std::uint64_t> synced_version_;     // of closest_
-  std::unique_ptr<closest_cache> closest_;
+  std::shared_ptr<closest_cache> closest_;
+  std::uint32_t follower_;  // this replicator in closest_
   std::unique_ptr<record_index> index_;
   std::set<std::string> stale_records_;  // to re-index from the store: written by us
   // Names whose placement moved since the index was current: those it holds are re-indexed

@@ -107,20 +107,14 @@ const site_list& closest_cache::get(follower f, const placement_index& p, const 
 }
 
 void closest_cache::subscribe(entry& e, follower f) {
-  auto generation = followers_[f].generation;
-  for (auto& s : e.followers)
-    if (s.who == f) {
-      s.generation = generation;
-      return;
-    }
-  e.followers.push_back(subscription{f, generation});
+  if (std::find(e.followers.begin(), e.followers.end(), f) == e.followers.end()) e.followers.push_back(f);
 }
 
 void closest_cache::deliver(std::uint32_t at, follower except) {
   auto& e = entries_[at];
-  for (const auto& s : e.followers) {
-    auto& to = followers_[s.who];
-    if (s.who == except || s.generation != to.generation) continue;
+  for (auto who : e.followers) {
+    auto& to = followers_[who];
+    if (who == except || !to.active) continue;
     to.inbox.push_back(at);
     ++e.pending;
   }
@@ -144,9 +138,13 @@ void closest_cache::take_dropped(follower f, std::vector<std::string>& out) {
   ++from.epoch;
 }
 
+void closest_cache::unfollow(follower f) {
+  reset(f);
+  followers_[f].active = false;
+}
+
 void closest_cache::reset(follower f) {
   auto& r = followers_[f];
-  ++r.generation;  // its subscriptions are void
   for (auto at : r.inbox) --entries_[at].pending;
   r.inbox.clear();
   ++r.epoch;

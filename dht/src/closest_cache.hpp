@@ -37,7 +37,7 @@ class closest_cache {
   static constexpr follower no_follower = ~follower{0};
   follower follow();
   // The follower is gone: nothing more is delivered to it.
-  void unfollow(follower f) { reset(f); }
+  void unfollow(follower f);
   // Brings the memo to the version of `members` (the changes since are applied once, by the
   // first follower to ask). One memo serves one view: another is a std::logic_error.
   void sync(const membership& members);
@@ -57,7 +57,9 @@ class closest_cache {
   // Appends to `out`, in name order, the names of the entries `f` followed that changes have
   // dropped since its last take (or that were recomputed for another count or exclude).
   void take_dropped(follower f, std::vector<std::string>& out);
-  // `f` no longer follows anything (it missed changes, or the memo was cleared).
+  // `f` missed changes (or the memo was cleared) and starts over: its epoch and resets move, its
+  // untaken drops are forgotten. Its subscriptions stay until their entries drop, so it may
+  // later be told of names it no longer reads (it re-derives them: harmless, and rare).
   void reset(follower f);
   void clear();
   // Bumped for `f` whenever it takes dropped names or is reset: derived data keyed on it stays
@@ -68,30 +70,28 @@ class closest_cache {
   std::uint64_t resets(follower f) const { return followers_[f].resets; }
 
  private:
-  struct subscription {
-    follower who;
-    std::uint32_t generation;  // the follower's when it subscribed: older ones are void
-  };
-  struct entry {
+  struct alignas(64) entry {  // three cache lines, the look-up's first
+    // The fields a look-up reads first, together: it compares the name, then reads the result
+    // and subscribes (a cold entry is a cache miss per line it touches).
     std::string name;
+    site_index exclude = no_site;
+    std::uint32_t count = 0;
+    bool dropped = false;
+    boost::container::small_vector<follower, 4> followers;  // a record's owner and holders
+    site_list ids;
     // A dropped entry keeps its name and key until the next batch, not its result: the caller
     // asks for most dropped names again at once (re-indexing the records a failure batch
     // moved), and key_of's SHA-256 was most of re-deriving a placement.
-    node_id key{};
-    bool dropped = false;
-    site_index exclude = no_site;
-    std::uint32_t count = 0;
     std::uint32_t pending = 0;  // deliveries not yet taken: the name must stay
     std::uint32_t stamp = 0;    // of its current watch (0: none)
     std::uint64_t key_top = 0;  // first 64 bits of the key
     // First 64 bits of the farthest chosen site's distance to the key: a site whose distance
     // begins higher cannot matter. All ones when fewer than count were chosen (anyone matters).
     std::uint64_t reach = 0;
-    site_list ids;  // inline: an entry is read at every holder look-up
-    boost::container::small_vector<subscription, 4> followers;  // a record's owner and holders
+    node_id key{};
   };
   struct follower_state {
-    std::uint32_t generation = 0;
+    bool active = true;
     std::uint64_t epoch = 0;
     std::uint64_t resets = 0;
     std::vector<std::uint32_t> inbox;  // dropped entries not yet taken

@@ -29,6 +29,7 @@ struct held_record {
   std::uint64_t hash = 0;  // the record's digest contribution
   bool owed = false;       // this site is among the holders
   site_index owner = no_site;  // summary.owner's index (no_site: the view did not list it)
+  std::uint32_t placement_hint = ~std::uint32_t{0};  // its slot in the placement memo
 };
 
 using bucket_digest = std::vector<std::pair<std::uint32_t, std::uint64_t>>;  // by bucket

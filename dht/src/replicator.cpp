@@ -198,18 +198,23 @@ site_list replicator::holders_of(const std::string& lfn, const std::string& owne
 }
 
 site_list replicator::holders_of(const std::string& lfn, site_index o) {
+  auto hint = closest_cache::no_hint;
+  return holders_of(lfn, o, hint);
+}
+
+site_list replicator::holders_of(const std::string& lfn, site_index o, std::uint32_t& hint) {
   const auto& p = placement();
   site_list out;
   if (p.at(o)) out.push_back(o);
-  const auto& replicas = closest_->get(follower_, p, lfn, settings_.k, o);
+  const auto& replicas = closest_->get(follower_, p, lfn, settings_.k, o, hint);
   out.insert(out.end(), replicas.begin(), replicas.end());
   return out;
 }
 
 held_record replicator::held(const record_summary& r) {
   auto owner = index_of(r.owner);
-  held_record h{r, holders_of(r.lfn, owner), bucket_of(r.lfn),
-                entry_hash(r.lfn, r.version, r.payload_print), false, owner};
+  held_record h{r, {}, bucket_of(r.lfn), entry_hash(r.lfn, r.version, r.payload_print), false, owner};
+  h.holders = holders_of(r.lfn, owner, h.placement_hint);
   h.owed = contains(h.holders, self_index());
   return h;
 }
@@ -217,7 +222,7 @@ held_record replicator::held(const record_summary& r) {
 held_record replicator::moved(const held_record& before) {
   held_record h = before;
   if (h.owner == no_site) h.owner = index_of(h.summary.owner);  // listed since
-  h.holders = holders_of(h.summary.lfn, h.owner);
+  h.holders = holders_of(h.summary.lfn, h.owner, h.placement_hint);
   h.owed = contains(h.holders, self_index());
   return h;
 }
@@ -376,9 +381,9 @@ millis replicator::next_work() const {
 
 std::uint64_t replicator::holders_print() {
   std::uint64_t h = index().print();
-  for (const auto& [key_id, k] : owned_keys_) {
+  for (auto& [key_id, k] : owned_keys_) {
     std::uint64_t x = fingerprint(key_id);
-    for (auto s : closest(key_id, k.n, self_index())) x = fingerprint_value(s, x);
+    for (auto s : closest(key_id, k.n, self_index(), k.placement_hint)) x = fingerprint_value(s, x);
     h ^= x;
   }
   if (closest_->resets(follower_) != repair_resets_) {  // cleared, or an entry recomputed otherwise

@@ -206,6 +206,8 @@ class replicator {
   // and hash are the index's (the store was not written), its owner's index too.
   struct held_record moved(const held_record& before);
   site_list holders_of(const std::string& lfn, site_index owner);
+  // The same, looking first at the placement memo's slot `hint` (closest()).
+  site_list holders_of(const std::string& lfn, site_index owner, std::uint32_t& hint);
   // After our own write: the index re-reads `lfns` instead of the whole store (when it was
   // current before the write).
   void wrote(std::uint64_t generation_before, const std::vector<std::string>& lfns);
@@ -239,6 +241,7 @@ class replicator {
   };
   struct owned_share_key {
     std::uint32_t n = 0;
+    std::uint32_t placement_hint = ~std::uint32_t{0};  // its slot in the placement memo
     // Shares the last check found, less those it pushed or dropped (their sites are `unsure`):
     // trusted without asking while the site keeps that incarnation (and, with timed re-checks,
     // until the recheck). A site down at a check keeps its entries: asked when it is back.

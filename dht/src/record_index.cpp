@@ -8,6 +8,8 @@ void record_index::clear() {
   peers_.for_each([&](site_index id, peer_state& p) { touch(id, p); });  // their digests go: the next round looks at them
   buckets_.clear();
   by_lfn_.clear();
+  held_.clear();
+  held_free_.clear();
   unowed_.clear();
   peers_.clear();
   print_ = 0;
@@ -64,10 +66,11 @@ void record_index::reaccount(const held_record& before, const held_record& after
 }
 
 void record_index::put(held_record h) {
-  auto at = by_lfn_.find(h.summary.lfn);
-  if (at != by_lfn_.end() && at->second->bucket == h.bucket) {
+  auto hash = std::hash<std::string>{}(h.summary.lfn);
+  auto at = slot_of(hash, h.summary.lfn);
+  if (at && held_[*at]->bucket == h.bucket) {
     // Re-indexed in place: the same node, no erase and re-insert in three maps.
-    auto& held = *at->second;
+    auto& held = *held_[*at];
     reaccount(held, h);
     held = std::move(h);
     if (!held.owed && !held.holders.empty())
@@ -82,20 +85,30 @@ void record_index::put(held_record h) {
   auto b = bucket_slot(h.bucket);
   if (b == buckets_.end() || b->first != h.bucket) b = buckets_.insert(b, {h.bucket, {}});
   auto& held = b->second[lfn] = std::move(h);
-  by_lfn_[lfn] = &held;
+  std::uint32_t slot = static_cast<std::uint32_t>(held_.size());
+  if (held_free_.empty()) {
+    held_.push_back(&held);
+  } else {
+    slot = held_free_.back();
+    held_free_.pop_back();
+    held_[slot] = &held;
+  }
+  by_lfn_.insert(hash, slot);
   if (!held.owed && !held.holders.empty()) unowed_[lfn] = &held;
 }
 
 void record_index::erase(const std::string& lfn) {
-  auto at = by_lfn_.find(lfn);
-  if (at == by_lfn_.end()) return;
-  auto b = bucket_slot(at->second->bucket);
+  auto hash = std::hash<std::string>{}(lfn);
+  auto at = slot_of(hash, lfn);
+  if (!at) return;
+  by_lfn_.erase(hash, *at);
+  held_free_.push_back(*at);
+  auto b = bucket_slot(held_[*at]->bucket);
   auto it = b->second.find(lfn);
   account(it->second, false);
   unowed_.erase(lfn);
-  b->second.erase(it);
+  b->second.erase(it);  // `lfn` may be the erased record's own name: not read after
   if (b->second.empty()) buckets_.erase(b);
-  by_lfn_.erase(at);
 }
 
 void record_index::touch(site_index id, peer_state& p) {

@@ -61,8 +61,9 @@ replicator::replicator(std::string self_site, replication_settings settings,
       self_, c_.time, c_.store, c_.keyring,
       [this](const std::string& to, message m) { send(to, std::move(m)); },
       [this]() -> const placement_index& { return placement(); },
-      [this](const std::string& name, std::size_t count, const std::string& exclude)
-          -> const site_list& { return closest(name, count, index_of(exclude)); },
+      [this](const std::string& name, std::size_t count, site_index exclude) -> const site_list& {
+        return closest(name, count, exclude);
+      },
       [this](site_index site) -> const std::string& { return site_id(site); },
       [this](const std::string& site) { return index_of(site); }, &settings_, &counters_});
 }

@@ -64,7 +64,7 @@ void share_repairer::refuse(const std::string& from, const char* reason) {
 
 std::vector<std::string> share_repairer::targets(const key_share& s) const {
   std::vector<std::string> out;
-  for (auto t : c_.closest(s.key_id, s.count, s.owner)) out.push_back(c_.site_id(t));
+  for (auto t : c_.closest(s.key_id, s.count, c_.index_of(s.owner))) out.push_back(c_.site_id(t));
   return out;
 }
 
@@ -73,10 +73,7 @@ bool share_repairer::repairable_kind(const key_share& s) const {
          s.count <= 255 && !s.key_id.empty();
 }
 
-std::vector<key_share> share_repairer::repairable_shares() const {
-  std::vector<key_share> out;
-  if (!c_.keyring) return out;
-  const auto& p = c_.placement();
+const std::vector<site_index>& share_repairer::owners() const {
   auto generation = c_.store->share_generation();
   if (generation == 0 || generation != owners_generation_) {
     owners_.clear();
@@ -85,7 +82,15 @@ std::vector<key_share> share_repairer::repairable_shares() const {
     });
     owners_generation_ = generation;
   }
-  if (std::all_of(owners_.begin(), owners_.end(), [&](site_index o) { return p.at(o) != nullptr; })) return out;
+  return owners_;
+}
+
+std::vector<key_share> share_repairer::repairable_shares() const {
+  std::vector<key_share> out;
+  if (!c_.keyring) return out;
+  const auto& p = c_.placement();
+  const auto& owners = this->owners();
+  if (std::all_of(owners.begin(), owners.end(), [&](site_index o) { return p.at(o) != nullptr; })) return out;
   c_.store->for_each_share([&](const key_share& s) {
     if (repairable_kind(s) && !p.find(s.owner)) out.push_back(s);
   });
@@ -101,16 +106,19 @@ std::uint64_t share_repairer::print() {
   print_.reset();
   print_keys_.clear();
   const auto& p = c_.placement();
+  const auto& owners = this->owners();  // the shares below, in the same order
+  std::size_t next = 0;
   c_.store->for_each_share([&](const key_share& s) {
     if (!repairable_kind(s)) return;
+    auto owner = next < owners.size() ? owners[next++] : c_.index_of(s.owner);
     // Every held share's targets are looked up, repairable or not: the memoized placement
     // excludes the owner, so the owner's going down or coming back drops it, and the replicator
     // (which recomputes this print only after a drop) sees the change at once.
-    const auto& ts = c_.closest(s.key_id, s.count, s.owner);
+    const auto& ts = c_.closest(s.key_id, s.count, owner);
     print_keys_.push_back(s.key_id);
-    if (p.find(s.owner)) return;
+    if (p.at(owner)) return;
     // An owner the view never listed has no index: its first appearance drops nothing.
-    keep = keep && c_.index_of(s.owner) != no_site;
+    keep = keep && owner != no_site;
     std::uint64_t x = fingerprint(s.key_id);
     for (auto t : ts) x = fingerprint_value(t, x);
     h ^= x;
@@ -377,7 +385,7 @@ bool share_repairer::plan_is_sound(const repair_plan& plan) const {
   }
   const auto& p = c_.placement();
   if (p.find(plan.owner)) return false;
-  const auto& tg = c_.closest(plan.key_id, plan.count, plan.owner);
+  const auto& tg = c_.closest(plan.key_id, plan.count, c_.index_of(plan.owner));
   return std::any_of(tg.begin(), tg.end(), [&](site_index t) { return c_.site_id(t) == plan.target_site; });
 }
 

@@ -39,8 +39,7 @@ class share_repairer {
     std::function<const placement_index&()> placement;
     // placement().closest(key_of(name), count, exclude) as site indexes, memoized by the
     // replicator; site_id names an index.
-    std::function<const site_list&(const std::string& name, std::size_t count, const std::string& exclude)>
-        closest;
+    std::function<const site_list&(const std::string& name, std::size_t count, site_index exclude)> closest;
     std::function<const std::string&(site_index)> site_id;
     std::function<site_index(const std::string&)> index_of;  // no_site: never listed
     const replication_settings* settings = nullptr;
@@ -91,6 +90,8 @@ class share_repairer {
   // The owners of the shares of a repairable kind we hold, as indexes, while the store's shares
   // stay (share_generation): a round whose owners are all live skips the walk over the shares
   // (string compares and an owner look-up each, 2.7 % of dm2-sim's 10,000-site steady state).
+  // They are also what print() walks, in the store's order.
+  const std::vector<site_index>& owners() const;
   mutable std::vector<site_index> owners_;
   mutable std::uint64_t owners_generation_ = 0;  // 0: not taken
   std::vector<std::string> targets(const key_share& s) const;

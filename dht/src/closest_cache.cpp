@@ -16,7 +16,6 @@ std::uint64_t top64(const node_id& id) {
   return v;
 }
 
-
 }  // namespace
 
 closest_cache::follower closest_cache::follow() {

@@ -112,6 +112,7 @@ class sim_network final : public transport {
     millis at;
     std::uint64_t seq;
     std::uint32_t slot;
+    std::uint32_t to;  // the envelope's, for prefetching its site
     bool operator>(const slot_key& o) const { return at != o.at ? at > o.at : seq > o.seq; }
   };
   std::uint32_t slot_of(const std::string& site_id);  // creates it when new

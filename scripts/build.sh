@@ -20,7 +20,7 @@ case "$kind" in
            # The 16-process repair test is left to the release and ASan runs (16 TSan dm2d
            # processes on 2 cores would take most of CI's time).
            targets=(node_tests dm2d_tests consortium_tests
-                    dht_logic_tests dht_tests dht_failure_tests dht_store_tests) ;;
+                    dht_logic_tests dht_tests dht_store_tests) ;;
   install) dir=build-install
            flags=(-DCMAKE_BUILD_TYPE=Release -DDM2_BUILD_TESTS=OFF -DDM2_BUILD_BENCH=OFF)
            targets=(dm2d dm2 dm2-sim) ;;
